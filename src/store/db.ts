@@ -1,0 +1,74 @@
+import knexFactory, { type Knex } from 'knex';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { migrationSource } from './migration-source.js';
+
+export type Engine = 'sqlite' | 'postgres';
+
+export interface DbOptions {
+  /** postgres://… selects PostgreSQL; empty selects SQLite in dataDir. */
+  url?: string;
+  dataDir: string;
+  /** PostgreSQL schema to use (tests give each suite its own). */
+  schema?: string;
+}
+
+export interface Db {
+  knex: Knex;
+  engine: Engine;
+  describe: string;
+}
+
+export function engineOf(url: string | undefined): Engine {
+  if (!url) return 'sqlite';
+  if (/^postgres(ql)?:\/\//.test(url)) return 'postgres';
+  throw new Error(`unsupported database URL (expected postgres://…): ${redactUrl(url)}`);
+}
+
+/** Hides the password of a database URL so it can be logged. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
+}
+
+export async function openDb(opts: DbOptions): Promise<Db> {
+  const engine = engineOf(opts.url);
+  let knex: Knex;
+  let describe: string;
+  if (engine === 'sqlite') {
+    mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+    const file = join(opts.dataDir, 'keyswitch.sqlite');
+    knex = knexFactory({
+      client: 'better-sqlite3',
+      connection: { filename: file },
+      useNullAsDefault: true,
+      pool: {
+        min: 1,
+        max: 1,
+        afterCreate(conn: { pragma(s: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
+          // WAL lets a CLI process read and write while a server holds the file.
+          conn.pragma('journal_mode = WAL');
+          conn.pragma('busy_timeout = 5000');
+          conn.pragma('foreign_keys = ON');
+          done(null, conn);
+        },
+      },
+    });
+    describe = `sqlite ${file}`;
+  } else {
+    const schema = opts.schema;
+    knex = knexFactory({
+      client: 'pg',
+      connection: opts.url,
+      searchPath: schema ? [schema] : undefined,
+      pool: { min: 0, max: 10 },
+    });
+    if (schema) await knex.raw('CREATE SCHEMA IF NOT EXISTS ??', [schema]);
+    describe = `postgres ${redactUrl(opts.url!)}${schema ? ` schema ${schema}` : ''}`;
+  }
+  return { knex, engine, describe };
+}
+
+export async function migrate(db: Db): Promise<string[]> {
+  const [, applied] = (await db.knex.migrate.latest({ migrationSource })) as [number, string[]];
+  return applied;
+}

@@ -1,0 +1,55 @@
+import { KeyVault, loadMasterKey } from '../crypto/vault.js';
+import { AuditRepo } from './audit.js';
+import { ChallengeRepo } from './challenges.js';
+import { migrate, openDb, type Db, type DbOptions } from './db.js';
+import { FailureRepo } from './failures.js';
+import { proxyRepo, terminalRepo, type PrincipalRepo } from './principals.js';
+import { RegistrationRepo } from './registrations.js';
+import { TokenRepo } from './tokens.js';
+
+export interface StoreOptions extends DbOptions {
+  masterKeyHex?: string;
+  /** Clock in Unix milliseconds; tests move it. */
+  now?: () => number;
+  /** Apply migrations on open (default true). */
+  migrate?: boolean;
+}
+
+export interface Store {
+  db: Db;
+  vault: KeyVault;
+  terminals: PrincipalRepo;
+  proxies: PrincipalRepo;
+  challenges: ChallengeRepo;
+  registrations: RegistrationRepo;
+  failures: FailureRepo;
+  tokens: TokenRepo;
+  audit: AuditRepo;
+  now: () => number;
+  close(): Promise<void>;
+}
+
+export async function openStore(opts: StoreOptions): Promise<Store> {
+  const vault = new KeyVault(loadMasterKey({ masterKeyHex: opts.masterKeyHex, dataDir: opts.dataDir }));
+  const db = await openDb(opts);
+  if (opts.migrate !== false) await migrate(db);
+  const now = opts.now ?? Date.now;
+  const k = db.knex;
+  return {
+    db,
+    vault,
+    now,
+    terminals: terminalRepo(k, vault, now),
+    proxies: proxyRepo(k, vault, now),
+    challenges: new ChallengeRepo(k, now),
+    registrations: new RegistrationRepo(k, now),
+    failures: new FailureRepo(k, now),
+    tokens: new TokenRepo(k, now),
+    audit: new AuditRepo(k, now),
+    close: () => k.destroy(),
+  };
+}
+
+export { DuplicateError, type Principal, type Status } from './principals.js';
+export type { Role } from './tokens.js';
+export { migrate, openDb, redactUrl } from './db.js';

@@ -1,0 +1,22 @@
+import type { Knex } from 'knex';
+import * as m001 from '../../migrations/001_initial.js';
+
+// A static map: the knex CLI cannot discover .ts migrations under ESM, and a
+// map works the same under tsx, vitest and compiled output (STACK.md).
+const migrations: Record<string, Knex.Migration> = {
+  '001_initial': m001,
+};
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  async getMigrations() {
+    return Object.keys(migrations).sort();
+  },
+  getMigrationName(name) {
+    return name;
+  },
+  async getMigration(name) {
+    const m = migrations[name];
+    if (!m) throw new Error(`unknown migration ${name}`);
+    return m;
+  },
+};
