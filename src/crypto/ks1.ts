@@ -1,0 +1,264 @@
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { AuthVector } from '../auc/service.js';
+
+/** Crypto suite ks1 (DESIGN.md "Crypto suite ks1"). Everything here is pure and synchronous. */
+
+export const KEY_LEN = 32; // Kc, Ksp, Kc,sp and every derived key
+export const RAND_LEN = 16;
+export const NONCE_LEN = 16; // N1, N2
+export const AUTH_LEN = 16; // Authenticator_c
+export const MAC_LEN = 16; // fm output
+export const GCM_NONCE_LEN = 12;
+export const GCM_TAG_LEN = 16;
+/** E_K[Kc,sp] = nonce(12) || ciphertext(32) || tag(16). */
+export const WRAPPED_LEN = GCM_NONCE_LEN + KEY_LEN + GCM_TAG_LEN;
+
+const EMPTY = Buffer.alloc(0);
+const SUITE = Buffer.from('ks1', 'utf8');
+
+export const INFO_AUTH = 'ks1 auth';
+export const INFO_WRAP = 'ks1 wrap';
+export const INFO_MAC = 'ks1 mac';
+export const INFO_APP_HMAC = 'ks1 app-hmac';
+
+function requireKey(key: Buffer): void {
+  // The message names the rule, never the value.
+  if (!Buffer.isBuffer(key) || key.length !== KEY_LEN) throw new RangeError(`ks1 keys are ${KEY_LEN} bytes`);
+}
+
+/** HKDF-SHA256 with an empty salt, 32-byte output. */
+export function hkdf32(key: Buffer, info: string): Buffer {
+  requireKey(key);
+  return Buffer.from(hkdfSync('sha256', key, EMPTY, info, KEY_LEN));
+}
+
+export const deriveAuthKey = (kc: Buffer): Buffer => hkdf32(kc, INFO_AUTH);
+export const deriveWrapKey = (k: Buffer): Buffer => hkdf32(k, INFO_WRAP);
+export const deriveMacKey = (kcsp: Buffer): Buffer => hkdf32(kcsp, INFO_MAC);
+export const deriveAppHmacKey = (kcsp: Buffer): Buffer => hkdf32(kcsp, INFO_APP_HMAC);
+
+/** Constant-time compare that is safe (returns false) when the lengths differ. */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false; // lengths are public (fixed by the suite)
+  return timingSafeEqual(a, b);
+}
+
+// ---------- base64url (unpadded) ----------
+
+const B64U = /^[A-Za-z0-9_-]*$/;
+
+export function toB64u(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+}
+
+/**
+ * Strict unpadded base64url decode: rejects padding, foreign characters and
+ * non-canonical trailing bits, so one value has exactly one text form (the MAC
+ * covers values as sent). Returns undefined on bad input; with `len`, also
+ * when the decoded length differs.
+ */
+export function fromB64u(text: string, len?: number): Buffer | undefined {
+  if (typeof text !== 'string' || !B64U.test(text) || text.length % 4 === 1) return undefined;
+  const out = Buffer.from(text, 'base64url');
+  if (len !== undefined && out.length !== len) return undefined;
+  if (out.toString('base64url') !== text) return undefined;
+  return out;
+}
+
+// ---------- f: the terminal's authenticator ----------
+
+/** Authenticator_c = first 16 bytes of HMAC-SHA256(K_auth, Rand || UTF-8(IDc)). */
+export function authenticator(kAuth: Buffer, rand: Buffer, idc: string): Buffer {
+  requireKey(kAuth);
+  const h = createHmac('sha256', kAuth);
+  h.update(rand);
+  h.update(idc, 'utf8');
+  return h.digest().subarray(0, AUTH_LEN);
+}
+
+/** f(Kc, Rand, IDc), deriving K_auth on the way; prefer `authenticator` with a K_auth kept per terminal. */
+export function f(kc: Buffer, rand: Buffer, idc: string): Buffer {
+  return authenticator(deriveAuthKey(kc), rand, idc);
+}
+
+// ---------- E / D: wrapping Kc,sp ----------
+
+export interface WrapBinding {
+  idc: string;
+  idsp: string;
+  rand: Buffer;
+}
+
+/** AAD = UTF-8 "ks1" || UTF-8 IDc || UTF-8 IDsp || Rand. */
+export function wrapAad(b: WrapBinding): Buffer {
+  return Buffer.concat([SUITE, Buffer.from(b.idc, 'utf8'), Buffer.from(b.idsp, 'utf8'), b.rand]);
+}
+
+/** E_K[Kc,sp] with K_wrap already derived. `nonce` is for test vectors only; omit it in service. */
+export function wrapWith(kWrap: Buffer, kcsp: Buffer, b: WrapBinding, nonce?: Buffer): Buffer {
+  requireKey(kWrap);
+  requireKey(kcsp);
+  const iv = nonce ?? randomBytes(GCM_NONCE_LEN);
+  if (iv.length !== GCM_NONCE_LEN) throw new RangeError(`ks1 wrap nonce is ${GCM_NONCE_LEN} bytes`);
+  const c = createCipheriv('aes-256-gcm', kWrap, iv, { authTagLength: GCM_TAG_LEN });
+  c.setAAD(wrapAad(b));
+  const ct = c.update(kcsp);
+  c.final();
+  return Buffer.concat([iv, ct, c.getAuthTag()]);
+}
+
+/** E_K[Kc,sp] from the long-term key K (Kc or Ksp). */
+export function wrap(k: Buffer, kcsp: Buffer, b: WrapBinding, nonce?: Buffer): Buffer {
+  return wrapWith(deriveWrapKey(k), kcsp, b, nonce);
+}
+
+/** D: Kc,sp, or undefined when the value is malformed, forged, or bound to another IDc/IDsp/Rand. */
+export function unwrapWith(kWrap: Buffer, wrapped: Buffer, b: WrapBinding): Buffer | undefined {
+  requireKey(kWrap);
+  if (!Buffer.isBuffer(wrapped) || wrapped.length !== WRAPPED_LEN) return undefined;
+  try {
+    const d = createDecipheriv('aes-256-gcm', kWrap, wrapped.subarray(0, GCM_NONCE_LEN), { authTagLength: GCM_TAG_LEN });
+    d.setAAD(wrapAad(b));
+    d.setAuthTag(wrapped.subarray(WRAPPED_LEN - GCM_TAG_LEN));
+    const pt = d.update(wrapped.subarray(GCM_NONCE_LEN, WRAPPED_LEN - GCM_TAG_LEN));
+    d.final();
+    return pt;
+  } catch {
+    return undefined;
+  }
+}
+
+export function unwrap(k: Buffer, wrapped: Buffer, b: WrapBinding): Buffer | undefined {
+  return unwrapWith(deriveWrapKey(k), wrapped, b);
+}
+
+// ---------- fm: the s10 MAC ----------
+
+/** The s10 fields covered by the MAC, as sent. */
+export interface S10Fields {
+  idc: string;
+  idsp: string;
+  n1: Buffer;
+  n2: Buffer;
+  ts: number;
+  ekc: Buffer;
+  mech: string;
+  /** The terminal's mechanism list; white space is removed here. */
+  mechs: string;
+}
+
+const LINE_BREAK = /[\r\n]/;
+const WHITE = /[ \t\r\n]+/g;
+
+/** Removes white space from a mechanism list, as canonical(s10) and the `mechs` parameter carry it. */
+export function compactMechs(text: string): string {
+  return text.replace(WHITE, '');
+}
+
+/**
+ * canonical(s10): `name=value\n` lines in the table's order. A line break
+ * inside a value would let two different field sets share one text, so it
+ * is refused.
+ */
+export function canonicalS10(x: S10Fields): string {
+  for (const v of [x.idc, x.idsp, x.mech]) {
+    if (typeof v !== 'string' || LINE_BREAK.test(v)) throw new RangeError('s10 text fields must not contain line breaks');
+  }
+  if (!Number.isSafeInteger(x.ts) || x.ts < 0) throw new RangeError('s10 ts must be a non-negative integer');
+  return (
+    `idc=${x.idc}\n` +
+    `idsp=${x.idsp}\n` +
+    `n1=${toB64u(x.n1)}\n` +
+    `n2=${toB64u(x.n2)}\n` +
+    `ts=${x.ts}\n` +
+    `ekc=${toB64u(x.ekc)}\n` +
+    `mech=${x.mech}\n` +
+    `mechs=${compactMechs(x.mechs)}\n`
+  );
+}
+
+/** MAC = first 16 bytes of HMAC-SHA256(K_mac, canonical). */
+export function macWith(kMac: Buffer, canonical: string): Buffer {
+  requireKey(kMac);
+  return createHmac('sha256', kMac).update(canonical, 'utf8').digest().subarray(0, MAC_LEN);
+}
+
+/** fm(Kc,sp, s10). */
+export function fm(kcsp: Buffer, fields: S10Fields): Buffer {
+  return macWith(deriveMacKey(kcsp), canonicalS10(fields));
+}
+
+// ---------- per-registration keys ----------
+
+const HIDDEN = Symbol.for('nodejs.util.inspect.custom');
+
+/**
+ * Kc,sp and the keys derived from it, derived once per registration. One
+ * backing buffer keeps a registered terminal's key material small.
+ */
+export class SessionKeys {
+  /** Kc,sp itself (the tls-psk pre-shared key). */
+  readonly sessionKey: Buffer;
+  readonly kMac: Buffer;
+  readonly kAppHmac: Buffer;
+
+  constructor(kcsp: Buffer) {
+    requireKey(kcsp);
+    const all = Buffer.concat([kcsp, deriveMacKey(kcsp), deriveAppHmacKey(kcsp)]);
+    this.sessionKey = all.subarray(0, KEY_LEN);
+    this.kMac = all.subarray(KEY_LEN, 2 * KEY_LEN);
+    this.kAppHmac = all.subarray(2 * KEY_LEN, 3 * KEY_LEN);
+  }
+
+  toJSON(): string {
+    return '[SessionKeys]';
+  }
+  [HIDDEN](): string {
+    return '[SessionKeys]';
+  }
+}
+
+/** A terminal's long-term key with its derived keys, derived once per terminal. */
+export class TerminalKeys {
+  readonly kAuth: Buffer;
+  readonly kWrap: Buffer;
+  constructor(kc: Buffer) {
+    this.kAuth = deriveAuthKey(kc);
+    this.kWrap = deriveWrapKey(kc);
+  }
+  toJSON(): string {
+    return '[TerminalKeys]';
+  }
+  [HIDDEN](): string {
+    return '[TerminalKeys]';
+  }
+}
+
+// ---------- the AuC's vector ----------
+
+export interface MakeVectorInput {
+  kc: Buffer;
+  ksp: Buffer;
+  idc: string;
+  idsp: string;
+  rand: Buffer;
+  /** Kc,sp, fresh for this challenge. */
+  sessionKey: Buffer;
+  /** Fixed GCM nonces, for test vectors only. */
+  nonceKc?: Buffer;
+  nonceKsp?: Buffer;
+}
+
+/** s4 without its expiry (the AuC adds `expiresAt`). */
+export function makeVector(x: MakeVectorInput): Omit<AuthVector, 'expiresAt'> {
+  if (x.rand.length !== RAND_LEN) throw new RangeError(`ks1 Rand is ${RAND_LEN} bytes`);
+  const binding: WrapBinding = { idc: x.idc, idsp: x.idsp, rand: x.rand };
+  return {
+    idc: x.idc,
+    idsp: x.idsp,
+    rand: x.rand,
+    authenticator: f(x.kc, x.rand, x.idc),
+    ekc: wrap(x.kc, x.sessionKey, binding, x.nonceKc),
+    eksp: wrap(x.ksp, x.sessionKey, binding, x.nonceKsp),
+  };
+}
