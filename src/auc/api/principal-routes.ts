@@ -1,0 +1,180 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { Principal, Store } from '../../store/index.js';
+import { DuplicateError } from '../../store/index.js';
+import type { PrincipalRepo } from '../../store/principals.js';
+import { actorOf, requireRole } from './auth.js';
+import * as S from './schemas.js';
+
+interface Kind {
+  /** URL segment and audit noun: terminals/terminal, proxies/proxy. */
+  plural: 'terminals' | 'proxies';
+  singular: 'terminal' | 'proxy';
+  idName: 'idc' | 'idsp';
+  repo: (s: Store) => PrincipalRepo;
+  sip: boolean;
+}
+
+export const TERMINALS: Kind = { plural: 'terminals', singular: 'terminal', idName: 'idc', repo: (s) => s.terminals, sip: true };
+export const PROXIES: Kind = { plural: 'proxies', singular: 'proxy', idName: 'idsp', repo: (s) => s.proxies, sip: false };
+
+function view(p: Principal, key?: Buffer) {
+  return {
+    id: p.id,
+    status: p.status,
+    keyGeneration: p.keyGeneration,
+    hasSipPassword: p.hasSipPassword,
+    createdAt: new Date(p.createdAt).toISOString(),
+    updatedAt: new Date(p.updatedAt).toISOString(),
+    ...(key ? { key: key.toString('hex') } : {}),
+  };
+}
+
+const notFound = (kind: Kind, id: string) => ({ statusCode: 404, error: 'Not Found', message: `${kind.singular} ${JSON.stringify(id)} does not exist` });
+
+/** CRUD for one kind of principal; terminals and proxies share the shape. */
+export function principalRoutes(app: FastifyInstance, store: Store, kind: Kind): void {
+  const repo = kind.repo(store);
+  const admin = requireRole(store, 'admin');
+  const viewer = requireRole(store, 'viewer');
+  const base = `/v1/${kind.plural}`;
+  const idParams = { type: 'object', properties: { id: S.identity }, required: ['id'] } as const;
+  const tags = [kind.plural];
+  const security = [{ bearer: [] }];
+  const answers = { 200: S.principal, 400: S.error, 401: S.error, 403: S.error, 404: S.error };
+
+  app.post<{ Body: { id: string; key?: string; sipPassword?: string } }>(
+    base,
+    {
+      preHandler: admin,
+      schema: {
+        tags,
+        security,
+        summary: `Create a ${kind.singular}; without a key, one is generated and returned once`,
+        body: {
+          type: 'object',
+          properties: { id: S.identity, key: S.keyHex, ...(kind.sip ? { sipPassword: S.sipPassword } : {}) },
+          required: ['id'],
+          additionalProperties: false,
+        },
+        response: { 201: S.principal, 400: S.error, 401: S.error, 403: S.error, 409: S.error },
+      },
+    },
+    async (req, reply) => {
+      const { id, key: hex, sipPassword } = req.body;
+      const key = hex ? Buffer.from(hex, 'hex') : randomBytes(32);
+      try {
+        const p = await repo.create(id, key, sipPassword);
+        await store.audit.add(actorOf(req), `${kind.singular}.create`, id, { keyGenerated: !hex, sipPassword: Boolean(sipPassword) });
+        return reply.code(201).send(view(p, hex ? undefined : key));
+      } catch (err) {
+        if (err instanceof DuplicateError) return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: err.message });
+        throw err;
+      }
+    },
+  );
+
+  app.get<{ Querystring: { offset: number; limit: number; prefix?: string } }>(
+    base,
+    {
+      preHandler: viewer,
+      schema: {
+        tags,
+        security,
+        summary: `List ${kind.plural}, paged, optionally by identity prefix`,
+        querystring: S.paging,
+        response: {
+          200: {
+            type: 'object',
+            properties: { items: { type: 'array', items: S.principal }, total: { type: 'integer' }, offset: { type: 'integer' }, limit: { type: 'integer' } },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const page = await repo.list(req.query.offset, req.query.limit, req.query.prefix);
+      return { ...page, items: page.items.map((p) => view(p)) };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    `${base}/:id`,
+    { preHandler: viewer, schema: { tags, security, summary: `Show one ${kind.singular}`, params: idParams, response: answers } },
+    async (req, reply) => {
+      const p = await repo.get(req.params.id);
+      return p ? view(p) : reply.code(404).send(notFound(kind, req.params.id));
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: { key?: string } | undefined }>(
+    `${base}/:id/rotate`,
+    {
+      preHandler: admin,
+      schema: {
+        tags,
+        security,
+        summary: `Replace the long-term key; without a key, one is generated and returned once`,
+        params: idParams,
+        body: { type: 'object', properties: { key: S.keyHex }, additionalProperties: false },
+        response: answers,
+      },
+    },
+    async (req, reply) => {
+      const hex = req.body?.key;
+      const key = hex ? Buffer.from(hex, 'hex') : randomBytes(32);
+      const p = await repo.rotate(req.params.id, key);
+      if (!p) return reply.code(404).send(notFound(kind, req.params.id));
+      await store.audit.add(actorOf(req), `${kind.singular}.rotate`, req.params.id, { keyGenerated: !hex, keyGeneration: p.keyGeneration });
+      return view(p, hex ? undefined : key);
+    },
+  );
+
+  for (const [verb, status] of [
+    ['disable', 'disabled'],
+    ['enable', 'active'],
+  ] as const) {
+    app.post<{ Params: { id: string } }>(
+      `${base}/:id/${verb}`,
+      { preHandler: admin, schema: { tags, security, summary: `${verb[0].toUpperCase()}${verb.slice(1)} a ${kind.singular}`, params: idParams, response: answers } },
+      async (req, reply) => {
+        const p = await repo.setStatus(req.params.id, status);
+        if (!p) return reply.code(404).send(notFound(kind, req.params.id));
+        await store.audit.add(actorOf(req), `${kind.singular}.${verb}`, req.params.id);
+        return view(p);
+      },
+    );
+  }
+
+  if (kind.sip) {
+    app.put<{ Params: { id: string }; Body: { sipPassword: string | null } }>(
+      `${base}/:id/sip-password`,
+      {
+        preHandler: admin,
+        schema: {
+          tags,
+          security,
+          summary: 'Set (or with null, remove) the SIP Digest password',
+          params: idParams,
+          body: { type: 'object', properties: { sipPassword: { anyOf: [S.sipPassword, { type: 'null' }] } }, required: ['sipPassword'], additionalProperties: false },
+          response: answers,
+        },
+      },
+      async (req, reply) => {
+        const p = await repo.setSipPassword(req.params.id, req.body.sipPassword);
+        if (!p) return reply.code(404).send(notFound(kind, req.params.id));
+        await store.audit.add(actorOf(req), `${kind.singular}.sip-password`, req.params.id, { set: req.body.sipPassword !== null });
+        return view(p);
+      },
+    );
+  }
+
+  app.delete<{ Params: { id: string } }>(
+    `${base}/:id`,
+    { preHandler: admin, schema: { tags, security, summary: `Delete a ${kind.singular}`, params: idParams, response: { 204: { type: 'null' }, 401: S.error, 403: S.error, 404: S.error } } },
+    async (req, reply) => {
+      if (!(await repo.delete(req.params.id))) return reply.code(404).send(notFound(kind, req.params.id));
+      await store.audit.add(actorOf(req), `${kind.singular}.delete`, req.params.id);
+      return reply.code(204).send();
+    },
+  );
+}

@@ -1,0 +1,100 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { makeVector } from '../crypto/ks1.js';
+import type { Store } from '../store/index.js';
+import { Lockout, type LockoutPolicy } from './lockout.js';
+import type {
+  AucService,
+  DeregistrationReport,
+  DigestRequest,
+  DigestResult,
+  FailureOutcome,
+  FailureReport,
+  RegistrationReport,
+  RejectReason,
+  VectorRequest,
+  VectorResult,
+} from './service.js';
+
+export interface AucOptions {
+  challengeTtlSeconds: number;
+  lockout: LockoutPolicy;
+}
+
+/**
+ * The authentication center: owns Kc and Ksp, makes vectors for a fresh
+ * Kc,sp, records registrations and counts failures. Wire servers (RADIUS,
+ * Diameter) expose it; nothing here knows a protocol.
+ */
+export class Auc implements AucService {
+  readonly lockout: Lockout;
+
+  constructor(private readonly store: Store, private readonly opts: AucOptions) {
+    this.lockout = new Lockout(store.failures, opts.lockout, store.now);
+  }
+
+  async #terminalGate(idc: string): Promise<{ ok: true; key: Buffer } | { ok: false; reason: RejectReason; retryAfterSeconds?: number }> {
+    const t = await this.store.terminals.key(idc);
+    if (!t) return { ok: false, reason: 'unknown-terminal' };
+    if (t.status !== 'active') return { ok: false, reason: 'disabled' };
+    const lock = await this.lockout.status(idc);
+    if (lock.locked) return { ok: false, reason: 'locked', retryAfterSeconds: lock.retryAfterSeconds };
+    return { ok: true, key: t.key };
+  }
+
+  async vector(req: VectorRequest): Promise<VectorResult> {
+    const gate = await this.#terminalGate(req.idc);
+    if (!gate.ok) return gate;
+    const proxy = await this.store.proxies.key(req.idsp);
+    if (!proxy) return { ok: false, reason: 'unknown-proxy' };
+    if (proxy.status !== 'active') return { ok: false, reason: 'disabled' };
+    const rand = randomBytes(16);
+    const sessionKey = randomBytes(32);
+    const v = makeVector({ kc: gate.key, ksp: proxy.key, idc: req.idc, idsp: req.idsp, rand, sessionKey });
+    sessionKey.fill(0);
+    const expiresAt = this.store.now() + this.opts.challengeTtlSeconds * 1000;
+    await this.store.challenges.add({ rand: rand.toString('base64url'), idc: req.idc, idsp: req.idsp, expiresAt });
+    return { ok: true, vector: { idc: req.idc, idsp: req.idsp, rand, authenticator: v.authenticator, ekc: v.ekc, eksp: v.eksp, expiresAt } };
+  }
+
+  async digest(req: DigestRequest): Promise<DigestResult> {
+    // A phone may give its whole AoR or only the user part as the Digest username.
+    const userPart = req.idc.includes('@') ? req.idc.slice(0, req.idc.lastIndexOf('@')) : req.idc;
+    if (req.username !== req.idc && req.username !== userPart) return { ok: false, reason: 'unknown-terminal' };
+    const gate = await this.#terminalGate(req.idc);
+    if (!gate.ok) return gate;
+    gate.key.fill(0);
+    const password = await this.store.terminals.sipPassword(req.idc);
+    if (password === undefined) return { ok: false, reason: 'no-sip-password' };
+    const h = createHash(req.algorithm === 'SHA-256' ? 'sha256' : 'md5');
+    return { ok: true, ha1: h.update(`${req.username}:${req.realm}:${password}`).digest('hex') };
+  }
+
+  async registered(r: RegistrationReport): Promise<void> {
+    if (r.rand) await this.store.challenges.consume(r.rand.toString('base64url'), r.idc, r.idsp);
+    await this.store.registrations.record({
+      idc: r.idc,
+      idsp: r.idsp,
+      ipc: r.ipc,
+      protocol: r.protocol,
+      contact: r.contact,
+      mechanism: r.mechanism,
+      expiresAt: r.expiresAt,
+    });
+    await this.lockout.succeed(r.idc);
+  }
+
+  async deregistered(r: DeregistrationReport): Promise<void> {
+    await this.store.registrations.remove(r.idc, r.idsp, r.protocol, r.contact);
+  }
+
+  async failed(r: FailureReport): Promise<FailureOutcome> {
+    if (r.rand) await this.store.challenges.consume(r.rand.toString('base64url'), r.idc, r.idsp);
+    if (!(await this.store.terminals.get(r.idc))) return { locked: false };
+    return this.lockout.fail(r.idc);
+  }
+
+  /** Drops expired challenges and registrations; run periodically. */
+  async sweep(): Promise<{ challenges: number; registrations: number }> {
+    return { challenges: await this.store.challenges.purgeExpired(), registrations: await this.store.registrations.purgeExpired() };
+  }
+}

@@ -1,0 +1,121 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { SETTINGS, type Setting } from './settings.js';
+
+export interface Config {
+  dataDir: string;
+  db: { url: string };
+  masterKey: string;
+  log: { level: string };
+  auc: {
+    api: { host: string; port: number; bodyLimit: number };
+    challengeTtlSeconds: number;
+    lockout: { threshold: number; windowSeconds: number; baseSeconds: number; maxSeconds: number };
+    radius: { host: string; authPort: number; acctPort: number; secret: string };
+    diameter: { host: string; port: number; originHost: string; originRealm: string };
+  };
+}
+
+export class ConfigError extends Error {}
+
+const DEFAULTS_FILE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'config', 'default.yaml');
+
+type Tree = Record<string, unknown>;
+
+function getPath(tree: Tree, path: string): unknown {
+  return path.split('.').reduce<unknown>((t, k) => (t && typeof t === 'object' ? (t as Tree)[k] : undefined), tree);
+}
+
+function setPath(tree: Tree, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let t = tree;
+  for (const k of keys.slice(0, -1)) {
+    if (!t[k] || typeof t[k] !== 'object') t[k] = {};
+    t = t[k] as Tree;
+  }
+  t[keys[keys.length - 1]] = value;
+}
+
+function coerce(s: Setting, value: unknown, origin: string): unknown {
+  if (s.type === 'int') {
+    const n = typeof value === 'number' ? value : Number(String(value).trim());
+    if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${origin}: ${s.path} must be a whole number ≥ 0, got ${JSON.stringify(value)}`);
+    return n;
+  }
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'object') throw new ConfigError(`${origin}: ${s.path} must be a string`);
+  return String(value);
+}
+
+function readYaml(file: string): Tree {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  try {
+    const doc = parseYaml(text) as unknown;
+    if (doc === null || doc === undefined) return {};
+    if (typeof doc !== 'object' || Array.isArray(doc)) throw new Error('top level must be a mapping');
+    return doc as Tree;
+  } catch (err) {
+    throw new ConfigError(`config file ${file} is not valid YAML: ${(err as Error).message}`);
+  }
+}
+
+const KNOWN = new Set(SETTINGS.map((s) => s.path));
+
+function checkUnknown(tree: Tree, origin: string, prefix = ''): void {
+  for (const [k, v] of Object.entries(tree)) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    if (KNOWN.has(path)) continue;
+    if (v && typeof v === 'object' && !Array.isArray(v) && [...KNOWN].some((p) => p.startsWith(path + '.'))) {
+      checkUnknown(v as Tree, origin, path);
+      continue;
+    }
+    throw new ConfigError(`${origin}: unknown setting ${path}`);
+  }
+}
+
+export interface LoadOptions {
+  configFile?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Flag values by setting path; undefined entries are ignored. */
+  flags?: Record<string, unknown>;
+}
+
+/** defaults < config file < KEYSWITCH_* environment < flags */
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const env = opts.env ?? process.env;
+  const tree: Tree = {};
+  const layers: [Tree, string][] = [[readYaml(DEFAULTS_FILE), DEFAULTS_FILE]];
+  if (opts.configFile) layers.push([readYaml(opts.configFile), opts.configFile]);
+  for (const [layer, origin] of layers) {
+    checkUnknown(layer, origin);
+    for (const s of SETTINGS) {
+      const v = getPath(layer, s.path);
+      if (v !== undefined) setPath(tree, s.path, coerce(s, v, origin));
+    }
+  }
+  for (const s of SETTINGS) {
+    const v = env[s.env];
+    if (v !== undefined && v !== '') setPath(tree, s.path, coerce(s, v, `environment ${s.env}`));
+    const f = opts.flags?.[s.path];
+    if (f !== undefined) setPath(tree, s.path, coerce(s, f, `flag for ${s.path}`));
+  }
+  const cfg = tree as unknown as Config;
+  cfg.dataDir = resolve(cfg.dataDir);
+  return cfg;
+}
+
+/** The effective configuration with secrets hidden, for `keyswitch config`. */
+export function describeConfig(cfg: Config): { path: string; env: string; value: string }[] {
+  return SETTINGS.map((s) => {
+    const v = getPath(cfg as unknown as Tree, s.path);
+    const shown = s.type === 'secret' ? (v ? '(set)' : '(empty)') : String(v);
+    return { path: s.path, env: s.env, value: shown };
+  });
+}
