@@ -1,0 +1,54 @@
+/** Building requests and responses (RFC 3261 §8.1.1, §8.2.6). */
+import { randomBytes } from 'node:crypto';
+import { headerList, newHeader, SipRequest, SipResponse, type SipHeader } from './message.js';
+
+export const REASONS: Record<number, string> = {
+  100: 'Trying', 180: 'Ringing', 181: 'Call Is Being Forwarded', 182: 'Queued', 183: 'Session Progress',
+  200: 'OK', 202: 'Accepted', 300: 'Multiple Choices', 301: 'Moved Permanently', 302: 'Moved Temporarily',
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  407: 'Proxy Authentication Required', 408: 'Request Timeout', 413: 'Request Entity Too Large',
+  415: 'Unsupported Media Type', 416: 'Unsupported URI Scheme', 420: 'Bad Extension', 421: 'Extension Required',
+  423: 'Interval Too Brief', 480: 'Temporarily Unavailable', 481: 'Call/Transaction Does Not Exist',
+  482: 'Loop Detected', 483: 'Too Many Hops', 486: 'Busy Here', 487: 'Request Terminated', 488: 'Not Acceptable Here',
+  494: 'Security Agreement Required', 500: 'Server Internal Error', 501: 'Not Implemented', 502: 'Bad Gateway',
+  503: 'Service Unavailable', 504: 'Server Time-out', 505: 'Version Not Supported', 513: 'Message Too Large',
+  600: 'Busy Everywhere', 603: 'Decline', 604: 'Does Not Exist Anywhere', 606: 'Not Acceptable',
+};
+
+const COPIED = new Set(['via', 'from', 'to', 'call-id', 'cseq']);
+
+/**
+ * A response to `req`: Via, From, To, Call-ID and CSeq copied as written (so it works
+ * even for a request whose other headers are malformed). `toTag` is added to To when
+ * it has none and the status is above 100.
+ */
+export function createResponse(
+  req: SipRequest,
+  status: number,
+  reason?: string,
+  opts: { toTag?: string; headers?: ReadonlyArray<readonly [string, string]>; body?: Buffer } = {},
+): SipResponse {
+  const hs: SipHeader[] = [];
+  for (const h of req.headers) {
+    if (!COPIED.has(h.key)) continue;
+    let value = h.value;
+    if (h.key === 'to' && status > 100 && opts.toTag && !/;\s*tag\s*=/i.test(value)) value += ';tag=' + opts.toTag;
+    hs.push({ name: h.name, key: h.key, value, start: -1, end: -1 });
+  }
+  if (opts.headers) for (const [n, v] of opts.headers) hs.push(newHeader(n, v));
+  return new SipResponse(status, reason ?? REASONS[status] ?? 'Unknown', hs, opts.body);
+}
+
+export function createRequest(
+  method: string,
+  uri: string,
+  headers: ReadonlyArray<readonly [string, string]>,
+  body?: Buffer,
+): SipRequest {
+  return new SipRequest(method, uri, headerList(headers), body);
+}
+
+/** A random tag or Call-ID part: 64 bits, base64url. */
+export function randomToken(bytes = 8): string {
+  return randomBytes(bytes).toString('base64url');
+}

@@ -1,0 +1,240 @@
+/**
+ * Bytes → SipRequest/SipResponse. Never throws: every failure is a typed error
+ * saying which header and why, with the partly read message when the framing was
+ * sound (so a server can still answer 400 to a request whose Via is readable).
+ */
+import { isUtf8 } from 'node:buffer';
+import { SipHeaderError, isToken } from './headers/lex.js';
+import { headerKey } from './headers/names.js';
+import { parseUri, isSipUri } from './headers/uri.js';
+import { SipRequest, SipResponse, type SipHeader, type SipMessage } from './message.js';
+
+export interface ParseLimits {
+  /** Largest message accepted, bytes. */
+  maxMessageSize: number;
+  maxHeaders: number;
+  /** Longest physical line, bytes. */
+  maxLineLength: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<ParseLimits> = Object.freeze({ maxMessageSize: 65535, maxHeaders: 256, maxLineLength: 8192 });
+
+export interface ParseOptions {
+  /**
+   * true (default): the buffer is one UDP datagram — a body longer than Content-Length is
+   * truncated, a shorter one is an error, and a missing Content-Length means "the rest".
+   * false: the buffer is exactly one framed message from a stream (see findMessageLength).
+   */
+  datagram?: boolean;
+  limits?: Partial<ParseLimits>;
+}
+
+export interface SipParseError {
+  /** Human-readable cause; safe to put in a Warning header (no secrets: it names, never quotes values). */
+  reason: string;
+  /** The header at fault (canonical name), or 'start-line' / 'message'. */
+  header: string;
+  /** Status a server should answer a request with (400, 505, 513). */
+  status: number;
+  /** The message as far as it was read, when the start line and header lines split cleanly. */
+  partial?: SipRequest | SipResponse;
+  /** True when the error came from a bug in this parser rather than the input (should never happen). */
+  internal?: boolean;
+}
+
+export type ParseResult = { ok: true; message: SipRequest | SipResponse } | { ok: false; error: SipParseError };
+
+class Fail extends Error {
+  constructor(readonly e: SipParseError) {
+    super(e.reason);
+  }
+}
+
+function fail(header: string, reason: string, status = 400, partial?: SipRequest | SipResponse): never {
+  const e: SipParseError = { header, reason, status };
+  if (partial) e.partial = partial;
+  throw new Fail(e);
+}
+
+export function parseMessage(buf: Buffer, opts: ParseOptions = {}): ParseResult {
+  try {
+    return { ok: true, message: parseInner(buf, opts) };
+  } catch (e) {
+    if (e instanceof Fail) return { ok: false, error: e.e };
+    if (e instanceof SipHeaderError) return { ok: false, error: { header: e.header, reason: e.detail, status: 400 } };
+    return { ok: false, error: { header: 'message', reason: 'unparseable message', status: 400, internal: true } };
+  }
+}
+
+const HIGH = /[\x80-\xff]/;
+const RESPONSE_LINE = /^SIP\/([0-9]+\.[0-9]+) ([0-9]{3})(?: (.*))?$/i;
+const VERSION = /^SIP\/[0-9]+\.[0-9]+$/i;
+
+function parseInner(buf: Buffer, opts: ParseOptions): SipRequest | SipResponse {
+  const limits = opts.limits ? { ...DEFAULT_LIMITS, ...opts.limits } : DEFAULT_LIMITS;
+  const datagram = opts.datagram !== false;
+  if (buf.length > limits.maxMessageSize) fail('message', 'message too large', 513);
+  let i = 0;
+  while (i < buf.length && (buf[i] === 13 || buf[i] === 10)) i++;
+  if (i >= buf.length) fail('message', 'empty message');
+  let hdrEnd = buf.indexOf('\r\n\r\n', i);
+  let bodyStart: number;
+  if (hdrEnd >= 0) bodyStart = hdrEnd + 4;
+  else {
+    hdrEnd = buf.indexOf('\n\n', i);
+    if (hdrEnd < 0) fail('message', 'no end of header section');
+    bodyStart = hdrEnd + 2;
+  }
+  const hs = buf.toString('latin1', i, hdrEnd);
+  const utf8 = HIGH.test(hs) && isUtf8(buf.subarray(i, hdrEnd));
+
+  // physical lines; offsets in hs equal byte offsets from i because latin1 is 1:1
+  let pos = 0;
+  let nl = hs.indexOf('\n');
+  const firstEnd = nl < 0 ? hs.length : nl;
+  let startLine = hs.slice(0, firstEnd);
+  if (startLine.endsWith('\r')) startLine = startLine.slice(0, -1);
+  if (firstEnd > limits.maxLineLength) fail('start-line', 'line too long');
+  const startLineRange: [number, number] = [i, i + (nl < 0 ? hs.length + 2 : firstEnd + 1)];
+  // when the start line is the only line, its line end is the first half of the blank line
+  if (nl < 0) startLineRange[1] = i + hs.length + (buf[i + hs.length] === 13 ? 2 : 1);
+
+  const headers: SipHeader[] = [];
+  let cur: { name: string; parts: string[]; start: number; end: number } | undefined;
+  const flush = (): void => {
+    if (!cur) return;
+    let value = cur.parts.length === 1 ? cur.parts[0]! : cur.parts.join(' ');
+    value = value.trim();
+    if (utf8 && HIGH.test(value)) value = Buffer.from(value, 'latin1').toString('utf8');
+    headers.push({ name: cur.name, key: headerKey(cur.name), value, start: cur.start, end: cur.end });
+    cur = undefined;
+  };
+  pos = nl < 0 ? hs.length : nl + 1;
+  while (pos < hs.length) {
+    nl = hs.indexOf('\n', pos);
+    const lineEnd = nl < 0 ? hs.length : nl;
+    if (lineEnd - pos > limits.maxLineLength) fail(cur?.name ?? 'message', 'line too long');
+    let line = hs.slice(pos, lineEnd);
+    if (line.endsWith('\r')) line = line.slice(0, -1);
+    // the last line's end is the first CRLF of the blank line
+    const byteEnd = nl < 0 ? i + hs.length + (buf[i + hs.length] === 13 ? 2 : 1) : i + nl + 1;
+    const c0 = line.charCodeAt(0);
+    if (c0 === 32 || c0 === 9) {
+      if (!cur) fail('message', 'continuation line before the first header');
+      cur.parts.push(line.trim());
+      cur.end = byteEnd;
+    } else {
+      flush();
+      const colon = line.indexOf(':');
+      if (colon < 0) fail('message', 'header line without colon');
+      const name = line.slice(0, colon).trimEnd();
+      if (!isToken(name)) fail('message', 'bad header name');
+      if (headers.length >= limits.maxHeaders) fail('message', 'too many headers', 400);
+      cur = { name, parts: [line.slice(colon + 1)], start: i + pos, end: byteEnd };
+    }
+    pos = lineEnd + 1;
+  }
+  flush();
+
+  let msg: SipRequest | SipResponse;
+  if (startLine.length >= 4 && startLine.slice(0, 4).toUpperCase() === 'SIP/') {
+    const m = RESPONSE_LINE.exec(startLine);
+    if (!m) fail('start-line', 'bad status line');
+    if (m[1] !== '2.0') fail('start-line', 'unsupported SIP version', 505);
+    const status = Number(m[2]);
+    if (status < 100) fail('start-line', 'bad status code');
+    let reason = m[3] ?? '';
+    if (utf8 && HIGH.test(reason)) reason = Buffer.from(reason, 'latin1').toString('utf8');
+    msg = new SipResponse(status, reason, headers);
+  } else {
+    const sp1 = startLine.indexOf(' ');
+    const sp2 = sp1 < 0 ? -1 : startLine.indexOf(' ', sp1 + 1);
+    if (sp1 < 0 || sp2 < 0 || startLine.indexOf(' ', sp2 + 1) >= 0) fail('start-line', 'bad request line');
+    const method = startLine.slice(0, sp1);
+    const uri = startLine.slice(sp1 + 1, sp2);
+    const version = startLine.slice(sp2 + 1);
+    if (!isToken(method)) fail('start-line', 'bad method');
+    if (!VERSION.test(version)) fail('start-line', 'bad SIP version');
+    msg = new SipRequest(method, uri, headers);
+    if (version.toUpperCase() !== 'SIP/2.0') fail('start-line', 'unsupported SIP version', 505, msg);
+    if (uri.length === 0 || /[\t<>"]/.test(uri)) fail('Request-URI', 'bad Request-URI', 400, msg);
+    try {
+      const u = parseUri(uri, 'Request-URI');
+      if (isSipUri(u) && u.headers !== undefined) fail('Request-URI', 'headers are not allowed in a Request-URI', 400, msg);
+    } catch (e) {
+      if (e instanceof SipHeaderError) fail('Request-URI', e.detail, 400, msg);
+      throw e;
+    }
+  }
+  msg.source = buf;
+  msg.startLineRange = startLineRange;
+
+  // Content-Length: all copies must agree (RFC 4475 §3.1.2.x mcl01)
+  let cl: number | undefined;
+  for (const h of headers) {
+    if (h.key !== 'content-length') continue;
+    if (!/^[0-9]{1,10}$/.test(h.value)) fail('Content-Length', 'bad value', 400, msg);
+    const n = Number(h.value);
+    if (cl !== undefined && n !== cl) fail('Content-Length', 'conflicting values', 400, msg);
+    cl = n;
+  }
+  const avail = buf.length - bodyStart;
+  if (cl === undefined) cl = datagram ? avail : 0;
+  if (cl > avail) fail('Content-Length', 'larger than the message', 400, msg);
+  if (cl > 0) msg.body = buf.subarray(bodyStart, bodyStart + cl);
+
+  validate(msg);
+  return msg;
+}
+
+/** The headers every request/response must carry, checked once at parse time. */
+function validate(msg: SipRequest | SipResponse): void {
+  try {
+    if (msg.vias().length === 0) throw new SipHeaderError('Via', 'missing');
+    msg.from();
+    msg.to();
+    msg.callId();
+    const cseq = msg.cseq();
+    if (msg.isRequest()) {
+      if (cseq.method !== msg.method) throw new SipHeaderError('CSeq', 'method does not match the request line');
+      msg.maxForwards();
+    }
+  } catch (e) {
+    if (e instanceof SipHeaderError) fail(e.header, e.detail, 400, msg);
+    throw e;
+  }
+}
+
+export type FrameResult =
+  | { kind: 'incomplete' }
+  /** A CRLF or CRLFCRLF keep-alive (RFC 5626 §3.5.1) of `length` bytes. */
+  | { kind: 'keepalive'; length: number }
+  | { kind: 'message'; length: number }
+  | { kind: 'error'; reason: string };
+
+const CL_RE = /(?:^|\n)[ \t]*(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)/i;
+
+/** Stream framing (RFC 3261 §18.3): where the first message in `buf` ends. */
+export function findMessageLength(buf: Buffer, maxMessageSize = DEFAULT_LIMITS.maxMessageSize): FrameResult {
+  let i = 0;
+  while (i < buf.length && (buf[i] === 13 || buf[i] === 10)) i++;
+  if (i > 0) return { kind: 'keepalive', length: i };
+  const e = buf.indexOf('\r\n\r\n');
+  if (e < 0) {
+    if (buf.length > maxMessageSize) return { kind: 'error', reason: 'header section too large' };
+    return { kind: 'incomplete' };
+  }
+  const m = CL_RE.exec(buf.toString('latin1', 0, e));
+  let cl = 0;
+  if (m) {
+    const v = m[1]!.trim();
+    if (!/^[0-9]{1,10}$/.test(v)) return { kind: 'error', reason: 'bad Content-Length' };
+    cl = Number(v);
+  }
+  const total = e + 4 + cl;
+  if (total > maxMessageSize) return { kind: 'error', reason: 'message too large' };
+  if (buf.length < total) return { kind: 'incomplete' };
+  return { kind: 'message', length: total };
+}
+
+export type { SipMessage };
