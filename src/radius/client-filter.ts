@@ -1,0 +1,25 @@
+/** Allowed RADIUS client sources as CIDRs (IPv4 and IPv6), checked per datagram. */
+import { BlockList, isIP } from 'node:net';
+
+export type SourceFilter = (address: string) => boolean;
+
+export function sourceFilter(cidrs: readonly string[] | undefined): SourceFilter {
+  if (!cidrs) return () => true;
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const [net, bits] = cidr.split('/');
+    const family = isIP(net);
+    if (family === 0) throw new Error(`bad client CIDR: ${cidr}`);
+    const max = family === 4 ? 32 : 128;
+    const prefix = bits === undefined ? max : Number(bits);
+    if (!Number.isInteger(prefix) || prefix < 0 || prefix > max) throw new Error(`bad client CIDR: ${cidr}`);
+    list.addSubnet(net, prefix, family === 4 ? 'ipv4' : 'ipv6');
+  }
+  return (address) => {
+    // A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d.
+    const v4 = address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : undefined;
+    if (v4) return list.check(v4, 'ipv4');
+    const family = isIP(address);
+    return family !== 0 && list.check(address, family === 4 ? 'ipv4' : 'ipv6');
+  };
+}

@@ -1,0 +1,277 @@
+/**
+ * UDP transport for a RADIUS client: a pool of sockets, each with its own
+ * 256 Identifiers (RFC 2865 §3: the Identifier space is per source port), so
+ * any number of requests can be in flight; retransmission with back-off to
+ * one server, failover to the next on timeout, and a bounded total time.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { isIP } from 'node:net';
+import { walkPacket, type PacketView } from './packet.js';
+
+export interface RadiusServerAddress {
+  host: string;
+  authPort: number;
+  acctPort: number;
+  /** Overrides the client's shared secret for this server. */
+  secret?: string;
+}
+
+export interface ClientTransportOptions {
+  servers: RadiusServerAddress[];
+  /** First wait for an answer; doubled on each retransmission. Default 1000 ms. */
+  timeoutMs?: number;
+  /** Retransmissions to one server before failing over. Default 2. */
+  retries?: number;
+  /** Bound on one exchange, failovers included. Default 5000 ms. */
+  totalTimeoutMs?: number;
+  /** A server that timed out is tried after the others for this long. Default 30 s. */
+  holdDownMs?: number;
+  /** Most sockets per address family (256 requests in flight each). Default 64. */
+  maxSockets?: number;
+}
+
+export interface ClientTransportStats {
+  requests: number;
+  sent: number;
+  retransmissions: number;
+  failovers: number;
+  timeouts: number;
+  answered: number;
+  droppedInvalidAnswer: number;
+  droppedStrayAnswer: number;
+  sockets: number;
+  inFlight: number;
+}
+
+export type Port = 'auth' | 'acct';
+
+/** What a request needs: bytes for a given Identifier, and a check of a candidate answer. */
+export interface Exchange<T> {
+  port: Port;
+  build(identifier: number, server: RadiusServerAddress): { packet: Buffer; accept(answer: PacketView): T | undefined };
+}
+
+export class NoAnswerError extends Error {
+  constructor() {
+    super('no RADIUS server answered in time');
+    this.name = 'NoAnswerError';
+  }
+}
+
+interface Pending {
+  address: string;
+  port: number;
+  onAnswer(p: PacketView): boolean;
+}
+
+class PooledSocket {
+  readonly pending = new Map<number, Pending>();
+  private next = Math.floor(Math.random() * 256);
+  constructor(readonly socket: Socket) {}
+  allocate(p: Pending): number | undefined {
+    if (this.pending.size >= 256) return undefined;
+    while (this.pending.has(this.next)) this.next = (this.next + 1) & 0xff;
+    const id = this.next;
+    this.next = (this.next + 1) & 0xff;
+    this.pending.set(id, p);
+    return id;
+  }
+}
+
+const sleepUntilAnswer = (ms: number, wake: { fn?: () => void }): Promise<void> =>
+  new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    wake.fn = () => {
+      clearTimeout(t);
+      resolve();
+    };
+  });
+
+export class RadiusClientTransport {
+  private readonly pools = new Map<'udp4' | 'udp6', PooledSocket[]>();
+  private readonly waiters: Array<() => void> = [];
+  private readonly downUntil = new Map<RadiusServerAddress, number>();
+  private closed = false;
+  private readonly s = { requests: 0, sent: 0, retransmissions: 0, failovers: 0, timeouts: 0, answered: 0, droppedInvalidAnswer: 0, droppedStrayAnswer: 0 };
+  private readonly timeoutMs: number;
+  private readonly retries: number;
+  private readonly totalTimeoutMs: number;
+  private readonly holdDownMs: number;
+  private readonly maxSockets: number;
+
+  constructor(private readonly o: ClientTransportOptions) {
+    if (o.servers.length === 0) throw new Error('at least one RADIUS server is needed');
+    this.timeoutMs = o.timeoutMs ?? 1000;
+    this.retries = o.retries ?? 2;
+    this.totalTimeoutMs = o.totalTimeoutMs ?? 5000;
+    this.holdDownMs = o.holdDownMs ?? 30_000;
+    this.maxSockets = o.maxSockets ?? 64;
+  }
+
+  stats(): ClientTransportStats {
+    let sockets = 0;
+    let inFlight = 0;
+    for (const pool of this.pools.values()) for (const ps of pool) {
+      sockets++;
+      inFlight += ps.pending.size;
+    }
+    return { ...this.s, sockets, inFlight };
+  }
+
+  /** Servers not held down first, in configured order, then the held-down ones. */
+  private order(now: number): RadiusServerAddress[] {
+    const up = this.o.servers.filter((s) => (this.downUntil.get(s) ?? 0) <= now);
+    const down = this.o.servers.filter((s) => (this.downUntil.get(s) ?? 0) > now);
+    return [...up, ...down];
+  }
+
+  async exchange<T>(x: Exchange<T>): Promise<T> {
+    if (this.closed) throw new NoAnswerError();
+    this.s.requests++;
+    const deadline = Date.now() + this.totalTimeoutMs;
+    let first = true;
+    for (const server of this.order(Date.now())) {
+      if (Date.now() >= deadline) break;
+      if (!first) this.s.failovers++;
+      first = false;
+      const result = await this.tryServer(x, server, deadline);
+      if (result.answered) {
+        this.downUntil.delete(server);
+        return result.value;
+      }
+      this.downUntil.set(server, Date.now() + this.holdDownMs);
+      if (this.closed) break;
+    }
+    this.s.timeouts++;
+    throw new NoAnswerError();
+  }
+
+  private async tryServer<T>(x: Exchange<T>, server: RadiusServerAddress, deadline: number): Promise<{ answered: true; value: T } | { answered: false }> {
+    const family = isIP(server.host) === 6 ? 'udp6' : 'udp4';
+    const port = x.port === 'auth' ? server.authPort : server.acctPort;
+    let value: T | undefined;
+    let got = false;
+    const wake: { fn?: () => void } = {};
+    let accept: ((p: PacketView) => T | undefined) | undefined;
+    const pending: Pending = {
+      address: server.host,
+      port,
+      onAnswer: (p) => {
+        const v = accept?.(p);
+        if (v === undefined) return false;
+        value = v;
+        got = true;
+        wake.fn?.();
+        return true;
+      },
+    };
+    const slot = await this.allocate(family, pending, deadline);
+    if (!slot) return { answered: false };
+    const [ps, id] = slot;
+    try {
+      const built = x.build(id, server);
+      accept = built.accept;
+      for (let attempt = 0; attempt <= this.retries && !got && !this.closed; attempt++) {
+        const left = deadline - Date.now();
+        if (left <= 0) break;
+        if (attempt > 0) this.s.retransmissions++;
+        this.s.sent++;
+        try {
+          ps.socket.send(built.packet, port, server.host, () => {
+            /* unreachable ports show up as timeouts */
+          });
+        } catch {
+          break; // socket closed under us
+        }
+        if (!got) await sleepUntilAnswer(Math.min(this.timeoutMs * 2 ** attempt, left), wake);
+      }
+    } finally {
+      ps.pending.delete(id);
+      this.waiters.shift()?.();
+    }
+    return got ? { answered: true, value: value as T } : { answered: false };
+  }
+
+  private async allocate(family: 'udp4' | 'udp6', p: Pending, deadline: number): Promise<[PooledSocket, number] | undefined> {
+    for (;;) {
+      if (this.closed) return undefined;
+      let pool = this.pools.get(family);
+      if (!pool) this.pools.set(family, (pool = []));
+      for (const ps of pool) {
+        const id = ps.allocate(p);
+        if (id !== undefined) return [ps, id];
+      }
+      if (pool.length < this.maxSockets) {
+        const ps = await this.openSocket(family);
+        pool.push(ps);
+        continue;
+      }
+      // Every Identifier of every socket is taken: wait for one to free up.
+      const left = deadline - Date.now();
+      if (left <= 0) return undefined;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          const i = this.waiters.indexOf(go);
+          if (i >= 0) this.waiters.splice(i, 1);
+          resolve();
+        }, left);
+        const go = (): void => {
+          clearTimeout(t);
+          resolve();
+        };
+        this.waiters.push(go);
+      });
+    }
+  }
+
+  private async openSocket(family: 'udp4' | 'udp6'): Promise<PooledSocket> {
+    const socket = createSocket({ type: family });
+    const ps = new PooledSocket(socket);
+    socket.on('message', (msg, from) => {
+      const walked = walkPacket(msg);
+      if (!walked.ok) {
+        this.s.droppedInvalidAnswer++;
+        return;
+      }
+      const p = ps.pending.get(walked.packet.identifier);
+      if (!p) {
+        this.s.droppedStrayAnswer++;
+        return;
+      }
+      if (!sameAddress(from.address, p.address) || from.port !== p.port || !p.onAnswer(walked.packet)) {
+        this.s.droppedInvalidAnswer++;
+        return;
+      }
+      this.s.answered++;
+    });
+    socket.on('error', () => {
+      /* per-send errors surface as timeouts */
+    });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(0, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    socket.unref();
+    return ps;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const w of this.waiters.splice(0)) w();
+    const all: Promise<void>[] = [];
+    for (const pool of this.pools.values()) for (const ps of pool) {
+      all.push(new Promise<void>((resolve) => ps.socket.close(() => resolve())));
+    }
+    this.pools.clear();
+    await Promise.all(all);
+  }
+}
+
+function sameAddress(a: string, b: string): boolean {
+  if (a === b) return true;
+  const strip = (x: string): string => (x.startsWith('::ffff:') ? x.slice(7) : x);
+  return strip(a) === strip(b) || (b === 'localhost' && (a === '127.0.0.1' || a === '::1'));
+}

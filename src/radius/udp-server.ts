@@ -1,0 +1,115 @@
+/**
+ * UDP transport for a RADIUS server: source filtering, duplicate detection
+ * and one answer per request. What to answer is the handler's business; a
+ * handler that throws or returns undefined means "send nothing".
+ */
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { isIP } from 'node:net';
+import { sourceFilter } from './client-filter.js';
+import { DuplicateCache } from './duplicate-cache.js';
+
+export type RadiusHandler = (packet: Buffer, from: RemoteInfo) => Promise<Buffer | undefined> | Buffer | undefined;
+
+export interface UdpServerStats {
+  received: number;
+  sent: number;
+  duplicatesResent: number;
+  duplicatesInProgress: number;
+  droppedUnknownClient: number;
+  droppedByHandler: number;
+  handlerErrors: number;
+}
+
+export interface RadiusUdpServer {
+  port: number;
+  stats(): UdpServerStats;
+  close(): Promise<void>;
+}
+
+export interface UdpServerOptions {
+  host: string;
+  port: number;
+  handler: RadiusHandler;
+  clients?: readonly string[];
+  duplicateTtlMs?: number;
+  /** Told of handler failures; must not log packet contents (they may hold secrets). */
+  onError?: (err: unknown) => void;
+}
+
+export async function startRadiusUdpServer(o: UdpServerOptions): Promise<RadiusUdpServer> {
+  const allowed = sourceFilter(o.clients);
+  const dups = new DuplicateCache(o.duplicateTtlMs);
+  const stats: UdpServerStats = {
+    received: 0,
+    sent: 0,
+    duplicatesResent: 0,
+    duplicatesInProgress: 0,
+    droppedUnknownClient: 0,
+    droppedByHandler: 0,
+    handlerErrors: 0,
+  };
+  const socket: Socket = createSocket({ type: isIP(o.host) === 6 ? 'udp6' : 'udp4' });
+  const send = (buf: Buffer, to: RemoteInfo): void => {
+    stats.sent++;
+    socket.send(buf, to.port, to.address, () => {
+      /* a send error (e.g. ICMP unreachable) is the client's retransmission to solve */
+    });
+  };
+
+  socket.on('message', (msg, from) => {
+    stats.received++;
+    if (!allowed(from.address)) {
+      stats.droppedUnknownClient++;
+      return;
+    }
+    const key = msg.length >= 20 ? DuplicateCache.key(from.address, from.port, msg) : undefined;
+    if (key) {
+      const state = dups.begin(key);
+      if (state.kind === 'answered') {
+        stats.duplicatesResent++;
+        send(state.response, from);
+        return;
+      }
+      if (state.kind === 'in-progress') {
+        stats.duplicatesInProgress++;
+        return;
+      }
+    }
+    const done = (response: Buffer | undefined): void => {
+      if (!response) {
+        stats.droppedByHandler++;
+        if (key) dups.forget(key);
+        return;
+      }
+      if (key) dups.answered(key, response);
+      send(response, from);
+    };
+    const failed = (err: unknown): void => {
+      stats.handlerErrors++;
+      if (key) dups.forget(key);
+      o.onError?.(err);
+    };
+    try {
+      const r = o.handler(msg, from);
+      if (r instanceof Promise) r.then(done, failed);
+      else done(r);
+    } catch (err) {
+      failed(err);
+    }
+  });
+  socket.on('error', (err) => o.onError?.(err));
+
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(o.port, o.host, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
+
+  return {
+    port: socket.address().port,
+    stats: () => ({ ...stats }),
+    close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
+  };
+}
