@@ -1,0 +1,211 @@
+import { randomBytes } from 'node:crypto';
+import { canonicalS10, compactMechs, deriveWrapKey, equalBytes, macWith, NONCE_LEN, SessionKeys, unwrapWith } from '../crypto/ks1.js';
+import { chooseMechanism, KNOWN_MECHANISMS, mechanismList } from './mechanisms.js';
+import { unixSeconds, type Clock, type Mechanism, type MechanismList, type RandomBytes, type S1, type S2, type S5, type S6, type S7, type S8, type S9, type S10 } from './messages.js';
+import { DEFAULT_CHALLENGE_TTL_SEC, DEFAULT_TS_WINDOW_SEC, SeenNonces, SingleUseTable, tsWithin } from './replay.js';
+import { isAuthenticator, isId, isMechanismList, isNonce, isRand, isTs, isWrapped } from './validate.js';
+
+export interface SbcOptions {
+  /** IDsp: this SBC's identity (or the softswitch's, when it plays the SBC's part). */
+  idsp: string;
+  /** Ksp (or Kc,s): the long-term key shared with the AuC. */
+  ksp: Buffer;
+  /** What this SBC offers, in its order of preference; only mechanisms its adapter implements. */
+  offered: Mechanism[];
+  clock?: Clock;
+  random?: RandomBytes;
+  tsWindowSec?: number;
+  /** How long an N2 stays outstanding after s6. */
+  challengeTtlSec?: number;
+  maxSeenNonces?: number;
+  maxOutstanding?: number;
+}
+
+/** Why an s1 or s7 was not taken further. Adapters map these to their protocol's answers. */
+export type SbcReject =
+  /** A KS1 field is missing or malformed (SIP 400 naming it). */
+  | { kind: 'bad-request'; field: string }
+  /** The message names another SBC as IDsp (SIP 403). */
+  | { kind: 'wrong-proxy' }
+  /** s1 refused outright: its TS is outside the window, or its N1 was seen (SIP 400 / drop); counted. */
+  | { kind: 'refused'; reason: 'ts-window' | 'n1-replayed'; count: true }
+  /**
+   * s7 refused with a new challenge: send `s2` to the softswitch, then answer
+   * its s5 with `onChallenge(s5, { n1: s7.n1 })` (SIP 401); counted.
+   */
+  | { kind: 'rechallenge'; reason: 'n2-unknown' | 'n2-other-terminal' | 'rand-mismatch' | 'ts-window' | 'n1-replayed'; s2: S2; count: true }
+  /** Nothing in the terminal's list is allowed here (SIP 494 with Security-Server). */
+  | { kind: 'no-common-mechanism'; offered: MechanismList }
+  /** A replay table is full of live entries (SIP 503). */
+  | { kind: 'busy' }
+  /** The core answered something inconsistent (SIP 500); not the terminal's fault. */
+  | { kind: 'internal'; reason: 'core-identity-mismatch' | 'unwrap-failed' };
+
+export type SbcStep<T> = ({ ok: true } & T) | ({ ok: false } & SbcReject);
+
+/**
+ * What the SBC must remember between s7/s8 and s9/s10. The adapter keeps it
+ * with the forwarded transaction and hands it back with s9.
+ */
+export interface SbcPending {
+  idc: string;
+  idsp: string;
+  rand: Buffer;
+  n1: Buffer; // N1' from s7, echoed in s10
+  mech: string;
+  mechs: string; // the terminal's list as sent, white space removed
+}
+
+/** The registered terminal, for the adapter to keep (one per binding). */
+export interface SbcSession {
+  idc: string;
+  idsp: string;
+  mechanism: string;
+  keys: SessionKeys;
+  registeredAt: number; // Unix ms
+}
+
+/** Outstanding N2 → the challenge it belongs to. */
+interface OutstandingChallenge {
+  idc: string;
+  rand: Buffer;
+  expiresAt: number;
+}
+
+/**
+ * The SBC's side: s1 → s2, s5 → s6, s7 → s8, s9 → s10. Transport-free; the
+ * only state is the replay tables. Also runs in the softswitch when
+ * terminals register without an SBC (then `idsp`/`ksp` are the softswitch's
+ * identity and Kc,s).
+ */
+export class SbcFlow {
+  readonly idsp: string;
+  readonly offered: MechanismList;
+  readonly #allowed: string[];
+  readonly #kWrap: Buffer;
+  readonly #clock: Clock;
+  readonly #random: RandomBytes;
+  readonly #windowSec: number;
+  readonly #ttlMs: number;
+  readonly #seen: SeenNonces;
+  readonly #outstanding: SingleUseTable<OutstandingChallenge>;
+
+  constructor(o: SbcOptions) {
+    if (!isId(o.idsp)) throw new RangeError('bad IDsp');
+    for (const m of o.offered) {
+      if (!(KNOWN_MECHANISMS as readonly string[]).includes(m.name.toLowerCase())) throw new RangeError(`unknown mechanism ${m.name}`);
+    }
+    this.idsp = o.idsp;
+    this.offered = mechanismList(o.offered);
+    this.#allowed = o.offered.filter((m) => m.q > 0).map((m) => m.name);
+    this.#kWrap = deriveWrapKey(o.ksp);
+    this.#clock = o.clock ?? Date.now;
+    this.#random = o.random ?? randomBytes;
+    this.#windowSec = o.tsWindowSec ?? DEFAULT_TS_WINDOW_SEC;
+    this.#ttlMs = (o.challengeTtlSec ?? DEFAULT_CHALLENGE_TTL_SEC) * 1000;
+    this.#seen = new SeenNonces(o.maxSeenNonces ?? 1_000_000);
+    this.#outstanding = new SingleUseTable(o.maxOutstanding ?? 200_000);
+  }
+
+  /** Replay-table sizes, for metrics. */
+  get stats(): { seenNonces: number; outstanding: number } {
+    return { seenNonces: this.#seen.size, outstanding: this.#outstanding.size };
+  }
+
+  /** Records N1 until a message with this TS could no longer pass the window check. */
+  #checkN1(n1: Buffer, ts: number, now: number) {
+    return this.#seen.check(n1, (ts + this.#windowSec + 1) * 1000, now);
+  }
+
+  /** s1 → s2. */
+  onRegister(s1: S1): SbcStep<{ s2: S2 }> {
+    const field = !isId(s1?.idc) ? 'idc' : !isNonce(s1.n1) ? 'n1' : !isTs(s1.ts) ? 'ts' : s1.idsp !== undefined && !isId(s1.idsp) ? 'idsp' : undefined;
+    if (field) return { ok: false, kind: 'bad-request', field };
+    if (s1.idsp !== undefined && s1.idsp !== this.idsp) return { ok: false, kind: 'wrong-proxy' };
+    const now = this.#clock();
+    if (!tsWithin(now, s1.ts, this.#windowSec)) return { ok: false, kind: 'refused', reason: 'ts-window', count: true };
+    const seen = this.#checkN1(s1.n1, s1.ts, now);
+    if (seen === 'full') return { ok: false, kind: 'busy' };
+    if (seen === 'seen') return { ok: false, kind: 'refused', reason: 'n1-replayed', count: true };
+    return { ok: true, s2: { idc: s1.idc, idsp: this.idsp } };
+  }
+
+  /** s5 → s6. `askedBy` is the s1 or s7 this challenge answers (its N1 is echoed). */
+  onChallenge(s5: S5, askedBy: { n1: Buffer }): SbcStep<{ s6: S6 }> {
+    if (!isId(s5?.idc) || !isRand(s5.rand) || s5.idsp !== this.idsp) return { ok: false, kind: 'internal', reason: 'core-identity-mismatch' };
+    if (!isNonce(askedBy?.n1)) return { ok: false, kind: 'bad-request', field: 'n1' };
+    const now = this.#clock();
+    const n2 = this.#random(NONCE_LEN);
+    if (!this.#outstanding.add(n2, { idc: s5.idc, rand: s5.rand, expiresAt: now + this.#ttlMs }, now)) return { ok: false, kind: 'busy' };
+    return {
+      ok: true,
+      s6: { idc: s5.idc, idsp: this.idsp, n1: askedBy.n1, n2, ts: unixSeconds(now), rand: s5.rand, offered: this.offered },
+    };
+  }
+
+  /** s7 → s8, or a reason to re-challenge. `ipc` is the terminal's address as this SBC sees it (for s11). */
+  onAuthenticate(s7: S7, ipc?: string): SbcStep<{ s8: S8; pending: SbcPending }> {
+    const field =
+      !isId(s7?.idc) ? 'idc'
+      : !isNonce(s7.n1) ? 'n1'
+      : !isNonce(s7.n2) ? 'n2'
+      : !isTs(s7.ts) ? 'ts'
+      : !isAuthenticator(s7.authenticator) ? 'authenticator'
+      : s7.rand !== undefined && !isRand(s7.rand) ? 'rand'
+      : s7.idsp !== undefined && !isId(s7.idsp) ? 'idsp'
+      : !isMechanismList(s7.mechs) ? 'mechs'
+      : undefined;
+    if (field) return { ok: false, kind: 'bad-request', field };
+    if (s7.idsp !== undefined && s7.idsp !== this.idsp) return { ok: false, kind: 'wrong-proxy' };
+    const now = this.#clock();
+    const s2: S2 = { idc: s7.idc, idsp: this.idsp };
+    // N2 is spent by any attempt, good or bad: one guess per challenge.
+    const ch = this.#outstanding.take(s7.n2, now);
+    if (!ch) return { ok: false, kind: 'rechallenge', reason: 'n2-unknown', s2, count: true };
+    if (ch.idc !== s7.idc) return { ok: false, kind: 'rechallenge', reason: 'n2-other-terminal', s2, count: true };
+    if (s7.rand !== undefined && !equalBytes(s7.rand, ch.rand)) return { ok: false, kind: 'rechallenge', reason: 'rand-mismatch', s2, count: true };
+    if (!tsWithin(now, s7.ts, this.#windowSec)) return { ok: false, kind: 'rechallenge', reason: 'ts-window', s2, count: true };
+    const seen = this.#checkN1(s7.n1, s7.ts, now);
+    if (seen === 'full') return { ok: false, kind: 'busy' };
+    if (seen === 'seen') return { ok: false, kind: 'rechallenge', reason: 'n1-replayed', s2, count: true };
+    const chosen = chooseMechanism(s7.mechs, this.#allowed);
+    if (!chosen) return { ok: false, kind: 'no-common-mechanism', offered: this.offered };
+    const s8: S8 = { idc: s7.idc, idsp: this.idsp, rand: ch.rand, authenticator: s7.authenticator, mech: chosen.name };
+    if (ipc !== undefined) s8.ipc = ipc;
+    return {
+      ok: true,
+      s8,
+      pending: { idc: s7.idc, idsp: this.idsp, rand: ch.rand, n1: s7.n1, mech: chosen.name, mechs: compactMechs(s7.mechs.text) },
+    };
+  }
+
+  /** s9 (success) → s10 and the session to keep. */
+  onAccepted(s9: S9, pending: SbcPending): SbcStep<{ s10: S10; session: SbcSession }> {
+    if (
+      s9?.idc !== pending.idc || s9.idsp !== pending.idsp || !isRand(s9.rand) || !equalBytes(s9.rand, pending.rand) ||
+      !isWrapped(s9.ekc) || !isWrapped(s9.eksp)
+    ) {
+      return { ok: false, kind: 'internal', reason: 'core-identity-mismatch' };
+    }
+    const kcsp = unwrapWith(this.#kWrap, s9.eksp, { idc: pending.idc, idsp: pending.idsp, rand: pending.rand });
+    if (!kcsp) return { ok: false, kind: 'internal', reason: 'unwrap-failed' };
+    const keys = new SessionKeys(kcsp);
+    const now = this.#clock();
+    const fields = {
+      idc: pending.idc,
+      idsp: pending.idsp,
+      n1: pending.n1,
+      n2: this.#random(NONCE_LEN),
+      ts: unixSeconds(now),
+      ekc: s9.ekc,
+      mech: pending.mech,
+      mechs: pending.mechs,
+    };
+    const mac = macWith(keys.kMac, canonicalS10(fields));
+    return {
+      ok: true,
+      s10: { ...fields, mac },
+      session: { idc: pending.idc, idsp: pending.idsp, mechanism: pending.mech, keys, registeredAt: now },
+    };
+  }
+}

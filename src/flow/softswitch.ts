@@ -1,0 +1,173 @@
+import { AucUnavailableError, type AucService, type FailureOutcome, type RegistrationReport, type RejectReason } from '../auc/service.js';
+import { equalBytes } from '../crypto/ks1.js';
+import type { Clock, S2, S5, S8, S9 } from './messages.js';
+import { DEFAULT_CHALLENGE_TTL_SEC, SingleUseTable } from './replay.js';
+import { isAuthenticator, isId, isRand, isWrapped } from './validate.js';
+
+export interface SoftswitchOptions {
+  auc: AucService;
+  clock?: Clock;
+  /** A vector's Rand is refused after this long even if the AuC allowed longer. */
+  vectorTtlSec?: number;
+  maxVectors?: number;
+}
+
+/** Answer with a challenge (SIP 401 via the SBC). */
+export interface SwChallenge {
+  kind: 'challenge';
+  s5: S5;
+  /** Set when this challenge follows a rejected s8. */
+  reason?: 'wrong-authenticator' | 'stale';
+  failure?: FailureOutcome;
+}
+/** Unknown, disabled or locked terminal, or a proxy the AuC does not know (SIP 403). */
+export interface SwForbidden {
+  kind: 'forbidden';
+  reason: RejectReason;
+  retryAfterSeconds?: number;
+}
+/** No AuC answer, an AuC that answered nonsense, or a full vector table (SIP 503). */
+export interface SwUnavailable {
+  kind: 'unavailable';
+  cause: 'auc-unavailable' | 'auc-error' | 'busy';
+}
+/** s9 success; `report` is the s11 sent (or, if `reported` is false, to be sent again). */
+export interface SwAccepted {
+  kind: 'accepted';
+  s9: S9;
+  report: RegistrationReport;
+  reported: boolean;
+}
+/** The s8 itself was malformed (a bug or tampering on the trusted link; SIP 400). */
+export interface SwBadRequest {
+  kind: 'bad-request';
+  field: string;
+}
+
+export type SwRegisterOutcome = SwChallenge | SwForbidden | SwUnavailable | SwBadRequest;
+export type SwAuthenticateOutcome = SwAccepted | SwChallenge | SwForbidden | SwUnavailable | SwBadRequest;
+
+/** What the registrar knows of the binding, for s11. */
+export interface Binding {
+  protocol: string;
+  contact: string;
+  expiresAt: number; // Unix ms
+  /** Overrides s8's ipc. */
+  ipc?: string;
+}
+
+/** A vector awaiting its s8, keyed by Rand. */
+interface HeldVector {
+  idc: string;
+  idsp: string;
+  authenticator: Buffer;
+  ekc: Buffer;
+  eksp: Buffer;
+  expiresAt: number;
+}
+
+function unavailable(err: unknown): SwUnavailable {
+  return { kind: 'unavailable', cause: err instanceof AucUnavailableError ? 'auc-unavailable' : 'auc-error' };
+}
+
+/**
+ * The softswitch's side: s2 → (s3/s4) → s5, s8 → s9 (+ s11) or a new
+ * challenge. It never sees a key in clear; it holds each vector until its
+ * s8 arrives or its Rand expires, and uses it once.
+ */
+export class SoftswitchFlow {
+  readonly #auc: AucService;
+  readonly #clock: Clock;
+  readonly #ttlMs: number;
+  readonly #vectors: SingleUseTable<HeldVector>;
+
+  constructor(o: SoftswitchOptions) {
+    this.#auc = o.auc;
+    this.#clock = o.clock ?? Date.now;
+    this.#ttlMs = (o.vectorTtlSec ?? DEFAULT_CHALLENGE_TTL_SEC) * 1000;
+    this.#vectors = new SingleUseTable(o.maxVectors ?? 200_000);
+  }
+
+  get heldVectors(): number {
+    return this.#vectors.size;
+  }
+
+  /** s2 → s5 (a challenge), or why not. */
+  async onRegister(s2: S2): Promise<SwRegisterOutcome> {
+    if (!isId(s2?.idc)) return { kind: 'bad-request', field: 'idc' };
+    if (!isId(s2.idsp)) return { kind: 'bad-request', field: 'idsp' };
+    let r;
+    try {
+      r = await this.#auc.vector({ idc: s2.idc, idsp: s2.idsp });
+    } catch (err) {
+      return unavailable(err);
+    }
+    if (!r.ok) {
+      const out: SwForbidden = { kind: 'forbidden', reason: r.reason };
+      if (r.retryAfterSeconds !== undefined) out.retryAfterSeconds = r.retryAfterSeconds;
+      return out;
+    }
+    const v = r.vector;
+    if (v.idc !== s2.idc || v.idsp !== s2.idsp || !isRand(v.rand) || !isAuthenticator(v.authenticator) || !isWrapped(v.ekc) || !isWrapped(v.eksp)) {
+      return { kind: 'unavailable', cause: 'auc-error' };
+    }
+    const now = this.#clock();
+    const held: HeldVector = {
+      idc: v.idc,
+      idsp: v.idsp,
+      authenticator: v.authenticator,
+      ekc: v.ekc,
+      eksp: v.eksp,
+      expiresAt: Math.min(v.expiresAt, now + this.#ttlMs),
+    };
+    if (!this.#vectors.add(v.rand, held, now)) return { kind: 'unavailable', cause: 'busy' };
+    return { kind: 'challenge', s5: { idc: v.idc, idsp: v.idsp, rand: v.rand } };
+  }
+
+  /** s8 → s9 and s11, or a new challenge after reporting the failure. */
+  async onAuthenticate(s8: S8, binding: Binding): Promise<SwAuthenticateOutcome> {
+    const field = !isId(s8?.idc) ? 'idc' : !isId(s8.idsp) ? 'idsp' : !isRand(s8.rand) ? 'rand' : !isAuthenticator(s8.authenticator) ? 'authenticator' : undefined;
+    if (field) return { kind: 'bad-request', field };
+    const now = this.#clock();
+    const v = this.#vectors.take(s8.rand, now);
+    const s2: S2 = { idc: s8.idc, idsp: s8.idsp };
+    if (!v) {
+      // Expired or already used: a new challenge, not a failed guess.
+      const next = await this.onRegister(s2);
+      return next.kind === 'challenge' ? { ...next, reason: 'stale' } : next;
+    }
+    if (v.idc !== s8.idc || v.idsp !== s8.idsp || !equalBytes(v.authenticator, s8.authenticator)) {
+      let failure: FailureOutcome;
+      try {
+        failure = await this.#auc.failed({ idc: s8.idc, idsp: s8.idsp, rand: s8.rand });
+      } catch (err) {
+        return unavailable(err);
+      }
+      if (failure.locked) {
+        const out: SwForbidden = { kind: 'forbidden', reason: 'locked' };
+        if (failure.retryAfterSeconds !== undefined) out.retryAfterSeconds = failure.retryAfterSeconds;
+        return out;
+      }
+      const next = await this.onRegister(s2);
+      return next.kind === 'challenge' ? { ...next, reason: 'wrong-authenticator', failure } : next;
+    }
+    const report: RegistrationReport = {
+      idc: v.idc,
+      idsp: v.idsp,
+      ipc: binding.ipc ?? s8.ipc ?? '',
+      protocol: binding.protocol,
+      contact: binding.contact,
+      mechanism: s8.mech ?? '',
+      expiresAt: binding.expiresAt,
+      rand: s8.rand,
+    };
+    let reported = true;
+    try {
+      await this.#auc.registered(report);
+    } catch {
+      // The terminal is authenticated; the adapter retries s11 rather than failing the registration.
+      reported = false;
+    }
+    return { kind: 'accepted', s9: { idc: v.idc, idsp: v.idsp, rand: s8.rand, ekc: v.ekc, eksp: v.eksp }, report, reported };
+  }
+}
