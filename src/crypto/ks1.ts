@@ -262,3 +262,7 @@ export function makeVector(x: MakeVectorInput): Omit<AuthVector, 'expiresAt'> {
     eksp: wrap(x.ksp, x.sessionKey, binding, x.nonceKsp),
   };
 }
+
+/** DESIGN.md's names for wrap and unwrap. */
+export const E = wrap;
+export const D = unwrap;

@@ -181,6 +181,9 @@ export class SbcFlow {
 
   /** s9 (success) → s10 and the session to keep. */
   onAccepted(s9: S9, pending: SbcPending): SbcStep<{ s10: S10; session: SbcSession }> {
+    if (!isId(pending?.idc) || pending.idsp !== this.idsp || !isRand(pending.rand) || !isNonce(pending.n1) || !isId(pending.mech) || typeof pending.mechs !== 'string') {
+      throw new TypeError('onAccepted needs the pending record onAuthenticate returned');
+    }
     if (
       s9?.idc !== pending.idc || s9.idsp !== pending.idsp || !isRand(s9.rand) || !equalBytes(s9.rand, pending.rand) ||
       !isWrapped(s9.ekc) || !isWrapped(s9.eksp)
