@@ -112,6 +112,13 @@ export class SbcFlow {
     return { seenNonces: this.#seen.size, outstanding: this.#outstanding.size };
   }
 
+  /** Drops expired replay entries (optional: inserts prune as they go; call from an idle timer). */
+  sweep(): void {
+    const now = this.#clock();
+    this.#seen.sweep(now);
+    this.#outstanding.sweep(now);
+  }
+
   /** Records N1 until a message with this TS could no longer pass the window check. */
   #checkN1(n1: Buffer, ts: number, now: number) {
     return this.#seen.check(n1, (ts + this.#windowSec + 1) * 1000, now);

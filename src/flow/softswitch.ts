@@ -92,6 +92,11 @@ export class SoftswitchFlow {
     return this.#vectors.size;
   }
 
+  /** Drops expired vectors (optional: inserts prune as they go; call from an idle timer). */
+  sweep(): void {
+    this.#vectors.sweep(this.#clock());
+  }
+
   /** s2 → s5 (a challenge), or why not. */
   async onRegister(s2: S2): Promise<SwRegisterOutcome> {
     if (!isId(s2?.idc)) return { kind: 'bad-request', field: 'idc' };

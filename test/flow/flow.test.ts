@@ -228,6 +228,22 @@ describe('softswitch and AuC outcomes', () => {
     expect(lab.auc.failedReports).toHaveLength(0);
   });
 
+  it('sweeping drops expired challenges and vectors', async () => {
+    const lab = makeLab();
+    await upToS7(lab);
+    expect(lab.sbc.stats.outstanding).toBe(1);
+    expect(lab.softswitch.heldVectors).toBe(1);
+    lab.clock.advance(29);
+    lab.sbc.sweep();
+    lab.softswitch.sweep();
+    expect(lab.sbc.stats.outstanding).toBe(1);
+    lab.clock.advance(62);
+    lab.sbc.sweep();
+    lab.softswitch.sweep();
+    expect(lab.sbc.stats).toEqual({ outstanding: 0, seenNonces: 0 });
+    expect(lab.softswitch.heldVectors).toBe(0);
+  });
+
   it('an expired Rand gets a fresh challenge, not a failure', async () => {
     const lab = makeLab();
     const { s7 } = await upToS7(lab);
