@@ -12,7 +12,7 @@ import {
 } from '../crypto/ks1.js';
 import { parseMechanisms } from './mechanisms.js';
 import { unixSeconds, type Clock, type MechanismList, type RandomBytes, type S1, type S6, type S7, type S10 } from './messages.js';
-import { isId, isMac, isMechanismList, isNonce, isRand, isTs, isWrapped } from './validate.js';
+import { isId, isMac, isNonce, isRand, isTs, isWrapped } from './validate.js';
 
 export interface TerminalOptions {
   idc: string;
