@@ -1,6 +1,7 @@
 /** Building requests and responses (RFC 3261 §8.1.1, §8.2.6). */
 import { randomBytes } from 'node:crypto';
 import { headerList, newHeader, SipRequest, SipResponse, type SipHeader } from './message.js';
+import { formatUri } from './headers/uri.js';
 
 export const REASONS: Record<number, string> = {
   100: 'Trying', 180: 'Ringing', 181: 'Call Is Being Forwarded', 182: 'Queued', 183: 'Session Progress',
@@ -51,4 +52,37 @@ export function createRequest(
 /** A random tag or Call-ID part: 64 bits, base64url. */
 export function randomToken(bytes = 8): string {
   return randomBytes(bytes).toString('base64url');
+}
+
+function copyHeaders(from: SipRequest, keys: readonly string[]): SipHeader[] {
+  const out: SipHeader[] = [];
+  for (const h of from.headers) if (keys.includes(h.key)) out.push({ name: h.name, key: h.key, value: h.value, start: -1, end: -1 });
+  return out;
+}
+
+/** The ACK a client INVITE transaction sends for a 3xx-6xx (RFC 3261 §17.1.1.3). */
+export function createAckForFailure(invite: SipRequest, res: SipResponse): SipRequest {
+  const hs = copyHeaders(invite, ['call-id', 'from', 'route']);
+  const topVia = invite.headers.find((h) => h.key === 'via');
+  if (topVia) hs.unshift({ name: topVia.name, key: 'via', value: invite.list('via')[0]!, start: -1, end: -1 });
+  hs.push(newHeader('To', res.get('to') ?? invite.get('to') ?? ''));
+  hs.push(newHeader('CSeq', invite.cseq().seq + ' ACK'));
+  hs.push(newHeader('Max-Forwards', '70'));
+  return new SipRequest('ACK', invite.uri, hs);
+}
+
+/**
+ * The ACK a UAC core sends for a 2xx (RFC 3261 §13.2.2.4): to the Contact, along the
+ * reversed Record-Route, with no Via (the stack adds one with a new branch).
+ */
+export function createAckFor2xx(invite: SipRequest, res: SipResponse): SipRequest {
+  const hs = copyHeaders(invite, ['call-id', 'from']);
+  hs.push(newHeader('To', res.get('to') ?? ''));
+  hs.push(newHeader('CSeq', invite.cseq().seq + ' ACK'));
+  hs.push(newHeader('Max-Forwards', '70'));
+  const rr = res.list('record-route').reverse();
+  for (const r of rr) hs.push(newHeader('Route', r));
+  const contact = res.contacts()[0];
+  const target = contact && !('star' in contact) ? formatUri(contact.uri) : invite.uri;
+  return new SipRequest('ACK', target, hs);
 }

@@ -43,6 +43,16 @@ export abstract class SipMessage {
   }
 
   abstract isRequest(): this is SipRequest;
+  abstract clone(): SipMessage;
+
+  protected copyInto<T extends SipMessage>(m: T): T {
+    // header objects are replaced, never mutated, so sharing them is safe
+    m.headers = this.headers.slice();
+    m.body = this.body;
+    m.source = this.source;
+    m.startLineRange = this.startLineRange;
+    return m;
+  }
   abstract isResponse(): this is SipResponse;
 
   // ---- raw header access -------------------------------------------------
@@ -257,6 +267,10 @@ export class SipRequest extends SipMessage {
     return false;
   }
 
+  clone(): SipRequest {
+    return this.copyInto(new SipRequest(this._method, this._uri));
+  }
+
   get method(): string {
     return this._method;
   }
@@ -285,6 +299,8 @@ export class SipRequest extends SipMessage {
 export class SipResponse extends SipMessage {
   private _status: number;
   private _reason: string;
+  /** Set on a response this stack made up for the TU: a timeout (408) or a transport failure (503). */
+  localReason?: 'timeout' | 'transport';
 
   constructor(status: number, reason: string, headers?: SipHeader[], body?: Buffer) {
     super(headers, body);
@@ -298,6 +314,10 @@ export class SipResponse extends SipMessage {
   isResponse(): this is SipResponse {
     return true;
   }
+  clone(): SipResponse {
+    return this.copyInto(new SipResponse(this._status, this._reason));
+  }
+
   get status(): number {
     return this._status;
   }

@@ -1,0 +1,23 @@
+/** Public surface of the SIP stack. See docs/sip-stack.md. */
+export { SipMessage, SipRequest, SipResponse, newHeader, headerList, type SipHeader } from './message.js';
+export { parseMessage, findMessageLength, DEFAULT_LIMITS, type ParseResult, type SipParseError, type ParseOptions, type ParseLimits } from './parse.js';
+export { serialize, syncContentLength } from './serialize.js';
+export { createRequest, createResponse, createAckFor2xx, createAckForFailure, randomToken, REASONS } from './build.js';
+export { SipHeaderError, quote, unquote, splitList, newParams, formatParams, type Params } from './headers/lex.js';
+export { headerKey, canonicalName } from './headers/names.js';
+export { parseUri, formatUri, formatHost, isSipUri, unescapeUri, type Uri, type SipUri, type OtherUri } from './headers/uri.js';
+export { parseVia, formatVia, type Via } from './headers/via.js';
+export { parseNameAddr, formatNameAddr, isStar, type NameAddr, type ContactStar } from './headers/name-addr.js';
+export { parseCSeq, formatCSeq, parseMediaType, type CSeq, type MediaType } from './headers/misc.js';
+export { parseAuth, formatAuth, type AuthValue } from './headers/auth.js';
+export { parseSecurity, formatSecurity, type SecurityMechanism } from './headers/security.js';
+export { createSipStack, type SipStack, type SipStackOptions, type ServerContext, type SendOptions, type SipStackStats } from './stack.js';
+export { newBranch, isRfc3261Branch, MAGIC_COOKIE } from './transaction/branch.js';
+export { DEFAULT_TIMERS, type TimerConfig } from './transaction/timers.js';
+export { ClientTransaction } from './transaction/client.js';
+export { ServerTransaction } from './transaction/server.js';
+export { createUdpTransport, UdpTransport } from './transport/udp.js';
+export { createTcpTransport, TcpTransport } from './transport/tcp.js';
+export { createTlsTransport, TlsTransport, PSK_CIPHERS, type TlsOptions, type TlsServerSide, type TlsClientSide } from './transport/tls.js';
+export type { SipTransport, SipConnection, MessageSource, Destination, TransportProtocol, TransportOptions } from './transport/types.js';
+export type { StreamOptions } from './transport/stream.js';

@@ -1,0 +1,391 @@
+/**
+ * The SIP endpoint: ties transports to client and server transactions (RFC 3261 §17, §18).
+ * Knows only SIP. A UAC calls send(); a UAS or proxy gets onRequest(req, ctx) and answers
+ * with ctx.reply(); a proxy forwards with send() and passes the answer back with
+ * ctx.reply(res, { forwarded: true }).
+ */
+import { isIP } from 'node:net';
+import { SipHeaderError } from './headers/lex.js';
+import { formatVia, type Via } from './headers/via.js';
+import { isSipUri, parseUri, type SipUri } from './headers/uri.js';
+import { SipRequest, SipResponse, type SipMessage } from './message.js';
+import type { ParseResult, SipParseError } from './parse.js';
+import { serialize } from './serialize.js';
+import { createResponse, randomToken } from './build.js';
+import { ClientTransaction } from './transaction/client.js';
+import { ServerTransaction } from './transaction/server.js';
+import { newBranch, isRfc3261Branch } from './transaction/branch.js';
+import { DEFAULT_TIMERS, type TimerConfig } from './transaction/timers.js';
+import type { Destination, MessageSource, SipTransport, TransportProtocol } from './transport/types.js';
+
+export interface ServerContext {
+  readonly source: MessageSource;
+  /** Undefined for an ACK (which has no transaction). */
+  readonly transaction: ServerTransaction | undefined;
+  /** Set when a CANCEL for this INVITE arrived. */
+  cancelled: boolean;
+  /**
+   * Sends a response through the server transaction (or, for a proxy, statelessly by Via).
+   * `forwarded`: the response came from downstream — do not retransmit a 2xx here.
+   */
+  reply(res: SipResponse, opts?: { forwarded?: boolean }): void;
+  /** createResponse + reply in one step; returns the response sent. */
+  respond(status: number, reason?: string, opts?: { toTag?: string; headers?: ReadonlyArray<readonly [string, string]>; body?: Buffer }): SipResponse;
+  /**
+   * Called when a CANCEL matches this INVITE; the stack has answered the CANCEL with 200.
+   * Without a listener the stack answers the INVITE 487 itself.
+   */
+  onCancel(fn: () => void): void;
+}
+
+export interface SendOptions {
+  /** Where to send; default: the first Route, else the Request-URI (no DNS SRV/NAPTR). */
+  destination?: { address: string; port: number; protocol?: TransportProtocol; connection?: Destination['connection'] };
+  /** Use this transport instead of choosing one by protocol and address family. */
+  transport?: SipTransport;
+  /** 1xx, and 2xx after the first final (forked INVITE). */
+  onResponse?: (res: SipResponse) => void;
+  /** Extra Via parameters for the Via this stack pushes (e.g. an SBC's signature). */
+  viaParams?: Record<string, string | null>;
+}
+
+export interface SipStackOptions {
+  transports: SipTransport[];
+  onRequest: (req: SipRequest, ctx: ServerContext) => void | Promise<void>;
+  /** Responses that match no client transaction (e.g. 2xx retransmissions a proxy forwards statelessly). */
+  onStrayResponse?: (res: SipResponse, src: MessageSource) => void;
+  timers?: Partial<TimerConfig>;
+  /** Send 100 Trying as soon as an INVITE arrives. Default true. */
+  autoTrying?: boolean;
+  /** Host for Warning headers; default the first transport's host. */
+  warningAgent?: string;
+}
+
+export interface SipStackStats {
+  requestsIn: number;
+  responsesIn: number;
+  parseErrors: number;
+  badRequestsAnswered: number;
+  dropped: number;
+  strayResponses: number;
+  retransmissionsAbsorbed: number;
+  clientTransactions: number;
+  serverTransactions: number;
+  timeouts: number;
+  transportErrors: number;
+  handlerErrors: number;
+}
+
+export interface SipStack {
+  readonly transports: readonly SipTransport[];
+  /** Sends a request in a client transaction; resolves with the final response (408/503 made up locally on timeout/transport failure). */
+  send(req: SipRequest, opts?: SendOptions): Promise<SipResponse>;
+  /** Sends without a transaction: a request gets a fresh Via (ACK for 2xx, stateless forwarding); a response goes where its top Via says (RFC 3261 §18.2.2). */
+  sendStateless(msg: SipMessage, opts?: SendOptions): Promise<void>;
+  stats(): SipStackStats;
+  close(): Promise<void>;
+}
+
+interface Ctx extends ServerContext {
+  cancelListeners: Array<() => void>;
+}
+
+export function createSipStack(opts: SipStackOptions): SipStack {
+  const timers: TimerConfig = { ...DEFAULT_TIMERS, ...opts.timers };
+  const transports = opts.transports;
+  const autoTrying = opts.autoTrying !== false;
+  const clients = new Map<string, ClientTransaction>();
+  const servers = new Map<string, ServerTransaction>();
+  const serverCtx = new WeakMap<ServerTransaction, Ctx>();
+  /** INVITE server transactions whose 2xx awaits an ACK: Call-ID + CSeq number → transaction. */
+  const awaitingAck = new Map<string, ServerTransaction>();
+  const st = {
+    requestsIn: 0, responsesIn: 0, parseErrors: 0, badRequestsAnswered: 0, dropped: 0, strayResponses: 0,
+    retransmissionsAbsorbed: 0, timeouts: 0, transportErrors: 0, handlerErrors: 0,
+  };
+  const agent = (): string => opts.warningAgent ?? transports[0]?.host ?? 'keyswitch';
+
+  for (const t of transports) t.onMessage = (r, src) => onMessage(r, src);
+
+  function onMessage(result: ParseResult, src: MessageSource): void {
+    try {
+      if (!result.ok) return onParseError(result.error, src);
+      const m = result.message;
+      if (m.isRequest()) onRequest(m, src);
+      else onResponse(m as SipResponse, src);
+    } catch {
+      // nothing from the network may escape into the transport
+      st.dropped++;
+    }
+  }
+
+  function warning(e: { header: string; reason: string }): string {
+    return `399 ${agent()} "Bad ${e.header}: ${e.reason.replace(/["\\]/g, '')}"`;
+  }
+
+  function onParseError(e: SipParseError, src: MessageSource): void {
+    st.parseErrors++;
+    const p = e.partial;
+    if (!p || !p.isRequest() || p.method === 'ACK') {
+      st.dropped++;
+      return;
+    }
+    let via: Via | undefined;
+    try {
+      via = p.topVia();
+    } catch {
+      via = undefined;
+    }
+    if (!via) {
+      st.dropped++;
+      return;
+    }
+    const res = createResponse(p, e.status, e.status === 400 ? `Bad ${e.header}` : undefined, { headers: [['Warning', warning(e)]] });
+    st.badRequestsAnswered++;
+    sendToVia(res, src, via).catch(() => st.transportErrors++);
+  }
+
+  /** RFC 3261 §18.2.1 and RFC 3581: record where the request really came from. */
+  function stampVia(req: SipRequest, src: MessageSource): Via {
+    const via = req.topVia()!;
+    const rport = 'rport' in via.params;
+    if (via.host !== src.address || rport) {
+      via.params.received = src.address;
+      if (rport) via.params.rport = String(src.port);
+      req.setTopVia(via);
+    }
+    return via;
+  }
+
+  function serverKey(via: Via, method: string): string {
+    const m = method === 'ACK' ? 'INVITE' : method;
+    return via.params.branch + '|' + via.host.toLowerCase() + ':' + (via.port ?? '') + '|' + m;
+  }
+
+  function rfc2543Key(req: SipRequest, via: Via): string {
+    // RFC 3261 §17.2.3 fallback, for peers that do not send the magic cookie
+    const m = req.method === 'ACK' ? 'INVITE' : req.method;
+    return '2543|' + req.callId() + '|' + req.cseq().seq + '|' + (req.from().params.tag ?? '') + '|' + formatVia(via) + '|' + m;
+  }
+
+  function onRequest(req: SipRequest, src: MessageSource): void {
+    st.requestsIn++;
+    const via = stampVia(req, src);
+    const key = isRfc3261Branch(via.params.branch) ? serverKey(via, req.method) : rfc2543Key(req, via);
+    if (req.method === 'ACK') {
+      const tx = servers.get(key);
+      if (tx && tx.state !== 'accepted') {
+        st.retransmissionsAbsorbed++;
+        tx.receiveAck();
+        return;
+      }
+      const waiting = awaitingAck.get(req.callId() + '|' + req.cseq().seq);
+      waiting?.ackReceived();
+      deliver(req, src, undefined);
+      return;
+    }
+    const existing = servers.get(key);
+    if (existing) {
+      st.retransmissionsAbsorbed++;
+      existing.receiveRetransmission();
+      return;
+    }
+    const tx = new ServerTransaction(key, req, responder(src, via), timers, () => servers.delete(key));
+    servers.set(key, tx);
+    if (req.method === 'CANCEL') return onCancel(req, src, via, tx);
+    if (tx.isInvite && autoTrying) tx.respond(createResponse(req, 100));
+    deliver(req, src, tx);
+  }
+
+  function onCancel(req: SipRequest, src: MessageSource, via: Via, tx: ServerTransaction): void {
+    const target = isRfc3261Branch(via.params.branch) ? servers.get(serverKey(via, 'INVITE')) : servers.get(rfc2543Key(req, via).replace(/\|CANCEL$/, '|INVITE'));
+    if (!target) {
+      tx.respond(createResponse(req, 481));
+      return;
+    }
+    tx.respond(createResponse(req, 200));
+    const ctx = serverCtx.get(target);
+    if (!ctx || target.finalResponse) return;
+    ctx.cancelled = true;
+    if (ctx.cancelListeners.length === 0) {
+      ctx.reply(createResponse(target.request, 487, undefined, { toTag: randomToken() }));
+      return;
+    }
+    for (const fn of ctx.cancelListeners) {
+      try {
+        fn();
+      } catch {
+        st.handlerErrors++;
+      }
+    }
+  }
+
+  function deliver(req: SipRequest, src: MessageSource, tx: ServerTransaction | undefined): void {
+    const ctx: Ctx = {
+      source: src,
+      transaction: tx,
+      cancelled: false,
+      cancelListeners: [],
+      reply(res, o) {
+        if (!tx) return;
+        const retransmit = !o?.forwarded && req.method === 'INVITE';
+        if (tx.respond(res, retransmit) && retransmit && res.status >= 200 && res.status < 300) {
+          const k = req.callId() + '|' + req.cseq().seq;
+          awaitingAck.set(k, tx);
+          tx.onTerminate(() => {
+            if (awaitingAck.get(k) === tx) awaitingAck.delete(k);
+          });
+        }
+      },
+      respond(status, reason, o) {
+        const res = createResponse(req, status, reason, o);
+        ctx.reply(res);
+        return res;
+      },
+      onCancel(fn) {
+        ctx.cancelListeners.push(fn);
+      },
+    };
+    if (tx) serverCtx.set(tx, ctx);
+    const fail = (e: unknown): void => {
+      st.handlerErrors++;
+      if (!tx || tx.finalResponse) return;
+      if (e instanceof SipHeaderError) {
+        ctx.reply(createResponse(req, 400, `Bad ${e.header}`, { headers: [['Warning', warning({ header: e.header, reason: e.detail })]] }));
+      } else ctx.reply(createResponse(req, 500));
+    };
+    try {
+      const r = opts.onRequest(req, ctx);
+      if (r && typeof (r as Promise<void>).then === 'function') (r as Promise<void>).catch(fail);
+    } catch (e) {
+      fail(e);
+    }
+  }
+
+  function onResponse(res: SipResponse, src: MessageSource): void {
+    st.responsesIn++;
+    const via = res.topVia()!;
+    const key = via.params.branch + '|' + res.cseq().method;
+    const tx = clients.get(key);
+    if (tx) {
+      tx.receive(res);
+      return;
+    }
+    st.strayResponses++;
+    opts.onStrayResponse?.(res, src);
+  }
+
+  function responder(src: MessageSource, via: Via): { send(b: Buffer): Promise<void>; reliable: boolean } {
+    const dest = responseDestination(src, via);
+    return { reliable: src.transport.reliable, send: (b) => src.transport.send(b, dest) };
+  }
+
+  /** RFC 3261 §18.2.2 / RFC 3581 §4: where a response to this Via goes. */
+  function responseDestination(src: MessageSource, via: Via): Destination {
+    if (src.connection && !src.connection.closed) return { address: src.address, port: src.port, connection: src.connection };
+    const rport = via.params.rport;
+    if (rport !== undefined) return { address: src.address, port: rport ? Number(rport) : src.port };
+    const received = via.params.received;
+    return { address: received ?? via.host, port: via.port ?? (via.transport === 'TLS' ? 5061 : 5060) };
+  }
+
+  function sendToVia(res: SipResponse, src: MessageSource, via: Via): Promise<void> {
+    return src.transport.send(serialize(res), responseDestination(src, via));
+  }
+
+  function pickTransport(protocol: TransportProtocol, address: string): SipTransport {
+    const fam = isIP(address) === 6 ? 'IPv6' : isIP(address) === 4 ? 'IPv4' : undefined;
+    const t = transports.find((x) => x.protocol === protocol && (!fam || x.family === fam)) ?? transports.find((x) => x.protocol === protocol);
+    if (!t) throw new Error(`no ${protocol} transport`);
+    return t;
+  }
+
+  function nextHop(req: SipRequest, o: SendOptions): { transport: SipTransport; dest: Destination } {
+    if (o.destination) {
+      const d = o.destination;
+      const transport = o.transport ?? pickTransport(d.protocol ?? 'udp', d.address);
+      return { transport, dest: d.connection ? { address: d.address, port: d.port, connection: d.connection } : { address: d.address, port: d.port } };
+    }
+    const route = req.list('route')[0];
+    let uri: SipUri;
+    const target = route ? parseUri(route.replace(/^[^<]*<([^>]*)>.*$/, '$1'), 'Route') : req.requestUri();
+    if (!isSipUri(target)) throw new Error('cannot route to a non-SIP URI');
+    uri = target;
+    const maddr = uri.params.maddr;
+    const tp = uri.params.transport?.toLowerCase();
+    const protocol: TransportProtocol = uri.scheme === 'sips' || tp === 'tls' ? 'tls' : tp === 'tcp' ? 'tcp' : 'udp';
+    const address = maddr ?? uri.host;
+    const transport = o.transport ?? pickTransport(protocol, address);
+    return { transport, dest: { address, port: uri.port ?? (protocol === 'tls' ? 5061 : 5060) } };
+  }
+
+  function pushVia(req: SipRequest, transport: SipTransport, o: SendOptions): string {
+    const branch = newBranch();
+    const params = Object.create(null) as Record<string, string | null>;
+    params.branch = branch;
+    if (transport.protocol === 'udp') params.rport = null;
+    if (o.viaParams) Object.assign(params, o.viaParams);
+    const v: Via = { protocol: 'SIP/2.0', transport: transport.protocol.toUpperCase(), host: transport.host, port: transport.port, params };
+    req.prepend('Via', formatVia(v));
+    if (req.maxForwards() === undefined) req.set('Max-Forwards', '70');
+    return branch;
+  }
+
+  return {
+    transports,
+    send(req, o = {}) {
+      let hop: { transport: SipTransport; dest: Destination };
+      try {
+        hop = nextHop(req, o);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      const branch = pushVia(req, hop.transport, o);
+      const key = branch + '|' + req.method;
+      return new Promise<SipResponse>((resolve) => {
+        let done = false;
+        const tx = new ClientTransaction(key, req, { reliable: hop.transport.reliable, send: (b) => hop.transport.send(b, hop.dest) }, timers, {
+          onResponse(res) {
+            if (!done && res.status >= 200) {
+              done = true;
+              if (res.localReason === 'timeout') st.timeouts++;
+              if (res.localReason === 'transport') st.transportErrors++;
+              resolve(res);
+            } else o.onResponse?.(res);
+          },
+          onTerminated() {
+            clients.delete(key);
+          },
+        });
+        clients.set(key, tx);
+        tx.start();
+      });
+    },
+    async sendStateless(msg, o = {}) {
+      if (msg.isRequest()) {
+        const hop = nextHop(msg, o);
+        pushVia(msg, hop.transport, o);
+        await hop.transport.send(serialize(msg), hop.dest);
+        return;
+      }
+      const res = msg as SipResponse;
+      const via = res.topVia();
+      if (!via) throw new Error('response without Via');
+      const protocol = via.transport.toLowerCase() as TransportProtocol;
+      const dest: Destination = o.destination ?? {
+        address: via.params.received ?? via.host,
+        port: via.params.rport ? Number(via.params.rport) : via.port ?? (protocol === 'tls' ? 5061 : 5060),
+      };
+      const transport = o.transport ?? pickTransport(protocol === 'tcp' || protocol === 'tls' ? protocol : 'udp', dest.address);
+      await transport.send(serialize(res), dest);
+    },
+    stats() {
+      return { ...st, clientTransactions: clients.size, serverTransactions: servers.size };
+    },
+    async close() {
+      for (const t of clients.values()) t.terminate();
+      for (const t of servers.values()) t.terminate();
+      await Promise.all(transports.map((t) => t.close()));
+    },
+  };
+}

@@ -1,0 +1,119 @@
+/** Client transactions (RFC 3261 §17.1, with RFC 6026's Accepted state for INVITE). */
+import { SipResponse, type SipRequest } from '../message.js';
+import { serialize } from '../serialize.js';
+import { createAckForFailure } from '../build.js';
+import { TimerSet, type TimerConfig } from './timers.js';
+
+export type ClientState = 'calling' | 'trying' | 'proceeding' | 'completed' | 'accepted' | 'terminated';
+
+export interface ClientTransport {
+  /** Sends bytes towards the transaction's next hop. */
+  send(data: Buffer): Promise<void>;
+  reliable: boolean;
+}
+
+export interface ClientEvents {
+  /** Every response the TU should see: 1xx, the first final, and later 2xx (forking). */
+  onResponse(res: SipResponse): void;
+  onTerminated(): void;
+}
+
+export class ClientTransaction {
+  state: ClientState;
+  readonly isInvite: boolean;
+  private readonly timers = new TimerSet();
+  private readonly wire: Buffer;
+  private ackWire: Buffer | undefined;
+  retransmissions = 0;
+
+  constructor(
+    readonly key: string,
+    readonly request: SipRequest,
+    private readonly transport: ClientTransport,
+    private readonly t: TimerConfig,
+    private readonly events: ClientEvents,
+  ) {
+    this.isInvite = request.method === 'INVITE';
+    this.state = this.isInvite ? 'calling' : 'trying';
+    this.wire = serialize(request);
+  }
+
+  start(): void {
+    this.transmit(this.wire);
+    const t1 = this.t.T1;
+    if (!this.transport.reliable) this.retransmitAfter(t1);
+    // Timer B / F
+    this.timers.start('timeout', 64 * t1, () => this.fail(408, 'Request Timeout', 'timeout'));
+  }
+
+  private retransmitAfter(ms: number): void {
+    // Timer A (INVITE) doubles without bound; Timer E (non-INVITE) is capped at T2
+    this.timers.start('retransmit', ms, () => {
+      if (this.state !== 'calling' && this.state !== 'trying' && this.state !== 'proceeding') return;
+      this.retransmissions++;
+      this.transmit(this.wire);
+      const next = this.isInvite ? ms * 2 : this.state === 'proceeding' ? this.t.T2 : Math.min(ms * 2, this.t.T2);
+      this.retransmitAfter(next);
+    });
+  }
+
+  private transmit(buf: Buffer): void {
+    this.transport.send(buf).catch(() => this.fail(503, 'Service Unavailable', 'transport'));
+  }
+
+  private fail(status: number, reason: string, why: 'timeout' | 'transport'): void {
+    if (this.state === 'terminated' || this.state === 'completed' || this.state === 'accepted') return;
+    const res = new SipResponse(status, reason, this.request.headers.filter((h) => h.key === 'via' || h.key === 'from' || h.key === 'to' || h.key === 'call-id' || h.key === 'cseq'));
+    res.localReason = why;
+    this.terminate();
+    this.events.onResponse(res);
+  }
+
+  receive(res: SipResponse): void {
+    const s = res.status;
+    switch (this.state) {
+      case 'calling':
+      case 'trying':
+      case 'proceeding':
+        if (s < 200) {
+          if (this.state === 'calling') this.timers.stop('retransmit');
+          if (this.isInvite) this.timers.stop('timeout');
+          this.state = 'proceeding';
+          this.events.onResponse(res);
+          return;
+        }
+        this.timers.stop('retransmit');
+        this.timers.stop('timeout');
+        if (this.isInvite && s < 300) {
+          this.state = 'accepted';
+          this.timers.start('M', 64 * this.t.T1, () => this.terminate());
+        } else if (this.isInvite) {
+          this.state = 'completed';
+          this.ackWire = serialize(createAckForFailure(this.request, res));
+          this.transmit(this.ackWire);
+          this.timers.start('D', this.transport.reliable ? 0 : Math.max(32_000, 64 * this.t.T1), () => this.terminate());
+        } else {
+          this.state = 'completed';
+          this.timers.start('K', this.transport.reliable ? 0 : this.t.T4, () => this.terminate());
+        }
+        this.events.onResponse(res);
+        return;
+      case 'completed':
+        // a retransmitted final response: resend the ACK, tell nobody
+        if (this.isInvite && s >= 300 && this.ackWire) this.transmit(this.ackWire);
+        return;
+      case 'accepted':
+        if (s >= 200 && s < 300) this.events.onResponse(res);
+        return;
+      default:
+        return;
+    }
+  }
+
+  terminate(): void {
+    if (this.state === 'terminated') return;
+    this.state = 'terminated';
+    this.timers.clear();
+    this.events.onTerminated();
+  }
+}

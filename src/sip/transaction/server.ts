@@ -1,0 +1,132 @@
+/** Server transactions (RFC 3261 §17.2, with RFC 6026's Accepted state for INVITE). */
+import type { SipRequest, SipResponse } from '../message.js';
+import { serialize } from '../serialize.js';
+import { TimerSet, type TimerConfig } from './timers.js';
+
+export type ServerState = 'trying' | 'proceeding' | 'completed' | 'confirmed' | 'accepted' | 'terminated';
+
+export interface ServerTransport {
+  send(data: Buffer): Promise<void>;
+  reliable: boolean;
+}
+
+export class ServerTransaction {
+  state: ServerState;
+  readonly isInvite: boolean;
+  private readonly timers = new TimerSet();
+  private last: Buffer | undefined;
+  /** The final response sent, if any. */
+  finalResponse: SipResponse | undefined;
+  absorbed = 0;
+  sendErrors = 0;
+  private onEnd: Array<() => void> = [];
+
+  constructor(
+    readonly key: string,
+    readonly request: SipRequest,
+    private readonly transport: ServerTransport,
+    private readonly t: TimerConfig,
+    onTerminated: () => void,
+  ) {
+    this.isInvite = request.method === 'INVITE';
+    this.state = this.isInvite ? 'proceeding' : 'trying';
+    this.onEnd.push(onTerminated);
+  }
+
+  private transmit(buf: Buffer): void {
+    this.transport.send(buf).catch(() => {
+      this.sendErrors++;
+    });
+  }
+
+  /** A retransmission of the request: answer with the last response (or absorb it). */
+  receiveRetransmission(): void {
+    this.absorbed++;
+    if ((this.state === 'proceeding' || this.state === 'completed') && this.last) this.transmit(this.last);
+  }
+
+  /** ACK matching this INVITE transaction (for a non-2xx final response). */
+  receiveAck(): void {
+    if (this.state !== 'completed') {
+      this.absorbed++;
+      return;
+    }
+    this.state = 'confirmed';
+    this.timers.stop('G');
+    this.timers.stop('H');
+    this.timers.start('I', this.transport.reliable ? 0 : this.t.T4, () => this.terminate());
+  }
+
+  /**
+   * Sends a response. `retransmit2xx`: an INVITE UAS keeps resending its 2xx (T1 doubling
+   * up to T2) until `ackReceived()` or 64*T1 (RFC 3261 §13.3.1.4); a proxy forwarding
+   * a 2xx must not.
+   */
+  respond(res: SipResponse, retransmit2xx = false): boolean {
+    if (this.state === 'terminated' || this.state === 'completed' || this.state === 'confirmed') return false;
+    const s = res.status;
+    const buf = serialize(res);
+    if (s < 200) {
+      if (this.state === 'accepted') return false;
+      this.state = 'proceeding';
+      this.last = buf;
+      this.transmit(buf);
+      return true;
+    }
+    if (this.state === 'accepted') {
+      // further 2xx from the TU are passed on (RFC 6026 §8.7)
+      if (s < 300) this.transmit(buf);
+      return s < 300;
+    }
+    this.finalResponse = res;
+    this.last = buf;
+    this.transmit(buf);
+    const T1 = this.t.T1;
+    if (this.isInvite && s < 300) {
+      this.state = 'accepted';
+      this.timers.start('L', 64 * T1, () => this.terminate());
+      if (retransmit2xx && !this.transport.reliable) this.retransmit2xx(buf, T1);
+    } else if (this.isInvite) {
+      this.state = 'completed';
+      if (!this.transport.reliable) this.retransmitFinal(buf, T1);
+      this.timers.start('H', 64 * T1, () => this.terminate());
+    } else {
+      this.state = 'completed';
+      this.timers.start('J', this.transport.reliable ? 0 : 64 * T1, () => this.terminate());
+    }
+    return true;
+  }
+
+  private retransmitFinal(buf: Buffer, ms: number): void {
+    this.timers.start('G', ms, () => {
+      if (this.state !== 'completed') return;
+      this.transmit(buf);
+      this.retransmitFinal(buf, Math.min(2 * ms, this.t.T2));
+    });
+  }
+
+  private retransmit2xx(buf: Buffer, ms: number): void {
+    this.timers.start('2xx', ms, () => {
+      if (this.state !== 'accepted') return;
+      this.transmit(buf);
+      this.retransmit2xx(buf, Math.min(2 * ms, this.t.T2));
+    });
+  }
+
+  /** The ACK for our 2xx arrived (matched by the stack on Call-ID and CSeq number). */
+  ackReceived(): void {
+    this.timers.stop('2xx');
+  }
+
+  onTerminate(fn: () => void): void {
+    this.onEnd.push(fn);
+  }
+
+  terminate(): void {
+    if (this.state === 'terminated') return;
+    this.state = 'terminated';
+    this.timers.clear();
+    for (const fn of this.onEnd) fn();
+    this.onEnd = [];
+  }
+}

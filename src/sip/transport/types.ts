@@ -1,0 +1,66 @@
+/** What a transport gives the upper layer and takes from it. */
+import type { ParseLimits, ParseResult } from '../parse.js';
+
+export type TransportProtocol = 'udp' | 'tcp' | 'tls';
+
+/** A stream connection (TCP or TLS) a message came on, or that one can be sent on. */
+export interface SipConnection {
+  readonly id: number;
+  readonly protocol: 'tcp' | 'tls';
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** TLS-PSK: the identity the peer used (the server side sees the client's; the client side its own). */
+  readonly pskIdentity: string | undefined;
+  readonly closed: boolean;
+  close(): void;
+}
+
+export interface MessageSource {
+  transport: SipTransport;
+  protocol: TransportProtocol;
+  /** Peer address as the socket saw it (IPv6 without brackets). */
+  address: string;
+  port: number;
+  connection?: SipConnection;
+  pskIdentity?: string;
+}
+
+export interface Destination {
+  address: string;
+  port: number;
+  /** Send on this connection when it is still open (responses go back the way the request came). */
+  connection?: SipConnection;
+}
+
+export type MessageHandler = (result: ParseResult, src: MessageSource) => void;
+
+export interface SipTransport {
+  readonly protocol: TransportProtocol;
+  /** Reliable transports need no retransmission timers (RFC 3261 §17). */
+  readonly reliable: boolean;
+  /** Host and port to write in our Via sent-by and Contact (the advertised ones when configured). */
+  readonly host: string;
+  readonly port: number;
+  /** Address family of the listening socket. */
+  readonly family: 'IPv4' | 'IPv6';
+  onMessage: MessageHandler | undefined;
+  /** Resolves once the bytes are handed to the socket; rejects if they cannot be. */
+  send(data: Buffer, dest: Destination): Promise<void>;
+  close(): Promise<void>;
+  stats(): Record<string, number>;
+}
+
+export interface TransportOptions {
+  /** Address to bind: '127.0.0.1', '::1', '0.0.0.0', '::'. Default 127.0.0.1. */
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  /** Host/port to advertise in Via/Contact when behind NAT or bound to a wildcard. */
+  advertisedHost?: string;
+  advertisedPort?: number;
+  limits?: Partial<ParseLimits>;
+}
+
+export function familyOf(host: string): 'IPv4' | 'IPv6' {
+  return host.includes(':') ? 'IPv6' : 'IPv4';
+}
