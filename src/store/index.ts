@@ -32,7 +32,14 @@ export interface Store {
 export async function openStore(opts: StoreOptions): Promise<Store> {
   const vault = new KeyVault(loadMasterKey({ masterKeyHex: opts.masterKeyHex, dataDir: opts.dataDir }));
   const db = await openDb(opts);
-  if (opts.migrate !== false) await migrate(db);
+  if (opts.migrate !== false) {
+    try {
+      await migrate(db);
+    } catch (err) {
+      await db.knex.destroy();
+      throw err;
+    }
+  }
   const now = opts.now ?? Date.now;
   const k = db.knex;
   return {

@@ -1,0 +1,102 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Auc } from '../../src/auc/auc.js';
+import { f, unwrap } from '../../src/crypto/ks1.js';
+import type { Store } from '../../src/store/index.js';
+import { describeEngines } from '../helpers/engines.js';
+
+describeEngines('AuC core', (ctx) => {
+  let store: Store;
+  let auc: Auc;
+  let t = 1_700_000_000_000;
+  const kc = randomBytes(32);
+  const ksp = randomBytes(32);
+  const idc = 'alice@lab.example';
+  const idsp = 'sbc1.lab.example';
+
+  beforeAll(async () => {
+    store = await ctx.open({ now: () => t });
+    auc = new Auc(store, { challengeTtlSeconds: 30, lockout: { threshold: 3, windowSeconds: 60, baseSeconds: 10, maxSeconds: 25 } });
+    await store.terminals.create(idc, kc, 'secret pw');
+    await store.proxies.create(idsp, ksp);
+  });
+  afterAll(async () => {
+    await store.close();
+    await ctx.cleanup();
+  });
+
+  it('makes a vector both sides can open, for a fresh session key each time', async () => {
+    const a = await auc.vector({ idc, idsp });
+    const b = await auc.vector({ idc, idsp });
+    if (!a.ok || !b.ok) throw new Error('expected vectors');
+    expect(a.vector.rand).toHaveLength(16);
+    expect(a.vector.authenticator.equals(f(kc, a.vector.rand, idc))).toBe(true);
+    const binding = { idc, idsp, rand: a.vector.rand };
+    const fromKc = unwrap(kc, a.vector.ekc, binding);
+    const fromKsp = unwrap(ksp, a.vector.eksp, binding);
+    expect(fromKc).toHaveLength(32);
+    expect(fromKc!.equals(fromKsp!)).toBe(true);
+    const other = unwrap(kc, b.vector.ekc, { idc, idsp, rand: b.vector.rand });
+    expect(other!.equals(fromKc!)).toBe(false);
+    expect(unwrap(kc, a.vector.ekc, { idc: 'mallory@lab.example', idsp, rand: a.vector.rand })).toBeUndefined();
+    expect(a.vector.expiresAt).toBe(t + 30_000);
+    expect(await store.challenges.get(a.vector.rand.toString('base64url'))).toMatchObject({ idc, idsp, used: false });
+  });
+
+  it('refuses unknown or disabled terminals and proxies', async () => {
+    expect(await auc.vector({ idc: 'nobody@lab.example', idsp })).toEqual({ ok: false, reason: 'unknown-terminal' });
+    expect(await auc.vector({ idc, idsp: 'rogue.example' })).toEqual({ ok: false, reason: 'unknown-proxy' });
+    await store.terminals.setStatus(idc, 'disabled');
+    expect(await auc.vector({ idc, idsp })).toEqual({ ok: false, reason: 'disabled' });
+    await store.terminals.setStatus(idc, 'active');
+    await store.proxies.setStatus(idsp, 'disabled');
+    expect(await auc.vector({ idc, idsp })).toEqual({ ok: false, reason: 'disabled' });
+    await store.proxies.setStatus(idsp, 'active');
+  });
+
+  it('records a registration and consumes its Rand once', async () => {
+    const v = await auc.vector({ idc, idsp });
+    if (!v.ok) throw new Error('expected a vector');
+    await auc.registered({ idc, idsp, ipc: '192.0.2.10', protocol: 'sip', contact: '<sip:alice@192.0.2.10:5060>', mechanism: 'app-hmac', expiresAt: t + 3600_000, rand: v.vector.rand });
+    expect(await store.challenges.get(v.vector.rand.toString('base64url'))).toMatchObject({ used: true });
+    expect(await store.registrations.forTerminal(idc)).toEqual([expect.objectContaining({ ipc: '192.0.2.10', mechanism: 'app-hmac', protocol: 'sip' })]);
+    await auc.deregistered({ idc, idsp, protocol: 'sip', contact: '<sip:alice@192.0.2.10:5060>' });
+    expect(await store.registrations.forTerminal(idc)).toEqual([]);
+  });
+
+  it('locks an IDc after repeated failures, with back-off, and unlocks on time', async () => {
+    expect(await auc.failed({ idc, idsp })).toEqual({ locked: false });
+    expect(await auc.failed({ idc, idsp })).toEqual({ locked: false });
+    expect(await auc.failed({ idc, idsp })).toEqual({ locked: true, retryAfterSeconds: 10 });
+    expect(await auc.vector({ idc, idsp })).toEqual({ ok: false, reason: 'locked', retryAfterSeconds: 10 });
+    expect((await auc.digest({ idc, username: 'alice', realm: 'lab.example', algorithm: 'MD5' })).ok).toBe(false);
+    t += 10_001;
+    expect((await auc.vector({ idc, idsp })).ok).toBe(true);
+    // a second lockout lasts twice as long, capped at maxSeconds
+    for (let i = 0; i < 2; i++) expect((await auc.failed({ idc, idsp })).locked).toBe(false);
+    expect(await auc.failed({ idc, idsp })).toEqual({ locked: true, retryAfterSeconds: 20 });
+    t += 20_001;
+    for (let i = 0; i < 2; i++) await auc.failed({ idc, idsp });
+    expect(await auc.failed({ idc, idsp })).toEqual({ locked: true, retryAfterSeconds: 25 });
+    t += 25_001;
+    // a success clears the record
+    await auc.failed({ idc, idsp });
+    await auc.registered({ idc, idsp, ipc: '192.0.2.10', protocol: 'sip', contact: '', mechanism: '', expiresAt: t + 1000 });
+    expect(await store.failures.get(idc)).toBeUndefined();
+    // failures spread beyond the window do not lock
+    for (let i = 0; i < 5; i++) {
+      expect((await auc.failed({ idc, idsp })).locked).toBe(false);
+      t += 31_000;
+    }
+  });
+
+  it('gives Digest HA1 for the whole AoR or its user part, never the password', async () => {
+    const md5 = await auc.digest({ idc, username: 'alice', realm: 'lab.example', algorithm: 'MD5' });
+    expect(md5).toEqual({ ok: true, ha1: createHash('md5').update('alice:lab.example:secret pw').digest('hex') });
+    const sha = await auc.digest({ idc, username: idc, realm: 'lab.example', algorithm: 'SHA-256' });
+    expect(sha).toEqual({ ok: true, ha1: createHash('sha256').update(`${idc}:lab.example:secret pw`).digest('hex') });
+    expect((await auc.digest({ idc, username: 'bob', realm: 'lab.example', algorithm: 'MD5' })).ok).toBe(false);
+    await store.terminals.create('nopw@lab.example', randomBytes(32));
+    expect(await auc.digest({ idc: 'nopw@lab.example', username: 'nopw', realm: 'r', algorithm: 'MD5' })).toEqual({ ok: false, reason: 'no-sip-password' });
+  });
+});

@@ -1,0 +1,50 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'keyswitch.js');
+
+export function ks(args: string[], env: NodeJS.ProcessEnv = {}, input?: string) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, input, timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+export interface Daemon {
+  proc: ChildProcess;
+  output: () => string;
+  stop(): Promise<number | null>;
+}
+
+/** Starts a long-running keyswitch command and waits until its output matches `ready`. */
+export async function startDaemon(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<{ daemon: Daemon; match: RegExpMatchArray }> {
+  const proc = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const daemon: Daemon = {
+    proc,
+    output: () => out,
+    stop: () =>
+      new Promise((resolve) => {
+        if (proc.exitCode !== null) return resolve(proc.exitCode);
+        proc.once('exit', (code) => resolve(code));
+        proc.kill('SIGTERM');
+      }),
+  };
+  const match = await new Promise<RegExpMatchArray>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`daemon not ready in 30 s; output:\n${out}`)), 30_000);
+    const onData = (d: Buffer) => {
+      out += d.toString('utf8');
+      const m = out.match(ready);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', onData);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`daemon exited with ${code}; output:\n${out}`));
+    });
+  });
+  return { daemon, match };
+}
