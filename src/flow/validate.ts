@@ -27,8 +27,3 @@ export function isMechanismList(v: unknown): v is MechanismList {
   return typeof m.text === 'string' && Array.isArray(m.items) && m.items.every((i) => typeof i?.name === 'string' && typeof i.q === 'number');
 }
 
-/** First failing field of `checks`, in order. */
-export function firstBad(checks: [string, boolean][]): string | undefined {
-  for (const [name, ok] of checks) if (!ok) return name;
-  return undefined;
-}
