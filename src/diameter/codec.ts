@@ -203,11 +203,12 @@ function decodeValue(def: AvpDef, a: Avp, data: Buffer, state: DecodeState, dept
     }
     case 'Grouped':
       if (depth >= MAX_GROUP_DEPTH) throw new DiameterDecodeError(RESULT.INVALID_AVP_VALUE, 'grouped AVPs nested too deep', a);
-      return decodeAvpList(data, 0, data.length, state, depth + 1);
+      // Failed-AVP holds what the other side could not read: keep it untyped so it cannot fail us too.
+      return decodeAvpList(data, 0, data.length, state, depth + 1, def.code === 279 && def.vendorId === 0);
   }
 }
 
-function decodeAvpList(buf: Buffer, off: number, end: number, state: DecodeState, depth: number): Avp[] {
+function decodeAvpList(buf: Buffer, off: number, end: number, state: DecodeState, depth: number, raw = false): Avp[] {
   const out: Avp[] = [];
   while (off < end) {
     if (end - off < AVP_HEADER_LENGTH) {
@@ -225,9 +226,11 @@ function decodeAvpList(buf: Buffer, off: number, end: number, state: DecodeState
     }
     const data = buf.subarray(off + hdr, off + len);
     const a: Avp = { code, vendorId, flags, value: data };
-    const def = state.dict.avp(code, vendorId);
-    if (def) a.value = decodeValue(def, a, data, state, depth);
-    else if (flags & AVP_FLAG_MANDATORY && !state.unknownMandatory) state.unknownMandatory = a;
+    if (!raw) {
+      const def = state.dict.avp(code, vendorId);
+      if (def) a.value = decodeValue(def, a, data, state, depth);
+      else if (flags & AVP_FLAG_MANDATORY && !state.unknownMandatory) state.unknownMandatory = a;
+    }
     out.push(a);
     off += (len + 3) & ~3;
   }

@@ -224,3 +224,23 @@ export const KS_REJECT_REASON = {
 } as const;
 
 export const defaultDictionary = new Dictionary([...BASE_AVPS, ...CX_AVPS, ...KS_AVPS], [...BASE_COMMANDS, ...CX_COMMANDS]);
+
+/** Smallest valid value length of a type; a zero value of it stands for a missing AVP in Failed-AVP. */
+export function minimumLength(type: AvpType): number {
+  switch (type) {
+    case 'Unsigned32':
+    case 'Integer32':
+    case 'Enumerated':
+    case 'Float32':
+    case 'Time':
+      return 4;
+    case 'Unsigned64':
+    case 'Integer64':
+    case 'Float64':
+      return 8;
+    case 'Address':
+      return 6;
+    default:
+      return 0;
+  }
+}
