@@ -90,6 +90,7 @@ const sleepUntilAnswer = (ms: number, wake: { fn?: () => void }): Promise<void> 
 export class RadiusClientTransport {
   private readonly pools = new Map<'udp4' | 'udp6', PooledSocket[]>();
   private readonly waiters: Array<() => void> = [];
+  private readonly opening = new Map<'udp4' | 'udp6', Promise<void>>();
   private readonly downUntil = new Map<RadiusServerAddress, number>();
   private closed = false;
   private readonly s = { requests: 0, sent: 0, retransmissions: 0, failovers: 0, timeouts: 0, answered: 0, droppedInvalidAnswer: 0, droppedStrayAnswer: 0 };
@@ -183,7 +184,9 @@ export class RadiusClientTransport {
         } catch {
           break; // socket closed under us
         }
-        if (!got) await sleepUntilAnswer(Math.min(this.timeoutMs * 2 ** attempt, left), wake);
+        // RFC 5080 §2.2.1: randomise the retransmission timer so a burst of losses is not retransmitted as a burst.
+        const rt = this.timeoutMs * 2 ** attempt * (0.9 + Math.random() * 0.2);
+        if (!got) await sleepUntilAnswer(Math.min(rt, left), wake);
       }
     } finally {
       ps.pending.delete(id);
@@ -202,8 +205,23 @@ export class RadiusClientTransport {
         if (id !== undefined) return [ps, id];
       }
       if (pool.length < this.maxSockets) {
-        const ps = await this.openSocket(family);
-        pool.push(ps);
+        // One opening at a time per family, else a burst opens a socket per request.
+        let opening = this.opening.get(family);
+        if (!opening) {
+          const p = pool;
+          opening = this.openSocket(family).then(
+            (ps) => {
+              p.push(ps);
+              this.opening.delete(family);
+            },
+            (err: unknown) => {
+              this.opening.delete(family);
+              throw err;
+            },
+          );
+          this.opening.set(family, opening);
+        }
+        await opening;
         continue;
       }
       // Every Identifier of every socket is taken: wait for one to free up.
@@ -225,7 +243,8 @@ export class RadiusClientTransport {
   }
 
   private async openSocket(family: 'udp4' | 'udp6'): Promise<PooledSocket> {
-    const socket = createSocket({ type: family });
+    // Up to 256 answers can arrive at once on one socket.
+    const socket = createSocket({ type: family, recvBufferSize: 1 << 20 });
     const ps = new PooledSocket(socket);
     socket.on('message', (msg, from) => {
       const walked = walkPacket(msg);

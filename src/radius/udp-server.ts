@@ -32,6 +32,8 @@ export interface UdpServerOptions {
   handler: RadiusHandler;
   clients?: readonly string[];
   duplicateTtlMs?: number;
+  /** SO_RCVBUF wanted (the kernel caps it at net.core.rmem_max). Default 4 MB. */
+  recvBufferSize?: number;
   /** Told of handler failures; must not log packet contents (they may hold secrets). */
   onError?: (err: unknown) => void;
 }
@@ -48,7 +50,8 @@ export async function startRadiusUdpServer(o: UdpServerOptions): Promise<RadiusU
     droppedByHandler: 0,
     handlerErrors: 0,
   };
-  const socket: Socket = createSocket({ type: isIP(o.host) === 6 ? 'udp6' : 'udp4' });
+  // A registration storm arrives as a burst; the default 208 KB buffer holds only a few hundred datagrams.
+  const socket: Socket = createSocket({ type: isIP(o.host) === 6 ? 'udp6' : 'udp4', recvBufferSize: o.recvBufferSize ?? 4 << 20 });
   const send = (buf: Buffer, to: RemoteInfo): void => {
     stats.sent++;
     socket.send(buf, to.port, to.address, () => {
