@@ -34,10 +34,25 @@ export function signAccountingRequest(packet: Buffer, secret: Buffer, maOffset: 
   md5(packet, secret).copy(packet, 4);
 }
 
-/** Any response: both computed with the request's authenticator in place, Message-Authenticator first. */
+const ACCOUNTING_RESPONSE = 5;
+
+/**
+ * What sits in the authenticator field while a response's Message-Authenticator
+ * is computed: the request's authenticator (RFC 3579 §3.2), except in an
+ * Accounting-Response, which no RFC covers and where FreeRADIUS (radclient 3.2,
+ * checked by test/radius/radclient.test.ts) uses zeros.
+ */
+function responseMaField(code: number, requestAuthenticator: Buffer): Buffer {
+  return code === ACCOUNTING_RESPONSE ? ZERO16 : requestAuthenticator;
+}
+
+/** Any response: Message-Authenticator first, then the Response Authenticator over it all. */
 export function signResponse(packet: Buffer, secret: Buffer, requestAuthenticator: Buffer, maOffset: number): void {
+  if (maOffset >= 0) {
+    responseMaField(packet[0], requestAuthenticator).copy(packet, 4);
+    hmacMd5(secret, packet).copy(packet, maOffset);
+  }
   requestAuthenticator.copy(packet, 4);
-  if (maOffset >= 0) hmacMd5(secret, packet).copy(packet, maOffset);
   md5(packet, secret).copy(packet, 4);
 }
 
@@ -77,5 +92,5 @@ export function verifyResponse(p: PacketView, secret: Buffer, requestAuthenticat
   requestAuthenticator.copy(copy, 4);
   if (!equal16(md5(copy, secret), p.authenticator)) return 'bad-authenticator';
   if (p.messageAuthenticatorOffset < 0) return requireMa ? 'missing-message-authenticator' : 'ok';
-  return messageAuthenticatorOk(p, secret, requestAuthenticator) ? 'ok' : 'bad-message-authenticator';
+  return messageAuthenticatorOk(p, secret, responseMaField(p.code, requestAuthenticator)) ? 'ok' : 'bad-message-authenticator';
 }
