@@ -147,15 +147,17 @@ export function parseMar(m: DiameterMessage): ParsedMar {
 // ------------------------------------------------------------------ MAA
 
 function rejectAnswer(reason: RejectReason | 'no-sip-password', retryAfterSeconds: number | undefined): CxRefusal {
-  const code =
+  // Unknown identities and schemes are Cx (Experimental-Result); a refused but known
+  // identity is the base protocol's DIAMETER_AUTHORIZATION_REJECTED (RFC 6733 §7.1.5).
+  const outcome: Outcome =
     reason === 'unknown-terminal' || reason === 'unknown-proxy'
-      ? CX_RESULT.ERROR_USER_UNKNOWN
+      ? { experimental: { vendorId: VENDOR_3GPP, code: CX_RESULT.ERROR_USER_UNKNOWN } }
       : reason === 'no-sip-password'
-        ? CX_RESULT.ERROR_AUTH_SCHEME_NOT_SUPPORTED
-        : CX_RESULT.AUTHORIZATION_REJECTED;
+        ? { experimental: { vendorId: VENDOR_3GPP, code: CX_RESULT.ERROR_AUTH_SCHEME_NOT_SUPPORTED } }
+        : { resultCode: RESULT.AUTHORIZATION_REJECTED };
   const avps = [avp('KS-Reject-Reason', KS_REJECT_REASON[reason])];
   if (retryAfterSeconds !== undefined) avps.push(avp('KS-Retry-After', Math.max(0, Math.ceil(retryAfterSeconds))));
-  return { outcome: { experimental: { vendorId: VENDOR_3GPP, code } }, avps };
+  return { outcome, avps };
 }
 
 export function maaVector(req: VectorRequest, r: VectorResult): CxRefusal {
@@ -213,15 +215,14 @@ const REASON_BY_CODE = new Map<number, RejectReason | 'no-sip-password'>(
 
 function readReject(m: DiameterMessage): { reason: RejectReason | 'no-sip-password'; retryAfterSeconds?: number } | undefined {
   const r = resultOf(m);
-  if (!r?.experimental) return undefined;
+  if (!r) return undefined;
+  let fallback: RejectReason | 'no-sip-password' | undefined;
+  if (r.experimental && r.code === CX_RESULT.ERROR_USER_UNKNOWN) fallback = 'unknown-terminal';
+  else if (r.experimental && r.code === CX_RESULT.ERROR_AUTH_SCHEME_NOT_SUPPORTED) fallback = 'no-sip-password';
+  else if (!r.experimental && r.code === RESULT.AUTHORIZATION_REJECTED) fallback = 'disabled';
+  else return undefined;
   const coded = getNumber(m.avps, 'KS-Reject-Reason');
-  let reason = coded !== undefined ? REASON_BY_CODE.get(coded) : undefined;
-  if (!reason) {
-    if (r.code === CX_RESULT.ERROR_USER_UNKNOWN) reason = 'unknown-terminal';
-    else if (r.code === CX_RESULT.AUTHORIZATION_REJECTED) reason = 'disabled';
-    else if (r.code === CX_RESULT.ERROR_AUTH_SCHEME_NOT_SUPPORTED) reason = 'no-sip-password';
-    else return undefined;
-  }
+  const reason = (coded !== undefined ? REASON_BY_CODE.get(coded) : undefined) ?? fallback;
   const retry = getNumber(m.avps, 'KS-Retry-After');
   return retry === undefined ? { reason } : { reason, retryAfterSeconds: retry };
 }

@@ -1,0 +1,100 @@
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startDiameterAucServer } from '../../src/auc/diameter-server.js';
+import { AucUnavailableError, type AucService } from '../../src/auc/service.js';
+import { DiameterAucClient } from '../../src/softswitch/auc-diameter-client.js';
+import { fakeAuc } from './helpers.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function setup(service?: AucService) {
+  const fake = fakeAuc();
+  const server = await startDiameterAucServer({ host: '127.0.0.1', port: 0, originHost: 'auc1.lab.example', originRealm: 'lab.example', service: service ?? fake.service });
+  cleanups.push(() => server.close());
+  const client = new DiameterAucClient({
+    peers: [{ host: '127.0.0.1', port: server.port }],
+    originHost: 'ss1.lab.example',
+    originRealm: 'lab.example',
+    destinationRealm: 'lab.example',
+  });
+  cleanups.push(() => client.close());
+  expect(await client.ready(3000)).toBe(true);
+  return { ...fake, server, client };
+}
+
+describe('AucService over Diameter Cx', () => {
+  it('MAR/MAA carries the KS1 vector byte for byte', async () => {
+    const { client, vectors } = await setup();
+    const r = await client.vector({ idc: 'alice@lab.example', idsp: 'sbc1.lab.example' });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    const sent = vectors[0]!;
+    expect(r.vector.rand.equals(sent.rand)).toBe(true);
+    expect(r.vector.authenticator.equals(sent.authenticator)).toBe(true);
+    expect(r.vector.ekc.equals(sent.ekc)).toBe(true);
+    expect(r.vector.eksp.equals(sent.eksp)).toBe(true);
+    expect(r.vector).toEqual(sent);
+  });
+
+  it('maps rejections to Experimental-Result and back to the same reason and retry-after', async () => {
+    const { client } = await setup();
+    expect(await client.vector({ idc: 'nobody@lab.example', idsp: 'sbc1.lab.example' })).toEqual({ ok: false, reason: 'unknown-terminal' });
+    expect(await client.vector({ idc: 'alice@lab.example', idsp: 'rogue.example' })).toEqual({ ok: false, reason: 'unknown-proxy' });
+    expect(await client.vector({ idc: 'bob@lab.example', idsp: 'sbc1.lab.example' })).toEqual({ ok: false, reason: 'locked', retryAfterSeconds: 120 });
+    expect(await client.vector({ idc: 'dave@lab.example', idsp: 'sbc1.lab.example' })).toEqual({ ok: false, reason: 'disabled' });
+  });
+
+  it('serves SIP Digest HA1 through SIP-Digest-Authenticate', async () => {
+    const { client } = await setup();
+    expect(await client.digest({ idc: 'carol@lab.example', username: 'carol', realm: 'lab.example', algorithm: 'SHA-256' })).toEqual({ ok: true, ha1: 'SHA-256:carol:lab.example' });
+    expect(await client.digest({ idc: 'alice@lab.example', username: 'alice', realm: 'lab.example', algorithm: 'MD5' })).toEqual({ ok: false, reason: 'no-sip-password' });
+  });
+
+  it('SAR carries registration, de-registration and failures; the SAA carries the lock state', async () => {
+    const { client, calls } = await setup();
+    const report = {
+      idc: 'alice@lab.example',
+      idsp: 'sbc1.lab.example',
+      ipc: '2001:db8::7',
+      protocol: 'sip',
+      contact: '<sip:alice@[2001:db8::7]:5060>;expires=3600',
+      mechanism: 'tls-psk',
+      expiresAt: 1764100800123,
+      rand: randomBytes(16),
+    };
+    await client.registered(report);
+    expect(calls.registered).toEqual([report]);
+    await client.deregistered({ idc: 'alice@lab.example', idsp: 'sbc1.lab.example', protocol: 'mgcp' });
+    expect(calls.deregistered).toEqual([{ idc: 'alice@lab.example', idsp: 'sbc1.lab.example', protocol: 'mgcp' }]);
+    const rand = randomBytes(16);
+    expect(await client.failed({ idc: 'alice@lab.example', idsp: 'sbc1.lab.example', rand })).toEqual({ locked: false });
+    expect(await client.failed({ idc: 'alice@lab.example', idsp: 'sbc1.lab.example' })).toEqual({ locked: false });
+    expect(await client.failed({ idc: 'alice@lab.example', idsp: 'sbc1.lab.example' })).toEqual({ locked: true, retryAfterSeconds: 60 });
+    expect(calls.failed[0]!.rand!.equals(rand)).toBe(true);
+  });
+
+  it('a failing AuC store surfaces as AucUnavailableError, not a wrong answer', async () => {
+    const { client } = await setup();
+    await expect(
+      client.registered({ idc: 'boom@lab.example', idsp: 'sbc1.lab.example', ipc: '192.0.2.1', protocol: 'sip', contact: '', mechanism: '', expiresAt: 0 }),
+    ).rejects.toBeInstanceOf(AucUnavailableError);
+  });
+
+  it('throws AucUnavailableError within its bound when no AuC answers', async () => {
+    const { server } = await setup();
+    const port = server.port;
+    await server.close();
+    const client = new DiameterAucClient({
+      peers: [{ host: '127.0.0.1', port }],
+      originHost: 'ss1.lab.example',
+      originRealm: 'lab.example',
+      destinationRealm: 'lab.example',
+      timeoutMs: 300,
+    });
+    cleanups.push(() => client.close());
+    await expect(client.vector({ idc: 'alice@lab.example', idsp: 'sbc1.lab.example' })).rejects.toBeInstanceOf(AucUnavailableError);
+  });
+});
