@@ -86,3 +86,14 @@ export function createAckFor2xx(invite: SipRequest, res: SipResponse): SipReques
   const target = contact && !('star' in contact) ? formatUri(contact.uri) : invite.uri;
   return new SipRequest('ACK', target, hs);
 }
+
+/** CANCEL for an INVITE this side sent (RFC 3261 §9.1): same top Via, so send it with `{ noVia: true }`. */
+export function createCancel(invite: SipRequest): SipRequest {
+  const hs: SipHeader[] = [];
+  const top = invite.list('via')[0];
+  if (top) hs.push(newHeader('Via', top));
+  for (const h of copyHeaders(invite, ['to', 'from', 'call-id', 'route'])) hs.push(h);
+  hs.push(newHeader('CSeq', invite.cseq().seq + ' CANCEL'));
+  hs.push(newHeader('Max-Forwards', '70'));
+  return new SipRequest('CANCEL', invite.uri, hs);
+}

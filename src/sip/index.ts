@@ -2,7 +2,7 @@
 export { SipMessage, SipRequest, SipResponse, newHeader, headerList, type SipHeader } from './message.js';
 export { parseMessage, findMessageLength, DEFAULT_LIMITS, type ParseResult, type SipParseError, type ParseOptions, type ParseLimits } from './parse.js';
 export { serialize, syncContentLength } from './serialize.js';
-export { createRequest, createResponse, createAckFor2xx, createAckForFailure, randomToken, REASONS } from './build.js';
+export { createRequest, createResponse, createAckFor2xx, createAckForFailure, createCancel, randomToken, REASONS } from './build.js';
 export { SipHeaderError, quote, unquote, splitList, newParams, formatParams, type Params } from './headers/lex.js';
 export { headerKey, canonicalName } from './headers/names.js';
 export { parseUri, formatUri, formatHost, isSipUri, unescapeUri, type Uri, type SipUri, type OtherUri } from './headers/uri.js';

@@ -47,6 +47,8 @@ export interface SendOptions {
   onResponse?: (res: SipResponse) => void;
   /** Extra Via parameters for the Via this stack pushes (e.g. an SBC's signature). */
   viaParams?: Record<string, string | null>;
+  /** Push no Via: the request already carries ours (CANCEL, built with createCancel from the INVITE we sent). */
+  noVia?: boolean;
 }
 
 export interface SipStackOptions {
@@ -340,7 +342,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
       } catch (e) {
         return Promise.reject(e);
       }
-      const branch = pushVia(req, hop.transport, o);
+      const branch = o.noVia ? String(req.topVia()?.params.branch) : pushVia(req, hop.transport, o);
       const key = branch + '|' + req.method;
       return new Promise<SipResponse>((resolve) => {
         let done = false;
@@ -364,7 +366,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
     async sendStateless(msg, o = {}) {
       if (msg.isRequest()) {
         const hop = nextHop(msg, o);
-        pushVia(msg, hop.transport, o);
+        if (!o.noVia) pushVia(msg, hop.transport, o);
         await hop.transport.send(serialize(msg), hop.dest);
         return;
       }
