@@ -19,6 +19,8 @@ export class StreamConnection implements SipConnection {
   readonly id = nextId++;
   closed = false;
   private buf: Buffer = Buffer.alloc(0);
+  /** CR/LF bytes seen since the last message: a CRLFCRLF ping may arrive in pieces. */
+  private crlfRun = 0;
 
   constructor(
     readonly protocol: 'tcp' | 'tls',
@@ -43,8 +45,16 @@ export class StreamConnection implements SipConnection {
       const f = findMessageLength(this.buf, maxSize);
       if (f.kind === 'incomplete') break;
       if (f.kind === 'error') return null;
-      if (f.kind === 'keepalive') onKeepalive(f.length);
-      else out.push(this.buf.subarray(0, f.length));
+      if (f.kind === 'keepalive') {
+        this.crlfRun += f.length;
+        if (this.crlfRun >= 4) {
+          onKeepalive(this.crlfRun);
+          this.crlfRun = 0;
+        }
+      } else {
+        this.crlfRun = 0;
+        out.push(this.buf.subarray(0, f.length));
+      }
       this.buf = this.buf.subarray(f.length);
     }
     if (this.buf.length > maxSize) return null;
@@ -98,10 +108,10 @@ export abstract class StreamTransport implements SipTransport {
       });
     }
     socket.on('data', (chunk: Buffer) => {
-      const frames = conn.take(chunk, this.limits.maxMessageSize, (len) => {
+      const frames = conn.take(chunk, this.limits.maxMessageSize, () => {
         this.counters.keepalives++;
         // RFC 5626 §3.5.1: a double-CRLF ping gets a single-CRLF pong
-        if (len >= 4 && !conn.closed) socket.write('\r\n');
+        if (!conn.closed) socket.write('\r\n');
       });
       if (frames === null) {
         this.counters.framingErrors++;
