@@ -66,4 +66,3 @@ describe('RFC 2868 hiding', () => {
     expect(() => hideValue(Buffer.alloc(1), secret, ra, Buffer.from('0a71', 'hex'))).toThrow(/high bit/);
   });
 });
-});
