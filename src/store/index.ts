@@ -1,5 +1,6 @@
 import { KeyVault, loadMasterKey } from '../crypto/vault.js';
 import { AuditRepo } from './audit.js';
+import { BindingRepo } from './bindings.js';
 import { ChallengeRepo } from './challenges.js';
 import { migrate, openDb, type Db, type DbOptions } from './db.js';
 import { FailureRepo } from './failures.js';
@@ -25,6 +26,8 @@ export interface Store {
   failures: FailureRepo;
   tokens: TokenRepo;
   audit: AuditRepo;
+  /** SIP location service (softswitch registrar). */
+  bindings: BindingRepo;
   now: () => number;
   close(): Promise<void>;
 }
@@ -53,6 +56,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     failures: new FailureRepo(k, now),
     tokens: new TokenRepo(k, now),
     audit: new AuditRepo(k, now),
+    bindings: new BindingRepo(k, now),
     close: () => k.destroy(),
   };
 }
