@@ -178,6 +178,16 @@ export class DiameterPeer extends EventEmitter {
 
   // ------------------------------------------------------------ internals
 
+  /** Stops reading, lets what was written (an error answer, a CEA, a DPA) drain, then closes. */
+  private endGracefully(reason: string): void {
+    if (this.state === 'closed') return;
+    this.closeReason ??= reason;
+    this.state = 'closing';
+    this.framer.stop();
+    this.socket.end();
+    setTimeout(() => this.destroy(reason), 1000).unref();
+  }
+
   private nextHopByHop(): number {
     const id = this.hopByHop;
     this.hopByHop = (this.hopByHop + 1) >>> 0;
@@ -218,7 +228,8 @@ export class DiameterPeer extends EventEmitter {
     if (err.header && err.header[4]! & FLAG_REQUEST && this.state !== 'closed') {
       const code = err.problem === 'unsupported-version' ? RESULT.UNSUPPORTED_VERSION : RESULT.INVALID_MESSAGE_LENGTH;
       this.send(makeHeaderOnlyAnswer(readHeader(err.header), this.opts.local, code));
-      this.socket.end();
+      this.endGracefully(`framing error: ${err.problem}`);
+      return;
     }
     this.destroy(`framing error: ${err.problem}`);
   }
@@ -247,7 +258,7 @@ export class DiameterPeer extends EventEmitter {
       const extras: AnswerExtras = { errorMessage: e.message };
       if (e.failedAvp) extras.failedAvp = e.failedAvp;
       this.send(makeHeaderOnlyAnswer(h, this.opts.local, e.resultCode, extras));
-      if (this.state !== 'open') this.destroy('undecodable request before capability exchange');
+      if (this.state !== 'open') this.endGracefully('undecodable request before capability exchange');
       return;
     }
     const p = this.pending.get(h.hopByHop);
@@ -289,9 +300,7 @@ export class DiameterPeer extends EventEmitter {
     }
     if (isBase && m.commandCode === CMD_DISCONNECT_PEER) {
       this.answer(m, { resultCode: RESULT.SUCCESS });
-      this.state = 'closing';
-      this.closeReason = 'peer sent DPR';
-      this.socket.end();
+      this.endGracefully('peer sent DPR');
       return;
     }
     if (isBase && m.commandCode === CMD_CAPABILITIES_EXCHANGE) {
@@ -335,14 +344,12 @@ export class DiameterPeer extends EventEmitter {
     const caps = capabilityAvps(this.opts.local, this.socket.localAddress);
     if (!remote) {
       this.send(makeAnswer(m, this.opts.local, { resultCode: RESULT.MISSING_AVP }, caps.slice(2)));
-      this.socket.end();
-      this.destroy('CER without Origin-Host/Origin-Realm');
+      this.endGracefully('CER without Origin-Host/Origin-Realm');
       return;
     }
     if (!hasCommonApplication(this.opts.local, remote)) {
       this.send(makeAnswer(m, this.opts.local, { resultCode: RESULT.NO_COMMON_APPLICATION }, caps.slice(2)));
-      this.socket.end();
-      this.destroy('no common application');
+      this.endGracefully('no common application');
       return;
     }
     this.send(makeAnswer(m, this.opts.local, { resultCode: RESULT.SUCCESS }, caps.slice(2)));
