@@ -137,7 +137,12 @@ export class DiameterPeer extends EventEmitter {
       endToEnd: req.endToEnd ?? nextEndToEnd(),
       avps: req.avps,
     };
-    const bytes = encodeMessage(msg, this.dict);
+    let bytes: Buffer;
+    try {
+      bytes = encodeMessage(msg, this.dict);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
     return new Promise<DiameterMessage>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(hopByHop);

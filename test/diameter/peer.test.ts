@@ -189,6 +189,30 @@ describe('Diameter peers', () => {
       expect(getString((await mar(c, 'alive')).avps, 'User-Name')).toBe('alive');
     });
 
+    it('answers DWR with DWA, and refuses a CER with no common application (5010) then closes', async () => {
+      const s = await server();
+      const raw = await opened(s);
+      raw.socket.write(encodeMessage({ flags: 0x80, commandCode: 280, applicationId: 0, hopByHop: 77, endToEnd: 77, avps: [avp('Origin-Host', 'raw.lab.example'), avp('Origin-Realm', 'lab.example')] }));
+      await raw.waitFor(() => raw.received.length >= 2);
+      expect(raw.received[1]).toMatchObject({ commandCode: 280, hopByHop: 77 });
+      expect(resultOf(raw.received[1]!)?.code).toBe(2001);
+
+      const other = await rawPeer(s.port);
+      cleanups.push(() => other.close());
+      other.socket.write(
+        encodeMessage({
+          flags: 0x80,
+          commandCode: 257,
+          applicationId: 0,
+          hopByHop: 1,
+          endToEnd: 1,
+          avps: [avp('Origin-Host', 'nas.lab.example'), avp('Origin-Realm', 'lab.example'), avp('Host-IP-Address', '127.0.0.1'), avp('Vendor-Id', 0), avp('Product-Name', 'x'), avp('Auth-Application-Id', 1)],
+        }),
+      );
+      expect(await other.waitFor(() => other.closed)).toBe(true);
+      expect(resultOf(other.received[0]!)?.code).toBe(RESULT.NO_COMMON_APPLICATION);
+    });
+
     it('drops a peer that sends requests before CER', async () => {
       const s = await server();
       const raw = await rawPeer(s.port);
