@@ -323,7 +323,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
 
   function pushVia(req: SipRequest, transport: SipTransport, o: SendOptions): string {
     const branch = newBranch();
-    const params = Object.create(null) as Record<string, string | null>;
+    const params: Record<string, string | null> = {};
     params.branch = branch;
     if (transport.protocol === 'udp') params.rport = null;
     if (o.viaParams) Object.assign(params, o.viaParams);

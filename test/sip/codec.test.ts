@@ -167,6 +167,12 @@ Content-Length: 0
     expect(res.topVia()!.params.branch).toBe('z9hG4bK1');
   });
 
+  it('refuses a __proto__ parameter instead of dropping it', () => {
+    const r = parseMessage(wire(`OPTIONS sip:a@b SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK1;__proto__=x\nTo: <sip:a@b>\nFrom: <sip:a@b>;tag=1\nCall-ID: c\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n`));
+    expect(r.ok || r.error.header).toBe('Via');
+    expect(() => parseUri('sip:a@b;__proto__')).toThrow();
+  });
+
   it('parses and formats SIP URIs including IPv6, password, params and headers', () => {
     const u = parseUri('sips:alice:secret@[2001:db8::1]:5061;transport=tls;lr?subject=hi&x=y') as SipUri;
     expect(u).toMatchObject({ scheme: 'sips', user: 'alice', password: 'secret', host: '2001:db8::1', port: 5061, headers: 'subject=hi&x=y' });

@@ -29,7 +29,7 @@ export function parseAuth(s: string, header: string, hasScheme: boolean | 'auto'
     scheme = first;
     if (i < s.length && s.charCodeAt(i) !== 32 && s.charCodeAt(i) !== 9) throw new SipHeaderError(header, 'bad scheme');
   } else i = ts;
-  const params: Record<string, string> = Object.create(null) as Record<string, string>;
+  const params: Record<string, string> = {};
   i = skipWs(s, i);
   let expectParam = true;
   while (i < s.length) {
@@ -57,7 +57,8 @@ export function parseAuth(s: string, header: string, hasScheme: boolean | 'auto'
       value = s.slice(vs, i);
       if (!value) throw new SipHeaderError(header, `empty value for "${name.slice(0, 40)}"`);
     }
-    if (name in params) throw new SipHeaderError(header, `duplicate auth-param "${name.slice(0, 40)}"`);
+    if (name === '__proto__') throw new SipHeaderError(header, 'reserved parameter name');
+    if (Object.prototype.hasOwnProperty.call(params, name)) throw new SipHeaderError(header, `duplicate auth-param "${name.slice(0, 40)}"`);
     params[name] = value;
     i = skipWs(s, i);
     expectParam = false;

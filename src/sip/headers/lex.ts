@@ -12,8 +12,13 @@ export class SipHeaderError extends Error {
 export type Params = Record<string, string | null>;
 
 export function newParams(): Params {
-  // No prototype: a parameter named __proto__ or constructor is just data.
-  return Object.create(null) as Params;
+  // A plain object: V8 keeps it fast, unlike Object.create(null). The one name that would
+  // not be stored as data, __proto__, is refused by the parsers (checkParamName).
+  return {} as Params;
+}
+
+export function checkParamName(name: string, header: string): void {
+  if (name === '__proto__') throw new SipHeaderError(header, 'reserved parameter name');
 }
 
 const TOKEN = new Uint8Array(128);
@@ -143,9 +148,13 @@ export function parseParams(s: string, i: number, header: string, into?: Params)
         value = s.slice(vs, i);
         if (value.length === 0) throw new SipHeaderError(header, `empty value for parameter "${name}"`);
       }
-      params[name.toLowerCase()] = value;
+      const pk = name.toLowerCase();
+      checkParamName(pk, header);
+      params[pk] = value;
     } else {
-      params[name.toLowerCase()] = null;
+      const pk = name.toLowerCase();
+      checkParamName(pk, header);
+      params[pk] = null;
     }
   }
 }

@@ -1,5 +1,5 @@
 /** SIP/SIPS URI (RFC 3261 §19.1) and other absolute URIs kept opaque. */
-import { SipHeaderError, formatParams, newParams, type Params } from './lex.js';
+import { SipHeaderError, checkParamName, formatParams, newParams, type Params } from './lex.js';
 
 export interface SipUri {
   scheme: 'sip' | 'sips';
@@ -86,6 +86,7 @@ function parseSipUri(s: string, i: number, scheme: 'sip' | 'sips', header: strin
     const eq = part.indexOf('=');
     const name = (eq < 0 ? part : part.slice(0, eq)).toLowerCase();
     if (name.length === 0) throw new SipHeaderError(header, 'empty URI parameter');
+    checkParamName(name, header);
     uri.params[name] = eq < 0 ? null : part.slice(eq + 1);
   }
   if (s.charCodeAt(i) === 63) {
