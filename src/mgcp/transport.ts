@@ -1,0 +1,439 @@
+/**
+ * MGCP over UDP (RFC 3435 §3.5): one socket per entity, commands sent with
+ * exponential back-off retransmission, received commands answered once
+ * and then from a response cache keyed by (source, transaction id), a
+ * provisional 100 when the answer takes longer than a threshold, and the
+ * three-way handshake after a provisional (final response with an empty
+ * `K:`, retransmitted until the `000` response acknowledgement).
+ * Confirmed transaction ids go back to the peer in `K:` on the next command,
+ * so it can drop its cached responses early.
+ */
+import dgram from 'node:dgram';
+import type { Logger } from '../log/logger.js';
+import { formatAckRanges, parseAckRanges } from './ack.js';
+import { isProvisional } from './codes.js';
+import { encodeMgcp } from './encode.js';
+import { DEFAULT_LIMITS, parseMgcp, type ParseLimits } from './parse.js';
+import { getParam, MAX_TID, param, type MgcpCommand, type MgcpParam, type MgcpResponse } from './types.js';
+
+export const CALL_AGENT_PORT = 2727;
+export const GATEWAY_PORT = 2427;
+
+export interface MgcpPeer {
+  host: string;
+  port: number;
+}
+
+/** What a command handler answers; `after` runs once the response has been sent. */
+export interface MgcpReply {
+  code: number;
+  text?: string;
+  pkg?: string;
+  params?: MgcpParam[];
+  sdp?: Buffer;
+  after?: () => void;
+}
+
+/** Answer, or null to drop the command without an answer (nothing is cached). */
+export type CommandHandler = (cmd: MgcpCommand, from: MgcpPeer) => MgcpReply | null | Promise<MgcpReply | null>;
+
+export interface TransportTimers {
+  /** First retransmission after this long (RFC 3435 suggests 200 ms). */
+  initialRtoMs: number;
+  /** The back-off doubles up to this. */
+  maxRtoMs: number;
+  /** Sends of one command (first one included) before giving up. */
+  maxAttempts: number;
+  /** A 100 goes out when the handler has not answered after this long. */
+  provisionalAfterMs: number;
+  /** After a 100, how long to wait for the final response. */
+  provisionalWaitMs: number;
+  /** How long an answered command's response is kept for duplicates (T-HIST). */
+  responseCacheMs: number;
+}
+
+export const DEFAULT_TIMERS: TransportTimers = {
+  initialRtoMs: 200,
+  maxRtoMs: 4000,
+  maxAttempts: 5,
+  provisionalAfterMs: 200,
+  provisionalWaitMs: 30_000,
+  responseCacheMs: 30_000,
+};
+
+export interface MgcpTransportOptions extends Partial<TransportTimers> {
+  host?: string;
+  port?: number;
+  onCommand: CommandHandler;
+  limits?: ParseLimits;
+  maxCachedResponses?: number;
+  /** Sees every datagram in and out (captures, tests). */
+  onPacket?: (dir: 'in' | 'out', data: Buffer, peer: MgcpPeer) => void;
+  logger?: Logger;
+}
+
+export type SendResult = { ok: true; response: MgcpResponse } | { ok: false; error: 'timeout' | 'closed' };
+
+export interface TransportStats {
+  datagramsIn: number;
+  datagramsOut: number;
+  commandsIn: number;
+  responsesIn: number;
+  /** Duplicate commands answered from the cache (or with a 100 while in progress) instead of being processed again. */
+  duplicates: number;
+  provisionalSent: number;
+  provisionalIn: number;
+  responseAcksIn: number;
+  responseAcksSent: number;
+  retransmissions: number;
+  timeouts: number;
+  /** Datagrams that did not parse (answered 510 when the command line was readable, else dropped). */
+  parseErrors: number;
+  /** Responses for no outstanding transaction, or from the wrong address. */
+  unmatched: number;
+  handlerErrors: number;
+  cachedResponses: number;
+}
+
+interface CacheEntry {
+  data?: Buffer; // the final response once there is one
+  provisional: boolean;
+  expiresAt: number;
+  awaitingAck?: { timer: NodeJS.Timeout; attempts: number; rto: number; peer: MgcpPeer };
+}
+
+interface Outstanding {
+  peer: MgcpPeer;
+  data: Buffer;
+  attempts: number;
+  rto: number;
+  timer: NodeJS.Timeout;
+  resolve: (r: SendResult) => void;
+}
+
+const peerKey = (p: MgcpPeer): string => `${p.host}|${p.port}`;
+const PRUNE_PER_INSERT = 4;
+
+export class MgcpTransport {
+  readonly #socket: dgram.Socket;
+  readonly #timers: TransportTimers;
+  readonly #o: MgcpTransportOptions;
+  readonly #limits: ParseLimits;
+  readonly #maxCached: number;
+  readonly #cache = new Map<string, CacheEntry>();
+  readonly #outstanding = new Map<number, Outstanding>();
+  readonly #toConfirm = new Map<string, number[]>();
+  readonly #sweeper: NodeJS.Timeout;
+  #nextTid: number;
+  #closed = false;
+  readonly #stats: Omit<TransportStats, 'cachedResponses'> = {
+    datagramsIn: 0, datagramsOut: 0, commandsIn: 0, responsesIn: 0, duplicates: 0, provisionalSent: 0, provisionalIn: 0,
+    responseAcksIn: 0, responseAcksSent: 0, retransmissions: 0, timeouts: 0, parseErrors: 0, unmatched: 0, handlerErrors: 0,
+  };
+
+  private constructor(socket: dgram.Socket, o: MgcpTransportOptions) {
+    this.#socket = socket;
+    this.#o = o;
+    this.#timers = {
+      initialRtoMs: o.initialRtoMs ?? DEFAULT_TIMERS.initialRtoMs,
+      maxRtoMs: o.maxRtoMs ?? DEFAULT_TIMERS.maxRtoMs,
+      maxAttempts: o.maxAttempts ?? DEFAULT_TIMERS.maxAttempts,
+      provisionalAfterMs: o.provisionalAfterMs ?? DEFAULT_TIMERS.provisionalAfterMs,
+      provisionalWaitMs: o.provisionalWaitMs ?? DEFAULT_TIMERS.provisionalWaitMs,
+      responseCacheMs: o.responseCacheMs ?? DEFAULT_TIMERS.responseCacheMs,
+    };
+    this.#limits = o.limits ?? DEFAULT_LIMITS;
+    this.#maxCached = o.maxCachedResponses ?? 100_000;
+    // Random start so a restarted entity does not reuse ids its peers still cache.
+    this.#nextTid = 1 + Math.floor(Math.random() * (MAX_TID / 2));
+    socket.on('message', (buf, rinfo) => this.#onDatagram(buf, { host: rinfo.address, port: rinfo.port }));
+    socket.on('error', (err) => this.#o.logger?.warn({ err: err.message }, 'mgcp socket error'));
+    this.#sweeper = setInterval(() => this.#sweep(Date.now()), 1000);
+    this.#sweeper.unref();
+  }
+
+  static open(o: MgcpTransportOptions): Promise<MgcpTransport> {
+    const socket = dgram.createSocket({ type: o.host?.includes(':') ? 'udp6' : 'udp4' });
+    return new Promise((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(o.port ?? 0, o.host ?? '0.0.0.0', () => {
+        socket.off('error', reject);
+        resolve(new MgcpTransport(socket, o));
+      });
+    });
+  }
+
+  get port(): number {
+    return this.#socket.address().port;
+  }
+  get address(): MgcpPeer {
+    const a = this.#socket.address();
+    return { host: a.address, port: a.port };
+  }
+
+  stats(): TransportStats {
+    return { ...this.#stats, cachedResponses: this.#cache.size };
+  }
+
+  /** A fresh transaction id (callers that sign a command need it before sending). */
+  nextTid(): number {
+    const t = this.#nextTid;
+    this.#nextTid = t >= MAX_TID ? 1 : t + 1;
+    return t;
+  }
+
+  /** Sends a command and resolves with its final response, or timeout after the last retransmission. */
+  send(to: MgcpPeer, cmd: Omit<MgcpCommand, 'kind' | 'tid'> & { tid?: number }): Promise<SendResult> {
+    if (this.#closed) return Promise.resolve({ ok: false, error: 'closed' });
+    const tid = cmd.tid ?? this.nextTid();
+    let params = cmd.params;
+    const confirm = this.#toConfirm.get(peerKey(to));
+    if (confirm && getParam(cmd, 'K') === undefined) {
+      params = [...params, param('K', formatAckRanges(confirm))];
+      this.#toConfirm.delete(peerKey(to));
+    }
+    const data = encodeMgcp({ ...cmd, kind: 'command', tid, params });
+    return new Promise((resolve) => {
+      const o: Outstanding = { peer: to, data, attempts: 1, rto: this.#timers.initialRtoMs, resolve, timer: undefined as unknown as NodeJS.Timeout };
+      o.timer = setTimeout(() => this.#retransmit(tid, o), o.rto);
+      this.#outstanding.set(tid, o);
+      this.#write(data, to);
+    });
+  }
+
+  /** Sends bytes as they are (tests, captures). */
+  sendRaw(data: Buffer, to: MgcpPeer): void {
+    this.#write(data, to);
+  }
+
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    clearInterval(this.#sweeper);
+    for (const o of this.#outstanding.values()) {
+      clearTimeout(o.timer);
+      o.resolve({ ok: false, error: 'closed' });
+    }
+    this.#outstanding.clear();
+    for (const e of this.#cache.values()) if (e.awaitingAck) clearTimeout(e.awaitingAck.timer);
+    this.#cache.clear();
+    return new Promise((resolve) => this.#socket.close(() => resolve()));
+  }
+
+  #write(data: Buffer, to: MgcpPeer): void {
+    if (this.#closed) return;
+    this.#stats.datagramsOut++;
+    this.#o.onPacket?.('out', data, to);
+    this.#socket.send(data, to.port, to.host, (err) => {
+      if (err) this.#o.logger?.debug({ err: err.message }, 'mgcp send failed');
+    });
+  }
+
+  #retransmit(tid: number, o: Outstanding): void {
+    if (this.#outstanding.get(tid) !== o) return;
+    if (o.attempts >= this.#timers.maxAttempts) {
+      this.#outstanding.delete(tid);
+      this.#stats.timeouts++;
+      o.resolve({ ok: false, error: 'timeout' });
+      return;
+    }
+    o.attempts++;
+    o.rto = Math.min(o.rto * 2, this.#timers.maxRtoMs);
+    this.#stats.retransmissions++;
+    this.#write(o.data, o.peer);
+    o.timer = setTimeout(() => this.#retransmit(tid, o), o.rto);
+  }
+
+  #onDatagram(buf: Buffer, from: MgcpPeer): void {
+    if (this.#closed) return;
+    this.#stats.datagramsIn++;
+    this.#o.onPacket?.('in', buf, from);
+    const r = parseMgcp(buf, this.#limits);
+    if (!r.ok) {
+      this.#stats.parseErrors++;
+      if (r.command) {
+        const key = `${peerKey(from)}|${r.command.tid}`;
+        const cached = this.#cache.get(key);
+        if (cached?.data) this.#write(cached.data, from);
+        else this.#finish(key, from, { code: 510, text: `Protocol error: ${r.error}` }, r.command.tid);
+      }
+      return;
+    }
+    for (const m of r.messages) {
+      if (m.kind === 'command') this.#onCommand(m, from);
+      else this.#onResponse(m, from);
+    }
+  }
+
+  #onCommand(cmd: MgcpCommand, from: MgcpPeer): void {
+    this.#stats.commandsIn++;
+    const pk = peerKey(from);
+    const k = getParam(cmd, 'K');
+    if (k) {
+      // The peer has our responses to these: they need not be cached any longer.
+      for (const [lo, hi] of parseAckRanges(k) ?? []) {
+        if (hi - lo > 256) continue;
+        for (let t = lo; t <= hi; t++) this.#dropCached(`${pk}|${t}`);
+      }
+    }
+    const key = `${pk}|${cmd.tid}`;
+    const seen = this.#cache.get(key);
+    if (seen) {
+      this.#stats.duplicates++;
+      if (seen.data) this.#write(seen.data, from);
+      else if (seen.provisional) this.#sendProvisional(cmd.tid, from);
+      return;
+    }
+    const now = Date.now();
+    const entry: CacheEntry = { provisional: false, expiresAt: now + 2 * this.#timers.responseCacheMs + this.#timers.provisionalWaitMs };
+    if (this.#makeRoom(now)) this.#cache.set(key, entry);
+    const slow = setTimeout(() => {
+      if (entry.data || this.#closed) return;
+      entry.provisional = true;
+      this.#sendProvisional(cmd.tid, from);
+    }, this.#timers.provisionalAfterMs);
+    let reply: Promise<MgcpReply | null>;
+    try {
+      reply = Promise.resolve(this.#o.onCommand(cmd, from));
+    } catch (err) {
+      reply = Promise.reject(err);
+    }
+    reply.then(
+      (rep) => {
+        clearTimeout(slow);
+        if (rep === null) {
+          this.#cache.delete(key);
+          return;
+        }
+        this.#finish(key, from, rep, cmd.tid, entry);
+      },
+      (err: unknown) => {
+        clearTimeout(slow);
+        this.#stats.handlerErrors++;
+        this.#o.logger?.error({ err: err instanceof Error ? err.message : String(err), verb: cmd.verb }, 'mgcp command handler failed');
+        this.#finish(key, from, { code: 400 }, cmd.tid, entry);
+      },
+    );
+  }
+
+  #sendProvisional(tid: number, to: MgcpPeer): void {
+    this.#stats.provisionalSent++;
+    this.#write(encodeMgcp({ kind: 'response', code: 100, tid, params: [] }), to);
+  }
+
+  /** Sends the final response and caches it; after a provisional it asks for (and waits for) the 000. */
+  #finish(key: string, to: MgcpPeer, rep: MgcpReply, tid: number, entry?: CacheEntry): void {
+    if (this.#closed) return;
+    const e = entry ?? { provisional: false, expiresAt: 0 };
+    const params = rep.params ?? [];
+    const res: MgcpResponse = { kind: 'response', code: rep.code, tid, params: e.provisional ? [...params, param('K', '')] : params };
+    if (rep.text !== undefined) res.text = rep.text;
+    if (rep.pkg !== undefined) res.pkg = rep.pkg;
+    if (rep.sdp !== undefined) res.sdp = rep.sdp;
+    let data: Buffer;
+    try {
+      data = encodeMgcp(res);
+    } catch (err) {
+      this.#stats.handlerErrors++;
+      this.#o.logger?.error({ err: (err as Error).message }, 'mgcp reply did not encode');
+      data = encodeMgcp({ kind: 'response', code: 400, tid, params: [] });
+    }
+    e.data = data;
+    e.expiresAt = Date.now() + this.#timers.responseCacheMs;
+    // Re-insert so the Map stays roughly in expiry order for pruning.
+    this.#cache.delete(key);
+    if (this.#makeRoom(Date.now())) this.#cache.set(key, e);
+    this.#write(data, to);
+    if (e.provisional) {
+      const ack = { attempts: 1, rto: this.#timers.initialRtoMs, peer: to, timer: undefined as unknown as NodeJS.Timeout };
+      const again = (): void => {
+        if (this.#closed || this.#cache.get(key) !== e || ack.attempts >= this.#timers.maxAttempts) return;
+        ack.attempts++;
+        ack.rto = Math.min(ack.rto * 2, this.#timers.maxRtoMs);
+        this.#stats.retransmissions++;
+        this.#write(data, to);
+        ack.timer = setTimeout(again, ack.rto);
+      };
+      ack.timer = setTimeout(again, ack.rto);
+      e.awaitingAck = ack;
+    }
+    try {
+      rep.after?.();
+    } catch (err) {
+      this.#stats.handlerErrors++;
+      this.#o.logger?.error({ err: (err as Error).message }, 'mgcp after-reply hook failed');
+    }
+  }
+
+  #onResponse(res: MgcpResponse, from: MgcpPeer): void {
+    this.#stats.responsesIn++;
+    if (res.code === 0) {
+      this.#stats.responseAcksIn++;
+      const e = this.#cache.get(`${peerKey(from)}|${res.tid}`);
+      if (e?.awaitingAck) {
+        clearTimeout(e.awaitingAck.timer);
+        e.awaitingAck = undefined;
+      }
+      return;
+    }
+    const wantsAck = getParam(res, 'K') !== undefined;
+    const o = this.#outstanding.get(res.tid);
+    if (!o || o.peer.port !== from.port || o.peer.host !== from.host) {
+      this.#stats.unmatched++;
+      // A repeated final whose 000 was lost: acknowledge again.
+      if (wantsAck && !isProvisional(res.code)) this.#sendAck(res.tid, from);
+      return;
+    }
+    clearTimeout(o.timer);
+    if (isProvisional(res.code)) {
+      this.#stats.provisionalIn++;
+      o.timer = setTimeout(() => {
+        if (this.#outstanding.get(res.tid) !== o) return;
+        this.#outstanding.delete(res.tid);
+        this.#stats.timeouts++;
+        o.resolve({ ok: false, error: 'timeout' });
+      }, this.#timers.provisionalWaitMs);
+      return;
+    }
+    this.#outstanding.delete(res.tid);
+    if (wantsAck) this.#sendAck(res.tid, from);
+    else {
+      const pk = peerKey(from);
+      const list = this.#toConfirm.get(pk);
+      if (list) {
+        if (list.length < 64) list.push(res.tid);
+      } else this.#toConfirm.set(pk, [res.tid]);
+    }
+    o.resolve({ ok: true, response: res });
+  }
+
+  #sendAck(tid: number, to: MgcpPeer): void {
+    this.#stats.responseAcksSent++;
+    this.#write(encodeMgcp({ kind: 'response', code: 0, tid, params: [] }), to);
+  }
+
+  #dropCached(key: string): void {
+    const e = this.#cache.get(key);
+    if (!e?.data) return; // in progress: keep, so a duplicate is not processed twice
+    if (e.awaitingAck) clearTimeout(e.awaitingAck.timer);
+    this.#cache.delete(key);
+  }
+
+  #makeRoom(now: number): boolean {
+    let n = 0;
+    for (const [k, e] of this.#cache) {
+      if (n++ >= PRUNE_PER_INSERT || e.expiresAt > now) break;
+      this.#dropExpired(k, e);
+    }
+    return this.#cache.size < this.#maxCached;
+  }
+
+  #dropExpired(k: string, e: CacheEntry): void {
+    if (e.awaitingAck) clearTimeout(e.awaitingAck.timer);
+    this.#cache.delete(k);
+  }
+
+  #sweep(now: number): void {
+    for (const [k, e] of this.#cache) if (e.expiresAt <= now) this.#dropExpired(k, e);
+  }
+}
