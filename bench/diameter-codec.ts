@@ -1,10 +1,15 @@
 /**
- * Encode + decode of a Cx MAA (the s4 answer) per second, median of 5 runs.
+ * Encode + decode of a Cx MAA (the s4 answer) per second, median of 5 runs;
+ * then, for scale, whole MAR/MAA round trips over loopback TCP (client and
+ * AuC server in this one process).
  * Run: npx tsx bench/diameter-codec.ts
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { avp, decodeMessage, encodeMessage, FLAG_PROXIABLE, type DiameterMessage } from '../src/diameter/index.js';
+import { startDiameterAucServer } from '../src/auc/diameter-server.js';
+import type { AucService } from '../src/auc/service.js';
+import { DiameterAucClient } from '../src/softswitch/auc-diameter-client.js';
 
 const maa: DiameterMessage = {
   flags: FLAG_PROXIABLE,
@@ -54,3 +59,26 @@ run(300); // warm-up
 const rates = Array.from({ length: 5 }, () => run(1000)).sort((a, b) => a - b);
 const size = encodeMessage(maa).length;
 console.log(`MAA (${size} bytes) encode+decode: median ${Math.round(rates[2]!).toLocaleString('en')}/s  (runs: ${rates.map((r) => Math.round(r)).join(', ')})`);
+
+const vector = { rand: randomBytes(16), authenticator: randomBytes(16), ekc: randomBytes(60), eksp: randomBytes(60) };
+const service: AucService = {
+  vector: async (req) => ({ ok: true, vector: { ...req, ...vector, expiresAt: Date.now() + 30_000 } }),
+  digest: async () => ({ ok: false, reason: 'no-sip-password' }),
+  registered: async () => {},
+  deregistered: async () => {},
+  failed: async () => ({ locked: false }),
+};
+const server = await startDiameterAucServer({ port: 0, originHost: 'auc1.lab.example', originRealm: 'lab.example', service });
+const client = new DiameterAucClient({ peers: [{ host: '127.0.0.1', port: server.port }], originHost: 'ss1.lab.example', originRealm: 'lab.example', destinationRealm: 'lab.example' });
+await client.ready();
+for (const inFlight of [1, 50]) {
+  const t0 = performance.now();
+  let n = 0;
+  while (performance.now() - t0 < 2000) {
+    await Promise.all(Array.from({ length: inFlight }, () => client.vector({ idc: 'alice@lab.example', idsp: 'sbc1.lab.example' })));
+    n += inFlight;
+  }
+  console.log(`MAR/MAA round trips over loopback TCP, ${inFlight} in flight: ${Math.round((n * 1000) / (performance.now() - t0)).toLocaleString('en')}/s`);
+}
+await client.close();
+await server.close();
