@@ -1,0 +1,355 @@
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { randomInt } from 'node:crypto';
+import { parseMessage } from './parse.js';
+import { serializeMessage } from './serialize.js';
+import type { Action, ErrorDescriptor, ParsedMessage, Transaction, TransactionReply, TransactionRequest } from './types.js';
+
+/**
+ * H.248 over UDP (H.248.1 Annex D.1): transactions with retransmission,
+ * Pending, a reply cache that answers duplicate requests without running
+ * them again, and TransactionResponseAck.
+ *
+ * - A request is resent after t1 (200 ms), doubling up to maxInterval (4 s),
+ *   at most maxSends times; then it times out.
+ * - A Pending stops the resends; the requester then waits pendingWait for the
+ *   reply (each further Pending restarts that wait).
+ * - A request still being handled after pendingAfter (100 ms) gets a
+ *   Pending, and so does every duplicate of it that arrives meanwhile.
+ * - A reply is cached for replyCache (30 s, Annex D's LONG-TIMER) or until
+ *   the peer acknowledges it; a duplicate request is answered from the
+ *   cache. With `immAck`, replies ask for the acknowledgement (IA).
+ * - `outbound` turns each message's text into the datagram (keyswitch adds
+ *   the Annex B header there, with a fresh sequence number on every send,
+ *   retransmissions included). `inbound` vets each parsed datagram before
+ *   its transactions are handled.
+ */
+
+export interface Peer {
+  address: string;
+  port: number;
+}
+export const peerKey = (p: Peer): string => `${p.address}|${p.port}`;
+
+export interface IncomingRequest {
+  peer: Peer;
+  message: ParsedMessage;
+  transaction: TransactionRequest;
+}
+
+/** What a handler answers: action replies, or one transaction-level error. */
+export type ReplyContent = { actions: Action[]; error?: undefined } | { error: ErrorDescriptor; actions?: undefined };
+export type RequestHandler = (req: IncomingRequest) => ReplyContent | Promise<ReplyContent>;
+
+export type RequestOutcome =
+  | { ok: true; reply: TransactionReply; message: ParsedMessage; pendings: number; sends: number }
+  | { ok: false; kind: 'timeout' | 'closed' };
+
+/** `undefined` lets the datagram through; an error answers its requests with it and drops the rest. */
+export type InboundCheck = (peer: Peer, message: ParsedMessage, datagram: Buffer) => ErrorDescriptor | undefined;
+export type Outbound = (peer: Peer, text: string) => Buffer;
+
+export interface TransportTimers {
+  t1Ms: number;
+  maxIntervalMs: number;
+  maxSends: number;
+  pendingAfterMs: number;
+  pendingWaitMs: number;
+  replyCacheMs: number;
+}
+export const DEFAULT_TIMERS: TransportTimers = {
+  t1Ms: 200,
+  maxIntervalMs: 4000,
+  maxSends: 7,
+  pendingAfterMs: 100,
+  pendingWaitMs: 15_000,
+  replyCacheMs: 30_000,
+};
+
+export interface EndpointOptions {
+  /** Our mId, written in every message. */
+  mid: string;
+  version?: number;
+  onRequest: RequestHandler;
+  inbound?: InboundCheck;
+  outbound?: Outbound;
+  timers?: Partial<TransportTimers>;
+  immAck?: boolean;
+  maxCache?: number;
+  maxOutstanding?: number;
+  /** Called for problems worth a log line (never with key material). */
+  onEvent?: (event: string, detail: Record<string, unknown>) => void;
+}
+
+export interface TransportStats {
+  received: number;
+  malformed: number;
+  rejected: number;
+  requests: number;
+  duplicates: number;
+  pendingSent: number;
+  pendingReceived: number;
+  retransmissions: number;
+  timeouts: number;
+  acksReceived: number;
+  strayReplies: number;
+  sendErrors: number;
+  cached: number;
+  outstanding: number;
+}
+
+interface Outstanding {
+  peer: Peer;
+  text: string;
+  sends: number;
+  interval: number;
+  pendings: number;
+  timer: NodeJS.Timeout | undefined;
+  resolve: (o: RequestOutcome) => void;
+}
+
+interface CacheEntry {
+  peer: Peer;
+  done: boolean;
+  text: string; // the reply message once done
+  expiresAt: number;
+  pendingTimer: NodeJS.Timeout | undefined;
+}
+
+const ACK_RANGE_MAX = 1024;
+
+export class H248Endpoint {
+  readonly socket: Socket;
+  readonly mid: string;
+  readonly version: number;
+  readonly #o: EndpointOptions;
+  readonly #t: TransportTimers;
+  readonly #out = new Map<string, Outstanding>();
+  readonly #cache = new Map<string, CacheEntry>();
+  readonly #sweeper: NodeJS.Timeout;
+  #nextTid = randomInt(1, 0x7fffffff);
+  #closed = false;
+  readonly #stats = { received: 0, malformed: 0, rejected: 0, requests: 0, duplicates: 0, pendingSent: 0, pendingReceived: 0, retransmissions: 0, timeouts: 0, acksReceived: 0, strayReplies: 0, sendErrors: 0 };
+
+  constructor(socket: Socket, o: EndpointOptions) {
+    this.socket = socket;
+    this.mid = o.mid;
+    this.version = o.version ?? 1;
+    this.#o = o;
+    this.#t = { ...DEFAULT_TIMERS, ...o.timers };
+    socket.on('message', (buf, rinfo) => this.#onDatagram(buf, rinfo));
+    socket.on('error', (err) => this.#o.onEvent?.('socket-error', { message: err.message }));
+    this.#sweeper = setInterval(() => this.#sweep(), 1000).unref();
+  }
+
+  /** Binds a UDP socket (IPv4 or IPv6 by the host's form) and starts an endpoint on it. */
+  static async bind(at: { host: string; port: number }, o: EndpointOptions): Promise<H248Endpoint> {
+    const socket = createSocket({ type: at.host.includes(':') ? 'udp6' : 'udp4' });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(at.port, at.host, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    try {
+      socket.setRecvBufferSize(4 * 1024 * 1024);
+      socket.setSendBufferSize(4 * 1024 * 1024);
+    } catch {
+      // Not fatal: the OS default is used.
+    }
+    return new H248Endpoint(socket, o);
+  }
+
+  get port(): number {
+    return this.socket.address().port;
+  }
+
+  stats(): TransportStats {
+    return { ...this.#stats, cached: this.#cache.size, outstanding: this.#out.size };
+  }
+
+  #allocTid(): number {
+    const id = this.#nextTid;
+    this.#nextTid = id >= 0xfffffffe ? 1 : id + 1;
+    return id;
+  }
+
+  /** Sends raw text to a peer through `outbound` (for messages outside a transaction). */
+  send(peer: Peer, text: string): void {
+    if (this.#closed) return;
+    let datagram: Buffer;
+    try {
+      datagram = this.#o.outbound ? this.#o.outbound(peer, text) : Buffer.from(text, 'utf8');
+    } catch (err) {
+      this.#stats.sendErrors++;
+      this.#o.onEvent?.('outbound-failed', { message: (err as Error).message });
+      return;
+    }
+    this.socket.send(datagram, peer.port, peer.address, (err) => {
+      if (err) this.#stats.sendErrors++;
+    });
+  }
+
+  #message(transactions: Transaction[]): string {
+    return serializeMessage({ version: this.version, mid: this.mid, transactions });
+  }
+
+  /** Sends a transaction request and waits for its reply. Throws only if `actions` cannot be encoded. */
+  request(peer: Peer, actions: Action[]): Promise<RequestOutcome> {
+    if (this.#closed) return Promise.resolve({ ok: false, kind: 'closed' });
+    if (this.#out.size >= (this.#o.maxOutstanding ?? 100_000)) return Promise.resolve({ ok: false, kind: 'timeout' });
+    const id = this.#allocTid();
+    const text = this.#message([{ type: 'request', id, actions }]);
+    return new Promise((resolve) => {
+      const o: Outstanding = { peer, text, sends: 0, interval: this.#t.t1Ms, pendings: 0, timer: undefined, resolve };
+      this.#out.set(`${peerKey(peer)}#${id}`, o);
+      this.#transmit(`${peerKey(peer)}#${id}`, o);
+    });
+  }
+
+  #transmit(key: string, o: Outstanding): void {
+    if (o.sends > 0) this.#stats.retransmissions++;
+    o.sends++;
+    this.send(o.peer, o.text);
+    const wait = o.interval;
+    o.interval = Math.min(o.interval * 2, this.#t.maxIntervalMs);
+    o.timer = setTimeout(() => {
+      if (o.sends >= this.#t.maxSends) this.#finish(key, o, { ok: false, kind: 'timeout' });
+      else this.#transmit(key, o);
+    }, wait);
+  }
+
+  #finish(key: string, o: Outstanding, outcome: RequestOutcome): void {
+    clearTimeout(o.timer);
+    this.#out.delete(key);
+    if (!outcome.ok && outcome.kind === 'timeout') this.#stats.timeouts++;
+    o.resolve(outcome);
+  }
+
+  #onDatagram(buf: Buffer, rinfo: RemoteInfo): void {
+    this.#stats.received++;
+    const peer: Peer = { address: rinfo.address, port: rinfo.port };
+    const parsed = parseMessage(buf);
+    if (!parsed.ok) {
+      this.#stats.malformed++;
+      // Answer only what looks like H.248; anything else is dropped unanswered.
+      if (parsed.error.looksLikeH248) {
+        this.send(peer, serializeMessage({ version: this.version, mid: this.mid, transactions: [], error: { code: parsed.error.code, text: parsed.error.reason } }));
+      }
+      return;
+    }
+    const msg = parsed.message;
+    const refused = this.#o.inbound?.(peer, msg, buf);
+    if (refused) {
+      this.#stats.rejected++;
+      const answers: Transaction[] = msg.transactions.filter((t) => t.type === 'request').map((t) => ({ type: 'reply', id: (t as TransactionRequest).id, error: refused, actions: [] }));
+      if (answers.length) this.send(peer, this.#message(answers));
+      return;
+    }
+    for (const t of msg.transactions) {
+      switch (t.type) {
+        case 'request':
+          this.#onRequest(peer, msg, t);
+          break;
+        case 'reply': {
+          const key = `${peerKey(peer)}#${t.id}`;
+          const o = this.#out.get(key);
+          if (t.immAck) this.send(peer, this.#message([{ type: 'ack', ranges: [[t.id, t.id]] }]));
+          if (!o) {
+            this.#stats.strayReplies++;
+            break;
+          }
+          this.#finish(key, o, { ok: true, reply: t, message: msg, pendings: o.pendings, sends: o.sends });
+          break;
+        }
+        case 'pending': {
+          const key = `${peerKey(peer)}#${t.id}`;
+          const o = this.#out.get(key);
+          this.#stats.pendingReceived++;
+          if (!o) break;
+          o.pendings++;
+          clearTimeout(o.timer);
+          o.timer = setTimeout(() => this.#finish(key, o, { ok: false, kind: 'timeout' }), this.#t.pendingWaitMs);
+          break;
+        }
+        case 'ack':
+          this.#stats.acksReceived++;
+          for (const [lo, hi] of t.ranges) {
+            if (hi - lo > ACK_RANGE_MAX) continue;
+            for (let id = lo; id <= hi; id++) {
+              const key = `${peerKey(peer)}#${id}`;
+              if (this.#cache.get(key)?.done) this.#cache.delete(key);
+            }
+          }
+          break;
+      }
+    }
+  }
+
+  #sendPending(peer: Peer, id: number): void {
+    this.#stats.pendingSent++;
+    this.send(peer, this.#message([{ type: 'pending', id }]));
+  }
+
+  #onRequest(peer: Peer, msg: ParsedMessage, t: TransactionRequest): void {
+    const key = `${peerKey(peer)}#${t.id}`;
+    const seen = this.#cache.get(key);
+    if (seen) {
+      this.#stats.duplicates++;
+      if (seen.done) this.send(peer, seen.text);
+      else this.#sendPending(peer, t.id);
+      return;
+    }
+    if (this.#cache.size >= (this.#o.maxCache ?? 100_000)) {
+      this.send(peer, this.#message([{ type: 'reply', id: t.id, error: { code: 503, text: 'busy' }, actions: [] }]));
+      return;
+    }
+    this.#stats.requests++;
+    const entry: CacheEntry = { peer, done: false, text: '', expiresAt: Infinity, pendingTimer: undefined };
+    this.#cache.set(key, entry);
+    entry.pendingTimer = setTimeout(() => {
+      if (!entry.done) this.#sendPending(peer, t.id);
+    }, this.#t.pendingAfterMs);
+    const complete = (content: ReplyContent) => {
+      clearTimeout(entry.pendingTimer);
+      const reply: TransactionReply = { type: 'reply', id: t.id, actions: content.actions ?? [] };
+      if (this.#o.immAck) reply.immAck = true;
+      if (content.error) reply.error = content.error;
+      let text: string;
+      try {
+        text = this.#message([reply]);
+      } catch {
+        text = this.#message([{ type: 'reply', id: t.id, error: { code: 500, text: 'reply could not be encoded' }, actions: [] }]);
+      }
+      entry.done = true;
+      entry.text = text;
+      entry.expiresAt = Date.now() + this.#t.replyCacheMs;
+      this.send(peer, text);
+    };
+    Promise.resolve()
+      .then(() => this.#o.onRequest({ peer, message: msg, transaction: t }))
+      .then(complete, (err: unknown) => {
+        this.#o.onEvent?.('handler-failed', { message: err instanceof Error ? err.message : String(err) });
+        complete({ error: { code: 500, text: 'internal error' } });
+      });
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const [key, e] of this.#cache) if (e.done && e.expiresAt <= now) this.#cache.delete(key);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#sweeper);
+    for (const [key, o] of this.#out) this.#finish(key, o, { ok: false, kind: 'closed' });
+    for (const e of this.#cache.values()) clearTimeout(e.pendingTimer);
+    this.#cache.clear();
+    try {
+      this.socket.close();
+    } catch {
+      // already closed
+    }
+  }
+}
