@@ -115,8 +115,15 @@ describe('stack', () => {
     expect(res.status).toBe(200);
     expect(provisional).toContain(180);
     expect(provisional).toContain(100);
+    // no ACK yet: the UAS retransmits its 2xx (T1 = 20 ms), seen as extra 2xx by the client
+    await new Promise((r) => setTimeout(r, 70));
+    const retransmitted = provisional.filter((s) => s === 200).length;
+    expect(retransmitted).toBeGreaterThan(0);
     await client.sendStateless(createAckFor2xx(invite, res));
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 30));
+    const afterAck = provisional.filter((s) => s === 200).length;
+    await new Promise((r) => setTimeout(r, 200));
+    expect(provisional.filter((s) => s === 200).length).toBe(afterAck);
     expect(ackSeen?.method).toBe('ACK');
     expect(ackSeen?.to().params.tag).toBe('callee');
   });
