@@ -4,11 +4,16 @@ import type { Logger } from '../log/logger.js';
 import { openStore, type Store } from '../store/index.js';
 import { buildApi } from './api/server.js';
 import { Auc } from './auc.js';
+import { configuredOrStoredSecret } from '../config/secrets.js';
+import { startDiameterAucServer } from './diameter-server.js';
+import { startRadiusAucServer } from './radius-server.js';
 
 export interface RunningAuc {
   store: Store;
   auc: Auc;
   api: FastifyInstance;
+  radiusPorts: { auth: number; acct: number };
+  diameterPort: number;
   listening: { name: string; address: string }[];
   stop(): Promise<void>;
 }
@@ -21,6 +26,24 @@ export async function startAuc(cfg: Config, logger: Logger): Promise<RunningAuc>
   await api.listen({ host: cfg.auc.api.host, port: cfg.auc.api.port });
   const addr = api.server.address();
   const apiUrl = typeof addr === 'object' && addr ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : String(addr);
+  // The softswitch started by `keyswitch up` (or separately with the same data dir) reads the same file.
+  const radiusSecret = configuredOrStoredSecret(cfg.dataDir, 'radius.secret', cfg.auc.radius.secret);
+  const radius = await startRadiusAucServer({
+    host: cfg.auc.radius.host,
+    authPort: cfg.auc.radius.authPort,
+    acctPort: cfg.auc.radius.acctPort,
+    secret: radiusSecret,
+    service: auc,
+    clients: cfg.auc.radius.clients ? cfg.auc.radius.clients.split(',').map((c) => c.trim()).filter(Boolean) : undefined,
+    onError: (err) => logger.warn({ err: (err as Error).message }, 'RADIUS request failed'),
+  });
+  const diameter = await startDiameterAucServer({
+    host: cfg.auc.diameter.host,
+    port: cfg.auc.diameter.port,
+    originHost: cfg.auc.diameter.originHost,
+    originRealm: cfg.auc.diameter.originRealm,
+    service: auc,
+  });
   const sweeper = setInterval(() => {
     auc.sweep().catch((err: Error) => logger.warn({ err: err.message }, 'sweep failed'));
   }, 60_000);
@@ -30,9 +53,17 @@ export async function startAuc(cfg: Config, logger: Logger): Promise<RunningAuc>
     store,
     auc,
     api,
-    listening: [{ name: 'AuC provisioning API', address: `${apiUrl} (OpenAPI at ${apiUrl}/docs)` }],
+    radiusPorts: { auth: radius.authPort, acct: radius.acctPort },
+    diameterPort: diameter.port,
+    listening: [
+      { name: 'AuC provisioning API', address: `${apiUrl} (OpenAPI at ${apiUrl}/docs)` },
+      { name: 'AuC RADIUS', address: `${cfg.auc.radius.host} udp ${radius.authPort} (auth), ${radius.acctPort} (accounting)` },
+      { name: 'AuC Diameter (Cx)', address: `${cfg.auc.diameter.host} tcp ${diameter.port}` },
+    ],
     async stop() {
       clearInterval(sweeper);
+      await radius.close();
+      await diameter.close();
       await api.close();
       await store.close();
     },

@@ -13,7 +13,7 @@ export interface Config {
     api: { host: string; port: number; bodyLimit: number };
     challengeTtlSeconds: number;
     lockout: { threshold: number; windowSeconds: number; baseSeconds: number; maxSeconds: number };
-    radius: { host: string; authPort: number; acctPort: number; secret: string };
+    radius: { host: string; authPort: number; acctPort: number; secret: string; clients: string };
     diameter: { host: string; port: number; originHost: string; originRealm: string };
   };
 }

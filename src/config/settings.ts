@@ -29,6 +29,7 @@ export const SETTINGS: readonly Setting[] = [
   { path: 'auc.radius.authPort', env: 'KEYSWITCH_RADIUS_AUTH_PORT', type: 'int', doc: 'RADIUS authentication port.' },
   { path: 'auc.radius.acctPort', env: 'KEYSWITCH_RADIUS_ACCT_PORT', type: 'int', doc: 'RADIUS accounting port.' },
   { path: 'auc.radius.secret', env: 'KEYSWITCH_RADIUS_SECRET', type: 'secret', doc: 'RADIUS shared secret. Empty: generated on first start into `radius.secret` in the data directory.' },
+  { path: 'auc.radius.clients', env: 'KEYSWITCH_RADIUS_CLIENTS', type: 'string', doc: 'Comma-separated CIDRs allowed to send RADIUS to the AuC. Empty: any source (the shared secret and Message-Authenticator still apply).' },
   { path: 'auc.diameter.host', env: 'KEYSWITCH_DIAMETER_HOST', type: 'string', doc: 'Address of the AuC Diameter server.' },
   { path: 'auc.diameter.port', env: 'KEYSWITCH_DIAMETER_PORT', type: 'int', doc: 'Diameter port.' },
   { path: 'auc.diameter.originHost', env: 'KEYSWITCH_DIAMETER_ORIGIN_HOST', type: 'string', doc: 'Diameter Origin-Host of the AuC.' },

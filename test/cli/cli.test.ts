@@ -15,7 +15,7 @@ describeEngines('keyswitch CLI', (ctx) => {
   beforeAll(async () => {
     if (ctx.engine === 'postgres') await (await openStore(pgOpts)).close();
   });
-  const env = { KEYSWITCH_DB_URL: dbUrl, KEYSWITCH_LOG_LEVEL: 'info' };
+  const env = { KEYSWITCH_DB_URL: dbUrl, KEYSWITCH_LOG_LEVEL: 'info', KEYSWITCH_RADIUS_AUTH_PORT: '0', KEYSWITCH_RADIUS_ACCT_PORT: '0', KEYSWITCH_DIAMETER_PORT: '0' };
   const g = ['--data-dir', join(dir, 'data')];
   afterAll(async () => {
     rmSync(dir, { recursive: true, force: true });
