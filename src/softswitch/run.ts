@@ -1,0 +1,179 @@
+/**
+ * Starts the softswitch's SIP side: the registrar with KS1 (through SBCs or
+ * straight from terminals) and Digest, over UDP and TCP, and optionally a
+ * TLS-PSK listener for terminals registered here under `tls-psk`.
+ */
+import { BlockList, isIP } from 'node:net';
+import type { AucService } from '../auc/service.js';
+import type { SessionKeys } from '../crypto/ks1.js';
+import { SbcFlow } from '../flow/sbc.js';
+import { SoftswitchFlow } from '../flow/softswitch.js';
+import type { Mechanism } from '../flow/messages.js';
+import type { Logger } from '../log/logger.js';
+import { createSipStack, createTcpTransport, createTlsTransport, createUdpTransport, type SipStackStats, type SipTransport } from '../sip/index.js';
+import type { Store } from '../store/index.js';
+import { SoftswitchRegisterHandler, type SoftswitchSipStats } from '../adapters/sip/softswitch-register.js';
+import { boundedAuc } from './auc-guard.js';
+import { DigestAuth } from './digest.js';
+import { DEFAULT_EXPIRES, Registrar, type ExpiresPolicy } from './registrar.js';
+
+export interface SoftswitchOptions {
+  sip: {
+    /** Address to bind (and to advertise). */
+    host: string;
+    /** 0 picks a free port; undefined: no listener of that kind. */
+    udpPort?: number;
+    tcpPort?: number;
+    /**
+     * TLS-PSK listener for terminals that registered here without an SBC and
+     * chose `tls-psk` (PSK identity IDc, key Kc,s). Without it the softswitch
+     * offers no mechanism and cannot take KS1 straight from terminals.
+     */
+    tlsPskPort?: number;
+  };
+  /** CIDRs (or single addresses) of SBCs whose P-KS-* headers are believed. */
+  trustedSbcs: string[];
+  /** Digest realm. */
+  realm: string;
+  /** The softswitch's own IDsp and Kc,s (provisioned at the AuC as a proxy), for terminals without an SBC. */
+  identity?: { id: string; key: Buffer };
+  expires?: Partial<ExpiresPolicy>;
+  /** An AuC answer later than this is a 503 (default 2000). */
+  aucTimeoutMs?: number;
+  /** Retry-After on 503 (default 5). */
+  retryAfterSec?: number;
+  /** Digest nonce lifetime (default 300). */
+  digestNonceTtlSec?: number;
+  /** KS1 TS window (±s) and challenge lifetime for terminals without an SBC (defaults 30/30). */
+  tsWindowSec?: number;
+  challengeTtlSec?: number;
+  /** How often expired bindings are removed and reported (default 5000 ms). */
+  sweepIntervalMs?: number;
+  auc: AucService;
+  store: Store;
+  logger?: Logger;
+}
+
+export interface SoftswitchHandle {
+  ports: { udp?: number; tcp?: number; tlsPsk?: number };
+  stats(): { sip: SipStackStats; register: SoftswitchSipStats; heldVectors: number; pskSessions: number };
+  /** One sweep now (also runs on its timer). */
+  sweep(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A BlockList of the trusted CIDRs; throws on a malformed entry. */
+export function trustList(cidrs: readonly string[]): (address: string) => boolean {
+  const list = new BlockList();
+  for (const c of cidrs) {
+    const [addr, bits] = c.trim().split('/');
+    const fam = isIP(addr ?? '');
+    if (!fam) throw new RangeError(`trustedSbcs: bad address in ${c}`);
+    const type = fam === 6 ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(addr!, type);
+    else {
+      const n = Number(bits);
+      if (!/^[0-9]{1,3}$/.test(bits) || n > (fam === 6 ? 128 : 32)) throw new RangeError(`trustedSbcs: bad prefix in ${c}`);
+      list.addSubnet(addr!, n, type);
+    }
+  }
+  return (address) => {
+    const fam = isIP(address);
+    if (!fam) return false;
+    // An IPv4 peer seen on a dual-stack socket arrives as ::ffff:a.b.c.d.
+    const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+    if (v4) return list.check(v4[1]!, 'ipv4');
+    return list.check(address, fam === 6 ? 'ipv6' : 'ipv4');
+  };
+}
+
+export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchHandle> {
+  const expires: ExpiresPolicy = { ...DEFAULT_EXPIRES, ...o.expires };
+  const trusted = trustList(o.trustedSbcs);
+  const auc = boundedAuc(o.auc, o.aucTimeoutMs ?? 2000);
+  const flow = new SoftswitchFlow({ auc, vectorTtlSec: o.challengeTtlSec ?? 30 });
+  const pskSessions = new Map<string, SessionKeys>();
+  const offered: Mechanism[] = o.sip.tlsPskPort !== undefined ? [{ name: 'tls-psk', q: 0.5 }] : [];
+  let direct: SbcFlow | undefined;
+  if (o.identity && offered.length > 0) {
+    const so: ConstructorParameters<typeof SbcFlow>[0] = { idsp: o.identity.id, ksp: o.identity.key, offered };
+    if (o.tsWindowSec !== undefined) so.tsWindowSec = o.tsWindowSec;
+    if (o.challengeTtlSec !== undefined) so.challengeTtlSec = o.challengeTtlSec;
+    direct = new SbcFlow(so);
+  }
+  const registrar = new Registrar(o.store.bindings, expires, o.store.now);
+  const digest = new DigestAuth({ realm: o.realm, nonceTtlSec: o.digestNonceTtlSec ?? 300 });
+  const handler = new SoftswitchRegisterHandler({
+    realm: o.realm,
+    trusted,
+    registrar,
+    digest,
+    auc,
+    flow,
+    ...(direct ? { direct } : {}),
+    pskSessions,
+    retryAfterSec: o.retryAfterSec ?? 5,
+    ...(o.logger ? { logger: o.logger } : {}),
+  });
+
+  const transports: SipTransport[] = [];
+  const ports: SoftswitchHandle['ports'] = {};
+  try {
+    if (o.sip.udpPort !== undefined) {
+      const t = await createUdpTransport({ host: o.sip.host, port: o.sip.udpPort });
+      transports.push(t);
+      ports.udp = t.port;
+    }
+    if (o.sip.tcpPort !== undefined) {
+      const t = await createTcpTransport({ host: o.sip.host, port: o.sip.tcpPort });
+      transports.push(t);
+      ports.tcp = t.port;
+    }
+    if (o.sip.tlsPskPort !== undefined) {
+      const t = await createTlsTransport({
+        host: o.sip.host,
+        port: o.sip.tlsPskPort,
+        server: { pskCallback: (_socket, identity) => pskSessions.get(identity)?.sessionKey ?? null, pskIdentityHint: o.identity?.id ?? o.realm },
+      });
+      transports.push(t);
+      ports.tlsPsk = t.port;
+    }
+  } catch (err) {
+    await Promise.all(transports.map((t) => t.close()));
+    throw err;
+  }
+  const stack = createSipStack({ transports, onRequest: handler.onRequest, warningAgent: o.realm });
+
+  let sweeping: Promise<void> | undefined;
+  const sweep = (): Promise<void> =>
+    (sweeping ??= (async () => {
+      try {
+        flow.sweep();
+        direct?.sweep();
+        digest.sweep();
+        for (;;) {
+          const gone = await o.store.bindings.takeExpired();
+          if (gone.length === 0) break;
+          await handler.expired(gone);
+        }
+      } catch (err) {
+        o.logger?.warn({ err: (err as Error).message }, 'softswitch: sweep failed');
+      } finally {
+        sweeping = undefined;
+      }
+    })());
+  const timer = setInterval(() => void sweep(), o.sweepIntervalMs ?? 5000);
+  timer.unref();
+
+  o.logger?.info({ ports, realm: o.realm, direct: Boolean(direct), trustedSbcs: o.trustedSbcs }, 'softswitch SIP listening');
+  return {
+    ports,
+    stats: () => ({ sip: stack.stats(), register: { ...handler.st }, heldVectors: flow.heldVectors, pskSessions: pskSessions.size }),
+    sweep,
+    async close() {
+      clearInterval(timer);
+      await sweeping;
+      await stack.close();
+    },
+  };
+}

@@ -1,0 +1,227 @@
+/** Digest phones and the registrar's RFC 3261 rules, over real UDP on 127.0.0.1, on both storage engines. */
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { formatAuth, type SipResponse } from '../../src/sip/index.js';
+import { DigestAuth } from '../../src/softswitch/digest.js';
+import { describeEngines } from '../helpers/engines.js';
+import { ALICE, PHONE, REALM, Registration, sleep, Ua, world, type World } from './harness.js';
+
+function h(alg: 'MD5' | 'SHA-256', s: string): string {
+  return createHash(alg === 'MD5' ? 'md5' : 'sha256').update(s).digest('hex');
+}
+
+/** What a phone does with a 401: picks the challenge of its algorithm and answers it. */
+function answer(res: SipResponse, o: { alg: 'MD5' | 'SHA-256'; username: string; password: string; uri: string; nc?: number; cnonce?: string }): string {
+  const ch = res.auth('WWW-Authenticate').find((a) => a.scheme === 'Digest' && (a.params.algorithm ?? 'MD5') === o.alg);
+  if (!ch) throw new Error('no challenge for ' + o.alg);
+  const nc = (o.nc ?? 1).toString(16).padStart(8, '0');
+  const cnonce = o.cnonce ?? 'c' + Math.random().toString(36).slice(2);
+  const ha1 = h(o.alg, `${o.username}:${ch.params.realm}:${o.password}`);
+  const ha2 = h(o.alg, `REGISTER:${o.uri}`);
+  const response = h(o.alg, `${ha1}:${ch.params.nonce}:${nc}:${cnonce}:auth:${ha2}`);
+  return formatAuth('Digest', {
+    username: o.username, realm: ch.params.realm!, nonce: ch.params.nonce!, uri: o.uri, response, algorithm: o.alg,
+    qop: 'auth', nc, cnonce, opaque: ch.params.opaque!,
+  }, ['algorithm', 'qop', 'nc']);
+}
+
+describeEngines('softswitch registrar with Digest', (ctx) => {
+  let w: World;
+  let ua: Ua;
+  beforeAll(async () => {
+    w = await world(ctx);
+    ua = await Ua.udp();
+  });
+  afterAll(async () => {
+    await ua.close();
+    await w.close();
+    await ctx.cleanup();
+  });
+  const reg = (aor = ALICE) => new Registration(ua, w.ss.ports.udp!, aor);
+
+  /** REGISTER, 401, REGISTER with Digest → the second answer. */
+  async function login(r: Registration, o: { alg?: 'MD5' | 'SHA-256'; username?: string; password?: string; contacts?: string[]; expires?: number } = {}) {
+    const c = await r.send({ ...(o.contacts ? { contacts: o.contacts } : {}), ...(o.expires !== undefined ? { expires: o.expires } : {}) });
+    expect(c.status).toBe(401);
+    const auth = answer(c, { alg: o.alg ?? 'SHA-256', username: o.username ?? r.aor, password: o.password ?? 'alice secret', uri: `sip:${r.aor.split('@')[1]}` });
+    return r.send({ headers: [['Authorization', auth]], ...(o.contacts ? { contacts: o.contacts } : {}), ...(o.expires !== undefined ? { expires: o.expires } : {}) });
+  }
+
+  it('challenges with SHA-256 first, then MD5, qop=auth and opaque; accepts SHA-256 and reports s11 without a mechanism', async () => {
+    const r = reg();
+    const c = await r.send();
+    expect(c.status).toBe(401);
+    const chs = c.auth('WWW-Authenticate');
+    expect(chs.map((a) => [a.scheme, a.params.algorithm, a.params.qop, a.params.realm])).toEqual([
+      ['Digest', 'SHA-256', 'auth', REALM],
+      ['Digest', 'MD5', 'auth', REALM],
+    ]);
+    expect(chs[0]!.params.opaque).toBeTruthy();
+    expect(chs[0]!.params.stale).toBeUndefined();
+    expect(c.getAll('WWW-Authenticate')[0]).toMatch(/algorithm=SHA-256/);
+    const ok = await r.send({ headers: [['Authorization', answer(c, { alg: 'SHA-256', username: ALICE, password: 'alice secret', uri: 'sip:lab.example' })]] });
+    expect(ok.status).toBe(200);
+    expect(ok.getAll('Contact')).toEqual([expect.stringMatching(/^<sip:alice@192\.0\.2\.10:5060>;expires=(3600|3599)$/)]);
+    expect(ok.get('Date')).toMatch(/GMT$/);
+    expect(ok.get('P-KS-Keys')).toBeUndefined();
+    const regs = await w.store.registrations.forTerminal(ALICE);
+    expect(regs).toEqual([expect.objectContaining({ protocol: 'sip', mechanism: '', contact: 'sip:alice@192.0.2.10:5060', ipc: '127.0.0.1', idsp: 'ss1.lab.example' })]);
+  });
+
+  it('accepts MD5 from a phone that registers to an address with only its user part as username', async () => {
+    const r = reg(PHONE);
+    const c = await r.send({ uri: 'sip:127.0.0.1' });
+    expect(c.status).toBe(401);
+    const auth = answer(c, { alg: 'MD5', username: '1000', password: 'phone pw 1000', uri: 'sip:127.0.0.1' });
+    const ok = await r.send({ uri: 'sip:127.0.0.1', headers: [['Authorization', auth]] });
+    expect(ok.status).toBe(200);
+    expect((await w.store.bindings.current(PHONE)).map((b) => b.contact)).toEqual(['sip:1000@192.0.2.10:5060']);
+  });
+
+  it('refuses a repeated nonce-count and a Digest for another realm with a new challenge', async () => {
+    const r = reg();
+    const c = await r.send();
+    const auth = answer(c, { alg: 'SHA-256', username: ALICE, password: 'alice secret', uri: 'sip:lab.example', cnonce: 'fixed' });
+    expect((await r.send({ headers: [['Authorization', auth]] })).status).toBe(200);
+    const again = await r.send({ headers: [['Authorization', auth]] });
+    expect(again.status).toBe(401);
+    const other = auth.replace(`realm="${REALM}"`, 'realm="elsewhere"');
+    expect((await r.send({ headers: [['Authorization', other]] })).status).toBe(401);
+    const noUri = auth.replace(/uri="[^"]*", /, '');
+    const bad = await r.send({ headers: [['Authorization', noUri]] });
+    expect(bad.status).toBe(400);
+    expect(bad.reason).toBe('Bad Digest uri');
+  });
+
+  it('keeps several contacts, answers a query with all of them, refreshes, and orders by CSeq', async () => {
+    const r = reg('bob@lab.example');
+    const contacts = ['<sip:bob@192.0.2.20:5060>;q=0.5', '<sip:bob@192.0.2.21:5070;transport=tcp>;expires=120'];
+    const ok = await login(r, { password: 'bob secret', contacts, expires: 600 });
+    expect(ok.status).toBe(200);
+    expect(ok.getAll('Contact')).toEqual([
+      expect.stringMatching(/^<sip:bob@192\.0\.2\.21:5070;transport=tcp>;expires=1(20|19)$/),
+      expect.stringMatching(/^<sip:bob@192\.0\.2\.20:5060>;expires=(600|599);q=0\.5$/),
+    ]);
+    // query: no Contact, still authenticated first
+    const q1 = await r.send({ contacts: [] });
+    expect(q1.status).toBe(401);
+    const q2 = await r.send({ contacts: [], headers: [['Authorization', answer(q1, { alg: 'MD5', username: 'bob', password: 'bob secret', uri: 'sip:lab.example' })]] });
+    expect(q2.status).toBe(200);
+    expect(q2.getAll('Contact')).toHaveLength(2);
+    // an older CSeq on the same Call-ID is refused with 500 and changes nothing
+    const old = await r.send({ cseq: 1 });
+    expect(old.status).toBe(401);
+    const stale = await r.send({ cseq: 1, contacts: ['<sip:bob@192.0.2.20:5060>'], expires: 0, headers: [['Authorization', answer(old, { alg: 'MD5', username: 'bob', password: 'bob secret', uri: 'sip:lab.example' })]] });
+    expect(stale.status).toBe(500);
+    expect(await w.store.bindings.current('bob@lab.example')).toHaveLength(2);
+    // Expires: 0 on one contact removes that one and reports the de-registration
+    const c = await r.send({ contacts: ['<sip:bob@192.0.2.20:5060>'], expires: 0 });
+    const del = await r.send({ contacts: ['<SIP:bob@192.0.2.20:5060>'], expires: 0, headers: [['Authorization', answer(c, { alg: 'SHA-256', username: 'bob', password: 'bob secret', uri: 'sip:lab.example' })]] });
+    expect(del.status).toBe(200);
+    expect(del.getAll('Contact')).toEqual([expect.stringMatching(/^<sip:bob@192\.0\.2\.21:5070;transport=tcp>/)]);
+    expect(w.auc.of('deregistered')).toContainEqual(expect.objectContaining({ idc: 'bob@lab.example', contact: 'sip:bob@192.0.2.20:5060', protocol: 'sip' }));
+    expect((await w.store.registrations.forTerminal('bob@lab.example')).map((x) => x.contact)).toEqual(['sip:bob@192.0.2.21:5070;transport=tcp']);
+  });
+
+  it('answers 423 with Min-Expires, shortens to the maximum, and handles Contact: *', async () => {
+    const r = reg('carol@lab.example');
+    const brief = await r.send({ expires: 10 });
+    expect(brief.status).toBe(423);
+    expect(brief.get('Min-Expires')).toBe('60');
+    const long = await login(r, { password: 'carol secret', contacts: ['<sip:carol@192.0.2.30>', '<sip:carol@192.0.2.31>'], expires: 100000 });
+    expect(long.status).toBe(200);
+    for (const c of long.getAll('Contact')) expect(c).toMatch(/;expires=(7200|7199)$/);
+    // * without Expires: 0 is a bad request
+    const star = await r.send({ contacts: ['*'], expires: 60 });
+    expect(star.status).toBe(400);
+    const starMixed = await r.send({ contacts: ['*', '<sip:carol@192.0.2.30>'], expires: 0 });
+    expect(starMixed.status).toBe(400);
+    const ch = await r.send({ contacts: ['*'], expires: 0 });
+    expect(ch.status).toBe(401);
+    const all = await r.send({ contacts: ['*'], expires: 0, headers: [['Authorization', answer(ch, { alg: 'SHA-256', username: 'carol', password: 'carol secret', uri: 'sip:lab.example' })]] });
+    expect(all.status).toBe(200);
+    expect(all.getAll('Contact')).toEqual([]);
+    expect(await w.store.bindings.current('carol@lab.example')).toEqual([]);
+    expect(w.auc.of('deregistered').filter((d) => (d as { idc: string }).idc === 'carol@lab.example')).toHaveLength(2);
+  });
+
+  it('counts wrong passwords at the AuC: 401 each time, then 403 with Retry-After once locked', async () => {
+    const r = reg(PHONE);
+    const statuses: number[] = [];
+    let retryAfter: string | undefined;
+    for (let i = 0; i < 4; i++) {
+      const c = await r.send({ uri: 'sip:127.0.0.1' });
+      if (c.status !== 401) {
+        statuses.push(c.status);
+        retryAfter = c.get('Retry-After');
+        break;
+      }
+      const res = await r.send({ uri: 'sip:127.0.0.1', headers: [['Authorization', answer(c, { alg: 'MD5', username: '1000', password: 'guess' + i, uri: 'sip:127.0.0.1' })]] });
+      statuses.push(res.status);
+      if (res.status === 403) {
+        retryAfter = res.get('Retry-After');
+        break;
+      }
+    }
+    expect(statuses).toEqual([401, 401, 403]);
+    expect(Number(retryAfter)).toBeGreaterThan(0);
+    expect(w.auc.of('failed')).toContainEqual(expect.objectContaining({ idc: PHONE }));
+    // locked: the right password does not help now
+    const c = await r.send({ uri: 'sip:127.0.0.1' });
+    expect(c.status).toBe(401);
+    const res = await r.send({ uri: 'sip:127.0.0.1', headers: [['Authorization', answer(c, { alg: 'MD5', username: '1000', password: 'phone pw 1000', uri: 'sip:127.0.0.1' })]] });
+    expect(res.status).toBe(403);
+    expect(res.get('Retry-After')).toBeDefined();
+  });
+
+  it('de-registers expired bindings and reports them', async () => {
+    const r = reg('bob@lab.example');
+    const ok = await login(r, { password: 'bob secret', contacts: ['<sip:bob@192.0.2.99>'], expires: 60 });
+    expect(ok.status).toBe(200);
+    await w.store.db.knex('sip_bindings').where({ aor: 'bob@lab.example', contact: 'sip:bob@192.0.2.99' }).update({ expires_at: Date.now() - 1 });
+    await w.ss.sweep();
+    expect(w.auc.of('deregistered')).toContainEqual(expect.objectContaining({ idc: 'bob@lab.example', contact: 'sip:bob@192.0.2.99' }));
+    expect((await w.store.bindings.current('bob@lab.example')).map((b) => b.contact)).not.toContain('sip:bob@192.0.2.99');
+  });
+});
+
+describeEngines('softswitch Digest nonce expiry', (ctx) => {
+  let w: World;
+  let ua: Ua;
+  beforeAll(async () => {
+    w = await world(ctx, { digestNonceTtlSec: 1 });
+    ua = await Ua.udp();
+  });
+  afterAll(async () => {
+    await ua.close();
+    await w.close();
+    await ctx.cleanup();
+  });
+
+  it('answers an expired nonce with stale=true, and the phone gets in with the new one', async () => {
+    const r = new Registration(ua, w.ss.ports.udp!, ALICE);
+    const c = await r.send();
+    await sleep(1100);
+    const late = await r.send({ headers: [['Authorization', answer(c, { alg: 'SHA-256', username: ALICE, password: 'alice secret', uri: 'sip:lab.example' })]] });
+    expect(late.status).toBe(401);
+    expect(late.auth('WWW-Authenticate').map((a) => a.params.stale)).toEqual(['true', 'true']);
+    const ok = await r.send({ headers: [['Authorization', answer(late, { alg: 'SHA-256', username: ALICE, password: 'alice secret', uri: 'sip:lab.example' })]] });
+    expect(ok.status).toBe(200);
+    // a stale nonce is not a wrong password
+    expect(w.auc.of('failed')).toEqual([]);
+  });
+});
+
+it('Digest checks never throw on arbitrary parameters', () => {
+  const d = new DigestAuth({ realm: REALM });
+  const nonce = d.newNonce();
+  const names = ['username', 'realm', 'nonce', 'uri', 'response', 'algorithm', 'qop', 'nc', 'cnonce', 'opaque'];
+  fc.assert(
+    fc.property(fc.dictionary(fc.constantFrom(...names), fc.oneof(fc.string(), fc.constant(nonce), fc.constant(REALM), fc.constant('auth'))), (p) => {
+      const r = d.check(p, ALICE, 'sip:lab.example');
+      if (r.ok) d.verify(r, p, 'REGISTER', r.algorithm, '00');
+    }),
+    { numRuns: 2000 },
+  );
+});
