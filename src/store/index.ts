@@ -6,6 +6,7 @@ import { migrate, openDb, type Db, type DbOptions } from './db.js';
 import { FailureRepo } from './failures.js';
 import { proxyRepo, terminalRepo, type PrincipalRepo } from './principals.js';
 import { RegistrationRepo } from './registrations.js';
+import { SigningKeyRepo } from './signing-keys.js';
 import { TokenRepo } from './tokens.js';
 
 export interface StoreOptions extends DbOptions {
@@ -28,6 +29,8 @@ export interface Store {
   audit: AuditRepo;
   /** SIP location service (softswitch registrar). */
   bindings: BindingRepo;
+  /** SBC header-signing keys (docs/header-signing.md). */
+  signingKeys: SigningKeyRepo;
   now: () => number;
   close(): Promise<void>;
 }
@@ -57,6 +60,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     tokens: new TokenRepo(k, now),
     audit: new AuditRepo(k, now),
     bindings: new BindingRepo(k, now),
+    signingKeys: new SigningKeyRepo(k, vault),
     close: () => k.destroy(),
   };
 }

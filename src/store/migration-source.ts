@@ -1,12 +1,14 @@
 import type { Knex } from 'knex';
 import * as m001 from '../../migrations/001_initial.js';
 import * as m002 from '../../migrations/002_location.js';
+import * as m003 from '../../migrations/003_signing_keys.js';
 
 // A static map: the knex CLI cannot discover .ts migrations under ESM, and a
 // map works the same under tsx, vitest and compiled output (STACK.md).
 const migrations: Record<string, Knex.Migration> = {
   '001_initial': m001,
   '002_location': m002,
+  '003_signing_keys': m003,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
