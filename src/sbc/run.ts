@@ -1,0 +1,199 @@
+/**
+ * Starts the SBC's SIP side: untrusted listeners (UDP, TCP, TLS with the SBC
+ * certificate, TLS-PSK keyed by the SessionTable) and the trusted link to the
+ * softswitch. Plain options; the CLI maps configuration onto them.
+ */
+import type { Logger } from 'pino';
+import { SbcFlow } from '../flow/sbc.js';
+import { KNOWN_MECHANISMS } from '../flow/mechanisms.js';
+import type { Mechanism } from '../flow/messages.js';
+import {
+  createSipStack, createTcpTransport, createTlsTransport, createUdpTransport, PSK_CIPHERS, DEFAULT_TIMERS,
+  type SipStackStats, type SipTransport, type TimerConfig,
+} from '../sip/index.js';
+import { loadOrCreateCertificate } from './certificate.js';
+import { SessionTable } from './sessions.js';
+import { FailureCounter } from './sip-failures.js';
+import { SipGuard } from './sip-guard.js';
+import { SbcSipProxy, type SbcSipCounters } from './sip-proxy.js';
+
+export interface StartSbcOptions {
+  /** IDsp: this SBC's identity (the KS1 realm). */
+  idsp: string;
+  /** Ksp: 32 bytes shared with the AuC. */
+  ksp: Buffer;
+  /** Untrusted listeners; a port of 0 picks a free one, `false` disables that listener. */
+  untrusted: { host?: string; udpPort?: number | false; tcpPort?: number | false; tlsPort?: number | false; tlsPskPort?: number | false; advertisedHost?: string };
+  /** The trusted link: where the softswitch listens, and (optionally) the local address to bind for it. */
+  softswitch: { host: string; port: number; transport?: 'udp' | 'tcp'; bindHost?: string; bindPort?: number };
+  /** What the SBC offers, by name and q; default tls-psk 0.5, app-hmac 0.3, tls 0.2. Mechanisms whose listener is disabled are dropped. */
+  offered?: Mechanism[];
+  tls: { certFile?: string; keyFile?: string; dataDir: string };
+  /** Shared with the MGCP/H.248 relays; a new one if absent. */
+  sessions?: SessionTable;
+  logger?: Logger;
+  tsWindowSec?: number;
+  challengeTtlSec?: number;
+  /** Binding lifetime assumed when the registrar names none. Default 3600 s. */
+  defaultExpiresSec?: number;
+  timers?: Partial<TimerConfig>;
+  clock?: () => number;
+}
+
+export interface SbcPorts {
+  udp?: number;
+  tcp?: number;
+  tls?: number;
+  tlsPsk?: number;
+  /** Local port of the trusted link. */
+  core: number;
+}
+
+export interface SbcStats {
+  sip: SbcSipCounters;
+  sessions: number;
+  replay: { seenNonces: number; outstanding: number };
+  failures: ReturnType<FailureCounter['snapshot']>;
+  untrusted: SipStackStats;
+  core: SipStackStats;
+  tlsHandshakeFailures: number;
+}
+
+export interface RunningSbc {
+  ports: SbcPorts;
+  /** The certificate the TLS listener presents (file paths and SHA-256 fingerprint). */
+  certificate: { certFile: string; fingerprint256: string } | undefined;
+  sessions: SessionTable;
+  offered: Mechanism[];
+  stats(): SbcStats;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_OFFER: Mechanism[] = [
+  { name: 'tls-psk', q: 0.5 },
+  { name: 'app-hmac', q: 0.3 },
+  { name: 'tls', q: 0.2 },
+];
+
+export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
+  const now = o.clock ?? Date.now;
+  const host = o.untrusted.host ?? '127.0.0.1';
+  const u = o.untrusted;
+  for (const m of o.offered ?? []) {
+    if (!(KNOWN_MECHANISMS as readonly string[]).includes(m.name.toLowerCase())) throw new Error(`sbc: mechanism ${m.name} is not implemented`);
+  }
+  const offered = (o.offered ?? DEFAULT_OFFER)
+    .map((m) => ({ name: m.name.toLowerCase(), q: m.q }))
+    .filter((m) => (m.name === 'tls' ? u.tlsPort !== false : m.name === 'tls-psk' ? u.tlsPskPort !== false : true));
+  const sessions = o.sessions ?? new SessionTable(now);
+  const guard = new SipGuard(sessions);
+  const failures = new FailureCounter(100_000, now);
+  const flow = new SbcFlow({
+    idsp: o.idsp, ksp: o.ksp, offered, clock: now,
+    ...(o.tsWindowSec !== undefined ? { tsWindowSec: o.tsWindowSec } : {}),
+    ...(o.challengeTtlSec !== undefined ? { challengeTtlSec: o.challengeTtlSec } : {}),
+  });
+  const timers = { ...DEFAULT_TIMERS, ...o.timers };
+  const adv = u.advertisedHost ? { advertisedHost: u.advertisedHost } : {};
+
+  const opened: SipTransport[] = [];
+  const closeAll = () => Promise.all(opened.map((t) => t.close().catch(() => undefined)));
+  try {
+    const untrusted: SipTransport[] = [];
+    let tlsHandshakes = (): number => 0;
+    if (u.udpPort !== false) untrusted.push(track(opened, await createUdpTransport({ host, port: u.udpPort ?? 0, ...adv })));
+    if (u.tcpPort !== false) untrusted.push(track(opened, await createTcpTransport({ host, port: u.tcpPort ?? 0, ...adv })));
+    let certificate: RunningSbc['certificate'];
+    let tlsPort: number | undefined;
+    let tlsPskPort: number | undefined;
+    const counters: Array<{ handshakeFailures: number }> = [];
+    if (u.tlsPort !== false) {
+      const c = loadOrCreateCertificate({
+        dataDir: o.tls.dataDir, commonName: o.idsp, altNames: [host, ...(u.advertisedHost ? [u.advertisedHost] : [])],
+        ...(o.tls.certFile ? { certFile: o.tls.certFile } : {}), ...(o.tls.keyFile ? { keyFile: o.tls.keyFile } : {}),
+      });
+      certificate = { certFile: c.certFile, fingerprint256: c.fingerprint256 };
+      if (c.created) o.logger?.info({ certFile: c.certFile, fingerprint256: c.fingerprint256 }, 'sbc: generated a self-signed certificate');
+      const t = track(opened, await createTlsTransport({ host, port: u.tlsPort ?? 0, ...adv, server: { cert: c.cert, key: c.key, minVersion: 'TLSv1.2' } }));
+      untrusted.push(t);
+      counters.push(t);
+      tlsPort = t.port;
+    }
+    if (u.tlsPskPort !== false) {
+      const t = track(opened, await createTlsTransport({
+        host, port: u.tlsPskPort ?? 0, ...adv,
+        server: {
+          pskCallback: (_s, identity) => guard.pskFor(identity),
+          pskIdentityHint: o.idsp,
+          ciphers: PSK_CIPHERS,
+          // Node offers external PSKs on TLS 1.2 cipher suites only
+          minVersion: 'TLSv1.2',
+          maxVersion: 'TLSv1.2',
+        },
+      }));
+      untrusted.push(t);
+      counters.push(t);
+      tlsPskPort = t.port;
+    }
+    tlsHandshakes = () => counters.reduce((n, t) => n + t.handshakeFailures, 0);
+
+    const coreProto = o.softswitch.transport ?? 'udp';
+    const bind = { host: o.softswitch.bindHost ?? '127.0.0.1', port: o.softswitch.bindPort ?? 0 };
+    const coreTransport = track(opened, coreProto === 'tcp' ? await createTcpTransport(bind) : await createUdpTransport(bind));
+
+    let proxy: SbcSipProxy | undefined;
+    const coreStack = createSipStack({ transports: [coreTransport], timers, autoTrying: false, warningAgent: o.idsp, onRequest: (req, ctx) => proxy!.onCoreRequest(req, ctx) });
+    const untrustedStack = createSipStack({ transports: untrusted, timers, autoTrying: false, warningAgent: o.idsp, onRequest: (req, ctx) => proxy!.onRequest(req, ctx) });
+    proxy = new SbcSipProxy({
+      idsp: o.idsp, flow, offered, sessions, guard, failures,
+      core: { stack: coreStack, transport: coreTransport, address: o.softswitch.host, port: o.softswitch.port },
+      tlsPorts: { ...(tlsPort !== undefined ? { tls: tlsPort } : {}), ...(tlsPskPort !== undefined ? { tlsPsk: tlsPskPort } : {}) },
+      tryingAfterMs: timers.T2,
+      defaultExpiresSec: o.defaultExpiresSec ?? 3600,
+      logger: o.logger,
+      now,
+    });
+    const sweeper = setInterval(() => {
+      flow.sweep();
+      if (!o.sessions) sessions.sweep();
+    }, 10_000);
+    sweeper.unref();
+
+    const ports: SbcPorts = { core: coreTransport.port };
+    for (const t of untrusted) {
+      if (t.protocol === 'udp') ports.udp = t.port;
+      if (t.protocol === 'tcp') ports.tcp = t.port;
+    }
+    if (tlsPort !== undefined) ports.tls = tlsPort;
+    if (tlsPskPort !== undefined) ports.tlsPsk = tlsPskPort;
+    o.logger?.info({ idsp: o.idsp, ports, offered }, 'sbc: SIP listening');
+    const p = proxy;
+    return {
+      ports,
+      certificate,
+      sessions,
+      offered,
+      stats: () => ({
+        sip: { ...p.counters },
+        sessions: sessions.size,
+        replay: flow.stats,
+        failures: failures.snapshot(),
+        untrusted: untrustedStack.stats(),
+        core: coreStack.stats(),
+        tlsHandshakeFailures: tlsHandshakes(),
+      }),
+      async close() {
+        clearInterval(sweeper);
+        await Promise.all([untrustedStack.close(), coreStack.close()]);
+      },
+    };
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+}
+
+function track<T extends SipTransport>(list: SipTransport[], t: T): T {
+  list.push(t);
+  return t;
+}

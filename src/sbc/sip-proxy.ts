@@ -1,0 +1,184 @@
+/**
+ * The SBC's SIP proxy: requests from the untrusted listeners go through the
+ * KS1 flow (REGISTER) or the mechanism guard (everything else) and on to the
+ * softswitch over the trusted link; answers come back with every `P-KS-*`
+ * removed and, for app-hmac terminals, signed.
+ */
+import type { Logger } from 'pino';
+import { signSipMessage, KS_HMAC } from '../adapters/sip/sbc-app-hmac.js';
+import { aorOf, P_KS_AUTH, P_KS_IDSP, stripPrivate } from '../adapters/sip/sbc-ks1.js';
+import type { SbcFlow } from '../flow/sbc.js';
+import type { Mechanism } from '../flow/messages.js';
+import {
+  createCancel, createResponse, isSipUri, randomToken,
+  type ServerContext, type SipRequest, type SipResponse, type SipStack, type SipTransport,
+} from '../sip/index.js';
+import type { FailureCounter, FailureKind } from './sip-failures.js';
+import type { SipGuard } from './sip-guard.js';
+import type { RegisteredTerminal, SessionTable } from './sessions.js';
+import { handleRegister } from './sip-register.js';
+
+export interface CoreLink {
+  stack: SipStack;
+  transport: SipTransport;
+  address: string;
+  port: number;
+}
+
+export interface SbcSipDeps {
+  idsp: string;
+  flow: SbcFlow;
+  /** What the SBC offers (for 494 and the chosen Security-Server's q). */
+  offered: Mechanism[];
+  sessions: SessionTable;
+  guard: SipGuard;
+  failures: FailureCounter;
+  core: CoreLink;
+  /** Ports of the TLS listeners, advertised as `port=` on s10's Security-Server. */
+  tlsPorts: { tls?: number; tlsPsk?: number };
+  /** Non-INVITE over UDP: send 100 Trying if the core has not answered after this long (RFC 4320: T2). */
+  tryingAfterMs: number;
+  defaultExpiresSec: number;
+  logger?: Logger | undefined;
+  now: () => number;
+}
+
+export interface SbcSipCounters {
+  registered: number;
+  challenged: number;
+  refreshed: number;
+  forwarded: number;
+  answeredLocally: number;
+  privateHeadersStripped: number;
+  rejected: number;
+}
+
+export class SbcSipProxy {
+  readonly counters: SbcSipCounters = { registered: 0, challenged: 0, refreshed: 0, forwarded: 0, answeredLocally: 0, privateHeadersStripped: 0, rejected: 0 };
+
+  constructor(readonly d: SbcSipDeps) {}
+
+  /** Entry point for the untrusted stack. */
+  async onRequest(req: SipRequest, ctx: ServerContext): Promise<void> {
+    const stripped = stripPrivate(req);
+    if (stripped) this.counters.privateHeadersStripped += stripped;
+    if (req.method === 'REGISTER') return handleRegister(this, req, ctx);
+    const idc = aorOf(req.from());
+    const g = this.d.guard.check(req, ctx.source, idc);
+    if (!g.ok) return this.refuse(ctx, req, g.kind, g.warning, g.rec);
+    req.remove(KS_HMAC);
+    if (req.method === 'ACK') return this.forwardAck(req);
+    if (req.method === 'OPTIONS' && this.isForMe(req)) {
+      this.counters.answeredLocally++;
+      const res = createResponse(req, 200, undefined, {
+        toTag: randomToken(),
+        headers: [['Allow', 'REGISTER, OPTIONS, INVITE, ACK, CANCEL, BYE'], ['Accept', 'application/sdp'], ['Supported', 'path']],
+      });
+      return this.reply(ctx, res, g.rec);
+    }
+    if (req.method === 'INVITE') this.reply(ctx, createResponse(req, 100), g.rec);
+    const fwd = req.clone();
+    fwd.set(P_KS_IDSP, this.d.idsp);
+    if (g.rec) fwd.set(P_KS_AUTH, `mechanism=${g.rec.session.mechanism}`);
+    if (req.method === 'INVITE') {
+      ctx.onCancel(() => {
+        this.d.core.stack.send(createCancel(fwd), { ...this.coreDest(), noVia: true }).catch(() => undefined);
+      });
+    }
+    const res = await this.forward(fwd, ctx, g.rec);
+    this.reply(ctx, res, g.rec);
+  }
+
+  /** Requests from the trusted side towards terminals are not routed yet. */
+  onCoreRequest(req: SipRequest, ctx: ServerContext): void {
+    if (ctx.source.address !== this.d.core.address) return; // not our softswitch: drop
+    if (req.method === 'ACK') return;
+    if (req.method === 'OPTIONS') {
+      ctx.respond(200, undefined, { toTag: randomToken() });
+      return;
+    }
+    ctx.respond(501, 'Not Implemented', { headers: [['Warning', `399 ${this.d.idsp} "requests towards terminals are not routed"`]] });
+  }
+
+  /** A Request-URI without a user part naming this SBC (or any host: the SBC is the first hop). */
+  isForMe(req: SipRequest): boolean {
+    try {
+      const u = req.requestUri();
+      return isSipUri(u) && u.user === undefined;
+    } catch {
+      return false;
+    }
+  }
+
+  coreDest(): { destination: { address: string; port: number; protocol: 'udp' | 'tcp' }; transport: SipTransport } {
+    const c = this.d.core;
+    return { destination: { address: c.address, port: c.port, protocol: c.transport.protocol === 'tcp' ? 'tcp' : 'udp' }, transport: c.transport };
+  }
+
+  /**
+   * Sends `fwd` to the softswitch in a client transaction and returns the final
+   * answer with our Via removed. Max-Forwards is decremented (483 at zero).
+   * Over UDP a non-INVITE gets 100 Trying if the core is slow (RFC 4320).
+   */
+  async forward(fwd: SipRequest, ctx: ServerContext, rec?: RegisteredTerminal): Promise<SipResponse> {
+    const mf = fwd.maxForwards() ?? 70;
+    if (mf <= 0) return createResponse(fwd, 483);
+    fwd.set('Max-Forwards', String(mf - 1));
+    fwd.remove(KS_HMAC);
+    this.counters.forwarded++;
+    let timer: NodeJS.Timeout | undefined;
+    if (fwd.method !== 'INVITE' && !ctx.source.transport.reliable) {
+      timer = setTimeout(() => {
+        if (!ctx.transaction?.finalResponse) this.reply(ctx, createResponse(fwd, 100), rec);
+      }, this.d.tryingAfterMs);
+      timer.unref?.();
+    }
+    try {
+      const res = await this.d.core.stack.send(fwd, {
+        ...this.coreDest(),
+        onResponse: (p) => {
+          if (p.status > 100 && p.status < 200) {
+            p.shift('Via');
+            this.reply(ctx, p, rec);
+          }
+        },
+      });
+      res.shift('Via');
+      return res;
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+  }
+
+  private forwardAck(req: SipRequest): void {
+    const fwd = req.clone();
+    const mf = fwd.maxForwards() ?? 70;
+    if (mf <= 0) return;
+    fwd.set('Max-Forwards', String(mf - 1));
+    fwd.set(P_KS_IDSP, this.d.idsp);
+    this.d.core.stack.sendStateless(fwd, this.coreDest()).catch(() => undefined);
+  }
+
+  /** Sends a response towards the terminal: no `P-KS-*`, and an app-hmac tag when the terminal uses it. */
+  reply(ctx: ServerContext, res: SipResponse, rec?: RegisteredTerminal): void {
+    const n = stripPrivate(res);
+    if (n) this.counters.privateHeadersStripped += n;
+    res.remove(KS_HMAC);
+    if (rec?.downlink && rec.session.mechanism === 'app-hmac') signSipMessage(res, rec.downlink);
+    ctx.reply(res, { forwarded: true });
+  }
+
+  /** Answers a refused request, counts it against the source, and logs why (never a key). */
+  refuse(ctx: ServerContext, req: SipRequest, kind: FailureKind, warning: string, rec?: RegisteredTerminal, status = 403, reason?: string): void {
+    this.count(ctx, kind);
+    this.counters.rejected++;
+    this.d.logger?.info({ source: ctx.source.address, method: req.method, kind, warning }, 'sbc: refused');
+    if (req.method === 'ACK') return;
+    const res = createResponse(req, status, reason, { toTag: randomToken(), headers: [['Warning', `399 ${this.d.idsp} "${warning.replace(/["\\]/g, '')}"`]] });
+    this.reply(ctx, res, rec);
+  }
+
+  count(ctx: ServerContext, kind: FailureKind): void {
+    this.d.failures.count(ctx.source.address, kind);
+  }
+}

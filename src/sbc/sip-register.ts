@@ -1,0 +1,212 @@
+/**
+ * REGISTER at the SBC: the KS1 flow (s1 → s2, s5 → s6, s7 → s8, s9 → s10),
+ * refreshes proved by the terminal's mechanism, and transparent Digest.
+ */
+import {
+  aorOf, chosenSecurityServer, decodeS1, decodeS5, decodeS7, decodeS9, encodeS6, encodeS8Authorization, encodeS10, findKs1, isS7,
+  P_KS_AUTH, P_KS_IDSP, P_KS_IPC, P_KS_MECH, removeKs1Authorization, securityClientText, SIP_FIELD,
+} from '../adapters/sip/sbc-ks1.js';
+import { KS_HMAC } from '../adapters/sip/sbc-app-hmac.js';
+import type { SbcReject } from '../flow/sbc.js';
+import { createResponse, isStar, randomToken, type ServerContext, type SipRequest, type SipResponse } from '../sip/index.js';
+import type { SbcSipProxy } from './sip-proxy.js';
+import type { RegisteredTerminal } from './sessions.js';
+
+export async function handleRegister(p: SbcSipProxy, req: SipRequest, ctx: ServerContext): Promise<void> {
+  const idc = aorOf(req.to());
+  const ks1 = findKs1(req);
+  if (ks1.kind === 'malformed') return badParam(p, ctx, req, 'Authorization');
+  if (ks1.kind === 'ks1') {
+    if (ctx.source.pskIdentity !== undefined && ctx.source.pskIdentity !== idc) {
+      return p.refuse(ctx, req, 'transport-binding', 'TLS-PSK identity does not match the To URI');
+    }
+    const params = ks1.params;
+    if (params.username !== undefined && params.username !== idc) {
+      return p.refuse(ctx, req, 'forbidden', 'KS1 username is not the To URI');
+    }
+    return isS7(params) ? onS7(p, req, ctx, params) : onS1(p, req, ctx, params);
+  }
+  const g = p.d.guard.check(req, ctx.source, idc);
+  if (!g.ok) return p.refuse(ctx, req, g.kind, g.warning, g.rec);
+  if (g.rec) {
+    const mech = g.rec.session.mechanism;
+    if (mech !== 'app-hmac' && mech !== 'tls-psk') {
+      return p.refuse(ctx, req, 'transport-binding', `${mech}: a refresh needs KS1 credentials`, g.rec);
+    }
+    return refresh(p, req, ctx, g.rec);
+  }
+  // No KS1 and no session: a Digest phone, forwarded untouched but for P-KS-IDSP.
+  const fwd = req.clone();
+  fwd.set(P_KS_IDSP, p.d.idsp);
+  const res = await p.forward(fwd, ctx);
+  if (res.status === 403) p.count(ctx, 'forbidden');
+  p.reply(ctx, res);
+}
+
+async function onS1(p: SbcSipProxy, req: SipRequest, ctx: ServerContext, params: Record<string, string>): Promise<void> {
+  const s1 = decodeS1(params);
+  const r = p.d.flow.onRegister(s1);
+  if (!r.ok) return reject(p, ctx, req, r);
+  return challenge(p, req, ctx, r.s2.idc, s1.n1);
+}
+
+/** s2 to the core; its s5 becomes s6 echoing `n1`. */
+async function challenge(p: SbcSipProxy, req: SipRequest, ctx: ServerContext, idc: string, n1: Buffer): Promise<void> {
+  const fwd = req.clone();
+  removeKs1Authorization(fwd);
+  fwd.remove('Security-Client');
+  fwd.remove('Security-Verify');
+  fwd.set(P_KS_IDSP, p.d.idsp);
+  const res = await p.forward(fwd, ctx);
+  if (res.status !== 401) {
+    if (res.status === 403) p.count(ctx, 'forbidden');
+    return p.reply(ctx, res);
+  }
+  const s5 = decodeS5(res, idc);
+  if (!s5) return p.reply(ctx, res); // the core challenged with something else (Digest): pass it on
+  const r = p.d.flow.onChallenge(s5, { n1 });
+  if (!r.ok) return internal(p, ctx, req, r.kind);
+  const { wwwAuthenticate, securityServer } = encodeS6(r.s6);
+  res.remove('WWW-Authenticate');
+  res.append('WWW-Authenticate', wwwAuthenticate);
+  res.set('Security-Server', securityServer);
+  p.counters.challenged++;
+  p.reply(ctx, res);
+}
+
+async function onS7(p: SbcSipProxy, req: SipRequest, ctx: ServerContext, params: Record<string, string>): Promise<void> {
+  const s7 = decodeS7(params, securityClientText(req));
+  const r = p.d.flow.onAuthenticate(s7, ctx.source.address);
+  if (!r.ok) {
+    if (r.kind === 'rechallenge') {
+      p.count(ctx, 'replay');
+      return challenge(p, req, ctx, r.s2.idc, s7.n1);
+    }
+    return reject(p, ctx, req, r);
+  }
+  const fwd = req.clone();
+  removeKs1Authorization(fwd);
+  fwd.remove('Security-Client');
+  fwd.remove('Security-Verify');
+  fwd.append('Authorization', encodeS8Authorization(r.s8));
+  fwd.set(P_KS_IDSP, p.d.idsp);
+  fwd.set(P_KS_MECH, r.pending.mech);
+  fwd.set(P_KS_IPC, ctx.source.address);
+  const res = await p.forward(fwd, ctx);
+  if (res.status === 401) {
+    // wrong authenticator or stale Rand: the core's fresh s5 becomes a new s6 echoing N1'
+    p.count(ctx, 'wrong-response');
+    const s5 = decodeS5(res, r.s8.idc);
+    if (!s5) return p.reply(ctx, res);
+    const c = p.d.flow.onChallenge(s5, { n1: s7.n1 });
+    if (!c.ok) return internal(p, ctx, req, c.kind);
+    const { wwwAuthenticate, securityServer } = encodeS6(c.s6);
+    res.remove('WWW-Authenticate');
+    res.append('WWW-Authenticate', wwwAuthenticate);
+    res.set('Security-Server', securityServer);
+    p.counters.challenged++;
+    return p.reply(ctx, res);
+  }
+  if (res.status < 200 || res.status >= 300) {
+    if (res.status === 403) p.count(ctx, 'forbidden');
+    return p.reply(ctx, res);
+  }
+  const s9 = decodeS9(res, r.s8.idc, r.s8.idsp);
+  if (!s9) return internal(p, ctx, req, 'no-keys');
+  const a = p.d.flow.onAccepted(s9, r.pending);
+  if (!a.ok) return internal(p, ctx, req, a.kind);
+  const expiresSec = grantedExpires(res, req, p.d.defaultExpiresSec);
+  if (expiresSec > 0) {
+    const rec = p.d.sessions.accept(a.session, 'sip', sourceAddress(ctx), p.d.now() + expiresSec * 1000);
+    const conn = ctx.source.connection;
+    if (ctx.source.protocol === 'tls' && ctx.source.pskIdentity === undefined && conn) p.d.guard.bind(rec, { tlsConnectionId: conn.id });
+  } else p.d.sessions.remove(a.session.idc);
+  res.set('Authentication-Info', encodeS10(a.s10));
+  const port = a.s10.mech === 'tls' ? p.d.tlsPorts.tls : a.s10.mech === 'tls-psk' ? p.d.tlsPorts.tlsPsk : undefined;
+  res.set('Security-Server', chosenSecurityServer(a.s10.mech, p.d.offered, port !== undefined ? { port } : {}));
+  p.counters.registered++;
+  p.d.logger?.info({ idc: a.session.idc, mechanism: a.session.mechanism, source: ctx.source.address }, 'sbc: registered');
+  p.reply(ctx, res);
+}
+
+/** A refresh (or de-registration) proved by app-hmac or tls-psk: no new challenge (core-link contract). */
+async function refresh(p: SbcSipProxy, req: SipRequest, ctx: ServerContext, rec: RegisteredTerminal): Promise<void> {
+  const fwd = req.clone();
+  fwd.remove(KS_HMAC);
+  removeKs1Authorization(fwd);
+  fwd.set(P_KS_IDSP, p.d.idsp);
+  fwd.set(P_KS_AUTH, `mechanism=${rec.session.mechanism}`);
+  const res = await p.forward(fwd, ctx, rec);
+  if (res.status >= 200 && res.status < 300) {
+    const expiresSec = grantedExpires(res, req, p.d.defaultExpiresSec);
+    p.counters.refreshed++;
+    // sign with the session before it may be dropped, so the terminal can verify the answer to its de-registration
+    p.reply(ctx, res, rec);
+    if (expiresSec > 0) rec.expiresAt = p.d.now() + expiresSec * 1000;
+    else p.d.sessions.remove(rec.idc);
+    return;
+  }
+  p.reply(ctx, res, rec);
+}
+
+/** The binding lifetime the registrar granted: the longest Contact expires, else Expires, else what was asked. */
+export function grantedExpires(res: SipResponse, req: SipRequest, dflt: number): number {
+  let best: number | undefined;
+  try {
+    for (const c of res.contacts()) {
+      if (isStar(c)) continue;
+      const e = c.params.expires;
+      if (e && /^[0-9]{1,10}$/.test(e)) best = Math.max(best ?? 0, Number(e));
+    }
+  } catch {
+    best = undefined;
+  }
+  if (best !== undefined) return best;
+  try {
+    const e = res.expires() ?? req.expires();
+    if (e !== undefined) return e;
+    const star = req.contacts().some((c) => isStar(c));
+    if (star) return 0;
+  } catch {
+    // fall through to the default
+  }
+  return res.headers.some((h) => h.key === 'contact') ? dflt : 0;
+}
+
+function sourceAddress(ctx: ServerContext): string {
+  const a = ctx.source.address;
+  return `${ctx.source.protocol}:${a.includes(':') ? `[${a}]` : a}:${ctx.source.port}`;
+}
+
+function badParam(p: SbcSipProxy, ctx: ServerContext, req: SipRequest, name: string): void {
+  const warning = name === 'Security-Client' || name === 'Authorization' ? `${name} missing or malformed` : `KS1 parameter ${name} missing or malformed`;
+  p.refuse(ctx, req, 'bad-request', warning, undefined, 400, `Bad ${name === 'Security-Client' || name === 'Authorization' ? name : `KS1 parameter ${name}`}`);
+}
+
+function reject(p: SbcSipProxy, ctx: ServerContext, req: SipRequest, r: SbcReject): void {
+  switch (r.kind) {
+    case 'bad-request':
+      return badParam(p, ctx, req, SIP_FIELD[r.field] ?? r.field);
+    case 'wrong-proxy':
+      return p.refuse(ctx, req, 'forbidden', 'KS1 realm is not this SBC');
+    case 'refused':
+      return p.refuse(ctx, req, 'replay', r.reason === 'ts-window' ? 'KS1 ts outside the window' : 'KS1 n1 replayed', undefined, 400, r.reason === 'ts-window' ? 'Stale KS1 ts' : 'Replayed KS1 n1');
+    case 'no-common-mechanism': {
+      p.count(ctx, 'bad-request');
+      const res = createResponse(req, 494, undefined, { toTag: randomToken(), headers: [['Security-Server', r.offered.text]] });
+      return p.reply(ctx, res);
+    }
+    case 'busy': {
+      const res = createResponse(req, 503, undefined, { toTag: randomToken(), headers: [['Retry-After', '5']] });
+      return p.reply(ctx, res);
+    }
+    case 'rechallenge':
+    case 'internal':
+      return internal(p, ctx, req, r.kind);
+  }
+}
+
+function internal(p: SbcSipProxy, ctx: ServerContext, req: SipRequest, why: string): void {
+  p.d.logger?.warn({ source: ctx.source.address, why }, 'sbc: core answer unusable');
+  p.reply(ctx, createResponse(req, 500, undefined, { toTag: randomToken() }));
+}

@@ -1,0 +1,111 @@
+/**
+ * A minimal SIP user agent client for the terminal: one transport towards the
+ * SBC (UDP, TCP, TLS to its certificate, or TLS-PSK), requests built with our
+ * own Via so that an app-hmac tag can cover them exactly as sent.
+ */
+import type { AppHmacSigner } from '../crypto/app-hmac.js';
+import { signSipMessage } from '../adapters/sip/sbc-app-hmac.js';
+import {
+  createRequest, createSipStack, createTcpTransport, createTlsTransport, createUdpTransport, newBranch, randomToken,
+  type SipResponse, type SipStack, type SipTransport, type TimerConfig,
+} from '../sip/index.js';
+
+export type UacTransport = 'udp' | 'tcp' | 'tls' | 'tls-psk';
+
+export interface UacOptions {
+  transport: UacTransport;
+  server: { host: string; port: number };
+  /** tls: trust anchors and the name to check (default: no name check beyond the CA when absent). */
+  tls?: { ca?: string | Buffer; servername?: string; rejectUnauthorized?: boolean };
+  /** tls-psk: identity IDc and key Kc,sp. */
+  psk?: { identity: string; key: Buffer };
+  localHost?: string;
+  timers?: Partial<TimerConfig>;
+}
+
+export interface UacRequest {
+  method: string;
+  requestUri: string;
+  /** IDc: `user@host`. */
+  aor: string;
+  callId: string;
+  cseq: number;
+  fromTag: string;
+  headers?: Array<[string, string]>;
+  /** app-hmac: sign the request as sent. */
+  signer?: AppHmacSigner;
+}
+
+export class SipUac {
+  private constructor(
+    readonly stack: SipStack,
+    readonly transport: SipTransport,
+    readonly o: UacOptions,
+  ) {}
+
+  static async open(o: UacOptions): Promise<SipUac> {
+    const host = o.localHost ?? '127.0.0.1';
+    let t: SipTransport;
+    if (o.transport === 'udp') t = await createUdpTransport({ host, port: 0 });
+    else if (o.transport === 'tcp') t = await createTcpTransport({ host, port: 0 });
+    else if (o.transport === 'tls') {
+      const c = o.tls ?? {};
+      t = await createTlsTransport({
+        host,
+        client: {
+          ...(c.ca ? { ca: c.ca } : {}),
+          ...(c.servername ? { servername: c.servername } : {}),
+          rejectUnauthorized: c.rejectUnauthorized ?? true,
+        },
+      });
+    } else {
+      if (!o.psk) throw new Error('tls-psk needs an identity and key');
+      t = await createTlsTransport({ host, client: { psk: o.psk, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' } });
+    }
+    const stack = createSipStack({ transports: [t], onRequest: (_req, ctx) => void ctx.respond(501), ...(o.timers ? { timers: o.timers } : {}) });
+    return new SipUac(stack, t, o);
+  }
+
+  /** Via transport token and sent-by for what we send. */
+  private sentBy(): { proto: string; hostport: string } {
+    const proto = this.o.transport === 'tls-psk' ? 'TLS' : this.o.transport.toUpperCase();
+    const h = this.transport.host || 'terminal.invalid';
+    const host = h.includes(':') ? `[${h}]` : h;
+    return { proto, hostport: this.transport.port ? `${host}:${this.transport.port}` : host };
+  }
+
+  /** The Contact this terminal registers. */
+  contact(aor: string): string {
+    const user = aor.includes('@') ? aor.slice(0, aor.lastIndexOf('@')) : aor;
+    const { hostport } = this.sentBy();
+    const tp = this.o.transport === 'udp' ? '' : `;transport=${this.o.transport === 'tcp' ? 'tcp' : 'tls'}`;
+    return `<sip:${user}@${hostport}${tp}>`;
+  }
+
+  /** Sends a request and resolves with the final response (408/503 made up on timeout or transport failure). */
+  send(r: UacRequest): Promise<SipResponse> {
+    const { proto, hostport } = this.sentBy();
+    const req = createRequest(r.method, r.requestUri, [
+      ['Via', `SIP/2.0/${proto} ${hostport};branch=${newBranch()};rport`],
+      ['Max-Forwards', '70'],
+      ['From', `<sip:${r.aor}>;tag=${r.fromTag}`],
+      ['To', `<sip:${r.aor}>`],
+      ['Call-ID', r.callId],
+      ['CSeq', `${r.cseq} ${r.method}`],
+      ...(r.headers ?? []),
+    ]);
+    if (r.signer) signSipMessage(req, r.signer);
+    return this.stack.send(req, {
+      noVia: true,
+      destination: { address: this.o.server.host, port: this.o.server.port, protocol: this.transport.protocol },
+      transport: this.transport,
+    });
+  }
+
+  close(): Promise<void> {
+    return this.stack.close();
+  }
+}
+
+export const newCallId = (): string => randomToken(12);
+export const newTag = (): string => randomToken(8);
