@@ -127,7 +127,9 @@ export function observedEventsItem(requestId: string, events: { name: string; pa
     op: '=',
     value: requestId,
     children: events.map((e) => {
-      const it: Item = { name: e.name, children: [...e.params].map(([name, value]) => ({ name, op: '=' as const, value })) };
+      const params = [...e.params].map(([name, value]) => ({ name, op: '=' as const, value }));
+      // The ABNF has no empty parameter braces: `al/of`, not `al/of{}`.
+      const it: Item = params.length ? { name: e.name, children: params } : { name: e.name };
       if (e.timestamp) it.timestamp = e.timestamp;
       return it;
     }),

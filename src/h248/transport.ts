@@ -119,7 +119,8 @@ const ACK_RANGE_MAX = 1024;
 
 export class H248Endpoint {
   readonly socket: Socket;
-  readonly mid: string;
+  /** Our mId; settable once the bound port is known. */
+  mid: string;
   readonly version: number;
   readonly #o: EndpointOptions;
   readonly #t: TransportTimers;
@@ -158,6 +159,14 @@ export class H248Endpoint {
       // Not fatal: the OS default is used.
     }
     return new H248Endpoint(socket, o);
+  }
+
+  /** Opens an endpoint at once; datagrams sent before the bind completes are queued by Node. */
+  static open(at: { host: string; port: number }, o: EndpointOptions): H248Endpoint {
+    const socket = createSocket({ type: at.host.includes(':') ? 'udp6' : 'udp4' });
+    const ep = new H248Endpoint(socket, o);
+    socket.bind(at.port, at.host);
+    return ep;
   }
 
   get port(): number {

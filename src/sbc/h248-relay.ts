@@ -1,0 +1,277 @@
+import { SbcFlow, type SbcOptions, type SbcPending } from '../flow/sbc.js';
+import type { Mechanism } from '../flow/messages.js';
+import {
+  decodeS1, decodeS5, decodeS7, decodeS9, encodeS2, encodeS6, encodeS8, encodeS10, ksStep, requestIdOf, rootCommand,
+} from '../adapters/h248/ks-mapping.js';
+import { sbcRejectError } from '../adapters/h248/outcomes.js';
+import { protect, spiOf, verifyProtected, type AuthVerdict } from '../h248/auth-header.js';
+import { replyError, readServiceChange } from '../h248/descriptors.js';
+import { H248_ERROR } from '../h248/errors.js';
+import { H248Endpoint, peerKey, type IncomingRequest, type Peer, type ReplyContent, type RequestOutcome, type TransportStats, type TransportTimers } from '../h248/transport.js';
+import type { ErrorDescriptor, ParsedMessage } from '../h248/types.js';
+import type { Logger } from '../log/logger.js';
+import { SessionTable, type RegisteredTerminal } from './sessions.js';
+
+/**
+ * The SBC for H.248 gateways: the MGC as far as gateways see (access side),
+ * and one UDP socket per gateway toward the softswitch (core side), so the
+ * softswitch addresses each gateway's requests to that gateway. Both sides
+ * are transaction-stateful: each leg has its own transaction ids,
+ * retransmission and reply cache.
+ *
+ * Flow: s1 → s2 (ServiceChange), s5 → s6 (Modify ks/rand), s7 → s8 (Notify
+ * ks/auth), s9 → s10 (Modify ks/ekc; ks/eksp never leaves toward the
+ * gateway). After s10 every datagram between gateway and SBC carries the
+ * Annex B header under app-hmac (auth-header.ts); a request without a valid
+ * one is answered 402 and not forwarded; other datagrams are dropped.
+ * Exceptions: an unsigned ServiceChange with X-KSIDC (a fresh registration)
+ * and unsigned replies while the s10 Modify is outstanding (a gateway whose
+ * MAC check failed cannot sign its refusal).
+ */
+
+export const SBC_ACCESS_PORT = 2944;
+/** Mechanisms this relay implements for H.248. */
+export const H248_MECHANISMS = ['app-hmac'] as const;
+
+export interface H248RelayOptions {
+  listen: { host: string; port: number };
+  /** The softswitch's IP address (replies are matched by source address) and port. */
+  softswitch: { host: string; port: number };
+  sbc: { idsp: string; ksp: Buffer; offered?: Mechanism[] };
+  sessions?: SessionTable;
+  /** Address the per-gateway core sockets bind to (default: listen.host). */
+  coreHost?: string;
+  /** The SBC's mId toward gateways; default `[host]:port`. */
+  mid?: string;
+  registrationTtlSec?: number;
+  maxGateways?: number;
+  /** A gateway with no registration and no traffic for this long is forgotten. */
+  idleSec?: number;
+  flow?: Omit<SbcOptions, 'idsp' | 'ksp' | 'offered'>;
+  timers?: Partial<TransportTimers>;
+  logger?: Logger;
+}
+
+export interface H248RelayStats {
+  gateways: number;
+  registered: number;
+  refused: number;
+  rechallenged: number;
+  forwarded: number;
+  authRejected: Record<Exclude<AuthVerdict, 'ok'>, number>;
+  access: TransportStats;
+}
+
+export interface H248RelayHandle {
+  port: number;
+  sessions: SessionTable;
+  stats(): H248RelayStats;
+  close(): void;
+}
+
+interface Gateway {
+  peer: Peer;
+  key: string;
+  core: H248Endpoint;
+  idc?: string;
+  /** The N1 the next s6 must echo (from s1, or the last s7). */
+  askedBy?: Buffer;
+  pending?: SbcPending;
+  spi?: number;
+  awaitingS10: boolean;
+  lastSeen: number;
+}
+
+const isRegistration = (m: ParsedMessage) =>
+  m.transactions.length === 1 && m.transactions[0]!.type === 'request' && (() => {
+    const cmd = rootCommand(m.transactions[0]!);
+    return !!cmd && cmd.name === 'ServiceChange' && ksStep(cmd) === 'register';
+  })();
+
+export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHandle> {
+  const offered = (o.sbc.offered ?? [{ name: 'app-hmac', q: 1 }]).filter((m) => (H248_MECHANISMS as readonly string[]).includes(m.name.toLowerCase()));
+  if (!offered.length) throw new RangeError('the H.248 relay implements only app-hmac');
+  const flow = new SbcFlow({ idsp: o.sbc.idsp, ksp: o.sbc.ksp, offered, ...o.flow });
+  const clock = o.flow?.clock ?? Date.now;
+  const sessions = o.sessions ?? new SessionTable(clock);
+  const ttlMs = (o.registrationTtlSec ?? 3600) * 1000;
+  const idleMs = (o.idleSec ?? 120) * 1000;
+  const gateways = new Map<string, Gateway>();
+  const counts = { refused: 0, rechallenged: 0, forwarded: 0 };
+  const authRejected: H248RelayStats['authRejected'] = { missing: 0, 'bad-tag': 0, replayed: 0, 'too-old': 0, 'wrong-spi': 0 };
+  // Replies are matched by source address: give the softswitch as an IP address.
+  const softswitch: Peer = { address: o.softswitch.host, port: o.softswitch.port };
+  const coreHost = o.coreHost ?? o.listen.host;
+  let access!: H248Endpoint;
+
+  const sessionOf = (gw: Gateway | undefined): RegisteredTerminal | undefined => {
+    if (!gw?.idc || gw.spi === undefined) return undefined;
+    const rec = gw.idc ? sessions.get(gw.idc) : undefined;
+    return rec && rec.protocol === 'h248' && rec.address === gw.key ? rec : undefined;
+  };
+
+  const relayed = (res: RequestOutcome, side: string): ReplyContent => {
+    if (!res.ok) return { error: { code: H248_ERROR.unavailable, text: `${side} did not answer` } };
+    return res.reply.error ? { error: res.reply.error } : { actions: res.reply.actions };
+  };
+
+  function gatewayFor(peer: Peer): Gateway | undefined {
+    const key = peerKey(peer);
+    let gw = gateways.get(key);
+    if (gw) return gw;
+    if (gateways.size >= (o.maxGateways ?? 10_000)) return undefined;
+    const created: Gateway = { peer, key, awaitingS10: false, lastSeen: clock(), core: undefined as unknown as H248Endpoint };
+    created.core = H248Endpoint.open({ host: coreHost, port: 0 }, {
+      mid: 'unset',
+      onRequest: (req) => fromCore(created, req),
+      ...(o.timers ? { timers: o.timers } : {}),
+    });
+    gateways.set(key, created);
+    gw = created;
+    return gw;
+  }
+
+  async function register(gw: Gateway, req: IncomingRequest): Promise<ReplyContent> {
+    const cmd = rootCommand(req.transaction)!;
+    const d = decodeS1(cmd);
+    if (!d.ok) return { error: d.error };
+    const r = flow.onRegister(d.value);
+    if (!r.ok) {
+      counts.refused++;
+      return { error: sbcRejectError(r) };
+    }
+    gw.idc = d.value.idc;
+    gw.askedBy = d.value.n1;
+    gw.pending = undefined;
+    const reason = readServiceChange(cmd)?.reason;
+    gw.core.mid = req.message.mid;
+    return relayed(await gw.core.request(softswitch, encodeS2(r.s2, reason)), 'softswitch');
+  }
+
+  async function authenticate(gw: Gateway, req: IncomingRequest): Promise<ReplyContent> {
+    const d = decodeS7(rootCommand(req.transaction)!);
+    if (!d.ok) return { error: d.error };
+    const r = flow.onAuthenticate(d.value, req.peer.address);
+    if (!r.ok) {
+      if (r.kind === 'rechallenge') {
+        counts.rechallenged++;
+        gw.askedBy = d.value.n1;
+        gw.idc = d.value.idc;
+        const s2 = r.s2;
+        setImmediate(() => void gw.core.request(softswitch, encodeS2(s2)));
+      } else counts.refused++;
+      return { error: sbcRejectError(r) };
+    }
+    gw.pending = r.pending;
+    gw.askedBy = d.value.n1;
+    return relayed(await gw.core.request(softswitch, encodeS8(r.s8, d.value.requestId)), 'softswitch');
+  }
+
+  async function fromGateway(req: IncomingRequest): Promise<ReplyContent> {
+    const gw = gatewayFor(req.peer);
+    if (!gw) return { error: { code: H248_ERROR.unavailable, text: 'too many gateways' } };
+    gw.lastSeen = clock();
+    const cmd = rootCommand(req.transaction);
+    const step = cmd && ksStep(cmd);
+    if (step === 'register') return register(gw, req);
+    if (step === 'authenticate') return authenticate(gw, req);
+    if (!sessionOf(gw)) return { error: { code: H248_ERROR.unauthorized, text: 'not registered' } };
+    counts.forwarded++;
+    return relayed(await gw.core.request(softswitch, req.transaction.actions), 'softswitch');
+  }
+
+  async function fromCore(gw: Gateway, req: IncomingRequest): Promise<ReplyContent> {
+    const cmd = rootCommand(req.transaction);
+    const step = cmd && ksStep(cmd);
+    if (step === 'challenge') {
+      const d = decodeS5(cmd!);
+      if (!d.ok) return { error: d.error };
+      if (!gw.askedBy) return { error: { code: H248_ERROR.internal, text: 'no registration in progress' } };
+      const r = flow.onChallenge(d.value, { n1: gw.askedBy });
+      if (!r.ok) return { error: sbcRejectError(r) };
+      return relayed(await access.request(gw.peer, encodeS6(r.s6, requestIdOf(cmd!))), 'gateway');
+    }
+    if (step === 'accepted') {
+      const d = decodeS9(cmd!);
+      if (!d.ok) return { error: d.error };
+      const pending = gw.pending;
+      if (!pending) return { error: { code: H248_ERROR.internal, text: 'no registration in progress' } };
+      const r = flow.onAccepted(d.value, pending);
+      if (!r.ok) return { error: sbcRejectError(r) };
+      gw.pending = undefined;
+      sessions.accept(r.session, 'h248', gw.key, clock() + ttlMs);
+      gw.idc = r.session.idc;
+      gw.spi = spiOf(r.session.keys.sessionKey);
+      gw.awaitingS10 = true;
+      const res = await access.request(gw.peer, encodeS10(r.s10));
+      gw.awaitingS10 = false;
+      const err = res.ok ? replyError(res.reply) : undefined;
+      if (!res.ok || err) {
+        sessions.remove(r.session.idc);
+        gw.spi = undefined;
+      }
+      return relayed(res, 'gateway');
+    }
+    if (!sessionOf(gw)) return { error: { code: H248_ERROR.unauthorized, text: 'gateway not registered' } };
+    return relayed(await access.request(gw.peer, req.transaction.actions), 'gateway');
+  }
+
+  /** Annex B check on every datagram from a registered gateway. */
+  function inbound(peer: Peer, msg: ParsedMessage, datagram: Buffer): ErrorDescriptor | undefined {
+    const gw = gateways.get(peerKey(peer));
+    const rec = sessionOf(gw);
+    if (!rec?.uplink) return undefined;
+    if (!msg.auth) {
+      if (isRegistration(msg)) return undefined;
+      if (gw!.awaitingS10 && msg.transactions.every((t) => t.type !== 'request')) return undefined;
+    }
+    const verdict = verifyProtected(rec.uplink, gw!.spi!, msg, datagram);
+    if (verdict === 'ok') return undefined;
+    authRejected[verdict]++;
+    o.logger?.info({ idc: rec.idc, verdict }, 'h248 sbc: message refused (Annex B header)');
+    return { code: H248_ERROR.unauthorized, text: `authentication header ${verdict}` };
+  }
+
+  function outbound(peer: Peer, text: string): Buffer {
+    const gw = gateways.get(peerKey(peer));
+    const rec = sessionOf(gw);
+    return rec?.downlink ? protect(rec.downlink, gw!.spi!, text) : Buffer.from(text, 'utf8');
+  }
+
+  access = await H248Endpoint.bind(o.listen, {
+    mid: o.mid ?? 'unset',
+    onRequest: fromGateway,
+    inbound,
+    outbound,
+    ...(o.timers ? { timers: o.timers } : {}),
+    onEvent: (event, detail) => o.logger?.warn(detail, `h248 sbc: ${event}`),
+  });
+  const host = o.listen.host;
+  access.mid = o.mid ?? `[${host.includes(':') || /^[\d.]+$/.test(host) ? host : '127.0.0.1'}]:${access.port}`;
+
+  const sweeper = setInterval(() => {
+    const now = clock();
+    for (const [key, gw] of gateways) {
+      if (!sessionOf(gw) && !gw.pending && now - gw.lastSeen > idleMs) {
+        gw.core.close();
+        gateways.delete(key);
+      }
+    }
+  }, 5000).unref();
+
+  return {
+    port: access.port,
+    sessions,
+    stats: () => {
+      let registered = 0;
+      for (const gw of gateways.values()) if (sessionOf(gw)) registered++;
+      return { gateways: gateways.size, registered, ...counts, authRejected: { ...authRejected }, access: access.stats() };
+    },
+    close: () => {
+      clearInterval(sweeper);
+      access.close();
+      for (const gw of gateways.values()) gw.core.close();
+      gateways.clear();
+    },
+  };
+}

@@ -1,0 +1,146 @@
+import type { AucService } from '../auc/service.js';
+import { SoftswitchFlow, type SoftswitchOptions } from '../flow/softswitch.js';
+import type { S5, S9 } from '../flow/messages.js';
+import {
+  decodeS2, decodeS8, echoReply, encodeS5, encodeS9, ksStep, rootCommand, serviceChangeReply,
+} from '../adapters/h248/ks-mapping.js';
+import { softswitchError } from '../adapters/h248/outcomes.js';
+import { H248_ERROR } from '../h248/errors.js';
+import { replyError } from '../h248/descriptors.js';
+import { H248Endpoint, peerKey, type IncomingRequest, type Peer, type ReplyContent, type TransportStats, type TransportTimers } from '../h248/transport.js';
+import type { Logger } from '../log/logger.js';
+
+/**
+ * The softswitch as H.248 media gateway controller: answers ServiceChange
+ * (s2) and Notify ks/auth (s8) through the SoftswitchFlow and sends the
+ * Modify requests on ROOT that carry the challenge (s5) and the success (s9).
+ * Peers are whatever sends to it: gateways directly, or an SBC's per-gateway
+ * core sockets. Other commands from a registered peer get a plain reply.
+ */
+
+export const MGC_PORT = 2944;
+
+export interface H248SoftswitchOptions {
+  listen: { host: string; port: number };
+  auc: AucService;
+  /** Our mId; default `[host]:port`. */
+  mid?: string;
+  registrationTtlSec?: number;
+  flow?: Omit<SoftswitchOptions, 'auc'>;
+  timers?: Partial<TransportTimers>;
+  logger?: Logger;
+}
+
+export interface H248SoftswitchStats {
+  /** s2 handled (ServiceChange with X-KSIDC), not counting duplicates answered from the cache. */
+  registers: number;
+  /** s8 handled. */
+  authenticates: number;
+  accepted: number;
+  /** Other commands from registered peers. */
+  commands: number;
+  refused: number;
+  registered: number;
+  transport: TransportStats;
+}
+
+export interface H248SoftswitchHandle {
+  port: number;
+  stats(): H248SoftswitchStats;
+  /** Registered gateways as this MGC sees them. */
+  registered(): { idc: string; mid: string; peer: Peer; mechanism: string; expiresAt: number }[];
+  close(): void;
+}
+
+interface PeerState {
+  idc: string;
+  mid: string;
+  peer: Peer;
+  mechanism: string;
+  expiresAt: number;
+}
+
+export async function startH248Softswitch(o: H248SoftswitchOptions): Promise<H248SoftswitchHandle> {
+  const flow = new SoftswitchFlow({ auc: o.auc, ...o.flow });
+  const ttlMs = (o.registrationTtlSec ?? 3600) * 1000;
+  const peers = new Map<string, PeerState>();
+  const counts = { registers: 0, authenticates: 0, accepted: 0, commands: 0, refused: 0 };
+  let requestId = 0;
+  let ep!: H248Endpoint;
+
+  const later = (fn: () => Promise<unknown>) => setImmediate(() => void fn().catch((err: unknown) => o.logger?.warn({ err: (err as Error).message }, 'h248 mgc: send failed')));
+
+  const sendChallenge = (peer: Peer, s5: S5) =>
+    later(async () => {
+      const res = await ep.request(peer, encodeS5(s5, (requestId = (requestId % 0xfffffff0) + 1)));
+      if (!res.ok) o.logger?.info({ peer: peerKey(peer), idc: s5.idc }, 'h248 mgc: challenge unanswered');
+    });
+
+  const sendAccepted = (peer: Peer, s9: S9) =>
+    later(async () => {
+      const res = await ep.request(peer, encodeS9(s9));
+      const err = res.ok ? replyError(res.reply) : undefined;
+      if (!res.ok || err) {
+        // The gateway (or SBC) did not take the session key: the binding does not stand.
+        peers.delete(peerKey(peer));
+        o.logger?.info({ peer: peerKey(peer), idc: s9.idc, code: err?.code }, 'h248 mgc: success not accepted');
+      }
+    });
+
+  async function onRequest(req: IncomingRequest): Promise<ReplyContent> {
+    const t = req.transaction;
+    const cmd = rootCommand(t);
+    const step = cmd && ksStep(cmd);
+    const key = peerKey(req.peer);
+    if (step === 'register') {
+      counts.registers++;
+      const d = decodeS2(cmd!);
+      if (!d.ok) return { error: d.error };
+      const out = await flow.onRegister(d.value);
+      if (out.kind === 'challenge') {
+        sendChallenge(req.peer, out.s5);
+        return { actions: serviceChangeReply() };
+      }
+      counts.refused++;
+      return { error: softswitchError(out)! };
+    }
+    if (step === 'authenticate') {
+      counts.authenticates++;
+      const d = decodeS8(cmd!);
+      if (!d.ok) return { error: d.error };
+      const expiresAt = Date.now() + ttlMs;
+      const out = await flow.onAuthenticate(d.value, { protocol: 'h248', contact: req.message.mid, expiresAt, ipc: d.value.ipc ?? req.peer.address });
+      if (out.kind === 'accepted') {
+        counts.accepted++;
+        peers.set(key, { idc: out.s9.idc, mid: req.message.mid, peer: req.peer, mechanism: d.value.mech ?? '', expiresAt });
+        if (!out.reported) setTimeout(() => void o.auc.registered(out.report).catch(() => o.logger?.warn({ idc: out.report.idc }, 'h248 mgc: s11 not delivered')), 1000).unref();
+        sendAccepted(req.peer, out.s9);
+        return { actions: echoReply(t.actions) };
+      }
+      if (out.kind === 'challenge') sendChallenge(req.peer, out.s5);
+      else counts.refused++;
+      return { error: softswitchError(out) ?? { code: H248_ERROR.unauthorized } };
+    }
+    const st = peers.get(key);
+    if (!st || st.expiresAt <= Date.now()) return { error: { code: H248_ERROR.unauthorized, text: 'not registered' } };
+    counts.commands++;
+    return { actions: echoReply(t.actions) };
+  }
+
+  const host = o.listen.host;
+  ep = await H248Endpoint.bind(o.listen, {
+    mid: o.mid ?? 'pending',
+    onRequest,
+    ...(o.timers ? { timers: o.timers } : {}),
+    onEvent: (event, detail) => o.logger?.warn(detail, `h248 mgc: ${event}`),
+  });
+  const mid = o.mid ?? `[${host.includes(':') || /^[\d.]+$/.test(host) ? host : '127.0.0.1'}]:${ep.port}`;
+  ep.mid = mid;
+
+  return {
+    port: ep.port,
+    stats: () => ({ ...counts, registered: peers.size, transport: ep.stats() }),
+    registered: () => [...peers.values()].map((p) => ({ ...p })),
+    close: () => ep.close(),
+  };
+}
