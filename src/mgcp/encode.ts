@@ -2,9 +2,9 @@
  * MGCP messages → bytes, LF line ends (RFC 3435 §3.1 allows LF or CRLF).
  * Several messages are piggy-backed with `.` lines. Values come from our own
  * code or from parsed messages, so a line break or bad name here is a
- * programming error and throws.
+ * programming error and throws. Commentary is sent only when given (the
+ * transport fills in the standard text for its own responses).
  */
-import { MGCP_CODE_TEXT } from './codes.js';
 import { isValidTid, type MgcpMessage, type MgcpParam } from './types.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9\-+/_.]{0,63}$/;
@@ -30,7 +30,7 @@ function headLine(m: MgcpMessage): string {
     return `${m.verb} ${m.tid} ${m.endpoint} MGCP ${m.version}${m.profile ? ` ${m.profile}` : ''}\n`;
   }
   if (!Number.isInteger(m.code) || m.code < 0 || m.code > 999) throw new RangeError('MGCP response code out of range');
-  const text = m.text ?? MGCP_CODE_TEXT[m.code];
+  const text = m.text;
   if (text !== undefined && !NO_BREAK.test(text)) throw new RangeError('line break in MGCP commentary');
   if (m.pkg !== undefined && !/^[A-Za-z0-9\-_]{1,64}$/.test(m.pkg)) throw new RangeError('bad MGCP package name');
   return `${String(m.code).padStart(3, '0')} ${m.tid}${m.pkg ? ` /${m.pkg}` : ''}${text ? ` ${text}` : ''}\n`;

@@ -11,7 +11,7 @@
 import dgram from 'node:dgram';
 import type { Logger } from '../log/logger.js';
 import { formatAckRanges, parseAckRanges } from './ack.js';
-import { isProvisional } from './codes.js';
+import { isProvisional, MGCP_CODE_TEXT } from './codes.js';
 import { encodeMgcp } from './encode.js';
 import { DEFAULT_LIMITS, parseMgcp, type ParseLimits } from './parse.js';
 import { getParam, MAX_TID, param, type MgcpCommand, type MgcpParam, type MgcpResponse } from './types.js';
@@ -327,7 +327,8 @@ export class MgcpTransport {
     const e = entry ?? { provisional: false, expiresAt: 0 };
     const params = rep.params ?? [];
     const res: MgcpResponse = { kind: 'response', code: rep.code, tid, params: e.provisional ? [...params, param('K', '')] : params };
-    if (rep.text !== undefined) res.text = rep.text;
+    const text = rep.text ?? MGCP_CODE_TEXT[rep.code];
+    if (text !== undefined) res.text = text;
     if (rep.pkg !== undefined) res.pkg = rep.pkg;
     if (rep.sdp !== undefined) res.sdp = rep.sdp;
     let data: Buffer;
