@@ -93,6 +93,10 @@ export class Ua {
   }
   static async tlsPsk(identity: string, key: Buffer): Promise<Ua> {
     const t = await createTlsTransport({ client: { psk: { identity, key }, maxVersion: 'TLSv1.2' } });
+    // A client-only TlsTransport leaves host/port empty, so its Via would read `TLS :0` and be dropped
+    // (reported to the SIP stack's owner); a terminal would advertise its own address.
+    t.host = '127.0.0.1';
+    t.port = 5061;
     return new Ua(createSipStack({ transports: [t], onRequest: () => undefined, timers: fast }), t);
   }
   close(): Promise<void> {
