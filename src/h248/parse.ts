@@ -31,8 +31,19 @@ const IPCHARS = /^[0-9A-Fa-f:.]+$/;
 const DOMAIN = /^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/;
 const HEADER = /(MEGACO|!)\/(\d{1,2})/iy;
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Bytes >= 0x80 are UTF-8 when they decode as such; otherwise each byte stays one latin-1 character. */
 function fromLatin1(v: string): string {
-  for (let k = 0; k < v.length; k++) if (v.charCodeAt(k) > 0x7f) return Buffer.from(v, 'latin1').toString('utf8');
+  for (let k = 0; k < v.length; k++) {
+    if (v.charCodeAt(k) > 0x7f) {
+      try {
+        return UTF8.decode(Buffer.from(v, 'latin1'));
+      } catch {
+        return v;
+      }
+    }
+  }
   return v;
 }
 
@@ -162,7 +173,7 @@ class Reader {
       return s.slice(start, this.i);
     }
     const w = this.word();
-    if (!w || w.length > 64 || !/^[A-Za-z]/.test(w)) this.fail('bad mId');
+    if (!w || w.length > 64 || !/^[A-Za-z][A-Za-z0-9_/*$@.-]*$/.test(w)) this.fail('bad mId');
     return w;
   }
 
@@ -171,14 +182,14 @@ class Reader {
     if (++this.items > LIMITS.items) this.fail('too many elements');
     this.lwsp();
     if (this.peek() === 0x22) return { name: '', text: this.quoted() };
-    let name = this.word();
+    let name = fromLatin1(this.word());
     if (!name) this.fail('token expected');
     const it: Item = { name };
     if (this.peek() === 0x3a && TIMESTAMP.test(name)) {
       this.i++;
       this.lwsp();
       it.timestamp = name;
-      name = this.word();
+      name = fromLatin1(this.word());
       if (!name) this.fail('event name expected');
       it.name = name;
     }
