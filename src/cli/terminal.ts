@@ -1,0 +1,173 @@
+/**
+ * `keyswitch terminal register`: registers one terminal, or N provisioned ones
+ * at a rate, and prints one JSON line per registration (never a key).
+ * Commander-agnostic: main.ts maps its flags onto TerminalRegisterOptions.
+ */
+import { readFileSync } from 'node:fs';
+import { registerSip, type RegisterResult } from '../terminal/register.js';
+
+export interface TerminalRegisterOptions {
+  /** sip (mgcp/h248 come later). */
+  proto: string;
+  /** IDc, for a single registration. */
+  id?: string;
+  /** Kc as 64 hex digits (or 43 base64url characters), for a single registration. */
+  key?: string;
+  /** The SBC: `host:port`, `[v6]:port` or `host` (port 5060). */
+  sbc: string;
+  /** Mechanism list with priorities; default `tls-psk;q=0.5, app-hmac;q=0.3, tls;q=0.2`. */
+  mechs?: string;
+  /** udp (default) or tcp for the KS1 registration. */
+  transport?: string;
+  count?: number | string;
+  /** Registrations started per second (default 10). */
+  rate?: number | string;
+  /** CSV `idc,key` (as `keyswitch import --keys-out` writes it). */
+  keysFile?: string;
+  /** The SBC's identity, if the terminal should insist on it. */
+  idsp?: string;
+  /** PEM file of the SBC certificate (or its CA) for the `tls` mechanism. */
+  caFile?: string;
+  /** Where lines go (tests); default stdout / stderr. */
+  out?: (line: string) => void;
+  err?: (line: string) => void;
+}
+
+export const DEFAULT_MECHS = 'tls-psk;q=0.5, app-hmac;q=0.3, tls;q=0.2';
+
+class UsageError extends Error {}
+
+export async function runTerminalRegister(o: TerminalRegisterOptions): Promise<number> {
+  const out = o.out ?? ((l: string) => void process.stdout.write(l + '\n'));
+  const err = o.err ?? ((l: string) => void process.stderr.write(l + '\n'));
+  try {
+    if (o.proto !== 'sip') throw new UsageError(`terminal register: protocol "${o.proto}" is not supported yet (only sip)`);
+    const sbc = parseHostPort(o.sbc);
+    const transport = (o.transport ?? 'udp').toLowerCase();
+    if (transport !== 'udp' && transport !== 'tcp') throw new UsageError('--transport must be udp or tcp');
+    const mechs = o.mechs ?? DEFAULT_MECHS;
+    const ca = o.caFile ? readFileSync(o.caFile, 'utf8') : undefined;
+    const count = o.count === undefined ? undefined : positiveInt(o.count, '--count');
+    const rate = o.rate === undefined ? 10 : positiveNumber(o.rate, '--rate');
+    let terminals: Array<{ idc: string; kc: Buffer }>;
+    if (count !== undefined || o.keysFile) {
+      if (!o.keysFile) throw new UsageError('--count needs --keys-file (CSV idc,key)');
+      terminals = readKeys(o.keysFile);
+      if (count !== undefined) {
+        if (count > terminals.length) throw new UsageError(`--count ${count} but ${o.keysFile} holds ${terminals.length} terminals`);
+        terminals = terminals.slice(0, count);
+      }
+    } else {
+      if (!o.id || !o.key) throw new UsageError('give --id and --key, or --keys-file');
+      terminals = [{ idc: o.id, kc: parseKey(o.key) }];
+    }
+    const one = (t: { idc: string; kc: Buffer }): Promise<RegisterResult> =>
+      registerSip({
+        idc: t.idc, kc: t.kc, mechs, transport: transport as 'udp' | 'tcp', sbc,
+        ...(o.idsp ? { idsp: o.idsp } : {}),
+        tls: ca ? { ca, ...(o.idsp ? { servername: o.idsp } : {}) } : {},
+      });
+    const results: RegisterResult[] = [];
+    const print = (r: RegisterResult): void => {
+      results.push(r);
+      out(JSON.stringify(r.ok
+        ? { ok: true, protocol: r.protocol, idc: r.idc, idsp: r.idsp, mechanism: r.mechanism, sessionKeyId: r.sessionKeyId, ms: r.ms }
+        : { ok: false, protocol: r.protocol, idc: r.idc, error: r.error, authFailed: r.authFailed, ...(r.status !== undefined ? { status: r.status } : {}), ms: r.ms }));
+    };
+    if (terminals.length === 1) print(await one(terminals[0]!));
+    else await paced(terminals, rate, one, (r) => {
+      print(r);
+      const ok = results.filter((x) => x.ok).length;
+      err(`registered ${results.length}/${terminals.length} ok=${ok} failed=${results.length - ok}`);
+    });
+    if (results.every((r) => r.ok)) return 0;
+    return results.every((r) => r.ok || r.authFailed) ? 2 : 1;
+  } catch (e) {
+    err(`error: ${e instanceof UsageError ? e.message : (e as Error).message ?? String(e)}`);
+    return 1;
+  }
+}
+
+/** Starts one job every 1/rate seconds; resolves when all are done. */
+async function paced<T, R>(items: T[], rate: number, job: (t: T) => Promise<R>, done: (r: R) => void): Promise<void> {
+  const start = performance.now();
+  const running: Array<Promise<void>> = [];
+  for (let i = 0; i < items.length; i++) {
+    const due = start + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    running.push(job(items[i]!).then(done));
+  }
+  await Promise.all(running);
+}
+
+export function parseHostPort(s: string): { host: string; port: number } {
+  const m = /^\[([0-9A-Fa-f:.]+)\](?::(\d{1,5}))?$/.exec(s) ?? /^([^:[\]]+)(?::(\d{1,5}))?$/.exec(s);
+  if (!m) throw new UsageError(`--sbc: expected host:port, got "${s}"`);
+  const port = m[2] ? Number(m[2]) : 5060;
+  if (port < 1 || port > 65535) throw new UsageError('--sbc: port out of range');
+  return { host: m[1]!, port };
+}
+
+/** Kc from 64 hex digits or unpadded base64url; the message never echoes the value. */
+export function parseKey(s: string): Buffer {
+  const t = s.trim();
+  if (/^[0-9a-fA-F]{64}$/.test(t)) return Buffer.from(t, 'hex');
+  if (/^[A-Za-z0-9_-]{43}$/.test(t)) {
+    const b = Buffer.from(t, 'base64url');
+    if (b.length === 32) return b;
+  }
+  throw new UsageError('key must be 32 bytes as 64 hex digits or 43 base64url characters');
+}
+
+/** `idc,key` lines with an optional header; fields may be quoted as RFC 4180 does. */
+export function readKeys(file: string): Array<{ idc: string; kc: Buffer }> {
+  const out: Array<{ idc: string; kc: Buffer }> = [];
+  const lines = readFileSync(file, 'utf8').split(/\r?\n/);
+  lines.forEach((line, i) => {
+    if (!line.trim()) return;
+    const f = splitCsv(line);
+    if (i === 0 && f[0]?.toLowerCase() === 'idc') return;
+    if (f.length < 2 || !f[0]) throw new UsageError(`${file}:${i + 1}: expected idc,key`);
+    try {
+      out.push({ idc: f[0], kc: parseKey(f[1]!) });
+    } catch {
+      throw new UsageError(`${file}:${i + 1}: bad key`);
+    }
+  });
+  return out;
+}
+
+function splitCsv(line: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let q = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (q) {
+      if (c === '"' && line[i + 1] === '"') {
+        cur += '"';
+        i++;
+      } else if (c === '"') q = false;
+      else cur += c;
+    } else if (c === '"') q = true;
+    else if (c === ',') {
+      out.push(cur);
+      cur = '';
+    } else cur += c;
+  }
+  out.push(cur);
+  return out;
+}
+
+function positiveInt(v: number | string, name: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer`);
+  return n;
+}
+
+function positiveNumber(v: number | string, name: string): number {
+  const n = Number(v);
+  if (!(n > 0) || !Number.isFinite(n)) throw new UsageError(`${name} must be a positive number`);
+  return n;
+}
