@@ -18,6 +18,12 @@ export interface DigestOptions {
   clock?: () => number;
   /** Tests fix it; otherwise random per process. */
   secret?: Buffer;
+  /**
+   * Challenges offered, most preferred first (RFC 7616 §3.7). Default
+   * SHA-256 then MD5. Some clients (sipp 3.6) read only the first challenge
+   * and know only MD5: `['MD5', 'SHA-256']` or `['MD5']` lets them in.
+   */
+  algorithms?: DigestAlgorithm[];
 }
 
 /** A Digest Authorization as the phone sent it (parameter names lower-case, values unquoted). */
@@ -54,6 +60,7 @@ export function digestResponse(alg: DigestAlgorithm, ha1: string, p: { nonce: st
 export class DigestAuth {
   readonly realm: string;
   readonly opaque: string;
+  readonly algorithms: readonly DigestAlgorithm[];
   readonly #secret: Buffer;
   readonly #ttlMs: number;
   readonly #max: number;
@@ -67,6 +74,8 @@ export class DigestAuth {
     this.#ttlMs = (o.nonceTtlSec ?? 300) * 1000;
     this.#max = o.maxNonces ?? 200_000;
     this.#clock = o.clock ?? Date.now;
+    this.algorithms = o.algorithms ?? ['SHA-256', 'MD5'];
+    if (this.algorithms.length === 0 || this.algorithms.some((a) => a !== 'MD5' && a !== 'SHA-256')) throw new RangeError('Digest algorithms: MD5 and/or SHA-256');
     this.opaque = createHmac('sha256', this.#secret).update('opaque').digest().subarray(0, 12).toString('base64url');
   }
 
@@ -95,10 +104,10 @@ export class DigestAuth {
     return Number(raw.readBigUInt64BE(0));
   }
 
-  /** The WWW-Authenticate values: SHA-256 first, then MD5 (RFC 8760 §2.4 ordering by preference). */
+  /** The WWW-Authenticate values in order of preference (default SHA-256, then MD5). */
   challenges(stale = false): Array<{ scheme: 'Digest'; params: Record<string, string> }> {
     const nonce = this.newNonce();
-    return (['SHA-256', 'MD5'] as const).map((algorithm) => {
+    return this.algorithms.map((algorithm) => {
       const params: Record<string, string> = { realm: this.realm, nonce, opaque: this.opaque, algorithm, qop: 'auth' };
       if (stale) params.stale = 'true';
       return { scheme: 'Digest', params };
@@ -109,7 +118,7 @@ export class DigestAuth {
   check(p: DigestParams, idc: string, requestUri: string): DigestCheck {
     for (const f of ['username', 'realm', 'nonce', 'uri', 'response']) if (!p[f]) return { ok: false, kind: 'bad-request', field: f };
     const alg = ALGORITHMS[(p.algorithm ?? 'MD5').toLowerCase()];
-    if (!alg) return { ok: false, kind: 'mismatch', field: 'algorithm' };
+    if (!alg || !this.algorithms.includes(alg)) return { ok: false, kind: 'mismatch', field: 'algorithm' };
     if (p.realm !== this.realm) return { ok: false, kind: 'mismatch', field: 'realm' };
     if (p.qop === undefined) return { ok: false, kind: 'mismatch', field: 'qop' };
     if (p.qop.toLowerCase() !== 'auth') return { ok: false, kind: 'mismatch', field: 'qop' };

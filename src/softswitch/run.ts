@@ -4,7 +4,7 @@
  * TLS-PSK listener for terminals registered here under `tls-psk`.
  */
 import { BlockList, isIP } from 'node:net';
-import type { AucService } from '../auc/service.js';
+import type { AucService, DigestAlgorithm } from '../auc/service.js';
 import type { SessionKeys } from '../crypto/ks1.js';
 import { SbcFlow } from '../flow/sbc.js';
 import { SoftswitchFlow } from '../flow/softswitch.js';
@@ -44,6 +44,8 @@ export interface SoftswitchOptions {
   retryAfterSec?: number;
   /** Digest nonce lifetime (default 300). */
   digestNonceTtlSec?: number;
+  /** Digest challenges, most preferred first (default ['SHA-256', 'MD5']; sipp 3.6 needs MD5 first). */
+  digestAlgorithms?: DigestAlgorithm[];
   /** KS1 TS window (±s) and challenge lifetime for terminals without an SBC (defaults 30/30). */
   tsWindowSec?: number;
   challengeTtlSec?: number;
@@ -102,7 +104,7 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
     direct = new SbcFlow(so);
   }
   const registrar = new Registrar(o.store.bindings, expires, o.store.now);
-  const digest = new DigestAuth({ realm: o.realm, nonceTtlSec: o.digestNonceTtlSec ?? 300 });
+  const digest = new DigestAuth({ realm: o.realm, nonceTtlSec: o.digestNonceTtlSec ?? 300, ...(o.digestAlgorithms ? { algorithms: o.digestAlgorithms } : {}) });
   const handler = new SoftswitchRegisterHandler({
     realm: o.realm,
     trusted,
