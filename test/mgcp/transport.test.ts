@@ -1,0 +1,89 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { MgcpTransport, type MgcpReply } from '../../src/mgcp/transport.js';
+import { param, type MgcpCommand } from '../../src/mgcp/types.js';
+import { exchange } from './udp.js';
+
+const open: MgcpTransport[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((t) => t.close()));
+});
+
+async function endpoint(onCommand: (cmd: MgcpCommand) => MgcpReply | Promise<MgcpReply>, timers = {}): Promise<MgcpTransport> {
+  const t = await MgcpTransport.open({ host: '127.0.0.1', port: 0, onCommand, initialRtoMs: 30, maxRtoMs: 120, maxAttempts: 4, ...timers });
+  open.push(t);
+  return t;
+}
+
+describe('MGCP UDP transport', () => {
+  it('answers a duplicate command from the response cache without running the handler again', async () => {
+    let calls = 0;
+    const t = await endpoint(() => ({ code: 200, params: [param('I', String(++calls))] }));
+    const cmd = Buffer.from('AUEP 500 aaln/1@gw MGCP 1.0\nF: A\n');
+    const a = await exchange(t.port, cmd, 100);
+    expect(a).toEqual(['200 500 OK\nI: 1\n']);
+    const b = await exchange(t.port, cmd, 100);
+    // Another source, same tid: a different transaction.
+    expect(b).toEqual(['200 500 OK\nI: 2\n']);
+    expect(calls).toBe(2);
+    const s = await MgcpTransport.open({ host: '127.0.0.1', port: 0, onCommand: () => ({ code: 200 }) });
+    open.push(s);
+    s.sendRaw(cmd, { host: '127.0.0.1', port: t.port });
+    s.sendRaw(cmd, { host: '127.0.0.1', port: t.port });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(calls).toBe(3);
+    expect(t.stats().duplicates).toBe(1);
+  });
+
+  it('retransmits with back-off and gives up after the last attempt', async () => {
+    const deaf = await endpoint(() => new Promise<MgcpReply>(() => {}), { provisionalAfterMs: 60_000 });
+    const client = await endpoint(() => ({ code: 200 }));
+    const r = await client.send({ host: '127.0.0.1', port: deaf.port }, { verb: 'AUEP', endpoint: 'a@gw', version: '1.0', params: [] });
+    expect(r).toEqual({ ok: false, error: 'timeout' });
+    expect(client.stats().retransmissions).toBe(3);
+    expect(deaf.stats().commandsIn).toBe(4);
+    expect(deaf.stats().duplicates).toBe(3);
+  });
+
+  it('sends 100 when the handler is slow, then the final with K: until the 000 arrives', async () => {
+    const slow = await endpoint(async () => {
+      await new Promise((r) => setTimeout(r, 150));
+      return { code: 250 };
+    }, { provisionalAfterMs: 20 });
+    const client = await endpoint(() => ({ code: 200 }));
+    const r = await client.send({ host: '127.0.0.1', port: slow.port }, { verb: 'DLCX', endpoint: 'a@gw', version: '1.0', params: [param('C', 'A3C47F21456789F0')] });
+    expect(r.ok && r.response.code).toBe(250);
+    expect(r.ok && r.response.params.map((p) => p.name)).toEqual(['K']);
+    await new Promise((res) => setTimeout(res, 50));
+    expect(client.stats()).toMatchObject({ provisionalIn: 1, responseAcksSent: 1 });
+    expect(slow.stats()).toMatchObject({ provisionalSent: 1, responseAcksIn: 1 });
+  });
+
+  it('confirms answered transactions with K: on the next command, and the peer drops them from its cache', async () => {
+    const server = await endpoint(() => ({ code: 200 }));
+    const client = await endpoint(() => ({ code: 200 }));
+    const to = { host: '127.0.0.1', port: server.port };
+    const cmd = { verb: 'RQNT', endpoint: 'a@gw', version: '1.0', params: [param('X', '1')] };
+    await client.send(to, cmd);
+    expect(server.stats().cachedResponses).toBe(1);
+    // The second command carries K: <first tid>: the first response leaves the cache, the second enters it.
+    await client.send(to, cmd);
+    expect(server.stats().cachedResponses).toBe(1);
+    expect(server.stats().commandsIn).toBe(2);
+  });
+
+  it('answers a malformed command it can identify with 510 and drops the rest', async () => {
+    const t = await endpoint(() => ({ code: 200 }));
+    expect(await exchange(t.port, Buffer.from('RQNT 61 a@gw MGCP 1.0\nthis is not a parameter\n'), 100)).toEqual(['510 61 Protocol error: bad parameter line\n']);
+    expect(await exchange(t.port, Buffer.from('\x00\x01garbage'), 100)).toEqual([]);
+    expect(await exchange(t.port, Buffer.from('200 999 OK\n'), 100)).toEqual([]);
+    expect(t.stats()).toMatchObject({ parseErrors: 2, unmatched: 1 });
+  });
+
+  it('a handler that throws becomes 400, not a crash', async () => {
+    const t = await endpoint(() => {
+      throw new Error('boom');
+    });
+    expect(await exchange(t.port, Buffer.from('AUEP 7 a@gw MGCP 1.0\n'), 100)).toEqual(['400 7 Transient error\n']);
+    expect(t.stats().handlerErrors).toBe(1);
+  });
+});
