@@ -85,9 +85,10 @@ export class SipUac {
   /** Sends a request and resolves with the final response (408/503 made up on timeout or transport failure). */
   send(r: UacRequest): Promise<SipResponse> {
     const { proto, hostport } = this.sentBy();
+    const ownMf = r.headers?.some(([k]) => k.toLowerCase() === 'max-forwards');
     const req = createRequest(r.method, r.requestUri, [
       ['Via', `SIP/2.0/${proto} ${hostport};branch=${newBranch()};rport`],
-      ['Max-Forwards', '70'],
+      ...(ownMf ? [] : [['Max-Forwards', '70'] as [string, string]]),
       ['From', `<sip:${r.aor}>;tag=${r.fromTag}`],
       ['To', `<sip:${r.aor}>`],
       ['Call-ID', r.callId],
