@@ -114,8 +114,13 @@ export class DigestAuth {
     });
   }
 
-  /** Shape, realm, nonce freshness and nonce-count, before the AuC is asked. `idc` is the To AoR. */
-  check(p: DigestParams, idc: string, requestUri: string): DigestCheck {
+  /**
+   * Shape, realm, nonce freshness and nonce-count, before the AuC is asked.
+   * `idc` is the To AoR. `requestUri` undefined skips the digest-uri check
+   * (a trusted SBC may have rewritten the Request-URI; the response still
+   * covers the uri the phone signed).
+   */
+  check(p: DigestParams, idc: string, requestUri: string | undefined): DigestCheck {
     for (const f of ['username', 'realm', 'nonce', 'uri', 'response']) if (!p[f]) return { ok: false, kind: 'bad-request', field: f };
     const alg = ALGORITHMS[(p.algorithm ?? 'MD5').toLowerCase()];
     if (!alg || !this.algorithms.includes(alg)) return { ok: false, kind: 'mismatch', field: 'algorithm' };
@@ -127,7 +132,7 @@ export class DigestAuth {
     if (p.opaque !== undefined && p.opaque !== this.opaque) return { ok: false, kind: 'mismatch', field: 'opaque' };
     const hexLen = alg === 'SHA-256' ? 64 : 32;
     if (p.response.length !== hexLen || !/^[0-9a-fA-F]+$/.test(p.response)) return { ok: false, kind: 'bad-request', field: 'response' };
-    if (p.uri !== requestUri) return { ok: false, kind: 'bad-request', field: 'uri' };
+    if (requestUri !== undefined && p.uri !== requestUri) return { ok: false, kind: 'bad-request', field: 'uri' };
     const userPart = idc.slice(0, idc.lastIndexOf('@'));
     if (p.username !== idc && p.username !== userPart) return { ok: false, kind: 'mismatch', field: 'username' };
     const issued = this.#issuedAt(p.nonce);

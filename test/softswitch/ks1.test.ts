@@ -3,6 +3,7 @@
  * docs/sip-core-link.md, straight from a TerminalFlow terminal (the
  * softswitch plays the SBC), and with the AuC gone.
  */
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { f, fromB64u, toB64u, unwrap } from '../../src/crypto/ks1.js';
@@ -96,6 +97,23 @@ describeEngines('softswitch KS1 through a trusted SBC', (ctx) => {
     const res = await r.send({ headers: [idsp] });
     expect(res.status).toBe(401);
     expect(res.auth('WWW-Authenticate').map((a) => `${a.scheme}/${a.params.algorithm}`)).toEqual(['KS1/ks1', 'Digest/SHA-256', 'Digest/MD5']);
+  });
+
+  it('lets a Digest phone register through the SBC: the binding names the SBC and no key material comes back', async () => {
+    const idc = 'bob@lab.example';
+    const r = new Registration(sbc, w.ss.ports.udp!, idc);
+    const c = await r.send({ headers: [idsp, ['P-KS-IPC', '198.51.100.9']], contacts: ['<sip:bob@198.51.100.9:5060>'] });
+    const ch = c.auth('WWW-Authenticate').find((a) => a.scheme === 'Digest' && a.params.algorithm === 'SHA-256')!.params;
+    const H = (x: string) => createHash('sha256').update(x).digest('hex');
+    // the SBC may have rewritten the Request-URI; the phone signed its own
+    const uri = 'sip:lab.example;transport=udp';
+    const response = H(`${H(`bob:${ch.realm}:bob secret`)}:${ch.nonce}:00000001:abc:auth:${H(`REGISTER:${uri}`)}`);
+    const auth = formatAuth('Digest', { username: 'bob', realm: ch.realm!, nonce: ch.nonce!, uri, response, algorithm: 'SHA-256', qop: 'auth', nc: '00000001', cnonce: 'abc', opaque: ch.opaque! }, ['algorithm', 'qop', 'nc']);
+    const ok = await r.send({ headers: [idsp, ['P-KS-IPC', '198.51.100.9'], ['Authorization', auth]], contacts: ['<sip:bob@198.51.100.9:5060>'] });
+    expect(ok.status).toBe(200);
+    expect(ok.get('P-KS-Keys')).toBeUndefined();
+    expect(await w.store.bindings.current(idc)).toEqual([expect.objectContaining({ idsp: SBC, mechanism: '' })]);
+    expect(await w.store.registrations.forTerminal(idc)).toContainEqual(expect.objectContaining({ idsp: SBC, ipc: '198.51.100.9', mechanism: '' }));
   });
 
   it('answers a wrong authenticator and a spent Rand with a fresh challenge; counts only the wrong one', async () => {

@@ -400,7 +400,7 @@ export class SoftswitchRegisterHandler {
 
   async #digest(r: Req, idsp: string, p: DigestParams): Promise<void> {
     const dg = this.#o.digest;
-    const c = dg.check(p, r.aor, r.req.uri);
+    const c = dg.check(p, r.aor, idsp ? undefined : r.req.uri);
     if (!c.ok) {
       switch (c.kind) {
         case 'bad-request':
