@@ -6,9 +6,12 @@
 import dgram from 'node:dgram';
 import type { PcapPacket } from '../helpers/pcap.js';
 
+/** Global order of relayed packets across relays, for merging captures. */
+let order = 0;
+
 export interface Relay {
   port: number;
-  packets: PcapPacket[];
+  packets: Array<PcapPacket & { order: number; dir: 'up' | 'down' }>;
   /** Rewrites a datagram; return it unchanged to pass it on. */
   tamper: ((dir: 'up' | 'down', data: Buffer) => Buffer) | undefined;
   close(): Promise<void>;
@@ -32,7 +35,7 @@ export async function startRelay(server: { host: string; port: number }): Promis
     const out = relay.tamper ? relay.tamper(dir, msg) : msg;
     const to = fromServer ? client : server;
     if (!to) return;
-    relay.packets.push({ proto: 'udp', src: [rinfo.address, rinfo.port], dst: [to.address, to.port], payload: out });
+    relay.packets.push({ proto: 'udp', src: [rinfo.address, rinfo.port], dst: [to.address, to.port], payload: out, order: order++, dir });
     sock.send(out, to.port, to.address);
   });
   return relay;
