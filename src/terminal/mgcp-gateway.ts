@@ -5,6 +5,7 @@
  * X-KS-SEQ/X-KS-HMAC and every command it takes must carry them.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { protectCommand, verifyCommand } from '../adapters/mgcp/app-hmac.js';
 import { ksStep, readS10, readS6, s1Params, s7Params } from '../adapters/mgcp/params.js';
 import { AppHmacSigner, AppHmacVerifier } from '../crypto/app-hmac.js';
@@ -177,7 +178,8 @@ export class MgcpGateway {
   }
 
   #onCommand(cmd: MgcpCommand, from: MgcpPeer): MgcpReply | null | Promise<MgcpReply> {
-    if (from.port !== this.#sbc.port || from.host !== this.#sbc.host) return null;
+    // Only the SBC commands this gateway (by port, and by address when it was configured as one).
+    if (from.port !== this.#sbc.port || (isIP(this.#sbc.host) !== 0 && from.host !== this.#sbc.host)) return null;
     const step = ksStep(cmd.verb, cmd.params);
     if (step === 'challenge') return this.#onChallenge(cmd);
     if (step === 'success') return this.#onSuccess(cmd);
