@@ -1,0 +1,136 @@
+/**
+ * Signature-failure counter per source address (docs/header-signing.md):
+ * past `threshold` failures within `windowMs` the source is blocked for
+ * `blockMs`, and one alert is raised for that block. Blocked sources are
+ * dropped before their messages are parsed (`isBlocked` is a Map lookup).
+ *
+ * Memory is bounded: at most `maxSources` counters and `maxBlocked` blocks;
+ * the least recently touched entry goes first.
+ */
+import type { Logger } from '../../log/logger.js';
+
+export interface GuardAlert {
+  source: string;
+  failures: number;
+  windowMs: number;
+  blockedUntil: number;
+}
+
+export interface SignatureGuardOptions {
+  /** Failures within the window that trigger a block (default 10). */
+  threshold?: number;
+  /** Sliding window (default 1000 ms). */
+  windowMs?: number;
+  /** How long a source stays blocked (default 60 s). */
+  blockMs?: number;
+  maxSources?: number;
+  maxBlocked?: number;
+  now?: () => number;
+  /** Called once per block. */
+  onAlert?: (a: GuardAlert) => void;
+  /** Where the alert is logged (warn), once per block. */
+  logger?: Pick<Logger, 'warn'>;
+}
+
+interface Counter {
+  /** Ring of the last `threshold` failure times. */
+  times: Float64Array;
+  next: number;
+  count: number;
+}
+
+export class SignatureGuard {
+  readonly threshold: number;
+  readonly windowMs: number;
+  readonly blockMs: number;
+  readonly #maxSources: number;
+  readonly #maxBlocked: number;
+  readonly #now: () => number;
+  readonly #onAlert: ((a: GuardAlert) => void) | undefined;
+  readonly #logger: Pick<Logger, 'warn'> | undefined;
+  readonly #counters = new Map<string, Counter>();
+  readonly #blocked = new Map<string, number>();
+  #blocks = 0;
+  #dropped = 0;
+
+  constructor(o: SignatureGuardOptions = {}) {
+    this.threshold = o.threshold ?? 10;
+    this.windowMs = o.windowMs ?? 1000;
+    this.blockMs = o.blockMs ?? 60_000;
+    if (!(Number.isInteger(this.threshold) && this.threshold >= 1)) throw new Error('threshold must be a positive integer');
+    if (!(this.windowMs > 0) || !(this.blockMs > 0)) throw new Error('window and block time must be positive');
+    this.#maxSources = o.maxSources ?? 10_000;
+    this.#maxBlocked = o.maxBlocked ?? 10_000;
+    this.#now = o.now ?? Date.now;
+    this.#onAlert = o.onAlert;
+    this.#logger = o.logger;
+  }
+
+  /** True while the source is blocked: drop its message unread. */
+  isBlocked(source: string): boolean {
+    const until = this.#blocked.get(source);
+    if (until === undefined) return false;
+    if (until > this.#now()) {
+      this.#dropped++;
+      return true;
+    }
+    this.#blocked.delete(source);
+    return false;
+  }
+
+  /** Counts one failed signature from `source`; true when this failure blocked it. */
+  fail(source: string): boolean {
+    const now = this.#now();
+    const until = this.#blocked.get(source);
+    if (until !== undefined && until > now) return false;
+    let c = this.#counters.get(source);
+    if (c) this.#counters.delete(source); // re-inserted below: the Map's order is recency
+    else {
+      if (this.#counters.size >= this.#maxSources) this.#counters.delete(this.#counters.keys().next().value!);
+      c = { times: new Float64Array(this.threshold), next: 0, count: 0 };
+    }
+    c.times[c.next] = now;
+    c.next = (c.next + 1) % this.threshold;
+    if (c.count < this.threshold) c.count++;
+    // With a full ring, the slot about to be overwritten holds the oldest of the last `threshold` failures.
+    const oldest = c.times[c.count < this.threshold ? 0 : c.next]!;
+    if (c.count >= this.threshold && now - oldest < this.windowMs) {
+      this.#counters.delete(source);
+      this.#block(source, now);
+      return true;
+    }
+    this.#counters.set(source, c);
+    return false;
+  }
+
+  /** Lifts a block (operator action). */
+  unblock(source: string): boolean {
+    return this.#blocked.delete(source);
+  }
+
+  /** Sources blocked right now. */
+  blockedSources(): string[] {
+    const now = this.#now();
+    const out: string[] = [];
+    for (const [s, until] of this.#blocked) if (until > now) out.push(s);
+    return out;
+  }
+
+  stats(): { tracked: number; blocked: number; blocks: number; dropped: number } {
+    return { tracked: this.#counters.size, blocked: this.blockedSources().length, blocks: this.#blocks, dropped: this.#dropped };
+  }
+
+  #block(source: string, now: number): void {
+    if (this.#blocked.size >= this.#maxBlocked) {
+      // Make room: forget expired blocks first, else the one that started longest ago.
+      for (const [s, until] of this.#blocked) if (until <= now) this.#blocked.delete(s);
+      if (this.#blocked.size >= this.#maxBlocked) this.#blocked.delete(this.#blocked.keys().next().value!);
+    }
+    const until = now + this.blockMs;
+    this.#blocked.set(source, until);
+    this.#blocks++;
+    const alert: GuardAlert = { source, failures: this.threshold, windowMs: this.windowMs, blockedUntil: until };
+    this.#logger?.warn({ alert: 'signature-failures', source, failures: this.threshold, windowMs: this.windowMs, blockedForMs: this.blockMs }, 'SBC: too many header-signature failures; source blocked');
+    this.#onAlert?.(alert);
+  }
+}

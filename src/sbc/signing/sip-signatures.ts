@@ -1,0 +1,285 @@
+/**
+ * Signatures over the SIP headers the SBC sends to and receives from an
+ * untrusted link (docs/header-signing.md):
+ *
+ * - `ks-vs` in the SBC's own Via: the Vias below it, Call-ID, CSeq, From tag.
+ * - `ks-rr` in the SBC's Record-Route URI: the Record-Route set.
+ * - `ks-rsa` / `ks-rsb` in the SBC's Record-Route URI: the route set plus
+ *   the remote target the caller (a) / the callee (b) will use; every
+ *   in-dialog request from the untrusted side must bring one back in its Route.
+ * - `ks-kb` beside them when the SBC is in a pool: the signing key, sealed
+ *   for the other instances.
+ *
+ * Verification never throws: a malformed header is a failed signature.
+ */
+import { formatNameAddr, isSipUri, isStar, type NameAddr, type Params, type SipMessage, type SipRequest, type SipResponse, type Uri } from '../../sip/index.js';
+import type { SigningPool } from '../pool/pool.js';
+import { rrInput, routeSetInput, viaInput } from './canonical.js';
+import type { KeyRing, SigningKey } from './keyring.js';
+import { formatToken, mac, macEquals, parseToken } from './mac.js';
+
+/** Parameter names on the wire. */
+export const PARAM = {
+  /** Via parameter: Via signature. */
+  via: 'ks-vs',
+  /** Record-Route URI parameter: Record-Route signature. */
+  rr: 'ks-rr',
+  /** Record-Route URI parameter: route-set signature the caller presents. */
+  rsCaller: 'ks-rsa',
+  /** Record-Route URI parameter: route-set signature the callee presents. */
+  rsCallee: 'ks-rsb',
+  /** Record-Route URI parameter: the signing key sealed for the pool. */
+  keyBlob: 'ks-kb',
+} as const;
+
+export type SignatureCheck = 'via' | 'record-route' | 'route-set';
+
+export type FailReason =
+  | 'missing' // no signature where one is required
+  | 'malformed' // garbled token, or a header that does not parse
+  | 'unknown-key' // key id neither held nor delivered in a pool blob (e.g. expired and forgotten)
+  | 'expired' // key past its lifetime
+  | 'other-pool' // key blob sealed by another pool
+  | 'forged-key' // key blob not signed by this pool
+  | 'mismatch'; // MAC does not match: the headers changed
+
+export type Verdict =
+  | { ok: true; kid: string; side?: 'caller' | 'callee' }
+  | { ok: false; check: SignatureCheck; reason: FailReason };
+
+/** Told about every failed check (the SBC counts them per source and blocks). */
+export type FailureSink = (source: string | undefined, check: SignatureCheck, reason: FailReason) => void;
+
+export interface HeaderSignerOptions {
+  via: KeyRing;
+  rr: KeyRing;
+  /** When set, `ks-kb` travels with each Record-Route signature. */
+  pool?: SigningPool;
+  onFailure?: FailureSink;
+}
+
+type Lookup = { ok: true; key: SigningKey } | { ok: false; reason: FailReason };
+
+function tagOf(n: NameAddr): string {
+  const t = n.params.tag;
+  return typeof t === 'string' ? t : '';
+}
+
+function stripSignatures(n: NameAddr): NameAddr {
+  const u = n.uri;
+  if (!isSipUri(u)) return n;
+  const params: Params = {};
+  for (const k in u.params) if (!k.startsWith('ks-')) params[k] = u.params[k]!;
+  return { ...n, uri: { ...u, params } };
+}
+
+function withParams(n: NameAddr, add: Record<string, string>): NameAddr {
+  const u = n.uri;
+  if (!isSipUri(u)) throw new Error('the SBC Record-Route must be a SIP URI');
+  return { ...n, uri: { ...u, params: { ...u.params, ...add } } };
+}
+
+/** Replaces element `index` of a list header, keeping the others and their order. */
+function replaceListElement(msg: SipMessage, name: string, index: number, value: string): void {
+  if (index === 0) {
+    msg.replaceFirst(name, value);
+    return;
+  }
+  const items = msg.list(name);
+  if (index < 0 || index >= items.length) throw new RangeError(`no ${name} element ${index}`);
+  items[index] = value;
+  msg.set(name, items.join(', '));
+}
+
+function firstContactUri(msg: SipMessage): Uri | undefined {
+  const c = msg.contacts()[0];
+  return c && !isStar(c) ? c.uri : undefined;
+}
+
+function sipParams(u: Uri): Params | undefined {
+  return isSipUri(u) ? u.params : undefined;
+}
+
+export class HeaderSigner {
+  readonly #via: KeyRing;
+  readonly #rr: KeyRing;
+  readonly #pool: SigningPool | undefined;
+  readonly #onFailure: FailureSink | undefined;
+
+  constructor(o: HeaderSignerOptions) {
+    if (o.via.purpose !== 'via' || o.rr.purpose !== 'rr') throw new Error('HeaderSigner needs a via ring and an rr ring');
+    this.#via = o.via;
+    this.#rr = o.rr;
+    this.#pool = o.pool;
+    this.#onFailure = o.onFailure;
+  }
+
+  // ---- Via ---------------------------------------------------------------
+
+  /**
+   * The `ks-vs` value for a request about to leave on an untrusted link, over
+   * its Vias as they are now (before the SBC's own Via is pushed). Pass it as
+   * a Via parameter: `stack.send(fwd, { viaParams: { [PARAM.via]: v } })`.
+   */
+  viaSignature(req: SipRequest): string {
+    const k = this.#via.current();
+    const cseq = req.cseq();
+    return formatToken(k.id, mac(k.key, viaInput(k.id, req.callId(), cseq.seq, cseq.method, tagOf(req.from()), req.vias())));
+  }
+
+  /** Checks a response from an untrusted link: its top Via must carry a valid `ks-vs` over the Vias below. */
+  verifyVia(res: SipResponse, source?: string): Verdict {
+    try {
+      const vias = res.vias();
+      const top = vias[0];
+      if (!top || !(PARAM.via in top.params)) return this.#fail(source, 'via', 'missing');
+      const t = parseToken(top.params[PARAM.via]);
+      if (!t) return this.#fail(source, 'via', 'malformed');
+      const k = this.#via.get(t.kid);
+      if (!k) return this.#fail(source, 'via', 'unknown-key');
+      const cseq = res.cseq();
+      const want = mac(k.key, viaInput(t.kid, res.callId(), cseq.seq, cseq.method, tagOf(res.from()), vias.slice(1)));
+      return macEquals(want, t.mac) ? { ok: true, kid: t.kid } : this.#fail(source, 'via', 'mismatch');
+    } catch {
+      return this.#fail(source, 'via', 'malformed');
+    }
+  }
+
+  // ---- Record-Route and route sets ---------------------------------------
+
+  /**
+   * Signs the SBC's Record-Route entry (element `index`, default the top one,
+   * already pushed) of a dialog-forming request leaving on an untrusted link:
+   * adds `ks-rr` (the Record-Route set) and `ks-rsb` (the route set plus the
+   * caller's Contact, which the callee presents back), and `ks-kb` in a pool.
+   * Throws SipHeaderError when the request's headers do not parse.
+   */
+  signRecordRoute(req: SipRequest, index = 0): void {
+    const rr = req.recordRoutes();
+    const mine = rr[index];
+    if (!mine) throw new RangeError('the request has no Record-Route entry of the SBC');
+    const uris = rr.map((n) => n.uri);
+    const k = this.#rr.current();
+    const callId = req.callId();
+    const callerTag = tagOf(req.from());
+    const add: Record<string, string> = { [PARAM.rr]: formatToken(k.id, mac(k.key, rrInput(k.id, callId, callerTag, uris))) };
+    const contact = firstContactUri(req);
+    if (contact) add[PARAM.rsCallee] = formatToken(k.id, mac(k.key, routeSetInput('b', k.id, callId, callerTag, uris, contact)));
+    if (this.#pool) add[PARAM.keyBlob] = this.#pool.seal(k);
+    replaceListElement(req, 'Record-Route', index, formatNameAddr(withParams(stripSignatures(mine), add)));
+  }
+
+  /**
+   * Checks the Record-Route set echoed in a response (18x/2xx) from an
+   * untrusted link: the SBC's entry (element `index`, default the top one)
+   * must carry a valid `ks-rr` over the whole set.
+   */
+  verifyRecordRoute(res: SipResponse, source?: string, index = 0): Verdict {
+    try {
+      const rr = res.recordRoutes();
+      const mine = rr[index];
+      const p = mine && sipParams(mine.uri);
+      if (!p || !(PARAM.rr in p)) return this.#fail(source, 'record-route', 'missing');
+      const t = parseToken(p[PARAM.rr]);
+      if (!t) return this.#fail(source, 'record-route', 'malformed');
+      const k = this.#key(t.kid, p[PARAM.keyBlob]);
+      if (!k.ok) return this.#fail(source, 'record-route', k.reason);
+      const want = mac(k.key.key, rrInput(t.kid, res.callId(), tagOf(res.from()), rr.map((n) => n.uri)));
+      return macEquals(want, t.mac) ? { ok: true, kid: t.kid } : this.#fail(source, 'record-route', 'mismatch');
+    } catch {
+      return this.#fail(source, 'record-route', 'malformed');
+    }
+  }
+
+  /**
+   * Adds `ks-rsa` (route set plus the callee's Contact, which the caller
+   * presents back) to the SBC's Record-Route entry in a dialog-forming
+   * response on its way to an untrusted caller. `index` defaults to the last
+   * entry, the one nearest the caller. Returns false when the response has
+   * no usable Contact (nothing to sign for). Throws SipHeaderError when its
+   * headers do not parse.
+   */
+  signCallerRouteSet(res: SipResponse, index?: number): boolean {
+    const rr = res.recordRoutes();
+    const i = index ?? rr.length - 1;
+    const mine = rr[i];
+    if (!mine) throw new RangeError('the response has no Record-Route entry of the SBC');
+    const contact = firstContactUri(res);
+    if (!contact) return false;
+    // Keep what the request leg put in this entry (a single SBC hop between
+    // two untrusted parties) and sign with the same key, while it is held,
+    // so the entry's one key blob serves both signatures.
+    const had = sipParams(mine.uri) ?? {};
+    const prior: Record<string, string> = {};
+    for (const name of [PARAM.rr, PARAM.rsCallee]) {
+      const v = had[name];
+      if (typeof v === 'string') prior[name] = v;
+    }
+    const priorKid = parseToken(prior[PARAM.rr] ?? prior[PARAM.rsCallee])?.kid;
+    const k = (priorKid !== undefined ? this.#rr.get(priorKid) : undefined) ?? this.#rr.current();
+    const uris = rr.map((n) => n.uri);
+    const add: Record<string, string> = {
+      [PARAM.rsCaller]: formatToken(k.id, mac(k.key, routeSetInput('a', k.id, res.callId(), tagOf(res.from()), uris, contact))),
+    };
+    if (this.#pool) add[PARAM.keyBlob] = this.#pool.seal(k);
+    replaceListElement(res, 'Record-Route', i, formatNameAddr(withParams(stripSignatures(mine), { ...prior, ...add })));
+    return true;
+  }
+
+  /**
+   * Checks an in-dialog request from an untrusted link, as received (Route
+   * not yet popped): its top Route must carry `ks-rsa` valid for the Route
+   * set reversed plus the Request-URI (a request from the caller), or
+   * `ks-rsb` valid for the Route set plus the Request-URI (from the callee).
+   */
+  verifyInDialogRequest(req: SipRequest, source?: string): Verdict {
+    try {
+      const routes = req.routes();
+      const top = routes[0];
+      const p = top && sipParams(top.uri);
+      if (!p || (!(PARAM.rsCaller in p) && !(PARAM.rsCallee in p))) return this.#fail(source, 'route-set', 'missing');
+      const target = req.requestUri();
+      const callId = req.callId();
+      let worst: FailReason = 'mismatch';
+      for (const side of ['a', 'b'] as const) {
+        const name = side === 'a' ? PARAM.rsCaller : PARAM.rsCallee;
+        if (!(name in p)) continue;
+        const t = parseToken(p[name]);
+        if (!t) {
+          worst = 'malformed';
+          continue;
+        }
+        const k = this.#key(t.kid, p[PARAM.keyBlob]);
+        if (!k.ok) {
+          worst = k.reason;
+          continue;
+        }
+        const uris = routes.map((n) => n.uri);
+        if (side === 'a') uris.reverse();
+        // The caller's tag: From in the caller's requests, To in the callee's.
+        const callerTag = tagOf(side === 'a' ? req.from() : req.to());
+        const want = mac(k.key.key, routeSetInput(side, t.kid, callId, callerTag, uris, target));
+        if (macEquals(want, t.mac)) return { ok: true, kid: t.kid, side: side === 'a' ? 'caller' : 'callee' };
+      }
+      return this.#fail(source, 'route-set', worst);
+    } catch {
+      return this.#fail(source, 'route-set', 'malformed');
+    }
+  }
+
+  /** A key for a Record-Route/route-set signature: held locally, else from the pool blob beside it. */
+  #key(kid: string, blob: string | null | undefined): Lookup {
+    const local = this.#rr.get(kid);
+    if (local) return { ok: true, key: local };
+    if (!this.#pool || typeof blob !== 'string') return { ok: false, reason: 'unknown-key' };
+    const o = this.#pool.open(blob);
+    if (!o.ok) return { ok: false, reason: o.reason === 'forged' ? 'forged-key' : o.reason === 'other-pool' ? 'other-pool' : o.reason === 'expired' ? 'expired' : 'malformed' };
+    if (o.key.id !== kid || o.key.purpose !== 'rr') return { ok: false, reason: 'unknown-key' };
+    return { ok: true, key: o.key };
+  }
+
+  #fail(source: string | undefined, check: SignatureCheck, reason: FailReason): Verdict {
+    this.#onFailure?.(source, check, reason);
+    return { ok: false, check, reason };
+  }
+}
