@@ -3,7 +3,7 @@
  * refreshes proved by the terminal's mechanism, and transparent Digest.
  */
 import {
-  aorOf, chosenSecurityServer, decodeS1, decodeS5, decodeS7, decodeS9, encodeS6, encodeS8Authorization, encodeS10, findKs1, isS7,
+  aorOf, chosenSecurityServer, decodeS1, encodeS2Authorization, decodeS5, decodeS7, decodeS9, encodeS6, encodeS8Authorization, encodeS10, findKs1, isS7,
   P_KS_AUTH, P_KS_IDSP, P_KS_IPC, P_KS_MECH, removeKs1Authorization, securityClientText, SIP_FIELD,
 } from '../adapters/sip/sbc-ks1.js';
 import { KS_HMAC } from '../adapters/sip/sbc-app-hmac.js';
@@ -38,6 +38,7 @@ export async function handleRegister(p: SbcSipProxy, req: SipRequest, ctx: Serve
   // No KS1 and no session: a Digest phone, forwarded untouched but for P-KS-IDSP.
   const fwd = req.clone();
   fwd.set(P_KS_IDSP, p.d.idsp);
+  fwd.set(P_KS_IPC, ctx.source.address);
   const res = await p.forward(fwd, ctx);
   if (res.status === 403) p.count(ctx, 'forbidden');
   p.reply(ctx, res);
@@ -56,6 +57,8 @@ async function challenge(p: SbcSipProxy, req: SipRequest, ctx: ServerContext, id
   removeKs1Authorization(fwd);
   fwd.remove('Security-Client');
   fwd.remove('Security-Verify');
+  // the KS1 marker tells the core this is KS1, not a Digest phone's first REGISTER (core-link contract, s2)
+  fwd.append('Authorization', encodeS2Authorization(idc, p.d.idsp));
   fwd.set(P_KS_IDSP, p.d.idsp);
   const res = await p.forward(fwd, ctx);
   if (res.status !== 401) {

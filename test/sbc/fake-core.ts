@@ -40,7 +40,7 @@ export async function startFakeCore(o: { transport?: 'udp' | 'tcp'; idsp: string
       const bindingHeaders: Array<[string, string]> = granted > 0 && contact ? [['Contact', `${contact};expires=${granted}`]] : [];
       if (req.get('P-KS-Auth')) return void ctx.respond(200, undefined, { toTag: 'core', headers: bindingHeaders });
       const ks1 = req.auth('Authorization').find((a) => a.scheme.toUpperCase() === 'KS1');
-      if (ks1) {
+      if (ks1 && 'response' in ks1.params) {
         const p = ks1.params;
         const s8 = { idc, idsp, rand: fromB64u(p.nonce ?? '', 16)!, authenticator: fromB64u(p.response ?? '', 16)!, mech: req.get('P-KS-Mech') ?? '', ipc: req.get('P-KS-IPC') ?? '' };
         const r = await flow.onAuthenticate(s8, { protocol: 'sip', contact: contact ?? '', expiresAt: Date.now() + granted * 1000 });

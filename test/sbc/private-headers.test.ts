@@ -31,7 +31,8 @@ describe('private headers', () => {
       expect(s2).toHaveLength(1);
       expect(s2[0]!.getAll('P-KS-IDSP')).toEqual(['sbc1.lab.example']);
       for (const h of ['P-KS-Auth', 'P-KS-Keys', 'P-KS-Mech', 'P-KS-IPC']) expect(s2[0]!.get(h)).toBeUndefined();
-      expect(s2[0]!.get('Authorization')).toBeUndefined();
+      // the terminal's n1/ts stay at the SBC; the core gets the KS1 marker only
+      expect(s2[0]!.getAll('Authorization')).toEqual(['KS1 username="inject@lab.example", realm="sbc1.lab.example"']);
       // and nothing private comes back down
       expect(r1.headers.some((h) => h.key.startsWith('p-ks-'))).toBe(false);
     } finally {
@@ -49,6 +50,7 @@ describe('private headers', () => {
       expect(seen[0]!.get('Authorization')).toMatch(/^Digest /);
       expect(seen[0]!.getAll('P-KS-IDSP')).toEqual(['sbc1.lab.example']);
       expect(seen[0]!.get('P-KS-Auth')).toBeUndefined();
+      expect(seen[0]!.get('P-KS-IPC')).toBe('127.0.0.1');
       expect(seen[0]!.vias()).toHaveLength(2);
       expect(Number(seen[0]!.get('Max-Forwards'))).toBe(69);
       expect(seen[0]!.vias()[1]!.params.rport).toBe(String(t.uac.transport.port));

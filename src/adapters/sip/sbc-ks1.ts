@@ -175,6 +175,11 @@ export function decodeS5(res: SipMessage, idc: string): S5 | undefined {
   return { idc, idsp, rand };
 }
 
+/** s2's KS1 marker: `Authorization: KS1 username="<IDc>", realm="<IDsp>"`. */
+export function encodeS2Authorization(idc: string, idsp: string): string {
+  return formatAuth(KS1, { username: idc, realm: idsp });
+}
+
 /** s8's Authorization value: exactly these four parameters. */
 export function encodeS8Authorization(s8: S8): string {
   return formatAuth(KS1, { username: s8.idc, realm: s8.idsp, nonce: toB64u(s8.rand), response: toB64u(s8.authenticator) });
