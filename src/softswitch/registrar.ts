@@ -83,7 +83,7 @@ function deltaParam(v: string | null | undefined): number | undefined | 'bad' {
 }
 
 export class Registrar {
-  constructor(private readonly repo: BindingRepo, readonly policy: ExpiresPolicy, private readonly now: () => number) {
+  constructor(private readonly repo: BindingRepo, readonly policy: ExpiresPolicy, readonly now: () => number) {
     if (!(policy.min >= 0 && policy.max >= policy.min && policy.default >= policy.min && policy.default <= policy.max)) {
       throw new RangeError('expires policy needs 0 <= min <= default <= max');
     }

@@ -216,8 +216,7 @@ export class SoftswitchRegisterHandler {
   async #commit(r: Req, report: { idsp: string; mechanism: string; reported?: string }, extra: Headers = []): Promise<boolean> {
     const res = await this.#o.registrar.apply(r.plan);
     if (!res.ok) {
-      this.st.outOfOrder++;
-      this.#respond(r.ctx, 500, 'Out Of Order', [['Warning', this.#warning('CSeq not above the binding\'s')]]);
+      this.#outOfOrder(r);
       return false;
     }
     await this.#report(r, res.added, res.removed, report);
@@ -266,7 +265,7 @@ export class SoftswitchRegisterHandler {
   #binding(r: Req): Binding {
     const plan = r.plan;
     const first = plan.kind === 'update' ? plan.contacts.find((c) => c.expires > 0) : undefined;
-    return { protocol: 'sip', contact: first?.uri ?? '', expiresAt: Date.now() + (first?.expires ?? 0) * 1000, ipc: r.ipc };
+    return { protocol: 'sip', contact: first?.uri ?? '', expiresAt: this.#o.registrar.now() + (first?.expires ?? 0) * 1000, ipc: r.ipc };
   }
 
   #withAuth(r: Req, idsp: string, mechanism: string): void {
