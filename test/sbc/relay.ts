@@ -33,7 +33,7 @@ export async function startRelay(server: { host: string; port: number }): Promis
     if (!fromServer) client = { address: rinfo.address, port: rinfo.port };
     const dir = fromServer ? 'down' : 'up';
     const out = relay.tamper ? relay.tamper(dir, msg) : msg;
-    const to = fromServer ? client : server;
+    const to = fromServer ? client : { address: server.host, port: server.port };
     if (!to) return;
     relay.packets.push({ proto: 'udp', src: [rinfo.address, rinfo.port], dst: [to.address, to.port], payload: out, order: order++, dir });
     sock.send(out, to.port, to.address);
