@@ -16,10 +16,13 @@ export interface FakeCore {
   stack: SipStack;
   /** Every request as the core received it. */
   seen: SipRequest[];
+  /** Answer every request this much later (a slow core). */
+  delayMs: number;
   close(): Promise<void>;
 }
 
 export async function startFakeCore(o: { transport?: 'udp' | 'tcp'; idsp: string; ksp: Buffer; expires?: number }): Promise<FakeCore> {
+  let delayMs = 0;
   const auc = new FakeAuc(Date.now, randomBytes);
   auc.proxies.set(o.idsp, o.ksp);
   const flow = new SoftswitchFlow({ auc });
@@ -31,6 +34,7 @@ export async function startFakeCore(o: { transport?: 'udp' | 'tcp'; idsp: string
     timers: { T1: 100, T2: 400, T4: 500 },
     onRequest: async (req, ctx) => {
       seen.push(req);
+      if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
       if (req.method !== 'REGISTER') return void ctx.respond(200, undefined, { toTag: 'core' });
       const idc = aorOf(req.to())!;
       const idsp = req.get('P-KS-IDSP') ?? '';
@@ -62,5 +66,10 @@ export async function startFakeCore(o: { transport?: 'udp' | 'tcp'; idsp: string
       }
     },
   });
-  return { port: t.port, auc, stack, seen, close: () => stack.close() };
+  return {
+    port: t.port, auc, stack, seen, close: () => stack.close(),
+    set delayMs(ms: number) {
+      delayMs = ms;
+    },
+  };
 }
