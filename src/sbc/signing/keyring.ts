@@ -88,9 +88,9 @@ export class KeyRing {
 
   /** Rotates when the signing key is older than the interval; true if it did. */
   async maybeRotate(): Promise<boolean> {
-    const before = this.#byId.size ? this.#current : undefined;
+    const before = this.#byId.size ? this.#current.id : undefined;
     const k = await this.#rotate(false);
-    return k !== before;
+    return k.id !== before;
   }
 
   /** Makes a new signing key now, whatever the age of the current one. */
