@@ -35,7 +35,7 @@ export async function makeSigner(clock: Clock, o: { pool?: SigningPool; onFailur
 export function wire<T extends SipMessage>(m: T): T {
   const r = parseMessage(serialize(m));
   if (!r.ok) throw new Error(`did not parse: ${r.error.header} ${r.error.reason}`);
-  return r.message as T;
+  return r.message as unknown as T;
 }
 
 export function req(text: string): SipRequest {
