@@ -25,15 +25,28 @@ const g = (): GlobalFlags => program.opts<GlobalFlags>();
 
 program
   .command('up')
-  .description('run the whole system on this machine with the embedded store (today: the AuC and its provisioning API)')
+  .description('run the whole system on this machine: AuC, softswitch and SBC with the embedded store (provisions its own SBC at first start)')
+  .option('--api-port <port>', 'provisioning API port')
+  .action(async (o: { apiPort?: string }) => runRoles(['auc', 'softswitch', 'sbc'], g(), { 'auc.api.port': o.apiPort }));
+
+program
+  .command('auc')
+  .description('run the authentication center alone: provisioning API, RADIUS and Diameter servers')
   .option('--api-port <port>', 'provisioning API port')
   .action(async (o: { apiPort?: string }) => runRoles(['auc'], g(), { 'auc.api.port': o.apiPort }));
 
 program
-  .command('auc')
-  .description('run the authentication center alone: provisioning API (and its AuC interfaces)')
-  .option('--api-port <port>', 'provisioning API port')
-  .action(async (o: { apiPort?: string }) => runRoles(['auc'], g(), { 'auc.api.port': o.apiPort }));
+  .command('softswitch')
+  .description('run the softswitch alone: SIP registrar (KS1, Digest), MGCP call agent, H.248 MGC; reaches the AuC over RADIUS or Diameter')
+  .option('--auc-protocol <radius|diameter>', 'how to reach the AuC')
+  .option('--auc-peers <list>', 'AuC peers host:port, comma-separated, in failover order')
+  .action(async (o: { aucProtocol?: string; aucPeers?: string }) => runRoles(['softswitch'], g(), { 'softswitch.auc.protocol': o.aucProtocol, 'softswitch.auc.peers': o.aucPeers }));
+
+program
+  .command('sbc')
+  .description('run the session border controller alone: SIP (UDP, TCP, TLS, TLS-PSK), MGCP and H.248 toward terminals; the softswitch behind it')
+  .option('--softswitch <host:port>', 'the softswitch SIP address')
+  .action(async (o: { softswitch?: string }) => runRoles(['sbc'], g(), { 'sbc.softswitch': o.softswitch }));
 
 program
   .command('migrate')
@@ -110,6 +123,39 @@ provision
   .option('--json', 'print the report as one JSON line')
   .action(async (file: string, o: { keysOut?: string; json?: boolean }) => {
     process.exitCode = await importFile(file, o, g());
+  });
+
+const terminal = program.command('terminal').description('act as a terminal: register through an SBC with KS1');
+terminal
+  .command('register')
+  .description('register (KS1 through the SBC), verify the MAC, apply the mechanism; prints one JSON line; exit 0 ok, 2 authentication failed, 1 other error')
+  .option('--proto <proto>', 'sip, mgcp or h248', 'sip')
+  .option('--id <idc>', 'the terminal identity IDc')
+  .option('--key <hex>', 'its long-term key Kc (64 hex digits)')
+  .option('--sbc <host:port>', 'the SBC (default port 5060 sip, 2727 mgcp, 2944 h248)', '127.0.0.1')
+  .option('--mechs <list>', 'mechanisms with priorities, e.g. "tls-psk;q=0.5, app-hmac;q=0.3"')
+  .option('--transport <udp|tcp>', 'SIP transport for the registration', 'udp')
+  .option('--idsp <id>', 'insist on this SBC identity')
+  .option('--ca-file <pem>', 'SBC certificate or CA, for the tls mechanism')
+  .option('--keys-file <csv>', 'many terminals: CSV idc,key (as provision import --keys-out writes)')
+  .option('--count <n>', 'register this many terminals from --keys-file')
+  .option('--rate <r>', 'registrations started per second with --count', '10')
+  .action(async (o: { proto: string; id?: string; key?: string; sbc: string; mechs?: string; transport: string; idsp?: string; caFile?: string; keysFile?: string; count?: string; rate: string }) => {
+    const { runTerminalRegister } = await import('./terminal.js');
+    process.exitCode = await runTerminalRegister({ ...o });
+  });
+
+const pool = program.command('pool').description('the key pair several SBC instances share');
+pool
+  .command('init')
+  .description('generate the pool key pair and certificate into a directory (private key mode 0600)')
+  .requiredOption('--out <dir>', 'where to write pool.key and pool.crt')
+  .option('--common-name <cn>', 'certificate subject common name')
+  .option('--valid-days <n>', 'certificate validity in days')
+  .option('--force', 'overwrite existing files')
+  .action(async (o: { out: string; commonName?: string; validDays?: string; force?: boolean }) => {
+    const { runPoolInit } = await import('./pool.js');
+    process.exitCode = runPoolInit({ out: o.out, ...(o.commonName ? { commonName: o.commonName } : {}), ...(o.validDays ? { validDays: Number(o.validDays) } : {}), force: Boolean(o.force) });
   });
 
 program

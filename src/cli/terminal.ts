@@ -4,10 +4,11 @@
  * Commander-agnostic: main.ts maps its flags onto TerminalRegisterOptions.
  */
 import { readFileSync } from 'node:fs';
-import { registerSip, type RegisterResult } from '../terminal/register.js';
+import { registerGateway, type AnyRegisterResult } from '../terminal/gateway-register.js';
+import { registerSip } from '../terminal/register.js';
 
 export interface TerminalRegisterOptions {
-  /** sip (mgcp/h248 come later). */
+  /** sip, mgcp or h248. */
   proto: string;
   /** IDc, for a single registration. */
   id?: string;
@@ -41,11 +42,12 @@ export async function runTerminalRegister(o: TerminalRegisterOptions): Promise<n
   const out = o.out ?? ((l: string) => void process.stdout.write(l + '\n'));
   const err = o.err ?? ((l: string) => void process.stderr.write(l + '\n'));
   try {
-    if (o.proto !== 'sip') throw new UsageError(`terminal register: protocol "${o.proto}" is not supported yet (only sip)`);
-    const sbc = parseHostPort(o.sbc);
+    const proto = o.proto;
+    if (proto !== 'sip' && proto !== 'mgcp' && proto !== 'h248') throw new UsageError(`--proto must be sip, mgcp or h248, not "${proto}"`);
+    const sbc = parseHostPort(o.sbc, DEFAULT_PORT[proto]);
     const transport = (o.transport ?? 'udp').toLowerCase();
     if (transport !== 'udp' && transport !== 'tcp') throw new UsageError('--transport must be udp or tcp');
-    const mechs = o.mechs ?? DEFAULT_MECHS;
+    const mechs = o.mechs ?? (proto === 'sip' ? DEFAULT_MECHS : 'app-hmac;q=0.5');
     const ca = o.caFile ? readFileSync(o.caFile, 'utf8') : undefined;
     const count = o.count === undefined ? undefined : positiveInt(o.count, '--count');
     const rate = o.rate === undefined ? 10 : positiveNumber(o.rate, '--rate');
@@ -61,18 +63,20 @@ export async function runTerminalRegister(o: TerminalRegisterOptions): Promise<n
       if (!o.id || !o.key) throw new UsageError('give --id and --key, or --keys-file');
       terminals = [{ idc: o.id, kc: parseKey(o.key) }];
     }
-    const one = (t: { idc: string; kc: Buffer }): Promise<RegisterResult> =>
-      registerSip({
+    const one = (t: { idc: string; kc: Buffer }): Promise<AnyRegisterResult> =>
+      proto !== 'sip'
+        ? registerGateway({ proto, idc: t.idc, kc: t.kc, sbc, mechs, ...(o.idsp ? { idsp: o.idsp } : {}) })
+        : registerSip({
         idc: t.idc, kc: t.kc, mechs, transport: transport as 'udp' | 'tcp', sbc,
         ...(o.idsp ? { idsp: o.idsp } : {}),
         tls: ca ? { ca, ...(o.idsp ? { servername: o.idsp } : {}) } : {},
       });
-    const results: RegisterResult[] = [];
-    const print = (r: RegisterResult): void => {
+    const results: AnyRegisterResult[] = [];
+    const print = (r: AnyRegisterResult): void => {
       results.push(r);
       out(JSON.stringify(r.ok
         ? { ok: true, protocol: r.protocol, idc: r.idc, idsp: r.idsp, mechanism: r.mechanism, sessionKeyId: r.sessionKeyId, ms: r.ms }
-        : { ok: false, protocol: r.protocol, idc: r.idc, error: r.error, authFailed: r.authFailed, ...(r.status !== undefined ? { status: r.status } : {}), ms: r.ms }));
+        : { ok: false, protocol: r.protocol, idc: r.idc, error: r.error, authFailed: r.authFailed, ...('status' in r && r.status !== undefined ? { status: r.status } : {}), ms: r.ms }));
     };
     if (terminals.length === 1) print(await one(terminals[0]!));
     else await paced(terminals, rate, one, (r) => {
@@ -101,10 +105,12 @@ async function paced<T, R>(items: T[], rate: number, job: (t: T) => Promise<R>, 
   await Promise.all(running);
 }
 
-export function parseHostPort(s: string): { host: string; port: number } {
+const DEFAULT_PORT = { sip: 5060, mgcp: 2727, h248: 2944 } as const;
+
+export function parseHostPort(s: string, defaultPort = 5060): { host: string; port: number } {
   const m = /^\[([0-9A-Fa-f:.]+)\](?::(\d{1,5}))?$/.exec(s) ?? /^([^:[\]]+)(?::(\d{1,5}))?$/.exec(s);
   if (!m) throw new UsageError(`--sbc: expected host:port, got "${s}"`);
-  const port = m[2] ? Number(m[2]) : 5060;
+  const port = m[2] ? Number(m[2]) : defaultPort;
   if (port < 1 || port > 65535) throw new UsageError('--sbc: port out of range');
   return { host: m[1]!, port };
 }

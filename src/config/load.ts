@@ -16,6 +16,34 @@ export interface Config {
     radius: { host: string; authPort: number; acctPort: number; secret: string; clients: string };
     diameter: { host: string; port: number; originHost: string; originRealm: string };
   };
+  softswitch: {
+    sip: { host: string; port: number; tlsPskPort: number };
+    mgcpPort: number;
+    h248Port: number;
+    digestAlgorithms: string;
+    realm: string;
+    trustedSbcs: string;
+    identity: string;
+    key: string;
+    expires: { min: number; max: number; default: number };
+    auc: { protocol: string; peers: string; timeoutMs: number };
+  };
+  sbc: {
+    idsp: string;
+    key: string;
+    host: string;
+    udpPort: number;
+    tcpPort: number;
+    tlsPort: number;
+    tlsPskPort: number;
+    softswitch: string;
+    mgcpPort: number;
+    h248Port: number;
+    softswitchMgcp: string;
+    softswitchH248: string;
+    mechanisms: string;
+    tls: { certFile: string; keyFile: string };
+  };
 }
 
 export class ConfigError extends Error {}

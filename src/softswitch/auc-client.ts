@@ -1,0 +1,43 @@
+import type { AucService } from '../auc/service.js';
+import { parseHostPort, splitList } from '../config/addresses.js';
+import { ConfigError, type Config } from '../config/load.js';
+import { configuredOrStoredSecret } from '../config/secrets.js';
+import { DiameterAucClient } from './auc-diameter-client.js';
+import { RadiusAucClient } from './auc-radius-client.js';
+
+export interface AucClient extends AucService {
+  close(): Promise<void>;
+}
+
+/** The softswitch's way to the AuC, by configuration: RADIUS or Diameter, several peers in failover order. */
+export function aucClientFromConfig(cfg: Config): AucClient {
+  const proto = cfg.softswitch.auc.protocol;
+  const peersText = cfg.softswitch.auc.peers;
+  if (proto === 'radius') {
+    const peers = peersText ? splitList(peersText).map((p) => parseHostPort(p, 'softswitch.auc.peers')) : [{ host: cfg.auc.radius.host, port: cfg.auc.radius.authPort }];
+    const secret = configuredOrStoredSecret(cfg.dataDir, 'radius.secret', cfg.auc.radius.secret);
+    return new RadiusAucClient({
+      secret,
+      servers: peers.map((p) => ({
+        host: p.host,
+        authPort: p.port,
+        // Without explicit peers this is the local AuC, whose accounting port is configured separately.
+        acctPort: peersText ? p.port + 1 : cfg.auc.radius.acctPort,
+      })),
+      timeoutMs: Math.max(100, Math.min(1000, Math.floor(cfg.softswitch.auc.timeoutMs / 3))),
+      totalTimeoutMs: cfg.softswitch.auc.timeoutMs,
+    });
+  }
+  if (proto === 'diameter') {
+    const peers = peersText ? splitList(peersText).map((p) => parseHostPort(p, 'softswitch.auc.peers')) : [{ host: cfg.auc.diameter.host, port: cfg.auc.diameter.port }];
+    const client = new DiameterAucClient({
+      peers,
+      originHost: `softswitch.${cfg.auc.diameter.originRealm}`,
+      originRealm: cfg.auc.diameter.originRealm,
+      destinationRealm: cfg.auc.diameter.originRealm,
+      timeoutMs: cfg.softswitch.auc.timeoutMs,
+    });
+    return client;
+  }
+  throw new ConfigError(`softswitch.auc.protocol must be radius or diameter, not ${JSON.stringify(proto)}`);
+}

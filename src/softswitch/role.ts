@@ -1,0 +1,72 @@
+import { keyFromHex, splitList } from '../config/addresses.js';
+import type { Config } from '../config/load.js';
+import { configuredOrStoredSecret } from '../config/secrets.js';
+import type { Logger } from '../log/logger.js';
+import { openStore, type Store } from '../store/index.js';
+import type { DigestAlgorithm } from '../auc/service.js';
+import { aucClientFromConfig } from './auc-client.js';
+import { startH248Softswitch } from './h248-mgc.js';
+import { startMgcpSoftswitch } from './mgcp-agent.js';
+import { startSoftswitch } from './run.js';
+import { randomBytes } from 'node:crypto';
+
+export interface RunningRole {
+  listening: { name: string; address: string }[];
+  stop(): Promise<void>;
+}
+
+/** The softswitch's own identity for terminals without an SBC, if one is configured. */
+export function softswitchIdentity(cfg: Config): { id: string; key: Buffer } | undefined {
+  if (!cfg.softswitch.identity) return undefined;
+  const hex = configuredOrStoredSecret(cfg.dataDir, 'softswitch.key', cfg.softswitch.key, () => randomBytes(32).toString('hex'));
+  return { id: cfg.softswitch.identity, key: keyFromHex(hex, 'softswitch.key') };
+}
+
+function digestAlgorithms(text: string): DigestAlgorithm[] {
+  const list = splitList(text).map((a) => a.toUpperCase());
+  for (const a of list) if (a !== 'MD5' && a !== 'SHA-256') throw new Error(`softswitch.digestAlgorithms: unknown algorithm ${a}`);
+  return list as DigestAlgorithm[];
+}
+
+/** Starts the softswitch: SIP registrar (KS1 and Digest), MGCP call agent, H.248 MGC, all on one AuC client. */
+export async function startSoftswitchRole(cfg: Config, logger: Logger, shared?: { store?: Store }): Promise<RunningRole> {
+  const log = logger.child({ role: 'softswitch' });
+  const store = shared?.store ?? (await openStore({ dataDir: cfg.dataDir, url: cfg.db.url || undefined, masterKeyHex: cfg.masterKey || undefined }));
+  const auc = aucClientFromConfig(cfg);
+  const host = cfg.softswitch.sip.host;
+  const identity = softswitchIdentity(cfg);
+  const sip = await startSoftswitch({
+    sip: {
+      host,
+      udpPort: cfg.softswitch.sip.port,
+      tcpPort: cfg.softswitch.sip.port,
+      ...(identity && cfg.softswitch.sip.tlsPskPort ? { tlsPskPort: cfg.softswitch.sip.tlsPskPort } : {}),
+    },
+    trustedSbcs: splitList(cfg.softswitch.trustedSbcs),
+    realm: cfg.softswitch.realm,
+    ...(identity ? { identity } : {}),
+    expires: cfg.softswitch.expires,
+    aucTimeoutMs: cfg.softswitch.auc.timeoutMs,
+    digestAlgorithms: digestAlgorithms(cfg.softswitch.digestAlgorithms),
+    auc,
+    store,
+    logger: log,
+  });
+  const listening = [
+    { name: 'softswitch SIP', address: `${host} udp ${sip.ports.udp}, tcp ${sip.ports.tcp}${sip.ports.tlsPsk ? `, tls-psk ${sip.ports.tlsPsk}` : ''} (AuC over ${cfg.softswitch.auc.protocol})` },
+  ];
+  const mgcp = cfg.softswitch.mgcpPort ? await startMgcpSoftswitch({ listen: { host, port: cfg.softswitch.mgcpPort }, auc, logger: log }) : undefined;
+  if (mgcp) listening.push({ name: 'softswitch MGCP call agent', address: `${host} udp ${mgcp.port}` });
+  const h248 = cfg.softswitch.h248Port ? await startH248Softswitch({ listen: { host, port: cfg.softswitch.h248Port }, auc, logger: log }) : undefined;
+  if (h248) listening.push({ name: 'softswitch H.248 MGC', address: `${host} udp ${h248.port}` });
+  return {
+    listening,
+    async stop() {
+      await h248?.close();
+      await mgcp?.close();
+      await sip.close();
+      await auc.close();
+      if (!shared?.store) await store.close();
+    },
+  };
+}
