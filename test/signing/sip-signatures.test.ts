@@ -277,3 +277,25 @@ Content-Length: 0
 `))).toThrow(RangeError);
   });
 });
+
+describe('a single SBC hop between two untrusted parties', () => {
+  it('one Record-Route entry carries ks-rr, ks-rsb and ks-rsa, signed with one key even across a rotation', async () => {
+    const clock = new Clock();
+    const { signer, keys } = await makeSigner(clock);
+    const direct = edit(inviteFromCore(), (t) => t.replace(/Record-Route: [^\r]*\r\n/g, '').replace(/Via: SIP\/2.0\/UDP 10[^\r]*\r\n/g, ''));
+    const atB = sbcForwardsInvite(signer, direct);
+    expect(atB.recordRoutes()).toHaveLength(1);
+    const ok = bAnswers(atB);
+    expect(signer.verifyRecordRoute(ok)).toMatchObject({ ok: true });
+    await keys.rr.rotate();
+    const r = ok.clone();
+    r.shift('Via');
+    expect(signer.signCallerRouteSet(r)).toBe(true);
+    const atA = wire(r);
+    const entry = atA.recordRoutes()[0]!.uri as { params: Record<string, string> };
+    expect(Object.keys(entry.params).sort()).toEqual(['ks-rr', 'ks-rsa', 'ks-rsb', 'lr']);
+    expect(entry.params['ks-rsa']!.split('.')[0]).toBe(entry.params['ks-rr']!.split('.')[0]);
+    expect(signer.verifyInDialogRequest(requestFromA(atA))).toMatchObject({ ok: true, side: 'caller' });
+    expect(signer.verifyInDialogRequest(requestFromB(atB))).toMatchObject({ ok: true, side: 'callee' });
+  });
+});
