@@ -92,11 +92,11 @@ describeEngines('softswitch KS1 through a trusted SBC', (ctx) => {
     expect(w.ss.stats().register.pksStripped).toBeGreaterThan(0);
   });
 
-  it('offers KS1 and Digest when the SBC forwards a REGISTER without any Authorization', async () => {
+  it('offers only Digest when the SBC forwards a REGISTER without any Authorization (a Digest phone)', async () => {
     const r = new Registration(sbc, w.ss.ports.udp!, 'bob@lab.example');
     const res = await r.send({ headers: [idsp] });
     expect(res.status).toBe(401);
-    expect(res.auth('WWW-Authenticate').map((a) => `${a.scheme}/${a.params.algorithm}`)).toEqual(['KS1/ks1', 'Digest/SHA-256', 'Digest/MD5']);
+    expect(res.auth('WWW-Authenticate').map((a) => `${a.scheme}/${a.params.algorithm}`)).toEqual(['Digest/SHA-256', 'Digest/MD5']);
   });
 
   it('lets a Digest phone register through the SBC: the binding names the SBC and no key material comes back', async () => {

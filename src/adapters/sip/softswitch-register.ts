@@ -137,9 +137,11 @@ export class SoftswitchRegisterHandler {
       if (pAuth && (await this.#refresh(r, pIdsp, pAuth[1]!.toLowerCase()))) return;
       if (ks1 && isKs1Answer(ks1.params)) return this.#coreS8(r, pIdsp, ks1.params);
       if (digest) return this.#digest(r, pIdsp, digest.params);
-      // An s2 (the SBC replaced the terminal's KS1 header, or dropped it) or a
-      // Digest phone's first REGISTER: without a KS1 header we cannot tell, so offer both.
-      return this.#coreS2(r, pIdsp, !ks1);
+      // The SBC marks every KS1 s2 with a bare KS1 header; without it this is a
+      // Digest phone, which must see only Digest challenges (many phones, and
+      // sipp, read just the first WWW-Authenticate) and must not cost a vector.
+      if (ks1) return this.#coreS2(r, pIdsp, false);
+      return this.#digestChallenge(ctx, false);
     }
     if (ks1) return this.#directKs1(r, ks1.params);
     if (digest) return this.#digest(r, '', digest.params);
