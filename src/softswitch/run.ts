@@ -16,6 +16,23 @@ import { SoftswitchRegisterHandler, type SoftswitchSipStats } from '../adapters/
 import { boundedAuc } from './auc-guard.js';
 import { DigestAuth } from './digest.js';
 import { DEFAULT_EXPIRES, Registrar, type ExpiresPolicy } from './registrar.js';
+// ---- call routing and metrics (docs/softswitch-calls.md) ----
+import { SoftswitchCallRouter, type CallRouterStats } from '../adapters/sip/softswitch-route.js';
+import { LocationCache, type LocationCacheStats } from './location-cache.js';
+import { SoftswitchMetrics, serveSoftswitchMetrics, type MetricsEndpoint } from './metrics.js';
+import type { MetricsRegistry } from '../metrics/index.js';
+import type { BindingRepo } from '../store/bindings.js';
+
+export interface CallRoutingOptions {
+  /** How long an AoR's bindings read from the store are reused (default 2000 ms; changes made by this process apply at once). */
+  locationCacheTtlMs?: number;
+  /** A contact with no final answer after this long is cancelled and the next one tried (default 60000 ms). */
+  ringTimeoutMs?: number;
+  /** Host in our Record-Route (default the SIP listener's host; set it when binding 0.0.0.0). */
+  recordRouteHost?: string;
+  /** Is this AoR provisioned? 404 when not, 480 when it is but nobody is registered (default: a terminal record in the store). */
+  knownAor?: (aor: string) => Promise<boolean>;
+}
 
 export interface SoftswitchOptions {
   sip: {
@@ -54,11 +71,21 @@ export interface SoftswitchOptions {
   auc: AucService;
   store: Store;
   logger?: Logger;
+  /** Call routing between registered terminals. */
+  calls?: CallRoutingOptions;
+  /** Serve Prometheus text at `/metrics` on this port (0 picks one); undefined: no endpoint. */
+  metricsPort?: number;
+  /** Address of the metrics endpoint (default `sip.host`). */
+  metricsHost?: string;
+  /** Share a registry with other roles in the same process (default: a new one). */
+  metricsRegistry?: MetricsRegistry;
 }
 
 export interface SoftswitchHandle {
-  ports: { udp?: number; tcp?: number; tlsPsk?: number };
-  stats(): { sip: SipStackStats; register: SoftswitchSipStats; heldVectors: number; pskSessions: number };
+  ports: { udp?: number; tcp?: number; tlsPsk?: number; metrics?: number };
+  stats(): { sip: SipStackStats; register: SoftswitchSipStats; heldVectors: number; pskSessions: number; calls: CallRouterStats; location: LocationCacheStats };
+  /** Prometheus counters (registrations, authentication failures, calls). */
+  metrics: SoftswitchMetrics;
   /** One sweep now (also runs on its timer). */
   sweep(): Promise<void>;
   close(): Promise<void>;
@@ -92,7 +119,8 @@ export function trustList(cidrs: readonly string[]): (address: string) => boolea
 export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchHandle> {
   const expires: ExpiresPolicy = { ...DEFAULT_EXPIRES, ...o.expires };
   const trusted = trustList(o.trustedSbcs);
-  const auc = boundedAuc(o.auc, o.aucTimeoutMs ?? 2000);
+  const metrics = new SoftswitchMetrics(o.metricsRegistry);
+  const auc = boundedAuc(metrics.observeAuc(o.auc), o.aucTimeoutMs ?? 2000);
   const flow = new SoftswitchFlow({ auc, vectorTtlSec: o.challengeTtlSec ?? 30 });
   const pskSessions = new Map<string, SessionKeys>();
   const offered: Mechanism[] = o.sip.tlsPskPort !== undefined ? [{ name: 'tls-psk', q: 0.5 }] : [];
@@ -103,7 +131,8 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
     if (o.challengeTtlSec !== undefined) so.challengeTtlSec = o.challengeTtlSec;
     direct = new SbcFlow(so);
   }
-  const registrar = new Registrar(o.store.bindings, expires, o.store.now);
+  const location = new LocationCache(o.store.bindings, { ttlMs: o.calls?.locationCacheTtlMs ?? 2000, now: o.store.now });
+  const registrar = new Registrar(invalidating(o.store.bindings, location), expires, o.store.now);
   const digest = new DigestAuth({ realm: o.realm, nonceTtlSec: o.digestNonceTtlSec ?? 300, ...(o.digestAlgorithms ? { algorithms: o.digestAlgorithms } : {}) });
   const handler = new SoftswitchRegisterHandler({
     realm: o.realm,
@@ -144,7 +173,38 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
     await Promise.all(transports.map((t) => t.close()));
     throw err;
   }
-  const stack = createSipStack({ transports, onRequest: handler.onRequest, warningAgent: o.realm });
+  const router = new SoftswitchCallRouter({
+    trusted,
+    location,
+    known: o.calls?.knownAor ?? (async (aor) => (await o.store.terminals.get(aor)) !== undefined),
+    realm: o.realm,
+    ...(o.calls?.ringTimeoutMs !== undefined ? { ringTimeoutMs: o.calls.ringTimeoutMs } : {}),
+    ...(o.calls?.recordRouteHost !== undefined ? { recordRouteHost: o.calls.recordRouteHost } : {}),
+    metrics,
+    ...(o.logger ? { logger: o.logger } : {}),
+  });
+  const stack = createSipStack({
+    transports,
+    onRequest: (req, ctx) => (req.method === 'REGISTER' ? handler.onRequest(req, ctx) : router.onRequest(req, ctx)),
+    onStrayResponse: router.onStrayResponse,
+    warningAgent: o.realm,
+  });
+  router.attach(stack);
+  metrics.activeTransactions.onCollect((g) => {
+    const s = stack.stats();
+    g.set(s.clientTransactions, { kind: 'client' });
+    g.set(s.serverTransactions, { kind: 'server' });
+  });
+  let metricsEndpoint: MetricsEndpoint | undefined;
+  if (o.metricsPort !== undefined) {
+    try {
+      metricsEndpoint = await serveSoftswitchMetrics(metrics.registry, { host: o.metricsHost ?? o.sip.host, port: o.metricsPort, beforeRender: () => metrics.syncRegister(handler.st) });
+      ports.metrics = metricsEndpoint.port;
+    } catch (err) {
+      await stack.close();
+      throw err;
+    }
+  }
 
   let sweeping: Promise<void> | undefined;
   const sweep = (): Promise<void> =>
@@ -156,6 +216,7 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
         for (;;) {
           const gone = await o.store.bindings.takeExpired();
           if (gone.length === 0) break;
+          for (const b of gone) location.invalidate(b.aor);
           await handler.expired(gone);
         }
       } catch (err) {
@@ -170,12 +231,35 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
   o.logger?.info({ ports, realm: o.realm, direct: Boolean(direct), trustedSbcs: o.trustedSbcs }, 'softswitch SIP listening');
   return {
     ports,
-    stats: () => ({ sip: stack.stats(), register: { ...handler.st }, heldVectors: flow.heldVectors, pskSessions: pskSessions.size }),
+    stats: () => ({ sip: stack.stats(), register: { ...handler.st }, heldVectors: flow.heldVectors, pskSessions: pskSessions.size, calls: { ...router.st }, location: location.stats() }),
+    metrics,
     sweep,
     async close() {
       clearInterval(timer);
+      router.close();
       await sweeping;
+      await metricsEndpoint?.close();
       await stack.close();
     },
   };
+}
+
+/** The registrar's repo, invalidating the call router's location cache for every AoR it changes. */
+function invalidating(repo: BindingRepo, cache: LocationCache): BindingRepo {
+  return new Proxy(repo, {
+    get(target, prop) {
+      if (prop === 'update') {
+        const update: BindingRepo['update'] = async (aor, decide) => {
+          try {
+            return await target.update(aor, decide);
+          } finally {
+            cache.invalidate(aor);
+          }
+        };
+        return update;
+      }
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
 }

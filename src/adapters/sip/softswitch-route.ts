@@ -1,0 +1,514 @@
+/**
+ * The softswitch's call router: an RFC 3261 §16 transaction-stateful proxy
+ * over the SIP stack for every method but REGISTER. Out-of-dialog requests
+ * are routed by the location service (memory cache over the store, contacts
+ * tried in q order); in-dialog requests by their Route set and Request-URI
+ * only, so the store is never read for them. See docs/softswitch-calls.md.
+ */
+import type { Logger } from '../../log/logger.js';
+import {
+  createCancel, createResponse, formatHost, formatUri, isSipUri, randomToken, unescapeUri,
+  type SendOptions, type ServerContext, type SipRequest, type SipResponse, type SipStack, type SipTransport, type SipUri, type Via,
+} from '../../sip/index.js';
+import type { MessageSource } from '../../sip/transport/types.js';
+import { DIALOG_FORMING, effectiveStatus, failureRank, loopKey, PROXY_ALLOW, targetOf, type Hop, type HopProtocol } from '../../softswitch/calls.js';
+import { FlowIndex, type FlowHop } from '../../softswitch/calls-flows.js';
+import type { LocationCache } from '../../softswitch/location-cache.js';
+import type { SoftswitchMetrics } from '../../softswitch/metrics.js';
+
+export interface CallRouterOptions {
+  /** Is this address a trusted SBC (whose P-KS-* headers are believed and kept)? */
+  trusted: (address: string) => boolean;
+  location: LocationCache;
+  /** Is this AoR provisioned at all? Tells 404 (never) from 480 (nobody registered now). */
+  known: (aor: string) => Promise<boolean>;
+  /** Domain for `user@<our address>` Request-URIs that match no AoR: tried as `user@realm`. */
+  realm: string;
+  /** A branch that has no final answer after this long is cancelled and the next contact tried (default 60000). */
+  ringTimeoutMs?: number;
+  /** Host written in our Record-Route and recognised in Route (default: each transport's host). */
+  recordRouteHost?: string;
+  /** How long a `known` answer is reused (default 10000 ms). */
+  knownTtlMs?: number;
+  metrics?: SoftswitchMetrics;
+  flows?: FlowIndex;
+  logger?: Logger;
+}
+
+export interface CallRouterStats {
+  routed: number;
+  inDialog: number;
+  answered: number;
+  notFound: number;
+  unavailable: number;
+  cancelled: number;
+  timeouts: number;
+  loops: number;
+  tooManyHops: number;
+  badExtension: number;
+  pksStripped: number;
+  strayForwarded: number;
+  optionsAnswered: number;
+}
+
+type Answer = { res: SipResponse; status: number; local: boolean };
+
+/** One attempt at one next hop. */
+interface Branch {
+  requestUri?: string;
+  hop?: FlowHop;
+  /** After a 1xx/2xx from this hop, its Contact is reached through it (SBC or stream). */
+  learnContact: boolean;
+}
+
+const NO_RANK = 99;
+
+export class SoftswitchCallRouter {
+  readonly #o: CallRouterOptions;
+  readonly #ring: number;
+  readonly #flows: FlowIndex;
+  readonly #known = new Map<string, { value: boolean; at: number }>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #stack: SipStack | undefined;
+  #self: Array<{ host: string; port: number }> = [];
+  readonly st: CallRouterStats = {
+    routed: 0, inDialog: 0, answered: 0, notFound: 0, unavailable: 0, cancelled: 0, timeouts: 0, loops: 0,
+    tooManyHops: 0, badExtension: 0, pksStripped: 0, strayForwarded: 0, optionsAnswered: 0,
+  };
+
+  constructor(o: CallRouterOptions) {
+    this.#o = o;
+    this.#ring = o.ringTimeoutMs ?? 60_000;
+    this.#flows = o.flows ?? new FlowIndex();
+  }
+
+  /** The stack is made with this router's handlers, so it is handed over after. */
+  attach(stack: SipStack): void {
+    this.#stack = stack;
+    const hosts = new Set(stack.transports.map((t) => t.host.toLowerCase()));
+    if (this.#o.recordRouteHost) hosts.add(this.#o.recordRouteHost.toLowerCase());
+    this.#self = [];
+    for (const h of hosts) for (const t of stack.transports) this.#self.push({ host: h, port: t.port });
+  }
+
+  get flows(): FlowIndex {
+    return this.#flows;
+  }
+
+  close(): void {
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+  }
+
+  // ---- who we are ------------------------------------------------------------
+
+  #isSelf(host: string, port: number | undefined, tls: boolean): boolean {
+    const h = host.toLowerCase();
+    const p = port ?? (tls ? 5061 : 5060);
+    return this.#self.some((s) => s.host === h && s.port === p);
+  }
+
+  #isSelfUri(u: SipUri): boolean {
+    return this.#isSelf(u.host, u.port, u.scheme === 'sips' || u.params.transport?.toLowerCase() === 'tls');
+  }
+
+  #isSelfVia(v: Via): boolean {
+    return this.#isSelf(v.host, v.port, v.transport === 'TLS');
+  }
+
+  #recordRoute(t: SipTransport): string {
+    const host = this.#o.recordRouteHost ?? t.host;
+    return `<sip:${formatHost(host)}:${t.port}${t.protocol === 'udp' ? '' : ';transport=' + t.protocol};lr>`;
+  }
+
+  #transportFor(p: HopProtocol): SipTransport | undefined {
+    return this.#stack?.transports.find((t) => t.protocol === p);
+  }
+
+  // ---- entry points ------------------------------------------------------------
+
+  /** The stack's onRequest for everything but REGISTER. */
+  onRequest = async (req: SipRequest, ctx: ServerContext): Promise<void> => {
+    const stack = this.#stack;
+    if (!stack) return;
+    const src = ctx.source;
+    if (!this.#o.trusted(src.address)) this.#stripPks(req);
+    if (req.method === 'ACK') return this.#ack(req, src);
+
+    const ruri = req.requestUri();
+    if (!isSipUri(ruri)) {
+      ctx.respond(416, undefined, { toTag: randomToken() });
+      return;
+    }
+    const toTag = req.to().params.tag ?? '';
+    const mf = req.maxForwards();
+    const isOptionsToUs = req.method === 'OPTIONS' && !toTag && !ruri.user;
+    if (mf === 0 || isOptionsToUs) {
+      if (req.method === 'OPTIONS') return this.#answerOptions(ctx);
+      this.st.tooManyHops++;
+      ctx.respond(483, undefined, { toTag: randomToken() });
+      return;
+    }
+    const routes = req.routes();
+    const key = loopKey({
+      requestUri: req.uri,
+      callId: req.callId(),
+      cseq: req.cseq().seq,
+      fromTag: req.from().params.tag ?? '',
+      toTag,
+      route: req.list('route')[0] ?? '',
+      proxyRequire: req.get('Proxy-Require') ?? '',
+    });
+    if (req.vias().some((v, i) => i > 0 && this.#isSelfVia(v) && v.params['ks-loop'] === key)) {
+      this.st.loops++;
+      ctx.respond(482, undefined, { toTag: randomToken() });
+      return;
+    }
+    const proxyRequire = req.tokens('Proxy-Require');
+    if (proxyRequire.length > 0) {
+      this.st.badExtension++;
+      ctx.respond(420, undefined, { toTag: randomToken(), headers: [['Unsupported', proxyRequire.join(', ')]] });
+      return;
+    }
+
+    const fwd = req.clone();
+    fwd.set('Max-Forwards', String((mf ?? 71) - 1));
+    const remaining = this.#popOwnRoutes(fwd, routes, ruri);
+    const inDialog = toTag !== '';
+    this.#o.metrics?.routed(req.method, inDialog);
+
+    if (remaining > 0 || inDialog) {
+      if (inDialog) this.st.inDialog++;
+      // In a dialog the Route set and Request-URI say everything: no store access here.
+      const hop = remaining > 0 ? undefined : this.#flows.find(fwd.uri);
+      return this.#relay(req, ctx, fwd, [{ ...(hop ? { hop } : {}), learnContact: false }], { key, recordRoute: false, newCall: false });
+    }
+
+    if (DIALOG_FORMING.has(req.method)) this.#learnFromRequest(req, src);
+    const target = fwd.requestUri() as SipUri;
+    if (!target.user) {
+      ctx.respond(404, undefined, { toTag: randomToken() });
+      this.st.notFound++;
+      return;
+    }
+    const newCall = req.method === 'INVITE';
+    if (newCall) this.#o.metrics?.callsAttempted.inc();
+    let cancelled = false;
+    if (newCall) ctx.onCancel(() => (cancelled = true));
+    const branches = await this.#lookup(target);
+    if (newCall && (cancelled || ctx.cancelled)) return this.#final(ctx, 487, newCall);
+    if (branches === 404 || branches === 480) {
+      if (branches === 404) this.st.notFound++;
+      else this.st.unavailable++;
+      return this.#final(ctx, branches, newCall);
+    }
+    return this.#relay(req, ctx, fwd, branches, { key, recordRoute: DIALOG_FORMING.has(req.method), newCall });
+  };
+
+  /** The stack's onStrayResponse: 2xx retransmissions (and late answers) after our transactions ended. */
+  onStrayResponse = (res: SipResponse, src: MessageSource): void => {
+    const stack = this.#stack;
+    const via = res.topVia();
+    if (!stack || !via || !this.#isSelfVia(via) || res.vias().length < 2) return;
+    const out = res.clone();
+    out.shift('Via');
+    if (!this.#o.trusted(src.address)) this.#stripPks(out);
+    this.st.strayForwarded++;
+    stack.sendStateless(out).catch(() => undefined);
+  };
+
+  // ---- pieces ------------------------------------------------------------------
+
+  #answerOptions(ctx: ServerContext): void {
+    this.st.optionsAnswered++;
+    ctx.respond(200, undefined, { toTag: randomToken(), headers: [['Allow', PROXY_ALLOW], ['Accept', 'application/sdp']] });
+  }
+
+  #final(ctx: ServerContext, status: number, newCall: boolean): void {
+    if (newCall) this.#o.metrics?.callFinished(status);
+    if (status === 487) this.st.cancelled++;
+    ctx.respond(status, undefined, { toTag: randomToken() });
+  }
+
+  #stripPks(m: SipRequest | SipResponse): void {
+    const before = m.headers.length;
+    if (!m.headers.some((h) => h.key.startsWith('p-ks-'))) return;
+    m.headers = m.headers.filter((h) => !h.key.startsWith('p-ks-'));
+    if (m.headers.length !== before) this.st.pksStripped++;
+  }
+
+  /**
+   * RFC 3261 §16.4: our own Route entries go; a Request-URI that is ours
+   * (a strict-routing previous hop) is replaced by the last Route.
+   * Returns how many Route entries remain.
+   */
+  #popOwnRoutes(fwd: SipRequest, routes: ReturnType<SipRequest['routes']>, ruri: SipUri): number {
+    let own = 0;
+    while (own < routes.length) {
+      const u = routes[own]!.uri;
+      if (!isSipUri(u) || !this.#isSelfUri(u)) break;
+      own++;
+    }
+    for (let i = 0; i < own; i++) fwd.shift('Route');
+    let left = routes.length - own;
+    if (left > 0 && !ruri.user && this.#isSelfUri(ruri)) {
+      const all = fwd.list('route');
+      const last = routes[routes.length - 1]!;
+      fwd.remove('Route');
+      for (const r of all.slice(0, -1)) fwd.append('Route', r);
+      fwd.uri = formatUri(last.uri);
+      left--;
+    }
+    return left;
+  }
+
+  /** A dialog-forming request from an SBC or over a stream: its Contact is reached back the same way. */
+  #learnFromRequest(req: SipRequest, src: MessageSource): void {
+    const stream = src.protocol !== 'udp';
+    if (!stream && !this.#o.trusted(src.address)) return;
+    const c = req.contacts()[0];
+    if (!c || 'star' in c) return;
+    const hop: FlowHop = { address: src.address, port: src.port, protocol: src.protocol };
+    if (src.connection) hop.connection = src.connection;
+    this.#flows.remember(formatUri(c.uri), hop);
+  }
+
+  #learnFromResponse(res: SipResponse, hop: FlowHop | undefined): void {
+    if (!hop) return;
+    try {
+      const c = res.contacts()[0];
+      if (c && !('star' in c)) this.#flows.remember(formatUri(c.uri), hop);
+    } catch {
+      // a malformed Contact in a response is the peer's problem; routing goes on by URI
+    }
+  }
+
+  async #isKnown(aor: string): Promise<boolean> {
+    const t = Date.now();
+    const c = this.#known.get(aor);
+    if (c && t - c.at < (this.#o.knownTtlMs ?? 10_000)) return c.value;
+    const value = await this.#o.known(aor);
+    if (this.#known.size >= 10_000) this.#known.delete(this.#known.keys().next().value!);
+    this.#known.set(aor, { value, at: t });
+    return value;
+  }
+
+  /** Location service: the branches for an AoR, or 404 (unknown) / 480 (known, nobody registered). */
+  async #lookup(target: SipUri): Promise<Branch[] | 404 | 480> {
+    const user = unescapeUri(target.user!);
+    const host = target.host.toLowerCase();
+    const candidates = [user + '@' + host];
+    if (host !== this.#o.realm.toLowerCase() && this.#self.some((s) => s.host === host)) candidates.push(user + '@' + this.#o.realm.toLowerCase());
+    const loc = this.#o.location;
+    for (const aor of candidates) {
+      const before = loc.st.misses;
+      const bindings = await loc.lookup(aor);
+      this.#o.metrics?.locationLookups.inc({ result: loc.st.misses === before ? 'hit' : 'miss' });
+      if (bindings.length === 0) continue;
+      return bindings.map((b) => {
+        const t = targetOf(b);
+        const br: Branch = { requestUri: t.requestUri, learnContact: t.viaSbc || (t.hop !== undefined && t.hop.protocol !== 'udp') };
+        if (t.hop) {
+          br.hop = t.hop;
+          if (br.learnContact) this.#flows.remember(t.requestUri, t.hop);
+        }
+        return br;
+      });
+    }
+    for (const aor of candidates) if (await this.#isKnown(aor)) return 480;
+    return 404;
+  }
+
+  /**
+   * Sends `fwd` to each branch in turn until one answers 2xx or 6xx
+   * (sequential forking), forwarding provisional answers, and passes the best
+   * final answer upstream. CANCEL from upstream cancels the live branch.
+   */
+  async #relay(req: SipRequest, ctx: ServerContext, fwd: SipRequest, branches: Branch[], o: { key: string; recordRoute: boolean; newCall: boolean }): Promise<void> {
+    const stack = this.#stack!;
+    const invite = req.method === 'INVITE';
+    this.st.routed++;
+    let cancelled = ctx.cancelled;
+    let live: { cancel(): void } | undefined;
+    if (invite) {
+      ctx.onCancel(() => {
+        cancelled = true;
+        live?.cancel();
+      });
+    }
+    let best: Answer | undefined;
+    let bestRank = NO_RANK;
+    let upstreamDone = false;
+    const forward = (res: SipResponse, hop: FlowHop | undefined): void => {
+      const out = res.clone();
+      out.shift('Via');
+      if (!hop || !this.#o.trusted(hop.address)) this.#stripPks(out);
+      ctx.reply(out, { forwarded: true });
+    };
+
+    for (const br of branches) {
+      if (cancelled) break;
+      const out = fwd.clone();
+      if (br.requestUri !== undefined) out.uri = br.requestUri;
+      const proto: HopProtocol = br.hop?.protocol ?? uriProtocol(out);
+      if (o.recordRoute) {
+        const inbound = ctx.source.transport;
+        const outbound = this.#transportFor(proto) ?? inbound;
+        out.prepend('Record-Route', this.#recordRoute(inbound));
+        // RFC 5658: a request that changes transport gets one Record-Route per side.
+        if (outbound !== inbound) out.prepend('Record-Route', this.#recordRoute(outbound));
+      }
+      if (!br.hop || !this.#o.trusted(br.hop.address)) this.#stripPks(out);
+
+      let provisional = false;
+      let cancelWanted = false;
+      let cancelSent = false;
+      let branchFinal = false;
+      const sendCancel = (): void => {
+        if (cancelSent || branchFinal) return;
+        cancelSent = true;
+        const c = createCancel(out);
+        const opts: SendOptions = { noVia: true };
+        if (br.hop) opts.destination = destinationOf(br.hop);
+        stack.send(c, opts).catch(() => undefined);
+      };
+      let abandon: ((why: 'timeout' | 'cancel') => void) | undefined;
+      const abandoned = new Promise<'timeout' | 'cancel'>((resolve) => (abandon = resolve));
+      live = {
+        cancel: () => {
+          if (!invite) return;
+          cancelWanted = true;
+          // RFC 3261 §9.1: CANCEL only after a provisional answer; until then the caller is not kept waiting.
+          if (provisional) sendCancel();
+          else abandon!('cancel');
+        },
+      };
+
+      const opts: SendOptions = {
+        viaParams: { 'ks-loop': o.key },
+        onResponse: (res) => {
+          if (res.status < 200) {
+            provisional = true;
+            if (cancelWanted) sendCancel();
+            if (res.status === 100 || upstreamDone) return;
+            if (br.learnContact && invite) this.#learnFromResponse(res, br.hop);
+            forward(res, br.hop);
+          } else if (res.status < 300) {
+            // a retransmitted or forked 2xx after the first: always passed on (RFC 3261 §16.7 step 5)
+            forward(res, br.hop);
+          }
+        },
+      };
+      if (br.hop) opts.destination = destinationOf(br.hop);
+
+      let timer: NodeJS.Timeout | undefined;
+      if (invite) {
+        timer = setTimeout(() => {
+          this.#timers.delete(timer!);
+          // No final answer in time: cancel it if it rang, stop waiting either way; the next contact is tried.
+          if (provisional) {
+            cancelWanted = true;
+            sendCancel();
+          }
+          abandon!('timeout');
+        }, this.#ring);
+        timer.unref();
+        this.#timers.add(timer);
+      }
+      const sent: Promise<SipResponse | 'error'> = stack.send(out, opts).then(
+        (r) => {
+          branchFinal = true;
+          return r;
+        },
+        () => 'error' as const,
+      );
+      const got = await Promise.race([sent, abandoned]);
+      if (timer) {
+        clearTimeout(timer);
+        this.#timers.delete(timer);
+      }
+      live = undefined;
+      if (got === 'error' || got === 'timeout' || got === 'cancel') {
+        if (got !== 'error') {
+          // An abandoned branch that answers 2xx after all is still passed on.
+          void sent.then((late) => {
+            if (late !== 'error' && late.status >= 200 && late.status < 300) forward(late, br.hop);
+          });
+        }
+        const status = got === 'error' ? 480 : got === 'timeout' ? 408 : 487;
+        if (got === 'timeout') this.st.timeouts++;
+        if (failureRank(status) < bestRank) {
+          bestRank = failureRank(status);
+          best = { res: createResponse(req, status), status, local: true };
+        }
+        continue;
+      }
+      const res = got;
+      if (res.status >= 200 && res.status < 300) {
+        if (invite && br.learnContact) this.#learnFromResponse(res, br.hop);
+        upstreamDone = true;
+        forward(res, br.hop);
+        if (o.newCall) this.#o.metrics?.callFinished(res.status);
+        this.st.answered++;
+        return;
+      }
+      const status = effectiveStatus(res.status, res.localReason);
+      const local = res.localReason !== undefined || status !== res.status;
+      const rank = failureRank(status);
+      if (rank < bestRank) {
+        bestRank = rank;
+        best = { res, status, local };
+      }
+      if (status >= 600) break;
+    }
+
+    upstreamDone = true;
+    if (cancelled) {
+      if (o.newCall) this.#o.metrics?.callFinished(487);
+      this.st.cancelled++;
+      if (best && best.status === 487 && !best.local) forward(best.res, undefined);
+      else ctx.respond(487, undefined, { toTag: randomToken() });
+      return;
+    }
+    const status = best?.status ?? 480;
+    if (o.newCall) this.#o.metrics?.callFinished(status);
+    if (best && !best.local) forward(best.res, undefined);
+    else ctx.respond(status, undefined, { toTag: randomToken() });
+  }
+
+  /** ACK for a 2xx (the stack absorbs those for non-2xx): stateless, by Route or Request-URI. */
+  async #ack(req: SipRequest, src: MessageSource): Promise<void> {
+    const stack = this.#stack!;
+    void src;
+    const mf = req.maxForwards();
+    if (mf === 0) return;
+    const ruri = req.requestUri();
+    if (!isSipUri(ruri)) return;
+    const fwd = req.clone();
+    fwd.set('Max-Forwards', String((mf ?? 71) - 1));
+    const remaining = this.#popOwnRoutes(fwd, req.routes(), ruri);
+    const opts: SendOptions = {};
+    const hop = remaining > 0 ? undefined : this.#flows.find(fwd.uri);
+    if (hop) opts.destination = destinationOf(hop);
+    if (!hop || !this.#o.trusted(hop.address)) this.#stripPks(fwd);
+    this.#o.metrics?.routed('ACK', true);
+    await stack.sendStateless(fwd, opts).catch(() => undefined);
+  }
+}
+
+function destinationOf(h: FlowHop): NonNullable<SendOptions['destination']> {
+  const d: NonNullable<SendOptions['destination']> = { address: h.address, port: h.port, protocol: h.protocol };
+  if (h.connection && !h.connection.closed) d.connection = h.connection;
+  return d;
+}
+
+/** The transport a request goes out on when sent by its first Route or Request-URI. */
+function uriProtocol(req: SipRequest): HopProtocol {
+  const route = req.routes()[0];
+  const u = route ? route.uri : req.requestUri();
+  if (!isSipUri(u)) return 'udp';
+  const tp = u.params.transport?.toLowerCase();
+  return u.scheme === 'sips' || tp === 'tls' ? 'tls' : tp === 'tcp' ? 'tcp' : 'udp';
+}
+
+export type { Hop };
