@@ -16,6 +16,20 @@ import { SessionTable } from './sessions.js';
 import { FailureCounter } from './sip-failures.js';
 import { SipGuard } from './sip-guard.js';
 import { SbcSipProxy, type SbcSipCounters } from './sip-proxy.js';
+import { SbcCalls, hostPortKey, type CallCounters } from './sip-calls.js';
+import { ContactMap } from './sip-contacts.js';
+import { DialogTable } from './dialogs.js';
+import { sbcMetrics } from './sip-metrics.js';
+import { HeaderSigner } from './signing/sip-signatures.js';
+import { openSigningKeys, type SigningKeys } from './signing/keyring.js';
+import { SignatureGuard, type SignatureGuardOptions } from './signing/guard.js';
+import { signingFailureSink } from './signing/metrics.js';
+import { loadPool } from './pool/files.js';
+import type { SigningPool } from './pool/pool.js';
+import { MemorySigningKeyStore, type SigningKeyStore } from '../store/signing-keys.js';
+import { MetricsRegistry } from '../metrics/registry.js';
+import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
+import type { MessageSource, SipResponse } from '../sip/index.js';
 
 export interface StartSbcOptions {
   /** IDsp: this SBC's identity (the KS1 realm). */
@@ -38,6 +52,31 @@ export interface StartSbcOptions {
   defaultExpiresSec?: number;
   timers?: Partial<TimerConfig>;
   clock?: () => number;
+  /** Where the header-signing keys live (their bytes sealed under the master key); without it and without `signing.keys`, in memory. */
+  store?: { signingKeys: SigningKeyStore };
+  /** Header signing on the untrusted side (docs/sbc-calls.md); on by default. */
+  signing?: SbcSigningOptions;
+  /** Serve Prometheus text at `http://<metricsHost>:<metricsPort>/metrics` (0 = a free port). */
+  metricsPort?: number;
+  metricsHost?: string;
+  /** A registry shared with other roles in the process; a new one if absent. */
+  metrics?: MetricsRegistry;
+}
+
+export interface SbcSigningOptions {
+  /** false: nothing signed or checked (benchmarks, comparison). Default true. */
+  enabled?: boolean;
+  /** Overrides `store.signingKeys`. */
+  keys?: SigningKeyStore;
+  rotateEveryMs?: number;
+  viaLifetimeMs?: number;
+  rrLifetimeMs?: number;
+  /** The pool: a loaded SigningPool or its certificate and key files (keyswitch pool init). */
+  pool?: SigningPool | { certFile: string; keyFile: string };
+  /** Signature failures per source before a block (default 10 in 1 s, blocked 60 s). */
+  guard?: Omit<SignatureGuardOptions, 'now' | 'logger' | 'onAlert'>;
+  /** `host:port` that are also this SBC: the pool's shared address, the other instances' trusted addresses. */
+  aliases?: string[];
 }
 
 export interface SbcPorts {
@@ -57,6 +96,8 @@ export interface SbcStats {
   untrusted: SipStackStats;
   core: SipStackStats;
   tlsHandshakeFailures: number;
+  calls: CallCounters & { dialogs: number; started: number; ended: number };
+  signing: { enabled: boolean; viaDropped: number; blockedDrops: number; blocked: string[]; keyIds: { via: string[]; rr: string[] } };
 }
 
 export interface RunningSbc {
@@ -65,6 +106,13 @@ export interface RunningSbc {
   certificate: { certFile: string; fingerprint256: string } | undefined;
   sessions: SessionTable;
   offered: Mechanism[];
+  /** The Prometheus registry, and the `/metrics` port when served. */
+  metrics: MetricsRegistry;
+  metricsPort: number | undefined;
+  /** The signing key rings (undefined when signing is off). */
+  signingKeys: SigningKeys | undefined;
+  /** The signature-failure guard (blocks sources). */
+  signatureGuard: SignatureGuard | undefined;
   stats(): SbcStats;
   close(): Promise<void>;
 }
@@ -95,6 +143,32 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
   });
   const timers = { ...DEFAULT_TIMERS, ...o.timers };
   const adv = u.advertisedHost ? { advertisedHost: u.advertisedHost } : {};
+
+  const registry = o.metrics ?? new MetricsRegistry();
+  const sig = o.signing ?? {};
+  const signingOn = sig.enabled !== false;
+  let keys: SigningKeys | undefined;
+  let sigGuard: SignatureGuard | undefined;
+  let signer: HeaderSigner | null = null;
+  if (signingOn) {
+    keys = await openSigningKeys({
+      store: sig.keys ?? o.store?.signingKeys ?? new MemorySigningKeyStore(),
+      now,
+      ...(sig.rotateEveryMs !== undefined ? { rotateEveryMs: sig.rotateEveryMs } : {}),
+      ...(sig.viaLifetimeMs !== undefined ? { viaLifetimeMs: sig.viaLifetimeMs } : {}),
+      ...(sig.rrLifetimeMs !== undefined ? { rrLifetimeMs: sig.rrLifetimeMs } : {}),
+    });
+    const pool = sig.pool === undefined ? undefined : 'seal' in sig.pool ? sig.pool : loadPool(sig.pool, { now });
+    sigGuard = new SignatureGuard({ ...sig.guard, now, ...(o.logger ? { logger: o.logger } : {}) });
+    signer = new HeaderSigner({ via: keys.via, rr: keys.rr, ...(pool ? { pool } : {}), onFailure: signingFailureSink(registry, sigGuard) });
+  }
+  const contacts = new ContactMap(now);
+  const dialogs = new DialogTable(sig.rrLifetimeMs ?? 24 * 3600_000, 1_000_000, now);
+  const metrics = sbcMetrics(registry, { dialogs: () => dialogs.size, sessions: () => sessions.size });
+  const responseSource = new WeakMap<SipResponse, MessageSource>();
+  let viaDropped = 0;
+  let blockedDrops = 0;
+  let metricsServer: MetricsServer | undefined;
 
   const opened: SipTransport[] = [];
   const closeAll = () => Promise.all(opened.map((t) => t.close().catch(() => undefined)));
@@ -152,10 +226,56 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
       defaultExpiresSec: o.defaultExpiresSec ?? 3600,
       logger: o.logger,
       now,
+      contacts,
+      metrics,
     });
+    const own = new Set<string>();
+    for (const t of untrusted) {
+      own.add(hostPortKey(t.host, t.port));
+      own.add(hostPortKey(host, t.port));
+    }
+    own.add(hostPortKey(coreTransport.host, coreTransport.port));
+    own.add(hostPortKey(bind.host, coreTransport.port));
+    for (const a of sig.aliases ?? []) own.add(a.toLowerCase());
+    const rrUri = (t: SipTransport): string => {
+      const h = t.host.includes(':') ? `[${t.host}]` : t.host;
+      return `<sip:${h}:${t.port}${t.protocol === 'udp' ? '' : `;transport=${t.protocol}`};lr>`;
+    };
+    const coreRr = rrUri(coreTransport);
+    proxy.calls = new SbcCalls({
+      proxy, untrusted: () => untrustedStack, signer, contacts, dialogs, own,
+      untrustedRr: rrUri, coreRr, metrics,
+      sourceOf: (r) => responseSource.get(r),
+    });
+    // Before the transaction layer: blocked sources go unread, and a response
+    // whose Via signature fails never reaches (nor ends) a client transaction.
+    for (const t of untrusted) {
+      const inner = t.onMessage;
+      t.onMessage = (r, src) => {
+        if (sigGuard?.isBlocked(src.address)) {
+          blockedDrops++;
+          return;
+        }
+        if (r.ok && r.message.isResponse()) {
+          const res = r.message as SipResponse;
+          responseSource.set(res, src);
+          // a CANCEL's answer is hop by hop and carries the INVITE's Via: the transaction layer matches it by branch
+          if (signer && res.status > 100 && res.cseq().method !== 'CANCEL' && !signer.verifyVia(res, src.address).ok) {
+            viaDropped++;
+            failures.count(src.address, 'signature');
+            return;
+          }
+        }
+        inner?.(r, src);
+      };
+    }
+    keys?.start();
+    if (o.metricsPort !== undefined) metricsServer = await startMetricsServer(registry, { port: o.metricsPort, host: o.metricsHost ?? '127.0.0.1' });
     const sweeper = setInterval(() => {
       flow.sweep();
       if (!o.sessions) sessions.sweep();
+      contacts.sweep();
+      dialogs.sweep();
     }, 10_000);
     sweeper.unref();
 
@@ -168,6 +288,7 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
     if (tlsPskPort !== undefined) ports.tlsPsk = tlsPskPort;
     o.logger?.info({ idsp: o.idsp, ports, offered }, 'sbc: SIP listening');
     const p = proxy;
+    const calls = proxy.calls;
     return {
       ports,
       certificate,
@@ -181,13 +302,26 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
         untrusted: untrustedStack.stats(),
         core: coreStack.stats(),
         tlsHandshakeFailures: tlsHandshakes(),
+        calls: { ...calls.counters, dialogs: dialogs.size, started: dialogs.stats().started, ended: dialogs.stats().ended },
+        signing: {
+          enabled: signingOn, viaDropped, blockedDrops, blocked: sigGuard?.blockedSources() ?? [],
+          keyIds: { via: keys?.via.ids() ?? [], rr: keys?.rr.ids() ?? [] },
+        },
       }),
+      metrics: registry,
+      metricsPort: metricsServer?.port,
+      signingKeys: keys,
+      signatureGuard: sigGuard,
       async close() {
         clearInterval(sweeper);
+        keys?.stop();
+        await metricsServer?.close();
         await Promise.all([untrustedStack.close(), coreStack.close()]);
       },
     };
   } catch (e) {
+    keys?.stop();
+    await metricsServer?.close();
     await closeAll();
     throw e;
   }

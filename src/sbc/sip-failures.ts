@@ -9,7 +9,8 @@ export type FailureKind =
   | 'wrong-response' // the core re-challenged an s7
   | 'forbidden' // unknown/locked IDc, wrong proxy
   | 'app-hmac' // missing, wrong or replayed KS-HMAC
-  | 'transport-binding'; // a protected terminal's message on the wrong connection
+  | 'transport-binding' // a protected terminal's message on the wrong connection
+  | 'signature'; // a header signature (Via, Record-Route, route set) that failed
 
 export interface SourceFailures {
   total: number;

@@ -6,17 +6,20 @@
  */
 import type { Logger } from 'pino';
 import { signSipMessage, KS_HMAC } from '../adapters/sip/sbc-app-hmac.js';
-import { aorOf, P_KS_AUTH, P_KS_IDSP, stripPrivate } from '../adapters/sip/sbc-ks1.js';
+import { aorOf, stripPrivate } from '../adapters/sip/sbc-ks1.js';
 import type { SbcFlow } from '../flow/sbc.js';
 import type { Mechanism } from '../flow/messages.js';
 import {
-  createCancel, createResponse, isSipUri, randomToken,
+  createResponse, isSipUri, randomToken,
   type ServerContext, type SipRequest, type SipResponse, type SipStack, type SipTransport,
 } from '../sip/index.js';
 import type { FailureCounter, FailureKind } from './sip-failures.js';
 import type { SipGuard } from './sip-guard.js';
 import type { RegisteredTerminal, SessionTable } from './sessions.js';
 import { handleRegister } from './sip-register.js';
+import type { SbcCalls } from './sip-calls.js';
+import type { ContactMap } from './sip-contacts.js';
+import type { SbcMetrics } from './sip-metrics.js';
 
 export interface CoreLink {
   stack: SipStack;
@@ -41,6 +44,9 @@ export interface SbcSipDeps {
   defaultExpiresSec: number;
   logger?: Logger | undefined;
   now: () => number;
+  /** Registered Contacts and terminal flows (requests from the core are routed by them). */
+  contacts?: ContactMap;
+  metrics?: SbcMetrics | undefined;
 }
 
 export interface SbcSipCounters {
@@ -56,6 +62,9 @@ export interface SbcSipCounters {
 export class SbcSipProxy {
   readonly counters: SbcSipCounters = { registered: 0, challenged: 0, refreshed: 0, forwarded: 0, answeredLocally: 0, privateHeadersStripped: 0, rejected: 0 };
 
+  /** Everything but REGISTER (set by startSbc once both stacks exist). */
+  calls: SbcCalls | undefined;
+
   constructor(readonly d: SbcSipDeps) {}
 
   /** Entry point for the untrusted stack. */
@@ -67,37 +76,26 @@ export class SbcSipProxy {
     const g = this.d.guard.check(req, ctx.source, idc);
     if (!g.ok) return this.refuse(ctx, req, g.kind, g.warning, g.rec);
     req.remove(KS_HMAC);
-    if (req.method === 'ACK') return this.forwardAck(req);
     if (req.method === 'OPTIONS' && this.isForMe(req)) {
+      if (g.rec) this.d.contacts?.seen(g.rec.idc, ctx.source);
       this.counters.answeredLocally++;
       const res = createResponse(req, 200, undefined, {
         toTag: randomToken(),
-        headers: [['Allow', 'REGISTER, OPTIONS, INVITE, ACK, CANCEL, BYE'], ['Accept', 'application/sdp'], ['Supported', 'path']],
+        headers: [['Allow', 'REGISTER, OPTIONS, INVITE, ACK, CANCEL, BYE, UPDATE, MESSAGE'], ['Accept', 'application/sdp'], ['Supported', 'path']],
       });
       return this.reply(ctx, res, g.rec);
     }
-    if (req.method === 'INVITE') this.reply(ctx, createResponse(req, 100), g.rec);
-    const fwd = req.clone();
-    fwd.set(P_KS_IDSP, this.d.idsp);
-    if (g.rec) fwd.set(P_KS_AUTH, `mechanism=${g.rec.session.mechanism}`);
-    if (req.method === 'INVITE') {
-      ctx.onCancel(() => {
-        this.d.core.stack.send(createCancel(fwd), { ...this.coreDest(), noVia: true }).catch(() => undefined);
-      });
-    }
-    const res = await this.forward(fwd, ctx, g.rec);
-    this.reply(ctx, res, g.rec);
+    return this.calls!.fromTerminal(req, ctx, g.rec);
   }
 
-  /** Requests from the trusted side towards terminals are not routed yet. */
-  onCoreRequest(req: SipRequest, ctx: ServerContext): void {
+  /** Requests from the trusted side: only from our softswitch, towards terminals registered through us. */
+  onCoreRequest(req: SipRequest, ctx: ServerContext): void | Promise<void> {
     if (ctx.source.address !== this.d.core.address) return; // not our softswitch: drop
-    if (req.method === 'ACK') return;
-    if (req.method === 'OPTIONS') {
+    if (req.method === 'OPTIONS' && this.isForMe(req)) {
       ctx.respond(200, undefined, { toTag: randomToken() });
       return;
     }
-    ctx.respond(501, 'Not Implemented', { headers: [['Warning', `399 ${this.d.idsp} "requests towards terminals are not routed"`]] });
+    return this.calls!.fromCore(req, ctx);
   }
 
   /** A Request-URI without a user part naming this SBC (or any host: the SBC is the first hop). */
@@ -120,7 +118,7 @@ export class SbcSipProxy {
    * answer with our Via removed. Max-Forwards is decremented (483 at zero).
    * Over UDP a non-INVITE gets 100 Trying if the core is slow (RFC 4320).
    */
-  async forward(fwd: SipRequest, ctx: ServerContext, rec?: RegisteredTerminal): Promise<SipResponse> {
+  async forward(fwd: SipRequest, ctx: ServerContext, rec?: RegisteredTerminal, edit?: (res: SipResponse) => void): Promise<SipResponse> {
     const mf = fwd.maxForwards() ?? 70;
     if (mf <= 0) return createResponse(fwd, 483);
     fwd.set('Max-Forwards', String(mf - 1));
@@ -139,24 +137,17 @@ export class SbcSipProxy {
         onResponse: (p) => {
           if (p.status > 100 && p.status < 200) {
             p.shift('Via');
+            edit?.(p);
             this.reply(ctx, p, rec);
           }
         },
       });
       res.shift('Via');
+      edit?.(res);
       return res;
     } finally {
       if (timer) clearTimeout(timer);
     }
-  }
-
-  private forwardAck(req: SipRequest): void {
-    const fwd = req.clone();
-    const mf = fwd.maxForwards() ?? 70;
-    if (mf <= 0) return;
-    fwd.set('Max-Forwards', String(mf - 1));
-    fwd.set(P_KS_IDSP, this.d.idsp);
-    this.d.core.stack.sendStateless(fwd, this.coreDest()).catch(() => undefined);
   }
 
   /** Sends a response towards the terminal: no `P-KS-*`, and an app-hmac tag when the terminal uses it. */
@@ -180,5 +171,6 @@ export class SbcSipProxy {
 
   count(ctx: ServerContext, kind: FailureKind): void {
     this.d.failures.count(ctx.source.address, kind);
+    this.d.metrics?.authFailure(kind);
   }
 }

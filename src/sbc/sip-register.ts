@@ -41,7 +41,25 @@ export async function handleRegister(p: SbcSipProxy, req: SipRequest, ctx: Serve
   fwd.set(P_KS_IPC, ctx.source.address);
   const res = await p.forward(fwd, ctx);
   if (res.status === 403) p.count(ctx, 'forbidden');
+  if (res.status >= 200 && res.status < 300 && idc) {
+    bindContacts(p, req, ctx, idc, grantedExpires(res, req, p.d.defaultExpiresSec));
+    p.d.metrics?.registrations.inc({ kind: 'digest' });
+  }
   p.reply(ctx, res);
+}
+
+/** Remembers where the terminal is reached: its Contacts (as the core will use them) and this flow. */
+function bindContacts(p: SbcSipProxy, req: SipRequest, ctx: ServerContext, idc: string, expiresSec: number): void {
+  const map = p.d.contacts;
+  if (!map) return;
+  if (expiresSec <= 0) return map.unbindAll(idc);
+  const until = p.d.now() + expiresSec * 1000;
+  try {
+    for (const c of req.contacts()) if (!isStar(c)) map.bind(idc, c.uri, until);
+  } catch {
+    // a Contact that does not parse binds nothing here; the registrar judges it
+  }
+  map.seen(idc, ctx.source);
 }
 
 async function onS1(p: SbcSipProxy, req: SipRequest, ctx: ServerContext, params: Record<string, string>): Promise<void> {
@@ -124,6 +142,8 @@ async function onS7(p: SbcSipProxy, req: SipRequest, ctx: ServerContext, params:
     const conn = ctx.source.connection;
     if (ctx.source.protocol === 'tls' && ctx.source.pskIdentity === undefined && conn) p.d.guard.bind(rec, { tlsConnectionId: conn.id });
   } else p.d.sessions.remove(a.session.idc);
+  bindContacts(p, req, ctx, a.session.idc, expiresSec);
+  p.d.metrics?.registrations.inc({ kind: 'ks1' });
   res.set('Authentication-Info', encodeS10(a.s10));
   const port = a.s10.mech === 'tls' ? p.d.tlsPorts.tls : a.s10.mech === 'tls-psk' ? p.d.tlsPorts.tlsPsk : undefined;
   res.set('Security-Server', chosenSecurityServer(a.s10.mech, p.d.offered, port !== undefined ? { port } : {}));
@@ -147,6 +167,8 @@ async function refresh(p: SbcSipProxy, req: SipRequest, ctx: ServerContext, rec:
     p.reply(ctx, res, rec);
     if (expiresSec > 0) rec.expiresAt = p.d.now() + expiresSec * 1000;
     else p.d.sessions.remove(rec.idc);
+    bindContacts(p, req, ctx, rec.idc, expiresSec);
+    p.d.metrics?.registrations.inc({ kind: 'refresh' });
     return;
   }
   p.reply(ctx, res, rec);
