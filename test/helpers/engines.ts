@@ -39,7 +39,7 @@ export interface EngineContext {
   cleanup(): Promise<void>;
 }
 
-function makeContext(engine: 'sqlite' | 'postgres'): EngineContext {
+export function makeContext(engine: 'sqlite' | 'postgres'): EngineContext {
   const dirs: string[] = [];
   const schemas: string[] = [];
   const ctx: EngineContext = {
