@@ -242,7 +242,8 @@ export class SbcCalls {
     const res = await u.send(fwd, {
       ...dest,
       onResponse: (r) => {
-        if (r.status <= 100) return; // hop by hop: never forwarded, so never checked
+        // 100 is hop by hop (never forwarded, so never checked); a 2xx here is a retransmission of the final one
+        if (r.status <= 100 || r.status >= 200) return;
         if (!this.#checkAnswer(r, rec, forming, rrBelow)) return;
         this.#towardsCore(r);
         ctx.reply(r, { forwarded: true });

@@ -13,7 +13,7 @@ export const SBC_METRICS = {
 export interface SbcMetrics {
   registrations: Counter;
   authFailures: Counter;
-  /** result: answered, failed, cancelled, refused */
+  /** leg: from-terminal / to-terminal; result: answered, failed, cancelled */
   calls: Counter;
   activeCalls: Gauge;
   registered: Gauge;
@@ -25,7 +25,7 @@ export function sbcMetrics(r: MetricsRegistry, sizes: { dialogs: () => number; s
   return {
     registrations: r.counter(SBC_METRICS.registrations, 'Successful SIP registrations (KS1 s10 and refreshes)', { labelNames: ['kind'] }),
     authFailures,
-    calls: r.counter(SBC_METRICS.calls, 'INVITEs that started a dialog, by outcome', { labelNames: ['result'] }),
+    calls: r.counter(SBC_METRICS.calls, 'Dialog-forming INVITEs by leg (from-terminal, to-terminal) and outcome', { labelNames: ['leg', 'result'] }),
     activeCalls: r.gauge(SBC_METRICS.activeCalls, 'Dialogs the SBC carries now').onCollect((g) => g.set(sizes.dialogs())),
     registered: r.gauge(SBC_METRICS.registered, 'Terminals with a live registration through this SBC').onCollect((g) => g.set(sizes.sessions())),
     authFailure: (kind) => authFailures.inc({ kind }),

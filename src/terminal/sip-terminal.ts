@@ -9,7 +9,7 @@ import { AppHmacSigner, AppHmacVerifier } from '../crypto/app-hmac.js';
 import { TerminalFlow, type TerminalError, type TerminalSession } from '../flow/terminal.js';
 import { verifySipMessage, type SipHmacVerdict } from '../adapters/sip/sbc-app-hmac.js';
 import { decodeS6, decodeS10, encodeS1Authorization, encodeS7, securityServerPort } from '../adapters/sip/terminal-ks1.js';
-import type { SipResponse, TimerConfig } from '../sip/index.js';
+import type { ServerContext, SipRequest, SipResponse, TimerConfig } from '../sip/index.js';
 import { newCallId, newTag, SipUac, type UacTransport } from './sip-uac.js';
 
 export interface SipTerminalOptions {
@@ -25,6 +25,8 @@ export interface SipTerminalOptions {
   tls?: { ca?: string | Buffer; servername?: string; rejectUnauthorized?: boolean };
   expires?: number;
   timers?: Partial<TimerConfig>;
+  /** Incoming requests on the connection the mechanism uses (an answering terminal). */
+  onRequest?: (req: SipRequest, ctx: ServerContext) => void | Promise<void>;
 }
 
 /** Why a step failed. `auth` failures are the security verdicts; the rest is everything else. */
@@ -82,6 +84,7 @@ export class SipTerminal {
       ...(this.o.tls ? { tls: this.o.tls } : {}),
       ...(transport === 'tls-psk' && this.session ? { psk: { identity: this.o.idc, key: this.session.sessionKey } } : {}),
       ...(this.o.timers ? { timers: this.o.timers } : {}),
+      ...(this.o.onRequest ? { onRequest: this.o.onRequest, autoTrying: false } : {}),
     });
   }
 
@@ -93,9 +96,21 @@ export class SipTerminal {
       callId: this.callId,
       cseq: ++this.cseq,
       fromTag: this.fromTag,
-      headers: [['Contact', uac.contact(this.o.idc)], ['Expires', String(this.o.expires ?? 3600)], ...headers],
+      headers: [['Contact', this.contact(uac)], ['Expires', String(this.o.expires ?? 3600)], ...headers],
       ...(signed && this.signer ? { signer: this.signer } : {}),
     });
+  }
+
+  #contact: string | undefined;
+
+  /**
+   * One Contact for the life of the terminal, whatever connection a later
+   * REGISTER runs on: the SBC delivers on the mechanism's connection anyway,
+   * and a second binding would make the registrar fork every call to us twice.
+   */
+  contact(uac: SipUac): string {
+    this.#contact ??= uac.contact(this.o.idc);
+    return this.#contact;
   }
 
   /** s1 … s10 on `uac` (default: a new connection of the configured transport). */
@@ -188,6 +203,16 @@ export class SipTerminal {
   private mustBeSecured(): SipUac {
     if (!this.secured) throw new SipTerminalError('mechanism not applied', false);
     return this.secured;
+  }
+
+  /** The connection the mechanism uses (calls go there). */
+  get securedUac(): SipUac {
+    return this.mustBeSecured();
+  }
+
+  /** Under app-hmac: whether a message from the SBC carries a valid tag (moves the window). Always true otherwise. */
+  verifyFromSbc(msg: SipRequest | SipResponse): SipHmacVerdict {
+    return this.verifier ? verifySipMessage(msg, this.verifier) : 'ok';
   }
 
   /** 2xx, and under app-hmac a valid tag from the SBC. */

@@ -7,7 +7,7 @@ import type { AppHmacSigner } from '../crypto/app-hmac.js';
 import { signSipMessage } from '../adapters/sip/sbc-app-hmac.js';
 import {
   createRequest, createSipStack, createTcpTransport, createTlsTransport, createUdpTransport, newBranch, randomToken,
-  type SipResponse, type SipStack, type SipTransport, type TimerConfig,
+  type SipRequest, type SipResponse, type SipStack, type SipStackOptions, type SipTransport, type TimerConfig,
 } from '../sip/index.js';
 
 export type UacTransport = 'udp' | 'tcp' | 'tls' | 'tls-psk';
@@ -21,6 +21,10 @@ export interface UacOptions {
   psk?: { identity: string; key: Buffer };
   localHost?: string;
   timers?: Partial<TimerConfig>;
+  /** Requests that arrive (incoming calls); default: 501. The handler answers them itself. */
+  onRequest?: SipStackOptions['onRequest'];
+  /** Answer INVITEs with 100 Trying at once (default true; an app-hmac callee sends signed provisionals itself). */
+  autoTrying?: boolean;
 }
 
 export interface UacRequest {
@@ -32,8 +36,13 @@ export interface UacRequest {
   cseq: number;
   fromTag: string;
   headers?: Array<[string, string]>;
+  /** To header value; default `<sip:aor>` (REGISTER). */
+  to?: string;
+  body?: Buffer;
   /** app-hmac: sign the request as sent. */
   signer?: AppHmacSigner;
+  /** 1xx (and 2xx after the first). */
+  onResponse?: (res: SipResponse) => void;
 }
 
 export class SipUac {
@@ -62,7 +71,12 @@ export class SipUac {
       if (!o.psk) throw new Error('tls-psk needs an identity and key');
       t = await createTlsTransport({ host, client: { psk: o.psk, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' } });
     }
-    const stack = createSipStack({ transports: [t], onRequest: (_req, ctx) => void ctx.respond(501), ...(o.timers ? { timers: o.timers } : {}) });
+    const stack = createSipStack({
+      transports: [t],
+      onRequest: o.onRequest ?? ((_req, ctx) => void ctx.respond(501)),
+      ...(o.autoTrying === false ? { autoTrying: false } : {}),
+      ...(o.timers ? { timers: o.timers } : {}),
+    });
     return new SipUac(stack, t, o);
   }
 
@@ -82,25 +96,45 @@ export class SipUac {
     return `<sip:${user}@${hostport}${tp}>`;
   }
 
-  /** Sends a request and resolves with the final response (408/503 made up on timeout or transport failure). */
-  send(r: UacRequest): Promise<SipResponse> {
+  /** Our Via for a request we send (so an app-hmac tag can cover it). */
+  via(): string {
     const { proto, hostport } = this.sentBy();
+    return `SIP/2.0/${proto} ${hostport};branch=${newBranch()};rport`;
+  }
+
+  /** The request as it will be sent, signed when asked. */
+  build(r: UacRequest): SipRequest {
     const ownMf = r.headers?.some(([k]) => k.toLowerCase() === 'max-forwards');
     const req = createRequest(r.method, r.requestUri, [
-      ['Via', `SIP/2.0/${proto} ${hostport};branch=${newBranch()};rport`],
+      ['Via', this.via()],
       ...(ownMf ? [] : [['Max-Forwards', '70'] as [string, string]]),
       ['From', `<sip:${r.aor}>;tag=${r.fromTag}`],
-      ['To', `<sip:${r.aor}>`],
+      ['To', r.to ?? `<sip:${r.aor}>`],
       ['Call-ID', r.callId],
       ['CSeq', `${r.cseq} ${r.method}`],
       ...(r.headers ?? []),
-    ]);
+    ], r.body);
     if (r.signer) signSipMessage(req, r.signer);
-    return this.stack.send(req, {
-      noVia: true,
-      destination: { address: this.o.server.host, port: this.o.server.port, protocol: this.transport.protocol },
-      transport: this.transport,
-    });
+    return req;
+  }
+
+  /** Sends a request and resolves with the final response (408/503 made up on timeout or transport failure). */
+  send(r: UacRequest): Promise<SipResponse> {
+    return this.sendBuilt(this.build(r), r.onResponse);
+  }
+
+  /** Sends a request built (and signed) by the caller, to the SBC whatever its Route says: the SBC is the outbound proxy. */
+  sendBuilt(req: SipRequest, onResponse?: (res: SipResponse) => void): Promise<SipResponse> {
+    return this.stack.send(req, { noVia: true, ...this.#dest(), ...(onResponse ? { onResponse } : {}) });
+  }
+
+  /** An ACK for a 2xx: no transaction. */
+  sendAck(req: SipRequest): Promise<void> {
+    return this.stack.sendStateless(req, { noVia: true, ...this.#dest() });
+  }
+
+  #dest(): { destination: { address: string; port: number; protocol: SipTransport['protocol'] }; transport: SipTransport } {
+    return { destination: { address: this.o.server.host, port: this.o.server.port, protocol: this.transport.protocol }, transport: this.transport };
   }
 
   close(): Promise<void> {

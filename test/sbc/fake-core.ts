@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { fromB64u, toB64u } from '../../src/crypto/ks1.js';
 import { SoftswitchFlow } from '../../src/flow/softswitch.js';
 import { aorOf } from '../../src/adapters/sip/sbc-ks1.js';
-import { createSipStack, createTcpTransport, createUdpTransport, formatAuth, type SipRequest, type SipStack } from '../../src/sip/index.js';
+import { createCancel, createSipStack, createTcpTransport, createUdpTransport, formatAuth, isSipUri, type ServerContext, type SipRequest, type SipStack } from '../../src/sip/index.js';
 import { FakeAuc } from '../flow/harness.js';
 
 export interface FakeCore {
@@ -16,12 +16,21 @@ export interface FakeCore {
   stack: SipStack;
   /** Every request as the core received it. */
   seen: SipRequest[];
+  /** AOR → where the SBC registered it (route mode). */
+  locations: Map<string, Location>;
   /** Answer every request this much later (a slow core). */
   delayMs: number;
   close(): Promise<void>;
 }
 
-export async function startFakeCore(o: { transport?: 'udp' | 'tcp'; idsp: string; ksp: Buffer; expires?: number }): Promise<FakeCore> {
+export interface Location {
+  contact: string;
+  address: string;
+  port: number;
+}
+
+export async function startFakeCore(o: { transport?: 'udp' | 'tcp'; idsp: string; ksp: Buffer; expires?: number; route?: boolean }): Promise<FakeCore> {
+  const locations = new Map<string, Location>();
   let delayMs = 0;
   const auc = new FakeAuc(Date.now, randomBytes);
   auc.proxies.set(o.idsp, o.ksp);
@@ -35,13 +44,17 @@ export async function startFakeCore(o: { transport?: 'udp' | 'tcp'; idsp: string
     onRequest: async (req, ctx) => {
       seen.push(req);
       if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
-      if (req.method !== 'REGISTER') return void ctx.respond(200, undefined, { toTag: 'core' });
+      if (req.method !== 'REGISTER') {
+        if (o.route) return routeCall(req, ctx);
+        return void ctx.respond(200, undefined, { toTag: 'core' });
+      }
       const idc = aorOf(req.to())!;
       const idsp = req.get('P-KS-IDSP') ?? '';
       const contact = req.get('Contact');
       const asked = req.expires() ?? expires;
       const granted = Math.min(asked, expires);
       const bindingHeaders: Array<[string, string]> = granted > 0 && contact ? [['Contact', `${contact};expires=${granted}`]] : [];
+      if (contact && granted > 0) locations.set(idc, { contact: contact.replace(/^[^<]*<([^>]*)>.*$/, '$1'), address: ctx.source.address, port: ctx.source.port });
       if (req.get('P-KS-Auth')) return void ctx.respond(200, undefined, { toTag: 'core', headers: bindingHeaders });
       const ks1 = req.auth('Authorization').find((a) => a.scheme.toUpperCase() === 'KS1');
       if (ks1 && 'response' in ks1.params) {
@@ -66,8 +79,39 @@ export async function startFakeCore(o: { transport?: 'udp' | 'tcp'; idsp: string
       }
     },
   });
+  /** A record-routing proxy between terminals registered through the SBC, as the softswitch's call routing does it. */
+  async function routeCall(req: SipRequest, ctx: ServerContext): Promise<void> {
+    const me = `127.0.0.1:${t.port}`;
+    const fwd = req.clone();
+    for (const h of ['P-KS-IDSP', 'P-KS-Auth']) fwd.remove(h);
+    const top = fwd.routes()[0];
+    if (top && isSipUri(top.uri) && `${top.uri.host}:${top.uri.port}` === me) fwd.shift('Route');
+    fwd.set('Max-Forwards', String((fwd.maxForwards() ?? 70) - 1));
+    let dest: { destination: { address: string; port: number; protocol: 'udp' | 'tcp' } } | Record<string, never> = {};
+    if (req.to().params.tag === undefined) {
+      const loc = locations.get(aorOf(req.to()) ?? '');
+      if (!loc) return void ctx.respond(404, undefined, { toTag: 'core' });
+      fwd.uri = loc.contact;
+      dest = { destination: { address: loc.address, port: loc.port, protocol: t.protocol === 'tcp' ? 'tcp' : 'udp' } };
+      if (req.method === 'INVITE') fwd.prepend('Record-Route', `<sip:${me};lr${t.protocol === 'tcp' ? ';transport=tcp' : ''}>`);
+    }
+    if (req.method === 'ACK') return void stack.sendStateless(fwd, dest).catch(() => undefined);
+    if (req.method === 'INVITE') ctx.onCancel(() => void stack.send(createCancel(fwd), { ...dest, noVia: true }).catch(() => undefined));
+    const res = await stack.send(fwd, {
+      ...dest,
+      onResponse: (r) => {
+        if (r.status > 100 && r.status < 200) {
+          r.shift('Via');
+          ctx.reply(r, { forwarded: true });
+        }
+      },
+    });
+    res.shift('Via');
+    ctx.reply(res, { forwarded: true });
+  }
+
   return {
-    port: t.port, auc, stack, seen, close: () => stack.close(),
+    port: t.port, auc, stack, seen, locations, close: () => stack.close(),
     set delayMs(ms: number) {
       delayMs = ms;
     },

@@ -24,10 +24,10 @@ export interface Lab {
   close(): Promise<void>;
 }
 
-export async function startLab(o: { coreTransport?: 'udp' | 'tcp'; sbc?: Partial<StartSbcOptions>; coreExpires?: number } = {}): Promise<Lab> {
+export async function startLab(o: { coreTransport?: 'udp' | 'tcp'; sbc?: Partial<StartSbcOptions>; coreExpires?: number; route?: boolean } = {}): Promise<Lab> {
   const dir = mkdtempSync(join(tmpdir(), 'ks-sbc-'));
   const ksp = randomBytes(32);
-  const core = await startFakeCore({ idsp: IDSP, ksp, ...(o.coreTransport ? { transport: o.coreTransport } : {}), ...(o.coreExpires ? { expires: o.coreExpires } : {}) });
+  const core = await startFakeCore({ idsp: IDSP, ksp, ...(o.coreTransport ? { transport: o.coreTransport } : {}), ...(o.coreExpires ? { expires: o.coreExpires } : {}), ...(o.route ? { route: true } : {}) });
   const sbc = await startSbc({
     idsp: IDSP,
     ksp,

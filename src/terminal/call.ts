@@ -1,0 +1,282 @@
+/**
+ * A SIP terminal that places or answers calls through the SBC after its KS1
+ * registration, under the negotiated mechanism: under app-hmac every request
+ * and response it sends is tagged and everything from the SBC is verified;
+ * under tls-psk / tls everything runs on the mechanism's connection.
+ *
+ * One event per step goes to `onEvent` (the CLI prints them as JSON lines).
+ * The UA is deliberately small: one dialog at a time per call, the route set
+ * from Record-Route (RFC 3261 §12.1), SDP offered and answered but no media.
+ */
+import { randomBytes } from 'node:crypto';
+import { signSipMessage } from '../adapters/sip/sbc-app-hmac.js';
+import {
+  createAckFor2xx, createResponse, formatUri, isStar, randomToken,
+  type ServerContext, type SipRequest, type SipResponse,
+} from '../sip/index.js';
+import { SipTerminal, SipTerminalError, type SipTerminalOptions } from './sip-terminal.js';
+import { newCallId, newTag } from './sip-uac.js';
+
+export type CallEvent =
+  | { event: 'registered'; idc: string; idsp: string; mechanism: string; sessionKeyId: string }
+  | { event: 'calling'; to: string; callId: string }
+  | { event: 'incoming'; from: string; callId: string }
+  | { event: 'ringing'; callId: string; status: number }
+  | { event: 'answered'; callId: string; status: number }
+  | { event: 'confirmed'; callId: string }
+  | { event: 'bye'; callId: string; by: 'local' | 'remote'; status?: number; seconds: number }
+  | { event: 'refused'; callId?: string; method: string; reason: string }
+  | { event: 'failed'; callId?: string; error: string; status?: number; authFailed: boolean };
+
+export type CallOptions = Omit<SipTerminalOptions, 'onRequest'> & {
+  /** Callee: `bob@lab.example`. */
+  to: string;
+  /** Seconds to stay in the call before BYE (0: hang up at once). */
+  holdSeconds: number;
+  onEvent: (e: CallEvent) => void;
+};
+
+export type AnswerOptions = Omit<SipTerminalOptions, 'onRequest'> & {
+  /** Stop after this many calls ended (default 1). */
+  calls?: number;
+  /** Give up after this many seconds without finishing (default: wait forever). */
+  timeoutSeconds?: number;
+  /** Ring this long before answering (default 0). */
+  ringMs?: number;
+  onEvent: (e: CallEvent) => void;
+};
+
+export function sdpOffer(user: string, host = '127.0.0.1', port = 40000 + Math.floor(Math.random() * 10000) * 2): Buffer {
+  const id = randomBytes(4).readUInt32BE(0);
+  return Buffer.from(
+    ['v=0', `o=${user.replace(/[^A-Za-z0-9_.-]/g, '') || '-'} ${id} 1 IN IP4 ${host}`, 's=keyswitch', `c=IN IP4 ${host}`, 't=0 0',
+      `m=audio ${port} RTP/AVP 0 8 101`, 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:8 PCMA/8000', 'a=rtpmap:101 telephone-event/8000', 'a=sendrecv', ''].join('\r\n'),
+  );
+}
+
+function userOf(aor: string): string {
+  const at = aor.lastIndexOf('@');
+  return at < 0 ? aor : aor.slice(0, at);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Result: 0 the call completed, 2 an authentication failure, 1 anything else. */
+export type CallExit = 0 | 1 | 2;
+
+function failed(e: unknown, callId?: string): CallEvent {
+  const err = e instanceof SipTerminalError ? e : new SipTerminalError((e as Error)?.message ?? String(e), false);
+  return { event: 'failed', ...(callId ? { callId } : {}), error: err.code, ...(err.status !== undefined ? { status: err.status } : {}), authFailed: err.auth };
+}
+
+async function register(term: SipTerminal, emit: (e: CallEvent) => void, idc: string): Promise<void> {
+  await term.registerKs1();
+  const r = await term.applyMechanism();
+  // A protected REGISTER on the mechanism's connection: the SBC now reaches us there.
+  await term.refresh();
+  emit({ event: 'registered', idc, idsp: r.idsp, mechanism: r.mechanism, sessionKeyId: r.sessionKeyId });
+}
+
+/** A dialog as one side holds it (RFC 3261 §12). */
+interface Dialog {
+  callId: string;
+  localTag: string;
+  remoteTag: string;
+  localUri: string;
+  remoteUri: string;
+  remoteTarget: string;
+  routes: string[];
+  cseq: number;
+  startedAt: number;
+}
+
+/** A request inside the dialog, to the remote target along the route set. */
+function inDialog(term: SipTerminal, d: Dialog, method: string, body?: Buffer): SipRequest {
+  const uac = term.securedUac;
+  const req = uac.build({
+    method,
+    requestUri: d.remoteTarget,
+    aor: d.localUri,
+    to: `<sip:${d.remoteUri}>;tag=${d.remoteTag}`,
+    callId: d.callId,
+    cseq: ++d.cseq,
+    fromTag: d.localTag,
+    headers: [
+      ...d.routes.map((r) => ['Route', r] as [string, string]),
+      ['Contact', term.contact(uac)],
+      ...(body ? [['Content-Type', 'application/sdp'] as [string, string]] : []),
+    ],
+    ...(body ? { body } : {}),
+  });
+  if (term.signer) signSipMessage(req, term.signer);
+  return req;
+}
+
+/** A final answer from the SBC: its tag under app-hmac, then the status. */
+function checked(term: SipTerminal, res: SipResponse, what: string): SipResponse {
+  if (res.localReason) throw new SipTerminalError(`${what}: ${res.status} (${res.localReason})`, false, res.status);
+  const v = term.verifyFromSbc(res);
+  if (v !== 'ok') throw new SipTerminalError(`${what}: answer's KS-HMAC ${v}`, true, res.status);
+  return res;
+}
+
+/** Registers, calls `to`, holds, hangs up. */
+export async function placeCall(o: CallOptions): Promise<CallExit> {
+  const emit = o.onEvent;
+  let byeFromRemote: ((req: SipRequest) => void) | undefined;
+  let term: SipTerminal | undefined;
+  const callId = newCallId();
+  term = new SipTerminal({
+    ...o,
+    onRequest: (req, ctx) => {
+      const t = term!;
+      if (t.verifyFromSbc(req) !== 'ok') {
+        emit({ event: 'refused', callId: req.callId(), method: req.method, reason: 'KS-HMAC' });
+        return;
+      }
+      if (req.method === 'ACK') return;
+      const res = createResponse(req, req.method === 'BYE' && req.callId() === callId ? 200 : req.method === 'INVITE' ? 486 : 200, undefined, { toTag: randomToken() });
+      reply(t, ctx, res);
+      if (req.method === 'BYE' && req.callId() === callId) byeFromRemote?.(req);
+    },
+  });
+  try {
+    await register(term, emit, o.idc);
+    const uac = term.securedUac;
+    const localTag = newTag();
+    emit({ event: 'calling', to: o.to, callId });
+    const invite = uac.build({
+      method: 'INVITE',
+      requestUri: `sip:${o.to}`,
+      aor: o.idc,
+      to: `<sip:${o.to}>`,
+      callId,
+      cseq: 1,
+      fromTag: localTag,
+      headers: [['Contact', term.contact(uac)], ['Content-Type', 'application/sdp'], ['Allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, MESSAGE']],
+      body: sdpOffer(userOf(o.idc), uac.transport.host || '127.0.0.1'),
+    });
+    if (term.signer) signSipMessage(invite, term.signer);
+    let rang = false;
+    const res = checked(term, await uac.sendBuilt(invite, (p) => {
+      if (p.status > 100 && !rang && term!.verifyFromSbc(p) === 'ok') {
+        rang = true;
+        emit({ event: 'ringing', callId, status: p.status });
+      }
+    }), 'INVITE');
+    if (res.status < 200 || res.status >= 300) {
+      emit({ event: 'failed', callId, error: `call refused: ${res.status} ${res.reason}`, status: res.status, authFailed: res.status === 401 || res.status === 403 });
+      return res.status === 401 || res.status === 403 ? 2 : 1;
+    }
+    emit({ event: 'answered', callId, status: res.status });
+    const contact = res.contacts()[0];
+    const d: Dialog = {
+      callId, localTag, remoteTag: String(res.to().params.tag ?? ''), localUri: o.idc, remoteUri: o.to,
+      remoteTarget: contact && !isStar(contact) ? formatUri(contact.uri) : `sip:${o.to}`,
+      routes: res.list('Record-Route').reverse(), cseq: 1, startedAt: Date.now(),
+    };
+    const ack = createAckFor2xx(invite, res);
+    ack.prepend('Via', uac.via());
+    if (term.signer) signSipMessage(ack, term.signer);
+    await uac.sendAck(ack);
+    const hungUp = new Promise<SipRequest>((r) => (byeFromRemote = r));
+    const remote = await Promise.race([sleep(o.holdSeconds * 1000).then(() => undefined), hungUp]);
+    const seconds = Math.round((Date.now() - d.startedAt) / 100) / 10;
+    if (remote) {
+      emit({ event: 'bye', callId, by: 'remote', seconds });
+      return 0;
+    }
+    const bye = checked(term, await uac.sendBuilt(inDialog(term, d, 'BYE')), 'BYE');
+    emit({ event: 'bye', callId, by: 'local', status: bye.status, seconds });
+    if (bye.status < 200 || bye.status >= 300) return bye.status === 403 ? 2 : 1;
+    return 0;
+  } catch (e) {
+    const ev = failed(e, callId);
+    emit(ev);
+    return ev.event === 'failed' && ev.authFailed ? 2 : 1;
+  } finally {
+    await term.close().catch(() => undefined);
+  }
+}
+
+function reply(term: SipTerminal, ctx: ServerContext, res: SipResponse): void {
+  if (term.signer) signSipMessage(res, term.signer);
+  ctx.reply(res);
+}
+
+/** Registers, then answers incoming calls (180, 200 with SDP) and their BYE, until `calls` have ended. */
+export async function answerCalls(o: AnswerOptions): Promise<CallExit> {
+  const emit = o.onEvent;
+  const want = o.calls ?? 1;
+  let ended = 0;
+  let done: () => void = () => undefined;
+  const finished = new Promise<void>((r) => (done = r));
+  const started = new Map<string, number>();
+  let term: SipTerminal | undefined;
+  const onRequest = async (req: SipRequest, ctx: ServerContext): Promise<void> => {
+    const t = term!;
+    const v = t.verifyFromSbc(req);
+    if (v !== 'ok') {
+      emit({ event: 'refused', callId: req.callId(), method: req.method, reason: `KS-HMAC ${v}` });
+      return;
+    }
+    const callId = req.callId();
+    const rr: Array<[string, string]> = req.getAll('Record-Route').map((x) => ['Record-Route', x]);
+    const contact: [string, string] = ['Contact', t.contact(t.securedUac)];
+    if (req.method === 'ACK') {
+      emit({ event: 'confirmed', callId });
+      return;
+    }
+    if (req.method === 'INVITE') {
+      const tag = String(req.to().params.tag ?? '') || newTag();
+      const fresh = req.to().params.tag === undefined;
+      if (fresh) {
+        emit({ event: 'incoming', from: String(req.from().uri && formatUri(req.from().uri)), callId });
+        let cancelled = false;
+        ctx.onCancel(() => {
+          cancelled = true;
+          reply(t, ctx, createResponse(req, 487, undefined, { toTag: tag }));
+        });
+        reply(t, ctx, createResponse(req, 180, undefined, { toTag: tag, headers: [...rr, contact] }));
+        emit({ event: 'ringing', callId, status: 180 });
+        if (o.ringMs) await sleep(o.ringMs);
+        if (cancelled) return;
+      }
+      const body = sdpOffer(userOf(o.idc), t.securedUac.transport.host || '127.0.0.1');
+      reply(t, ctx, createResponse(req, 200, undefined, { toTag: tag, headers: [...rr, contact, ['Content-Type', 'application/sdp']], body }));
+      if (fresh) {
+        started.set(callId, Date.now());
+        emit({ event: 'answered', callId, status: 200 });
+      }
+      return;
+    }
+    reply(t, ctx, createResponse(req, 200, undefined, { headers: [contact] }));
+    if (req.method === 'BYE') {
+      const t0 = started.get(callId);
+      started.delete(callId);
+      emit({ event: 'bye', callId, by: 'remote', status: 200, seconds: t0 ? Math.round((Date.now() - t0) / 100) / 10 : 0 });
+      if (++ended >= want) done();
+    }
+  };
+  term = new SipTerminal({ ...o, onRequest });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await register(term, emit, o.idc);
+    const timeout = o.timeoutSeconds !== undefined
+      ? new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), o.timeoutSeconds! * 1000)))
+      : new Promise<never>(() => undefined);
+    const r = await Promise.race([finished.then(() => 'done' as const), timeout]);
+    if (r === 'timeout') {
+      emit({ event: 'failed', error: `timeout: ${ended}/${want} calls`, authFailed: false });
+      return 1;
+    }
+    return 0;
+  } catch (e) {
+    const ev = failed(e);
+    emit(ev);
+    return ev.event === 'failed' && ev.authFailed ? 2 : 1;
+  } finally {
+    if (timer) clearTimeout(timer);
+    await term.close().catch(() => undefined);
+  }
+}
