@@ -38,6 +38,7 @@ export interface CallRouterOptions {
 export interface CallRouterStats {
   routed: number;
   inDialog: number;
+  /** New INVITEs answered 2xx. */
   answered: number;
   notFound: number;
   unavailable: number;
@@ -448,8 +449,10 @@ export class SoftswitchCallRouter {
         if (invite && br.learnContact) this.#learnFromResponse(res, br.hop);
         upstreamDone = true;
         forward(res, br.hop);
-        if (o.newCall) this.#o.metrics?.callFinished(res.status);
-        this.st.answered++;
+        if (o.newCall) {
+          this.#o.metrics?.callFinished(res.status);
+          this.st.answered++;
+        }
         return;
       }
       const status = effectiveStatus(res.status, res.localReason);
