@@ -106,9 +106,9 @@ export function effectiveStatus(status: number, localReason: 'timeout' | 'transp
 export function failureRank(status: number): number {
   if (status >= 600) return 0;
   if (status === 408) return 4;
+  if (status >= 500) return 3;
   if (status >= 400) return 1;
-  if (status >= 300) return 2;
-  return 3;
+  return 2;
 }
 
 export function statusClass(status: number): string {
