@@ -288,9 +288,13 @@ export class SbcCalls {
       if (v !== 'ok') return this.#drop(src, 'app-hmac', `answer KS-HMAC ${v}`);
     }
     if (forming && this.d.signer && res.status < 300 && toTag(res) !== undefined) {
+      // Our entry: the topmost one of ours carrying a Record-Route signature
+      // (entries the callee added sit above it; anything changed below it breaks the signature).
       let index = 0;
       try {
-        index = Math.max(0, res.recordRoutes().length - rrBelow - 2);
+        const rr = res.recordRoutes();
+        const mine = rr.findIndex((n) => this.#isOwn(n.uri) && isSipUri(n.uri) && PARAM.rr in n.uri.params);
+        index = mine >= 0 ? mine : Math.max(0, rr.length - rrBelow - 2);
       } catch {
         index = 0;
       }

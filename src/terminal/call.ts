@@ -20,13 +20,22 @@ import { newCallId, newTag } from './sip-uac.js';
 export type CallEvent =
   | { event: 'registered'; idc: string; idsp: string; mechanism: string; sessionKeyId: string }
   | { event: 'calling'; to: string; callId: string }
-  | { event: 'incoming'; from: string; callId: string }
+  | { event: 'incoming'; from: string; callId: string; dialog: DialogInfo }
   | { event: 'ringing'; callId: string; status: number }
-  | { event: 'answered'; callId: string; status: number }
+  | { event: 'answered'; callId: string; status: number; dialog?: DialogInfo }
   | { event: 'confirmed'; callId: string }
   | { event: 'bye'; callId: string; by: 'local' | 'remote'; status?: number; seconds: number }
   | { event: 'refused'; callId?: string; method: string; reason: string }
   | { event: 'failed'; callId?: string; error: string; status?: number; authFailed: boolean };
+
+/** What a UA learns of its dialog (RFC 3261 §12.1): printed for tracing, and what an attack test needs. */
+export interface DialogInfo {
+  localTag: string;
+  remoteTag: string;
+  remoteTarget: string;
+  /** Route headers this side sends, in order. */
+  routeSet: string[];
+}
 
 export type CallOptions = Omit<SipTerminalOptions, 'onRequest'> & {
   /** Callee: `bob@lab.example`. */
@@ -168,13 +177,13 @@ export async function placeCall(o: CallOptions): Promise<CallExit> {
       emit({ event: 'failed', callId, error: `call refused: ${res.status} ${res.reason}`, status: res.status, authFailed: res.status === 401 || res.status === 403 });
       return res.status === 401 || res.status === 403 ? 2 : 1;
     }
-    emit({ event: 'answered', callId, status: res.status });
     const contact = res.contacts()[0];
     const d: Dialog = {
       callId, localTag, remoteTag: String(res.to().params.tag ?? ''), localUri: o.idc, remoteUri: o.to,
       remoteTarget: contact && !isStar(contact) ? formatUri(contact.uri) : `sip:${o.to}`,
       routes: res.list('Record-Route').reverse(), cseq: 1, startedAt: Date.now(),
     };
+    emit({ event: 'answered', callId, status: res.status, dialog: { localTag, remoteTag: d.remoteTag, remoteTarget: d.remoteTarget, routeSet: d.routes } });
     const ack = createAckFor2xx(invite, res);
     ack.prepend('Via', uac.via());
     if (term.signer) signSipMessage(ack, term.signer);
@@ -231,7 +240,9 @@ export async function answerCalls(o: AnswerOptions): Promise<CallExit> {
       const tag = String(req.to().params.tag ?? '') || newTag();
       const fresh = req.to().params.tag === undefined;
       if (fresh) {
-        emit({ event: 'incoming', from: String(req.from().uri && formatUri(req.from().uri)), callId });
+        const c = req.contacts()[0];
+        const dialog: DialogInfo = { localTag: tag, remoteTag: String(req.from().params.tag ?? ''), remoteTarget: c && !isStar(c) ? formatUri(c.uri) : '', routeSet: req.list('Record-Route') };
+        emit({ event: 'incoming', from: formatUri(req.from().uri), callId, dialog });
         let cancelled = false;
         ctx.onCancel(() => {
           cancelled = true;

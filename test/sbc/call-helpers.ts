@@ -1,0 +1,53 @@
+/** Two terminals in a call through a lab SBC, with hooks for tests that attack the call while it runs. */
+import { answerCalls, placeCall, type CallEvent, type DialogInfo } from '../../src/terminal/call.js';
+import type { Lab } from './setup.js';
+
+export interface CallRun {
+  code: number;
+  answerCode: number;
+  caller: CallEvent[];
+  callee: CallEvent[];
+}
+
+/** Starts a callee answering `calls` calls; resolves once it is registered. */
+export async function callee(lab: Lab, idc: string, o: { calls?: number; mechs?: string; sbcPort?: number } = {}): Promise<{ events: CallEvent[]; done: Promise<number> }> {
+  const kc = lab.provision(idc);
+  const events: CallEvent[] = [];
+  let ready!: () => void;
+  let failed!: (e: Error) => void;
+  const registered = new Promise<void>((r, j) => {
+    ready = r;
+    failed = j;
+  });
+  const done = answerCalls({
+    ...lab.terminal(idc, kc), mechs: o.mechs ?? 'app-hmac;q=0.5', sbc: { host: '127.0.0.1', port: o.sbcPort ?? lab.sbc.ports.udp! },
+    calls: o.calls ?? 1, timeoutSeconds: 20,
+    onEvent: (e) => {
+      events.push(e);
+      if (e.event === 'registered') ready();
+      if (e.event === 'failed') failed(new Error(e.error));
+    },
+  });
+  await registered;
+  return { events, done };
+}
+
+/** Places a call; `during` runs once it is answered (the call is held until `during` resolves and `holdSeconds` passed). */
+export async function call(
+  lab: Lab, from: string, to: string,
+  o: { holdSeconds?: number; mechs?: string; sbcPort?: number; during?: (d: { callId: string; dialog: DialogInfo }) => Promise<void> } = {},
+): Promise<{ code: number; events: CallEvent[]; during: Promise<void> | undefined }> {
+  const kc = lab.provision(from);
+  const events: CallEvent[] = [];
+  let during: Promise<void> | undefined;
+  const code = await placeCall({
+    ...lab.terminal(from, kc), mechs: o.mechs ?? 'app-hmac;q=0.5', sbc: { host: '127.0.0.1', port: o.sbcPort ?? lab.sbc.ports.udp! },
+    to, holdSeconds: o.holdSeconds ?? 0,
+    onEvent: (e) => {
+      events.push(e);
+      if (e.event === 'answered' && e.dialog && o.during) during = o.during({ callId: e.callId, dialog: e.dialog });
+    },
+  });
+  if (during) await during;
+  return { code, events, during };
+}
