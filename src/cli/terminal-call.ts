@@ -1,0 +1,104 @@
+/**
+ * `keyswitch terminal call` and `keyswitch terminal answer`: register a SIP
+ * terminal through the SBC, then place a call (INVITE, wait for the answer,
+ * ACK, hold, BYE) or answer incoming ones, printing one JSON line per event
+ * (never a key). Commander-agnostic: main.ts maps its flags onto these options.
+ * Exit codes: 0 ok, 2 authentication failed, 1 anything else.
+ */
+import { readFileSync } from 'node:fs';
+import { answerCalls, placeCall, type CallEvent } from '../terminal/call.js';
+import { DEFAULT_MECHS, parseHostPort, parseKey } from './terminal.js';
+
+export interface TerminalCallCommonOptions {
+  /** Only `sip` places calls. */
+  proto: string;
+  /** IDc. */
+  id: string;
+  /** Kc: 64 hex digits or 43 base64url characters. */
+  key: string;
+  /** The SBC: `host:port`, `[v6]:port` or `host`. */
+  sbc: string;
+  mechs?: string;
+  /** udp (default) or tcp for the KS1 registration. */
+  transport?: string;
+  idsp?: string;
+  /** PEM of the SBC certificate (or its CA) for the `tls` mechanism. */
+  caFile?: string;
+  out?: (line: string) => void;
+  err?: (line: string) => void;
+}
+
+export interface TerminalCallOptions extends TerminalCallCommonOptions {
+  /** Callee, `bob@lab.example`. */
+  to: string;
+  /** Seconds to hold the call before BYE (default 5). */
+  hold?: number | string;
+}
+
+export interface TerminalAnswerOptions extends TerminalCallCommonOptions {
+  /** Calls to answer before exiting (default 1). */
+  calls?: number | string;
+  /** Seconds to wait for them (default: forever). */
+  timeout?: number | string;
+  /** Milliseconds of ringing before answering (default 0). */
+  ring?: number | string;
+}
+
+class UsageError extends Error {}
+
+function common(o: TerminalCallCommonOptions) {
+  if (o.proto !== 'sip') throw new UsageError(`--proto must be sip for calls, not "${o.proto}"`);
+  if (!o.id || !o.key) throw new UsageError('give --id and --key');
+  const transport = (o.transport ?? 'udp').toLowerCase();
+  if (transport !== 'udp' && transport !== 'tcp') throw new UsageError('--transport must be udp or tcp');
+  const ca = o.caFile ? readFileSync(o.caFile, 'utf8') : undefined;
+  return {
+    idc: o.id,
+    kc: parseKey(o.key),
+    sbc: parseHostPort(o.sbc, 5060),
+    transport: transport as 'udp' | 'tcp',
+    mechs: o.mechs ?? DEFAULT_MECHS,
+    ...(o.idsp ? { idsp: o.idsp } : {}),
+    tls: ca ? { ca, ...(o.idsp ? { servername: o.idsp } : {}) } : {},
+  };
+}
+
+function nonNegative(v: number | string | undefined, name: string, dflt: number | undefined): number | undefined {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(`${name} must be a number ≥ 0`);
+  return n;
+}
+
+function printer(o: TerminalCallCommonOptions): (e: CallEvent) => void {
+  const out = o.out ?? ((l: string) => void process.stdout.write(l + '\n'));
+  return (e) => out(JSON.stringify({ ...e, t: new Date().toISOString() }));
+}
+
+export async function runTerminalCall(o: TerminalCallOptions): Promise<number> {
+  const err = o.err ?? ((l: string) => void process.stderr.write(l + '\n'));
+  try {
+    const c = common(o);
+    if (!o.to || !/^[^@\s]+@[^@\s]+$/.test(o.to)) throw new UsageError('--to must be user@domain');
+    const hold = nonNegative(o.hold, '--hold', 5)!;
+    return await placeCall({ ...c, to: o.to, holdSeconds: hold, onEvent: printer(o) });
+  } catch (e) {
+    err(`error: ${(e as Error).message ?? String(e)}`);
+    return 1;
+  }
+}
+
+export async function runTerminalAnswer(o: TerminalAnswerOptions): Promise<number> {
+  const err = o.err ?? ((l: string) => void process.stderr.write(l + '\n'));
+  try {
+    const c = common(o);
+    const calls = nonNegative(o.calls, '--calls', 1)!;
+    if (!Number.isInteger(calls) || calls < 1) throw new UsageError('--calls must be a positive integer');
+    const timeout = nonNegative(o.timeout, '--timeout', undefined);
+    const ring = nonNegative(o.ring, '--ring', 0)!;
+    return await answerCalls({ ...c, calls, ...(timeout !== undefined ? { timeoutSeconds: timeout } : {}), ringMs: ring, onEvent: printer(o) });
+  } catch (e) {
+    err(`error: ${(e as Error).message ?? String(e)}`);
+    return 1;
+  }
+}
