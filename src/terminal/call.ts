@@ -53,6 +53,8 @@ export type AnswerOptions = Omit<SipTerminalOptions, 'onRequest'> & {
   /** Ring this long before answering (default 0). */
   ringMs?: number;
   onEvent: (e: CallEvent) => void;
+  /** Resolves to stop answering (benchmarks). */
+  stop?: Promise<void>;
 };
 
 export function sdpOffer(user: string, host = '127.0.0.1', port = 40000 + Math.floor(Math.random() * 10000) * 2): Buffer {
@@ -78,7 +80,7 @@ function failed(e: unknown, callId?: string): CallEvent {
   return { event: 'failed', ...(callId ? { callId } : {}), error: err.code, ...(err.status !== undefined ? { status: err.status } : {}), authFailed: err.auth };
 }
 
-async function register(term: SipTerminal, emit: (e: CallEvent) => void, idc: string): Promise<void> {
+export async function register(term: SipTerminal, emit: (e: CallEvent) => void, idc: string): Promise<void> {
   await term.registerKs1();
   const r = await term.applyMechanism();
   // A protected REGISTER on the mechanism's connection: the SBC now reaches us there.
@@ -129,28 +131,28 @@ function checked(term: SipTerminal, res: SipResponse, what: string): SipResponse
   return res;
 }
 
-/** Registers, calls `to`, holds, hangs up. */
-export async function placeCall(o: CallOptions): Promise<CallExit> {
-  const emit = o.onEvent;
-  let byeFromRemote: ((req: SipRequest) => void) | undefined;
-  let term: SipTerminal | undefined;
+/** Incoming BYEs of the calls a caller has up, by Call-ID. */
+export type ByeWaiters = Map<string, (req: SipRequest) => void>;
+
+/** The request handler of a calling terminal: answers BYE for its calls (and tells `waiters`), refuses INVITEs (486). */
+export function callerRequests(getTerm: () => SipTerminal, waiters: ByeWaiters, emit: (e: CallEvent) => void) {
+  return (req: SipRequest, ctx: ServerContext): void => {
+    const t = getTerm();
+    if (t.verifyFromSbc(req) !== 'ok') {
+      emit({ event: 'refused', callId: req.callId(), method: req.method, reason: 'KS-HMAC' });
+      return;
+    }
+    if (req.method === 'ACK') return;
+    const w = req.method === 'BYE' ? waiters.get(req.callId()) : undefined;
+    reply(t, ctx, createResponse(req, req.method === 'INVITE' ? 486 : w || req.method !== 'BYE' ? 200 : 481, undefined, { toTag: randomToken() }));
+    w?.(req);
+  };
+}
+
+/** One call from a registered terminal: INVITE, answer, ACK, hold, BYE. */
+export async function dial(term: SipTerminal, o: { idc: string; to: string; holdSeconds: number }, emit: (e: CallEvent) => void, waiters: ByeWaiters = new Map()): Promise<CallExit> {
   const callId = newCallId();
-  term = new SipTerminal({
-    ...o,
-    onRequest: (req, ctx) => {
-      const t = term!;
-      if (t.verifyFromSbc(req) !== 'ok') {
-        emit({ event: 'refused', callId: req.callId(), method: req.method, reason: 'KS-HMAC' });
-        return;
-      }
-      if (req.method === 'ACK') return;
-      const res = createResponse(req, req.method === 'BYE' && req.callId() === callId ? 200 : req.method === 'INVITE' ? 486 : 200, undefined, { toTag: randomToken() });
-      reply(t, ctx, res);
-      if (req.method === 'BYE' && req.callId() === callId) byeFromRemote?.(req);
-    },
-  });
   try {
-    await register(term, emit, o.idc);
     const uac = term.securedUac;
     const localTag = newTag();
     emit({ event: 'calling', to: o.to, callId });
@@ -168,7 +170,7 @@ export async function placeCall(o: CallOptions): Promise<CallExit> {
     if (term.signer) signSipMessage(invite, term.signer);
     let rang = false;
     const res = checked(term, await uac.sendBuilt(invite, (p) => {
-      if (p.status > 100 && !rang && term!.verifyFromSbc(p) === 'ok') {
+      if (p.status > 100 && !rang && term.verifyFromSbc(p) === 'ok') {
         rang = true;
         emit({ event: 'ringing', callId, status: p.status });
       }
@@ -188,8 +190,9 @@ export async function placeCall(o: CallOptions): Promise<CallExit> {
     ack.prepend('Via', uac.via());
     if (term.signer) signSipMessage(ack, term.signer);
     await uac.sendAck(ack);
-    const hungUp = new Promise<SipRequest>((r) => (byeFromRemote = r));
-    const remote = await Promise.race([sleep(o.holdSeconds * 1000).then(() => undefined), hungUp]);
+    const hungUp = new Promise<SipRequest>((r) => waiters.set(callId, r));
+    const remote = o.holdSeconds > 0 ? await Promise.race([sleep(o.holdSeconds * 1000).then(() => undefined), hungUp]) : undefined;
+    waiters.delete(callId);
     const seconds = Math.round((Date.now() - d.startedAt) / 100) / 10;
     if (remote) {
       emit({ event: 'bye', callId, by: 'remote', seconds });
@@ -203,6 +206,25 @@ export async function placeCall(o: CallOptions): Promise<CallExit> {
     const ev = failed(e, callId);
     emit(ev);
     return ev.event === 'failed' && ev.authFailed ? 2 : 1;
+  }
+}
+
+/** Registers, calls `to`, holds, hangs up. */
+export async function placeCall(o: CallOptions): Promise<CallExit> {
+  const emit = o.onEvent;
+  const waiters: ByeWaiters = new Map();
+  let term: SipTerminal | undefined;
+  term = new SipTerminal({ ...o, onRequest: callerRequests(() => term!, waiters, emit) });
+  try {
+    await register(term, emit, o.idc);
+  } catch (e) {
+    const ev = failed(e);
+    emit(ev);
+    await term.close().catch(() => undefined);
+    return ev.event === 'failed' && ev.authFailed ? 2 : 1;
+  }
+  try {
+    return await dial(term, o, emit, waiters);
   } finally {
     await term.close().catch(() => undefined);
   }
@@ -276,7 +298,7 @@ export async function answerCalls(o: AnswerOptions): Promise<CallExit> {
     const timeout = o.timeoutSeconds !== undefined
       ? new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), o.timeoutSeconds! * 1000)))
       : new Promise<never>(() => undefined);
-    const r = await Promise.race([finished.then(() => 'done' as const), timeout]);
+    const r = await Promise.race([finished.then(() => 'done' as const), timeout, ...(o.stop ? [o.stop.then(() => 'done' as const)] : [])]);
     if (r === 'timeout') {
       emit({ event: 'failed', error: `timeout: ${ended}/${want} calls`, authFailed: false });
       return 1;
