@@ -1,0 +1,230 @@
+/**
+ * npm run bench:register [-- --proto sip,mgcp,h248 --auc radius,diameter --count 2000 --concurrency 64 --runs 3 --memory 20000 --digest 5000]
+ *
+ * Runs the AuC, the softswitch and the SBC as three separate processes (as a
+ * lab would), registers provisioned terminals through the whole flow from this
+ * process, and prints registrations per second with p50/p99 latency; then the
+ * p99 at half that rate, Digest registrations per second driven by sipp, and
+ * the SBC's memory per registered terminal.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { openStore } from '../src/store/index.js';
+import { registerGateway } from '../src/terminal/gateway-register.js';
+import { SipTerminal } from '../src/terminal/sip-terminal.js';
+import { SipUac } from '../src/terminal/sip-uac.js';
+import { freePorts } from '../test/helpers/ports.js';
+
+const { values: args } = parseArgs({
+  options: {
+    proto: { type: 'string', default: 'sip' },
+    auc: { type: 'string', default: 'radius,diameter' },
+    count: { type: 'string', default: '2000' },
+    concurrency: { type: 'string', default: '64' },
+    runs: { type: 'string', default: '3' },
+    memory: { type: 'string', default: '10000' },
+    digest: { type: 'string', default: '5000' },
+    'digest-rate': { type: 'string', default: '4000' },
+  },
+});
+const protos = args.proto.split(',');
+const aucs = args.auc.split(',');
+const count = Number(args.count);
+const concurrency = Number(args.concurrency);
+const runs = Number(args.runs);
+const memoryTerminals = Number(args.memory);
+const digestCount = Number(args.digest);
+
+const BIN = join(import.meta.dirname, '..', 'bin', 'keyswitch.js');
+const dir = mkdtempSync(join(tmpdir(), 'ks-bench-'));
+const dataDir = join(dir, 'data');
+const masterKey = randomBytes(32).toString('hex');
+const sbcKey = randomBytes(32).toString('hex');
+const children: ChildProcess[] = [];
+
+const [api, rAuth, rAcct, dia, ssSip, ssMgcp, ssH248, sbcSip, sbcTls, sbcPsk, sbcMgcp, sbcH248] = await freePorts(12);
+const env: NodeJS.ProcessEnv = {
+  ...process.env,
+  KEYSWITCH_DATA_DIR: dataDir,
+  KEYSWITCH_MASTER_KEY: masterKey,
+  KEYSWITCH_LOG_LEVEL: 'error',
+  KEYSWITCH_API_PORT: String(api),
+  KEYSWITCH_RADIUS_AUTH_PORT: String(rAuth),
+  KEYSWITCH_RADIUS_ACCT_PORT: String(rAcct),
+  KEYSWITCH_RADIUS_SECRET: randomBytes(16).toString('hex'),
+  KEYSWITCH_DIAMETER_PORT: String(dia),
+  KEYSWITCH_SOFTSWITCH_PORT: String(ssSip),
+  KEYSWITCH_SOFTSWITCH_MGCP_PORT: String(ssMgcp),
+  KEYSWITCH_SOFTSWITCH_H248_PORT: String(ssH248),
+  KEYSWITCH_DIGEST_ALGORITHMS: 'MD5,SHA-256',
+  KEYSWITCH_SBC_HOST: '127.0.0.1',
+  KEYSWITCH_SBC_KEY: sbcKey,
+  KEYSWITCH_SBC_UDP_PORT: String(sbcSip),
+  KEYSWITCH_SBC_TCP_PORT: String(sbcSip),
+  KEYSWITCH_SBC_TLS_PORT: String(sbcTls),
+  KEYSWITCH_SBC_TLS_PSK_PORT: String(sbcPsk),
+  KEYSWITCH_SBC_MGCP_PORT: String(sbcMgcp),
+  KEYSWITCH_SBC_H248_PORT: String(sbcH248),
+  KEYSWITCH_SBC_SOFTSWITCH: `127.0.0.1:${ssSip}`,
+  KEYSWITCH_SBC_SOFTSWITCH_MGCP: `127.0.0.1:${ssMgcp}`,
+  KEYSWITCH_SBC_SOFTSWITCH_H248: `127.0.0.1:${ssH248}`,
+};
+
+function start(role: string, extraEnv: NodeJS.ProcessEnv, ready: RegExp): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [BIN, role], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      if (ready.test(out)) resolve(child);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${role} exited ${code}: ${out}`)));
+  });
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const done = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await done;
+}
+
+function rssKiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+// --- provisioning ----------------------------------------------------------
+const total = Math.max(count, memoryTerminals);
+const terminals = Array.from({ length: total }, (_, i) => ({ idc: `bench${i}@lab.example`, kc: randomBytes(32) }));
+{
+  process.stderr.write(`provisioning ${fmt(total)} terminals and ${fmt(digestCount ? 1000 : 0)} Digest users…\n`);
+  const store = await openStore({ dataDir, masterKeyHex: masterKey });
+  await store.proxies.create('sbc1.lab.example', Buffer.from(sbcKey, 'hex'));
+  for (let i = 0; i < terminals.length; i += 500) {
+    await Promise.all(terminals.slice(i, i + 500).map((t) => store.terminals.create(t.idc, t.kc)));
+  }
+  if (digestCount) for (let i = 0; i < 1000; i++) await store.terminals.create(`d${i}@127.0.0.1`, randomBytes(32), `pw${i}`);
+  await store.close();
+}
+
+// --- one registration ------------------------------------------------------
+type One = (t: { idc: string; kc: Buffer }) => Promise<boolean>;
+
+async function sipRegistrar(): Promise<{ one: One; close(): Promise<void> }> {
+  // One UDP socket for all simulated terminals, as a load generator would.
+  const uac = await SipUac.open({ transport: 'udp', server: { host: '127.0.0.1', port: sbcSip } });
+  return {
+    one: async (t) => {
+      const term = new SipTerminal({ idc: t.idc, kc: t.kc, mechs: 'app-hmac;q=0.5', transport: 'udp', sbc: { host: '127.0.0.1', port: sbcSip } });
+      try {
+        await term.registerKs1(uac);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    close: () => uac.close(),
+  };
+}
+
+function gatewayRegistrar(proto: 'mgcp' | 'h248'): { one: One; close(): Promise<void> } {
+  const port = proto === 'mgcp' ? sbcMgcp : sbcH248;
+  return {
+    one: async (t) => (await registerGateway({ proto, idc: t.idc, kc: t.kc, sbc: { host: '127.0.0.1', port } })).ok,
+    close: async () => {},
+  };
+}
+
+/** Registers `list` with at most `conc` in flight, optionally paced at `rate`/s; returns throughput and latencies. */
+async function drive(one: One, list: { idc: string; kc: Buffer }[], conc: number, rate?: number) {
+  const lat: number[] = [];
+  let failed = 0;
+  let next = 0;
+  const t0 = performance.now();
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= list.length) return;
+      if (rate) {
+        const due = t0 + (i * 1000) / rate;
+        const wait = due - performance.now();
+        if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      }
+      const s = performance.now();
+      if (await one(list[i]!)) lat.push(performance.now() - s);
+      else failed++;
+    }
+  };
+  await Promise.all(Array.from({ length: conc }, worker));
+  const secs = (performance.now() - t0) / 1000;
+  lat.sort((a, b) => a - b);
+  return { perSec: lat.length / secs, p50: pct(lat, 50), p99: pct(lat, 99), failed };
+}
+
+// --- the runs ---------------------------------------------------------------
+console.log(`keyswitch registration benchmark — ${cpus().length} cores (${cpus()[0]?.model.trim()}), Node ${process.version}`);
+console.log(`three processes (auc, softswitch, sbc) + this load generator; ${fmt(count)} registrations per run, ${concurrency} in flight, median of ${runs} runs`);
+const auc = await start('auc', {}, /AuC Diameter/);
+try {
+  for (const aucProto of aucs) {
+    const softswitch = await start('softswitch', { KEYSWITCH_AUC_PROTOCOL: aucProto }, /softswitch SIP/);
+    const sbc = await start('sbc', {}, /SBC SIP/);
+    await new Promise((r) => setTimeout(r, 300));
+    for (const proto of protos) {
+      const reg = proto === 'sip' ? await sipRegistrar() : gatewayRegistrar(proto as 'mgcp' | 'h248');
+      await drive(reg.one, terminals.slice(0, Math.min(200, count)), concurrency); // warm-up
+      const results = [];
+      for (let r = 0; r < runs; r++) results.push(await drive(reg.one, terminals.slice(0, count), concurrency));
+      const best = median(results.map((x) => x.perSec));
+      const mid = results.find((x) => x.perSec === best)!;
+      const half = await drive(reg.one, terminals.slice(0, count), concurrency, best / 2);
+      console.log(
+        `KS1 ${proto.padEnd(4)} AuC over ${aucProto.padEnd(8)} ${fmt(best).padStart(6)} reg/s  p50 ${mid.p50.toFixed(1)} ms  p99 ${mid.p99.toFixed(1)} ms` +
+          `  | at ${fmt(best / 2)}/s: p50 ${half.p50.toFixed(1)} ms p99 ${half.p99.toFixed(1)} ms` +
+          `  | failed ${results.reduce((a, x) => a + x.failed, 0) + half.failed}`,
+      );
+      await reg.close();
+    }
+    if (aucProto === aucs[aucs.length - 1]) {
+      if (digestCount && existsSync('/usr/bin/sipp')) {
+        const users = join(dir, 'users.csv');
+        writeFileSync(users, 'SEQUENTIAL\n' + Array.from({ length: 1000 }, (_, i) => `d${i};pw${i}`).join('\n') + '\n');
+        const scenario = join(import.meta.dirname, 'sipp', 'register-digest-inf.xml');
+        const t0 = performance.now();
+        const r = spawnSync('sipp', ['-sf', scenario, '-inf', users, '-m', String(digestCount), '-r', args['digest-rate'], '-l', '500', '-i', '127.0.0.1', '-p', '0', `127.0.0.1:${sbcSip}`, '-nostdin', '-timeout', '120s', '-trace_stat', '-stf', join(dir, 'sipp.csv')], { encoding: 'utf8', timeout: 180_000 });
+        const secs = (performance.now() - t0) / 1000;
+        const stat = readFileSync(join(dir, 'sipp.csv'), 'utf8').trim().split('\n');
+        const head = stat[0]!.split(';');
+        const last = stat[stat.length - 1]!.split(';');
+        const col = (name: string) => Number(last[head.indexOf(name)]);
+        console.log(`Digest (sipp through SBC, AuC over ${aucProto}): ${fmt(col('SuccessfulCall(C)') / secs)} reg/s, ${col('SuccessfulCall(C)')} ok, ${col('FailedCall(C)')} failed, sipp exit ${r.status} (asked ${args['digest-rate']}/s)`);
+      } else if (digestCount) console.log('Digest: sipp not installed, skipped');
+      if (memoryTerminals && protos.includes('sip')) {
+        const reg = await sipRegistrar();
+        const before = rssKiB(sbc.pid!);
+        const m = await drive(reg.one, terminals.slice(0, memoryTerminals), concurrency);
+        await new Promise((r) => setTimeout(r, 1500));
+        const after = rssKiB(sbc.pid!);
+        console.log(`SBC memory: RSS ${fmt(before)} KiB → ${fmt(after)} KiB after ${fmt(memoryTerminals - m.failed)} registered terminals: ${((after - before) * 1024 / (memoryTerminals - m.failed)).toFixed(0)} bytes per terminal (RSS delta, includes garbage not yet collected)`);
+        await reg.close();
+      }
+    }
+    await stop(sbc);
+    await stop(softswitch);
+  }
+} finally {
+  for (const c of children) await stop(c);
+  rmSync(dir, { recursive: true, force: true });
+}
