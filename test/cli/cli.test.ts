@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openStore } from '../../src/store/index.js';
 import { describeEngines, PG_URL } from '../helpers/engines.js';
 import { ks, startDaemon } from '../helpers/cli.js';
+import { upEnv } from '../helpers/ports.js';
 
 describeEngines('keyswitch CLI', (ctx) => {
   const dir = mkdtempSync(join(tmpdir(), 'ks-cli-'));
@@ -13,9 +14,10 @@ describeEngines('keyswitch CLI', (ctx) => {
   const pgOpts = ctx.storeOptions();
   const dbUrl = ctx.engine === 'postgres' ? `${PG_URL}?options=-c%20search_path%3D${pgOpts.schema}` : '';
   beforeAll(async () => {
+    env = { ...(await upEnv()).env, ...env };
     if (ctx.engine === 'postgres') await (await openStore(pgOpts)).close();
   });
-  const env = { KEYSWITCH_DB_URL: dbUrl, KEYSWITCH_LOG_LEVEL: 'info', KEYSWITCH_RADIUS_AUTH_PORT: '0', KEYSWITCH_RADIUS_ACCT_PORT: '0', KEYSWITCH_DIAMETER_PORT: '0' };
+  let env: NodeJS.ProcessEnv = { KEYSWITCH_DB_URL: dbUrl, KEYSWITCH_LOG_LEVEL: 'info' };
   const g = ['--data-dir', join(dir, 'data')];
   afterAll(async () => {
     rmSync(dir, { recursive: true, force: true });
@@ -39,7 +41,10 @@ describeEngines('keyswitch CLI', (ctx) => {
     const token = tok.stdout.trim();
     expect(token).toMatch(/^ks_[0-9a-f]{16}_/);
 
-    const up = () => startDaemon([...g, 'up', '--api-port', '0'], /AuC provisioning API\s+(http:\/\/[^\s]+)/, env);
+    const up = async () => {
+      const started = await startDaemon([...g, 'up', '--api-port', '0'], /AuC provisioning API\s+(http:\/\/[^\s]+)[\s\S]*SBC H\.248/, env);
+      return started;
+    };
     let { daemon, match } = await up();
     let api = match[1];
     const key = randomBytes(32).toString('hex');
@@ -99,9 +104,9 @@ describeEngines('keyswitch CLI', (ctx) => {
   });
 
   it('gives clear errors for bad input', () => {
-    const dup = ks([...g, 'provision', 'proxy', 'sbc1.lab.example', '--key', randomBytes(32).toString('hex')], env);
+    const dup = ks([...g, 'provision', 'proxy', 'sbc9.lab.example', '--key', randomBytes(32).toString('hex')], env);
     expect(dup.code).toBe(0);
-    const again = ks([...g, 'provision', 'proxy', 'sbc1.lab.example'], env);
+    const again = ks([...g, 'provision', 'proxy', 'sbc9.lab.example'], env);
     expect(again.code).toBe(2);
     expect(again.stderr).toContain('already exists');
     const bad = ks([...g, 'provision', 'terminal', 'x@y', '--key', '1234'], env);

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/index.js';
 import { ks, startDaemon, type Daemon } from '../helpers/cli.js';
 import { describeEngines, makeContext, PG_URL, type EngineContext } from '../helpers/engines.js';
-import { freePorts } from '../helpers/ports.js';
+import { upEnv } from '../helpers/ports.js';
 
 const hasSipp = spawnable('sipp');
 const hasTshark = spawnable('tshark');
@@ -30,28 +30,12 @@ function upSuite(ctx: EngineContext, aucProtocol: 'radius' | 'diameter') {
 
   beforeAll(async () => {
     if (ctx.engine === 'postgres') await (await openStore(pgOpts)).close();
-    const [api, rAuth, rAcct, dia, ssSip, ssMgcp, ssH248, sbcSip, sbcTls, sbcPsk, sbcMgcp, sbcH248] = await freePorts(12);
-    p = { api, rAuth, rAcct, dia, ssSip, ssMgcp, ssH248, sbcSip, sbcTls, sbcPsk, sbcMgcp, sbcH248 };
+    const up = await upEnv();
+    p = up.ports;
     env = {
+      ...up.env,
       KEYSWITCH_DB_URL: dbUrl,
       KEYSWITCH_LOG_LEVEL: 'warn',
-      KEYSWITCH_API_PORT: String(api),
-      KEYSWITCH_RADIUS_AUTH_PORT: String(rAuth),
-      KEYSWITCH_RADIUS_ACCT_PORT: String(rAcct),
-      KEYSWITCH_DIAMETER_PORT: String(dia),
-      KEYSWITCH_SOFTSWITCH_PORT: String(ssSip),
-      KEYSWITCH_SOFTSWITCH_MGCP_PORT: String(ssMgcp),
-      KEYSWITCH_SOFTSWITCH_H248_PORT: String(ssH248),
-      KEYSWITCH_SBC_HOST: '127.0.0.1',
-      KEYSWITCH_SBC_UDP_PORT: String(sbcSip),
-      KEYSWITCH_SBC_TCP_PORT: String(sbcSip),
-      KEYSWITCH_SBC_TLS_PORT: String(sbcTls),
-      KEYSWITCH_SBC_TLS_PSK_PORT: String(sbcPsk),
-      KEYSWITCH_SBC_MGCP_PORT: String(sbcMgcp),
-      KEYSWITCH_SBC_H248_PORT: String(sbcH248),
-      KEYSWITCH_SBC_SOFTSWITCH: `127.0.0.1:${ssSip}`,
-      KEYSWITCH_SBC_SOFTSWITCH_MGCP: `127.0.0.1:${ssMgcp}`,
-      KEYSWITCH_SBC_SOFTSWITCH_H248: `127.0.0.1:${ssH248}`,
       // sipp reads only the first WWW-Authenticate and knows only MD5
       KEYSWITCH_DIGEST_ALGORITHMS: 'MD5,SHA-256',
       KEYSWITCH_AUC_PROTOCOL: aucProtocol,

@@ -26,3 +26,29 @@ export async function freePorts(n: number): Promise<number[]> {
   for (const h of holders) h.close();
   return out;
 }
+
+/** Environment that puts every listener of `keyswitch up` on a free port, all on 127.0.0.1. */
+export async function upEnv(): Promise<{ env: NodeJS.ProcessEnv; ports: Record<string, number> }> {
+  const [api, rAuth, rAcct, dia, ssSip, ssMgcp, ssH248, sbcSip, sbcTls, sbcPsk, sbcMgcp, sbcH248] = await freePorts(12);
+  const ports = { api, rAuth, rAcct, dia, ssSip, ssMgcp, ssH248, sbcSip, sbcTls, sbcPsk, sbcMgcp, sbcH248 } as Record<string, number>;
+  const env: NodeJS.ProcessEnv = {
+    KEYSWITCH_API_PORT: String(api),
+    KEYSWITCH_RADIUS_AUTH_PORT: String(rAuth),
+    KEYSWITCH_RADIUS_ACCT_PORT: String(rAcct),
+    KEYSWITCH_DIAMETER_PORT: String(dia),
+    KEYSWITCH_SOFTSWITCH_PORT: String(ssSip),
+    KEYSWITCH_SOFTSWITCH_MGCP_PORT: String(ssMgcp),
+    KEYSWITCH_SOFTSWITCH_H248_PORT: String(ssH248),
+    KEYSWITCH_SBC_HOST: '127.0.0.1',
+    KEYSWITCH_SBC_UDP_PORT: String(sbcSip),
+    KEYSWITCH_SBC_TCP_PORT: String(sbcSip),
+    KEYSWITCH_SBC_TLS_PORT: String(sbcTls),
+    KEYSWITCH_SBC_TLS_PSK_PORT: String(sbcPsk),
+    KEYSWITCH_SBC_MGCP_PORT: String(sbcMgcp),
+    KEYSWITCH_SBC_H248_PORT: String(sbcH248),
+    KEYSWITCH_SBC_SOFTSWITCH: `127.0.0.1:${ssSip}`,
+    KEYSWITCH_SBC_SOFTSWITCH_MGCP: `127.0.0.1:${ssMgcp}`,
+    KEYSWITCH_SBC_SOFTSWITCH_H248: `127.0.0.1:${ssH248}`,
+  };
+  return { env, ports };
+}
