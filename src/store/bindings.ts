@@ -71,6 +71,18 @@ const ORDER: Array<{ column: string; order: 'asc' | 'desc' }> = [
   { column: 'id', order: 'asc' },
 ];
 
+/**
+ * knex opens SQLite transactions with a plain (deferred) BEGIN. A transaction
+ * that reads and then writes fails at its first write with SQLITE_BUSY_SNAPSHOT
+ * when another process (the AuC shares the file) committed in between, and
+ * busy_timeout cannot help, since waiting would not make the snapshot current.
+ * A write that changes nothing, first, takes the write lock as BEGIN IMMEDIATE
+ * would, waiting under busy_timeout; the reads then see the latest data.
+ */
+async function writeLockFirst(trx: Knex.Transaction): Promise<void> {
+  await trx.raw('UPDATE sip_bindings SET id = id WHERE 0');
+}
+
 /** The softswitch's location store. */
 export class BindingRepo {
   readonly #sqlite: boolean;
@@ -99,6 +111,7 @@ export class BindingRepo {
    */
   async update<T>(aor: string, decide: (live: SipBinding[]) => BindingDecision<T>): Promise<{ committed: boolean; result: T; live: SipBinding[]; removed: SipBinding[] }> {
     return this.knex.transaction(async (trx) => {
+      if (this.#sqlite) await writeLockFirst(trx);
       const t = this.now();
       const q = trx('sip_bindings').where({ aor }).andWhere('expires_at', '>', t).orderBy(ORDER);
       if (!this.#sqlite) q.forUpdate();
@@ -128,6 +141,7 @@ export class BindingRepo {
   async takeExpired(limit = 500): Promise<SipBinding[]> {
     const t = this.now();
     return this.knex.transaction(async (trx) => {
+      if (this.#sqlite) await writeLockFirst(trx);
       const rows = (await trx('sip_bindings').where('expires_at', '<=', t).orderBy('expires_at').limit(limit)).map(toBinding);
       const gone: SipBinding[] = [];
       for (const b of rows) {

@@ -1,0 +1,47 @@
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { afterEach, expect, it } from 'vitest';
+import { openStore } from '../../src/store/index.js';
+
+// The AuC and the softswitch are two processes writing one SQLite file: a
+// second connection stands in for the other process.
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+it('a binding update survives another process committing between its read and its write', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ks-writers-'));
+  dirs.push(dataDir);
+  const store = await openStore({ dataDir, masterKeyHex: randomBytes(32).toString('hex') });
+  const other = new Database(join(dataDir, 'keyswitch.sqlite'));
+  other.pragma('busy_timeout = 0');
+  let otherWrote: boolean | undefined;
+  try {
+    const r = await store.bindings.update('alice@lab.example', (live) => {
+      // the other process writes while this one decides
+      try {
+        other.prepare("INSERT INTO auth_failures (idc, count, window_start, lockouts, locked_until, updated_at) VALUES ('bob@lab.example', 1, 0, 0, 0, 0)").run();
+        otherWrote = true;
+      } catch (e) {
+        otherWrote = false;
+        expect((e as { code?: string }).code).toBe('SQLITE_BUSY');
+      }
+      const now = Date.now();
+      return {
+        result: live.length,
+        commit: [{ op: 'put', binding: { aor: 'alice@lab.example', contact: 'sip:alice@192.0.2.1', q: 1, expiresAt: now + 60_000, callId: 'c1', cseq: 1, source: 'udp:192.0.2.1:5060', idsp: '', mechanism: '', instance: '' } }],
+      };
+    });
+    expect(r.committed).toBe(true);
+    expect(r.live.map((b) => b.contact)).toEqual(['sip:alice@192.0.2.1']);
+    // the other writer had to wait for the lock (its busy_timeout decides how long), it was not overtaken silently
+    expect(otherWrote).toBe(false);
+  } finally {
+    other.close();
+    await store.close();
+  }
+});
