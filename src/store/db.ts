@@ -30,6 +30,37 @@ export function redactUrl(url: string): string {
   return url.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
 }
 
+interface SqliteConnection {
+  pragma(s: string): unknown;
+  prepare(sql: string): unknown;
+}
+
+const STATEMENT_CACHE = 256;
+const DML = /^\s*(?:select|insert|update|delete|with)\b/i;
+
+/**
+ * knex hands every query's SQL to better-sqlite3's prepare, which compiles it
+ * again each time (40% of the store CPU of a registration). The queries
+ * come from a few call sites with bindings kept apart, so the same texts
+ * recur: keep their prepared statements. Safe because better-sqlite3 runs a
+ * statement to completion synchronously (knex uses all/run, never iterate),
+ * and SQLite re-prepares a statement itself when the schema changed.
+ */
+function cacheStatements(conn: SqliteConnection): void {
+  const prepare = conn.prepare.bind(conn);
+  const cache = new Map<string, unknown>();
+  conn.prepare = (sql: string) => {
+    let st = cache.get(sql);
+    if (st !== undefined) return st;
+    st = prepare(sql);
+    if (DML.test(sql)) {
+      if (cache.size >= STATEMENT_CACHE) cache.delete(cache.keys().next().value!);
+      cache.set(sql, st);
+    }
+    return st;
+  };
+}
+
 export async function openDb(opts: DbOptions): Promise<Db> {
   const engine = engineOf(opts.url);
   let knex: Knex;
@@ -44,7 +75,7 @@ export async function openDb(opts: DbOptions): Promise<Db> {
       pool: {
         min: 1,
         max: 1,
-        afterCreate(conn: { pragma(s: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
+        afterCreate(conn: SqliteConnection, done: (err: Error | null, conn: unknown) => void) {
           // WAL lets a CLI process read and write while a server holds the file.
           conn.pragma('journal_mode = WAL');
           conn.pragma('busy_timeout = 5000');
@@ -53,6 +84,7 @@ export async function openDb(opts: DbOptions): Promise<Db> {
           // fsyncs per registration at the AuC.
           conn.pragma('synchronous = NORMAL');
           conn.pragma('foreign_keys = ON');
+          cacheStatements(conn);
           done(null, conn);
         },
       },
