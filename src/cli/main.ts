@@ -145,6 +145,33 @@ terminal
     process.exitCode = await runTerminalRegister({ ...o });
   });
 
+const callOptions = (c: Command) =>
+  c
+    .requiredOption('--id <idc>', 'the terminal identity IDc')
+    .requiredOption('--key <hex>', 'its long-term key Kc (64 hex digits)')
+    .option('--sbc <host:port>', 'the SBC', '127.0.0.1:5060')
+    .option('--mechs <list>', 'mechanisms with priorities')
+    .option('--transport <udp|tcp>', 'SIP transport for the registration', 'udp')
+    .option('--idsp <id>', 'insist on this SBC identity')
+    .option('--ca-file <pem>', 'SBC certificate or CA, for the tls mechanism');
+callOptions(terminal.command('call'))
+  .description('register, call another terminal (INVITE, answer, ACK), hold, hang up (BYE); one JSON line per event; exit 0 ok, 2 authentication failed, 1 other')
+  .requiredOption('--to <aor>', 'who to call, e.g. bob@lab.example')
+  .option('--hold <seconds>', 'how long to hold the call', '5')
+  .action(async (o: { id: string; key: string; sbc: string; to: string; hold: string; mechs?: string; transport: string; idsp?: string; caFile?: string }) => {
+    const { runTerminalCall } = await import('./terminal-call.js');
+    process.exitCode = await runTerminalCall({ proto: 'sip', ...o });
+  });
+callOptions(terminal.command('answer'))
+  .description('register, then answer incoming calls until --calls are done or --timeout passes; one JSON line per event')
+  .option('--calls <n>', 'calls to answer before exiting', '1')
+  .option('--timeout <seconds>', 'give up waiting after this long')
+  .option('--ring <ms>', 'ring this long before answering', '0')
+  .action(async (o: { id: string; key: string; sbc: string; calls: string; timeout?: string; ring: string; mechs?: string; transport: string; idsp?: string; caFile?: string }) => {
+    const { runTerminalAnswer } = await import('./terminal-call.js');
+    process.exitCode = await runTerminalAnswer({ proto: 'sip', ...o });
+  });
+
 const pool = program.command('pool').description('the key pair several SBC instances share');
 pool
   .command('init')

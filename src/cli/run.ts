@@ -46,7 +46,7 @@ export async function runRoles(roles: RoleName[], flags: GlobalFlags, extra: Rec
       if (roles.includes('sbc')) await provisionOwnProxies(store, cfg, logger);
     }
     if (roles.includes('softswitch')) running.push(await startSoftswitchRole(cfg, logger, { store }));
-    if (roles.includes('sbc')) running.push(await startSbcRole(cfg, logger));
+    if (roles.includes('sbc')) running.push(await startSbcRole(cfg, logger, { store }));
   } catch (err) {
     await stopAll();
     throw err;

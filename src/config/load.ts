@@ -21,6 +21,7 @@ export interface Config {
     mgcpPort: number;
     h248Port: number;
     digestAlgorithms: string;
+    metricsPort: number;
     realm: string;
     trustedSbcs: string;
     identity: string;
@@ -32,6 +33,7 @@ export interface Config {
     idsp: string;
     key: string;
     host: string;
+    advertise: string;
     udpPort: number;
     tcpPort: number;
     tlsPort: number;
@@ -43,6 +45,19 @@ export interface Config {
     softswitchH248: string;
     mechanisms: string;
     tls: { certFile: string; keyFile: string };
+    metricsPort: number;
+    signing: {
+      enabled: string;
+      rotateSeconds: number;
+      viaLifetimeSeconds: number;
+      routeLifetimeSeconds: number;
+      poolCert: string;
+      poolKey: string;
+      aliases: string;
+      guardThreshold: number;
+      guardWindowMs: number;
+      guardBlockSeconds: number;
+    };
   };
 }
 

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { keyFromHex, parseHostPort } from '../config/addresses.js';
+import { networkInterfaces } from 'node:os';
+import { keyFromHex, parseHostPort, splitList } from '../config/addresses.js';
+import { openStore, type Store } from '../store/index.js';
 import { ConfigError, type Config } from '../config/load.js';
 import { configuredOrStoredSecret } from '../config/secrets.js';
 import { parseMechanisms } from '../flow/mechanisms.js';
@@ -8,7 +10,7 @@ import type { Logger } from '../log/logger.js';
 import type { RunningRole } from '../softswitch/role.js';
 import { startH248Relay } from './h248-relay.js';
 import { startMgcpRelay } from './mgcp-relay.js';
-import { startSbc } from './run.js';
+import { startSbc, type SbcSigningOptions } from './run.js';
 import { SessionTable } from './sessions.js';
 
 /** The SBC's key Ksp: configured, or generated once into the data directory. */
@@ -25,9 +27,36 @@ function offered(text: string): Mechanism[] {
   return r.list.items;
 }
 
-/** Starts the SBC: SIP proxy with its mechanisms, MGCP and H.248 relays, one session table for all. */
-export async function startSbcRole(cfg: Config, logger: Logger): Promise<RunningRole> {
+/** What terminals are told to send to: configured, the bound address, or a guess when bound to all. */
+function advertised(host: string, configured: string): string {
+  if (configured) return configured;
+  if (host !== '0.0.0.0' && host !== '::') return host;
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+function signing(cfg: Config): SbcSigningOptions {
+  const s = cfg.sbc.signing;
+  if (s.enabled !== 'on' && s.enabled !== 'off') throw new ConfigError('sbc.signing.enabled must be on or off');
+  if (Boolean(s.poolCert) !== Boolean(s.poolKey)) throw new ConfigError('sbc.signing.poolCert and sbc.signing.poolKey go together');
+  return {
+    enabled: s.enabled === 'on',
+    rotateEveryMs: s.rotateSeconds * 1000,
+    viaLifetimeMs: s.viaLifetimeSeconds * 1000,
+    rrLifetimeMs: s.routeLifetimeSeconds * 1000,
+    ...(s.poolCert ? { pool: { certFile: s.poolCert, keyFile: s.poolKey } } : {}),
+    guard: { threshold: s.guardThreshold, windowMs: s.guardWindowMs, blockMs: s.guardBlockSeconds * 1000 },
+    aliases: splitList(s.aliases),
+  };
+}
+
+/** Starts the SBC: SIP proxy with its mechanisms and header signing, MGCP and H.248 relays, one session table for all. */
+export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store?: Store }): Promise<RunningRole> {
   const log = logger.child({ role: 'sbc' });
+  // The signing keys live in the database (sealed), so that pool instances and restarts verify old dialogs.
+  const store = shared?.store ?? (await openStore({ dataDir: cfg.dataDir, url: cfg.db.url || undefined, masterKeyHex: cfg.masterKey || undefined }));
   const ksp = sbcKey(cfg);
   const sessions = new SessionTable();
   const mechs = offered(cfg.sbc.mechanisms);
@@ -35,12 +64,15 @@ export async function startSbcRole(cfg: Config, logger: Logger): Promise<Running
   const sip = await startSbc({
     idsp: c.idsp,
     ksp,
-    untrusted: { host: c.host, udpPort: c.udpPort || false, tcpPort: c.tcpPort || false, tlsPort: c.tlsPort || false, tlsPskPort: c.tlsPskPort || false },
+    untrusted: { host: c.host, advertisedHost: advertised(c.host, c.advertise), udpPort: c.udpPort || false, tcpPort: c.tcpPort || false, tlsPort: c.tlsPort || false, tlsPskPort: c.tlsPskPort || false },
     softswitch: parseHostPort(c.softswitch, 'sbc.softswitch'),
     offered: mechs,
     tls: { dataDir: cfg.dataDir, ...(c.tls.certFile ? { certFile: c.tls.certFile } : {}), ...(c.tls.keyFile ? { keyFile: c.tls.keyFile } : {}) },
     sessions,
     logger: log,
+    store: { signingKeys: store.signingKeys },
+    signing: signing(cfg),
+    ...(c.metricsPort ? { metricsPort: c.metricsPort, metricsHost: '127.0.0.1' } : {}),
   });
   const p = sip.ports;
   const listening = [
@@ -59,12 +91,14 @@ export async function startSbcRole(cfg: Config, logger: Logger): Promise<Running
     ? await startH248Relay({ listen: { host: c.host, port: c.h248Port }, softswitch: parseHostPort(c.softswitchH248, 'sbc.softswitchH248'), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, logger: log })
     : undefined;
   if (h248) listening.push({ name: 'SBC H.248 (gateways)', address: `${c.host} udp ${h248.port}` });
+  if (sip.metricsPort) listening.push({ name: 'SBC metrics', address: `http://127.0.0.1:${sip.metricsPort}/metrics` });
   return {
     listening,
     async stop() {
       await h248?.close();
       await mgcp?.close();
       await sip.close();
+      if (!shared?.store) await store.close();
     },
   };
 }

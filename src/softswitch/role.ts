@@ -48,6 +48,7 @@ export async function startSoftswitchRole(cfg: Config, logger: Logger, shared?: 
     expires: cfg.softswitch.expires,
     aucTimeoutMs: cfg.softswitch.auc.timeoutMs,
     digestAlgorithms: digestAlgorithms(cfg.softswitch.digestAlgorithms),
+    ...(cfg.softswitch.metricsPort ? { metricsPort: cfg.softswitch.metricsPort } : {}),
     auc,
     store,
     logger: log,
@@ -55,6 +56,7 @@ export async function startSoftswitchRole(cfg: Config, logger: Logger, shared?: 
   const listening = [
     { name: 'softswitch SIP', address: `${host} udp ${sip.ports.udp}, tcp ${sip.ports.tcp}${sip.ports.tlsPsk ? `, tls-psk ${sip.ports.tlsPsk}` : ''} (AuC over ${cfg.softswitch.auc.protocol})` },
   ];
+  if (sip.ports.metrics) listening.push({ name: 'softswitch metrics', address: `http://${host}:${sip.ports.metrics}/metrics` });
   const mgcp = cfg.softswitch.mgcpPort ? await startMgcpSoftswitch({ listen: { host, port: cfg.softswitch.mgcpPort }, auc, logger: log }) : undefined;
   if (mgcp) listening.push({ name: 'softswitch MGCP call agent', address: `${host} udp ${mgcp.port}` });
   const h248 = cfg.softswitch.h248Port ? await startH248Softswitch({ listen: { host, port: cfg.softswitch.h248Port }, auc, logger: log }) : undefined;
