@@ -37,6 +37,12 @@ function advertised(host: string, configured: string): string {
   return '127.0.0.1';
 }
 
+/** The trusted link binds where it can reach the softswitch: loopback for a local one, any address otherwise. */
+function coreLink(ss: { host: string; port: number }) {
+  const local = ss.host === 'localhost' || ss.host.startsWith('127.') || ss.host === '::1';
+  return { ...ss, bindHost: local ? '127.0.0.1' : '0.0.0.0' };
+}
+
 function signing(cfg: Config): SbcSigningOptions {
   const s = cfg.sbc.signing;
   if (s.enabled !== 'on' && s.enabled !== 'off') throw new ConfigError('sbc.signing.enabled must be on or off');
@@ -65,7 +71,7 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
     idsp: c.idsp,
     ksp,
     untrusted: { host: c.host, advertisedHost: advertised(c.host, c.advertise), udpPort: c.udpPort || false, tcpPort: c.tcpPort || false, tlsPort: c.tlsPort || false, tlsPskPort: c.tlsPskPort || false },
-    softswitch: parseHostPort(c.softswitch, 'sbc.softswitch'),
+    softswitch: coreLink(parseHostPort(c.softswitch, 'sbc.softswitch')),
     offered: mechs,
     tls: { dataDir: cfg.dataDir, ...(c.tls.certFile ? { certFile: c.tls.certFile } : {}), ...(c.tls.keyFile ? { keyFile: c.tls.keyFile } : {}) },
     sessions,
