@@ -28,7 +28,7 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '3' },
     memory: { type: 'string', default: '10000' },
     digest: { type: 'string', default: '5000' },
-    'digest-rate': { type: 'string', default: '4000' },
+    'digest-rate': { type: 'string', default: '3500,400' },
   },
 });
 const protos = args.proto.split(',');
