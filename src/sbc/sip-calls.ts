@@ -210,6 +210,9 @@ export class SbcCalls {
       return;
     }
     fwd.set('Max-Forwards', String(mf - 1));
+    // RFC 3261 §16.2: the core learns at once that this hop is alive and works on it, so its
+    // no-answer timer (which moves on from a dead SBC address) never fires while a phone is slow to ring.
+    if (req.method === 'INVITE') ctx.reply(createResponse(req, 100));
     const forming = req.method === 'INVITE' && toTag(req) === undefined;
     let rrBelow = 0;
     if (forming) {
