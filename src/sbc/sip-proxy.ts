@@ -127,7 +127,10 @@ export class SbcSipProxy {
     let timer: NodeJS.Timeout | undefined;
     if (fwd.method !== 'INVITE' && !ctx.source.transport.reliable) {
       timer = setTimeout(() => {
-        if (!ctx.transaction?.finalResponse) this.reply(ctx, createResponse(fwd, 100), rec);
+        // Built from the request as the terminal sent it: `fwd` carries our core-side Via by now,
+        // and a 100 topped by it is discarded by the terminal (RFC 3261 §18.1.2).
+        const tx = ctx.transaction;
+        if (tx && !tx.finalResponse) this.reply(ctx, createResponse(tx.request, 100), rec);
       }, this.d.tryingAfterMs);
       timer.unref?.();
     }
