@@ -83,10 +83,10 @@ export class Phone {
   }
 
   /** Digest registration straight at the softswitch (or, with headers, as a trusted SBC would forward it). */
-  async register(o: { contact?: string; headers?: Array<[string, string]>; aor?: string } = {}): Promise<SipResponse> {
+  async register(o: { contact?: string; contactParams?: string; headers?: Array<[string, string]>; aor?: string } = {}): Promise<SipResponse> {
     const aor = o.aor ?? this.aor;
     const reg = new Registration(this as unknown as Ua, this.ss.port, aor);
-    const contacts = [`<${o.contact ?? this.contact}>`];
+    const contacts = [`<${o.contact ?? this.contact}>${o.contactParams ?? ''}`];
     const first = await reg.send({ contacts, headers: o.headers ?? [] });
     if (first.status !== 401) return first;
     const auth = digestAnswer(first, aor, PASSWORDS[aor]!, `sip:${aor.split('@')[1]}`);

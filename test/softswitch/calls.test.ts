@@ -144,7 +144,8 @@ describeEngines('softswitch call routing', (ctx) => {
     try {
       const r = await carol1.register({ contact: carol1.contact });
       expect(r.status).toBe(200);
-      const reg2 = await carol2.register({ contact: carol2.contact + ';q=0.5' });
+      // q is a Contact parameter (outside the brackets); registered last, so recency alone would try it first
+      const reg2 = await carol2.register({ contact: carol2.contact, contactParams: ';q=0.5' });
       expect(reg2.status).toBe(200);
       carol1.behaviour = 'busy';
       carol2.behaviour = 'answer';

@@ -306,7 +306,7 @@ export class SoftswitchCallRouter {
       const bindings = await loc.lookup(aor);
       this.#o.metrics?.locationLookups.inc({ result: loc.st.misses === before ? 'hit' : 'miss' });
       if (bindings.length === 0) continue;
-      return bindings.map((b) => {
+      return byPreference(bindings).map((b) => {
         const t = targetOf(b);
         const br: Branch = { requestUri: t.requestUri, learnContact: t.viaSbc || (t.hop !== undefined && t.hop.protocol !== 'udp') };
         if (t.hop) {
@@ -497,6 +497,16 @@ export class SoftswitchCallRouter {
     this.#o.metrics?.routed('ACK', true);
     await stack.sendStateless(fwd, opts).catch(() => undefined);
   }
+}
+
+/**
+ * q order (RFC 3261 §16.6); among equal q the most recently registered or
+ * refreshed binding first. The newest is the one most likely alive: a binding
+ * left over from before a restart of the terminal or of its SBC (its flow is
+ * gone) is tried after the terminal's fresh one, not before it.
+ */
+export function byPreference<T extends { q: number; updatedAt: number }>(list: readonly T[]): T[] {
+  return [...list].sort((a, b) => b.q - a.q || b.updatedAt - a.updatedAt);
 }
 
 function destinationOf(h: FlowHop): NonNullable<SendOptions['destination']> {
