@@ -28,6 +28,8 @@ export interface CallRoutingOptions {
   locationCacheTtlMs?: number;
   /** A contact with no final answer after this long is cancelled and the next one tried (default 60000 ms). */
   ringTimeoutMs?: number;
+  /** An INVITE branch that answers nothing at all, not even 100 Trying, is given up after this long (default 4000 ms). */
+  noAnswerTimeoutMs?: number;
   /** Host in our Record-Route (default the SIP listener's host; set it when binding 0.0.0.0). */
   recordRouteHost?: string;
   /** Is this AoR provisioned? 404 when not, 480 when it is but nobody is registered (default: a terminal record in the store). */
@@ -179,6 +181,7 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
     known: o.calls?.knownAor ?? (async (aor) => (await o.store.terminals.get(aor)) !== undefined),
     realm: o.realm,
     ...(o.calls?.ringTimeoutMs !== undefined ? { ringTimeoutMs: o.calls.ringTimeoutMs } : {}),
+    ...(o.calls?.noAnswerTimeoutMs !== undefined ? { noAnswerTimeoutMs: o.calls.noAnswerTimeoutMs } : {}),
     ...(o.calls?.recordRouteHost !== undefined ? { recordRouteHost: o.calls.recordRouteHost } : {}),
     metrics,
     ...(o.logger ? { logger: o.logger } : {}),

@@ -26,6 +26,13 @@ export interface CallRouterOptions {
   realm: string;
   /** A branch that has no final answer after this long is cancelled and the next contact tried (default 60000). */
   ringTimeoutMs?: number;
+  /**
+   * An INVITE branch that has sent back nothing at all, not even 100 Trying,
+   * after this long is given up and the next contact tried (default 4000):
+   * its next hop is gone (an SBC restarted on a new address, a terminal that
+   * went away without de-registering). Every live hop answers 100 at once.
+   */
+  noAnswerTimeoutMs?: number;
   /** Host written in our Record-Route and recognised in Route (default: each transport's host). */
   recordRouteHost?: string;
   /** How long a `known` answer is reused (default 10000 ms). */
@@ -44,6 +51,8 @@ export interface CallRouterStats {
   unavailable: number;
   cancelled: number;
   timeouts: number;
+  /** INVITE branches given up because their next hop never answered at all. */
+  unresponsive: number;
   loops: number;
   tooManyHops: number;
   badExtension: number;
@@ -67,19 +76,21 @@ const NO_RANK = 99;
 export class SoftswitchCallRouter {
   readonly #o: CallRouterOptions;
   readonly #ring: number;
+  readonly #quiet: number;
   readonly #flows: FlowIndex;
   readonly #known = new Map<string, { value: boolean; at: number }>();
   readonly #timers = new Set<NodeJS.Timeout>();
   #stack: SipStack | undefined;
   #self: Array<{ host: string; port: number }> = [];
   readonly st: CallRouterStats = {
-    routed: 0, inDialog: 0, answered: 0, notFound: 0, unavailable: 0, cancelled: 0, timeouts: 0, loops: 0,
+    routed: 0, inDialog: 0, answered: 0, notFound: 0, unavailable: 0, cancelled: 0, timeouts: 0, unresponsive: 0, loops: 0,
     tooManyHops: 0, badExtension: 0, pksStripped: 0, strayForwarded: 0, optionsAnswered: 0,
   };
 
   constructor(o: CallRouterOptions) {
     this.#o = o;
     this.#ring = o.ringTimeoutMs ?? 60_000;
+    this.#quiet = Math.min(o.noAnswerTimeoutMs ?? 4000, this.#ring);
     this.#flows = o.flows ?? new FlowIndex();
   }
 
@@ -390,7 +401,11 @@ export class SoftswitchCallRouter {
         onResponse: (res) => {
           if (res.status < 200) {
             provisional = true;
-            if (cancelWanted) sendCancel();
+            if (cancelWanted) {
+              // a branch given up (cancelled, timed out) that answers late is cancelled, not heard
+              sendCancel();
+              return;
+            }
             if (res.status === 100 || upstreamDone) return;
             if (br.learnContact && invite) this.#learnFromResponse(res, br.hop);
             forward(res, br.hop);
@@ -403,18 +418,28 @@ export class SoftswitchCallRouter {
       if (br.hop) opts.destination = destinationOf(br.hop);
 
       let timer: NodeJS.Timeout | undefined;
+      let quiet: NodeJS.Timeout | undefined;
       if (invite) {
         timer = setTimeout(() => {
           this.#timers.delete(timer!);
           // No final answer in time: cancel it if it rang, stop waiting either way; the next contact is tried.
-          if (provisional) {
-            cancelWanted = true;
-            sendCancel();
-          }
+          cancelWanted = true;
+          if (provisional) sendCancel();
           abandon!('timeout');
         }, this.#ring);
         timer.unref();
         this.#timers.add(timer);
+        quiet = setTimeout(() => {
+          this.#timers.delete(quiet!);
+          if (provisional || branchFinal) return;
+          // Not even 100 Trying: nobody is there. Waiting for Timer B (32 s) would hold the caller
+          // while a live contact of the same AoR is next in line.
+          this.st.unresponsive++;
+          cancelWanted = true;
+          abandon!('timeout');
+        }, this.#quiet);
+        quiet.unref();
+        this.#timers.add(quiet);
       }
       const sent: Promise<SipResponse | 'error'> = stack.send(out, opts).then(
         (r) => {
@@ -424,9 +449,10 @@ export class SoftswitchCallRouter {
         () => 'error' as const,
       );
       const got = await Promise.race([sent, abandoned]);
-      if (timer) {
-        clearTimeout(timer);
-        this.#timers.delete(timer);
+      for (const t of [timer, quiet]) {
+        if (!t) continue;
+        clearTimeout(t);
+        this.#timers.delete(t);
       }
       live = undefined;
       if (got === 'error' || got === 'timeout' || got === 'cancel') {
