@@ -17,7 +17,7 @@ import { openStore } from '../src/store/index.js';
 import { registerGateway } from '../src/terminal/gateway-register.js';
 import { SipTerminal } from '../src/terminal/sip-terminal.js';
 import { SipUac } from '../src/terminal/sip-uac.js';
-import { freePorts } from '../test/helpers/ports.js';
+import { freePorts, upEnv } from '../test/helpers/ports.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -46,32 +46,17 @@ const masterKey = randomBytes(32).toString('hex');
 const sbcKey = randomBytes(32).toString('hex');
 const children: ChildProcess[] = [];
 
-const [api, rAuth, rAcct, dia, ssSip, ssMgcp, ssH248, sbcSip, sbcTls, sbcPsk, sbcMgcp, sbcH248] = await freePorts(12);
+const up = await upEnv();
+const { sbcSip, sbcMgcp, sbcH248 } = up.ports as Record<string, number>;
 const env: NodeJS.ProcessEnv = {
   ...process.env,
+  ...up.env,
   KEYSWITCH_DATA_DIR: dataDir,
   KEYSWITCH_MASTER_KEY: masterKey,
   KEYSWITCH_LOG_LEVEL: 'error',
-  KEYSWITCH_API_PORT: String(api),
-  KEYSWITCH_RADIUS_AUTH_PORT: String(rAuth),
-  KEYSWITCH_RADIUS_ACCT_PORT: String(rAcct),
   KEYSWITCH_RADIUS_SECRET: randomBytes(16).toString('hex'),
-  KEYSWITCH_DIAMETER_PORT: String(dia),
-  KEYSWITCH_SOFTSWITCH_PORT: String(ssSip),
-  KEYSWITCH_SOFTSWITCH_MGCP_PORT: String(ssMgcp),
-  KEYSWITCH_SOFTSWITCH_H248_PORT: String(ssH248),
   KEYSWITCH_DIGEST_ALGORITHMS: 'MD5,SHA-256',
-  KEYSWITCH_SBC_HOST: '127.0.0.1',
   KEYSWITCH_SBC_KEY: sbcKey,
-  KEYSWITCH_SBC_UDP_PORT: String(sbcSip),
-  KEYSWITCH_SBC_TCP_PORT: String(sbcSip),
-  KEYSWITCH_SBC_TLS_PORT: String(sbcTls),
-  KEYSWITCH_SBC_TLS_PSK_PORT: String(sbcPsk),
-  KEYSWITCH_SBC_MGCP_PORT: String(sbcMgcp),
-  KEYSWITCH_SBC_H248_PORT: String(sbcH248),
-  KEYSWITCH_SBC_SOFTSWITCH: `127.0.0.1:${ssSip}`,
-  KEYSWITCH_SBC_SOFTSWITCH_MGCP: `127.0.0.1:${ssMgcp}`,
-  KEYSWITCH_SBC_SOFTSWITCH_H248: `127.0.0.1:${ssH248}`,
 };
 
 function start(role: string, extraEnv: NodeJS.ProcessEnv, ready: RegExp): Promise<ChildProcess> {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ks, startDaemon, type Daemon } from '../helpers/cli.js';
-import { freePorts } from '../helpers/ports.js';
+import { freePorts, upEnv } from '../helpers/ports.js';
 
 const hasSipp = ['/usr/bin', '/usr/local/bin'].some((d) => existsSync(join(d, 'sipp')));
 if (!hasSipp) console.warn('[keyswitch tests] sipp not installed: sipp Digest load scenario SKIPPED');
@@ -47,28 +47,12 @@ function sipp(args: string[], cwd: string, tag: string): Promise<SippRun> {
   let sippPort: number;
 
   beforeAll(async () => {
-    const [api, rAuth, rAcct, dia, ssSip, ssMgcp, ssH248, sbcSip, sbcTls, sbcPsk, sbcMgcp, sbcH248, local] = await freePorts(13);
-    sbc = `127.0.0.1:${sbcSip}`;
-    sippPort = local!;
+    const up = await upEnv();
+    [sippPort] = await freePorts(1) as [number];
+    sbc = `127.0.0.1:${up.ports.sbcSip}`;
     const env: NodeJS.ProcessEnv = {
+      ...up.env,
       KEYSWITCH_LOG_LEVEL: 'warn',
-      KEYSWITCH_API_PORT: String(api),
-      KEYSWITCH_RADIUS_AUTH_PORT: String(rAuth),
-      KEYSWITCH_RADIUS_ACCT_PORT: String(rAcct),
-      KEYSWITCH_DIAMETER_PORT: String(dia),
-      KEYSWITCH_SOFTSWITCH_PORT: String(ssSip),
-      KEYSWITCH_SOFTSWITCH_MGCP_PORT: String(ssMgcp),
-      KEYSWITCH_SOFTSWITCH_H248_PORT: String(ssH248),
-      KEYSWITCH_SBC_HOST: '127.0.0.1',
-      KEYSWITCH_SBC_UDP_PORT: String(sbcSip),
-      KEYSWITCH_SBC_TCP_PORT: String(sbcSip),
-      KEYSWITCH_SBC_TLS_PORT: String(sbcTls),
-      KEYSWITCH_SBC_TLS_PSK_PORT: String(sbcPsk),
-      KEYSWITCH_SBC_MGCP_PORT: String(sbcMgcp),
-      KEYSWITCH_SBC_H248_PORT: String(sbcH248),
-      KEYSWITCH_SBC_SOFTSWITCH: `127.0.0.1:${ssSip}`,
-      KEYSWITCH_SBC_SOFTSWITCH_MGCP: `127.0.0.1:${ssMgcp}`,
-      KEYSWITCH_SBC_SOFTSWITCH_H248: `127.0.0.1:${ssH248}`,
       KEYSWITCH_DIGEST_ALGORITHMS: 'MD5,SHA-256',
     };
     for (let i = 0; i < 3; i++) {
