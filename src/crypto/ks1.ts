@@ -204,7 +204,12 @@ export class SessionKeys {
 
   constructor(kcsp: Buffer) {
     requireKey(kcsp);
-    const all = Buffer.concat([kcsp, deriveMacKey(kcsp), deriveAppHmacKey(kcsp)]);
+    // Its own allocation, not a slice of Node's shared 8 KiB pool: these keys live as long as the
+    // registration, and a pooled slice would pin the whole pool slab (and its other contents) with them.
+    const all = Buffer.alloc(3 * KEY_LEN);
+    kcsp.copy(all, 0);
+    deriveMacKey(kcsp).copy(all, KEY_LEN);
+    deriveAppHmacKey(kcsp).copy(all, 2 * KEY_LEN);
     this.sessionKey = all.subarray(0, KEY_LEN);
     this.kMac = all.subarray(KEY_LEN, 2 * KEY_LEN);
     this.kAppHmac = all.subarray(2 * KEY_LEN, 3 * KEY_LEN);
