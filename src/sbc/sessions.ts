@@ -1,5 +1,6 @@
 import { AppHmacSigner, AppHmacVerifier } from '../crypto/app-hmac.js';
 import type { SbcSession } from '../flow/sbc.js';
+import { ownString } from './own-string.js';
 
 /**
  * A terminal registered through this SBC, whatever protocol it used: the
@@ -25,12 +26,15 @@ export class SessionTable {
 
   /** Stores a new registration; the app-hmac state starts fresh with each new session key. */
   accept(session: SbcSession, protocol: RegisteredTerminal['protocol'], address: string, expiresAt: number): RegisteredTerminal {
-    const rec: RegisteredTerminal = { idc: session.idc, protocol, address, session, expiresAt };
+    const idc = ownString(session.idc);
+    session.idc = idc;
+    session.idsp = ownString(session.idsp);
+    const rec: RegisteredTerminal = { idc, protocol, address: ownString(address), session, expiresAt };
     if (session.mechanism === 'app-hmac') {
       rec.uplink = new AppHmacVerifier(session.keys.kAppHmac, 'uplink');
       rec.downlink = new AppHmacSigner(session.keys.kAppHmac, 'downlink');
     }
-    this.#byIdc.set(session.idc, rec);
+    this.#byIdc.set(idc, rec);
     return rec;
   }
 

@@ -7,6 +7,7 @@
  * behind NAT, or one bound to its TLS-PSK connection, is reached.
  */
 import { isSipUri, type MessageSource, type SipConnection, type SipTransport, type Uri } from '../sip/index.js';
+import { ownString } from './own-string.js';
 
 export interface TerminalFlow {
   transport: SipTransport;
@@ -44,8 +45,9 @@ export class ContactMap {
       this.#contacts.delete(k);
       return;
     }
-    if (!this.#contacts.has(k) && this.#contacts.size >= this.maxEntries) this.#contacts.delete(this.#contacts.keys().next().value!);
-    this.#contacts.set(k, { idc, expiresAt });
+    const had = this.#contacts.get(k);
+    if (!had && this.#contacts.size >= this.maxEntries) this.#contacts.delete(this.#contacts.keys().next().value!);
+    this.#contacts.set(had ? k : ownString(k), { idc: had?.idc === idc ? had.idc : ownString(idc), expiresAt });
   }
 
   /** Forgets every Contact and the flow of an IDc (de-registration). */
@@ -59,10 +61,10 @@ export class ContactMap {
     const had = this.#flows.get(idc);
     if (had && had.transport === src.transport && had.address === src.address && had.port === src.port && had.connection === src.connection) return;
     if (!had && this.#flows.size >= this.maxEntries) this.#flows.delete(this.#flows.keys().next().value!);
-    const f: TerminalFlow = { transport: src.transport, address: src.address, port: src.port };
+    const f: TerminalFlow = { transport: src.transport, address: had?.address === src.address ? had.address : ownString(src.address), port: src.port };
     if (src.connection) f.connection = src.connection;
-    if (src.pskIdentity !== undefined) f.pskIdentity = src.pskIdentity;
-    this.#flows.set(idc, f);
+    if (src.pskIdentity !== undefined) f.pskIdentity = ownString(src.pskIdentity);
+    this.#flows.set(had ? idc : ownString(idc), f);
   }
 
   /** The IDc registered at this Request-URI, if live. */
