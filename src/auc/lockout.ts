@@ -12,16 +12,39 @@ export interface LockStatus {
   retryAfterSeconds?: number;
 }
 
+/** How long "no failure row" read by status() spares the clearing DELETE: a challenge's life, with margin. */
+const CLEAN_MS = 60_000;
+const MAX_CLEAN = 100_000;
+
 /**
  * Failures of one IDc within a window lock it; each further lockout doubles
  * the time (back-off) up to a ceiling. A success clears the record.
+ *
+ * Nearly every registration succeeds without a failure on record, so the
+ * clearing DELETE (a write transaction on the store every other role shares)
+ * is skipped when this AuC itself read no record for the IDc shortly before
+ * (status() at the challenge) and counted no failure since. A failure
+ * recorded meanwhile by another AuC instance on the same database would then
+ * stay until its window ends: it errs towards counting, never towards
+ * forgetting.
  */
 export class Lockout {
+  /** IDc → until when it is known to have no failure record. */
+  readonly #clean = new Map<string, number>();
+
   constructor(private readonly repo: FailureRepo, private readonly policy: LockoutPolicy, private readonly now: () => number) {}
 
   async status(idc: string): Promise<LockStatus> {
     const s = await this.repo.get(idc);
+    if (s) this.#clean.delete(idc);
+    else this.#markClean(idc);
     return this.#statusOf(s);
+  }
+
+  #markClean(idc: string): void {
+    this.#clean.delete(idc);
+    if (this.#clean.size >= MAX_CLEAN) this.#clean.delete(this.#clean.keys().next().value!);
+    this.#clean.set(idc, this.now() + CLEAN_MS);
   }
 
   #statusOf(s: FailureState | undefined): LockStatus {
@@ -31,6 +54,7 @@ export class Lockout {
   }
 
   async fail(idc: string): Promise<LockStatus> {
+    this.#clean.delete(idc);
     const t = this.now();
     const p = this.policy;
     const s: FailureState = (await this.repo.get(idc)) ?? { idc, count: 0, windowStart: t, lockouts: 0, lockedUntil: 0 };
@@ -50,6 +74,8 @@ export class Lockout {
   }
 
   async succeed(idc: string): Promise<void> {
+    const until = this.#clean.get(idc);
+    if (until !== undefined && until > this.now()) return;
     await this.repo.clear(idc);
   }
 }
