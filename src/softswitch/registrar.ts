@@ -134,7 +134,7 @@ export class Registrar {
    */
   outOfOrder(plan: RegisterPlan, live: readonly SipBinding[]): boolean {
     if (plan.kind === 'query') return false;
-    const touched = plan.kind === 'remove-all' ? live : live.filter((b) => plan.contacts.some((c) => c.uri === b.contact));
+    const touched = plan.kind === 'remove-all' ? live : live.filter((b) => plan.contacts.some((c) => c.uri === b.contact || sameInstance(c, b)));
     return touched.some((b) => b.callId === plan.callId && b.cseq >= plan.cseq);
   }
 
@@ -151,6 +151,10 @@ export class Registrar {
     const r = await this.repo.update<boolean>(plan.aor, (live) => {
       if (this.outOfOrder(plan, live)) return { abort: false };
       if (plan.kind === 'remove-all') return { commit: live.map((b): BindingChange => ({ op: 'remove', contact: b.contact })), result: true };
+      // The same UA instance registering from a new Contact (it restarted, or moved): its old binding goes.
+      const replaced: BindingChange[] = live
+        .filter((b) => !plan.contacts.some((c) => c.uri === b.contact) && plan.contacts.some((c) => sameInstance(c, b)))
+        .map((b) => ({ op: 'remove', contact: b.contact }));
       const commit: BindingChange[] = plan.contacts.map((c): BindingChange => {
         if (c.expires === 0) return { op: 'remove', contact: c.uri };
         const b: NewBinding = {
@@ -168,7 +172,7 @@ export class Registrar {
         if (c.regId !== undefined) b.regId = c.regId;
         return { op: 'put', binding: b };
       });
-      return { commit, result: true };
+      return { commit: [...replaced, ...commit], result: true };
     });
     if (!r.committed) return { ok: false, status: 500, reason: 'out-of-order' };
     const added = plan.kind === 'update' ? r.live.filter((b) => plan.contacts.some((c) => c.uri === b.contact && c.expires > 0)) : [];
@@ -190,6 +194,16 @@ export class Registrar {
       return v;
     });
   }
+}
+
+/**
+ * One binding per UA instance: RFC 5626 §6 keys a binding on the instance ID
+ * and reg-id when both are given. We apply the same rule to an instance ID
+ * without reg-id (our decision, docs/softswitch-calls.md): it names one
+ * device, so its newer Contact replaces the older whatever the URIs.
+ */
+function sameInstance(c: ContactRequest, b: SipBinding): boolean {
+  return c.instance !== '' && c.instance === b.instance && c.regId === b.regId;
 }
 
 export function contactsOf(list: Array<NameAddr | ContactStar>): NameAddr[] | 'star' | undefined {
