@@ -24,6 +24,12 @@ export interface SipTerminalOptions {
   mechs: string;
   tls?: { ca?: string | Buffer; servername?: string; rejectUnauthorized?: boolean };
   expires?: number;
+  /**
+   * RFC 5626 instance ID (`urn:uuid:…`) sent as `+sip.instance` in our Contact.
+   * Default: a name-based UUID of the IDc, so that the same terminal run again
+   * (a new process, a new port) replaces its old binding at the registrar.
+   */
+  instance?: string;
   timers?: Partial<TimerConfig>;
   /** Incoming requests on the connection the mechanism uses (an answering terminal). */
   onRequest?: (req: SipRequest, ctx: ServerContext) => void | Promise<void>;
@@ -52,6 +58,22 @@ export interface Registered {
 /** First 8 hex digits of SHA-256(Kc,sp): names the key without revealing it. */
 export function sessionKeyId(kcsp: Buffer): string {
   return createHash('sha256').update(kcsp).digest('hex').slice(0, 8);
+}
+
+/** Namespace of our name-based instance IDs (RFC 4122 §4.3; a random UUID fixed once for keyswitch). */
+const INSTANCE_NS = Buffer.from('6b1f0c2a5e3d4f8a9b7c1d2e3f405162', 'hex');
+
+/**
+ * A UUID version 5 URN of the IDc: stable across runs of a terminal that
+ * keeps no state, as RFC 5626 §4.1 wants of an instance ID, and the same for
+ * every run with this IDc (one IDc, one device).
+ */
+export function instanceOf(idc: string): string {
+  const h = createHash('sha1').update(INSTANCE_NS).update(idc, 'utf8').digest().subarray(0, 16);
+  h[6] = (h[6]! & 0x0f) | 0x50;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  const x = h.toString('hex');
+  return `urn:uuid:${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
 
 export class SipTerminal {
@@ -109,7 +131,7 @@ export class SipTerminal {
    * and a second binding would make the registrar fork every call to us twice.
    */
   contact(uac: SipUac): string {
-    this.#contact ??= uac.contact(this.o.idc);
+    this.#contact ??= `${uac.contact(this.o.idc)};+sip.instance="<${this.o.instance ?? instanceOf(this.o.idc)}>"`;
     return this.#contact;
   }
 

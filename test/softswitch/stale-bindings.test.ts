@@ -6,6 +6,9 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { byPreference } from '../../src/adapters/sip/softswitch-route.js';
+import { parseNameAddr } from '../../src/sip/index.js';
+import { DEFAULT_EXPIRES, Registrar, type RegisterInput } from '../../src/softswitch/registrar.js';
+import { instanceOf } from '../../src/terminal/sip-terminal.js';
 import { describeEngines } from '../helpers/engines.js';
 import { ALICE, SBC, world, type World } from './harness.js';
 import { Phone } from './calls-phone.js';
@@ -24,6 +27,55 @@ async function blackHole(): Promise<{ port: number; got: string[]; close(): void
 it('orders bindings by q, then the most recently registered first', () => {
   const b = (id: string, q: number, updatedAt: number) => ({ id, q, updatedAt });
   expect(byPreference([b('old', 1, 1), b('low', 0.5, 9), b('new', 1, 5), b('same', 1, 5)]).map((x) => x.id)).toEqual(['new', 'same', 'old', 'low']);
+});
+
+it('a terminal\'s instance ID is a UUID URN of its IDc: the same on every run, different per IDc', () => {
+  expect(instanceOf('bob@lab.example')).toMatch(/^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  expect(instanceOf('bob@lab.example')).toBe(instanceOf('bob@lab.example'));
+  expect(instanceOf('alice@lab.example')).not.toBe(instanceOf('bob@lab.example'));
+});
+
+describeEngines('registrar: one binding per UA instance', (ctx) => {
+  const aor = 'dave@lab.example';
+  let reg: Registrar;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    const store = await ctx.open();
+    reg = new Registrar(store.bindings, DEFAULT_EXPIRES, Date.now);
+    close = () => store.close();
+  });
+  afterAll(async () => {
+    await close();
+    await ctx.cleanup();
+  });
+
+  const register = async (callId: string, contact: string) => {
+    const input: RegisterInput = { aor, callId, cseq: 1, contacts: [parseNameAddr(contact, 'Contact')], expires: undefined, source: 'udp:127.0.0.1:5070', idsp: '', mechanism: '' };
+    const p = reg.plan(input);
+    if (!p.ok) throw new Error('plan refused');
+    const r = await reg.apply(p.plan);
+    if (!r.ok) throw new Error('apply refused');
+    return r;
+  };
+  const inst = (n: number) => `;+sip.instance="<urn:uuid:00000000-0000-5000-8000-00000000000${n}>"`;
+
+  it('the same instance registering again from a new Contact and Call-ID replaces its old binding', async () => {
+    await register('run-1', `<sip:dave@127.0.0.1:40001>${inst(1)}`);
+    const r = await register('run-2', `<sip:dave@127.0.0.1:40002>${inst(1)}`);
+    expect(r.live.map((b) => b.contact)).toEqual(['sip:dave@127.0.0.1:40002']);
+    expect(r.removed.map((b) => b.contact)).toEqual(['sip:dave@127.0.0.1:40001']);
+  });
+
+  it('other instances, other reg-ids and contacts without an instance are kept (RFC 3261 rules)', async () => {
+    await register('other', `<sip:dave@127.0.0.1:40003>${inst(2)}`);
+    await register('plain-1', '<sip:dave@127.0.0.1:40004>');
+    await register('plain-2', '<sip:dave@127.0.0.1:40005>');
+    await register('flow-1', `<sip:dave@127.0.0.1:40006>${inst(3)};reg-id=1`);
+    const r = await register('flow-2', `<sip:dave@127.0.0.1:40007>${inst(3)};reg-id=2`);
+    expect(r.live.map((b) => b.contact).sort()).toEqual([40002, 40003, 40004, 40005, 40006, 40007].map((p) => `sip:dave@127.0.0.1:${p}`));
+    const again = await register('flow-1b', `<sip:dave@127.0.0.1:40008>${inst(3)};reg-id=1`);
+    expect(again.removed.map((b) => b.contact)).toEqual(['sip:dave@127.0.0.1:40006']);
+  });
 });
 
 describeEngines('softswitch routing past stale bindings', (ctx) => {
