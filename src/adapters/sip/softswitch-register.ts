@@ -216,7 +216,16 @@ export class SoftswitchRegisterHandler {
 
   /** Applies the plan and answers 200 (or 500 when the Call-ID/CSeq order forbids it). */
   async #commit(r: Req, report: { idsp: string; mechanism: string; reported?: string }, extra: Headers = []): Promise<boolean> {
-    const res = await this.#o.registrar.apply(r.plan);
+    let res;
+    try {
+      res = await this.#o.registrar.apply(r.plan);
+    } catch (err) {
+      // The location store did not take the write in time (SQLite busy past its timeout, PostgreSQL
+      // away): a temporary condition the terminal may retry (RFC 3261 §21.5.4), and worth a log line.
+      this.#o.logger?.warn({ aor: r.aor, code: (err as { code?: unknown }).code ?? 'error' }, 'softswitch: location store write failed');
+      this.#unavailable(r.ctx);
+      return false;
+    }
     if (!res.ok) {
       this.#outOfOrder(r);
       return false;
