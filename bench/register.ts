@@ -29,6 +29,8 @@ const { values: args } = parseArgs({
     memory: { type: 'string', default: '10000' },
     digest: { type: 'string', default: '5000' },
     'digest-rate': { type: 'string', default: '3500,400' },
+    /** Print why KS1 registrations failed (the terminal's error, counted), after each result line. */
+    reasons: { type: 'boolean', default: false },
   },
 });
 const protos = args.proto.split(',');
@@ -45,6 +47,7 @@ const dataDir = join(dir, 'data');
 const masterKey = randomBytes(32).toString('hex');
 const sbcKey = randomBytes(32).toString('hex');
 const children: ChildProcess[] = [];
+const failureReasons = new Map<string, number>();
 
 const up = await upEnv();
 const { sbcSip, sbcMgcp, sbcH248 } = up.ports as Record<string, number>;
@@ -116,7 +119,11 @@ async function sipRegistrar(): Promise<{ one: One; close(): Promise<void> }> {
       try {
         await term.registerKs1(uac);
         return true;
-      } catch {
+      } catch (e) {
+        if (args.reasons) {
+          const why = (e as Error).message;
+          failureReasons.set(why, (failureReasons.get(why) ?? 0) + 1);
+        }
         return false;
       }
     },
@@ -180,6 +187,10 @@ try {
           `  | at ${fmt(best / 2)}/s: p50 ${half.p50.toFixed(1)} ms p99 ${half.p99.toFixed(1)} ms` +
           `  | failed ${results.reduce((a, x) => a + x.failed, 0) + half.failed}`,
       );
+      if (args.reasons && failureReasons.size) {
+        for (const [why, n] of [...failureReasons].sort((a, b) => b[1] - a[1])) console.log(`  ${String(n).padStart(6)} × ${why}`);
+      }
+      failureReasons.clear();
       await reg.close();
     }
     if (aucProto === aucs[aucs.length - 1]) {
