@@ -30,7 +30,7 @@ import type { DialogTable } from './dialogs.js';
 import type { ContactMap, TerminalFlow } from './sip-contacts.js';
 import type { SbcMetrics } from './sip-metrics.js';
 import type { RegisteredTerminal } from './sessions.js';
-import type { SbcSipProxy } from './sip-proxy.js';
+import { P_ASSERTED_IDENTITY, type SbcSipProxy } from './sip-proxy.js';
 
 export interface CallCounters {
   callsOut: number;
@@ -116,7 +116,11 @@ export class SbcCalls {
     if (inDialog) this.#popOwnRoutes(fwd);
     else fwd.remove('Route'); // a preloaded route from the untrusted side is not followed
     fwd.set(P_KS_IDSP, p.d.idsp);
-    if (rec) fwd.set(P_KS_AUTH, `mechanism=${rec.session.mechanism}`);
+    // The mechanism proved who this is (docs/sip-core-link.md): the softswitch routes it without a challenge.
+    if (rec) {
+      fwd.set(P_KS_AUTH, `mechanism=${rec.session.mechanism}`);
+      fwd.set(P_ASSERTED_IDENTITY, `<sip:${rec.idc}>`);
+    }
     if (req.method === 'ACK') return this.#ackToCore(fwd);
 
     const forming = req.method === 'INVITE' && !inDialog;

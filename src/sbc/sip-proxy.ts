@@ -21,6 +21,9 @@ import type { SbcCalls } from './sip-calls.js';
 import type { ContactMap } from './sip-contacts.js';
 import type { SbcMetrics } from './sip-metrics.js';
 
+/** RFC 3325: set by the SBC alone, for a terminal its mechanism authenticated. */
+export const P_ASSERTED_IDENTITY = 'P-Asserted-Identity';
+
 export interface CoreLink {
   stack: SipStack;
   transport: SipTransport;
@@ -69,7 +72,8 @@ export class SbcSipProxy {
 
   /** Entry point for the untrusted stack. */
   async onRequest(req: SipRequest, ctx: ServerContext): Promise<void> {
-    const stripped = stripPrivate(req);
+    // Only we assert identities on the core link (RFC 3325 §5): whatever a terminal claims goes, with any P-KS-*.
+    const stripped = stripPrivate(req) + req.remove(P_ASSERTED_IDENTITY);
     if (stripped) this.counters.privateHeadersStripped += stripped;
     if (req.method === 'REGISTER') return handleRegister(this, req, ctx);
     const idc = aorOf(req.from());

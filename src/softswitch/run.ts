@@ -15,6 +15,7 @@ import type { Store } from '../store/index.js';
 import { SoftswitchRegisterHandler, type SoftswitchSipStats } from '../adapters/sip/softswitch-register.js';
 import { boundedAuc } from './auc-guard.js';
 import { DigestAuth } from './digest.js';
+import { CallAuthenticator, type CallAuthStats } from './call-auth.js';
 import { DEFAULT_EXPIRES, Registrar, type ExpiresPolicy } from './registrar.js';
 // ---- call routing and metrics (docs/softswitch-calls.md) ----
 import { SoftswitchCallRouter, type CallRouterStats } from '../adapters/sip/softswitch-route.js';
@@ -34,6 +35,12 @@ export interface CallRoutingOptions {
   recordRouteHost?: string;
   /** Is this AoR provisioned? 404 when not, 480 when it is but nobody is registered (default: a terminal record in the store). */
   knownAor?: (aor: string) => Promise<boolean>;
+  /**
+   * Out-of-dialog requests only from authenticated callers: a trusted SBC's
+   * assertion (KS1 terminals) or a 407 Digest challenge (default true;
+   * false only for routing benchmarks).
+   */
+  authenticate?: boolean;
 }
 
 export interface SoftswitchOptions {
@@ -85,7 +92,7 @@ export interface SoftswitchOptions {
 
 export interface SoftswitchHandle {
   ports: { udp?: number; tcp?: number; tlsPsk?: number; metrics?: number };
-  stats(): { sip: SipStackStats; register: SoftswitchSipStats; heldVectors: number; pskSessions: number; calls: CallRouterStats; location: LocationCacheStats };
+  stats(): { sip: SipStackStats; register: SoftswitchSipStats; heldVectors: number; pskSessions: number; calls: CallRouterStats; location: LocationCacheStats; callAuth: CallAuthStats };
   /** Prometheus counters (registrations, authentication failures, calls). */
   metrics: SoftswitchMetrics;
   /** One sweep now (also runs on its timer). */
@@ -175,8 +182,10 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
     await Promise.all(transports.map((t) => t.close()));
     throw err;
   }
+  const callAuth = new CallAuthenticator({ trusted, digest, auc, selfId: identityOf(o), retryAfterSec: o.retryAfterSec ?? 5, agent: o.realm });
   const router = new SoftswitchCallRouter({
     trusted,
+    ...(o.calls?.authenticate !== false ? { auth: callAuth } : {}),
     location,
     known: o.calls?.knownAor ?? (async (aor) => (await o.store.terminals.get(aor)) !== undefined),
     realm: o.realm,
@@ -234,7 +243,7 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
   o.logger?.info({ ports, realm: o.realm, direct: Boolean(direct), trustedSbcs: o.trustedSbcs }, 'softswitch SIP listening');
   return {
     ports,
-    stats: () => ({ sip: stack.stats(), register: { ...handler.st }, heldVectors: flow.heldVectors, pskSessions: pskSessions.size, calls: { ...router.st }, location: location.stats() }),
+    stats: () => ({ sip: stack.stats(), register: { ...handler.st }, heldVectors: flow.heldVectors, pskSessions: pskSessions.size, calls: { ...router.st }, location: location.stats(), callAuth: { ...callAuth.st } }),
     metrics,
     sweep,
     async close() {
@@ -245,6 +254,11 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
       await stack.close();
     },
   };
+}
+
+/** IDsp reported with a failed Digest answer that no SBC carried (as the registrar does). */
+function identityOf(o: SoftswitchOptions): string {
+  return o.identity && o.sip.tlsPskPort !== undefined ? o.identity.id : o.realm;
 }
 
 /** The registrar's repo, invalidating the call router's location cache for every AoR it changes. */

@@ -2,7 +2,8 @@
  * sipp phones calling each other through the SBC of `keyswitch up`: both
  * register with SIP Digest through the SBC (test/sipp/register-digest.xml, run
  * from the port each will use), then a sipp UAC places calls to a sipp UAS
- * (test/sipp/uac-call-sbc.xml, uas-answer-sbc.xml). Every in-dialog request
+ * (test/sipp/uac-call-sbc.xml, uas-answer-sbc.xml), answering the
+ * softswitch's 407 for each new call with its Digest password. Every in-dialog request
  * the UAC sends rides the route set the SBC signed (sipp's rrs/[routes]), and
  * every answer the UAS sends echoes the Via and Record-Route the SBC signed.
  */
@@ -116,6 +117,9 @@ async function bound(port: number): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  // the caller answers the softswitch's 407 with its Digest password; the signed uri is the Request-URI
+  const callerAuth = () => ['-au', '1000', '-ap', 'pw-1000', '-auth_uri', `1001@${sbc}`];
+
   const metric = async (line: RegExp): Promise<number> => {
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     const m = text.split('\n').find((l) => line.test(l));
@@ -127,7 +131,7 @@ async function bound(port: number): Promise<void> {
     const before = await answeredFromTerminals();
     const uas = sipp(['-sf', join(SCEN, 'uas-answer-sbc.xml'), '-s', '1001', '-m', String(CALLS), '-i', '127.0.0.1', '-p', String(calleePort)], dir);
     await bound(calleePort);
-    const uac = await sipp(['-sf', join(SCEN, 'uac-call-sbc.xml'), '-s', '1001', '-key', 'caller', '1000', '-m', String(CALLS), '-l', '2', '-i', '127.0.0.1', '-p', String(callerPort), sbc], dir).done;
+    const uac = await sipp(['-sf', join(SCEN, 'uac-call-sbc.xml'), '-s', '1001', '-key', 'caller', '1000', ...callerAuth(), '-m', String(CALLS), '-l', '2', '-i', '127.0.0.1', '-p', String(callerPort), sbc], dir).done;
     const callee = await uas.done;
     expect(uac.code, `UAC: ${errorsOf(dir, 'uac-call-sbc')}\n${uac.out.slice(-1500)}`).toBe(0);
     expect(callee.code, `UAS: ${errorsOf(dir, 'uas-answer-sbc')}\n${callee.out.slice(-1500)}`).toBe(0);
@@ -140,7 +144,7 @@ async function bound(port: number): Promise<void> {
   it('refuses a BYE that leaves out the signed route set (403), and the call still ends along it', async () => {
     const uas = sipp(['-sf', join(SCEN, 'uas-answer-sbc.xml'), '-s', '1001', '-m', '1', '-i', '127.0.0.1', '-p', String(calleePort)], dir);
     await bound(calleePort);
-    const uac = await sipp(['-sf', join(SCEN, 'uac-bye-no-route-sbc.xml'), '-s', '1001', '-key', 'caller', '1000', '-m', '1', '-i', '127.0.0.1', '-p', String(callerPort), sbc], dir).done;
+    const uac = await sipp(['-sf', join(SCEN, 'uac-bye-no-route-sbc.xml'), '-s', '1001', '-key', 'caller', '1000', ...callerAuth(), '-m', '1', '-i', '127.0.0.1', '-p', String(callerPort), sbc], dir).done;
     const callee = await uas.done;
     expect(uac.code, `UAC: ${errorsOf(dir, 'uac-bye-no-route-sbc')}\n${uac.out.slice(-1500)}`).toBe(0);
     expect(callee.code, `UAS: ${errorsOf(dir, 'uas-answer-sbc')}\n${callee.out.slice(-1500)}`).toBe(0);

@@ -4,6 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toB64u } from '../../src/crypto/ks1.js';
 import { startLab, type Lab } from './setup.js';
 import { rawTerminal } from './raw.js';
+import { SipTerminal } from '../../src/terminal/sip-terminal.js';
+import { newCallId, newTag } from '../../src/terminal/sip-uac.js';
 
 let lab: Lab;
 beforeAll(async () => {
@@ -59,6 +61,39 @@ describe('private headers', () => {
       expect(res.vias()).toHaveLength(1);
     } finally {
       await t.close();
+    }
+  });
+
+  it('P-Asserted-Identity and P-KS-Auth from a terminal are replaced by what the SBC proved (app-hmac), or dropped (no registration)', async () => {
+    const idc = 'asserted@lab.example';
+    const t = new SipTerminal(lab.terminal(idc, lab.provision(idc), { mechs: 'app-hmac;q=0.5', sbc: { host: '127.0.0.1', port: lab.sbc.ports.udp! } }));
+    const forged: Array<[string, string]> = [['P-Asserted-Identity', '<sip:boss@lab.example>'], ['P-KS-Auth', 'mechanism=tls'], ['P-Asserted-Identity', '<tel:+15551234>']];
+    try {
+      await t.registerKs1();
+      await t.applyMechanism();
+      const callId = newCallId();
+      const res = await t.secured!.send({
+        method: 'MESSAGE', requestUri: 'sip:bob@lab.example', aor: idc, callId, cseq: 1, fromTag: newTag(), to: '<sip:bob@lab.example>',
+        headers: [...forged, ['Content-Type', 'text/plain']], body: Buffer.from('hi'), signer: t.signer!,
+      });
+      expect(res.status).toBe(200);
+      const seen = lab.core.seen.find((r) => r.callId() === callId)!;
+      expect(seen.getAll('P-Asserted-Identity')).toEqual([`<sip:${idc}>`]);
+      expect(seen.getAll('P-KS-Auth')).toEqual(['mechanism=app-hmac']);
+    } finally {
+      await t.close();
+    }
+    const anon = await rawTerminal(lab, 'anonymous@lab.example', randomBytes(32));
+    try {
+      const res = await anon.request('MESSAGE', 'sip:bob@lab.example', forged);
+      expect(res.status).toBe(200); // the fake core answers anything; the real one challenges (test/sbc/call-auth.test.ts)
+      const seen = lab.core.seen.filter((r) => r.get('From')?.includes('anonymous@'));
+      expect(seen).toHaveLength(1);
+      expect(seen[0]!.get('P-Asserted-Identity')).toBeUndefined();
+      expect(seen[0]!.get('P-KS-Auth')).toBeUndefined();
+      expect(lab.sbc.stats().sip.privateHeadersStripped).toBeGreaterThanOrEqual(6);
+    } finally {
+      await anon.close();
     }
   });
 

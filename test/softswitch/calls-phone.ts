@@ -27,14 +27,32 @@ function h(s: string): string {
 }
 
 export function digestAnswer(res: SipResponse, username: string, password: string, uri: string): string {
-  const ch = res.auth('WWW-Authenticate').find((a) => a.scheme === 'Digest' && a.params.algorithm === 'SHA-256');
+  return digestCredentials(res, 'WWW-Authenticate', { username, password, method: 'REGISTER', uri });
+}
+
+/** Digest credentials (SHA-256, qop=auth) answering a 401's WWW-Authenticate or a 407's Proxy-Authenticate. */
+export function digestCredentials(res: SipResponse, header: 'WWW-Authenticate' | 'Proxy-Authenticate', o: { username: string; password: string; method: string; uri: string }): string {
+  const ch = res.auth(header).find((a) => a.scheme === 'Digest' && a.params.algorithm === 'SHA-256');
   if (!ch) throw new Error('no SHA-256 challenge');
   const nc = '00000001';
   const cnonce = randomToken();
-  const ha1 = h(`${username}:${ch.params.realm}:${password}`);
-  const ha2 = h(`REGISTER:${uri}`);
+  const ha1 = h(`${o.username}:${ch.params.realm}:${o.password}`);
+  const ha2 = h(`${o.method}:${o.uri}`);
   const response = h(`${ha1}:${ch.params.nonce}:${nc}:${cnonce}:auth:${ha2}`);
-  return formatAuth('Digest', { username, realm: ch.params.realm!, nonce: ch.params.nonce!, uri, response, algorithm: 'SHA-256', qop: 'auth', nc, cnonce, opaque: ch.params.opaque! }, ['algorithm', 'qop', 'nc']);
+  return formatAuth('Digest', { username: o.username, realm: ch.params.realm!, nonce: ch.params.nonce!, uri: o.uri, response, algorithm: 'SHA-256', qop: 'auth', nc, cnonce, opaque: ch.params.opaque! }, ['algorithm', 'qop', 'nc']);
+}
+
+/**
+ * The same request again with a CSeq one higher and credentials for the 407
+ * (RFC 3261 §22.3), built from a copy taken before the first was sent (so
+ * without the Via the stack pushed on it).
+ */
+export function withProxyCredentials(unsent: SipRequest, challenge: SipResponse, username: string, password: string): SipRequest {
+  const again = unsent.clone();
+  const cseq = again.cseq();
+  again.set('CSeq', `${cseq.seq + 1} ${cseq.method}`);
+  again.append('Proxy-Authorization', digestCredentials(challenge, 'Proxy-Authenticate', { username, password, method: again.method, uri: again.uri }));
+  return again;
 }
 
 export type Behaviour = 'answer' | 'busy' | 'ring' | 'silent';
@@ -131,8 +149,13 @@ export class Phone {
     ctx.respond(200, undefined, { toTag: req.to().params.tag ?? randomToken(), headers, ...(req.body.length ? { body: req.body } : {}) });
   }
 
-  /** INVITE to `to` through the softswitch; resolves with the final answer, the provisional ones and the request as sent. */
-  async invite(to: string, o: { headers?: Array<[string, string]>; body?: Buffer; uri?: string } = {}) {
+  /**
+   * INVITE to `to` through the softswitch; resolves with the final answer,
+   * the provisional ones and the request as sent. A 407 is answered once
+   * with this phone's password (`auth: false`: the 407 is the answer); `inv`
+   * is then the authenticated INVITE (for ACK and CANCEL).
+   */
+  async invite(to: string, o: { headers?: Array<[string, string]>; body?: Buffer; uri?: string; auth?: boolean; password?: string } = {}) {
     const callId = randomToken(12);
     const inv = createRequest('INVITE', o.uri ?? `sip:${to}`, [
       ['From', `<sip:${this.aor}>;tag=${randomToken()}`],
@@ -145,8 +168,26 @@ export class Phone {
       ...(o.headers ?? []),
     ], o.body ?? sdp(this.aor));
     const provisional: SipResponse[] = [];
-    const final = this.stack.send(inv, { destination: this.ss, onResponse: (r) => provisional.push(r) });
-    return { inv, callId, provisional, final };
+    const unsent = inv.clone();
+    const call = { inv, callId, provisional, challenged: false, final: undefined as unknown as Promise<SipResponse> };
+    const send = (r: SipRequest) => this.stack.send(r, { destination: this.ss, onResponse: (x) => provisional.push(x) });
+    const password = o.password ?? PASSWORDS[this.aor];
+    call.final = send(inv).then((first) => {
+      if (first.status !== 407 || o.auth === false || password === undefined) return first;
+      call.challenged = true;
+      call.inv = withProxyCredentials(unsent, first, this.aor, password);
+      return send(call.inv);
+    });
+    return call;
+  }
+
+  /** An out-of-dialog request; a 407 is answered once with this phone's password. */
+  async request(req: SipRequest, destination: { address: string; port: number } = this.ss): Promise<SipResponse> {
+    const unsent = req.clone();
+    const first = await this.stack.send(req, { destination });
+    const password = PASSWORDS[this.aor];
+    if (first.status !== 407 || password === undefined) return first;
+    return this.stack.send(withProxyCredentials(unsent, first, this.aor, password), { destination });
   }
 
   cancel(inv: SipRequest): Promise<SipResponse> {

@@ -166,13 +166,13 @@ describeEngines('softswitch call routing', (ctx) => {
       createRequest(method, uri, [
         ['From', `<sip:${ALICE}>;tag=${randomToken()}`], ['To', `<${uri}>`], ['Call-ID', randomToken(12)], ['CSeq', `1 ${method}`], ['Max-Forwards', '70'], ...extra,
       ], body);
-    const opt = await alice.stack.send(mk('OPTIONS', `sip:${BOB}`), { destination: ss });
+    const opt = await alice.request(mk('OPTIONS', `sip:${BOB}`));
     expect(opt.status).toBe(200);
     expect(opt.get('Contact')).toBe(`<${bob.contact}>`);
     const text = Buffer.from('hello bob ✓', 'utf8');
     const msg = mk('MESSAGE', `sip:${BOB}`, [['Content-Type', 'text/plain;charset=utf-8']], text);
     const callId = msg.callId();
-    expect((await alice.stack.send(msg, { destination: ss })).status).toBe(200);
+    expect((await alice.request(msg)).status).toBe(200);
     expect((await bob.waitFor('MESSAGE', callId)).body.equals(text)).toBe(true);
     const self = await alice.stack.send(mk('OPTIONS', `sip:127.0.0.1:${ss.port}`), { destination: ss });
     expect(self.status).toBe(200);

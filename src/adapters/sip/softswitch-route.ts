@@ -15,6 +15,7 @@ import { DIALOG_FORMING, effectiveStatus, failureRank, loopKey, PROXY_ALLOW, tar
 import { FlowIndex, type FlowHop } from '../../softswitch/calls-flows.js';
 import type { LocationCache } from '../../softswitch/location-cache.js';
 import type { SoftswitchMetrics } from '../../softswitch/metrics.js';
+import { P_ASSERTED_IDENTITY, type CallAuthenticator } from '../../softswitch/call-auth.js';
 
 export interface CallRouterOptions {
   /** Is this address a trusted SBC (whose P-KS-* headers are believed and kept)? */
@@ -39,6 +40,8 @@ export interface CallRouterOptions {
   knownTtlMs?: number;
   metrics?: SoftswitchMetrics;
   flows?: FlowIndex;
+  /** Authenticates out-of-dialog requests (docs/softswitch-calls.md); absent: anyone may call (routing-only benchmarks). */
+  auth?: CallAuthenticator;
   logger?: Logger;
 }
 
@@ -144,7 +147,11 @@ export class SoftswitchCallRouter {
     const stack = this.#stack;
     if (!stack) return;
     const src = ctx.source;
-    if (!this.#o.trusted(src.address)) this.#stripPks(req);
+    if (!this.#o.trusted(src.address)) {
+      this.#stripPks(req);
+      // RFC 3325 §5: an identity asserted by someone outside the trust domain is not believed, nor passed on.
+      req.remove(P_ASSERTED_IDENTITY);
+    }
     if (req.method === 'ACK') return this.#ack(req, src);
 
     const ruri = req.requestUri();
@@ -187,6 +194,7 @@ export class SoftswitchCallRouter {
     fwd.set('Max-Forwards', String((mf ?? 71) - 1));
     const remaining = this.#popOwnRoutes(fwd, routes, ruri);
     const inDialog = toTag !== '';
+    if (!(await this.#authorised(req, fwd, ctx, inDialog, remaining < routes.length))) return;
     this.#o.metrics?.routed(req.method, inDialog);
 
     if (remaining > 0 || inDialog) {
@@ -240,6 +248,29 @@ export class SoftswitchCallRouter {
     if (newCall) this.#o.metrics?.callFinished(status);
     if (status === 487) this.st.cancelled++;
     ctx.respond(status, undefined, { toTag: randomToken() });
+  }
+
+  /**
+   * Out-of-dialog requests need an authenticated caller. A request inside a
+   * dialog passes when it came along a route set we are in (our Route entry,
+   * or a strict router naming us) or from a trusted SBC (which checked its
+   * route-set signature); a To tag alone does not make a dialog, so anything
+   * else is authenticated like a new request.
+   */
+  async #authorised(req: SipRequest, fwd: SipRequest, ctx: ServerContext, inDialog: boolean, routedHere: boolean): Promise<boolean> {
+    const auth = this.#o.auth;
+    if (!auth) return true;
+    if (inDialog && (routedHere || this.#o.trusted(ctx.source.address))) return true;
+    // A spiral (we sent it to ourselves, e.g. a contact that names us): authenticated on its first pass.
+    const top = req.topVia();
+    if (top && 'ks-loop' in top.params && this.#isSelfVia(top) && ctx.source.port === (top.port ?? 5060) && this.#isSelf(ctx.source.address, ctx.source.port, false)) return true;
+    const a = await auth.check(req, ctx.source);
+    if (a.ok) {
+      auth.consume(fwd);
+      return true;
+    }
+    ctx.respond(a.status, a.reason, { toTag: randomToken(), headers: a.headers });
+    return false;
   }
 
   #stripPks(m: SipRequest | SipResponse): void {
@@ -508,14 +539,16 @@ export class SoftswitchCallRouter {
   /** ACK for a 2xx (the stack absorbs those for non-2xx): stateless, by Route or Request-URI. */
   async #ack(req: SipRequest, src: MessageSource): Promise<void> {
     const stack = this.#stack!;
-    void src;
     const mf = req.maxForwards();
     if (mf === 0) return;
     const ruri = req.requestUri();
     if (!isSipUri(ruri)) return;
     const fwd = req.clone();
     fwd.set('Max-Forwards', String((mf ?? 71) - 1));
-    const remaining = this.#popOwnRoutes(fwd, req.routes(), ruri);
+    const routes = req.routes();
+    const remaining = this.#popOwnRoutes(fwd, routes, ruri);
+    // An ACK has no answer to challenge with: from outside the trust domain it must follow a route set we are in.
+    if (this.#o.auth && remaining >= routes.length && !this.#o.trusted(src.address)) return;
     const opts: SendOptions = {};
     const hop = remaining > 0 ? undefined : this.#flows.find(fwd.uri);
     if (hop) opts.destination = destinationOf(hop);
