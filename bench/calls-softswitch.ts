@@ -96,7 +96,7 @@ async function measure(ttlMs: number): Promise<{ median: number; runs: number[];
     realm: DOMAIN,
     auc: noAuc,
     store,
-    calls: { locationCacheTtlMs: ttlMs },
+    calls: { locationCacheTtlMs: ttlMs, authenticate: false }, // routing cost alone; call authentication is measured through the SBC (bench/calls.ts)
   });
   const ss = { address: '127.0.0.1', port: ssh.ports.udp! };
   const callers: Ua[] = [];
