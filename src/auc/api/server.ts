@@ -23,7 +23,6 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     loggerInstance: opts.logger.child({ role: 'auc-api' }) as FastifyBaseLogger,
     bodyLimit: opts.bodyLimit,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
-    disableRequestLogging: false,
   });
 
   // 5xx answers say nothing of the cause (the log has it); 4xx keep their message.
