@@ -92,7 +92,11 @@ export class ServerTransaction {
       this.timers.start('H', 64 * T1, () => this.terminate());
     } else {
       this.state = 'completed';
-      this.timers.start('J', this.transport.reliable ? 0 : 64 * T1, () => this.terminate());
+      // Timer J is zero on a reliable transport (RFC 3261 §17.2.2): end now, not on a
+      // later tick, so an identical request on another connection (a replay) is a new
+      // request and not a "retransmission" answered over a connection that is gone.
+      if (this.transport.reliable) this.terminate();
+      else this.timers.start('J', 64 * T1, () => this.terminate());
     }
     return true;
   }
