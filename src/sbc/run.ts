@@ -4,6 +4,7 @@
  * softswitch. Plain options; the CLI maps configuration onto them.
  */
 import type { Logger } from 'pino';
+import type { SipRequest } from '../sip/index.js';
 import { SbcFlow } from '../flow/sbc.js';
 import { KNOWN_MECHANISMS } from '../flow/mechanisms.js';
 import type { Mechanism } from '../flow/messages.js';
@@ -216,8 +217,9 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
     const coreTransport = track(opened, coreProto === 'tcp' ? await createTcpTransport(bind) : await createUdpTransport(bind));
 
     let proxy: SbcSipProxy | undefined;
-    const coreStack = createSipStack({ transports: [coreTransport], timers, autoTrying: false, warningAgent: o.idsp, onRequest: (req, ctx) => proxy!.onCoreRequest(req, ctx) });
-    const untrustedStack = createSipStack({ transports: untrusted, timers, autoTrying: false, warningAgent: o.idsp, onRequest: (req, ctx) => proxy!.onRequest(req, ctx) });
+    const onHandlerError = (err: unknown, req: SipRequest) => o.logger?.error({ err: (err as Error)?.message, method: req.method }, 'SBC request handler failed (answered 500)');
+    const coreStack = createSipStack({ transports: [coreTransport], timers, autoTrying: false, warningAgent: o.idsp, onHandlerError, onRequest: (req, ctx) => proxy!.onCoreRequest(req, ctx) });
+    const untrustedStack = createSipStack({ transports: untrusted, timers, autoTrying: false, warningAgent: o.idsp, onHandlerError, onRequest: (req, ctx) => proxy!.onRequest(req, ctx) });
     proxy = new SbcSipProxy({
       idsp: o.idsp, flow, offered, sessions, guard, failures,
       core: { stack: coreStack, transport: coreTransport, address: o.softswitch.host, port: o.softswitch.port },

@@ -61,6 +61,8 @@ export interface SipStackOptions {
   autoTrying?: boolean;
   /** Host for Warning headers; default the first transport's host. */
   warningAgent?: string;
+  /** A request handler threw (answered 500): the role logs it, so that a fault is not silent. */
+  onHandlerError?: (err: unknown, req: SipRequest) => void;
 }
 
 export interface SipStackStats {
@@ -251,6 +253,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
     if (tx) serverCtx.set(tx, ctx);
     const fail = (e: unknown): void => {
       st.handlerErrors++;
+      if (!(e instanceof SipHeaderError)) opts.onHandlerError?.(e, req);
       if (!tx || tx.finalResponse) return;
       if (e instanceof SipHeaderError) {
         ctx.reply(createResponse(req, 400, `Bad ${e.header}`, { headers: [['Warning', warning({ header: e.header, reason: e.detail })]] }));

@@ -200,6 +200,7 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
     onRequest: (req, ctx) => (req.method === 'REGISTER' ? handler.onRequest(req, ctx) : router.onRequest(req, ctx)),
     onStrayResponse: router.onStrayResponse,
     warningAgent: o.realm,
+    onHandlerError: (err, req) => o.logger?.error({ err: (err as Error)?.message, method: req.method }, 'softswitch request handler failed (answered 500)'),
   });
   router.attach(stack);
   metrics.activeTransactions.onCollect((g) => {
