@@ -225,9 +225,11 @@ try {
         const reg = await sipRegistrar();
         const before = rssKiB(sbc.pid!);
         const m = await drive(reg.one, terminals.slice(0, memoryTerminals), concurrency);
-        await new Promise((r) => setTimeout(r, 1500));
+        // Let the run's SIP transactions end (Timer J keeps a UDP server transaction 32 s) so that
+        // what remains is what the SBC keeps per registered terminal.
+        await new Promise((r) => setTimeout(r, 35_000));
         const after = rssKiB(sbc.pid!);
-        console.log(`SBC memory: RSS ${fmt(before)} KiB → ${fmt(after)} KiB after ${fmt(memoryTerminals - m.failed)} registered terminals: ${((after - before) * 1024 / (memoryTerminals - m.failed)).toFixed(0)} bytes per terminal (RSS delta, includes garbage not yet collected)`);
+        console.log(`SBC memory: RSS ${fmt(before)} KiB → ${fmt(after)} KiB after ${fmt(memoryTerminals - m.failed)} registered terminals: ${((after - before) * 1024 / (memoryTerminals - m.failed)).toFixed(0)} bytes per terminal (RSS delta 35 s after the run, transactions ended; includes heap not yet returned to the OS)`);
         await reg.close();
       }
     }

@@ -9,7 +9,8 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-export async function startMetricsServer(registry: MetricsRegistry, o: { host?: string; port?: number } = {}): Promise<MetricsServer> {
+/** `beforeRender` brings pulled counters up to date just before each scrape. */
+export async function startMetricsServer(registry: MetricsRegistry, o: { host?: string; port?: number; beforeRender?: () => void } = {}): Promise<MetricsServer> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -22,6 +23,7 @@ export async function startMetricsServer(registry: MetricsRegistry, o: { host?: 
     }
     let body: string;
     try {
+      o.beforeRender?.();
       body = registry.render();
     } catch {
       res.writeHead(500).end();
@@ -32,11 +34,18 @@ export async function startMetricsServer(registry: MetricsRegistry, o: { host?: 
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(o.port ?? 0, o.host ?? '127.0.0.1', () => resolve());
+    server.listen(o.port ?? 0, o.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   return {
     server,
     port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections?.();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -8,10 +8,8 @@
  * Authentication failures come from the same counters. Calls are counted by
  * the call router.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { AucService } from '../auc/service.js';
-import { METRICS_CONTENT_TYPE, MetricsRegistry, type Counter, type Gauge } from '../metrics/index.js';
+import { MetricsRegistry, startMetricsServer, type Counter, type Gauge, type MetricsServer } from '../metrics/index.js';
 
 const MECHANISMS = new Set(['tls-psk', 'app-hmac', 'tls']);
 const PROTOCOLS = new Set(['sip', 'mgcp', 'h248', 'h323']);
@@ -88,49 +86,9 @@ export class SoftswitchMetrics {
   }
 }
 
-export interface MetricsEndpoint {
-  server: Server;
-  port: number;
-  close(): Promise<void>;
-}
+export type MetricsEndpoint = MetricsServer;
 
-/** `GET /metrics` on plain node:http; `beforeRender` brings pulled counters up to date. */
-export async function serveSoftswitchMetrics(registry: MetricsRegistry, o: { host: string; port: number; beforeRender?: () => void }): Promise<MetricsEndpoint> {
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '').split('?')[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD' }).end();
-      return;
-    }
-    if (path !== '/metrics') {
-      res.writeHead(404).end();
-      return;
-    }
-    let body: string;
-    try {
-      o.beforeRender?.();
-      body = registry.render();
-    } catch {
-      res.writeHead(500).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE, 'content-length': Buffer.byteLength(body) });
-    res.end(req.method === 'HEAD' ? undefined : body);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port, o.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  return {
-    server,
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections?.();
-        server.close(() => resolve());
-      }),
-  };
+/** `GET /metrics`; `beforeRender` brings the registrar's pulled counters up to date. */
+export function serveSoftswitchMetrics(registry: MetricsRegistry, o: { host: string; port: number; beforeRender?: () => void }): Promise<MetricsEndpoint> {
+  return startMetricsServer(registry, o);
 }

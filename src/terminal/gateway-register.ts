@@ -29,7 +29,8 @@ export async function registerGateway(o: GatewayRegisterOptions): Promise<Gatewa
   const base = { idc: o.idc, kc: o.kc, sbc: o.sbc, ...(o.mechs ? { mechs: o.mechs } : {}), ...(o.idsp ? { idsp: o.idsp } : {}) };
   const fail = (error: string, authFailed: boolean): GatewayResult => ({ ok: false, protocol: o.proto, idc: o.idc, error, authFailed, ms: ms() });
   if (o.proto === 'mgcp') {
-    const r = await registerMgcpGateway(base);
+    // An ephemeral local port: many gateways (and the CLI beside a real one) on one host.
+    const r = await registerMgcpGateway({ ...base, listen: { port: 0 } });
     if (!r.ok) return fail(r.message, r.kind === 'auth-failed');
     try {
       const probe = await r.gateway.command('AUEP');
