@@ -10,6 +10,7 @@ import { formatAuth } from '../../sip/index.js';
 import { fromB64u, toB64u, AUTH_LEN, NONCE_LEN, RAND_LEN } from '../../crypto/ks1.js';
 import { formatMechanisms, parseMechanisms } from '../../flow/mechanisms.js';
 import type { Mechanism, S1, S5, S6, S7, S8, S9, S10 } from '../../flow/messages.js';
+import { encodeS10 as authenticationInfo } from './sbc-ks1.js';
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; param: string };
 
@@ -105,15 +106,8 @@ export function encodeS9(s9: S9): string {
 export function encodeS10(s10: S10, offered: readonly Mechanism[]): { authenticationInfo: string; securityServer: string } {
   const chosen = offered.find((m) => m.name.toLowerCase() === s10.mech.toLowerCase()) ?? { name: s10.mech, q: 1 };
   return {
-    authenticationInfo: formatAuth('KS1', {
-      n1: toB64u(s10.n1),
-      n2: toB64u(s10.n2),
-      ts: String(s10.ts),
-      ekc: toB64u(s10.ekc),
-      mech: s10.mech,
-      mechs: s10.mechs,
-      mac: toB64u(s10.mac),
-    }),
+    // The same terminal-facing encoding as the SBC's (DESIGN.md fixes it).
+    authenticationInfo: authenticationInfo(s10),
     securityServer: formatMechanisms([chosen]),
   };
 }
