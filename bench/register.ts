@@ -168,7 +168,7 @@ async function drive(one: One, list: { idc: string; kc: Buffer }[], conc: number
 // --- the runs ---------------------------------------------------------------
 console.log(`keyswitch registration benchmark — ${cpus().length} cores (${cpus()[0]?.model.trim()}), Node ${process.version}`);
 console.log(`three processes (auc, softswitch, sbc) + this load generator; ${fmt(count)} registrations per run, ${concurrency} in flight, median of ${runs} runs`);
-const auc = await start('auc', {}, /AuC Diameter/);
+await start('auc', {}, /AuC Diameter/); // stopped with the other children in the finally below
 try {
   for (const aucProto of aucs) {
     const softswitch = await start('softswitch', { KEYSWITCH_AUC_PROTOCOL: aucProto }, /softswitch SIP/);
