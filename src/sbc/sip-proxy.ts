@@ -134,7 +134,7 @@ export class SbcSipProxy {
         // Built from the request as the terminal sent it: `fwd` carries our core-side Via by now,
         // and a 100 topped by it is discarded by the terminal (RFC 3261 §18.1.2).
         const tx = ctx.transaction;
-        if (tx && !tx.finalResponse) this.reply(ctx, createResponse(tx.request, 100), rec);
+        if (tx && !tx.answered) this.reply(ctx, createResponse(tx.request, 100), rec);
       }, this.d.tryingAfterMs);
       timer.unref?.();
     }

@@ -209,7 +209,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
     }
     tx.respond(createResponse(req, 200));
     const ctx = serverCtx.get(target);
-    if (!ctx || target.finalResponse) return;
+    if (!ctx || target.answered) return;
     ctx.cancelled = true;
     if (ctx.cancelListeners.length === 0) {
       ctx.reply(createResponse(target.request, 487, undefined, { toTag: randomToken() }));
@@ -233,7 +233,11 @@ export function createSipStack(opts: SipStackOptions): SipStack {
       reply(res, o) {
         if (!tx) return;
         const retransmit = !o?.forwarded && req.method === 'INVITE';
-        if (tx.respond(res, retransmit) && retransmit && res.status >= 200 && res.status < 300) {
+        const sent = tx.respond(res, retransmit);
+        // a completed non-INVITE transaction outlives its handler by Timer J; the context
+        // (and the request its closures hold) must not live as long
+        if (sent && !tx.isInvite && res.status >= 200) serverCtx.delete(tx);
+        if (sent && retransmit && res.status >= 200 && res.status < 300) {
           const k = req.callId() + '|' + req.cseq().seq;
           awaitingAck.set(k, tx);
           tx.onTerminate(() => {
@@ -254,7 +258,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
     const fail = (e: unknown): void => {
       st.handlerErrors++;
       if (!(e instanceof SipHeaderError)) opts.onHandlerError?.(e, req);
-      if (!tx || tx.finalResponse) return;
+      if (!tx || tx.answered) return;
       if (e instanceof SipHeaderError) {
         ctx.reply(createResponse(req, 400, `Bad ${e.header}`, { headers: [['Warning', warning({ header: e.header, reason: e.detail })]] }));
       } else ctx.reply(createResponse(req, 500));

@@ -15,7 +15,14 @@ export class ServerTransaction {
   readonly isInvite: boolean;
   private readonly timers = new TimerSet();
   private last: Buffer | undefined;
-  /** The final response sent, if any. */
+  #request: SipRequest | undefined;
+  #answered = false;
+  /**
+   * The final response sent, if any. A non-INVITE transaction lets go of it (and of
+   * its request) once completed: Timer J keeps it 64*T1 (32 s) for retransmissions,
+   * which need only the response bytes, and holding the parsed messages that long
+   * cost ~10 KB per transaction under load. Use `answered` to ask whether one went.
+   */
   finalResponse: SipResponse | undefined;
   absorbed = 0;
   sendErrors = 0;
@@ -23,14 +30,26 @@ export class ServerTransaction {
 
   constructor(
     readonly key: string,
-    readonly request: SipRequest,
+    request: SipRequest,
     private readonly transport: ServerTransport,
     private readonly t: TimerConfig,
     onTerminated: () => void,
   ) {
+    this.#request = request;
     this.isInvite = request.method === 'INVITE';
     this.state = this.isInvite ? 'proceeding' : 'trying';
     this.onEnd.push(onTerminated);
+  }
+
+  /** The request; not available once a non-INVITE transaction has sent its final response. */
+  get request(): SipRequest {
+    if (!this.#request) throw new Error('the request of a completed non-INVITE transaction is released');
+    return this.#request;
+  }
+
+  /** A final response has been sent. */
+  get answered(): boolean {
+    return this.#answered;
   }
 
   private transmit(buf: Buffer): void {
@@ -79,6 +98,7 @@ export class ServerTransaction {
       return s < 300;
     }
     this.finalResponse = res;
+    this.#answered = true;
     this.last = buf;
     this.transmit(buf);
     const T1 = this.t.T1;
@@ -92,6 +112,8 @@ export class ServerTransaction {
       this.timers.start('H', 64 * T1, () => this.terminate());
     } else {
       this.state = 'completed';
+      this.finalResponse = undefined;
+      this.#request = undefined;
       // Timer J is zero on a reliable transport (RFC 3261 §17.2.2): end now, not on a
       // later tick, so an identical request on another connection (a replay) is a new
       // request and not a "retransmission" answered over a connection that is gone.
