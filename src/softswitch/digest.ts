@@ -158,7 +158,9 @@ export class DigestAuth {
     const seen = this.#used.get(c.nonce);
     if (seen && c.nc <= seen.nc) return false;
     if (seen) seen.nc = c.nc;
-    else this.#used.set(c.nonce, { nc: c.nc, expiresAt: issued + this.#ttlMs });
+    // the key must be its own string: the parsed nonce is a view on the whole REGISTER's
+    // text, which it would keep alive for the nonce lifetime (~700 bytes per Digest REGISTER)
+    else this.#used.set(Buffer.from(c.nonce, 'latin1').toString('latin1'), { nc: c.nc, expiresAt: issued + this.#ttlMs });
     this.#prune(4);
     const expected = Buffer.from(digestResponse(alg, ha1.toLowerCase(), { nonce: c.nonce, nc: p.nc!, cnonce: p.cnonce!, method, uri: p.uri! }), 'latin1');
     const got = Buffer.from(p.response!.toLowerCase(), 'latin1');
