@@ -4,6 +4,7 @@
  * Commander-agnostic: main.ts maps its flags onto TerminalRegisterOptions.
  */
 import { readFileSync } from 'node:fs';
+import { parseCsv } from '../auc/csv.js';
 import { registerGateway, type AnyRegisterResult } from '../terminal/gateway-register.js';
 import { registerSip } from '../terminal/register.js';
 
@@ -126,43 +127,19 @@ export function parseKey(s: string): Buffer {
   throw new UsageError('key must be 32 bytes as 64 hex digits or 43 base64url characters');
 }
 
-/** `idc,key` lines with an optional header; fields may be quoted as RFC 4180 does. */
+/** `idc,key` lines with an optional header, read with the import's RFC 4180 reader. */
 export function readKeys(file: string): Array<{ idc: string; kc: Buffer }> {
   const out: Array<{ idc: string; kc: Buffer }> = [];
-  const lines = readFileSync(file, 'utf8').split(/\r?\n/);
-  lines.forEach((line, i) => {
-    if (!line.trim()) return;
-    const f = splitCsv(line);
-    if (i === 0 && f[0]?.toLowerCase() === 'idc') return;
-    if (f.length < 2 || !f[0]) throw new UsageError(`${file}:${i + 1}: expected idc,key`);
+  parseCsv(readFileSync(file, 'utf8')).forEach(({ line, fields: f }, i) => {
+    if (f.every((x) => !x.trim())) return;
+    if (i === 0 && f[0]?.trim().toLowerCase() === 'idc') return;
+    if (f.length < 2 || !f[0]) throw new UsageError(`${file}:${line}: expected idc,key`);
     try {
       out.push({ idc: f[0], kc: parseKey(f[1]!) });
     } catch {
-      throw new UsageError(`${file}:${i + 1}: bad key`);
+      throw new UsageError(`${file}:${line}: bad key`);
     }
   });
-  return out;
-}
-
-function splitCsv(line: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let q = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
-    if (q) {
-      if (c === '"' && line[i + 1] === '"') {
-        cur += '"';
-        i++;
-      } else if (c === '"') q = false;
-      else cur += c;
-    } else if (c === '"') q = true;
-    else if (c === ',') {
-      out.push(cur);
-      cur = '';
-    } else cur += c;
-  }
-  out.push(cur);
   return out;
 }
 
