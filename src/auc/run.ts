@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/load.js';
 import type { Logger } from '../log/logger.js';
-import { openStore, type Store } from '../store/index.js';
+import { openStoreFromConfig, type Store } from '../store/index.js';
 import { buildApi } from './api/server.js';
 import { Auc } from './auc.js';
 import { configuredOrStoredSecret } from '../config/secrets.js';
@@ -20,7 +20,7 @@ export interface RunningAuc {
 
 /** Starts the AuC role: store, core and provisioning API (wire servers join here). */
 export async function startAuc(cfg: Config, logger: Logger): Promise<RunningAuc> {
-  const store = await openStore({ dataDir: cfg.dataDir, url: cfg.db.url || undefined, masterKeyHex: cfg.masterKey || undefined });
+  const store = await openStoreFromConfig(cfg);
   const auc = new Auc(store, { challengeTtlSeconds: cfg.auc.challengeTtlSeconds, lockout: cfg.auc.lockout });
   const api = await buildApi({ store, logger, bodyLimit: cfg.auc.api.bodyLimit });
   await api.listen({ host: cfg.auc.api.host, port: cfg.auc.api.port });

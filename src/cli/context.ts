@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import { ConfigError, loadConfig, type Config } from '../config/load.js';
-import { openStore, type Store } from '../store/index.js';
+import { openStoreFromConfig, type Store } from '../store/index.js';
 
 export interface GlobalFlags {
   config?: string;
@@ -18,7 +18,7 @@ export function configFrom(flags: GlobalFlags, extra: Record<string, unknown> = 
 
 export async function withStore<T>(flags: GlobalFlags, fn: (store: Store, cfg: Config) => Promise<T>): Promise<T> {
   const cfg = configFrom(flags);
-  const store = await openStore({ dataDir: cfg.dataDir, url: cfg.db.url || undefined, masterKeyHex: cfg.masterKey || undefined });
+  const store = await openStoreFromConfig(cfg);
   try {
     return await fn(store, cfg);
   } finally {

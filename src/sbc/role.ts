@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import { keyFromHex, parseHostPort, splitList } from '../config/addresses.js';
-import { openStore, type Store } from '../store/index.js';
+import { openStoreFromConfig, type Store } from '../store/index.js';
 import { ConfigError, type Config } from '../config/load.js';
 import { configuredOrStoredSecret } from '../config/secrets.js';
 import { parseMechanisms } from '../flow/mechanisms.js';
@@ -62,7 +62,7 @@ function signing(cfg: Config): SbcSigningOptions {
 export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store?: Store }): Promise<RunningRole> {
   const log = logger.child({ role: 'sbc' });
   // The signing keys live in the database (sealed), so that pool instances and restarts verify old dialogs.
-  const store = shared?.store ?? (await openStore({ dataDir: cfg.dataDir, url: cfg.db.url || undefined, masterKeyHex: cfg.masterKey || undefined }));
+  const store = shared?.store ?? (await openStoreFromConfig(cfg));
   const ksp = sbcKey(cfg);
   const sessions = new SessionTable();
   const mechs = offered(cfg.sbc.mechanisms);

@@ -2,7 +2,7 @@ import { keyFromHex, splitList } from '../config/addresses.js';
 import type { Config } from '../config/load.js';
 import { configuredOrStoredSecret } from '../config/secrets.js';
 import type { Logger } from '../log/logger.js';
-import { openStore, type Store } from '../store/index.js';
+import { openStoreFromConfig, type Store } from '../store/index.js';
 import type { DigestAlgorithm } from '../auc/service.js';
 import { aucClientFromConfig } from './auc-client.js';
 import { startH248Softswitch } from './h248-mgc.js';
@@ -31,7 +31,7 @@ function digestAlgorithms(text: string): DigestAlgorithm[] {
 /** Starts the softswitch: SIP registrar (KS1 and Digest), MGCP call agent, H.248 MGC, all on one AuC client. */
 export async function startSoftswitchRole(cfg: Config, logger: Logger, shared?: { store?: Store }): Promise<RunningRole> {
   const log = logger.child({ role: 'softswitch' });
-  const store = shared?.store ?? (await openStore({ dataDir: cfg.dataDir, url: cfg.db.url || undefined, masterKeyHex: cfg.masterKey || undefined }));
+  const store = shared?.store ?? (await openStoreFromConfig(cfg));
   const auc = aucClientFromConfig(cfg);
   const host = cfg.softswitch.sip.host;
   const identity = softswitchIdentity(cfg);

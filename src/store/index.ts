@@ -35,6 +35,11 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/** The store a role or command opens from its configuration (data dir, database URL, master key). */
+export function openStoreFromConfig(cfg: { dataDir: string; db: { url: string }; masterKey: string }): Promise<Store> {
+  return openStore({ dataDir: cfg.dataDir, url: cfg.db.url || undefined, masterKeyHex: cfg.masterKey || undefined });
+}
+
 export async function openStore(opts: StoreOptions): Promise<Store> {
   const vault = new KeyVault(loadMasterKey({ masterKeyHex: opts.masterKeyHex, dataDir: opts.dataDir }));
   const db = await openDb(opts);
