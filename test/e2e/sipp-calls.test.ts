@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ks, startDaemon, type Daemon } from '../helpers/cli.js';
-import { freePorts } from '../helpers/ports.js';
+import { freePorts, upEnv } from '../helpers/ports.js';
 
 const hasSipp = ['/usr/bin', '/usr/local/bin'].some((d) => existsSync(join(d, 'sipp')));
 if (!hasSipp) console.warn('[keyswitch tests] sipp not installed: sipp calls through the SBC SKIPPED');
@@ -74,28 +74,13 @@ async function bound(port: number): Promise<void> {
   let calleePort: number;
 
   beforeAll(async () => {
-    const [api, rAuth, rAcct, dia, ssSip, ssMgcp, ssH248, sbcSip, sbcTls, sbcPsk, sbcMgcp, sbcH248, metrics, caller, callee] = await freePorts(15);
+    const up = await upEnv();
+    const [metrics, caller, callee] = await freePorts(3);
     [metricsPort, callerPort, calleePort] = [metrics!, caller!, callee!];
-    sbc = `127.0.0.1:${sbcSip}`;
+    sbc = `127.0.0.1:${up.ports.sbcSip}`;
     const env: NodeJS.ProcessEnv = {
+      ...up.env,
       KEYSWITCH_LOG_LEVEL: 'warn',
-      KEYSWITCH_API_PORT: String(api),
-      KEYSWITCH_RADIUS_AUTH_PORT: String(rAuth),
-      KEYSWITCH_RADIUS_ACCT_PORT: String(rAcct),
-      KEYSWITCH_DIAMETER_PORT: String(dia),
-      KEYSWITCH_SOFTSWITCH_PORT: String(ssSip),
-      KEYSWITCH_SOFTSWITCH_MGCP_PORT: String(ssMgcp),
-      KEYSWITCH_SOFTSWITCH_H248_PORT: String(ssH248),
-      KEYSWITCH_SBC_HOST: '127.0.0.1',
-      KEYSWITCH_SBC_UDP_PORT: String(sbcSip),
-      KEYSWITCH_SBC_TCP_PORT: String(sbcSip),
-      KEYSWITCH_SBC_TLS_PORT: String(sbcTls),
-      KEYSWITCH_SBC_TLS_PSK_PORT: String(sbcPsk),
-      KEYSWITCH_SBC_MGCP_PORT: String(sbcMgcp),
-      KEYSWITCH_SBC_H248_PORT: String(sbcH248),
-      KEYSWITCH_SBC_SOFTSWITCH: `127.0.0.1:${ssSip}`,
-      KEYSWITCH_SBC_SOFTSWITCH_MGCP: `127.0.0.1:${ssMgcp}`,
-      KEYSWITCH_SBC_SOFTSWITCH_H248: `127.0.0.1:${ssH248}`,
       KEYSWITCH_SBC_METRICS_PORT: String(metricsPort),
       // sipp reads only the first WWW-Authenticate and knows only MD5
       KEYSWITCH_DIGEST_ALGORITHMS: 'MD5,SHA-256',
