@@ -21,6 +21,8 @@ export interface Config {
     mgcpPort: number;
     h248Port: number;
     digestAlgorithms: string;
+    digestMaxNonces: number;
+    digestNoncesPerIdentity: number;
     metricsPort: number;
     realm: string;
     trustedSbcs: string;

@@ -40,6 +40,8 @@ export const SETTINGS: readonly Setting[] = [
   { path: 'softswitch.mgcpPort', env: 'KEYSWITCH_SOFTSWITCH_MGCP_PORT', type: 'int', doc: 'Softswitch MGCP call-agent port (UDP, on `softswitch.sip.host`); 0: no MGCP.' },
   { path: 'softswitch.h248Port', env: 'KEYSWITCH_SOFTSWITCH_H248_PORT', type: 'int', doc: 'Softswitch H.248 MGC port (UDP, on `softswitch.sip.host`); 0: no H.248.' },
   { path: 'softswitch.digestAlgorithms', env: 'KEYSWITCH_DIGEST_ALGORITHMS', type: 'string', doc: 'Digest challenges in order of preference (`SHA-256,MD5`; some phones and sipp read only the first, so `MD5,SHA-256` for them).' },
+  { path: 'softswitch.digestMaxNonces', env: 'KEYSWITCH_DIGEST_MAX_NONCES', type: 'int', doc: 'Digest nonces in use remembered at once (for their nonce-count), over all identities; past it the oldest is retired (its next use gets `stale=true`).' },
+  { path: 'softswitch.digestNoncesPerIdentity', env: 'KEYSWITCH_DIGEST_NONCES_PER_IDENTITY', type: 'int', doc: 'Digest nonces in use remembered per identity; past it that identity\'s oldest is retired, so one subscriber cannot crowd out another.' },
   { path: 'softswitch.metricsPort', env: 'KEYSWITCH_SOFTSWITCH_METRICS_PORT', type: 'int', doc: 'Prometheus `/metrics` of the softswitch (HTTP on `softswitch.sip.host`); 0: off.' },
   { path: 'softswitch.realm', env: 'KEYSWITCH_REALM', type: 'string', doc: 'SIP Digest realm of the softswitch.' },
   { path: 'softswitch.trustedSbcs', env: 'KEYSWITCH_TRUSTED_SBCS', type: 'string', doc: 'Comma-separated CIDRs whose `P-KS-*` headers the softswitch believes (the SBCs).' },

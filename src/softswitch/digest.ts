@@ -15,6 +15,8 @@ export interface DigestOptions {
   nonceTtlSec?: number;
   /** Nonces tracked for nonce-count; when full, new ones are refused (busy). */
   maxNonces?: number;
+  /** Nonces tracked per identity. */
+  noncesPerIdentity?: number;
   clock?: () => number;
   /** Tests fix it; otherwise random per process. */
   secret?: Buffer;

@@ -48,6 +48,8 @@ export async function startSoftswitchRole(cfg: Config, logger: Logger, shared?: 
     expires: cfg.softswitch.expires,
     aucTimeoutMs: cfg.softswitch.auc.timeoutMs,
     digestAlgorithms: digestAlgorithms(cfg.softswitch.digestAlgorithms),
+    digestMaxNonces: cfg.softswitch.digestMaxNonces,
+    digestNoncesPerIdentity: cfg.softswitch.digestNoncesPerIdentity,
     ...(cfg.softswitch.metricsPort ? { metricsPort: cfg.softswitch.metricsPort } : {}),
     auc,
     store,

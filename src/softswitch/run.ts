@@ -72,6 +72,9 @@ export interface SoftswitchOptions {
   digestNonceTtlSec?: number;
   /** Digest challenges, most preferred first (default ['SHA-256', 'MD5']; sipp 3.6 needs MD5 first). */
   digestAlgorithms?: DigestAlgorithm[];
+  /** Digest nonces in use tracked at once, overall and per identity (defaults 200,000 and 8; docs/softswitch.md). */
+  digestMaxNonces?: number;
+  digestNoncesPerIdentity?: number;
   /** KS1 TS window (±s) and challenge lifetime for terminals without an SBC (defaults 30/30). */
   tsWindowSec?: number;
   challengeTtlSec?: number;
@@ -142,7 +145,13 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
   }
   const location = new LocationCache(o.store.bindings, { ttlMs: o.calls?.locationCacheTtlMs ?? 2000, now: o.store.now });
   const registrar = new Registrar(invalidating(o.store.bindings, location), expires, o.store.now);
-  const digest = new DigestAuth({ realm: o.realm, nonceTtlSec: o.digestNonceTtlSec ?? 300, ...(o.digestAlgorithms ? { algorithms: o.digestAlgorithms } : {}) });
+  const digest = new DigestAuth({
+    realm: o.realm,
+    nonceTtlSec: o.digestNonceTtlSec ?? 300,
+    ...(o.digestAlgorithms ? { algorithms: o.digestAlgorithms } : {}),
+    ...(o.digestMaxNonces ? { maxNonces: o.digestMaxNonces } : {}),
+    ...(o.digestNoncesPerIdentity ? { noncesPerIdentity: o.digestNoncesPerIdentity } : {}),
+  });
   const handler = new SoftswitchRegisterHandler({
     realm: o.realm,
     trusted,
