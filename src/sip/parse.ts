@@ -67,6 +67,8 @@ export function parseMessage(buf: Buffer, opts: ParseOptions = {}): ParseResult 
 }
 
 const HIGH = /[\x80-\xff]/;
+/** What a response copies from its request (RFC 3261 §8.2.6.2): kept even past maxHeaders. */
+const RESPONSE_COPIES = new Set(['via', 'from', 'to', 'call-id', 'cseq']);
 const RESPONSE_LINE = /^SIP\/([0-9]+\.[0-9]+) ([0-9]{3})(?: (.*))?$/i;
 const VERSION = /^SIP\/[0-9]+\.[0-9]+$/i;
 
@@ -87,6 +89,12 @@ function parseInner(buf: Buffer, opts: ParseOptions): SipRequest | SipResponse {
   }
   const hs = buf.toString('latin1', i, hdrEnd);
   const utf8 = HIGH.test(hs) && isUtf8(buf.subarray(i, hdrEnd));
+  // The first fault in the header section. Splitting goes on past it, so that the message
+  // as far as it can be read (its Via, From, To, Call-ID, CSeq) still allows a 400.
+  let fault: { header: string; reason: string; status: number } | undefined;
+  const note = (header: string, reason: string, status = 400): void => {
+    if (!fault) fault = { header, reason, status };
+  };
 
   // physical lines; offsets in hs equal byte offsets from i because latin1 is 1:1
   let pos = 0;
@@ -94,43 +102,58 @@ function parseInner(buf: Buffer, opts: ParseOptions): SipRequest | SipResponse {
   const firstEnd = nl < 0 ? hs.length : nl;
   let startLine = hs.slice(0, firstEnd);
   if (startLine.endsWith('\r')) startLine = startLine.slice(0, -1);
-  if (firstEnd > limits.maxLineLength) fail('start-line', 'line too long');
+  if (firstEnd > limits.maxLineLength) note('start-line', 'line too long');
   const startLineRange: [number, number] = [i, i + (nl < 0 ? hs.length + 2 : firstEnd + 1)];
   // when the start line is the only line, its line end is the first half of the blank line
   if (nl < 0) startLineRange[1] = i + hs.length + (buf[i + hs.length] === 13 ? 2 : 1);
 
   const headers: SipHeader[] = [];
-  let cur: { name: string; parts: string[]; start: number; end: number } | undefined;
+  let count = 0;
+  let cur: { name: string; parts: string[]; start: number; end: number; keep: boolean } | undefined;
   const flush = (): void => {
     if (!cur) return;
-    let value = cur.parts.length === 1 ? cur.parts[0]! : cur.parts.join(' ');
-    value = value.trim();
-    if (utf8 && HIGH.test(value)) value = Buffer.from(value, 'latin1').toString('utf8');
-    headers.push({ name: cur.name, key: headerKey(cur.name), value, start: cur.start, end: cur.end });
+    if (cur.keep) {
+      let value = cur.parts.length === 1 ? cur.parts[0]! : cur.parts.join(' ');
+      value = value.trim();
+      if (utf8 && HIGH.test(value)) value = Buffer.from(value, 'latin1').toString('utf8');
+      headers.push({ name: cur.name, key: headerKey(cur.name), value, start: cur.start, end: cur.end });
+    }
     cur = undefined;
   };
   pos = nl < 0 ? hs.length : nl + 1;
   while (pos < hs.length) {
     nl = hs.indexOf('\n', pos);
     const lineEnd = nl < 0 ? hs.length : nl;
-    if (lineEnd - pos > limits.maxLineLength) fail(cur?.name ?? 'message', 'line too long');
+    const tooLong = lineEnd - pos > limits.maxLineLength;
     let line = hs.slice(pos, lineEnd);
     if (line.endsWith('\r')) line = line.slice(0, -1);
     // the last line's end is the first CRLF of the blank line
     const byteEnd = nl < 0 ? i + hs.length + (buf[i + hs.length] === 13 ? 2 : 1) : i + nl + 1;
     const c0 = line.charCodeAt(0);
     if (c0 === 32 || c0 === 9) {
-      if (!cur) fail('message', 'continuation line before the first header');
-      cur.parts.push(line.trim());
-      cur.end = byteEnd;
+      if (!cur) note('message', 'continuation line before the first header');
+      else {
+        if (tooLong) {
+          note(cur.name, 'line too long');
+          cur.keep = false;
+        }
+        cur.parts.push(line.trim());
+        cur.end = byteEnd;
+      }
     } else {
       flush();
       const colon = line.indexOf(':');
-      if (colon < 0) fail('message', 'header line without colon');
-      const name = line.slice(0, colon).trimEnd();
-      if (!isToken(name)) fail('message', 'bad header name');
-      if (headers.length >= limits.maxHeaders) fail('message', 'too many headers', 400);
-      cur = { name, parts: [line.slice(colon + 1)], start: i + pos, end: byteEnd };
+      const name = colon < 0 ? '' : line.slice(0, colon).trimEnd();
+      if (colon < 0) note('message', 'header line without colon');
+      else if (!isToken(name)) note('message', 'bad header name');
+      else {
+        count++;
+        if (tooLong) note(name, 'line too long');
+        if (count > limits.maxHeaders) note('message', 'too many headers');
+        // past the limit only what a 400 needs is kept; a line too long is not kept at all
+        const keep = !tooLong && (count <= limits.maxHeaders || RESPONSE_COPIES.has(headerKey(name)));
+        cur = { name, parts: [line.slice(colon + 1)], start: i + pos, end: byteEnd, keep };
+      }
     }
     pos = lineEnd + 1;
   }
@@ -138,6 +161,7 @@ function parseInner(buf: Buffer, opts: ParseOptions): SipRequest | SipResponse {
 
   let msg: SipRequest | SipResponse;
   if (startLine.length >= 4 && startLine.slice(0, 4).toUpperCase() === 'SIP/') {
+    if (fault) fail(fault.header, fault.reason, fault.status);
     const m = RESPONSE_LINE.exec(startLine);
     if (!m) fail('start-line', 'bad status line');
     if (m[1] !== '2.0') fail('start-line', 'unsupported SIP version', 505);
@@ -149,14 +173,19 @@ function parseInner(buf: Buffer, opts: ParseOptions): SipRequest | SipResponse {
   } else {
     const sp1 = startLine.indexOf(' ');
     const sp2 = sp1 < 0 ? -1 : startLine.indexOf(' ', sp1 + 1);
-    if (sp1 < 0 || sp2 < 0 || startLine.indexOf(' ', sp2 + 1) >= 0) fail('start-line', 'bad request line');
-    const method = startLine.slice(0, sp1);
+    const method = startLine.slice(0, sp1 < 0 ? startLine.length : sp1);
+    // a request line that is not `Method SP Request-URI SP SIP-Version` (RFC 4475 lwsruri,
+    // lwsstart, trws) still names its method, and its header lines may be sound: answer 400
+    if (sp1 < 0 || sp2 < 0 || startLine.indexOf(' ', sp2 + 1) >= 0 || !isToken(method)) {
+      const partial = isToken(method) ? new SipRequest(method, startLine.slice(sp1 + 1).trim(), headers) : undefined;
+      fail('start-line', !isToken(method) ? 'bad method' : 'bad request line', 400, partial);
+    }
     const uri = startLine.slice(sp1 + 1, sp2);
     const version = startLine.slice(sp2 + 1);
-    if (!isToken(method)) fail('start-line', 'bad method');
-    if (!VERSION.test(version)) fail('start-line', 'bad SIP version');
     msg = new SipRequest(method, uri, headers);
+    if (!VERSION.test(version)) fail('start-line', 'bad SIP version', 400, msg);
     if (version.toUpperCase() !== 'SIP/2.0') fail('start-line', 'unsupported SIP version', 505, msg);
+    if (fault) fail(fault.header, fault.reason, fault.status, msg);
     if (uri.length === 0 || /[\t<>"]/.test(uri)) fail('Request-URI', 'bad Request-URI', 400, msg);
     try {
       const u = parseUri(uri, 'Request-URI');

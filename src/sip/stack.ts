@@ -90,6 +90,22 @@ export interface SipStack {
   close(): Promise<void>;
 }
 
+/**
+ * A 2xx to INVITE (a dialog) or to a REGISTER that leaves bindings (a registration, RFC 3261
+ * §10.3 step 8 lists them in the 200) makes the connection it went over a flow (RFC 5626),
+ * which stream transports keep open longer than a connection that carried neither.
+ */
+function setsUpFlow(method: string, res: SipResponse): boolean {
+  if (res.status < 200 || res.status >= 300) return false;
+  if (method === 'INVITE') return true;
+  if (method !== 'REGISTER') return false;
+  try {
+    return res.contacts().length > 0;
+  } catch {
+    return false;
+  }
+}
+
 interface Ctx extends ServerContext {
   cancelListeners: Array<() => void>;
 }
@@ -127,26 +143,34 @@ export function createSipStack(opts: SipStackOptions): SipStack {
     return `399 ${agent()} "Bad ${e.header}: ${e.reason.replace(/["\\]/g, '')}"`;
   }
 
+  /**
+   * A request that failed to parse is answered 400 (505/513 where apt) when its Via, From,
+   * To, Call-ID and CSeq can be copied, and only to the packet's source: the datagram's
+   * address and port, or the connection it came on. Nothing in it (a Via naming another
+   * host, a name to resolve) decides where the answer goes; anything else is dropped.
+   */
   function onParseError(e: SipParseError, src: MessageSource): void {
     st.parseErrors++;
     const p = e.partial;
-    if (!p || !p.isRequest() || p.method === 'ACK') {
+    if (!p || !p.isRequest() || p.method === 'ACK' || !p.has('via')) {
       st.dropped++;
       return;
     }
-    let via: Via | undefined;
-    try {
-      via = p.topVia();
-    } catch {
-      via = undefined;
-    }
-    if (!via) {
+    const dest = sourceOnly(src);
+    if (!dest) {
       st.dropped++;
       return;
     }
     const res = createResponse(p, e.status, e.status === 400 ? `Bad ${e.header}` : undefined, { headers: [['Warning', warning(e)]] });
     st.badRequestsAnswered++;
-    sendToVia(res, src, via).catch(() => st.transportErrors++);
+    src.transport.send(serialize(res), dest).catch(() => st.transportErrors++);
+  }
+
+  /** The packet's source: a datagram's address and port, or the connection while it is open. */
+  function sourceOnly(src: MessageSource): Destination | undefined {
+    if (!src.transport.reliable) return { address: src.address, port: src.port };
+    if (src.connection && !src.connection.closed) return { address: src.address, port: src.port, connection: src.connection };
+    return undefined;
   }
 
   /** RFC 3261 §18.2.1 and RFC 3581: record where the request really came from. */
@@ -234,6 +258,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
         if (!tx) return;
         const retransmit = !o?.forwarded && req.method === 'INVITE';
         const sent = tx.respond(res, retransmit);
+        if (sent && src.connection && setsUpFlow(req.method, res)) src.connection.markFlow();
         // a completed non-INVITE transaction outlives its handler by Timer J; the context
         // (and the request its closures hold) must not live as long
         if (sent && !tx.isInvite && res.status >= 200) serverCtx.delete(tx);
@@ -273,6 +298,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
 
   function onResponse(res: SipResponse, src: MessageSource): void {
     st.responsesIn++;
+    if (src.connection && setsUpFlow(res.cseq().method, res)) src.connection.markFlow();
     const via = res.topVia()!;
     const key = via.params.branch + '|' + res.cseq().method;
     const tx = clients.get(key);
@@ -289,17 +315,17 @@ export function createSipStack(opts: SipStackOptions): SipStack {
     return { reliable: src.transport.reliable, send: (b) => src.transport.send(b, dest) };
   }
 
-  /** RFC 3261 §18.2.2 / RFC 3581 §4: where a response to this Via goes. */
+  /**
+   * Where a response goes. Over UDP to the address and port the request came from, whether
+   * or not the Via asked for rport (RFC 3581 §4 behaviour for everyone): a Via's sent-by
+   * never sends an answer to another host or port. Over a stream back on the connection;
+   * when that has closed, a new one to the source address at the Via's port (RFC 3261
+   * §18.2.2) — never to the Via's host, which is never resolved.
+   */
   function responseDestination(src: MessageSource, via: Via): Destination {
+    if (!src.transport.reliable) return { address: src.address, port: src.port };
     if (src.connection && !src.connection.closed) return { address: src.address, port: src.port, connection: src.connection };
-    const rport = via.params.rport;
-    if (rport !== undefined) return { address: src.address, port: rport ? Number(rport) : src.port };
-    const received = via.params.received;
-    return { address: received ?? via.host, port: via.port ?? (via.transport === 'TLS' ? 5061 : 5060) };
-  }
-
-  function sendToVia(res: SipResponse, src: MessageSource, via: Via): Promise<void> {
-    return src.transport.send(serialize(res), responseDestination(src, via));
+    return { address: src.address, port: via.port ?? (via.transport === 'TLS' ? 5061 : 5060) };
   }
 
   function pickTransport(protocol: TransportProtocol, address: string): SipTransport {
@@ -385,6 +411,9 @@ export function createSipStack(opts: SipStackOptions): SipStack {
         address: via.params.received ?? via.host,
         port: via.params.rport ? Number(via.params.rport) : via.port ?? (protocol === 'tls' ? 5061 : 5060),
       };
+      // a Via of a request we received carries `received` whenever its host is not the source
+      // address; a name here came from nobody we heard, and is not looked up
+      if (isIP(dest.address) === 0) throw new Error('response Via names no address');
       const transport = o.transport ?? pickTransport(protocol === 'tcp' || protocol === 'tls' ? protocol : 'udp', dest.address);
       await transport.send(serialize(res), dest);
     },

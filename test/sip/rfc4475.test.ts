@@ -14,7 +14,7 @@ function ok(b: Buffer): SipRequest | SipResponse {
   if (!r.ok) throw new Error(`expected a valid message, got ${r.error.header}: ${r.error.reason}`);
   return r.message;
 }
-function bad(b: Buffer): { header: string; reason: string; status: number } {
+function bad(b: Buffer): { header: string; reason: string; status: number; partial?: SipRequest | SipResponse } {
   const r = parseMessage(b);
   if (r.ok) throw new Error('expected a parse error');
   expect(r.error.internal).toBeFalsy();
@@ -474,6 +474,33 @@ ${sdp('192.0.2.15')}`));
     const e = bad(wire(`${line}\n${HEAD}\nContent-Length: 0\n\n`));
     expect(e.header).toBe(header);
     expect(e.status).toBe(400);
+    // the header section is sound: the stack can answer 400 with the request's Via
+    expect(e.partial?.isRequest() && (e.partial as SipRequest).method).toBe('INVITE');
+    expect(e.partial!.topVia()!.params.branch).toBe('z9hG4bKkdjuw');
+  });
+
+  it('300 headers and a 9,000-character header line: errors that still allow a 400', () => {
+    const many = Array.from({ length: 300 }, (_, n) => `X-Filler-${n}: ${n}`).join('\n');
+    const e1 = bad(wire(`INVITE sip:user@example.com SIP/2.0\n${many}\n${HEAD}\nContent-Length: 0\n\n`));
+    expect(e1).toMatchObject({ header: 'message', reason: 'too many headers', status: 400 });
+    expect(e1.partial!.topVia()!.params.branch).toBe('z9hG4bKkdjuw');
+    expect(e1.partial!.callId()).toBe('torture.0ha0isndaksdjasdf3234nas');
+    const e2 = bad(wire(`INVITE sip:user@example.com SIP/2.0\n${HEAD}\nSubject: ${'x'.repeat(9000)}\nContent-Length: 0\n\n`));
+    expect(e2).toMatchObject({ header: 'Subject', reason: 'line too long', status: 400 });
+    expect(e2.partial!.topVia()!.params.branch).toBe('z9hG4bKkdjuw');
+    expect(e2.partial!.has('Subject')).toBe(false);
+  });
+
+  it.each([
+    ['Request-URI', 'INVITE sip:user@[::1:zz] SIP/2.0', 'To: sip:j.user@example.com'],
+    ['Request-URI', 'INVITE sip:user@[::1::2] SIP/2.0', 'To: sip:j.user@example.com'],
+    ['Request-URI', 'INVITE sip:user@[:] SIP/2.0', 'To: sip:j.user@example.com'],
+    ['Via', 'INVITE sip:user@example.com SIP/2.0', 'Via: SIP/2.0/UDP [1:2];branch=z9hG4bKv6'],
+    ['To', 'INVITE sip:user@example.com SIP/2.0', 'To: <sip:j.user@[fe80::1::]>'],
+  ])('a junk IPv6 reference in the %s is refused', (header, line, extra) => {
+    const head = HEAD.split('\n').filter((h) => !h.startsWith(extra.split(':')[0]! + ':')).join('\n');
+    const e = bad(wire(`${line}\n${extra}\n${head}\nContent-Length: 0\n\n`));
+    expect(e.header).toBe(header);
   });
 
   it('3.1.2.12 baddate: a Date we do not interpret is carried unchanged', () => {

@@ -1,4 +1,5 @@
 /** SIP/SIPS URI (RFC 3261 §19.1) and other absolute URIs kept opaque. */
+import { isIPv6 } from 'node:net';
 import { SipHeaderError, checkParamName, formatParams, newParams, type Params } from './lex.js';
 
 export interface SipUri {
@@ -60,7 +61,8 @@ function parseSipUri(s: string, i: number, scheme: 'sip' | 'sips', header: strin
     const close = s.indexOf(']', i);
     if (close < 0) throw new SipHeaderError(header, 'unterminated IPv6 reference');
     uri.host = s.slice(i + 1, close);
-    if (!/^[0-9A-Fa-f:.]+$/.test(uri.host) || uri.host.indexOf(':') < 0) throw new SipHeaderError(header, 'bad IPv6 reference');
+    // RFC 3261 IPv6reference: a real IPv6 address (hex digits and colons alone let `[::1::2]` through)
+    if (!/^[0-9A-Fa-f:.]+$/.test(uri.host) || !isIPv6(uri.host)) throw new SipHeaderError(header, 'bad IPv6 reference');
     i = close + 1;
   } else {
     const hs = i;

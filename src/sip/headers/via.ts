@@ -1,4 +1,5 @@
 /** Via (RFC 3261 §20.42, RFC 3581 rport). */
+import { isIPv6 } from 'node:net';
 import { SipHeaderError, formatParams, parseParams, skipWs, splitList, type Params } from './lex.js';
 import { formatHost } from './uri.js';
 
@@ -49,7 +50,7 @@ export function parseVia(s: string): Via {
     const close = s.indexOf(']', i);
     if (close < 0) throw new SipHeaderError(H, 'unterminated IPv6 reference');
     host = s.slice(i + 1, close);
-    if (!/^[0-9A-Fa-f:.]+$/.test(host)) throw new SipHeaderError(H, 'bad IPv6 reference');
+    if (!/^[0-9A-Fa-f:.]+$/.test(host) || !isIPv6(host)) throw new SipHeaderError(H, 'bad IPv6 reference');
     i = close + 1;
   } else {
     const hs = i;

@@ -1,16 +1,32 @@
 /**
  * Shared machinery of the stream transports (TCP and TLS): framing by Content-Length,
- * bounded buffers, idle timeout, a cap on connections, and connection reuse by peer.
+ * bounded buffers, a cap on connections (in all and per source address, half-open TLS
+ * included), deadlines (a message must be complete within one, a byte does not reset it),
+ * idle timeouts that tell a flow from a passer-by, and connection reuse by peer.
  */
 import type { Socket } from 'node:net';
 import { DEFAULT_LIMITS, findMessageLength, parseMessage, type ParseLimits } from '../parse.js';
 import type { Destination, MessageHandler, SipConnection, SipTransport, TransportOptions } from './types.js';
 
 export interface StreamOptions extends TransportOptions {
-  /** Connections accepted or opened at once; beyond it new inbound ones are refused. Default 1024. */
+  /**
+   * Connections at once, inbound ones still in their TLS handshake included; beyond it new
+   * inbound ones are closed as they are accepted. Default 1024.
+   */
   maxConnections?: number;
-  /** Close a connection that carried nothing for this long. Default 10 minutes (0 = never). */
+  /** Inbound connections at once from one address (handshaking included); 0: no cap. Default 0. */
+  maxConnectionsPerSource?: number;
+  /** Close a flow (a connection that carried a registration or a dialog) that carried nothing for this long. Default 10 minutes (0 = never). */
   idleTimeoutMs?: number;
+  /**
+   * Close a connection that is no flow yet when no complete message came for this long.
+   * Default: idleTimeoutMs. Keep-alives do not count here, they do for a flow.
+   */
+  unboundIdleTimeoutMs?: number;
+  /** A message must be complete this long after its first byte arrived, however it trickles; else the connection closes. Default 10 s (0 = never). */
+  messageTimeoutMs?: number;
+  /** TLS only: the handshake must be finished this long after the connection was accepted. Default 10 s. */
+  handshakeTimeoutMs?: number;
 }
 
 let nextId = 1;
@@ -18,9 +34,12 @@ let nextId = 1;
 export class StreamConnection implements SipConnection {
   readonly id = nextId++;
   closed = false;
+  flow = false;
   private buf: Buffer = Buffer.alloc(0);
   /** CR/LF bytes seen since the last message: a CRLFCRLF ping may arrive in pieces. */
   private crlfRun = 0;
+  /** Set by the transport: what to do when this connection becomes a flow. */
+  onFlow: (() => void) | undefined;
 
   constructor(
     readonly protocol: 'tcp' | 'tls',
@@ -34,6 +53,17 @@ export class StreamConnection implements SipConnection {
     if (this.closed) return;
     this.closed = true;
     this.socket.destroy();
+  }
+
+  markFlow(): void {
+    if (this.flow || this.closed) return;
+    this.flow = true;
+    this.onFlow?.();
+  }
+
+  /** Bytes of a message begun but not complete. */
+  get pending(): number {
+    return this.buf.length;
   }
 
   /** Appends data and returns complete frames; null when the peer broke framing (caller closes). */
@@ -73,26 +103,75 @@ export abstract class StreamTransport implements SipTransport {
   /** Open connections by "address|port" of the peer, for reuse when sending. */
   protected readonly byPeer = new Map<string, StreamConnection>();
   private readonly pending = new Map<string, Promise<StreamConnection>>();
-  protected readonly counters = { accepted: 0, refused: 0, opened: 0, received: 0, sent: 0, framingErrors: 0, idleClosed: 0, keepalives: 0 };
+  /** Sockets counted against maxConnections: inbound ones from their accept (handshake included), outbound ones once connected. */
+  private open = 0;
+  /** Inbound sockets per source address, for maxConnectionsPerSource. */
+  private readonly perSource = new Map<string, number>();
+  /** Inbound sockets from accept to close (a TLS one is in here during its handshake, before it is a connection). */
+  private readonly admitted = new Set<Socket>();
+  protected readonly counters = {
+    accepted: 0, refused: 0, refusedPerSource: 0, opened: 0, received: 0, sent: 0, framingErrors: 0,
+    idleClosed: 0, messageTimeouts: 0, keepalives: 0, flows: 0,
+  };
   protected readonly limits: ParseLimits;
   protected readonly maxConnections: number;
+  protected readonly maxPerSource: number;
   protected readonly idleTimeoutMs: number;
+  protected readonly unboundIdleTimeoutMs: number;
+  protected readonly messageTimeoutMs: number;
+  protected readonly handshakeTimeoutMs: number;
 
   constructor(protected readonly opts: StreamOptions) {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.maxConnections = opts.maxConnections ?? 1024;
+    this.maxPerSource = opts.maxConnectionsPerSource ?? 0;
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 600_000;
+    this.unboundIdleTimeoutMs = opts.unboundIdleTimeoutMs ?? this.idleTimeoutMs;
+    this.messageTimeoutMs = opts.messageTimeoutMs ?? 10_000;
+    this.handshakeTimeoutMs = opts.handshakeTimeoutMs ?? 10_000;
   }
 
   /** Opens a client connection to the peer; resolves once it can carry data. */
   protected abstract connect(dest: Destination): Promise<StreamConnection>;
 
-  /** Wires a connected socket into framing and bookkeeping. Returns null if refused. */
-  protected adopt(socket: Socket, inbound: boolean, pskIdentity?: string): StreamConnection | null {
-    if (this.conns.size >= this.maxConnections) {
+  /**
+   * Counts an inbound socket as soon as it is accepted (before any TLS handshake), or
+   * closes it when the transport or its source is at its cap. False when refused.
+   */
+  protected admit(socket: Socket): boolean {
+    const addr = socket.remoteAddress === undefined ? undefined : normaliseAddress(socket.remoteAddress);
+    const n = addr === undefined ? 0 : this.perSource.get(addr) ?? 0;
+    if (addr === undefined || this.open >= this.maxConnections || (this.maxPerSource > 0 && n >= this.maxPerSource)) {
+      if (addr !== undefined && this.open < this.maxConnections) this.counters.refusedPerSource++;
       this.counters.refused++;
       socket.destroy();
-      return null;
+      return false;
+    }
+    this.open++;
+    this.perSource.set(addr, n + 1);
+    this.admitted.add(socket);
+    socket.once('close', () => {
+      this.admitted.delete(socket);
+      this.open--;
+      const left = (this.perSource.get(addr) ?? 1) - 1;
+      if (left > 0) this.perSource.set(addr, left);
+      else this.perSource.delete(addr);
+    });
+    // until adopted (a TLS handshake), errors are the TLS layer's; a raw socket must not throw them
+    socket.on('error', () => undefined);
+    return true;
+  }
+
+  /** Wires a connected socket into framing and bookkeeping. Inbound sockets were admitted already. Returns null if refused. */
+  protected adopt(socket: Socket, inbound: boolean, pskIdentity?: string): StreamConnection | null {
+    if (!inbound) {
+      if (this.open >= this.maxConnections) {
+        this.counters.refused++;
+        socket.destroy();
+        return null;
+      }
+      this.open++;
+      socket.once('close', () => this.open--);
     }
     const addr = normaliseAddress(socket.remoteAddress ?? '');
     const conn = new StreamConnection(this.protocol, socket, addr, socket.remotePort ?? 0, pskIdentity);
@@ -101,15 +180,46 @@ export abstract class StreamTransport implements SipTransport {
     if (!this.byPeer.has(key)) this.byPeer.set(key, conn);
     if (inbound) this.counters.accepted++;
     else this.counters.opened++;
-    if (this.idleTimeoutMs > 0) {
-      socket.setTimeout(this.idleTimeoutMs, () => {
+
+    // Idle: a connection that is no flow yet is closed after unboundIdleTimeoutMs without a
+    // complete message; once a registration or a dialog went over it, after idleTimeoutMs
+    // without anything (keep-alives included, RFC 5626 §4.4.1).
+    let idle: NodeJS.Timeout | undefined;
+    const armIdle = (ms: number): void => {
+      if (idle) clearTimeout(idle);
+      idle = undefined;
+      if (ms <= 0 || conn.closed) return;
+      idle = setTimeout(() => {
         this.counters.idleClosed++;
         conn.close();
-      });
-    }
+      }, ms);
+      idle.unref();
+    };
+    armIdle(this.unboundIdleTimeoutMs);
+    conn.onFlow = () => {
+      this.counters.flows++;
+      armIdle(this.idleTimeoutMs);
+    };
+    // A message must be complete messageTimeoutMs after its first byte: trickling does not extend it.
+    let deadline: NodeJS.Timeout | undefined;
+    const checkDeadline = (completed: boolean): void => {
+      if (conn.pending === 0 || completed) {
+        if (deadline) clearTimeout(deadline);
+        deadline = undefined;
+      }
+      if (conn.pending > 0 && !deadline && this.messageTimeoutMs > 0 && !conn.closed) {
+        deadline = setTimeout(() => {
+          this.counters.messageTimeouts++;
+          conn.close();
+        }, this.messageTimeoutMs);
+        deadline.unref();
+      }
+    };
+
     socket.on('data', (chunk: Buffer) => {
       const frames = conn.take(chunk, this.limits.maxMessageSize, () => {
         this.counters.keepalives++;
+        if (conn.flow) idle?.refresh();
         // RFC 5626 §3.5.1: a double-CRLF ping gets a single-CRLF pong
         if (!conn.closed) socket.write('\r\n');
       });
@@ -118,6 +228,8 @@ export abstract class StreamTransport implements SipTransport {
         conn.close();
         return;
       }
+      checkDeadline(frames.length > 0);
+      if (frames.length > 0) idle?.refresh();
       for (const f of frames) {
         this.counters.received++;
         const result = parseMessage(f, { datagram: false, limits: this.limits });
@@ -129,9 +241,12 @@ export abstract class StreamTransport implements SipTransport {
     socket.on('error', () => conn.close());
     socket.on('close', () => {
       conn.closed = true;
+      if (idle) clearTimeout(idle);
+      if (deadline) clearTimeout(deadline);
       this.conns.delete(conn);
       if (this.byPeer.get(key) === conn) this.byPeer.delete(key);
     });
+    if (socket.destroyed) conn.closed = true;
     return conn;
   }
 
@@ -158,6 +273,7 @@ export abstract class StreamTransport implements SipTransport {
 
   async close(): Promise<void> {
     for (const c of this.conns) c.close();
+    for (const s of this.admitted) s.destroy();
     await this.closeServer();
   }
 
@@ -168,7 +284,7 @@ export abstract class StreamTransport implements SipTransport {
   }
 
   stats(): Record<string, number> {
-    return { ...this.counters, connections: this.conns.size };
+    return { ...this.counters, connections: this.conns.size, open: this.open, sources: this.perSource.size };
   }
 }
 

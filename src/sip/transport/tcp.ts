@@ -12,7 +12,7 @@ export class TcpTransport extends StreamTransport {
     super(opts);
     this.family = familyOf(opts.host ?? '127.0.0.1');
     this.server = net.createServer((socket) => {
-      this.adopt(socket, true);
+      if (this.admit(socket)) this.adopt(socket, true);
     });
     this.server.on('error', () => undefined);
   }

@@ -3,7 +3,8 @@
  * the SBC answers a terminal's PSK identity (IDc) with its session key Kc,sp.
  */
 import tls from 'node:tls';
-import type net from 'node:net';
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { StreamTransport, type StreamConnection, type StreamOptions } from './stream.js';
 import { familyOf, type Destination } from './types.js';
 
@@ -17,8 +18,11 @@ export interface TlsServerSide {
   requestCert?: boolean;
   rejectUnauthorized?: boolean;
   /**
-   * TLS-PSK: return the key for this identity, or null to fail the handshake.
-   * The identity is then reported on every message from that connection.
+   * TLS-PSK: return the key for this identity, or null when there is none. The handshake
+   * then goes on with a random key of this process, so that it fails exactly as a wrong key
+   * does (bad_record_mac), and an unknown identity cannot be told from a known one by its
+   * alert (unknown_psk_identity would say so). The identity is reported on every message
+   * of a connection whose handshake succeeded.
    */
   pskCallback?: (socket: tls.TLSSocket, identity: string) => Buffer | null;
   pskIdentityHint?: string;
@@ -47,13 +51,19 @@ export interface TlsOptions extends StreamOptions {
   client?: TlsClientSide;
 }
 
+/** Stands in for the key of an identity the server does not know (see pskCallback). */
+const DUMMY_PSK = randomBytes(32);
+
 export class TlsTransport extends StreamTransport {
   readonly protocol = 'tls' as const;
   readonly family: 'IPv4' | 'IPv6';
   private readonly server: tls.Server | undefined;
+  /** Accepts TCP, counts and caps it (half-open handshakes included), then hands it to `server`. */
+  private readonly front: net.Server | undefined;
   private readonly pskIdentities = new WeakMap<object, string>();
   private readonly tlsOpts: TlsOptions;
   handshakeFailures = 0;
+  handshakeTimeouts = 0;
 
   constructor(opts: TlsOptions) {
     super(opts);
@@ -79,25 +89,34 @@ export class TlsTransport extends StreamTransport {
           } catch {
             key = null;
           }
-          if (key) this.pskIdentities.set(socket, identity);
+          if (!key) return DUMMY_PSK;
+          this.pskIdentities.set(socket, identity);
           return key;
         };
         if (s.pskIdentityHint) o.pskIdentityHint = s.pskIdentityHint;
         if (!s.ciphers) o.ciphers = s.cert ? PSK_CIPHERS + ':' + tls.DEFAULT_CIPHERS : PSK_CIPHERS;
       }
-      this.server = tls.createServer(o, (socket) => {
+      if (this.handshakeTimeoutMs > 0) o.handshakeTimeout = this.handshakeTimeoutMs;
+      const server = tls.createServer(o, (socket) => {
         this.adopt(socket as unknown as net.Socket, true, this.pskIdentities.get(socket));
       });
-      this.server.on('tlsClientError', (_err, socket) => {
+      server.on('tlsClientError', (err, socket) => {
         this.handshakeFailures++;
+        if ((err as NodeJS.ErrnoException).code === 'ERR_TLS_HANDSHAKE_TIMEOUT') this.handshakeTimeouts++;
         socket.destroy();
       });
-      this.server.on('error', () => undefined);
+      server.on('error', () => undefined);
+      this.server = server;
+      // tls.Server takes sockets injected as 'connection' events (node:tls documents it): only admitted ones get there
+      this.front = net.createServer((raw) => {
+        if (this.admit(raw)) server.emit('connection', raw);
+      });
+      this.front.on('error', () => undefined);
     }
   }
 
   listen(): Promise<this> {
-    const server = this.server;
+    const server = this.front;
     if (!server) return Promise.resolve(this);
     return new Promise((resolve, reject) => {
       server.once('error', reject);
@@ -145,13 +164,13 @@ export class TlsTransport extends StreamTransport {
   }
 
   protected closeServer(): Promise<void> {
-    const server = this.server;
+    const server = this.front;
     if (!server) return Promise.resolve();
     return new Promise((resolve) => server.close(() => resolve()));
   }
 
   override stats(): Record<string, number> {
-    return { ...super.stats(), handshakeFailures: this.handshakeFailures };
+    return { ...super.stats(), handshakeFailures: this.handshakeFailures, handshakeTimeouts: this.handshakeTimeouts };
   }
 }
 

@@ -12,6 +12,10 @@ export interface SipConnection {
   /** TLS-PSK: the identity the peer used (the server side sees the client's; the client side its own). */
   readonly pskIdentity: string | undefined;
   readonly closed: boolean;
+  /** True once a registration or a dialog was set up over this connection (an RFC 5626 flow). */
+  readonly flow: boolean;
+  /** Makes it a flow: it then gets the transport's long idle timeout instead of the short one for passers-by. */
+  markFlow(): void;
   close(): void;
 }
 
