@@ -48,6 +48,7 @@ export interface Config {
     mechanisms: string;
     tls: { certFile: string; keyFile: string };
     metricsPort: number;
+    connections: { maxPerSource: number; max: number; handshakeTimeoutMs: number; messageTimeoutMs: number; idleSeconds: number; flowIdleSeconds: number };
     signing: {
       enabled: string;
       rotateSeconds: number;

@@ -80,4 +80,10 @@ export const SETTINGS: readonly Setting[] = [
   { path: 'sbc.signing.guardThreshold', env: 'KEYSWITCH_SBC_GUARD_THRESHOLD', type: 'int', doc: 'Signature failures from one source within the guard window that block it.' },
   { path: 'sbc.signing.guardWindowMs', env: 'KEYSWITCH_SBC_GUARD_WINDOW_MS', type: 'int', doc: 'Guard window, milliseconds.' },
   { path: 'sbc.signing.guardBlockSeconds', env: 'KEYSWITCH_SBC_GUARD_BLOCK', type: 'int', doc: 'How long a source stays blocked, seconds.' },
+  { path: 'sbc.connections.maxPerSource', env: 'KEYSWITCH_SBC_MAX_CONNECTIONS_PER_SOURCE', type: 'int', doc: 'SIP TCP/TLS/TLS-PSK connections at once from one address, TLS handshakes in progress included; more are closed as they are accepted. 0: no cap.' },
+  { path: 'sbc.connections.max', env: 'KEYSWITCH_SBC_MAX_CONNECTIONS', type: 'int', doc: 'SIP connections at once on each of the TCP, TLS and TLS-PSK listeners, handshakes included. 0: no cap.' },
+  { path: 'sbc.connections.handshakeTimeoutMs', env: 'KEYSWITCH_SBC_HANDSHAKE_TIMEOUT_MS', type: 'int', doc: 'A TLS or TLS-PSK handshake must be finished this long after the connection was accepted, milliseconds.' },
+  { path: 'sbc.connections.messageTimeoutMs', env: 'KEYSWITCH_SBC_MESSAGE_TIMEOUT_MS', type: 'int', doc: 'A SIP message on a connection must be complete this long after its first byte (bytes that trickle in do not extend it), milliseconds; else the connection is closed. 0: no deadline.' },
+  { path: 'sbc.connections.idleSeconds', env: 'KEYSWITCH_SBC_IDLE_SECONDS', type: 'int', doc: 'A connection over which no registration and no dialog was set up is closed after this long without a complete message, seconds. 0: never.' },
+  { path: 'sbc.connections.flowIdleSeconds', env: 'KEYSWITCH_SBC_FLOW_IDLE_SECONDS', type: 'int', doc: 'A flow (a registration or a dialog was set up over the connection) is closed after this long without traffic, keep-alives included, seconds; keep it at least `softswitch.expires.max`. 0: never.' },
 ];

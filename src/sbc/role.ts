@@ -11,6 +11,7 @@ import type { RunningRole } from '../softswitch/role.js';
 import { startH248Relay } from './h248-relay.js';
 import { startMgcpRelay } from './mgcp-relay.js';
 import { startSbc, type SbcSigningOptions } from './run.js';
+import type { SbcConnectionLimits } from './connection-limits.js';
 import { SessionTable } from './sessions.js';
 
 /** The SBC's key Ksp: configured, or generated once into the data directory. */
@@ -58,6 +59,14 @@ function signing(cfg: Config): SbcSigningOptions {
   };
 }
 
+function connections(cfg: Config): SbcConnectionLimits {
+  const c = cfg.sbc.connections;
+  return {
+    maxPerSource: c.maxPerSource, max: c.max, handshakeTimeoutMs: c.handshakeTimeoutMs, messageTimeoutMs: c.messageTimeoutMs,
+    idleMs: c.idleSeconds * 1000, flowIdleMs: c.flowIdleSeconds * 1000,
+  };
+}
+
 /** Starts the SBC: SIP proxy with its mechanisms and header signing, MGCP and H.248 relays, one session table for all. */
 export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store?: Store }): Promise<RunningRole> {
   const log = logger.child({ role: 'sbc' });
@@ -78,6 +87,7 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
     logger: log,
     store: { signingKeys: store.signingKeys },
     signing: signing(cfg),
+    connections: connections(cfg),
     ...(c.metricsPort ? { metricsPort: c.metricsPort, metricsHost: '127.0.0.1' } : {}),
   });
   const p = sip.ports;

@@ -13,6 +13,7 @@ import {
   type SipStackStats, type SipTransport, type TimerConfig,
 } from '../sip/index.js';
 import { loadOrCreateCertificate } from './certificate.js';
+import { streamLimits, type SbcConnectionLimits } from './connection-limits.js';
 import { SessionTable } from './sessions.js';
 import { FailureCounter } from './sip-failures.js';
 import { SipGuard } from './sip-guard.js';
@@ -39,6 +40,8 @@ export interface StartSbcOptions {
   ksp: Buffer;
   /** Untrusted listeners; a port of 0 picks a free one, `false` disables that listener. */
   untrusted: { host?: string; udpPort?: number | false; tcpPort?: number | false; tlsPort?: number | false; tlsPskPort?: number | false; advertisedHost?: string };
+  /** Bounds on the TCP, TLS and TLS-PSK listeners facing terminals (docs/sbc.md, Connections); defaults in connection-limits.ts. */
+  connections?: SbcConnectionLimits;
   /** The trusted link: where the softswitch listens, and (optionally) the local address to bind for it. */
   softswitch: { host: string; port: number; transport?: 'udp' | 'tcp'; bindHost?: string; bindPort?: number };
   /** What the SBC offers, by name and q; default tls-psk 0.5, app-hmac 0.3, tls 0.2. Mechanisms whose listener is disabled are dropped. */
@@ -97,6 +100,8 @@ export interface SbcStats {
   untrusted: SipStackStats;
   core: SipStackStats;
   tlsHandshakeFailures: number;
+  /** Counters of each untrusted listener by `protocol:port` (connections, refusals, deadlines). */
+  transports: Record<string, Record<string, number>>;
   calls: CallCounters & { dialogs: number; started: number; ended: number };
   signing: { enabled: boolean; viaDropped: number; blockedDrops: number; blocked: string[]; keyIds: { via: string[]; rr: string[] } };
 }
@@ -144,6 +149,7 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
   });
   const timers = { ...DEFAULT_TIMERS, ...o.timers };
   const adv = u.advertisedHost ? { advertisedHost: u.advertisedHost } : {};
+  const limits = streamLimits(o.connections);
 
   const registry = o.metrics ?? new MetricsRegistry();
   const sig = o.signing ?? {};
@@ -177,7 +183,7 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
     const untrusted: SipTransport[] = [];
     let tlsHandshakes = (): number => 0;
     if (u.udpPort !== false) untrusted.push(track(opened, await createUdpTransport({ host, port: u.udpPort ?? 0, ...adv })));
-    if (u.tcpPort !== false) untrusted.push(track(opened, await createTcpTransport({ host, port: u.tcpPort ?? 0, ...adv })));
+    if (u.tcpPort !== false) untrusted.push(track(opened, await createTcpTransport({ host, port: u.tcpPort ?? 0, ...adv, ...limits })));
     let certificate: RunningSbc['certificate'];
     let tlsPort: number | undefined;
     let tlsPskPort: number | undefined;
@@ -189,14 +195,14 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
       });
       certificate = { certFile: c.certFile, fingerprint256: c.fingerprint256 };
       if (c.created) o.logger?.info({ certFile: c.certFile, fingerprint256: c.fingerprint256 }, 'sbc: generated a self-signed certificate');
-      const t = track(opened, await createTlsTransport({ host, port: u.tlsPort ?? 0, ...adv, server: { cert: c.cert, key: c.key, minVersion: 'TLSv1.2' } }));
+      const t = track(opened, await createTlsTransport({ host, port: u.tlsPort ?? 0, ...adv, ...limits, server: { cert: c.cert, key: c.key, minVersion: 'TLSv1.2' } }));
       untrusted.push(t);
       counters.push(t);
       tlsPort = t.port;
     }
     if (u.tlsPskPort !== false) {
       const t = track(opened, await createTlsTransport({
-        host, port: u.tlsPskPort ?? 0, ...adv,
+        host, port: u.tlsPskPort ?? 0, ...adv, ...limits,
         server: {
           pskCallback: (_s, identity) => guard.pskFor(identity),
           pskIdentityHint: o.idsp,
@@ -304,6 +310,7 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
         untrusted: untrustedStack.stats(),
         core: coreStack.stats(),
         tlsHandshakeFailures: tlsHandshakes(),
+        transports: Object.fromEntries(untrusted.map((t) => [`${t.protocol}:${t.port}`, t.stats()])),
         calls: { ...calls.counters, dialogs: dialogs.size, started: dialogs.stats().started, ended: dialogs.stats().ended },
         signing: {
           enabled: signingOn, viaDropped, blockedDrops, blocked: sigGuard?.blockedSources() ?? [],

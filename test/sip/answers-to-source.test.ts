@@ -143,7 +143,9 @@ describe('answers to requests that parsed', () => {
   it('a stateless response whose Via names a host by name is refused, not resolved', async () => {
     const { stack } = await server();
     const a = await udpSocket('127.0.0.1');
-    const req = parseMessage(Buffer.from(request({ via: `SIP/2.0/UDP localhost:${a.port};branch=z9hG4bKs1` }))).message as SipRequest;
+    const parsed = parseMessage(Buffer.from(request({ via: `SIP/2.0/UDP localhost:${a.port};branch=z9hG4bKs1` })));
+    if (!parsed.ok) throw new Error('request did not parse');
+    const req = parsed.message as SipRequest;
     await expect(stack.sendStateless(createResponse(req, 200))).rejects.toThrow(/no address/);
     await settle(100);
     expect(a.got).toHaveLength(0);
