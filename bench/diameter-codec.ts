@@ -68,7 +68,7 @@ const service: AucService = {
   deregistered: async () => {},
   failed: async () => ({ locked: false }),
 };
-const server = await startDiameterAucServer({ port: 0, originHost: 'auc1.lab.example', originRealm: 'lab.example', service });
+const server = await startDiameterAucServer({ port: 0, originHost: 'auc1.lab.example', originRealm: 'lab.example', service, peers: [{ originHost: 'ss1.lab.example', addresses: ['127.0.0.1'] }] });
 const client = new DiameterAucClient({ peers: [{ host: '127.0.0.1', port: server.port }], originHost: 'ss1.lab.example', originRealm: 'lab.example', destinationRealm: 'lab.example' });
 await client.ready();
 for (const inFlight of [1, 50]) {

@@ -11,9 +11,11 @@ import type {
   FailureReport,
   RegistrationReport,
   RejectReason,
+  Requester,
   VectorRequest,
   VectorResult,
 } from './service.js';
+import { ReportRefusedError } from './service.js';
 
 export interface AucOptions {
   challengeTtlSeconds: number;
@@ -41,7 +43,7 @@ export class Auc implements AucService {
     return { ok: true, key: t.key };
   }
 
-  async vector(req: VectorRequest): Promise<VectorResult> {
+  async vector(req: VectorRequest, from?: Requester): Promise<VectorResult> {
     const gate = await this.#terminalGate(req.idc);
     if (!gate.ok) return gate;
     const proxy = await this.store.proxies.key(req.idsp);
@@ -52,11 +54,11 @@ export class Auc implements AucService {
     const v = makeVector({ kc: gate.key, ksp: proxy.key, idc: req.idc, idsp: req.idsp, rand, sessionKey });
     sessionKey.fill(0);
     const expiresAt = this.store.now() + this.opts.challengeTtlSeconds * 1000;
-    await this.store.challenges.add({ rand: rand.toString('base64url'), idc: req.idc, idsp: req.idsp, expiresAt });
+    await this.store.challenges.add({ rand: rand.toString('base64url'), idc: req.idc, idsp: req.idsp, expiresAt, requester: from ?? '' });
     return { ok: true, vector: { idc: req.idc, idsp: req.idsp, rand, authenticator: v.authenticator, ekc: v.ekc, eksp: v.eksp, expiresAt } };
   }
 
-  async digest(req: DigestRequest): Promise<DigestResult> {
+  async digest(req: DigestRequest, from?: Requester): Promise<DigestResult> {
     // A phone may give its whole AoR or only the user part as the Digest username.
     const userPart = req.idc.includes('@') ? req.idc.slice(0, req.idc.lastIndexOf('@')) : req.idc;
     if (req.username !== req.idc && req.username !== userPart) return { ok: false, reason: 'unknown-terminal' };
@@ -66,11 +68,35 @@ export class Auc implements AucService {
     const password = await this.store.terminals.sipPassword(req.idc);
     if (password === undefined) return { ok: false, reason: 'no-sip-password' };
     const h = createHash(req.algorithm === 'SHA-256' ? 'sha256' : 'md5');
+    // The requester may now report one Digest outcome for this IDc (failed(), registered() without a Rand).
+    if (from !== undefined) await this.store.challenges.grantDigest(req.idc, from, this.store.now() + this.opts.challengeTtlSeconds * 1000);
     return { ok: true, ha1: h.update(`${req.username}:${req.realm}:${password}`).digest('hex') };
   }
 
-  async registered(r: RegistrationReport): Promise<void> {
-    if (r.rand) await this.store.challenges.consume(r.rand.toString('base64url'), r.idc, r.idsp);
+  /**
+   * Whether a wire report is one its sender may make, and whether it is the
+   * first on its challenge (only the first counts). A Rand must be a KS1
+   * challenge issued to `from` for this (IDc, IDsp), else the report is
+   * refused; without a Rand (Digest) it uses up a Digest grant of `from`, if
+   * it holds one, and `requireGrant` refuses it when not.
+   */
+  async #bind(r: { idc: string; idsp: string; rand?: Buffer }, from: Requester, requireGrant: boolean): Promise<boolean> {
+    if (r.rand) {
+      const rand = r.rand.toString('base64url');
+      const c = await this.store.challenges.get(rand);
+      if (!c || c.kind !== 'ks1' || c.requester !== from || c.idc !== r.idc || c.idsp !== r.idsp) throw new ReportRefusedError();
+      return this.store.challenges.consume(rand, r.idc, r.idsp);
+    }
+    const granted = await this.store.challenges.consumeDigestGrant(r.idc, from);
+    if (!granted && requireGrant) throw new ReportRefusedError();
+    return granted;
+  }
+
+  async registered(r: RegistrationReport, from?: Requester): Promise<void> {
+    // A refresh without a Rand or Digest grant is recorded but clears no failures: nothing proves it at the AuC.
+    let first = true;
+    if (from !== undefined) first = await this.#bind(r, from, false);
+    else if (r.rand) await this.store.challenges.consume(r.rand.toString('base64url'), r.idc, r.idsp);
     await this.store.registrations.record({
       idc: r.idc,
       idsp: r.idsp,
@@ -80,15 +106,18 @@ export class Auc implements AucService {
       mechanism: r.mechanism,
       expiresAt: r.expiresAt,
     });
-    await this.lockout.succeed(r.idc);
+    if (first) await this.lockout.succeed(r.idc);
   }
 
   async deregistered(r: DeregistrationReport): Promise<void> {
     await this.store.registrations.remove(r.idc, r.idsp, r.protocol, r.contact);
   }
 
-  async failed(r: FailureReport): Promise<FailureOutcome> {
-    if (r.rand) await this.store.challenges.consume(r.rand.toString('base64url'), r.idc, r.idsp);
+  async failed(r: FailureReport, from?: Requester): Promise<FailureOutcome> {
+    if (from !== undefined) {
+      // A repeated report on one challenge (a retransmission to another AuC) answers the state without counting again.
+      if (!(await this.#bind(r, from, true))) return this.lockout.status(r.idc);
+    } else if (r.rand) await this.store.challenges.consume(r.rand.toString('base64url'), r.idc, r.idsp);
     if (!(await this.store.terminals.get(r.idc))) return { locked: false };
     return this.lockout.fail(r.idc);
   }

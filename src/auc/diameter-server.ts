@@ -3,14 +3,22 @@
  * deregistered() or failed(). Mapping in src/diameter/cx-auc.ts, documented in
  * docs/diameter.md.
  */
-import type { AucService } from './service.js';
+import { ReportRefusedError, type AucService, type Requester } from './service.js';
 import { APP_CX, CMD_MULTIMEDIA_AUTH, CMD_SERVER_ASSIGNMENT, RESULT } from '../diameter/constants.js';
-import { CX_APPLICATION } from '../diameter/identity.js';
+import { CX_APPLICATION, type RemoteIdentity } from '../diameter/identity.js';
+import { peerPsk, sameIdentity } from '../diameter/tls-psk.js';
+import { sourceFilter } from '../radius/client-filter.js';
 import { cxApplication, maaDigest, maaVector, parseMar, parseSar, saaFailure, type CxRefusal } from '../diameter/cx-auc.js';
 import { avp } from '../diameter/avp.js';
 import { startDiameterServer } from '../diameter/server.js';
-import type { RequestContext } from '../diameter/peer.js';
+import type { ConnectionFacts, RequestContext } from '../diameter/peer.js';
 import type { DiameterMessage } from '../diameter/codec.js';
+
+/** One allowed peer: its Origin-Host and where it may connect from (addresses or CIDRs). */
+export interface DiameterPeerRule {
+  originHost: string;
+  addresses: string[];
+}
 
 export interface DiameterAucServerOptions {
   host?: string;
@@ -18,9 +26,81 @@ export interface DiameterAucServerOptions {
   originHost: string;
   originRealm: string;
   service: AucService;
+  /** The only peers that complete CER/CEA; anyone else gets 3010 DIAMETER_UNKNOWN_PEER and is closed. */
+  peers: DiameterPeerRule[];
+  /**
+   * TLS-PSK from the first byte with keys derived from this secret (each
+   * peer's key is peerPsk(secret, its Origin-Host), its PSK identity that
+   * Origin-Host). Absent: plain TCP.
+   */
+  tlsPskSecret?: Buffer;
   hostIpAddresses?: string[];
   /** RFC 3539 Tw towards the softswitches. Default 30 s. */
   watchdogMs?: number;
+  /**
+   * A refused CER or TLS handshake (names and addresses only, for the log);
+   * told at most once per 10 s, with how many more were refused meanwhile.
+   */
+  onRefused?: (info: RefusedPeer) => void;
+}
+
+export interface RefusedPeer {
+  originHost?: string;
+  address: string;
+  reason: string;
+  /** Refusals since the last one told. */
+  suppressed: number;
+}
+
+/** A flood of refused connections must not become a flood of log lines. */
+function everyTenSeconds(fn: ((info: RefusedPeer) => void) | undefined): (info: Omit<RefusedPeer, 'suppressed'>) => void {
+  let last = -Infinity;
+  let suppressed = 0;
+  return (info) => {
+    if (!fn) return;
+    const now = Date.now();
+    if (now - last < 10_000) {
+      suppressed++;
+      return;
+    }
+    last = now;
+    fn({ ...info, suppressed });
+    suppressed = 0;
+  };
+}
+
+/**
+ * `origin-host@address[/prefix]`, comma-separated; one entry per address a
+ * peer may use. Throws on an entry it cannot read.
+ */
+export function parseDiameterPeers(text: string): DiameterPeerRule[] {
+  const byHost = new Map<string, DiameterPeerRule>();
+  for (const entry of text.split(',').map((e) => e.trim()).filter(Boolean)) {
+    const at = entry.lastIndexOf('@');
+    const host = entry.slice(0, at).trim();
+    const address = entry.slice(at + 1).trim();
+    if (at <= 0 || !address || !/^[A-Za-z0-9.-]+$/.test(host)) throw new Error(`Diameter peer ${JSON.stringify(entry)}: expected origin-host@address`);
+    sourceFilter([address]); // throws on a bad address or prefix
+    const key = host.toLowerCase();
+    const rule = byHost.get(key) ?? { originHost: host, addresses: [] };
+    rule.addresses.push(address);
+    byHost.set(key, rule);
+  }
+  return [...byHost.values()];
+}
+
+/** The requester a report must come from: the connection's authenticated Origin-Host, not the request's AVP. */
+function requesterOf(ctx: RequestContext): Requester {
+  return `diameter:${(ctx.peer.remote?.originHost ?? '').toLowerCase()}`;
+}
+
+function peerAuthorizer(rules: readonly DiameterPeerRule[], tls: boolean): (remote: RemoteIdentity, conn: ConnectionFacts) => boolean {
+  const compiled = rules.map((r) => ({ host: r.originHost, from: sourceFilter(r.addresses.length ? r.addresses : ['0.0.0.0/32']) }));
+  return (remote, conn) => {
+    // Over TLS-PSK the CER must name the identity whose key opened the connection.
+    if (tls && (conn.pskIdentity === undefined || !sameIdentity(conn.pskIdentity, remote.originHost))) return false;
+    return compiled.some((r) => sameIdentity(r.host, remote.originHost) && r.from(conn.address));
+  };
 }
 
 export interface DiameterAucServer {
@@ -38,7 +118,18 @@ function reply(ctx: RequestContext, r: CxRefusal): DiameterMessage {
 
 export async function startDiameterAucServer(opts: DiameterAucServerOptions): Promise<DiameterAucServer> {
   const { service } = opts;
+  const secret = opts.tlsPskSecret;
+  const known = new Set(opts.peers.map((p) => p.originHost.toLowerCase()));
+  const refused = everyTenSeconds(opts.onRefused);
   const server = await startDiameterServer({
+    authorize: peerAuthorizer(opts.peers, secret !== undefined),
+    onRefused: (remote, conn) => refused({ originHost: remote.originHost, address: conn.address, reason: 'not an allowed peer' }),
+    ...(secret
+      ? {
+          tlsPsk: { keyFor: (identity: string) => (known.has(identity.toLowerCase()) ? peerPsk(secret, identity) : undefined) },
+          onTlsError: (address: string) => refused({ address, reason: 'TLS-PSK handshake failed' }),
+        }
+      : {}),
     ...(opts.host !== undefined ? { host: opts.host } : {}),
     ...(opts.port !== undefined ? { port: opts.port } : {}),
     ...(opts.watchdogMs !== undefined ? { watchdogMs: opts.watchdogMs } : {}),
@@ -56,8 +147,8 @@ export async function startDiameterAucServer(opts: DiameterAucServerOptions): Pr
         handler: async (req, ctx) => {
           const p = parseMar(req);
           if (p.kind === 'refused') return reply(ctx, p.refusal);
-          if (p.kind === 'vector') return reply(ctx, maaVector(p.req, await service.vector(p.req)));
-          return reply(ctx, maaDigest(p.req, await service.digest(p.req)));
+          if (p.kind === 'vector') return reply(ctx, maaVector(p.req, await service.vector(p.req, requesterOf(ctx))));
+          return reply(ctx, maaDigest(p.req, await service.digest(p.req, requesterOf(ctx))));
         },
       },
       {
@@ -66,17 +157,24 @@ export async function startDiameterAucServer(opts: DiameterAucServerOptions): Pr
         handler: async (req, ctx) => {
           const p = parseSar(req);
           const ok = { outcome: { resultCode: RESULT.SUCCESS } };
-          switch (p.kind) {
-            case 'refused':
-              return reply(ctx, p.refusal);
-            case 'registered':
-              await service.registered(p.report);
-              return reply(ctx, ok);
-            case 'deregistered':
-              await service.deregistered(p.report);
-              return reply(ctx, ok);
-            case 'failed':
-              return reply(ctx, { ...ok, avps: saaFailure(await service.failed(p.report)) });
+          const from = requesterOf(ctx);
+          try {
+            switch (p.kind) {
+              case 'refused':
+                return reply(ctx, p.refusal);
+              case 'registered':
+                await service.registered(p.report, from);
+                return reply(ctx, ok);
+              case 'deregistered':
+                await service.deregistered(p.report, from);
+                return reply(ctx, ok);
+              case 'failed':
+                return reply(ctx, { ...ok, avps: saaFailure(await service.failed(p.report, from)) });
+            }
+          } catch (err) {
+            // A report on another peer's challenge, or on none: refused, not counted, and not told which.
+            if (err instanceof ReportRefusedError) return reply(ctx, { outcome: { resultCode: RESULT.AUTHORIZATION_REJECTED } });
+            throw err;
           }
         },
       },

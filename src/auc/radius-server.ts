@@ -7,7 +7,8 @@
  * (Blast-RADIUS, CVE-2024-3596), as is anything not signed with our secret.
  */
 import { randomBytes } from 'node:crypto';
-import type { AucService, DigestAlgorithm, FailureOutcome } from './service.js';
+import type { RemoteInfo } from 'node:dgram';
+import { ReportRefusedError, type AucService, type DigestAlgorithm, type FailureOutcome, type Requester } from './service.js';
 import {
   DIGEST_ALGORITHMS,
   digestAcceptAttributes,
@@ -37,7 +38,7 @@ export interface RadiusAucServerOptions {
   acctPort: number;
   secret: string;
   service: AucService;
-  /** Allowed source CIDRs; absent: any source (the shared secret still applies). */
+  /** Allowed source CIDRs; absent or empty: loopback only. */
   clients?: string[];
   duplicateTtlMs?: number;
   onError?: (err: unknown) => void;
@@ -52,6 +53,8 @@ export interface RadiusAucServerStats {
   droppedBadMessageAuthenticator: number;
   droppedBadAuthenticator: number;
   droppedMissingAttributes: number;
+  /** Accounting on a challenge this client did not ask for, or a Digest failure with no HA1 handed to it. */
+  droppedUnboundReport: number;
   accessAccepts: number;
   accessRejects: number;
   statusServer: number;
@@ -79,6 +82,7 @@ export async function startRadiusAucServer(o: RadiusAucServerOptions): Promise<R
     droppedBadMessageAuthenticator: 0,
     droppedBadAuthenticator: 0,
     droppedMissingAttributes: 0,
+    droppedUnboundReport: 0,
     accessAccepts: 0,
     accessRejects: 0,
     statusServer: 0,
@@ -109,13 +113,21 @@ export async function startRadiusAucServer(o: RadiusAucServerOptions): Promise<R
     try {
       return await fn();
     } catch (err) {
+      // Another client's challenge, or none: no answer, nothing recorded, nothing counted.
+      if (err instanceof ReportRefusedError) {
+        c.droppedUnboundReport++;
+        return undefined;
+      }
       c.serviceErrors++;
       o.onError?.(err);
       return undefined;
     }
   }
 
-  async function onAuth(buf: Buffer): Promise<Buffer | undefined> {
+  /** A RADIUS client is known by its address (RFC 2865 §3): reports must come from the one that asked. */
+  const requesterOf = (from: RemoteInfo): Requester => `radius:${from.address.startsWith('::ffff:') ? from.address.slice(7) : from.address}`;
+
+  async function onAuth(buf: Buffer, from: RemoteInfo): Promise<Buffer | undefined> {
     const d = decodePacket(buf);
     if (!d.ok) {
       c.droppedMalformed++;
@@ -150,7 +162,7 @@ export async function startRadiusAucServer(o: RadiusAucServerOptions): Promise<R
       if (realm === undefined || !DIGEST_ALGORITHMS.includes(algorithm as DigestAlgorithm)) {
         return reject(req, rejectAttributes(undefined, undefined, 'Keyswitch-Digest-Realm or -Algorithm missing or unknown'));
       }
-      const r = await call(() => service.digest({ idc, username: digestUser, realm, algorithm: algorithm as DigestAlgorithm }));
+      const r = await call(() => service.digest({ idc, username: digestUser, realm, algorithm: algorithm as DigestAlgorithm }, requesterOf(from)));
       if (!r) return undefined;
       if (!r.ok) return reject(req, rejectAttributes(r.reason, r.retryAfterSeconds));
       c.accessAccepts++;
@@ -159,14 +171,14 @@ export async function startRadiusAucServer(o: RadiusAucServerOptions): Promise<R
 
     const idsp = stringAttr(req, 'NAS-Identifier');
     if (!idsp) return reject(req, rejectAttributes(undefined, undefined, 'NAS-Identifier (IDsp) missing'));
-    const r = await call(() => service.vector({ idc, idsp }));
+    const r = await call(() => service.vector({ idc, idsp }, requesterOf(from)));
     if (!r) return undefined;
     if (!r.ok) return reject(req, rejectAttributes(r.reason, r.retryAfterSeconds));
     c.accessAccepts++;
     return answer(req, RadiusCode.AccessAccept, vectorAcceptAttributes(r.vector));
   }
 
-  async function onAcct(buf: Buffer): Promise<Buffer | undefined> {
+  async function onAcct(buf: Buffer, from: RemoteInfo): Promise<Buffer | undefined> {
     const d = decodePacket(buf);
     if (!d.ok) {
       c.droppedMalformed++;
@@ -202,17 +214,18 @@ export async function startRadiusAucServer(o: RadiusAucServerOptions): Promise<R
       const expires = vendorDate(req, 'Keyswitch-Registration-Expires');
       if (!idc || !idsp || !ipc || !protocol || !contact || !expires) return missing();
       const rand = vendorOctets(req, 'Keyswitch-Rand');
+      const report = {
+        idc,
+        idsp,
+        ipc,
+        protocol,
+        contact,
+        mechanism: vendorString(req, 'Keyswitch-Mechanism') ?? '',
+        expiresAt: expires.getTime(),
+        ...(rand ? { rand } : {}),
+      };
       const ok = await call(async () => {
-        await service.registered({
-          idc,
-          idsp,
-          ipc,
-          protocol,
-          contact,
-          mechanism: vendorString(req, 'Keyswitch-Mechanism') ?? '',
-          expiresAt: expires.getTime(),
-          ...(rand ? { rand } : {}),
-        });
+        await service.registered(report, requesterOf(from));
         return true;
       });
       if (!ok) return undefined;
@@ -222,7 +235,7 @@ export async function startRadiusAucServer(o: RadiusAucServerOptions): Promise<R
       if (!idc || !idsp || !protocol) return missing();
       const contact = vendorString(req, 'Keyswitch-Contact');
       const ok = await call(async () => {
-        await service.deregistered({ idc, idsp, protocol, ...(contact ? { contact } : {}) });
+        await service.deregistered({ idc, idsp, protocol, ...(contact ? { contact } : {}) }, requesterOf(from));
         return true;
       });
       if (!ok) return undefined;
@@ -230,7 +243,7 @@ export async function startRadiusAucServer(o: RadiusAucServerOptions): Promise<R
     } else if (status === 'Failed') {
       if (!idc || !idsp) return missing();
       const rand = vendorOctets(req, 'Keyswitch-Rand');
-      const outcome: FailureOutcome | undefined = await call(() => service.failed({ idc, idsp, ...(rand ? { rand } : {}) }));
+      const outcome: FailureOutcome | undefined = await call(() => service.failed({ idc, idsp, ...(rand ? { rand } : {}) }, requesterOf(from)));
       if (!outcome) return undefined;
       c.accountingFailed++;
       extra = failureOutcomeAttributes(outcome);

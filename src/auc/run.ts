@@ -5,7 +5,8 @@ import { openStoreFromConfig, type Store } from '../store/index.js';
 import { buildApi } from './api/server.js';
 import { Auc } from './auc.js';
 import { configuredOrStoredSecret } from '../config/secrets.js';
-import { startDiameterAucServer } from './diameter-server.js';
+import { parseDiameterPeers, startDiameterAucServer } from './diameter-server.js';
+import { diameterPskSecret, diameterTlsMode, softswitchOriginHost } from '../config/diameter-link.js';
 import { startRadiusAucServer } from './radius-server.js';
 
 export interface RunningAuc {
@@ -37,12 +38,17 @@ export async function startAuc(cfg: Config, logger: Logger): Promise<RunningAuc>
     clients: cfg.auc.radius.clients ? cfg.auc.radius.clients.split(',').map((c) => c.trim()).filter(Boolean) : undefined,
     onError: (err) => logger.warn({ err: (err as Error).message }, 'RADIUS request failed'),
   });
+  // Diameter peers: the allow-list (default: the softswitch of `keyswitch up`, loopback only) and TLS-PSK (docs/diameter.md).
+  const diameterTls = diameterTlsMode(cfg) === 'psk';
   const diameter = await startDiameterAucServer({
     host: cfg.auc.diameter.host,
     port: cfg.auc.diameter.port,
     originHost: cfg.auc.diameter.originHost,
     originRealm: cfg.auc.diameter.originRealm,
     service: auc,
+    peers: cfg.auc.diameter.peers ? parseDiameterPeers(cfg.auc.diameter.peers) : [{ originHost: softswitchOriginHost(cfg), addresses: ['127.0.0.1', '::1'] }],
+    ...(diameterTls ? { tlsPskSecret: diameterPskSecret(cfg) } : {}),
+    onRefused: (info) => logger.warn(info, 'Diameter peer refused'),
   });
   const sweeper = setInterval(() => {
     auc.sweep().catch((err: Error) => logger.warn({ err: err.message }, 'sweep failed'));
@@ -58,7 +64,7 @@ export async function startAuc(cfg: Config, logger: Logger): Promise<RunningAuc>
     listening: [
       { name: 'AuC provisioning API', address: `${apiUrl} (OpenAPI at ${apiUrl}/docs)` },
       { name: 'AuC RADIUS', address: `${cfg.auc.radius.host} udp ${radius.authPort} (auth), ${radius.acctPort} (accounting)` },
-      { name: 'AuC Diameter (Cx)', address: `${cfg.auc.diameter.host} tcp ${diameter.port}` },
+      { name: 'AuC Diameter (Cx)', address: `${cfg.auc.diameter.host} ${diameterTls ? 'tls-psk' : 'tcp'} ${diameter.port}` },
     ],
     async stop() {
       clearInterval(sweeper);

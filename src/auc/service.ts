@@ -71,12 +71,32 @@ export interface FailureOutcome {
   retryAfterSeconds?: number;
 }
 
+/**
+ * Who is asking, as the wire server authenticated it: `diameter:<Origin-Host>`
+ * (lower case) or `radius:<client address>`. A challenge remembers its
+ * requester, and a report on it (s11 success or failure) is accepted only
+ * from that same requester. In-process callers pass none and are not bound.
+ */
+export type Requester = string;
+
 export interface AucService {
-  vector(req: VectorRequest): Promise<VectorResult>;
-  digest(req: DigestRequest): Promise<DigestResult>;
-  registered(r: RegistrationReport): Promise<void>;
-  deregistered(r: DeregistrationReport): Promise<void>;
-  failed(r: FailureReport): Promise<FailureOutcome>;
+  vector(req: VectorRequest, from?: Requester): Promise<VectorResult>;
+  digest(req: DigestRequest, from?: Requester): Promise<DigestResult>;
+  registered(r: RegistrationReport, from?: Requester): Promise<void>;
+  deregistered(r: DeregistrationReport, from?: Requester): Promise<void>;
+  failed(r: FailureReport, from?: Requester): Promise<FailureOutcome>;
+}
+
+/**
+ * A report that refers to no challenge of its sender: another peer's Rand, an
+ * unknown one, or a Digest outcome with no HA1 handed to that sender. The wire
+ * servers refuse it (Diameter 5003, RADIUS no answer); it is not counted.
+ */
+export class ReportRefusedError extends Error {
+  constructor() {
+    super('report refers to no challenge of this peer');
+    this.name = 'ReportRefusedError';
+  }
 }
 
 /** Raised by AuC clients when no AuC peer answers in time (softswitch answers 503). */

@@ -14,7 +14,7 @@ export interface Config {
     challengeTtlSeconds: number;
     lockout: { threshold: number; windowSeconds: number; baseSeconds: number; maxSeconds: number };
     radius: { host: string; authPort: number; acctPort: number; secret: string; clients: string };
-    diameter: { host: string; port: number; originHost: string; originRealm: string };
+    diameter: { host: string; port: number; originHost: string; originRealm: string; peers: string; tls: string; psk: string };
   };
   softswitch: {
     sip: { host: string; port: number; tlsPskPort: number };
@@ -29,7 +29,7 @@ export interface Config {
     identity: string;
     key: string;
     expires: { min: number; max: number; default: number };
-    auc: { protocol: string; peers: string; timeoutMs: number };
+    auc: { protocol: string; peers: string; timeoutMs: number; originHost: string; psk: string };
   };
   sbc: {
     idsp: string;

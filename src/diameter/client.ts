@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { resultOf } from './answers.js';
 import type { DiameterMessage } from './codec.js';
@@ -15,6 +16,7 @@ import type { Dictionary } from './dictionary.js';
 import { DiameterTimeoutError, DiameterTransportError } from './errors.js';
 import { nextEndToEnd, type LocalIdentity, type RemoteIdentity } from './identity.js';
 import { DiameterPeer, type OutgoingRequest } from './peer.js';
+import { pskClientOptions } from './tls-psk.js';
 
 export interface PeerAddress {
   host: string;
@@ -37,6 +39,8 @@ export interface DiameterClientOptions {
   reopenWatchdogs?: number;
   maxMessageSize?: number;
   dictionary?: Dictionary;
+  /** TLS-PSK from the first byte (RFC 6733 §13) with this key; the PSK identity is our Origin-Host. Absent: plain TCP. */
+  tlsPsk?: Buffer;
 }
 
 export type SlotState = 'down' | 'connecting' | 'reopen' | 'open' | 'suspect';
@@ -190,7 +194,10 @@ export class DiameterClient extends EventEmitter {
   private connect(s: Slot): void {
     if (this.stopped) return;
     this.setState(s, 'connecting');
-    const socket: Socket = connect({ host: s.address.host, port: s.address.port });
+    const tlsPsk = this.opts.tlsPsk;
+    const socket: Socket = tlsPsk
+      ? tlsConnect({ host: s.address.host, port: s.address.port, ...pskClientOptions(this.opts.local.originHost, tlsPsk) })
+      : connect({ host: s.address.host, port: s.address.port });
     socket.on('error', () => {});
     const connectTimer = setTimeout(() => socket.destroy(), this.opts.connectTimeoutMs ?? 3000);
     const failed = () => {
@@ -201,7 +208,8 @@ export class DiameterClient extends EventEmitter {
       }
     };
     socket.once('close', failed);
-    socket.once('connect', () => {
+    // Over TLS the peer starts once the handshake proved both sides hold the key.
+    socket.once(tlsPsk ? 'secureConnect' : 'connect', () => {
       clearTimeout(connectTimer);
       socket.off('close', failed);
       if (this.stopped) {

@@ -73,7 +73,8 @@ export function hasCommonApplication(local: LocalIdentity, remote: RemoteIdentit
   return local.applications.some((a) => remote.applications.has(a.authApplicationId));
 }
 
-function plainAddress(addr: string | undefined): string | undefined {
+/** An IPv4-mapped IPv6 address as plain IPv4; others unchanged. */
+export function plainAddress(addr: string | undefined): string | undefined {
   if (!addr) return undefined;
   return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
 }

@@ -22,7 +22,7 @@ import {
 import { defaultDictionary, type Dictionary } from './dictionary.js';
 import { DiameterDecodeError, DiameterTimeoutError, DiameterTransportError } from './errors.js';
 import { DiameterFramer } from './framer.js';
-import { capabilityAvps, hasCommonApplication, nextEndToEnd, remoteFrom, type LocalIdentity, type RemoteIdentity } from './identity.js';
+import { capabilityAvps, hasCommonApplication, nextEndToEnd, plainAddress, remoteFrom, type LocalIdentity, type RemoteIdentity } from './identity.js';
 
 export type PeerState = 'wait-cea' | 'wait-cer' | 'open' | 'closing' | 'closed';
 
@@ -33,6 +33,17 @@ export interface RequestContext {
 }
 
 export type RequestHandler = (req: DiameterMessage, ctx: RequestContext) => Promise<DiameterMessage> | DiameterMessage;
+
+/** What the transport knows about a connecting peer, beside what its CER claims. */
+export interface ConnectionFacts {
+  /** Source address (IPv4-mapped IPv6 given as plain IPv4). */
+  address: string;
+  /** TLS-PSK identity the handshake proved, if the connection is TLS-PSK. */
+  pskIdentity?: string;
+}
+
+/** Decides whether a CER's sender may be a peer; false gets CEA 3010 DIAMETER_UNKNOWN_PEER and a close. */
+export type PeerAuthorizer = (remote: RemoteIdentity, conn: ConnectionFacts) => boolean;
 
 /** applicationId → commandCode → handler */
 export type HandlerTable = Map<number, Map<number, RequestHandler>>;
@@ -52,6 +63,10 @@ export interface PeerOptions {
   handshakeMs?: number;
   handlers?: HandlerTable;
   dictionary?: Dictionary;
+  /** Responder: who may complete the capability exchange (absent: anyone with a common application). */
+  authorize?: PeerAuthorizer;
+  /** Responder over TLS-PSK: the identity the handshake proved. */
+  pskIdentity?: string;
   /** First hop-by-hop id (random by default); tests use it to check the 2^32 wrap. */
   initialHopByHop?: number;
 }
@@ -74,9 +89,11 @@ interface Pending {
 
 export declare interface DiameterPeer {
   on(event: 'open', listener: (remote: RemoteIdentity) => void): this;
+  on(event: 'refused', listener: (remote: RemoteIdentity, conn: ConnectionFacts) => void): this;
   on(event: 'closed', listener: (reason: string) => void): this;
   once(event: 'open', listener: (remote: RemoteIdentity) => void): this;
   once(event: 'closed', listener: (reason: string) => void): this;
+  once(event: 'refused', listener: (remote: RemoteIdentity, conn: ConnectionFacts) => void): this;
 }
 
 export class DiameterPeer extends EventEmitter {
@@ -357,6 +374,16 @@ export class DiameterPeer extends EventEmitter {
   private onCer(m: DiameterMessage): void {
     const remote = remoteFrom(m.avps);
     const caps = capabilityAvps(this.opts.local, this.socket.localAddress);
+    if (remote && this.opts.authorize) {
+      const conn: ConnectionFacts = { address: plainAddress(this.socket.remoteAddress) ?? '', ...(this.opts.pskIdentity !== undefined ? { pskIdentity: this.opts.pskIdentity } : {}) };
+      if (!this.opts.authorize(remote, conn)) {
+        // RFC 6733 §5.3: a CER from an unknown peer gets 3010 (E bit); nothing about why, and no capabilities.
+        this.send(makeAnswer(m, this.opts.local, { resultCode: RESULT.UNKNOWN_PEER }));
+        this.emit('refused', remote, conn);
+        this.endGracefully('unknown peer');
+        return;
+      }
+    }
     if (!remote) {
       this.send(makeAnswer(m, this.opts.local, { resultCode: RESULT.MISSING_AVP }, caps.slice(2)));
       this.endGracefully('CER without Origin-Host/Origin-Realm');

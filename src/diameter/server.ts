@@ -1,8 +1,10 @@
-/** A Diameter responder over TCP: accepts peers, answers CER, dispatches requests to handlers. */
-import { createServer, type AddressInfo, type Socket } from 'node:net';
+/** A Diameter responder over TCP or TLS-PSK: accepts peers, answers CER, dispatches requests to handlers. */
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Dictionary } from './dictionary.js';
-import type { LocalIdentity } from './identity.js';
-import { DiameterPeer, type HandlerTable, type RequestHandler } from './peer.js';
+import type { LocalIdentity, RemoteIdentity } from './identity.js';
+import { DiameterPeer, type ConnectionFacts, type HandlerTable, type PeerAuthorizer, type RequestHandler } from './peer.js';
+import { pskServerOptions } from './tls-psk.js';
 
 export interface HandlerRegistration {
   applicationId: number;
@@ -22,6 +24,17 @@ export interface DiameterServerOptions {
   maxConnections?: number;
   maxIncomingInFlight?: number;
   dictionary?: Dictionary;
+  /** Who may complete CER/CEA; others get 3010 DIAMETER_UNKNOWN_PEER and are closed. */
+  authorize?: PeerAuthorizer;
+  /** Told of each CER refused by `authorize` (for the log: names and addresses only). */
+  onRefused?: (remote: RemoteIdentity, conn: ConnectionFacts) => void;
+  /**
+   * TLS-PSK from the first byte (RFC 6733 §13): the key of a PSK identity
+   * (an Origin-Host), undefined for an identity that is no peer. Absent: plain TCP.
+   */
+  tlsPsk?: { keyFor(identity: string): Buffer | undefined };
+  /** Told of each TLS handshake that failed (a plain-TCP or keyless client on the TLS port). */
+  onTlsError?: (address: string) => void;
 }
 
 export interface DiameterServer {
@@ -44,11 +57,14 @@ export function handlerTable(regs: readonly HandlerRegistration[]): HandlerTable
 export async function startDiameterServer(opts: DiameterServerOptions): Promise<DiameterServer> {
   const handlers = handlerTable(opts.handlers);
   const peers = new Set<DiameterPeer>();
-  const server = createServer((socket: Socket) => {
+  const handshakeMs = opts.handshakeMs ?? 10_000;
+  const accept = (socket: Socket, pskIdentity?: string): void => {
     const peer = new DiameterPeer(socket, {
       local: opts.local,
       role: 'responder',
       handlers,
+      ...(opts.authorize ? { authorize: opts.authorize } : {}),
+      ...(pskIdentity !== undefined ? { pskIdentity } : {}),
       ...(opts.watchdogMs !== undefined ? { watchdogMs: opts.watchdogMs } : {}),
       ...(opts.handshakeMs !== undefined ? { handshakeMs: opts.handshakeMs } : {}),
       ...(opts.maxMessageSize !== undefined ? { maxMessageSize: opts.maxMessageSize } : {}),
@@ -57,7 +73,19 @@ export async function startDiameterServer(opts: DiameterServerOptions): Promise<
     });
     peers.add(peer);
     peer.once('closed', () => peers.delete(peer));
-  });
+    if (opts.onRefused) peer.once('refused', opts.onRefused);
+  };
+  let server: Server;
+  if (opts.tlsPsk) {
+    const { identities, ...tlsOptions } = pskServerOptions((id) => opts.tlsPsk!.keyFor(id), handshakeMs);
+    const tlsServer = createTlsServer(tlsOptions, (socket: TLSSocket) => accept(socket, identities.get(socket)));
+    // A failed handshake (no PSK, wrong key, plain TCP, too slow) ends that socket only.
+    tlsServer.on('tlsClientError', (_err, socket) => {
+      opts.onTlsError?.(socket.remoteAddress ?? '');
+      socket.destroy();
+    });
+    server = tlsServer;
+  } else server = createServer((socket: Socket) => accept(socket));
   server.maxConnections = opts.maxConnections ?? 1024;
   server.on('error', () => {});
   await new Promise<void>((resolve, reject) => {

@@ -3,8 +3,12 @@ import { BlockList, isIP } from 'node:net';
 
 export type SourceFilter = (address: string) => boolean;
 
-export function sourceFilter(cidrs: readonly string[] | undefined): SourceFilter {
-  if (!cidrs) return () => true;
+/** What an empty client list allows: this host only (the softswitch of `keyswitch up`). */
+export const LOOPBACK_ONLY: readonly string[] = ['127.0.0.0/8', '::1/128'];
+
+/** A filter over the given CIDRs; none given means loopback only, never any source. */
+export function sourceFilter(given: readonly string[] | undefined): SourceFilter {
+  const cidrs = given && given.length > 0 ? given : LOOPBACK_ONLY;
   const list = new BlockList();
   for (const cidr of cidrs) {
     const [net, bits] = cidr.split('/');

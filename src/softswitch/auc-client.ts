@@ -2,6 +2,7 @@ import type { AucService } from '../auc/service.js';
 import { parseHostPort, splitList } from '../config/addresses.js';
 import { ConfigError, type Config } from '../config/load.js';
 import { configuredOrStoredSecret } from '../config/secrets.js';
+import { diameterTlsMode, softswitchDiameterPsk, softswitchOriginHost } from '../config/diameter-link.js';
 import { DiameterAucClient } from './auc-diameter-client.js';
 import { RadiusAucClient } from './auc-radius-client.js';
 
@@ -32,10 +33,12 @@ export function aucClientFromConfig(cfg: Config): AucClient {
     const peers = peersText ? splitList(peersText).map((p) => parseHostPort(p, 'softswitch.auc.peers')) : [{ host: cfg.auc.diameter.host, port: cfg.auc.diameter.port }];
     const client = new DiameterAucClient({
       peers,
-      originHost: `softswitch.${cfg.auc.diameter.originRealm}`,
+      // The AuC admits this name only from the addresses it lists for it (auc.diameter.peers).
+      originHost: softswitchOriginHost(cfg),
       originRealm: cfg.auc.diameter.originRealm,
       destinationRealm: cfg.auc.diameter.originRealm,
       timeoutMs: cfg.softswitch.auc.timeoutMs,
+      ...(diameterTlsMode(cfg) === 'psk' ? { tlsPsk: softswitchDiameterPsk(cfg) } : {}),
     });
     return client;
   }

@@ -54,6 +54,8 @@ export interface DiameterAucClientOptions {
   reconnectMs?: number;
   reopenWatchdogs?: number;
   connectTimeoutMs?: number;
+  /** TLS-PSK key of this softswitch (identity: originHost), RFC 6733 §13; absent: plain TCP. */
+  tlsPsk?: Buffer;
 }
 
 export class DiameterAucClient implements AucService {
@@ -77,6 +79,7 @@ export class DiameterAucClient implements AucService {
       ...(opts.reconnectMs !== undefined ? { reconnectMs: opts.reconnectMs } : {}),
       ...(opts.reopenWatchdogs !== undefined ? { reopenWatchdogs: opts.reopenWatchdogs } : {}),
       ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
+      ...(opts.tlsPsk ? { tlsPsk: opts.tlsPsk } : {}),
     }).start();
   }
 

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import * as m001 from '../../migrations/001_initial.js';
 import * as m002 from '../../migrations/002_location.js';
 import * as m003 from '../../migrations/003_signing_keys.js';
+import * as m004 from '../../migrations/004_challenge_requester.js';
 
 // A static map: the knex CLI cannot discover .ts migrations under ESM, and a
 // map works the same under tsx, vitest and compiled output (STACK.md).
@@ -9,6 +10,7 @@ const migrations: Record<string, Knex.Migration> = {
   '001_initial': m001,
   '002_location': m002,
   '003_signing_keys': m003,
+  '004_challenge_requester': m004,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -12,7 +12,7 @@ afterEach(async () => {
 
 async function setup(service?: AucService) {
   const fake = fakeAuc();
-  const server = await startDiameterAucServer({ host: '127.0.0.1', port: 0, originHost: 'auc1.lab.example', originRealm: 'lab.example', service: service ?? fake.service });
+  const server = await startDiameterAucServer({ host: '127.0.0.1', port: 0, originHost: 'auc1.lab.example', originRealm: 'lab.example', service: service ?? fake.service, peers: [{ originHost: 'ss1.lab.example', addresses: ['127.0.0.1'] }] });
   cleanups.push(() => server.close());
   const client = new DiameterAucClient({
     peers: [{ host: '127.0.0.1', port: server.port }],

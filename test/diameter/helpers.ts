@@ -102,10 +102,10 @@ export async function tcpProxy(targetPort: number) {
   };
 }
 
-/** A raw TCP connection that collects whole Diameter messages and notices the close. */
-export async function rawPeer(port: number) {
-  const socket = connect({ host: '127.0.0.1', port });
-  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+/** A raw TCP connection (or the given connected socket, e.g. TLS) that collects whole Diameter messages and notices the close. */
+export async function rawPeer(port: number, connected?: Socket, originHost = 'raw.lab.example') {
+  const socket = connected ?? connect({ host: '127.0.0.1', port });
+  if (!connected) await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   const framer = new DiameterFramer(1 << 20);
   const received: DiameterMessage[] = [];
   const waiters: (() => void)[] = [];
@@ -142,7 +142,7 @@ export async function rawPeer(port: number) {
       return waitFor(() => closed || received.length >= count, ms);
     },
     async handshake() {
-      socket.write(cerBytes());
+      socket.write(cerBytes(1, originHost));
       await waitFor(() => received.length >= 1);
       return received[0]!;
     },
@@ -152,24 +152,24 @@ export async function rawPeer(port: number) {
   };
 }
 
-export function cerBytes(hopByHop = 1): Buffer {
+export function cerBytes(hopByHop = 1, originHost = 'raw.lab.example'): Buffer {
   return encodeMessage({
     flags: FLAG_REQUEST,
     commandCode: 257,
     applicationId: APP_BASE,
     hopByHop,
     endToEnd: hopByHop,
-    avps: capabilityAvps({ originHost: 'raw.lab.example', originRealm: 'lab.example', applications: [CX_APPLICATION] }, '127.0.0.1'),
+    avps: capabilityAvps({ originHost, originRealm: 'lab.example', applications: [CX_APPLICATION] }, '127.0.0.1'),
   });
 }
 
-export function cxRequest(commandCode: number, hopByHop: number, extra: ReturnType<typeof avp>[] = []): DiameterMessage {
+export function cxRequest(commandCode: number, hopByHop: number, extra: ReturnType<typeof avp>[] = [], originHost = 'raw.lab.example'): DiameterMessage {
   return {
     flags: FLAG_REQUEST,
     commandCode,
     applicationId: 16777216,
     hopByHop,
     endToEnd: hopByHop,
-    avps: [avp('Session-Id', `raw.lab.example;1;${hopByHop}`), avp('Origin-Host', 'raw.lab.example'), avp('Origin-Realm', 'lab.example'), ...extra],
+    avps: [avp('Session-Id', `${originHost};1;${hopByHop}`), avp('Origin-Host', originHost), avp('Origin-Realm', 'lab.example'), ...extra],
   };
 }

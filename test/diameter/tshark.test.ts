@@ -19,7 +19,7 @@ afterAll(() => (process.env.KS_KEEP_PCAP ? console.warn(`pcap kept in ${dir}`) :
 /** Runs a real CER/CEA, MAR/MAA (KS1 and Digest), SAR/SAA exchange through a recording relay. */
 async function capture(): Promise<PcapPacket[]> {
   const { service } = fakeAuc();
-  const server = await startDiameterAucServer({ port: 0, originHost: 'auc1.lab.example', originRealm: 'lab.example', service, hostIpAddresses: ['192.0.2.20'] });
+  const server = await startDiameterAucServer({ port: 0, originHost: 'auc1.lab.example', originRealm: 'lab.example', service, hostIpAddresses: ['192.0.2.20'], peers: [{ originHost: 'ss1.lab.example', addresses: ['127.0.0.1'] }] });
   const proxy = await tcpProxy(server.port);
   const packets: PcapPacket[] = [];
   const softswitch: [string, number] = ['192.0.2.10', 40001];
