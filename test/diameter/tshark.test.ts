@@ -1,11 +1,16 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startDiameterAucServer } from '../../src/auc/diameter-server.js';
 import { DiameterAucClient } from '../../src/softswitch/auc-diameter-client.js';
+import { APP_CX, CMD_MULTIMEDIA_AUTH, DiameterPeer, FLAG_PROXIABLE } from '../../src/diameter/index.js';
+import { cxHead, marVector } from '../../src/diameter/cx-auc.js';
+import { CX_APPLICATION } from '../../src/diameter/identity.js';
+import { DIAMETER_TLS_PORT, peerPsk, pskClientOptions } from '../../src/diameter/tls-psk.js';
 import { writePcap, type PcapPacket } from '../helpers/pcap.js';
 import { fakeAuc, tcpProxy } from './helpers.js';
 
@@ -88,5 +93,67 @@ describe.skipIf(!tshark)('tshark decodes our Diameter', () => {
     const pub = fields(file, 'diameter.Public-Identity').flat().filter(Boolean);
     expect(pub).toContain('sip:alice@lab.example');
     expect(fields(file, 'diameter.3GPP-SIP-Authenticate').flat().filter(Boolean).length).toBeGreaterThan(0);
+  });
+});
+
+/**
+ * The same Cx over TLS-PSK (RFC 6733 §13) through a recording relay, with the
+ * client's TLS secrets written to a key log so that tshark can decrypt it.
+ */
+async function captureTls(keylog: string): Promise<PcapPacket[]> {
+  const { service } = fakeAuc();
+  const secret = randomBytes(32);
+  const server = await startDiameterAucServer({
+    port: 0,
+    originHost: 'auc1.lab.example',
+    originRealm: 'lab.example',
+    service,
+    hostIpAddresses: ['192.0.2.20'],
+    peers: [{ originHost: 'ss1.lab.example', addresses: ['127.0.0.1'] }],
+    tlsPskSecret: secret,
+  });
+  const proxy = await tcpProxy(server.port);
+  const packets: PcapPacket[] = [];
+  const softswitch: [string, number] = ['192.0.2.10', 40002];
+  const auc: [string, number] = ['192.0.2.20', DIAMETER_TLS_PORT];
+  proxy.tap((dir, chunk) => packets.push({ proto: 'tcp', src: dir === 'up' ? softswitch : auc, dst: dir === 'up' ? auc : softswitch, payload: Buffer.from(chunk) }));
+  const socket = tlsConnect({ host: '127.0.0.1', port: proxy.port, ...pskClientOptions('ss1.lab.example', peerPsk(secret, 'ss1.lab.example')) });
+  socket.on('keylog', (line: Buffer) => appendFileSync(keylog, line));
+  try {
+    await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+    const local = { originHost: 'ss1.lab.example', originRealm: 'lab.example', hostIpAddresses: ['192.0.2.10'], applications: [CX_APPLICATION] };
+    const peer = new DiameterPeer(socket, { local, role: 'initiator' });
+    await new Promise<void>((resolve, reject) => peer.once('open', () => resolve()).once('closed', reject));
+    const head = cxHead({ sessionId: 'ss1.lab.example;1;1', originHost: 'ss1.lab.example', originRealm: 'lab.example', destinationRealm: 'lab.example' });
+    await peer.request({ commandCode: CMD_MULTIMEDIA_AUTH, applicationId: APP_CX, flags: FLAG_PROXIABLE, avps: [...head, ...marVector({ idc: 'alice@lab.example', idsp: 'sbc1.lab.example' }, 'sip:ss1.lab.example')] });
+    await peer.disconnect();
+  } finally {
+    socket.destroy();
+    await proxy.close();
+    await server.close();
+  }
+  return packets;
+}
+
+describe.skipIf(!tshark)('tshark decodes our Diameter over TLS-PSK', () => {
+  it('decrypts the TLS 1.2 PSK session on port 5658 and dissects CER/CEA and MAR/MAA inside it', async () => {
+    const file = join(dir, 'cx-tls.pcap');
+    const keylog = join(dir, 'cx-tls.keys');
+    writePcap(file, await captureTls(keylog));
+    // Decode as Diameter inside TLS on 5658; tshark 4.0's RDP multitransport heuristic otherwise claims the CER.
+    const opts = ['-o', `tls.keylog_file:${keylog}`, '-d', `tls.port==${DIAMETER_TLS_PORT},diameter`, '--disable-protocol', 'rdpmt'];
+    const errors = execFileSync('tshark', ['-r', file, ...opts, '-Y', '_ws.malformed || _ws.expert.severity >= 8388608'], { encoding: 'utf8' });
+    expect(errors.trim()).toBe('');
+    const tls = execFileSync('tshark', ['-r', file, ...opts, '-Y', 'tls.handshake.ciphersuite', '-T', 'fields', '-e', 'tls.handshake.ciphersuite'], { encoding: 'utf8' });
+    expect(tls).toMatch(/0x00a9|0x00a8|0xccab/); // a PSK AEAD suite (RFC 5487, RFC 7905)
+    const cmds = execFileSync('tshark', ['-r', file, ...opts, '-Y', 'diameter', '-T', 'fields', '-E', 'occurrence=a', '-e', 'diameter.cmd.code', '-e', 'diameter.flags.request'], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map((l) => l.split('\t'))
+      .map(([c, r]) => `${c}${r === 'True' || r === '1' ? 'R' : 'A'}`);
+    expect(cmds).toEqual(expect.arrayContaining(['257R', '257A', '303R', '303A']));
+    const verbose = execFileSync('tshark', ['-r', file, ...opts, '-V', '-Y', 'diameter'], { encoding: 'utf8' });
+    expect(verbose).toContain('Public-Identity: sip:alice@lab.example');
+    expect(verbose).toMatch(/3GPP-SIP-Authenticate: [0-9a-f]{32}/);
   });
 });
