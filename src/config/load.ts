@@ -9,6 +9,8 @@ export interface Config {
   db: { url: string };
   masterKey: string;
   log: { level: string };
+  /** The SBC ↔ softswitch link signature key (docs/sip-core-link.md). */
+  coreLink: { key: string };
   auc: {
     api: { host: string; port: number; bodyLimit: number };
     challengeTtlSeconds: number;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { keyFromHex } from './addresses.js';
 
 /**
  * A secret that is either configured or, on first start, generated into the
@@ -22,4 +23,15 @@ export function configuredOrStoredSecret(dataDir: string, file: string, configur
   }
   chmodSync(path, 0o600);
   return value;
+}
+
+/**
+ * The key of the SBC ↔ softswitch link signature (docs/sip-core-link.md):
+ * `coreLink.key`, or `core-link.key` in the data directory, generated on
+ * first start — so `keyswitch up`, and roles started separately on one data
+ * directory, share it with no setup. Hosts with their own data directories
+ * (docker-compose.yml) must be given the same value.
+ */
+export function coreLinkKey(dataDir: string, configured: string): Buffer {
+  return keyFromHex(configuredOrStoredSecret(dataDir, 'core-link.key', configured, () => randomBytes(32).toString('hex')), 'coreLink.key');
 }

@@ -3,7 +3,7 @@ import { networkInterfaces } from 'node:os';
 import { keyFromHex, parseHostPort, splitList } from '../config/addresses.js';
 import { openStoreFromConfig, type Store } from '../store/index.js';
 import { ConfigError, type Config } from '../config/load.js';
-import { configuredOrStoredSecret } from '../config/secrets.js';
+import { configuredOrStoredSecret, coreLinkKey } from '../config/secrets.js';
 import { parseMechanisms } from '../flow/mechanisms.js';
 import type { Mechanism } from '../flow/messages.js';
 import type { Logger } from '../log/logger.js';
@@ -81,6 +81,7 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
     ksp,
     untrusted: { host: c.host, advertisedHost: advertised(c.host, c.advertise), udpPort: c.udpPort || false, tcpPort: c.tcpPort || false, tlsPort: c.tlsPort || false, tlsPskPort: c.tlsPskPort || false },
     softswitch: coreLink(parseHostPort(c.softswitch, 'sbc.softswitch')),
+    coreLinkKey: coreLinkKey(cfg.dataDir, cfg.coreLink.key),
     offered: mechs,
     tls: { dataDir: cfg.dataDir, ...(c.tls.certFile ? { certFile: c.tls.certFile } : {}), ...(c.tls.keyFile ? { keyFile: c.tls.keyFile } : {}) },
     sessions,

@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { SipRequest } from '../sip/index.js';
 import { SbcFlow } from '../flow/sbc.js';
+import { signCoreLink, signingRequests } from '../adapters/sip/core-link.js';
 import { KNOWN_MECHANISMS } from '../flow/mechanisms.js';
 import type { Mechanism } from '../flow/messages.js';
 import {
@@ -44,6 +45,12 @@ export interface StartSbcOptions {
   connections?: SbcConnectionLimits;
   /** The trusted link: where the softswitch listens, and (optionally) the local address to bind for it. */
   softswitch: { host: string; port: number; transport?: 'udp' | 'tcp'; bindHost?: string; bindPort?: number };
+  /**
+   * Key shared with the softswitch: every request sent to it is signed (P-KS-Link,
+   * docs/sip-core-link.md), without which it believes none of our P-KS-* headers.
+   * Absent: nothing is signed (benches against a fake core).
+   */
+  coreLinkKey?: Buffer;
   /** What the SBC offers, by name and q; default tls-psk 0.5, app-hmac 0.3, tls 0.2. Mechanisms whose listener is disabled are dropped. */
   offered?: Mechanism[];
   tls: { certFile?: string; keyFile?: string; dataDir: string };
@@ -224,7 +231,10 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
 
     let proxy: SbcSipProxy | undefined;
     const onHandlerError = (err: unknown, req: SipRequest) => o.logger?.error({ err: (err as Error)?.message, method: req.method }, 'SBC request handler failed (answered 500)');
-    const coreStack = createSipStack({ transports: [coreTransport], timers, autoTrying: false, warningAgent: o.idsp, onHandlerError, onRequest: (req, ctx) => proxy!.onCoreRequest(req, ctx) });
+    const plainCoreStack = createSipStack({ transports: [coreTransport], timers, autoTrying: false, warningAgent: o.idsp, onHandlerError, onRequest: (req, ctx) => proxy!.onCoreRequest(req, ctx) });
+    const linkKey = o.coreLinkKey;
+    // Every request to the softswitch (forwarded, ACK, CANCEL) is signed as it leaves, on the wall clock the softswitch checks against.
+    const coreStack = linkKey ? signingRequests(plainCoreStack, (req) => signCoreLink(req, linkKey)) : plainCoreStack;
     const untrustedStack = createSipStack({ transports: untrusted, timers, autoTrying: false, warningAgent: o.idsp, onHandlerError, onRequest: (req, ctx) => proxy!.onRequest(req, ctx) });
     proxy = new SbcSipProxy({
       idsp: o.idsp, flow, offered, sessions, guard, failures,

@@ -6,8 +6,10 @@
  *
  * - A trusted SBC vouches for KS1 terminals it authenticated by their
  *   mechanism with `P-KS-Auth: mechanism=<m>` and `P-Asserted-Identity:
- *   <sip:IDc>` (RFC 3325; docs/sip-core-link.md). Believed from trusted
- *   sources only: the router strips both from anyone else first.
+ *   <sip:IDc>` (RFC 3325; docs/sip-core-link.md). Believed only on a request
+ *   from an SBC: a trusted address and a valid core-link signature
+ *   (P-KS-Link, which binds them to this request). From anyone else both
+ *   are stripped before this runs.
  * - Everyone else (Digest phones, through an SBC or straight here) answers a
  *   `407` Digest challenge (RFC 3261 §22.3, RFC 8760), on the registrar's
  *   nonce machinery (`DigestAuth`) with HA1 from the AuC. Wrong answers count
@@ -26,8 +28,8 @@ const MECHANISM = /^\s*mechanism\s*=\s*"?([A-Za-z0-9.-]+)"?\s*$/i;
 type Headers = Array<[string, string]>;
 
 export interface CallAuthOptions {
-  /** Is this source address a trusted SBC? */
-  trusted: (address: string) => boolean;
+  /** Did this request come from an SBC (its address trusted and its core-link signature valid; CoreLinkGate.trusted)? */
+  trusted: (address: string, req: SipRequest) => boolean;
   /** The registrar's Digest state (one nonce space for REGISTER and calls). */
   digest: DigestAuth;
   /** Already bounded in time (boundedAuc). */
@@ -78,7 +80,7 @@ export class CallAuthenticator {
   async check(req: SipRequest, source: MessageSource): Promise<CallAuthOutcome> {
     const from = aorOfUri(req.from().uri);
     if (from === undefined) return this.#forbidden('From names no user');
-    const trusted = this.#o.trusted(source.address);
+    const trusted = this.#o.trusted(source.address, req);
     if (trusted) {
       const asserted = this.#asserted(req);
       if (asserted === 'bad') return this.#forbidden('P-Asserted-Identity unusable');

@@ -1,6 +1,6 @@
 import { keyFromHex, splitList } from '../config/addresses.js';
 import type { Config } from '../config/load.js';
-import { configuredOrStoredSecret } from '../config/secrets.js';
+import { configuredOrStoredSecret, coreLinkKey } from '../config/secrets.js';
 import type { Logger } from '../log/logger.js';
 import { openStoreFromConfig, type Store } from '../store/index.js';
 import type { DigestAlgorithm } from '../auc/service.js';
@@ -43,6 +43,7 @@ export async function startSoftswitchRole(cfg: Config, logger: Logger, shared?: 
       ...(identity && cfg.softswitch.sip.tlsPskPort ? { tlsPskPort: cfg.softswitch.sip.tlsPskPort } : {}),
     },
     trustedSbcs: splitList(cfg.softswitch.trustedSbcs),
+    coreLinkKey: coreLinkKey(cfg.dataDir, cfg.coreLink.key),
     realm: cfg.softswitch.realm,
     ...(identity ? { identity } : {}),
     expires: cfg.softswitch.expires,

@@ -16,6 +16,7 @@ import { SoftswitchRegisterHandler, type SoftswitchSipStats } from '../adapters/
 import { boundedAuc } from './auc-guard.js';
 import { DigestAuth } from './digest.js';
 import { CallAuthenticator, type CallAuthStats } from './call-auth.js';
+import { CoreLinkGate, type CoreLinkStats } from './core-link-gate.js';
 import { DEFAULT_EXPIRES, Registrar, type ExpiresPolicy } from './registrar.js';
 // ---- call routing and metrics (docs/softswitch-calls.md) ----
 import { SoftswitchCallRouter, type CallRouterStats } from '../adapters/sip/softswitch-route.js';
@@ -59,6 +60,8 @@ export interface SoftswitchOptions {
   };
   /** CIDRs (or single addresses) of SBCs whose P-KS-* headers are believed. */
   trustedSbcs: string[];
+  /** Key the SBCs sign their requests with (P-KS-Link, docs/sip-core-link.md); without it no request is believed to come from an SBC. */
+  coreLinkKey?: Buffer;
   /** Digest realm. */
   realm: string;
   /** The softswitch's own IDsp and Kc,s (provisioned at the AuC as a proxy), for terminals without an SBC. */
@@ -95,7 +98,7 @@ export interface SoftswitchOptions {
 
 export interface SoftswitchHandle {
   ports: { udp?: number; tcp?: number; tlsPsk?: number; metrics?: number };
-  stats(): { sip: SipStackStats; register: SoftswitchSipStats; heldVectors: number; pskSessions: number; calls: CallRouterStats; location: LocationCacheStats; callAuth: CallAuthStats };
+  stats(): { sip: SipStackStats; register: SoftswitchSipStats; heldVectors: number; pskSessions: number; calls: CallRouterStats; location: LocationCacheStats; callAuth: CallAuthStats; link: CoreLinkStats };
   /** Prometheus counters (registrations, authentication failures, calls). */
   metrics: SoftswitchMetrics;
   /** One sweep now (also runs on its timer). */
@@ -130,8 +133,11 @@ export function trustList(cidrs: readonly string[]): (address: string) => boolea
 
 export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchHandle> {
   const expires: ExpiresPolicy = { ...DEFAULT_EXPIRES, ...o.expires };
-  const trusted = trustList(o.trustedSbcs);
   const metrics = new SoftswitchMetrics(o.metricsRegistry);
+  // From an SBC = a trusted address and a valid link signature (the handlers ask with the request).
+  const linkRefused = metrics.registry.counter('keyswitch_softswitch_core_link_refused_total', 'Requests from a trusted SBC address whose P-KS-* / P-Asserted-Identity were ignored for want of a valid core-link signature, by reason.', { labelNames: ['reason'] });
+  const link = new CoreLinkGate({ trustedAddress: trustList(o.trustedSbcs), key: o.coreLinkKey, logger: o.logger, onRefused: (reason) => linkRefused.inc({ reason }) });
+  const trusted = link.trusted;
   const auc = boundedAuc(metrics.observeAuc(o.auc), o.aucTimeoutMs ?? 2000);
   const flow = new SoftswitchFlow({ auc, vectorTtlSec: o.challengeTtlSec ?? 30 });
   const pskSessions = new Map<string, SessionKeys>();
@@ -206,7 +212,10 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
   });
   const stack = createSipStack({
     transports,
-    onRequest: (req, ctx) => (req.method === 'REGISTER' ? handler.onRequest(req, ctx) : router.onRequest(req, ctx)),
+    onRequest: (req, ctx) => {
+      link.admit(req, ctx.source);
+      return req.method === 'REGISTER' ? handler.onRequest(req, ctx) : router.onRequest(req, ctx);
+    },
     onStrayResponse: router.onStrayResponse,
     warningAgent: o.realm,
     onHandlerError: (err, req) => o.logger?.error({ err: (err as Error)?.message, method: req.method }, 'softswitch request handler failed (answered 500)'),
@@ -253,7 +262,7 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
   o.logger?.info({ ports, realm: o.realm, direct: Boolean(direct), trustedSbcs: o.trustedSbcs }, 'softswitch SIP listening');
   return {
     ports,
-    stats: () => ({ sip: stack.stats(), register: { ...handler.st }, heldVectors: flow.heldVectors, pskSessions: pskSessions.size, calls: { ...router.st }, location: location.stats(), callAuth: { ...callAuth.st } }),
+    stats: () => ({ sip: stack.stats(), register: { ...handler.st }, heldVectors: flow.heldVectors, pskSessions: pskSessions.size, calls: { ...router.st }, location: location.stats(), callAuth: { ...callAuth.st }, link: { verified: link.st.verified, refused: { ...link.st.refused } } }),
     metrics,
     sweep,
     async close() {

@@ -42,9 +42,10 @@ describe('call authentication through the SBC', () => {
     const ksp = randomBytes(32);
     await store.proxies.create(IDSP, ksp);
     auc = new SwitchableAuc(new Auc(store, { challengeTtlSeconds: 30, lockout: { threshold: 3, windowSeconds: 60, baseSeconds: 30, maxSeconds: 300 } }));
-    ss = await startSoftswitch({ sip: { host: '127.0.0.1', udpPort: 0 }, trustedSbcs: ['127.0.0.1/32'], realm: 'lab.example', auc, store });
+    const coreLinkKey = randomBytes(32);
+    ss = await startSoftswitch({ sip: { host: '127.0.0.1', udpPort: 0 }, trustedSbcs: ['127.0.0.1/32'], coreLinkKey, realm: 'lab.example', auc, store });
     sbc = await startSbc({
-      idsp: IDSP, ksp, store,
+      idsp: IDSP, ksp, store, coreLinkKey,
       untrusted: { host: '127.0.0.1', udpPort: 0, tcpPort: 0, tlsPort: 0, tlsPskPort: 0 },
       softswitch: { host: '127.0.0.1', port: ss.ports.udp!, transport: 'udp' },
       tls: { dataDir: dir },

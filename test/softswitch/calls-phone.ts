@@ -4,7 +4,7 @@ import {
   createAckFor2xx, createCancel, createRequest, createSipStack, createUdpTransport, formatAuth, formatUri, randomToken,
   type ServerContext, type SipRequest, type SipResponse, type SipStack, type SipTransport,
 } from '../../src/sip/index.js';
-import { Registration, type Ua } from './harness.js';
+import { asSbc, Registration, type Ua } from './harness.js';
 
 export const PASSWORDS: Record<string, string> = {
   'alice@lab.example': 'alice secret',
@@ -91,7 +91,7 @@ export class Phone {
   static async open(aor: string, ss: { address: string; port: number }, host = '127.0.0.1'): Promise<Phone> {
     const t = await createUdpTransport({ host });
     let self: Phone | undefined;
-    const stack = createSipStack({ transports: [t], timers: fast, onRequest: (req, ctx) => self?.onRequest(req, ctx) });
+    const stack = asSbc(createSipStack({ transports: [t], timers: fast, onRequest: (req, ctx) => self?.onRequest(req, ctx) }), host);
     self = new Phone(aor, stack, t, ss);
     return self;
   }

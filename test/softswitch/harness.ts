@@ -8,6 +8,7 @@ import {
   type SipResponse, type SipStack, type SipTransport,
 } from '../../src/sip/index.js';
 import type { Store } from '../../src/store/index.js';
+import { signCoreLink, signingRequests } from '../../src/adapters/sip/core-link.js';
 import type { EngineContext } from '../helpers/engines.js';
 
 export const REALM = 'lab.example';
@@ -15,6 +16,13 @@ export const SBC = 'sbc1.lab.example';
 export const SELF = 'ss1.lab.example';
 /** A second loopback address: the fake SBC sends from it, and only it is trusted. */
 export const SBC_ADDR = '127.0.0.2';
+/** The core-link key the softswitch of `world` checks and the fake SBC signs with (docs/sip-core-link.md). */
+export const LINK_KEY = randomBytes(32);
+
+/** From the fake SBC's address a stack signs its requests as the SBC does; from anywhere else it is left alone. */
+export function asSbc(stack: SipStack, host: string): SipStack {
+  return host === SBC_ADDR ? signingRequests(stack, (req) => signCoreLink(req, LINK_KEY)) : stack;
+}
 
 /** The real Auc, with a switch that makes it hang (no answer) or refuse (unavailable), and a call log. */
 export class SwitchableAuc implements AucService {
@@ -65,6 +73,7 @@ export async function world(ctx: EngineContext, opts: Partial<SoftswitchOptions>
   const ss = await startSoftswitch({
     sip: { host: '127.0.0.1', udpPort: 0, tcpPort: 0, tlsPskPort: 0 },
     trustedSbcs: [SBC_ADDR + '/32'],
+    coreLinkKey: LINK_KEY,
     realm: REALM,
     identity: { id: SELF, key: kcs },
     expires: { min: 60, max: 7200, default: 3600 },
@@ -89,7 +98,7 @@ export class Ua {
   private constructor(readonly stack: SipStack, readonly transport: SipTransport) {}
   static async udp(host = '127.0.0.1'): Promise<Ua> {
     const t = await createUdpTransport({ host });
-    return new Ua(createSipStack({ transports: [t], onRequest: () => undefined, timers: fast }), t);
+    return new Ua(asSbc(createSipStack({ transports: [t], onRequest: () => undefined, timers: fast }), host), t);
   }
   static async tlsPsk(identity: string, key: Buffer): Promise<Ua> {
     const t = await createTlsTransport({ client: { psk: { identity, key }, maxVersion: 'TLSv1.2' } });

@@ -18,8 +18,12 @@ import type { SoftswitchMetrics } from '../../softswitch/metrics.js';
 import { P_ASSERTED_IDENTITY, type CallAuthenticator } from '../../softswitch/call-auth.js';
 
 export interface CallRouterOptions {
-  /** Is this address a trusted SBC (whose P-KS-* headers are believed and kept)? */
-  trusted: (address: string) => boolean;
+  /**
+   * With a request: did it come from an SBC (trusted address and a valid core-link
+   * signature, docs/sip-core-link.md)? Without: is this next hop's address an SBC's
+   * (whose P-KS-* headers are kept)?
+   */
+  trusted: (address: string, req?: SipRequest) => boolean;
   location: LocationCache;
   /** Is this AoR provisioned at all? Tells 404 (never) from 480 (nobody registered now). */
   known: (aor: string) => Promise<boolean>;
@@ -147,7 +151,7 @@ export class SoftswitchCallRouter {
     const stack = this.#stack;
     if (!stack) return;
     const src = ctx.source;
-    if (!this.#o.trusted(src.address)) {
+    if (!this.#o.trusted(src.address, req)) {
       this.#stripPks(req);
       // RFC 3325 §5: an identity asserted by someone outside the trust domain is not believed, nor passed on.
       req.remove(P_ASSERTED_IDENTITY);
@@ -260,7 +264,7 @@ export class SoftswitchCallRouter {
   async #authorised(req: SipRequest, fwd: SipRequest, ctx: ServerContext, inDialog: boolean, routedHere: boolean): Promise<boolean> {
     const auth = this.#o.auth;
     if (!auth) return true;
-    if (inDialog && (routedHere || this.#o.trusted(ctx.source.address))) return true;
+    if (inDialog && (routedHere || this.#o.trusted(ctx.source.address, req))) return true;
     // A spiral (we sent it to ourselves, e.g. a contact that names us): authenticated on its first pass.
     const top = req.topVia();
     if (top && 'ks-loop' in top.params && this.#isSelfVia(top) && ctx.source.port === (top.port ?? 5060) && this.#isSelf(ctx.source.address, ctx.source.port, false)) return true;
@@ -308,7 +312,7 @@ export class SoftswitchCallRouter {
   /** A dialog-forming request from an SBC or over a stream: its Contact is reached back the same way. */
   #learnFromRequest(req: SipRequest, src: MessageSource): void {
     const stream = src.protocol !== 'udp';
-    if (!stream && !this.#o.trusted(src.address)) return;
+    if (!stream && !this.#o.trusted(src.address, req)) return;
     const c = req.contacts()[0];
     if (!c || 'star' in c) return;
     const hop: FlowHop = { address: src.address, port: src.port, protocol: src.protocol };
@@ -548,7 +552,7 @@ export class SoftswitchCallRouter {
     const routes = req.routes();
     const remaining = this.#popOwnRoutes(fwd, routes, ruri);
     // An ACK has no answer to challenge with: from outside the trust domain it must follow a route set we are in.
-    if (this.#o.auth && remaining >= routes.length && !this.#o.trusted(src.address)) return;
+    if (this.#o.auth && remaining >= routes.length && !this.#o.trusted(src.address, req)) return;
     const opts: SendOptions = {};
     const hop = remaining > 0 ? undefined : this.#flows.find(fwd.uri);
     if (hop) opts.destination = destinationOf(hop);

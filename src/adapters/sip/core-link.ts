@@ -1,0 +1,141 @@
+/**
+ * The core link's signature (docs/sip-core-link.md, "Link authentication"):
+ * every request the SBC sends to the softswitch carries
+ *
+ *   P-KS-Link: ts=<ms since 1970>;mac=<b64url HMAC-SHA256, 32 bytes>
+ *
+ * under a key the two roles share (`coreLink.key`). The MAC covers the
+ * request as sent except what changes hop by hop after signing: the start
+ * line, every header line but Via, Content-Length and P-KS-Link itself (lower
+ * case name, value trimmed, in wire order), the SHA-256 of the body and the
+ * timestamp. So the assertions (`P-KS-*`, `P-Asserted-Identity`) are bound to
+ * this one request — its Call-ID, CSeq and method, From and To with their
+ * tags, Request-URI, Route, Contact and body — and cannot be carried onto
+ * another. The receiver accepts a timestamp within ±WINDOW of its clock and
+ * each MAC once (a captured request replayed as it was is refused too).
+ *
+ * A contract between the roles: it lives here, not in src/sbc or
+ * src/softswitch, and knows only SIP.
+ */
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { SipRequest, SipStack } from '../../sip/index.js';
+
+export const P_KS_LINK = 'P-KS-Link';
+const KEY = 'p-ks-link';
+/** Rewritten after signing: Via (pushed by the sender's stack, stamped by the receiver's) and Content-Length (set at serialisation; the body hash stands for it). */
+const UNCOVERED = new Set(['via', 'content-length', KEY]);
+/**
+ * How far a timestamp may be from the verifier's clock. Covers a UDP request's
+ * retransmissions (64·T1 = 32 s, which reuse the first signature) plus clock
+ * skew between hosts; the seen-MAC table holds this long.
+ */
+export const LINK_WINDOW_MS = 60_000;
+const VALUE = /^\s*ts=([0-9]{1,15})\s*;\s*mac=([A-Za-z0-9_-]{43})\s*$/;
+const LABEL = 'keyswitch core link v1';
+
+export type LinkFailure = 'missing' | 'malformed' | 'stale' | 'bad-mac' | 'replayed';
+export type LinkVerdict = { ok: true } | { ok: false; reason: LinkFailure };
+
+/** The text the MAC is computed over (exported for tests and interop). */
+export function linkCanonical(req: SipRequest, ts: string): string {
+  const lines = [LABEL, ts, `${req.method} ${req.uri}`, createHash('sha256').update(req.body).digest('base64url')];
+  for (const h of req.headers) if (!UNCOVERED.has(h.key)) lines.push(`${h.key}:${h.value.trim()}`);
+  return lines.join('\n');
+}
+
+function mac(key: Buffer, req: SipRequest, ts: string): Buffer {
+  return createHmac('sha256', key).update(linkCanonical(req, ts), 'utf8').digest();
+}
+
+/**
+ * Signs `req` for the core link (replacing any P-KS-Link it carries). Call it
+ * last, just before the stack sends: any later change but a Via breaks it.
+ */
+export function signCoreLink(req: SipRequest, key: Buffer, now: number = Date.now()): void {
+  req.remove(P_KS_LINK);
+  // The stack would add this after signing; set it first so that the MAC covers what is sent.
+  if (req.maxForwards() === undefined) req.set('Max-Forwards', '70');
+  const ts = String(Math.max(0, Math.floor(now)));
+  req.append(P_KS_LINK, `ts=${ts};mac=${mac(key, req, ts).toString('base64url')}`);
+}
+
+/** `stack` with every request it sends (in a transaction or not) signed by `sign`; responses are untouched. */
+export function signingRequests(stack: SipStack, sign: (req: SipRequest) => void): SipStack {
+  return {
+    ...stack,
+    send(req, o) {
+      sign(req);
+      return stack.send(req, o);
+    },
+    sendStateless(msg, o) {
+      if (msg.isRequest()) sign(msg);
+      return stack.sendStateless(msg, o);
+    },
+  };
+}
+
+export interface LinkVerifierOptions {
+  now?: () => number;
+  windowMs?: number;
+  /** Most MACs remembered (default 200 000, about 60 s at 3 000 requests/s); past it the oldest go and nothing older is accepted. */
+  maxSeen?: number;
+}
+
+/** Checks P-KS-Link on requests from the other end of the link; each valid MAC is accepted once. */
+export class CoreLinkVerifier {
+  readonly #key: Buffer;
+  readonly #now: () => number;
+  readonly #window: number;
+  readonly #max: number;
+  /** MAC (b64url) → its timestamp, in arrival order. */
+  readonly #seen = new Map<string, number>();
+  /** Timestamps at or below this were forgotten early (table full): refused as possible replays. */
+  #floor = -1;
+
+  constructor(key: Buffer, o: LinkVerifierOptions = {}) {
+    this.#key = key;
+    this.#now = o.now ?? Date.now;
+    this.#window = o.windowMs ?? LINK_WINDOW_MS;
+    this.#max = o.maxSeen ?? 200_000;
+  }
+
+  get remembered(): number {
+    return this.#seen.size;
+  }
+
+  /** Call once per request, as received and before anything changes it. */
+  verify(req: SipRequest): LinkVerdict {
+    const values = req.getAll(P_KS_LINK);
+    if (values.length === 0) return { ok: false, reason: 'missing' };
+    const m = values.length === 1 ? VALUE.exec(values[0]!) : null;
+    if (!m) return { ok: false, reason: 'malformed' };
+    const ts = Number(m[1]);
+    const now = this.#now();
+    if (Math.abs(now - ts) > this.#window) return { ok: false, reason: 'stale' };
+    const got = Buffer.from(m[2]!, 'base64url');
+    if (got.length !== 32 || !timingSafeEqual(got, mac(this.#key, req, m[1]!))) return { ok: false, reason: 'bad-mac' };
+    this.#forget(now);
+    const id = m[2]!;
+    if (this.#seen.has(id) || ts <= this.#floor) return { ok: false, reason: 'replayed' };
+    this.#seen.set(id, ts);
+    while (this.#seen.size > this.#max) {
+      const [oldest, t] = this.#seen.entries().next().value!;
+      this.#seen.delete(oldest);
+      if (t > this.#floor) this.#floor = t;
+    }
+    return { ok: true };
+  }
+
+  /** Entries whose timestamp left the window are refused as stale anyway. */
+  #forget(now: number): void {
+    for (const [id, t] of this.#seen) {
+      if (now - t <= this.#window) break;
+      this.#seen.delete(id);
+    }
+  }
+}
+
+/** Removes every P-KS-Link line (the SBC does it on its untrusted side with every other P-KS-*). */
+export function stripLink(req: SipRequest): number {
+  return req.remove(P_KS_LINK);
+}
