@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore } from '../../src/store/index.js';
+import { openDb } from '../../src/store/index.js';
 import { ks, startDaemon, type Daemon } from '../helpers/cli.js';
 import { describeEngines, makeContext, PG_URL, type EngineContext } from '../helpers/engines.js';
 import { upEnv } from '../helpers/ports.js';
@@ -29,7 +29,8 @@ function upSuite(ctx: EngineContext, aucProtocol: 'radius' | 'diameter') {
   const keys: Record<string, string> = {};
 
   beforeAll(async () => {
-    if (ctx.engine === 'postgres') await (await openStore(pgOpts)).close();
+    // the schema only: the master key the CLI makes with --init is the first this store records
+    if (ctx.engine === 'postgres') await (await openDb(pgOpts)).knex.destroy();
     const up = await upEnv();
     p = up.ports;
     env = {
@@ -39,13 +40,16 @@ function upSuite(ctx: EngineContext, aucProtocol: 'radius' | 'diameter') {
       // sipp reads only the first WWW-Authenticate and knows only MD5
       KEYSWITCH_DIGEST_ALGORITHMS: 'MD5,SHA-256',
       KEYSWITCH_AUC_PROTOCOL: aucProtocol,
+      // Plain TCP so that the capture below can read the Diameter leg (its connection opens before the capture,
+      // so a TLS key log would not help); Diameter over TLS-PSK, the default, is tested in test/diameter/up-peers.test.ts.
+      KEYSWITCH_DIAMETER_TLS: 'off',
     };
     for (const idc of ['alice@lab.example', 'gw1@lab.example']) {
-      const r = ks([...g, 'provision', 'terminal', idc, '--json'], env);
+      const r = ks([...g, '--init', 'provision', 'terminal', idc, '--json'], env);
       expect(r.code, r.stderr).toBe(0);
       keys[idc] = JSON.parse(r.stdout).key;
     }
-    expect(ks([...g, 'provision', 'terminal', '1000@127.0.0.1', '--sip-password', 'sipp-secret'], env).code).toBe(0);
+    expect(ks([...g, '--init', 'provision', 'terminal', '1000@127.0.0.1', '--sip-password', 'sipp-secret'], env).code).toBe(0);
     ({ daemon } = await startDaemon([...g, 'up'], /SBC H\.248 \(gateways\)/, env));
   });
   afterAll(async () => {
