@@ -1,6 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Store } from '../store/index.js';
 import { DuplicateError } from '../store/index.js';
+import { crashPoint } from '../store/crash-point.js';
 import { parseCsv } from './csv.js';
 import { identityProblem, keyProblem, sipPasswordProblem } from './validate.js';
 
@@ -17,6 +18,14 @@ export interface ImportReport {
 export interface ImportOptions {
   actor: string;
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Called with each generated key before its terminal is created; the
+   * terminal is created only once this resolves (the CLI appends it to
+   * --keys-out and fsyncs). If it throws, the row fails with its message and
+   * nothing is created. Without it the keys are only in the report (the API
+   * answers them).
+   */
+  keepKey?: (generated: { idc: string; key: string }) => Promise<void> | void;
 }
 
 /**
@@ -61,7 +70,7 @@ export async function importTerminalsCsv(store: Store, csv: string, opts: Import
     if (problem) fail(problem);
     else {
       try {
-        const outcome = await importOne(store, idc, keyHex, sip, opts.actor, report);
+        const outcome = await importOne(store, idc, keyHex, sip, opts, report);
         if (outcome === 'created') report.created++;
         else if (outcome === 'unchanged') report.unchanged++;
         else fail(outcome.error);
@@ -75,9 +84,31 @@ export async function importTerminalsCsv(store: Store, csv: string, opts: Import
   return report;
 }
 
+/**
+ * The identities of the rows that would get a generated key (no key column,
+ * or an empty key), so that a caller can refuse before importing when it has
+ * nowhere to keep them. Rows the import would refuse anyway are left out.
+ */
+export function keylessRows(csv: string): string[] {
+  let records;
+  try {
+    records = parseCsv(csv);
+  } catch {
+    return [];
+  }
+  const cols = records.shift()?.fields.map((f) => f.trim().toLowerCase()) ?? [];
+  const idcCol = cols.indexOf('idc');
+  const keyCol = cols.indexOf('key');
+  if (idcCol < 0) return [];
+  return records
+    .filter((r) => r.fields.length === cols.length && (keyCol < 0 || !r.fields[keyCol]?.trim()))
+    .map((r) => r.fields[idcCol]?.trim() ?? '')
+    .filter((idc) => !identityProblem(idc));
+}
+
 type Outcome = 'created' | 'unchanged' | { error: string };
 
-async function importOne(store: Store, idc: string, keyHex: string, sip: string, actor: string, report: ImportReport): Promise<Outcome> {
+async function importOne(store: Store, idc: string, keyHex: string, sip: string, opts: ImportOptions, report: ImportReport): Promise<Outcome> {
   const existing = await store.terminals.key(idc);
   if (existing) {
     if (keyHex && !timingSafeEqual(Buffer.from(keyHex, 'hex'), existing.key)) {
@@ -87,8 +118,17 @@ async function importOne(store: Store, idc: string, keyHex: string, sip: string,
     return 'unchanged';
   }
   const key = keyHex ? Buffer.from(keyHex, 'hex') : randomBytes(32);
+  if (!keyHex && opts.keepKey) {
+    // The key is kept before the terminal exists: a crash between the two leaves a spare key, never a terminal without one.
+    try {
+      await opts.keepKey({ idc, key: key.toString('hex') });
+    } catch (err) {
+      return { error: (err as Error).message };
+    }
+  }
   await store.terminals.create(idc, key, sip || undefined);
-  await store.audit.add(actor, 'terminal.create', idc, { source: 'import', keyGenerated: !keyHex, sipPassword: Boolean(sip) });
+  await store.audit.add(opts.actor, 'terminal.create', idc, { source: 'import', keyGenerated: !keyHex, sipPassword: Boolean(sip) });
+  crashPoint('import:created');
   if (!keyHex) report.generated.push({ idc, key: key.toString('hex') });
   return 'created';
 }

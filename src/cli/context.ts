@@ -1,12 +1,14 @@
 import { userInfo } from 'node:os';
 import { ConfigError, loadConfig, type Config } from '../config/load.js';
-import { openStoreFromConfig, type Store } from '../store/index.js';
+import { DataDirError, describeStore, MasterKeyError, openStoreFromConfig, type Store } from '../store/index.js';
 
 export interface GlobalFlags {
   config?: string;
   dataDir?: string;
   dbUrl?: string;
   logLevel?: string;
+  /** Create the data directory (and a first master key) if missing. */
+  init?: boolean;
 }
 
 export function configFrom(flags: GlobalFlags, extra: Record<string, unknown> = {}): Config {
@@ -16,9 +18,16 @@ export function configFrom(flags: GlobalFlags, extra: Record<string, unknown> = 
   });
 }
 
+/** The line every command that uses the store prints on stderr first, so the operator sees which one it was. */
+export function announceStore(cfg: Config): void {
+  process.stderr.write(`store: ${describeStore({ url: cfg.db.url || undefined, dataDir: cfg.dataDir })}\n`);
+}
+
+/** Opens the store for a one-shot command: says which, creates no data directory without --init. */
 export async function withStore<T>(flags: GlobalFlags, fn: (store: Store, cfg: Config) => Promise<T>): Promise<T> {
   const cfg = configFrom(flags);
-  const store = await openStoreFromConfig(cfg);
+  announceStore(cfg);
+  const store = await openStoreFromConfig(cfg, { createDataDir: Boolean(flags.init), onNotice: (l) => void process.stderr.write(`keyswitch: ${l}\n`) });
   try {
     return await fn(store, cfg);
   } finally {
@@ -40,5 +49,5 @@ export function cliActor(): string {
 export class UsageError extends Error {}
 
 export function isUserError(err: unknown): boolean {
-  return err instanceof UsageError || err instanceof ConfigError;
+  return err instanceof UsageError || err instanceof ConfigError || err instanceof DataDirError || err instanceof MasterKeyError;
 }

@@ -1,9 +1,9 @@
 import { Command, Option } from 'commander';
 import { describeConfig } from '../config/load.js';
-import { migrate, openDb } from '../store/index.js';
 import { configFrom, isUserError, UsageError, withStore, type GlobalFlags } from './context.js';
-import { importFile, listPrincipals, provisionPrincipal } from './provision.js';
+import { importFile, listPrincipals, provisionPrincipal, type ProvisionOptions } from './provision.js';
 import { runRoles } from './run.js';
+import { readSecret, secretHelp, StdinOnce } from './secret-input.js';
 
 // `keyswitch list … | head` closes stdout early; that is not an error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -17,8 +17,10 @@ program
   .description('NGN softswitch with authentication center (AuC) and session border controller (SBC)')
   .option('-c, --config <file>', 'YAML config file (over config/default.yaml, under KEYSWITCH_* and flags)')
   .option('--data-dir <dir>', 'data directory (SQLite file, master key, generated secrets)')
-  .option('--db-url <url>', 'postgres://… to use PostgreSQL instead of the embedded SQLite')
+  .option('--db-url <url>', 'postgres://… to use PostgreSQL instead of the embedded SQLite (with a password, prefer KEYSWITCH_DB_URL: arguments show in ps)')
+  .option('--init', 'create the data directory (mode 0700) and a first master key if they do not exist; without it only up and the roles create them')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace')
+  .addHelpText('after', '\nEvery command that uses the store first prints "store: …" (which one) on stderr.')
   .showHelpAfterError();
 
 const g = (): GlobalFlags => program.opts<GlobalFlags>();
@@ -51,16 +53,11 @@ program
 program
   .command('migrate')
   .description('apply database migrations and exit (servers also do this on start)')
-  .action(async () => {
-    const cfg = configFrom(g());
-    const db = await openDb({ dataDir: cfg.dataDir, url: cfg.db.url || undefined });
-    try {
-      const applied = await migrate(db);
-      console.log(`${db.describe}: ${applied.length ? `applied ${applied.join(', ')}` : 'already up to date'}`);
-    } finally {
-      await db.knex.destroy();
-    }
-  });
+  .action(async () =>
+    withStore(g(), async (store) => {
+      console.log(`${store.db.describe}: ${store.migrations.length ? `applied ${store.migrations.join(', ')}` : 'already up to date'}`);
+    }),
+  );
 
 program
   .command('config')
@@ -102,24 +99,28 @@ token
     }),
   );
 
+/** --NAME, --NAME-file, --NAME-stdin: a secret that can stay off the command line (src/cli/secret-input.ts). */
+const secretOptions = (c: Command, name: string, arg: string, what: string) => {
+  const h = secretHelp(name, what);
+  return c.option(`--${name} <${arg}>`, h.value).option(`--${name}-file <path>`, h.file).option(`--${name}-stdin`, h.stdin);
+};
+
 const provision = program.command('provision').description('provision terminals and proxies straight into the store');
-provision
-  .command('terminal <idc>')
-  .description('create a terminal; without --key a key is generated and printed once')
-  .option('--key <hex>', 'the 32-byte long-term key Kc, as 64 hex digits')
-  .option('--sip-password <password>', 'SIP Digest password, for phones that do not speak KS1')
+secretOptions(
+  secretOptions(provision.command('terminal <idc>').description('create a terminal; without a key a key is generated and printed once'), 'key', 'hex', 'the 32-byte long-term key Kc, as 64 hex digits'),
+  'sip-password',
+  'password',
+  'SIP Digest password, for phones that do not speak KS1',
+)
   .option('--json', 'print one JSON line')
-  .action(async (idc: string, o: { key?: string; sipPassword?: string; json?: boolean }) => provisionPrincipal('terminal', idc, o, g()));
-provision
-  .command('proxy <idsp>')
-  .description('create a proxy (SBC); without --key a key is generated and printed once')
-  .option('--key <hex>', 'the 32-byte long-term key Ksp, as 64 hex digits')
+  .action(async (idc: string, o: ProvisionOptions) => provisionPrincipal('terminal', idc, o, g()));
+secretOptions(provision.command('proxy <idsp>').description('create a proxy (SBC); without a key a key is generated and printed once'), 'key', 'hex', 'the 32-byte long-term key Ksp, as 64 hex digits')
   .option('--json', 'print one JSON line')
-  .action(async (idsp: string, o: { key?: string; json?: boolean }) => provisionPrincipal('proxy', idsp, o, g()));
+  .action(async (idsp: string, o: ProvisionOptions) => provisionPrincipal('proxy', idsp, o, g()));
 provision
   .command('import <file>')
   .description('bulk-create terminals from CSV with header idc,key,sip_password (key optional); re-running changes nothing')
-  .option('--keys-out <file>', 'where generated keys go (mode 0600); they are printed nowhere else')
+  .option('--keys-out <file>', 'a new file for the generated keys (mode 0600, never overwritten; each key is on disk before its terminal exists); they are written nowhere else, so an import that must generate keys needs it')
   .option('--json', 'print the report as one JSON line')
   .action(async (file: string, o: { keysOut?: string; json?: boolean }) => {
     process.exitCode = await importFile(file, o, g());
@@ -131,7 +132,9 @@ terminal
   .description('register (KS1 through the SBC), verify the MAC, apply the mechanism; prints one JSON line; exit 0 ok, 2 authentication failed, 1 other error')
   .option('--proto <proto>', 'sip, mgcp or h248', 'sip')
   .option('--id <idc>', 'the terminal identity IDc')
-  .option('--key <hex>', 'its long-term key Kc (64 hex digits)')
+  .option('--key <hex>', secretHelp('key', 'its long-term key Kc (64 hex digits)').value)
+  .option('--key-file <path>', secretHelp('key', '').file)
+  .option('--key-stdin', secretHelp('key', '').stdin)
   .option('--sbc <host:port>', 'the SBC (default port 5060 sip, 2727 mgcp, 2944 h248)', '127.0.0.1')
   .option('--mechs <list>', 'mechanisms with priorities, e.g. "tls-psk;q=0.5, app-hmac;q=0.3"')
   .option('--transport <udp|tcp>', 'SIP transport for the registration', 'udp')
@@ -140,15 +143,31 @@ terminal
   .option('--keys-file <csv>', 'many terminals: CSV idc,key (as provision import --keys-out writes)')
   .option('--count <n>', 'register this many terminals from --keys-file')
   .option('--rate <r>', 'registrations started per second with --count', '10')
-  .action(async (o: { proto: string; id?: string; key?: string; sbc: string; mechs?: string; transport: string; idsp?: string; caFile?: string; keysFile?: string; count?: string; rate: string }) => {
+  .action(async (o: { proto: string; id?: string; key?: string; keyFile?: string; keyStdin?: boolean; sbc: string; mechs?: string; transport: string; idsp?: string; caFile?: string; keysFile?: string; count?: string; rate: string }) => {
+    const key = terminalKey(o);
+    if (key === null) return;
+    const { keyFile: _f, keyStdin: _s, ...rest } = o;
     const { runTerminalRegister } = await import('./terminal.js');
-    process.exitCode = await runTerminalRegister({ ...o });
+    process.exitCode = await runTerminalRegister({ ...rest, ...(key !== undefined ? { key } : {}) });
   });
+
+/** The terminal's key from --key, --key-file or stdin; null (and exit 1, as for other errors of these commands) when that fails. */
+function terminalKey(o: { key?: string; keyFile?: string; keyStdin?: boolean }): string | undefined | null {
+  try {
+    return readSecret('key', { value: o.key, file: o.keyFile, stdin: o.keyStdin }, new StdinOnce());
+  } catch (e) {
+    process.stderr.write(`error: ${(e as Error).message}\n`);
+    process.exitCode = 1;
+    return null;
+  }
+}
 
 const callOptions = (c: Command) =>
   c
     .requiredOption('--id <idc>', 'the terminal identity IDc')
-    .requiredOption('--key <hex>', 'its long-term key Kc (64 hex digits)')
+    .option('--key <hex>', secretHelp('key', 'its long-term key Kc (64 hex digits)').value)
+    .option('--key-file <path>', secretHelp('key', '').file)
+    .option('--key-stdin', secretHelp('key', '').stdin)
     .option('--sbc <host:port>', 'the SBC', '127.0.0.1:5060')
     .option('--mechs <list>', 'mechanisms with priorities')
     .option('--transport <udp|tcp>', 'SIP transport for the registration', 'udp')
@@ -158,18 +177,55 @@ callOptions(terminal.command('call'))
   .description('register, call another terminal (INVITE, answer, ACK), hold, hang up (BYE); one JSON line per event; exit 0 ok, 2 authentication failed, 1 other')
   .requiredOption('--to <aor>', 'who to call, e.g. bob@lab.example')
   .option('--hold <seconds>', 'how long to hold the call', '5')
-  .action(async (o: { id: string; key: string; sbc: string; to: string; hold: string; mechs?: string; transport: string; idsp?: string; caFile?: string }) => {
+  .action(async (o: { id: string; key?: string; keyFile?: string; keyStdin?: boolean; sbc: string; to: string; hold: string; mechs?: string; transport: string; idsp?: string; caFile?: string }) => {
+    const key = terminalKey(o);
+    if (key === null) return;
+    const { keyFile: _f, keyStdin: _s, ...rest } = o;
     const { runTerminalCall } = await import('./terminal-call.js');
-    process.exitCode = await runTerminalCall({ proto: 'sip', ...o });
+    process.exitCode = await runTerminalCall({ proto: 'sip', ...rest, key: key ?? '' });
   });
 callOptions(terminal.command('answer'))
   .description('register, then answer incoming calls until --calls are done or --timeout passes; one JSON line per event')
   .option('--calls <n>', 'calls to answer before exiting', '1')
   .option('--timeout <seconds>', 'give up waiting after this long')
   .option('--ring <ms>', 'ring this long before answering', '0')
-  .action(async (o: { id: string; key: string; sbc: string; calls: string; timeout?: string; ring: string; mechs?: string; transport: string; idsp?: string; caFile?: string }) => {
+  .action(async (o: { id: string; key?: string; keyFile?: string; keyStdin?: boolean; sbc: string; calls: string; timeout?: string; ring: string; mechs?: string; transport: string; idsp?: string; caFile?: string }) => {
+    const key = terminalKey(o);
+    if (key === null) return;
+    const { keyFile: _f, keyStdin: _s, ...rest } = o;
     const { runTerminalAnswer } = await import('./terminal-call.js');
-    process.exitCode = await runTerminalAnswer({ proto: 'sip', ...o });
+    process.exitCode = await runTerminalAnswer({ proto: 'sip', ...rest, key: key ?? '' });
+  });
+
+const masterKey = program.command('master-key').description('the master key that seals long-term keys at rest (docs/auc.md)');
+masterKey
+  .command('status')
+  .description('check that the configured master key opens the database; print its version, check value and the number of sealed values')
+  .action(async () => {
+    const { masterKeyStatusCommand } = await import('./master-key.js');
+    await masterKeyStatusCommand(g());
+  });
+masterKey
+  .command('rotate')
+  .description('re-seal every sealed value (terminal and proxy keys, SIP passwords, SBC signing keys) under a new master key, in one transaction')
+  .option('--new-key-file <path>', 'the new key (64 hex digits) from this file; default: generated into the data directory. Required when the key is configured (KEYSWITCH_MASTER_KEY)')
+  .option('--keep-old', 'keep the previous key as master.key.v<version> (it opens only database backups made before the rotation)')
+  .addHelpText(
+    'after',
+    `
+Stop every role that uses this store first, and restart them afterwards: a
+running role keeps the old key and can no longer open what is re-sealed.
+
+With master.key in the data directory the new key is written to
+master.key.new, the database is re-sealed in one transaction, then
+master.key.new replaces master.key (the old file is kept as
+master.key.v<version> until the end). A crash at any point leaves a store that
+opens: before the commit with the old master.key, after it with the new key,
+which the next start puts in place itself. Progress goes to stderr.`,
+  )
+  .action(async (o: { newKeyFile?: string; keepOld?: boolean }) => {
+    const { masterKeyRotateCommand } = await import('./master-key.js');
+    await masterKeyRotateCommand(o, g());
   });
 
 const pool = program.command('pool').description('the key pair several SBC instances share');

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { importTerminalsCsv } from '../auc/import.js';
+import { readFileSync } from 'node:fs';
+import { importTerminalsCsv, keylessRows, type ImportReport } from '../auc/import.js';
 import { identityProblem, keyProblem, sipPasswordProblem } from '../auc/validate.js';
 import { DuplicateError, type Principal } from '../store/index.js';
 import { cliActor, UsageError, withStore, type GlobalFlags } from './context.js';
+import { KeysOutFile } from './keys-out.js';
+import { readSecret, StdinOnce } from './secret-input.js';
 
 function check(problem: string | undefined): void {
   if (problem) throw new UsageError(problem);
@@ -18,13 +20,24 @@ function printCreated(kind: string, p: Principal, generated: Buffer | undefined,
   if (generated) console.log(`key ${generated.toString('hex')}\n(shown this once: give it to the ${kind === 'terminal' ? 'terminal' : 'SBC'} now)`);
 }
 
-export async function provisionPrincipal(
-  kind: 'terminal' | 'proxy',
-  id: string,
-  opts: { key?: string; sipPassword?: string; json?: boolean },
-  flags: GlobalFlags,
-): Promise<void> {
-  check(identityProblem(id));
+export interface ProvisionOptions {
+  key?: string;
+  keyFile?: string;
+  keyStdin?: boolean;
+  sipPassword?: string;
+  sipPasswordFile?: string;
+  sipPasswordStdin?: boolean;
+  json?: boolean;
+}
+
+export async function provisionPrincipal(kind: 'terminal' | 'proxy', id: string, given: ProvisionOptions, flags: GlobalFlags): Promise<void> {
+  const stdin = new StdinOnce();
+  const opts = {
+    key: readSecret('key', { value: given.key, file: given.keyFile, stdin: given.keyStdin }, stdin),
+    sipPassword: readSecret('sip-password', { value: given.sipPassword, file: given.sipPasswordFile, stdin: given.sipPasswordStdin }, stdin),
+    json: given.json,
+  };
+  check(identityProblem(id, kind));
   if (opts.key) check(keyProblem(opts.key));
   if (opts.sipPassword !== undefined) check(sipPasswordProblem(opts.sipPassword));
   await withStore(flags, async (store) => {
@@ -41,6 +54,11 @@ export async function provisionPrincipal(
   });
 }
 
+/**
+ * `provision import`: generated keys go to --keys-out only (src/cli/keys-out.ts),
+ * and an import that would generate keys without it is refused before
+ * anything is written.
+ */
 export async function importFile(file: string, opts: { keysOut?: string; json?: boolean }, flags: GlobalFlags): Promise<number> {
   let csv: string;
   try {
@@ -48,41 +66,51 @@ export async function importFile(file: string, opts: { keysOut?: string; json?: 
   } catch (err) {
     throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
   }
-  return withStore(flags, async (store) => {
-    let last = 0;
-    const tty = process.stderr.isTTY;
-    const report = await importTerminalsCsv(store, csv, {
-      actor: cliActor(),
-      onProgress(done, total) {
-        const now = Date.now();
-        if (done === total || now - last > 500) {
-          last = now;
-          process.stderr.write(`${tty ? '\r' : ''}imported ${done}/${total}${tty && done !== total ? '' : '\n'}`);
+  const keysOut = opts.keysOut ? KeysOutFile.create(opts.keysOut) : undefined;
+  let report: ImportReport | undefined;
+  try {
+    return await withStore(flags, async (store) => {
+      if (!keysOut) {
+        const missing: string[] = [];
+        for (const idc of keylessRows(csv)) if (!(await store.terminals.get(idc))) missing.push(idc);
+        if (missing.length) {
+          throw new UsageError(`${missing.length} row${missing.length > 1 ? 's have' : ' has'} no key and no terminal yet (first: ${JSON.stringify(missing[0])}); the keys generated for them would be kept nowhere: give --keys-out FILE. Nothing was imported`);
         }
-      },
-    });
-    if (report.generated.length) {
-      if (!opts.keysOut) {
-        // Keys were generated and stored: losing them would strand the terminals, so refuse to be silent.
-        process.stderr.write(`warning: ${report.generated.length} keys were generated but --keys-out was not given; rotate those terminals to obtain keys\n`);
-      } else {
-        const lines = ['idc,key', ...report.generated.map((g) => `${csvField(g.idc)},${g.key}`)];
-        writeFileSync(opts.keysOut, lines.join('\n') + '\n', { mode: 0o600, flag: 'w' });
       }
-    }
-    const summary = { total: report.total, created: report.created, unchanged: report.unchanged, failed: report.failed, errors: report.errors, keysOut: report.generated.length ? opts.keysOut : undefined };
-    if (opts.json) console.log(JSON.stringify(summary));
-    else {
-      console.log(`${report.total} rows: ${report.created} created, ${report.unchanged} unchanged, ${report.failed} failed`);
-      for (const e of report.errors) console.log(`line ${e.line}${e.idc ? ` (${JSON.stringify(e.idc)})` : ''}: ${e.message}`);
-      if (report.generated.length && opts.keysOut) console.log(`${report.generated.length} generated keys written to ${opts.keysOut} (mode 0600)`);
-    }
-    return report.failed ? 1 : 0;
-  });
+      let last = 0;
+      const tty = process.stderr.isTTY;
+      report = await importTerminalsCsv(store, csv, {
+        actor: cliActor(),
+        onProgress(done, total) {
+          const now = Date.now();
+          if (done === total || now - last > 500) {
+            last = now;
+            process.stderr.write(`${tty ? '\r' : ''}imported ${done}/${total}${tty && done !== total ? '' : '\n'}`);
+          }
+        },
+        keepKey: keysOut
+          ? (g) => keysOut.keep(g)
+          : () => {
+              // A terminal deleted since the check above would get a key kept nowhere: refuse that row.
+              throw new Error('its key would be generated, and there is no --keys-out to keep it');
+            },
+      });
+      return report;
+    }).then((r) => summarize(r, opts));
+  } finally {
+    keysOut?.close(report?.generated);
+  }
 }
 
-function csvField(s: string): string {
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+function summarize(report: ImportReport, opts: { keysOut?: string; json?: boolean }): number {
+  const summary = { total: report.total, created: report.created, unchanged: report.unchanged, failed: report.failed, errors: report.errors, keysOut: report.generated.length ? opts.keysOut : undefined };
+  if (opts.json) console.log(JSON.stringify(summary));
+  else {
+    console.log(`${report.total} rows: ${report.created} created, ${report.unchanged} unchanged, ${report.failed} failed`);
+    for (const e of report.errors) console.log(`line ${e.line}${e.idc ? ` (${JSON.stringify(e.idc)})` : ''}: ${e.message}`);
+    if (report.generated.length && opts.keysOut) console.log(`${report.generated.length} generated keys written to ${opts.keysOut} (mode 0600)`);
+  }
+  return report.failed ? 1 : 0;
 }
 
 export async function listPrincipals(what: string, opts: { offset: string; limit: string; prefix?: string; json?: boolean }, flags: GlobalFlags): Promise<void> {

@@ -4,8 +4,8 @@ import type { Config } from '../config/load.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { sbcKey, startSbcRole } from '../sbc/role.js';
 import { softswitchIdentity, startSoftswitchRole, type RunningRole } from '../softswitch/role.js';
-import type { Store } from '../store/index.js';
-import { configFrom, UsageError, type GlobalFlags } from './context.js';
+import { ensureDataDir, type Store } from '../store/index.js';
+import { announceStore, configFrom, UsageError, type GlobalFlags } from './context.js';
 
 export type RoleName = 'auc' | 'softswitch' | 'sbc';
 
@@ -32,6 +32,9 @@ async function provisionOwnProxies(store: Store, cfg: Config, logger: Logger): P
 /** Starts the named roles in this process, prints where each listens, stops cleanly on SIGINT/SIGTERM. */
 export async function runRoles(roles: RoleName[], flags: GlobalFlags, extra: Record<string, unknown>): Promise<void> {
   const cfg = configFrom(flags, extra);
+  announceStore(cfg);
+  // A role's first start makes its data directory (0700); one-shot commands need --init for that.
+  ensureDataDir(cfg.dataDir, true);
   const logger = createLogger(cfg.log.level);
   const running: RunningRole[] = [];
   const stopAll = async () => {

@@ -1,20 +1,27 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 /**
  * Seals long-term keys at rest under a master key that never enters the
  * database. Each sealed value is bound to the row it belongs to (associated
- * data), so a ciphertext copied to another row does not open.
+ * data), so a ciphertext copied to another row does not open, and to the
+ * master key's version, so values sealed under two keys are never confused.
+ * Versions are numbered by the database (table master_keys), which keeps each
+ * version's check value.
  */
 export class KeyVault {
   readonly version: number;
+  /** The master key's check value (see checkValue): what the database keeps to recognise it. */
+  readonly checkValue: string;
   readonly #key: Buffer;
 
   constructor(masterKey: Buffer, version = 1) {
     if (masterKey.length !== 32) throw new Error('master key must be 32 bytes');
+    if (!Number.isSafeInteger(version) || version < 1) throw new Error('master key version must be a positive integer');
     this.#key = Buffer.from(masterKey);
     this.version = version;
+    this.checkValue = checkValue(this.#key);
   }
 
   seal(plain: Buffer, binding: string): string {
@@ -26,12 +33,10 @@ export class KeyVault {
   }
 
   open(sealed: string, binding: string): Buffer {
-    const dot = sealed.indexOf('.');
-    const version = Number(sealed.slice(1, dot));
-    if (sealed[0] !== 'v' || dot < 2 || version !== this.version) {
-      throw new Error('sealed value uses an unknown master key version');
-    }
-    const raw = Buffer.from(sealed.slice(dot + 1), 'base64url');
+    const version = sealedVersion(sealed);
+    if (version === undefined) throw new Error('sealed value is malformed');
+    if (version !== this.version) throw new Error(`sealed value is under master key version ${version}, not ${this.version}`);
+    const raw = Buffer.from(sealed.slice(sealed.indexOf('.') + 1), 'base64url');
     if (raw.length < 28) throw new Error('sealed value is truncated');
     const decipher = createDecipheriv('aes-256-gcm', this.#key, raw.subarray(0, 12));
     decipher.setAAD(this.#aad(binding));
@@ -52,26 +57,67 @@ export class KeyVault {
   }
 }
 
-const HEX64 = /^[0-9a-fA-F]{64}$/;
+/** The master-key version a sealed value names (`v<version>.…`), or undefined when it names none. */
+export function sealedVersion(sealed: string): number | undefined {
+  const m = /^v([1-9][0-9]{0,8})\./.exec(sealed);
+  return m ? Number(m[1]) : undefined;
+}
 
 /**
- * The master key comes from KEYSWITCH_MASTER_KEY (64 hex digits) or from
- * `master.key` in the data directory, created with mode 0600 on first use.
+ * A key check value: HMAC-SHA-256 under the master key of a fixed label,
+ * 128 bits in hex. It identifies the key (the database keeps it to refuse a
+ * wrong or missing key) and reveals nothing that helps find it.
  */
-export function loadMasterKey(opts: { masterKeyHex?: string; dataDir: string }): Buffer {
-  if (opts.masterKeyHex) {
-    if (!HEX64.test(opts.masterKeyHex)) throw new Error('master key must be 64 hexadecimal digits');
-    return Buffer.from(opts.masterKeyHex, 'hex');
+export function checkValue(masterKey: Buffer): string {
+  return createHmac('sha256', masterKey).update('keyswitch master key check value').digest().subarray(0, 16).toString('hex');
+}
+
+const HEX64 = /^[0-9a-fA-F]{64}$/;
+
+/** The master key given as configuration (KEYSWITCH_MASTER_KEY, 64 hex digits). */
+export function parseMasterKey(hex: string, what = 'master key'): Buffer {
+  const t = hex.trim();
+  if (!HEX64.test(t)) throw new Error(`${what} must be 64 hexadecimal digits`);
+  return Buffer.from(t, 'hex');
+}
+
+/**
+ * A master-key file (`master.key`: 64 hex digits and a newline). Missing:
+ * undefined. Not a key: an error, unless `lenient` (a file a crash may have
+ * left half-written), when it is undefined too.
+ */
+export function readMasterKeyFile(file: string, lenient = false): Buffer | undefined {
+  if (!existsSync(file)) return undefined;
+  const text = readFileSync(file, 'utf8').trim();
+  if (!HEX64.test(text)) {
+    if (lenient) return undefined;
+    throw new Error(`master key file ${file} is not 64 hexadecimal digits`);
   }
-  const file = join(opts.dataDir, 'master.key');
-  if (existsSync(file)) {
-    const text = readFileSync(file, 'utf8').trim();
-    if (!HEX64.test(text)) throw new Error(`master key file ${file} is not 64 hexadecimal digits`);
-    return Buffer.from(text, 'hex');
+  return Buffer.from(text, 'hex');
+}
+
+/**
+ * Writes a new master-key file, mode 0600, never over an existing one, and
+ * makes it durable (file and directory entry) before returning: a key the
+ * database is about to depend on must survive a crash.
+ */
+export function writeMasterKeyFile(file: string, key: Buffer): void {
+  const fd = openSync(file, 'wx', 0o600);
+  try {
+    writeSync(fd, key.toString('hex') + '\n');
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
-  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
-  const key = randomBytes(32);
-  writeFileSync(file, key.toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
-  chmodSync(file, 0o600);
-  return key;
+  syncDir(dirname(file));
+}
+
+/** fsync of a directory, so that a file created, renamed or removed in it stays so after a crash. */
+export function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -1,7 +1,8 @@
 import knexFactory, { type Knex } from 'knex';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { migrationSource } from './migration-source.js';
+import { hideQueryText } from './rows.js';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -11,6 +12,13 @@ export interface DbOptions {
   dataDir: string;
   /** PostgreSQL schema to use (tests give each suite its own). */
   schema?: string;
+  /**
+   * Create the data directory (mode 0700) when something must be written in
+   * it and it does not exist. Default true for the library; the CLI passes
+   * false unless the operator asked (--init), so that it never starts a new,
+   * empty store in whatever directory it happens to run in.
+   */
+  createDataDir?: boolean;
 }
 
 export interface Db {
@@ -28,6 +36,61 @@ export function engineOf(url: string | undefined): Engine {
 /** Hides the password of a database URL so it can be logged. */
 export function redactUrl(url: string): string {
   return url.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
+}
+
+/** A data directory that is missing when the caller may not create it. */
+export class DataDirError extends Error {}
+
+/**
+ * Makes sure the data directory exists: creates it (0700) when allowed,
+ * otherwise refuses with what to do.
+ */
+export function ensureDataDir(dataDir: string, create: boolean): string {
+  const dir = resolve(dataDir);
+  if (existsSync(dir)) {
+    if (!statSync(dir).isDirectory()) throw new DataDirError(`data directory ${dir} is not a directory`);
+    return dir;
+  }
+  if (!create) {
+    throw new DataDirError(`data directory ${dir} does not exist; give --data-dir (or KEYSWITCH_DATA_DIR) for an existing one, or --init to create it (keyswitch up creates it on first start)`);
+  }
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  return dir;
+}
+
+/** The SQLite file of a data directory. */
+export function sqliteFile(dataDir: string): string {
+  return join(resolve(dataDir), 'keyswitch.sqlite');
+}
+
+/**
+ * One line naming the store, for operators: `sqlite /abs/path/keyswitch.sqlite`
+ * or `postgres host:port/db` (never the user's password).
+ */
+export function describeStore(opts: { url?: string; dataDir: string; schema?: string }): string {
+  if (engineOf(opts.url) === 'sqlite') return `sqlite ${sqliteFile(opts.dataDir)}`;
+  let where: string;
+  try {
+    const u = new URL(opts.url!);
+    where = `${u.host}${u.pathname}`;
+  } catch {
+    where = '(unparsable URL)';
+  }
+  return `postgres ${where}${opts.schema ? ` schema ${opts.schema}` : ''}`;
+}
+
+/**
+ * The database file, its WAL and its shared-memory index hold sealed keys and
+ * hashes: 0600. SQLite creates -wal and -shm with the mode of the database
+ * file, so the file is created 0600 before SQLite opens it; files of an older
+ * install are brought to 0600 too.
+ */
+function secureSqliteFiles(file: string): void {
+  closeSync(openSync(file, 'a', 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) {
+    if (existsSync(f) && (statSync(f).mode & 0o777) !== 0o600) chmodSync(f, 0o600);
+  }
 }
 
 interface SqliteConnection {
@@ -66,8 +129,9 @@ export async function openDb(opts: DbOptions): Promise<Db> {
   let knex: Knex;
   let describe: string;
   if (engine === 'sqlite') {
-    mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
-    const file = join(opts.dataDir, 'keyswitch.sqlite');
+    ensureDataDir(opts.dataDir, opts.createDataDir ?? true);
+    const file = sqliteFile(opts.dataDir);
+    secureSqliteFiles(file);
     knex = knexFactory({
       client: 'better-sqlite3',
       connection: { filename: file },
@@ -89,7 +153,7 @@ export async function openDb(opts: DbOptions): Promise<Db> {
         },
       },
     });
-    describe = `sqlite ${file}`;
+    describe = describeStore(opts);
   } else {
     const schema = opts.schema;
     knex = knexFactory({
@@ -99,8 +163,9 @@ export async function openDb(opts: DbOptions): Promise<Db> {
       pool: { min: 0, max: 10 },
     });
     if (schema) await knex.raw('CREATE SCHEMA IF NOT EXISTS ??', [schema]);
-    describe = `postgres ${redactUrl(opts.url!)}${schema ? ` schema ${schema}` : ''}`;
+    describe = describeStore(opts);
   }
+  hideQueryText(knex);
   return { knex, engine, describe };
 }
 

@@ -3,6 +3,7 @@ import * as m001 from '../../migrations/001_initial.js';
 import * as m002 from '../../migrations/002_location.js';
 import * as m003 from '../../migrations/003_signing_keys.js';
 import * as m004 from '../../migrations/004_challenge_requester.js';
+import * as m005 from '../../migrations/005_master_keys.js';
 
 // A static map: the knex CLI cannot discover .ts migrations under ESM, and a
 // map works the same under tsx, vitest and compiled output (STACK.md).
@@ -11,6 +12,7 @@ const migrations: Record<string, Knex.Migration> = {
   '002_location': m002,
   '003_signing_keys': m003,
   '004_challenge_requester': m004,
+  '005_master_keys': m005,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

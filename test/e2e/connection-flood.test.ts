@@ -93,7 +93,7 @@ describe('keyswitch up under connection floods', () => {
     };
     ({ daemon } = await startDaemon([...g, 'up'], /SBC H\.248 \(gateways\)/, env));
     for (const idc of ['alice@lab.example', 'bob@lab.example']) {
-      const r = ks([...g, 'provision', 'terminal', idc, '--json'], env);
+      const r = ks([...g, '--init', 'provision', 'terminal', idc, '--json'], env);
       expect(r.code, r.stderr).toBe(0);
       keys[idc] = Buffer.from(JSON.parse(r.stdout).key, 'hex');
     }

@@ -88,7 +88,7 @@ describe('keyswitch up: answers go to their source only', () => {
     p = up.ports;
     const env = { ...up.env, KEYSWITCH_LOG_LEVEL: 'warn' };
     ({ daemon } = await startDaemon([...g, 'up'], /SBC H\.248 \(gateways\)/, env));
-    const r = ks([...g, 'provision', 'terminal', 'alice@lab.example', '--json'], env);
+    const r = ks([...g, '--init', 'provision', 'terminal', 'alice@lab.example', '--json'], env);
     expect(r.code, r.stderr).toBe(0);
     aliceKey = JSON.parse(r.stdout).key;
   });

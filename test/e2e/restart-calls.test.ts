@@ -81,7 +81,7 @@ describe('calls after `keyswitch up` restarts on the same data directory', () =>
     env = { ...u.env, KEYSWITCH_LOG_LEVEL: 'warn' };
     sbc = `127.0.0.1:${u.ports.sbcSip}`;
     for (const who of ['alice', 'bob']) {
-      const r = ks([...g, 'provision', 'terminal', `${who}@lab.example`, '--json'], env);
+      const r = ks([...g, '--init', 'provision', 'terminal', `${who}@lab.example`, '--json'], env);
       expect(r.code, r.stderr).toBe(0);
       keys[who] = JSON.parse(r.stdout).key;
     }

@@ -86,7 +86,7 @@ async function bound(port: number): Promise<void> {
       KEYSWITCH_DIGEST_ALGORITHMS: 'MD5,SHA-256',
     };
     for (const user of ['1000', '1001']) {
-      const r = ks([...g, 'provision', 'terminal', `${user}@127.0.0.1`, '--sip-password', `pw-${user}`], env);
+      const r = ks([...g, '--init', 'provision', 'terminal', `${user}@127.0.0.1`, '--sip-password', `pw-${user}`], env);
       expect(r.code, r.stderr).toBe(0);
     }
     ({ daemon } = await startDaemon([...g, 'up'], /SBC H\.248 \(gateways\)/, env));

@@ -56,7 +56,7 @@ function sipp(args: string[], cwd: string, tag: string): Promise<SippRun> {
       KEYSWITCH_DIGEST_ALGORITHMS: 'MD5,SHA-256',
     };
     for (let i = 0; i < 3; i++) {
-      const r = ks([...g, 'provision', 'terminal', `d${i}@127.0.0.1`, '--sip-password', `pw${i}`], env);
+      const r = ks([...g, '--init', 'provision', 'terminal', `d${i}@127.0.0.1`, '--sip-password', `pw${i}`], env);
       expect(r.code, r.stderr).toBe(0);
     }
     ({ daemon } = await startDaemon([...g, 'up'], /SBC H\.248 \(gateways\)/, env));

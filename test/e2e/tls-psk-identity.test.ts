@@ -63,7 +63,7 @@ describe('keyswitch up: the TLS-PSK port is no identity oracle', () => {
     const env = { ...up.env, KEYSWITCH_LOG_LEVEL: 'warn' };
     ({ daemon } = await startDaemon([...g, 'up'], /SBC H\.248 \(gateways\)/, env));
     for (const idc of ['alice@lab.example', 'carol@lab.example']) {
-      const r = ks([...g, 'provision', 'terminal', idc, '--json'], env);
+      const r = ks([...g, '--init', 'provision', 'terminal', idc, '--json'], env);
       expect(r.code, r.stderr).toBe(0);
       keys[idc] = Buffer.from(JSON.parse(r.stdout).key, 'hex');
     }
