@@ -81,11 +81,15 @@ describe('stream connection caps', () => {
       maxConnections: 6, maxConnectionsPerSource: 4, handshakeTimeoutMs: 400,
       server: { pskCallback: (_s, id) => (id === 'alice' ? key : null), ciphers: PSK_CIPHERS, maxVersion: 'TLSv1.2' },
     }));
-    // TCP connections that never start a handshake
+    // TCP connections that never start a handshake: past 4 from one address they are refused
     const idle = await Promise.all(Array.from({ length: 6 }, () => raw(t.port, '127.0.0.1')));
     await until(() => idle.filter((c) => c.closed).length === 2);
+    expect(t.stats()).toMatchObject({ refusedPerSource: 2, open: 4 });
+    // at the transport's cap (6) a newcomer takes the place of the oldest silent one
     const fromOther = await Promise.all(Array.from({ length: 3 }, () => raw(t.port, '127.0.0.3')));
-    await until(() => fromOther.filter((c) => c.closed).length === 1); // the transport's cap: 4 + 2
+    await until(() => idle.filter((c) => c.closed).length === 3);
+    expect(fromOther.some((c) => c.closed)).toBe(false);
+    expect(t.stats()).toMatchObject({ evicted: 1, open: 6 });
     // the handshake deadline closes the silent ones; a real client then gets in
     await until(() => idle.every((c) => c.closed) && fromOther.every((c) => c.closed));
     expect((t.stats() as Record<string, number>).handshakeTimeouts).toBe(6);
@@ -96,6 +100,44 @@ describe('stream connection caps', () => {
       s.on('error', () => resolve(false));
     });
     expect(ok).toBe(true);
+  });
+});
+
+describe('stream connections at the transport cap', () => {
+  it('TLS: a client that completes its handshake gets in past a cap full of silent connections', async () => {
+    const key = Buffer.alloc(32, 4);
+    const t = track(await createTlsTransport({
+      maxConnections: 5, handshakeTimeoutMs: 60_000,
+      server: { pskCallback: (_s, id) => (id === 'alice' ? key : null), ciphers: PSK_CIPHERS, maxVersion: 'TLSv1.2' },
+    }));
+    const silent = await Promise.all(Array.from({ length: 5 }, (_, i) => raw(t.port, `127.0.1.${i + 1}`)));
+    await until(() => t.stats().open === 5);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = tls.connect({ host: '127.0.0.1', port: t.port, ciphers: PSK_CIPHERS, maxVersion: 'TLSv1.2', checkServerIdentity: () => undefined, pskCallback: () => ({ identity: 'alice', psk: key }) });
+      track({ close: () => s.destroy() });
+      s.on('secureConnect', () => resolve(true));
+      s.on('error', () => resolve(false));
+    });
+    expect(ok).toBe(true);
+    expect(silent.filter((c) => c.closed)).toHaveLength(1);
+    expect(silent[0]!.closed).toBe(true);
+    expect(t.stats()).toMatchObject({ evicted: 1, refused: 0 });
+  });
+
+  it('TCP: a connection that delivered a message is never the one evicted', async () => {
+    const t = track(await createTcpTransport({ maxConnections: 3 }));
+    let messages = 0;
+    t.onMessage = () => messages++;
+    const talker = await raw(t.port, '127.0.2.1');
+    talker.sock.write(message('OPTIONS', 1));
+    await until(() => messages === 1);
+    const quiet = await Promise.all([raw(t.port, '127.0.2.2'), raw(t.port, '127.0.2.3')]);
+    await until(() => t.stats().open === 3);
+    const newcomer = await raw(t.port, '127.0.2.4');
+    await until(() => quiet[0]!.closed);
+    expect(talker.closed).toBe(false);
+    expect(quiet[1]!.closed).toBe(false);
+    expect(newcomer.closed).toBe(false);
   });
 });
 

@@ -109,8 +109,14 @@ export abstract class StreamTransport implements SipTransport {
   private readonly perSource = new Map<string, number>();
   /** Inbound sockets from accept to close (a TLS one is in here during its handshake, before it is a connection). */
   private readonly admitted = new Set<Socket>();
+  /**
+   * Inbound sockets that have not yet delivered a complete message (TLS handshakes included),
+   * oldest first, by "address|port": at the cap the oldest of them makes room for a newcomer,
+   * so that a flood of silent or trickling connections cannot lock everyone else out.
+   */
+  private readonly unproven = new Map<string, { raw: Socket; conn?: StreamConnection; release: () => void }>();
   protected readonly counters = {
-    accepted: 0, refused: 0, refusedPerSource: 0, opened: 0, received: 0, sent: 0, framingErrors: 0,
+    accepted: 0, refused: 0, refusedPerSource: 0, evicted: 0, opened: 0, received: 0, sent: 0, framingErrors: 0,
     idleClosed: 0, messageTimeouts: 0, keepalives: 0, flows: 0,
   };
   protected readonly limits: ParseLimits;
@@ -136,13 +142,17 @@ export abstract class StreamTransport implements SipTransport {
 
   /**
    * Counts an inbound socket as soon as it is accepted (before any TLS handshake), or
-   * closes it when the transport or its source is at its cap. False when refused.
+   * closes it when its source is at its cap. At the transport's cap the oldest connection
+   * that has not yet delivered a message is closed to make room; with none, the newcomer
+   * is refused. False when refused.
    */
   protected admit(socket: Socket): boolean {
     const addr = socket.remoteAddress === undefined ? undefined : normaliseAddress(socket.remoteAddress);
     const n = addr === undefined ? 0 : this.perSource.get(addr) ?? 0;
-    if (addr === undefined || this.open >= this.maxConnections || (this.maxPerSource > 0 && n >= this.maxPerSource)) {
-      if (addr !== undefined && this.open < this.maxConnections) this.counters.refusedPerSource++;
+    const perSourceFull = this.maxPerSource > 0 && n >= this.maxPerSource;
+    if (addr !== undefined && !perSourceFull && this.open >= this.maxConnections) this.evictOldestUnproven();
+    if (addr === undefined || perSourceFull || this.open >= this.maxConnections) {
+      if (perSourceFull) this.counters.refusedPerSource++;
       this.counters.refused++;
       socket.destroy();
       return false;
@@ -150,16 +160,35 @@ export abstract class StreamTransport implements SipTransport {
     this.open++;
     this.perSource.set(addr, n + 1);
     this.admitted.add(socket);
-    socket.once('close', () => {
+    const key = addr + '|' + (socket.remotePort ?? 0);
+    let released = false;
+    // gives its place back once: at its close, or at once when evicted (its close comes later)
+    const release = (): void => {
+      if (released) return;
+      released = true;
       this.admitted.delete(socket);
+      if (this.unproven.get(key) === entry) this.unproven.delete(key);
       this.open--;
       const left = (this.perSource.get(addr) ?? 1) - 1;
       if (left > 0) this.perSource.set(addr, left);
       else this.perSource.delete(addr);
-    });
+    };
+    const entry: { raw: Socket; conn?: StreamConnection; release: () => void } = { raw: socket, release };
+    this.unproven.set(key, entry);
+    socket.once('close', release);
     // until adopted (a TLS handshake), errors are the TLS layer's; a raw socket must not throw them
     socket.on('error', () => undefined);
     return true;
+  }
+
+  private evictOldestUnproven(): void {
+    const oldest = this.unproven.entries().next();
+    if (oldest.done) return;
+    const e = oldest.value[1];
+    this.counters.evicted++;
+    e.release();
+    if (e.conn) e.conn.close();
+    else e.raw.destroy();
   }
 
   /** Wires a connected socket into framing and bookkeeping. Inbound sockets were admitted already. Returns null if refused. */
@@ -178,6 +207,8 @@ export abstract class StreamTransport implements SipTransport {
     this.conns.add(conn);
     const key = addr + '|' + conn.remotePort;
     if (!this.byPeer.has(key)) this.byPeer.set(key, conn);
+    const unproven = inbound ? this.unproven.get(key) : undefined;
+    if (unproven) unproven.conn = conn;
     if (inbound) this.counters.accepted++;
     else this.counters.opened++;
 
@@ -229,7 +260,10 @@ export abstract class StreamTransport implements SipTransport {
         return;
       }
       checkDeadline(frames.length > 0);
-      if (frames.length > 0) idle?.refresh();
+      if (frames.length > 0) {
+        idle?.refresh();
+        if (unproven && this.unproven.get(key) === unproven) this.unproven.delete(key);
+      }
       for (const f of frames) {
         this.counters.received++;
         const result = parseMessage(f, { datagram: false, limits: this.limits });
