@@ -34,26 +34,45 @@ export class Auc implements AucService {
     this.lockout = new Lockout(store.failures, opts.lockout, store.now);
   }
 
+  /**
+   * Whether this IDc may authenticate. Unknown, disabled and locked IDcs are
+   * told apart here, for the softswitch's log only: it challenges them with a
+   * decoy and fails them as it fails a wrong key (docs/softswitch.md,
+   * "Unknown, disabled, locked"). Every IDc costs the same reads, made up or not.
+   */
   async #terminalGate(idc: string): Promise<{ ok: true; key: Buffer } | { ok: false; reason: RejectReason; retryAfterSeconds?: number }> {
     const t = await this.store.terminals.key(idc);
+    const lock = t ? await this.lockout.status(idc) : await this.lockout.peek(idc);
     if (!t) return { ok: false, reason: 'unknown-terminal' };
+    if (t.status !== 'active' || lock.locked) t.key.fill(0);
     if (t.status !== 'active') return { ok: false, reason: 'disabled' };
-    const lock = await this.lockout.status(idc);
     if (lock.locked) return { ok: false, reason: 'locked', retryAfterSeconds: lock.retryAfterSeconds };
     return { ok: true, key: t.key };
   }
 
   async vector(req: VectorRequest, from?: Requester): Promise<VectorResult> {
-    const gate = await this.#terminalGate(req.idc);
-    if (!gate.ok) return gate;
     const proxy = await this.store.proxies.key(req.idsp);
-    if (!proxy) return { ok: false, reason: 'unknown-proxy' };
-    if (proxy.status !== 'active') return { ok: false, reason: 'disabled' };
+    const gate = await this.#terminalGate(req.idc);
+    // An SBC that is unknown or disabled is refused for every terminal alike (its terminals are not to blame).
+    if (!proxy || proxy.status !== 'active') {
+      if (gate.ok) gate.key.fill(0);
+      proxy?.key.fill(0);
+      return { ok: false, reason: 'unknown-proxy' };
+    }
     const rand = randomBytes(16);
     const sessionKey = randomBytes(32);
-    const v = makeVector({ kc: gate.key, ksp: proxy.key, idc: req.idc, idsp: req.idsp, rand, sessionKey });
+    // A refused IDc costs what a real one does (no timing oracle): a vector under a throw-away key and a stored row.
+    const kc = gate.ok ? gate.key : randomBytes(32);
+    const v = makeVector({ kc, ksp: proxy.key, idc: req.idc, idsp: req.idsp, rand, sessionKey });
     sessionKey.fill(0);
+    kc.fill(0);
+    proxy.key.fill(0);
     const expiresAt = this.store.now() + this.opts.challengeTtlSeconds * 1000;
+    if (!gate.ok) {
+      // The row is one report grant: the softswitch reports its decoy's failure (without a Rand) as it reports a wrong key.
+      await this.store.challenges.grantDigest(req.idc, from ?? '', expiresAt);
+      return gate;
+    }
     await this.store.challenges.add({ rand: rand.toString('base64url'), idc: req.idc, idsp: req.idsp, expiresAt, requester: from ?? '' });
     return { ok: true, vector: { idc: req.idc, idsp: req.idsp, rand, authenticator: v.authenticator, ekc: v.ekc, eksp: v.eksp, expiresAt } };
   }
@@ -63,14 +82,16 @@ export class Auc implements AucService {
     const userPart = req.idc.includes('@') ? req.idc.slice(0, req.idc.lastIndexOf('@')) : req.idc;
     if (req.username !== req.idc && req.username !== userPart) return { ok: false, reason: 'unknown-terminal' };
     const gate = await this.#terminalGate(req.idc);
-    if (!gate.ok) return gate;
-    gate.key.fill(0);
+    if (gate.ok) gate.key.fill(0);
+    // A refused IDc costs what a real one does: the same reads and the same hash.
     const password = await this.store.terminals.sipPassword(req.idc);
-    if (password === undefined) return { ok: false, reason: 'no-sip-password' };
-    const h = createHash(req.algorithm === 'SHA-256' ? 'sha256' : 'md5');
-    // The requester may now report one Digest outcome for this IDc (failed(), registered() without a Rand).
+    const ha1 = createHash(req.algorithm === 'SHA-256' ? 'sha256' : 'md5').update(`${req.username}:${req.realm}:${password ?? ''}`).digest('hex');
+    // The requester may now report one Digest outcome for this IDc (failed(), registered() without a Rand); a refused
+    // IDc too, whose response the softswitch compares with a decoy and reports as a wrong password.
     if (from !== undefined) await this.store.challenges.grantDigest(req.idc, from, this.store.now() + this.opts.challengeTtlSeconds * 1000);
-    return { ok: true, ha1: h.update(`${req.username}:${req.realm}:${password}`).digest('hex') };
+    if (!gate.ok) return gate;
+    if (password === undefined) return { ok: false, reason: 'no-sip-password' };
+    return { ok: true, ha1 };
   }
 
   /**
@@ -118,7 +139,10 @@ export class Auc implements AucService {
       // A repeated report on one challenge (a retransmission to another AuC) answers the state without counting again.
       if (!(await this.#bind(r, from, true))) return this.lockout.status(r.idc);
     } else if (r.rand) await this.store.challenges.consume(r.rand.toString('base64url'), r.idc, r.idsp);
-    if (!(await this.store.terminals.get(r.idc))) return { locked: false };
+    if (!(await this.store.terminals.get(r.idc))) {
+      await this.lockout.peek(r.idc); // the read a real IDc's count starts with; failures of a made-up one are not stored
+      return { locked: false };
+    }
     return this.lockout.fail(r.idc);
   }
 

@@ -41,6 +41,15 @@ export class Lockout {
     return this.#statusOf(s);
   }
 
+  /**
+   * The same read as status() without remembering anything: for an IDc that
+   * is not provisioned, so that asking about one costs what asking about a
+   * real one does, and a stream of made-up IDcs cannot churn the clean marks.
+   */
+  async peek(idc: string): Promise<LockStatus> {
+    return this.#statusOf(await this.repo.get(idc));
+  }
+
   #markClean(idc: string): void {
     this.#clean.delete(idc);
     if (this.#clean.size >= MAX_CLEAN) this.#clean.delete(this.#clean.keys().next().value!);

@@ -1,30 +1,41 @@
+import { randomBytes } from 'node:crypto';
 import { AucUnavailableError, type AucService, type FailureOutcome, type RegistrationReport, type RejectReason } from '../auc/service.js';
 import { equalBytes } from '../crypto/ks1.js';
-import type { Clock, S2, S5, S8, S9 } from './messages.js';
+import type { Clock, RandomBytes, S2, S5, S8, S9 } from './messages.js';
 import { DEFAULT_CHALLENGE_TTL_SEC, SingleUseTable } from './replay.js';
 import { isAuthenticator, isId, isRand, isWrapped } from './validate.js';
 
 export interface SoftswitchOptions {
   auc: AucService;
   clock?: Clock;
+  /** Random bytes for the Rand of a decoy challenge (default crypto.randomBytes). */
+  random?: RandomBytes;
   /** A vector's Rand is refused after this long even if the AuC allowed longer. */
   vectorTtlSec?: number;
   maxVectors?: number;
 }
 
-/** Answer with a challenge (SIP 401 via the SBC). */
+/** Why the AuC refused a terminal: never told to the terminal, only logged and counted. */
+export type TerminalRefusal = Exclude<RejectReason, 'unknown-proxy'>;
+
+/**
+ * Answer with a challenge (SIP 401 via the SBC). When the AuC refused the
+ * terminal (unknown, disabled, locked) this is a decoy: a random Rand no
+ * authenticator can match, so the terminal fails exactly as one with a wrong
+ * key does. `refused` says why, for the adapter's log and metrics only.
+ */
 export interface SwChallenge {
   kind: 'challenge';
   s5: S5;
   /** Set when this challenge follows a rejected s8. */
   reason?: 'wrong-authenticator' | 'stale';
   failure?: FailureOutcome;
+  refused?: TerminalRefusal;
 }
-/** Unknown, disabled or locked terminal, or a proxy the AuC does not know (SIP 403). */
+/** A proxy (SBC) the AuC does not know or has disabled (SIP 403): the trusted side's fault, not the terminal's. */
 export interface SwForbidden {
   kind: 'forbidden';
-  reason: RejectReason;
-  retryAfterSeconds?: number;
+  reason: 'unknown-proxy';
 }
 /** No AuC answer, an AuC that answered nonsense, or a full vector table (SIP 503). */
 export interface SwUnavailable {
@@ -56,7 +67,7 @@ export interface Binding {
   ipc?: string;
 }
 
-/** A vector awaiting its s8, keyed by Rand. */
+/** A vector awaiting its s8, keyed by Rand. A decoy has `refused` and nothing that can open. */
 interface HeldVector {
   idc: string;
   idsp: string;
@@ -64,6 +75,7 @@ interface HeldVector {
   ekc: Buffer;
   eksp: Buffer;
   expiresAt: number;
+  refused?: TerminalRefusal;
 }
 
 function unavailable(err: unknown): SwUnavailable {
@@ -78,12 +90,14 @@ function unavailable(err: unknown): SwUnavailable {
 export class SoftswitchFlow {
   readonly #auc: AucService;
   readonly #clock: Clock;
+  readonly #random: RandomBytes;
   readonly #ttlMs: number;
   readonly #vectors: SingleUseTable<HeldVector>;
 
   constructor(o: SoftswitchOptions) {
     this.#auc = o.auc;
     this.#clock = o.clock ?? Date.now;
+    this.#random = o.random ?? randomBytes;
     this.#ttlMs = (o.vectorTtlSec ?? DEFAULT_CHALLENGE_TTL_SEC) * 1000;
     this.#vectors = new SingleUseTable(o.maxVectors ?? 200_000);
   }
@@ -108,9 +122,8 @@ export class SoftswitchFlow {
       return unavailable(err);
     }
     if (!r.ok) {
-      const out: SwForbidden = { kind: 'forbidden', reason: r.reason };
-      if (r.retryAfterSeconds !== undefined) out.retryAfterSeconds = r.retryAfterSeconds;
-      return out;
+      if (r.reason === 'unknown-proxy') return { kind: 'forbidden', reason: 'unknown-proxy' };
+      return this.#decoy(s2, r.reason);
     }
     const v = r.vector;
     if (v.idc !== s2.idc || v.idsp !== s2.idsp || !isRand(v.rand) || !isAuthenticator(v.authenticator) || !isWrapped(v.ekc) || !isWrapped(v.eksp)) {
@@ -129,6 +142,26 @@ export class SoftswitchFlow {
     return { kind: 'challenge', s5: { idc: v.idc, idsp: v.idsp, rand: v.rand } };
   }
 
+  /**
+   * A challenge for a terminal the AuC refused, held like a real vector (so
+   * its s8 takes the same path) but with random values no s8 can match.
+   */
+  #decoy(s2: S2, refused: TerminalRefusal): SwRegisterOutcome {
+    const now = this.#clock();
+    const rand = this.#random(16);
+    const held: HeldVector = {
+      idc: s2.idc,
+      idsp: s2.idsp,
+      authenticator: this.#random(16),
+      ekc: Buffer.alloc(0),
+      eksp: Buffer.alloc(0),
+      expiresAt: now + this.#ttlMs,
+      refused,
+    };
+    if (!this.#vectors.add(rand, held, now)) return { kind: 'unavailable', cause: 'busy' };
+    return { kind: 'challenge', s5: { idc: s2.idc, idsp: s2.idsp, rand }, refused };
+  }
+
   /** s8 → s9 and s11, or a new challenge after reporting the failure. */
   async onAuthenticate(s8: S8, binding: Binding): Promise<SwAuthenticateOutcome> {
     const field = !isId(s8?.idc) ? 'idc' : !isId(s8.idsp) ? 'idsp' : !isRand(s8.rand) ? 'rand' : !isAuthenticator(s8.authenticator) ? 'authenticator' : undefined;
@@ -141,20 +174,22 @@ export class SoftswitchFlow {
       const next = await this.onRegister(s2);
       return next.kind === 'challenge' ? { ...next, reason: 'stale' } : next;
     }
-    if (v.idc !== s8.idc || v.idsp !== s8.idsp || !equalBytes(v.authenticator, s8.authenticator)) {
+    // A decoy fails like a wrong key, and is reported like one (without its Rand, which the AuC never issued:
+    // the AuC's refusal granted one report for the IDc); a lockout reached now shows only in the next decoy.
+    const matches = equalBytes(v.authenticator, s8.authenticator);
+    if (v.refused || v.idc !== s8.idc || v.idsp !== s8.idsp || !matches) {
       let failure: FailureOutcome;
       try {
-        failure = await this.#auc.failed({ idc: s8.idc, idsp: s8.idsp, rand: s8.rand });
+        failure = await this.#auc.failed(v.refused ? { idc: s8.idc, idsp: s8.idsp } : { idc: s8.idc, idsp: s8.idsp, rand: s8.rand });
       } catch (err) {
         return unavailable(err);
       }
-      if (failure.locked) {
-        const out: SwForbidden = { kind: 'forbidden', reason: 'locked' };
-        if (failure.retryAfterSeconds !== undefined) out.retryAfterSeconds = failure.retryAfterSeconds;
-        return out;
-      }
       const next = await this.onRegister(s2);
-      return next.kind === 'challenge' ? { ...next, reason: 'wrong-authenticator', failure } : next;
+      if (next.kind !== 'challenge') return next;
+      const out: SwChallenge = { ...next, reason: 'wrong-authenticator', failure };
+      const refused = next.refused ?? v.refused;
+      if (refused) out.refused = refused;
+      return out;
     }
     const report: RegistrationReport = {
       idc: v.idc,

@@ -110,9 +110,11 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
     return rec && rec.protocol === 'h248' && rec.address === gw.key ? rec : undefined;
   };
 
-  const relayed = (res: RequestOutcome, side: string): ReplyContent => {
+  /** A reply from one side as the answer on the other. The softswitch's error texts stay on the trusted side: a gateway gets the code alone. */
+  const relayed = (res: RequestOutcome, side: 'softswitch' | 'gateway'): ReplyContent => {
     if (!res.ok) return { error: { code: H248_ERROR.unavailable, text: `${side} did not answer` } };
-    return res.reply.error ? { error: res.reply.error } : { actions: res.reply.actions };
+    if (!res.reply.error) return { actions: res.reply.actions };
+    return { error: side === 'softswitch' ? { code: res.reply.error.code } : res.reply.error };
   };
 
   function gatewayFor(peer: Peer): Gateway | undefined {

@@ -32,6 +32,7 @@ import type { AppHmacVerdict } from '../crypto/app-hmac.js';
 import type { Clock, Mechanism, RandomBytes } from '../flow/messages.js';
 import { SbcFlow, type SbcPending, type SbcReject } from '../flow/sbc.js';
 import type { Logger } from '../log/logger.js';
+import { MGCP_CODE_TEXT } from '../mgcp/codes.js';
 import { endpointDomain } from '../mgcp/endpoint-name.js';
 import { CALL_AGENT_PORT, MgcpTransport, type MgcpPeer, type MgcpReply, type SendResult, type TransportStats, type TransportTimers } from '../mgcp/transport.js';
 import { param, type MgcpCommand, type MgcpParam } from '../mgcp/types.js';
@@ -184,13 +185,18 @@ export async function startMgcpRelay(o: MgcpRelayOptions): Promise<MgcpRelay> {
     }
   };
 
-  /** A response from one leg as the answer on the other; no answer becomes 406. */
+  /**
+   * A response from one leg as the answer on the other; no answer becomes 406.
+   * Toward a gateway the call agent's commentary is replaced by the code's
+   * standard text: its reasons stay on the trusted side (docs/mgcp.md).
+   */
   const relay = (r: SendResult, towardGateway: boolean): MgcpReply => {
     if (!r.ok) return { code: 406, text: 'Transaction time-out' };
     const res = r.response;
     const params = towardGateway ? withoutKs(hop(res.params)) : withoutProtection(hop(res.params));
     const out: MgcpReply = { code: res.code, params };
-    if (res.text !== undefined) out.text = res.text;
+    const text = towardGateway ? MGCP_CODE_TEXT[res.code] : res.text;
+    if (text !== undefined) out.text = text;
     if (res.pkg !== undefined) out.pkg = res.pkg;
     if (res.sdp !== undefined) out.sdp = res.sdp;
     return out;

@@ -13,6 +13,7 @@ import {
   createResponse, isSipUri, randomToken,
   type ServerContext, type SipRequest, type SipResponse, type SipStack, type SipTransport,
 } from '../sip/index.js';
+import { stripCoreDiagnostics } from './core-diagnostics.js';
 import type { FailureCounter, FailureKind } from './sip-failures.js';
 import type { SipGuard } from './sip-guard.js';
 import type { RegisteredTerminal, SessionTable } from './sessions.js';
@@ -144,12 +145,15 @@ export class SbcSipProxy {
         onResponse: (p) => {
           if (p.status > 100 && p.status < 200) {
             p.shift('Via');
+            stripCoreDiagnostics(p);
             edit?.(p);
             this.reply(ctx, p, rec);
           }
         },
       });
       res.shift('Via');
+      // the core's reasons stay on the trusted side (docs/sbc.md)
+      stripCoreDiagnostics(res);
       edit?.(res);
       return res;
     } finally {

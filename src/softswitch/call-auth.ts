@@ -148,8 +148,6 @@ export class CallAuthenticator {
           return this.#bad(c.field);
         case 'stale':
           return this.#challenge(true);
-        case 'busy':
-          return this.#unavailable();
         default:
           return this.#challenge(false);
       }

@@ -1,21 +1,25 @@
 /**
  * SIP Digest for phones that do not know KS1 (RFC 2617, RFC 7616, RFC 8760):
- * SHA-256 and MD5, qop=auth only. The nonce is self-validating (time and
- * random under an HMAC with a per-process secret), so issuing one costs no
- * state; state is kept only for nonces in use, to refuse a repeated
- * nonce-count. HA1 comes from the AuC: the password never reaches the
- * softswitch.
+ * SHA-256 and MD5, qop=auth only. The nonce is self-validating and opaque:
+ * its issue time sealed with AES-256-GCM under a per-process key, so issuing
+ * one costs no state and it tells nobody the server's clock. State is kept
+ * only for nonces that authenticated someone, per identity and bounded, to
+ * refuse a repeated nonce-count. HA1 comes from the AuC: the password never
+ * reaches the softswitch.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { DigestAlgorithm } from '../auc/service.js';
 
 export interface DigestOptions {
   realm: string;
   /** A nonce older than this gets `stale=true`. */
   nonceTtlSec?: number;
-  /** Nonces tracked for nonce-count; when full, new ones are refused (busy). */
+  /**
+   * Nonces in use tracked for their nonce-count, overall (default 200,000)
+   * and per identity (default 8). Past either bound the oldest is retired:
+   * its identity refuses it, and any older nonce, as stale from then on.
+   */
   maxNonces?: number;
-  /** Nonces tracked per identity. */
   noncesPerIdentity?: number;
   clock?: () => number;
   /** Tests fix it; otherwise random per process. */
@@ -32,16 +36,25 @@ export interface DigestOptions {
 export type DigestParams = Record<string, string>;
 
 export type DigestCheck =
-  /** Well-formed and fresh: ask the AuC for HA1, then `verify`. */
-  | { ok: true; algorithm: DigestAlgorithm; username: string; nonce: string; nc: number }
-  /** Our nonce but too old, or not ours, or its nonce-count already used: a new challenge. */
-  | { ok: false; kind: 'stale' | 'unknown-nonce' | 'nc-replayed' | 'busy' }
+  /** Well-formed and fresh: ask the AuC for HA1, then `verify`. `idc` is the identity the nonce-count is kept under. */
+  | { ok: true; algorithm: DigestAlgorithm; username: string; nonce: string; nc: number; idc: string }
+  /** Our nonce but too old (or retired), or not ours, or its nonce-count already used: a new challenge. */
+  | { ok: false; kind: 'stale' | 'unknown-nonce' | 'nc-replayed' }
   /** A parameter is missing or malformed (400 naming it). */
   | { ok: false; kind: 'bad-request'; field: string }
   /** Not what we offered (another realm, qop, algorithm, or the username of someone else): a new challenge. */
   | { ok: false; kind: 'mismatch'; field: string };
 
-const NONCE_RAW = 8 + 8 + 16; // ms time, random, tag
+// IV ‖ AES-256-GCM(issue time in ms ‖ serial, 8 bytes BE each) ‖ tag: 59 base64url characters.
+// The serial orders nonces issued within one millisecond (retirement marks compare it).
+const IV_LEN = 12;
+const TIME_LEN = 16;
+const TAG_LEN = 16;
+const NONCE_RAW = IV_LEN + TIME_LEN + TAG_LEN;
+const NONCE_CHARS = Math.ceil((NONCE_RAW * 4) / 3);
+const NONCE_AAD = Buffer.from('keyswitch digest nonce v2');
+/** Expired entries dropped from the front of the table on each insert (amortised expiry). */
+const PRUNE_PER_INSERT = 4;
 const NC = /^[0-9a-fA-F]{8}$/;
 const ALGORITHMS: Record<string, DigestAlgorithm> = { md5: 'MD5', 'sha-256': 'SHA-256' };
 
@@ -59,22 +72,51 @@ export function digestResponse(alg: DigestAlgorithm, ha1: string, p: { nonce: st
   return digestHex(alg, `${ha1}:${p.nonce}:${p.nc}:${p.cnonce}:auth:${ha2}`);
 }
 
+/** A nonce that authenticated someone: the highest nonce-count accepted, until the nonce expires. */
+interface Tracked {
+  idc: string;
+  nc: number;
+  /** The nonce's serial (issue order in this process). */
+  serial: number;
+  expiresAt: number;
+}
+
+/** One identity's tracked nonces (keys of the table, oldest first) and its retirement mark. */
+interface IdentityNonces {
+  keys: string[];
+  /** Nonces of this identity with a serial up to this are refused as stale... */
+  floor: number;
+  /** ...until then, when every one of them has expired anyway. */
+  floorUntil: number;
+}
+
 export class DigestAuth {
   readonly realm: string;
   readonly opaque: string;
   readonly algorithms: readonly DigestAlgorithm[];
   readonly #secret: Buffer;
+  readonly #nonceKey: Buffer;
   readonly #ttlMs: number;
   readonly #max: number;
+  readonly #perIdentity: number;
   readonly #clock: () => number;
-  /** nonce → highest nonce-count accepted, with the nonce's expiry. Insertion order ≈ expiry order. */
-  readonly #used = new Map<string, { nc: number; expiresAt: number }>();
+  #serial = 0;
+  /**
+   * `IDc \n nonce` → its record, in insertion order (≈ expiry order). Only a
+   * nonce whose response verified goes in: a failed guess costs no memory, so
+   * nobody can fill this table without the passwords of many identities.
+   */
+  readonly #table = new Map<string, Tracked>();
+  readonly #byIdentity = new Map<string, IdentityNonces>();
 
   constructor(o: DigestOptions) {
     this.realm = o.realm;
     this.#secret = o.secret ?? randomBytes(32);
+    this.#nonceKey = createHmac('sha256', this.#secret).update('nonce key').digest();
     this.#ttlMs = (o.nonceTtlSec ?? 300) * 1000;
     this.#max = o.maxNonces ?? 200_000;
+    this.#perIdentity = o.noncesPerIdentity ?? 8;
+    if (!(this.#max >= 1 && this.#perIdentity >= 1)) throw new RangeError('Digest nonce bounds must be at least 1');
     this.#clock = o.clock ?? Date.now;
     this.algorithms = o.algorithms ?? ['SHA-256', 'MD5'];
     if (this.algorithms.length === 0 || this.algorithms.some((a) => a !== 'MD5' && a !== 'SHA-256')) throw new RangeError('Digest algorithms: MD5 and/or SHA-256');
@@ -82,28 +124,49 @@ export class DigestAuth {
   }
 
   get trackedNonces(): number {
-    return this.#used.size;
+    return this.#table.size;
+  }
+
+  /** Identities with tracked nonces or a live retirement mark. */
+  get trackedIdentities(): number {
+    return this.#byIdentity.size;
   }
 
   newNonce(): string {
-    const raw = Buffer.alloc(NONCE_RAW);
-    raw.writeBigUInt64BE(BigInt(this.#clock()), 0);
-    randomBytes(8).copy(raw, 8);
-    this.#tag(raw.subarray(0, 16)).copy(raw, 16);
-    return raw.toString('base64url');
+    const iv = randomBytes(IV_LEN);
+    const time = Buffer.alloc(TIME_LEN);
+    time.writeBigUInt64BE(BigInt(this.#clock()), 0);
+    time.writeBigUInt64BE(BigInt(++this.#serial), 8);
+    const c = createCipheriv('aes-256-gcm', this.#nonceKey, iv, { authTagLength: TAG_LEN });
+    c.setAAD(NONCE_AAD);
+    const sealed = Buffer.concat([c.update(time), c.final()]);
+    return Buffer.concat([iv, sealed, c.getAuthTag()]).toString('base64url');
   }
 
-  #tag(head: Buffer): Buffer {
-    return createHmac('sha256', this.#secret).update(head).digest().subarray(0, 16);
-  }
-
-  /** Issue time of one of our nonces, or undefined when it is not ours. */
-  #issuedAt(nonce: string): number | undefined {
-    if (nonce.length !== Math.ceil((NONCE_RAW * 4) / 3)) return undefined;
+  /** Issue time and serial of one of our nonces, or undefined when it is not ours. */
+  #opened(nonce: string): { issued: number; serial: number } | undefined {
+    if (nonce.length !== NONCE_CHARS) return undefined;
     const raw = Buffer.from(nonce, 'base64url');
     if (raw.length !== NONCE_RAW || raw.toString('base64url') !== nonce) return undefined;
-    if (!timingSafeEqual(this.#tag(raw.subarray(0, 16)), raw.subarray(16))) return undefined;
-    return Number(raw.readBigUInt64BE(0));
+    const d = createDecipheriv('aes-256-gcm', this.#nonceKey, raw.subarray(0, IV_LEN), { authTagLength: TAG_LEN });
+    d.setAAD(NONCE_AAD);
+    d.setAuthTag(raw.subarray(IV_LEN + TIME_LEN));
+    try {
+      const time = Buffer.concat([d.update(raw.subarray(IV_LEN, IV_LEN + TIME_LEN)), d.final()]);
+      return { issued: Number(time.readBigUInt64BE(0)), serial: Number(time.readBigUInt64BE(8)) };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * What the response is compared with when the AuC refused the identity
+   * (unknown, disabled, locked, no SIP password): a value no password gives,
+   * fixed per identity, so that identity fails the way a wrong password does.
+   */
+  decoyHa1(alg: DigestAlgorithm, idc: string): string {
+    const h = createHmac('sha256', this.#secret).update(`decoy ha1\0${alg}\0${idc}`).digest('hex');
+    return alg === 'SHA-256' ? h : h.slice(0, 32);
   }
 
   /** The WWW-Authenticate values in order of preference (default SHA-256, then MD5). */
@@ -137,49 +200,105 @@ export class DigestAuth {
     if (requestUri !== undefined && p.uri !== requestUri) return { ok: false, kind: 'bad-request', field: 'uri' };
     const userPart = idc.slice(0, idc.lastIndexOf('@'));
     if (p.username !== idc && p.username !== userPart) return { ok: false, kind: 'mismatch', field: 'username' };
-    const issued = this.#issuedAt(p.nonce);
-    if (issued === undefined) return { ok: false, kind: 'unknown-nonce' };
+    const opened = this.#opened(p.nonce);
+    if (opened === undefined) return { ok: false, kind: 'unknown-nonce' };
     const now = this.#clock();
-    if (now - issued > this.#ttlMs || issued > now + 5000) return { ok: false, kind: 'stale' };
+    if (now - opened.issued > this.#ttlMs || opened.issued > now + 5000) return { ok: false, kind: 'stale' };
+    const id = this.#byIdentity.get(idc);
+    // retired: its nonce-count is forgotten, so it must not be used again
+    if (id && opened.serial <= id.floor && now < id.floorUntil) return { ok: false, kind: 'stale' };
     const nc = parseInt(p.nc, 16);
-    const seen = this.#used.get(p.nonce);
+    const seen = this.#table.get(keyOf(idc, p.nonce));
     if (seen && nc <= seen.nc) return { ok: false, kind: 'nc-replayed' };
-    if (!seen && this.#used.size >= this.#max) {
-      this.sweep();
-      if (this.#used.size >= this.#max) return { ok: false, kind: 'busy' };
-    }
-    return { ok: true, algorithm: alg, username: p.username, nonce: p.nonce, nc };
+    return { ok: true, algorithm: alg, username: p.username, nonce: p.nonce, nc, idc };
   }
 
   /**
-   * Compares the response under HA1 and spends the nonce-count whether or
-   * not it matches (one guess per nonce-count).
+   * Compares the response under HA1; a match records its nonce-count under
+   * the identity (a failed guess records nothing: it proves nothing, and the
+   * AuC counts it towards lockout).
    */
-  verify(c: { nonce: string; nc: number }, p: DigestParams, method: string, alg: DigestAlgorithm, ha1: string): boolean {
-    const issued = this.#issuedAt(c.nonce) ?? this.#clock();
-    const seen = this.#used.get(c.nonce);
-    if (seen && c.nc <= seen.nc) return false;
-    if (seen) seen.nc = c.nc;
-    // the key must be its own string: the parsed nonce is a view on the whole REGISTER's
-    // text, which it would keep alive for the nonce lifetime (~700 bytes per Digest REGISTER)
-    else this.#used.set(Buffer.from(c.nonce, 'latin1').toString('latin1'), { nc: c.nc, expiresAt: issued + this.#ttlMs });
-    this.#prune(4);
+  verify(c: { nonce: string; nc: number; idc: string }, p: DigestParams, method: string, alg: DigestAlgorithm, ha1: string): boolean {
     const expected = Buffer.from(digestResponse(alg, ha1.toLowerCase(), { nonce: c.nonce, nc: p.nc!, cnonce: p.cnonce!, method, uri: p.uri! }), 'latin1');
     const got = Buffer.from(p.response!.toLowerCase(), 'latin1');
-    return got.length === expected.length && timingSafeEqual(got, expected);
+    if (!(got.length === expected.length && timingSafeEqual(got, expected))) return false;
+    return this.#record(c);
   }
 
-  #prune(n: number): void {
+  /** Keeps `c.nc` as the nonce's highest count; false if a racing request already used it. */
+  #record(c: { nonce: string; nc: number; idc: string }): boolean {
     const now = this.#clock();
-    for (const [k, v] of this.#used) {
-      if (n-- <= 0 || v.expiresAt > now) break;
-      this.#used.delete(k);
+    const seen = this.#table.get(keyOf(c.idc, c.nonce));
+    if (seen) {
+      if (c.nc <= seen.nc) return false;
+      seen.nc = c.nc;
+      return true;
+    }
+    const opened = this.#opened(c.nonce) ?? { issued: now, serial: this.#serial };
+    this.#prune(now, PRUNE_PER_INSERT);
+    // Own strings: the parsed IDc and nonce are views on the whole REGISTER's text, which they would keep alive.
+    const idc = own(c.idc);
+    let id = this.#byIdentity.get(idc);
+    if (!id) this.#byIdentity.set(idc, (id = { keys: [], floor: -1, floorUntil: 0 }));
+    // One identity holds at most its share; then the whole table its bound. Retiring the oldest
+    // (not refusing the newest) keeps a phone working, and its retirement mark keeps replays out.
+    while (id.keys.length >= this.#perIdentity) {
+      const oldest = id.keys[0]!;
+      if (this.#table.has(oldest)) this.#retire(oldest);
+      else id.keys.shift();
+    }
+    while (this.#table.size >= this.#max) this.#retire(this.#table.keys().next().value!);
+    const key = own(keyOf(idc, c.nonce));
+    this.#table.set(key, { idc, nc: c.nc, serial: opened.serial, expiresAt: opened.issued + this.#ttlMs });
+    id.keys.push(key);
+    return true;
+  }
+
+  /** Forgets a live nonce early: its identity then refuses it (and every older one) as stale until they expire. */
+  #retire(key: string): void {
+    const t = this.#table.get(key);
+    if (!t) return;
+    this.#forget(key, t);
+    const id = this.#byIdentity.get(t.idc);
+    if (!id) return;
+    // every nonce issued up to this one has expired by the time this one has
+    id.floor = Math.max(id.floor, t.serial);
+    id.floorUntil = Math.max(id.floorUntil, t.expiresAt);
+  }
+
+  #forget(key: string, t: Tracked): void {
+    this.#table.delete(key);
+    const id = this.#byIdentity.get(t.idc);
+    if (!id) return;
+    const i = id.keys.indexOf(key);
+    if (i >= 0) id.keys.splice(i, 1);
+  }
+
+  /** Drops up to `n` expired entries from the front (an expired nonce is refused as stale anyway). */
+  #prune(now: number, n: number): void {
+    for (const [k, t] of this.#table) {
+      if (n-- <= 0 || t.expiresAt > now) break;
+      this.#forget(k, t);
+      this.#dropIfIdle(t.idc, now);
     }
   }
 
-  /** Forgets expired nonces (their nonce-counts no longer matter: they are stale). */
+  #dropIfIdle(idc: string, now: number): void {
+    const id = this.#byIdentity.get(idc);
+    if (id && id.keys.length === 0 && id.floorUntil <= now) this.#byIdentity.delete(idc);
+  }
+
+  /** Forgets expired nonces and retirement marks (their nonces are stale by now). */
   sweep(): void {
     const now = this.#clock();
-    for (const [k, v] of this.#used) if (v.expiresAt <= now) this.#used.delete(k);
+    for (const [k, t] of this.#table) if (t.expiresAt <= now) this.#forget(k, t);
+    for (const idc of [...this.#byIdentity.keys()]) this.#dropIfIdle(idc, now);
   }
+}
+
+const own = (s: string): string => Buffer.from(s, 'utf8').toString('utf8');
+
+/** The table key: the nonce is fixed-length base64url, so the pair is unambiguous. */
+function keyOf(idc: string, nonce: string): string {
+  return `${idc}\n${nonce}`;
 }

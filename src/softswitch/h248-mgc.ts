@@ -1,5 +1,5 @@
 import type { AucService } from '../auc/service.js';
-import { SoftswitchFlow, type SoftswitchOptions } from '../flow/softswitch.js';
+import { SoftswitchFlow, type SoftswitchOptions, type SwChallenge } from '../flow/softswitch.js';
 import type { S5, S9 } from '../flow/messages.js';
 import {
   decodeS2, decodeS8, echoReply, encodeS5, encodeS9, ksStep, rootCommand, serviceChangeReply,
@@ -40,6 +40,8 @@ export interface H248SoftswitchStats {
   /** Other commands from registered peers. */
   commands: number;
   refused: number;
+  /** Registrations of an IDc the AuC refused (unknown, disabled, locked): challenged and failed like a wrong key, logged with the reason. */
+  refusedIdentities: number;
   registered: number;
   transport: TransportStats;
 }
@@ -64,11 +66,18 @@ export async function startH248Softswitch(o: H248SoftswitchOptions): Promise<H24
   const flow = new SoftswitchFlow({ auc: o.auc, ...o.flow });
   const ttlMs = (o.registrationTtlSec ?? 3600) * 1000;
   const peers = new Map<string, PeerState>();
-  const counts = { registers: 0, authenticates: 0, accepted: 0, commands: 0, refused: 0 };
+  const counts = { registers: 0, authenticates: 0, accepted: 0, commands: 0, refused: 0, refusedIdentities: 0 };
   let requestId = 0;
   let ep!: H248Endpoint;
 
   const later = (fn: () => Promise<unknown>) => setImmediate(() => void fn().catch((err: unknown) => o.logger?.warn({ err: (err as Error).message }, 'h248 mgc: send failed')));
+
+  /** The gateway sees what a wrong key gets (docs/softswitch.md, "Unknown, disabled, locked"); the reason is for the log. */
+  const noteRefusal = (out: SwChallenge, peer: Peer) => {
+    if (!out.refused) return;
+    counts.refusedIdentities++;
+    o.logger?.warn({ idc: out.s5.idc, reason: out.refused, protocol: 'h248', peer: peerKey(peer) }, 'h248 mgc: registration of a refused identity (answered as a wrong key)');
+  };
 
   const sendChallenge = (peer: Peer, s5: S5) =>
     later(async () => {
@@ -98,10 +107,12 @@ export async function startH248Softswitch(o: H248SoftswitchOptions): Promise<H24
       if (!d.ok) return { error: d.error };
       const out = await flow.onRegister(d.value);
       if (out.kind === 'challenge') {
+        noteRefusal(out, req.peer);
         sendChallenge(req.peer, out.s5);
         return { actions: serviceChangeReply() };
       }
       counts.refused++;
+      o.logger?.warn({ peer: key, outcome: out.kind, reason: 'reason' in out ? out.reason : 'cause' in out ? out.cause : out.field }, 'h248 mgc: registration refused');
       return { error: softswitchError(out)! };
     }
     if (step === 'authenticate') {
@@ -117,8 +128,10 @@ export async function startH248Softswitch(o: H248SoftswitchOptions): Promise<H24
         sendAccepted(req.peer, out.s9);
         return { actions: echoReply(t.actions) };
       }
-      if (out.kind === 'challenge') sendChallenge(req.peer, out.s5);
-      else counts.refused++;
+      if (out.kind === 'challenge') {
+        noteRefusal(out, req.peer);
+        sendChallenge(req.peer, out.s5);
+      } else counts.refused++;
       return { error: softswitchError(out) ?? { code: H248_ERROR.unauthorized } };
     }
     const st = peers.get(key);

@@ -28,6 +28,7 @@ export class SoftswitchMetrics {
   readonly registerRequests: Counter;
   readonly registrations: Counter;
   readonly authFailures: Counter;
+  readonly authRefusals: Counter;
   readonly callsAttempted: Counter;
   readonly callsAnswered: Counter;
   readonly callsFailed: Counter;
@@ -42,6 +43,7 @@ export class SoftswitchMetrics {
     this.registerRequests = registry.counter(p + 'register_requests_total', 'REGISTER requests received by the registrar.');
     this.registrations = registry.counter(p + 'registrations_total', 'Registrations accepted: new bindings reported to the AuC (s11) by protocol and authentication, and refreshes proved by a mechanism (auth="refresh").', { labelNames: ['protocol', 'auth'] });
     this.authFailures = registry.counter(p + 'auth_failures_total', 'Failed authentications (wrong Digest response, wrong KS1 authenticator or refused KS1 s1).', { labelNames: ['protocol', 'kind'] });
+    this.authRefusals = registry.counter(p + 'auth_refusals_total', 'AuC refusals of an identity (unknown, disabled, locked, no SIP password; unknown SBC), by reason. The terminal is answered as for a wrong credential; the reason is only here and in the log.', { labelNames: ['reason'] });
     this.callsAttempted = registry.counter(p + 'calls_attempted_total', 'New INVITEs (outside a dialog) taken for routing.');
     this.callsAnswered = registry.counter(p + 'calls_answered_total', 'New INVITEs answered with 2xx.');
     this.callsFailed = registry.counter(p + 'calls_failed_total', 'New INVITEs answered with a final error, by status class (487 for cancelled calls is 4xx).', { labelNames: ['status_class'] });
@@ -53,8 +55,8 @@ export class SoftswitchMetrics {
   /** Wraps the AuC so each s11 report counts a registration; everything else passes through. */
   observeAuc(auc: AucService): AucService {
     return {
-      vector: (r) => auc.vector(r),
-      digest: (r) => auc.digest(r),
+      vector: (r) => auc.vector(r).then((v) => this.#refusal(v)),
+      digest: (r) => auc.digest(r).then((v) => this.#refusal(v)),
       registered: (r) => {
         const protocol = PROTOCOLS.has(r.protocol) ? r.protocol : 'other';
         const auth = r.mechanism === '' ? 'digest' : MECHANISMS.has(r.mechanism) ? 'ks1-' + r.mechanism : 'ks1-other';
@@ -64,6 +66,11 @@ export class SoftswitchMetrics {
       deregistered: (r) => auc.deregistered(r),
       failed: (r) => auc.failed(r),
     };
+  }
+
+  #refusal<T extends { ok: boolean; reason?: string }>(v: T): T {
+    if (!v.ok && v.reason) this.authRefusals.inc({ reason: v.reason });
+    return v;
   }
 
   /** Moves the counters by what the SIP registrar counted since the last call. */

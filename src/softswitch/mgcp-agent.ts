@@ -46,6 +46,8 @@ export interface MgcpSoftswitchStats {
   challenges: number;
   accepted: number;
   refused: number;
+  /** Registrations of an IDc the AuC refused (unknown, disabled, locked): challenged and failed like a wrong key, logged with the reason. */
+  refusedIdentities: number;
   registered: number;
 }
 
@@ -67,7 +69,7 @@ export async function startMgcpSoftswitch(o: MgcpSoftswitchOptions): Promise<Mgc
   const flow = new SoftswitchFlow({ auc: o.auc, clock });
   const registrations = new Map<string, MgcpRegistration>();
   const processed: Record<string, number> = {};
-  const counts = { challenges: 0, accepted: 0, refused: 0 };
+  const counts = { challenges: 0, accepted: 0, refused: 0, refusedIdentities: 0 };
   let transport: MgcpTransport;
 
   const requestId = (): string => random(4).toString('hex');
@@ -80,11 +82,17 @@ export async function startMgcpSoftswitch(o: MgcpSoftswitchOptions): Promise<Mgc
 
   const challenge = (ch: SwChallenge, to: MgcpPeer, endpoint: string, result?: ChallengeResult): void => {
     counts.challenges++;
+    if (ch.refused) {
+      // The gateway sees what a wrong key gets (docs/softswitch.md, "Unknown, disabled, locked"); the reason is for the log.
+      counts.refusedIdentities++;
+      o.logger?.warn({ idc: ch.s5.idc, reason: ch.refused, protocol: 'mgcp', endpoint }, 'mgcp: registration of a refused identity (answered as a wrong key)');
+    }
     sendRqnt(to, endpoint, [param('X', requestId()), param('R', AUTH_EVENT), ...s5Params(ch.s5, result)]);
   };
 
   const refuse = (kind: 'forbidden' | 'unavailable' | 'bad-request', detail: string): MgcpReply => {
     counts.refused++;
+    o.logger?.warn({ kind, detail, protocol: 'mgcp' }, 'mgcp: registration step refused');
     if (kind === 'forbidden') return { code: 500, text: 'Endpoint unknown: forbidden' };
     if (kind === 'unavailable') return { code: 400, text: `Transient error: ${detail}` };
     return { code: 510, text: `Protocol error: bad ${detail}` };

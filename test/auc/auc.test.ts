@@ -50,7 +50,8 @@ describeEngines('AuC core', (ctx) => {
     expect(await auc.vector({ idc, idsp })).toEqual({ ok: false, reason: 'disabled' });
     await store.terminals.setStatus(idc, 'active');
     await store.proxies.setStatus(idsp, 'disabled');
-    expect(await auc.vector({ idc, idsp })).toEqual({ ok: false, reason: 'disabled' });
+    // a disabled SBC is refused as an unknown one: its terminals are not to blame (they would get decoys and count failures)
+    expect(await auc.vector({ idc, idsp })).toEqual({ ok: false, reason: 'unknown-proxy' });
     await store.proxies.setStatus(idsp, 'active');
   });
 

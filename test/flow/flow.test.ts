@@ -198,7 +198,7 @@ describe('SBC replay defences', () => {
 });
 
 describe('softswitch and AuC outcomes', () => {
-  it('a wrong key gets a new challenge, the failure is reported, and the third locks the terminal', async () => {
+  it('a wrong key gets a new challenge, the failure is reported, and the third locks the terminal (which only the log learns)', async () => {
     const lab = makeLab();
     const impostor = () => lab.terminal({ kc: lab.random(32) });
     for (let i = 1; i <= 2; i++) {
@@ -212,10 +212,16 @@ describe('softswitch and AuC outcomes', () => {
     const { s7 } = await upToS7(lab, impostor());
     const r7 = lab.sbc.onAuthenticate(s7);
     if (!r7.ok) throw new Error(r7.kind);
-    expect(await lab.softswitch.onAuthenticate(r7.s8, BINDING)).toEqual({ kind: 'forbidden', reason: 'locked', retryAfterSeconds: 300 });
+    // the lockout does not change the answer: another challenge, marked for the adapter's log
+    expect(await lab.softswitch.onAuthenticate(r7.s8, BINDING)).toMatchObject({ kind: 'challenge', reason: 'wrong-authenticator', refused: 'locked', failure: { locked: true } });
+    // and now even the right key fails, exactly as a wrong one does
+    const right = await upToS7(lab);
+    const r = lab.sbc.onAuthenticate(right.s7);
+    if (!r.ok) throw new Error(r.kind);
+    expect(await lab.softswitch.onAuthenticate(r.s8, BINDING)).toMatchObject({ kind: 'challenge', reason: 'wrong-authenticator', refused: 'locked', s5: { idc: 'alice@lab.example' } });
     expect(lab.auc.registrations).toHaveLength(0);
-    // and now even the right key is refused at s2
-    expect(await lab.softswitch.onRegister({ idc: 'alice@lab.example', idsp: 'sbc1.lab.example' })).toEqual({ kind: 'forbidden', reason: 'locked', retryAfterSeconds: 300 });
+    // the decoy's failure is reported without a Rand (the AuC never issued it)
+    expect(lab.auc.failedReports.at(-1)).toEqual({ idc: 'alice@lab.example', idsp: 'sbc1.lab.example' });
   });
 
   it('a vector is single use: a replayed s8 is not accepted twice', async () => {
@@ -253,20 +259,40 @@ describe('softswitch and AuC outcomes', () => {
     expect(await lab.softswitch.onAuthenticate(r7.s8, BINDING)).toMatchObject({ kind: 'challenge', reason: 'stale' });
   });
 
-  it('unknown IDc, disabled, unknown proxy → forbidden; AuC down → unavailable', async () => {
+  it('an unknown, disabled or locked IDc is challenged and fails as a wrong key does; only `refused` says why', async () => {
     const lab = makeLab();
-    expect(await lab.softswitch.onRegister({ idc: 'nobody@lab.example', idsp: 'sbc1.lab.example' })).toEqual({ kind: 'forbidden', reason: 'unknown-terminal' });
-    expect(await lab.softswitch.onRegister({ idc: 'alice@lab.example', idsp: 'rogue.example' })).toEqual({ kind: 'forbidden', reason: 'unknown-proxy' });
-    lab.auc.terminals.set('bob@lab.example', { kc: lab.random(32), disabled: true });
-    expect(await lab.softswitch.onRegister({ idc: 'bob@lab.example', idsp: 'sbc1.lab.example' })).toEqual({ kind: 'forbidden', reason: 'disabled' });
-    lab.auc.down = true;
-    expect(await lab.softswitch.onRegister({ idc: 'alice@lab.example', idsp: 'sbc1.lab.example' })).toEqual({ kind: 'unavailable', cause: 'auc-unavailable' });
+    const bobKc = lab.random(32);
+    lab.auc.terminals.set('bob@lab.example', { kc: bobKc, disabled: true });
+    lab.auc.terminals.set('carol@lab.example', { kc: lab.random(32) });
+    lab.auc.failures.set('carol@lab.example', 5);
+    const outcomes = async (idc: string, kc: Buffer) => {
+      const { s7 } = await upToS7(lab, lab.terminal({ idc, kc }));
+      const r7 = lab.sbc.onAuthenticate(s7);
+      if (!r7.ok) throw new Error(r7.kind);
+      const r8 = await lab.softswitch.onAuthenticate(r7.s8, BINDING);
+      if (r8.kind !== 'challenge') throw new Error(r8.kind);
+      return r8;
+    };
+    const wrongKey = await outcomes('alice@lab.example', lab.random(32));
+    expect(wrongKey.refused).toBeUndefined();
+    for (const [idc, kc, refused] of [
+      ['nobody@lab.example', lab.random(32), 'unknown-terminal'],
+      ['bob@lab.example', bobKc, 'disabled'],
+      ['carol@lab.example', lab.random(32), 'locked'],
+    ] as const) {
+      const r = await outcomes(idc, kc);
+      expect(r).toMatchObject({ kind: 'challenge', reason: 'wrong-authenticator', refused, s5: { idc, idsp: 'sbc1.lab.example' } });
+      expect(r.s5.rand).toHaveLength(wrongKey.s5.rand.length);
+      expect(Object.keys(r.s5)).toEqual(Object.keys(wrongKey.s5));
+    }
+    expect(lab.auc.registrations).toHaveLength(0);
   });
 
-  it('a locked terminal is forbidden with its retry time', async () => {
+  it('an SBC the AuC does not know is forbidden (not the terminal’s fault); AuC down → unavailable', async () => {
     const lab = makeLab();
-    lab.auc.failures.set('alice@lab.example', 5);
-    expect(await lab.softswitch.onRegister({ idc: 'alice@lab.example', idsp: 'sbc1.lab.example' })).toEqual({ kind: 'forbidden', reason: 'locked', retryAfterSeconds: 300 });
+    expect(await lab.softswitch.onRegister({ idc: 'alice@lab.example', idsp: 'rogue.example' })).toEqual({ kind: 'forbidden', reason: 'unknown-proxy' });
+    lab.auc.down = true;
+    expect(await lab.softswitch.onRegister({ idc: 'alice@lab.example', idsp: 'sbc1.lab.example' })).toEqual({ kind: 'unavailable', cause: 'auc-unavailable' });
   });
 
   it('when s11 cannot be delivered the registration stands and the adapter is told to resend', async () => {

@@ -106,7 +106,7 @@ export function makeLab(o: { seed?: string; idc?: string; idsp?: string; offered
   auc.terminals.set(idc, { kc });
   auc.proxies.set(idsp, ksp);
   const sbc = new SbcFlow({ idsp, ksp, offered: o.offered ?? SBC_OFFER, clock: clock.now, random });
-  const softswitch = new SoftswitchFlow({ auc, clock: clock.now });
+  const softswitch = new SoftswitchFlow({ auc, clock: clock.now, random });
   return {
     clock, random, auc, sbc, softswitch, kc, ksp,
     terminal: (t = {}) =>

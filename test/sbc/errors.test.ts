@@ -119,27 +119,21 @@ describe('401 with a fresh challenge, counted', () => {
 });
 
 describe('403 and 494', () => {
-  it('an unknown IDc gets 403', async () => {
-    const t = await rawTerminal(lab, 'nobody@lab.example', randomBytes(32));
-    try {
-      const res = await t.register([['Authorization', `KS1 username="nobody@lab.example", n1="${n()}", ts="${now()}"`]]);
-      expect(res.status).toBe(403);
-    } finally {
-      await t.close();
-    }
-  });
-
-  it('a locked IDc gets 403 with Retry-After', async () => {
+  it('an unknown IDc and a locked one are challenged like any other: 401 with a KS1 challenge, no Retry-After, no Warning', async () => {
     const idc = 'locked@lab.example';
     lab.provision(idc);
     lab.core.auc.failures.set(idc, 99);
-    const t = await rawTerminal(lab, idc, randomBytes(32));
-    try {
-      const res = await t.register([['Authorization', `KS1 username="${idc}", n1="${n()}", ts="${now()}"`]]);
-      expect(res.status).toBe(403);
-      expect(res.get('Retry-After')).toBe('300');
-    } finally {
-      await t.close();
+    for (const who of ['nobody@lab.example', idc]) {
+      const t = await rawTerminal(lab, who, randomBytes(32));
+      try {
+        const res = await t.register([['Authorization', `KS1 username="${who}", n1="${n()}", ts="${now()}"`]]);
+        expect(res.status).toBe(401);
+        expect(res.auth('WWW-Authenticate').map((a) => a.scheme)).toEqual(['KS1']);
+        expect(res.get('Retry-After')).toBeUndefined();
+        expect(res.get('Warning')).toBeUndefined();
+      } finally {
+        await t.close();
+      }
     }
   });
 

@@ -73,7 +73,7 @@ export async function startFakeCore(o: { transport?: 'udp' | 'tcp'; idsp: string
         if (r.kind === 'challenge') {
           ctx.respond(401, undefined, { toTag: 'core', headers: [['WWW-Authenticate', formatAuth('KS1', { realm: r.s5.idsp, nonce: toB64u(r.s5.rand), algorithm: 'ks1' })]] });
         } else if (r.kind === 'forbidden') {
-          ctx.respond(403, undefined, { toTag: 'core', headers: r.retryAfterSeconds ? [['Retry-After', String(r.retryAfterSeconds)]] : [] });
+          ctx.respond(403, undefined, { toTag: 'core' });
         } else if (r.kind === 'unavailable') ctx.respond(503, undefined, { toTag: 'core', headers: [['Retry-After', '5']] });
         else ctx.respond(400, undefined, { toTag: 'core' });
       }

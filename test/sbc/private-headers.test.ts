@@ -57,7 +57,7 @@ describe('private headers', () => {
       expect(Number(seen[0]!.get('Max-Forwards'))).toBe(69);
       expect(seen[0]!.vias()[1]!.params.rport).toBe(String(t.uac.transport.port));
       expect(seen[0]!.vias()[1]!.params.received).toBe('127.0.0.1');
-      expect(res.status).toBe(403); // the fake core does not know this IDc
+      expect(res.status).toBe(401); // the fake core does not know this IDc: challenged like any other
       expect(res.vias()).toHaveLength(1);
     } finally {
       await t.close();

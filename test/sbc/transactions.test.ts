@@ -44,7 +44,7 @@ describe('towards terminals', () => {
       expect(got.map((r) => r.status)).toContain(100);
       const finals = got.filter((r) => r.status >= 200);
       expect(finals.length).toBeGreaterThanOrEqual(1);
-      expect(finals[0]!.status).toBe(403); // the core does not know this IDc
+      expect(finals[0]!.status).toBe(401); // the core does not know this IDc: challenged like any other
       expect(finals[0]!.vias()[0]!.params.rport).toBe(String(sock.address().port));
       expect(lab.sbc.stats().untrusted.retransmissionsAbsorbed).toBeGreaterThanOrEqual(1);
     } finally {

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { formatAuth, type SipResponse } from '../../src/sip/index.js';
-import { DigestAuth } from '../../src/softswitch/digest.js';
+import { DigestAuth, digestResponse } from '../../src/softswitch/digest.js';
 import { describeEngines } from '../helpers/engines.js';
 import { ALICE, PHONE, REALM, Registration, sleep, Ua, world, type World } from './harness.js';
 
@@ -146,33 +146,65 @@ describeEngines('softswitch registrar with Digest', (ctx) => {
     expect(w.auc.of('deregistered').filter((d) => (d as { idc: string }).idc === 'carol@lab.example')).toHaveLength(2);
   });
 
-  it('counts wrong passwords at the AuC: 401 each time, then 403 with Retry-After once locked', async () => {
+  it('counts wrong passwords at the AuC and locks, and the phone cannot tell: 401 each time, right password or not', async () => {
     const r = reg(PHONE);
-    const statuses: number[] = [];
-    let retryAfter: string | undefined;
+    const shapes: unknown[] = [];
+    const shape = (x: SipResponse) => [x.status, x.headers.map((h) => h.key), x.auth('WWW-Authenticate').map((a) => Object.keys(a.params).join())];
     for (let i = 0; i < 4; i++) {
       const c = await r.send({ uri: 'sip:127.0.0.1' });
-      if (c.status !== 401) {
-        statuses.push(c.status);
-        retryAfter = c.get('Retry-After');
-        break;
-      }
       const res = await r.send({ uri: 'sip:127.0.0.1', headers: [['Authorization', answer(c, { alg: 'MD5', username: '1000', password: 'guess' + i, uri: 'sip:127.0.0.1' })]] });
-      statuses.push(res.status);
-      if (res.status === 403) {
-        retryAfter = res.get('Retry-After');
-        break;
-      }
+      expect(res.get('Warning')).toBeUndefined();
+      shapes.push(shape(res));
     }
-    expect(statuses).toEqual([401, 401, 403]);
-    expect(Number(retryAfter)).toBeGreaterThan(0);
+    expect(new Set(shapes.map((x) => JSON.stringify(x))).size).toBe(1);
+    expect((shapes[0] as unknown[])[0]).toBe(401);
     expect(w.auc.of('failed')).toContainEqual(expect.objectContaining({ idc: PHONE }));
-    // locked: the right password does not help now
+    expect((await w.auc.auc.lockout.status(PHONE)).locked).toBe(true);
+    // locked: the right password does not help now, and says nothing either
     const c = await r.send({ uri: 'sip:127.0.0.1' });
-    expect(c.status).toBe(401);
     const res = await r.send({ uri: 'sip:127.0.0.1', headers: [['Authorization', answer(c, { alg: 'MD5', username: '1000', password: 'phone pw 1000', uri: 'sip:127.0.0.1' })]] });
-    expect(res.status).toBe(403);
-    expect(res.get('Retry-After')).toBeDefined();
+    expect(shape(res)).toEqual(shapes[0]);
+    expect(res.get('Retry-After')).toBeUndefined();
+  });
+
+  it('an unknown identity, a KS1-only one and a wrong password get the same answer; the reason is only counted', async () => {
+    await w.store.terminals.create('ks1only@lab.example', Buffer.alloc(32, 3));
+    const shape = (x: SipResponse) => [x.status, x.headers.map((h) => h.key), x.auth('WWW-Authenticate').map((a) => Object.keys(a.params).join())];
+    const attempt = async (aor: string, password: string) => {
+      const r = reg(aor);
+      const c = await r.send();
+      const res = await r.send({ headers: [['Authorization', answer(c, { alg: 'SHA-256', username: aor, password, uri: 'sip:lab.example' })]] });
+      expect(res.get('Warning')).toBeUndefined();
+      return shape(res);
+    };
+    const before = w.ss.stats().register.refusedIdentities;
+    const wrong = await attempt('bob@lab.example', 'not bob');
+    expect(wrong[0]).toBe(401);
+    expect(await attempt('nobody@lab.example', 'anything')).toEqual(wrong);
+    expect(await attempt('ks1only@lab.example', '')).toEqual(wrong);
+    expect(w.ss.stats().register.refusedIdentities).toBe(before + 2);
+  });
+
+  it('a failed guess costs no nonce-table memory; a nonce that authenticated is kept under its identity', () => {
+    const d = new DigestAuth({ realm: REALM, algorithms: ['MD5'], maxNonces: 3, noncesPerIdentity: 2 });
+    const login = (idc: string, ha1: string, nonce = d.newNonce(), nc = '00000001') => {
+      const p = { username: idc, realm: REALM, nonce, uri: 'sip:lab.example', qop: 'auth', nc, cnonce: 'c', response: digestResponse('MD5', ha1, { nonce, nc, cnonce: 'c', method: 'REGISTER', uri: 'sip:lab.example' }) };
+      const c = d.check(p, idc, 'sip:lab.example');
+      if (!c.ok) return c.kind;
+      return d.verify(c, p, 'REGISTER', 'MD5', 'a'.repeat(32)) ? 'ok' : 'wrong';
+    };
+    for (let i = 0; i < 50; i++) expect(login(`x${i}@lab.example`, 'b'.repeat(32))).toBe('wrong');
+    expect(d.trackedNonces).toBe(0);
+    // one identity keeps at most its share; its oldest nonce is retired (stale from then on), not anyone else's
+    const first = d.newNonce();
+    expect(login('a@lab.example', 'a'.repeat(32), first)).toBe('ok');
+    expect(login('b@lab.example', 'a'.repeat(32))).toBe('ok');
+    for (let i = 0; i < 5; i++) expect(login('a@lab.example', 'a'.repeat(32))).toBe('ok');
+    expect(d.trackedNonces).toBe(3);
+    expect(login('a@lab.example', 'a'.repeat(32), first, '00000002')).toBe('stale');
+    // the global bound retires the oldest entry overall, whoever it is; it too is refused as stale afterwards
+    expect(login('c@lab.example', 'a'.repeat(32))).toBe('ok');
+    expect(d.trackedNonces).toBe(3);
   });
 
   it('de-registers expired bindings and reports them', async () => {

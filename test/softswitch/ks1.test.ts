@@ -134,16 +134,27 @@ describeEngines('softswitch KS1 through a trusted SBC', (ctx) => {
     expect(malformed.reason).toBe('Bad KS1 nonce');
   });
 
-  it('answers 403 for an unknown terminal and an unknown SBC identity', async () => {
-    const r = new Registration(sbc, w.ss.ports.udp!, 'nobody@lab.example');
-    const res = await r.send({ headers: [idsp, ['Authorization', formatAuth('KS1', { username: 'nobody@lab.example', realm: SBC })]] });
-    expect(res.status).toBe(403);
+  it('challenges an unknown terminal and fails it as a wrong key (the reason only counted); an unknown SBC identity gets 403', async () => {
+    const answers = async (idc: string) => {
+      const r = new Registration(sbc, w.ss.ports.udp!, idc);
+      const s5 = await r.send({ headers: [idsp, ['Authorization', formatAuth('KS1', { username: idc, realm: SBC })]] });
+      const nonce = ks1Challenge(s5).nonce!;
+      const s9 = await r.send({ headers: [idsp, ['Authorization', formatAuth('KS1', { username: idc, realm: SBC, nonce, response: toB64u(Buffer.alloc(16, 9)) })]] });
+      const shape = (x: SipResponse) => [x.status, x.headers.map((h) => h.key), x.auth('WWW-Authenticate').map((a) => Object.keys(a.params).join())];
+      expect(b(nonce)).toHaveLength(16);
+      return [shape(s5), shape(s9)];
+    };
+    const before = w.ss.stats().register.refusedIdentities;
+    const known = await answers('bob@lab.example');
+    expect(known.map((a) => a[0])).toEqual([401, 401]);
+    expect(await answers('nobody@lab.example')).toEqual(known);
+    expect(w.ss.stats().register.refusedIdentities).toBe(before + 2);
     const r2 = new Registration(sbc, w.ss.ports.udp!, ALICE);
     const res2 = await r2.send({ headers: [['P-KS-IDSP', 'rogue.example'], ['Authorization', formatAuth('KS1', { username: ALICE, realm: 'rogue.example' })]] });
     expect(res2.status).toBe(403);
   });
 
-  it('locks after repeated wrong authenticators: 403 with Retry-After', async () => {
+  it('locks after repeated wrong authenticators, and the terminal cannot tell: 401 each time', async () => {
     const idc = 'carol@lab.example';
     const r = new Registration(sbc, w.ss.ports.udp!, idc);
     let res = await r.send({ headers: [idsp, ['Authorization', formatAuth('KS1', { username: idc, realm: SBC })]] });
@@ -153,11 +164,13 @@ describeEngines('softswitch KS1 through a trusted SBC', (ctx) => {
       res = await r.send({ headers: [idsp, ['Authorization', formatAuth('KS1', { username: idc, realm: SBC, nonce, response: toB64u(Buffer.alloc(16, i)) })]] });
       statuses.push(res.status);
     }
-    expect(statuses).toEqual([401, 401, 403]);
-    expect(Number(res.get('Retry-After'))).toBeGreaterThan(0);
+    expect(statuses).toEqual([401, 401, 401]);
+    expect(res.get('Retry-After')).toBeUndefined();
+    expect(res.get('Warning')).toBeUndefined();
+    expect((await w.auc.auc.lockout.status(idc)).locked).toBe(true);
     const again = await r.send({ headers: [idsp, ['Authorization', formatAuth('KS1', { username: idc, realm: SBC })]] });
-    expect(again.status).toBe(403);
-    expect(again.get('Retry-After')).toBeDefined();
+    expect(again.status).toBe(401);
+    expect(ks1Challenge(again).nonce).toBeDefined();
   });
 });
 

@@ -10,8 +10,10 @@ import type { ErrorDescriptor } from '../../h248/types.js';
  *                                    stale Rand, N2/TS/N1 checks), or an s1 refused
  *                                    for TS/N1 replay; after registration, a
  *                                    missing/wrong/replayed Annex B header
- *   504 Command from unauthorized    unknown, disabled or locked IDc, unknown
- *       entity                       proxy, or a message naming another SBC
+ *   504 Command from unauthorized    an SBC the AuC does not know, or a message
+ *       entity                       naming another SBC (an unknown, disabled or
+ *                                    locked IDc is challenged with a decoy and
+ *                                    fails as a wrong key does: 402)
  *   457 / 449                        a ks field missing / malformed, or no
  *                                    mechanism in common (449, with the offer)
  *   503 Service Unavailable          AuC unreachable, tables full
@@ -41,7 +43,7 @@ export function sbcRejectError(r: SbcReject): ErrorDescriptor {
 export function softswitchError(o: SwRegisterOutcome | SwAuthenticateOutcome): ErrorDescriptor | undefined {
   switch (o.kind) {
     case 'forbidden':
-      return { code: H248_ERROR.unauthorizedEntity, text: o.retryAfterSeconds !== undefined ? `${o.reason}; retry after ${o.retryAfterSeconds} s` : o.reason };
+      return { code: H248_ERROR.unauthorizedEntity, text: o.reason };
     case 'unavailable':
       return { code: H248_ERROR.unavailable, text: o.cause };
     case 'bad-request':

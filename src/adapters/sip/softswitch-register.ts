@@ -7,7 +7,7 @@
  */
 import { isId } from '../../flow/validate.js';
 import type { SbcFlow, SbcReject, SbcSession } from '../../flow/sbc.js';
-import type { SoftswitchFlow, SwAuthenticateOutcome, SwRegisterOutcome, Binding } from '../../flow/softswitch.js';
+import type { SoftswitchFlow, SwAuthenticateOutcome, SwChallenge, SwRegisterOutcome, Binding } from '../../flow/softswitch.js';
 import type { S2, S5 } from '../../flow/messages.js';
 import type { SessionKeys } from '../../crypto/ks1.js';
 import type { AucService } from '../../auc/service.js';
@@ -53,6 +53,8 @@ export interface SoftswitchSipStats {
   refreshesWithoutChallenge: number;
   pksStripped: number;
   reportFailures: number;
+  /** REGISTERs for an IDc the AuC refused (unknown, disabled, locked, no SIP password): answered as a wrong credential, logged with the reason. */
+  refusedIdentities: number;
 }
 
 const ALLOW = 'REGISTER, OPTIONS';
@@ -72,7 +74,7 @@ export class SoftswitchRegisterHandler {
   readonly #selfId: string;
   readonly st: SoftswitchSipStats = {
     registers: 0, ok: 0, challenges: 0, badRequests: 0, forbidden: 0, unavailable: 0, outOfOrder: 0,
-    digestFailures: 0, ks1Failures: 0, ks1Rechallenges: 0, refreshesWithoutChallenge: 0, pksStripped: 0, reportFailures: 0,
+    digestFailures: 0, ks1Failures: 0, ks1Rechallenges: 0, refreshesWithoutChallenge: 0, pksStripped: 0, reportFailures: 0, refusedIdentities: 0,
   };
 
   constructor(o: SoftswitchSipOptions) {
@@ -164,11 +166,25 @@ export class SoftswitchRegisterHandler {
     this.#respond(ctx, 400, reason, [['Warning', this.#warning(detail)]]);
   }
 
-  #forbidden(ctx: ServerContext, reason: string, retryAfterSeconds?: number): void {
+  /** 403 for what is wrong with the path, never with the identity (those are answered as wrong credentials). */
+  #forbidden(ctx: ServerContext, reason: string): void {
     this.st.forbidden++;
-    const h: Headers = [['Warning', this.#warning(reason)]];
-    if (retryAfterSeconds !== undefined) h.push(['Retry-After', String(retryAfterSeconds)]);
-    this.#respond(ctx, 403, undefined, h);
+    this.#o.logger?.warn({ reason, source: ctx.source.address }, 'softswitch: REGISTER refused');
+    this.#respond(ctx, 403, undefined, [['Warning', this.#warning(reason)]]);
+  }
+
+  /**
+   * The AuC refused this IDc. The terminal is answered exactly as one with a
+   * wrong key or password (docs/softswitch.md, "Unknown, disabled, locked");
+   * the reason goes to the log and the counters only.
+   */
+  #refused(r: Req, auth: 'ks1' | 'digest', reason: string): void {
+    this.st.refusedIdentities++;
+    this.#o.logger?.warn({ idc: r.aor, reason, auth, source: r.ctx.source.address }, 'softswitch: registration of a refused identity (answered as a wrong credential)');
+  }
+
+  #noteRefusal(r: Req, out: SwChallenge): void {
+    if (out.refused) this.#refused(r, 'ks1', out.refused);
   }
 
   #unavailable(ctx: ServerContext): void {
@@ -187,7 +203,7 @@ export class SoftswitchRegisterHandler {
 
   /** Non-success outcomes of the softswitch flow shared by every KS1 path. */
   #flowFailure(ctx: ServerContext, out: Exclude<SwRegisterOutcome | SwAuthenticateOutcome, { kind: 'challenge' } | { kind: 'accepted' }>): void {
-    if (out.kind === 'forbidden') return this.#forbidden(ctx, out.reason, out.retryAfterSeconds);
+    if (out.kind === 'forbidden') return this.#forbidden(ctx, out.reason);
     if (out.kind === 'unavailable') return this.#unavailable(ctx);
     return this.#bad(ctx, 'Bad Request', `bad ${out.field}`);
   }
@@ -300,6 +316,7 @@ export class SoftswitchRegisterHandler {
   async #coreS2(r: Req, idsp: string, ambiguous: boolean): Promise<void> {
     const out = await this.#o.flow.onRegister({ idc: r.aor, idsp });
     if (out.kind === 'challenge') {
+      this.#noteRefusal(r, out);
       this.st.challenges++;
       const h: Headers = [['WWW-Authenticate', encodeS5(out.s5)]];
       if (ambiguous) h.push(...this.#digestHeaders(false));
@@ -323,6 +340,7 @@ export class SoftswitchRegisterHandler {
     }
     if (out.kind === 'challenge') {
       if (out.reason === 'wrong-authenticator') this.st.ks1Failures++;
+      this.#noteRefusal(r, out);
       this.st.challenges++;
       this.#respond(r.ctx, 401, undefined, [['WWW-Authenticate', encodeS5(out.s5)]]);
       return;
@@ -381,6 +399,7 @@ export class SoftswitchRegisterHandler {
     }
     if (out.kind === 'challenge') {
       if (out.reason === 'wrong-authenticator') this.st.ks1Failures++;
+      this.#noteRefusal(r, out);
       return this.#answerS5(r, sbc, out.s5, { n1: d.value.n1 });
     }
     this.#flowFailure(r.ctx, out);
@@ -393,6 +412,7 @@ export class SoftswitchRegisterHandler {
   async #directChallenge(r: Req, sbc: SbcFlow, s2: S2, askedBy: { n1: Buffer }): Promise<void> {
     const out = await this.#o.flow.onRegister(s2);
     if (out.kind !== 'challenge') return this.#flowFailure(r.ctx, out);
+    this.#noteRefusal(r, out);
     this.#answerS5(r, sbc, out.s5, askedBy);
   }
 
@@ -417,8 +437,6 @@ export class SoftswitchRegisterHandler {
           return this.#bad(r.ctx, `Bad Digest ${c.field}`, `Digest parameter ${c.field} missing or malformed`);
         case 'stale':
           return this.#digestChallenge(r.ctx, true);
-        case 'busy':
-          return this.#unavailable(r.ctx);
         default:
           return this.#digestChallenge(r.ctx, false);
       }
@@ -430,16 +448,17 @@ export class SoftswitchRegisterHandler {
     } catch {
       return this.#unavailable(r.ctx);
     }
-    if (!h.ok) return this.#forbidden(r.ctx, h.reason, h.retryAfterSeconds);
-    if (!dg.verify(c, p, r.req.method, c.algorithm, h.ha1)) {
+    // A refused IDc is compared with a decoy HA1 and fails, reported and answered, as a wrong password does.
+    const ha1 = h.ok ? h.ha1 : dg.decoyHa1(c.algorithm, r.aor);
+    if (!dg.verify(c, p, r.req.method, c.algorithm, ha1) || !h.ok) {
       this.st.digestFailures++;
-      let f;
+      if (!h.ok) this.#refused(r, 'digest', h.reason);
       try {
-        f = await this.#o.auc.failed({ idc: r.aor, idsp: reportIdsp });
+        await this.#o.auc.failed({ idc: r.aor, idsp: reportIdsp });
       } catch {
         return this.#unavailable(r.ctx);
       }
-      if (f.locked) return this.#forbidden(r.ctx, 'locked', f.retryAfterSeconds);
+      // locked or not, the answer is a new challenge: a lockout shows only in the log
       return this.#digestChallenge(r.ctx, false);
     }
     this.#withAuth(r, idsp, '');

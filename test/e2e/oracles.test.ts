@@ -1,0 +1,349 @@
+/**
+ * Issue 8 item 7 and the Digest nonce table of item 10, as an outsider sees
+ * them against `keyswitch up`: unknown, disabled and locked identities must be
+ * indistinguishable from a known one with a wrong key or password (SIP KS1,
+ * SIP Digest, MGCP, H.248), no reason may reach the terminal, the Digest nonce
+ * must not carry the server's clock in clear, and one Digest identity flooding
+ * nonces must not keep another from registering.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createSocket, type Socket } from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeS6, encodeS1Authorization, encodeS7 } from '../../src/adapters/sip/terminal-ks1.js';
+import { TerminalFlow } from '../../src/flow/terminal.js';
+import { parseMgcp } from '../../src/mgcp/parse.js';
+import { parseMessage, type SipResponse } from '../../src/sip/index.js';
+import { registerH248Gateway } from '../../src/terminal/h248-gateway.js';
+import { MgcpGateway } from '../../src/terminal/mgcp-gateway.js';
+import { ks, startDaemon, type Daemon } from '../helpers/cli.js';
+import { upEnv } from '../helpers/ports.js';
+import { startUdpProxy } from '../h248/udp-proxy.js';
+
+const DOMAIN = 'lab.example';
+/** Per protocol: a known identity (wrong key), a disabled and a locked one (right key), and one nobody provisioned. */
+const KINDS = ['known', 'disabled', 'locked', 'unknown'] as const;
+type Kind = (typeof KINDS)[number];
+const ids = (prefix: string): Record<Kind, string> => ({
+  known: `${prefix}-known@${DOMAIN}`,
+  disabled: `${prefix}-disabled@${DOMAIN}`,
+  locked: `${prefix}-locked@${DOMAIN}`,
+  unknown: `${prefix}-nobody@${DOMAIN}`,
+});
+const KS1 = ids('ks1');
+const DIGEST = ids('dg');
+const MGCP = ids('mgcp');
+const H248 = ids('h248');
+const PASSWORD = (idc: string) => `pw of ${idc}`;
+const LOCK_AFTER = 3;
+const MAX_NONCES = 30;
+
+/** A SIP user agent on a raw UDP socket: what goes out is exactly what is written here. */
+class RawUa {
+  readonly #waiting = new Map<string, (r: SipResponse) => void>();
+  #cseq = 0;
+  readonly callId = randomBytes(8).toString('hex');
+  private constructor(readonly sock: Socket, readonly sbcPort: number) {
+    sock.on('message', (b) => {
+      const p = parseMessage(b, { datagram: true });
+      if (!p.ok || !p.message.isResponse()) return;
+      const res = p.message as SipResponse;
+      if (res.status < 200) return;
+      this.#waiting.get(String(res.topVia()?.params.branch))?.(res);
+    });
+  }
+  static async open(sbcPort: number): Promise<RawUa> {
+    const sock = createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    return new RawUa(sock, sbcPort);
+  }
+  register(aor: string, headers: Array<[string, string]> = []): Promise<SipResponse> {
+    const port = this.sock.address().port;
+    const branch = 'z9hG4bK' + randomBytes(8).toString('hex');
+    const text = [
+      `REGISTER sip:${DOMAIN} SIP/2.0`,
+      `Via: SIP/2.0/UDP 127.0.0.1:${port};branch=${branch};rport`,
+      'Max-Forwards: 70',
+      `From: <sip:${aor}>;tag=${this.callId.slice(0, 8)}`,
+      `To: <sip:${aor}>`,
+      `Call-ID: ${this.callId}`,
+      `CSeq: ${++this.#cseq} REGISTER`,
+      `Contact: <sip:${aor.split('@')[0]}@127.0.0.1:${port}>`,
+      'Expires: 600',
+      ...headers.map(([k, v]) => `${k}: ${v}`),
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n');
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no answer to REGISTER for ${aor}`)), 5000);
+      this.#waiting.set(branch, (r) => {
+        clearTimeout(t);
+        this.#waiting.delete(branch);
+        resolve(r);
+      });
+      this.sock.send(Buffer.from(text), this.sbcPort, '127.0.0.1');
+    });
+  }
+  close(): void {
+    this.sock.close();
+  }
+}
+
+/** What an outsider can compare between two answers once per-request random values are left out. */
+function sipShape(res: SipResponse) {
+  return {
+    status: res.status,
+    reason: res.reason,
+    headers: res.headers.map((h) => h.key),
+    auth: res.auth('WWW-Authenticate').map((a) => [a.scheme, Object.keys(a.params), a.params.algorithm, a.params.qop, a.params.stale]),
+    securityServer: res.getAll('Security-Server'),
+  };
+}
+
+const md5 = (s: string) => createHash('md5').update(s).digest('hex');
+function digestAnswer(res: SipResponse, username: string, password: string): string {
+  const ch = res.auth('WWW-Authenticate').find((a) => a.scheme === 'Digest' && a.params.algorithm === 'MD5')!;
+  const nc = '00000001';
+  const cnonce = randomBytes(6).toString('hex');
+  const uri = `sip:${DOMAIN}`;
+  const response = md5(`${md5(`${username}:${ch.params.realm}:${password}`)}:${ch.params.nonce}:${nc}:${cnonce}:auth:${md5(`REGISTER:${uri}`)}`);
+  return `Digest username="${username}", realm="${ch.params.realm}", nonce="${ch.params.nonce}", uri="${uri}", response="${response}", algorithm=MD5, qop=auth, nc=${nc}, cnonce="${cnonce}", opaque="${ch.params.opaque}"`;
+}
+
+describe('no oracles against keyswitch up [sqlite]', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ks-oracles-'));
+  const g = ['--data-dir', join(dir, 'data')];
+  let env: NodeJS.ProcessEnv;
+  let p: Record<string, number>;
+  let daemon: Daemon;
+  const keys: Record<string, string> = {};
+
+  const registerCli = (proto: string, idc: string, key: string) => {
+    const port = proto === 'sip' ? p.sbcSip : proto === 'mgcp' ? p.sbcMgcp : p.sbcH248;
+    return ks(['terminal', 'register', '--proto', proto, '--id', idc, '--key', key, '--sbc', `127.0.0.1:${port}`]).code;
+  };
+
+  beforeAll(async () => {
+    const up = await upEnv();
+    p = up.ports;
+    env = {
+      ...up.env,
+      KEYSWITCH_LOG_LEVEL: 'warn',
+      KEYSWITCH_DIGEST_ALGORITHMS: 'MD5,SHA-256',
+      KEYSWITCH_LOCKOUT_THRESHOLD: String(LOCK_AFTER),
+      KEYSWITCH_LOCKOUT_BASE: '900',
+      KEYSWITCH_DIGEST_MAX_NONCES: String(MAX_NONCES),
+      KEYSWITCH_DIGEST_NONCES_PER_IDENTITY: '4',
+    };
+    for (const set of [KS1, DIGEST, MGCP, H248]) {
+      for (const kind of ['known', 'disabled', 'locked'] as const) {
+        const idc = set[kind];
+        // the first command creates the data directory
+        const r = ks([...g, ...(Object.keys(keys).length ? [] : ['--init']), 'provision', 'terminal', idc, '--sip-password', PASSWORD(idc), '--json'], env);
+        expect(r.code, r.stderr).toBe(0);
+        keys[idc] = JSON.parse(r.stdout).key;
+      }
+    }
+    for (const idc of [`flood@${DOMAIN}`, `victim@${DOMAIN}`]) expect(ks([...g, 'provision', 'terminal', idc, '--sip-password', PASSWORD(idc)], env).code).toBe(0);
+    const token = ks([...g, 'token', 'create', '--role', 'admin'], env).stdout.trim();
+    ({ daemon } = await startDaemon([...g, 'up'], /SBC H\.248 \(gateways\)/, env));
+    for (const set of [KS1, DIGEST, MGCP, H248]) {
+      const res = await fetch(`http://127.0.0.1:${p.api}/v1/terminals/${encodeURIComponent(set.disabled)}/disable`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(200);
+    }
+    // Lock the "locked" identities the way an attacker would: wrong guesses over the wire.
+    const ua = await RawUa.open(p.sbcSip);
+    for (let i = 0; i < LOCK_AFTER; i++) {
+      expect(registerCli('sip', KS1.locked, 'ab'.repeat(32))).toBe(2);
+      expect(registerCli('mgcp', MGCP.locked, 'ab'.repeat(32))).toBe(2);
+      expect(registerCli('h248', H248.locked, 'ab'.repeat(32))).toBe(2);
+      const c = await ua.register(DIGEST.locked);
+      await ua.register(DIGEST.locked, [['Authorization', digestAnswer(c, DIGEST.locked, 'guess' + i)]]);
+    }
+    ua.close();
+  }, 120_000);
+  afterAll(async () => {
+    await daemon?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the right key no longer opens a locked or disabled identity (the setup holds)', async () => {
+    for (const set of [KS1, MGCP, H248]) {
+      const proto = set === KS1 ? 'sip' : set === MGCP ? 'mgcp' : 'h248';
+      expect(registerCli(proto, set.locked, keys[set.locked]!)).toBe(2);
+      expect(registerCli(proto, set.disabled, keys[set.disabled]!)).toBe(2);
+    }
+  });
+
+  it('SIP KS1: s1 and a guessed s7 get the same answers for a known, disabled, locked and unknown IDc', async () => {
+    const ua = await RawUa.open(p.sbcSip);
+    try {
+      const seen: Record<string, unknown> = {};
+      for (const kind of KINDS) {
+        const idc = KS1[kind];
+        // the attacker's guess: a random key for every identity (the right one for disabled and locked)
+        const kc = kind === 'disabled' || kind === 'locked' ? Buffer.from(keys[idc]!, 'hex') : randomBytes(32);
+        const flow = new TerminalFlow({ idc, kc, mechanisms: 'app-hmac;q=0.5' });
+        const r1 = await ua.register(idc, [['Authorization', encodeS1Authorization(flow.start())]]);
+        const answers = [r1];
+        const s6 = decodeS6(r1, idc);
+        if (s6) {
+          const s7 = flow.onChallenge(s6);
+          if (s7.ok) {
+            const e = encodeS7(s7.value);
+            answers.push(await ua.register(idc, [['Authorization', e.authorization], ['Security-Client', e.securityClient]]));
+          }
+        }
+        for (const a of answers) expect(a.get('Warning'), `${kind}: ${a.get('Warning')}`).toBeUndefined();
+        seen[kind] = answers.map(sipShape);
+      }
+      expect((seen.known as Array<{ status: number }>).map((s) => s.status)).toEqual([401, 401]);
+      for (const kind of KINDS) expect(seen[kind], kind).toEqual(seen.known);
+    } finally {
+      ua.close();
+    }
+  });
+
+  it('SIP Digest: a wrong password for a known identity looks like any password for a disabled, locked or unknown one', async () => {
+    const ua = await RawUa.open(p.sbcSip);
+    try {
+      const seen: Record<string, unknown> = {};
+      for (const kind of KINDS) {
+        const idc = DIGEST[kind];
+        const c = await ua.register(idc);
+        const password = kind === 'known' ? 'a wrong guess' : PASSWORD(idc);
+        const res = await ua.register(idc, [['Authorization', digestAnswer(c, idc, password)]]);
+        for (const a of [c, res]) expect(a.get('Warning'), `${kind}: ${a.get('Warning')}`).toBeUndefined();
+        seen[kind] = [sipShape(c), sipShape(res)];
+      }
+      expect((seen.known as Array<{ status: number }>).map((s) => s.status)).toEqual([401, 401]);
+      for (const kind of KINDS) expect(seen[kind], kind).toEqual(seen.known);
+    } finally {
+      ua.close();
+    }
+  });
+
+  it('no core Warning reaches the terminal: a Digest answer the core refuses as malformed comes back without one', async () => {
+    const ua = await RawUa.open(p.sbcSip);
+    try {
+      const c = await ua.register(DIGEST.known);
+      const noUri = digestAnswer(c, DIGEST.known, 'x').replace(/uri="[^"]*", /, '');
+      const res = await ua.register(DIGEST.known, [['Authorization', noUri]]);
+      expect(res.status).toBe(400);
+      expect(res.get('Warning')).toBeUndefined();
+    } finally {
+      ua.close();
+    }
+  });
+
+  it('the reasons go to the softswitch log at warn level instead', () => {
+    const out = daemon.output();
+    for (const reason of ['unknown-terminal', 'disabled', 'locked']) expect(out).toMatch(new RegExp(`"level":40[^\\n]*"reason":"${reason}"`));
+  });
+
+  it('MGCP: a known gateway with a wrong key, and disabled, locked and unknown ones, see the same exchange', async () => {
+    const seen: Record<string, unknown> = {};
+    for (const kind of KINDS) {
+      const idc = MGCP[kind];
+      const kc = kind === 'disabled' || kind === 'locked' ? Buffer.from(keys[idc]!, 'hex') : randomBytes(32);
+      const packets: string[] = [];
+      const gw = await MgcpGateway.open({
+        idc, kc, sbc: { host: '127.0.0.1', port: p.sbcMgcp }, listen: { host: '127.0.0.1', port: 0 }, timeoutMs: 5000,
+        onPacket: (dir, data) => {
+          if (dir !== 'in') return;
+          const m = parseMgcp(data);
+          if (!m.ok) return;
+          for (const x of m.messages) {
+            const names = x.params.map((q) => (q.key === 'x-ks-result' ? `${q.name}=${q.value}` : q.name)).join(',');
+            packets.push(x.kind === 'command' ? `${x.verb} ${names}` : `${x.code} ${x.text ?? ''} ${names}`);
+          }
+        },
+      });
+      const result = await gw.register();
+      await gw.close();
+      seen[kind] = { result, packets: [...new Set(packets)].sort() };
+    }
+    expect(seen.known).toMatchObject({ result: { ok: false, kind: 'auth-failed' } });
+    for (const kind of KINDS) expect(seen[kind], kind).toEqual(seen.known);
+  });
+
+  it('H.248: a known gateway with a wrong key, and disabled, locked and unknown ones, see the same exchange', async () => {
+    const seen: Record<string, unknown> = {};
+    for (const kind of KINDS) {
+      const idc = H248[kind];
+      const kc = kind === 'disabled' || kind === 'locked' ? Buffer.from(keys[idc]!, 'hex') : randomBytes(32);
+      const proxy = await startUdpProxy({ host: '127.0.0.1', port: p.sbcH248 });
+      try {
+        const result = await registerH248Gateway({ idc, kc, sbc: { host: '127.0.0.1', port: proxy.port }, local: { host: '127.0.0.1' }, timeoutMs: 8000 });
+        const down = proxy.captured
+          .filter((c) => c.dir === 'down')
+          .map((c) =>
+            c.payload
+              .toString('utf8')
+              .split(idc).join('IDC')
+              .replace(/\[127\.0\.0\.1\]:\d+/g, 'MID')
+              .replace(/=("[^"]*"|[A-Za-z0-9_+/.:-]+)/g, (m, v: string) => (/^\d{3}$/.test(v) ? m : '=V'))
+              .replace(/\b\d+\b/g, 'N'),
+          );
+        // which messages, not how many: whether the challenge after the last refusal lands before the gateway closes is timing
+        seen[kind] = { result, down: [...new Set(down)].sort() };
+      } finally {
+        proxy.close();
+      }
+    }
+    expect(seen.known).toMatchObject({ result: { ok: false, kind: 'auth-failed' } });
+    for (const kind of KINDS) expect(seen[kind], kind).toEqual(seen.known);
+  });
+
+  it('the Digest nonce does not carry the server clock in clear', async () => {
+    const ua = await RawUa.open(p.sbcSip);
+    try {
+      const t0 = Date.now();
+      const nonces = [];
+      for (let i = 0; i < 2; i++) {
+        const c = await ua.register(DIGEST.unknown);
+        nonces.push(Buffer.from(c.auth('WWW-Authenticate')[0]!.params.nonce!, 'base64url'));
+      }
+      const t1 = Date.now();
+      expect(nonces[0]!.equals(nonces[1]!)).toBe(false);
+      for (const n of nonces) {
+        // no 8-byte window holds the time in ms, no 4-byte one the time in seconds, either byte order
+        for (let i = 0; i + 8 <= n.length; i++) {
+          for (const v of [n.readBigUInt64BE(i), n.readBigUInt64LE(i)]) expect(v >= BigInt(t0 - 5000) && v <= BigInt(t1 + 5000)).toBe(false);
+        }
+        for (let i = 0; i + 4 <= n.length; i++) {
+          for (const v of [n.readUInt32BE(i), n.readUInt32LE(i)]) expect(v >= Math.floor(t0 / 1000) - 5 && v <= Math.ceil(t1 / 1000) + 5).toBe(false);
+        }
+        expect(n.toString('latin1')).not.toContain(String(Math.floor(t0 / 1000)).slice(0, 6));
+      }
+      // two nonces issued within the same second share no time prefix
+      let common = 0;
+      while (common < nonces[0]!.length && nonces[0]![common] === nonces[1]![common]) common++;
+      expect(common).toBeLessThan(4);
+    } finally {
+      ua.close();
+    }
+  });
+
+  it('one Digest identity flooding nonces does not keep another from registering', async () => {
+    const ua = await RawUa.open(p.sbcSip);
+    const flood = `flood@${DOMAIN}`;
+    const victim = `victim@${DOMAIN}`;
+    try {
+      // the flooder holds a real account and uses a fresh nonce for every REGISTER, well past the table's bound
+      for (let i = 0; i < MAX_NONCES + 10; i++) {
+        const c = await ua.register(flood);
+        await ua.register(flood, [['Authorization', digestAnswer(c, flood, PASSWORD(flood))]]);
+      }
+      const c = await ua.register(victim);
+      expect(c.status).toBe(401);
+      const ok = await ua.register(victim, [['Authorization', digestAnswer(c, victim, PASSWORD(victim))]]);
+      expect(ok.status).toBe(200);
+    } finally {
+      ua.close();
+    }
+  });
+});
