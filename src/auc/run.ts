@@ -8,6 +8,7 @@ import { configuredOrStoredSecret } from '../config/secrets.js';
 import { parseDiameterPeers, startDiameterAucServer } from './diameter-server.js';
 import { diameterPskSecret, diameterTlsMode, softswitchOriginHost } from '../config/diameter-link.js';
 import { startRadiusAucServer } from './radius-server.js';
+import { listenAddress, startListener, type Health } from '../metrics/health.js';
 
 export interface RunningAuc {
   store: Store;
@@ -19,17 +20,34 @@ export interface RunningAuc {
   stop(): Promise<void>;
 }
 
-/** Starts the AuC role: store, core and provisioning API (wire servers join here). */
-export async function startAuc(cfg: Config, logger: Logger): Promise<RunningAuc> {
-  const store = await openStoreFromConfig(cfg);
+/**
+ * Starts the AuC role: store, core, provisioning API, RADIUS and Diameter.
+ * A listener that cannot start closes what this call opened and throws a
+ * ListenerError naming it (a half-started AuC must not stay up). `health`
+ * (one per process) gets each listener; the API's /healthz answers from it.
+ */
+export async function startAuc(cfg: Config, logger: Logger, opts: { health?: Health; store?: Store } = {}): Promise<RunningAuc> {
+  const store = opts.store ?? (await openStoreFromConfig(cfg));
+  const opened: Array<{ close(): Promise<unknown> }> = [];
+  try {
+    return await startAucOn(store, cfg, logger, opts.health, opened);
+  } catch (err) {
+    for (const o of opened.reverse()) await o.close().catch(() => undefined);
+    if (!opts.store) await store.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function startAucOn(store: Store, cfg: Config, logger: Logger, health: Health | undefined, opened: Array<{ close(): Promise<unknown> }>): Promise<RunningAuc> {
   const auc = new Auc(store, { challengeTtlSeconds: cfg.auc.challengeTtlSeconds, lockout: cfg.auc.lockout });
-  const api = await buildApi({ store, logger, bodyLimit: cfg.auc.api.bodyLimit });
-  await api.listen({ host: cfg.auc.api.host, port: cfg.auc.api.port });
+  const api = await buildApi({ store, logger, bodyLimit: cfg.auc.api.bodyLimit, ...(health ? { health } : {}) });
+  opened.push(api);
+  await startListener('AuC provisioning API', listenAddress(cfg.auc.api.host, cfg.auc.api.port, 'http'), () => api.listen({ host: cfg.auc.api.host, port: cfg.auc.api.port }));
   const addr = api.server.address();
   const apiUrl = typeof addr === 'object' && addr ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : String(addr);
   // The softswitch started by `keyswitch up` (or separately with the same data dir) reads the same file.
   const radiusSecret = configuredOrStoredSecret(cfg.dataDir, 'radius.secret', cfg.auc.radius.secret);
-  const radius = await startRadiusAucServer({
+  const radius = await startListener('AuC RADIUS', `${listenAddress(cfg.auc.radius.host, cfg.auc.radius.authPort)} and :${cfg.auc.radius.acctPort} (udp)`, () => startRadiusAucServer({
     host: cfg.auc.radius.host,
     authPort: cfg.auc.radius.authPort,
     acctPort: cfg.auc.radius.acctPort,
@@ -37,10 +55,11 @@ export async function startAuc(cfg: Config, logger: Logger): Promise<RunningAuc>
     service: auc,
     clients: cfg.auc.radius.clients ? cfg.auc.radius.clients.split(',').map((c) => c.trim()).filter(Boolean) : undefined,
     onError: (err) => logger.warn({ err: (err as Error).message }, 'RADIUS request failed'),
-  });
+  }));
+  opened.push(radius);
   // Diameter peers: the allow-list (default: the softswitch of `keyswitch up`, loopback only) and TLS-PSK (docs/diameter.md).
   const diameterTls = diameterTlsMode(cfg) === 'psk';
-  const diameter = await startDiameterAucServer({
+  const diameter = await startListener('AuC Diameter', listenAddress(cfg.auc.diameter.host, cfg.auc.diameter.port, diameterTls ? 'tls-psk' : 'tcp'), () => startDiameterAucServer({
     host: cfg.auc.diameter.host,
     port: cfg.auc.diameter.port,
     originHost: cfg.auc.diameter.originHost,
@@ -49,7 +68,15 @@ export async function startAuc(cfg: Config, logger: Logger): Promise<RunningAuc>
     peers: cfg.auc.diameter.peers ? parseDiameterPeers(cfg.auc.diameter.peers) : [{ originHost: softswitchOriginHost(cfg), addresses: ['127.0.0.1', '::1'] }],
     ...(diameterTls ? { tlsPskSecret: diameterPskSecret(cfg) } : {}),
     onRefused: (info) => logger.warn(info, 'Diameter peer refused'),
-  });
+  }));
+  opened.push(diameter);
+  const served = health
+    ? [
+        health.listener('AuC provisioning API', listenAddress(cfg.auc.api.host, typeof addr === 'object' && addr ? addr.port : cfg.auc.api.port, 'http'), () => api.server.listening),
+        health.listener('AuC RADIUS', `${listenAddress(cfg.auc.radius.host, radius.authPort)} and :${radius.acctPort} (udp)`),
+        health.listener('AuC Diameter', listenAddress(cfg.auc.diameter.host, diameter.port, diameterTls ? 'tls-psk' : 'tcp')),
+      ]
+    : [];
   const sweeper = setInterval(() => {
     auc.sweep().catch((err: Error) => logger.warn({ err: err.message }, 'sweep failed'));
   }, 60_000);
@@ -68,6 +95,7 @@ export async function startAuc(cfg: Config, logger: Logger): Promise<RunningAuc>
     ],
     async stop() {
       clearInterval(sweeper);
+      for (const l of served) l.down('stopped');
       await radius.close();
       await diameter.close();
       await api.close();

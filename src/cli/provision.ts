@@ -37,7 +37,7 @@ export async function provisionPrincipal(kind: 'terminal' | 'proxy', id: string,
     sipPassword: readSecret('sip-password', { value: given.sipPassword, file: given.sipPasswordFile, stdin: given.sipPasswordStdin }, stdin),
     json: given.json,
   };
-  check(identityProblem(id));
+  check(identityProblem(id, kind));
   if (opts.key) check(keyProblem(opts.key));
   if (opts.sipPassword !== undefined) check(sipPasswordProblem(opts.sipPassword));
   await withStore(flags, async (store) => {

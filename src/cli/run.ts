@@ -4,8 +4,12 @@ import type { Config } from '../config/load.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { sbcKey, startSbcRole } from '../sbc/role.js';
 import { softswitchIdentity, startSoftswitchRole, type RunningRole } from '../softswitch/role.js';
-import { ensureDataDir, type Store } from '../store/index.js';
-import { announceStore, configFrom, UsageError, type GlobalFlags } from './context.js';
+import { ensureDataDir, openStoreFromConfig, type Store } from '../store/index.js';
+import { announceStore, configFrom, isUserError, UsageError, type GlobalFlags } from './context.js';
+import { Health, diskCheck, listenAddress, startListener } from '../metrics/health.js';
+import { startMetricsServer } from '../metrics/server.js';
+import { storeCheck } from '../store/health.js';
+import { parseHostPort } from '../config/addresses.js';
 
 export type RoleName = 'auc' | 'softswitch' | 'sbc';
 
@@ -29,6 +33,36 @@ async function provisionOwnProxies(store: Store, cfg: Config, logger: Logger): P
   }
 }
 
+/**
+ * A role that cannot start must not leave the process running half-started:
+ * what did start is stopped (for at most a few seconds: a stop that hangs
+ * must not keep a dead process alive either), the reason goes to stderr on
+ * one line, and the process exits non-zero whatever handles remain open.
+ */
+async function failedStart(err: unknown, stopAll: () => Promise<void>): Promise<never> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([stopAll().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 3000)))]);
+  clearTimeout(timer);
+  const message = String((err as Error)?.message ?? err).replace(/\s*\n\s*/g, ' ');
+  process.stderr.write(`keyswitch: ${message}\n`);
+  if (process.env.KEYSWITCH_DEBUG && (err as Error)?.stack) process.stderr.write(`${(err as Error).stack}\n`);
+  process.exit(isUserError(err) ? 2 : 1);
+}
+
+/** The `/healthz` server of a role run alone (under `up` the API serves it). */
+async function startHealthServer(name: string, at: { host: string; port: number }, health: Health): Promise<RunningRole> {
+  const server = await startListener(name, listenAddress(at.host, at.port, 'http'), () => startMetricsServer(undefined, { host: at.host, port: at.port, health }));
+  const url = `http://${listenAddress(at.host, server.port)}/healthz`;
+  const served = health.listener(name, listenAddress(at.host, server.port, 'http'), () => server.server.listening);
+  return {
+    listening: [{ name, address: url }],
+    stop: async () => {
+      served.down('stopped');
+      await server.close();
+    },
+  };
+}
+
 /** Starts the named roles in this process, prints where each listens, stops cleanly on SIGINT/SIGTERM. */
 export async function runRoles(roles: RoleName[], flags: GlobalFlags, extra: Record<string, unknown>): Promise<void> {
   const cfg = configFrom(flags, extra);
@@ -36,23 +70,36 @@ export async function runRoles(roles: RoleName[], flags: GlobalFlags, extra: Rec
   // A role's first start makes its data directory (0700); one-shot commands need --init for that.
   ensureDataDir(cfg.dataDir, true);
   const logger = createLogger(cfg.log.level);
+  // One Health for the process: every listener of every role, the store and the disk (docs/auc.md, "Health").
+  const health = new Health();
   const running: RunningRole[] = [];
   const stopAll = async () => {
     for (const r of running.reverse()) await r.stop().catch((err: Error) => logger.warn({ err: err.message }, 'stop failed'));
   };
   try {
-    let store: Store | undefined;
+    let store: Store;
     if (roles.includes('auc')) {
-      const auc = await startAuc(cfg, logger);
+      const auc = await startAuc(cfg, logger, { health });
       running.push(auc);
       store = auc.store;
       if (roles.includes('sbc')) await provisionOwnProxies(store, cfg, logger);
+    } else {
+      // roles without the AuC share one store, which /healthz checks
+      const own = await openStoreFromConfig(cfg);
+      running.push({ listening: [], stop: () => own.close() });
+      store = own;
     }
-    if (roles.includes('softswitch')) running.push(await startSoftswitchRole(cfg, logger, { store }));
-    if (roles.includes('sbc')) running.push(await startSbcRole(cfg, logger, { store }));
+    health.check('store', storeCheck(store));
+    health.check('disk', diskCheck(cfg.dataDir, cfg.health.minFreeMb));
+    if (roles.includes('softswitch')) running.push(await startSoftswitchRole(cfg, logger, { store, health }));
+    if (roles.includes('sbc')) running.push(await startSbcRole(cfg, logger, { store, health }));
+    if (!roles.includes('auc')) {
+      const role = roles.includes('softswitch') ? 'softswitch' : 'sbc';
+      const at = role === 'softswitch' ? cfg.softswitch.health : cfg.sbc.health;
+      if (at) running.push(await startHealthServer(`${role} health`, parseHostPort(at, `${role}.health`), health));
+    }
   } catch (err) {
-    await stopAll();
-    throw err;
+    await failedStart(err, stopAll);
   }
   console.log(`keyswitch is up (data ${cfg.dataDir}${cfg.db.url ? ', PostgreSQL' : ', embedded SQLite'}):`);
   for (const r of running) for (const l of r.listening) console.log(`  ${l.name.padEnd(28)} ${l.address}`);

@@ -9,6 +9,7 @@ export interface Config {
   db: { url: string };
   masterKey: string;
   log: { level: string };
+  health: { minFreeMb: number };
   /** The SBC ↔ softswitch link signature key (docs/sip-core-link.md). */
   coreLink: { key: string };
   auc: {
@@ -26,6 +27,7 @@ export interface Config {
     digestMaxNonces: number;
     digestNoncesPerIdentity: number;
     metricsPort: number;
+    health: string;
     realm: string;
     trustedSbcs: string;
     identity: string;
@@ -50,6 +52,7 @@ export interface Config {
     mechanisms: string;
     tls: { certFile: string; keyFile: string };
     metricsPort: number;
+    health: string;
     connections: { maxPerSource: number; max: number; handshakeTimeoutMs: number; messageTimeoutMs: number; idleSeconds: number; flowIdleSeconds: number };
     signing: {
       enabled: string;

@@ -1,6 +1,11 @@
-/** A bare `/metrics` endpoint on node:http, for roles that have no HTTP server of their own. */
+/**
+ * A bare HTTP server on node:http for roles that have no HTTP server of their
+ * own: Prometheus text at `/metrics` (when given a registry) and the
+ * process's health at `/healthz` (when given a Health).
+ */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { healthAnswer, type Health } from './health.js';
 import { METRICS_CONTENT_TYPE, type MetricsRegistry } from './registry.js';
 
 export interface MetricsServer {
@@ -9,16 +14,44 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-/** `beforeRender` brings pulled counters up to date just before each scrape. */
-export async function startMetricsServer(registry: MetricsRegistry, o: { host?: string; port?: number; beforeRender?: () => void } = {}): Promise<MetricsServer> {
+export interface MetricsServerOptions {
+  host?: string;
+  port?: number;
+  /** Brings pulled counters up to date just before each scrape. */
+  beforeRender?: () => void;
+  /** Serve `/healthz` from it (200 ok, 503 naming what is down). */
+  health?: Health;
+}
+
+/** Nothing here is for a browser: no sniffing, no framing, no caching, no referrer. */
+const COMMON_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+} as const;
+
+export async function startMetricsServer(registry: MetricsRegistry | undefined, o: MetricsServerOptions = {}): Promise<MetricsServer> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      res.writeHead(405, { ...COMMON_HEADERS, allow: 'GET, HEAD' }).end();
       return;
     }
-    if (path !== '/metrics') {
-      res.writeHead(404).end();
+    if (path === '/healthz' && o.health) {
+      healthAnswer(o.health).then(
+        ({ status, body }) => {
+          const text = JSON.stringify(body);
+          res.writeHead(status, { ...COMMON_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+          res.end(req.method === 'HEAD' ? undefined : text);
+        },
+        () => res.writeHead(503, COMMON_HEADERS).end(),
+      );
+      return;
+    }
+    if (path !== '/metrics' || !registry) {
+      res.writeHead(404, COMMON_HEADERS).end();
       return;
     }
     let body: string;
@@ -26,10 +59,10 @@ export async function startMetricsServer(registry: MetricsRegistry, o: { host?: 
       o.beforeRender?.();
       body = registry.render();
     } catch {
-      res.writeHead(500).end();
+      res.writeHead(500, COMMON_HEADERS).end();
       return;
     }
-    res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE, 'content-length': Buffer.byteLength(body) });
+    res.writeHead(200, { ...COMMON_HEADERS, 'content-type': METRICS_CONTENT_TYPE, 'content-length': Buffer.byteLength(body) });
     res.end(req.method === 'HEAD' ? undefined : body);
   });
   await new Promise<void>((resolve, reject) => {
@@ -39,6 +72,8 @@ export async function startMetricsServer(registry: MetricsRegistry, o: { host?: 
       resolve();
     });
   });
+  // after start an error (e.g. EMFILE on accept) must not end the process; /healthz asks server.listening
+  server.on('error', () => undefined);
   return {
     server,
     port: (server.address() as AddressInfo).port,

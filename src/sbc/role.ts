@@ -7,6 +7,7 @@ import { configuredOrStoredSecret, coreLinkKey } from '../config/secrets.js';
 import { parseMechanisms } from '../flow/mechanisms.js';
 import type { Mechanism } from '../flow/messages.js';
 import type { Logger } from '../log/logger.js';
+import { listenAddress, startListener, type Health } from '../metrics/health.js';
 import type { RunningRole } from '../softswitch/role.js';
 import { startH248Relay } from './h248-relay.js';
 import { startMgcpRelay } from './mgcp-relay.js';
@@ -68,7 +69,7 @@ function connections(cfg: Config): SbcConnectionLimits {
 }
 
 /** Starts the SBC: SIP proxy with its mechanisms and header signing, MGCP and H.248 relays, one session table for all. */
-export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store?: Store }): Promise<RunningRole> {
+export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store?: Store; health?: Health }): Promise<RunningRole> {
   const log = logger.child({ role: 'sbc' });
   // The signing keys live in the database (sealed), so that pool instances and restarts verify old dialogs.
   const store = shared?.store ?? (await openStoreFromConfig(cfg));
@@ -90,6 +91,7 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
     signing: signing(cfg),
     connections: connections(cfg),
     ...(c.metricsPort ? { metricsPort: c.metricsPort, metricsHost: '127.0.0.1' } : {}),
+    ...(shared?.health ? { health: shared.health } : {}),
   });
   const p = sip.ports;
   const listening = [
@@ -101,17 +103,21 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
   if (sip.certificate) listening.push({ name: 'SBC TLS certificate', address: `${sip.certificate.certFile} (SHA-256 ${sip.certificate.fingerprint256})` });
   const gatewayOffer = [{ name: 'app-hmac', q: 0.3 }];
   const mgcp = c.mgcpPort
-    ? await startMgcpRelay({ listen: { host: c.host, port: c.mgcpPort }, softswitch: parseHostPort(c.softswitchMgcp, 'sbc.softswitchMgcp'), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, logger: log })
+    ? await startListener('SBC MGCP', listenAddress(c.host, c.mgcpPort, 'udp'), () => startMgcpRelay({ listen: { host: c.host, port: c.mgcpPort }, softswitch: parseHostPort(c.softswitchMgcp, 'sbc.softswitchMgcp'), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, logger: log }))
     : undefined;
   if (mgcp) listening.push({ name: 'SBC MGCP (gateways)', address: `${c.host} udp ${mgcp.port}` });
+  const mgcpHealth = mgcp ? shared?.health?.listener('SBC MGCP', listenAddress(c.host, mgcp.port, 'udp')) : undefined;
   const h248 = c.h248Port
-    ? await startH248Relay({ listen: { host: c.host, port: c.h248Port }, softswitch: parseHostPort(c.softswitchH248, 'sbc.softswitchH248'), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, logger: log })
+    ? await startListener('SBC H.248', listenAddress(c.host, c.h248Port, 'udp'), () => startH248Relay({ listen: { host: c.host, port: c.h248Port }, softswitch: parseHostPort(c.softswitchH248, 'sbc.softswitchH248'), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, logger: log }))
     : undefined;
   if (h248) listening.push({ name: 'SBC H.248 (gateways)', address: `${c.host} udp ${h248.port}` });
+  const h248Health = h248 ? shared?.health?.listener('SBC H.248', listenAddress(c.host, h248.port, 'udp')) : undefined;
   if (sip.metricsPort) listening.push({ name: 'SBC metrics', address: `http://127.0.0.1:${sip.metricsPort}/metrics` });
   return {
     listening,
     async stop() {
+      h248Health?.down('stopped');
+      mgcpHealth?.down('stopped');
       await h248?.close();
       await mgcp?.close();
       await sip.close();

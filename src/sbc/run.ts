@@ -32,6 +32,7 @@ import type { SigningPool } from './pool/pool.js';
 import { MemorySigningKeyStore, type SigningKeyStore } from '../store/signing-keys.js';
 import { MetricsRegistry } from '../metrics/registry.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
+import { listenAddress, startListener, type Health, type ListenerHealth } from '../metrics/health.js';
 import type { MessageSource, SipResponse } from '../sip/index.js';
 
 export interface StartSbcOptions {
@@ -72,6 +73,8 @@ export interface StartSbcOptions {
   metricsHost?: string;
   /** A registry shared with other roles in the process; a new one if absent. */
   metrics?: MetricsRegistry;
+  /** The process's health: each listener is registered there, and the metrics endpoint serves `/healthz` from it. */
+  health?: Health;
 }
 
 export interface SbcSigningOptions {
@@ -186,11 +189,20 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
 
   const opened: SipTransport[] = [];
   const closeAll = () => Promise.all(opened.map((t) => t.close().catch(() => undefined)));
+  // Each listener starts under its name (a failure says which and where) and is reported by /healthz.
+  const served: ListenerHealth[] = [];
+  const named = async <T extends SipTransport>(name: string, at: string, port: number, proto: string, start: () => Promise<T>): Promise<T> => {
+    const t = track(opened, await startListener(name, listenAddress(at, port, proto), start));
+    if (o.health) served.push(o.health.listener(name, listenAddress(at, t.port, proto)));
+    return t;
+  };
   try {
     const untrusted: SipTransport[] = [];
     let tlsHandshakes = (): number => 0;
-    if (u.udpPort !== false) untrusted.push(track(opened, await createUdpTransport({ host, port: u.udpPort ?? 0, ...adv })));
-    if (u.tcpPort !== false) untrusted.push(track(opened, await createTcpTransport({ host, port: u.tcpPort ?? 0, ...adv, ...limits })));
+    const udpPort = u.udpPort;
+    const tcpPort = u.tcpPort;
+    if (udpPort !== false) untrusted.push(await named('SBC SIP UDP', host, udpPort ?? 0, 'udp', () => createUdpTransport({ host, port: udpPort ?? 0, ...adv })));
+    if (tcpPort !== false) untrusted.push(await named('SBC SIP TCP', host, tcpPort ?? 0, 'tcp', () => createTcpTransport({ host, port: tcpPort ?? 0, ...adv, ...limits })));
     let certificate: RunningSbc['certificate'];
     let tlsPort: number | undefined;
     let tlsPskPort: number | undefined;
@@ -202,14 +214,16 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
       });
       certificate = { certFile: c.certFile, fingerprint256: c.fingerprint256 };
       if (c.created) o.logger?.info({ certFile: c.certFile, fingerprint256: c.fingerprint256 }, 'sbc: generated a self-signed certificate');
-      const t = track(opened, await createTlsTransport({ host, port: u.tlsPort ?? 0, ...adv, ...limits, server: { cert: c.cert, key: c.key, minVersion: 'TLSv1.2' } }));
+      const port = u.tlsPort ?? 0;
+      const t = await named('SBC SIP TLS', host, port, 'tls', () => createTlsTransport({ host, port, ...adv, ...limits, server: { cert: c.cert, key: c.key, minVersion: 'TLSv1.2' } }));
       untrusted.push(t);
       counters.push(t);
       tlsPort = t.port;
     }
     if (u.tlsPskPort !== false) {
-      const t = track(opened, await createTlsTransport({
-        host, port: u.tlsPskPort ?? 0, ...adv, ...limits,
+      const port = u.tlsPskPort ?? 0;
+      const t = await named('SBC SIP TLS-PSK', host, port, 'tls-psk', () => createTlsTransport({
+        host, port, ...adv, ...limits,
         server: {
           pskCallback: (_s, identity) => guard.pskFor(identity),
           pskIdentityHint: o.idsp,
@@ -227,7 +241,7 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
 
     const coreProto = o.softswitch.transport ?? 'udp';
     const bind = { host: o.softswitch.bindHost ?? '127.0.0.1', port: o.softswitch.bindPort ?? 0 };
-    const coreTransport = track(opened, coreProto === 'tcp' ? await createTcpTransport(bind) : await createUdpTransport(bind));
+    const coreTransport = await named<SipTransport>('SBC core link', bind.host, bind.port, coreProto, () => (coreProto === 'tcp' ? createTcpTransport(bind) : createUdpTransport(bind)));
 
     let proxy: SbcSipProxy | undefined;
     const onHandlerError = (err: unknown, req: SipRequest) => o.logger?.error({ err: (err as Error)?.message, method: req.method }, 'SBC request handler failed (answered 500)');
@@ -288,7 +302,12 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
       };
     }
     keys?.start();
-    if (o.metricsPort !== undefined) metricsServer = await startMetricsServer(registry, { port: o.metricsPort, host: o.metricsHost ?? '127.0.0.1' });
+    if (o.metricsPort !== undefined) {
+      const at = { port: o.metricsPort, host: o.metricsHost ?? '127.0.0.1' };
+      const m = await startListener('SBC metrics', listenAddress(at.host, at.port, 'http'), () => startMetricsServer(registry, { ...at, ...(o.health ? { health: o.health } : {}) }));
+      metricsServer = m;
+      o.health?.listener('SBC metrics', listenAddress(at.host, m.port, 'http'), () => m.server.listening);
+    }
     const sweeper = setInterval(() => {
       flow.sweep();
       if (!o.sessions) sessions.sweep();
@@ -333,6 +352,7 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
       signatureGuard: sigGuard,
       async close() {
         clearInterval(sweeper);
+        for (const l of served) l.down('stopped');
         keys?.stop();
         await metricsServer?.close();
         await Promise.all([untrustedStack.close(), coreStack.close()]);

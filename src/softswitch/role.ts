@@ -2,6 +2,7 @@ import { keyFromHex, splitList } from '../config/addresses.js';
 import type { Config } from '../config/load.js';
 import { configuredOrStoredSecret, coreLinkKey } from '../config/secrets.js';
 import type { Logger } from '../log/logger.js';
+import { listenAddress, startListener, type Health } from '../metrics/health.js';
 import { openStoreFromConfig, type Store } from '../store/index.js';
 import type { DigestAlgorithm } from '../auc/service.js';
 import { aucClientFromConfig } from './auc-client.js';
@@ -29,7 +30,7 @@ function digestAlgorithms(text: string): DigestAlgorithm[] {
 }
 
 /** Starts the softswitch: SIP registrar (KS1 and Digest), MGCP call agent, H.248 MGC, all on one AuC client. */
-export async function startSoftswitchRole(cfg: Config, logger: Logger, shared?: { store?: Store }): Promise<RunningRole> {
+export async function startSoftswitchRole(cfg: Config, logger: Logger, shared?: { store?: Store; health?: Health }): Promise<RunningRole> {
   const log = logger.child({ role: 'softswitch' });
   const store = shared?.store ?? (await openStoreFromConfig(cfg));
   const auc = aucClientFromConfig(cfg);
@@ -55,18 +56,25 @@ export async function startSoftswitchRole(cfg: Config, logger: Logger, shared?: 
     auc,
     store,
     logger: log,
+    ...(shared?.health ? { health: shared.health } : {}),
   });
   const listening = [
     { name: 'softswitch SIP', address: `${host} udp ${sip.ports.udp}, tcp ${sip.ports.tcp}${sip.ports.tlsPsk ? `, tls-psk ${sip.ports.tlsPsk}` : ''} (AuC over ${cfg.softswitch.auc.protocol})` },
   ];
   if (sip.ports.metrics) listening.push({ name: 'softswitch metrics', address: `http://${host}:${sip.ports.metrics}/metrics` });
-  const mgcp = cfg.softswitch.mgcpPort ? await startMgcpSoftswitch({ listen: { host, port: cfg.softswitch.mgcpPort }, auc, logger: log }) : undefined;
+  const mgcpPort = cfg.softswitch.mgcpPort;
+  const mgcp = mgcpPort ? await startListener('softswitch MGCP', listenAddress(host, mgcpPort, 'udp'), () => startMgcpSoftswitch({ listen: { host, port: mgcpPort }, auc, logger: log })) : undefined;
+  const mgcpHealth = mgcp ? shared?.health?.listener('softswitch MGCP', listenAddress(host, mgcp.port, 'udp')) : undefined;
   if (mgcp) listening.push({ name: 'softswitch MGCP call agent', address: `${host} udp ${mgcp.port}` });
-  const h248 = cfg.softswitch.h248Port ? await startH248Softswitch({ listen: { host, port: cfg.softswitch.h248Port }, auc, logger: log }) : undefined;
+  const h248Port = cfg.softswitch.h248Port;
+  const h248 = h248Port ? await startListener('softswitch H.248', listenAddress(host, h248Port, 'udp'), () => startH248Softswitch({ listen: { host, port: h248Port }, auc, logger: log })) : undefined;
+  const h248Health = h248 ? shared?.health?.listener('softswitch H.248', listenAddress(host, h248.port, 'udp')) : undefined;
   if (h248) listening.push({ name: 'softswitch H.248 MGC', address: `${host} udp ${h248.port}` });
   return {
     listening,
     async stop() {
+      h248Health?.down('stopped');
+      mgcpHealth?.down('stopped');
       await h248?.close();
       await mgcp?.close();
       await sip.close();

@@ -23,6 +23,8 @@ import { SoftswitchCallRouter, type CallRouterStats } from '../adapters/sip/soft
 import { LocationCache, type LocationCacheStats } from './location-cache.js';
 import { SoftswitchMetrics, serveSoftswitchMetrics, type MetricsEndpoint } from './metrics.js';
 import type { MetricsRegistry } from '../metrics/index.js';
+import { listenAddress, startListener, type Health, type ListenerHealth } from '../metrics/health.js';
+import { startMetricsServer } from '../metrics/server.js';
 import type { BindingRepo } from '../store/bindings.js';
 
 export interface CallRoutingOptions {
@@ -94,6 +96,8 @@ export interface SoftswitchOptions {
   metricsHost?: string;
   /** Share a registry with other roles in the same process (default: a new one). */
   metricsRegistry?: MetricsRegistry;
+  /** The process's health: each listener is registered there, and the metrics endpoint serves `/healthz` from it. */
+  health?: Health;
 }
 
 export interface SoftswitchHandle {
@@ -172,24 +176,31 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
   });
 
   const transports: SipTransport[] = [];
+  // Each listener starts under its name (a failure says which and where) and is reported by /healthz.
+  const served: ListenerHealth[] = [];
+  const named = async <T extends SipTransport>(name: string, port: number, proto: string, start: () => Promise<T>): Promise<T> => {
+    const t = await startListener(name, listenAddress(o.sip.host, port, proto), start);
+    if (o.health) served.push(o.health.listener(name, listenAddress(o.sip.host, t.port, proto)));
+    return t;
+  };
   const ports: SoftswitchHandle['ports'] = {};
   try {
     if (o.sip.udpPort !== undefined) {
-      const t = await createUdpTransport({ host: o.sip.host, port: o.sip.udpPort });
+      const t = await named('softswitch SIP UDP', o.sip.udpPort, 'udp', () => createUdpTransport({ host: o.sip.host, port: o.sip.udpPort }));
       transports.push(t);
       ports.udp = t.port;
     }
     if (o.sip.tcpPort !== undefined) {
-      const t = await createTcpTransport({ host: o.sip.host, port: o.sip.tcpPort });
+      const t = await named('softswitch SIP TCP', o.sip.tcpPort, 'tcp', () => createTcpTransport({ host: o.sip.host, port: o.sip.tcpPort }));
       transports.push(t);
       ports.tcp = t.port;
     }
     if (o.sip.tlsPskPort !== undefined) {
-      const t = await createTlsTransport({
+      const t = await named('softswitch SIP TLS-PSK', o.sip.tlsPskPort, 'tls-psk', () => createTlsTransport({
         host: o.sip.host,
         port: o.sip.tlsPskPort,
         server: { pskCallback: (_socket, identity) => pskSessions.get(identity)?.sessionKey ?? null, pskIdentityHint: o.identity?.id ?? o.realm },
-      });
+      }));
       transports.push(t);
       ports.tlsPsk = t.port;
     }
@@ -229,8 +240,14 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
   let metricsEndpoint: MetricsEndpoint | undefined;
   if (o.metricsPort !== undefined) {
     try {
-      metricsEndpoint = await serveSoftswitchMetrics(metrics.registry, { host: o.metricsHost ?? o.sip.host, port: o.metricsPort, beforeRender: () => metrics.syncRegister(handler.st) });
-      ports.metrics = metricsEndpoint.port;
+      const host = o.metricsHost ?? o.sip.host;
+      const port = o.metricsPort;
+      const beforeRender = () => metrics.syncRegister(handler.st);
+      const endpoint = await startListener('softswitch metrics', listenAddress(host, port, 'http'), () =>
+        o.health ? startMetricsServer(metrics.registry, { host, port, beforeRender, health: o.health }) : serveSoftswitchMetrics(metrics.registry, { host, port, beforeRender }));
+      metricsEndpoint = endpoint;
+      ports.metrics = endpoint.port;
+      o.health?.listener('softswitch metrics', listenAddress(host, endpoint.port, 'http'), () => endpoint.server.listening);
     } catch (err) {
       await stack.close();
       throw err;
@@ -267,6 +284,7 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
     sweep,
     async close() {
       clearInterval(timer);
+      for (const l of served) l.down('stopped');
       router.close();
       await sweeping;
       await metricsEndpoint?.close();

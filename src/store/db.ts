@@ -2,6 +2,7 @@ import knexFactory, { type Knex } from 'knex';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { migrationSource } from './migration-source.js';
+import { hideQueryText } from './rows.js';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -164,6 +165,7 @@ export async function openDb(opts: DbOptions): Promise<Db> {
     if (schema) await knex.raw('CREATE SCHEMA IF NOT EXISTS ??', [schema]);
     describe = describeStore(opts);
   }
+  hideQueryText(knex);
   return { knex, engine, describe };
 }
 

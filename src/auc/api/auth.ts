@@ -15,15 +15,15 @@ export function requireRole(store: Store, role: Role) {
     const m = typeof h === 'string' ? /^Bearer\s+(\S+)$/i.exec(h) : null;
     if (!m) {
       reply.header('WWW-Authenticate', 'Bearer realm="keyswitch"');
-      return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'missing bearer token' });
+      return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', code: 'unauthorized', message: 'missing bearer token' });
     }
     const op = await store.tokens.verify(m[1]);
     if (!op) {
       reply.header('WWW-Authenticate', 'Bearer realm="keyswitch", error="invalid_token"');
-      return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'invalid or revoked token' });
+      return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', code: 'unauthorized', message: 'invalid or revoked token' });
     }
     if (role === 'admin' && op.role !== 'admin') {
-      return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: 'this token may only read (role viewer)' });
+      return reply.code(403).send({ statusCode: 403, error: 'Forbidden', code: 'forbidden', message: 'this token may only read (role viewer)' });
     }
     req.operator = op;
   };

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Principal, Store } from '../../store/index.js';
 import { DuplicateError } from '../../store/index.js';
 import type { PrincipalRepo } from '../../store/principals.js';
+import { identityProblem } from '../validate.js';
 import { actorOf, requireRole } from './auth.js';
 import * as S from './schemas.js';
 
@@ -30,7 +31,7 @@ function view(p: Principal, key?: Buffer) {
   };
 }
 
-const notFound = (kind: Kind, id: string) => ({ statusCode: 404, error: 'Not Found', message: `${kind.singular} ${JSON.stringify(id)} does not exist` });
+const notFound = (kind: Kind, id: string) => ({ statusCode: 404, error: 'Not Found', code: 'not-found', message: `${kind.singular} ${JSON.stringify(id)} does not exist` });
 
 /** CRUD for one kind of principal; terminals and proxies share the shape. */
 export function principalRoutes(app: FastifyInstance, store: Store, kind: Kind): void {
@@ -62,13 +63,15 @@ export function principalRoutes(app: FastifyInstance, store: Store, kind: Kind):
     },
     async (req, reply) => {
       const { id, key: hex, sipPassword } = req.body;
+      const problem = identityProblem(id, kind.singular);
+      if (problem) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', code: 'invalid-identity', message: problem });
       const key = hex ? Buffer.from(hex, 'hex') : randomBytes(32);
       try {
         const p = await repo.create(id, key, sipPassword);
         await store.audit.add(actorOf(req), `${kind.singular}.create`, id, { keyGenerated: !hex, sipPassword: Boolean(sipPassword) });
         return reply.code(201).send(view(p, hex ? undefined : key));
       } catch (err) {
-        if (err instanceof DuplicateError) return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: err.message });
+        if (err instanceof DuplicateError) return reply.code(409).send({ statusCode: 409, error: 'Conflict', code: 'exists', message: err.message });
         throw err;
       }
     },

@@ -20,13 +20,19 @@ export const principal = {
 
 export const error = {
   type: 'object',
-  properties: { statusCode: { type: 'integer' }, error: { type: 'string' }, message: { type: 'string' } },
+  properties: {
+    statusCode: { type: 'integer' },
+    error: { type: 'string' },
+    code: { type: 'string', description: 'Stable reason, e.g. invalid-querystring, invalid-identity, exists, not-found' },
+    message: { type: 'string' },
+  },
 } as const;
 
 export const paging = {
   type: 'object',
   properties: {
-    offset: { type: 'integer', minimum: 0, default: 0 },
+    // an upper bound, or `?offset=1e309` (Infinity, which ajv calls an integer) reaches the database
+    offset: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0 },
     limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
     prefix: { type: 'string', maxLength: IDENTITY_MAX },
   },

@@ -2,6 +2,8 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../../log/logger.js';
+import { Health, healthAnswer } from '../../metrics/health.js';
+import { storeCheck } from '../../store/health.js';
 import type { Store } from '../../store/index.js';
 import { importTerminalsCsv } from '../import.js';
 import { actorOf, requireRole } from './auth.js';
@@ -13,9 +15,60 @@ export interface ApiOptions {
   logger: Logger;
   bodyLimit: number;
   version?: string;
+  /**
+   * The process's health (listeners, store, disk): `/healthz` answers from it.
+   * Without it, `/healthz` checks the store alone.
+   */
+  health?: Health;
 }
 
-const health = { type: 'object', properties: { status: { type: 'string' }, db: { type: 'string' } } } as const;
+const healthSchema = {
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: ['ok', 'unavailable'] },
+    db: { type: 'string' },
+    listeners: { type: 'integer', description: 'Listeners of this process that are up.' },
+    down: {
+      type: 'array',
+      description: 'What is down: a listener (with its address), the store or the disk.',
+      items: { type: 'object', properties: { part: { type: 'string' }, address: { type: 'string' }, reason: { type: 'string' } } },
+    },
+  },
+} as const;
+
+/**
+ * Headers on every answer. None of these answers is for a browser to sniff,
+ * frame, cache or follow: keys and tokens appear in some, so nothing is
+ * stored (no-store everywhere rather than on a list that could miss one).
+ * The OpenAPI page under /docs runs swagger-ui's own scripts and styles.
+ */
+const SECURITY_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'permissions-policy': 'camera=(), microphone=(), geolocation=()',
+} as const;
+const API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+const DOCS_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/** Stable machine-readable `code` of a 4xx answer, beside its human message. */
+function clientErrorCode(err: Error & { statusCode?: number; code?: string; validation?: unknown; validationContext?: string }, status: number): string {
+  if (err.validation) return `invalid-${err.validationContext ?? 'request'}`;
+  if (status === 413) return 'body-too-large';
+  if (status === 415) return 'unsupported-media-type';
+  if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return 'invalid-body';
+  if (status === 404) return 'not-found';
+  return 'bad-request';
+}
+
+/** A Health with the store check only, for an API built without its process's Health (tests, tools). */
+function storeOnlyHealth(store: Store): Health {
+  const h = new Health();
+  h.check('store', storeCheck(store));
+  return h;
+}
 
 export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   const { store } = opts;
@@ -25,15 +78,27 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
 
-  // 5xx answers say nothing of the cause (the log has it); 4xx keep their message.
-  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, req, reply) => {
+  // 5xx answers say nothing of the cause (the log has it, as a name and a code:
+  // a database error's message would carry its SQL); 4xx keep their message.
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown; validationContext?: string }, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) {
-      req.log.error({ err: { message: err.message, name: err.name } }, 'request failed');
-      return reply.code(500).send({ statusCode: 500, error: 'Internal Server Error', message: 'internal error; see the server log' });
+      req.log.error({ err: { name: err.name, code: err.code, message: err.message } }, 'request failed');
+      return reply.code(500).send({ statusCode: 500, error: 'Internal Server Error', code: 'internal', message: 'internal error; see the server log' });
     }
-    const error = status === 413 ? 'Payload Too Large' : status === 415 ? 'Unsupported Media Type' : 'Bad Request';
-    return reply.code(status).send({ statusCode: status, error, message: err.message });
+    const error = status === 413 ? 'Payload Too Large' : status === 415 ? 'Unsupported Media Type' : status === 404 ? 'Not Found' : 'Bad Request';
+    return reply.code(status).send({ statusCode: status, error, code: clientErrorCode(err, status), message: err.message });
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ statusCode: 404, error: 'Not Found', code: 'not-found', message: `no route ${req.method} ${req.url.split('?')[0]}` }),
+  );
+
+  app.addHook('onSend', async (req, reply, payload) => {
+    reply.headers(SECURITY_HEADERS);
+    const docs = req.url === '/docs' || req.url.startsWith('/docs/');
+    reply.header('content-security-policy', docs ? DOCS_CSP : API_CSP);
+    if (!docs) reply.header('cache-control', 'no-store');
+    return payload;
   });
 
   app.addContentTypeParser('text/csv', { parseAs: 'string' }, (_req, body, done) => done(null, body));
@@ -46,14 +111,15 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
-  app.get('/healthz', { schema: { summary: 'Liveness and database reachability', response: { 200: health, 503: health } } }, async (_req, reply) => {
-    try {
-      await store.db.knex.raw('select 1');
-      return { status: 'ok', db: store.db.engine };
-    } catch {
-      return reply.code(503).send({ status: 'unavailable', db: store.db.engine });
-    }
-  });
+  const health = opts.health ?? storeOnlyHealth(store);
+  app.get(
+    '/healthz',
+    { schema: { summary: 'Health: 200 when every listener, the store and the disk are up; 503 naming what is down', response: { 200: healthSchema, 503: healthSchema } } },
+    async (_req, reply) => {
+      const { status, body } = await healthAnswer(health, { db: store.db.engine });
+      return reply.code(status).send(body);
+    },
+  );
 
   principalRoutes(app, store, TERMINALS);
   principalRoutes(app, store, PROXIES);
