@@ -28,8 +28,8 @@ describeEngines('keyswitch CLI', (ctx) => {
   it('answers --help for every command', () => {
     const top = ks(['--help']);
     expect(top.code).toBe(0);
-    for (const c of ['up', 'auc', 'migrate', 'token', 'provision', 'list', 'config']) expect(top.stdout).toContain(c);
-    for (const sub of [['provision', 'import'], ['provision', 'terminal'], ['token', 'create'], ['list']]) {
+    for (const c of ['up', 'auc', 'migrate', 'token', 'provision', 'list', 'config', 'master-key']) expect(top.stdout).toContain(c);
+    for (const sub of [['provision', 'import'], ['provision', 'terminal'], ['token', 'create'], ['list'], ['master-key', 'rotate'], ['master-key', 'status']]) {
       const r = ks([...sub, '--help']);
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/Usage: keyswitch/);
