@@ -11,7 +11,7 @@ import { SigningPool } from '../src/sbc/pool/pool.js';
 import { makePoolCertificate } from '../src/sbc/pool/certificate.js';
 import { MemorySigningKeyStore } from '../src/store/signing-keys.js';
 import { parseMessage, serialize, type SipRequest, type SipResponse } from '../src/sip/index.js';
-import { bAnswers, call, inviteFromCore, requestFromA, sbcForwardsInvite } from '../test/signing/flow.js';
+import { bAnswers, call, inviteFromCore, PARTY_A, PARTY_B, requestFromA, sbcForwardsInvite } from '../test/signing/flow.js';
 
 async function signer(pool?: SigningPool): Promise<HeaderSigner> {
   const store = new MemorySigningKeyStore();
@@ -76,10 +76,10 @@ for (const [name, s, v] of [['no pool', plain, plain], ['pool blob, verified at 
   report(`Record-Route + route sets: sign (INVITE, 200), verify (${name})`, N, () => {
     const r = reparse<SipRequest>(inviteBytes);
     r.prepend('Record-Route', '<sip:sbc.example.net:5060;lr>');
-    s.signRecordRoute(r);
+    s.signRecordRoute(r, PARTY_B);
     const res = reparse<SipResponse>(okBytes);
     if (!v.verifyRecordRoute(res).ok) throw new Error('rr failed');
-    s.signCallerRouteSet(res);
+    s.signCallerRouteSet(res, PARTY_A);
   });
   const byeBytes = serialize(requestFromA(okAtA));
   report(`in-dialog request: verify route set (${name})`, N * 2, () => {

@@ -9,24 +9,31 @@
  * parties has the Record-Route set [U2, T2, softswitch, T1, U1]; the callee's
  * route-set signature (`ks-rsb`) sits on U2, the caller's (`ks-rsa`) on U1.
  *
- * Untrusted → core: mechanism check (sip-guard), then for an in-dialog
- * request a valid route-set signature in its top Route (else 403, counted
- * against the source); our own Route entries popped; out-of-dialog requests
- * lose any preloaded Route. Core → untrusted: the Request-URI is a Contact a
- * terminal registered through us; the request goes on that terminal's flow
- * under its mechanism, with our Via signed (`ks-vs`) and, for a dialog-forming
- * INVITE, our Record-Route signed (`ks-rr`, `ks-rsb`). Responses coming back
- * are checked: Via signature (before the transaction layer sees them, in
- * run.ts), app-hmac tag of the terminal, Record-Route signature.
+ * Untrusted → core, out of a dialog: mechanism check of the From identity
+ * (sip-guard); any preloaded Route removed. In a dialog: a valid route-set
+ * signature in the top Route (else 403, counted against the source), which
+ * names the party owning the sender's side; the request must come from that
+ * party — its app-hmac tag, TLS-PSK or TLS connection, or for a Digest phone
+ * the flow that set the dialog up — whatever its From (else 403); our own
+ * Route entries popped; the party's identity asserted to the core.
+ * Core → untrusted: the Request-URI is a Contact a terminal registered
+ * through us; the request goes on that terminal's flow under its mechanism,
+ * with our Via signed (`ks-vs`) and, for a dialog-forming INVITE, our
+ * Record-Route signed (`ks-rr`, `ks-rsb` with the callee's party in
+ * `ks-pb`). Responses coming back are checked: Via signature (before the
+ * transaction layer sees them, in run.ts), app-hmac tag of the terminal,
+ * Record-Route signature; the caller's route set is signed with its party
+ * (`ks-rsa`, `ks-pa`) on the way to it.
  */
 import { signSipMessage, verifySipMessage, KS_HMAC } from '../adapters/sip/sbc-app-hmac.js';
-import { aorOf, P_KS_AUTH, P_KS_IDSP, stripPrivate } from '../adapters/sip/sbc-ks1.js';
+import { P_KS_AUTH, P_KS_IDSP, stripPrivate } from '../adapters/sip/sbc-ks1.js';
 import {
   createCancel, createResponse, formatVia, isSipUri, newBranch, randomToken,
   type MessageSource, type ServerContext, type SipRequest, type SipResponse, type SipStack, type SipTransport, type Uri, type Via,
 } from '../sip/index.js';
 import { PARAM, type HeaderSigner } from './signing/sip-signatures.js';
-import type { DialogTable } from './dialogs.js';
+import { flowOf, flowParty, ks1Party, sameFlow, type DialogParty, type DialogTable } from './dialogs.js';
+import { identityOfUri, sameIdentity } from '../sip/uri-compare.js';
 import type { ContactMap, TerminalFlow } from './sip-contacts.js';
 import type { SbcMetrics } from './sip-metrics.js';
 import type { RegisteredTerminal } from './sessions.js';
@@ -37,6 +44,8 @@ export interface CallCounters {
   callsIn: number;
   answered: number;
   routeSetRefused: number;
+  /** In-dialog requests with a valid route set from someone other than its party. */
+  notParty: number;
   responsesDropped: number;
   noRoute: number;
 }
@@ -75,7 +84,7 @@ function fromTag(m: SipRequest | SipResponse): string {
 }
 
 export class SbcCalls {
-  readonly counters: CallCounters = { callsOut: 0, callsIn: 0, answered: 0, routeSetRefused: 0, responsesDropped: 0, noRoute: 0 };
+  readonly counters: CallCounters = { callsOut: 0, callsIn: 0, answered: 0, routeSetRefused: 0, notParty: 0, responsesDropped: 0, noRoute: 0 };
 
   constructor(readonly d: SbcCallsDeps) {}
 
@@ -98,32 +107,92 @@ export class SbcCalls {
 
   /**
    * A request (not REGISTER, not an OPTIONS for the SBC) from the untrusted
-   * side that passed its mechanism check; the KS-HMAC line is already gone.
+   * side, out of any dialog, that passed the mechanism check of its From
+   * identity; the KS-HMAC line is already gone.
    */
   async fromTerminal(req: SipRequest, ctx: ServerContext, rec: RegisteredTerminal | undefined): Promise<void> {
+    if (rec) this.d.contacts.seen(rec.idc, ctx.source);
+    const fwd = req.clone();
+    fwd.remove('Route'); // a preloaded route from the untrusted side is not followed
+    // Who owns the caller's side if this forms a dialog: a KS1 terminal by its
+    // IDc; a Digest phone (the softswitch authenticates the INVITE) by its AoR and this flow.
+    const fromId = identityOfUri(req.from().uri);
+    const party = rec ? ks1Party(rec.idc) : fromId !== undefined ? flowParty(fromId, ctx.source) : undefined;
+    return this.#toCore(req, fwd, ctx, rec, { inDialog: false, party, idc: rec?.idc, assert: rec ? rec.session.mechanism : undefined });
+  }
+
+  /**
+   * An in-dialog request from the untrusted side (To tag), as received. The
+   * route-set signature names the party owning the sender's side (with
+   * signing off, the local dialog record does); the request must come from
+   * that party by its own mechanism or flow, whatever its From. Anything
+   * else: 403 (ACK: dropped), counted against the source.
+   */
+  async fromTerminalInDialog(req: SipRequest, ctx: ServerContext): Promise<void> {
     const p = this.d.proxy;
-    const idc = rec?.idc ?? aorOf(req.from());
-    if (rec && idc) this.d.contacts.seen(idc, ctx.source);
-    const inDialog = toTag(req) !== undefined;
-    if (inDialog && this.d.signer) {
-      const v = this.d.signer.verifyInDialogRequest(req, ctx.source.address);
+    const src = ctx.source;
+    let party: DialogParty | undefined;
+    if (this.d.signer) {
+      const v = this.d.signer.verifyInDialogRequest(req, src.address);
       if (!v.ok) {
         this.counters.routeSetRefused++;
-        return p.refuse(ctx, req, 'signature', `route-set signature ${v.reason}`, rec);
+        return p.refuse(ctx, req, 'signature', `route-set signature ${v.reason}`);
+      }
+      party = v.party;
+    } else {
+      party = this.d.dialogs.partyOf(req.callId(), fromTag(req), toTag(req)!);
+      if (!party) {
+        this.counters.routeSetRefused++;
+        return p.refuse(ctx, req, 'signature', 'no such dialog here');
       }
     }
+    let rec: RegisteredTerminal | undefined;
+    if (party.flow) {
+      // A Digest phone has no key: its flow is what it proved when it set the dialog up.
+      if (!sameFlow(party.flow, flowOf(src))) return this.#notParty(ctx, req, 'transport-binding', 'not from the flow that set up the dialog');
+    } else {
+      const g = p.d.guard.checkParty(req, src, party.idc);
+      if (!g.ok) return this.#notParty(ctx, req, g.kind, g.warning);
+      rec = g.rec!;
+      this.d.contacts.seen(rec.idc, src);
+    }
+    req.remove(KS_HMAC);
     const fwd = req.clone();
-    if (inDialog) this.#popOwnRoutes(fwd);
-    else fwd.remove('Route'); // a preloaded route from the untrusted side is not followed
+    this.#popOwnRoutes(fwd);
+    return this.#toCore(req, fwd, ctx, rec, { inDialog: true, party, idc: party.idc, assert: rec ? rec.session.mechanism : 'digest-flow' });
+  }
+
+  /**
+   * A valid route set presented by someone else than its party. The Warning
+   * says no more than that (the detail goes to the log); the answer is not
+   * signed under the party's key: it is not the party we answer.
+   */
+  #notParty(ctx: ServerContext, req: SipRequest, kind: 'app-hmac' | 'transport-binding', why: string): void {
+    this.counters.notParty++;
+    this.d.signer?.reportFailure(ctx.source.address, 'dialog-party', 'not-party');
+    this.d.proxy.d.logger?.info({ source: `${ctx.source.address}:${ctx.source.port}`, method: req.method, why }, 'sbc: in-dialog request not from the dialog party');
+    this.d.proxy.refuse(ctx, req, kind, 'not sent by the party of this dialog');
+  }
+
+  /**
+   * On to the softswitch. `assert`: the mechanism (or `digest-flow`) by which
+   * the sender was proved to be `idc` — then `P-KS-Auth` and
+   * `P-Asserted-Identity` say so; out of a dialog only KS1 terminals are
+   * asserted (Digest phones answer the softswitch's 407).
+   */
+  async #toCore(
+    req: SipRequest, fwd: SipRequest, ctx: ServerContext, rec: RegisteredTerminal | undefined,
+    o: { inDialog: boolean; party: DialogParty | undefined; idc: string | undefined; assert: string | undefined },
+  ): Promise<void> {
+    const p = this.d.proxy;
     fwd.set(P_KS_IDSP, p.d.idsp);
-    // The mechanism proved who this is (docs/sip-core-link.md): the softswitch routes it without a challenge.
-    if (rec) {
-      fwd.set(P_KS_AUTH, `mechanism=${rec.session.mechanism}`);
-      fwd.set(P_ASSERTED_IDENTITY, `<sip:${rec.idc}>`);
+    if (o.assert !== undefined && o.idc !== undefined) {
+      fwd.set(P_KS_AUTH, `mechanism=${o.assert}`);
+      fwd.set(P_ASSERTED_IDENTITY, `<sip:${o.idc}>`);
     }
     if (req.method === 'ACK') return this.#ackToCore(fwd);
 
-    const forming = req.method === 'INVITE' && !inDialog;
+    const forming = req.method === 'INVITE' && !o.inDialog;
     let rrBelow = 0;
     if (forming) {
       rrBelow = req.recordRoutes().length;
@@ -137,18 +206,19 @@ export class SbcCalls {
         p.d.core.stack.send(createCancel(fwd), { ...p.coreDest(), noVia: true }).catch(() => undefined);
       });
     }
-    const res = await p.forward(fwd, ctx, rec, (r) => this.#towardsCaller(r, forming, rrBelow));
-    this.#finished(req, res, forming, 'from-terminal', idc);
+    const caller = forming ? o.party : undefined;
+    const res = await p.forward(fwd, ctx, rec, (r) => this.#towardsCaller(r, caller, rrBelow));
+    this.#finished(req, res, forming, 'from-terminal', o.party);
     p.reply(ctx, res, rec);
   }
 
-  /** A dialog-forming answer on its way to our caller: sign the caller's route set on U1. */
-  #towardsCaller(res: SipResponse, forming: boolean, rrBelow: number): void {
-    if (!forming || !this.d.signer || res.status <= 100 || res.status >= 300) return;
+  /** A dialog-forming answer on its way to our caller (`caller` set): sign the caller's route set and party on U1. */
+  #towardsCaller(res: SipResponse, caller: DialogParty | undefined, rrBelow: number): void {
+    if (!caller || !this.d.signer || res.status <= 100 || res.status >= 300) return;
     try {
       const n = res.recordRoutes().length;
       if (n <= rrBelow || toTag(res) === undefined) return;
-      this.d.signer.signCallerRouteSet(res, n - 1 - rrBelow);
+      this.d.signer.signCallerRouteSet(res, caller, n - 1 - rrBelow);
     } catch {
       // an answer from the core whose Record-Route or Contact does not parse goes on unsigned: the caller cannot use the dialog
     }
@@ -163,7 +233,7 @@ export class SbcCalls {
     p.d.core.stack.sendStateless(fwd, p.coreDest()).catch(() => undefined);
   }
 
-  #finished(req: SipRequest, res: SipResponse, forming: boolean, leg: 'from-terminal' | 'to-terminal', idc: string | undefined): void {
+  #finished(req: SipRequest, res: SipResponse, forming: boolean, leg: 'from-terminal' | 'to-terminal', party: DialogParty | undefined): void {
     if (forming) {
       const ok = res.status >= 200 && res.status < 300;
       const result = ok ? 'answered' : res.status === 487 ? 'cancelled' : 'failed';
@@ -173,7 +243,7 @@ export class SbcCalls {
         this.counters.answered++;
         this.d.dialogs.open({
           callId: req.callId(), callerTag: fromTag(req), calleeTag: callee, direction: leg === 'from-terminal' ? 'outbound' : 'inbound',
-          ...(idc ? (leg === 'from-terminal' ? { caller: idc } : { callee: idc }) : {}),
+          ...(party ? (leg === 'from-terminal' ? { caller: party } : { callee: party }) : {}),
         });
       }
     } else if (req.method === 'BYE' && res.status >= 200 && res.status < 300) {
@@ -218,12 +288,15 @@ export class SbcCalls {
     // no-answer timer (which moves on from a dead SBC address) never fires while a phone is slow to ring.
     if (req.method === 'INVITE') ctx.reply(createResponse(req, 100));
     const forming = req.method === 'INVITE' && toTag(req) === undefined;
+    // The callee's side belongs to the terminal we deliver to: a KS1 terminal by its IDc; a Digest
+    // phone by the AoR it registered and the flow it registered from (where this INVITE goes).
+    const callee = rec ? ks1Party(rec.idc) : flowParty(idc, { protocol: flow.transport.protocol, address: flow.address, port: flow.port });
     let rrBelow = 0;
     if (forming) {
       rrBelow = fwd.recordRoutes().length;
       fwd.prepend('Record-Route', this.d.coreRr);
       fwd.prepend('Record-Route', this.d.untrustedRr(flow.transport));
-      this.d.signer?.signRecordRoute(fwd, 0);
+      this.d.signer?.signRecordRoute(fwd, callee, 0);
       this.counters.callsIn++;
     }
     this.#pushVia(fwd, flow.transport, req.method !== 'ACK');
@@ -260,7 +333,7 @@ export class SbcCalls {
     if (!res.localReason && !this.#checkAnswer(res, rec, forming, rrBelow)) {
       out = createResponse(req, 502, 'Bad Gateway', { toTag: randomToken(), headers: [['Warning', `399 ${p.d.idsp} "the terminal's answer failed its checks"`]] });
     } else this.#towardsCore(res);
-    this.#finished(req, out, forming, 'to-terminal', idc);
+    this.#finished(req, out, forming, 'to-terminal', callee);
     ctx.reply(out, { forwarded: true });
   }
 
@@ -270,7 +343,7 @@ export class SbcCalls {
     if (!f) return undefined;
     if (f.connection?.closed) return undefined;
     const mech = rec?.session.mechanism;
-    if (mech === 'tls-psk' && (f.transport.protocol !== 'tls' || f.pskIdentity !== idc)) return undefined;
+    if (mech === 'tls-psk' && (f.transport.protocol !== 'tls' || !sameIdentity(f.pskIdentity, idc))) return undefined;
     if (mech === 'tls' && (f.transport.protocol !== 'tls' || f.pskIdentity !== undefined)) return undefined;
     return f;
   }

@@ -2,9 +2,13 @@
  * Enforces the mechanism a terminal registered with on everything it sends
  * afterwards (docs/sip-mechanisms.md): app-hmac tags, the TLS-PSK connection
  * of that IDc, or the TLS connection its KS1 registration ran on.
+ *
+ * Identities are compared as SIP URIs are (src/sip/uri-compare.ts): a From of
+ * `alice@LAB.EXAMPLE` is alice, and must carry alice's mechanism.
  */
 import { verifySipMessage } from '../adapters/sip/sbc-app-hmac.js';
 import type { MessageSource, SipMessage } from '../sip/index.js';
+import { canonicalIdentity, sameIdentity } from '../sip/uri-compare.js';
 import type { RegisteredTerminal, SessionTable } from './sessions.js';
 
 /** SIP-specific facts about a registration, beside the shared session record. */
@@ -26,10 +30,14 @@ export class SipGuard {
     this.#bindings.set(rec, b);
   }
 
-  /** The live SIP registration of an IDc. */
+  /** The live SIP registration of an IDc, however the host of `idc` is cased. */
   session(idc: string | undefined): RegisteredTerminal | undefined {
     if (idc === undefined) return undefined;
-    const rec = this.sessions.get(idc);
+    let rec = this.sessions.get(idc);
+    if (!rec) {
+      const c = canonicalIdentity(idc);
+      if (c !== idc) rec = this.sessions.get(c);
+    }
     return rec && rec.protocol === 'sip' ? rec : undefined;
   }
 
@@ -46,17 +54,33 @@ export class SipGuard {
    */
   check(msg: SipMessage, src: MessageSource, idc: string | undefined): GuardResult {
     const rec = this.session(idc);
-    if (src.pskIdentity !== undefined && src.pskIdentity !== idc) {
+    if (src.pskIdentity !== undefined && !sameIdentity(src.pskIdentity, idc)) {
       return fail(rec, 'transport-binding', 'TLS-PSK identity does not match the sender');
     }
     if (!rec) return { ok: true };
+    return this.#mechanism(msg, src, rec);
+  }
+
+  /**
+   * Checks a message that must come from `idc` (the party a dialog's route set
+   * names), whatever its From: `idc` must hold a registration here and the
+   * message must carry its mechanism. Advances the app-hmac window on success.
+   */
+  checkParty(msg: SipMessage, src: MessageSource, idc: string): GuardResult {
+    const rec = this.session(idc);
+    if (!rec) return fail(undefined, 'transport-binding', `${idc} holds no registration here`);
+    if (src.pskIdentity !== undefined && !sameIdentity(src.pskIdentity, rec.idc)) return fail(rec, 'transport-binding', 'TLS-PSK identity is not the party');
+    return this.#mechanism(msg, src, rec);
+  }
+
+  #mechanism(msg: SipMessage, src: MessageSource, rec: RegisteredTerminal): GuardResult {
     switch (rec.session.mechanism) {
       case 'app-hmac': {
         const v = verifySipMessage(msg, rec.uplink!);
         return v === 'ok' ? { ok: true, rec } : fail(rec, 'app-hmac', `KS-HMAC ${v}`);
       }
       case 'tls-psk':
-        return src.protocol === 'tls' && src.pskIdentity === idc ? { ok: true, rec } : fail(rec, 'transport-binding', 'tls-psk: use the TLS-PSK connection');
+        return src.protocol === 'tls' && sameIdentity(src.pskIdentity, rec.idc) ? { ok: true, rec } : fail(rec, 'transport-binding', 'tls-psk: use the TLS-PSK connection');
       case 'tls': {
         const b = this.#bindings.get(rec);
         const ok = src.protocol === 'tls' && src.pskIdentity === undefined && b?.tlsConnectionId !== undefined && src.connection?.id === b.tlsConnectionId;

@@ -25,6 +25,12 @@ import type { SbcMetrics } from './sip-metrics.js';
 /** RFC 3325: set by the SBC alone, for a terminal its mechanism authenticated. */
 export const P_ASSERTED_IDENTITY = 'P-Asserted-Identity';
 
+/** A request with a To tag belongs to a dialog (RFC 3261 §12.2). */
+export function inDialog(req: SipRequest): boolean {
+  const t = req.to().params.tag;
+  return typeof t === 'string' && t !== '';
+}
+
 export interface CoreLink {
   stack: SipStack;
   transport: SipTransport;
@@ -77,6 +83,8 @@ export class SbcSipProxy {
     const stripped = stripPrivate(req) + req.remove(P_ASSERTED_IDENTITY);
     if (stripped) this.counters.privateHeadersStripped += stripped;
     if (req.method === 'REGISTER') return handleRegister(this, req, ctx);
+    // Inside a dialog only the party that owns the sender's side may speak, whatever its From (sip-calls.ts).
+    if (inDialog(req)) return this.calls!.fromTerminalInDialog(req, ctx);
     const idc = aorOf(req.from());
     const g = this.d.guard.check(req, ctx.source, idc);
     if (!g.ok) return this.refuse(ctx, req, g.kind, g.warning, g.rec);

@@ -9,6 +9,7 @@ import {
 import { KS_HMAC } from '../adapters/sip/sbc-app-hmac.js';
 import type { SbcReject } from '../flow/sbc.js';
 import { createResponse, isStar, randomToken, type ServerContext, type SipRequest, type SipResponse } from '../sip/index.js';
+import { sameIdentity } from '../sip/uri-compare.js';
 import type { SbcSipProxy } from './sip-proxy.js';
 import type { RegisteredTerminal } from './sessions.js';
 
@@ -17,7 +18,7 @@ export async function handleRegister(p: SbcSipProxy, req: SipRequest, ctx: Serve
   const ks1 = findKs1(req);
   if (ks1.kind === 'malformed') return badParam(p, ctx, req, 'Authorization');
   if (ks1.kind === 'ks1') {
-    if (ctx.source.pskIdentity !== undefined && ctx.source.pskIdentity !== idc) {
+    if (ctx.source.pskIdentity !== undefined && !sameIdentity(ctx.source.pskIdentity, idc)) {
       return p.refuse(ctx, req, 'transport-binding', 'TLS-PSK identity does not match the To URI');
     }
     const params = ks1.params;

@@ -14,8 +14,9 @@ import {
   createAckFor2xx, createResponse, formatUri, isStar, randomToken,
   type ServerContext, type SipRequest, type SipResponse,
 } from '../sip/index.js';
-import { SipTerminal, SipTerminalError, type SipTerminalOptions } from './sip-terminal.js';
+import { sessionKeyId, SipTerminal, SipTerminalError, type SipTerminalOptions } from './sip-terminal.js';
 import { newCallId, newTag } from './sip-uac.js';
+import { deadline as startDeadline, noAnswerFrom, withDeadline } from './deadline.js';
 
 export type CallEvent =
   | { event: 'registered'; idc: string; idsp: string; mechanism: string; sessionKeyId: string }
@@ -24,6 +25,8 @@ export type CallEvent =
   | { event: 'ringing'; callId: string; status: number }
   | { event: 'answered'; callId: string; status: number; dialog?: DialogInfo }
   | { event: 'confirmed'; callId: string }
+  /** A request inside a call other than BYE and ACK (re-INVITE, UPDATE, INFO…): what the SBC delivered. */
+  | { event: 'request'; callId: string; method: string }
   | { event: 'bye'; callId: string; by: 'local' | 'remote'; status?: number; seconds: number }
   | { event: 'refused'; callId?: string; method: string; reason: string }
   | { event: 'failed'; callId?: string; error: string; status?: number; authFailed: boolean };
@@ -43,6 +46,10 @@ export type CallOptions = Omit<SipTerminalOptions, 'onRequest'> & {
   /** Seconds to stay in the call before BYE (0: hang up at once). */
   holdSeconds: number;
   onEvent: (e: CallEvent) => void;
+  /** Each exchange with the SBC (registration, INVITE's first answer, BYE) must end within this (default: SIP's timers only). */
+  deadlineMs?: number;
+  /** Once the callee rings, how long to wait for the final answer (default 90 s). */
+  ringDeadlineMs?: number;
 };
 
 export type AnswerOptions = Omit<SipTerminalOptions, 'onRequest'> & {
@@ -55,6 +62,8 @@ export type AnswerOptions = Omit<SipTerminalOptions, 'onRequest'> & {
   onEvent: (e: CallEvent) => void;
   /** Resolves to stop answering (benchmarks). */
   stop?: Promise<void>;
+  /** The registration must end within this (default: SIP's timers only). */
+  registerDeadlineMs?: number;
 };
 
 export function sdpOffer(user: string, host = '127.0.0.1', port = 40000 + Math.floor(Math.random() * 10000) * 2): Buffer {
@@ -80,7 +89,12 @@ function failed(e: unknown, callId?: string): CallEvent {
   return { event: 'failed', ...(callId ? { callId } : {}), error: err.code, ...(err.status !== undefined ? { status: err.status } : {}), authFailed: err.auth };
 }
 
-export async function register(term: SipTerminal, emit: (e: CallEvent) => void, idc: string): Promise<void> {
+export async function register(term: SipTerminal, emit: (e: CallEvent) => void, idc: string, deadlineMs?: number): Promise<void> {
+  if (deadlineMs !== undefined) {
+    await withDeadline(deadlineMs, noAnswerFrom(term.o.sbc), register(term, () => undefined, idc));
+    emit({ event: 'registered', idc, idsp: term.session!.idsp, mechanism: term.session!.mechanism.toLowerCase(), sessionKeyId: sessionKeyId(term.session!.sessionKey) });
+    return;
+  }
   await term.registerKs1();
   const r = await term.applyMechanism();
   // A protected REGISTER on the mechanism's connection: the SBC now reaches us there.
@@ -143,6 +157,7 @@ export function callerRequests(getTerm: () => SipTerminal, waiters: ByeWaiters, 
       return;
     }
     if (req.method === 'ACK') return;
+    if (req.method !== 'BYE' && req.to().params.tag) emit({ event: 'request', callId: req.callId(), method: req.method });
     const w = req.method === 'BYE' ? waiters.get(req.callId()) : undefined;
     reply(t, ctx, createResponse(req, req.method === 'INVITE' ? 486 : w || req.method !== 'BYE' ? 200 : 481, undefined, { toTag: randomToken() }));
     w?.(req);
@@ -150,7 +165,7 @@ export function callerRequests(getTerm: () => SipTerminal, waiters: ByeWaiters, 
 }
 
 /** One call from a registered terminal: INVITE, answer, ACK, hold, BYE. */
-export async function dial(term: SipTerminal, o: { idc: string; to: string; holdSeconds: number }, emit: (e: CallEvent) => void, waiters: ByeWaiters = new Map()): Promise<CallExit> {
+export async function dial(term: SipTerminal, o: { idc: string; to: string; holdSeconds: number; deadlineMs?: number; ringDeadlineMs?: number }, emit: (e: CallEvent) => void, waiters: ByeWaiters = new Map()): Promise<CallExit> {
   const callId = newCallId();
   try {
     const uac = term.securedUac;
@@ -169,12 +184,16 @@ export async function dial(term: SipTerminal, o: { idc: string; to: string; hold
     });
     if (term.signer) signSipMessage(invite, term.signer);
     let rang = false;
-    const res = checked(term, await uac.sendBuilt(invite, (p) => {
+    // the SBC must answer the INVITE within the deadline; once it rings, the callee gets the ring deadline
+    const inviteDeadline = o.deadlineMs !== undefined ? startDeadline(o.deadlineMs, `${noAnswerFrom(term.o.sbc)} to the INVITE`) : undefined;
+    const invited = uac.sendBuilt(invite, (p) => {
+      inviteDeadline?.reset(o.ringDeadlineMs ?? 90_000, 'no final answer to the INVITE after it rang');
       if (p.status > 100 && !rang && term.verifyFromSbc(p) === 'ok') {
         rang = true;
         emit({ event: 'ringing', callId, status: p.status });
       }
-    }), 'INVITE');
+    });
+    const res = checked(term, inviteDeadline ? await Promise.race([invited, inviteDeadline.expired]).finally(() => inviteDeadline.cancel()) : await invited, 'INVITE');
     if (res.status < 200 || res.status >= 300) {
       emit({ event: 'failed', callId, error: `call refused: ${res.status} ${res.reason}`, status: res.status, authFailed: res.status === 401 || res.status === 403 });
       return res.status === 401 || res.status === 403 ? 2 : 1;
@@ -198,7 +217,8 @@ export async function dial(term: SipTerminal, o: { idc: string; to: string; hold
       emit({ event: 'bye', callId, by: 'remote', seconds });
       return 0;
     }
-    const bye = checked(term, await uac.sendBuilt(inDialog(term, d, 'BYE')), 'BYE');
+    const byeSent = uac.sendBuilt(inDialog(term, d, 'BYE'));
+    const bye = checked(term, o.deadlineMs !== undefined ? await withDeadline(o.deadlineMs, `${noAnswerFrom(term.o.sbc)} to the BYE`, byeSent) : await byeSent, 'BYE');
     emit({ event: 'bye', callId, by: 'local', status: bye.status, seconds });
     if (bye.status < 200 || bye.status >= 300) return bye.status === 403 ? 2 : 1;
     return 0;
@@ -216,7 +236,7 @@ export async function placeCall(o: CallOptions): Promise<CallExit> {
   let term: SipTerminal | undefined;
   term = new SipTerminal({ ...o, onRequest: callerRequests(() => term!, waiters, emit) });
   try {
-    await register(term, emit, o.idc);
+    await register(term, emit, o.idc, o.deadlineMs);
   } catch (e) {
     const ev = failed(e);
     emit(ev);
@@ -274,7 +294,7 @@ export async function answerCalls(o: AnswerOptions): Promise<CallExit> {
         emit({ event: 'ringing', callId, status: 180 });
         if (o.ringMs) await sleep(o.ringMs);
         if (cancelled) return;
-      }
+      } else emit({ event: 'request', callId, method: req.method });
       const body = sdpOffer(userOf(o.idc), t.securedUac.transport.host || '127.0.0.1');
       reply(t, ctx, createResponse(req, 200, undefined, { toTag: tag, headers: [...rr, contact, ['Content-Type', 'application/sdp']], body }));
       if (fresh) {
@@ -283,6 +303,7 @@ export async function answerCalls(o: AnswerOptions): Promise<CallExit> {
       }
       return;
     }
+    if (req.method !== 'BYE' && req.to().params.tag) emit({ event: 'request', callId, method: req.method });
     reply(t, ctx, createResponse(req, 200, undefined, { headers: [contact] }));
     if (req.method === 'BYE') {
       const t0 = started.get(callId);
@@ -294,7 +315,7 @@ export async function answerCalls(o: AnswerOptions): Promise<CallExit> {
   term = new SipTerminal({ ...o, onRequest });
   let timer: NodeJS.Timeout | undefined;
   try {
-    await register(term, emit, o.idc);
+    await register(term, emit, o.idc, o.registerDeadlineMs);
     const timeout = o.timeoutSeconds !== undefined
       ? new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), o.timeoutSeconds! * 1000)))
       : new Promise<never>(() => undefined);

@@ -5,6 +5,7 @@ import { parseMessage, type SipResponse } from '../../src/sip/index.js';
 import type { DialogInfo } from '../../src/terminal/call.js';
 
 export interface Attacker {
+  host: string;
   port: number;
   /** Sends a request and resolves with the final response, or undefined after `ms`. */
   ask(text: string, ms?: number): Promise<SipResponse | undefined>;
@@ -25,6 +26,7 @@ export async function startAttacker(sbcPort: number, host = '127.0.0.2'): Promis
   });
   const port = sock.address().port;
   return {
+    host,
     port,
     ask(text, ms = 1500) {
       const branch = /branch=([^;\s]+)/.exec(text)![1]!;
@@ -48,8 +50,9 @@ export async function startAttacker(sbcPort: number, host = '127.0.0.2'): Promis
 /** An in-dialog request as the caller would send it, with the given Route set. */
 export function inDialogRequest(
   a: { port: number; host?: string },
-  o: { method: string; callId: string; from: string; to: string; dialog: DialogInfo; routes?: string[]; cseq?: number },
+  o: { method: string; callId: string; from: string; to: string; dialog: DialogInfo; routes?: string[]; cseq?: number; sdp?: string },
 ): string {
+  const body = o.sdp ?? '';
   const routes = o.routes ?? o.dialog.routeSet;
   const branch = 'z9hG4bK' + randomBytes(8).toString('hex');
   return [
@@ -61,8 +64,9 @@ export function inDialogRequest(
     `To: <sip:${o.to}>;tag=${o.dialog.remoteTag}`,
     `Call-ID: ${o.callId}`,
     `CSeq: ${o.cseq ?? 77} ${o.method}`,
-    'Content-Length: 0',
+    ...(body ? [`Contact: <sip:${o.from.split('@')[0]}@${a.host ?? '127.0.0.2'}:${a.port}>`, 'Content-Type: application/sdp'] : []),
+    `Content-Length: ${Buffer.byteLength(body)}`,
     '',
-    '',
+    body,
   ].join('\r\n');
 }

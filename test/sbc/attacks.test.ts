@@ -87,7 +87,7 @@ describe('forged in-dialog requests from a third party', () => {
     expect(l.sbc.stats().calls.routeSetRefused).toBe(7);
   });
 
-  it('a replayed in-dialog request is refused once its key has expired (clock moved)', async () => {
+  it('a replayed in-dialog request: refused while its key lives (not from the party), and by its signature once the key has expired (clock moved)', async () => {
     let now = Date.now();
     const clock = (): number => now;
     const l = await lab({ sbc: { clock, signing: { rotateEveryMs: 60_000, viaLifetimeMs: 60_000, rrLifetimeMs: 60_000 } } });
@@ -97,8 +97,11 @@ describe('forged in-dialog requests from a third party', () => {
     const alice = await call(l, 'alice@lab.example', 'bob@lab.example', { during: async (d) => void (captured = d) });
     expect(alice.code).toBe(0);
     const replay = () => inDialogRequest(atk, { ...captured!, method: 'BYE', from: 'mallory@evil.example', to: 'bob@lab.example' });
-    // Within the key's lifetime the replay is a well-formed request of that dialog: it passes the SBC (bob answers it).
-    expect((await atk.ask(replay()))?.status).toBe(200);
+    // Within the key's lifetime the route set is valid, but it names alice's side: a third party is not alice.
+    const early = await atk.ask(replay());
+    expect(early?.status).toBe(403);
+    expect(early?.get('Warning')).toMatch(/not sent by the party of this dialog/);
+    expect(metric(l, SIGNING_METRICS.failures, 'check="dialog-party",reason="not-party"')).toBe(1);
     now += 3 * 60_000;
     const r = await atk.ask(replay());
     expect(r?.status).toBe(403);

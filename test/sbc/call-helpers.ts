@@ -35,9 +35,9 @@ export async function callee(lab: Lab, idc: string, o: { calls?: number; mechs?:
 /** Places a call; `during` runs once it is answered (the call is held until `during` resolves and `holdSeconds` passed). */
 export async function call(
   lab: Lab, from: string, to: string,
-  o: { holdSeconds?: number; mechs?: string; sbcPort?: number; during?: (d: { callId: string; dialog: DialogInfo }) => Promise<void> } = {},
+  o: { holdSeconds?: number; mechs?: string; sbcPort?: number; kc?: Buffer; during?: (d: { callId: string; dialog: DialogInfo }) => Promise<void> } = {},
 ): Promise<{ code: number; events: CallEvent[]; during: Promise<void> | undefined }> {
-  const kc = lab.provision(from);
+  const kc = lab.provision(from, o.kc);
   const events: CallEvent[] = [];
   let during: Promise<void> | undefined;
   const code = await placeCall({

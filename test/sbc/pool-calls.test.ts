@@ -1,5 +1,7 @@
 /** Two SBC instances with one pool certificate verify each other's dialogs; an instance of another pool does not. */
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SipTerminal } from '../../src/terminal/sip-terminal.js';
 import { makePoolCertificate } from '../../src/sbc/pool/certificate.js';
 import { SigningPool } from '../../src/sbc/pool/pool.js';
 import { startSbc, type RunningSbc } from '../../src/sbc/run.js';
@@ -38,26 +40,46 @@ describe('SBC pool', () => {
     await lab?.close();
   });
 
-  it('a dialog set up through A is verified at B (same pool) and refused at C (another pool)', async () => {
+  it('a dialog set up through A is verified at B (same pool) and refused at C (another pool); at B only its party may use it', async () => {
+    const kcAlice = randomBytes(32);
     const bob = await callee(lab, 'bob@lab.example');
     const seen: Array<number | undefined> = [];
-    let warning: string | undefined;
+    const warnings: Array<string | undefined> = [];
+    let aliceAtB: SipTerminal | undefined;
     const alice = await call(lab, 'alice@lab.example', 'bob@lab.example', {
+      kc: kcAlice,
       holdSeconds: 0.3,
       during: async ({ callId, dialog }) => {
         const o = { method: 'UPDATE', callId, from: 'alice@lab.example', to: 'bob@lab.example', dialog };
-        // B has never seen this key: it opens the blob in A's Record-Route with the pool key.
-        seen.push((await toB.ask(inDialogRequest(toB, o)))?.status);
-        const r = await toC.ask(inDialogRequest(toC, o));
-        seen.push(r?.status);
-        warning = r?.get('Warning');
+        // B has never seen this key: it opens the blob in A's Record-Route with the pool key, and
+        // reads the party the route set names (alice) — a third party is not her.
+        const r1 = await toB.ask(inDialogRequest(toB, o));
+        seen.push(r1?.status);
+        warnings.push(r1?.get('Warning'));
+        // alice herself, registered at B too, under her own app-hmac session there
+        aliceAtB = new SipTerminal({ ...lab.terminal('alice@lab.example', kcAlice), mechs: 'app-hmac;q=0.5', sbc: { host: '127.0.0.1', port: b.ports.udp! } });
+        await aliceAtB.registerKs1();
+        await aliceAtB.applyMechanism();
+        const uac = aliceAtB.securedUac;
+        const update = uac.build({
+          method: 'UPDATE', requestUri: dialog.remoteTarget, aor: 'alice@lab.example', to: `<sip:bob@lab.example>;tag=${dialog.remoteTag}`,
+          callId, cseq: 50, fromTag: dialog.localTag, headers: dialog.routeSet.map((r) => ['Route', r] as [string, string]), signer: aliceAtB.signer!,
+        });
+        seen.push((await uac.sendBuilt(update)).status);
+        const r2 = await toC.ask(inDialogRequest(toC, o));
+        seen.push(r2?.status);
+        warnings.push(r2?.get('Warning'));
       },
     });
-    expect(seen).toEqual([200, 403]);
-    expect(warning).toMatch(/route-set signature other-pool/);
+    await aliceAtB?.close();
+    expect(seen).toEqual([403, 200, 403]);
+    expect(warnings[0]).toMatch(/not sent by the party of this dialog/);
+    expect(warnings[1]).toMatch(/route-set signature other-pool/);
     expect(c.metrics.render()).toMatch(new RegExp(`${SIGNING_METRICS.failures}\\{check="route-set",reason="other-pool"\\} 1`));
     expect(b.stats().calls.routeSetRefused).toBe(0);
+    expect(b.stats().calls.notParty).toBe(1);
     expect(alice.code).toBe(0);
     expect(await bob.done).toBe(0);
+    expect(bob.events.filter((e) => e.event === 'request')).toEqual([expect.objectContaining({ method: 'UPDATE' })]);
   });
 });

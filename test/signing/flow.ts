@@ -15,6 +15,11 @@ import { KeyRing, type SigningKeys } from '../../src/sbc/signing/keyring.js';
 import { HeaderSigner, PARAM, type FailureSink } from '../../src/sbc/signing/sip-signatures.js';
 import { MemorySigningKeyStore } from '../../src/store/signing-keys.js';
 import type { SigningPool } from '../../src/sbc/pool/pool.js';
+import { ks1Party, type DialogParty } from '../../src/sbc/dialogs.js';
+
+/** The parties of the call: A (the caller) and B (the callee), KS1 terminals. */
+export const PARTY_A: DialogParty = ks1Party('alice@lab.example');
+export const PARTY_B: DialogParty = ks1Party('bob@lab.example');
 
 export class Clock {
   t = Date.UTC(2025, 0, 1, 12, 0, 0);
@@ -84,7 +89,7 @@ export function sbcForwardsInvite(signer: HeaderSigner, invite: SipRequest): Sip
   const fwd = invite.clone();
   fwd.set('Max-Forwards', String((invite.maxForwards() ?? 70) - 1));
   fwd.prepend('Record-Route', SBC_RR);
-  signer.signRecordRoute(fwd);
+  signer.signRecordRoute(fwd, PARTY_B);
   const vs = signer.viaSignature(fwd);
   // What stack.send(fwd, { viaParams }) does: push the SBC's Via with the signature.
   fwd.prepend('Via', `SIP/2.0/UDP sbc.example.net:5060;branch=z9hG4bKsbc2x;rport;${PARAM.via}=${vs}`);
@@ -104,7 +109,7 @@ export function sbcForwardsAnswerToA(signer: HeaderSigner, resAtLeg2: SipRespons
   r.shift('Via'); // leg 2's Via
   r.shift('Via'); // the softswitch's
   r.shift('Via'); // leg 1's own
-  signer.signCallerRouteSet(r);
+  signer.signCallerRouteSet(r, PARTY_A);
   return wire(r);
 }
 

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { PARAM } from '../../src/sbc/signing/sip-signatures.js';
+import { flowParty } from '../../src/sbc/dialogs.js';
 import { SignatureGuard } from '../../src/sbc/signing/guard.js';
 import { signingFailureSink, SIGNING_METRICS } from '../../src/sbc/signing/metrics.js';
 import { MetricsRegistry } from '../../src/metrics/registry.js';
 import { parseMessage, serialize, type SipRequest, type SipResponse } from '../../src/sip/index.js';
 import {
-  A_CONTACT, B_CONTACT, bAnswers, call, Clock, inviteFromCore, makeSigner, req, requestFromA, requestFromB, res, sbcForwardsInvite, wire,
+  A_CONTACT, B_CONTACT, bAnswers, call, Clock, inviteFromCore, makeSigner, PARTY_A, PARTY_B, req, requestFromA, requestFromB, res, sbcForwardsInvite, wire,
 } from './flow.js';
 
 /** Rewrites a message's text and parses it again (what an attacker or a sloppy peer sends). */
@@ -25,7 +26,7 @@ describe('a legitimate call', () => {
     const sbcVia = inviteAtB.topVia()!;
     expect(sbcVia.params[PARAM.via]).toMatch(/^[A-Za-z0-9_-]{8}\.[A-Za-z0-9_-]{22}$/);
     const myRr = inviteAtB.recordRoutes()[0]!.uri as { params: Record<string, string | null> };
-    expect(Object.keys(myRr.params).sort()).toEqual(['ks-rr', 'ks-rsb', 'lr']);
+    expect(Object.keys(myRr.params).sort()).toEqual(['ks-pb', 'ks-rr', 'ks-rsb', 'lr']);
 
     expect(signer.verifyVia(okAtLeg2)).toMatchObject({ ok: true });
     expect(signer.verifyRecordRoute(okAtLeg2)).toMatchObject({ ok: true });
@@ -34,7 +35,7 @@ describe('a legitimate call', () => {
 
     // The caller's copy carries ks-rsa on the entry nearest to it (leg 1), leg 2's signatures untouched.
     const rrAtA = okAtA.recordRoutes().map((n) => Object.keys((n.uri as { params: object }).params).sort());
-    expect(rrAtA).toEqual([['ks-rr', 'ks-rsb', 'lr'], ['ftag', 'lr'], ['ks-rsa', 'lr']]);
+    expect(rrAtA).toEqual([['ks-pb', 'ks-rr', 'ks-rsb', 'lr'], ['ftag', 'lr'], ['ks-pa', 'ks-rsa', 'lr']]);
   });
 
   it('accepts in-dialog requests from both parties on their route sets', async () => {
@@ -144,6 +145,36 @@ describe('attacks are refused', () => {
     // B's signature does not let anyone send as A, nor A's as B.
     const swapped = edit(requestFromB(victim.inviteAtB), (t) => t.replace(A_CONTACT, B_CONTACT));
     expect(signer.verifyInDialogRequest(swapped).ok).toBe(false);
+  });
+
+  it('names the party of each side, signed: another party, a changed flow, a stripped or garbled party do not verify', async () => {
+    const { signer } = await makeSigner(new Clock());
+    const { inviteAtB, okAtA } = call(signer);
+    expect(signer.verifyInDialogRequest(requestFromA(okAtA))).toMatchObject({ ok: true, side: 'caller', party: PARTY_A });
+    expect(signer.verifyInDialogRequest(requestFromB(inviteAtB))).toMatchObject({ ok: true, side: 'callee', party: PARTY_B });
+    const bye = requestFromA(okAtA);
+    const pa = (bye.routes()[0]!.uri as { params: Record<string, string> }).params[PARAM.partyCaller]!;
+    expect(Buffer.from(pa, 'base64url').toString()).toBe('ks1 alice@lab.example');
+    const as = (text: string) => Buffer.from(text).toString('base64url');
+    // Naming someone else (the attacker, or the host in another case) breaks the signature.
+    for (const other of ['ks1 mallory@evil.example', 'ks1 alice@LAB.EXAMPLE', 'flow udp 203.0.113.66 5060 alice@lab.example']) {
+      expect(signer.verifyInDialogRequest(edit(bye, (t) => t.replace(pa, as(other))))).toMatchObject({ ok: false, reason: 'mismatch' });
+    }
+    expect(signer.verifyInDialogRequest(edit(bye, (t) => t.replace(`;${PARAM.partyCaller}=${pa}`, '')))).toMatchObject({ ok: false, reason: 'missing' });
+    for (const garbled of [pa.slice(0, -3), '%00', as('ks1 '), as('flow udp 1.2.3.4 99999 x@y'), as('ks1 a\nb'), pa + 'A']) {
+      expect(signer.verifyInDialogRequest(edit(bye, (t) => t.replace(pa, garbled))), garbled).toMatchObject({ ok: false });
+    }
+    // A Digest phone's party binds its flow.
+    const phone = flowParty('1000@127.0.0.1', { protocol: 'udp', address: '192.0.2.10', port: 5062 });
+    const r = bAnswers(sbcForwardsInvite(signer, inviteFromCore()));
+    r.shift('Via');
+    r.shift('Via');
+    r.shift('Via');
+    signer.signCallerRouteSet(r, phone);
+    const fromPhone = requestFromA(wire(r));
+    expect(signer.verifyInDialogRequest(fromPhone)).toMatchObject({ ok: true, party: { idc: '1000@127.0.0.1', flow: { protocol: 'udp', address: '192.0.2.10', port: 5062 } } });
+    const ppa = (fromPhone.routes()[0]!.uri as { params: Record<string, string> }).params[PARAM.partyCaller]!;
+    expect(signer.verifyInDialogRequest(edit(fromPhone, (t) => t.replace(ppa, as('flow udp 192.0.2.10 5063 1000@127.0.0.1'))))).toMatchObject({ ok: false, reason: 'mismatch' });
   });
 
   it('a Route set with a removed, inserted, replaced or reordered hop, or a changed parameter', async () => {
@@ -265,7 +296,7 @@ CSeq: 1 INVITE
 Content-Length: 0
 
 `);
-    expect(signer.signCallerRouteSet(r)).toBe(false);
+    expect(signer.signCallerRouteSet(r, PARTY_A)).toBe(false);
     expect(() => signer.signRecordRoute(req(`OPTIONS sip:x@y SIP/2.0
 Via: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bKa1
 From: <sip:alice@lab.example>;tag=a1
@@ -274,7 +305,7 @@ Call-ID: x@y
 CSeq: 1 OPTIONS
 Content-Length: 0
 
-`))).toThrow(RangeError);
+`), PARTY_B)).toThrow(RangeError);
   });
 });
 
@@ -290,10 +321,10 @@ describe('a single SBC hop between two untrusted parties', () => {
     await keys.rr.rotate();
     const r = ok.clone();
     r.shift('Via');
-    expect(signer.signCallerRouteSet(r)).toBe(true);
+    expect(signer.signCallerRouteSet(r, PARTY_A)).toBe(true);
     const atA = wire(r);
     const entry = atA.recordRoutes()[0]!.uri as { params: Record<string, string> };
-    expect(Object.keys(entry.params).sort()).toEqual(['ks-rr', 'ks-rsa', 'ks-rsb', 'lr']);
+    expect(Object.keys(entry.params).sort()).toEqual(['ks-pa', 'ks-pb', 'ks-rr', 'ks-rsa', 'ks-rsb', 'lr']);
     expect(entry.params['ks-rsa']!.split('.')[0]).toBe(entry.params['ks-rr']!.split('.')[0]);
     expect(signer.verifyInDialogRequest(requestFromA(atA))).toMatchObject({ ok: true, side: 'caller' });
     expect(signer.verifyInDialogRequest(requestFromB(atB))).toMatchObject({ ok: true, side: 'callee' });

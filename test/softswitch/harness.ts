@@ -4,7 +4,7 @@ import { Auc } from '../../src/auc/auc.js';
 import { AucUnavailableError, type AucService } from '../../src/auc/service.js';
 import { startSoftswitch, type SoftswitchHandle, type SoftswitchOptions } from '../../src/softswitch/run.js';
 import {
-  createRequest, createSipStack, createTlsTransport, createUdpTransport, randomToken,
+  createRequest, createSipStack, createTlsTransport, createUdpTransport, formatUri, randomToken,
   type SipResponse, type SipStack, type SipTransport,
 } from '../../src/sip/index.js';
 import type { Store } from '../../src/store/index.js';
@@ -19,9 +19,16 @@ export const SBC_ADDR = '127.0.0.2';
 /** The core-link key the softswitch of `world` checks and the fake SBC signs with (docs/sip-core-link.md). */
 export const LINK_KEY = randomBytes(32);
 
-/** From the fake SBC's address a stack signs its requests as the SBC does; from anywhere else it is left alone. */
+/**
+ * From the fake SBC's address a stack signs its requests as the SBC does; from anywhere else it is left alone.
+ * Like the SBC, it asserts who sends each in-dialog request (docs/sbc-calls.md): the From, unless the test
+ * asserts someone itself.
+ */
 export function asSbc(stack: SipStack, host: string): SipStack {
-  return host === SBC_ADDR ? signingRequests(stack, (req) => signCoreLink(req, LINK_KEY)) : stack;
+  return host === SBC_ADDR ? signingRequests(stack, (req) => {
+    if (req.to().params.tag && !req.get('P-Asserted-Identity')) req.set('P-Asserted-Identity', `<${formatUri(req.from().uri)}>`);
+    signCoreLink(req, LINK_KEY);
+  }) : stack;
 }
 
 /** The real Auc, with a switch that makes it hang (no answer) or refuse (unavailable), and a call log. */

@@ -54,7 +54,8 @@ describe('terminal register', () => {
     expect(JSON.parse(wrong.out[0]!)).toMatchObject({ ok: false, authFailed: true, status: 401 });
     const unknown = await run({ id: 'cli-nobody@lab.example', key: randomBytes(32).toString('hex') });
     expect(unknown.code).toBe(2);
-    expect(JSON.parse(unknown.out[0]!)).toMatchObject({ ok: false, authFailed: true, status: 403 });
+    // an unknown identity fails exactly as a wrong key does (docs/softswitch.md, "Unknown, disabled, locked")
+    expect(JSON.parse(unknown.out[0]!)).toMatchObject({ ok: false, authFailed: true, status: 401 });
     const nothingInCommon = await run({ id: 'cli@lab.example', key: randomBytes(32).toString('hex'), mechs: 'ipsec-3gpp' });
     // the SBC refuses at s7 before the authenticator reaches the core: a negotiation failure, not an auth failure
     expect(nothingInCommon.code).toBe(1);

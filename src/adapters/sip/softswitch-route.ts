@@ -7,9 +7,10 @@
  */
 import type { Logger } from '../../log/logger.js';
 import {
-  createCancel, createResponse, formatHost, formatUri, isSipUri, randomToken, unescapeUri,
-  type SendOptions, type ServerContext, type SipRequest, type SipResponse, type SipStack, type SipTransport, type SipUri, type Via,
+  createCancel, createResponse, formatHost, formatUri, isSipUri, parseNameAddr, randomToken, unescapeUri,
+  type SendOptions, type ServerContext, type SipRequest, type SipResponse, type SipStack, type SipTransport, type SipUri, type Uri, type Via,
 } from '../../sip/index.js';
+import { identityOfUri, sameIdentity } from '../../sip/uri-compare.js';
 import type { MessageSource } from '../../sip/transport/types.js';
 import { DIALOG_FORMING, effectiveStatus, failureRank, loopKey, PROXY_ALLOW, targetOf, type Hop, type HopProtocol } from '../../softswitch/calls.js';
 import { FlowIndex, type FlowHop } from '../../softswitch/calls-flows.js';
@@ -66,6 +67,8 @@ export interface CallRouterStats {
   pksStripped: number;
   strayForwarded: number;
   optionsAnswered: number;
+  /** In-dialog requests from an SBC whose asserted sender is neither party of the dialog (403; ACK dropped). */
+  notParty: number;
 }
 
 type Answer = { res: SipResponse; status: number; local: boolean };
@@ -91,7 +94,7 @@ export class SoftswitchCallRouter {
   #self: Array<{ host: string; port: number }> = [];
   readonly st: CallRouterStats = {
     routed: 0, inDialog: 0, answered: 0, notFound: 0, unavailable: 0, cancelled: 0, timeouts: 0, unresponsive: 0, loops: 0,
-    tooManyHops: 0, badExtension: 0, pksStripped: 0, strayForwarded: 0, optionsAnswered: 0,
+    tooManyHops: 0, badExtension: 0, pksStripped: 0, strayForwarded: 0, optionsAnswered: 0, notParty: 0,
   };
 
   constructor(o: CallRouterOptions) {
@@ -256,15 +259,25 @@ export class SoftswitchCallRouter {
 
   /**
    * Out-of-dialog requests need an authenticated caller. A request inside a
-   * dialog passes when it came along a route set we are in (our Route entry,
-   * or a strict router naming us) or from a trusted SBC (which checked its
-   * route-set signature); a To tag alone does not make a dialog, so anything
-   * else is authenticated like a new request.
+   * dialog from a trusted SBC passes when the identity the SBC asserts for
+   * its sender is a party of the dialog (the SBC checked the route-set
+   * signature and that the sender owns its side, docs/sbc-calls.md); from
+   * anyone else when it came along a route set we are in (our Route entry,
+   * or a strict router naming us). A To tag alone does not make a dialog, so
+   * anything else is authenticated like a new request.
    */
   async #authorised(req: SipRequest, fwd: SipRequest, ctx: ServerContext, inDialog: boolean, routedHere: boolean): Promise<boolean> {
     const auth = this.#o.auth;
     if (!auth) return true;
-    if (inDialog && (routedHere || this.#o.trusted(ctx.source.address, req))) return true;
+    if (inDialog && this.#o.trusted(ctx.source.address, req)) {
+      if (this.#assertsParty(req)) return true;
+      this.st.notParty++;
+      this.#o.logger?.info({ source: `${ctx.source.address}:${ctx.source.port}`, method: req.method }, 'softswitch: in-dialog request from an SBC that asserts no party of the dialog');
+      ctx.respond(403, undefined, { toTag: randomToken(), headers: [['Warning', `399 ${this.#o.realm.replace(/[\s"]/g, '')} "the sender is not a party of this dialog"`]] });
+      return false;
+    }
+    // From an SBC's address only its signed requests are the SBC (docs/sip-core-link.md); an unsigned one gets no route-set pass either.
+    if (inDialog && routedHere && !this.#o.trusted(ctx.source.address)) return true;
     // A spiral (we sent it to ourselves, e.g. a contact that names us): authenticated on its first pass.
     const top = req.topVia();
     if (top && 'ks-loop' in top.params && this.#isSelfVia(top) && ctx.source.port === (top.port ?? 5060) && this.#isSelf(ctx.source.address, ctx.source.port, false)) return true;
@@ -275,6 +288,34 @@ export class SoftswitchCallRouter {
     }
     ctx.respond(a.status, a.reason, { toTag: randomToken(), headers: a.headers });
     return false;
+  }
+
+  /**
+   * Does the SBC's `P-Asserted-Identity` name a party of this dialog — the
+   * From or the To of the request (RFC 3261 §12.2.1.1: the local and remote
+   * URIs)? Identities are compared as SIP URIs (host case-insensitive); a
+   * URI naming our own host also stands for `user@realm`, as the location
+   * service reads it.
+   */
+  #assertsParty(req: SipRequest): boolean {
+    let asserted: string | undefined;
+    let parties: Uri[];
+    try {
+      // RFC 3325 §9.1: one or two values (a SIP URI and a tel URI); the SIP one is the identity.
+      for (const v of req.getAll(P_ASSERTED_IDENTITY)) asserted ??= identityOfUri(parseNameAddr(v.trim(), P_ASSERTED_IDENTITY).uri);
+      parties = [req.from().uri, req.to().uri];
+    } catch {
+      return false;
+    }
+    if (asserted === undefined) return false;
+    return parties.some((u) => this.#identitiesOf(u).some((id) => sameIdentity(id, asserted)));
+  }
+
+  #identitiesOf(u: Uri): string[] {
+    const id = identityOfUri(u);
+    if (id === undefined || !isSipUri(u) || u.user === undefined) return id === undefined ? [] : [id];
+    const host = u.host.toLowerCase();
+    return this.#self.some((s) => s.host === host) ? [id, `${unescapeUri(u.user)}@${this.#o.realm}`] : [id];
   }
 
   #stripPks(m: SipRequest | SipResponse): void {
@@ -552,7 +593,15 @@ export class SoftswitchCallRouter {
     const routes = req.routes();
     const remaining = this.#popOwnRoutes(fwd, routes, ruri);
     // An ACK has no answer to challenge with: from outside the trust domain it must follow a route set we are in.
-    if (this.#o.auth && remaining >= routes.length && !this.#o.trusted(src.address, req)) return;
+    const fromSbc = this.#o.trusted(src.address, req);
+    if (this.#o.auth && remaining >= routes.length && !fromSbc) return;
+    // From an SBC's address only the SBC's signed ACK (docs/sip-core-link.md).
+    if (this.#o.auth && !fromSbc && this.#o.trusted(src.address)) return;
+    // The same rule as any in-dialog request from an SBC (#authorised); an ACK cannot be answered, so it is dropped.
+    if (this.#o.auth && fromSbc && req.to().params.tag && !this.#assertsParty(req)) {
+      this.st.notParty++;
+      return;
+    }
     const opts: SendOptions = {};
     const hop = remaining > 0 ? undefined : this.#flows.find(fwd.uri);
     if (hop) opts.destination = destinationOf(hop);

@@ -70,10 +70,11 @@ export function rrInput(kid: string, callId: string, fromTag: string, rr: readon
  * Route-set signature input. `side` a: what the caller presents (target =
  * the callee's Contact); b: what the callee presents (target = the caller's
  * Contact). `callerTag` is the caller's tag (From tag of the dialog-forming
- * request) on both sides.
+ * request) on both sides. `party` is the text of the party who owns that
+ * side (`partyText`, src/sbc/dialogs.ts): only it may present the route set.
  */
-export function routeSetInput(side: 'a' | 'b', kid: string, callId: string, callerTag: string, rr: readonly Uri[], target: Uri): string {
+export function routeSetInput(side: 'a' | 'b', kid: string, callId: string, callerTag: string, rr: readonly Uri[], target: Uri, party: string): string {
   let s = (side === 'a' ? LABEL.rsCaller : LABEL.rsCallee) + '\n' + kid + '\n' + callId + '\n' + callerTag + '\n' + rr.length + '\n';
   for (const u of rr) s += canonicalUri(u, true) + '\n';
-  return s + canonicalUri(target, false) + '\n';
+  return s + canonicalUri(target, false) + '\n' + party + '\n';
 }

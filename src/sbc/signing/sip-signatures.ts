@@ -5,8 +5,11 @@
  * - `ks-vs` in the SBC's own Via: the Vias below it, Call-ID, CSeq, From tag.
  * - `ks-rr` in the SBC's Record-Route URI: the Record-Route set.
  * - `ks-rsa` / `ks-rsb` in the SBC's Record-Route URI: the route set plus
- *   the remote target the caller (a) / the callee (b) will use; every
- *   in-dialog request from the untrusted side must bring one back in its Route.
+ *   the remote target the caller (a) / the callee (b) will use, plus the
+ *   party who owns that side; every in-dialog request from the untrusted side
+ *   must bring one back in its Route.
+ * - `ks-pa` / `ks-pb` beside them: that party, in clear (base64url of
+ *   `partyText`), so that any instance can check the sender against it.
  * - `ks-kb` beside them when the SBC is in a pool: the signing key, sealed
  *   for the other instances.
  *
@@ -14,6 +17,7 @@
  */
 import { formatNameAddr, isSipUri, isStar, type NameAddr, type Params, type SipMessage, type SipRequest, type SipResponse, type Uri } from '../../sip/index.js';
 import type { SigningPool } from '../pool/pool.js';
+import { parseParty, partyText, type DialogParty } from '../dialogs.js';
 import { rrInput, routeSetInput, viaInput } from './canonical.js';
 import type { KeyRing, SigningKey } from './keyring.js';
 import { formatToken, mac, macEquals, parseToken } from './mac.js';
@@ -28,11 +32,16 @@ export const PARAM = {
   rsCaller: 'ks-rsa',
   /** Record-Route URI parameter: route-set signature the callee presents. */
   rsCallee: 'ks-rsb',
+  /** Record-Route URI parameter: the party of the caller's side (signed by `ks-rsa`). */
+  partyCaller: 'ks-pa',
+  /** Record-Route URI parameter: the party of the callee's side (signed by `ks-rsb`). */
+  partyCallee: 'ks-pb',
   /** Record-Route URI parameter: the signing key sealed for the pool. */
   keyBlob: 'ks-kb',
 } as const;
 
-export type SignatureCheck = 'via' | 'record-route' | 'route-set';
+/** `dialog-party`: a valid route set presented by someone other than the party it names (reported by the proxy). */
+export type SignatureCheck = 'via' | 'record-route' | 'route-set' | 'dialog-party';
 
 export type FailReason =
   | 'missing' // no signature where one is required
@@ -41,11 +50,35 @@ export type FailReason =
   | 'expired' // key past its lifetime
   | 'other-pool' // key blob sealed by another pool
   | 'forged-key' // key blob not signed by this pool
-  | 'mismatch'; // MAC does not match: the headers changed
+  | 'mismatch' // MAC does not match: the headers changed
+  | 'not-party'; // the route set is valid but the request is not from the party it names
 
 export type Verdict =
-  | { ok: true; kid: string; side?: 'caller' | 'callee' }
+  | { ok: true; kid: string; side?: 'caller' | 'callee'; party?: DialogParty }
   | { ok: false; check: SignatureCheck; reason: FailReason };
+
+/** What `verifyInDialogRequest` returns on success: which side sent, and the party who owns it. */
+export type InDialogVerdict =
+  | { ok: true; kid: string; side: 'caller' | 'callee'; party: DialogParty }
+  | { ok: false; check: SignatureCheck; reason: FailReason };
+
+/** Longest `ks-pa`/`ks-pb` value read (an IDc is at most 255 characters). */
+const MAX_PARTY_PARAM = 1024;
+
+function encodeParty(p: DialogParty): string {
+  return Buffer.from(partyText(p), 'utf8').toString('base64url');
+}
+
+/** The party a `ks-pa`/`ks-pb` value names; undefined when it is missing or garbled. */
+function decodeParty(v: string | null | undefined): { party: DialogParty; text: string } | undefined {
+  if (typeof v !== 'string' || v.length === 0 || v.length > MAX_PARTY_PARAM || !/^[A-Za-z0-9_-]+$/.test(v)) return undefined;
+  const raw = Buffer.from(v, 'base64url');
+  const text = raw.toString('utf8');
+  // only the canonical encoding of valid UTF-8: one party, one way to write it
+  if (Buffer.from(text, 'utf8').toString('base64url') !== v) return undefined;
+  const party = parseParty(text);
+  return party && partyText(party) === text ? { party, text } : undefined;
+}
 
 /** Told about every failed check (the SBC counts them per source and blocks). */
 export type FailureSink = (source: string | undefined, check: SignatureCheck, reason: FailReason) => void;
@@ -150,11 +183,12 @@ export class HeaderSigner {
   /**
    * Signs the SBC's Record-Route entry (element `index`, default the top one,
    * already pushed) of a dialog-forming request leaving on an untrusted link:
-   * adds `ks-rr` (the Record-Route set) and `ks-rsb` (the route set plus the
-   * caller's Contact, which the callee presents back), and `ks-kb` in a pool.
+   * adds `ks-rr` (the Record-Route set), `ks-rsb` (the route set plus the
+   * caller's Contact plus `callee`, the party the request goes to, which alone
+   * presents it back) with `ks-pb` naming that party, and `ks-kb` in a pool.
    * Throws SipHeaderError when the request's headers do not parse.
    */
-  signRecordRoute(req: SipRequest, index = 0): void {
+  signRecordRoute(req: SipRequest, callee: DialogParty, index = 0): void {
     const rr = req.recordRoutes();
     const mine = rr[index];
     if (!mine) throw new RangeError('the request has no Record-Route entry of the SBC');
@@ -164,7 +198,10 @@ export class HeaderSigner {
     const callerTag = tagOf(req.from());
     const add: Record<string, string> = { [PARAM.rr]: formatToken(k.id, mac(k.key, rrInput(k.id, callId, callerTag, uris))) };
     const contact = firstContactUri(req);
-    if (contact) add[PARAM.rsCallee] = formatToken(k.id, mac(k.key, routeSetInput('b', k.id, callId, callerTag, uris, contact)));
+    if (contact) {
+      add[PARAM.rsCallee] = formatToken(k.id, mac(k.key, routeSetInput('b', k.id, callId, callerTag, uris, contact, partyText(callee))));
+      add[PARAM.partyCallee] = encodeParty(callee);
+    }
     if (this.#pool) add[PARAM.keyBlob] = this.#pool.seal(k);
     replaceListElement(req, 'Record-Route', index, formatNameAddr(withParams(stripSignatures(mine), add)));
   }
@@ -192,14 +229,15 @@ export class HeaderSigner {
   }
 
   /**
-   * Adds `ks-rsa` (route set plus the callee's Contact, which the caller
-   * presents back) to the SBC's Record-Route entry in a dialog-forming
+   * Adds `ks-rsa` (route set plus the callee's Contact plus `caller`, the
+   * party the response goes to, which alone presents it back) and `ks-pa`
+   * naming that party to the SBC's Record-Route entry in a dialog-forming
    * response on its way to an untrusted caller. `index` defaults to the last
    * entry, the one nearest the caller. Returns false when the response has
    * no usable Contact (nothing to sign for). Throws SipHeaderError when its
    * headers do not parse.
    */
-  signCallerRouteSet(res: SipResponse, index?: number): boolean {
+  signCallerRouteSet(res: SipResponse, caller: DialogParty, index?: number): boolean {
     const rr = res.recordRoutes();
     const i = index ?? rr.length - 1;
     const mine = rr[i];
@@ -211,7 +249,7 @@ export class HeaderSigner {
     // so the entry's one key blob serves both signatures.
     const had = sipParams(mine.uri) ?? {};
     const prior: Record<string, string> = {};
-    for (const name of [PARAM.rr, PARAM.rsCallee]) {
+    for (const name of [PARAM.rr, PARAM.rsCallee, PARAM.partyCallee]) {
       const v = had[name];
       if (typeof v === 'string') prior[name] = v;
     }
@@ -219,7 +257,8 @@ export class HeaderSigner {
     const k = (priorKid !== undefined ? this.#rr.get(priorKid) : undefined) ?? this.#rr.current();
     const uris = rr.map((n) => n.uri);
     const add: Record<string, string> = {
-      [PARAM.rsCaller]: formatToken(k.id, mac(k.key, routeSetInput('a', k.id, res.callId(), tagOf(res.from()), uris, contact))),
+      [PARAM.rsCaller]: formatToken(k.id, mac(k.key, routeSetInput('a', k.id, res.callId(), tagOf(res.from()), uris, contact, partyText(caller)))),
+      [PARAM.partyCaller]: encodeParty(caller),
     };
     if (this.#pool) add[PARAM.keyBlob] = this.#pool.seal(k);
     replaceListElement(res, 'Record-Route', i, formatNameAddr(withParams(stripSignatures(mine), { ...prior, ...add })));
@@ -229,10 +268,13 @@ export class HeaderSigner {
   /**
    * Checks an in-dialog request from an untrusted link, as received (Route
    * not yet popped): its top Route must carry `ks-rsa` valid for the Route
-   * set reversed plus the Request-URI (a request from the caller), or
-   * `ks-rsb` valid for the Route set plus the Request-URI (from the callee).
+   * set reversed plus the Request-URI plus the party in `ks-pa` (a request
+   * from the caller), or `ks-rsb` valid for the Route set plus the
+   * Request-URI plus the party in `ks-pb` (from the callee). The verdict
+   * names that party: the caller must then check that the request comes
+   * from it (its mechanism, or its flow), and `reportFailure` when not.
    */
-  verifyInDialogRequest(req: SipRequest, source?: string): Verdict {
+  verifyInDialogRequest(req: SipRequest, source?: string): InDialogVerdict {
     try {
       const routes = req.routes();
       const top = routes[0];
@@ -245,8 +287,10 @@ export class HeaderSigner {
         const name = side === 'a' ? PARAM.rsCaller : PARAM.rsCallee;
         if (!(name in p)) continue;
         const t = parseToken(p[name]);
-        if (!t) {
-          worst = 'malformed';
+        const pname = side === 'a' ? PARAM.partyCaller : PARAM.partyCallee;
+        const party = decodeParty(p[pname]);
+        if (!t || !party) {
+          worst = !t || pname in p ? 'malformed' : 'missing';
           continue;
         }
         const k = this.#key(t.kid, p[PARAM.keyBlob]);
@@ -258,13 +302,18 @@ export class HeaderSigner {
         if (side === 'a') uris.reverse();
         // The caller's tag: From in the caller's requests, To in the callee's.
         const callerTag = tagOf(side === 'a' ? req.from() : req.to());
-        const want = mac(k.key.key, routeSetInput(side, t.kid, callId, callerTag, uris, target));
-        if (macEquals(want, t.mac)) return { ok: true, kid: t.kid, side: side === 'a' ? 'caller' : 'callee' };
+        const want = mac(k.key.key, routeSetInput(side, t.kid, callId, callerTag, uris, target, party.text));
+        if (macEquals(want, t.mac)) return { ok: true, kid: t.kid, side: side === 'a' ? 'caller' : 'callee', party: party.party };
       }
       return this.#fail(source, 'route-set', worst);
     } catch {
       return this.#fail(source, 'route-set', 'malformed');
     }
+  }
+
+  /** Counts a failure found outside the signer (a valid route set from the wrong sender) like the signer's own. */
+  reportFailure(source: string | undefined, check: SignatureCheck, reason: FailReason): void {
+    this.#onFailure?.(source, check, reason);
   }
 
   /** A key for a Record-Route/route-set signature: held locally, else from the pool blob beside it. */
@@ -278,7 +327,7 @@ export class HeaderSigner {
     return { ok: true, key: o.key };
   }
 
-  #fail(source: string | undefined, check: SignatureCheck, reason: FailReason): Verdict {
+  #fail(source: string | undefined, check: SignatureCheck, reason: FailReason): { ok: false; check: SignatureCheck; reason: FailReason } {
     this.#onFailure?.(source, check, reason);
     return { ok: false, check, reason };
   }
