@@ -158,17 +158,17 @@ export class CallAuthenticator {
     } catch {
       return this.#unavailable();
     }
-    if (!h.ok) return this.#forbidden(h.reason, h.retryAfterSeconds);
-    if (!dg.verify(c, p, req.method, c.algorithm, h.ha1)) {
+    // An identity the AuC refuses (unknown, disabled, locked: counted by reason in the softswitch metrics) is compared
+    // with a decoy HA1 and fails, reported and answered, as a wrong password does (docs/softswitch.md, "Unknown, disabled, locked").
+    const ha1 = h.ok ? h.ha1 : dg.decoyHa1(c.algorithm, from);
+    if (!dg.verify(c, p, req.method, c.algorithm, ha1) || !h.ok) {
       this.st.digestFailures++;
       const idsp = (trusted ? req.get('P-KS-IDSP')?.trim() : undefined) || this.#o.selfId;
-      let f;
       try {
-        f = await this.#o.auc.failed({ idc: from, idsp });
+        await this.#o.auc.failed({ idc: from, idsp });
       } catch {
         return this.#unavailable();
       }
-      if (f.locked) return this.#forbidden('locked', f.retryAfterSeconds);
       return this.#challenge(false);
     }
     this.st.digestOk++;
