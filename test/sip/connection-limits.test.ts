@@ -141,6 +141,18 @@ describe('stream connections at the transport cap', () => {
   });
 });
 
+describe('stream connection accounting', () => {
+  it('every place is given back: evictions within one source, refusals, closes', async () => {
+    const t = track(await createTcpTransport({ maxConnections: 3 }));
+    const conns = [];
+    for (let i = 0; i < 6; i++) conns.push(await raw(t.port, '127.0.3.1'));
+    await until(() => t.stats().evicted >= 3);
+    for (const c of conns) c.sock.destroy();
+    await until(() => t.stats().open === 0);
+    expect(t.stats()).toMatchObject({ sources: 0, connections: 0 });
+  });
+});
+
 describe('stream deadlines and idle timeouts', () => {
   it('a message trickled a byte at a time is cut at the message deadline; whole messages go through', async () => {
     const t = track(await createTcpTransport({ messageTimeoutMs: 400, unboundIdleTimeoutMs: 60_000, idleTimeoutMs: 60_000 }));

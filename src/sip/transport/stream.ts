@@ -148,9 +148,10 @@ export abstract class StreamTransport implements SipTransport {
    */
   protected admit(socket: Socket): boolean {
     const addr = socket.remoteAddress === undefined ? undefined : normaliseAddress(socket.remoteAddress);
-    const n = addr === undefined ? 0 : this.perSource.get(addr) ?? 0;
-    const perSourceFull = this.maxPerSource > 0 && n >= this.maxPerSource;
+    const perSourceFull = addr !== undefined && this.maxPerSource > 0 && (this.perSource.get(addr) ?? 0) >= this.maxPerSource;
     if (addr !== undefined && !perSourceFull && this.open >= this.maxConnections) this.evictOldestUnproven();
+    // read after the eviction, which may have given back a place of this very source
+    const n = addr === undefined ? 0 : this.perSource.get(addr) ?? 0;
     if (addr === undefined || perSourceFull || this.open >= this.maxConnections) {
       if (perSourceFull) this.counters.refusedPerSource++;
       this.counters.refused++;
