@@ -143,7 +143,8 @@ terminal
   .option('--keys-file <csv>', 'many terminals: CSV idc,key (as provision import --keys-out writes)')
   .option('--count <n>', 'register this many terminals from --keys-file')
   .option('--rate <r>', 'registrations started per second with --count', '10')
-  .action(async (o: { proto: string; id?: string; key?: string; keyFile?: string; keyStdin?: boolean; sbc: string; mechs?: string; transport: string; idsp?: string; caFile?: string; keysFile?: string; count?: string; rate: string }) => {
+  .option('--timeout <seconds>', 'give up a registration the SBC does not complete within this (exit 1)', '10')
+  .action(async (o: { proto: string; id?: string; key?: string; keyFile?: string; keyStdin?: boolean; sbc: string; mechs?: string; transport: string; idsp?: string; caFile?: string; keysFile?: string; count?: string; rate: string; timeout: string }) => {
     const key = terminalKey(o);
     if (key === null) return;
     const { keyFile: _f, keyStdin: _s, ...rest } = o;
@@ -177,7 +178,8 @@ callOptions(terminal.command('call'))
   .description('register, call another terminal (INVITE, answer, ACK), hold, hang up (BYE); one JSON line per event; exit 0 ok, 2 authentication failed, 1 other')
   .requiredOption('--to <aor>', 'who to call, e.g. bob@lab.example')
   .option('--hold <seconds>', 'how long to hold the call', '5')
-  .action(async (o: { id: string; key?: string; keyFile?: string; keyStdin?: boolean; sbc: string; to: string; hold: string; mechs?: string; transport: string; idsp?: string; caFile?: string }) => {
+  .option('--timeout <seconds>', 'give up (exit 1) when the SBC does not complete the registration, answer the INVITE or the BYE within this', '10')
+  .action(async (o: { id: string; key?: string; keyFile?: string; keyStdin?: boolean; sbc: string; to: string; hold: string; timeout: string; mechs?: string; transport: string; idsp?: string; caFile?: string }) => {
     const key = terminalKey(o);
     if (key === null) return;
     const { keyFile: _f, keyStdin: _s, ...rest } = o;
@@ -187,7 +189,7 @@ callOptions(terminal.command('call'))
 callOptions(terminal.command('answer'))
   .description('register, then answer incoming calls until --calls are done or --timeout passes; one JSON line per event')
   .option('--calls <n>', 'calls to answer before exiting', '1')
-  .option('--timeout <seconds>', 'give up waiting after this long')
+  .option('--timeout <seconds>', 'give up waiting for calls after this long; the registration itself must end within 10 s (or this, if shorter)')
   .option('--ring <ms>', 'ring this long before answering', '0')
   .action(async (o: { id: string; key?: string; keyFile?: string; keyStdin?: boolean; sbc: string; calls: string; timeout?: string; ring: string; mechs?: string; transport: string; idsp?: string; caFile?: string }) => {
     const key = terminalKey(o);

@@ -7,7 +7,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { answerCalls, placeCall, type CallEvent } from '../terminal/call.js';
-import { DEFAULT_MECHS, parseHostPort, parseKey } from './terminal.js';
+import { DEFAULT_MECHS, deadlineOf, parseHostPort, parseKey } from './terminal.js';
+import { exitSoonAfterDeadline } from '../terminal/deadline.js';
 
 export interface TerminalCallCommonOptions {
   /** Only `sip` places calls. */
@@ -33,12 +34,14 @@ export interface TerminalCallOptions extends TerminalCallCommonOptions {
   to: string;
   /** Seconds to hold the call before BYE (default 5). */
   hold?: number | string;
+  /** Seconds each exchange with the SBC may take: registration, the INVITE's first answer, the BYE (default 10). */
+  timeout?: number | string;
 }
 
 export interface TerminalAnswerOptions extends TerminalCallCommonOptions {
   /** Calls to answer before exiting (default 1). */
   calls?: number | string;
-  /** Seconds to wait for them (default: forever). */
+  /** Seconds to wait for them (default: forever); the registration gets at most 10 s, or this if shorter. */
   timeout?: number | string;
   /** Milliseconds of ringing before answering (default 0). */
   ring?: number | string;
@@ -75,13 +78,30 @@ function printer(o: TerminalCallCommonOptions): (e: CallEvent) => void {
   return (e) => out(JSON.stringify({ ...e, t: new Date().toISOString() }));
 }
 
+/** Whether a deadline ended the command (then the CLI makes sure the process ends too). */
+const timedOut = new WeakSet<TerminalCallCommonOptions>();
+
+function timeouts(o: TerminalCallCommonOptions): (e: CallEvent) => void {
+  const print = printer(o);
+  return (e) => {
+    if (e.event === 'failed' && e.error.startsWith('timeout:')) timedOut.add(o);
+    print(e);
+  };
+}
+
+function afterDeadline(o: TerminalCallCommonOptions, code: number): number {
+  if (!o.out && timedOut.has(o)) exitSoonAfterDeadline(() => code);
+  return code;
+}
+
 export async function runTerminalCall(o: TerminalCallOptions): Promise<number> {
   const err = o.err ?? ((l: string) => void process.stderr.write(l + '\n'));
   try {
     const c = common(o);
     if (!o.to || !/^[^@\s]+@[^@\s]+$/.test(o.to)) throw new UsageError('--to must be user@domain');
     const hold = nonNegative(o.hold, '--hold', 5)!;
-    return await placeCall({ ...c, to: o.to, holdSeconds: hold, onEvent: printer(o) });
+    const deadlineMs = deadlineOf(o.timeout);
+    return afterDeadline(o, await placeCall({ ...c, to: o.to, holdSeconds: hold, deadlineMs, onEvent: timeouts(o) }));
   } catch (e) {
     err(`error: ${(e as Error).message ?? String(e)}`);
     return 1;
@@ -96,7 +116,8 @@ export async function runTerminalAnswer(o: TerminalAnswerOptions): Promise<numbe
     if (!Number.isInteger(calls) || calls < 1) throw new UsageError('--calls must be a positive integer');
     const timeout = nonNegative(o.timeout, '--timeout', undefined);
     const ring = nonNegative(o.ring, '--ring', 0)!;
-    return await answerCalls({ ...c, calls, ...(timeout !== undefined ? { timeoutSeconds: timeout } : {}), ringMs: ring, onEvent: printer(o) });
+    const registerDeadlineMs = Math.min(deadlineOf(undefined), timeout !== undefined && timeout > 0 ? timeout * 1000 : Infinity);
+    return afterDeadline(o, await answerCalls({ ...c, calls, ...(timeout !== undefined ? { timeoutSeconds: timeout } : {}), ringMs: ring, registerDeadlineMs, onEvent: timeouts(o) }));
   } catch (e) {
     err(`error: ${(e as Error).message ?? String(e)}`);
     return 1;

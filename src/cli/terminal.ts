@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseCsv } from '../auc/csv.js';
 import { registerGateway, type AnyRegisterResult } from '../terminal/gateway-register.js';
 import { registerSip } from '../terminal/register.js';
+import { DEFAULT_DEADLINE_MS, exitSoonAfterDeadline } from '../terminal/deadline.js';
 
 export interface TerminalRegisterOptions {
   /** sip, mgcp or h248. */
@@ -30,6 +31,8 @@ export interface TerminalRegisterOptions {
   idsp?: string;
   /** PEM file of the SBC certificate (or its CA) for the `tls` mechanism. */
   caFile?: string;
+  /** Seconds each registration may take, from its first message to the proof of its mechanism (default 10). */
+  timeout?: number | string;
   /** Where lines go (tests); default stdout / stderr. */
   out?: (line: string) => void;
   err?: (line: string) => void;
@@ -52,6 +55,7 @@ export async function runTerminalRegister(o: TerminalRegisterOptions): Promise<n
     const ca = o.caFile ? readFileSync(o.caFile, 'utf8') : undefined;
     const count = o.count === undefined ? undefined : positiveInt(o.count, '--count');
     const rate = o.rate === undefined ? 10 : positiveNumber(o.rate, '--rate');
+    const deadlineMs = deadlineOf(o.timeout);
     let terminals: Array<{ idc: string; kc: Buffer }>;
     if (count !== undefined || o.keysFile) {
       if (!o.keysFile) throw new UsageError('--count needs --keys-file (CSV idc,key)');
@@ -66,9 +70,9 @@ export async function runTerminalRegister(o: TerminalRegisterOptions): Promise<n
     }
     const one = (t: { idc: string; kc: Buffer }): Promise<AnyRegisterResult> =>
       proto !== 'sip'
-        ? registerGateway({ proto, idc: t.idc, kc: t.kc, sbc, mechs, ...(o.idsp ? { idsp: o.idsp } : {}) })
+        ? registerGateway({ proto, idc: t.idc, kc: t.kc, sbc, mechs, deadlineMs, ...(o.idsp ? { idsp: o.idsp } : {}) })
         : registerSip({
-        idc: t.idc, kc: t.kc, mechs, transport: transport as 'udp' | 'tcp', sbc,
+        idc: t.idc, kc: t.kc, mechs, transport: transport as 'udp' | 'tcp', sbc, deadlineMs,
         ...(o.idsp ? { idsp: o.idsp } : {}),
         tls: ca ? { ca, ...(o.idsp ? { servername: o.idsp } : {}) } : {},
       });
@@ -86,7 +90,9 @@ export async function runTerminalRegister(o: TerminalRegisterOptions): Promise<n
       err(`registered ${results.length}/${terminals.length} ok=${ok} failed=${results.length - ok}`);
     });
     if (results.every((r) => r.ok)) return 0;
-    return results.every((r) => r.ok || r.authFailed) ? 2 : 1;
+    const code = results.every((r) => r.ok || r.authFailed) ? 2 : 1;
+    if (!o.out && results.some((r) => !r.ok && r.error.startsWith('timeout:'))) exitSoonAfterDeadline(() => code);
+    return code;
   } catch (e) {
     err(`error: ${e instanceof UsageError ? e.message : (e as Error).message ?? String(e)}`);
     return 1;
@@ -147,6 +153,12 @@ function positiveInt(v: number | string, name: string): number {
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer`);
   return n;
+}
+
+/** `--timeout` in seconds (default 10) as milliseconds. */
+export function deadlineOf(v: number | string | undefined): number {
+  if (v === undefined) return DEFAULT_DEADLINE_MS;
+  return Math.round(positiveNumber(v, '--timeout') * 1000);
 }
 
 function positiveNumber(v: number | string, name: string): number {

@@ -1,3 +1,4 @@
+import { DeadlineError, noAnswerFrom, withDeadline } from './deadline.js';
 import { registerH248Gateway } from './h248-gateway.js';
 import { registerMgcpGateway } from './mgcp-gateway.js';
 import type { RegisterResult } from './register.js';
@@ -11,6 +12,8 @@ export interface GatewayRegisterOptions {
   sbc: { host: string; port: number };
   mechs?: string;
   idsp?: string;
+  /** Registration and its proof must end within this (default: the gateways' own timers). */
+  deadlineMs?: number;
 }
 
 /** Only what the terminal CLI reports; the key id is not the key. */
@@ -25,8 +28,23 @@ export type GatewayResult =
  */
 export async function registerGateway(o: GatewayRegisterOptions): Promise<GatewayResult> {
   const t0 = performance.now();
+  const work = registerGatewayUnbounded(o, t0);
+  if (o.deadlineMs === undefined) return work;
+  try {
+    // what is still running past the deadline ends on the gateways' own timers (given the same bound) and closes its socket
+    return await withDeadline(o.deadlineMs, noAnswerFrom(o.sbc), work);
+  } catch (e) {
+    if (!(e instanceof DeadlineError)) throw e;
+    return { ok: false, protocol: o.proto, idc: o.idc, error: e.message, authFailed: false, ms: Math.round((performance.now() - t0) * 10) / 10 };
+  }
+}
+
+async function registerGatewayUnbounded(o: GatewayRegisterOptions, t0: number): Promise<GatewayResult> {
   const ms = () => Math.round((performance.now() - t0) * 10) / 10;
-  const base = { idc: o.idc, kc: o.kc, sbc: o.sbc, ...(o.mechs ? { mechs: o.mechs } : {}), ...(o.idsp ? { idsp: o.idsp } : {}) };
+  const base = {
+    idc: o.idc, kc: o.kc, sbc: o.sbc, ...(o.mechs ? { mechs: o.mechs } : {}), ...(o.idsp ? { idsp: o.idsp } : {}),
+    ...(o.deadlineMs !== undefined ? { timeoutMs: o.deadlineMs } : {}),
+  };
   const fail = (error: string, authFailed: boolean): GatewayResult => ({ ok: false, protocol: o.proto, idc: o.idc, error, authFailed, ms: ms() });
   if (o.proto === 'mgcp') {
     // An ephemeral local port: many gateways (and the CLI beside a real one) on one host.

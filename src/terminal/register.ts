@@ -3,9 +3,13 @@
  * mechanism applied, and proved by a protected REGISTER refresh and an
  * OPTIONS round trip (answered by the SBC itself).
  */
+import { noAnswerFrom, withDeadline } from './deadline.js';
 import { SipTerminal, SipTerminalError, type SipTerminalOptions } from './sip-terminal.js';
 
-export type SipRegisterOptions = SipTerminalOptions;
+export type SipRegisterOptions = SipTerminalOptions & {
+  /** The whole registration, KS1 to the protected OPTIONS, must end within this (default: SIP's own timers only). */
+  deadlineMs?: number;
+};
 
 export type RegisterResult =
   | { ok: true; protocol: 'sip'; idc: string; idsp: string; mechanism: string; sessionKeyId: string; ms: number }
@@ -15,11 +19,15 @@ export async function registerSip(o: SipRegisterOptions): Promise<RegisterResult
   const t0 = performance.now();
   const term = new SipTerminal(o);
   const ms = (): number => Math.round((performance.now() - t0) * 10) / 10;
-  try {
+  const steps = (async () => {
     await term.registerKs1();
     const r = await term.applyMechanism();
     await term.refresh();
     await term.options();
+    return r;
+  })();
+  try {
+    const r = o.deadlineMs === undefined ? await steps : await withDeadline(o.deadlineMs, noAnswerFrom(o.sbc), steps, () => term.close());
     return { ok: true, protocol: 'sip', idc: o.idc, idsp: r.idsp, mechanism: r.mechanism, sessionKeyId: r.sessionKeyId, ms: ms() };
   } catch (e) {
     const err = e instanceof SipTerminalError ? e : new SipTerminalError((e as Error).message ?? String(e), false);
