@@ -113,7 +113,8 @@ function digestAnswer(res: SipResponse, username: string, password: string): str
   return `Digest username="${username}", realm="${ch.params.realm}", nonce="${ch.params.nonce}", uri="${uri}", response="${response}", algorithm=MD5, qop=auth, nc=${nc}, cnonce="${cnonce}", opaque="${ch.params.opaque}"`;
 }
 
-describe('no oracles against keyswitch up [sqlite]', () => {
+// Both AuC protocols: a refused identity's decoy must survive the AuC's own report binding on either wire.
+describe.each(['radius', 'diameter'] as const)('no oracles against keyswitch up, AuC over %s [sqlite]', (aucProtocol) => {
   const dir = mkdtempSync(join(tmpdir(), 'ks-oracles-'));
   const g = ['--data-dir', join(dir, 'data')];
   let env: NodeJS.ProcessEnv;
@@ -132,6 +133,7 @@ describe('no oracles against keyswitch up [sqlite]', () => {
     env = {
       ...up.env,
       KEYSWITCH_LOG_LEVEL: 'warn',
+      KEYSWITCH_AUC_PROTOCOL: aucProtocol,
       KEYSWITCH_DIGEST_ALGORITHMS: 'MD5,SHA-256',
       KEYSWITCH_LOCKOUT_THRESHOLD: String(LOCK_AFTER),
       KEYSWITCH_LOCKOUT_BASE: '900',
