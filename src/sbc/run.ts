@@ -4,9 +4,9 @@
  * softswitch. Plain options; the CLI maps configuration onto them.
  */
 import type { Logger } from 'pino';
-import type { SipRequest } from '../sip/index.js';
+import type { ServerContext, SipRequest } from '../sip/index.js';
 import { SbcFlow } from '../flow/sbc.js';
-import { signCoreLink, signingRequests } from '../adapters/sip/core-link.js';
+import { CoreLinkVerifier, signCoreLink, signingRequests } from '../adapters/sip/core-link.js';
 import { KNOWN_MECHANISMS } from '../flow/mechanisms.js';
 import type { Mechanism } from '../flow/messages.js';
 import {
@@ -184,6 +184,7 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
   const metrics = sbcMetrics(registry, { dialogs: () => dialogs.size, sessions: () => sessions.size });
   const responseSource = new WeakMap<SipResponse, MessageSource>();
   let viaDropped = 0;
+  let coreLinkDropped = 0;
   let blockedDrops = 0;
   let metricsServer: MetricsServer | undefined;
 
@@ -245,8 +246,20 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
 
     let proxy: SbcSipProxy | undefined;
     const onHandlerError = (err: unknown, req: SipRequest) => o.logger?.error({ err: (err as Error)?.message, method: req.method }, 'SBC request handler failed (answered 500)');
-    const plainCoreStack = createSipStack({ transports: [coreTransport], timers, autoTrying: false, warningAgent: o.idsp, onHandlerError, onRequest: (req, ctx) => proxy!.onCoreRequest(req, ctx) });
     const linkKey = o.coreLinkKey;
+    // With a key, a request on the core link is the softswitch's only when it carries the softswitch's signature:
+    // any local process can send from its address (docs/sip-core-link.md). Dropped and counted otherwise.
+    const coreLinkCheck = linkKey ? new CoreLinkVerifier(linkKey) : undefined;
+    const fromCore = (req: SipRequest, ctx: ServerContext): void | Promise<void> => {
+      const v = coreLinkCheck?.verify(req);
+      if (v && !v.ok) {
+        coreLinkDropped++;
+        if (coreLinkDropped === 1 || coreLinkDropped % 1000 === 0) o.logger?.warn({ source: `${ctx.source.address}:${ctx.source.port}`, method: req.method, reason: v.reason, dropped: coreLinkDropped }, 'sbc: request on the core link without a valid softswitch signature dropped');
+        return;
+      }
+      return proxy!.onCoreRequest(req, ctx);
+    };
+    const plainCoreStack = createSipStack({ transports: [coreTransport], timers, autoTrying: false, warningAgent: o.idsp, onHandlerError, onRequest: fromCore });
     // Every request to the softswitch (forwarded, ACK, CANCEL) is signed as it leaves, on the wall clock the softswitch checks against.
     const coreStack = linkKey ? signingRequests(plainCoreStack, (req) => signCoreLink(req, linkKey)) : plainCoreStack;
     const untrustedStack = createSipStack({ transports: untrusted, timers, autoTrying: false, warningAgent: o.idsp, onHandlerError, onRequest: (req, ctx) => proxy!.onRequest(req, ctx) });

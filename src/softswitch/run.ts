@@ -17,6 +17,7 @@ import { boundedAuc } from './auc-guard.js';
 import { DigestAuth } from './digest.js';
 import { CallAuthenticator, type CallAuthStats } from './call-auth.js';
 import { CoreLinkGate, type CoreLinkStats } from './core-link-gate.js';
+import { nextHopAddress, signCoreLink, signingRequests } from '../adapters/sip/core-link.js';
 import { DEFAULT_EXPIRES, Registrar, type ExpiresPolicy } from './registrar.js';
 // ---- call routing and metrics (docs/softswitch-calls.md) ----
 import { SoftswitchCallRouter, type CallRouterStats } from '../adapters/sip/softswitch-route.js';
@@ -221,7 +222,7 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
     metrics,
     ...(o.logger ? { logger: o.logger } : {}),
   });
-  const stack = createSipStack({
+  const plainStack = createSipStack({
     transports,
     onRequest: (req, ctx) => {
       link.admit(req, ctx.source);
@@ -231,6 +232,9 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
     warningAgent: o.realm,
     onHandlerError: (err, req) => o.logger?.error({ err: (err as Error)?.message, method: req.method }, 'softswitch request handler failed (answered 500)'),
   });
+  const linkKey = o.coreLinkKey;
+  // Requests to an SBC are signed as the SBC signs its own: it takes nothing on the core link without (docs/sip-core-link.md).
+  const stack = linkKey ? signingRequests(plainStack, (req) => signCoreLink(req, linkKey), (req, so) => trusted(nextHopAddress(req, so) ?? '')) : plainStack;
   router.attach(stack);
   metrics.activeTransactions.onCollect((g) => {
     const s = stack.stats();

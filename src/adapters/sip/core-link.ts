@@ -1,6 +1,7 @@
 /**
  * The core link's signature (docs/sip-core-link.md, "Link authentication"):
- * every request the SBC sends to the softswitch carries
+ * every request the SBC sends to the softswitch, and the softswitch to an
+ * SBC, carries
  *
  *   P-KS-Link: ts=<ms since 1970>;mac=<b64url HMAC-SHA256, 32 bytes>
  *
@@ -18,7 +19,7 @@
  * src/softswitch, and knows only SIP.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import type { SipRequest, SipStack } from '../../sip/index.js';
+import { isSipUri, type SendOptions, type SipRequest, type SipStack } from '../../sip/index.js';
 
 export const P_KS_LINK = 'P-KS-Link';
 const KEY = 'p-ks-link';
@@ -59,19 +60,38 @@ export function signCoreLink(req: SipRequest, key: Buffer, now: number = Date.no
   req.append(P_KS_LINK, `ts=${ts};mac=${mac(key, req, ts).toString('base64url')}`);
 }
 
-/** `stack` with every request it sends (in a transaction or not) signed by `sign`; responses are untouched. */
-export function signingRequests(stack: SipStack, sign: (req: SipRequest) => void): SipStack {
+/**
+ * `stack` with the requests it sends (in a transaction or not) signed by
+ * `sign` — all of them, or those `when` picks (by where they go); responses
+ * are untouched.
+ */
+export function signingRequests(stack: SipStack, sign: (req: SipRequest) => void, when: (req: SipRequest, o: SendOptions | undefined) => boolean = () => true): SipStack {
   return {
     ...stack,
     send(req, o) {
-      sign(req);
+      if (when(req, o)) sign(req);
       return stack.send(req, o);
     },
     sendStateless(msg, o) {
-      if (msg.isRequest()) sign(msg);
+      if (msg.isRequest() && when(msg, o)) sign(msg);
       return stack.sendStateless(msg, o);
     },
   };
+}
+
+/**
+ * The address the stack will send `req` to (its next-hop rule, RFC 3261
+ * §8.1.2 without DNS): the explicit destination, else the first Route's
+ * maddr or host, else the Request-URI's. Undefined when none can be read.
+ */
+export function nextHopAddress(req: SipRequest, o: SendOptions | undefined): string | undefined {
+  if (o?.destination) return o.destination.address;
+  try {
+    const u = req.routes()[0]?.uri ?? req.requestUri();
+    return isSipUri(u) ? (u.params.maddr ?? u.host) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface LinkVerifierOptions {
@@ -133,9 +153,4 @@ export class CoreLinkVerifier {
       this.#seen.delete(id);
     }
   }
-}
-
-/** Removes every P-KS-Link line (the SBC does it on its untrusted side with every other P-KS-*). */
-export function stripLink(req: SipRequest): number {
-  return req.remove(P_KS_LINK);
 }
