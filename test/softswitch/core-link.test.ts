@@ -279,3 +279,21 @@ describeEngines('the softswitch believes only signed SBC requests', (ctx) => {
     }
   });
 });
+
+describeEngines('a softswitch without the link key', (ctx) => {
+  it('believes no SBC at all: a signed assertion from the trusted address is challenged, counted as no-key', async () => {
+    const w = await world(ctx, { coreLinkKey: undefined });
+    const ss = { address: '127.0.0.1', port: w.ss.ports.udp! };
+    const sbc = await Phone.open(ALICE, ss, SBC_ADDR);
+    try {
+      const call = await sbc.invite(BOB, { auth: false, headers: [['P-KS-IDSP', SBC], ['P-KS-Auth', 'mechanism=app-hmac'], ['P-Asserted-Identity', `<sip:${ALICE}>`]] });
+      expect((await call.final).status).toBe(407);
+      expect(w.ss.stats().link.refused['no-key']).toBe(1);
+      expect(w.ss.stats().callAuth.asserted).toBe(0);
+    } finally {
+      await sbc.close();
+      await w.close();
+      await ctx.cleanup();
+    }
+  });
+});
