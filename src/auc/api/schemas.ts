@@ -31,7 +31,7 @@ export const error = {
 export const paging = {
   type: 'object',
   properties: {
-    // an upper bound, or `?offset=1e309` (Infinity, which ajv calls an integer) reaches the database
+    // the text is checked before coercion too (server.ts): ajv lets Infinity through both keywords
     offset: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0 },
     limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
     prefix: { type: 'string', maxLength: IDENTITY_MAX },

@@ -53,6 +53,8 @@ const SECURITY_HEADERS = {
 const API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 const DOCS_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+const QUERY_NUMBERS = ['offset', 'limit'] as const;
+
 /** Stable machine-readable `code` of a 4xx answer, beside its human message. */
 function clientErrorCode(err: Error & { statusCode?: number; code?: string; validation?: unknown; validationContext?: string }, status: number): string {
   if (err.validation) return `invalid-${err.validationContext ?? 'request'}`;
@@ -92,6 +94,19 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler((req, reply) =>
     reply.code(404).send({ statusCode: 404, error: 'Not Found', code: 'not-found', message: `no route ${req.method} ${req.url.split('?')[0]}` }),
   );
+
+  // Paging numbers are checked as text before ajv coerces them: `1e309` coerces to
+  // Infinity, which ajv's integer and maximum keywords both let through.
+  app.addHook('preValidation', async (req, reply) => {
+    const q = req.query as Record<string, unknown> | null | undefined;
+    if (!q || typeof q !== 'object') return;
+    for (const k of QUERY_NUMBERS) {
+      const v = q[k];
+      if (v !== undefined && (typeof v !== 'string' || !/^[0-9]{1,15}$/.test(v))) {
+        return reply.code(400).send({ statusCode: 400, error: 'Bad Request', code: 'invalid-querystring', message: `querystring/${k} must be a whole number of at most 15 digits` });
+      }
+    }
+  });
 
   app.addHook('onSend', async (req, reply, payload) => {
     reply.headers(SECURITY_HEADERS);
