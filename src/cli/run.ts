@@ -101,12 +101,14 @@ export async function runRoles(roles: RoleName[], flags: GlobalFlags, extra: Rec
   } catch (err) {
     await failedStart(err, stopAll);
   }
-  console.log(`keyswitch is up (data ${cfg.dataDir}${cfg.db.url ? ', PostgreSQL' : ', embedded SQLite'}):`);
-  for (const r of running) for (const l of r.listening) console.log(`  ${l.name.padEnd(28)} ${l.address}`);
-  await new Promise<void>((resolve) => {
+  // Listen for the signals before saying we are up: whoever reads that line may stop us at once.
+  const stopped = new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
   });
+  console.log(`keyswitch is up (data ${cfg.dataDir}${cfg.db.url ? ', PostgreSQL' : ', embedded SQLite'}):`);
+  for (const r of running) for (const l of r.listening) console.log(`  ${l.name.padEnd(28)} ${l.address}`);
+  await stopped;
   logger.info('stopping');
   await stopAll();
 }
