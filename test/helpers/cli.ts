@@ -30,7 +30,11 @@ export async function startDaemon(args: string[], ready: RegExp, env: NodeJS.Pro
       }),
   };
   const match = await new Promise<RegExpMatchArray>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`daemon not ready in 30 s; output:\n${out}`)), 30_000);
+    const timer = setTimeout(() => {
+      // A daemon that never became ready must not outlive the test run.
+      proc.kill('SIGKILL');
+      reject(new Error(`daemon not ready in 30 s; output:\n${out}`));
+    }, 30_000);
     const onData = (d: Buffer) => {
       out += d.toString('utf8');
       const m = out.match(ready);
