@@ -1,0 +1,8 @@
+/**
+ * H.323 codec: ALIGNED PER primitives (per/) and the H.225.0 RAS messages
+ * with their H.235 tokens (ras/). Not wired into any role yet.
+ */
+export * as per from './per/index.js';
+export * from './ras/index.js';
+export type { BitString, Opaque, UnknownAlternative, UnknownExtension, Position, PerDecodeFailure } from './per/index.js';
+export { PerEncodeError, decodePer, encodePer, zeroBits } from './per/index.js';
