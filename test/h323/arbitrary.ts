@@ -12,6 +12,13 @@ export interface ArbOptions {
   exclude?: ReadonlySet<string>;
   /** Longest SEQUENCE OF (beyond its minimum). */
   maxItems?: number;
+  /**
+   * Values Wireshark can show: unconstrained INTEGERs (RandomVal) in
+   * -2^31..2^31-1 (it reads at most four octets), OID arcs below 2^32, and
+   * printable OCTET STRINGs (it shows productId/versionId as text and warns
+   * on control characters).
+   */
+  wireshark?: boolean;
 }
 
 const bytes = (min: number, max: number) => fc.uint8Array({ minLength: min, maxLength: max }).map((b) => Buffer.from(b));
@@ -25,9 +32,10 @@ function bitStringArb(min: number, max: number) {
   );
 }
 
-const oidArb = fc
-  .tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 39 }), fc.array(fc.oneof(fc.integer({ min: 0, max: 200 }), fc.maxSafeNat()), { maxLength: 6 }))
-  .map(([a, b, rest]) => [a, a === 2 ? b * 7 : b, ...rest].join('.'));
+const oidArb = (maxArc: number) =>
+  fc
+    .tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 39 }), fc.array(fc.oneof(fc.integer({ min: 0, max: 200 }), fc.integer({ min: 0, max: maxArc })), { maxLength: 6 }))
+    .map(([a, b, rest]) => [a, a === 2 ? b * 7 : b, ...rest].join('.'));
 
 /** The codec-spec kinds that can produce a value under `opts`. */
 function usable(codec: AnyCodec, opts: ArbOptions): boolean {
@@ -52,9 +60,13 @@ export function arbitraryFor(codec: AnyCodec, opts: ArbOptions, depth = 0): fc.A
     case 'semi-integer':
       return fc.oneof(fc.integer({ min: 0, max: 1000 }), fc.maxSafeNat()).map((n) => spec.lb + n);
     case 'big-integer':
+      if (opts.wireshark) return fc.bigInt({ min: -(2n ** 31n), max: 2n ** 31n - 1n });
       return fc.oneof(fc.bigInt({ min: -(2n ** 31n), max: 2n ** 32n }), fc.bigInt({ min: -(2n ** 300n), max: 2n ** 300n }));
-    case 'octets':
-      return bytes(spec.min, Math.min(spec.max ?? spec.min + 40, spec.min + 40));
+    case 'octets': {
+      const max = Math.min(spec.max ?? spec.min + 40, spec.min + 40);
+      if (opts.wireshark) return fc.string({ minLength: spec.min, maxLength: max, unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)) }).map((t) => Buffer.from(t, 'latin1'));
+      return bytes(spec.min, max);
+    }
     case 'bits':
       return bitStringArb(spec.min, Math.min(spec.max ?? spec.min + 200, spec.min + 200));
     case 'chars': {
@@ -68,7 +80,7 @@ export function arbitraryFor(codec: AnyCodec, opts: ArbOptions, depth = 0): fc.A
       return fc.array(ch, { minLength: spec.min, maxLength: max }).map((a) => a.join(''));
     }
     case 'oid':
-      return oidArb;
+      return oidArb(opts.wireshark ? 2 ** 32 - 1 : Number.MAX_SAFE_INTEGER);
     case 'opaque':
       return bytes(1, 20).map((b) => ({ opaque: b }));
     case 'open-type':
