@@ -1,5 +1,5 @@
 /**
- * The AuC's RADIUS interface (DESIGN.md "AuC interface"): Access-Request →
+ * The AuC's RADIUS interface (docs/design.md "AuC interface"): Access-Request →
  * AucService.vector()/digest() → Access-Accept/Reject; Accounting-Request
  * Start/Stop/Failed → registered()/deregistered()/failed() →
  * Accounting-Response. Every answer carries a Message-Authenticator as its

@@ -1,5 +1,5 @@
 /**
- * What the AuC offers the softswitch (steps s3/s4 and s11 of DESIGN.md),
+ * What the AuC offers the softswitch (steps s3/s4 and s11 of docs/design.md),
  * independent of the wire: the RADIUS and Diameter servers expose an
  * AucService, and the softswitch's RADIUS and Diameter clients implement it.
  */

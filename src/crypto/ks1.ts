@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AuthVector } from '../auc/service.js';
 
-/** Crypto suite ks1 (DESIGN.md "Crypto suite ks1"). Everything here is pure and synchronous. */
+/** Crypto suite ks1 (docs/design.md "Crypto suite ks1"). Everything here is pure and synchronous. */
 
 export const KEY_LEN = 32; // Kc, Ksp, Kc,sp and every derived key
 export const RAND_LEN = 16;
@@ -268,6 +268,6 @@ export function makeVector(x: MakeVectorInput): Omit<AuthVector, 'expiresAt'> {
   };
 }
 
-/** DESIGN.md's names for wrap and unwrap. */
+/** docs/design.md's names for wrap and unwrap. */
 export const E = wrap;
 export const D = unwrap;

@@ -13,7 +13,7 @@ import type { Mechanism, MechanismList } from './messages.js';
  * acceptable" and is never chosen. Names compare case-insensitively.
  */
 
-/** The mechanisms DESIGN.md defines; an SBC offers only those its adapter implements. */
+/** The mechanisms docs/design.md defines; an SBC offers only those its adapter implements. */
 export const KNOWN_MECHANISMS = ['tls-psk', 'app-hmac', 'tls'] as const;
 export type KnownMechanism = (typeof KNOWN_MECHANISMS)[number];
 

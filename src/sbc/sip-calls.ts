@@ -1,6 +1,6 @@
 /**
  * Calls through the SBC (docs/sbc-calls.md): requests other than REGISTER in
- * both directions, with the header signing of DESIGN.md on the untrusted side.
+ * both directions, with the header signing of docs/design.md on the untrusted side.
  *
  * The SBC record-routes twice per leg (RFC 5658): an entry facing the
  * terminals (`U`, the untrusted listener's address) and one facing the core

@@ -6,7 +6,7 @@ import * as m004 from '../../migrations/004_challenge_requester.js';
 import * as m005 from '../../migrations/005_master_keys.js';
 
 // A static map: the knex CLI cannot discover .ts migrations under ESM, and a
-// map works the same under tsx, vitest and compiled output (STACK.md).
+// map works the same under tsx, vitest and compiled output (measured here: the knex CLI does not load .ts migrations under ESM).
 const migrations: Record<string, Knex.Migration> = {
   '001_initial': m001,
   '002_location': m002,

@@ -1,6 +1,6 @@
 /**
  * The terminal side of KS1 over SIP: registers through the SBC (TerminalFlow
- * plus DESIGN.md's SIP encoding), checks s10, and then speaks under the
+ * plus docs/design.md's SIP encoding), checks s10, and then speaks under the
  * chosen mechanism — app-hmac tags on every message, a TLS-PSK connection
  * keyed by Kc,sp, or a TLS connection to the SBC's certificate.
  */

@@ -1,6 +1,6 @@
 /**
  * Attacks on the header signing, each refused and counted while a legitimate
- * call in the same test completes (DESIGN.md "SBC header signing").
+ * call in the same test completes (docs/design.md "SBC header signing").
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { serialize, parseMessage, createResponse, type SipResponse } from '../../src/sip/index.js';

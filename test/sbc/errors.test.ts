@@ -1,4 +1,4 @@
-/** Every error answer of DESIGN.md's SIP encoding, as a terminal sees it. */
+/** Every error answer of docs/design.md's SIP encoding, as a terminal sees it. */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toB64u } from '../../src/crypto/ks1.js';

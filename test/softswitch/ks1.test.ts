@@ -174,7 +174,7 @@ describeEngines('softswitch KS1 through a trusted SBC', (ctx) => {
   });
 });
 
-/** The terminal side of DESIGN.md's SIP encoding, written from the page. */
+/** The terminal side of docs/design.md's SIP encoding, written from the page. */
 function s1Header(s1: S1): string {
   const p: Record<string, string> = { username: s1.idc, n1: toB64u(s1.n1), ts: String(s1.ts) };
   if (s1.idsp) p.realm = s1.idsp;

@@ -1,6 +1,6 @@
 /**
  * SIP ↔ flow messages for the SBC: the terminal-facing KS1 encoding of
- * DESIGN.md ("SIP (terminal ↔ SBC), exactly") and the core-link encoding of
+ * docs/design.md ("SIP (terminal ↔ SBC), exactly") and the core-link encoding of
  * docs/sip-core-link.md. Pure codec: headers in, neutral messages out, and
  * back; it knows nothing of the flow's rules.
  */
@@ -28,7 +28,7 @@ export const SIP_FIELD: Record<string, string> = {
   mechs: 'Security-Client',
 };
 
-/** `user@host` of a From/To/Contact: IDc as DESIGN.md writes it. Undefined for a non-SIP URI. */
+/** `user@host` of a From/To/Contact: IDc as docs/design.md writes it. Undefined for a non-SIP URI. */
 export function aorOf(na: NameAddr): string | undefined {
   const u = na.uri;
   if (!isSipUri(u)) return undefined;

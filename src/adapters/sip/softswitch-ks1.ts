@@ -1,6 +1,6 @@
 /**
  * KS1 in SIP headers, as the softswitch reads and writes them: the
- * terminal-facing form of DESIGN.md ("SIP (terminal ↔ SBC), exactly") for
+ * terminal-facing form of docs/design.md ("SIP (terminal ↔ SBC), exactly") for
  * terminals that register without an SBC, and the core-link form of
  * docs/sip-core-link.md. Knows nothing of the flow's rules: it turns header
  * parameters into the neutral messages and back, and names the SIP
@@ -106,7 +106,7 @@ export function encodeS9(s9: S9): string {
 export function encodeS10(s10: S10, offered: readonly Mechanism[]): { authenticationInfo: string; securityServer: string } {
   const chosen = offered.find((m) => m.name.toLowerCase() === s10.mech.toLowerCase()) ?? { name: s10.mech, q: 1 };
   return {
-    // The same terminal-facing encoding as the SBC's (DESIGN.md fixes it).
+    // The same terminal-facing encoding as the SBC's (docs/design.md fixes it).
     authenticationInfo: authenticationInfo(s10),
     securityServer: formatMechanisms([chosen]),
   };

@@ -1,5 +1,5 @@
 /**
- * SIP ↔ flow messages for the terminal (DESIGN.md, "SIP (terminal ↔ SBC),
+ * SIP ↔ flow messages for the terminal (docs/design.md, "SIP (terminal ↔ SBC),
  * exactly"): s1 and s7 out as `Authorization: KS1 …` (+ Security-Client),
  * s6 and s10 in from `WWW-Authenticate` / `Authentication-Info`.
  */
