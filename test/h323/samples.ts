@@ -29,7 +29,7 @@ const TS1 = 1_700_000_000;
 export const ks1Token = (fields: Partial<ClearToken>): ClearToken => ({ tokenOID: KS_OID.token, ...fields });
 
 /** H.235.1 baseline: cryptoHashedToken with HMAC-SHA1-96 over the message (hash zero until computed). */
-export const h2351Token = (hash = Buffer.alloc(12)): CryptoH323Token => ({
+export const h2351Token = (hash: Buffer = Buffer.alloc(12)): CryptoH323Token => ({
   type: 'nestedcryptoToken',
   value: {
     type: 'cryptoHashedToken',

@@ -108,7 +108,7 @@ describe.skipIf(!hasTshark)('H.225.0 RAS as Wireshark decodes it', () => {
     for (const [i, s] of samples.entries()) {
       expect(rows[i]!['frame.protocols']).toMatch(/:udp:h225$/);
       expect(Number(rows[i]!['h225.RasMessage'])).toBe(RAS_INDEX[s.message.type]);
-      expect(Number(rows[i]!['h225.requestSeqNum'])).toBe((s.message.value as { requestSeqNum: number }).requestSeqNum);
+      expect(Number(rows[i]!['h225.requestSeqNum'])).toBe((s.message as { value: { requestSeqNum: number } }).value.requestSeqNum);
     }
 
     const grq = by['GRQ (s1)']!;
@@ -165,7 +165,7 @@ describe.skipIf(!hasTshark)('H.225.0 RAS as Wireshark decodes it', () => {
     messages.forEach((m, i) => {
       expect(Number(rows[i]!['h225.RasMessage']), `frame ${i + 1}`).toBe(RAS_INDEX[m.type]);
       // The first requestSeqNum shown is the message's own (nested ones come after it).
-      expect(Number(rows[i]!['h225.requestSeqNum'].split(';')[0]), `frame ${i + 1}`).toBe((m.value as { requestSeqNum: number }).requestSeqNum);
+      expect(Number(rows[i]!['h225.requestSeqNum'].split(';')[0]), `frame ${i + 1}`).toBe((m as { value: { requestSeqNum: number } }).value.requestSeqNum);
     });
   });
 });
