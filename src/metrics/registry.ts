@@ -1,23 +1,29 @@
 /**
- * A small Prometheus registry: counters and gauges with labels, rendered in
- * the text exposition format 0.0.4. Enough for `/metrics` on the SBC and
- * the softswitch without a dependency.
+ * The Prometheus registry of a process, on prom-client (docs/metrics.md says
+ * why): counters, gauges and histograms with declared labels, the process
+ * metrics prom-client collects, and the text exposition format 0.0.4.
+ *
+ * This thin layer keeps what the roles relied on before prom-client: labels
+ * are checked against the declared names (a missing or unknown label is a
+ * bug, not a new series), each metric has a cap on its series (labels come
+ * from bounded sets; the cap is a safety net against a label fed by the
+ * network), values are readable synchronously (tests, and `snapshot()` for
+ * the web console), and hooks bring pulled counters up to date before each
+ * scrape.
  */
+import client from 'prom-client';
 
-export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+export const METRICS_CONTENT_TYPE: string = client.Registry.PROMETHEUS_CONTENT_TYPE;
 
 export type Labels = Record<string, string | number>;
 
-const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
-function escapeLabelValue(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
-}
+/** Seconds: from a millisecond registration to a slow AuC behind failover. */
+export const LATENCY_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-function escapeHelp(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
-}
+/** Call setup waits for a person to pick up: longer buckets. */
+export const CALL_SETUP_BUCKETS: readonly number[] = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 export function formatValue(v: number): string {
   if (Number.isNaN(v)) return 'NaN';
@@ -26,8 +32,28 @@ export function formatValue(v: number): string {
   return String(v);
 }
 
+export type MetricType = 'counter' | 'gauge' | 'histogram';
+
+/** One series as `snapshot()` returns it. */
+export interface SeriesValue {
+  labels: Record<string, string>;
+  /** Counter or gauge value; for a histogram, the sum of the observations. */
+  value: number;
+  /** Histograms only: how many observations. */
+  count?: number;
+}
+
+export interface MetricSnapshot {
+  name: string;
+  type: MetricType;
+  help: string;
+  series: SeriesValue[];
+}
+
 abstract class Metric {
-  readonly #series = new Map<string, { labels: string; value: number }>();
+  abstract readonly type: MetricType;
+  /** Values by rendered label set, in the declared order (what `get` and `snapshot` read). */
+  protected readonly values = new Map<string, { labels: Record<string, string>; value: number; count: number }>();
   readonly #maxSeries: number;
 
   constructor(
@@ -36,7 +62,6 @@ abstract class Metric {
     readonly labelNames: readonly string[],
     maxSeries: number,
   ) {
-    if (!METRIC_NAME.test(name)) throw new Error(`bad metric name ${JSON.stringify(name)}`);
     for (const l of labelNames) {
       if (!LABEL_NAME.test(l) || l.startsWith('__')) throw new Error(`bad label name ${JSON.stringify(l)}`);
     }
@@ -44,81 +69,142 @@ abstract class Metric {
     this.#maxSeries = maxSeries;
   }
 
-  abstract readonly type: 'counter' | 'gauge';
-
-  #key(labels: Labels | undefined): string {
-    // The key is the rendered label set, in the declared order.
-    const given = labels ?? {};
-    for (const k in given) if (!this.labelNames.includes(k)) throw new Error(`unknown label ${JSON.stringify(k)} for ${this.name}`);
-    if (this.labelNames.length === 0) return '';
-    const parts: string[] = [];
+  /** The label set in the declared order, checked; its key. */
+  protected labelsOf(given: Labels | undefined): { key: string; labels: Record<string, string> } {
+    const g = given ?? {};
+    for (const k in g) if (!this.labelNames.includes(k)) throw new Error(`unknown label ${JSON.stringify(k)} for ${this.name}`);
+    const labels: Record<string, string> = {};
+    let key = '';
     for (const l of this.labelNames) {
-      const v = given[l];
+      const v = g[l];
       if (v === undefined) throw new Error(`missing label ${l} for ${this.name}`);
-      parts.push(`${l}="${escapeLabelValue(String(v))}"`);
+      labels[l] = String(v);
+      key += `${l}=${JSON.stringify(labels[l])},`;
     }
-    return '{' + parts.join(',') + '}';
+    return { key, labels };
   }
 
-  protected series(labels: Labels | undefined): { labels: string; value: number } {
-    const key = this.#key(labels);
-    let s = this.#series.get(key);
+  /** The series of that label set, made on first use within the cap. */
+  protected series(given: Labels | undefined): { labels: Record<string, string>; value: number; count: number } {
+    const { key, labels } = this.labelsOf(given);
+    let s = this.values.get(key);
     if (!s) {
-      // Labels come from bounded sets (check names, reasons); the cap is a safety net, not a policy.
-      if (this.#series.size >= this.#maxSeries) throw new Error(`${this.name}: too many label sets`);
-      s = { labels: key, value: 0 };
-      this.#series.set(key, s);
+      if (this.values.size >= this.#maxSeries) throw new Error(`${this.name}: too many label sets`);
+      s = { labels, value: 0, count: 0 };
+      this.values.set(key, s);
     }
     return s;
   }
 
-  /** Current value of one series (0 when never touched). */
+  /** Current value of one series (0 when never touched); for a histogram, the sum of its observations. */
   get(labels?: Labels): number {
-    return this.#series.get(this.#key(labels))?.value ?? 0;
+    return this.values.get(this.labelsOf(labels).key)?.value ?? 0;
   }
 
-  render(): string {
-    let out = `# HELP ${this.name} ${escapeHelp(this.help)}\n# TYPE ${this.name} ${this.type}\n`;
-    if (this.#series.size === 0 && this.labelNames.length === 0) this.series(undefined);
-    for (const s of this.#series.values()) out += `${this.name}${s.labels} ${formatValue(s.value)}\n`;
-    return out;
+  /** Runs before the values are read (gauges computed at scrape time). */
+  collect(): void {}
+
+  snapshot(): MetricSnapshot {
+    this.collect();
+    const series = [...this.values.values()].map((s) => ({ labels: { ...s.labels }, value: s.value, ...(this.type === 'histogram' ? { count: s.count } : {}) }));
+    if (series.length === 0 && this.labelNames.length === 0 && this.type !== 'histogram') series.push({ labels: {}, value: 0 });
+    return { name: this.name, type: this.type, help: this.help, series };
   }
 }
 
 export class Counter extends Metric {
   readonly type = 'counter' as const;
+  readonly #prom: client.Counter<string>;
+
+  constructor(registry: client.Registry, name: string, help: string, labelNames: readonly string[], maxSeries: number) {
+    super(name, help, labelNames, maxSeries);
+    this.#prom = new client.Counter({ name, help, labelNames: [...labelNames], registers: [registry] });
+  }
 
   inc(labels?: Labels, by = 1): void {
     if (!(by >= 0)) throw new Error('a counter only goes up');
-    this.series(labels).value += by;
+    const s = this.series(labels);
+    s.value += by;
+    this.#prom.inc(s.labels, by);
   }
 }
 
 export class Gauge extends Metric {
   readonly type = 'gauge' as const;
-  #collect: (() => void) | undefined;
+  readonly #prom: client.Gauge<string>;
+  #collect: ((g: Gauge) => void) | undefined;
+
+  constructor(registry: client.Registry, name: string, help: string, labelNames: readonly string[], maxSeries: number) {
+    super(name, help, labelNames, maxSeries);
+    const self = this;
+    this.#prom = new client.Gauge({
+      name,
+      help,
+      labelNames: [...labelNames],
+      registers: [registry],
+      collect() {
+        self.collect();
+      },
+    });
+  }
 
   set(value: number, labels?: Labels): void {
-    this.series(labels).value = value;
+    const s = this.series(labels);
+    s.value = value;
+    this.#prom.set(s.labels, value);
   }
 
   inc(labels?: Labels, by = 1): void {
-    this.series(labels).value += by;
+    const s = this.series(labels);
+    s.value += by;
+    this.#prom.set(s.labels, s.value);
   }
 
   dec(labels?: Labels, by = 1): void {
-    this.series(labels).value -= by;
+    this.inc(labels, -by);
   }
 
-  /** Computes the value(s) at render time (e.g. a table's size). */
+  /** Computes the value(s) at scrape time (e.g. a table's size). */
   onCollect(fn: (g: Gauge) => void): this {
-    this.#collect = () => fn(this);
+    this.#collect = fn;
     return this;
   }
 
-  override render(): string {
-    this.#collect?.();
-    return super.render();
+  override collect(): void {
+    this.#collect?.(this);
+  }
+}
+
+export class Histogram extends Metric {
+  readonly type = 'histogram' as const;
+  readonly #prom: client.Histogram<string>;
+
+  constructor(registry: client.Registry, name: string, help: string, labelNames: readonly string[], maxSeries: number, buckets: readonly number[]) {
+    super(name, help, labelNames, maxSeries);
+    this.#prom = new client.Histogram({ name, help, labelNames: [...labelNames], buckets: [...buckets], registers: [registry] });
+  }
+
+  observe(labels: Labels | undefined, seconds: number): void {
+    if (!Number.isFinite(seconds) || seconds < 0) return;
+    const s = this.series(labels);
+    s.value += seconds;
+    s.count++;
+    this.#prom.observe(s.labels, seconds);
+  }
+
+  /** Observations so far of one series. */
+  count(labels?: Labels): number {
+    return this.values.get(this.labelsOf(labels).key)?.count ?? 0;
+  }
+
+  /** Starts a clock; the returned function observes the seconds since, with the labels then known. */
+  startTimer(): (labels?: Labels) => number {
+    const t0 = process.hrtime.bigint();
+    return (labels) => {
+      const s = Number(process.hrtime.bigint() - t0) / 1e9;
+      this.observe(labels, s);
+      return s;
+    };
   }
 }
 
@@ -128,36 +214,97 @@ export interface MetricOptions {
   maxSeries?: number;
 }
 
+export interface HistogramOptions extends MetricOptions {
+  /** Upper bounds in seconds (default LATENCY_BUCKETS). */
+  buckets?: readonly number[];
+}
+
+type AnyMetric = Counter | Gauge | Histogram;
+
 export class MetricsRegistry {
-  readonly #metrics = new Map<string, Metric>();
+  readonly #prom = new client.Registry();
+  readonly #metrics = new Map<string, AnyMetric>();
+  readonly #beforeCollect: (() => void)[] = [];
+  #processMetrics = false;
 
   counter(name: string, help: string, o: MetricOptions = {}): Counter {
-    return this.#add(new Counter(name, help, o.labelNames ?? [], o.maxSeries ?? 1000));
+    const labels = o.labelNames ?? [];
+    return this.#add('counter', name, labels, () => new Counter(this.#prom, name, help, labels, o.maxSeries ?? 1000));
   }
 
   gauge(name: string, help: string, o: MetricOptions = {}): Gauge {
-    return this.#add(new Gauge(name, help, o.labelNames ?? [], o.maxSeries ?? 1000));
+    const labels = o.labelNames ?? [];
+    return this.#add('gauge', name, labels, () => new Gauge(this.#prom, name, help, labels, o.maxSeries ?? 1000));
+  }
+
+  histogram(name: string, help: string, o: HistogramOptions = {}): Histogram {
+    const labels = o.labelNames ?? [];
+    return this.#add('histogram', name, labels, () => new Histogram(this.#prom, name, help, labels, o.maxSeries ?? 1000, o.buckets ?? LATENCY_BUCKETS));
   }
 
   /** The registered metric of that name, if any (several roles in one process share a registry). */
-  get(name: string): Counter | Gauge | undefined {
-    return this.#metrics.get(name) as Counter | Gauge | undefined;
+  get(name: string): AnyMetric | undefined {
+    return this.#metrics.get(name);
+  }
+
+  /** Runs `fn` before every scrape and snapshot: counters pulled from a component's own statistics. */
+  beforeCollect(fn: () => void): void {
+    this.#beforeCollect.push(fn);
+  }
+
+  /**
+   * prom-client's process metrics: CPU, resident memory, heap, open file
+   * descriptors, event-loop lag, garbage collection, Node version. Once per
+   * registry; one registry per process collects them.
+   */
+  collectProcessMetrics(): void {
+    if (this.#processMetrics) return;
+    this.#processMetrics = true;
+    client.collectDefaultMetrics({ register: this.#prom });
   }
 
   /** The exposition text (format 0.0.4), served with METRICS_CONTENT_TYPE. */
-  render(): string {
-    let out = '';
-    for (const m of this.#metrics.values()) out += m.render();
-    return out;
+  async render(): Promise<string> {
+    this.#runHooks();
+    const text = await this.#prom.metrics();
+    // prom-client separates metrics by an empty line (one sample per line reads and greps better)
+    // and writes NaN as `Nan` (the format says NaN).
+    return text.replace(/\n\n+/g, '\n').replace(/ Nan$/gm, ' NaN');
   }
 
-  #add<T extends Metric>(m: T): T {
-    const had = this.#metrics.get(m.name);
-    if (had) {
-      if (had.type === m.type && had.labelNames.join(',') === m.labelNames.join(',')) return had as T;
-      throw new Error(`metric ${m.name} already registered with another type or labels`);
+  /**
+   * Every metric of this registry with its current values, synchronously
+   * (process metrics excepted): what an in-process reader such as the web
+   * console samples to draw rates (see MetricsHistory).
+   */
+  snapshot(): MetricSnapshot[] {
+    this.#runHooks();
+    return [...this.#metrics.values()].map((m) => m.snapshot());
+  }
+
+  /** Sum over every series of a metric (0 when it does not exist). */
+  total(name: string, where: Record<string, string> = {}): number {
+    const m = this.#metrics.get(name);
+    if (!m) return 0;
+    let sum = 0;
+    for (const s of m.snapshot().series) {
+      if (Object.entries(where).every(([k, v]) => s.labels[k] === v)) sum += s.value;
     }
-    this.#metrics.set(m.name, m);
+    return sum;
+  }
+
+  #runHooks(): void {
+    for (const fn of this.#beforeCollect) fn();
+  }
+
+  #add<T extends AnyMetric>(type: MetricType, name: string, labelNames: readonly string[], make: () => T): T {
+    const had = this.#metrics.get(name);
+    if (had) {
+      if (had.type === type && had.labelNames.join(',') === labelNames.join(',')) return had as T;
+      throw new Error(`metric ${name} already registered with another type or labels`);
+    }
+    const m = make();
+    this.#metrics.set(name, m);
     return m;
   }
 }

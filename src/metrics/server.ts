@@ -1,7 +1,7 @@
 /**
- * A bare HTTP server on node:http for roles that have no HTTP server of their
- * own: Prometheus text at `/metrics` (when given a registry) and the
- * process's health at `/healthz` (when given a Health).
+ * A bare HTTP server on node:http: Prometheus text at `/metrics` (when given
+ * a registry) and the process's health at `/healthz` (when given a Health).
+ * Every metrics address of keyswitch is one of these (docs/metrics.md).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -54,16 +54,17 @@ export async function startMetricsServer(registry: MetricsRegistry | undefined, 
       res.writeHead(404, COMMON_HEADERS).end();
       return;
     }
-    let body: string;
-    try {
+    const reg = registry;
+    void (async () => {
       o.beforeRender?.();
-      body = registry.render();
-    } catch {
-      res.writeHead(500, COMMON_HEADERS).end();
-      return;
-    }
-    res.writeHead(200, { ...COMMON_HEADERS, 'content-type': METRICS_CONTENT_TYPE, 'content-length': Buffer.byteLength(body) });
-    res.end(req.method === 'HEAD' ? undefined : body);
+      return reg.render();
+    })().then(
+      (body) => {
+        res.writeHead(200, { ...COMMON_HEADERS, 'content-type': METRICS_CONTENT_TYPE, 'content-length': Buffer.byteLength(body) });
+        res.end(req.method === 'HEAD' ? undefined : body);
+      },
+      () => res.writeHead(500, COMMON_HEADERS).end(),
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

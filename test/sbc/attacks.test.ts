@@ -11,8 +11,8 @@ import { startLab, type Lab } from './setup.js';
 import { startAttacker, inDialogRequest, type Attacker } from './attacker.js';
 import { call, callee } from './call-helpers.js';
 
-function metric(lab: Lab, name: string, labels: string): number {
-  const line = lab.sbc.metrics.render().split('\n').find((l) => l.startsWith(`${name}{${labels}}`) || (labels === '' && l.startsWith(name + ' ')));
+async function metric(lab: Lab, name: string, labels: string): Promise<number> {
+  const line = (await lab.sbc.metrics.render()).split('\n').find((l) => l.startsWith(`${name}{${labels}}`) || (labels === '' && l.startsWith(name + ' ')));
   return line ? Number(line.split(' ').pop()) : 0;
 }
 
@@ -79,9 +79,9 @@ describe('forged in-dialog requests from a third party', () => {
     expect(await bob.done).toBe(0);
     expect(bob.events.filter((e) => e.event === 'bye')).toHaveLength(2);
     // Counted: per check and reason, and per source.
-    expect(metric(l, SIGNING_METRICS.failures, 'check="route-set",reason="mismatch"')).toBe(4);
-    expect(metric(l, SIGNING_METRICS.failures, 'check="route-set",reason="missing"')).toBe(1);
-    expect(metric(l, SIGNING_METRICS.failures, 'check="route-set",reason="malformed"')).toBe(2);
+    expect(await metric(l, SIGNING_METRICS.failures, 'check="route-set",reason="mismatch"')).toBe(4);
+    expect(await metric(l, SIGNING_METRICS.failures, 'check="route-set",reason="missing"')).toBe(1);
+    expect(await metric(l, SIGNING_METRICS.failures, 'check="route-set",reason="malformed"')).toBe(2);
     const top = l.sbc.stats().failures.top.find((t) => t.source === '127.0.0.2');
     expect(top?.byKind.signature).toBe(7);
     expect(l.sbc.stats().calls.routeSetRefused).toBe(7);
@@ -101,12 +101,12 @@ describe('forged in-dialog requests from a third party', () => {
     const early = await atk.ask(replay());
     expect(early?.status).toBe(403);
     expect(early?.get('Warning')).toMatch(/not sent by the party of this dialog/);
-    expect(metric(l, SIGNING_METRICS.failures, 'check="dialog-party",reason="not-party"')).toBe(1);
+    expect(await metric(l, SIGNING_METRICS.failures, 'check="dialog-party",reason="not-party"')).toBe(1);
     now += 3 * 60_000;
     const r = await atk.ask(replay());
     expect(r?.status).toBe(403);
     expect(r?.get('Warning')).toMatch(/route-set signature unknown-key/);
-    expect(metric(l, SIGNING_METRICS.failures, 'check="route-set",reason="unknown-key"')).toBe(1);
+    expect(await metric(l, SIGNING_METRICS.failures, 'check="route-set",reason="unknown-key"')).toBe(1);
     // The ring rotates on schedule: the expired key is gone, a new one signs.
     const before = l.sbc.signingKeys!.rr.current().id;
     expect(await l.sbc.signingKeys!.rr.maybeRotate()).toBe(true);
@@ -167,9 +167,9 @@ describe('answers from a terminal with altered headers', () => {
     const s = l.sbc.stats();
     expect(s.signing.viaDropped).toBe(3);
     expect(s.calls.responsesDropped).toBe(1);
-    expect(metric(l, SIGNING_METRICS.failures, 'check="via",reason="mismatch"')).toBe(2);
-    expect(metric(l, SIGNING_METRICS.failures, 'check="via",reason="missing"')).toBe(1);
-    expect(metric(l, SIGNING_METRICS.failures, 'check="record-route",reason="mismatch"')).toBe(1);
+    expect(await metric(l, SIGNING_METRICS.failures, 'check="via",reason="mismatch"')).toBe(2);
+    expect(await metric(l, SIGNING_METRICS.failures, 'check="via",reason="missing"')).toBe(1);
+    expect(await metric(l, SIGNING_METRICS.failures, 'check="record-route",reason="mismatch"')).toBe(1);
   });
 });
 
@@ -183,7 +183,7 @@ describe('the signature-failure guard', () => {
     expect(await atk.ask(bye(), 400)).toBeUndefined();
     expect(l.sbc.stats().signing.blocked).toEqual(['127.0.0.2']);
     expect(l.sbc.stats().signing.blockedDrops).toBeGreaterThanOrEqual(1);
-    expect(metric(l, SIGNING_METRICS.blocks, '')).toBe(1);
+    expect(await metric(l, SIGNING_METRICS.blocks, '')).toBe(1);
     const bob = await callee(l, 'bob@lab.example');
     expect((await call(l, 'alice@lab.example', 'bob@lab.example')).code).toBe(0);
     expect(await bob.done).toBe(0);

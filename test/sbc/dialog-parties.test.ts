@@ -117,7 +117,7 @@ describe('the SBC lets only the party of a side speak in a dialog', () => {
       expect(bob.events.filter((e) => e.event === 'bye' || e.event === 'request')).toHaveLength(1);
       expect(l.sbc.stats().calls.notParty).toBe(12);
       expect(l.sbc.stats().calls.routeSetRefused).toBe(0);
-      const line = l.sbc.metrics.render().split('\n').find((x) => x.startsWith(`${SIGNING_METRICS.failures}{check="dialog-party",reason="not-party"}`));
+      const line = (await l.sbc.metrics.render()).split('\n').find((x) => x.startsWith(`${SIGNING_METRICS.failures}{check="dialog-party",reason="not-party"}`));
       expect(line?.split(' ').pop()).toBe('12');
     });
   }

@@ -75,7 +75,7 @@ describe('SBC pool', () => {
     expect(seen).toEqual([403, 200, 403]);
     expect(warnings[0]).toMatch(/not sent by the party of this dialog/);
     expect(warnings[1]).toMatch(/route-set signature other-pool/);
-    expect(c.metrics.render()).toMatch(new RegExp(`${SIGNING_METRICS.failures}\\{check="route-set",reason="other-pool"\\} 1`));
+    expect(await c.metrics.render()).toMatch(new RegExp(`${SIGNING_METRICS.failures}\\{check="route-set",reason="other-pool"\\} 1`));
     expect(b.stats().calls.routeSetRefused).toBe(0);
     expect(b.stats().calls.notParty).toBe(1);
     expect(alice.code).toBe(0);

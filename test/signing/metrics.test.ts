@@ -39,7 +39,7 @@ afterEach(async () => {
 });
 
 describe('Prometheus registry', () => {
-  it('renders counters and gauges with labels in valid exposition format', () => {
+  it('renders counters and gauges with labels in valid exposition format', async () => {
     const r = new MetricsRegistry();
     const regs = r.counter('keyswitch_registrations_total', 'Registrations accepted', { labelNames: ['protocol'] });
     const fails = r.counter('keyswitch_auth_failures_total', 'Authentication failures\nby reason \\ mechanism', { labelNames: ['reason'] });
@@ -54,7 +54,7 @@ describe('Prometheus registry', () => {
     weird.set(Infinity, { v: 'inf' });
     weird.set(NaN, { v: 'nan' });
     weird.set(-1.5e-7, { v: 'small' });
-    const samples = parseExposition(r.render());
+    const samples = parseExposition(await r.render());
     expect(samples.get('keyswitch_registrations_total{protocol="sip"}')).toBe('3');
     expect(samples.get('keyswitch_registrations_total{protocol="h323"}')).toBe('1');
     expect(samples.get('keyswitch_auth_failures_total{reason="bad \\"mac\\"\\nline\\\\x"}')).toBe('1');
@@ -63,7 +63,7 @@ describe('Prometheus registry', () => {
     expect(samples.get('keyswitch_weird{v="nan"}')).toBe('NaN');
     expect(regs.get({ protocol: 'sip' })).toBe(3);
     expect(regs.get({ protocol: 'mgcp' })).toBe(0);
-    expect(r.render()).not.toContain('mgcp');
+    expect(await r.render()).not.toContain('mgcp');
   });
 
   it('refuses bad names, unknown or missing labels, decreasing counters and conflicting registrations', () => {

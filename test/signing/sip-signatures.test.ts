@@ -272,7 +272,7 @@ describe('failures feed the guard and the metrics', () => {
     // The legitimate party from another address is not affected.
     expect(signer.verifyInDialogRequest(requestFromA(okAtA), '192.0.2.10')).toMatchObject({ ok: true });
     expect(guard.isBlocked('192.0.2.10')).toBe(false);
-    const out = registry.render();
+    const out = await registry.render();
     expect(out).toContain(`${SIGNING_METRICS.failures}{check="route-set",reason="mismatch"} 10`);
     expect(out).toContain(`${SIGNING_METRICS.blocks} 1`);
     expect(out).toContain(`${SIGNING_METRICS.blocked} 1`);
