@@ -34,7 +34,11 @@ export abstract class SipMessage {
   source: Buffer | undefined;
   /** Byte range of the start line incl. line end in `source`; start = -1 once modified. */
   startLineRange: [number, number] = [-1, -1];
-  private views: Map<string, unknown> | undefined;
+  /**
+   * Parsed views by header key. One header can be read in more than one way (a
+   * Security-Client as mechanisms or as tokens), so each entry says which reading it holds.
+   */
+  private views: Map<string, { kind: string; value: unknown }> | undefined;
 
   constructor(headers: SipHeader[] = [], body: Buffer = EMPTY) {
     this.headers = headers;
@@ -156,12 +160,12 @@ export abstract class SipMessage {
     this.views?.delete(key);
   }
 
-  private view<T>(key: string, make: () => T): T {
+  private view<T>(key: string, make: () => T, kind = key): T {
     const cached = this.views?.get(key);
-    if (cached !== undefined) return cached as T;
-    const v = make();
-    (this.views ??= new Map()).set(key, v);
-    return v;
+    if (cached !== undefined && cached.kind === kind) return cached.value as T;
+    const value = make();
+    (this.views ??= new Map()).set(key, { kind, value });
+    return value;
   }
 
   // ---- structured views (throw SipHeaderError on malformed values) -------
@@ -229,7 +233,7 @@ export abstract class SipMessage {
   /** One entry per header line: Authorization, Proxy-Authorization, WWW-Authenticate, Proxy-Authenticate. */
   auth(name: 'Authorization' | 'Proxy-Authorization' | 'WWW-Authenticate' | 'Proxy-Authenticate'): AuthValue[] {
     const k = headerKey(name);
-    return this.view(k, () => this.getAll(k).map((v) => parseAuth(v, name, true)));
+    return this.view(k, () => this.getAll(k).map((v) => parseAuth(v, name, true)), 'auth');
   }
 
   /** Authentication-Info: RFC 3261 has no scheme; DESIGN's KS1 puts one first. Both are read. */
@@ -240,12 +244,12 @@ export abstract class SipMessage {
 
   security(name: 'Security-Client' | 'Security-Server' | 'Security-Verify'): SecurityMechanism[] {
     const k = headerKey(name);
-    return this.view(k, () => parseSecurity(this.getAll(k), name));
+    return this.view(k, () => parseSecurity(this.getAll(k), name), 'security');
   }
 
   tokens(name: 'Supported' | 'Require' | 'Proxy-Require' | 'Unsupported' | 'Allow' | string): string[] {
     const k = headerKey(name);
-    return this.view(k, () => parseTokenList(this.getAll(k), canonicalName(name)));
+    return this.view(k, () => parseTokenList(this.getAll(k), canonicalName(name)), 'tokens');
   }
 }
 

@@ -191,6 +191,25 @@ Content-Length: 0
     expect(findMessageLength(Buffer.from('INVITE x SIP/2.0\r\nl: -1\r\n\r\n')).kind).toBe('error');
   });
 
+  it('keeps each structured view of a header apart: security() then tokens() of the same header', () => {
+    const m = parse(Buffer.from(REGISTER.toString('utf8').replace('Security-Client: tls-psk;q=0.5, app-hmac;q=0.3', 'Security-Client: tls-psk, app-hmac')));
+    expect(m.security('Security-Client').map((x) => x.mechanism)).toEqual(['tls-psk', 'app-hmac']);
+    // the same header read as a token list is the list of its tokens, not the security view cached before
+    expect(m.tokens('Security-Client')).toEqual(['tls-psk', 'app-hmac']);
+    expect(m.security('Security-Client')[0]).toMatchObject({ mechanism: 'tls-psk' });
+    // parameters are no tokens: that reading fails as it would have without the cache
+    const q = parse(REGISTER);
+    expect(q.security('Security-Client')).toHaveLength(2);
+    expect(() => q.tokens('Security-Client')).toThrow(/Security-Client/);
+    // and the other way round, on a fresh message; a change of the header drops both
+    const n = parse(REGISTER);
+    expect(n.tokens('Supported')).toEqual(['path', 'outbound']);
+    expect(() => n.auth('Authorization')).not.toThrow();
+    expect(n.tokens('Supported')).toEqual(['path', 'outbound']);
+    n.set('Supported', 'timer');
+    expect(n.tokens('Supported')).toEqual(['timer']);
+  });
+
   it('a created response copies Via/From/To/Call-ID/CSeq and adds the To tag', () => {
     const m = parse(REGISTER) as SipRequest;
     const res = createResponse(m, 200, undefined, { toTag: 'abc' });
