@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { makeVector } from '../crypto/ks1.js';
+import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/index.js';
 import { Lockout, type LockoutPolicy } from './lockout.js';
 import type {
@@ -20,7 +21,12 @@ import { ReportRefusedError } from './service.js';
 export interface AucOptions {
   challengeTtlSeconds: number;
   lockout: LockoutPolicy;
+  /** Failures and lockouts are logged here at warn (identities and counts, never a key). */
+  logger?: Pick<Logger, 'warn'>;
 }
+
+/** Warn lines about IDcs that are not provisioned, per second at most: made-up names cost the attacker nothing. */
+const UNKNOWN_LINES_PER_SECOND = 10;
 
 /**
  * The authentication center: owns Kc and Ksp, makes vectors for a fresh
@@ -29,9 +35,35 @@ export interface AucOptions {
  */
 export class Auc implements AucService {
   readonly lockout: Lockout;
+  #unknownSecond = 0;
+  #unknownLines = 0;
+  #unknownUnlogged = 0;
 
   constructor(private readonly store: Store, private readonly opts: AucOptions) {
-    this.lockout = new Lockout(store.failures, opts.lockout, store.now);
+    const log = opts.logger;
+    this.lockout = new Lockout(store.failures, opts.lockout, store.now, log ? (s, lockedNow) => {
+      const detail = { event: lockedNow ? 'lockout' : 'auth-failure', idc: s.idc, failures: s.count, lockouts: s.lockouts, ...(lockedNow ? { lockedUntil: new Date(s.lockedUntil).toISOString() } : {}) };
+      log.warn(detail, lockedNow ? 'AuC: terminal locked after repeated authentication failures' : 'AuC: authentication failure');
+    } : undefined);
+  }
+
+  /** A failure reported for an IDc that is not provisioned: logged, at most a few lines a second. */
+  #unknownFailure(idc: string, idsp: string): void {
+    const log = this.opts.logger;
+    if (!log) return;
+    const second = Math.floor(this.store.now() / 1000);
+    if (second !== this.#unknownSecond) {
+      this.#unknownSecond = second;
+      this.#unknownLines = 0;
+    }
+    if (this.#unknownLines >= UNKNOWN_LINES_PER_SECOND) {
+      this.#unknownUnlogged++;
+      return;
+    }
+    this.#unknownLines++;
+    const unlogged = this.#unknownUnlogged;
+    this.#unknownUnlogged = 0;
+    log.warn({ event: 'auth-failure', idc, idsp, unknown: true, ...(unlogged ? { notLoggedBefore: unlogged } : {}) }, 'AuC: authentication failure for an identity that is not provisioned');
   }
 
   /**
@@ -141,6 +173,7 @@ export class Auc implements AucService {
     } else if (r.rand) await this.store.challenges.consume(r.rand.toString('base64url'), r.idc, r.idsp);
     if (!(await this.store.terminals.get(r.idc))) {
       await this.lockout.peek(r.idc); // the read a real IDc's count starts with; failures of a made-up one are not stored
+      this.#unknownFailure(r.idc, r.idsp);
       return { locked: false };
     }
     return this.lockout.fail(r.idc);

@@ -32,7 +32,13 @@ export class Lockout {
   /** IDc → until when it is known to have no failure record. */
   readonly #clean = new Map<string, number>();
 
-  constructor(private readonly repo: FailureRepo, private readonly policy: LockoutPolicy, private readonly now: () => number) {}
+  constructor(
+    private readonly repo: FailureRepo,
+    private readonly policy: LockoutPolicy,
+    private readonly now: () => number,
+    /** Told of each failure counted, and whether it locked the IDc (the AuC logs them). */
+    private readonly observe?: (s: Readonly<FailureState>, lockedNow: boolean) => void,
+  ) {}
 
   async status(idc: string): Promise<LockStatus> {
     const s = await this.repo.get(idc);
@@ -73,12 +79,15 @@ export class Lockout {
       s.windowStart = t;
     }
     s.count += 1;
+    let lockedNow = false;
     if (s.count >= p.threshold) {
       const seconds = Math.min(p.maxSeconds, p.baseSeconds * 2 ** s.lockouts);
       s.lockouts += 1;
       s.lockedUntil = t + seconds * 1000;
+      lockedNow = true;
     }
     await this.repo.put(s);
+    this.observe?.(s, lockedNow);
     return this.#statusOf(s);
   }
 

@@ -9,6 +9,7 @@ import { parseDiameterPeers, startDiameterAucServer } from './diameter-server.js
 import { diameterPskSecret, diameterTlsMode, softswitchOriginHost } from '../config/diameter-link.js';
 import { startRadiusAucServer } from './radius-server.js';
 import { listenAddress, startListener, type Health } from '../metrics/health.js';
+import type { LiveRoles } from '../control/live-roles.js';
 
 export interface RunningAuc {
   store: Store;
@@ -26,11 +27,11 @@ export interface RunningAuc {
  * ListenerError naming it (a half-started AuC must not stay up). `health`
  * (one per process) gets each listener; the API's /healthz answers from it.
  */
-export async function startAuc(cfg: Config, logger: Logger, opts: { health?: Health; store?: Store } = {}): Promise<RunningAuc> {
+export async function startAuc(cfg: Config, logger: Logger, opts: { health?: Health; store?: Store; live?: LiveRoles } = {}): Promise<RunningAuc> {
   const store = opts.store ?? (await openStoreFromConfig(cfg));
   const opened: Array<{ close(): Promise<unknown> }> = [];
   try {
-    return await startAucOn(store, cfg, logger, opts.health, opened);
+    return await startAucOn(store, cfg, logger, opts.health, opened, opts.live);
   } catch (err) {
     for (const o of opened.reverse()) await o.close().catch(() => undefined);
     if (!opts.store) await store.close().catch(() => undefined);
@@ -38,9 +39,9 @@ export async function startAuc(cfg: Config, logger: Logger, opts: { health?: Hea
   }
 }
 
-async function startAucOn(store: Store, cfg: Config, logger: Logger, health: Health | undefined, opened: Array<{ close(): Promise<unknown> }>): Promise<RunningAuc> {
-  const auc = new Auc(store, { challengeTtlSeconds: cfg.auc.challengeTtlSeconds, lockout: cfg.auc.lockout });
-  const api = await buildApi({ store, logger, bodyLimit: cfg.auc.api.bodyLimit, ...(health ? { health } : {}) });
+async function startAucOn(store: Store, cfg: Config, logger: Logger, health: Health | undefined, opened: Array<{ close(): Promise<unknown> }>, live?: LiveRoles): Promise<RunningAuc> {
+  const auc = new Auc(store, { challengeTtlSeconds: cfg.auc.challengeTtlSeconds, lockout: cfg.auc.lockout, logger: logger.child({ role: 'auc' }) });
+  const api = await buildApi({ store, logger, bodyLimit: cfg.auc.api.bodyLimit, ...(health ? { health } : {}), ...(live ? { live } : {}) });
   opened.push(api);
   await startListener('AuC provisioning API', listenAddress(cfg.auc.api.host, cfg.auc.api.port, 'http'), () => api.listen({ host: cfg.auc.api.host, port: cfg.auc.api.port }));
   const addr = api.server.address();

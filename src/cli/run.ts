@@ -10,6 +10,7 @@ import { Health, diskCheck, listenAddress, startListener } from '../metrics/heal
 import { startMetricsServer } from '../metrics/server.js';
 import { storeCheck } from '../store/health.js';
 import { parseHostPort } from '../config/addresses.js';
+import type { LiveRoles } from '../control/live-roles.js';
 
 export type RoleName = 'auc' | 'softswitch' | 'sbc';
 
@@ -72,6 +73,8 @@ export async function runRoles(roles: RoleName[], flags: GlobalFlags, extra: Rec
   const logger = createLogger(cfg.log.level);
   // One Health for the process: every listener of every role, the store and the disk (docs/auc.md, "Health").
   const health = new Health();
+  // Roles of this process the AuC's operator API reaches directly (docs/operations.md).
+  const live: LiveRoles = {};
   const running: RunningRole[] = [];
   const stopAll = async () => {
     for (const r of running.reverse()) await r.stop().catch((err: Error) => logger.warn({ err: err.message }, 'stop failed'));
@@ -79,7 +82,7 @@ export async function runRoles(roles: RoleName[], flags: GlobalFlags, extra: Rec
   try {
     let store: Store;
     if (roles.includes('auc')) {
-      const auc = await startAuc(cfg, logger, { health });
+      const auc = await startAuc(cfg, logger, { health, live });
       running.push(auc);
       store = auc.store;
       if (roles.includes('sbc')) await provisionOwnProxies(store, cfg, logger);
@@ -92,7 +95,7 @@ export async function runRoles(roles: RoleName[], flags: GlobalFlags, extra: Rec
     health.check('store', storeCheck(store));
     health.check('disk', diskCheck(cfg.dataDir, cfg.health.minFreeMb));
     if (roles.includes('softswitch')) running.push(await startSoftswitchRole(cfg, logger, { store, health }));
-    if (roles.includes('sbc')) running.push(await startSbcRole(cfg, logger, { store, health }));
+    if (roles.includes('sbc')) running.push(await startSbcRole(cfg, logger, { store, health, live }));
     if (!roles.includes('auc')) {
       const role = roles.includes('softswitch') ? 'softswitch' : 'sbc';
       const at = role === 'softswitch' ? cfg.softswitch.health : cfg.sbc.health;

@@ -14,6 +14,8 @@ import { startMgcpRelay } from './mgcp-relay.js';
 import { startSbc, type SbcSigningOptions } from './run.js';
 import type { SbcConnectionLimits } from './connection-limits.js';
 import { SessionTable } from './sessions.js';
+import { SbcControl } from './control.js';
+import type { LiveRoles } from '../control/live-roles.js';
 
 /** The SBC's key Ksp: configured, or generated once into the data directory. */
 export function sbcKey(cfg: Config): Buffer {
@@ -45,7 +47,7 @@ function coreLink(ss: { host: string; port: number }) {
   return { ...ss, bindHost: local ? '127.0.0.1' : '0.0.0.0' };
 }
 
-function signing(cfg: Config): SbcSigningOptions {
+function signing(cfg: Config, onBlock?: SbcSigningOptions['onBlock']): SbcSigningOptions {
   const s = cfg.sbc.signing;
   if (s.enabled !== 'on' && s.enabled !== 'off') throw new ConfigError('sbc.signing.enabled must be on or off');
   if (Boolean(s.poolCert) !== Boolean(s.poolKey)) throw new ConfigError('sbc.signing.poolCert and sbc.signing.poolKey go together');
@@ -57,6 +59,7 @@ function signing(cfg: Config): SbcSigningOptions {
     ...(s.poolCert ? { pool: { certFile: s.poolCert, keyFile: s.poolKey } } : {}),
     guard: { threshold: s.guardThreshold, windowMs: s.guardWindowMs, blockMs: s.guardBlockSeconds * 1000 },
     aliases: splitList(s.aliases),
+    ...(onBlock ? { onBlock } : {}),
   };
 }
 
@@ -69,7 +72,7 @@ function connections(cfg: Config): SbcConnectionLimits {
 }
 
 /** Starts the SBC: SIP proxy with its mechanisms and header signing, MGCP and H.248 relays, one session table for all. */
-export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store?: Store; health?: Health }): Promise<RunningRole> {
+export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store?: Store; health?: Health; live?: LiveRoles }): Promise<RunningRole> {
   const log = logger.child({ role: 'sbc' });
   // The signing keys live in the database (sealed), so that pool instances and restarts verify old dialogs.
   const store = shared?.store ?? (await openStoreFromConfig(cfg));
@@ -77,6 +80,8 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
   const sessions = new SessionTable();
   const mechs = offered(cfg.sbc.mechanisms);
   const c = cfg.sbc;
+  // Operators see and steer the SBC through this (docs/operations.md); made once the SIP side runs.
+  let control: SbcControl | undefined;
   const sip = await startSbc({
     idsp: c.idsp,
     ksp,
@@ -88,11 +93,14 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
     sessions,
     logger: log,
     store: { signingKeys: store.signingKeys },
-    signing: signing(cfg),
+    signing: signing(cfg, (a) => control?.onBlock(a)),
     connections: connections(cfg),
     ...(c.metricsPort ? { metricsPort: c.metricsPort, metricsHost: '127.0.0.1' } : {}),
     ...(shared?.health ? { health: shared.health } : {}),
   });
+  control = new SbcControl({ idsp: c.idsp, sessions, failures: sip.failures, guard: sip.signatureGuard, state: store.sbcState, logger: log });
+  await control.start();
+  if (shared?.live) shared.live.sbc = control;
   const p = sip.ports;
   const listening = [
     {
@@ -121,6 +129,8 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
       await h248?.close();
       await mgcp?.close();
       await sip.close();
+      if (shared?.live?.sbc === control) delete shared.live.sbc;
+      await control?.stop();
       if (!shared?.store) await store.close();
     },
   };

@@ -25,7 +25,7 @@ import { DialogTable } from './dialogs.js';
 import { sbcMetrics } from './sip-metrics.js';
 import { HeaderSigner } from './signing/sip-signatures.js';
 import { openSigningKeys, type SigningKeys } from './signing/keyring.js';
-import { SignatureGuard, type SignatureGuardOptions } from './signing/guard.js';
+import { SignatureGuard, type GuardAlert, type SignatureGuardOptions } from './signing/guard.js';
 import { signingFailureSink } from './signing/metrics.js';
 import { loadPool } from './pool/files.js';
 import type { SigningPool } from './pool/pool.js';
@@ -89,6 +89,8 @@ export interface SbcSigningOptions {
   pool?: SigningPool | { certFile: string; keyFile: string };
   /** Signature failures per source before a block (default 10 in 1 s, blocked 60 s). */
   guard?: Omit<SignatureGuardOptions, 'now' | 'logger' | 'onAlert'>;
+  /** Called once per block the guard makes (the role records it for operators, docs/operations.md). */
+  onBlock?: (a: GuardAlert) => void;
   /** `host:port` that are also this SBC: the pool's shared address, the other instances' trusted addresses. */
   aliases?: string[];
 }
@@ -129,6 +131,8 @@ export interface RunningSbc {
   signingKeys: SigningKeys | undefined;
   /** The signature-failure guard (blocks sources). */
   signatureGuard: SignatureGuard | undefined;
+  /** Failures per source on the untrusted side (operators read them: docs/operations.md). */
+  failures: FailureCounter;
   stats(): SbcStats;
   close(): Promise<void>;
 }
@@ -176,7 +180,7 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
       ...(sig.rrLifetimeMs !== undefined ? { rrLifetimeMs: sig.rrLifetimeMs } : {}),
     });
     const pool = sig.pool === undefined ? undefined : 'seal' in sig.pool ? sig.pool : loadPool(sig.pool, { now });
-    sigGuard = new SignatureGuard({ ...sig.guard, now, ...(o.logger ? { logger: o.logger } : {}) });
+    sigGuard = new SignatureGuard({ ...sig.guard, now, ...(o.logger ? { logger: o.logger } : {}), ...(sig.onBlock ? { onAlert: sig.onBlock } : {}) });
     signer = new HeaderSigner({ via: keys.via, rr: keys.rr, ...(pool ? { pool } : {}), onFailure: signingFailureSink(registry, sigGuard) });
   }
   const contacts = new ContactMap(now);
@@ -363,6 +367,7 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
       metricsPort: metricsServer?.port,
       signingKeys: keys,
       signatureGuard: sigGuard,
+      failures,
       async close() {
         clearInterval(sweeper);
         for (const l of served) l.down('stopped');

@@ -17,6 +17,8 @@ export interface RegisteredTerminal {
   uplink?: AppHmacVerifier;
   downlink?: AppHmacSigner;
   expiresAt: number; // Unix ms
+  /** When this session was accepted (Unix ms): an operator's de-registration drops only sessions older than itself. */
+  acceptedAt?: number;
 }
 
 export class SessionTable {
@@ -29,7 +31,7 @@ export class SessionTable {
     const idc = ownString(session.idc);
     session.idc = idc;
     session.idsp = ownString(session.idsp);
-    const rec: RegisteredTerminal = { idc, protocol, address: ownString(address), session, expiresAt };
+    const rec: RegisteredTerminal = { idc, protocol, address: ownString(address), session, expiresAt, acceptedAt: this.now() };
     if (session.mechanism === 'app-hmac') {
       rec.uplink = new AppHmacVerifier(session.keys.kAppHmac, 'uplink');
       rec.downlink = new AppHmacSigner(session.keys.kAppHmac, 'downlink');

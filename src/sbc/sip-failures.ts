@@ -22,6 +22,7 @@ export interface SourceFailures {
 export class FailureCounter {
   readonly #bySource = new Map<string, SourceFailures>();
   readonly #totals: Partial<Record<FailureKind, number>> = {};
+  #version = 0;
 
   constructor(
     private readonly maxSources = 100_000,
@@ -29,6 +30,7 @@ export class FailureCounter {
   ) {}
 
   count(source: string, kind: FailureKind): SourceFailures {
+    this.#version++;
     this.#totals[kind] = (this.#totals[kind] ?? 0) + 1;
     let s = this.#bySource.get(source);
     const t = this.now();
@@ -49,6 +51,26 @@ export class FailureCounter {
 
   get(source: string): SourceFailures | undefined {
     return this.#bySource.get(source);
+  }
+
+  /** Changes with every failure counted or forgotten: whether a copy taken earlier is stale. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** The `max` sources with most failures (copies), most first; ties by most recent. */
+  top(max: number): Array<{ source: string } & SourceFailures> {
+    const out: Array<{ source: string } & SourceFailures> = [];
+    for (const [source, s] of this.#bySource) out.push({ source, ...s, byKind: { ...s.byKind } });
+    out.sort((a, b) => b.total - a.total || b.last - a.last);
+    return out.slice(0, max);
+  }
+
+  /** Forgets a source's failures (an operator lifted its block: it starts again from nothing). */
+  forget(source: string): boolean {
+    const had = this.#bySource.delete(source);
+    if (had) this.#version++;
+    return had;
   }
 
   /** Totals by kind and the sources with most failures. */

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { num, type Page } from './rows.js';
+import { escapeLike, num, type Page } from './rows.js';
 
 export interface AuditEntry {
   id: number;
@@ -10,6 +10,20 @@ export interface AuditEntry {
   detail: Record<string, unknown>;
 }
 
+/** What the audit log can be filtered by (docs/operations.md). */
+export interface AuditFilter {
+  /** Exactly this target (an identity, a token id, a source address). */
+  target?: string;
+  /** Actors starting with this: `cli:`, `token:0123abcd`, `keyswitch-up`. */
+  actor?: string;
+  /** Actions starting with this: `terminal.`, `terminal.unlock`. */
+  action?: string;
+  /** From this time on (Unix ms, inclusive). */
+  since?: number;
+  /** Before this time (Unix ms, exclusive). */
+  until?: number;
+}
+
 /** Who changed what, when. Callers never put key material in `detail`. */
 export class AuditRepo {
   constructor(private readonly knex: Knex, private readonly now: () => number) {}
@@ -18,9 +32,15 @@ export class AuditRepo {
     await this.knex('audit_log').insert({ at: this.now(), actor, action, target, detail: JSON.stringify(detail) });
   }
 
-  async list(offset: number, limit: number): Promise<Page<AuditEntry>> {
-    const [{ n }] = await this.knex('audit_log').count({ n: '*' });
-    const rows = await this.knex('audit_log').orderBy('id', 'desc').offset(offset).limit(limit);
+  async list(offset: number, limit: number, filter: AuditFilter = {}): Promise<Page<AuditEntry>> {
+    const q = this.knex('audit_log');
+    if (filter.target !== undefined) q.where({ target: filter.target });
+    if (filter.actor) q.andWhereRaw(`actor like ? escape '\\'`, [escapeLike(filter.actor) + '%']);
+    if (filter.action) q.andWhereRaw(`action like ? escape '\\'`, [escapeLike(filter.action) + '%']);
+    if (filter.since !== undefined) q.andWhere('at', '>=', filter.since);
+    if (filter.until !== undefined) q.andWhere('at', '<', filter.until);
+    const [{ n }] = await q.clone().count({ n: '*' });
+    const rows = await q.clone().orderBy('id', 'desc').offset(offset).limit(limit);
     const items = rows.map((r) => ({
       id: num(r.id),
       at: num(r.at),

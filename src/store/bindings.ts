@@ -137,6 +137,17 @@ export class BindingRepo {
     });
   }
 
+  /** Operator de-registration: removes the AoR's bindings (or the one with this contact) and returns them. */
+  async removeAll(aor: string, contact?: string): Promise<SipBinding[]> {
+    const q = this.knex('sip_bindings').where({ aor });
+    if (contact !== undefined) q.andWhere({ contact });
+    const rows = (await q.clone()).map(toBinding);
+    if (rows.length === 0) return [];
+    const gone: SipBinding[] = [];
+    for (const b of rows) if ((await this.knex('sip_bindings').where({ aor, contact: b.contact }).delete()) > 0) gone.push(b);
+    return gone.filter((b) => b.expiresAt > this.now());
+  }
+
   /** Deletes up to `limit` expired bindings and returns them (for de-registration reports). */
   async takeExpired(limit = 500): Promise<SipBinding[]> {
     const t = this.now();

@@ -7,6 +7,7 @@ import { FailureRepo } from './failures.js';
 import { resolveMasterKey } from './master-key.js';
 import { proxyRepo, terminalRepo, type PrincipalRepo } from './principals.js';
 import { RegistrationRepo } from './registrations.js';
+import { SbcStateRepo } from './sbc-state.js';
 import { SigningKeyRepo } from './signing-keys.js';
 import { TokenRepo } from './tokens.js';
 
@@ -34,6 +35,8 @@ export interface Store {
   bindings: BindingRepo;
   /** SBC header-signing keys (docs/header-signing.md). */
   signingKeys: SigningKeyRepo;
+  /** The SBCs' blocks, failure snapshots and operator actions (docs/operations.md). */
+  sbcState: SbcStateRepo;
   /** Migrations applied by this open. */
   migrations: string[];
   now: () => number;
@@ -96,6 +99,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     audit: new AuditRepo(k, now),
     bindings: new BindingRepo(k, now),
     signingKeys: new SigningKeyRepo(k, vault),
+    sbcState: new SbcStateRepo(k, now),
     close: () => k.destroy(),
   };
 }

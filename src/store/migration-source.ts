@@ -4,6 +4,7 @@ import * as m002 from '../../migrations/002_location.js';
 import * as m003 from '../../migrations/003_signing_keys.js';
 import * as m004 from '../../migrations/004_challenge_requester.js';
 import * as m005 from '../../migrations/005_master_keys.js';
+import * as m006 from '../../migrations/006_operations.js';
 
 // A static map: the knex CLI cannot discover .ts migrations under ESM, and a
 // map works the same under tsx, vitest and compiled output (measured here: the knex CLI does not load .ts migrations under ESM).
@@ -13,6 +14,7 @@ const migrations: Record<string, Knex.Migration> = {
   '003_signing_keys': m003,
   '004_challenge_requester': m004,
   '005_master_keys': m005,
+  '006_operations': m006,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

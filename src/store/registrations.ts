@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { num } from './rows.js';
+import { escapeLike, num, type Page } from './rows.js';
 
 export interface Registration {
   idc: string;
@@ -27,6 +27,18 @@ function toRegistration(r: Record<string, unknown>): Registration {
   };
 }
 
+/** What an operator may filter live registrations by (docs/operations.md). */
+export interface RegistrationFilter {
+  idc?: string;
+  /** IDc starts with this. */
+  prefix?: string;
+  protocol?: string;
+  idsp?: string;
+  mechanism?: string;
+  /** The terminal's address as reported (IPc). */
+  ipc?: string;
+}
+
 /** Registrations recorded at the AuC (s11). */
 export class RegistrationRepo {
   constructor(private readonly knex: Knex, private readonly now: () => number) {}
@@ -46,9 +58,31 @@ export class RegistrationRepo {
     return q.delete();
   }
 
+  /** Operator de-registration: this IDc's rows, or those of one protocol and/or contact. */
+  async removeWhere(idc: string, protocol?: string, contact?: string): Promise<number> {
+    const q = this.knex('registrations').where({ idc });
+    if (protocol !== undefined) q.andWhere({ protocol });
+    if (contact !== undefined) q.andWhere({ contact });
+    return q.delete();
+  }
+
   async forTerminal(idc: string): Promise<Registration[]> {
     const rows = await this.knex('registrations').where({ idc }).andWhere('expires_at', '>', this.now()).orderBy('id');
     return rows.map(toRegistration);
+  }
+
+  /** Live registrations, by IDc then protocol and contact, filtered and paged. */
+  async list(filter: RegistrationFilter, offset: number, limit: number): Promise<Page<Registration>> {
+    const q = this.knex('registrations').where('expires_at', '>', this.now());
+    if (filter.idc !== undefined) q.andWhere({ idc: filter.idc });
+    if (filter.prefix) q.andWhereRaw(`idc like ? escape '\\'`, [escapeLike(filter.prefix) + '%']);
+    if (filter.protocol !== undefined) q.andWhere({ protocol: filter.protocol });
+    if (filter.idsp !== undefined) q.andWhere({ idsp: filter.idsp });
+    if (filter.mechanism !== undefined) q.andWhere({ mechanism: filter.mechanism });
+    if (filter.ipc !== undefined) q.andWhere({ ipc: filter.ipc });
+    const [{ n }] = await q.clone().count({ n: '*' });
+    const rows = await q.clone().orderBy([{ column: 'idc' }, { column: 'protocol' }, { column: 'contact' }, { column: 'id' }]).offset(offset).limit(limit);
+    return { items: rows.map(toRegistration), total: num(n), offset, limit };
   }
 
   async purgeExpired(): Promise<number> {

@@ -14,6 +14,11 @@ export function isUniqueViolation(err: unknown): boolean {
   return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE';
 }
 
+/** A LIKE pattern's literal text: its wildcards and the escape character escaped (queries say `escape '\\'`). */
+export function escapeLike(s: string): string {
+  return s.replace(/[\\%_]/g, (c) => '\\' + c);
+}
+
 export interface Page<T> {
   items: T[];
   total: number;

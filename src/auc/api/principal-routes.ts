@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Principal, Store } from '../../store/index.js';
 import { DuplicateError } from '../../store/index.js';
 import type { PrincipalRepo } from '../../store/principals.js';
+import { Operations, principalView, type PrincipalView } from '../operations.js';
 import { identityProblem } from '../validate.js';
 import { actorOf, requireRole } from './auth.js';
 import * as S from './schemas.js';
@@ -19,23 +20,16 @@ interface Kind {
 export const TERMINALS: Kind = { plural: 'terminals', singular: 'terminal', idName: 'idc', repo: (s) => s.terminals, sip: true };
 export const PROXIES: Kind = { plural: 'proxies', singular: 'proxy', idName: 'idsp', repo: (s) => s.proxies, sip: false };
 
-function view(p: Principal, key?: Buffer) {
-  return {
-    id: p.id,
-    status: p.status,
-    keyGeneration: p.keyGeneration,
-    hasSipPassword: p.hasSipPassword,
-    createdAt: new Date(p.createdAt).toISOString(),
-    updatedAt: new Date(p.updatedAt).toISOString(),
-    ...(key ? { key: key.toString('hex') } : {}),
-  };
-}
 
 const notFound = (kind: Kind, id: string) => ({ statusCode: 404, error: 'Not Found', code: 'not-found', message: `${kind.singular} ${JSON.stringify(id)} does not exist` });
 
 /** CRUD for one kind of principal; terminals and proxies share the shape. */
 export function principalRoutes(app: FastifyInstance, store: Store, kind: Kind): void {
   const repo = kind.repo(store);
+  const ops = new Operations(store);
+  // Terminals carry their lock state (status 'locked', failures, lockedUntil); proxies have none.
+  const view = async (p: Principal, key?: Buffer): Promise<PrincipalView> =>
+    kind.sip ? principalView(p, { failure: (await store.failures.get(p.id)) ?? null, now: store.now(), ...(key ? { key } : {}) }) : principalView(p, { now: store.now(), ...(key ? { key } : {}) });
   const admin = requireRole(store, 'admin');
   const viewer = requireRole(store, 'viewer');
   const base = `/v1/${kind.plural}`;
@@ -69,7 +63,7 @@ export function principalRoutes(app: FastifyInstance, store: Store, kind: Kind):
       try {
         const p = await repo.create(id, key, sipPassword);
         await store.audit.add(actorOf(req), `${kind.singular}.create`, id, { keyGenerated: !hex, sipPassword: Boolean(sipPassword) });
-        return reply.code(201).send(view(p, hex ? undefined : key));
+        return reply.code(201).send(await view(p, hex ? undefined : key));
       } catch (err) {
         if (err instanceof DuplicateError) return reply.code(409).send({ statusCode: 409, error: 'Conflict', code: 'exists', message: err.message });
         throw err;
@@ -96,7 +90,8 @@ export function principalRoutes(app: FastifyInstance, store: Store, kind: Kind):
     },
     async (req) => {
       const page = await repo.list(req.query.offset, req.query.limit, req.query.prefix);
-      return { ...page, items: page.items.map((p) => view(p)) };
+      const now = store.now();
+      return { ...page, items: kind.sip ? await ops.terminalViews(page.items) : page.items.map((p) => principalView(p, { now })) };
     },
   );
 
@@ -105,7 +100,7 @@ export function principalRoutes(app: FastifyInstance, store: Store, kind: Kind):
     { preHandler: viewer, schema: { tags, security, summary: `Show one ${kind.singular}`, params: idParams, response: answers } },
     async (req, reply) => {
       const p = await repo.get(req.params.id);
-      return p ? view(p) : reply.code(404).send(notFound(kind, req.params.id));
+      return p ? await view(p) : reply.code(404).send(notFound(kind, req.params.id));
     },
   );
 
@@ -128,7 +123,7 @@ export function principalRoutes(app: FastifyInstance, store: Store, kind: Kind):
       const p = await repo.rotate(req.params.id, key);
       if (!p) return reply.code(404).send(notFound(kind, req.params.id));
       await store.audit.add(actorOf(req), `${kind.singular}.rotate`, req.params.id, { keyGenerated: !hex, keyGeneration: p.keyGeneration });
-      return view(p, hex ? undefined : key);
+      return await view(p, hex ? undefined : key);
     },
   );
 
@@ -143,7 +138,7 @@ export function principalRoutes(app: FastifyInstance, store: Store, kind: Kind):
         const p = await repo.setStatus(req.params.id, status);
         if (!p) return reply.code(404).send(notFound(kind, req.params.id));
         await store.audit.add(actorOf(req), `${kind.singular}.${verb}`, req.params.id);
-        return view(p);
+        return await view(p);
       },
     );
   }
@@ -166,7 +161,19 @@ export function principalRoutes(app: FastifyInstance, store: Store, kind: Kind):
         const p = await repo.setSipPassword(req.params.id, req.body.sipPassword);
         if (!p) return reply.code(404).send(notFound(kind, req.params.id));
         await store.audit.add(actorOf(req), `${kind.singular}.sip-password`, req.params.id, { set: req.body.sipPassword !== null });
-        return view(p);
+        return await view(p);
+      },
+    );
+
+    app.post<{ Params: { id: string } }>(
+      `${base}/:id/unlock`,
+      {
+        preHandler: admin,
+        schema: { tags, security, summary: 'Clear the lockout and the failure count of a terminal (audited)', params: idParams, response: answers },
+      },
+      async (req, reply) => {
+        const v = await ops.unlock(req.params.id, actorOf(req));
+        return v ?? reply.code(404).send(notFound(kind, req.params.id));
       },
     );
   }

@@ -108,6 +108,14 @@ export class SignatureGuard {
     return this.#blocked.delete(source);
   }
 
+  /** Blocks in force, with until when (for operators: docs/operations.md). */
+  blocks(): Array<{ source: string; until: number }> {
+    const now = this.#now();
+    const out: Array<{ source: string; until: number }> = [];
+    for (const [source, until] of this.#blocked) if (until > now) out.push({ source, until });
+    return out;
+  }
+
   /** Sources blocked right now. */
   blockedSources(): string[] {
     const now = this.#now();
