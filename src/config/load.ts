@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
@@ -40,6 +40,7 @@ export interface Config {
     key: string;
     host: string;
     advertise: string;
+    coreAddress: string;
     udpPort: number;
     tcpPort: number;
     tlsPort: number;
@@ -71,7 +72,14 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
-const DEFAULTS_FILE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'config', 'default.yaml');
+/** config/default.yaml: two folders up from src/config/ under tsx, three from dist/src/config/ once compiled. */
+function findDefaults(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [join(here, '..', '..', 'config', 'default.yaml'), join(here, '..', '..', '..', 'config', 'default.yaml')];
+  return candidates.find((f) => existsSync(f)) ?? candidates[0]!;
+}
+
+const DEFAULTS_FILE = findDefaults();
 
 type Tree = Record<string, unknown>;
 
@@ -131,6 +139,27 @@ function checkUnknown(tree: Tree, origin: string, prefix = ''): void {
   }
 }
 
+/**
+ * A secret's value from the environment: `KEYSWITCH_X`, or the content of the
+ * file named by `KEYSWITCH_X_FILE` (Docker and Compose secrets), its trailing
+ * line break removed. Errors name the variable and the file, never the content.
+ */
+function fromEnvironment(s: Setting, env: NodeJS.ProcessEnv): string | undefined {
+  const direct = env[s.env];
+  const file = s.type === 'secret' ? env[`${s.env}_FILE`] : undefined;
+  if (file === undefined || file === '') return direct;
+  if (direct !== undefined && direct !== '') throw new ConfigError(`set ${s.env} or ${s.env}_FILE, not both`);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${s.env}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  const value = text.replace(/(\r?\n)+$/, '');
+  if (value === '') throw new ConfigError(`${s.env}_FILE: ${file} is empty`);
+  return value;
+}
+
 export interface LoadOptions {
   configFile?: string;
   env?: NodeJS.ProcessEnv;
@@ -152,7 +181,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     }
   }
   for (const s of SETTINGS) {
-    const v = env[s.env];
+    const v = fromEnvironment(s, env);
     if (v !== undefined && v !== '') setPath(tree, s.path, coerce(s, v, `environment ${s.env}`));
     const f = opts.flags?.[s.path];
     if (f !== undefined) setPath(tree, s.path, coerce(s, f, `flag for ${s.path}`));

@@ -65,6 +65,7 @@ export const SETTINGS: readonly Setting[] = [
   { path: 'sbc.key', env: 'KEYSWITCH_SBC_KEY', type: 'secret', doc: 'The SBC key Ksp (64 hex). Empty: `sbc.key` in the data directory, generated (and provisioned by `up`).' },
   { path: 'sbc.host', env: 'KEYSWITCH_SBC_HOST', type: 'string', doc: 'Address of the SBC untrusted (terminal-facing) listeners.' },
   { path: 'sbc.advertise', env: 'KEYSWITCH_SBC_ADVERTISE', type: 'string', doc: 'Address the SBC writes into Via and Record-Route for terminals. Empty: `sbc.host`, or when that is 0.0.0.0 the first non-loopback IPv4 address.' },
+  { path: 'sbc.coreAddress', env: 'KEYSWITCH_SBC_CORE_ADDRESS', type: 'string', doc: '`host` or `host:port` where the SBC binds its link to the softswitch and which it writes in core-side Via and Record-Route, so an address the softswitch reaches (a fixed port keeps dialogs routable across SBC restarts). Empty: 127.0.0.1 for a softswitch on loopback, else the local address the system routes to the softswitch from, any free port.' },
   { path: 'sbc.udpPort', env: 'KEYSWITCH_SBC_UDP_PORT', type: 'int', doc: 'SBC SIP UDP port.' },
   { path: 'sbc.tcpPort', env: 'KEYSWITCH_SBC_TCP_PORT', type: 'int', doc: 'SBC SIP TCP port.' },
   { path: 'sbc.tlsPort', env: 'KEYSWITCH_SBC_TLS_PORT', type: 'int', doc: 'SBC SIP TLS port (certificate and TLS-PSK).' },
