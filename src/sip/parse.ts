@@ -79,14 +79,9 @@ function parseInner(buf: Buffer, opts: ParseOptions): SipRequest | SipResponse {
   let i = 0;
   while (i < buf.length && (buf[i] === 13 || buf[i] === 10)) i++;
   if (i >= buf.length) fail('message', 'empty message');
-  let hdrEnd = buf.indexOf('\r\n\r\n', i);
-  let bodyStart: number;
-  if (hdrEnd >= 0) bodyStart = hdrEnd + 4;
-  else {
-    hdrEnd = buf.indexOf('\n\n', i);
-    if (hdrEnd < 0) fail('message', 'no end of header section');
-    bodyStart = hdrEnd + 2;
-  }
+  const end = headerSectionEnd(buf, i);
+  if (!end) fail('message', 'no end of header section');
+  const { hdrEnd, bodyStart } = end;
   const hs = buf.toString('latin1', i, hdrEnd);
   const utf8 = HIGH.test(hs) && isUtf8(buf.subarray(i, hdrEnd));
   // The first fault in the header section. Splitting goes on past it, so that the message
@@ -243,24 +238,41 @@ export type FrameResult =
 
 const CL_RE = /(?:^|\n)[ \t]*(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)/i;
 
+/**
+ * Where the header section that starts at `from` ends: the first empty line, whether its
+ * line ends are CRLF or bare LF (RFC 3261 §7.5 asks to accept LF). `hdrEnd` is the end of
+ * the last header line's text, `bodyStart` the first byte after the empty line. The
+ * parser and the stream framing both use it, so they cannot disagree on a message's length.
+ */
+export function headerSectionEnd(buf: Buffer, from = 0): { hdrEnd: number; bodyStart: number } | undefined {
+  let nl = buf.indexOf(10, from);
+  while (nl >= 0) {
+    const next = buf[nl + 1];
+    const bodyStart = next === 10 ? nl + 2 : next === 13 && buf[nl + 2] === 10 ? nl + 3 : -1;
+    if (bodyStart >= 0) return { hdrEnd: nl > from && buf[nl - 1] === 13 ? nl - 1 : nl, bodyStart };
+    nl = buf.indexOf(10, nl + 1);
+  }
+  return undefined;
+}
+
 /** Stream framing (RFC 3261 §18.3): where the first message in `buf` ends. */
 export function findMessageLength(buf: Buffer, maxMessageSize = DEFAULT_LIMITS.maxMessageSize): FrameResult {
   let i = 0;
   while (i < buf.length && (buf[i] === 13 || buf[i] === 10)) i++;
   if (i > 0) return { kind: 'keepalive', length: i };
-  const e = buf.indexOf('\r\n\r\n');
-  if (e < 0) {
+  const end = headerSectionEnd(buf);
+  if (!end) {
     if (buf.length > maxMessageSize) return { kind: 'error', reason: 'header section too large' };
     return { kind: 'incomplete' };
   }
-  const m = CL_RE.exec(buf.toString('latin1', 0, e));
+  const m = CL_RE.exec(buf.toString('latin1', 0, end.hdrEnd));
   let cl = 0;
   if (m) {
     const v = m[1]!.trim();
     if (!/^[0-9]{1,10}$/.test(v)) return { kind: 'error', reason: 'bad Content-Length' };
     cl = Number(v);
   }
-  const total = e + 4 + cl;
+  const total = end.bodyStart + cl;
   if (total > maxMessageSize) return { kind: 'error', reason: 'message too large' };
   if (buf.length < total) return { kind: 'incomplete' };
   return { kind: 'message', length: total };
