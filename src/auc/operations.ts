@@ -235,14 +235,15 @@ export class Operations {
     return items.map((p) => principalView(p, { failure: failures.get(p.id) ?? null, now }));
   }
 
-  /** Clears an IDc's lockout and failure count; undefined for a terminal that does not exist. */
-  async unlock(idc: string, actor: string): Promise<PrincipalView | undefined> {
+  /** Clears an IDc's lockout and failure count (what it was is in the audit log); undefined for a terminal that does not exist. */
+  async unlock(idc: string, actor: string): Promise<{ terminal: PrincipalView; was: { locked: boolean; failures: number; lockouts: number } } | undefined> {
     const p = await this.store.terminals.get(idc);
     if (!p) return undefined;
-    const was = await this.store.failures.take(idc);
+    const record = await this.store.failures.take(idc);
     const now = this.now;
-    await this.store.audit.add(actor, 'terminal.unlock', idc, { wasLocked: Boolean(was && was.lockedUntil > now), failures: was?.count ?? 0, lockouts: was?.lockouts ?? 0 });
-    return principalView(p, { failure: null, now });
+    const was = { locked: Boolean(record && record.lockedUntil > now), failures: record?.count ?? 0, lockouts: record?.lockouts ?? 0 };
+    await this.store.audit.add(actor, 'terminal.unlock', idc, { wasLocked: was.locked, failures: was.failures, lockouts: was.lockouts });
+    return { terminal: principalView(p, { failure: null, now }), was };
   }
 
   async blocked(offset: number, limit: number): Promise<Page<BlockView>> {

@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { describeConfig } from '../config/load.js';
 import { configFrom, isUserError, UsageError, withStore, type GlobalFlags } from './context.js';
 import { importFile, listPrincipals, provisionPrincipal, type ProvisionOptions } from './provision.js';
+import { addOperatorCommands } from './operator-commands.js';
 import { runRoles } from './run.js';
 import { readSecret, secretHelp, StdinOnce } from './secret-input.js';
 
@@ -251,6 +252,9 @@ program
   .option('--prefix <text>', 'only identities starting with this')
   .option('--json', 'print one JSON document')
   .action(async (what: string, o: { offset: string; limit: string; prefix?: string; json?: boolean }) => listPrincipals(what, o, g()));
+
+// show, rotate, disable, enable, delete, sip-password, unlock, registrations, failures, blocked, sources, audit
+addOperatorCommands(program, g);
 
 try {
   await program.parseAsync(process.argv);

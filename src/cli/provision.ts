@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { importTerminalsCsv, keylessRows, type ImportReport } from '../auc/import.js';
 import { identityProblem, keyProblem, sipPasswordProblem } from '../auc/validate.js';
+import { Operations, principalView } from '../auc/operations.js';
 import { DuplicateError, type Principal } from '../store/index.js';
 import { cliActor, UsageError, withStore, type GlobalFlags } from './context.js';
 import { KeysOutFile } from './keys-out.js';
@@ -120,13 +121,16 @@ export async function listPrincipals(what: string, opts: { offset: string; limit
   if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(limit) || limit < 1) throw new UsageError('--offset and --limit must be whole numbers');
   await withStore(flags, async (store) => {
     const repo = what === 'terminals' ? store.terminals : store.proxies;
-    const page = await repo.list(offset, limit, opts.prefix);
+    const raw = await repo.list(offset, limit, opts.prefix);
+    // the API's shape: a terminal locked by failures shows status 'locked'
+    const items = what === 'terminals' ? await new Operations(store).terminalViews(raw.items) : raw.items.map((p) => principalView(p, { now: store.now() }));
+    const page = { ...raw, items };
     if (opts.json) {
       console.log(JSON.stringify(page));
       return;
     }
     for (const p of page.items) {
-      console.log(`${p.id}\t${p.status}\tkey-gen ${p.keyGeneration}${p.hasSipPassword ? '\tsip-password' : ''}\t${new Date(p.createdAt).toISOString()}`);
+      console.log(`${p.id}\t${p.status}${p.lockedUntil ? ` until ${p.lockedUntil}` : ''}\tkey-gen ${p.keyGeneration}${p.hasSipPassword ? '\tsip-password' : ''}\t${p.createdAt}`);
     }
     console.log(`(${page.items.length} of ${page.total}${page.total > offset + page.items.length ? `; next: --offset ${offset + page.items.length}` : ''})`);
   });

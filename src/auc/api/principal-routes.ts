@@ -172,8 +172,8 @@ export function principalRoutes(app: FastifyInstance, store: Store, kind: Kind):
         schema: { tags, security, summary: 'Clear the lockout and the failure count of a terminal (audited)', params: idParams, response: answers },
       },
       async (req, reply) => {
-        const v = await ops.unlock(req.params.id, actorOf(req));
-        return v ?? reply.code(404).send(notFound(kind, req.params.id));
+        const r = await ops.unlock(req.params.id, actorOf(req));
+        return r ? r.terminal : reply.code(404).send(notFound(kind, req.params.id));
       },
     );
   }
