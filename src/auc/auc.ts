@@ -117,7 +117,10 @@ export class Auc implements AucService {
     if (gate.ok) gate.key.fill(0);
     // A refused IDc costs what a real one does: the same reads and the same hash.
     const password = await this.store.terminals.sipPassword(req.idc);
-    const ha1 = createHash(req.algorithm === 'SHA-256' ? 'sha256' : 'md5').update(`${req.username}:${req.realm}:${password ?? ''}`).digest('hex');
+    const ha1 =
+      req.algorithm === 'H235-SHA1'
+        ? createHash('sha1').update(password ?? '', 'utf8').digest('hex') // H.235.1: K = SHA-1(password)
+        : createHash(req.algorithm === 'SHA-256' ? 'sha256' : 'md5').update(`${req.username}:${req.realm}:${password ?? ''}`).digest('hex');
     // The requester may now report one Digest outcome for this IDc (failed(), registered() without a Rand); a refused
     // IDc too, whose response the softswitch compares with a decoy and reports as a wrong password.
     if (from !== undefined) await this.store.challenges.grantDigest(req.idc, from, this.store.now() + this.opts.challengeTtlSeconds * 1000);
@@ -149,7 +152,10 @@ export class Auc implements AucService {
     // A refresh without a Rand or Digest grant is recorded but clears no failures: nothing proves it at the AuC.
     let first = true;
     if (from !== undefined) first = await this.#bind(r, from, false);
-    else if (r.rand) await this.store.challenges.consume(r.rand.toString('base64url'), r.idc, r.idsp);
+    else if (r.rand) first = await this.store.challenges.consume(r.rand.toString('base64url'), r.idc, r.idsp);
+    // A Rand proves one authentication: a second report on it (a replay, or a failure reported first),
+    // or one on a Rand this AuC never issued or let expire, records nothing.
+    if (r.rand && !first) throw new ReportRefusedError();
     await this.store.registrations.record({
       idc: r.idc,
       idsp: r.idsp,
@@ -170,7 +176,7 @@ export class Auc implements AucService {
     if (from !== undefined) {
       // A repeated report on one challenge (a retransmission to another AuC) answers the state without counting again.
       if (!(await this.#bind(r, from, true))) return this.lockout.status(r.idc);
-    } else if (r.rand) await this.store.challenges.consume(r.rand.toString('base64url'), r.idc, r.idsp);
+    } else if (r.rand && !(await this.store.challenges.consume(r.rand.toString('base64url'), r.idc, r.idsp))) return this.lockout.status(r.idc);
     if (!(await this.store.terminals.get(r.idc))) {
       await this.lockout.peek(r.idc); // the read a real IDc's count starts with; failures of a made-up one are not stored
       this.#unknownFailure(r.idc, r.idsp);

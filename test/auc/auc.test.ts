@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Auc } from '../../src/auc/auc.js';
+import { ReportRefusedError } from '../../src/auc/service.js';
 import { f, unwrap } from '../../src/crypto/ks1.js';
 import type { Store } from '../../src/store/index.js';
 import { describeEngines } from '../helpers/engines.js';
@@ -63,6 +64,33 @@ describeEngines('AuC core', (ctx) => {
     expect(await store.registrations.forTerminal(idc)).toEqual([expect.objectContaining({ ipc: '192.0.2.10', mechanism: 'app-hmac', protocol: 'sip' })]);
     await auc.deregistered({ idc, idsp, protocol: 'sip', contact: '<sip:alice@192.0.2.10:5060>' });
     expect(await store.registrations.forTerminal(idc)).toEqual([]);
+  });
+
+  it('takes one report per Rand: a second registration or failure on it is refused and changes nothing', async () => {
+    const reg = (ipc: string, rand: Buffer) => ({ idc, idsp, ipc, protocol: 'sip', contact: `<sip:alice@${ipc}:5060>`, mechanism: 'app-hmac', expiresAt: t + 3600_000, rand });
+    for (const from of [undefined, 'radius:127.0.0.1']) {
+      const v = await auc.vector({ idc, idsp }, from);
+      if (!v.ok) throw new Error('expected a vector');
+      await auc.registered(reg('192.0.2.10', v.vector.rand), from);
+      // the same Rand again (a softswitch replaying it, or anyone who holds its secret): nothing proves this contact
+      await expect(auc.registered(reg('198.51.100.66', v.vector.rand), from)).rejects.toBeInstanceOf(ReportRefusedError);
+      expect((await store.registrations.forTerminal(idc)).map((r) => r.ipc)).toEqual(['192.0.2.10']);
+      // a Rand the AuC never issued proves nothing either
+      await expect(auc.registered(reg('198.51.100.67', randomBytes(16)), from)).rejects.toBeInstanceOf(ReportRefusedError);
+      // a failure reported on a Rand already used counts nothing
+      expect(await auc.failed({ idc, idsp, rand: v.vector.rand }, from)).toEqual({ locked: false });
+      expect(await store.failures.get(idc)).toBeUndefined();
+      // and a Rand reported as failed cannot then be reported as a registration
+      const w = await auc.vector({ idc, idsp }, from);
+      if (!w.ok) throw new Error('expected a vector');
+      expect(await auc.failed({ idc, idsp, rand: w.vector.rand }, from)).toEqual({ locked: false });
+      expect((await store.failures.get(idc))?.count).toBe(1);
+      await expect(auc.registered(reg('198.51.100.68', w.vector.rand), from)).rejects.toBeInstanceOf(ReportRefusedError);
+      expect((await store.failures.get(idc))?.count).toBe(1);
+      expect((await store.registrations.forTerminal(idc)).map((r) => r.ipc)).toEqual(['192.0.2.10']);
+      await auc.deregistered({ idc, idsp, protocol: 'sip', contact: '<sip:alice@192.0.2.10:5060>' });
+      await store.failures.clear(idc);
+    }
   });
 
   it('locks an IDc after repeated failures, with back-off, and unlocks on time', async () => {
