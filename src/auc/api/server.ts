@@ -5,9 +5,12 @@ import type { Logger } from '../../log/logger.js';
 import { Health, healthAnswer } from '../../metrics/health.js';
 import { storeCheck } from '../../store/health.js';
 import type { Store } from '../../store/index.js';
+import { CONSOLE_CSP, CONSOLE_DEFAULTS, CONSOLE_PREFIX, consolePlugin, type ConsoleApiOptions } from '../console/plugin.js';
 import { importTerminalsCsv } from '../import.js';
 import { actorOf, requireRole } from './auth.js';
 import { PROXIES, TERMINALS, principalRoutes } from './principal-routes.js';
+import { operatorRoutes } from './operator-routes.js';
+import type { LiveRoles } from '../../control/live-roles.js';
 import * as S from './schemas.js';
 
 export interface ApiOptions {
@@ -20,6 +23,10 @@ export interface ApiOptions {
    * Without it, `/healthz` checks the store alone.
    */
   health?: Health;
+  /** Roles running in this process (`keyswitch up`): the operator routes reach the SBC directly (docs/operations.md). */
+  live?: LiveRoles;
+  /** The web console under /console (docs/console.md): its settings and the process's metrics. */
+  console?: ConsoleApiOptions;
 }
 
 const healthSchema = {
@@ -111,7 +118,8 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   app.addHook('onSend', async (req, reply, payload) => {
     reply.headers(SECURITY_HEADERS);
     const docs = req.url === '/docs' || req.url.startsWith('/docs/');
-    reply.header('content-security-policy', docs ? DOCS_CSP : API_CSP);
+    const consolePage = req.url === CONSOLE_PREFIX || req.url.startsWith(`${CONSOLE_PREFIX}/`) || req.url.startsWith(`${CONSOLE_PREFIX}?`);
+    reply.header('content-security-policy', docs ? DOCS_CSP : consolePage ? CONSOLE_CSP : API_CSP);
     if (!docs) reply.header('cache-control', 'no-store');
     return payload;
   });
@@ -135,6 +143,8 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
       return reply.code(status).send(body);
     },
   );
+
+  await app.register(consolePlugin, { prefix: CONSOLE_PREFIX, store, ...(opts.live ? { live: opts.live } : {}), ...CONSOLE_DEFAULTS, ...opts.console });
 
   principalRoutes(app, store, TERMINALS);
   principalRoutes(app, store, PROXIES);
@@ -167,19 +177,8 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     async (req) => importTerminalsCsv(store, req.body, { actor: actorOf(req) }),
   );
 
-  app.get<{ Querystring: { offset: number; limit: number } }>(
-    '/v1/audit',
-    {
-      preHandler: requireRole(store, 'viewer'),
-      schema: {
-        tags: ['audit'],
-        security: [{ bearer: [] }],
-        summary: 'The audit log, newest first',
-        querystring: { type: 'object', properties: { offset: S.paging.properties.offset, limit: S.paging.properties.limit }, additionalProperties: false },
-      },
-    },
-    async (req) => store.audit.list(req.query.offset, req.query.limit),
-  );
+  // registrations, failures and lockouts, blocked sources, failures per source, the audit log
+  operatorRoutes(app, store, opts.live);
 
   return app;
 }
