@@ -13,6 +13,7 @@ import { avp } from '../diameter/avp.js';
 import { startDiameterServer } from '../diameter/server.js';
 import type { ConnectionFacts, RequestContext } from '../diameter/peer.js';
 import type { DiameterMessage } from '../diameter/codec.js';
+import type { Logger } from '../log/logger.js';
 
 /** One allowed peer: its Origin-Host and where it may connect from (addresses or CIDRs). */
 export interface DiameterPeerRule {
@@ -42,6 +43,13 @@ export interface DiameterAucServerOptions {
    * told at most once per 10 s, with how many more were refused meanwhile.
    */
   onRefused?: (info: RefusedPeer) => void;
+  /**
+   * A request whose handling threw (the store failing, a bug) is answered 5012
+   * DIAMETER_UNABLE_TO_COMPLY, counted in `stats()`, and logged here at error:
+   * command, peer, the error's name, code and message, never an AVP value (no
+   * Rand, no key). At most 10 lines a second, saying how many were not logged.
+   */
+  logger?: Pick<Logger, 'error'>;
 }
 
 export interface RefusedPeer {
@@ -105,7 +113,46 @@ function peerAuthorizer(rules: readonly DiameterPeerRule[], tls: boolean): (remo
 
 export interface DiameterAucServer {
   port: number;
+  /** `handlerErrors`: requests answered 5012 because their handling threw. */
+  stats(): { handlerErrors: number };
   close(): Promise<void>;
+}
+
+const COMMAND_NAMES: Record<number, string> = { [CMD_MULTIMEDIA_AUTH]: 'MAR', [CMD_SERVER_ASSIGNMENT]: 'SAR' };
+const ERROR_LINES_PER_SECOND = 10;
+
+/** Logs a handler's failure: what and from whom, never the request's values; a storm of them costs a few lines a second. */
+function handlerErrorLog(log: Pick<Logger, 'error'> | undefined): (err: unknown, req: DiameterMessage, originHost: string | undefined) => void {
+  let second = 0;
+  let lines = 0;
+  let unlogged = 0;
+  return (err, req, originHost) => {
+    if (!log) return;
+    const now = Math.floor(Date.now() / 1000);
+    if (now !== second) {
+      second = now;
+      lines = 0;
+    }
+    if (lines >= ERROR_LINES_PER_SECOND) {
+      unlogged++;
+      return;
+    }
+    lines++;
+    const e = err instanceof Error ? err : new Error(String(err));
+    const code = (e as { code?: unknown }).code;
+    log.error(
+      {
+        event: 'diameter-handler-error',
+        command: COMMAND_NAMES[req.commandCode] ?? String(req.commandCode),
+        applicationId: req.applicationId,
+        peer: originHost ?? '',
+        error: { name: e.name, message: e.message, ...(typeof code === 'string' ? { code } : {}) },
+        ...(unlogged ? { notLoggedBefore: unlogged } : {}),
+      },
+      'AuC Diameter: request failed, answered 5012 DIAMETER_UNABLE_TO_COMPLY',
+    );
+    unlogged = 0;
+  };
 }
 
 function reply(ctx: RequestContext, r: CxRefusal): DiameterMessage {
@@ -121,7 +168,9 @@ export async function startDiameterAucServer(opts: DiameterAucServerOptions): Pr
   const secret = opts.tlsPskSecret;
   const known = new Set(opts.peers.map((p) => p.originHost.toLowerCase()));
   const refused = everyTenSeconds(opts.onRefused);
+  const handlerError = handlerErrorLog(opts.logger);
   const server = await startDiameterServer({
+    onHandlerError: (err, req, peer) => handlerError(err, req, peer.remote?.originHost),
     authorize: peerAuthorizer(opts.peers, secret !== undefined),
     onRefused: (remote, conn) => refused({ originHost: remote.originHost, address: conn.address, reason: 'not an allowed peer' }),
     ...(secret
@@ -180,5 +229,5 @@ export async function startDiameterAucServer(opts: DiameterAucServerOptions): Pr
       },
     ],
   });
-  return { port: server.port, close: () => server.close() };
+  return { port: server.port, stats: () => server.stats(), close: () => server.close() };
 }

@@ -69,6 +69,11 @@ export interface PeerOptions {
   pskIdentity?: string;
   /** First hop-by-hop id (random by default); tests use it to check the 2^32 wrap. */
   initialHopByHop?: number;
+  /**
+   * Told of each request whose handler threw (it is answered 5012 DIAMETER_UNABLE_TO_COMPLY):
+   * such a throw is a fault of ours or of what is behind us, never to go unnoticed.
+   */
+  onHandlerError?: (err: unknown, req: DiameterMessage, peer: DiameterPeer) => void;
 }
 
 export interface OutgoingRequest {
@@ -366,7 +371,14 @@ export class DiameterPeer extends EventEmitter {
       .then(() => handler(m, ctx))
       .then(
         (ans) => this.send(ans),
-        () => this.answer(m, { resultCode: RESULT.UNABLE_TO_COMPLY }),
+        (err: unknown) => {
+          this.answer(m, { resultCode: RESULT.UNABLE_TO_COMPLY });
+          try {
+            this.opts.onHandlerError?.(err, m, this);
+          } catch {
+            // a failing observer must not take the connection down
+          }
+        },
       )
       .finally(() => this.incomingInFlight--);
   }

@@ -1,6 +1,7 @@
 /** A Diameter responder over TCP or TLS-PSK: accepts peers, answers CER, dispatches requests to handlers. */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import type { DiameterMessage } from './codec.js';
 import type { Dictionary } from './dictionary.js';
 import type { LocalIdentity, RemoteIdentity } from './identity.js';
 import { DiameterPeer, type ConnectionFacts, type HandlerTable, type PeerAuthorizer, type RequestHandler } from './peer.js';
@@ -35,11 +36,15 @@ export interface DiameterServerOptions {
   tlsPsk?: { keyFor(identity: string): Buffer | undefined };
   /** Told of each TLS handshake that failed (a plain-TCP or keyless client on the TLS port). */
   onTlsError?: (address: string) => void;
+  /** Told of each request whose handler threw (answered 5012 DIAMETER_UNABLE_TO_COMPLY); counted in `stats()`. */
+  onHandlerError?: (err: unknown, req: DiameterMessage, peer: DiameterPeer) => void;
 }
 
 export interface DiameterServer {
   port: number;
   peers(): DiameterPeer[];
+  /** `handlerErrors`: requests whose handler threw, answered 5012. */
+  stats(): { handlerErrors: number };
   /** DPR to every peer, then stop listening. */
   close(): Promise<void>;
 }
@@ -58,11 +63,17 @@ export async function startDiameterServer(opts: DiameterServerOptions): Promise<
   const handlers = handlerTable(opts.handlers);
   const peers = new Set<DiameterPeer>();
   const handshakeMs = opts.handshakeMs ?? 10_000;
+  let handlerErrors = 0;
+  const onHandlerError = (err: unknown, req: DiameterMessage, peer: DiameterPeer): void => {
+    handlerErrors++;
+    opts.onHandlerError?.(err, req, peer);
+  };
   const accept = (socket: Socket, pskIdentity?: string): void => {
     const peer = new DiameterPeer(socket, {
       local: opts.local,
       role: 'responder',
       handlers,
+      onHandlerError,
       ...(opts.authorize ? { authorize: opts.authorize } : {}),
       ...(pskIdentity !== undefined ? { pskIdentity } : {}),
       ...(opts.watchdogMs !== undefined ? { watchdogMs: opts.watchdogMs } : {}),
@@ -98,6 +109,7 @@ export async function startDiameterServer(opts: DiameterServerOptions): Promise<
   return {
     port: (server.address() as AddressInfo).port,
     peers: () => [...peers],
+    stats: () => ({ handlerErrors }),
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all([...peers].map((p) => p.disconnect(undefined, 500)));

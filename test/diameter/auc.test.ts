@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startDiameterAucServer } from '../../src/auc/diameter-server.js';
 import { AucUnavailableError, type AucService } from '../../src/auc/service.js';
 import { DiameterAucClient } from '../../src/softswitch/auc-diameter-client.js';
+import { createLogger, type Logger } from '../../src/log/logger.js';
 import { fakeAuc } from './helpers.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -10,9 +12,9 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setup(service?: AucService) {
+async function setup(service?: AucService, logger?: Logger) {
   const fake = fakeAuc();
-  const server = await startDiameterAucServer({ host: '127.0.0.1', port: 0, originHost: 'auc1.lab.example', originRealm: 'lab.example', service: service ?? fake.service, peers: [{ originHost: 'ss1.lab.example', addresses: ['127.0.0.1'] }] });
+  const server = await startDiameterAucServer({ host: '127.0.0.1', port: 0, originHost: 'auc1.lab.example', originRealm: 'lab.example', service: service ?? fake.service, peers: [{ originHost: 'ss1.lab.example', addresses: ['127.0.0.1'] }], ...(logger ? { logger } : {}) });
   cleanups.push(() => server.close());
   const client = new DiameterAucClient({
     peers: [{ host: '127.0.0.1', port: server.port }],
@@ -81,6 +83,37 @@ describe('AucService over Diameter Cx', () => {
     await expect(
       client.registered({ idc: 'boom@lab.example', idsp: 'sbc1.lab.example', ipc: '192.0.2.1', protocol: 'sip', contact: '', mechanism: '', expiresAt: 0 }),
     ).rejects.toBeInstanceOf(AucUnavailableError);
+  });
+
+  it('a request whose handling throws is answered 5012, logged at error without its values, and counted', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = createLogger('info', new Writable({ write: (chunk: Buffer, _e, cb) => (lines.push(JSON.parse(chunk.toString())), cb()) }));
+    const secretRand = randomBytes(16);
+    const fake = fakeAuc();
+    const service: AucService = {
+      ...fake.service,
+      // a store fault while making a vector: the request's values must not reach the log
+      vector: async () => {
+        throw Object.assign(new Error('database unavailable'), { code: 'SQLITE_BUSY' });
+      },
+    };
+    const { client, server } = await setup(service, logger);
+    await expect(client.vector({ idc: 'alice@lab.example', idsp: 'sbc1.lab.example' })).rejects.toBeInstanceOf(AucUnavailableError);
+    await expect(
+      client.registered({ idc: 'boom@lab.example', idsp: 'sbc1.lab.example', ipc: '192.0.2.1', protocol: 'sip', contact: '', mechanism: '', expiresAt: 0, rand: secretRand }),
+    ).rejects.toBeInstanceOf(AucUnavailableError);
+    expect(server.stats().handlerErrors).toBe(2);
+    expect(lines).toEqual([
+      expect.objectContaining({ level: 50, event: 'diameter-handler-error', command: 'MAR', peer: 'ss1.lab.example', error: { name: 'Error', message: 'database unavailable', code: 'SQLITE_BUSY' } }),
+      expect.objectContaining({ level: 50, event: 'diameter-handler-error', command: 'SAR', peer: 'ss1.lab.example', error: { name: 'Error', message: 'database down' } }),
+    ]);
+    expect(lines[0]!.msg).toMatch(/5012/);
+    const text = JSON.stringify(lines);
+    expect(text).not.toContain(secretRand.toString('hex'));
+    expect(text).not.toContain(secretRand.toString('base64'));
+    expect(text).not.toContain('192.0.2.1');
+    // the link is still good for the next request
+    expect((await client.digest({ idc: 'carol@lab.example', username: 'carol', realm: 'lab.example', algorithm: 'SHA-256' })).ok).toBe(true);
   });
 
   it('throws AucUnavailableError within its bound when no AuC answers', async () => {
