@@ -20,7 +20,7 @@ export function auditRoutes(app: FastifyInstance, ops: Operations, viewer: Retur
   app.get<{ Querystring: AuditQuery }>(
     '/v1/audit',
     {
-      preHandler: viewer,
+      onRequest: viewer,
       schema: {
         tags: ['audit'],
         security: [{ bearer: [] }],

@@ -12,14 +12,14 @@ const paged = { type: 'object', properties: { offset: S.paging.properties.offset
 export function blockedRoutes(app: FastifyInstance, ops: Operations, admin: ReturnType<typeof requireRole>, viewer: ReturnType<typeof requireRole>): void {
   app.get<{ Querystring: { offset: number; limit: number } }>(
     '/v1/blocked',
-    { preHandler: viewer, schema: { tags, security, summary: 'Sources the SBCs block now, with reason and expiry, newest first', querystring: paged, response: { 200: O.page(O.block), 400: S.error, 401: S.error } } },
+    { onRequest: viewer, schema: { tags, security, summary: 'Sources the SBCs block now, with reason and expiry, newest first', querystring: paged, response: { 200: O.page(O.block), 400: S.error, 401: S.error } } },
     async (req) => ops.blocked(req.query.offset, req.query.limit),
   );
 
   app.delete<{ Params: { source: string } }>(
     '/v1/blocked/:source',
     {
-      preHandler: admin,
+      onRequest: admin,
       schema: {
         tags,
         security,
@@ -38,7 +38,7 @@ export function blockedRoutes(app: FastifyInstance, ops: Operations, admin: Retu
   app.get<{ Querystring: { offset: number; limit: number } }>(
     '/v1/source-failures',
     {
-      preHandler: viewer,
+      onRequest: viewer,
       schema: { tags, security, summary: 'Failures per source address at the SBCs (signature failures among them), most first', querystring: paged, response: { 200: O.page(O.sourceFailure), 400: S.error, 401: S.error } },
     },
     async (req) => ops.sourceFailures(req.query.offset, req.query.limit),

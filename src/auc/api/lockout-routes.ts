@@ -12,7 +12,7 @@ export function lockoutRoutes(app: FastifyInstance, ops: Operations, viewer: Ret
   app.get<{ Querystring: { offset: number; limit: number; prefix?: string; locked?: boolean } }>(
     '/v1/failures',
     {
-      preHandler: viewer,
+      onRequest: viewer,
       schema: {
         tags: ['failures'],
         security: [{ bearer: [] }],

@@ -41,7 +41,7 @@ export function principalRoutes(app: FastifyInstance, store: Store, kind: Kind):
   app.post<{ Body: { id: string; key?: string; sipPassword?: string } }>(
     base,
     {
-      preHandler: admin,
+      onRequest: admin,
       schema: {
         tags,
         security,
@@ -74,7 +74,7 @@ export function principalRoutes(app: FastifyInstance, store: Store, kind: Kind):
   app.get<{ Querystring: { offset: number; limit: number; prefix?: string } }>(
     base,
     {
-      preHandler: viewer,
+      onRequest: viewer,
       schema: {
         tags,
         security,
@@ -97,7 +97,7 @@ export function principalRoutes(app: FastifyInstance, store: Store, kind: Kind):
 
   app.get<{ Params: { id: string } }>(
     `${base}/:id`,
-    { preHandler: viewer, schema: { tags, security, summary: `Show one ${kind.singular}`, params: idParams, response: answers } },
+    { onRequest: viewer, schema: { tags, security, summary: `Show one ${kind.singular}`, params: idParams, response: answers } },
     async (req, reply) => {
       const p = await repo.get(req.params.id);
       return p ? await view(p) : reply.code(404).send(notFound(kind, req.params.id));
@@ -107,7 +107,7 @@ export function principalRoutes(app: FastifyInstance, store: Store, kind: Kind):
   app.post<{ Params: { id: string }; Body: { key?: string } | undefined }>(
     `${base}/:id/rotate`,
     {
-      preHandler: admin,
+      onRequest: admin,
       schema: {
         tags,
         security,
@@ -133,7 +133,7 @@ export function principalRoutes(app: FastifyInstance, store: Store, kind: Kind):
   ] as const) {
     app.post<{ Params: { id: string } }>(
       `${base}/:id/${verb}`,
-      { preHandler: admin, schema: { tags, security, summary: `${verb[0].toUpperCase()}${verb.slice(1)} a ${kind.singular}`, params: idParams, response: answers } },
+      { onRequest: admin, schema: { tags, security, summary: `${verb[0].toUpperCase()}${verb.slice(1)} a ${kind.singular}`, params: idParams, response: answers } },
       async (req, reply) => {
         const p = await repo.setStatus(req.params.id, status);
         if (!p) return reply.code(404).send(notFound(kind, req.params.id));
@@ -147,7 +147,7 @@ export function principalRoutes(app: FastifyInstance, store: Store, kind: Kind):
     app.put<{ Params: { id: string }; Body: { sipPassword: string | null } }>(
       `${base}/:id/sip-password`,
       {
-        preHandler: admin,
+        onRequest: admin,
         schema: {
           tags,
           security,
@@ -168,7 +168,7 @@ export function principalRoutes(app: FastifyInstance, store: Store, kind: Kind):
     app.post<{ Params: { id: string } }>(
       `${base}/:id/unlock`,
       {
-        preHandler: admin,
+        onRequest: admin,
         schema: { tags, security, summary: 'Clear the lockout and the failure count of a terminal (audited)', params: idParams, response: answers },
       },
       async (req, reply) => {
@@ -180,7 +180,7 @@ export function principalRoutes(app: FastifyInstance, store: Store, kind: Kind):
 
   app.delete<{ Params: { id: string } }>(
     `${base}/:id`,
-    { preHandler: admin, schema: { tags, security, summary: `Delete a ${kind.singular}`, params: idParams, response: { 204: { type: 'null' }, 401: S.error, 403: S.error, 404: S.error } } },
+    { onRequest: admin, schema: { tags, security, summary: `Delete a ${kind.singular}`, params: idParams, response: { 204: { type: 'null' }, 401: S.error, 403: S.error, 404: S.error } } },
     async (req, reply) => {
       if (!(await repo.delete(req.params.id))) return reply.code(404).send(notFound(kind, req.params.id));
       await store.audit.add(actorOf(req), `${kind.singular}.delete`, req.params.id);

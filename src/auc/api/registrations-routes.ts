@@ -35,7 +35,7 @@ export function registrationRoutes(app: FastifyInstance, ops: Operations, admin:
   app.get<{ Querystring: ListQuery }>(
     '/v1/registrations',
     {
-      preHandler: viewer,
+      onRequest: viewer,
       schema: { tags, security, summary: 'Live registrations, filtered (idc, prefix, protocol, idsp, mechanism, source) and paged', querystring: O.registrationQuery, response: { 200: O.page(O.registration), 400: S.error, 401: S.error } },
     },
     async (req) => ops.registrations(filterOf(req.query), req.query.offset, req.query.limit),
@@ -44,7 +44,7 @@ export function registrationRoutes(app: FastifyInstance, ops: Operations, admin:
   app.get<{ Params: { idc: string } }>(
     '/v1/registrations/:idc',
     {
-      preHandler: viewer,
+      onRequest: viewer,
       schema: {
         tags,
         security,
@@ -59,7 +59,7 @@ export function registrationRoutes(app: FastifyInstance, ops: Operations, admin:
   app.delete<{ Params: { idc: string }; Querystring: { protocol?: string; contact?: string } }>(
     '/v1/registrations/:idc',
     {
-      preHandler: admin,
+      onRequest: admin,
       schema: {
         tags,
         security,
