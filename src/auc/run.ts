@@ -9,6 +9,8 @@ import { parseDiameterPeers, startDiameterAucServer } from './diameter-server.js
 import { diameterPskSecret, diameterTlsMode, softswitchOriginHost } from '../config/diameter-link.js';
 import { startRadiusAucServer } from './radius-server.js';
 import { listenAddress, startListener, type Health } from '../metrics/health.js';
+import { MetricsRegistry, type MetricsHistory } from '../metrics/index.js';
+import { aucMetrics, dashboardHistory, observeApi, observeAucService } from './metrics.js';
 import type { LiveRoles } from '../control/live-roles.js';
 
 export interface RunningAuc {
@@ -18,6 +20,9 @@ export interface RunningAuc {
   radiusPorts: { auth: number; acct: number };
   diameterPort: number;
   listening: { name: string; address: string }[];
+  /** The process's registry (the AuC's metrics are in it) and the dashboard's rates over the last hour (docs/metrics.md). */
+  metrics: MetricsRegistry;
+  history: MetricsHistory;
   stop(): Promise<void>;
 }
 
@@ -27,11 +32,11 @@ export interface RunningAuc {
  * ListenerError naming it (a half-started AuC must not stay up). `health`
  * (one per process) gets each listener; the API's /healthz answers from it.
  */
-export async function startAuc(cfg: Config, logger: Logger, opts: { health?: Health; store?: Store; live?: LiveRoles } = {}): Promise<RunningAuc> {
-  const store = opts.store ?? (await openStoreFromConfig(cfg));
+export async function startAuc(cfg: Config, logger: Logger, opts: { health?: Health; store?: Store; live?: LiveRoles; metrics?: MetricsRegistry } = {}): Promise<RunningAuc> {
+  const store = opts.store ?? (await openStoreFromConfig(cfg, { onNotice: (line) => logger.warn(line) }));
   const opened: Array<{ close(): Promise<unknown> }> = [];
   try {
-    return await startAucOn(store, cfg, logger, opts.health, opened, opts.live);
+    return await startAucOn(store, cfg, logger, opts.health, opened, opts.live, opts.metrics ?? new MetricsRegistry());
   } catch (err) {
     for (const o of opened.reverse()) await o.close().catch(() => undefined);
     if (!opts.store) await store.close().catch(() => undefined);
@@ -39,10 +44,15 @@ export async function startAuc(cfg: Config, logger: Logger, opts: { health?: Hea
   }
 }
 
-async function startAucOn(store: Store, cfg: Config, logger: Logger, health: Health | undefined, opened: Array<{ close(): Promise<unknown> }>, live?: LiveRoles): Promise<RunningAuc> {
+async function startAucOn(store: Store, cfg: Config, logger: Logger, health: Health | undefined, opened: Array<{ close(): Promise<unknown> }>, live: LiveRoles | undefined, registry: MetricsRegistry): Promise<RunningAuc> {
+  const metrics = aucMetrics(registry);
+  // sampled from the start, so that the console's dashboard has the last hour once the process has run one
+  const history = dashboardHistory(registry).start();
+  opened.push({ close: async () => history.stop() });
   const auc = new Auc(store, { challengeTtlSeconds: cfg.auc.challengeTtlSeconds, lockout: cfg.auc.lockout, logger: logger.child({ role: 'auc' }) });
   const api = await buildApi({ store, logger, bodyLimit: cfg.auc.api.bodyLimit, ...(health ? { health } : {}), ...(live ? { live } : {}) });
   opened.push(api);
+  observeApi(api, metrics);
   await startListener('AuC provisioning API', listenAddress(cfg.auc.api.host, cfg.auc.api.port, 'http'), () => api.listen({ host: cfg.auc.api.host, port: cfg.auc.api.port }));
   const addr = api.server.address();
   const apiUrl = typeof addr === 'object' && addr ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : String(addr);
@@ -53,7 +63,7 @@ async function startAucOn(store: Store, cfg: Config, logger: Logger, health: Hea
     authPort: cfg.auc.radius.authPort,
     acctPort: cfg.auc.radius.acctPort,
     secret: radiusSecret,
-    service: auc,
+    service: observeAucService(auc, 'radius', metrics),
     clients: cfg.auc.radius.clients ? cfg.auc.radius.clients.split(',').map((c) => c.trim()).filter(Boolean) : undefined,
     onError: (err) => logger.warn({ err: (err as Error).message }, 'RADIUS request failed'),
   }));
@@ -65,7 +75,7 @@ async function startAucOn(store: Store, cfg: Config, logger: Logger, health: Hea
     port: cfg.auc.diameter.port,
     originHost: cfg.auc.diameter.originHost,
     originRealm: cfg.auc.diameter.originRealm,
-    service: auc,
+    service: observeAucService(auc, 'diameter', metrics),
     peers: cfg.auc.diameter.peers ? parseDiameterPeers(cfg.auc.diameter.peers) : [{ originHost: softswitchOriginHost(cfg), addresses: ['127.0.0.1', '::1'] }],
     ...(diameterTls ? { tlsPskSecret: diameterPskSecret(cfg) } : {}),
     onRefused: (info) => logger.warn(info, 'Diameter peer refused'),
@@ -89,6 +99,8 @@ async function startAucOn(store: Store, cfg: Config, logger: Logger, health: Hea
     api,
     radiusPorts: { auth: radius.authPort, acct: radius.acctPort },
     diameterPort: diameter.port,
+    metrics: registry,
+    history,
     listening: [
       { name: 'AuC provisioning API', address: `${apiUrl} (OpenAPI at ${apiUrl}/docs)` },
       { name: 'AuC RADIUS', address: `${cfg.auc.radius.host} udp ${radius.authPort} (auth), ${radius.acctPort} (accounting)` },
@@ -96,6 +108,7 @@ async function startAucOn(store: Store, cfg: Config, logger: Logger, health: Hea
     ],
     async stop() {
       clearInterval(sweeper);
+      history.stop();
       for (const l of served) l.down('stopped');
       await radius.close();
       await diameter.close();

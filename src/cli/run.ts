@@ -1,11 +1,12 @@
 import { timingSafeEqual } from 'node:crypto';
 import { startAuc } from '../auc/run.js';
 import type { Config } from '../config/load.js';
-import { createLogger, type Logger } from '../log/logger.js';
+import { createLogger, useProcessLogger, type Logger } from '../log/logger.js';
+import { MetricsRegistry } from '../metrics/registry.js';
 import { sbcKey, startSbcRole } from '../sbc/role.js';
 import { softswitchIdentity, startSoftswitchRole, type RunningRole } from '../softswitch/role.js';
-import { ensureDataDir, openStoreFromConfig, type Store } from '../store/index.js';
-import { announceStore, configFrom, isUserError, UsageError, type GlobalFlags } from './context.js';
+import { describeStore, ensureDataDir, openStoreFromConfig, type Store } from '../store/index.js';
+import { configFrom, isUserError, UsageError, type GlobalFlags } from './context.js';
 import { Health, diskCheck, listenAddress, startListener } from '../metrics/health.js';
 import { startMetricsServer } from '../metrics/server.js';
 import { storeCheck } from '../store/health.js';
@@ -50,13 +51,17 @@ async function failedStart(err: unknown, stopAll: () => Promise<void>): Promise<
   process.exit(isUserError(err) ? 2 : 1);
 }
 
-/** The `/healthz` server of a role run alone (under `up` the API serves it). */
-async function startHealthServer(name: string, at: { host: string; port: number }, health: Health): Promise<RunningRole> {
-  const server = await startListener(name, listenAddress(at.host, at.port, 'http'), () => startMetricsServer(undefined, { host: at.host, port: at.port, health }));
-  const url = `http://${listenAddress(at.host, server.port)}/healthz`;
+/**
+ * The status server of a process: Prometheus `/metrics` (every role of the
+ * process, and the process) and `/healthz`. `up` serves it at
+ * metrics.address, a role run alone at its own address (docs/metrics.md).
+ */
+async function startStatusServer(name: string, at: { host: string; port: number }, health: Health, registry: MetricsRegistry, list: { health?: string; metrics: string }): Promise<RunningRole> {
+  const server = await startListener(name, listenAddress(at.host, at.port, 'http'), () => startMetricsServer(registry, { host: at.host, port: at.port, health }));
+  const base = `http://${listenAddress(at.host, server.port)}`;
   const served = health.listener(name, listenAddress(at.host, server.port, 'http'), () => server.server.listening);
   return {
-    listening: [{ name, address: url }],
+    listening: [...(list.health ? [{ name: list.health, address: `${base}/healthz` }] : []), { name: list.metrics, address: `${base}/metrics` }],
     stop: async () => {
       served.down('stopped');
       await server.close();
@@ -67,10 +72,16 @@ async function startHealthServer(name: string, at: { host: string; port: number 
 /** Starts the named roles in this process, prints where each listens, stops cleanly on SIGINT/SIGTERM. */
 export async function runRoles(roles: RoleName[], flags: GlobalFlags, extra: Record<string, unknown>): Promise<void> {
   const cfg = configFrom(flags, extra);
-  announceStore(cfg);
   // A role's first start makes its data directory (0700); one-shot commands need --init for that.
   ensureDataDir(cfg.dataDir, true);
   const logger = createLogger(cfg.log.level);
+  // the store's knex and Node's own warnings log through it too: every line of a daemon's stderr is a JSON event
+  useProcessLogger(logger);
+  // a daemon's stderr is its log: which store it uses is an event like any other (one-shot commands print `store: …`)
+  logger.info({ store: describeStore({ url: cfg.db.url || undefined, dataDir: cfg.dataDir }) }, 'store');
+  // One registry for the process: every role counts into it, with the process metrics (docs/metrics.md).
+  const metrics = new MetricsRegistry();
+  metrics.collectProcessMetrics();
   // One Health for the process: every listener of every role, the store and the disk (docs/auc.md, "Health").
   const health = new Health();
   // Roles of this process the AuC's operator API reaches directly (docs/operations.md).
@@ -82,24 +93,28 @@ export async function runRoles(roles: RoleName[], flags: GlobalFlags, extra: Rec
   try {
     let store: Store;
     if (roles.includes('auc')) {
-      const auc = await startAuc(cfg, logger, { health, live });
+      const auc = await startAuc(cfg, logger, { health, live, metrics });
       running.push(auc);
       store = auc.store;
       if (roles.includes('sbc')) await provisionOwnProxies(store, cfg, logger);
     } else {
       // roles without the AuC share one store, which /healthz checks
-      const own = await openStoreFromConfig(cfg);
+      const own = await openStoreFromConfig(cfg, { onNotice: (line) => logger.warn(line) });
       running.push({ listening: [], stop: () => own.close() });
       store = own;
     }
     health.check('store', storeCheck(store));
     health.check('disk', diskCheck(cfg.dataDir, cfg.health.minFreeMb));
-    if (roles.includes('softswitch')) running.push(await startSoftswitchRole(cfg, logger, { store, health }));
-    if (roles.includes('sbc')) running.push(await startSbcRole(cfg, logger, { store, health, live }));
-    if (!roles.includes('auc')) {
+    if (roles.includes('softswitch')) running.push(await startSoftswitchRole(cfg, logger, { store, health, metrics }));
+    if (roles.includes('sbc')) running.push(await startSbcRole(cfg, logger, { store, health, live, metrics }));
+    if (roles.length > 1) {
+      if (cfg.metrics.address) running.push(await startStatusServer('metrics', parseHostPort(cfg.metrics.address, 'metrics.address'), health, metrics, { metrics: 'metrics (and /healthz)' }));
+    } else if (roles.includes('auc')) {
+      if (cfg.auc.metrics) running.push(await startStatusServer('AuC metrics', parseHostPort(cfg.auc.metrics, 'auc.metrics'), health, metrics, { metrics: 'AuC metrics' }));
+    } else {
       const role = roles.includes('softswitch') ? 'softswitch' : 'sbc';
       const at = role === 'softswitch' ? cfg.softswitch.health : cfg.sbc.health;
-      if (at) running.push(await startHealthServer(`${role} health`, parseHostPort(at, `${role}.health`), health));
+      if (at) running.push(await startStatusServer(`${role} health`, parseHostPort(at, `${role}.health`), health, metrics, { health: `${role} health`, metrics: `${role} metrics` }));
     }
   } catch (err) {
     await failedStart(err, stopAll);

@@ -10,10 +10,13 @@ export interface Config {
   masterKey: string;
   log: { level: string };
   health: { minFreeMb: number };
+  /** The Prometheus endpoint of `keyswitch up` (docs/metrics.md). */
+  metrics: { address: string };
   /** The SBC ↔ softswitch link signature key (docs/sip-core-link.md). */
   coreLink: { key: string };
   auc: {
     api: { host: string; port: number; bodyLimit: number };
+    metrics: string;
     challengeTtlSeconds: number;
     lockout: { threshold: number; windowSeconds: number; baseSeconds: number; maxSeconds: number };
     radius: { host: string; authPort: number; acctPort: number; secret: string; clients: string };
@@ -53,6 +56,7 @@ export interface Config {
     mechanisms: string;
     tls: { certFile: string; keyFile: string };
     metricsPort: number;
+    metricsHost: string;
     health: string;
     connections: { maxPerSource: number; max: number; handshakeTimeoutMs: number; messageTimeoutMs: number; idleSeconds: number; flowIdleSeconds: number };
     signing: {

@@ -13,7 +13,8 @@ import { startH248Relay } from './h248-relay.js';
 import { startMgcpRelay } from './mgcp-relay.js';
 import { startSbc, type SbcSigningOptions } from './run.js';
 import type { SbcConnectionLimits } from './connection-limits.js';
-import { SessionTable } from './sessions.js';
+import { MetricsRegistry } from '../metrics/registry.js';
+import { sbcProtocolMetrics } from './sip-metrics.js';
 import { SbcControl } from './control.js';
 import type { LiveRoles } from '../control/live-roles.js';
 
@@ -72,12 +73,15 @@ function connections(cfg: Config): SbcConnectionLimits {
 }
 
 /** Starts the SBC: SIP proxy with its mechanisms and header signing, MGCP and H.248 relays, one session table for all. */
-export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store?: Store; health?: Health; live?: LiveRoles }): Promise<RunningRole> {
+export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store?: Store; health?: Health; live?: LiveRoles; metrics?: MetricsRegistry }): Promise<RunningRole> {
   const log = logger.child({ role: 'sbc' });
   // The signing keys live in the database (sealed), so that pool instances and restarts verify old dialogs.
   const store = shared?.store ?? (await openStoreFromConfig(cfg));
   const ksp = sbcKey(cfg);
-  const sessions = new SessionTable();
+  // One registry for the process; the session table counts registrations of every protocol (docs/metrics.md).
+  const registry = shared?.metrics ?? new MetricsRegistry();
+  const protocols = sbcProtocolMetrics(registry);
+  const sessions = protocols.sessions;
   const mechs = offered(cfg.sbc.mechanisms);
   const c = cfg.sbc;
   // Operators see and steer the SBC through this (docs/operations.md); made once the SIP side runs.
@@ -95,7 +99,8 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
     store: { signingKeys: store.signingKeys },
     signing: signing(cfg, (a) => control?.onBlock(a)),
     connections: connections(cfg),
-    ...(c.metricsPort ? { metricsPort: c.metricsPort, metricsHost: '127.0.0.1' } : {}),
+    metrics: registry,
+    ...(c.metricsPort ? { metricsPort: c.metricsPort, metricsHost: c.metricsHost || '127.0.0.1' } : {}),
     ...(shared?.health ? { health: shared.health } : {}),
   });
   control = new SbcControl({ idsp: c.idsp, sessions, failures: sip.failures, guard: sip.signatureGuard, state: store.sbcState, logger: log });
@@ -114,13 +119,21 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
     ? await startListener('SBC MGCP', listenAddress(c.host, c.mgcpPort, 'udp'), () => startMgcpRelay({ listen: { host: c.host, port: c.mgcpPort }, softswitch: parseHostPort(c.softswitchMgcp, 'sbc.softswitchMgcp'), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, logger: log }))
     : undefined;
   if (mgcp) listening.push({ name: 'SBC MGCP (gateways)', address: `${c.host} udp ${mgcp.port}` });
+  if (mgcp) protocols.followRelay('mgcp', () => {
+    const k = mgcp.stats().counters;
+    return { refused: k.refused, rechallenged: k.rechallenged, rejected: k.hmacRejected };
+  });
   const mgcpHealth = mgcp ? shared?.health?.listener('SBC MGCP', listenAddress(c.host, mgcp.port, 'udp')) : undefined;
   const h248 = c.h248Port
     ? await startListener('SBC H.248', listenAddress(c.host, c.h248Port, 'udp'), () => startH248Relay({ listen: { host: c.host, port: c.h248Port }, softswitch: parseHostPort(c.softswitchH248, 'sbc.softswitchH248'), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, logger: log }))
     : undefined;
   if (h248) listening.push({ name: 'SBC H.248 (gateways)', address: `${c.host} udp ${h248.port}` });
+  if (h248) protocols.followRelay('h248', () => {
+    const k = h248.stats();
+    return { refused: k.refused, rechallenged: k.rechallenged, rejected: k.authRejected };
+  });
   const h248Health = h248 ? shared?.health?.listener('SBC H.248', listenAddress(c.host, h248.port, 'udp')) : undefined;
-  if (sip.metricsPort) listening.push({ name: 'SBC metrics', address: `http://127.0.0.1:${sip.metricsPort}/metrics` });
+  if (sip.metricsPort) listening.push({ name: 'SBC metrics', address: `http://${listenAddress(c.metricsHost || '127.0.0.1', sip.metricsPort)}/metrics` });
   return {
     listening,
     async stop() {

@@ -1,6 +1,7 @@
 /** The SBC's Prometheus counters (registrations, authentication failures, calls); signing metrics live in signing/metrics.ts. */
 import type { Counter, Gauge, MetricsRegistry } from '../metrics/registry.js';
 import type { FailureKind } from './sip-failures.js';
+import { SessionTable, type RegisteredTerminal } from './sessions.js';
 
 export const SBC_METRICS = {
   registrations: 'keyswitch_sbc_registrations_total',
@@ -29,5 +30,61 @@ export function sbcMetrics(r: MetricsRegistry, sizes: { dialogs: () => number; s
     activeCalls: r.gauge(SBC_METRICS.activeCalls, 'Dialogs the SBC carries now').onCollect((g) => g.set(sizes.dialogs())),
     registered: r.gauge(SBC_METRICS.registered, 'Terminals with a live registration through this SBC').onCollect((g) => g.set(sizes.sessions())),
     authFailure: (kind) => authFailures.inc({ kind }),
+  };
+}
+
+/**
+ * The session table that counts each registration it takes, by protocol:
+ * SIP, MGCP and H.248 all end in `accept` (a session key Kc,sp taken), so one
+ * counter covers every protocol the SBC relays.
+ */
+export class CountedSessionTable extends SessionTable {
+  readonly #onAccept: (protocol: RegisteredTerminal['protocol']) => void;
+
+  constructor(onAccept: (protocol: RegisteredTerminal['protocol']) => void, now?: () => number) {
+    super(now);
+    this.#onAccept = onAccept;
+  }
+
+  override accept(...a: Parameters<SessionTable['accept']>): RegisteredTerminal {
+    const rec = super.accept(...a);
+    this.#onAccept(a[1]);
+    return rec;
+  }
+}
+
+/** Counters the gateway relays keep themselves, read before each scrape. */
+export interface GatewayRelayCounters {
+  refused: number;
+  rechallenged: number;
+  /** Messages of registered gateways refused by their authentication (MGCP app-hmac, H.248 Annex B), by verdict. */
+  rejected: Record<string, number>;
+}
+
+/**
+ * `keyswitch_sbc_sessions_total{protocol}` (registrations that ended in a
+ * session) and `keyswitch_sbc_gateway_auth_failures_total{protocol,kind}`
+ * pulled from the MGCP and H.248 relays' own counters.
+ */
+export function sbcProtocolMetrics(r: MetricsRegistry): { sessions: CountedSessionTable; followRelay(protocol: 'mgcp' | 'h248', read: () => GatewayRelayCounters): void } {
+  const accepted = r.counter('keyswitch_sbc_sessions_total', 'Registrations completed through this SBC (a session key taken into its session table), by protocol (sip, mgcp, h248).', { labelNames: ['protocol'] });
+  const failures = r.counter('keyswitch_sbc_gateway_auth_failures_total', 'MGCP and H.248 gateway messages refused by the SBC, by protocol and kind: refused (a registration step the flow refused), rechallenged (a wrong response, answered with a new challenge), or the verdict of the per-message authentication (MGCP app-hmac, H.248 Annex B: missing, bad-tag, replayed, too-old, wrong-spi).', { labelNames: ['protocol', 'kind'] });
+  return {
+    sessions: new CountedSessionTable((protocol) => accepted.inc({ protocol })),
+    followRelay(protocol, read) {
+      const last = new Map<string, number>();
+      const move = (kind: string, now: number) => {
+        const d = now - (last.get(kind) ?? 0);
+        if (d > 0) failures.inc({ protocol, kind }, d);
+        last.set(kind, now);
+      };
+      for (const kind of ['refused', 'rechallenged']) failures.inc({ protocol, kind }, 0);
+      r.beforeCollect(() => {
+        const c = read();
+        move('refused', c.refused);
+        move('rechallenged', c.rechallenged);
+        for (const [verdict, n] of Object.entries(c.rejected)) move(verdict, n);
+      });
+    },
   };
 }

@@ -29,6 +29,8 @@ export interface H248SoftswitchOptions {
   flow?: Omit<SoftswitchOptions, 'auc'>;
   timers?: Partial<TransportTimers>;
   logger?: Logger;
+  /** Each registration step (ServiceChange s2, Notify s8) answered, with how and how long it took (docs/metrics.md). */
+  onRegistrationStep?: (result: 'accepted' | 'challenged' | 'refused' | 'unavailable', seconds: number) => void;
 }
 
 export interface H248SoftswitchStats {
@@ -140,10 +142,24 @@ export async function startH248Softswitch(o: H248SoftswitchOptions): Promise<H24
     return { actions: echoReply(t.actions) };
   }
 
+  const observe = o.onRegistrationStep;
+  const timed = async (req: IncomingRequest): Promise<ReplyContent> => {
+    const cmd = observe ? rootCommand(req.transaction) : undefined;
+    const step = cmd && ksStep(cmd);
+    if (!observe || (step !== 'register' && step !== 'authenticate')) return onRequest(req);
+    const t0 = process.hrtime.bigint();
+    const reply = await onRequest(req);
+    // 402: a new challenge follows (wrong authenticator); 503: the AuC is unreachable (adapters/h248/outcomes.ts)
+    const code = 'error' in reply && reply.error ? reply.error.code : undefined;
+    const result = code === undefined ? (step === 'register' ? 'challenged' : 'accepted') : code === H248_ERROR.unauthorized ? 'challenged' : code === H248_ERROR.unavailable ? 'unavailable' : 'refused';
+    observe(result, Number(process.hrtime.bigint() - t0) / 1e9);
+    return reply;
+  };
+
   const host = o.listen.host;
   ep = await H248Endpoint.bind(o.listen, {
     mid: o.mid ?? 'pending',
-    onRequest,
+    onRequest: timed,
     ...(o.timers ? { timers: o.timers } : {}),
     onEvent: (event, detail) => o.logger?.warn(detail, `h248 mgc: ${event}`),
   });

@@ -30,7 +30,8 @@ export function registerResult(status: number): RegistrationResult {
 }
 
 /** An INVITE's first answer that ends post-dial delay, as a label. */
-export function callSetupResult(status: number): 'ringing' | 'answered' | 'failed' {
+export function callSetupResult(status: number): 'ringing' | 'answered' | 'challenged' | 'failed' {
+  if (status === 401 || status === 407) return 'challenged';
   return status < 200 ? 'ringing' : status < 300 ? 'answered' : 'failed';
 }
 
@@ -78,7 +79,7 @@ export class SoftswitchMetrics {
     this.activeTransactions = registry.gauge(p + 'sip_transactions', 'SIP transactions held by the stack.', { labelNames: ['kind'] });
     this.lockouts = registry.counter(p + 'lockouts_total', 'Failed authentications the AuC answered with a lockout of the identity, by protocol.', { labelNames: ['protocol'] });
     this.registerDuration = registry.histogram(p + 'register_duration_seconds', 'Time to answer one registration request (SIP REGISTER; MGCP RSIP and NTFY, H.248 ServiceChange and Notify carrying KS1), AuC round trips included, by protocol and result (accepted, challenged, refused, unavailable).', { labelNames: ['protocol', 'result'] });
-    this.callSetup = registry.histogram(p + 'call_setup_seconds', 'Post-dial delay: from a new INVITE to its first 180/183 or final answer, by result (ringing, answered, failed).', { labelNames: ['result'], buckets: CALL_SETUP_BUCKETS });
+    this.callSetup = registry.histogram(p + 'call_setup_seconds', 'Post-dial delay: from a new INVITE to its first 180/183 or final answer, by result (ringing, answered, failed; challenged: a 401/407 asking a Digest caller for credentials).', { labelNames: ['result'], buckets: CALL_SETUP_BUCKETS });
     this.aucDuration = registry.histogram(p + 'auc_request_duration_seconds', 'Round trip of one request to the AuC over its link (radius, diameter), failover and retransmissions included, by operation and result (ok: answered; error: no usable answer).', { labelNames: ['link', 'op', 'result'] });
     this.aucErrors = registry.counter(p + 'auc_errors_total', 'Requests to the AuC that got no usable answer, by link, operation and error (unavailable: no peer answered in time; protocol: an answer this client cannot use; refused: the AuC refused the report; other).', { labelNames: ['link', 'op', 'error'] });
   }

@@ -27,6 +27,8 @@ export interface MgcpSoftswitchOptions {
   /** Commands other than the registration steps; default answers 200. */
   onCommand?: (cmd: MgcpCommand, from: MgcpPeer) => MgcpReply | Promise<MgcpReply>;
   onPacket?: (dir: 'in' | 'out', data: Buffer, peer: MgcpPeer) => void;
+  /** Each registration step (RSIP s2, NTFY s8) answered, with how and how long it took (docs/metrics.md). */
+  onRegistrationStep?: (result: 'accepted' | 'challenged' | 'refused' | 'unavailable', seconds: number) => void;
 }
 
 export interface MgcpRegistration {
@@ -70,6 +72,8 @@ export async function startMgcpSoftswitch(o: MgcpSoftswitchOptions): Promise<Mgc
   const registrations = new Map<string, MgcpRegistration>();
   const processed: Record<string, number> = {};
   const counts = { challenges: 0, accepted: 0, refused: 0, refusedIdentities: 0 };
+  // an accepted s8 and a new challenge are both answered 200: the metrics tell them apart by this mark
+  const acceptedReplies = new WeakSet<MgcpReply>();
   let transport: MgcpTransport;
 
   const requestId = (): string => random(4).toString('hex');
@@ -118,7 +122,9 @@ export async function startMgcpSoftswitch(o: MgcpSoftswitchOptions): Promise<Mgc
       if (out.kind === 'accepted') {
         counts.accepted++;
         registrations.set(out.s9.idc, { idc: out.s9.idc, idsp: out.s9.idsp, endpoint: cmd.endpoint, via: from, mechanism: s8.value.mech ?? '', expiresAt });
-        return { code: 200, after: () => sendRqnt(from, cmd.endpoint, [param('X', requestId()), ...s9Params(out.s9)]) };
+        const reply: MgcpReply = { code: 200, after: () => sendRqnt(from, cmd.endpoint, [param('X', requestId()), ...s9Params(out.s9)]) };
+        acceptedReplies.add(reply);
+        return reply;
       }
       if (out.kind === 'challenge') {
         return { code: 200, after: () => challenge(out, from, cmd.endpoint, out.reason === 'wrong-authenticator' ? 'failed' : 'retry') };
@@ -131,10 +137,22 @@ export async function startMgcpSoftswitch(o: MgcpSoftswitchOptions): Promise<Mgc
     return { code: 200 };
   };
 
+  const observe = o.onRegistrationStep;
+  const timed = async (cmd: MgcpCommand, from: MgcpPeer): Promise<MgcpReply> => {
+    const step = observe ? ksStep(cmd.verb, cmd.params) : undefined;
+    if (!observe || (step !== 's2' && step !== 'response')) return onCommand(cmd, from);
+    const t0 = process.hrtime.bigint();
+    const reply = await onCommand(cmd, from);
+    // refuse(): 400 transient (AuC unavailable), 500/510 refused
+    const result = reply.code === 400 ? 'unavailable' : reply.code >= 300 ? 'refused' : acceptedReplies.has(reply) ? 'accepted' : 'challenged';
+    observe(result, Number(process.hrtime.bigint() - t0) / 1e9);
+    return reply;
+  };
+
   transport = await MgcpTransport.open({
     host: o.listen?.host ?? '0.0.0.0',
     port: o.listen?.port ?? CALL_AGENT_PORT,
-    onCommand,
+    onCommand: timed,
     ...(o.logger ? { logger: o.logger } : {}),
     ...(o.onPacket ? { onPacket: o.onPacket } : {}),
     ...o.transport,

@@ -3,6 +3,9 @@ import type { Config } from '../config/load.js';
 import { configuredOrStoredSecret, coreLinkKey } from '../config/secrets.js';
 import type { Logger } from '../log/logger.js';
 import { listenAddress, startListener, type Health } from '../metrics/health.js';
+import { MetricsRegistry } from '../metrics/registry.js';
+import { SoftswitchMetrics } from './metrics.js';
+import type { RadiusAucClient } from './auc-radius-client.js';
 import { openStoreFromConfig, type Store } from '../store/index.js';
 import type { DigestAlgorithm } from '../auc/service.js';
 import { aucClientFromConfig } from './auc-client.js';
@@ -30,10 +33,16 @@ function digestAlgorithms(text: string): DigestAlgorithm[] {
 }
 
 /** Starts the softswitch: SIP registrar (KS1 and Digest), MGCP call agent, H.248 MGC, all on one AuC client. */
-export async function startSoftswitchRole(cfg: Config, logger: Logger, shared?: { store?: Store; health?: Health }): Promise<RunningRole> {
+export async function startSoftswitchRole(cfg: Config, logger: Logger, shared?: { store?: Store; health?: Health; metrics?: MetricsRegistry }): Promise<RunningRole> {
   const log = logger.child({ role: 'softswitch' });
   const store = shared?.store ?? (await openStoreFromConfig(cfg));
-  const auc = aucClientFromConfig(cfg);
+  // One registry for the process (`up` serves it at metrics.address); SIP, MGCP and H.248 count into the same metrics.
+  const registry = shared?.metrics ?? new MetricsRegistry();
+  const metrics = new SoftswitchMetrics(registry);
+  const link = cfg.softswitch.auc.protocol === 'diameter' ? 'diameter' : 'radius';
+  const raw = aucClientFromConfig(cfg);
+  if (link === 'radius') metrics.followRadiusTransport(() => (raw as RadiusAucClient).stats());
+  const auc = metrics.observeAucLink(raw, link);
   const host = cfg.softswitch.sip.host;
   const identity = softswitchIdentity(cfg);
   const sip = await startSoftswitch({
@@ -53,6 +62,7 @@ export async function startSoftswitchRole(cfg: Config, logger: Logger, shared?: 
     digestMaxNonces: cfg.softswitch.digestMaxNonces,
     digestNoncesPerIdentity: cfg.softswitch.digestNoncesPerIdentity,
     ...(cfg.softswitch.metricsPort ? { metricsPort: cfg.softswitch.metricsPort } : {}),
+    metricsRegistry: registry,
     auc,
     store,
     logger: log,
@@ -63,13 +73,17 @@ export async function startSoftswitchRole(cfg: Config, logger: Logger, shared?: 
   ];
   if (sip.ports.metrics) listening.push({ name: 'softswitch metrics', address: `http://${host}:${sip.ports.metrics}/metrics` });
   const mgcpPort = cfg.softswitch.mgcpPort;
-  const mgcp = mgcpPort ? await startListener('softswitch MGCP', listenAddress(host, mgcpPort, 'udp'), () => startMgcpSoftswitch({ listen: { host, port: mgcpPort }, auc, logger: log })) : undefined;
+  const mgcp = mgcpPort ? await startListener('softswitch MGCP', listenAddress(host, mgcpPort, 'udp'), () => startMgcpSoftswitch({ listen: { host, port: mgcpPort }, auc: metrics.observeAuc(auc, 'mgcp'), logger: log, onRegistrationStep: (r, s) => metrics.registrationStep('mgcp', r, s) })) : undefined;
   const mgcpHealth = mgcp ? shared?.health?.listener('softswitch MGCP', listenAddress(host, mgcp.port, 'udp')) : undefined;
   if (mgcp) listening.push({ name: 'softswitch MGCP call agent', address: `${host} udp ${mgcp.port}` });
   const h248Port = cfg.softswitch.h248Port;
-  const h248 = h248Port ? await startListener('softswitch H.248', listenAddress(host, h248Port, 'udp'), () => startH248Softswitch({ listen: { host, port: h248Port }, auc, logger: log })) : undefined;
+  const h248 = h248Port ? await startListener('softswitch H.248', listenAddress(host, h248Port, 'udp'), () => startH248Softswitch({ listen: { host, port: h248Port }, auc: metrics.observeAuc(auc, 'h248'), logger: log, onRegistrationStep: (r, s) => metrics.registrationStep('h248', r, s) })) : undefined;
   const h248Health = h248 ? shared?.health?.listener('softswitch H.248', listenAddress(host, h248.port, 'udp')) : undefined;
   if (h248) listening.push({ name: 'softswitch H.248 MGC', address: `${host} udp ${h248.port}` });
+  registry.gauge('keyswitch_softswitch_registered_gateways', 'Gateways registered now at the MGCP call agent and the H.248 MGC, by protocol.', { labelNames: ['protocol'] }).onCollect((g) => {
+    if (mgcp) g.set(mgcp.stats().registered, { protocol: 'mgcp' });
+    if (h248) g.set(h248.stats().registered, { protocol: 'h248' });
+  });
   return {
     listening,
     async stop() {

@@ -22,7 +22,8 @@ import { DEFAULT_EXPIRES, Registrar, type ExpiresPolicy } from './registrar.js';
 // ---- call routing and metrics (docs/softswitch-calls.md) ----
 import { SoftswitchCallRouter, type CallRouterStats } from '../adapters/sip/softswitch-route.js';
 import { LocationCache, type LocationCacheStats } from './location-cache.js';
-import { SoftswitchMetrics, serveSoftswitchMetrics, type MetricsEndpoint } from './metrics.js';
+import { SoftswitchMetrics, callSetupResult, registerResult, serveSoftswitchMetrics, type MetricsEndpoint } from './metrics.js';
+import { isCallProgress, isFinal, timedContext } from '../metrics/sip-timing.js';
 import type { MetricsRegistry } from '../metrics/index.js';
 import { listenAddress, startListener, type Health, type ListenerHealth } from '../metrics/health.js';
 import { startMetricsServer } from '../metrics/server.js';
@@ -143,7 +144,7 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
   const linkRefused = metrics.registry.counter('keyswitch_softswitch_core_link_refused_total', 'Requests from a trusted SBC address whose P-KS-* / P-Asserted-Identity were ignored for want of a valid core-link signature, by reason.', { labelNames: ['reason'] });
   const link = new CoreLinkGate({ trustedAddress: trustList(o.trustedSbcs), key: o.coreLinkKey, logger: o.logger, onRefused: (reason) => linkRefused.inc({ reason }) });
   const trusted = link.trusted;
-  const auc = boundedAuc(metrics.observeAuc(o.auc), o.aucTimeoutMs ?? 2000);
+  const auc = boundedAuc(metrics.observeAuc(o.auc, 'sip'), o.aucTimeoutMs ?? 2000);
   const flow = new SoftswitchFlow({ auc, vectorTtlSec: o.challengeTtlSec ?? 30 });
   const pskSessions = new Map<string, SessionKeys>();
   const offered: Mechanism[] = o.sip.tlsPskPort !== undefined ? [{ name: 'tls-psk', q: 0.5 }] : [];
@@ -226,7 +227,10 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
     transports,
     onRequest: (req, ctx) => {
       link.admit(req, ctx.source);
-      return req.method === 'REGISTER' ? handler.onRequest(req, ctx) : router.onRequest(req, ctx);
+      // timed for the metrics: a REGISTER to its final answer, a new INVITE to ringing or its final answer
+      if (req.method === 'REGISTER') return handler.onRequest(req, timedContext(ctx, isFinal, (status, s) => metrics.registrationStep('sip', registerResult(status), s)));
+      if (req.method === 'INVITE' && newCall(req)) return router.onRequest(req, timedContext(ctx, isCallProgress, (status, s) => metrics.callSetup.observe({ result: callSetupResult(status) }, s)));
+      return router.onRequest(req, ctx);
     },
     onStrayResponse: router.onStrayResponse,
     warningAgent: o.realm,
@@ -236,6 +240,8 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
   // Requests to an SBC are signed as the SBC signs its own: it takes nothing on the core link without (docs/sip-core-link.md).
   const stack = linkKey ? signingRequests(plainStack, (req) => signCoreLink(req, linkKey), (req, so) => trusted(nextHopAddress(req, so) ?? '')) : plainStack;
   router.attach(stack);
+  // the registrar's own counters move the metrics before every scrape, whichever endpoint serves them
+  metrics.registry.beforeCollect(() => metrics.syncRegister(handler.st));
   metrics.activeTransactions.onCollect((g) => {
     const s = stack.stats();
     g.set(s.clientTransactions, { kind: 'client' });
@@ -246,9 +252,8 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
     try {
       const host = o.metricsHost ?? o.sip.host;
       const port = o.metricsPort;
-      const beforeRender = () => metrics.syncRegister(handler.st);
       const endpoint = await startListener('softswitch metrics', listenAddress(host, port, 'http'), () =>
-        o.health ? startMetricsServer(metrics.registry, { host, port, beforeRender, health: o.health }) : serveSoftswitchMetrics(metrics.registry, { host, port, beforeRender }));
+        o.health ? startMetricsServer(metrics.registry, { host, port, health: o.health }) : serveSoftswitchMetrics(metrics.registry, { host, port }));
       metricsEndpoint = endpoint;
       ports.metrics = endpoint.port;
       o.health?.listener('softswitch metrics', listenAddress(host, endpoint.port, 'http'), () => endpoint.server.listening);
@@ -295,6 +300,15 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
       await stack.close();
     },
   };
+}
+
+/** An INVITE outside a dialog (no To tag); a To that does not parse is the handler's to refuse. */
+function newCall(req: { to(): { params: Record<string, string | null> } }): boolean {
+  try {
+    return !req.to().params.tag;
+  } catch {
+    return false;
+  }
 }
 
 /** IDsp reported with a failed Digest answer that no SBC carried (as the registrar does). */

@@ -3,6 +3,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 
 import { join, resolve } from 'node:path';
 import { migrationSource } from './migration-source.js';
 import { hideQueryText } from './rows.js';
+import { knexLog } from '../log/logger.js';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -136,6 +137,8 @@ export async function openDb(opts: DbOptions): Promise<Db> {
       client: 'better-sqlite3',
       connection: { filename: file },
       useNullAsDefault: true,
+      // knex prints its warnings (a connection error with its stack) as plain text unless given a log
+      log: knexLog(),
       pool: {
         min: 1,
         max: 1,
@@ -159,6 +162,7 @@ export async function openDb(opts: DbOptions): Promise<Db> {
     knex = knexFactory({
       client: 'pg',
       connection: opts.url,
+      log: knexLog(),
       searchPath: schema ? [schema] : undefined,
       pool: { min: 0, max: 10 },
     });

@@ -12,6 +12,8 @@ export function ks(args: string[], env: NodeJS.ProcessEnv = {}, input?: string) 
 export interface Daemon {
   proc: ChildProcess;
   output: () => string;
+  /** What it wrote on stderr alone (its log, for a role). */
+  stderr: () => string;
   stop(): Promise<number | null>;
 }
 
@@ -19,9 +21,12 @@ export interface Daemon {
 export async function startDaemon(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<{ daemon: Daemon; match: RegExpMatchArray }> {
   const proc = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => (err += d.toString('utf8')));
   const daemon: Daemon = {
     proc,
     output: () => out,
+    stderr: () => err,
     stop: () =>
       new Promise((resolve) => {
         if (proc.exitCode !== null) return resolve(proc.exitCode);
