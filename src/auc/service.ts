@@ -26,7 +26,12 @@ export type VectorResult =
   | { ok: true; vector: AuthVector }
   | { ok: false; reason: RejectReason; retryAfterSeconds?: number };
 
-export type DigestAlgorithm = 'MD5' | 'SHA-256';
+/**
+ * `H235-SHA1` is not a SIP algorithm: it asks for K = SHA-1(password), the
+ * H.235.1 key of a plain H.323 endpoint (docs/h323.md), carried and hidden
+ * as HA1 is.
+ */
+export type DigestAlgorithm = 'MD5' | 'SHA-256' | 'H235-SHA1';
 
 /** For SIP Digest phones: HA1 = H(username:realm:password); the password itself never leaves the AuC. */
 export interface DigestRequest {

@@ -132,10 +132,11 @@ export function parseMar(m: DiameterMessage): ParsedMar {
     const realm = getString(dig, 'Digest-Realm');
     if (realm === undefined) return missing('Digest-Realm');
     const alg = getString(dig, 'Digest-Algorithm') ?? 'MD5';
-    if (alg !== 'MD5' && alg !== 'SHA-256') {
+    // H235-SHA1 asks for an H.323 endpoint's H.235.1 key, SHA-1(password) (docs/h323.md).
+    if (alg !== 'MD5' && alg !== 'SHA-256' && alg !== 'H235-SHA1') {
       return {
         kind: 'refused',
-        refusal: { outcome: { resultCode: RESULT.INVALID_AVP_VALUE }, failedAvp: avp('Digest-Algorithm', alg), errorMessage: 'Digest-Algorithm must be MD5 or SHA-256' },
+        refusal: { outcome: { resultCode: RESULT.INVALID_AVP_VALUE }, failedAvp: avp('Digest-Algorithm', alg), errorMessage: 'Digest-Algorithm must be MD5, SHA-256 or H235-SHA1' },
       };
     }
     const username = getString(m.avps, 'User-Name') ?? idc;

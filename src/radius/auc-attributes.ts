@@ -41,7 +41,7 @@ const REPLY_MESSAGES: Record<WireRejectReason, string> = {
   'no-sip-password': 'no SIP password provisioned',
 };
 
-export const DIGEST_ALGORITHMS: readonly DigestAlgorithm[] = ['MD5', 'SHA-256'];
+export const DIGEST_ALGORITHMS: readonly DigestAlgorithm[] = ['MD5', 'SHA-256', 'H235-SHA1'];
 
 const ks = (name: string, value: Attribute['value'], hidden = false): Attribute => ({ name, value, vendor: true, hidden });
 
