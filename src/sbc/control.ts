@@ -98,7 +98,7 @@ export class SbcControl implements LiveSbc {
     let dropped = false;
     for (const id of new Set([idc, canonicalIdentity(idc)])) {
       const rec = this.#o.sessions.get(id);
-      if (rec && (rec.acceptedAt ?? 0) <= before) dropped = this.#o.sessions.remove(id) || dropped;
+      if (rec && rec.session.registeredAt <= before) dropped = this.#o.sessions.remove(id) || dropped;
     }
     if (dropped) this.#o.logger?.info({ idc }, 'sbc: session dropped by an operator');
     return dropped;

@@ -17,8 +17,6 @@ export interface RegisteredTerminal {
   uplink?: AppHmacVerifier;
   downlink?: AppHmacSigner;
   expiresAt: number; // Unix ms
-  /** When this session was accepted (Unix ms): an operator's de-registration drops only sessions older than itself. */
-  acceptedAt?: number;
 }
 
 export class SessionTable {
@@ -31,7 +29,7 @@ export class SessionTable {
     const idc = ownString(session.idc);
     session.idc = idc;
     session.idsp = ownString(session.idsp);
-    const rec: RegisteredTerminal = { idc, protocol, address: ownString(address), session, expiresAt, acceptedAt: this.now() };
+    const rec: RegisteredTerminal = { idc, protocol, address: ownString(address), session, expiresAt };
     if (session.mechanism === 'app-hmac') {
       rec.uplink = new AppHmacVerifier(session.keys.kAppHmac, 'uplink');
       rec.downlink = new AppHmacSigner(session.keys.kAppHmac, 'downlink');
