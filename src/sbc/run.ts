@@ -266,7 +266,8 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
     const plainCoreStack = createSipStack({ transports: [coreTransport], timers, autoTrying: false, warningAgent: o.idsp, onHandlerError, onRequest: fromCore });
     // Every request to the softswitch (forwarded, ACK, CANCEL) is signed as it leaves, on the wall clock the softswitch checks against.
     const coreStack = linkKey ? signingRequests(plainCoreStack, (req) => signCoreLink(req, linkKey)) : plainCoreStack;
-    const untrustedStack = createSipStack({ transports: untrusted, timers, autoTrying: false, warningAgent: o.idsp, onHandlerError, onRequest: (req, ctx) => proxy!.onRequest(req, ctx) });
+    // A CANCEL counts only from the flow of the INVITE it cancels: its branch and sent-by are no secret (docs/sbc-calls.md).
+    const untrustedStack = createSipStack({ transports: untrusted, timers, autoTrying: false, warningAgent: o.idsp, onHandlerError, cancelFromSameFlow: true, onRequest: (req, ctx) => proxy!.onRequest(req, ctx) });
     proxy = new SbcSipProxy({
       idsp: o.idsp, flow, offered, sessions, guard, failures,
       core: { stack: coreStack, transport: coreTransport, address: o.softswitch.host, port: o.softswitch.port },

@@ -63,6 +63,14 @@ export interface SipStackOptions {
   warningAgent?: string;
   /** A request handler threw (answered 500): the role logs it, so that a fault is not silent. */
   onHandlerError?: (err: unknown, req: SipRequest) => void;
+  /**
+   * Take a CANCEL only from the flow its INVITE came on: the same transport, source address
+   * and port. RFC 3261 §9.2 matches a CANCEL by branch and sent-by alone, which anyone who
+   * saw the INVITE can copy; with this set, a CANCEL from elsewhere is answered 481 (to its
+   * source only, without a transaction, so it cannot shadow the real CANCEL) and counted in
+   * `cancelsFromOtherFlow`, and the INVITE goes on. For a side facing untrusted peers (the SBC).
+   */
+  cancelFromSameFlow?: boolean;
 }
 
 export interface SipStackStats {
@@ -78,6 +86,8 @@ export interface SipStackStats {
   timeouts: number;
   transportErrors: number;
   handlerErrors: number;
+  /** CANCELs refused because they came from another flow than their INVITE (`cancelFromSameFlow`). */
+  cancelsFromOtherFlow: number;
 }
 
 export interface SipStack {
@@ -121,7 +131,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
   const awaitingAck = new Map<string, ServerTransaction>();
   const st = {
     requestsIn: 0, responsesIn: 0, parseErrors: 0, badRequestsAnswered: 0, dropped: 0, strayResponses: 0,
-    retransmissionsAbsorbed: 0, timeouts: 0, transportErrors: 0, handlerErrors: 0,
+    retransmissionsAbsorbed: 0, timeouts: 0, transportErrors: 0, handlerErrors: 0, cancelsFromOtherFlow: 0,
   };
   const agent = (): string => opts.warningAgent ?? transports[0]?.host ?? 'keyswitch';
 
@@ -218,6 +228,12 @@ export function createSipStack(opts: SipStackOptions): SipStack {
       existing.receiveRetransmission();
       return;
     }
+    if (req.method === 'CANCEL' && opts.cancelFromSameFlow && !cancelFromInviteFlow(req, src, via)) {
+      st.cancelsFromOtherFlow++;
+      const dest = sourceOnly(src);
+      if (dest) src.transport.send(serialize(createResponse(req, 481)), dest).catch(() => st.transportErrors++);
+      return;
+    }
     const tx = new ServerTransaction(key, req, responder(src, via), timers, () => servers.delete(key));
     servers.set(key, tx);
     if (req.method === 'CANCEL') return onCancel(req, src, via, tx);
@@ -225,8 +241,20 @@ export function createSipStack(opts: SipStackOptions): SipStack {
     deliver(req, src, tx);
   }
 
+  function cancelTarget(req: SipRequest, via: Via): ServerTransaction | undefined {
+    return isRfc3261Branch(via.params.branch) ? servers.get(serverKey(via, 'INVITE')) : servers.get(rfc2543Key(req, via).replace(/\|CANCEL$/, '|INVITE'));
+  }
+
+  /** Whether a CANCEL that matches an INVITE came over the same transport from the same address and port (none matching: true, it gets its 481). */
+  function cancelFromInviteFlow(req: SipRequest, src: MessageSource, via: Via): boolean {
+    const target = cancelTarget(req, via);
+    if (!target) return true;
+    const from = serverCtx.get(target)?.source;
+    return from !== undefined && from.transport === src.transport && from.address === src.address && from.port === src.port;
+  }
+
   function onCancel(req: SipRequest, src: MessageSource, via: Via, tx: ServerTransaction): void {
-    const target = isRfc3261Branch(via.params.branch) ? servers.get(serverKey(via, 'INVITE')) : servers.get(rfc2543Key(req, via).replace(/\|CANCEL$/, '|INVITE'));
+    const target = cancelTarget(req, via);
     if (!target) {
       tx.respond(createResponse(req, 481));
       return;
