@@ -5,12 +5,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseCsv } from '../auc/csv.js';
-import { registerGateway, type AnyRegisterResult } from '../terminal/gateway-register.js';
+import { registerGateway, type AnyRegisterResult as GatewayOrSip } from '../terminal/gateway-register.js';
+import { registerH323, type H323Result } from '../terminal/h323-endpoint.js';
 import { registerSip } from '../terminal/register.js';
 import { DEFAULT_DEADLINE_MS, exitSoonAfterDeadline } from '../terminal/deadline.js';
 
 export interface TerminalRegisterOptions {
-  /** sip, mgcp or h248. */
+  /** sip, mgcp, h248 or h323. */
   proto: string;
   /** IDc, for a single registration. */
   id?: string;
@@ -47,7 +48,7 @@ export async function runTerminalRegister(o: TerminalRegisterOptions): Promise<n
   const err = o.err ?? ((l: string) => void process.stderr.write(l + '\n'));
   try {
     const proto = o.proto;
-    if (proto !== 'sip' && proto !== 'mgcp' && proto !== 'h248') throw new UsageError(`--proto must be sip, mgcp or h248, not "${proto}"`);
+    if (proto !== 'sip' && proto !== 'mgcp' && proto !== 'h248' && proto !== 'h323') throw new UsageError(`--proto must be sip, mgcp, h248 or h323, not "${proto}"`);
     const sbc = parseHostPort(o.sbc, DEFAULT_PORT[proto]);
     const transport = (o.transport ?? 'udp').toLowerCase();
     if (transport !== 'udp' && transport !== 'tcp') throw new UsageError('--transport must be udp or tcp');
@@ -69,7 +70,9 @@ export async function runTerminalRegister(o: TerminalRegisterOptions): Promise<n
       terminals = [{ idc: o.id, kc: parseKey(o.key) }];
     }
     const one = (t: { idc: string; kc: Buffer }): Promise<AnyRegisterResult> =>
-      proto !== 'sip'
+      proto === 'h323'
+        ? registerH323({ idc: t.idc, kc: t.kc, sbc, mechs, deadlineMs, ...(o.idsp ? { idsp: o.idsp } : {}) })
+        : proto !== 'sip'
         ? registerGateway({ proto, idc: t.idc, kc: t.kc, sbc, mechs, deadlineMs, ...(o.idsp ? { idsp: o.idsp } : {}) })
         : registerSip({
         idc: t.idc, kc: t.kc, mechs, transport: transport as 'udp' | 'tcp', sbc, deadlineMs,
@@ -112,7 +115,9 @@ async function paced<T, R>(items: T[], rate: number, job: (t: T) => Promise<R>, 
   await Promise.all(running);
 }
 
-const DEFAULT_PORT = { sip: 5060, mgcp: 2727, h248: 2944 } as const;
+const DEFAULT_PORT = { sip: 5060, mgcp: 2727, h248: 2944, h323: 1719 } as const;
+
+type AnyRegisterResult = GatewayOrSip | H323Result;
 
 export function parseHostPort(s: string, defaultPort = 5060): { host: string; port: number } {
   const m = /^\[([0-9A-Fa-f:.]+)\](?::(\d{1,5}))?$/.exec(s) ?? /^([^:[\]]+)(?::(\d{1,5}))?$/.exec(s);

@@ -26,6 +26,7 @@ export interface Config {
     sip: { host: string; port: number; tlsPskPort: number };
     mgcpPort: number;
     h248Port: number;
+    h323Port: number;
     digestAlgorithms: string;
     digestMaxNonces: number;
     digestNoncesPerIdentity: number;
@@ -53,6 +54,8 @@ export interface Config {
     h248Port: number;
     softswitchMgcp: string;
     softswitchH248: string;
+    h323Port: number;
+    softswitchH323: string;
     mechanisms: string;
     tls: { certFile: string; keyFile: string };
     metricsPort: number;

@@ -10,6 +10,7 @@ import { openStoreFromConfig, type Store } from '../store/index.js';
 import type { DigestAlgorithm } from '../auc/service.js';
 import { aucClientFromConfig } from './auc-client.js';
 import { startH248Softswitch } from './h248-mgc.js';
+import { startH323Gatekeeper } from './h323-gatekeeper.js';
 import { startMgcpSoftswitch } from './mgcp-agent.js';
 import { startSoftswitch } from './run.js';
 import { randomBytes } from 'node:crypto';
@@ -80,6 +81,10 @@ export async function startSoftswitchRole(cfg: Config, logger: Logger, shared?: 
   const h248 = h248Port ? await startListener('softswitch H.248', listenAddress(host, h248Port, 'udp'), () => startH248Softswitch({ listen: { host, port: h248Port }, auc: metrics.observeAuc(auc, 'h248'), logger: log, onRegistrationStep: (r, s) => metrics.registrationStep('h248', r, s) })) : undefined;
   const h248Health = h248 ? shared?.health?.listener('softswitch H.248', listenAddress(host, h248.port, 'udp')) : undefined;
   if (h248) listening.push({ name: 'softswitch H.248 MGC', address: `${host} udp ${h248.port}` });
+  const h323Port = cfg.softswitch.h323Port;
+  const h323 = h323Port ? await startListener('softswitch H.323', listenAddress(host, h323Port, 'udp'), () => startH323Gatekeeper({ listen: { host, port: h323Port }, auc, logger: log })) : undefined;
+  const h323Health = h323 ? shared?.health?.listener('softswitch H.323', listenAddress(host, h323.port, 'udp')) : undefined;
+  if (h323) listening.push({ name: 'softswitch H.323 gatekeeper', address: `${host} udp ${h323.port}` });
   registry.gauge('keyswitch_softswitch_registered_gateways', 'Gateways registered now at the MGCP call agent and the H.248 MGC, by protocol.', { labelNames: ['protocol'] }).onCollect((g) => {
     if (mgcp) g.set(mgcp.stats().registered, { protocol: 'mgcp' });
     if (h248) g.set(h248.stats().registered, { protocol: 'h248' });
@@ -87,8 +92,10 @@ export async function startSoftswitchRole(cfg: Config, logger: Logger, shared?: 
   return {
     listening,
     async stop() {
+      h323Health?.down('stopped');
       h248Health?.down('stopped');
       mgcpHealth?.down('stopped');
+      await h323?.close();
       await h248?.close();
       await mgcp?.close();
       await sip.close();

@@ -29,8 +29,8 @@ export async function freePorts(n: number): Promise<number[]> {
 
 /** Environment that puts every listener of `keyswitch up` on a free port, all on 127.0.0.1. */
 export async function upEnv(): Promise<{ env: NodeJS.ProcessEnv; ports: Record<string, number> }> {
-  const [api, rAuth, rAcct, dia, ssSip, ssMgcp, ssH248, sbcSip, sbcTls, sbcPsk, sbcMgcp, sbcH248, metrics, aucMetrics] = await freePorts(14);
-  const ports = { api, rAuth, rAcct, dia, ssSip, ssMgcp, ssH248, sbcSip, sbcTls, sbcPsk, sbcMgcp, sbcH248, metrics, aucMetrics } as Record<string, number>;
+  const [api, rAuth, rAcct, dia, ssSip, ssMgcp, ssH248, sbcSip, sbcTls, sbcPsk, sbcMgcp, sbcH248, metrics, aucMetrics, ssH323, sbcH323] = await freePorts(16);
+  const ports = { api, rAuth, rAcct, dia, ssSip, ssMgcp, ssH248, sbcSip, sbcTls, sbcPsk, sbcMgcp, sbcH248, metrics, aucMetrics, ssH323, sbcH323 } as Record<string, number>;
   const env: NodeJS.ProcessEnv = {
     KEYSWITCH_API_PORT: String(api),
     KEYSWITCH_RADIUS_AUTH_PORT: String(rAuth),
@@ -49,6 +49,9 @@ export async function upEnv(): Promise<{ env: NodeJS.ProcessEnv; ports: Record<s
     KEYSWITCH_SBC_SOFTSWITCH: `127.0.0.1:${ssSip}`,
     KEYSWITCH_SBC_SOFTSWITCH_MGCP: `127.0.0.1:${ssMgcp}`,
     KEYSWITCH_SBC_SOFTSWITCH_H248: `127.0.0.1:${ssH248}`,
+    KEYSWITCH_SOFTSWITCH_H323_PORT: String(ssH323),
+    KEYSWITCH_SBC_H323_PORT: String(sbcH323),
+    KEYSWITCH_SBC_SOFTSWITCH_H323: `127.0.0.1:${ssH323}`,
     // /metrics of `up` (metrics.address) and of `auc` run alone
     KEYSWITCH_METRICS_ADDRESS: `127.0.0.1:${metrics}`,
     KEYSWITCH_AUC_METRICS: `127.0.0.1:${aucMetrics}`,
