@@ -79,6 +79,7 @@ async function startAucOn(store: Store, cfg: Config, logger: Logger, health: Hea
     peers: cfg.auc.diameter.peers ? parseDiameterPeers(cfg.auc.diameter.peers) : [{ originHost: softswitchOriginHost(cfg), addresses: ['127.0.0.1', '::1'] }],
     ...(diameterTls ? { tlsPskSecret: diameterPskSecret(cfg) } : {}),
     onRefused: (info) => logger.warn(info, 'Diameter peer refused'),
+    logger: logger.child({ role: 'auc' }),
   }));
   opened.push(diameter);
   const served = health
