@@ -39,8 +39,9 @@ export function currentLogger(): Logger {
  * do Node's process warnings (deprecations, experimental features), which
  * Node would otherwise print as plain text on stderr.
  */
-export function useProcessLogger(logger: Logger): void {
+export function useProcessLogger(logger: Logger, o: { nodeWarnings?: boolean } = {}): void {
   processLogger = logger;
+  if (o.nodeWarnings === false) return;
   process.removeAllListeners('warning');
   process.on('warning', (w) => logger.warn({ source: 'node', name: w.name, code: (w as { code?: string }).code }, firstLine(w.message)));
 }
