@@ -3,6 +3,7 @@ import type { Config } from '../config/load.js';
 import type { Logger } from '../log/logger.js';
 import { openStoreFromConfig, type Store } from '../store/index.js';
 import { buildApi } from './api/server.js';
+import { consoleSettings } from './console/settings.js';
 import { Auc } from './auc.js';
 import { configuredOrStoredSecret } from '../config/secrets.js';
 import { parseDiameterPeers, startDiameterAucServer } from './diameter-server.js';
@@ -50,7 +51,8 @@ async function startAucOn(store: Store, cfg: Config, logger: Logger, health: Hea
   const history = dashboardHistory(registry).start();
   opened.push({ close: async () => history.stop() });
   const auc = new Auc(store, { challengeTtlSeconds: cfg.auc.challengeTtlSeconds, lockout: cfg.auc.lockout, logger: logger.child({ role: 'auc' }) });
-  const api = await buildApi({ store, logger, bodyLimit: cfg.auc.api.bodyLimit, ...(health ? { health } : {}), ...(live ? { live } : {}) });
+  // the console's dashboard draws its rates from the same history (docs/console.md)
+  const api = await buildApi({ store, logger, bodyLimit: cfg.auc.api.bodyLimit, ...(health ? { health } : {}), ...(live ? { live } : {}), console: { ...consoleSettings(cfg.auc.console), rates: history } });
   opened.push(api);
   observeApi(api, metrics);
   await startListener('AuC provisioning API', listenAddress(cfg.auc.api.host, cfg.auc.api.port, 'http'), () => api.listen({ host: cfg.auc.api.host, port: cfg.auc.api.port }));

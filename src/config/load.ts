@@ -16,6 +16,7 @@ export interface Config {
   coreLink: { key: string };
   auc: {
     api: { host: string; port: number; bodyLimit: number };
+    console: { sessionIdleSeconds: number; sessionMaxSeconds: number; secureCookie: string };
     metrics: string;
     challengeTtlSeconds: number;
     lockout: { threshold: number; windowSeconds: number; baseSeconds: number; maxSeconds: number };

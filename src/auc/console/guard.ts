@@ -34,7 +34,16 @@ export function sameOrigin(req: FastifyRequest): boolean {
   const origin = req.headers.origin;
   if (origin === undefined) return true;
   if (typeof origin !== 'string' || origin === 'null') return false;
-  return origin === `${req.protocol}://${req.host}`;
+  let o: URL;
+  let self: URL;
+  try {
+    o = new URL(origin);
+    self = new URL(`${req.protocol}://${req.host}`);
+  } catch {
+    return false;
+  }
+  // URL drops a scheme's default port on both sides (Host may name :80, Origin never does)
+  return o.protocol === self.protocol && o.host === self.host;
 }
 
 /**

@@ -118,6 +118,14 @@ export async function consolePlugin(app: FastifyInstance, o: ConsoleOptions): Pr
   });
   app.setNotFoundHandler((req, reply) => errorPage(reply, 404, `No page ${pathOf(req)}.`));
 
+  // After the API's own onSend (which sets no-referrer): with no-referrer a browser sends
+  // `Origin: null` even on this console's own forms, and the Origin check needs the real one.
+  // same-origin: the real origin to this console, nothing (null) to any other site.
+  app.addHook('onSend', async (_req, reply, payload) => {
+    reply.header('referrer-policy', 'same-origin');
+    return payload;
+  });
+
   app.addHook('onRequest', async (req, reply) => {
     const path = pathOf(req);
     if (isPublic(path)) return;

@@ -24,15 +24,23 @@ export function increase(rates: RatesSource | undefined, name: string): number |
   return Math.round(n);
 }
 
-/** How the dashboard names the counters the history follows (src/metrics/history.ts); others show under their own name. */
+/**
+ * The counters of the process's history (src/auc/metrics.ts dashboardHistory)
+ * the dashboard shows, in this order, and how it names them. Others it
+ * follows are left out; one the history does not follow is simply absent.
+ */
 export const RATE_LABELS: Record<string, string> = {
   registrations: 'Registrations',
   calls: 'Calls',
   failures: 'Auth failures',
-  authFailures: 'Auth failures',
-  blocks: 'Blocks',
-  blocked: 'Blocks',
+  lockouts: 'Lockouts',
+  blocked: 'Sources blocked',
 };
+
+function shownRates(rates: RatesSource | undefined): string[] {
+  const have = rates?.samples().at(-1)?.totals ?? {};
+  return Object.keys(RATE_LABELS).filter((n) => n in have);
+}
 
 export async function figures(ctx: ConsoleContext): Promise<Figure[]> {
   const st = ctx.store;
@@ -52,10 +60,9 @@ export async function figures(ctx: ConsoleContext): Promise<Figure[]> {
     { label: 'Terminals with failures', value: failing.total, href: '/console/failures' },
     { label: 'Blocked sources', value: blocked.total, href: '/console/blocked', alert: blocked.total > 0 },
   ];
-  const names = Object.keys(ctx.rates?.samples().at(-1)?.totals ?? {});
-  for (const name of names) {
+  for (const name of shownRates(ctx.rates)) {
     const n = increase(ctx.rates, name);
-    out.push({ label: `${RATE_LABELS[name] ?? name}, last hour`, value: n ?? '–', href: '/console#rates' });
+    out.push({ label: `${RATE_LABELS[name]}, last hour`, value: n ?? '–', href: '/console#rates' });
   }
   return out;
 }
@@ -63,10 +70,10 @@ export async function figures(ctx: ConsoleContext): Promise<Figure[]> {
 /** The chart's data: per followed counter, events per minute at each sample time (Unix seconds). */
 export function rateWindow(rates: RatesSource) {
   const points = rates.rates();
-  const names = Object.keys(rates.samples().at(-1)?.totals ?? {});
+  const names = shownRates(rates);
   return {
     t: points.map((p) => Math.floor(p.at / 1000)),
-    series: names.map((n) => ({ label: RATE_LABELS[n] ?? n, values: points.map((p) => (p.perMinute[n] === undefined ? null : Math.round(p.perMinute[n]! * 100) / 100)) })),
+    series: names.map((n) => ({ label: RATE_LABELS[n]!, values: points.map((p) => (p.perMinute[n] === undefined ? null : Math.round(p.perMinute[n]! * 100) / 100)) })),
   };
 }
 

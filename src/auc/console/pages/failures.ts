@@ -15,8 +15,8 @@ function back(from: string, done: string): string {
 }
 
 /**
- * Failures and lockouts per terminal with unlock; signature failures per
- * source; blocked sources with unblock. Live over server-sent events.
+ * Failures and lockouts per terminal with unlock; failures per source at
+ * the SBCs; blocked sources with unblock. Live over server-sent events.
  */
 export function failurePages(app: FastifyInstance, ctx: ConsoleContext): void {
   const failureRows = async (req: FastifyRequest) => {
