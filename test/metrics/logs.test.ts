@@ -4,6 +4,7 @@
  * database connection comes with the driver's stack trace), go to the
  * process's pino logger as one event with the message's first line.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -73,6 +74,26 @@ describeEngines('knex warnings are log events, not console text', (ctx) => {
     expect(printed).not.toHaveBeenCalled();
     const events = expectJsonEvents(out.lines());
     expect(events.at(-1)).toMatchObject({ level: 40, source: 'knex', msg: 'Acquire connection error: Error: connect ECONNREFUSED 127.0.0.1:1' });
+  });
+});
+
+describe("Node's process warnings", () => {
+  it('are log events of the process logger, not plain text on stderr', () => {
+    const logger = new URL('../../src/log/logger.ts', import.meta.url).href;
+    const code = `const { createLogger, useProcessLogger } = await import(${JSON.stringify(logger)});
+      if (process.argv.includes('json')) useProcessLogger(createLogger('info'));
+      process.emitWarning('an old API', 'DeprecationWarning');
+      process.emitWarning(new Error('two\\nlines'));`;
+    const run = (mode: string) => spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code, mode], { encoding: 'utf8', timeout: 30_000 });
+    // without it Node prints them as text (what the daemon did before)
+    expect(run('plain').stderr).toMatch(/DeprecationWarning: an old API/);
+    const r = run('json');
+    expect(r.status, r.stderr).toBe(0);
+    const events = expectJsonEvents(r.stderr.split('\n').filter(Boolean));
+    expect(events).toEqual([
+      expect.objectContaining({ level: 40, source: 'node', msg: 'an old API' }),
+      expect.objectContaining({ level: 40, source: 'node', msg: 'two' }),
+    ]);
   });
 });
 
