@@ -230,7 +230,7 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
     const verdict = verifyProtected(rec.uplink, gw!.spi!, msg, datagram);
     if (verdict === 'ok') return undefined;
     authRejected[verdict]++;
-    o.logger?.info({ idc: rec.idc, verdict }, 'h248 sbc: message refused (Annex B header)');
+    o.logger?.warn({ idc: rec.idc, verdict }, 'h248 sbc: message refused (Annex B header)');
     return { code: H248_ERROR.unauthorized, text: `authentication header ${verdict}` };
   }
 

@@ -289,7 +289,7 @@ export async function startMgcpRelay(o: MgcpRelayOptions): Promise<MgcpRelay> {
       const verdict = verifyCommand(cmd, route.rec.uplink);
       if (verdict !== 'ok') {
         counters.hmacRejected[verdict]++;
-        o.logger?.info({ idc: route.rec.idc, verb: cmd.verb, verdict }, 'mgcp app-hmac refused');
+        o.logger?.warn({ idc: route.rec.idc, verb: cmd.verb, verdict }, 'mgcp app-hmac refused');
         return { code: 510, text: `Protocol error: app-hmac ${verdict}` };
       }
       // The tag proves it is the gateway: follow it if its address changed (NAT rebinding).

@@ -170,7 +170,7 @@ export class SbcCalls {
   #notParty(ctx: ServerContext, req: SipRequest, kind: 'app-hmac' | 'transport-binding', why: string): void {
     this.counters.notParty++;
     this.d.signer?.reportFailure(ctx.source.address, 'dialog-party', 'not-party');
-    this.d.proxy.d.logger?.info({ source: `${ctx.source.address}:${ctx.source.port}`, method: req.method, why }, 'sbc: in-dialog request not from the dialog party');
+    this.d.proxy.d.logger?.warn({ source: `${ctx.source.address}:${ctx.source.port}`, method: req.method, why }, 'sbc: in-dialog request not from the dialog party');
     this.d.proxy.refuse(ctx, req, kind, 'not sent by the party of this dialog');
   }
 

@@ -182,7 +182,7 @@ export class SbcSipProxy {
   refuse(ctx: ServerContext, req: SipRequest, kind: FailureKind, warning: string, rec?: RegisteredTerminal, status = 403, reason?: string): void {
     this.count(ctx, kind);
     this.counters.rejected++;
-    this.d.logger?.info({ source: ctx.source.address, method: req.method, kind, warning }, 'sbc: refused');
+    this.d.logger?.warn({ source: ctx.source.address, method: req.method, kind, warning }, 'sbc: refused');
     if (req.method === 'ACK') return;
     const res = createResponse(req, status, reason, { toTag: randomToken(), headers: [['Warning', `399 ${this.d.idsp} "${warning.replace(/["\\]/g, '')}"`]] });
     this.reply(ctx, res, rec);

@@ -374,7 +374,7 @@ export class SoftswitchRegisterHandler {
     if (!s.ok) {
       if (s.kind === 'rechallenge') {
         this.st.ks1Rechallenges++;
-        this.#o.logger?.info({ idc: r.aor, reason: s.reason, source: r.ctx.source.address }, 'softswitch: KS1 s7 refused, new challenge');
+        this.#o.logger?.warn({ idc: r.aor, reason: s.reason, source: r.ctx.source.address }, 'softswitch: KS1 s7 refused, new challenge');
         return this.#directChallenge(r, sbc, s.s2, { n1: d.value.n1 });
       }
       return this.#sbcReject(r.ctx, s);
