@@ -5,7 +5,12 @@
 # No Docker engine runs in CI: scripts/stage-image.mjs reads this file and runs
 # the same steps into a staging directory, then starts the result and runs its
 # HEALTHCHECK. Keep to the instructions it knows (it refuses others).
-ARG NODE_VERSION=24.21.0
+# Node 24, pinned to 24.18.1: from 24.19.0 Node's headers make node::ObjectWrap
+# register cleanup hooks, and better-sqlite3 12 compiled against them aborts the
+# process when the garbage collector frees a statement outside a V8 context
+# (nodejs/node#65446; better-sqlite3 13 fixes it but needs Node >= 22).
+# CI runs the suite on this same version (.ci/run).
+ARG NODE_VERSION=24.18.1
 
 FROM node:${NODE_VERSION}-bookworm AS build
 WORKDIR /app

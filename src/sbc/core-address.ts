@@ -1,6 +1,5 @@
-import { createSocket } from 'node:dgram';
-import { isIP } from 'node:net';
 import { parseHostPort } from '../config/addresses.js';
+import { isLoopbackHost, localAddressToward } from '../sip/transport/local-address.js';
 
 /**
  * Where the SBC's link to the softswitch binds. It is also what the SBC writes
@@ -21,31 +20,6 @@ export async function coreBinding(softswitch: { host: string; port: number }, co
     return { bindHost: text.replace(/^\[(.+)\]$/, '$1') };
   }
   const ss = softswitch.host;
-  if (ss === 'localhost' || ss.startsWith('127.') || ss === '::1') return { bindHost: ss === '::1' ? '::1' : '127.0.0.1' };
+  if (isLoopbackHost(ss)) return { bindHost: ss === '::1' ? '::1' : '127.0.0.1' };
   return { bindHost: (await localAddressToward(ss, softswitch.port)) ?? '0.0.0.0' };
-}
-
-/** The source address the system would use toward host:port (a connected UDP socket: nothing is sent), or undefined when there is no route. */
-export function localAddressToward(host: string, port: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const socket = createSocket(isIP(host) === 6 ? 'udp6' : 'udp4');
-    const done = (address?: string) => {
-      try {
-        socket.close();
-      } catch {
-        // already closed
-      }
-      resolve(address);
-    };
-    socket.once('error', () => done(undefined));
-    socket.connect(port, host, () => {
-      let address: string | undefined;
-      try {
-        address = socket.address().address;
-      } catch {
-        address = undefined;
-      }
-      done(address);
-    });
-  });
 }

@@ -9,6 +9,7 @@ import {
   createRequest, createSipStack, createTcpTransport, createTlsTransport, createUdpTransport, newBranch, randomToken,
   type SipRequest, type SipResponse, type SipStack, type SipStackOptions, type SipTransport, type TimerConfig,
 } from '../sip/index.js';
+import { isLoopbackHost, localAddressToward } from '../sip/transport/local-address.js';
 
 export type UacTransport = 'udp' | 'tcp' | 'tls' | 'tls-psk';
 
@@ -53,7 +54,8 @@ export class SipUac {
   ) {}
 
   static async open(o: UacOptions): Promise<SipUac> {
-    const host = o.localHost ?? '127.0.0.1';
+    // an SBC on another host must be able to answer: bind the address that routes to it, not loopback
+    const host = o.localHost ?? (isLoopbackHost(o.server.host) ? '127.0.0.1' : ((await localAddressToward(o.server.host, o.server.port)) ?? '127.0.0.1'));
     let t: SipTransport;
     if (o.transport === 'udp') t = await createUdpTransport({ host, port: 0 });
     else if (o.transport === 'tcp') t = await createTcpTransport({ host, port: 0 });
