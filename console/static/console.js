@@ -42,7 +42,7 @@ const box = document.getElementById('rates');
 if (box && window.uPlot) {
   const colours = ['#2563eb', '#16a34a', '#dc2626', '#9333ea', '#ea580c'];
   let plot;
-  const size = () => ({ width: Math.max(320, box.clientWidth), height: 260 });
+  const size = () => ({ width: Math.max(320, box.clientWidth - 16), height: 260 }); // inside the box's padding
   const draw = async () => {
     const r = await fetch(box.dataset.src, { credentials: 'same-origin', cache: 'no-store' });
     if (!r.ok) return;

@@ -17,6 +17,7 @@ const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', 
  * Screenshots go to a temporary directory; `npm run docs:screenshots` points
  * KEYSWITCH_CONSOLE_SCREENSHOTS at docs/console/ to refresh the committed ones.
  */
+const docsRun = Boolean(process.env.KEYSWITCH_CONSOLE_SCREENSHOTS);
 const shotsDir = process.env.KEYSWITCH_CONSOLE_SCREENSHOTS || mkdtempSync(join(tmpdir(), 'ks-console-shots-'));
 
 function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -49,8 +50,21 @@ describe.skipIf(!hasChromium)(`web console in Chromium against keyswitch up${has
   const idc = 'alice@lab.example';
   const pageErrors: string[] = [];
 
+  /**
+   * For the committed screenshots only: registrations and failures for a few
+   * minutes, so that the dashboard's chart (sampled once a minute) has points.
+   */
+  const trafficForTheChart = async () => {
+    for (let i = 0; i < 10; i++) {
+      const points = (await (await page.request.get(`${base}/console/rates.json`)).json()) as { t: number[] };
+      if (points.t.length >= 3) return;
+      for (let j = 0; j < 4; j++) await register(key);
+      await register('ef'.repeat(32), 'carol@lab.example');
+      await page.waitForTimeout(20_000);
+    }
+  };
   const shot = (name: string) => page.screenshot({ path: join(shotsDir, `${name}.png`), fullPage: true });
-  const register = (k: string) => run(['terminal', 'register', '--proto', 'sip', '--id', idc, '--key', k, '--sbc', `127.0.0.1:${ports.sbcSip}`], {});
+  const register = (k: string, id = idc) => run(['terminal', 'register', '--proto', 'sip', '--id', id, '--key', k, '--sbc', `127.0.0.1:${ports.sbcSip}`], {});
 
   beforeAll(async () => {
     mkdirSync(shotsDir, { recursive: true });
@@ -199,11 +213,13 @@ describe.skipIf(!hasChromium)(`web console in Chromium against keyswitch up${has
     const actions = await page.$$eval('#audit tbody tr td:nth-child(3)', (tds) => tds.map((t) => t.textContent));
     for (const a of ['terminal.create', 'terminal.unlock', 'terminal.rotate', 'terminal.disable', 'terminal.enable', 'terminal.sip-password']) expect(actions).toContain(a);
     await shot('09-audit');
+    if (docsRun) await trafficForTheChart();
     await page.goto(`${base}/console`);
     await page.waitForSelector('section.figures[data-state=live]');
     expect(await page.textContent('section.figures')).toContain('Live registrations');
+    await page.waitForSelector('#rates[data-state=drawn]');
     await shot('00-dashboard');
-  });
+  }, docsRun ? 400_000 : 30_000);
 
   it('signs out: the session cookie no longer opens a page', async () => {
     await page.click('header form[action="/console/logout"] button');
