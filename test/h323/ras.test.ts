@@ -213,3 +213,16 @@ describe('encoding refuses values outside their types', () => {
     expect(() => encodeRas(longId)).toThrow(/size 129/);
   });
 });
+
+describe('count guards and extension alternatives', () => {
+  it('a cryptoTokens list holding only an unknown CryptoH323Token alternative (3 octets) decodes: the guard counts the extension path', () => {
+    // Found by the property test: the guard took the smallest root alternative as the least an item can take.
+    const m = {
+      type: 'registrationReject',
+      value: { requestSeqNum: 65535, protocolIdentifier: '0.0', rejectReason: { type: 'resourceUnavailable', value: null }, cryptoTokens: [{ type: 'unknownExtension', index: 0, data: Buffer.from([0]) }] },
+    } as unknown as RasMessage;
+    const d = decodeRas(encodeRas(m));
+    expect(d.ok).toBe(true);
+    if (d.ok) expect(d.message).toEqual(m);
+  });
+});

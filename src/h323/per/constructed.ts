@@ -267,7 +267,9 @@ export function choice<T extends { type: string }>(name: string, root: Array<Alt
       root: root.map((a) => ({ name: a.name, codec: a.codec as AnyCodec })),
       ext: ext?.map((a) => ({ name: a.name, codec: a.codec as AnyCodec })),
     },
-    minBits: (extensible ? 1 : 0) + indexBits + Math.min(...root.map((a) => a.codec.minBits)),
+    // An extension alternative takes at least 1 + 7 (normally small index) + 8 (length) + 8 (one octet) bits,
+    // which can be less than the smallest root alternative: a count guard must not refuse it.
+    minBits: Math.min((extensible ? 1 : 0) + indexBits + Math.min(...root.map((a) => a.codec.minBits)), extensible ? 24 : Infinity),
     encode(w, value, cx) {
       const v = value as { type: string; value?: unknown; index?: number; data?: Buffer };
       if (typeof v !== 'object' || v === null) throw new PerEncodeError(`${name} must be an object`, pathOf(cx));
