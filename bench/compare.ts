@@ -257,6 +257,10 @@ interface Result {
   retransmissions: number;
   cpu: number;
   cpuPerRegUs: number;
+  /** The same less what the server used idle over as long (its idle rate × the run's seconds). */
+  netCpuPerRegUs: number;
+  /** CPU of the idle server, % of one core. */
+  idlePercent: number;
   maxRssMiB: number;
   pssMiB: number;
   sippCpu: number;
@@ -280,6 +284,12 @@ async function counted(url: string | undefined): Promise<{ requests: number; acc
 async function measure(server: Server, rate: number, run: number): Promise<Result> {
   const s = await startServer(server);
   try {
+    // What the server burns doing nothing (timers, housekeeping): 3 s before any load.
+    await new Promise((r) => setTimeout(r, 1000));
+    const idlePids = processTree(s.pid);
+    const idle0 = cpuSeconds(idlePids);
+    await new Promise((r) => setTimeout(r, 3000));
+    const idlePerSecond = (cpuSeconds(idlePids) - idle0) / 3;
     // Warm-up (JIT, caches, first bindings), not measured: 2 s at up to 500/s.
     const warm = Math.min(rate, 500);
     await sipp(s.target, warm, warm * 2, `${server}-warm`);
@@ -291,6 +301,7 @@ async function measure(server: Server, rate: number, run: number): Promise<Resul
     const t0 = performance.now();
     const r = await sipp(s.target, rate, rate * duration, `${server}-${rate}-${run}`);
     const cpu = cpuSeconds(pids) - cpu0;
+    const seconds = (performance.now() - t0) / 1000;
     if (server === 'keyswitch' && cpuProfDir) {
       const since = (t: number) => ((t - s.startedAt) / 1000).toFixed(1);
       console.log(`  profile keyswitch-up-${process.pid}-${profileRun}.cpuprofile: the measured run is --from ${since(t0)} --to ${since(performance.now())}`);
@@ -308,6 +319,8 @@ async function measure(server: Server, rate: number, run: number): Promise<Resul
       retransmissions: r.retransmissions,
       cpu,
       cpuPerRegUs: r.ok ? (cpu / r.ok) * 1e6 : Infinity,
+      netCpuPerRegUs: r.ok ? (Math.max(0, cpu - idlePerSecond * seconds) / r.ok) * 1e6 : Infinity,
+      idlePercent: idlePerSecond * 100,
       maxRssMiB: mem.maxRss / 1024,
       pssMiB: mem.pssSum / 1024,
       sippCpu: r.sippCpu,
@@ -321,11 +334,12 @@ async function measure(server: Server, rate: number, run: number): Promise<Resul
   }
 }
 
-const COLUMNS = 'server       run  load  offered/s  calls   completed/s  completed  failed  retrans  CPU s  µs CPU/reg  RSS MiB (max / PSS sum)  sipp CPU s';
+const COLUMNS = 'server       run  load  offered/s  calls   completed/s  completed  failed  retrans  CPU s  idle %  µs CPU/reg (net of idle)  RSS MiB (max / PSS sum)  sipp CPU s';
 function row(r: Result, label: string): string {
   return (
     `${r.server.padEnd(11)} ${label.padStart(4)} ${fmt(r.load, 1).padStart(5)} ${fmt(r.rate).padStart(10)} ${fmt(r.created).padStart(7)} ${fmt(r.perSecond).padStart(13)}` +
-    ` ${fmt(r.ok).padStart(10)} ${fmt(r.failures).padStart(7)} ${fmt(r.retransmissions).padStart(8)} ${fmt(r.cpu, 1).padStart(6)} ${fmt(r.cpuPerRegUs).padStart(11)}` +
+    ` ${fmt(r.ok).padStart(10)} ${fmt(r.failures).padStart(7)} ${fmt(r.retransmissions).padStart(8)} ${fmt(r.cpu, 1).padStart(6)} ${fmt(r.idlePercent, 1).padStart(7)}` +
+    ` ${fmt(r.cpuPerRegUs).padStart(11)} (${fmt(r.netCpuPerRegUs)})`.padEnd(26) +
     `  ${fmt(r.maxRssMiB).padStart(7)} / ${fmt(r.pssMiB).padEnd(14)} ${fmt(r.sippCpu, 1).padStart(10)}`
   );
 }
@@ -360,7 +374,7 @@ try {
       const m = (f: (r: Result) => number) => median(rs.map(f));
       const med: Result = {
         server, rate, load: m((r) => r.load), created: m((r) => r.created), ok: m((r) => r.ok), failures: m((r) => r.failures), perSecond: m((r) => r.perSecond),
-        retransmissions: m((r) => r.retransmissions), cpu: m((r) => r.cpu), cpuPerRegUs: m((r) => r.cpuPerRegUs), maxRssMiB: m((r) => r.maxRssMiB), pssMiB: m((r) => r.pssMiB), sippCpu: m((r) => r.sippCpu),
+        retransmissions: m((r) => r.retransmissions), cpu: m((r) => r.cpu), cpuPerRegUs: m((r) => r.cpuPerRegUs), netCpuPerRegUs: m((r) => r.netCpuPerRegUs), idlePercent: m((r) => r.idlePercent), maxRssMiB: m((r) => r.maxRssMiB), pssMiB: m((r) => r.pssMiB), sippCpu: m((r) => r.sippCpu),
         serverRequests: m((r) => r.serverRequests), serverAccepted: m((r) => r.serverAccepted), why: '', abandoned: m((r) => r.abandoned),
       };
       medians.set(server, med);
@@ -370,13 +384,14 @@ try {
     const kam = medians.get('kamailio');
     if (ks && kam) {
       console.log(
-        `ratio keyswitch / Kamailio at ${fmt(rate)}/s offered: CPU per registration ${fmt(ks.cpuPerRegUs / kam.cpuPerRegUs, 1)}×,` +
+        `ratio keyswitch / Kamailio at ${fmt(rate)}/s offered: CPU per registration ${fmt(ks.cpuPerRegUs / kam.cpuPerRegUs, 1)}× (net of idle ${fmt(ks.netCpuPerRegUs / kam.netCpuPerRegUs, 1)}×),` +
           ` completed/s ${fmt(ks.perSecond / kam.perSecond, 2)}×, memory (PSS) ${fmt(ks.pssMiB / kam.pssMiB, 1)}×`,
       );
     }
   }
   console.log('\ncompleted/s: successful registrations ÷ seconds until the last one completed (at least the offered duration; 1 s resolution).');
-  console.log('failed: calls sipp counted failed plus calls still open at its global timeout. CPU: utime+stime of the server and all its processes during the run.');
+  console.log('failed: calls sipp counted failed plus calls still open at its global timeout. CPU: utime+stime of the server and all its processes during the run;');
+  console.log('net of idle: less the idle server\'s CPU rate (measured 3 s before the load) times the run\'s duration.');
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
