@@ -23,9 +23,10 @@ COPY migrations migrations
 RUN npm run build
 # Production dependencies only; better-sqlite3 keeps the addon built above.
 RUN npm prune --omit=dev --no-audit --no-fund
-# The data directory, made here so that it is owned by the runtime user (a new
-# named volume takes the ownership and mode of the image's directory).
-RUN mkdir -p image/var/lib/keyswitch && chmod 0700 image/var/lib/keyswitch
+# The data directory, made here and copied below with --chown, so that the
+# image holds it owned by the runtime user: a new named volume takes the
+# owner of the image's directory, and keyswitch must write there.
+RUN mkdir -p image/var/lib/keyswitch
 
 FROM node:${NODE_VERSION}-bookworm-slim
 WORKDIR /app
