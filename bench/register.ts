@@ -1,5 +1,5 @@
 /**
- * npm run bench:register [-- --proto sip,mgcp,h248 --auc radius,diameter --count 2000 --concurrency 64 --runs 3 --memory 20000 --digest 5000]
+ * npm run bench:register [-- --proto sip,mgcp,h248,h323 --auc radius,diameter --count 2000 --concurrency 64 --runs 3 --memory 20000 --digest 5000]
  *
  * Runs the AuC, the softswitch and the SBC as three separate processes (as a
  * lab would), registers provisioned terminals through the whole flow from this
@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openStore } from '../src/store/index.js';
 import { registerGateway } from '../src/terminal/gateway-register.js';
+import { registerH323 } from '../src/terminal/h323-endpoint.js';
 import { SipTerminal } from '../src/terminal/sip-terminal.js';
 import { SipUac } from '../src/terminal/sip-uac.js';
 import { freePorts, upEnv } from '../test/helpers/ports.js';
@@ -50,7 +51,7 @@ const children: ChildProcess[] = [];
 const failureReasons = new Map<string, number>();
 
 const up = await upEnv();
-const { sbcSip, sbcMgcp, sbcH248 } = up.ports as Record<string, number>;
+const { sbcSip, sbcMgcp, sbcH248, sbcH323 } = up.ports as Record<string, number>;
 const env: NodeJS.ProcessEnv = {
   ...process.env,
   ...up.env,
@@ -131,6 +132,18 @@ async function sipRegistrar(): Promise<{ one: One; close(): Promise<void> }> {
   };
 }
 
+/** An H.323 endpoint: KS1 over RAS (GRQ/GRJ, RRQ/RCF), then one protected lightweight RRQ, as the CLI does. */
+function h323Registrar(): { one: One; close(): Promise<void> } {
+  return {
+    one: async (t) => {
+      const r = await registerH323({ idc: t.idc, kc: t.kc, sbc: { host: '127.0.0.1', port: sbcH323 }, local: { host: '127.0.0.1', port: 0 } });
+      if (!r.ok && args.reasons) failureReasons.set(r.error, (failureReasons.get(r.error) ?? 0) + 1);
+      return r.ok;
+    },
+    close: async () => {},
+  };
+}
+
 function gatewayRegistrar(proto: 'mgcp' | 'h248'): { one: One; close(): Promise<void> } {
   const port = proto === 'mgcp' ? sbcMgcp : sbcH248;
   return {
@@ -175,7 +188,7 @@ try {
     const sbc = await start('sbc', {}, /SBC SIP/);
     await new Promise((r) => setTimeout(r, 300));
     for (const proto of protos) {
-      const reg = proto === 'sip' ? await sipRegistrar() : gatewayRegistrar(proto as 'mgcp' | 'h248');
+      const reg = proto === 'sip' ? await sipRegistrar() : proto === 'h323' ? h323Registrar() : gatewayRegistrar(proto as 'mgcp' | 'h248');
       await drive(reg.one, terminals.slice(0, Math.min(200, count)), concurrency); // warm-up
       const results = [];
       for (let r = 0; r < runs; r++) results.push(await drive(reg.one, terminals.slice(0, count), concurrency));

@@ -79,7 +79,7 @@ function suite(ctx: EngineContext) {
   const rejectOf = (b: Buffer | undefined): string => {
     const d = b ? decodeRas(b) : undefined;
     if (!d?.ok) return 'no answer';
-    const v = d.message.value as { rejectReason?: { type: string; value?: { type: string } } };
+    const v = (d.message as { value: { rejectReason?: { type: string; value?: { type: string } } } }).value;
     if (!v.rejectReason) return d.message.type;
     return v.rejectReason.type === 'securityError' ? `securityError/${v.rejectReason.value!.type}` : v.rejectReason.type;
   };
@@ -196,7 +196,7 @@ function suite(ctx: EngineContext) {
   const rewrite = (data: Buffer, type: string, edit: (t: ClearToken) => void): Buffer => {
     const d = decodeRas(data);
     if (!d.ok || d.message.type !== type) return data;
-    const t = (d.message.value as { tokens?: ClearToken[] }).tokens?.find((x) => x.tokenOID === KS_OID.ks1);
+    const t = (d.message as { value: { tokens?: ClearToken[] } }).value.tokens?.find((x) => x.tokenOID === KS_OID.ks1);
     if (!t) return data;
     edit(t);
     return encodeRas(d.message);
@@ -206,7 +206,7 @@ function suite(ctx: EngineContext) {
     const proxy = await mitm(sbcPort, (dir, data) =>
       dir === 'down'
         ? rewrite(data, 'registrationConfirm', (t) => {
-            const mac = t.profileInfo!.find((e) => e.elementID === EL.mac)!.element!.value as Buffer;
+            const mac = (t.profileInfo!.find((e) => e.elementID === EL.mac)!.element as { value: Buffer }).value;
             mac[0] ^= 0x01;
           })
         : data,

@@ -343,7 +343,7 @@ export function sequenceOf<T>(item: Codec<T>, min = 0, max?: number, opts: { ext
         for (let i = 0; i < min; i++) one(i);
         return;
       }
-      writeCounted(w, list.length, size, pathOf(cx), (from, to) => {
+      writeCounted(w, list.length, size, () => pathOf(cx), (from, to) => {
         for (let i = from; i < to; i++) one(i);
       });
     },

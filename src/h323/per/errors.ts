@@ -25,12 +25,15 @@ export class PerDecodeError extends Error {
   }
 }
 
+/** Where a value sits, or how to say it: computed only when an error is thrown (joining it for every value is costly). */
+export type PathText = string | (() => string);
+
 export class PerEncodeError extends Error {
-  constructor(
-    message: string,
-    readonly path: string,
-  ) {
-    super(path ? `${path}: ${message}` : message);
+  readonly path: string;
+  constructor(message: string, path: PathText) {
+    const p = typeof path === 'function' ? path() : path;
+    super(p ? `${p}: ${message}` : message);
+    this.path = p;
     this.name = 'PerEncodeError';
   }
 }

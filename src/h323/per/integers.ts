@@ -3,7 +3,7 @@
  * unconstrained (two's complement) and normally small; ALIGNED variant.
  */
 import type { BitReader, BitWriter } from './bits.js';
-import { PerDecodeError, PerEncodeError } from './errors.js';
+import { PerDecodeError, PerEncodeError, type PathText } from './errors.js';
 
 /** Bits for a bit-field holding 0..range-1 (range ≥ 1). */
 export function bitsFor(range: number): number {
@@ -27,7 +27,7 @@ function writeUnsigned(w: BitWriter, value: number, octets: number): void {
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
 /** 10.5: constrained whole number lb..ub (range > 64K uses the indefinite-length case). */
-export function writeConstrained(w: BitWriter, value: number, lb: number, ub: number, path = ''): void {
+export function writeConstrained(w: BitWriter, value: number, lb: number, ub: number, path: PathText = ''): void {
   if (!Number.isSafeInteger(value) || value < lb || value > ub) {
     throw new PerEncodeError(`${value} outside ${lb}..${ub}`, path);
   }
@@ -106,7 +106,7 @@ export function readShortLength(r: BitReader, what: string): number {
 }
 
 /** 10.7: semi-constrained whole number lb..MAX. */
-export function writeSemiConstrained(w: BitWriter, value: number, lb: number, path = ''): void {
+export function writeSemiConstrained(w: BitWriter, value: number, lb: number, path: PathText = ''): void {
   if (!Number.isSafeInteger(value) || value < lb) throw new PerEncodeError(`${value} below ${lb}`, path);
   const v = value - lb;
   const len = octetsFor(v);
@@ -144,7 +144,7 @@ function twosComplement(v: bigint): Buffer {
 export const MAX_INTEGER_OCTETS = 64;
 
 /** 10.8: unconstrained whole number, two's complement, length in octets. */
-export function writeUnconstrained(w: BitWriter, value: bigint, path = ''): void {
+export function writeUnconstrained(w: BitWriter, value: bigint, path: PathText = ''): void {
   if (typeof value !== 'bigint') throw new PerEncodeError('INTEGER value must be a bigint', path);
   const bytes = twosComplement(value);
   if (bytes.length > MAX_INTEGER_OCTETS) throw new PerEncodeError('integer too large', path);

@@ -59,9 +59,9 @@ export function integer(lb: number, ub: number, opts: { extensible?: boolean } =
       if (extensible) {
         const inRoot = v >= lb && v <= ub;
         w.bit(!inRoot);
-        if (!inRoot) return writeUnconstrained(w, BigInt(v), pathOf(cx));
+        if (!inRoot) return writeUnconstrained(w, BigInt(v), () => pathOf(cx));
       }
-      writeConstrained(w, v, lb, ub, pathOf(cx));
+      writeConstrained(w, v, lb, ub, () => pathOf(cx));
     },
     decode(r) {
       if (extensible && r.bit() === 1) {
@@ -83,7 +83,7 @@ export function semiInteger(lb: number): Codec<number> {
     spec: { kind: 'semi-integer', lb },
     minBits: 16,
     encode(w, v, cx) {
-      writeSemiConstrained(w, v, lb, pathOf(cx));
+      writeSemiConstrained(w, v, lb, () => pathOf(cx));
     },
     decode(r) {
       return readSemiConstrained(r, lb);
@@ -96,7 +96,7 @@ export const INTEGER: Codec<bigint> = {
   spec: { kind: 'big-integer' },
   minBits: 16,
   encode(w, v, cx) {
-    writeUnconstrained(w, v, pathOf(cx));
+    writeUnconstrained(w, v, () => pathOf(cx));
   },
   decode(r) {
     return readUnconstrained(r);
@@ -126,7 +126,7 @@ export function octetString(min = 0, max?: number): Codec<Buffer> {
         w.mark(v, min * 8);
         return w.octets(v);
       }
-      writeCounted(w, v.length, size, pathOf(cx), (from, to) => {
+      writeCounted(w, v.length, size, () => pathOf(cx), (from, to) => {
         if (to === from) return;
         w.align();
         if (from === 0 && to === v.length) w.mark(v, v.length * 8);
@@ -182,7 +182,7 @@ export function bitString(min = 0, max?: number): Codec<BitString> {
         w.mark(v, n);
         return w.bitsFrom(v.data, n);
       }
-      writeCounted(w, n, size, pathOf(cx), (from, to) => {
+      writeCounted(w, n, size, () => pathOf(cx), (from, to) => {
         if (to === from) return;
         w.align();
         if (from === 0 && to === n) w.mark(v, n);
@@ -289,7 +289,7 @@ function charString(charset: 'ia5' | 'bmp', min: number, max: number | undefined
         if (aligned) w.align();
         return writeChars(w, s, 0, min, cx);
       }
-      writeCounted(w, s.length, size, pathOf(cx), (from, to) => {
+      writeCounted(w, s.length, size, () => pathOf(cx), (from, to) => {
         if (to === from) return;
         if (aligned) w.align();
         writeChars(w, s, from, to, cx);

@@ -4,7 +4,7 @@
  * m × 16K items for unbounded lengths.
  */
 import type { BitReader, BitWriter } from './bits.js';
-import { PerDecodeError, PerEncodeError } from './errors.js';
+import { PerDecodeError, PerEncodeError, type PathText } from './errors.js';
 import { readConstrained, readUnconstrainedLength, writeConstrained, writeShortLength } from './integers.js';
 
 export const K16 = 16384;
@@ -25,7 +25,7 @@ export function isConstrainedLength(size: Size): boolean {
  * `writeRun(from, to)`, which also does the alignment its type needs.
  * Fixed sizes below 64K carry no length at all.
  */
-export function writeCounted(w: BitWriter, count: number, size: Size, path: string, writeRun: (from: number, to: number) => void): void {
+export function writeCounted(w: BitWriter, count: number, size: Size, path: PathText, writeRun: (from: number, to: number) => void): void {
   if (count < size.min || (size.max !== undefined && count > size.max)) {
     throw new PerEncodeError(`size ${count} outside ${size.min}..${size.max ?? 'MAX'}`, path);
   }
