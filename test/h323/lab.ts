@@ -17,8 +17,9 @@ export class H323FakeAuc extends FakeAuc {
   readonly passwords = new Map<string, string>();
   digestCalls = 0;
   delayMs = 0;
-  override async digest(req: DigestRequest): Promise<DigestResult> {
+  override async digest(req?: DigestRequest): Promise<DigestResult> {
     this.digestCalls++;
+    if (!req) return { ok: false, reason: 'unknown-terminal' };
     if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
     const t = this.terminals.get(req.idc);
     const pw = this.passwords.get(req.idc);
