@@ -1,6 +1,6 @@
 /**
  * H.225.0 RAS over UDP: one socket per entity. Requests are retransmitted
- * after a timeout a few times (H.225.0 §7.9 suggests 3 s and 2 retries);
+ * after a timeout a few times (H.225.0 suggests 3 s and 2 retries);
  * a RequestInProgress (RIP) from the responder stops the retransmissions for
  * the `delay` it announces. Received requests are answered once; a
  * retransmission (same source, message type, requestSeqNum and octets) is

@@ -60,9 +60,9 @@ describe('terminal register', () => {
     // the SBC refuses at s7 before the authenticator reaches the core: a negotiation failure, not an auth failure
     expect(nothingInCommon.code).toBe(1);
     expect(JSON.parse(nothingInCommon.out[0]!)).toMatchObject({ ok: false, authFailed: false, status: 494 });
-    const h323 = await run({ proto: 'h323', id: 'x', key: 'y' });
-    expect(h323.code).toBe(1);
-    expect(h323.err.join()).toContain('--proto must be sip, mgcp or h248');
+    const unknownProto = await run({ proto: 'h225', id: 'x', key: 'y' });
+    expect(unknownProto.code).toBe(1);
+    expect(unknownProto.err.join()).toContain('--proto must be sip, mgcp, h248 or h323');
     const badKey = await run({ id: 'x@lab.example', key: 'not-a-key' });
     expect(badKey.code).toBe(1);
     expect(badKey.err.join()).not.toContain('not-a-key');
