@@ -54,17 +54,22 @@ program
 program
   .command('migrate')
   .description('apply database migrations and exit (servers also do this on start)')
-  .action(async () =>
+  .option('--json', 'print one JSON line')
+  .action(async (o: { json?: boolean }) =>
     withStore(g(), async (store) => {
-      console.log(`${store.db.describe}: ${store.migrations.length ? `applied ${store.migrations.join(', ')}` : 'already up to date'}`);
+      if (o.json) console.log(JSON.stringify({ store: store.db.describe, applied: store.migrations }));
+      else console.log(`${store.db.describe}: ${store.migrations.length ? `applied ${store.migrations.join(', ')}` : 'already up to date'}`);
     }),
   );
 
 program
   .command('config')
   .description('print the effective configuration (secrets hidden) with each setting\'s environment variable')
-  .action(() => {
-    for (const row of describeConfig(configFrom(g()))) console.log(`${row.path.padEnd(28)} ${row.env.padEnd(34)} ${row.value}`);
+  .option('--json', 'print one JSON line')
+  .action((o: { json?: boolean }) => {
+    const rows = describeConfig(configFrom(g()));
+    if (o.json) console.log(JSON.stringify({ items: rows.map((r) => ({ path: r.path, env: r.env, value: r.value })) }));
+    else for (const row of rows) console.log(`${row.path.padEnd(28)} ${row.env.padEnd(34)} ${row.value}`);
   });
 
 const token = program.command('token').description('operator tokens for the provisioning API');
@@ -73,30 +78,35 @@ token
   .description('create a bearer token and print it once')
   .addOption(new Option('--role <role>', 'admin (read and write) or viewer (read only)').choices(['admin', 'viewer']).makeOptionMandatory())
   .option('--label <text>', 'who or what the token is for', '')
-  .action(async (o: { role: 'admin' | 'viewer'; label: string }) =>
+  .option('--json', 'print one JSON line (with the token, shown this once)')
+  .action(async (o: { role: 'admin' | 'viewer'; label: string; json?: boolean }) =>
     withStore(g(), async (store) => {
       const { token: t, record } = await store.tokens.create(o.role, o.label);
       await store.audit.add('cli', 'token.create', record.id, { role: o.role, label: o.label });
-      console.log(t);
+      console.log(o.json ? JSON.stringify({ token: t, id: record.id, role: record.role, label: record.label, createdAt: new Date(record.createdAt).toISOString() }) : t);
       process.stderr.write(`token ${record.id} (${o.role}) created; it is shown this once\n`);
     }),
   );
 token
   .command('list')
   .description('list tokens (ids and roles, never the secrets)')
-  .action(async () =>
+  .option('--json', 'print one JSON line')
+  .action(async (o: { json?: boolean }) =>
     withStore(g(), async (store) => {
-      for (const t of await store.tokens.list()) console.log(`${t.id}\t${t.role}\t${t.revoked ? 'revoked' : 'active'}\t${new Date(t.createdAt).toISOString()}\t${t.label}`);
+      const list = await store.tokens.list();
+      if (o.json) console.log(JSON.stringify({ items: list.map((t) => ({ id: t.id, role: t.role, label: t.label, status: t.revoked ? 'revoked' : 'active', createdAt: new Date(t.createdAt).toISOString() })) }));
+      else for (const t of list) console.log(`${t.id}\t${t.role}\t${t.revoked ? 'revoked' : 'active'}\t${new Date(t.createdAt).toISOString()}\t${t.label}`);
     }),
   );
 token
   .command('revoke <id>')
   .description('revoke a token by its id')
-  .action(async (id: string) =>
+  .option('--json', 'print one JSON line')
+  .action(async (id: string, o: { json?: boolean }) =>
     withStore(g(), async (store) => {
       if (!(await store.tokens.revoke(id))) throw new UsageError(`no token ${id}`);
       await store.audit.add('cli', 'token.revoke', id);
-      console.log(`token ${id} revoked`);
+      console.log(o.json ? JSON.stringify({ id, status: 'revoked' }) : `token ${id} revoked`);
     }),
   );
 
@@ -204,15 +214,17 @@ const masterKey = program.command('master-key').description('the master key that
 masterKey
   .command('status')
   .description('check that the configured master key opens the database; print its version, check value and the number of sealed values')
-  .action(async () => {
+  .option('--json', 'print one JSON line')
+  .action(async (o: { json?: boolean }) => {
     const { masterKeyStatusCommand } = await import('./master-key.js');
-    await masterKeyStatusCommand(g());
+    await masterKeyStatusCommand(g(), Boolean(o.json));
   });
 masterKey
   .command('rotate')
   .description('re-seal every sealed value (terminal and proxy keys, SIP passwords, SBC signing keys) under a new master key, in one transaction')
   .option('--new-key-file <path>', 'the new key (64 hex digits) from this file; default: generated into the data directory. Required when the key is configured (KEYSWITCH_MASTER_KEY)')
   .option('--keep-old', 'keep the previous key as master.key.v<version> (it opens only database backups made before the rotation)')
+  .option('--json', 'print the outcome as one JSON line (progress still goes to stderr)')
   .addHelpText(
     'after',
     `
@@ -226,7 +238,7 @@ master.key.v<version> until the end). A crash at any point leaves a store that
 opens: before the commit with the old master.key, after it with the new key,
 which the next start puts in place itself. Progress goes to stderr.`,
   )
-  .action(async (o: { newKeyFile?: string; keepOld?: boolean }) => {
+  .action(async (o: { newKeyFile?: string; keepOld?: boolean; json?: boolean }) => {
     const { masterKeyRotateCommand } = await import('./master-key.js');
     await masterKeyRotateCommand(o, g());
   });
@@ -239,9 +251,10 @@ pool
   .option('--common-name <cn>', 'certificate subject common name')
   .option('--valid-days <n>', 'certificate validity in days')
   .option('--force', 'overwrite existing files')
-  .action(async (o: { out: string; commonName?: string; validDays?: string; force?: boolean }) => {
+  .option('--json', 'print one JSON line')
+  .action(async (o: { out: string; commonName?: string; validDays?: string; force?: boolean; json?: boolean }) => {
     const { runPoolInit } = await import('./pool.js');
-    process.exitCode = runPoolInit({ out: o.out, ...(o.commonName ? { commonName: o.commonName } : {}), ...(o.validDays ? { validDays: Number(o.validDays) } : {}), force: Boolean(o.force) });
+    process.exitCode = runPoolInit({ out: o.out, ...(o.commonName ? { commonName: o.commonName } : {}), ...(o.validDays ? { validDays: Number(o.validDays) } : {}), force: Boolean(o.force), json: Boolean(o.json) });
   });
 
 program

@@ -24,10 +24,16 @@ import { crashPoint } from '../store/crash-point.js';
 import { finishKeySwap, masterKeyFiles, masterKeyStatus, rotateMasterKey } from '../store/master-key.js';
 import { UsageError, withStore, type GlobalFlags } from './context.js';
 
-export async function masterKeyStatusCommand(flags: GlobalFlags): Promise<void> {
+export async function masterKeyStatusCommand(flags: GlobalFlags, json = false): Promise<void> {
   await withStore(flags, async (store, cfg) => {
     const s = await masterKeyStatus(store.db.knex);
     const where = cfg.masterKey ? 'KEYSWITCH_MASTER_KEY (masterKey)' : masterKeyFiles(cfg.dataDir).main;
+    if (json) {
+      const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+      const versions = s.versions.map((v) => ({ version: v.version, checkValue: v.kcv.slice(0, 8), state: v.state, createdAt: iso(v.createdAt), ...(v.retiredAt !== undefined ? { retiredAt: iso(v.retiredAt) } : {}) }));
+      console.log(JSON.stringify({ version: store.vault.version, checkValue: store.vault.checkValue.slice(0, 8), from: where, sealed: s.sealed, versions }));
+      return;
+    }
     console.log(`master key version ${store.vault.version} (check value ${store.vault.checkValue.slice(0, 8)}) from ${where} opens this database`);
     console.log(`${s.sealed} sealed values`);
     for (const v of s.versions) {
@@ -41,6 +47,8 @@ export interface RotateOptions {
   newKeyFile?: string;
   /** Keep the previous key file as master.key.v<old>. */
   keepOld?: boolean;
+  /** The outcome as one JSON line. */
+  json?: boolean;
 }
 
 export async function masterKeyRotateCommand(o: RotateOptions, flags: GlobalFlags): Promise<void> {
@@ -101,15 +109,24 @@ export async function masterKeyRotateCommand(o: RotateOptions, flags: GlobalFlag
     }
     crashPoint('rotate:committed');
 
-    console.log(`master key rotated: version ${result.from} → ${result.to} (check value ${result.checkValue.slice(0, 8)}); ${result.resealed} sealed values re-sealed`);
+    const outcome = { from: result.from, to: result.to, checkValue: result.checkValue.slice(0, 8), resealed: result.resealed };
     if (configured) {
-      console.log(`the database now opens only with the key in ${o.newKeyFile}: set KEYSWITCH_MASTER_KEY (or masterKey) to it and restart every role`);
+      if (o.json) console.log(JSON.stringify({ ...outcome, keyFile: o.newKeyFile }));
+      else {
+        console.log(`master key rotated: version ${result.from} → ${result.to} (check value ${result.checkValue.slice(0, 8)}); ${result.resealed} sealed values re-sealed`);
+        console.log(`the database now opens only with the key in ${o.newKeyFile}: set KEYSWITCH_MASTER_KEY (or masterKey) to it and restart every role`);
+      }
       return;
     }
+    if (!o.json) console.log(`master key rotated: version ${result.from} → ${result.to} (check value ${result.checkValue.slice(0, 8)}); ${result.resealed} sealed values re-sealed`);
     const backup = finishKeySwap(cfg.dataDir, result.from);
     if (backup && !o.keepOld) {
       unlinkSync(backup);
       syncDir(files.dir);
+    }
+    if (o.json) {
+      console.log(JSON.stringify({ ...outcome, keyFile: files.main, ...(backup && o.keepOld ? { previousKeyFile: backup } : {}) }));
+      return;
     }
     console.log(`${files.main} holds the new key: back it up now; backups of the database from now on need it`);
     if (backup && o.keepOld) console.log(`the previous key is kept in ${backup}: it opens only database backups made before this rotation`);

@@ -12,6 +12,8 @@ export interface PoolInitOptions {
   commonName?: string;
   validDays?: number;
   force?: boolean;
+  /** The summary as one JSON line. */
+  json?: boolean;
   /** Where the summary and errors go (default: process stdout/stderr). */
   stdout?: (line: string) => void;
   stderr?: (line: string) => void;
@@ -34,6 +36,10 @@ export function runPoolInit(o: PoolInitOptions): number {
     const m = makePoolCertificate({ commonName: o.commonName, validDays: days });
     const p = writePoolFiles(o.out, m, { force: o.force });
     const x = new X509Certificate(m.cert);
+    if (o.json) {
+      out(JSON.stringify({ certFile: p.certFile, keyFile: p.keyFile, subject: x.subject.replace(/\n/g, ', '), validTo: new Date(x.validTo).toISOString(), sha256: x.fingerprint256 }));
+      return 0;
+    }
     out(`pool certificate ${p.certFile}`);
     out(`pool key         ${p.keyFile} (mode 0600: copy it only to the pool's SBC instances)`);
     out(`subject          ${x.subject.replace(/\n/g, ', ')}`);

@@ -186,6 +186,20 @@ describeEngines('operator API: registrations, failures and lockouts, blocked sou
     await store.terminals.setStatus('bob@lab.example', 'active');
   });
 
+  it('logs failures for identities that are not provisioned at most 10 lines a second, with a count of those left out', async () => {
+    const capture = new Capture();
+    const auc = new Auc(store, { challengeTtlSeconds: 30, lockout: { threshold: 3, windowSeconds: 300, baseSeconds: 60, maxSeconds: 3600 }, logger: createLogger('warn', capture) });
+    for (let i = 0; i < 50; i++) await auc.failed({ idc: `made-up-${i}@lab.example`, idsp: 'sbc1.lab.example' });
+    const lines = () => capture.text.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines()).toHaveLength(10);
+    expect(lines()[0]).toMatchObject({ level: 40, event: 'auth-failure', unknown: true, idc: 'made-up-0@lab.example' });
+    t += 1000;
+    await auc.failed({ idc: 'made-up-x@lab.example', idsp: 'sbc1.lab.example' });
+    t -= 1000;
+    expect(lines()[10]).toMatchObject({ idc: 'made-up-x@lab.example', notLoggedBefore: 40 });
+    expect(await store.failures.get('made-up-0@lab.example')).toBeUndefined(); // still not stored
+  });
+
   it('lists blocked sources of this process and of SBCs run apart, and lifts a block everywhere, audited', async () => {
     sbc.held.set('192.0.2.66', { source: '192.0.2.66', idsp: sbc.idsp, reason: 'signature-failures', failures: 10, windowMs: 1000, blockedAt: t - 5000, expiresAt: t + 55_000 });
     // an SBC run apart recorded its block in the store (and this process's SBC its own, which the live view replaces)

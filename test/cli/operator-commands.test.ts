@@ -132,6 +132,20 @@ describeEngines('keyswitch CLI: operator commands', (ctx) => {
     for (const bad of [['audit', '--since', '2026-03-01T10:00'], ['audit', '--limit', '0'], ['registrations', 'list', '--offset', '-1'], ['blocked', 'unblock', 'not-an-ip']]) expect(run(bad).code, bad.join(' ')).toBe(2);
   }, 180_000);
 
+  it('the other commands print one JSON line with --json too: token, migrate, config, master-key status, pool init', () => {
+    const made = json(['token', 'create', '--role', 'viewer', '--label', 'json']);
+    expect(made).toMatchObject({ role: 'viewer', label: 'json' });
+    expect(made.token).toMatch(/^ks_[0-9a-f]{16}_/);
+    expect(json(['token', 'list']).items).toEqual([expect.objectContaining({ id: made.id, role: 'viewer', status: 'active' })]);
+    expect(json(['token', 'revoke', made.id])).toEqual({ id: made.id, status: 'revoked' });
+    expect(json(['migrate']).applied).toEqual([]);
+    expect(json(['config']).items).toContainEqual({ path: 'auc.lockout.threshold', env: 'KEYSWITCH_LOCKOUT_THRESHOLD', value: expect.any(String) });
+    expect(json(['master-key', 'status'])).toMatchObject({ version: 1, versions: [expect.objectContaining({ version: 1, state: 'current' })] });
+    const pool = json(['pool', 'init', '--out', join(dir, 'pool')]);
+    expect(pool).toMatchObject({ certFile: join(dir, 'pool', 'pool-cert.pem'), keyFile: join(dir, 'pool', 'pool-key.pem') });
+    expect(pool.sha256).toMatch(/^[0-9A-F:]{95}$/);
+  }, 180_000);
+
   it('lists registrations, blocked sources and failures per source from the store, with nothing there', () => {
     expect(json(['registrations', 'list'])).toEqual({ items: [], total: 0, offset: 0, limit: 100 });
     expect(run(['registrations', 'show', 'alice@lab.example']).stdout.trim()).toBe('alice@lab.example: no live registration');
