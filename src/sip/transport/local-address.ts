@@ -20,14 +20,15 @@ export function localAddressToward(host: string, port: number): Promise<string |
       resolve(address);
     };
     socket.once('error', () => done(undefined));
-    socket.connect(port, host, () => {
+    // the callback gets the error of a failed connect (a name that does not resolve, no route)
+    socket.connect(port, host, (err?: Error) => {
       let address: string | undefined;
       try {
-        address = socket.address().address;
+        address = err ? undefined : socket.address().address;
       } catch {
         address = undefined;
       }
-      done(address);
+      done(address === '0.0.0.0' || address === '::' ? undefined : address);
     });
   });
 }
