@@ -148,7 +148,8 @@ export async function startH323Relay(o: H323RelayOptions): Promise<H323Relay> {
   let access!: RasTransport;
   let core!: RasTransport;
 
-  const coreAddress = () => transportAddress(localAddress(ss.host, core.address, undefined), core.port);
+  let coreRas: ReturnType<typeof transportAddress> | undefined;
+  const coreAddress = () => (coreRas ??= transportAddress(localAddress(ss.host, core.address, undefined), core.port));
   const toCore = (build: (seq: number) => RasMessage) => core.request(ss, build);
 
   const live = (r: Route | undefined): Route | undefined => {

@@ -127,10 +127,11 @@ export class H323Endpoint {
     return { transport: this.#t.stats(), downlinkRejected: this.#downlinkRejected };
   }
 
+  #rasAddress: ReturnType<typeof transportAddress> | undefined;
   #ras() {
     const bound = this.#t.address;
     const host = bound === '0.0.0.0' || bound === '::' ? (this.#sbc.host.startsWith('127.') ? '127.0.0.1' : '0.0.0.0') : bound;
-    return transportAddress(host, this.#t.port);
+    return (this.#rasAddress ??= transportAddress(host, this.#t.port));
   }
   #ttl(): number {
     return this.#o.timeToLive ?? 300;

@@ -11,9 +11,12 @@ export class BitWriter {
   /** Values whose position the caller may ask for: [value, bit offset, bit length]. */
   readonly marks: Array<[object, number, number]> = [];
 
+  /** `tracking` false: nobody will ask for positions, so none are recorded. */
+  constructor(readonly tracking = true) {}
+
   /** Records that `value` is written next, taking `bitLength` bits. */
   mark(value: object, bitLength: number): void {
-    this.marks.push([value, this.pos, bitLength]);
+    if (this.tracking) this.marks.push([value, this.pos, bitLength]);
   }
 
   /** Writes a complete inner encoding (an open type's contents) and keeps its marks. */

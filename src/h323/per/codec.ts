@@ -103,7 +103,9 @@ export interface Encoded {
 
 /** Encodes one complete value: padded to an octet, an empty encoding becoming 0x00. */
 export function encodePer<T>(codec: Codec<T>, value: T): Buffer {
-  return encodePerWithPositions(codec, value).bytes;
+  const w = new BitWriter(false);
+  codec.encode(w, value, { path: [] });
+  return w.bitLength === 0 ? Buffer.from([0]) : w.finish();
 }
 
 export function encodePerWithPositions<T>(codec: Codec<T>, value: T): Encoded {

@@ -76,7 +76,7 @@ export function writeOpenType(w: BitWriter, codec: AnyCodec, value: unknown, cx:
     if (!Buffer.isBuffer(data) || data.length === 0) throw new PerEncodeError('opaque value needs at least one octet', pathOf(cx));
     return writeOpenBytes(w, data);
   }
-  const inner = new BitWriter();
+  const inner = new BitWriter(w.tracking);
   codec.encode(inner, value, cx);
   writeOpenBytes(w, inner.bitLength === 0 ? Buffer.from([0]) : inner.finish(), inner);
 }

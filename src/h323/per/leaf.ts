@@ -4,7 +4,7 @@
  */
 import type { BitReader, BitWriter } from './bits.js';
 import { pathOf, type Codec, type DecodeContext } from './codec.js';
-import { PerDecodeError, PerEncodeError } from './errors.js';
+import { PerDecodeError, PerEncodeError, type PathText } from './errors.js';
 import {
   bitsFor,
   octetsFor,
@@ -327,7 +327,18 @@ export function bmpString(min = 0, max?: number): Codec<string> {
 
 const OID_RE = /^(0|[1-9]\d*)(\.(0|[1-9]\d*))+$/;
 
-function oidContents(oid: string, path: string): Buffer {
+/** The few OIDs a stack sends are encoded once (bounded: a cache of values, not of every input). */
+const OID_CACHE = new Map<string, Buffer>();
+
+function oidContents(oid: string, path: PathText): Buffer {
+  const hit = typeof oid === 'string' ? OID_CACHE.get(oid) : undefined;
+  if (hit) return hit;
+  const out = oidContentsOf(oid, path);
+  if (OID_CACHE.size < 256) OID_CACHE.set(oid, out);
+  return out;
+}
+
+function oidContentsOf(oid: string, path: PathText): Buffer {
   if (typeof oid !== 'string' || !OID_RE.test(oid)) throw new PerEncodeError(`invalid OBJECT IDENTIFIER ${String(oid)}`, path);
   const arcs = oid.split('.').map((a) => BigInt(a));
   if (arcs[0]! > 2n || (arcs[0]! < 2n && arcs[1]! >= 40n)) throw new PerEncodeError(`invalid OBJECT IDENTIFIER ${oid}`, path);
@@ -350,7 +361,7 @@ export const OBJECT_IDENTIFIER: Codec<string> = {
   spec: { kind: 'oid' },
   minBits: 16,
   encode(w, oid, cx) {
-    const contents = oidContents(oid, pathOf(cx));
+    const contents = oidContents(oid, () => pathOf(cx));
     if (contents.length > 255) throw new PerEncodeError('OBJECT IDENTIFIER too long', pathOf(cx));
     writeShortLength(w, contents.length);
     w.octets(contents);
