@@ -31,7 +31,10 @@ async function ringingUas(cancelFromSameFlow: boolean) {
     cancelFromSameFlow,
     timers: { T1: 50, T2: 200, T4: 250 },
     onRequest: (req, ctx) => {
-      if (req.method !== 'INVITE') return ctx.respond(200);
+      if (req.method !== 'INVITE') {
+        ctx.respond(200);
+        return;
+      }
       ctx.respond(180, undefined, { toTag: 'uas1' });
       ctx.onCancel(() => {
         cancels.push(req.callId());
