@@ -9,14 +9,11 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import net from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findMessageLength, parseMessage, type SipResponse } from '../../src/sip/index.js';
 import { registerSip } from '../../src/terminal/register.js';
-import { ks, startDaemon, type Daemon } from '../helpers/cli.js';
-import { upEnv } from '../helpers/ports.js';
+import { startUp, type Up } from '../helpers/up.js';
+import { malformedRequests } from '../sip/malformed-requests.js';
 
 interface Listener {
   port: number;
@@ -67,35 +64,21 @@ function request(o: { line?: string; via: string; extra?: string[]; maxForwards?
   ].join('\r\n');
 }
 
-const MALFORMED: Array<[string, (via: string) => string]> = [
-  ['RFC 4475 lwsruri', (via) => request({ line: 'INVITE sip:user@example.com; lr SIP/2.0', via })],
-  ['RFC 4475 lwsstart', (via) => request({ line: 'INVITE  sip:user@example.com  SIP/2.0', via })],
-  ['RFC 4475 trws', (via) => request({ line: 'INVITE sip:user@example.com SIP/2.0  ', via })],
-  ['300 headers', (via) => request({ via, extra: Array.from({ length: 300 }, (_, i) => `X-Filler-${i}: ${i}`) })],
-  ['a 9,000-character header line', (via) => request({ via, extra: [`Subject: ${'x'.repeat(9000)}`] })],
-  ['a junk IPv6 host', (via) => request({ line: 'OPTIONS sip:alice@[::1::2] SIP/2.0', via })],
-];
+const MALFORMED = malformedRequests(request, { user: 'alice', rfcPrefix: 'RFC 4475 ' });
 
 describe('keyswitch up: answers go to their source only', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ks-refl-'));
-  const g = ['--data-dir', join(dir, 'data')];
-  let daemon: Daemon;
+  let up: Up;
   let p: Record<string, number>;
   let aliceKey = '';
 
   beforeAll(async () => {
-    const up = await upEnv();
+    up = await startUp({ terminals: ['alice@lab.example'], prefix: 'ks-refl-' });
     p = up.ports;
-    const env = { ...up.env, KEYSWITCH_LOG_LEVEL: 'warn' };
-    ({ daemon } = await startDaemon([...g, 'up'], /SBC H\.248 \(gateways\)/, env));
-    const r = ks([...g, '--init', 'provision', 'terminal', 'alice@lab.example', '--json'], env);
-    expect(r.code, r.stderr).toBe(0);
-    aliceKey = JSON.parse(r.stdout).key;
+    aliceKey = up.keys['alice@lab.example']!;
   });
   afterAll(async () => {
     for (const s of sockets.splice(0)) s.close();
-    await daemon?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await up?.stop();
   });
 
   it('a malformed request whose Via names another host: the 400 goes to the sender, nothing to the named host', async () => {

@@ -10,6 +10,7 @@ import {
   createSipStack, createTcpTransport, createUdpTransport, createResponse, parseMessage, findMessageLength,
   type SipStack, type SipResponse, type SipRequest,
 } from '../../src/sip/index.js';
+import { malformedRequests } from './malformed-requests.js';
 
 const stacks: SipStack[] = [];
 const sockets: Array<{ close(): void }> = [];
@@ -65,14 +66,7 @@ function request(o: { line?: string; via: string; extra?: string[]; maxForwards?
 }
 
 /** RFC 4475 §3.1.2.8–10 and two limits; each must come back 400. */
-const MALFORMED: Array<[string, (via: string) => string]> = [
-  ['lwsruri', (via) => request({ line: 'INVITE sip:user@example.com; lr SIP/2.0', via })],
-  ['lwsstart', (via) => request({ line: 'INVITE  sip:user@example.com  SIP/2.0', via })],
-  ['trws', (via) => request({ line: 'INVITE sip:user@example.com SIP/2.0  ', via })],
-  ['300 headers', (via) => request({ via, extra: Array.from({ length: 300 }, (_, n) => `X-Filler-${n}: ${n}`) })],
-  ['a 9,000-character header line', (via) => request({ via, extra: [`Subject: ${'x'.repeat(9000)}`] })],
-  ['a junk IPv6 host', (via) => request({ line: 'OPTIONS sip:x@[::1::2] SIP/2.0', via })],
-];
+const MALFORMED = malformedRequests(request, { user: 'x' });
 
 describe('answers to requests that failed to parse', () => {
   it.each(MALFORMED)('%s over UDP: 400 to the source', async (_name, make) => {
