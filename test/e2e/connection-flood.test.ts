@@ -9,14 +9,12 @@
  * a registered terminal's flow stays and takes a call.
  */
 import net from 'node:net';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerSip } from '../../src/terminal/register.js';
 import { runTerminalAnswer, runTerminalCall } from '../../src/cli/terminal-call.js';
-import { ks, startDaemon, type Daemon } from '../helpers/cli.js';
-import { upEnv } from '../helpers/ports.js';
+import { startUp, type Up } from '../helpers/up.js';
 
 const CAP = 20;
 const OVER = 50;
@@ -74,34 +72,27 @@ const REGISTER = Buffer.from([
 ].join('\r\n'));
 
 describe('keyswitch up under connection floods', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ks-flood-'));
-  const g = ['--data-dir', join(dir, 'data')];
-  let daemon: Daemon;
+  let up: Up;
   let p: Record<string, number>;
   const keys: Record<string, Buffer> = {};
 
   beforeAll(async () => {
-    const up = await upEnv();
+    up = await startUp({
+      terminals: ['alice@lab.example', 'bob@lab.example'],
+      prefix: 'ks-flood-',
+      env: {
+        KEYSWITCH_SBC_MAX_CONNECTIONS_PER_SOURCE: String(CAP),
+        KEYSWITCH_SBC_HANDSHAKE_TIMEOUT_MS: '1500',
+        KEYSWITCH_SBC_MESSAGE_TIMEOUT_MS: '1500',
+        KEYSWITCH_SBC_IDLE_SECONDS: '2',
+      },
+    });
     p = up.ports;
-    const env = {
-      ...up.env,
-      KEYSWITCH_LOG_LEVEL: 'warn',
-      KEYSWITCH_SBC_MAX_CONNECTIONS_PER_SOURCE: String(CAP),
-      KEYSWITCH_SBC_HANDSHAKE_TIMEOUT_MS: '1500',
-      KEYSWITCH_SBC_MESSAGE_TIMEOUT_MS: '1500',
-      KEYSWITCH_SBC_IDLE_SECONDS: '2',
-    };
-    ({ daemon } = await startDaemon([...g, 'up'], /SBC H\.248 \(gateways\)/, env));
-    for (const idc of ['alice@lab.example', 'bob@lab.example']) {
-      const r = ks([...g, '--init', 'provision', 'terminal', idc, '--json'], env);
-      expect(r.code, r.stderr).toBe(0);
-      keys[idc] = Buffer.from(JSON.parse(r.stdout).key, 'hex');
-    }
+    for (const [idc, hex] of Object.entries(up.keys)) keys[idc] = Buffer.from(hex, 'hex');
   });
   afterAll(async () => {
     for (const c of all) c.sock.destroy();
-    await daemon?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await up?.stop();
   });
 
   const healthy = async (): Promise<boolean> => (await fetch(`http://127.0.0.1:${p.api}/healthz`)).ok;
@@ -131,7 +122,7 @@ describe('keyswitch up under connection floods', () => {
     const conns = Array.from({ length: CAP + OVER }, () => connect(p[port]!, '127.0.0.3'));
     await until(() => conns.filter((c) => c.closed).length >= OVER);
     expect(await healthy()).toBe(true);
-    const ca = readFileSync(join(dir, 'data', 'sbc-cert.pem'), 'utf8');
+    const ca = readFileSync(join(up.dir, 'data', 'sbc-cert.pem'), 'utf8');
     expect(await register(mechs, 'udp', mechs.startsWith('tls;') ? { tls: { ca } } : {})).toMatchObject({ ok: true, mechanism: mechs.split(';')[0] });
     // nothing was ever sent on them: the handshake deadline, not an idle timer of minutes, closes them
     await until(() => conns.every((c) => c.closed));

@@ -8,14 +8,11 @@
  */
 import tls from 'node:tls';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PSK_CIPHERS } from '../../src/sip/index.js';
 import { registerSip } from '../../src/terminal/register.js';
-import { ks, startDaemon, type Daemon } from '../helpers/cli.js';
-import { upEnv } from '../helpers/ports.js';
+import { startUp, type Up } from '../helpers/up.js';
 
 const hasOpenssl = ['/usr/bin/openssl', '/usr/local/bin/openssl'].some((f) => existsSync(f));
 
@@ -51,29 +48,20 @@ function opensslAttempt(port: number, identity: string, psk: Buffer): Promise<st
 }
 
 describe('keyswitch up: the TLS-PSK port is no identity oracle', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ks-psk-'));
-  const g = ['--data-dir', join(dir, 'data')];
-  let daemon: Daemon;
+  let up: Up;
   let p: Record<string, number>;
   const keys: Record<string, Buffer> = {};
 
   beforeAll(async () => {
-    const up = await upEnv();
+    up = await startUp({ terminals: ['alice@lab.example', 'carol@lab.example'], prefix: 'ks-psk-' });
     p = up.ports;
-    const env = { ...up.env, KEYSWITCH_LOG_LEVEL: 'warn' };
-    ({ daemon } = await startDaemon([...g, 'up'], /SBC H\.248 \(gateways\)/, env));
-    for (const idc of ['alice@lab.example', 'carol@lab.example']) {
-      const r = ks([...g, '--init', 'provision', 'terminal', idc, '--json'], env);
-      expect(r.code, r.stderr).toBe(0);
-      keys[idc] = Buffer.from(JSON.parse(r.stdout).key, 'hex');
-    }
+    for (const [idc, hex] of Object.entries(up.keys)) keys[idc] = Buffer.from(hex, 'hex');
     // alice registers over TLS-PSK: the SBC now holds a session key for her identity
     const r = await registerSip({ idc: 'alice@lab.example', kc: keys['alice@lab.example']!, mechs: 'tls-psk;q=0.5', transport: 'udp', sbc: { host: '127.0.0.1', port: p.sbcSip! } });
     expect(r).toMatchObject({ ok: true, mechanism: 'tls-psk' });
   });
   afterAll(async () => {
-    await daemon?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await up?.stop();
   });
 
   const wrong = Buffer.alloc(32, 0x5a);
