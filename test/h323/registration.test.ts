@@ -158,3 +158,22 @@ describe('H.323 registration in process', () => {
     }
   });
 });
+
+describe('keyswitch terminal register --proto h323', () => {
+  it('ends with exit 1 and the reason when the SBC never answers within --timeout', async () => {
+    const { runTerminalRegister } = await import('../../src/cli/terminal.js');
+    const silent = await attacker(); // bound, never answers
+    const out: string[] = [];
+    const err: string[] = [];
+    try {
+      const code = await runTerminalRegister({ proto: 'h323', id: 'ep@lab.example', key: 'ab'.repeat(32), sbc: `127.0.0.1:${silent.socket.address().port}`, timeout: '0.5', out: (l) => out.push(l), err: (l) => err.push(l) });
+      expect(code).toBe(1);
+      const line = JSON.parse(out[0]!);
+      expect(line).toMatchObject({ ok: false, protocol: 'h323', idc: 'ep@lab.example', authFailed: false });
+      expect(line.error).toMatch(/^timeout: no answer from the SBC at 127\.0\.0\.1:\d+ within 0\.5 s$/);
+      expect(out.join() + err.join()).not.toContain('ab'.repeat(32));
+    } finally {
+      silent.close();
+    }
+  });
+});
