@@ -1,13 +1,13 @@
 /**
- * Sample RAS messages as a KS1 or H.235.1 exchange would carry them (the
- * values are made up; the flow that fills them is not written yet).
+ * Sample RAS messages of the kinds a KS1 or H.235.1 exchange carries, with
+ * made-up values, for the codec tests (the flow's own messages are built by
+ * src/adapters/h323; test/h323/tshark-live.test.ts reads those).
  */
 import { H225_PROTOCOL_V7, OID, type ClearToken, type CryptoH323Token, type EndpointType, type RasMessage, type TransportAddress, type VendorIdentifier } from '../../src/h323/index.js';
 
-/** Placeholder token OIDs under the documentation enterprise number (RFC 5612). */
+/** keyswitch's KS1 token OID (src/adapters/h323/oids.ts), under the documentation enterprise number (RFC 5612). */
 export const KS_OID = {
   token: '1.3.6.1.4.1.32473.1.1',
-  mechanismOffer: '1.3.6.1.4.1.32473.1.2.1',
 };
 
 export const ip4 = (a: string, port: number): TransportAddress => ({ type: 'ipAddress', value: { ip: Buffer.from(a.split('.').map(Number)), port } });
