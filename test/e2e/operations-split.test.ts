@@ -13,7 +13,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openStore } from '../../src/store/index.js';
 import { ks, startDaemon, type Daemon } from '../helpers/cli.js';
 import { describeEngines, PG_URL } from '../helpers/engines.js';
-import { upEnv } from '../helpers/ports.js';
+import { freePorts, upEnv } from '../helpers/ports.js';
 import { inDialogRequest, startAttacker, type Attacker } from '../sbc/attacker.js';
 
 const IDSP = 'sbc1.lab.example';
@@ -64,6 +64,8 @@ describeEngines('operators and an SBC run apart: blocks, failures per source, un
     };
     const up = await upEnv();
     p = up.ports;
+    // roles run alone serve /healthz and /metrics on fixed defaults: free ones here
+    const [ssHealth, sbcHealth, aucMetrics] = await freePorts(3);
     const sbcKey = randomBytes(32).toString('hex');
     const common: NodeJS.ProcessEnv = {
       ...up.env,
@@ -75,6 +77,9 @@ describeEngines('operators and an SBC run apart: blocks, failures per source, un
       KEYSWITCH_SBC_GUARD_THRESHOLD: '3',
       KEYSWITCH_SBC_GUARD_WINDOW_MS: '60000',
       KEYSWITCH_SBC_GUARD_BLOCK: '600',
+      KEYSWITCH_SOFTSWITCH_HEALTH: `127.0.0.1:${ssHealth}`,
+      KEYSWITCH_SBC_HEALTH: `127.0.0.1:${sbcHealth}`,
+      KEYSWITCH_AUC_METRICS: `127.0.0.1:${aucMetrics}`,
     };
     const auc = { ...common, KEYSWITCH_DATA_DIR: dataDir('auc') };
     expect(ks(['provision', 'proxy', IDSP, '--key', sbcKey], auc).code).toBe(0);
