@@ -10,7 +10,9 @@ import type { Logger } from '../log/logger.js';
 import { listenAddress, startListener, type Health } from '../metrics/health.js';
 import type { RunningRole } from '../softswitch/role.js';
 import { startH248Relay } from './h248-relay.js';
+import { startH323Relay } from './h323-relay.js';
 import { startMgcpRelay } from './mgcp-relay.js';
+import { coreBinding } from './core-address.js';
 import { startSbc, type SbcSigningOptions } from './run.js';
 import type { SbcConnectionLimits } from './connection-limits.js';
 import { MetricsRegistry } from '../metrics/registry.js';
@@ -42,10 +44,11 @@ function advertised(host: string, configured: string): string {
   return '127.0.0.1';
 }
 
-/** The trusted link binds where it can reach the softswitch: loopback for a local one, any address otherwise. */
-function coreLink(ss: { host: string; port: number }) {
-  const local = ss.host === 'localhost' || ss.host.startsWith('127.') || ss.host === '::1';
-  return { ...ss, bindHost: local ? '127.0.0.1' : '0.0.0.0' };
+/** The trusted link binds at an address the softswitch can reach, which core-side Via and Record-Route name (core-address.ts). */
+async function coreLink(ss: { host: string; port: number }, configured: string, log: Logger) {
+  const bind = await coreBinding(ss, configured);
+  if (bind.bindHost === '0.0.0.0') log.warn({ softswitch: `${ss.host}:${ss.port}` }, 'sbc: no route to the softswitch; the core link binds 0.0.0.0, which the softswitch cannot reach in-dialog: set sbc.coreAddress');
+  return { ...ss, ...bind };
 }
 
 function signing(cfg: Config, onBlock?: SbcSigningOptions['onBlock']): SbcSigningOptions {
@@ -90,7 +93,7 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
     idsp: c.idsp,
     ksp,
     untrusted: { host: c.host, advertisedHost: advertised(c.host, c.advertise), udpPort: c.udpPort || false, tcpPort: c.tcpPort || false, tlsPort: c.tlsPort || false, tlsPskPort: c.tlsPskPort || false },
-    softswitch: coreLink(parseHostPort(c.softswitch, 'sbc.softswitch')),
+    softswitch: await coreLink(parseHostPort(c.softswitch, 'sbc.softswitch'), c.coreAddress, log),
     coreLinkKey: coreLinkKey(cfg.dataDir, cfg.coreLink.key),
     offered: mechs,
     tls: { dataDir: cfg.dataDir, ...(c.tls.certFile ? { certFile: c.tls.certFile } : {}), ...(c.tls.keyFile ? { keyFile: c.tls.keyFile } : {}) },
@@ -133,12 +136,20 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
     return { refused: k.refused, rechallenged: k.rechallenged, rejected: k.authRejected };
   });
   const h248Health = h248 ? shared?.health?.listener('SBC H.248', listenAddress(c.host, h248.port, 'udp')) : undefined;
+  // H.323 RAS is UDP: only app-hmac is meaningful there (docs/h323.md).
+  const h323 = c.h323Port
+    ? await startListener('SBC H.323', listenAddress(c.host, c.h323Port, 'udp'), () => startH323Relay({ listen: { host: c.host, port: c.h323Port }, softswitch: parseHostPort(c.softswitchH323, 'sbc.softswitchH323'), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, ...(c.advertise ? { advertise: c.advertise } : {}), logger: log }))
+    : undefined;
+  if (h323) listening.push({ name: 'SBC H.323 (endpoints)', address: `${c.host} udp ${h323.port}` });
+  const h323Health = h323 ? shared?.health?.listener('SBC H.323', listenAddress(c.host, h323.port, 'udp')) : undefined;
   if (sip.metricsPort) listening.push({ name: 'SBC metrics', address: `http://${listenAddress(c.metricsHost || '127.0.0.1', sip.metricsPort)}/metrics` });
   return {
     listening,
     async stop() {
+      h323Health?.down('stopped');
       h248Health?.down('stopped');
       mgcpHealth?.down('stopped');
+      await h323?.close();
       await h248?.close();
       await mgcp?.close();
       await sip.close();
