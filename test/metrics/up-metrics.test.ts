@@ -6,29 +6,24 @@
  * Diameter; the same address answers /healthz; and every line the daemon
  * logs is one JSON event with an ISO time, failures and lockouts at warn.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTerminalAnswer, runTerminalCall } from '../../src/cli/terminal-call.js';
 import { openDb } from '../../src/store/index.js';
-import { ks, startDaemon, type Daemon } from '../helpers/cli.js';
+import { ks } from '../helpers/cli.js';
 import { describeEngines, makeContext, PG_URL, type EngineContext } from '../helpers/engines.js';
-import { upEnv } from '../helpers/ports.js';
+import { startUp, type Up } from '../helpers/up.js';
 import { parseMetrics, sample } from './exposition.js';
 
 describeEngines('metrics of keyswitch up, AuC over RADIUS', (ctx) => metricsSuite(ctx, 'radius'));
 describe('metrics of keyswitch up, AuC over Diameter [sqlite]', () => metricsSuite(makeContext('sqlite'), 'diameter'));
 
 function metricsSuite(ctx: EngineContext, link: 'radius' | 'diameter') {
-  const dir = mkdtempSync(join(tmpdir(), 'ks-metrics-'));
   const pgOpts = ctx.storeOptions();
   const dbUrl = ctx.engine === 'postgres' ? `${PG_URL}?options=-c%20search_path%3D${pgOpts.schema}` : '';
-  const g = ['--data-dir', join(dir, 'data')];
-  const keys: Record<string, string> = {};
-  let env: NodeJS.ProcessEnv;
+  let up: Up;
+  let keys: Record<string, string>;
   let p: Record<string, number>;
-  let daemon: Daemon;
+  let daemon: Up['daemon'];
   let before: Map<string, number>;
   let after: Map<string, number>;
 
@@ -50,21 +45,13 @@ function metricsSuite(ctx: EngineContext, link: 'radius' | 'diameter') {
 
   beforeAll(async () => {
     if (ctx.engine === 'postgres') await (await openDb(pgOpts)).knex.destroy();
-    const up = await upEnv();
-    p = up.ports;
-    env = {
-      ...up.env,
-      KEYSWITCH_DB_URL: dbUrl,
-      KEYSWITCH_LOG_LEVEL: 'info',
-      KEYSWITCH_AUC_PROTOCOL: link,
-      KEYSWITCH_LOCKOUT_THRESHOLD: '2',
-    };
-    for (const idc of ['alice@lab.example', 'bob@lab.example', 'carol@lab.example', 'eve@lab.example', 'gw1@lab.example', 'gw2@lab.example']) {
-      const r = ks([...g, '--init', 'provision', 'terminal', idc, '--json'], env);
-      expect(r.code, r.stderr).toBe(0);
-      keys[idc] = JSON.parse(r.stdout).key;
-    }
-    ({ daemon } = await startDaemon([...g, 'up'], /SBC H\.248 \(gateways\)/, env));
+    up = await startUp({
+      terminals: ['alice@lab.example', 'bob@lab.example', 'carol@lab.example', 'eve@lab.example', 'gw1@lab.example', 'gw2@lab.example'],
+      prefix: 'ks-metrics-',
+      dbUrl,
+      env: { KEYSWITCH_LOG_LEVEL: 'info', KEYSWITCH_AUC_PROTOCOL: link, KEYSWITCH_LOCKOUT_THRESHOLD: '2' },
+    });
+    ({ keys, daemon, ports: p } = up);
     before = await scrape();
 
     // a registration of each protocol, and a wrong key of each
@@ -92,8 +79,7 @@ function metricsSuite(ctx: EngineContext, link: 'radius' | 'diameter') {
     after = await scrape();
   });
   afterAll(async () => {
-    await daemon?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await up?.stop();
     await ctx.cleanup();
   });
 
