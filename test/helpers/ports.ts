@@ -29,8 +29,8 @@ export async function freePorts(n: number): Promise<number[]> {
 
 /** Environment that puts every listener of `keyswitch up` on a free port, all on 127.0.0.1. */
 export async function upEnv(): Promise<{ env: NodeJS.ProcessEnv; ports: Record<string, number> }> {
-  const [api, rAuth, rAcct, dia, ssSip, ssMgcp, ssH248, sbcSip, sbcTls, sbcPsk, sbcMgcp, sbcH248, metrics, aucMetrics, ssH323, sbcH323] = await freePorts(16);
-  const ports = { api, rAuth, rAcct, dia, ssSip, ssMgcp, ssH248, sbcSip, sbcTls, sbcPsk, sbcMgcp, sbcH248, metrics, aucMetrics, ssH323, sbcH323 } as Record<string, number>;
+  const [api, rAuth, rAcct, dia, ssSip, ssMgcp, ssH248, sbcSip, sbcTls, sbcPsk, sbcMgcp, sbcH248, metrics, aucMetrics, ssH323, sbcH323, ssHealth, sbcHealth] = await freePorts(18);
+  const ports = { api, rAuth, rAcct, dia, ssSip, ssMgcp, ssH248, sbcSip, sbcTls, sbcPsk, sbcMgcp, sbcH248, metrics, aucMetrics, ssH323, sbcH323, ssHealth, sbcHealth } as Record<string, number>;
   const env: NodeJS.ProcessEnv = {
     KEYSWITCH_API_PORT: String(api),
     KEYSWITCH_RADIUS_AUTH_PORT: String(rAuth),
@@ -55,6 +55,9 @@ export async function upEnv(): Promise<{ env: NodeJS.ProcessEnv; ports: Record<s
     // /metrics of `up` (metrics.address) and of `auc` run alone
     KEYSWITCH_METRICS_ADDRESS: `127.0.0.1:${metrics}`,
     KEYSWITCH_AUC_METRICS: `127.0.0.1:${aucMetrics}`,
+    // /healthz and /metrics of the softswitch and the SBC run alone (fixed 9471/9472 by default)
+    KEYSWITCH_SOFTSWITCH_HEALTH: `127.0.0.1:${ssHealth}`,
+    KEYSWITCH_SBC_HEALTH: `127.0.0.1:${sbcHealth}`,
   };
   return { env, ports };
 }
