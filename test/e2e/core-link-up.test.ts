@@ -12,8 +12,7 @@
  * in this test, which is how the signatures are captured.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { P_KS_LINK } from '../../src/adapters/sip/core-link.js';
@@ -21,8 +20,8 @@ import {
   createRequest, createSipStack, createUdpTransport, parseMessage, randomToken,
   type SipRequest, type SipResponse, type SipStack,
 } from '../../src/sip/index.js';
-import { BIN, ks, startDaemon, type Daemon } from '../helpers/cli.js';
-import { upEnv } from '../helpers/ports.js';
+import { BIN } from '../helpers/cli.js';
+import { startUp, type Up } from '../helpers/up.js';
 import { startUdpProxy, type UdpProxy } from '../h248/udp-proxy.js';
 
 const ALICE = 'alice@lab.example';
@@ -73,9 +72,7 @@ function terminal(args: string[]): Term {
 }
 
 describe('keyswitch up: the softswitch believes only the SBC, not its address (issue 8, item 4)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ks-link-'));
-  const g = ['--data-dir', join(dir, 'data')];
-  let daemon: Daemon;
+  let up: Up;
   let relay: UdpProxy;
   let ss: { address: string; port: number };
   let sbcPort: number;
@@ -84,17 +81,17 @@ describe('keyswitch up: the softswitch believes only the SBC, not its address (i
   const keys: Record<string, string> = {};
 
   beforeAll(async () => {
-    const up = await upEnv();
-    ss = { address: '127.0.0.1', port: up.ports.ssSip! };
+    up = await startUp({
+      terminals: [ALICE, BOB],
+      prefix: 'ks-link-',
+      env: async (ports) => {
+        ss = { address: '127.0.0.1', port: ports.ssSip! };
+        relay = await startUdpProxy({ host: '127.0.0.1', port: ss.port });
+        return { KEYSWITCH_SBC_SOFTSWITCH: `127.0.0.1:${relay.port}` };
+      },
+    });
     sbcPort = up.ports.sbcSip!;
-    relay = await startUdpProxy({ host: '127.0.0.1', port: ss.port });
-    const env = { ...up.env, KEYSWITCH_LOG_LEVEL: 'warn', KEYSWITCH_SBC_SOFTSWITCH: `127.0.0.1:${relay.port}` };
-    for (const idc of [ALICE, BOB]) {
-      const r = ks([...g, '--init', 'provision', 'terminal', idc, '--json'], env);
-      expect(r.code, r.stderr).toBe(0);
-      keys[idc] = JSON.parse(r.stdout).key;
-    }
-    ({ daemon } = await startDaemon([...g, 'up'], /SBC H\.248 \(gateways\)/, env));
+    Object.assign(keys, up.keys);
     local = createSipStack({ transports: [await createUdpTransport({ host: '127.0.0.1' })], onRequest: () => undefined, timers: { T1: 100, T2: 400, T4: 1000 } });
     bob = terminal(['answer', '--id', BOB, '--key', keys[BOB]!, '--sbc', `127.0.0.1:${sbcPort}`, '--mechs', 'app-hmac;q=0.5', '--calls', '2', '--timeout', '120']);
     await bob.saw('registered');
@@ -102,9 +99,8 @@ describe('keyswitch up: the softswitch believes only the SBC, not its address (i
   afterAll(async () => {
     bob?.kill();
     await local?.close();
-    await daemon?.stop();
+    await up?.stop();
     relay?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   const call = async (n: number): Promise<void> => {
@@ -136,7 +132,7 @@ describe('keyswitch up: the softswitch believes only the SBC, not its address (i
       expect(captured('up', m).length, m).toBeGreaterThan(0);
       for (const r of captured('up', m)) expect(r.getAll(P_KS_LINK), m).toEqual([expect.stringMatching(/^ts=\d+;mac=[A-Za-z0-9_-]{43}$/)]);
     }
-    expect(statSync(join(dir, 'data', 'core-link.key')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(up.dir, 'data', 'core-link.key')).mode & 0o777).toBe(0o600);
   });
 
   it('an INVITE "from alice" with P-KS-Auth and P-Asserted-Identity sent straight to the softswitch from 127.0.0.1: 407, bob never sees it', async () => {

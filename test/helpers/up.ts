@@ -26,11 +26,14 @@ export interface Up {
 }
 
 export async function startUp(o: {
-  terminals?: string[];
-  /** Added to upEnv's (KEYSWITCH_LOG_LEVEL is warn unless given); a function gets the ports. */
-  env?: NodeJS.ProcessEnv | ((ports: Record<string, number>) => NodeJS.ProcessEnv);
-  /** KEYSWITCH_DB_URL for the postgres engine ('' or absent: the embedded store). */
+  /** Provisioned with generated keys before the daemon starts; some with a SIP Digest password too. */
+  terminals?: Array<string | { idc: string; sipPassword: string }>;
+  /** Added to upEnv's (KEYSWITCH_LOG_LEVEL is warn unless given); a function gets the ports (to start a relay on one, say). */
+  env?: NodeJS.ProcessEnv | ((ports: Record<string, number>) => NodeJS.ProcessEnv | Promise<NodeJS.ProcessEnv>);
+  /** KEYSWITCH_DB_URL: the postgres engine's, or '' for the embedded store (absent: not set). */
   dbUrl?: string;
+  /** Runs after the terminals are provisioned, before the daemon starts (tokens, say). */
+  before?: (ks: Up['ks']) => void;
   ready?: RegExp;
   prefix?: string;
 }): Promise<Up> {
@@ -38,15 +41,17 @@ export async function startUp(o: {
   const g = ['--data-dir', join(dir, 'data')];
   try {
     const up = await upEnv();
-    const extra = typeof o.env === 'function' ? o.env(up.ports) : (o.env ?? {});
-    const env: NodeJS.ProcessEnv = { ...up.env, KEYSWITCH_LOG_LEVEL: 'warn', ...(o.dbUrl ? { KEYSWITCH_DB_URL: o.dbUrl } : {}), ...extra };
+    const extra = typeof o.env === 'function' ? await o.env(up.ports) : (o.env ?? {});
+    const env: NodeJS.ProcessEnv = { ...up.env, KEYSWITCH_LOG_LEVEL: 'warn', ...(o.dbUrl !== undefined ? { KEYSWITCH_DB_URL: o.dbUrl } : {}), ...extra };
     const run = (args: string[], input?: string) => ks([...g, ...args], env, input);
     const keys: Record<string, string> = {};
-    for (const idc of o.terminals ?? []) {
-      const r = run(['--init', 'provision', 'terminal', idc, '--json']);
+    for (const t of o.terminals ?? []) {
+      const idc = typeof t === 'string' ? t : t.idc;
+      const r = run(['--init', 'provision', 'terminal', idc, ...(typeof t === 'string' ? [] : ['--sip-password', t.sipPassword]), '--json']);
       if (r.code !== 0) throw new Error(`provision terminal ${idc} failed (${r.code}): ${r.stderr}`);
       keys[idc] = JSON.parse(r.stdout).key;
     }
+    o.before?.(run);
     const { daemon, match } = await startDaemon([...g, 'up'], o.ready ?? /SBC H\.248 \(gateways\)/, env);
     return {
       dir,

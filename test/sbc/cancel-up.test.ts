@@ -7,12 +7,9 @@
  */
 import { spawn } from 'node:child_process';
 import { createSocket, type RemoteInfo } from 'node:dgram';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, ks, startDaemon, type Daemon } from '../helpers/cli.js';
-import { upEnv } from '../helpers/ports.js';
+import { BIN } from '../helpers/cli.js';
+import { startUp, type Up } from '../helpers/up.js';
 import { startAttacker, type Attacker } from './attacker.js';
 import type { CallEvent } from '../../src/terminal/call.js';
 
@@ -105,31 +102,23 @@ function cancelFor(invite: string): string {
 }
 
 describe('a third party cannot cancel a ringing call through `keyswitch up`', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ks-cancel-'));
-  const g = ['--data-dir', join(dir, 'data')];
   const keys: Record<string, string> = {};
   let env: NodeJS.ProcessEnv;
   let sbcPort: number;
-  let daemon: Daemon | undefined;
+  let up: Up | undefined;
   const runs: Run[] = [];
   const closers: Array<() => unknown> = [];
 
   beforeAll(async () => {
-    const u = await upEnv();
-    env = { ...u.env, KEYSWITCH_LOG_LEVEL: 'warn' };
-    sbcPort = u.ports.sbcSip!;
-    for (const who of ['alice', 'bob']) {
-      const r = ks([...g, '--init', 'provision', 'terminal', `${who}@lab.example`, '--json'], env);
-      expect(r.code, r.stderr).toBe(0);
-      keys[who] = JSON.parse(r.stdout).key;
-    }
-    ({ daemon } = await startDaemon([...g, 'up'], /SBC H\.248 \(gateways\)/, env));
+    up = await startUp({ terminals: ['alice@lab.example', 'bob@lab.example'], prefix: 'ks-cancel-' });
+    env = up.env;
+    sbcPort = up.ports.sbcSip!;
+    for (const [idc, key] of Object.entries(up.keys)) keys[idc.split('@')[0]!] = key;
   }, 60_000);
   afterAll(async () => {
     for (const r of runs) r.kill();
     for (const c of closers) await c();
-    await daemon?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await up?.stop();
   });
 
   it('a CANCEL copied from the INVITE, from another port and another host, gets 481; the call is answered and ends normally', async () => {

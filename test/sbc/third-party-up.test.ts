@@ -10,12 +10,9 @@
  * from the flow that set the dialog up.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, ks, startDaemon, type Daemon } from '../helpers/cli.js';
-import { upEnv } from '../helpers/ports.js';
+import { BIN } from '../helpers/cli.js';
+import { startUp, type Up } from '../helpers/up.js';
 import { Phone } from '../softswitch/calls-phone.js';
 import { inDialogRequest, startAttacker, type Attacker } from './attacker.js';
 import type { CallEvent, DialogInfo } from '../../src/terminal/call.js';
@@ -91,37 +88,29 @@ function forgeries(atk: Attacker, side: { callId: string; dialog: DialogInfo; se
 const inCall = (e: Ev) => e.event === 'bye' || e.event === 'request';
 
 describe('a third party cannot end or redirect a call through `keyswitch up`', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ks-hijack-'));
-  const g = ['--data-dir', join(dir, 'data')];
   const keys: Record<string, string> = {};
   let env: NodeJS.ProcessEnv;
   let sbc: string;
   let sbcPort: number;
-  let daemon: Daemon | undefined;
+  let up: Up | undefined;
   const runs: Run[] = [];
   const closers: Array<() => unknown> = [];
 
   beforeAll(async () => {
-    const u = await upEnv();
-    env = { ...u.env, KEYSWITCH_LOG_LEVEL: 'warn' };
-    sbcPort = u.ports.sbcSip!;
+    up = await startUp({
+      // and a Digest phone (its password is the one the test phone knows)
+      terminals: ['alice@lab.example', 'bob@lab.example', { idc: '1000@127.0.0.1', sipPassword: 'phone pw 1000' }],
+      prefix: 'ks-hijack-',
+    });
+    env = up.env;
+    sbcPort = up.ports.sbcSip!;
     sbc = `127.0.0.1:${sbcPort}`;
-    mkdirSync(join(dir, 'data'), { mode: 0o700 });
-    for (const who of ['alice', 'bob']) {
-      const r = ks([...g, 'provision', 'terminal', `${who}@lab.example`, '--json'], env);
-      expect(r.code, r.stderr).toBe(0);
-      keys[who] = JSON.parse(r.stdout).key;
-    }
-    // a Digest phone (its password is the one the test phone knows)
-    const r = ks([...g, 'provision', 'terminal', '1000@127.0.0.1', '--sip-password', 'phone pw 1000'], env);
-    expect(r.code, r.stderr).toBe(0);
-    ({ daemon } = await startDaemon([...g, 'up'], /SBC H\.248 \(gateways\)/, env));
+    for (const who of ['alice', 'bob']) keys[who] = up.keys[`${who}@lab.example`]!;
   }, 60_000);
   afterAll(async () => {
     for (const r of runs) r.kill();
     for (const c of closers) await c();
-    await daemon?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await up?.stop();
   });
 
   // Each batch of forgeries comes from its own address: the SBC's failure guard blocks a source
