@@ -111,6 +111,7 @@ let first = Infinity;
 let last = 0;
 const byRole = new Map<string, number>();
 const byRoleLayer = new Map<string, number>();
+const byLayer = new Map<string, number>();
 const byFunction = new Map<string, { us: number; role: string }>();
 for (let i = 0; i < profile.samples.length; i++) {
   const dt = profile.timeDeltas[i] ?? 0;
@@ -126,6 +127,7 @@ for (let i = 0; i < profile.samples.length; i++) {
   byRole.set(a.role, (byRole.get(a.role) ?? 0) + dt);
   const rl = `${a.role}\t${a.layer}`;
   byRoleLayer.set(rl, (byRoleLayer.get(rl) ?? 0) + dt);
+  byLayer.set(a.layer, (byLayer.get(a.layer) ?? 0) + dt);
   const fn = `${node.callFrame.functionName || '(anonymous)'} ${where(node.callFrame)}`.trim();
   const f = byFunction.get(fn) ?? { us: 0, role: a.role };
   f.us += dt;
@@ -141,5 +143,7 @@ for (const [role, us] of [...byRole].sort((a, b) => b[1] - a[1])) {
     if (lus / busy >= 0.005) console.log(`          ${pct(lus)}  ${rl.split('\t')[1]}`);
   }
 }
+console.log('\nself time by layer, all roles');
+for (const [layer, us] of [...byLayer].sort((a, b) => b[1] - a[1])) if (us / busy >= 0.005) console.log(`${pct(us)}  ${layer}`);
 console.log(`\ntop ${top} functions by self time`);
 for (const [fn, f] of [...byFunction].sort((a, b) => b[1].us - a[1].us).slice(0, top)) console.log(`${pct(f.us)}  ${fn}  [${f.role}]`);
