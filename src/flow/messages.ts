@@ -1,6 +1,6 @@
 /**
  * The protocol-neutral messages of docs/design.md's flow (s1..s11). Adapters for
- * SIP, MGCP and H.248 decode their wire form into these and encode
+ * SIP, MGCP, H.248 and H.323 decode their wire form into these and encode
  * these back; the state machines in this folder see nothing else.
  *
  * Byte values are Buffers (N1/N2/Rand 16 bytes, authenticator/MAC 16,
