@@ -110,16 +110,13 @@ if (servers.includes('keyswitch')) {
 
 let profileRun = 0;
 async function startKeyswitch(): Promise<Running> {
-  const up = await upEnv();
-  const [metricsPort] = (await freePorts(1)) as [number];
+  const up = await upEnv(); // every listener on a free port, /metrics included
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     ...up.env,
     KEYSWITCH_DATA_DIR: join(dir, 'ks-data'),
     KEYSWITCH_MASTER_KEY: masterKey,
     KEYSWITCH_LOG_LEVEL: 'warn',
-    // its own port: the default (9470) would collide with any other keyswitch on the machine
-    KEYSWITCH_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
     // sipp 3.6 answers the first challenge only and knows MD5 only; one challenge, as Kamailio sends
     KEYSWITCH_DIGEST_ALGORITHMS: 'MD5',
   };
@@ -148,7 +145,7 @@ async function startKeyswitch(): Promise<Running> {
     startedAt,
     target: `127.0.0.1:${up.ports.sbcSip}`,
     output: () => out,
-    metrics: `http://127.0.0.1:${metricsPort}/metrics`,
+    metrics: `http://127.0.0.1:${up.ports.metrics}/metrics`,
     stop: async () => stopChild(proc, exited),
   };
 }
