@@ -1,9 +1,12 @@
 /**
  * Provisioning actions on terminals and proxies, each with its audit entry:
  * create, rotate, disable, enable, SIP password, delete. The web console
- * uses these; they do exactly what the API's routes do (same checks, same
- * store calls, same audit actions and details), so that an operator's
- * action reads the same in the audit whichever way it was done.
+ * console, the API's routes (src/auc/api/principal-routes.ts) and the CLI
+ * (src/cli/provision.ts, src/cli/operator-commands.ts) all call these, so the
+ * checks, store calls and audit actions and details are one implementation
+ * and an operator's action reads the same in the audit whichever way it was
+ * done. Each caller turns a Refusal into its own answer (HTTP error, page,
+ * exit 2).
  */
 import { randomBytes } from 'node:crypto';
 import { DuplicateError, type Principal, type Store } from '../store/index.js';
@@ -16,19 +19,31 @@ export function repoOf(store: Store, kind: PrincipalKind): PrincipalRepo {
   return kind === 'terminal' ? store.terminals : store.proxies;
 }
 
-export type Refusal = { refused: 400 | 404 | 409; message: string };
+/** `code` is the API's stable reason for the answer (src/auc/api/schemas.ts error). */
+export type Refusal = { refused: 400 | 404 | 409; code: 'invalid-identity' | 'invalid-body' | 'exists' | 'not-found'; message: string };
 
 export function isRefusal<T>(r: T | Refusal): r is Refusal {
   return typeof r === 'object' && r !== null && 'refused' in r;
 }
 
-const notFound = (kind: PrincipalKind, id: string): Refusal => ({ refused: 404, message: `${kind} ${JSON.stringify(id)} does not exist` });
+const notFound = (kind: PrincipalKind, id: string): Refusal => ({ refused: 404, code: 'not-found', message: `${kind} ${JSON.stringify(id)} does not exist` });
 
 /** A key typed by an operator (64 hex digits), or '' for one generated here. */
 function keyFrom(hex: string): Buffer | Refusal {
   if (!hex) return randomBytes(32);
   const problem = keyProblem(hex);
-  return problem ? { refused: 400, message: problem } : Buffer.from(hex, 'hex');
+  return problem ? { refused: 400, code: 'invalid-body', message: problem } : Buffer.from(hex, 'hex');
+}
+
+/** Why a create would be refused before the store is asked (the CLI checks this before it opens the store). */
+export function createRefusal(kind: PrincipalKind, id: string, o: { keyHex?: string; sipPassword?: string }): Refusal | undefined {
+  const problem = identityProblem(id, kind);
+  if (problem) return { refused: 400, code: 'invalid-identity', message: problem };
+  const sipProblem = o.sipPassword ? sipPasswordProblem(o.sipPassword) : undefined;
+  if (sipProblem) return { refused: 400, code: 'invalid-body', message: sipProblem };
+  if (kind === 'proxy' && o.sipPassword) return { refused: 400, code: 'invalid-body', message: 'a proxy has no SIP password' };
+  const keyProblemNow = o.keyHex ? keyProblem(o.keyHex) : undefined;
+  return keyProblemNow ? { refused: 400, code: 'invalid-body', message: keyProblemNow } : undefined;
 }
 
 /** Creates a principal; `key` is set when it was generated here (shown once, never stored in clear). */
@@ -39,9 +54,8 @@ export async function createPrincipal(
   o: { keyHex?: string; sipPassword?: string },
   actor: string,
 ): Promise<{ principal: Principal; key?: Buffer } | Refusal> {
-  const problem = identityProblem(id, kind) ?? (o.sipPassword ? sipPasswordProblem(o.sipPassword) : undefined);
-  if (problem) return { refused: 400, message: problem };
-  if (kind === 'proxy' && o.sipPassword) return { refused: 400, message: 'a proxy has no SIP password' };
+  const refusal = createRefusal(kind, id, o);
+  if (refusal) return refusal;
   const key = keyFrom(o.keyHex ?? '');
   if (isRefusal(key)) return key;
   try {
@@ -49,7 +63,7 @@ export async function createPrincipal(
     await store.audit.add(actor, `${kind}.create`, id, { keyGenerated: !o.keyHex, sipPassword: Boolean(o.sipPassword) });
     return { principal, ...(o.keyHex ? {} : { key }) };
   } catch (err) {
-    if (err instanceof DuplicateError) return { refused: 409, message: err.message };
+    if (err instanceof DuplicateError) return { refused: 409, code: 'exists', message: err.message };
     throw err;
   }
 }
@@ -74,7 +88,7 @@ export async function setPrincipalStatus(store: Store, kind: PrincipalKind, id: 
 /** Sets a terminal's SIP Digest password, or with null removes it. */
 export async function setTerminalSipPassword(store: Store, id: string, sipPassword: string | null, actor: string): Promise<Principal | Refusal> {
   const problem = sipPassword === null ? undefined : sipPasswordProblem(sipPassword);
-  if (problem) return { refused: 400, message: problem };
+  if (problem) return { refused: 400, code: 'invalid-body', message: problem };
   const p = await store.terminals.setSipPassword(id, sipPassword);
   if (!p) return notFound('terminal', id);
   await store.audit.add(actor, 'terminal.sip-password', id, { set: sipPassword !== null });

@@ -7,9 +7,9 @@
  * otherwise. SBCs (the one of a running `keyswitch up` included) learn of an
  * unblock or a de-registration from the store within their poll interval.
  */
-import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { Operations, parseTimeBound, principalView, sourceProblem, type PrincipalView } from '../auc/operations.js';
+import { deletePrincipal, isRefusal, rotatePrincipal, setPrincipalStatus, setTerminalSipPassword, type Refusal } from '../auc/provisioning.js';
 import { keyProblem, sipPasswordProblem } from '../auc/validate.js';
 import type { AuditFilter } from '../store/audit.js';
 import type { Store } from '../store/index.js';
@@ -19,6 +19,12 @@ import { cliActor, UsageError, withStore, type GlobalFlags } from './context.js'
 import { readSecret, secretHelp, StdinOnce } from './secret-input.js';
 
 type Kind = 'terminal' | 'proxy';
+
+/** A refusal of src/auc/provisioning.ts is the operator's mistake: exit 2 with its message. */
+function orRefuse<T>(r: T | Refusal): T {
+  if (isRefusal(r)) throw new UsageError(r.message);
+  return r;
+}
 
 interface Json {
   json?: boolean;
@@ -104,13 +110,9 @@ export function addOperatorCommands(program: Command, g: () => GlobalFlags): voi
     const hex = readSecret('key', { value: o.key, file: o.keyFile, stdin: o.keyStdin }, new StdinOnce());
     if (hex) check(keyProblem(hex));
     await withStore(g(), async (store) => {
-      const repo = kind === 'terminal' ? store.terminals : store.proxies;
-      const key = hex ? Buffer.from(hex, 'hex') : randomBytes(32);
-      const p = await repo.rotate(id, key);
-      if (!p) throw new UsageError(`${kind} ${JSON.stringify(id)} does not exist`);
-      await store.audit.add(cliActor(), `${kind}.rotate`, id, { keyGenerated: !hex, keyGeneration: p.keyGeneration });
-      const v = await viewOf(store, kind, id, hex ? undefined : key);
-      key.fill(0);
+      const r = orRefuse(await rotatePrincipal(store, kind, id, hex ?? '', cliActor()));
+      const v = await viewOf(store, kind, id, r.key);
+      r.key?.fill(0);
       print(o, v, () => [
         `${kind} ${id}: key rotated (generation ${v.keyGeneration})`,
         ...(v.key ? [`key ${v.key}`, `(shown this once: give it to the ${kind === 'terminal' ? 'terminal' : 'SBC'} now)`] : []),
@@ -118,17 +120,12 @@ export function addOperatorCommands(program: Command, g: () => GlobalFlags): voi
     });
   });
 
-  for (const [verb, status] of [
-    ['disable', 'disabled'],
-    ['enable', 'active'],
-  ] as const) {
+  for (const verb of ['disable', 'enable'] as const) {
     json(program.command(`${verb} <what> <id>`).description(`${verb} a terminal or proxy${verb === 'disable' ? ' (it can no longer authenticate; registrations it holds run out)' : ''}`)).action(
       async (what: string, id: string, o: Json) => {
         const kind = kindOf(what);
         await withStore(g(), async (store) => {
-          const repo = kind === 'terminal' ? store.terminals : store.proxies;
-          if (!(await repo.setStatus(id, status))) throw new UsageError(`${kind} ${JSON.stringify(id)} does not exist`);
-          await store.audit.add(cliActor(), `${kind}.${verb}`, id);
+          orRefuse(await setPrincipalStatus(store, kind, id, verb, cliActor()));
           const v = await viewOf(store, kind, id);
           print(o, v, () => [`${kind} ${id} ${verb}d${v.status === 'locked' ? ` (still locked until ${v.lockedUntil}: keyswitch unlock ${id})` : ''}`]);
         });
@@ -139,9 +136,7 @@ export function addOperatorCommands(program: Command, g: () => GlobalFlags): voi
   json(program.command('delete <what> <id>').description('delete a terminal or proxy and its key')).action(async (what: string, id: string, o: Json) => {
     const kind = kindOf(what);
     await withStore(g(), async (store) => {
-      const repo = kind === 'terminal' ? store.terminals : store.proxies;
-      if (!(await repo.delete(id))) throw new UsageError(`${kind} ${JSON.stringify(id)} does not exist`);
-      await store.audit.add(cliActor(), `${kind}.delete`, id);
+      orRefuse(await deletePrincipal(store, kind, id, cliActor()));
       print(o, { kind, id, deleted: true }, () => [`${kind} ${id} deleted`]);
     });
   });
@@ -158,8 +153,7 @@ export function addOperatorCommands(program: Command, g: () => GlobalFlags): voi
     if ((pw === undefined) === !o.remove) throw new UsageError('give a password (--sip-password, --sip-password-file or --sip-password-stdin) or --remove');
     if (pw !== undefined) check(sipPasswordProblem(pw));
     await withStore(g(), async (store) => {
-      if (!(await store.terminals.setSipPassword(idc, pw ?? null))) throw new UsageError(`terminal ${JSON.stringify(idc)} does not exist`);
-      await store.audit.add(cliActor(), 'terminal.sip-password', idc, { set: pw !== undefined });
+      orRefuse(await setTerminalSipPassword(store, idc, pw ?? null, cliActor()));
       const v = await viewOf(store, 'terminal', idc);
       print(o, v, () => [`terminal ${idc}: SIP password ${pw !== undefined ? 'set' : 'removed'}`]);
     });

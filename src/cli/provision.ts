@@ -1,16 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { importTerminalsCsv, keylessRows, type ImportReport } from '../auc/import.js';
-import { identityProblem, keyProblem, sipPasswordProblem } from '../auc/validate.js';
 import { Operations, principalView } from '../auc/operations.js';
-import { DuplicateError, type Principal } from '../store/index.js';
+import { createPrincipal, createRefusal, isRefusal } from '../auc/provisioning.js';
+import { sipPasswordProblem } from '../auc/validate.js';
+import type { Principal } from '../store/index.js';
 import { cliActor, UsageError, withStore, type GlobalFlags } from './context.js';
 import { KeysOutFile } from './keys-out.js';
 import { readSecret, StdinOnce } from './secret-input.js';
-
-function check(problem: string | undefined): void {
-  if (problem) throw new UsageError(problem);
-}
 
 function printCreated(kind: string, p: Principal, generated: Buffer | undefined, json: boolean): void {
   if (json) {
@@ -38,20 +34,14 @@ export async function provisionPrincipal(kind: 'terminal' | 'proxy', id: string,
     sipPassword: readSecret('sip-password', { value: given.sipPassword, file: given.sipPasswordFile, stdin: given.sipPasswordStdin }, stdin),
     json: given.json,
   };
-  check(identityProblem(id, kind));
-  if (opts.key) check(keyProblem(opts.key));
-  if (opts.sipPassword !== undefined) check(sipPasswordProblem(opts.sipPassword));
+  const o = { keyHex: opts.key, sipPassword: opts.sipPassword };
+  // refused before the store is opened (and, with --init, made)
+  const refusal = createRefusal(kind, id, o)?.message ?? (opts.sipPassword === '' ? sipPasswordProblem('') : undefined); // '' is "none" to the console, refused here
+  if (refusal) throw new UsageError(refusal);
   await withStore(flags, async (store) => {
-    const repo = kind === 'terminal' ? store.terminals : store.proxies;
-    const key = opts.key ? Buffer.from(opts.key, 'hex') : randomBytes(32);
-    try {
-      const p = await repo.create(id, key, opts.sipPassword);
-      await store.audit.add(cliActor(), `${kind}.create`, id, { keyGenerated: !opts.key, sipPassword: opts.sipPassword !== undefined });
-      printCreated(kind, p, opts.key ? undefined : key, Boolean(opts.json));
-    } catch (err) {
-      if (err instanceof DuplicateError) throw new UsageError(err.message);
-      throw err;
-    }
+    const r = await createPrincipal(store, kind, id, o, cliActor());
+    if (isRefusal(r)) throw new UsageError(r.message);
+    printCreated(kind, r.principal, r.key, Boolean(opts.json));
   });
 }
 

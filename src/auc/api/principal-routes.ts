@@ -1,10 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Principal, Store } from '../../store/index.js';
-import { DuplicateError } from '../../store/index.js';
 import type { PrincipalRepo } from '../../store/principals.js';
 import { Operations, principalView, type PrincipalView } from '../operations.js';
-import { identityProblem } from '../validate.js';
+import { createPrincipal, deletePrincipal, isRefusal, rotatePrincipal, setPrincipalStatus, setTerminalSipPassword, type Refusal } from '../provisioning.js';
 import { actorOf, requireRole } from './auth.js';
 import * as S from './schemas.js';
 
@@ -22,6 +20,8 @@ export const PROXIES: Kind = { plural: 'proxies', singular: 'proxy', idName: 'id
 
 
 const notFound = (kind: Kind, id: string) => ({ statusCode: 404, error: 'Not Found', code: 'not-found', message: `${kind.singular} ${JSON.stringify(id)} does not exist` });
+const ERROR_NAMES = { 400: 'Bad Request', 404: 'Not Found', 409: 'Conflict' } as const;
+const refuse = (reply: FastifyReply, r: Refusal) => reply.code(r.refused).send({ statusCode: r.refused, error: ERROR_NAMES[r.refused], code: r.code, message: r.message });
 
 /** CRUD for one kind of principal; terminals and proxies share the shape. */
 export function principalRoutes(app: FastifyInstance, store: Store, kind: Kind): void {
@@ -56,18 +56,9 @@ export function principalRoutes(app: FastifyInstance, store: Store, kind: Kind):
       },
     },
     async (req, reply) => {
-      const { id, key: hex, sipPassword } = req.body;
-      const problem = identityProblem(id, kind.singular);
-      if (problem) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', code: 'invalid-identity', message: problem });
-      const key = hex ? Buffer.from(hex, 'hex') : randomBytes(32);
-      try {
-        const p = await repo.create(id, key, sipPassword);
-        await store.audit.add(actorOf(req), `${kind.singular}.create`, id, { keyGenerated: !hex, sipPassword: Boolean(sipPassword) });
-        return reply.code(201).send(await view(p, hex ? undefined : key));
-      } catch (err) {
-        if (err instanceof DuplicateError) return reply.code(409).send({ statusCode: 409, error: 'Conflict', code: 'exists', message: err.message });
-        throw err;
-      }
+      const { id, key: keyHex, sipPassword } = req.body;
+      const r = await createPrincipal(store, kind.singular, id, { keyHex, sipPassword }, actorOf(req));
+      return isRefusal(r) ? refuse(reply, r) : reply.code(201).send(await view(r.principal, r.key));
     },
   );
 
@@ -118,27 +109,18 @@ export function principalRoutes(app: FastifyInstance, store: Store, kind: Kind):
       },
     },
     async (req, reply) => {
-      const hex = req.body?.key;
-      const key = hex ? Buffer.from(hex, 'hex') : randomBytes(32);
-      const p = await repo.rotate(req.params.id, key);
-      if (!p) return reply.code(404).send(notFound(kind, req.params.id));
-      await store.audit.add(actorOf(req), `${kind.singular}.rotate`, req.params.id, { keyGenerated: !hex, keyGeneration: p.keyGeneration });
-      return await view(p, hex ? undefined : key);
+      const r = await rotatePrincipal(store, kind.singular, req.params.id, req.body?.key ?? '', actorOf(req));
+      return isRefusal(r) ? refuse(reply, r) : await view(r.principal, r.key);
     },
   );
 
-  for (const [verb, status] of [
-    ['disable', 'disabled'],
-    ['enable', 'active'],
-  ] as const) {
+  for (const verb of ['disable', 'enable'] as const) {
     app.post<{ Params: { id: string } }>(
       `${base}/:id/${verb}`,
       { onRequest: admin, schema: { tags, security, summary: `${verb[0].toUpperCase()}${verb.slice(1)} a ${kind.singular}`, params: idParams, response: answers } },
       async (req, reply) => {
-        const p = await repo.setStatus(req.params.id, status);
-        if (!p) return reply.code(404).send(notFound(kind, req.params.id));
-        await store.audit.add(actorOf(req), `${kind.singular}.${verb}`, req.params.id);
-        return await view(p);
+        const r = await setPrincipalStatus(store, kind.singular, req.params.id, verb, actorOf(req));
+        return isRefusal(r) ? refuse(reply, r) : await view(r);
       },
     );
   }
@@ -158,10 +140,8 @@ export function principalRoutes(app: FastifyInstance, store: Store, kind: Kind):
         },
       },
       async (req, reply) => {
-        const p = await repo.setSipPassword(req.params.id, req.body.sipPassword);
-        if (!p) return reply.code(404).send(notFound(kind, req.params.id));
-        await store.audit.add(actorOf(req), `${kind.singular}.sip-password`, req.params.id, { set: req.body.sipPassword !== null });
-        return await view(p);
+        const r = await setTerminalSipPassword(store, req.params.id, req.body.sipPassword, actorOf(req));
+        return isRefusal(r) ? refuse(reply, r) : await view(r);
       },
     );
 
@@ -182,9 +162,8 @@ export function principalRoutes(app: FastifyInstance, store: Store, kind: Kind):
     `${base}/:id`,
     { onRequest: admin, schema: { tags, security, summary: `Delete a ${kind.singular}`, params: idParams, response: { 204: { type: 'null' }, 401: S.error, 403: S.error, 404: S.error } } },
     async (req, reply) => {
-      if (!(await repo.delete(req.params.id))) return reply.code(404).send(notFound(kind, req.params.id));
-      await store.audit.add(actorOf(req), `${kind.singular}.delete`, req.params.id);
-      return reply.code(204).send();
+      const r = await deletePrincipal(store, kind.singular, req.params.id, actorOf(req));
+      return isRefusal(r) ? refuse(reply, r) : reply.code(204).send();
     },
   );
 }
