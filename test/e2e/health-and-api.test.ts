@@ -17,6 +17,7 @@ import { openDb } from '../../src/store/index.js';
 import { ks, startDaemon, type Daemon } from '../helpers/cli.js';
 import { describeEngines, PG_URL, type EngineContext } from '../helpers/engines.js';
 import { freePorts, upEnv } from '../helpers/ports.js';
+import { startUp, type Up } from '../helpers/up.js';
 
 /** What a sealed value looks like at rest: `v<master-key version>.<base64url>`. */
 const SEALED = /\bv\d+\.[A-Za-z0-9_-]{40,}/;
@@ -232,19 +233,15 @@ describeEngines('keyswitch up: /healthz and the provisioning API under attack', 
 });
 
 describe('keyswitch up: /healthz is 503 when the data directory\'s disk is below the floor [sqlite]', () => {
-  let daemon: Daemon;
-  let dir: string;
+  let up: Up;
   let api: string;
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ks-disk-'));
-    const up = await upEnv();
     // a floor no disk meets: 2 PiB
-    ({ daemon } = await startDaemon(['--data-dir', join(dir, 'data'), 'up'], /SBC H\.248 \(gateways\)/, { ...up.env, KEYSWITCH_LOG_LEVEL: 'warn', KEYSWITCH_HEALTH_MIN_FREE_MB: '2147483647' }));
+    up = await startUp({ prefix: 'ks-disk-', env: { KEYSWITCH_HEALTH_MIN_FREE_MB: '2147483647' } });
     api = `http://127.0.0.1:${up.ports.api}`;
   });
   afterAll(async () => {
-    await daemon?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await up?.stop();
   });
 
   it('names the disk and the floor', async () => {

@@ -6,14 +6,11 @@
  * socket on 127.0.0.2 sending forged header signatures to the SBC.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openDb } from '../../src/store/index.js';
-import { BIN, ks, startDaemon, type Daemon } from '../helpers/cli.js';
+import { BIN, ks } from '../helpers/cli.js';
 import { describeEngines, PG_URL } from '../helpers/engines.js';
-import { upEnv } from '../helpers/ports.js';
+import { startUp, type Up } from '../helpers/up.js';
 import { inDialogRequest, startAttacker, type Attacker } from '../sbc/attacker.js';
 
 const IDSP = 'sbc1.lab.example';
@@ -31,14 +28,12 @@ async function eventually<T>(probe: () => Promise<T | undefined> | T | undefined
 }
 
 describeEngines('operators against keyswitch up: registrations, lockouts, blocked sources, audit', (ctx) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ks-ops-'));
   const pgOpts = ctx.storeOptions();
   const dbUrl = ctx.engine === 'postgres' ? `${PG_URL}?options=-c%20search_path%3D${pgOpts.schema}` : '';
-  const g = ['--data-dir', join(dir, 'data')];
-  const keys: Record<string, string> = {};
-  let env: NodeJS.ProcessEnv;
+  let up: Up;
+  let keys: Record<string, string>;
   let p: Record<string, number>;
-  let daemon: Daemon;
+  let daemon: Up['daemon'];
   let api: string;
   let admin: string;
   let viewer: string;
@@ -50,7 +45,7 @@ describeEngines('operators against keyswitch up: registrations, lockouts, blocke
     return { status: r.status, body: text ? JSON.parse(text) : undefined };
   };
   const cli = (args: string[]) => {
-    const r = ks([...g, ...args], env);
+    const r = up.ks(args);
     return { ...r, json: r.code === 0 && args.includes('--json') ? JSON.parse(r.stdout) : undefined };
   };
   const register = (idc: string, key: string, extra: string[] = []) => {
@@ -69,34 +64,30 @@ describeEngines('operators against keyswitch up: registrations, lockouts, blocke
 
   beforeAll(async () => {
     if (ctx.engine === 'postgres') await (await openDb(pgOpts)).knex.destroy();
-    const up = await upEnv();
-    p = up.ports;
-    env = {
-      ...up.env,
-      KEYSWITCH_DB_URL: dbUrl,
-      KEYSWITCH_LOG_LEVEL: 'warn',
-      KEYSWITCH_LOCKOUT_THRESHOLD: '3',
-      KEYSWITCH_LOCKOUT_BASE: '600',
-      KEYSWITCH_SBC_GUARD_THRESHOLD: '3',
-      KEYSWITCH_SBC_GUARD_WINDOW_MS: '60000',
-      KEYSWITCH_SBC_GUARD_BLOCK: '600',
-    };
-    admin = cli(['--init', 'token', 'create', '--role', 'admin', '--label', 'ops']).stdout.trim();
-    viewer = cli(['token', 'create', '--role', 'viewer']).stdout.trim();
-    for (const idc of ['alice@lab.example', 'bob@lab.example', 'carol@lab.example', 'dave@lab.example']) {
-      const r = cli(['provision', 'terminal', idc, '--json']);
-      expect(r.code, r.stderr).toBe(0);
-      keys[idc] = r.json.key;
-    }
-    const started = await startDaemon([...g, 'up'], /AuC provisioning API\s+(http:\/\/\S+)[\s\S]*SBC H\.248 \(gateways\)/, env);
-    daemon = started.daemon;
-    api = started.match[1]!;
+    up = await startUp({
+      terminals: ['alice@lab.example', 'bob@lab.example', 'carol@lab.example', 'dave@lab.example'],
+      prefix: 'ks-ops-',
+      dbUrl,
+      env: {
+        KEYSWITCH_LOCKOUT_THRESHOLD: '3',
+        KEYSWITCH_LOCKOUT_BASE: '600',
+        KEYSWITCH_SBC_GUARD_THRESHOLD: '3',
+        KEYSWITCH_SBC_GUARD_WINDOW_MS: '60000',
+        KEYSWITCH_SBC_GUARD_BLOCK: '600',
+      },
+      before: (run) => {
+        admin = run(['--init', 'token', 'create', '--role', 'admin', '--label', 'ops']).stdout.trim();
+        viewer = run(['token', 'create', '--role', 'viewer']).stdout.trim();
+      },
+      ready: /AuC provisioning API\s+(http:\/\/\S+)[\s\S]*SBC H\.248 \(gateways\)/,
+    });
+    ({ keys, daemon, ports: p } = up);
+    api = up.match[1]!;
     attacker = await startAttacker(p.sbcSip);
   });
   afterAll(async () => {
     attacker?.close();
-    await daemon?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await up?.stop();
     await ctx.cleanup();
   });
 

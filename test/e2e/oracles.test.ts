@@ -8,9 +8,6 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeS6, encodeS1Authorization, encodeS7 } from '../../src/adapters/sip/terminal-ks1.js';
 import { TerminalFlow } from '../../src/flow/terminal.js';
@@ -18,8 +15,7 @@ import { parseMgcp } from '../../src/mgcp/parse.js';
 import { parseMessage, type SipResponse } from '../../src/sip/index.js';
 import { registerH248Gateway } from '../../src/terminal/h248-gateway.js';
 import { MgcpGateway } from '../../src/terminal/mgcp-gateway.js';
-import { ks, startDaemon, type Daemon } from '../helpers/cli.js';
-import { upEnv } from '../helpers/ports.js';
+import { startUp, type Up } from '../helpers/up.js';
 import { startUdpProxy } from '../h248/udp-proxy.js';
 
 const DOMAIN = 'lab.example';
@@ -115,12 +111,10 @@ function digestAnswer(res: SipResponse, username: string, password: string): str
 
 // Both AuC protocols: a refused identity's decoy must survive the AuC's own report binding on either wire.
 describe.each(['radius', 'diameter'] as const)('no oracles against keyswitch up, AuC over %s [sqlite]', (aucProtocol) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ks-oracles-'));
-  const g = ['--data-dir', join(dir, 'data')];
-  let env: NodeJS.ProcessEnv;
+  let up: Up;
   let p: Record<string, number>;
-  let daemon: Daemon;
-  const keys: Record<string, string> = {};
+  let daemon: Up['daemon'];
+  let keys: Record<string, string>;
 
   /**
    * The daemon's clock as this process can follow it (KS1 checks our TS against it): read from the API's Date
@@ -187,30 +181,26 @@ describe.each(['radius', 'diameter'] as const)('no oracles against keyswitch up,
   }
 
   beforeAll(async () => {
-    const up = await upEnv();
-    p = up.ports;
-    env = {
-      ...up.env,
-      KEYSWITCH_LOG_LEVEL: 'warn',
-      KEYSWITCH_AUC_PROTOCOL: aucProtocol,
-      KEYSWITCH_DIGEST_ALGORITHMS: 'MD5,SHA-256',
-      KEYSWITCH_LOCKOUT_THRESHOLD: String(LOCK_AFTER),
-      KEYSWITCH_LOCKOUT_BASE: '900',
-      KEYSWITCH_DIGEST_MAX_NONCES: String(MAX_NONCES),
-      KEYSWITCH_DIGEST_NONCES_PER_IDENTITY: '4',
-    };
-    for (const set of [KS1, DIGEST, MGCP, H248]) {
-      for (const kind of ['known', 'disabled', 'locked'] as const) {
-        const idc = set[kind];
-        // the first command creates the data directory
-        const r = ks([...g, ...(Object.keys(keys).length ? [] : ['--init']), 'provision', 'terminal', idc, '--sip-password', PASSWORD(idc), '--json'], env);
-        expect(r.code, r.stderr).toBe(0);
-        keys[idc] = JSON.parse(r.stdout).key;
-      }
-    }
-    for (const idc of [`flood@${DOMAIN}`, `victim@${DOMAIN}`]) expect(ks([...g, 'provision', 'terminal', idc, '--sip-password', PASSWORD(idc)], env).code).toBe(0);
-    const token = ks([...g, 'token', 'create', '--role', 'admin'], env).stdout.trim();
-    ({ daemon } = await startDaemon([...g, 'up'], /SBC H\.248 \(gateways\)/, env));
+    let token = '';
+    up = await startUp({
+      terminals: [
+        ...[KS1, DIGEST, MGCP, H248].flatMap((set) => (['known', 'disabled', 'locked'] as const).map((kind) => ({ idc: set[kind], sipPassword: PASSWORD(set[kind]) }))),
+        ...[`flood@${DOMAIN}`, `victim@${DOMAIN}`].map((idc) => ({ idc, sipPassword: PASSWORD(idc) })),
+      ],
+      prefix: 'ks-oracles-',
+      env: {
+        KEYSWITCH_AUC_PROTOCOL: aucProtocol,
+        KEYSWITCH_DIGEST_ALGORITHMS: 'MD5,SHA-256',
+        KEYSWITCH_LOCKOUT_THRESHOLD: String(LOCK_AFTER),
+        KEYSWITCH_LOCKOUT_BASE: '900',
+        KEYSWITCH_DIGEST_MAX_NONCES: String(MAX_NONCES),
+        KEYSWITCH_DIGEST_NONCES_PER_IDENTITY: '4',
+      },
+      before: (run) => {
+        token = run(['token', 'create', '--role', 'admin']).stdout.trim();
+      },
+    });
+    ({ keys, daemon, ports: p } = up);
     for (const set of [KS1, DIGEST, MGCP, H248]) {
       const res = await fetch(`http://127.0.0.1:${p.api}/v1/terminals/${encodeURIComponent(set.disabled)}/disable`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
       expect(res.status).toBe(200);
@@ -228,8 +218,7 @@ describe.each(['radius', 'diameter'] as const)('no oracles against keyswitch up,
     ua.close();
   }, 180_000);
   afterAll(async () => {
-    await daemon?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await up?.stop();
   });
 
   it('the setup holds: the right key opens a known identity, and no longer a locked or disabled one', async () => {
