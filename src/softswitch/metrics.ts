@@ -87,10 +87,10 @@ export class SoftswitchMetrics {
   /**
    * Wraps the AuC for one protocol's registrar: each s11 report counts a
    * registration, each failure report answered with a lockout counts one,
-   * and for MGCP and H.248 each failure report counts an authentication
+   * and for MGCP, H.248 and H.323 each failure report counts an authentication
    * failure (SIP's come from the registrar's counters: `syncRegister`).
    */
-  observeAuc(auc: AucService, protocol: 'sip' | 'mgcp' | 'h248' = 'sip'): AucService {
+  observeAuc(auc: AucService, protocol: 'sip' | 'mgcp' | 'h248' | 'h323' = 'sip'): AucService {
     return {
       vector: (r) => auc.vector(r).then((v) => this.#refusal(v)),
       digest: (r) => auc.digest(r).then((v) => this.#refusal(v)),
@@ -111,7 +111,7 @@ export class SoftswitchMetrics {
   }
 
   /** A registration request answered after `seconds`. */
-  registrationStep(protocol: 'sip' | 'mgcp' | 'h248', result: RegistrationResult, seconds: number): void {
+  registrationStep(protocol: 'sip' | 'mgcp' | 'h248' | 'h323', result: RegistrationResult, seconds: number): void {
     this.registerDuration.observe({ protocol, result }, seconds);
   }
 

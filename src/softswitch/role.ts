@@ -82,7 +82,7 @@ export async function startSoftswitchRole(cfg: Config, logger: Logger, shared?: 
   const h248Health = h248 ? shared?.health?.listener('softswitch H.248', listenAddress(host, h248.port, 'udp')) : undefined;
   if (h248) listening.push({ name: 'softswitch H.248 MGC', address: `${host} udp ${h248.port}` });
   const h323Port = cfg.softswitch.h323Port;
-  const h323 = h323Port ? await startListener('softswitch H.323', listenAddress(host, h323Port, 'udp'), () => startH323Gatekeeper({ listen: { host, port: h323Port }, auc, logger: log })) : undefined;
+  const h323 = h323Port ? await startListener('softswitch H.323', listenAddress(host, h323Port, 'udp'), () => startH323Gatekeeper({ listen: { host, port: h323Port }, auc: metrics.observeAuc(auc, 'h323'), logger: log, onRegistrationStep: (r, s) => metrics.registrationStep('h323', r, s) })) : undefined;
   const h323Health = h323 ? shared?.health?.listener('softswitch H.323', listenAddress(host, h323.port, 'udp')) : undefined;
   if (h323) listening.push({ name: 'softswitch H.323 gatekeeper', address: `${host} udp ${h323.port}` });
   registry.gauge('keyswitch_softswitch_registered_gateways', 'Gateways registered now at the MGCP call agent and the H.248 MGC, by protocol.', { labelNames: ['protocol'] }).onCollect((g) => {

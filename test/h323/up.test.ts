@@ -31,6 +31,7 @@ function suite(ctx: EngineContext) {
   let env: NodeJS.ProcessEnv;
   let daemon: Daemon;
   let sbcPort: number;
+  let metricsPort: number;
   const open: H323Endpoint[] = [];
 
   beforeAll(async () => {
@@ -38,6 +39,7 @@ function suite(ctx: EngineContext) {
     if (ctx.engine === 'postgres') await (await openDb(pgOpts)).knex.destroy();
     const up = await upEnv();
     sbcPort = up.ports.sbcH323!;
+    metricsPort = up.ports.metrics!;
     env = {
       ...up.env,
       KEYSWITCH_DB_URL: ctx.engine === 'postgres' ? `${PG_URL}?options=-c%20search_path%3D${pgOpts.schema}` : '',
@@ -97,6 +99,17 @@ function suite(ctx: EngineContext) {
     expect(none.code).toBe(1);
     expect(none.json).toMatchObject({ ok: false, protocol: 'h323', authFailed: false });
     expect(none.json.error).toContain('app-hmac');
+  });
+
+  it('counts H.323 registrations and their answer times in the softswitch metrics', async () => {
+    const scrape = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const accepted = (text: string) => Number(/keyswitch_softswitch_registrations_total\{protocol="h323",auth="ks1-app-hmac"\} (\d+)/.exec(text)?.[1] ?? 0);
+    const before = accepted(await scrape());
+    expect(register('ep2@lab.example', keys['ep2@lab.example']!, []).code).toBe(0);
+    const after = await scrape();
+    // `terminal register` also proves app-hmac with a lightweight RRQ, whose refresh report counts too
+    expect(accepted(after)).toBeGreaterThanOrEqual(before + 1);
+    expect(after).toMatch(/keyswitch_softswitch_register_duration_seconds_count\{protocol="h323",result="accepted"\} [1-9]/);
   });
 
   it('keeps a KS1 registration alive with protected lightweight RRQs and ends it with URQ', async () => {
