@@ -68,9 +68,11 @@ describe('keyswitch up: the TLS-PSK port is no identity oracle', () => {
   const identities = ['alice@lab.example', 'carol@lab.example', 'nobody@lab.example'];
 
   it('Node client: a held identity with a wrong key, one without a session and an unknown one get the same alert', async () => {
-    const got = [];
+    const got: string[] = [];
     for (const id of identities) got.push(await nodeAttempt(p.sbcPsk!, id, wrong));
-    expect(got).toEqual(identities.map(() => 'ERR_SSL_SSLV3_ALERT_BAD_RECORD_MAC 20'));
+    // alert 20 (bad_record_mac); OpenSSL versions name its error code differently
+    expect(got[0]).toMatch(/^ERR_SSL_\S*BAD_RECORD_MAC 20$/);
+    expect(got).toEqual(identities.map(() => got[0]));
   });
 
   it.runIf(hasOpenssl)('openssl s_client: the same alert for all three', async () => {

@@ -214,7 +214,8 @@ describe('TLS-PSK identities', () => {
     });
     const wrongKey = await attempt('alice@lab.example', Buffer.alloc(32, 1));
     const unknown = await attempt('mallory@lab.example', Buffer.alloc(32, 1));
-    expect(wrongKey).toBe('ERR_SSL_SSLV3_ALERT_BAD_RECORD_MAC 20');
+    // alert 20 (bad_record_mac); OpenSSL versions name its error code differently
+    expect(wrongKey).toMatch(/^ERR_SSL_\S*BAD_RECORD_MAC 20$/);
     expect(unknown).toBe(wrongKey);
     expect(await attempt('alice@lab.example', key)).toBe('connected');
   });
