@@ -4,24 +4,47 @@ import { createServer } from 'node:net';
 /**
  * Ports free for both UDP and TCP on 127.0.0.1 and 0.0.0.0 right now, for
  * daemons that must be told their ports up front (roles pointing at each other).
+ *
+ * Drawn at random below the kernel's ephemeral range (32768–60999 on Linux):
+ * a port taken from that range and handed back is soon given again to some
+ * other test's `listen(0)` or outgoing socket, and the daemon told to use it
+ * then fails with EADDRINUSE. Below the range, only another caller of this
+ * function can take it, and it draws at random too.
  */
+const LOW = 20_000;
+const HIGH = 32_000;
+
+async function bindable(port: number): Promise<{ close(): void }[] | undefined> {
+  const tcp = createServer();
+  const tcpOk = await new Promise<boolean>((resolve) => {
+    tcp.once('error', () => resolve(false));
+    tcp.listen(port, '0.0.0.0', () => resolve(true));
+  });
+  if (!tcpOk) return undefined;
+  const udp = createSocket('udp4');
+  const udpOk = await new Promise<boolean>((resolve) => {
+    udp.once('error', () => resolve(false));
+    udp.bind(port, '0.0.0.0', () => resolve(true));
+  });
+  if (!udpOk) {
+    tcp.close();
+    udp.close();
+    return undefined;
+  }
+  return [tcp, udp];
+}
+
 export async function freePorts(n: number): Promise<number[]> {
   const out: number[] = [];
   const holders: { close(): void }[] = [];
-  while (out.length < n) {
-    const tcp = createServer();
-    await new Promise<void>((resolve) => tcp.listen(0, '0.0.0.0', resolve));
-    const port = (tcp.address() as { port: number }).port;
-    holders.push(tcp);
-    const udp = createSocket('udp4');
-    const ok = await new Promise<boolean>((resolve) => {
-      udp.once('error', () => resolve(false));
-      udp.bind(port, '0.0.0.0', () => resolve(true));
-    });
-    if (ok) {
-      holders.push(udp);
-      out.push(port);
-    } else udp.close();
+  for (let tries = 0; out.length < n; tries++) {
+    if (tries > 10_000) throw new Error(`no ${n} free ports between ${LOW} and ${HIGH}`);
+    const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
+    if (out.includes(port)) continue;
+    const held = await bindable(port);
+    if (!held) continue;
+    holders.push(...held);
+    out.push(port);
   }
   for (const h of holders) h.close();
   return out;
