@@ -12,6 +12,7 @@ import { parseCSeq, parseDeltaSeconds, parseMediaType, parseTokenList, parseUint
 import { parseAuth, type AuthValue } from './headers/auth.js';
 import { parseSecurity, type SecurityMechanism } from './headers/security.js';
 import { parseUri, type Uri } from './headers/uri.js';
+import type { MessageSource } from './transport/types.js';
 
 export interface SipHeader {
   /** Name as written on the wire (or as given when created). */
@@ -39,11 +40,14 @@ export abstract class SipMessage {
    * Security-Client as mechanisms or as tokens), so each entry says which reading it holds.
    */
   private views: Map<string, { kind: string; value: unknown }> | undefined;
+  /** Where a received message came from (transport, address, port, connection); undefined for one built here. */
+  receivedFrom: MessageSource | undefined;
 
   constructor(headers: SipHeader[] = [], body: Buffer = EMPTY) {
     this.headers = headers;
     this.body = body;
     this.source = undefined;
+    this.receivedFrom = undefined;
   }
 
   abstract isRequest(): this is SipRequest;
@@ -55,6 +59,7 @@ export abstract class SipMessage {
     m.body = this.body;
     m.source = this.source;
     m.startLineRange = this.startLineRange;
+    m.receivedFrom = this.receivedFrom;
     return m;
   }
   abstract isResponse(): this is SipResponse;

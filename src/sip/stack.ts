@@ -17,6 +17,7 @@ import { ServerTransaction } from './transaction/server.js';
 import { newBranch, isRfc3261Branch } from './transaction/branch.js';
 import { DEFAULT_TIMERS, type TimerConfig } from './transaction/timers.js';
 import type { Destination, MessageSource, SipTransport, TransportProtocol } from './transport/types.js';
+import type { OnInbound } from './proxy/hooks.js';
 
 export interface ServerContext {
   readonly source: MessageSource;
@@ -71,6 +72,13 @@ export interface SipStackOptions {
    * `cancelsFromOtherFlow`, and the INVITE goes on. For a side facing untrusted peers (the SBC).
    */
   cancelFromSameFlow?: boolean;
+  /**
+   * Sees every message that parsed, with its source, before the transaction layer
+   * (src/sip/proxy/hooks.ts): a `drop` goes unread, a `reject` of a request is answered
+   * to its source only, without a transaction. The one interception point: roles do not
+   * wrap a transport's onMessage.
+   */
+  onInbound?: OnInbound;
 }
 
 export interface SipStackStats {
@@ -81,6 +89,8 @@ export interface SipStackStats {
   dropped: number;
   strayResponses: number;
   retransmissionsAbsorbed: number;
+  /** Messages an onInbound hook dropped or rejected. */
+  inboundRefused: number;
   clientTransactions: number;
   serverTransactions: number;
   timeouts: number;
@@ -131,7 +141,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
   const awaitingAck = new Map<string, ServerTransaction>();
   const st = {
     requestsIn: 0, responsesIn: 0, parseErrors: 0, badRequestsAnswered: 0, dropped: 0, strayResponses: 0,
-    retransmissionsAbsorbed: 0, timeouts: 0, transportErrors: 0, handlerErrors: 0, cancelsFromOtherFlow: 0,
+    retransmissionsAbsorbed: 0, inboundRefused: 0, timeouts: 0, transportErrors: 0, handlerErrors: 0, cancelsFromOtherFlow: 0,
   };
   const agent = (): string => opts.warningAgent ?? transports[0]?.host ?? 'keyswitch';
 
@@ -141,12 +151,29 @@ export function createSipStack(opts: SipStackOptions): SipStack {
     try {
       if (!result.ok) return onParseError(result.error, src);
       const m = result.message;
+      m.receivedFrom = src;
+      if (opts.onInbound) {
+        const v = opts.onInbound(m, src);
+        if (v.kind !== 'pass') return refuse(m, src, v);
+      }
       if (m.isRequest()) onRequest(m, src);
       else onResponse(m as SipResponse, src);
     } catch {
       // nothing from the network may escape into the transport
       st.dropped++;
     }
+  }
+
+  /** An onInbound refusal: a rejected request is answered to its source only; nothing else is sent. */
+  function refuse(m: SipMessage, src: MessageSource, v: Exclude<ReturnType<OnInbound>, { kind: 'pass' }>): void {
+    st.inboundRefused++;
+    if (v.kind === 'drop' || !m.isRequest() || m.method === 'ACK') return;
+    const dest = sourceOnly(src);
+    if (!dest) return;
+    const headers: Array<[string, string]> = v.retryAfter !== undefined ? [['Retry-After', String(Math.max(0, Math.floor(v.retryAfter)))]] : [];
+    stampVia(m, src);
+    const res = createResponse(m, v.status, v.reason, { headers });
+    src.transport.send(serialize(res), dest).catch(() => st.transportErrors++);
   }
 
   function warning(e: { header: string; reason: string }): string {
