@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { AucService } from '../src/auc/service.js';
+import type { AucService } from '../src/contracts/auc.js';
 import {
   createAckFor2xx, createRequest, createSipStack, createUdpTransport, randomToken,
   type SipRequest, type SipResponse, type SipStack,

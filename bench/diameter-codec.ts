@@ -7,9 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { avp, decodeMessage, encodeMessage, FLAG_PROXIABLE, type DiameterMessage } from '../src/diameter/index.js';
-import { startDiameterAucServer } from '../src/auc/diameter-server.js';
-import type { AucService } from '../src/auc/service.js';
-import { DiameterAucClient } from '../src/softswitch/auc-diameter-client.js';
+import { startDiameterAucServer } from '../src/adapters/diameter/auc-server.js';
+import type { AucService } from '../src/contracts/auc.js';
+import { DiameterAucClient } from '../src/adapters/diameter/auc-client.js';
 
 const maa: DiameterMessage = {
   flags: FLAG_PROXIABLE,

@@ -6,7 +6,7 @@
  *   npx tsx bench/register-h248.ts [registrations-per-run] [concurrency]
  */
 import { randomBytes } from 'node:crypto';
-import type { AucService, FailureOutcome, VectorRequest, VectorResult } from '../src/auc/service.js';
+import type { AucService, FailureOutcome, VectorRequest, VectorResult } from '../src/contracts/auc.js';
 import { makeVector } from '../src/crypto/ks1.js';
 import { parseMessage, serializeMessage } from '../src/h248/index.js';
 import { startH248Relay } from '../src/sbc/h248-relay.js';

@@ -6,7 +6,7 @@
  *   npx tsx bench/register-mgcp.ts [registrations-per-run] [concurrency]
  */
 import { randomBytes } from 'node:crypto';
-import type { AucService, VectorResult } from '../src/auc/service.js';
+import type { AucService, VectorResult } from '../src/contracts/auc.js';
 import { makeVector } from '../src/crypto/ks1.js';
 import { parseMgcp } from '../src/mgcp/parse.js';
 import { encodeMgcp } from '../src/mgcp/encode.js';

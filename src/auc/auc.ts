@@ -15,8 +15,8 @@ import type {
   Requester,
   VectorRequest,
   VectorResult,
-} from './service.js';
-import { ReportRefusedError } from './service.js';
+} from '../contracts/auc.js';
+import { ReportRefusedError } from '../contracts/auc.js';
 
 export interface AucOptions {
   challengeTtlSeconds: number;

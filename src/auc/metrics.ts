@@ -5,7 +5,7 @@
  * lockouts they cause; and the provisioning API's requests.
  */
 import type { FastifyInstance } from 'fastify';
-import type { AucService } from './service.js';
+import type { AucService } from '../contracts/auc.js';
 import { MetricsHistory, type Counter, type Histogram, type MetricsRegistry } from '../metrics/index.js';
 
 export type AucLink = 'radius' | 'diameter';

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { AuthVector } from '../auc/service.js';
+import type { AuthVector } from '../contracts/auc.js';
 
 /** Crypto suite ks1 (docs/design.md "Crypto suite ks1"). Everything here is pure and synchronous. */
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { AucUnavailableError, type AucService, type FailureOutcome, type RegistrationReport, type RejectReason } from '../auc/service.js';
+import { AucUnavailableError, type AucService, type FailureOutcome, type RegistrationReport, type RejectReason } from '../contracts/auc.js';
 import { equalBytes } from '../crypto/ks1.js';
 import type { Clock, RandomBytes, S2, S5, S8, S9 } from './messages.js';
 import { DEFAULT_CHALLENGE_TTL_SEC, SingleUseTable } from './replay.js';

@@ -8,7 +8,7 @@ import { parseMechanisms } from '../flow/mechanisms.js';
 import type { Mechanism } from '../flow/messages.js';
 import type { Logger } from '../log/logger.js';
 import { listenAddress, startListener, type Health } from '../metrics/health.js';
-import type { RunningRole } from '../softswitch/role.js';
+import type { RunningRole } from '../contracts/role.js';
 import { startH248Relay } from './h248-relay.js';
 import { startH323Relay } from './h323-relay.js';
 import { startMgcpRelay } from './mgcp-relay.js';

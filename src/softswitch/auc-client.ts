@@ -1,10 +1,10 @@
-import type { AucService } from '../auc/service.js';
+import type { AucService } from '../contracts/auc.js';
 import { parseHostPort, splitList } from '../config/addresses.js';
 import { ConfigError, type Config } from '../config/load.js';
 import { configuredOrStoredSecret } from '../config/secrets.js';
 import { diameterTlsMode, softswitchDiameterPsk, softswitchOriginHost } from '../config/diameter-link.js';
-import { DiameterAucClient } from './auc-diameter-client.js';
-import { RadiusAucClient } from './auc-radius-client.js';
+import { DiameterAucClient } from '../adapters/diameter/auc-client.js';
+import { RadiusAucClient } from '../adapters/radius/auc-client.js';
 
 export interface AucClient extends AucService {
   close(): Promise<void>;

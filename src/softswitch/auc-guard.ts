@@ -1,4 +1,4 @@
-import { AucUnavailableError, type AucService } from '../auc/service.js';
+import { AucUnavailableError, type AucService } from '../contracts/auc.js';
 
 /**
  * Bounds every AuC call: an answer that does not come within `timeoutMs`

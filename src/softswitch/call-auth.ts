@@ -15,7 +15,7 @@
  *   nonce machinery (`DigestAuth`) with HA1 from the AuC. Wrong answers count
  *   toward the AuC lockout like a REGISTER's.
  */
-import type { AucService } from '../auc/service.js';
+import type { AucService } from '../contracts/auc.js';
 import { formatAuth, isSipUri, parseNameAddr, unescapeUri, type AuthValue, type MessageSource, type SipRequest, type Uri } from '../sip/index.js';
 import type { DigestAuth, DigestParams } from './digest.js';
 

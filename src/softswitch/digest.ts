@@ -8,7 +8,7 @@
  * reaches the softswitch.
  */
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { DigestAlgorithm } from '../auc/service.js';
+import type { DigestAlgorithm } from '../contracts/auc.js';
 
 export interface DigestOptions {
   realm: string;

@@ -1,4 +1,4 @@
-import type { AucService } from '../auc/service.js';
+import type { AucService } from '../contracts/auc.js';
 import { SoftswitchFlow, type SoftswitchOptions, type SwChallenge } from '../flow/softswitch.js';
 import type { S5, S9 } from '../flow/messages.js';
 import {

@@ -14,7 +14,7 @@
  * with the same K, for the SBC to pass on unchanged.
  */
 import { randomBytes } from 'node:crypto';
-import type { AucService, FailureOutcome } from '../auc/service.js';
+import type { AucService, FailureOutcome } from '../contracts/auc.js';
 import { SoftswitchFlow, type SoftswitchOptions, type SwChallenge } from '../flow/softswitch.js';
 import type { Clock, RandomBytes } from '../flow/messages.js';
 import { DEFAULT_TS_WINDOW_SEC } from '../flow/replay.js';

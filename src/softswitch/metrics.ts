@@ -10,7 +10,7 @@
  * Calls are counted by the call router. The AuC link (RADIUS or Diameter) is
  * timed below the bound the softswitch puts on it (`observeAucLink`).
  */
-import type { AucService } from '../auc/service.js';
+import type { AucService } from '../contracts/auc.js';
 import { CALL_SETUP_BUCKETS, MetricsRegistry, startMetricsServer, type Counter, type Gauge, type Histogram, type MetricsServer } from '../metrics/index.js';
 import type { AucClient } from './auc-client.js';
 

@@ -6,7 +6,7 @@
  * Kc,sp: E_Ksp travels in X-KS-EKSP for the SBC to open.
  */
 import { randomBytes } from 'node:crypto';
-import type { AucService } from '../auc/service.js';
+import type { AucService } from '../contracts/auc.js';
 import { s5Params, s9Params, readS2, readS8, ksStep, withoutKs, type ChallengeResult } from '../adapters/mgcp/params.js';
 import { SoftswitchFlow, type SwChallenge } from '../flow/softswitch.js';
 import type { Clock, RandomBytes } from '../flow/messages.js';

@@ -5,20 +5,16 @@ import type { Logger } from '../log/logger.js';
 import { listenAddress, startListener, type Health } from '../metrics/health.js';
 import { MetricsRegistry } from '../metrics/registry.js';
 import { SoftswitchMetrics } from './metrics.js';
-import type { RadiusAucClient } from './auc-radius-client.js';
+import type { RadiusAucClient } from '../adapters/radius/auc-client.js';
 import { openStoreFromConfig, type Store } from '../store/index.js';
-import type { DigestAlgorithm } from '../auc/service.js';
+import type { DigestAlgorithm } from '../contracts/auc.js';
 import { aucClientFromConfig } from './auc-client.js';
 import { startH248Softswitch } from './h248-mgc.js';
 import { startH323Gatekeeper } from './h323-gatekeeper.js';
 import { startMgcpSoftswitch } from './mgcp-agent.js';
 import { startSoftswitch } from './run.js';
 import { randomBytes } from 'node:crypto';
-
-export interface RunningRole {
-  listening: { name: string; address: string }[];
-  stop(): Promise<void>;
-}
+import type { RunningRole } from '../contracts/role.js';
 
 /** The softswitch's own identity for terminals without an SBC, if one is configured. */
 export function softswitchIdentity(cfg: Config): { id: string; key: Buffer } | undefined {

@@ -4,7 +4,7 @@
  * TLS-PSK listener for terminals registered here under `tls-psk`.
  */
 import { BlockList, isIP } from 'node:net';
-import type { AucService, DigestAlgorithm } from '../auc/service.js';
+import type { AucService, DigestAlgorithm } from '../contracts/auc.js';
 import type { SessionKeys } from '../crypto/ks1.js';
 import { SbcFlow } from '../flow/sbc.js';
 import { SoftswitchFlow } from '../flow/softswitch.js';
@@ -12,7 +12,7 @@ import type { Mechanism } from '../flow/messages.js';
 import type { Logger } from '../log/logger.js';
 import { createSipStack, createTcpTransport, createTlsTransport, createUdpTransport, type SipStackStats, type SipTransport } from '../sip/index.js';
 import type { Store } from '../store/index.js';
-import { SoftswitchRegisterHandler, type SoftswitchSipStats } from '../adapters/sip/softswitch-register.js';
+import { SoftswitchRegisterHandler, type SoftswitchSipStats } from './sip-register.js';
 import { boundedAuc } from './auc-guard.js';
 import { DigestAuth } from './digest.js';
 import { CallAuthenticator, type CallAuthStats } from './call-auth.js';
@@ -20,7 +20,7 @@ import { CoreLinkGate, type CoreLinkStats } from './core-link-gate.js';
 import { nextHopAddress, signCoreLink, signingRequests } from '../adapters/sip/core-link.js';
 import { DEFAULT_EXPIRES, Registrar, type ExpiresPolicy } from './registrar.js';
 // ---- call routing and metrics (docs/softswitch-calls.md) ----
-import { SoftswitchCallRouter, type CallRouterStats } from '../adapters/sip/softswitch-route.js';
+import { SoftswitchCallRouter, type CallRouterStats } from './sip-route.js';
 import { LocationCache, type LocationCacheStats } from './location-cache.js';
 import { SoftswitchMetrics, callSetupResult, registerResult, serveSoftswitchMetrics, type MetricsEndpoint } from './metrics.js';
 import { isCallProgress, isFinal, timedContext } from '../metrics/sip-timing.js';

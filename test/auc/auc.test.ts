@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Auc } from '../../src/auc/auc.js';
-import { ReportRefusedError } from '../../src/auc/service.js';
+import { ReportRefusedError } from '../../src/contracts/auc.js';
 import { f, unwrap } from '../../src/crypto/ks1.js';
 import type { Store } from '../../src/store/index.js';
 import { describeEngines } from '../helpers/engines.js';

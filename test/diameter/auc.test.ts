@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startDiameterAucServer } from '../../src/auc/diameter-server.js';
-import { AucUnavailableError, type AucService } from '../../src/auc/service.js';
-import { DiameterAucClient } from '../../src/softswitch/auc-diameter-client.js';
+import { startDiameterAucServer } from '../../src/adapters/diameter/auc-server.js';
+import { AucUnavailableError, type AucService } from '../../src/contracts/auc.js';
+import { DiameterAucClient } from '../../src/adapters/diameter/auc-client.js';
 import { createLogger, type Logger } from '../../src/log/logger.js';
 import { fakeAuc } from './helpers.js';
 

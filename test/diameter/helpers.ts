@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
-import type { AucService, AuthVector, DeregistrationReport, FailureReport, RegistrationReport } from '../../src/auc/service.js';
+import type { AucService, AuthVector, DeregistrationReport, FailureReport, RegistrationReport } from '../../src/contracts/auc.js';
 import {
   APP_BASE,
   avp,

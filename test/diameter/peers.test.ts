@@ -6,11 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Auc } from '../../src/auc/auc.js';
-import { parseDiameterPeers, startDiameterAucServer, type DiameterPeerRule } from '../../src/auc/diameter-server.js';
-import { AucUnavailableError, type AucService } from '../../src/auc/service.js';
-import { marVector, sarFailed } from '../../src/diameter/cx-auc.js';
+import { parseDiameterPeers, startDiameterAucServer, type DiameterPeerRule } from '../../src/adapters/diameter/auc-server.js';
+import { AucUnavailableError, type AucService } from '../../src/contracts/auc.js';
+import { marVector, sarFailed } from '../../src/adapters/diameter/cx-auc.js';
 import { encodeMessage, FLAG_ERROR, resultOf, RESULT } from '../../src/diameter/index.js';
-import { DiameterAucClient } from '../../src/softswitch/auc-diameter-client.js';
+import { DiameterAucClient } from '../../src/adapters/diameter/auc-client.js';
 import type { Store } from '../../src/store/index.js';
 import { describeEngines } from '../helpers/engines.js';
 import { cerBytes, cxRequest, fakeAuc, rawPeer } from './helpers.js';

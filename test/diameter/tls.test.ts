@@ -6,11 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startDiameterAucServer, type RefusedPeer } from '../../src/auc/diameter-server.js';
-import { AucUnavailableError } from '../../src/auc/service.js';
+import { startDiameterAucServer, type RefusedPeer } from '../../src/adapters/diameter/auc-server.js';
+import { AucUnavailableError } from '../../src/contracts/auc.js';
 import { resultOf, RESULT } from '../../src/diameter/index.js';
 import { peerPsk, pskClientOptions } from '../../src/diameter/tls-psk.js';
-import { DiameterAucClient } from '../../src/softswitch/auc-diameter-client.js';
+import { DiameterAucClient } from '../../src/adapters/diameter/auc-client.js';
 import { cerBytes, fakeAuc, rawPeer } from './helpers.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];

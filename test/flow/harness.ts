@@ -9,7 +9,7 @@ import {
   type RegistrationReport,
   type VectorRequest,
   type VectorResult,
-} from '../../src/auc/service.js';
+} from '../../src/contracts/auc.js';
 import { makeVector } from '../../src/crypto/ks1.js';
 import { SbcFlow, SoftswitchFlow, TerminalFlow, type Mechanism, type SbcSession, type TerminalSession } from '../../src/flow/index.js';
 

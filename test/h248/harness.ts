@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { AucService, FailureOutcome, FailureReport, RegistrationReport, VectorRequest, VectorResult } from '../../src/auc/service.js';
+import type { AucService, FailureOutcome, FailureReport, RegistrationReport, VectorRequest, VectorResult } from '../../src/contracts/auc.js';
 import { makeVector } from '../../src/crypto/ks1.js';
 import { startH248Relay, type H248RelayHandle } from '../../src/sbc/h248-relay.js';
 import { startH248Softswitch, type H248SoftswitchHandle } from '../../src/softswitch/h248-mgc.js';

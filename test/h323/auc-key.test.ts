@@ -8,11 +8,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Auc } from '../../src/auc/auc.js';
-import { startDiameterAucServer } from '../../src/auc/diameter-server.js';
-import { startRadiusAucServer } from '../../src/auc/radius-server.js';
-import type { AucService, DigestRequest } from '../../src/auc/service.js';
-import { DiameterAucClient } from '../../src/softswitch/auc-diameter-client.js';
-import { RadiusAucClient } from '../../src/softswitch/auc-radius-client.js';
+import { startDiameterAucServer } from '../../src/adapters/diameter/auc-server.js';
+import { startRadiusAucServer } from '../../src/adapters/radius/auc-server.js';
+import type { AucService, DigestRequest } from '../../src/contracts/auc.js';
+import { DiameterAucClient } from '../../src/adapters/diameter/auc-client.js';
+import { RadiusAucClient } from '../../src/adapters/radius/auc-client.js';
 import type { Store } from '../../src/store/index.js';
 import { describeEngines, type EngineContext } from '../helpers/engines.js';
 

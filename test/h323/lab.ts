@@ -1,7 +1,7 @@
 /** An endpoint → SBC → gatekeeper → fake AuC lab on 127.0.0.1 with ephemeral ports. */
 import { createHash, randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
-import type { DigestRequest, DigestResult } from '../../src/auc/service.js';
+import type { DigestRequest, DigestResult } from '../../src/contracts/auc.js';
 import { startH323Relay, type H323Relay, type H323RelayOptions } from '../../src/sbc/h323-relay.js';
 import { startH323Gatekeeper, type H323Gatekeeper, type H323GatekeeperOptions } from '../../src/softswitch/h323-gatekeeper.js';
 import { H323Endpoint, type H323EndpointOptions } from '../../src/terminal/h323-endpoint.js';

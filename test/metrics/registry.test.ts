@@ -9,14 +9,14 @@ import { randomBytes } from 'node:crypto';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { aucMetrics, observeApi, observeAucService } from '../../src/auc/metrics.js';
-import { AucUnavailableError, ReportRefusedError, type AucService } from '../../src/auc/service.js';
+import { AucUnavailableError, ReportRefusedError, type AucService } from '../../src/contracts/auc.js';
 import { SessionKeys } from '../../src/crypto/ks1.js';
 import { MetricsHistory, MetricsRegistry } from '../../src/metrics/index.js';
 import { isCallProgress, isFinal, timedContext } from '../../src/metrics/sip-timing.js';
 import { sbcProtocolMetrics } from '../../src/sbc/sip-metrics.js';
 import type { ServerContext } from '../../src/sip/stack.js';
 import type { AucClient } from '../../src/softswitch/auc-client.js';
-import { AucProtocolError } from '../../src/softswitch/auc-radius-client.js';
+import { AucProtocolError } from '../../src/adapters/radius/auc-client.js';
 import { SoftswitchMetrics, callSetupResult, registerResult } from '../../src/softswitch/metrics.js';
 import { parseMetrics, sample } from './exposition.js';
 

@@ -28,7 +28,7 @@ describe('RADIUS AuC client: many requests in flight', () => {
   });
 
   it('caps sockets and queues the excess instead of failing', async () => {
-    const { RadiusAucClient } = await import('../../src/softswitch/auc-radius-client.js');
+    const { RadiusAucClient } = await import('../../src/adapters/radius/auc-client.js');
     const { SECRET } = await import('./setup.js');
     const client = new RadiusAucClient({
       secret: SECRET,

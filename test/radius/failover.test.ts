@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AucUnavailableError } from '../../src/auc/service.js';
-import { startRadiusAucServer, type RadiusAucServer } from '../../src/auc/radius-server.js';
-import { RadiusAucClient } from '../../src/softswitch/auc-radius-client.js';
+import { AucUnavailableError } from '../../src/contracts/auc.js';
+import { startRadiusAucServer, type RadiusAucServer } from '../../src/adapters/radius/auc-server.js';
+import { RadiusAucClient } from '../../src/adapters/radius/auc-client.js';
 import { FakeAuc } from './fake-auc.js';
 import { SECRET, blackHole } from './setup.js';
 

@@ -10,7 +10,7 @@ import type {
   RegistrationReport,
   VectorRequest,
   VectorResult,
-} from '../../src/auc/service.js';
+} from '../../src/contracts/auc.js';
 
 /** An in-memory AuC: knows a few terminals, records every call. */
 export class FakeAuc implements AucService {

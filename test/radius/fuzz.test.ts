@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registeredAttributes, vectorAcceptAttributes, vectorRequestAttributes, digestAcceptAttributes } from '../../src/radius/auc-attributes.js';
+import { registeredAttributes, vectorAcceptAttributes, vectorRequestAttributes, digestAcceptAttributes } from '../../src/adapters/radius/auc-attributes.js';
 import { decodePacket, encodePacket, revealVendor } from '../../src/radius/codec.js';
 import { KEYSWITCH_VENDOR_ID, KsAttr, RadiusCode } from '../../src/radius/dictionary.js';
 import { MAX_HIDDEN_VALUE, SaltSource, hideValue, unhideValue } from '../../src/radius/hiding.js';

@@ -1,14 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AucUnavailableError } from '../../src/auc/service.js';
-import { vectorRequestAttributes, registeredAttributes } from '../../src/radius/auc-attributes.js';
+import { AucUnavailableError } from '../../src/contracts/auc.js';
+import { vectorRequestAttributes, registeredAttributes } from '../../src/adapters/radius/auc-attributes.js';
 import { decodePacket, encodePacket } from '../../src/radius/codec.js';
 import { Attr, RadiusCode } from '../../src/radius/dictionary.js';
 import { walkPacket } from '../../src/radius/packet.js';
 import { verifyResponse } from '../../src/radius/sign.js';
-import { startRadiusAucServer } from '../../src/auc/radius-server.js';
-import { RadiusAucClient } from '../../src/softswitch/auc-radius-client.js';
+import { startRadiusAucServer } from '../../src/adapters/radius/auc-server.js';
+import { RadiusAucClient } from '../../src/adapters/radius/auc-client.js';
 import { FakeAuc } from './fake-auc.js';
 import { SECRET, sendRaw, startPair } from './setup.js';
 

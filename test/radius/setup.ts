@@ -1,6 +1,6 @@
 import { createSocket, type Socket } from 'node:dgram';
-import { startRadiusAucServer, type RadiusAucServer } from '../../src/auc/radius-server.js';
-import { RadiusAucClient, type RadiusAucClientOptions } from '../../src/softswitch/auc-radius-client.js';
+import { startRadiusAucServer, type RadiusAucServer } from '../../src/adapters/radius/auc-server.js';
+import { RadiusAucClient, type RadiusAucClientOptions } from '../../src/adapters/radius/auc-client.js';
 import { FakeAuc } from './fake-auc.js';
 
 export const SECRET = 'lab-shared-secret-0123';

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { digestRequestAttributes, registeredAttributes, vectorRequestAttributes, failedAttributes } from '../../src/radius/auc-attributes.js';
+import { digestRequestAttributes, registeredAttributes, vectorRequestAttributes, failedAttributes } from '../../src/adapters/radius/auc-attributes.js';
 import { encodePacket } from '../../src/radius/codec.js';
 import { RadiusCode } from '../../src/radius/dictionary.js';
 import { writePcap, type PcapPacket } from '../helpers/pcap.js';

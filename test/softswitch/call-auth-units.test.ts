@@ -1,7 +1,7 @@
 /** CallAuthenticator on its own: decisions, and garbage from the network never throws. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { AucService } from '../../src/auc/service.js';
+import type { AucService } from '../../src/contracts/auc.js';
 import { CallAuthenticator } from '../../src/softswitch/call-auth.js';
 import { DigestAuth, digestHex, digestResponse } from '../../src/softswitch/digest.js';
 import { createRequest, formatAuth, type MessageSource, type SipRequest } from '../../src/sip/index.js';

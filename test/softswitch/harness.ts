@@ -1,7 +1,7 @@
 /** A softswitch on 127.0.0.1 over a real store and the real Auc, and SIP user agents to drive it. */
 import { randomBytes } from 'node:crypto';
 import { Auc } from '../../src/auc/auc.js';
-import { AucUnavailableError, type AucService } from '../../src/auc/service.js';
+import { AucUnavailableError, type AucService } from '../../src/contracts/auc.js';
 import { startSoftswitch, type SoftswitchHandle, type SoftswitchOptions } from '../../src/softswitch/run.js';
 import {
   createRequest, createSipStack, createTlsTransport, createUdpTransport, formatUri, randomToken,

@@ -5,7 +5,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { byPreference } from '../../src/adapters/sip/softswitch-route.js';
+import { byPreference } from '../../src/softswitch/sip-route.js';
 import { parseNameAddr } from '../../src/sip/index.js';
 import { DEFAULT_EXPIRES, Registrar, type RegisterInput } from '../../src/softswitch/registrar.js';
 import { instanceOf } from '../../src/terminal/sip-terminal.js';

@@ -5,18 +5,18 @@
  * tried in q order); in-dialog requests by their Route set and Request-URI
  * only, so the store is never read for them. See docs/softswitch-calls.md.
  */
-import type { Logger } from '../../log/logger.js';
+import type { Logger } from '../log/logger.js';
 import {
   createCancel, createResponse, formatHost, formatUri, isSipUri, parseNameAddr, randomToken, unescapeUri,
   type SendOptions, type ServerContext, type SipRequest, type SipResponse, type SipStack, type SipTransport, type SipUri, type Uri, type Via,
-} from '../../sip/index.js';
-import { identityOfUri, sameIdentity } from '../../sip/uri-compare.js';
-import type { MessageSource } from '../../sip/transport/types.js';
-import { DIALOG_FORMING, effectiveStatus, failureRank, loopKey, PROXY_ALLOW, targetOf, type Hop, type HopProtocol } from '../../softswitch/calls.js';
-import { FlowIndex, type FlowHop } from '../../softswitch/calls-flows.js';
-import type { LocationCache } from '../../softswitch/location-cache.js';
-import type { SoftswitchMetrics } from '../../softswitch/metrics.js';
-import { P_ASSERTED_IDENTITY, type CallAuthenticator } from '../../softswitch/call-auth.js';
+} from '../sip/index.js';
+import { identityOfUri, sameIdentity } from '../sip/uri-compare.js';
+import type { MessageSource } from '../sip/transport/types.js';
+import { DIALOG_FORMING, effectiveStatus, failureRank, loopKey, PROXY_ALLOW, targetOf, type Hop, type HopProtocol } from './calls.js';
+import { FlowIndex, type FlowHop } from './calls-flows.js';
+import type { LocationCache } from './location-cache.js';
+import type { SoftswitchMetrics } from './metrics.js';
+import { P_ASSERTED_IDENTITY, type CallAuthenticator } from './call-auth.js';
 
 export interface CallRouterOptions {
   /**

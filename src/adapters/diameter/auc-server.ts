@@ -3,17 +3,17 @@
  * deregistered() or failed(). Mapping in src/diameter/cx-auc.ts, documented in
  * docs/diameter.md.
  */
-import { ReportRefusedError, type AucService, type Requester } from './service.js';
-import { APP_CX, CMD_MULTIMEDIA_AUTH, CMD_SERVER_ASSIGNMENT, RESULT } from '../diameter/constants.js';
-import { CX_APPLICATION, type RemoteIdentity } from '../diameter/identity.js';
-import { peerPsk, sameIdentity } from '../diameter/tls-psk.js';
-import { sourceFilter } from '../radius/client-filter.js';
-import { cxApplication, maaDigest, maaVector, parseMar, parseSar, saaFailure, type CxRefusal } from '../diameter/cx-auc.js';
-import { avp } from '../diameter/avp.js';
-import { startDiameterServer } from '../diameter/server.js';
-import type { ConnectionFacts, RequestContext } from '../diameter/peer.js';
-import type { DiameterMessage } from '../diameter/codec.js';
-import type { Logger } from '../log/logger.js';
+import { ReportRefusedError, type AucService, type Requester } from '../../contracts/auc.js';
+import { APP_CX, CMD_MULTIMEDIA_AUTH, CMD_SERVER_ASSIGNMENT, RESULT } from '../../diameter/constants.js';
+import { CX_APPLICATION, type RemoteIdentity } from '../../diameter/identity.js';
+import { peerPsk, sameIdentity } from '../../diameter/tls-psk.js';
+import { sourceFilter } from '../../radius/client-filter.js';
+import { cxApplication, maaDigest, maaVector, parseMar, parseSar, saaFailure, type CxRefusal } from './cx-auc.js';
+import { avp } from '../../diameter/avp.js';
+import { startDiameterServer } from '../../diameter/server.js';
+import type { ConnectionFacts, RequestContext } from '../../diameter/peer.js';
+import type { DiameterMessage } from '../../diameter/codec.js';
+import type { Logger } from '../../log/logger.js';
 
 /** One allowed peer: its Origin-Host and where it may connect from (addresses or CIDRs). */
 export interface DiameterPeerRule {

@@ -5,18 +5,18 @@
  * change, then lets the registrar update the location store.
  * See docs/softswitch.md and docs/sip-core-link.md.
  */
-import { isId } from '../../flow/validate.js';
-import type { SbcFlow, SbcReject, SbcSession } from '../../flow/sbc.js';
-import type { SoftswitchFlow, SwAuthenticateOutcome, SwChallenge, SwRegisterOutcome, Binding } from '../../flow/softswitch.js';
-import type { S2, S5 } from '../../flow/messages.js';
-import type { SessionKeys } from '../../crypto/ks1.js';
-import type { AucService } from '../../auc/service.js';
-import type { Logger } from '../../log/logger.js';
-import { formatAuth, isSipUri, randomToken, unescapeUri, type ServerContext, type SipRequest } from '../../sip/index.js';
-import { contactsOf, type RegisterPlan, type Registrar } from '../../softswitch/registrar.js';
-import type { DigestAuth, DigestParams } from '../../softswitch/digest.js';
-import type { SipBinding } from '../../store/bindings.js';
-import { decodeS1, decodeS7, decodeS8, encodeS5, encodeS6, encodeS9, encodeS10, isKs1Answer, KS1_PARAM_OF } from './softswitch-ks1.js';
+import { isId } from '../flow/validate.js';
+import type { SbcFlow, SbcReject, SbcSession } from '../flow/sbc.js';
+import type { SoftswitchFlow, SwAuthenticateOutcome, SwChallenge, SwRegisterOutcome, Binding } from '../flow/softswitch.js';
+import type { S2, S5 } from '../flow/messages.js';
+import type { SessionKeys } from '../crypto/ks1.js';
+import type { AucService } from '../contracts/auc.js';
+import type { Logger } from '../log/logger.js';
+import { formatAuth, isSipUri, randomToken, unescapeUri, type ServerContext, type SipRequest } from '../sip/index.js';
+import { contactsOf, type RegisterPlan, type Registrar } from './registrar.js';
+import type { DigestAuth, DigestParams } from './digest.js';
+import type { SipBinding } from '../store/bindings.js';
+import { decodeS1, decodeS7, decodeS8, encodeS5, encodeS6, encodeS9, encodeS10, isKs1Answer, KS1_PARAM_OF } from '../adapters/sip/softswitch-ks1.js';
 
 type Headers = Array<[string, string]>;
 

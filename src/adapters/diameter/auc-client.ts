@@ -14,11 +14,11 @@ import {
   type RegistrationReport,
   type VectorRequest,
   type VectorResult,
-} from '../auc/service.js';
-import type { Avp } from '../diameter/avp.js';
-import { DiameterClient, type PeerAddress, type PeerStatus } from '../diameter/client.js';
-import type { DiameterMessage } from '../diameter/codec.js';
-import { APP_CX, CMD_MULTIMEDIA_AUTH, CMD_SERVER_ASSIGNMENT, FLAG_PROXIABLE } from '../diameter/constants.js';
+} from '../../contracts/auc.js';
+import type { Avp } from '../../diameter/avp.js';
+import { DiameterClient, type PeerAddress, type PeerStatus } from '../../diameter/client.js';
+import type { DiameterMessage } from '../../diameter/codec.js';
+import { APP_CX, CMD_MULTIMEDIA_AUTH, CMD_SERVER_ASSIGNMENT, FLAG_PROXIABLE } from '../../diameter/constants.js';
 import {
   cxHead,
   marDigest,
@@ -31,8 +31,8 @@ import {
   sarFailed,
   sarRegistered,
   type Read,
-} from '../diameter/cx-auc.js';
-import { CX_APPLICATION } from '../diameter/identity.js';
+} from './cx-auc.js';
+import { CX_APPLICATION } from '../../diameter/identity.js';
 
 export interface DiameterAucClientOptions {
   /** AuC peers in priority order (the first is the primary). */

@@ -17,7 +17,7 @@ import {
   type RegistrationReport,
   type VectorRequest,
   type VectorResult,
-} from '../auc/service.js';
+} from '../../contracts/auc.js';
 import {
   deregisteredAttributes,
   digestRequestAttributes,
@@ -26,9 +26,9 @@ import {
   type WireRejectReason,
   registeredAttributes,
   vectorRequestAttributes,
-} from '../radius/auc-attributes.js';
-import { decodePacket, encodePacket, revealVendor, vendorDate, vendorEnum, vendorOctets, type Attribute, type DecodedPacket } from '../radius/codec.js';
-import { KsAttr, RadiusCode } from '../radius/dictionary.js';
+} from './auc-attributes.js';
+import { decodePacket, encodePacket, revealVendor, vendorDate, vendorEnum, vendorOctets, type Attribute, type DecodedPacket } from '../../radius/codec.js';
+import { KsAttr, RadiusCode } from '../../radius/dictionary.js';
 import {
   NoAnswerError,
   RadiusClientTransport,
@@ -36,11 +36,11 @@ import {
   type ClientTransportStats,
   type Port,
   type RadiusServerAddress,
-} from '../radius/client-transport.js';
-import type { PacketView } from '../radius/packet.js';
-import { verifyResponse } from '../radius/sign.js';
+} from '../../radius/client-transport.js';
+import type { PacketView } from '../../radius/packet.js';
+import { verifyResponse } from '../../radius/sign.js';
 
-export type { RadiusServerAddress } from '../radius/client-transport.js';
+export type { RadiusServerAddress } from '../../radius/client-transport.js';
 
 export interface RadiusAucClientOptions extends ClientTransportOptions {
   secret: string;

@@ -8,14 +8,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { RemoteInfo } from 'node:dgram';
-import { ReportRefusedError, type AucService, type DigestAlgorithm, type FailureOutcome, type Requester } from './service.js';
+import { ReportRefusedError, type AucService, type DigestAlgorithm, type FailureOutcome, type Requester } from '../../contracts/auc.js';
 import {
   DIGEST_ALGORITHMS,
   digestAcceptAttributes,
   failureOutcomeAttributes,
   rejectAttributes,
   vectorAcceptAttributes,
-} from '../radius/auc-attributes.js';
+} from './auc-attributes.js';
 import {
   decodePacket,
   encodePacket,
@@ -27,10 +27,10 @@ import {
   vendorString,
   type Attribute,
   type DecodedPacket,
-} from '../radius/codec.js';
-import { RadiusCode } from '../radius/dictionary.js';
-import { verifyAccessRequest, verifyAccountingRequest } from '../radius/sign.js';
-import { startRadiusUdpServer, type RadiusUdpServer, type UdpServerStats } from '../radius/udp-server.js';
+} from '../../radius/codec.js';
+import { RadiusCode } from '../../radius/dictionary.js';
+import { verifyAccessRequest, verifyAccountingRequest } from '../../radius/sign.js';
+import { startRadiusUdpServer, type RadiusUdpServer, type UdpServerStats } from '../../radius/udp-server.js';
 
 export interface RadiusAucServerOptions {
   host: string;

@@ -14,9 +14,9 @@ import type {
   RegistrationReport,
   RejectReason,
   VectorRequest,
-} from '../auc/service.js';
-import type { AuthVector } from '../auc/service.js';
-import type { Attribute } from './codec.js';
+} from '../../contracts/auc.js';
+import type { AuthVector } from '../../contracts/auc.js';
+import type { Attribute } from '../../radius/codec.js';
 
 export type WireRejectReason = RejectReason | 'no-sip-password';
 

@@ -15,12 +15,12 @@ import type {
   RejectReason,
   VectorRequest,
   VectorResult,
-} from '../auc/service.js';
-import { avp, findNamed, getBigint, getBuffer, getGroup, getNumber, getString, type Avp } from './avp.js';
-import { resultOf, type Outcome } from './answers.js';
-import type { DiameterMessage } from './codec.js';
-import { APP_CX, AUTH_SESSION_STATE, CX_RESULT, RESULT, SERVER_ASSIGNMENT_TYPE, VENDOR_3GPP } from './constants.js';
-import { defaultDictionary, KS_REJECT_REASON, minimumLength } from './dictionary.js';
+} from '../../contracts/auc.js';
+import { avp, findNamed, getBigint, getBuffer, getGroup, getNumber, getString, type Avp } from '../../diameter/avp.js';
+import { resultOf, type Outcome } from '../../diameter/answers.js';
+import type { DiameterMessage } from '../../diameter/codec.js';
+import { APP_CX, AUTH_SESSION_STATE, CX_RESULT, RESULT, SERVER_ASSIGNMENT_TYPE, VENDOR_3GPP } from '../../diameter/constants.js';
+import { defaultDictionary, KS_REJECT_REASON, minimumLength } from '../../diameter/dictionary.js';
 
 export const SCHEME_KS1 = 'KS1';
 export const SCHEME_DIGEST = 'SIP Digest';
