@@ -156,16 +156,11 @@ export class Auc implements AucService {
     // A Rand proves one authentication: a second report on it (a replay, or a failure reported first),
     // or one on a Rand this AuC never issued or let expire, records nothing.
     if (r.rand && !first) throw new ReportRefusedError();
-    await this.store.registrations.record({
-      idc: r.idc,
-      idsp: r.idsp,
-      ipc: r.ipc,
-      protocol: r.protocol,
-      contact: r.contact,
-      mechanism: r.mechanism,
-      expiresAt: r.expiresAt,
-    });
-    if (first) await this.lockout.succeed(r.idc);
+    // One transaction: the record and, after a proved authentication, the failure record's deletion.
+    await this.store.registrations.record(
+      { idc: r.idc, idsp: r.idsp, ipc: r.ipc, protocol: r.protocol, contact: r.contact, mechanism: r.mechanism, expiresAt: r.expiresAt },
+      { clearFailures: first && this.lockout.clearNeeded(r.idc) },
+    );
   }
 
   async deregistered(r: DeregistrationReport): Promise<void> {

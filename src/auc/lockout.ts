@@ -91,9 +91,13 @@ export class Lockout {
     return this.#statusOf(s);
   }
 
-  async succeed(idc: string): Promise<void> {
+  /** Whether a success must delete the IDc's failure record (false: this AuC knows it has none). */
+  clearNeeded(idc: string): boolean {
     const until = this.#clean.get(idc);
-    if (until !== undefined && until > this.now()) return;
-    await this.repo.clear(idc);
+    return !(until !== undefined && until > this.now());
+  }
+
+  async succeed(idc: string): Promise<void> {
+    if (this.clearNeeded(idc)) await this.repo.clear(idc);
   }
 }

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { HotStore } from './hot/types.js';
 import { escapeLike, num, type Page } from './rows.js';
 
 export interface FailureState {
@@ -11,11 +12,10 @@ export interface FailureState {
 
 /** Raw failure counters per IDc; the policy lives in auc/lockout.ts. */
 export class FailureRepo {
-  constructor(private readonly knex: Knex, private readonly now: () => number) {}
+  constructor(private readonly knex: Knex, private readonly now: () => number, private readonly hot: HotStore) {}
 
-  async get(idc: string): Promise<FailureState | undefined> {
-    const r = await this.knex('auth_failures').where({ idc }).first();
-    return r ? toState(r) : undefined;
+  get(idc: string): Promise<FailureState | undefined> {
+    return this.hot.failure(idc);
   }
 
   /** The records of these IDcs (those that have one), for a page of terminals. */
@@ -45,15 +45,12 @@ export class FailureRepo {
     return { items: rows.map((r) => ({ ...toState(r), updatedAt: num(r.updated_at) })), total: num(n), offset, limit };
   }
 
-  async put(s: FailureState): Promise<void> {
-    await this.knex('auth_failures')
-      .insert({ idc: s.idc, count: s.count, window_start: s.windowStart, lockouts: s.lockouts, locked_until: s.lockedUntil, updated_at: this.now() })
-      .onConflict('idc')
-      .merge();
+  put(s: FailureState): Promise<void> {
+    return this.hot.putFailure(s, this.now());
   }
 
-  async clear(idc: string): Promise<void> {
-    await this.knex('auth_failures').where({ idc }).delete();
+  clear(idc: string): Promise<void> {
+    return this.hot.clearFailure(idc);
   }
 
   /** Clears the record and returns what it was (operator unlock). */

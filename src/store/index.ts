@@ -1,15 +1,17 @@
 import type { KeyVault } from '../crypto/vault.js';
 import { AuditRepo } from './audit.js';
 import { BindingRepo } from './bindings.js';
-import { ChallengeRepo } from './challenges.js';
 import { migrate, openDb, type Db, type DbOptions } from './db.js';
 import { FailureRepo } from './failures.js';
+import { openHot, type HotStore } from './hot/index.js';
 import { resolveMasterKey } from './master-key.js';
 import { proxyRepo, terminalRepo, type PrincipalRepo } from './principals.js';
 import { RegistrationRepo } from './registrations.js';
 import { SbcStateRepo } from './sbc-state.js';
 import { SigningKeyRepo } from './signing-keys.js';
 import { TokenRepo } from './tokens.js';
+import { MemoryChallengeStore, type ChallengeStore } from './volatile/challenges.js';
+import { VoicemailRepo } from './voicemail.js';
 
 export interface StoreOptions extends DbOptions {
   masterKeyHex?: string;
@@ -26,7 +28,8 @@ export interface Store {
   vault: KeyVault;
   terminals: PrincipalRepo;
   proxies: PrincipalRepo;
-  challenges: ChallengeRepo;
+  /** Volatile: in this process's memory, never on disk (src/store/volatile). */
+  challenges: ChallengeStore;
   registrations: RegistrationRepo;
   failures: FailureRepo;
   tokens: TokenRepo;
@@ -37,9 +40,14 @@ export interface Store {
   signingKeys: SigningKeyRepo;
   /** The SBCs' blocks, failure snapshots and operator actions (docs/operations.md). */
   sbcState: SbcStateRepo;
+  /** Voicemail's licence server: messages, sealed content keys, grants (docs/voicemail.md). */
+  voicemail: VoicemailRepo;
   /** Migrations applied by this open. */
   migrations: string[];
+  /** Prepared statements of the registration path (src/store/hot); the repositories use them. */
+  hot: HotStore;
   now: () => number;
+  /** Commits queued writes, then closes the connections. */
   close(): Promise<void>;
 }
 
@@ -85,22 +93,37 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     throw err;
   }
   const k = db.knex;
+  let hot: HotStore;
+  try {
+    hot = openHot(db, opts);
+  } catch (err) {
+    await k.destroy();
+    throw err;
+  }
   return {
     db,
     vault,
     migrations,
     now,
-    terminals: terminalRepo(k, vault, now),
-    proxies: proxyRepo(k, vault, now),
-    challenges: new ChallengeRepo(k, now),
-    registrations: new RegistrationRepo(k, now),
-    failures: new FailureRepo(k, now),
+    hot,
+    terminals: terminalRepo(k, vault, now, hot),
+    proxies: proxyRepo(k, vault, now, hot),
+    challenges: new MemoryChallengeStore(now),
+    registrations: new RegistrationRepo(k, now, hot),
+    failures: new FailureRepo(k, now, hot),
     tokens: new TokenRepo(k, now),
     audit: new AuditRepo(k, now),
-    bindings: new BindingRepo(k, now),
+    bindings: new BindingRepo(k, now, hot),
     signingKeys: new SigningKeyRepo(k, vault),
     sbcState: new SbcStateRepo(k, now),
-    close: () => k.destroy(),
+    voicemail: new VoicemailRepo(k, vault, now),
+    close: async () => {
+      try {
+        await hot.close();
+      } finally {
+        await k.destroy();
+      }
+    },
   };
 }
 

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { KeyVault } from '../crypto/vault.js';
+import type { HotStore } from './hot/types.js';
 import { isUniqueViolation, num, type Page } from './rows.js';
 
 export type Status = 'active' | 'disabled';
@@ -36,6 +37,8 @@ export class PrincipalRepo {
     private readonly vault: KeyVault,
     private readonly shape: Shape,
     private readonly now: () => number,
+    /** Prepared statements for the reads a registration makes (key, SIP password). */
+    private readonly hot: HotStore,
   ) {}
 
   #binding(id: string, what = 'key'): string {
@@ -91,16 +94,16 @@ export class PrincipalRepo {
 
   /** The long-term key in clear, for the AuC's own use only. */
   async key(id: string): Promise<{ key: Buffer; status: Status } | undefined> {
-    const row = await this.knex(this.shape.table).select('key_enc', 'status').where(this.shape.idColumn, id).first();
+    const row = await this.hot.key(this.shape.table, id);
     if (!row) return undefined;
-    return { key: this.vault.open(row.key_enc, this.#binding(id)), status: row.status };
+    return { key: this.vault.open(row.keyEnc, this.#binding(id)), status: row.status as Status };
   }
 
   async sipPassword(id: string): Promise<string | undefined> {
     if (!this.shape.hasSip) return undefined;
-    const row = await this.knex(this.shape.table).select('sip_secret_enc').where(this.shape.idColumn, id).first();
-    if (!row?.sip_secret_enc) return undefined;
-    return this.vault.open(row.sip_secret_enc, this.#binding(id, 'sip')).toString('utf8');
+    const enc = await this.hot.sipSecret(id);
+    if (!enc) return undefined;
+    return this.vault.open(enc, this.#binding(id, 'sip')).toString('utf8');
   }
 
   async rotate(id: string, key: Buffer): Promise<Principal | undefined> {
@@ -140,10 +143,10 @@ function escapeLike(s: string): string {
   return s.replace(/[\\%_]/g, (c) => '\\' + c);
 }
 
-export function terminalRepo(knex: Knex, vault: KeyVault, now: () => number): PrincipalRepo {
-  return new PrincipalRepo(knex, vault, { table: 'terminals', idColumn: 'idc', kind: 'terminal', hasSip: true }, now);
+export function terminalRepo(knex: Knex, vault: KeyVault, now: () => number, hot: HotStore): PrincipalRepo {
+  return new PrincipalRepo(knex, vault, { table: 'terminals', idColumn: 'idc', kind: 'terminal', hasSip: true }, now, hot);
 }
 
-export function proxyRepo(knex: Knex, vault: KeyVault, now: () => number): PrincipalRepo {
-  return new PrincipalRepo(knex, vault, { table: 'proxies', idColumn: 'idsp', kind: 'proxy', hasSip: false }, now);
+export function proxyRepo(knex: Knex, vault: KeyVault, now: () => number, hot: HotStore): PrincipalRepo {
+  return new PrincipalRepo(knex, vault, { table: 'proxies', idColumn: 'idsp', kind: 'proxy', hasSip: false }, now, hot);
 }

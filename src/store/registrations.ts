@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { HotStore } from './hot/types.js';
 import { escapeLike, num, type Page } from './rows.js';
 
 export interface Registration {
@@ -41,14 +42,15 @@ export interface RegistrationFilter {
 
 /** Registrations recorded at the AuC (s11). */
 export class RegistrationRepo {
-  constructor(private readonly knex: Knex, private readonly now: () => number) {}
+  constructor(private readonly knex: Knex, private readonly now: () => number, private readonly hot: HotStore) {}
 
-  async record(r: Omit<Registration, 'createdAt' | 'updatedAt'>): Promise<void> {
-    const t = this.now();
-    await this.knex('registrations')
-      .insert({ ...toColumns(r), created_at: t, updated_at: t })
-      .onConflict(['idc', 'idsp', 'protocol', 'contact'])
-      .merge(['ipc', 'mechanism', 'expires_at', 'updated_at']);
+  /**
+   * Upserts the registration; with `clearFailures` the IDc's failure record
+   * goes in the same transaction (the AuC's writes for one success).
+   * Resolves once committed.
+   */
+  record(r: Omit<Registration, 'createdAt' | 'updatedAt'>, o: { clearFailures?: boolean } = {}): Promise<void> {
+    return this.hot.recordRegistration(r, this.now(), o.clearFailures ?? false);
   }
 
   async remove(idc: string, idsp: string, protocol?: string, contact?: string): Promise<number> {
@@ -88,8 +90,4 @@ export class RegistrationRepo {
   async purgeExpired(): Promise<number> {
     return this.knex('registrations').where('expires_at', '<=', this.now()).delete();
   }
-}
-
-function toColumns(r: Omit<Registration, 'createdAt' | 'updatedAt'>) {
-  return { idc: r.idc, idsp: r.idsp, ipc: r.ipc, protocol: r.protocol, contact: r.contact, mechanism: r.mechanism, expires_at: r.expiresAt };
 }

@@ -1,0 +1,58 @@
+/**
+ * The statements a registration or an in-dialog request runs, apart from
+ * knex: prepared once per connection (better-sqlite3 statements; named
+ * PostgreSQL statements), parameters always bound. knex keeps migrations and
+ * the operator queries (lists, filters, paging), where its per-query cost
+ * does not matter. docs/performance.md, "Store hot path".
+ */
+import type { FailureState } from '../failures.js';
+import type { BindingDecision, SipBinding } from '../bindings.js';
+
+export interface KeyRow {
+  keyEnc: string;
+  status: string;
+}
+
+export interface RegistrationRow {
+  idc: string;
+  idsp: string;
+  ipc: string;
+  protocol: string;
+  contact: string;
+  mechanism: string;
+  expiresAt: number;
+}
+
+export interface BindingUpdate<T> {
+  committed: boolean;
+  result: T;
+  live: SipBinding[];
+  removed: SipBinding[];
+}
+
+export interface HotStore {
+  /** The sealed long-term key and status of a terminal (`terminals`) or proxy (`proxies`). */
+  key(table: 'terminals' | 'proxies', id: string): Promise<KeyRow | undefined>;
+  /** The sealed SIP password of a terminal: null when it has none, undefined when there is no such terminal. */
+  sipSecret(idc: string): Promise<string | null | undefined>;
+  failure(idc: string): Promise<FailureState | undefined>;
+  putFailure(s: FailureState, now: number): Promise<void>;
+  clearFailure(idc: string): Promise<void>;
+  /**
+   * Upserts the AuC's registration record and, when `clearFailure`, deletes
+   * the IDc's failure record, in one transaction. Resolves once committed.
+   */
+  recordRegistration(r: RegistrationRow, now: number, clearFailure: boolean): Promise<void>;
+  /** Live bindings of an AoR, highest q first, then oldest first. */
+  bindings(aor: string, now: number): Promise<SipBinding[]>;
+  /**
+   * Reads the AoR's live bindings, lets `decide` choose the changes and
+   * commits them all or none (RFC 3261 §10.3 step 8); `live` is the AoR's
+   * bindings after the change, computed from that one read.
+   */
+  updateBindings<T>(aor: string, now: number, decide: (live: SipBinding[]) => BindingDecision<T>): Promise<BindingUpdate<T>>;
+  /** Deletes up to `limit` bindings expired at `now` and returns them. */
+  takeExpiredBindings(now: number, limit: number): Promise<SipBinding[]>;
+  /** Commits what is queued and closes the connection(s). */
+  close(): Promise<void>;
+}
