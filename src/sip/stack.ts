@@ -18,6 +18,8 @@ import { newBranch, isRfc3261Branch } from './transaction/branch.js';
 import { DEFAULT_TIMERS, type TimerConfig } from './transaction/timers.js';
 import type { Destination, MessageSource, SipTransport, TransportProtocol } from './transport/types.js';
 import type { OnInbound } from './proxy/hooks.js';
+import { defaultPort } from './proxy/ports.js';
+import { warningValue } from './proxy/warning.js';
 
 export interface ServerContext {
   readonly source: MessageSource;
@@ -177,7 +179,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
   }
 
   function warning(e: { header: string; reason: string }): string {
-    return `399 ${agent()} "Bad ${e.header}: ${e.reason.replace(/["\\]/g, '')}"`;
+    return warningValue(agent(), `Bad ${e.header}: ${e.reason}`);
   }
 
   /**
@@ -380,7 +382,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
   function responseDestination(src: MessageSource, via: Via): Destination {
     if (!src.transport.reliable) return { address: src.address, port: src.port };
     if (src.connection && !src.connection.closed) return { address: src.address, port: src.port, connection: src.connection };
-    return { address: src.address, port: via.port ?? (via.transport === 'TLS' ? 5061 : 5060) };
+    return { address: src.address, port: via.port ?? defaultPort(via.transport) };
   }
 
   function pickTransport(protocol: TransportProtocol, address: string): SipTransport {
@@ -406,7 +408,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
     const protocol: TransportProtocol = uri.scheme === 'sips' || tp === 'tls' ? 'tls' : tp === 'tcp' ? 'tcp' : 'udp';
     const address = maddr ?? uri.host;
     const transport = o.transport ?? pickTransport(protocol, address);
-    return { transport, dest: { address, port: uri.port ?? (protocol === 'tls' ? 5061 : 5060) } };
+    return { transport, dest: { address, port: uri.port ?? defaultPort(protocol) } };
   }
 
   function pushVia(req: SipRequest, transport: SipTransport, o: SendOptions): string {
@@ -464,7 +466,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
       const protocol = via.transport.toLowerCase() as TransportProtocol;
       const dest: Destination = o.destination ?? {
         address: via.params.received ?? via.host,
-        port: via.params.rport ? Number(via.params.rport) : via.port ?? (protocol === 'tls' ? 5061 : 5060),
+        port: via.params.rport ? Number(via.params.rport) : via.port ?? defaultPort(protocol),
       };
       // a Via of a request we received carries `received` whenever its host is not the source
       // address; a name here came from nobody we heard, and is not looked up

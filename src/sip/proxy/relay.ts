@@ -1,0 +1,247 @@
+/**
+ * Transaction-stateful relaying of one request (RFC 3261 §16.6–§16.10): sequential forking
+ * over a list of branches, provisional and 2xx answers passed upstream as they come, CANCEL
+ * fan-out to the live branch, a ring timeout and a no-answer timeout per INVITE branch, and
+ * the best final answer chosen when no branch answers 2xx (§16.7 step 6, simplified).
+ * It answers nothing upstream itself but the 1xx/2xx it passes on: the final outcome goes
+ * back to the role, which decides what to send (its metrics, its local answers).
+ */
+import { createCancel, createResponse } from '../build.js';
+import type { SipRequest, SipResponse } from '../message.js';
+import type { SendOptions, ServerContext, SipStack } from '../stack.js';
+
+export interface RelayBranch {
+  /** The branch's Request-URI (unchanged when absent). */
+  requestUri?: string | undefined;
+  /** Where to send; by the first Route or the Request-URI when absent. */
+  destination?: SendOptions['destination'] | undefined;
+  transport?: SendOptions['transport'] | undefined;
+}
+
+export interface RelayOptions<B extends RelayBranch> {
+  stack: SipStack;
+  ctx: ServerContext;
+  /** The copy to forward (Max-Forwards counted, own Routes popped); each branch gets its own clone. */
+  fwd: SipRequest;
+  branches: readonly B[];
+  /** Per-branch edit of the branch's copy before it leaves (Record-Route, header policy); may return Via parameters. */
+  prepare?: (out: SipRequest, br: B) => SendOptions['viaParams'] | void;
+  /** The request already carries our Via (the role pushed a signed one): push none, send as is. */
+  noVia?: boolean;
+  /** A 1xx (not 100) or a 2xx from a branch, our Via popped, on its way upstream. */
+  upstream: (res: SipResponse, br: B | undefined) => void;
+  /** Builds the CANCEL for a branch (default createCancel; a role may sign it). */
+  cancel?: (out: SipRequest, br: B) => SipRequest;
+  /** INVITE: a branch without a final answer after this long is cancelled and the next tried. */
+  ringTimeoutMs?: number | undefined;
+  /** INVITE: a branch that sent nothing at all (not even 100) after this long is given up. */
+  noAnswerTimeoutMs?: number | undefined;
+  /** Non-INVITE over UDP: 100 Trying upstream when no answer came after this long (RFC 4320: T2). */
+  tryingAfterMs?: number | undefined;
+  /** Timers are kept here so the role can clear them on close. */
+  timers?: Set<NodeJS.Timeout>;
+  /** Counts branches given up for silence. */
+  onUnresponsive?: () => void;
+}
+
+export type RelayOutcome<B> =
+  | { kind: 'answered'; res: SipResponse; branch: B }
+  | {
+    kind: 'failed';
+    /** The best final answer: `local` when made here (timeout, unreachable, cancelled before any answer). */
+    best: { res: SipResponse; status: number; local: boolean } | undefined;
+    /** The upstream CANCELled the request. */
+    cancelled: boolean;
+    timeouts: number;
+  };
+
+const NO_RANK = 99;
+
+/**
+ * A branch's final answer as the proxy sees it: a local timeout is 408, a local transport
+ * failure means the contact is unreachable (480), and a downstream 503 is not passed on as
+ * such (RFC 3261 §16.7 step 6: 500).
+ */
+export function effectiveStatus(status: number, localReason: 'timeout' | 'transport' | undefined): number {
+  if (localReason === 'transport') return 480;
+  if (localReason === 'timeout') return 408;
+  if (status === 503) return 500;
+  return status;
+}
+
+/**
+ * Orders failed branches for the answer upstream: 6xx first (it also stops forking), then 4xx
+ * other than 408, then 3xx, 5xx, and 408 last (a timeout says least about the callee).
+ */
+export function failureRank(status: number): number {
+  if (status >= 600) return 0;
+  if (status === 408) return 4;
+  if (status >= 500) return 3;
+  if (status >= 400) return 1;
+  return 2;
+}
+
+export async function relay<B extends RelayBranch>(o: RelayOptions<B>): Promise<RelayOutcome<B>> {
+  const { stack, ctx, fwd } = o;
+  const invite = fwd.method === 'INVITE';
+  const timers = o.timers ?? new Set<NodeJS.Timeout>();
+  let cancelled = ctx.cancelled;
+  let live: { cancel(): void } | undefined;
+  if (invite) {
+    ctx.onCancel(() => {
+      cancelled = true;
+      live?.cancel();
+    });
+  }
+  let best: { res: SipResponse; status: number; local: boolean } | undefined;
+  let bestRank = NO_RANK;
+  let upstreamDone = false;
+  let timeouts = 0;
+  const pass = (res: SipResponse, br: B | undefined): void => {
+    res.shift('Via');
+    o.upstream(res, br);
+  };
+  const later = (ms: number | undefined, fn: () => void): NodeJS.Timeout | undefined => {
+    if (ms === undefined) return undefined;
+    const t = setTimeout(() => {
+      timers.delete(t);
+      fn();
+    }, ms);
+    t.unref();
+    timers.add(t);
+    return t;
+  };
+
+  let trying: NodeJS.Timeout | undefined;
+  if (!invite && o.tryingAfterMs !== undefined && !ctx.source.transport.reliable) {
+    trying = later(o.tryingAfterMs, () => {
+      // built from the request as it came: a 100 topped by our own Via would be discarded upstream (§18.1.2)
+      const tx = ctx.transaction;
+      if (tx && !tx.answered) o.upstream(createResponse(tx.request, 100), undefined);
+    });
+  }
+
+  try {
+    for (const br of o.branches) {
+      if (cancelled) break;
+      const out = o.branches.length === 1 ? fwd : fwd.clone();
+      if (br.requestUri !== undefined) out.uri = br.requestUri;
+      const viaParams = o.prepare?.(out, br) ?? undefined;
+
+      let provisional = false;
+      let cancelWanted = false;
+      let cancelSent = false;
+      let branchFinal = false;
+      const where: SendOptions = {};
+      if (br.destination) where.destination = br.destination;
+      if (br.transport) where.transport = br.transport;
+      const sendCancel = (): void => {
+        if (cancelSent || branchFinal) return;
+        cancelSent = true;
+        const c = o.cancel ? o.cancel(out, br) : createCancel(out);
+        stack.send(c, { ...where, noVia: true }).catch(() => undefined);
+      };
+      let abandon!: (why: 'timeout' | 'cancel') => void;
+      const abandoned = new Promise<'timeout' | 'cancel'>((resolve) => (abandon = resolve));
+      live = {
+        cancel: () => {
+          cancelWanted = true;
+          // §9.1: CANCEL only after a provisional answer; until then the caller is not kept waiting
+          if (provisional) sendCancel();
+          else abandon('cancel');
+        },
+      };
+
+      const opts: SendOptions = {
+        ...where,
+        ...(viaParams ? { viaParams } : {}),
+        ...(o.noVia ? { noVia: true } : {}),
+        onResponse: (res) => {
+          if (res.status < 200) {
+            provisional = true;
+            if (cancelWanted) {
+              // a branch given up (cancelled, timed out) that answers late is cancelled, not heard
+              sendCancel();
+              return;
+            }
+            if (res.status === 100 || upstreamDone) return;
+            pass(res, br);
+          } else if (res.status < 300) {
+            // a retransmitted or forked 2xx after the first: always passed on (§16.7 step 5)
+            pass(res, br);
+          }
+        },
+      };
+
+      let ring: NodeJS.Timeout | undefined;
+      let quiet: NodeJS.Timeout | undefined;
+      if (invite) {
+        ring = later(o.ringTimeoutMs, () => {
+          cancelWanted = true;
+          if (provisional) sendCancel();
+          abandon('timeout');
+        });
+        const q = o.noAnswerTimeoutMs === undefined ? undefined : Math.min(o.noAnswerTimeoutMs, o.ringTimeoutMs ?? Infinity);
+        quiet = later(q, () => {
+          if (provisional || branchFinal) return;
+          // not even 100 Trying: nobody is there; waiting for Timer B would hold the caller
+          o.onUnresponsive?.();
+          cancelWanted = true;
+          abandon('timeout');
+        });
+      }
+      const sent: Promise<SipResponse | 'error'> = stack.send(out, opts).then(
+        (r) => {
+          branchFinal = true;
+          return r;
+        },
+        () => 'error' as const,
+      );
+      const got = await Promise.race([sent, abandoned]);
+      for (const t of [ring, quiet]) {
+        if (!t) continue;
+        clearTimeout(t);
+        timers.delete(t);
+      }
+      live = undefined;
+      if (got === 'error' || got === 'timeout' || got === 'cancel') {
+        if (got !== 'error') {
+          // an abandoned branch that answers 2xx after all is still passed on
+          void sent.then((late) => {
+            if (late !== 'error' && late.status >= 200 && late.status < 300) pass(late, br);
+          });
+        }
+        const status = got === 'error' ? 480 : got === 'timeout' ? 408 : 487;
+        if (got === 'timeout') timeouts++;
+        if (failureRank(status) < bestRank) {
+          bestRank = failureRank(status);
+          // answered as to the request that came (ours may not have been pushed on `out`)
+          best = { res: ctx.transaction ? createResponse(ctx.transaction.request, status) : createResponse(out, status), status, local: true };
+        }
+        continue;
+      }
+      const res = got;
+      // downstream's answer or one the stack made up (timeout, transport) from our copy: our Via goes either way
+      res.shift('Via');
+      if (res.status >= 200 && res.status < 300) {
+        upstreamDone = true;
+        return { kind: 'answered', res, branch: br };
+      }
+      const status = effectiveStatus(res.status, res.localReason);
+      const local = res.localReason !== undefined || status !== res.status;
+      const rank = failureRank(status);
+      if (rank < bestRank) {
+        bestRank = rank;
+        best = { res, status, local };
+      }
+      if (status >= 600) break;
+    }
+  } finally {
+    if (trying) {
+      clearTimeout(trying);
+      timers.delete(trying);
+    }
+  }
+  upstreamDone = true;
+  return { kind: 'failed', best, cancelled, timeouts };
+}
