@@ -49,6 +49,7 @@ export const SEALED: readonly SealedTable[] = [
   },
   { table: 'proxies', key: 'idsp', extra: [], columns: { key_enc: (r) => `proxy|key|${String(r.idsp)}` } },
   { table: 'sbc_signing_keys', key: 'id', extra: ['purpose'], columns: { key_enc: (r) => `signing-key|${String(r.purpose)}|${String(r.id)}` } },
+  { table: 'voicemail_messages', key: 'id', extra: [], columns: { key_enc: (r) => `voicemail|key|${String(r.id)}` } },
 ];
 
 interface KeyRecord {
