@@ -1,0 +1,94 @@
+/**
+ * One intrusion detection per process: the SBC's relays and the HTTP side of
+ * `keyswitch up` share its partners, blacklist and rules. Started from plain
+ * options (the roles map settings `ids.*` onto them); the rule file is
+ * watched for changes and re-read on SIGHUP.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import type { MetricsRegistry } from '../metrics/registry.js';
+import { detectionSink, idsGauges, IDS_METRICS } from './alerts.js';
+import { IdsEngine } from './engine.js';
+import { loadRuleFile, watchRuleFile, type RuleWatcher } from './load.js';
+
+export interface IdsServiceOptions {
+  /** The rule file; empty: the shipped config/ids-rules.xml. */
+  rulesFile?: string;
+  webhook?: string;
+  logger?: Logger;
+  metrics?: MetricsRegistry;
+  maxPartners?: number;
+  idleSeconds?: number;
+  goodRecordSeconds?: number;
+  escalateFlows?: number;
+  now?: () => number;
+  /** Reload on SIGHUP (default true). */
+  signal?: boolean;
+}
+
+export interface IdsService {
+  engine: IdsEngine;
+  rulesFile: string;
+  /** Re-reads the rule file now (atomic; the old rules stay when it is refused). */
+  reload(): ReturnType<RuleWatcher['reload']>;
+  close(): void;
+}
+
+/** config/ids-rules.xml beside src/ (tsx) or dist/src/ (compiled). */
+export function shippedRules(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [join(here, '..', '..', 'config', 'ids-rules.xml'), join(here, '..', '..', '..', 'config', 'ids-rules.xml')];
+  return candidates.find((f) => existsSync(f)) ?? candidates[0]!;
+}
+
+/** Starts it; a rule file that does not load stops the start with its error. */
+export function startIds(o: IdsServiceOptions): IdsService {
+  const rulesFile = o.rulesFile || shippedRules();
+  const rules = loadRuleFile(rulesFile);
+  const log = o.logger?.child({ component: 'ids' });
+  let engine: IdsEngine | undefined;
+  const n = o.maxPartners ?? 100_000;
+  engine = new IdsEngine({
+    rules,
+    ...(o.now ? { now: o.now } : {}),
+    maxFlows: n,
+    maxAddresses: Math.max(1, n >> 1),
+    maxIdentities: Math.max(1, n >> 1),
+    idleMs: (o.idleSeconds ?? 600) * 1000,
+    goodRecordMs: (o.goodRecordSeconds ?? 86_400) * 1000,
+    escalateFlows: o.escalateFlows ?? 3,
+    onDetection: detectionSink({ logger: log, metrics: o.metrics, webhook: o.webhook || undefined }),
+  });
+  const e = engine;
+  if (o.metrics) idsGauges(o.metrics, () => e);
+  const reloads = o.metrics?.counter(IDS_METRICS.reloads, 'Rule file loads after start, by result', { labelNames: ['result'] });
+  const watcher = watchRuleFile(
+    rulesFile,
+    (set) => e.reload(set),
+    {
+      onApplied: (set) => {
+        reloads?.inc({ result: 'applied' });
+        log?.info({ event: 'ids-rules', file: rulesFile, rules: set.rules.length }, 'ids: rules reloaded');
+      },
+      onRefused: (error) => {
+        reloads?.inc({ result: 'refused' });
+        log?.warn({ event: 'ids-rules-refused', file: rulesFile, error }, 'ids: rule file refused; the rules in force stay');
+      },
+    },
+    { signal: o.signal ?? true },
+  );
+  const sweeper = setInterval(() => e.sweep(), 10_000);
+  sweeper.unref();
+  log?.info({ file: rulesFile, rules: rules.rules.length }, 'ids: rules loaded');
+  return {
+    engine: e,
+    rulesFile,
+    reload: () => watcher.reload(),
+    close() {
+      clearInterval(sweeper);
+      watcher.close();
+    },
+  };
+}
