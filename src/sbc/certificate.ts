@@ -14,6 +14,8 @@ export interface CertificateOptions {
   keyFile?: string;
   /** Where a generated certificate is kept (`sbc-cert.pem`, `sbc-key.pem`). */
   dataDir: string;
+  /** The generated files' names in dataDir (default `sbc-cert.pem`, `sbc-key.pem`); the licence server keeps its own. */
+  fileNames?: { cert: string; key: string };
   /** Subject CN and first DNS name, e.g. IDsp. */
   commonName: string;
   /** Further names: DNS names or IP addresses. */
@@ -38,8 +40,8 @@ export function loadOrCreateCertificate(o: CertificateOptions): SbcCertificate {
     const key = readFileSync(o.keyFile, 'utf8');
     return { cert, key, certFile: o.certFile, keyFile: o.keyFile, created: false, fingerprint256: new X509Certificate(cert).fingerprint256 };
   }
-  const certFile = join(o.dataDir, 'sbc-cert.pem');
-  const keyFile = join(o.dataDir, 'sbc-key.pem');
+  const certFile = join(o.dataDir, o.fileNames?.cert ?? 'sbc-cert.pem');
+  const keyFile = join(o.dataDir, o.fileNames?.key ?? 'sbc-key.pem');
   if (existsSync(certFile) && existsSync(keyFile)) {
     const cert = readFileSync(certFile, 'utf8');
     return { cert, key: readFileSync(keyFile, 'utf8'), certFile, keyFile, created: false, fingerprint256: new X509Certificate(cert).fingerprint256 };
