@@ -7,12 +7,18 @@
  */
 import type { Logger } from '../log/logger.js';
 import {
-  createCancel, createResponse, formatHost, formatUri, isSipUri, parseNameAddr, randomToken, unescapeUri,
-  type SendOptions, type ServerContext, type SipRequest, type SipResponse, type SipStack, type SipTransport, type SipUri, type Uri, type Via,
+  formatUri, isSipUri, parseNameAddr, randomToken, unescapeUri,
+  type SendOptions, type ServerContext, type SipRequest, type SipResponse, type SipStack, type SipTransport, type SipUri, type Uri,
 } from '../sip/index.js';
 import { identityOfUri, sameIdentity } from '../sip/uri-compare.js';
 import type { MessageSource } from '../sip/transport/types.js';
-import { DIALOG_FORMING, effectiveStatus, failureRank, loopKey, PROXY_ALLOW, targetOf, type Hop, type HopProtocol } from './calls.js';
+import { ProxyCore } from '../sip/proxy/core.js';
+import { OwnAddresses } from '../sip/proxy/own-addresses.js';
+import { LOOP_PARAM } from '../sip/proxy/hops.js';
+import { defaultPort } from '../sip/proxy/ports.js';
+import { toTag as toTagOf } from '../sip/proxy/dialog.js';
+import type { RelayBranch } from '../sip/proxy/relay.js';
+import { DIALOG_FORMING, PROXY_ALLOW, targetOf, type Hop, type HopProtocol } from './calls.js';
 import { FlowIndex, type FlowHop } from './calls-flows.js';
 import type { LocationCache } from './location-cache.js';
 import type { SoftswitchMetrics } from './metrics.js';
@@ -71,17 +77,12 @@ export interface CallRouterStats {
   notParty: number;
 }
 
-type Answer = { res: SipResponse; status: number; local: boolean };
-
 /** One attempt at one next hop. */
-interface Branch {
-  requestUri?: string;
+interface Branch extends RelayBranch {
   hop?: FlowHop;
   /** After a 1xx/2xx from this hop, its Contact is reached through it (SBC or stream). */
   learnContact: boolean;
 }
-
-const NO_RANK = 99;
 
 export class SoftswitchCallRouter {
   readonly #o: CallRouterOptions;
@@ -89,9 +90,9 @@ export class SoftswitchCallRouter {
   readonly #quiet: number;
   readonly #flows: FlowIndex;
   readonly #known = new Map<string, { value: boolean; at: number }>();
-  readonly #timers = new Set<NodeJS.Timeout>();
   #stack: SipStack | undefined;
-  #self: Array<{ host: string; port: number }> = [];
+  /** The proxy mechanics (src/sip/proxy); made when the stack is attached (our addresses are its transports'). */
+  #core: ProxyCore = new ProxyCore({ own: new OwnAddresses(), agent: 'keyswitch' });
   readonly st: CallRouterStats = {
     routed: 0, inDialog: 0, answered: 0, notFound: 0, unavailable: 0, cancelled: 0, timeouts: 0, unresponsive: 0, loops: 0,
     tooManyHops: 0, badExtension: 0, pksStripped: 0, strayForwarded: 0, optionsAnswered: 0, notParty: 0,
@@ -107,10 +108,8 @@ export class SoftswitchCallRouter {
   /** The stack is made with this router's handlers, so it is handed over after. */
   attach(stack: SipStack): void {
     this.#stack = stack;
-    const hosts = new Set(stack.transports.map((t) => t.host.toLowerCase()));
-    if (this.#o.recordRouteHost) hosts.add(this.#o.recordRouteHost.toLowerCase());
-    this.#self = [];
-    for (const h of hosts) for (const t of stack.transports) this.#self.push({ host: h, port: t.port });
+    const own = new OwnAddresses().addTransports(stack.transports, this.#o.recordRouteHost ? [this.#o.recordRouteHost] : []);
+    this.#core = new ProxyCore({ own, agent: this.#o.realm });
   }
 
   get flows(): FlowIndex {
@@ -118,29 +117,7 @@ export class SoftswitchCallRouter {
   }
 
   close(): void {
-    for (const t of this.#timers) clearTimeout(t);
-    this.#timers.clear();
-  }
-
-  // ---- who we are ------------------------------------------------------------
-
-  #isSelf(host: string, port: number | undefined, tls: boolean): boolean {
-    const h = host.toLowerCase();
-    const p = port ?? (tls ? 5061 : 5060);
-    return this.#self.some((s) => s.host === h && s.port === p);
-  }
-
-  #isSelfUri(u: SipUri): boolean {
-    return this.#isSelf(u.host, u.port, u.scheme === 'sips' || u.params.transport?.toLowerCase() === 'tls');
-  }
-
-  #isSelfVia(v: Via): boolean {
-    return this.#isSelf(v.host, v.port, v.transport === 'TLS');
-  }
-
-  #recordRoute(t: SipTransport): string {
-    const host = this.#o.recordRouteHost ?? t.host;
-    return `<sip:${formatHost(host)}:${t.port}${t.protocol === 'udp' ? '' : ';transport=' + t.protocol};lr>`;
+    this.#core.close();
   }
 
   #transportFor(p: HopProtocol): SipTransport | undefined {
@@ -166,49 +143,34 @@ export class SoftswitchCallRouter {
       ctx.respond(416, undefined, { toTag: randomToken() });
       return;
     }
-    const toTag = req.to().params.tag ?? '';
-    const mf = req.maxForwards();
+    const toTag = toTagOf(req) ?? '';
     const isOptionsToUs = req.method === 'OPTIONS' && !toTag && !ruri.user;
-    if (mf === 0 || isOptionsToUs) {
+    if (req.maxForwards() === 0 || isOptionsToUs) {
       if (req.method === 'OPTIONS') return this.#answerOptions(ctx);
       this.st.tooManyHops++;
-      ctx.respond(483, undefined, { toTag: randomToken() });
+      ctx.reply(this.#core.refusal(req, 483));
       return;
     }
-    const routes = req.routes();
-    const key = loopKey({
-      requestUri: req.uri,
-      callId: req.callId(),
-      cseq: req.cseq().seq,
-      fromTag: req.from().params.tag ?? '',
-      toTag,
-      route: req.list('route')[0] ?? '',
-      proxyRequire: req.get('Proxy-Require') ?? '',
-    });
-    if (req.vias().some((v, i) => i > 0 && this.#isSelfVia(v) && v.params['ks-loop'] === key)) {
-      this.st.loops++;
-      ctx.respond(482, undefined, { toTag: randomToken() });
+    // §16.3: loops (482), Proxy-Require (420); the copy with its hop counted and our Route entries popped
+    const checked = this.#core.check(req, { loop: true, proxyRequire: true });
+    if (!checked.ok) {
+      if (checked.status === 482) this.st.loops++;
+      else if (checked.status === 420) this.st.badExtension++;
+      else this.st.tooManyHops++;
+      ctx.reply(this.#core.refusal(req, checked.status, { headers: checked.headers ?? [] }));
       return;
     }
-    const proxyRequire = req.tokens('Proxy-Require');
-    if (proxyRequire.length > 0) {
-      this.st.badExtension++;
-      ctx.respond(420, undefined, { toTag: randomToken(), headers: [['Unsupported', proxyRequire.join(', ')]] });
-      return;
-    }
-
-    const fwd = req.clone();
-    fwd.set('Max-Forwards', String((mf ?? 71) - 1));
-    const remaining = this.#popOwnRoutes(fwd, routes, ruri);
+    const { fwd, loopKey: key } = checked;
+    const remaining = checked.remainingRoutes;
     const inDialog = toTag !== '';
-    if (!(await this.#authorised(req, fwd, ctx, inDialog, remaining < routes.length))) return;
+    if (!(await this.#authorised(req, fwd, ctx, inDialog, checked.routedHere))) return;
     this.#o.metrics?.routed(req.method, inDialog);
 
     if (remaining > 0 || inDialog) {
       if (inDialog) this.st.inDialog++;
       // In a dialog the Route set and Request-URI say everything: no store access here.
       const hop = remaining > 0 ? undefined : this.#flows.find(fwd.uri);
-      return this.#relay(req, ctx, fwd, [{ ...(hop ? { hop } : {}), learnContact: false }], { key, recordRoute: false, newCall: false });
+      return this.#relay(req, ctx, fwd, [this.#branch(undefined, hop, false)], { key, recordRoute: false, newCall: false });
     }
 
     if (DIALOG_FORMING.has(req.method)) this.#learnFromRequest(req, src);
@@ -235,13 +197,11 @@ export class SoftswitchCallRouter {
   /** The stack's onStrayResponse: 2xx retransmissions (and late answers) after our transactions ended. */
   onStrayResponse = (res: SipResponse, src: MessageSource): void => {
     const stack = this.#stack;
-    const via = res.topVia();
-    if (!stack || !via || !this.#isSelfVia(via) || res.vias().length < 2) return;
-    const out = res.clone();
-    out.shift('Via');
-    if (!this.#o.trusted(src.address)) this.#stripPks(out);
-    this.st.strayForwarded++;
-    stack.sendStateless(out).catch(() => undefined);
+    if (!stack) return;
+    const passed = this.#core.relayStray(stack, res, (out) => {
+      if (!this.#o.trusted(src.address)) this.#stripPks(out);
+    });
+    if (passed) this.st.strayForwarded++;
   };
 
   // ---- pieces ------------------------------------------------------------------
@@ -273,14 +233,15 @@ export class SoftswitchCallRouter {
       if (this.#assertsParty(req)) return true;
       this.st.notParty++;
       this.#o.logger?.info({ source: `${ctx.source.address}:${ctx.source.port}`, method: req.method }, 'softswitch: in-dialog request from an SBC that asserts no party of the dialog');
-      ctx.respond(403, undefined, { toTag: randomToken(), headers: [['Warning', `399 ${this.#o.realm.replace(/[\s"]/g, '')} "the sender is not a party of this dialog"`]] });
+      ctx.reply(this.#core.refusal(req, 403, { warning: 'the sender is not a party of this dialog' }));
       return false;
     }
     // From an SBC's address only its signed requests are the SBC (docs/sip-core-link.md); an unsigned one gets no route-set pass either.
     if (inDialog && routedHere && !this.#o.trusted(ctx.source.address)) return true;
     // A spiral (we sent it to ourselves, e.g. a contact that names us): authenticated on its first pass.
     const top = req.topVia();
-    if (top && 'ks-loop' in top.params && this.#isSelfVia(top) && ctx.source.port === (top.port ?? 5060) && this.#isSelf(ctx.source.address, ctx.source.port, false)) return true;
+    const own = this.#core.own;
+    if (top && LOOP_PARAM in top.params && own.via(top) && ctx.source.port === (top.port ?? defaultPort(top.transport)) && own.has(ctx.source.address, ctx.source.port)) return true;
     const a = await auth.check(req, ctx.source);
     if (a.ok) {
       auth.consume(fwd);
@@ -315,7 +276,7 @@ export class SoftswitchCallRouter {
     const id = identityOfUri(u);
     if (id === undefined || !isSipUri(u) || u.user === undefined) return id === undefined ? [] : [id];
     const host = u.host.toLowerCase();
-    return this.#self.some((s) => s.host === host) ? [id, `${unescapeUri(u.user)}@${this.#o.realm}`] : [id];
+    return this.#core.own.hasHost(host) ? [id, `${unescapeUri(u.user)}@${this.#o.realm}`] : [id];
   }
 
   #stripPks(m: SipRequest | SipResponse): void {
@@ -323,31 +284,6 @@ export class SoftswitchCallRouter {
     if (!m.headers.some((h) => h.key.startsWith('p-ks-'))) return;
     m.headers = m.headers.filter((h) => !h.key.startsWith('p-ks-'));
     if (m.headers.length !== before) this.st.pksStripped++;
-  }
-
-  /**
-   * RFC 3261 §16.4: our own Route entries go; a Request-URI that is ours
-   * (a strict-routing previous hop) is replaced by the last Route.
-   * Returns how many Route entries remain.
-   */
-  #popOwnRoutes(fwd: SipRequest, routes: ReturnType<SipRequest['routes']>, ruri: SipUri): number {
-    let own = 0;
-    while (own < routes.length) {
-      const u = routes[own]!.uri;
-      if (!isSipUri(u) || !this.#isSelfUri(u)) break;
-      own++;
-    }
-    for (let i = 0; i < own; i++) fwd.shift('Route');
-    let left = routes.length - own;
-    if (left > 0 && !ruri.user && this.#isSelfUri(ruri)) {
-      const all = fwd.list('route');
-      const last = routes[routes.length - 1]!;
-      fwd.remove('Route');
-      for (const r of all.slice(0, -1)) fwd.append('Route', r);
-      fwd.uri = formatUri(last.uri);
-      left--;
-    }
-    return left;
   }
 
   /** A dialog-forming request from an SBC or over a stream: its Contact is reached back the same way. */
@@ -386,7 +322,7 @@ export class SoftswitchCallRouter {
     const user = unescapeUri(target.user!);
     const host = target.host.toLowerCase();
     const candidates = [user + '@' + host];
-    if (host !== this.#o.realm.toLowerCase() && this.#self.some((s) => s.host === host)) candidates.push(user + '@' + this.#o.realm.toLowerCase());
+    if (host !== this.#o.realm.toLowerCase() && this.#core.own.hasHost(host)) candidates.push(user + '@' + this.#o.realm.toLowerCase());
     const loc = this.#o.location;
     for (const aor of candidates) {
       const before = loc.st.misses;
@@ -395,206 +331,92 @@ export class SoftswitchCallRouter {
       if (bindings.length === 0) continue;
       return byPreference(bindings).map((b) => {
         const t = targetOf(b);
-        const br: Branch = { requestUri: t.requestUri, learnContact: t.viaSbc || (t.hop !== undefined && t.hop.protocol !== 'udp') };
-        if (t.hop) {
-          br.hop = t.hop;
-          if (br.learnContact) this.#flows.remember(t.requestUri, t.hop);
-        }
-        return br;
+        const learn = t.viaSbc || (t.hop !== undefined && t.hop.protocol !== 'udp');
+        if (t.hop && learn) this.#flows.remember(t.requestUri, t.hop);
+        return this.#branch(t.requestUri, t.hop, learn);
       });
     }
     for (const aor of candidates) if (await this.#isKnown(aor)) return 480;
     return 404;
   }
 
+  #branch(requestUri: string | undefined, hop: FlowHop | undefined, learnContact: boolean): Branch {
+    const br: Branch = { learnContact };
+    if (requestUri !== undefined) br.requestUri = requestUri;
+    if (hop) {
+      br.hop = hop;
+      br.destination = destinationOf(hop);
+    }
+    return br;
+  }
+
   /**
-   * Sends `fwd` to each branch in turn until one answers 2xx or 6xx
-   * (sequential forking), forwarding provisional answers, and passes the best
-   * final answer upstream. CANCEL from upstream cancels the live branch.
+   * Relays `fwd` through the proxy core: each branch in turn until one answers 2xx or 6xx
+   * (sequential forking), provisional answers passed on, CANCEL fanned out to the live
+   * branch; the best final answer goes upstream. The policies are ours: Record-Route on
+   * dialog-forming requests, P-KS-* only towards and from SBCs, contacts learnt from answers.
    */
-  async #relay(req: SipRequest, ctx: ServerContext, fwd: SipRequest, branches: Branch[], o: { key: string; recordRoute: boolean; newCall: boolean }): Promise<void> {
+  async #relay(req: SipRequest, ctx: ServerContext, fwd: SipRequest, branches: Branch[], o: { key: string | undefined; recordRoute: boolean; newCall: boolean }): Promise<void> {
     const stack = this.#stack!;
     const invite = req.method === 'INVITE';
     this.st.routed++;
-    let cancelled = ctx.cancelled;
-    let live: { cancel(): void } | undefined;
-    if (invite) {
-      ctx.onCancel(() => {
-        cancelled = true;
-        live?.cancel();
-      });
-    }
-    let best: Answer | undefined;
-    let bestRank = NO_RANK;
-    let upstreamDone = false;
-    const forward = (res: SipResponse, hop: FlowHop | undefined): void => {
-      const out = res.clone();
-      out.shift('Via');
-      if (!hop || !this.#o.trusted(hop.address)) this.#stripPks(out);
-      ctx.reply(out, { forwarded: true });
+    const pass = (res: SipResponse, hop: FlowHop | undefined): void => {
+      if (!hop || !this.#o.trusted(hop.address)) this.#stripPks(res);
+      ctx.reply(res, { forwarded: true });
     };
-
-    for (const br of branches) {
-      if (cancelled) break;
-      const out = fwd.clone();
-      if (br.requestUri !== undefined) out.uri = br.requestUri;
-      const proto: HopProtocol = br.hop?.protocol ?? uriProtocol(out);
-      if (o.recordRoute) {
-        const inbound = ctx.source.transport;
-        const outbound = this.#transportFor(proto) ?? inbound;
-        out.prepend('Record-Route', this.#recordRoute(inbound));
-        // RFC 5658: a request that changes transport gets one Record-Route per side.
-        if (outbound !== inbound) out.prepend('Record-Route', this.#recordRoute(outbound));
-      }
-      if (!br.hop || !this.#o.trusted(br.hop.address)) this.#stripPks(out);
-
-      let provisional = false;
-      let cancelWanted = false;
-      let cancelSent = false;
-      let branchFinal = false;
-      const sendCancel = (): void => {
-        if (cancelSent || branchFinal) return;
-        cancelSent = true;
-        const c = createCancel(out);
-        const opts: SendOptions = { noVia: true };
-        if (br.hop) opts.destination = destinationOf(br.hop);
-        stack.send(c, opts).catch(() => undefined);
-      };
-      let abandon: ((why: 'timeout' | 'cancel') => void) | undefined;
-      const abandoned = new Promise<'timeout' | 'cancel'>((resolve) => (abandon = resolve));
-      live = {
-        cancel: () => {
-          if (!invite) return;
-          cancelWanted = true;
-          // RFC 3261 §9.1: CANCEL only after a provisional answer; until then the caller is not kept waiting.
-          if (provisional) sendCancel();
-          else abandon!('cancel');
-        },
-      };
-
-      const opts: SendOptions = {
-        viaParams: { 'ks-loop': o.key },
-        onResponse: (res) => {
-          if (res.status < 200) {
-            provisional = true;
-            if (cancelWanted) {
-              // a branch given up (cancelled, timed out) that answers late is cancelled, not heard
-              sendCancel();
-              return;
-            }
-            if (res.status === 100 || upstreamDone) return;
-            if (br.learnContact && invite) this.#learnFromResponse(res, br.hop);
-            forward(res, br.hop);
-          } else if (res.status < 300) {
-            // a retransmitted or forked 2xx after the first: always passed on (RFC 3261 §16.7 step 5)
-            forward(res, br.hop);
-          }
-        },
-      };
-      if (br.hop) opts.destination = destinationOf(br.hop);
-
-      let timer: NodeJS.Timeout | undefined;
-      let quiet: NodeJS.Timeout | undefined;
-      if (invite) {
-        timer = setTimeout(() => {
-          this.#timers.delete(timer!);
-          // No final answer in time: cancel it if it rang, stop waiting either way; the next contact is tried.
-          cancelWanted = true;
-          if (provisional) sendCancel();
-          abandon!('timeout');
-        }, this.#ring);
-        timer.unref();
-        this.#timers.add(timer);
-        quiet = setTimeout(() => {
-          this.#timers.delete(quiet!);
-          if (provisional || branchFinal) return;
-          // Not even 100 Trying: nobody is there. Waiting for Timer B (32 s) would hold the caller
-          // while a live contact of the same AoR is next in line.
-          this.st.unresponsive++;
-          cancelWanted = true;
-          abandon!('timeout');
-        }, this.#quiet);
-        quiet.unref();
-        this.#timers.add(quiet);
-      }
-      const sent: Promise<SipResponse | 'error'> = stack.send(out, opts).then(
-        (r) => {
-          branchFinal = true;
-          return r;
-        },
-        () => 'error' as const,
-      );
-      const got = await Promise.race([sent, abandoned]);
-      for (const t of [timer, quiet]) {
-        if (!t) continue;
-        clearTimeout(t);
-        this.#timers.delete(t);
-      }
-      live = undefined;
-      if (got === 'error' || got === 'timeout' || got === 'cancel') {
-        if (got !== 'error') {
-          // An abandoned branch that answers 2xx after all is still passed on.
-          void sent.then((late) => {
-            if (late !== 'error' && late.status >= 200 && late.status < 300) forward(late, br.hop);
-          });
+    const rrHost = this.#o.recordRouteHost;
+    const out = await this.#core.relay<Branch>({
+      stack, ctx, fwd, branches, loopKey: o.key,
+      ringTimeoutMs: this.#ring,
+      noAnswerTimeoutMs: this.#quiet,
+      onUnresponsive: () => this.st.unresponsive++,
+      prepare: (copy, br) => {
+        if (o.recordRoute) {
+          const inbound = ctx.source.transport;
+          const outbound = this.#transportFor(br.hop?.protocol ?? uriProtocol(copy)) ?? inbound;
+          this.#core.recordRoute(copy, inbound, outbound, rrHost !== undefined ? () => rrHost : undefined);
         }
-        const status = got === 'error' ? 480 : got === 'timeout' ? 408 : 487;
-        if (got === 'timeout') this.st.timeouts++;
-        if (failureRank(status) < bestRank) {
-          bestRank = failureRank(status);
-          best = { res: createResponse(req, status), status, local: true };
-        }
-        continue;
+        if (!br.hop || !this.#o.trusted(br.hop.address)) this.#stripPks(copy);
+      },
+      upstream: (res, br) => {
+        if (br?.learnContact && invite && res.status < 200) this.#learnFromResponse(res, br.hop);
+        pass(res, br?.hop);
+      },
+    });
+    if (out.kind === 'answered') {
+      if (invite && out.branch.learnContact) this.#learnFromResponse(out.res, out.branch.hop);
+      pass(out.res, out.branch.hop);
+      if (o.newCall) {
+        this.#o.metrics?.callFinished(out.res.status);
+        this.st.answered++;
       }
-      const res = got;
-      if (res.status >= 200 && res.status < 300) {
-        if (invite && br.learnContact) this.#learnFromResponse(res, br.hop);
-        upstreamDone = true;
-        forward(res, br.hop);
-        if (o.newCall) {
-          this.#o.metrics?.callFinished(res.status);
-          this.st.answered++;
-        }
-        return;
-      }
-      const status = effectiveStatus(res.status, res.localReason);
-      const local = res.localReason !== undefined || status !== res.status;
-      const rank = failureRank(status);
-      if (rank < bestRank) {
-        bestRank = rank;
-        best = { res, status, local };
-      }
-      if (status >= 600) break;
+      return;
     }
-
-    upstreamDone = true;
-    if (cancelled) {
+    this.st.timeouts += out.timeouts;
+    const best = out.best;
+    if (out.cancelled) {
       if (o.newCall) this.#o.metrics?.callFinished(487);
       this.st.cancelled++;
-      if (best && best.status === 487 && !best.local) forward(best.res, undefined);
+      if (best && best.status === 487 && !best.local) pass(best.res, undefined);
       else ctx.respond(487, undefined, { toTag: randomToken() });
       return;
     }
     const status = best?.status ?? 480;
     if (o.newCall) this.#o.metrics?.callFinished(status);
-    if (best && !best.local) forward(best.res, undefined);
+    if (best && !best.local) pass(best.res, undefined);
     else ctx.respond(status, undefined, { toTag: randomToken() });
   }
 
   /** ACK for a 2xx (the stack absorbs those for non-2xx): stateless, by Route or Request-URI. */
   async #ack(req: SipRequest, src: MessageSource): Promise<void> {
     const stack = this.#stack!;
-    const mf = req.maxForwards();
-    if (mf === 0) return;
-    const ruri = req.requestUri();
-    if (!isSipUri(ruri)) return;
-    const fwd = req.clone();
-    fwd.set('Max-Forwards', String((mf ?? 71) - 1));
-    const routes = req.routes();
-    const remaining = this.#popOwnRoutes(fwd, routes, ruri);
+    if (!isSipUri(req.requestUri())) return;
+    const checked = this.#core.check(req);
+    if (!checked.ok) return;
+    const { fwd, remainingRoutes: remaining } = checked;
     // An ACK has no answer to challenge with: from outside the trust domain it must follow a route set we are in.
     const fromSbc = this.#o.trusted(src.address, req);
-    if (this.#o.auth && remaining >= routes.length && !fromSbc) return;
+    if (this.#o.auth && !checked.routedHere && !fromSbc) return;
     // From an SBC's address only the SBC's signed ACK (docs/sip-core-link.md).
     if (this.#o.auth && !fromSbc && this.#o.trusted(src.address)) return;
     // The same rule as any in-dialog request from an SBC (#authorised); an ACK cannot be answered, so it is dropped.
@@ -607,7 +429,7 @@ export class SoftswitchCallRouter {
     if (hop) opts.destination = destinationOf(hop);
     if (!hop || !this.#o.trusted(hop.address)) this.#stripPks(fwd);
     this.#o.metrics?.routed('ACK', true);
-    await stack.sendStateless(fwd, opts).catch(() => undefined);
+    await this.#core.forwardStateless(stack, fwd, src, opts);
   }
 }
 

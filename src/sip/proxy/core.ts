@@ -25,7 +25,14 @@ export interface ProxyCoreOptions {
 }
 
 /** Why a request cannot be proxied as it is (§16.3), with the answer's status. */
-export type ProxyCheck = { ok: true; fwd: SipRequest; loopKey: string | undefined; remainingRoutes: number; poppedRoutes: number } | { ok: false; status: number; headers?: Array<[string, string]> };
+export type ProxyCheck = {
+  ok: true;
+  fwd: SipRequest;
+  loopKey: string | undefined;
+  remainingRoutes: number;
+  /** It came along a route set we are in: our Route entry on top, or a strict router naming us. */
+  routedHere: boolean;
+} | { ok: false; status: number; headers?: Array<[string, string]> };
 
 /** Runs `onInbound` hooks in order; the first that does not pass decides. */
 export function composeInbound(...hooks: Array<OnInbound | undefined>): OnInbound | undefined {
@@ -84,7 +91,7 @@ export class ProxyCore {
     const fwd = req.clone();
     takeHop(fwd);
     const r = popOwnRoutes(fwd, this.own);
-    return { ok: true, fwd, loopKey: key, remainingRoutes: r.remaining, poppedRoutes: r.popped };
+    return { ok: true, fwd, loopKey: key, remainingRoutes: r.remaining, routedHere: r.popped > 0 || r.strict };
   }
 
   /** Record-Route per side for a dialog-forming request (route.ts). */

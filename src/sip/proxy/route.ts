@@ -10,10 +10,10 @@ import type { OwnAddresses } from './own-addresses.js';
 /**
  * Removes the Route entries naming us from the top of `fwd`; when the Request-URI names us
  * (a strict-routing previous hop put our Route entry there, §16.4) it is replaced by the
- * last Route entry, which leaves the set. Returns how many Route entries remain and how many
- * of ours went. Throws SipHeaderError on a Route that does not parse (the stack answers 400).
+ * last Route entry, which leaves the set. Returns how many Route entries remain, how many
+ * of ours went, and whether a strict router's Request-URI was repaired. Throws SipHeaderError on a Route that does not parse (the stack answers 400).
  */
-export function popOwnRoutes(fwd: SipRequest, own: OwnAddresses): { remaining: number; popped: number } {
+export function popOwnRoutes(fwd: SipRequest, own: OwnAddresses): { remaining: number; popped: number; strict: boolean } {
   const routes = fwd.routes();
   let popped = 0;
   while (popped < routes.length) {
@@ -23,6 +23,7 @@ export function popOwnRoutes(fwd: SipRequest, own: OwnAddresses): { remaining: n
   }
   for (let i = 0; i < popped; i++) fwd.shift('Route');
   let remaining = routes.length - popped;
+  let strict = false;
   if (remaining > 0) {
     const ruri = fwd.requestUri();
     if (isSipUri(ruri) && ruri.user === undefined && own.uri(ruri)) {
@@ -32,9 +33,10 @@ export function popOwnRoutes(fwd: SipRequest, own: OwnAddresses): { remaining: n
       for (const r of all.slice(0, -1)) fwd.append('Route', r);
       fwd.uri = formatUri(last.uri);
       remaining--;
+      strict = true;
     }
   }
-  return { remaining, popped };
+  return { remaining, popped, strict };
 }
 
 /** Our Record-Route entry for one transport (loose routing, `transport=` unless UDP). */

@@ -52,13 +52,13 @@ describe('proxy mechanics', () => {
 
   it('pops our own Route entries and keeps a foreign one; repairs a strict router', () => {
     const loose = req(base(['Route: <sip:10.0.0.1;lr>, <sip:PROXY.lab.example:5060;lr>', 'Route: <sip:192.0.2.9;lr>']));
-    expect(popOwnRoutes(loose, own)).toEqual({ remaining: 1, popped: 2 });
+    expect(popOwnRoutes(loose, own)).toEqual({ remaining: 1, popped: 2, strict: false });
     expect(loose.list('route')).toEqual(['<sip:192.0.2.9;lr>']);
     const foreign = req(base(['Route: <sip:192.0.2.9;lr>, <sip:10.0.0.1;lr>']));
-    expect(popOwnRoutes(foreign, own)).toEqual({ remaining: 2, popped: 0 });
+    expect(popOwnRoutes(foreign, own)).toEqual({ remaining: 2, popped: 0, strict: false });
     // a strict router put our URI in the Request-URI and the real one last in Route (§16.4)
     const strict = req(base(['Route: <sip:192.0.2.30>, <sip:bob@192.0.2.20>'], 'sip:10.0.0.1'));
-    expect(popOwnRoutes(strict, own)).toEqual({ remaining: 1, popped: 0 });
+    expect(popOwnRoutes(strict, own)).toEqual({ remaining: 1, popped: 0, strict: true });
     expect(strict.uri).toBe('sip:bob@192.0.2.20');
     expect(strict.list('route')).toEqual(['<sip:192.0.2.30>']);
     expect(defaultPort('TLS')).toBe(5061);
