@@ -28,9 +28,9 @@ const g = (): GlobalFlags => program.opts<GlobalFlags>();
 
 program
   .command('up')
-  .description('run the whole system on this machine: AuC, softswitch and SBC with the embedded store (provisions its own SBC at first start)')
+  .description('run the whole system on this machine: AuC, softswitch, SBC and the voicemail media server with the embedded store (provisions its own SBC at first start)')
   .option('--api-port <port>', 'provisioning API port')
-  .action(async (o: { apiPort?: string }) => runRoles(['auc', 'softswitch', 'sbc'], g(), { 'auc.api.port': o.apiPort }));
+  .action(async (o: { apiPort?: string }) => runRoles(['auc', 'softswitch', 'sbc', 'media'], g(), { 'auc.api.port': o.apiPort }));
 
 program
   .command('auc')
@@ -50,6 +50,12 @@ program
   .description('run the session border controller alone: SIP (UDP, TCP, TLS, TLS-PSK), MGCP and H.248 toward terminals; the softswitch behind it')
   .option('--softswitch <host:port>', 'the softswitch SIP address')
   .action(async (o: { softswitch?: string }) => runRoles(['sbc'], g(), { 'sbc.softswitch': o.softswitch }));
+
+program
+  .command('media')
+  .description('run the voicemail media server alone: a SIP user agent behind the softswitch that records, encrypts and deposits messages and streams them back (docs/voicemail.md)')
+  .option('--licence <host:port>', 'the licence server HTTPS address')
+  .action(async (o: { licence?: string }) => runRoles(['media'], g(), { 'media.licence': o.licence }));
 
 program
   .command('migrate')

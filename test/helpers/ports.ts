@@ -82,5 +82,10 @@ export async function upEnv(): Promise<{ env: NodeJS.ProcessEnv; ports: Record<s
     KEYSWITCH_SOFTSWITCH_HEALTH: `127.0.0.1:${ssHealth}`,
     KEYSWITCH_SBC_HEALTH: `127.0.0.1:${sbcHealth}`,
   };
+  // the voicemail media server (docs/voicemail.md)
+  let [media] = await freePorts(1);
+  while (Object.values(ports).includes(media!)) [media] = await freePorts(1);
+  ports.media = media!;
+  env.KEYSWITCH_MEDIA_PORT = String(media);
   return { env, ports };
 }
