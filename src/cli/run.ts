@@ -14,7 +14,7 @@ import { storeCheck } from '../store/health.js';
 import { parseHostPort } from '../config/addresses.js';
 import type { LiveRoles } from '../control/live-roles.js';
 
-export type RoleName = 'auc' | 'softswitch' | 'sbc';
+export type RoleName = 'auc' | 'softswitch' | 'sbc' | 'media';
 
 /**
  * `keyswitch up` provisions the identities of its own SBC and softswitch at
@@ -108,11 +108,13 @@ export async function runRoles(roles: RoleName[], flags: GlobalFlags, extra: Rec
     health.check('disk', diskCheck(cfg.dataDir, cfg.health.minFreeMb));
     if (roles.includes('softswitch')) running.push(await startSoftswitchRole(cfg, logger, { store, health, metrics }));
     if (roles.includes('sbc')) running.push(await startSbcRole(cfg, logger, { store, health, live, metrics }));
+    // voicemail (docs/voicemail.md)
+    if (roles.includes('media')) running.push(await (await import('../media/role.js')).startMediaRole(cfg, logger, { store, health, metrics }));
     if (roles.length > 1) {
       if (cfg.metrics.address) running.push(await startStatusServer('metrics', parseHostPort(cfg.metrics.address, 'metrics.address'), health, metrics, { metrics: 'metrics (and /healthz)' }));
     } else if (roles.includes('auc')) {
       if (cfg.auc.metrics) running.push(await startStatusServer('AuC metrics', parseHostPort(cfg.auc.metrics, 'auc.metrics'), health, metrics, { metrics: 'AuC metrics' }));
-    } else {
+    } else if (!roles.includes('media')) {
       const role = roles.includes('softswitch') ? 'softswitch' : 'sbc';
       const at = role === 'softswitch' ? cfg.softswitch.health : cfg.sbc.health;
       if (at) running.push(await startStatusServer(`${role} health`, parseHostPort(at, `${role}.health`), health, metrics, { health: `${role} health`, metrics: `${role} metrics` }));
