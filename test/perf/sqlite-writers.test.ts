@@ -45,3 +45,26 @@ it('a binding update survives another process committing between its read and it
     await store.close();
   }
 });
+
+it('a registration write waits, without stopping the event loop, while a knex transaction of this process holds the lock across an await', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ks-writers-'));
+  dirs.push(dataDir);
+  const store = await openStore({ dataDir, masterKeyHex: randomBytes(32).toString('hex') });
+  const order: string[] = [];
+  try {
+    let write: Promise<void> | undefined;
+    await store.db.knex.transaction(async (trx) => {
+      await trx('auth_failures').insert({ idc: 'op@lab.example', count: 1, window_start: 0, lockouts: 0, locked_until: 0, updated_at: 0 });
+      write = store.registrations.record({ idc: 'a@lab.example', idsp: 'sbc1', ipc: '192.0.2.1', protocol: 'sip', contact: 'sip:a@192.0.2.1', mechanism: '', expiresAt: Date.now() + 60_000 }).then(() => void order.push('hot write'));
+      // the knex transaction goes on across timers: the event loop must keep turning for it to finish
+      for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 5));
+      order.push('knex commit');
+    });
+    await write;
+    expect(order).toEqual(['knex commit', 'hot write']);
+    expect((await store.registrations.forTerminal('a@lab.example')).length).toBe(1);
+    expect(await store.failures.get('op@lab.example')).toMatchObject({ count: 1 });
+  } finally {
+    await store.close();
+  }
+});

@@ -80,6 +80,9 @@ export interface PgHotOptions {
 /** The hot statements on PostgreSQL, over a pool of their own beside knex's. */
 export class PgHot implements HotStore {
   readonly #pool: pg.Pool;
+  /** Operations under way: close() lets them finish (a write acknowledged is a write committed). */
+  readonly #inFlight = new Set<Promise<unknown>>();
+  #closed = false;
 
   constructor(o: PgHotOptions) {
     if (o.schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(o.schema)) throw new Error('schema name must be an identifier');
@@ -93,7 +96,20 @@ export class PgHot implements HotStore {
     this.#pool.on('error', () => undefined);
   }
 
-  async #q(q: Named, values: unknown[], client?: pg.PoolClient): Promise<pg.QueryResult<Record<string, unknown>>> {
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#inFlight.add(p);
+    const done = () => void this.#inFlight.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  #q(q: Named, values: unknown[], client?: pg.PoolClient): Promise<pg.QueryResult<Record<string, unknown>>> {
+    if (client) return this.#run(q, values, client);
+    if (this.#closed) return Promise.reject(new Error('store closed'));
+    return this.#track(this.#run(q, values));
+  }
+
+  async #run(q: Named, values: unknown[], client?: pg.PoolClient): Promise<pg.QueryResult<Record<string, unknown>>> {
     try {
       return await (client ?? this.#pool).query<Record<string, unknown>>({ name: q.name, text: q.text, values });
     } catch (err) {
@@ -101,7 +117,13 @@ export class PgHot implements HotStore {
     }
   }
 
-  async #tx<T>(run: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  #tx<T>(run: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new Error('store closed'));
+    return this.#track(this.#inTx(run));
+  }
+
+  /** Errors of the statements are already quieted by #run; the callback's own errors pass unchanged. */
+  async #inTx<T>(run: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     let c: pg.PoolClient;
     try {
       c = await this.#pool.connect();
@@ -109,9 +131,9 @@ export class PgHot implements HotStore {
       throw quiet(err);
     }
     try {
-      await c.query('BEGIN');
+      await c.query('BEGIN').catch((e: unknown) => Promise.reject(quiet(e)));
       const v = await run(c);
-      await c.query('COMMIT');
+      await c.query('COMMIT').catch((e: unknown) => Promise.reject(quiet(e)));
       c.release();
       return v;
     } catch (err) {
@@ -121,7 +143,7 @@ export class PgHot implements HotStore {
       } catch (e) {
         c.release(e as Error);
       }
-      throw quiet(err);
+      throw err;
     }
   }
 
@@ -193,6 +215,9 @@ export class PgHot implements HotStore {
   }
 
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([...this.#inFlight]);
     await this.#pool.end();
   }
 }
