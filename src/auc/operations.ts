@@ -207,7 +207,7 @@ export class Operations {
     if ((await s.registrations.forTerminal(idc)).length === 0) {
       const now = this.now;
       const sbc = this.live.sbc;
-      sbcSession = sbc?.dropSession(idc, now) ? 'dropped' : 'requested';
+      sbcSession = (await sbc?.dropSession(idc, now)) ? 'dropped' : 'requested';
       // SBCs run apart drop it on their next poll; the one in this process has (origin).
       await s.sbcState.addAction('drop-session', idc, sbc?.instance ?? '');
     }
@@ -249,13 +249,13 @@ export class Operations {
   async blocked(offset: number, limit: number): Promise<Page<BlockView>> {
     const sbc = this.live.sbc;
     const now = this.now;
-    const page = await concatPages(sbc?.blocks() ?? [], offset, limit, (o, l) => this.store.sbcState.blocks(o, l, sbc ? { except: sbc.instance } : {}));
+    const page = await concatPages((await sbc?.blocks()) ?? [], offset, limit, (o, l) => this.store.sbcState.blocks(o, l, sbc ? { except: sbc.instance } : {}));
     return { ...page, items: page.items.map((b) => blockView(b, now)) };
   }
 
   async unblock(source: string, actor: string): Promise<UnblockResult> {
     const sbc = this.live.sbc;
-    const here = sbc?.unblock(source) ?? false;
+    const here = (await sbc?.unblock(source)) ?? false;
     const stored = await this.store.sbcState.liftBlocks(source);
     await this.store.sbcState.addAction('unblock', source, sbc?.instance ?? '');
     const idsps = [...new Set([...(here ? [sbc!.idsp] : []), ...stored])].sort();
@@ -267,9 +267,9 @@ export class Operations {
   async sourceFailures(offset: number, limit: number): Promise<Page<SourceFailureView>> {
     const sbc = this.live.sbc;
     // The in-process SBC's live counts (bounded as its snapshot is), then the snapshots of SBCs run apart.
-    const here = sbc?.sourceFailures(200) ?? [];
+    const here = (await sbc?.sourceFailures(200)) ?? [];
     const page = await concatPages<SourceFailureRecord>(here, offset, limit, (o, l) => this.store.sbcState.sourceFailures(o, l, sbc ? { except: sbc.instance } : {}));
-    const blocked = new Set([...(sbc?.blocks() ?? []).map((b) => `${b.idsp}|${b.source}`)]);
+    const blocked = new Set([...((await sbc?.blocks()) ?? []).map((b) => `${b.idsp}|${b.source}`)]);
     for (const b of (await this.store.sbcState.blocks(0, 1000, sbc ? { except: sbc.instance } : {})).items) blocked.add(`${b.idsp}|${b.source}`);
     return {
       ...page,

@@ -42,6 +42,7 @@ const CHECK_TIMEOUT_MS = 2000;
 export class Health {
   readonly #listeners: ListenerEntry[] = [];
   readonly #checks: { part: string; run: HealthCheck }[] = [];
+  readonly #remotes: (() => Promise<HealthReport>)[] = [];
 
   /** Registers a started listener; `probe` is asked on every report when given. */
   listener(name: string, address: string, probe?: () => boolean): ListenerHealth {
@@ -58,7 +59,17 @@ export class Health {
     this.#checks.push({ part, run });
   }
 
-  async report(): Promise<HealthReport> {
+  /**
+   * Another process's listeners and checks, counted in this one's report:
+   * under `keyswitch up` each role runs in its own process and every
+   * /healthz answers for all of them (src/cli/up-supervisor.ts).
+   */
+  remote(source: () => Promise<HealthReport>): void {
+    this.#remotes.push(source);
+  }
+
+  /** `local`: this process's parts only (what a remote asks for). */
+  async report(o: { local?: boolean } = {}): Promise<HealthReport> {
     const down: HealthProblem[] = [];
     let up = 0;
     for (const l of this.#listeners) {
@@ -68,7 +79,29 @@ export class Health {
     }
     const results = await Promise.all(this.#checks.map(async (c) => ({ part: c.part, reason: await withTimeout(c.run) })));
     for (const r of results) if (r.reason) down.push({ part: r.part, reason: r.reason });
+    if (!o.local && this.#remotes.length) {
+      const remote = await Promise.all(this.#remotes.map((source) => remoteReport(source)));
+      for (const r of remote) {
+        up += r.listeners;
+        // the store and the disk are checked by each process: one entry each
+        for (const d of r.down) if (!down.some((x) => x.part === d.part && x.address === d.address)) down.push(d);
+      }
+    }
     return { ok: down.length === 0, listeners: up, down };
+  }
+}
+
+async function remoteReport(source: () => Promise<HealthReport>): Promise<HealthReport> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      source().catch((): HealthReport => ({ ok: false, listeners: 0, down: [{ part: 'roles', reason: 'no answer from the other roles' }] })),
+      new Promise<HealthReport>((resolve) => {
+        timer = setTimeout(() => resolve({ ok: false, listeners: 0, down: [{ part: 'roles', reason: `no answer from the other roles within ${CHECK_TIMEOUT_MS} ms` }] }), CHECK_TIMEOUT_MS + 500);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -106,7 +139,7 @@ export function diskCheck(dir: string, minFreeMb: number): HealthCheck {
 }
 
 /** The JSON and status of a `/healthz` answer: 200 when everything is up, 503 naming what is down. */
-export async function healthAnswer(health: Health, extra: Record<string, unknown> = {}): Promise<{ status: 200 | 503; body: Record<string, unknown> }> {
+export async function healthAnswer(health: Pick<Health, 'report'>, extra: Record<string, unknown> = {}): Promise<{ status: 200 | 503; body: Record<string, unknown> }> {
   const r = await health.report();
   return { status: r.ok ? 200 : 503, body: { status: r.ok ? 'ok' : 'unavailable', ...extra, listeners: r.listeners, down: r.down } };
 }

@@ -20,7 +20,7 @@ export interface MetricsServerOptions {
   /** Brings pulled counters up to date just before each scrape. */
   beforeRender?: () => void;
   /** Serve `/healthz` from it (200 ok, 503 naming what is down). */
-  health?: Health;
+  health?: Pick<Health, 'report'>;
 }
 
 /** Nothing here is for a browser: no sniffing, no framing, no caching, no referrer. */
@@ -32,7 +32,8 @@ const COMMON_HEADERS = {
   'cache-control': 'no-store',
 } as const;
 
-export async function startMetricsServer(registry: MetricsRegistry | undefined, o: MetricsServerOptions = {}): Promise<MetricsServer> {
+/** What is served at /metrics: a registry, or `keyswitch up`'s merge of its roles' (src/cli/up-supervisor.ts). */
+export async function startMetricsServer(registry: Pick<MetricsRegistry, 'render'> | undefined, o: MetricsServerOptions = {}): Promise<MetricsServer> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {

@@ -1,0 +1,237 @@
+/**
+ * Overload control at the SBC's inbound interception point (docs/sbc.md,
+ * "Overload"), after RFC 6357 (design considerations for SIP overload
+ * control) and RFC 7339 (loss-based overload control):
+ *
+ * - Work already paid for is finished first. A transaction in progress (a
+ *   KS1 s7 or a Digest REGISTER with Authorization, which completes a
+ *   registration that already cost a challenge; a refresh proved by the
+ *   terminal's session; anything in a dialog; ACK, CANCEL, BYE; every
+ *   response) always passes.
+ * - New work is refused early and cheaply: a dialog-forming request out of
+ *   dialog (INVITE, SUBSCRIBE, …), a KS1 s1 or a first REGISTER without
+ *   credentials is answered 503 with Retry-After, statelessly, to its source
+ *   only, before the transaction layer — so it costs no transaction, no core
+ *   round trip and no AuC vector.
+ * - A retransmission of a request that was admitted passes, so that the
+ *   transaction layer absorbs it as usual rather than it being answered 503
+ *   while the original is still being served.
+ *
+ * Saturation is read from two signals: the requests pending toward the core
+ * (a bounded queue: at `maxPending` every new request is refused) and the
+ * event loop's lag (the process is behind). While either says "overloaded",
+ * the fraction of new requests refused grows step by step (RFC 7339's loss
+ * percentage); once both are calm again it shrinks more slowly. Goodput
+ * then stays near capacity instead of collapsing in a retransmission storm.
+ *
+ * A pure decision object: signals and the clock are given; nothing here
+ * reads the wall clock, sends or logs (tests drive it step by step).
+ */
+import { findKs1, isS7 } from '../adapters/sip/sbc-ks1.js';
+import { KS_HMAC } from '../adapters/sip/sbc-app-hmac.js';
+import type { SipMessage, SipRequest } from '../sip/message.js';
+import type { InboundVerdict } from '../sip/proxy/hooks.js';
+import type { MessageSource } from '../sip/transport/types.js';
+
+export interface OverloadSettings {
+  /** Requests pending toward the core at which every new request is refused (0: no bound). */
+  maxPending: number;
+  /** Event-loop lag, ms, above which the process counts as overloaded (0: lag not used). */
+  lagHighMs: number;
+  /** Retry-After of the 503, seconds. */
+  retryAfterSec: number;
+  /** How often the refused fraction adapts, ms (default 100). */
+  stepMs?: number;
+  /** Added to the refused fraction per step while overloaded (default 0.1). */
+  increase?: number;
+  /** Taken off per step while calm (default 0.02). */
+  decrease?: number;
+  /** How long an admitted request's retransmissions pass, ms (default 10 000). */
+  rememberMs?: number;
+  /** At most this many admitted requests remembered (default 50 000). */
+  maxRemembered?: number;
+}
+
+/** What the gate reads each step. */
+export interface OverloadSignals {
+  /** Requests sent toward the core that have no final answer yet. */
+  pending(): number;
+  /** The event loop's recent lag, ms. */
+  lagMs(): number;
+}
+
+export type RequestClass = 'new-dialog' | 'new-registration' | 'in-progress';
+
+export type OverloadVerdict = InboundVerdict;
+
+export interface OverloadStats {
+  /** The fraction of new requests refused now (0…1). */
+  rejectFraction: number;
+  overloaded: boolean;
+  admitted: number;
+  rejected: { 'new-dialog': number; 'new-registration': number };
+  /** Retransmissions of admitted requests let through while new ones were refused. */
+  retransmissionsPassed: number;
+  /** Admitted requests remembered now (bounded by maxRemembered). */
+  remembered: number;
+}
+
+const PASS: InboundVerdict = Object.freeze({ kind: 'pass' }) as InboundVerdict;
+
+/** Methods that never start anything new: they belong to a transaction or dialog that exists. */
+const IN_PROGRESS_METHODS = new Set(['ACK', 'CANCEL', 'BYE', 'PRACK', 'UPDATE', 'INFO', 'NOTIFY']);
+
+/**
+ * The class of a message for overload control. Anything malformed enough
+ * that this cannot tell is `in-progress`: the stack answers it 400 anyway,
+ * at no more cost than a 503.
+ */
+export function classify(msg: SipMessage, src: MessageSource): RequestClass {
+  if (!msg.isRequest()) return 'in-progress';
+  const req = msg as SipRequest;
+  const method = req.method;
+  if (IN_PROGRESS_METHODS.has(method)) return 'in-progress';
+  try {
+    if (req.to().params.tag !== undefined) return 'in-progress';
+    if (method !== 'REGISTER') return 'new-dialog';
+    const ks1 = findKs1(req);
+    if (ks1.kind === 'ks1') return isS7(ks1.params) ? 'in-progress' : 'new-registration';
+    if (ks1.kind === 'malformed') return 'in-progress';
+    // Digest credentials answer a challenge already given
+    if (req.has('authorization')) return 'in-progress';
+    // a refresh proved by the terminal's session (app-hmac, or its TLS-PSK connection) costs no AuC round trip
+    if (req.has(KS_HMAC) || src.pskIdentity !== undefined) return 'in-progress';
+    return 'new-registration';
+  } catch {
+    return 'in-progress';
+  }
+}
+
+export class OverloadGate {
+  readonly #o: Required<OverloadSettings>;
+  readonly #signals: OverloadSignals;
+  readonly #now: () => number;
+  /** The refused fraction in thousandths (integers: the thinning below is exact). */
+  #permille = 0;
+  readonly #up: number;
+  readonly #down: number;
+  #overloaded = false;
+  #lastStep: number;
+  /** Deterministic thinning: refuse when the running sum of the fraction crosses a whole number. */
+  #acc = 0;
+  /** Admitted requests (top Via branch) → until when their retransmissions pass; insertion order is expiry order. */
+  readonly #admitted = new Map<string, number>();
+  readonly #stats: OverloadStats = { rejectFraction: 0, overloaded: false, admitted: 0, rejected: { 'new-dialog': 0, 'new-registration': 0 }, retransmissionsPassed: 0, remembered: 0 };
+  readonly #reject: InboundVerdict;
+
+  constructor(o: OverloadSettings, signals: OverloadSignals, now: () => number) {
+    this.#o = { stepMs: 100, increase: 0.1, decrease: 0.02, rememberMs: 10_000, maxRemembered: 50_000, ...o };
+    this.#signals = signals;
+    this.#now = now;
+    this.#lastStep = now();
+    this.#up = Math.round(this.#o.increase * 1000);
+    this.#down = Math.round(this.#o.decrease * 1000);
+    this.#reject = Object.freeze({ kind: 'reject', status: 503, reason: 'Service Unavailable', retryAfter: o.retryAfterSec }) as InboundVerdict;
+  }
+
+  /** The verdict on one inbound message (the SBC's onInbound hook). */
+  decide(msg: SipMessage, src: MessageSource): OverloadVerdict {
+    if (!msg.isRequest()) return PASS;
+    const cls = classify(msg, src);
+    if (cls === 'in-progress') return PASS;
+    const t = this.#now();
+    this.#step(t);
+    const b = (msg as SipRequest).topVia()?.params.branch;
+    const branch = typeof b === 'string' && b !== '' ? b : undefined;
+    if (branch !== undefined) {
+      const until = this.#admitted.get(branch);
+      if (until !== undefined && until > t) {
+        if (this.#permille > 0) this.#stats.retransmissionsPassed++;
+        return PASS;
+      }
+    }
+    if (this.#refuse()) {
+      this.#stats.rejected[cls]++;
+      return this.#reject;
+    }
+    this.#stats.admitted++;
+    if (branch !== undefined) this.#remember(branch, t);
+    return PASS;
+  }
+
+  stats(): OverloadStats {
+    this.#step(this.#now());
+    this.#stats.rejectFraction = this.#permille / 1000;
+    this.#stats.overloaded = this.#overloaded;
+    this.#stats.remembered = this.#admitted.size;
+    return this.#stats;
+  }
+
+  #refuse(): boolean {
+    if (this.#o.maxPending > 0 && this.#signals.pending() >= this.#o.maxPending) return true;
+    if (this.#permille <= 0) return false;
+    this.#acc += this.#permille;
+    if (this.#acc >= 1000) {
+      this.#acc -= 1000;
+      return true;
+    }
+    return false;
+  }
+
+  /** Adapts the refused fraction once per step (several steps at once after a quiet spell). */
+  #step(t: number): void {
+    const elapsed = t - this.#lastStep;
+    if (elapsed < this.#o.stepMs) return;
+    const steps = Math.min(1000, Math.floor(elapsed / this.#o.stepMs));
+    this.#lastStep += steps * this.#o.stepMs;
+    const pending = this.#o.maxPending > 0 ? this.#signals.pending() : 0;
+    const lag = this.#o.lagHighMs > 0 ? this.#signals.lagMs() : 0;
+    // the queue toward the core half full is the early sign; full refuses everything new (#refuse)
+    this.#overloaded = (this.#o.maxPending > 0 && pending >= this.#o.maxPending / 2) || (this.#o.lagHighMs > 0 && lag >= this.#o.lagHighMs);
+    if (this.#overloaded) this.#permille = Math.min(1000, this.#permille + this.#up);
+    else this.#permille = Math.max(0, this.#permille - steps * this.#down);
+    if (this.#permille === 0) this.#acc = 0;
+  }
+
+  #remember(branch: string, t: number): void {
+    const m = this.#admitted;
+    // expired entries are at the front
+    for (const [k, until] of m) {
+      if (until > t && m.size < this.#o.maxRemembered) break;
+      m.delete(k);
+    }
+    m.set(branch, t + this.#o.rememberMs);
+  }
+}
+
+/**
+ * The event loop's lag, sampled by a timer that notes how late it fires
+ * (a smoothed value, so that one slow callback does not count as overload).
+ * The timer does not keep the process alive.
+ */
+export class LagSampler {
+  #lag = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly intervalMs = 20) {}
+
+  start(): this {
+    let expected = performance.now() + this.intervalMs;
+    this.#timer = setInterval(() => {
+      const t = performance.now();
+      const late = Math.max(0, t - expected);
+      expected = t + this.intervalMs;
+      this.#lag = this.#lag * 0.8 + late * 0.2;
+    }, this.intervalMs);
+    this.#timer.unref();
+    return this;
+  }
+
+  lagMs(): number {
+    return this.#lag;
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+}

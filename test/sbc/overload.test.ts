@@ -1,0 +1,169 @@
+/**
+ * The SBC's overload gate (src/sbc/overload.ts) driven step by step on a
+ * clock of its own: what counts as new work and what as work in progress,
+ * the bounded queue toward the core, the refused fraction growing under lag
+ * and shrinking after it, and retransmissions of admitted requests passing.
+ */
+import { describe, expect, it } from 'vitest';
+import { classify, OverloadGate } from '../../src/sbc/overload.js';
+import { parseMessage, type SipMessage } from '../../src/sip/index.js';
+import type { MessageSource } from '../../src/sip/transport/types.js';
+
+const SRC = { address: '192.0.2.10', port: 5060, protocol: 'udp', transport: {} } as unknown as MessageSource;
+const PSK_SRC = { ...SRC, protocol: 'tls', pskIdentity: 'alice@lab.example' } as unknown as MessageSource;
+
+let n = 0;
+function request(method: string, o: { toTag?: boolean; headers?: string[]; branch?: string } = {}): SipMessage {
+  const branch = o.branch ?? `z9hG4bK-t${++n}`;
+  const text = [
+    `${method} sip:lab.example SIP/2.0`,
+    `Via: SIP/2.0/UDP 192.0.2.10:5060;branch=${branch}`,
+    'Max-Forwards: 70',
+    'From: <sip:alice@lab.example>;tag=a1',
+    `To: <sip:${method === 'REGISTER' ? 'alice' : 'bob'}@lab.example>${o.toTag ? ';tag=b1' : ''}`,
+    `Call-ID: c${n}@192.0.2.10`,
+    `CSeq: 1 ${method}`,
+    'Contact: <sip:alice@192.0.2.10:5060>',
+    ...(o.headers ?? []),
+    'Content-Length: 0',
+    '',
+    '',
+  ].join('\r\n');
+  const r = parseMessage(Buffer.from(text));
+  if (!r.ok) throw new Error(JSON.stringify(r.error));
+  return r.message;
+}
+
+function response(status: number): SipMessage {
+  const r = parseMessage(Buffer.from(`SIP/2.0 ${status} X\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK-r\r\nFrom: <sip:a@lab.example>;tag=1\r\nTo: <sip:b@lab.example>;tag=2\r\nCall-ID: r@x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n`));
+  if (!r.ok) throw new Error(JSON.stringify(r.error));
+  return r.message;
+}
+
+const DIGEST = 'Authorization: Digest username="alice@lab.example", realm="lab.example", nonce="abc", uri="sip:lab.example", response="0123456789abcdef0123456789abcdef"';
+const KS1_S1 = 'Authorization: KS1 idc="alice@lab.example", n1="AAAAAAAAAAAAAAAAAAAAAA", ts="1"';
+const KS1_S7 = 'Authorization: KS1 idc="alice@lab.example", n2="AAAAAAAAAAAAAAAAAAAAAA", response="AAAA"';
+
+/** A gate on a clock the test moves, with signals the test sets. */
+function rig(o: { maxPending?: number; lagHighMs?: number } = {}) {
+  let t = 1_000_000;
+  const sig = { pending: 0, lag: 0 };
+  const gate = new OverloadGate(
+    { maxPending: o.maxPending ?? 100, lagHighMs: o.lagHighMs ?? 50, retryAfterSec: 7 },
+    { pending: () => sig.pending, lagMs: () => sig.lag },
+    () => t,
+  );
+  return { gate, sig, advance: (ms: number) => (t += ms) };
+}
+
+describe('overload: what is new work and what is work in progress', () => {
+  it('classifies dialog-forming requests, first REGISTERs and s1 as new; credentials, s7, refreshes, in-dialog, ACK/CANCEL/BYE and responses as in progress', () => {
+    expect(classify(request('INVITE'), SRC)).toBe('new-dialog');
+    expect(classify(request('SUBSCRIBE'), SRC)).toBe('new-dialog');
+    expect(classify(request('MESSAGE'), SRC)).toBe('new-dialog');
+    expect(classify(request('OPTIONS'), SRC)).toBe('new-dialog');
+    expect(classify(request('REGISTER'), SRC)).toBe('new-registration');
+    expect(classify(request('REGISTER', { headers: [KS1_S1] }), SRC)).toBe('new-registration');
+
+    expect(classify(request('REGISTER', { headers: [DIGEST] }), SRC)).toBe('in-progress');
+    expect(classify(request('REGISTER', { headers: [KS1_S7] }), SRC)).toBe('in-progress');
+    expect(classify(request('REGISTER', { headers: ['KS-HMAC: spi=1, seq=2, mac=AAAA'] }), SRC)).toBe('in-progress');
+    expect(classify(request('REGISTER'), PSK_SRC)).toBe('in-progress');
+    expect(classify(request('INVITE', { toTag: true }), SRC)).toBe('in-progress');
+    expect(classify(request('SUBSCRIBE', { toTag: true }), SRC)).toBe('in-progress');
+    for (const m of ['ACK', 'CANCEL', 'BYE', 'PRACK', 'UPDATE', 'INFO', 'NOTIFY']) expect(classify(request(m), SRC), m).toBe('in-progress');
+    expect(classify(response(200), SRC)).toBe('in-progress');
+  });
+});
+
+describe('overload: the gate', () => {
+  it('admits everything while calm', () => {
+    const { gate, advance } = rig();
+    for (let i = 0; i < 50; i++) {
+      expect(gate.decide(request('REGISTER'), SRC)).toEqual({ kind: 'pass' });
+      expect(gate.decide(request('INVITE'), SRC)).toEqual({ kind: 'pass' });
+      advance(10);
+    }
+    expect(gate.stats()).toMatchObject({ rejectFraction: 0, overloaded: false, admitted: 100, rejected: { 'new-dialog': 0, 'new-registration': 0 } });
+  });
+
+  it('refuses every new request with 503 and Retry-After once the queue toward the core is full, and serves work in progress meanwhile', () => {
+    const { gate, sig } = rig({ maxPending: 10 });
+    sig.pending = 10;
+    expect(gate.decide(request('REGISTER'), SRC)).toEqual({ kind: 'reject', status: 503, reason: 'Service Unavailable', retryAfter: 7 });
+    expect(gate.decide(request('REGISTER', { headers: [KS1_S1] }), SRC)).toMatchObject({ kind: 'reject', status: 503 });
+    expect(gate.decide(request('INVITE'), SRC)).toMatchObject({ kind: 'reject', status: 503 });
+    expect(gate.decide(request('REGISTER', { headers: [DIGEST] }), SRC)).toEqual({ kind: 'pass' });
+    expect(gate.decide(request('REGISTER', { headers: [KS1_S7] }), SRC)).toEqual({ kind: 'pass' });
+    expect(gate.decide(request('BYE', { toTag: true }), SRC)).toEqual({ kind: 'pass' });
+    expect(gate.decide(response(180), SRC)).toEqual({ kind: 'pass' });
+    sig.pending = 9;
+    expect(gate.decide(request('REGISTER'), SRC)).toEqual({ kind: 'pass' });
+    expect(gate.stats().rejected).toEqual({ 'new-dialog': 1, 'new-registration': 2 });
+  });
+
+  it('lets a retransmission of an admitted request through (the transaction layer absorbs it) while new ones are refused', () => {
+    const { gate, sig, advance } = rig({ maxPending: 10 });
+    const first = request('REGISTER', { branch: 'z9hG4bK-admitted' });
+    expect(gate.decide(first, SRC)).toEqual({ kind: 'pass' });
+    sig.pending = 10;
+    advance(500);
+    expect(gate.decide(request('REGISTER', { branch: 'z9hG4bK-admitted' }), SRC)).toEqual({ kind: 'pass' });
+    expect(gate.decide(request('REGISTER', { branch: 'z9hG4bK-other' }), SRC)).toMatchObject({ kind: 'reject' });
+    // not for ever: a request long gone is new again
+    advance(20_000);
+    expect(gate.decide(request('REGISTER', { branch: 'z9hG4bK-admitted' }), SRC)).toMatchObject({ kind: 'reject' });
+  });
+
+  it('under lag refuses a growing fraction of new requests, step by step, and admits the rest; recovers when the lag is gone', () => {
+    const { gate, sig, advance } = rig({ lagHighMs: 50 });
+    sig.lag = 80;
+    const refusedPerStep: number[] = [];
+    for (let step = 0; step < 12; step++) {
+      advance(100);
+      let refused = 0;
+      for (let i = 0; i < 100; i++) if (gate.decide(request('REGISTER'), SRC).kind === 'reject') refused++;
+      refusedPerStep.push(refused);
+    }
+    // +0.1 per step: 10 %, 20 %, … until every new request is refused
+    expect(refusedPerStep.slice(0, 5)).toEqual([10, 20, 30, 40, 50]);
+    expect(refusedPerStep.at(-1)).toBe(100);
+    expect(gate.stats()).toMatchObject({ overloaded: true, rejectFraction: 1 });
+    // in-progress work is never refused, even at 100 %
+    expect(gate.decide(request('REGISTER', { headers: [DIGEST] }), SRC)).toEqual({ kind: 'pass' });
+
+    sig.lag = 1;
+    advance(100);
+    expect(gate.stats()).toMatchObject({ overloaded: false });
+    expect(gate.stats().rejectFraction).toBeCloseTo(0.98, 5);
+    // -0.02 per step: 5 s of calm brings it back to 0
+    advance(5000);
+    expect(gate.stats().rejectFraction).toBe(0);
+    for (let i = 0; i < 100; i++) expect(gate.decide(request('INVITE'), SRC).kind).toBe('pass');
+  });
+
+  it('counts a queue half full toward the core as the early sign of overload', () => {
+    const { gate, sig, advance } = rig({ maxPending: 100, lagHighMs: 0 });
+    sig.pending = 49;
+    advance(100);
+    expect(gate.stats().overloaded).toBe(false);
+    sig.pending = 50;
+    advance(100);
+    expect(gate.stats()).toMatchObject({ overloaded: true });
+    expect(gate.stats().rejectFraction).toBeCloseTo(0.1, 5);
+  });
+
+  it('keeps at most maxRemembered admitted requests (bounded memory under a flood)', () => {
+    let t = 0;
+    const gate = new OverloadGate({ maxPending: 0, lagHighMs: 0, retryAfterSec: 1, maxRemembered: 100 }, { pending: () => 0, lagMs: () => 0 }, () => t);
+    for (let i = 0; i < 10_000; i++) {
+      t += 1;
+      gate.decide(request('REGISTER', { branch: `z9hG4bK-f${i}` }), SRC);
+    }
+    expect(gate.stats()).toMatchObject({ admitted: 10_000, remembered: 100 });
+    // and expired ones go: 10 s later one new request leaves only itself
+    t += 10_001;
+    gate.decide(request('REGISTER'), SRC);
+    expect(gate.stats().remembered).toBe(1);
+  });
+});
