@@ -144,7 +144,8 @@ export async function buildLicenceServer(o: LicenceServerOptions): Promise<Fasti
     const id = messageId(req);
     if (!id) return unknownId(reply);
     try {
-      return reply.type('application/octet-stream').send(await service.package(id, who, req.ip));
+      const bytes = await service.package(id, who, req.ip);
+      return reply.type('application/octet-stream').send(bytes);
     } catch (err) {
       return refusalAnswer(reply, err);
     }

@@ -1,13 +1,16 @@
 /**
  * Failed voicemail sign-ins, counted in the AuC process per identity and per
  * source address (docs/voicemail.md, "Subscriber credentials"): after
- * `threshold` failures within `windowMs` the key is refused for `baseMs`,
+ * `threshold` (per source: `sourceThreshold`) failures within `windowMs` the key is refused for `baseMs`,
  * doubling with each further lockout up to `maxMs`. Kept apart from the AuC's
  * registration lockout, so that guessing at the web page cannot lock a
  * subscriber's phone out of registering. Bounded: the oldest entries go first.
  */
 export interface SignInGuardPolicy {
+  /** Failures of one identity that lock it. */
   threshold: number;
+  /** Failures from one source address (keys `ip:…`) that lock it: higher, since many subscribers may share an address (NAT). */
+  sourceThreshold: number;
   windowMs: number;
   baseMs: number;
   maxMs: number;
@@ -20,7 +23,7 @@ interface Entry {
   lockouts: number;
 }
 
-export const SIGN_IN_DEFAULTS: SignInGuardPolicy = { threshold: 5, windowMs: 600_000, baseMs: 60_000, maxMs: 3_600_000, maxEntries: 50_000 };
+export const SIGN_IN_DEFAULTS: SignInGuardPolicy = { threshold: 5, sourceThreshold: 20, windowMs: 600_000, baseMs: 60_000, maxMs: 3_600_000, maxEntries: 50_000 };
 
 export class SignInGuard {
   readonly #entries = new Map<string, Entry>();
@@ -44,7 +47,7 @@ export class SignInGuard {
       }
       e.failures = e.failures.filter((f) => f > t - this.policy.windowMs);
       e.failures.push(t);
-      if (e.failures.length >= this.policy.threshold) {
+      if (e.failures.length >= (k.startsWith('ip:') ? this.policy.sourceThreshold : this.policy.threshold)) {
         e.lockedUntil = t + Math.min(this.policy.maxMs, this.policy.baseMs * 2 ** e.lockouts);
         e.lockouts++;
         e.failures = [];

@@ -201,7 +201,8 @@ export async function voicemailWeb(app: FastifyInstance, o: WebOptions): Promise
     const id = idOf(req);
     if (!id) return noLicence(reply);
     try {
-      return reply.type('application/octet-stream').send(await o.service.package(id, req.subscriber!.idc, req.ip));
+      const bytes = await o.service.package(id, req.subscriber!.idc, req.ip);
+      return reply.type('application/octet-stream').send(bytes);
     } catch (err) {
       return jsonRefusal(reply, err);
     }
