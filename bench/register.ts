@@ -19,6 +19,7 @@ import { registerH323 } from '../src/terminal/h323-endpoint.js';
 import { SipTerminal } from '../src/terminal/sip-terminal.js';
 import { SipUac } from '../src/terminal/sip-uac.js';
 import { freePorts, upEnv } from '../test/helpers/ports.js';
+import { cpuSeconds } from './proc-stat.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -32,6 +33,8 @@ const { values: args } = parseArgs({
     'digest-rate': { type: 'string', default: '3500,400' },
     /** Print why KS1 registrations failed (the terminal's error, counted), after each result line. */
     reasons: { type: 'boolean', default: false },
+    /** Start each role under `node --cpu-prof` writing its profile into this directory (bench/cpuprofile-summary.ts reads them). */
+    'cpu-prof': { type: 'string' },
   },
 });
 const protos = args.proto.split(',');
@@ -64,7 +67,8 @@ const env: NodeJS.ProcessEnv = {
 };
 
 function start(role: string, extraEnv: NodeJS.ProcessEnv, ready: RegExp): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [BIN, role], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const prof = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}`, `--cpu-prof-name=${role}-${Date.now()}.cpuprofile`] : [];
+  const child = spawn(process.execPath, [...prof, BIN, role], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
   return new Promise((resolve, reject) => {
@@ -181,7 +185,7 @@ async function drive(one: One, list: { idc: string; kc: Buffer }[], conc: number
 // --- the runs ---------------------------------------------------------------
 console.log(`keyswitch registration benchmark — ${cpus().length} cores (${cpus()[0]?.model.trim()}), Node ${process.version}`);
 console.log(`three processes (auc, softswitch, sbc) + this load generator; ${fmt(count)} registrations per run, ${concurrency} in flight, median of ${runs} runs`);
-await start('auc', {}, /AuC Diameter/); // stopped with the other children in the finally below
+const aucPid = (await start('auc', {}, /AuC Diameter/)).pid!; // stopped with the other children in the finally below
 try {
   for (const aucProto of aucs) {
     const softswitch = await start('softswitch', { KEYSWITCH_AUC_PROTOCOL: aucProto }, /softswitch SIP/);
@@ -191,14 +195,23 @@ try {
       const reg = proto === 'sip' ? await sipRegistrar() : proto === 'h323' ? h323Registrar() : gatewayRegistrar(proto as 'mgcp' | 'h248');
       await drive(reg.one, terminals.slice(0, Math.min(200, count)), concurrency); // warm-up
       const results = [];
+      // CPU per registration of each role (utime + stime from /proc, all threads), over the timed runs only
+      const rolePids = [['auc', aucPid], ['softswitch', softswitch.pid!], ['sbc', sbc.pid!]] as const;
+      const cpu0 = rolePids.map(([, pid]) => cpuSeconds([pid]));
+      const self0 = process.cpuUsage();
       for (let r = 0; r < runs; r++) results.push(await drive(reg.one, terminals.slice(0, count), concurrency));
+      const done = results.reduce((a, x) => a + count - x.failed, 0);
+      const selfUs = process.cpuUsage(self0);
+      const cpuMs = rolePids.map(([name, pid], i) => `${name} ${(((cpuSeconds([pid]) - cpu0[i]!) * 1000) / done).toFixed(2)}`);
+      cpuMs.push(`bench ${((selfUs.user + selfUs.system) / 1000 / done).toFixed(2)}`);
       const best = median(results.map((x) => x.perSec));
       const mid = results.find((x) => x.perSec === best)!;
       const half = await drive(reg.one, terminals.slice(0, count), concurrency, best / 2);
       console.log(
         `KS1 ${proto.padEnd(4)} AuC over ${aucProto.padEnd(8)} ${fmt(best).padStart(6)} reg/s  p50 ${mid.p50.toFixed(1)} ms  p99 ${mid.p99.toFixed(1)} ms` +
           `  | at ${fmt(best / 2)}/s: p50 ${half.p50.toFixed(1)} ms p99 ${half.p99.toFixed(1)} ms` +
-          `  | failed ${results.reduce((a, x) => a + x.failed, 0) + half.failed}`,
+          `  | failed ${results.reduce((a, x) => a + x.failed, 0) + half.failed}` +
+          `  | CPU ms/reg ${cpuMs.join(' + ')}`,
       );
       if (args.reasons && failureReasons.size) {
         for (const [why, n] of [...failureReasons].sort((a, b) => b[1] - a[1])) console.log(`  ${String(n).padStart(6)} × ${why}`);
