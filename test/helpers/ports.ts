@@ -87,5 +87,10 @@ export async function upEnv(): Promise<{ env: NodeJS.ProcessEnv; ports: Record<s
   while (Object.values(ports).includes(media!)) [media] = await freePorts(1);
   ports.media = media!;
   env.KEYSWITCH_MEDIA_PORT = String(media);
+  // the voicemail licence server (HTTPS; fixed 8443 by default)
+  let [licence] = await freePorts(1);
+  while (Object.values(ports).includes(licence!)) [licence] = await freePorts(1);
+  ports.licence = licence!;
+  env.KEYSWITCH_LICENCE_PORT = String(licence);
   return { env, ports };
 }
