@@ -26,7 +26,7 @@
  * (`ks-rsa`, `ks-pa`) on the way to it.
  */
 import { signSipMessage, verifySipMessage, KS_HMAC } from '../adapters/sip/sbc-app-hmac.js';
-import { P_KS_AUTH, P_KS_IDSP, stripPrivate } from '../adapters/sip/sbc-ks1.js';
+import { P_KS_AUTH, P_KS_IDSP, stripPrivate } from '../adapters/sip/ks1-sip.js';
 import {
   createCancel, createResponse, formatVia, isSipUri, newBranch, randomToken,
   type MessageSource, type ServerContext, type SipRequest, type SipResponse, type SipStack, type SipTransport, type Uri, type Via,

@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import { signSipMessage, KS_HMAC } from '../adapters/sip/sbc-app-hmac.js';
-import { aorOf, stripPrivate } from '../adapters/sip/sbc-ks1.js';
+import { aorOf, stripPrivate } from '../adapters/sip/ks1-sip.js';
 import type { SbcFlow } from '../flow/sbc.js';
 import type { Mechanism } from '../flow/messages.js';
 import {

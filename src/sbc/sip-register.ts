@@ -5,7 +5,7 @@
 import {
   aorOf, chosenSecurityServer, decodeS1, encodeS2Authorization, decodeS5, decodeS7, decodeS9, encodeS6, encodeS8Authorization, encodeS10, findKs1, isS7,
   P_KS_AUTH, P_KS_IDSP, P_KS_IPC, P_KS_MECH, removeKs1Authorization, securityClientText, SIP_FIELD,
-} from '../adapters/sip/sbc-ks1.js';
+} from '../adapters/sip/ks1-sip.js';
 import { KS_HMAC } from '../adapters/sip/sbc-app-hmac.js';
 import type { SbcReject } from '../flow/sbc.js';
 import { createResponse, isStar, randomToken, type ServerContext, type SipRequest, type SipResponse } from '../sip/index.js';

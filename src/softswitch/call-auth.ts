@@ -15,6 +15,7 @@
  *   nonce machinery (`DigestAuth`) with HA1 from the AuC. Wrong answers count
  *   toward the AuC lockout like a REGISTER's.
  */
+import { warningValue } from '../sip/proxy/warning.js';
 import type { AucService } from '../contracts/auc.js';
 import { formatAuth, isSipUri, parseNameAddr, unescapeUri, type AuthValue, type MessageSource, type SipRequest, type Uri } from '../sip/index.js';
 import type { DigestAuth, DigestParams } from './digest.js';
@@ -176,7 +177,7 @@ export class CallAuthenticator {
   }
 
   #warning(text: string): [string, string] {
-    return ['Warning', `399 ${this.#o.agent.replace(/[\s"]/g, '')} "${text.replace(/["\\\r\n]/g, '')}"`];
+    return ['Warning', warningValue(this.#o.agent, text)];
   }
 
   #challenge(stale: boolean): CallAuthOutcome {

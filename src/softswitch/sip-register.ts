@@ -16,7 +16,8 @@ import { formatAuth, isSipUri, randomToken, unescapeUri, type ServerContext, typ
 import { contactsOf, type RegisterPlan, type Registrar } from './registrar.js';
 import type { DigestAuth, DigestParams } from './digest.js';
 import type { SipBinding } from '../store/bindings.js';
-import { decodeS1, decodeS7, decodeS8, encodeS5, encodeS6, encodeS9, encodeS10, isKs1Answer, KS1_PARAM_OF } from '../adapters/sip/softswitch-ks1.js';
+import { chosenSecurityServer, encodeS5, encodeS6, encodeS9, encodeS10, isS7, readS1, readS7, readS8, SIP_FIELD } from '../adapters/sip/ks1-sip.js';
+import { warningValue } from '../sip/proxy/warning.js';
 
 type Headers = Array<[string, string]>;
 
@@ -137,7 +138,7 @@ export class SoftswitchRegisterHandler {
     if (pIdsp !== undefined) {
       const pAuth = /^\s*mechanism\s*=\s*"?([A-Za-z0-9.-]+)"?\s*$/i.exec(req.get('P-KS-Auth') ?? '');
       if (pAuth && (await this.#refresh(r, pIdsp, pAuth[1]!.toLowerCase()))) return;
-      if (ks1 && isKs1Answer(ks1.params)) return this.#coreS8(r, pIdsp, ks1.params);
+      if (ks1 && isS7(ks1.params)) return this.#coreS8(r, pIdsp, ks1.params);
       if (digest) return this.#digest(r, pIdsp, digest.params);
       // The SBC marks every KS1 s2 with a bare KS1 header; without it this is a
       // Digest phone, which must see only Digest challenges (many phones, and
@@ -158,7 +159,7 @@ export class SoftswitchRegisterHandler {
   }
 
   #warning(text: string): string {
-    return `399 ${this.#o.realm.replace(/[\s"]/g, '')} "${text.replace(/["\\\r\n]/g, '')}"`;
+    return warningValue(this.#o.realm, text);
   }
 
   #bad(ctx: ServerContext, reason: string, detail: string): void {
@@ -211,7 +212,7 @@ export class SoftswitchRegisterHandler {
   #sbcReject(ctx: ServerContext, rej: Exclude<SbcReject, { kind: 'rechallenge' }>): void {
     switch (rej.kind) {
       case 'bad-request': {
-        const p = KS1_PARAM_OF[rej.field] ?? rej.field;
+        const p = SIP_FIELD[rej.field] ?? rej.field;
         return this.#bad(ctx, `Bad KS1 ${p}`, `KS1 parameter ${p} missing or malformed`);
       }
       case 'wrong-proxy':
@@ -328,7 +329,7 @@ export class SoftswitchRegisterHandler {
   }
 
   async #coreS8(r: Req, idsp: string, p: Record<string, string>): Promise<void> {
-    const d = decodeS8(p, idsp, r.req.get('P-KS-Mech')?.trim(), r.req.get('P-KS-IPC')?.trim());
+    const d = readS8(p, idsp, r.req.get('P-KS-Mech')?.trim(), r.req.get('P-KS-IPC')?.trim());
     if (!d.ok) return this.#bad(r.ctx, `Bad KS1 ${d.param}`, `KS1 parameter ${d.param} missing or malformed`);
     if (d.value.idc !== r.aor) return this.#bad(r.ctx, 'Bad KS1 username', 'username is not the To address-of-record');
     this.#withAuth(r, idsp, d.value.mech ?? '');
@@ -358,8 +359,8 @@ export class SoftswitchRegisterHandler {
   async #directKs1(r: Req, p: Record<string, string>): Promise<void> {
     const sbc = this.#o.direct;
     if (!sbc) return this.#forbidden(r.ctx, 'KS1 needs an SBC here');
-    if (!isKs1Answer(p)) {
-      const d = decodeS1(p);
+    if (!isS7(p)) {
+      const d = readS1(p);
       if (!d.ok) return this.#sbcReject(r.ctx, { kind: 'bad-request', field: d.param === 'username' ? 'idc' : d.param });
       if (d.value.idc !== r.aor) return this.#bad(r.ctx, 'Bad KS1 username', 'username is not the To address-of-record');
       const s = sbc.onRegister(d.value);
@@ -367,7 +368,7 @@ export class SoftswitchRegisterHandler {
       return this.#directChallenge(r, sbc, s.s2, { n1: d.value.n1 });
     }
     const sc = r.req.getAll('Security-Client');
-    const d = decodeS7(p, sc.length ? sc.join(', ') : undefined);
+    const d = readS7(p, sc.length ? sc.join(', ') : undefined);
     if (!d.ok) return this.#bad(r.ctx, `Bad KS1 ${d.param}`, `KS1 parameter ${d.param} missing or malformed`);
     if (d.value.idc !== r.aor) return this.#bad(r.ctx, 'Bad KS1 username', 'username is not the To address-of-record');
     const s = sbc.onAuthenticate(d.value, r.ctx.source.address);
@@ -389,10 +390,9 @@ export class SoftswitchRegisterHandler {
         this.#respond(r.ctx, 500);
         return;
       }
-      const enc = encodeS10(acc.s10, sbc.offered.items);
       const ok = await this.#commit(r, { idsp: sbc.idsp, mechanism: out.report.mechanism, reported: out.report.contact }, [
-        ['Authentication-Info', enc.authenticationInfo],
-        ['Security-Server', enc.securityServer],
+        ['Authentication-Info', encodeS10(acc.s10)],
+        ['Security-Server', chosenSecurityServer(acc.s10.mech, sbc.offered.items)],
       ]);
       if (ok) this.#keep(acc.session);
       return;

@@ -22,7 +22,8 @@ import { DIALOG_FORMING, PROXY_ALLOW, targetOf, type Hop, type HopProtocol } fro
 import { FlowIndex, type FlowHop } from './calls-flows.js';
 import type { LocationCache } from './location-cache.js';
 import type { SoftswitchMetrics } from './metrics.js';
-import { P_ASSERTED_IDENTITY, type CallAuthenticator } from './call-auth.js';
+import { aorOfUri, P_ASSERTED_IDENTITY, type CallAuthenticator } from './call-auth.js';
+import type { DivertReason, VoicemailPolicy } from './voicemail-policy.js';
 
 export interface CallRouterOptions {
   /**
@@ -54,6 +55,8 @@ export interface CallRouterOptions {
   /** Authenticates out-of-dialog requests (docs/softswitch-calls.md); absent: anyone may call (routing-only benchmarks). */
   auth?: CallAuthenticator;
   logger?: Logger;
+  /** Voicemail diversion (docs/voicemail.md): the one policy call of src/softswitch/voicemail-policy.ts. */
+  voicemail?: VoicemailPolicy;
 }
 
 export interface CallRouterStats {
@@ -184,11 +187,15 @@ export class SoftswitchCallRouter {
     if (newCall) this.#o.metrics?.callsAttempted.inc();
     let cancelled = false;
     if (newCall) ctx.onCancel(() => (cancelled = true));
+    // ---- voicemail: a message's retrieval address goes to the media server (docs/voicemail.md) ----
+    if (newCall && this.#o.voicemail?.isRetrieval(target.user)) return this.#toVoicemail(req, ctx, fwd, key, undefined);
     const branches = await this.#lookup(target);
     if (newCall && (cancelled || ctx.cancelled)) return this.#final(ctx, 487, newCall);
     if (branches === 404 || branches === 480) {
       if (branches === 404) this.st.notFound++;
       else this.st.unavailable++;
+      // ---- voicemail: provisioned but not registered ----
+      if (branches === 480 && newCall && this.#o.voicemail) return this.#toVoicemail(req, ctx, fwd, key, 'unavailable');
       return this.#final(ctx, branches, newCall);
     }
     return this.#relay(req, ctx, fwd, branches, { key, recordRoute: DIALOG_FORMING.has(req.method), newCall });
@@ -356,7 +363,7 @@ export class SoftswitchCallRouter {
    * branch; the best final answer goes upstream. The policies are ours: Record-Route on
    * dialog-forming requests, P-KS-* only towards and from SBCs, contacts learnt from answers.
    */
-  async #relay(req: SipRequest, ctx: ServerContext, fwd: SipRequest, branches: Branch[], o: { key: string | undefined; recordRoute: boolean; newCall: boolean }): Promise<void> {
+  async #relay(req: SipRequest, ctx: ServerContext, fwd: SipRequest, branches: Branch[], o: { key: string | undefined; recordRoute: boolean; newCall: boolean; diverted?: boolean }): Promise<void> {
     const stack = this.#stack!;
     const invite = req.method === 'INVITE';
     this.st.routed++;
@@ -367,7 +374,8 @@ export class SoftswitchCallRouter {
     const rrHost = this.#o.recordRouteHost;
     const out = await this.#core.relay<Branch>({
       stack, ctx, fwd, branches, loopKey: o.key,
-      ringTimeoutMs: this.#ring,
+      // ---- voicemail: no answer within softswitch.voicemail.noAnswerSeconds ----
+      ringTimeoutMs: o.newCall && !o.diverted && this.#o.voicemail ? Math.min(this.#ring, this.#o.voicemail.noAnswerMs) : this.#ring,
       noAnswerTimeoutMs: this.#quiet,
       onUnresponsive: () => this.st.unresponsive++,
       prepare: (copy, br) => {
@@ -392,6 +400,7 @@ export class SoftswitchCallRouter {
       }
       return;
     }
+    if (out.kind === 'refused') return; // no accept hook here: never
     this.st.timeouts += out.timeouts;
     const best = out.best;
     if (out.cancelled) {
@@ -402,9 +411,38 @@ export class SoftswitchCallRouter {
       return;
     }
     const status = best?.status ?? 480;
+    // ---- voicemail: busy, declined, no answer, unreachable ----
+    const divert = o.newCall && !o.diverted ? this.#o.voicemail?.reasonFor(status) : undefined;
+    if (divert) return this.#toVoicemail(req, ctx, fwd, o.key, divert);
     if (o.newCall) this.#o.metrics?.callFinished(status);
     if (best && !best.local) pass(best.res, undefined);
     else ctx.respond(status, undefined, { toTag: randomToken() });
+  }
+
+  /**
+   * Voicemail (docs/voicemail.md): the call goes to the media server — a
+   * deposit in the callee's mailbox (`reason` set), or a retrieval. The
+   * mailbox is the provisioned AoR the Request-URI names; the caller is
+   * asserted only when calls are authenticated (the From is then the
+   * authenticated identity).
+   */
+  async #toVoicemail(req: SipRequest, ctx: ServerContext, fwd: SipRequest, key: string | undefined, reason: DivertReason | undefined): Promise<void> {
+    const vm = this.#o.voicemail!;
+    const target = fwd.requestUri() as SipUri;
+    let owner: string | undefined;
+    if (reason) {
+      const user = unescapeUri(target.user!);
+      for (const aor of [`${user}@${target.host.toLowerCase()}`, `${user}@${this.#o.realm.toLowerCase()}`]) {
+        if (await this.#isKnown(aor)) {
+          owner = aor;
+          break;
+        }
+      }
+      if (!owner) return this.#final(ctx, 480, true);
+    }
+    const caller = this.#o.auth ? aorOfUri(req.from().uri) : undefined;
+    const out = vm.divert(fwd, { user: target.user!, ...(owner ? { owner } : {}), ...(reason ? { reason } : {}), caller });
+    return this.#relay(req, ctx, out, [this.#branch(undefined, vm.hop(), false)], { key, recordRoute: true, newCall: true, diverted: true });
   }
 
   /** ACK for a 2xx (the stack absorbs those for non-2xx): stateless, by Route or Request-URI. */

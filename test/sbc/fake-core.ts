@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { fromB64u, toB64u } from '../../src/crypto/ks1.js';
 import { SoftswitchFlow } from '../../src/flow/softswitch.js';
-import { aorOf } from '../../src/adapters/sip/sbc-ks1.js';
+import { aorOf } from '../../src/adapters/sip/ks1-sip.js';
 import { createCancel, createSipStack, createTcpTransport, createUdpTransport, formatAuth, isSipUri, type ServerContext, type SipRequest, type SipStack } from '../../src/sip/index.js';
 import { FakeAuc } from '../flow/harness.js';
 

@@ -10,7 +10,7 @@ import { f, fromB64u, toB64u, unwrap } from '../../src/crypto/ks1.js';
 import { parseMechanisms } from '../../src/flow/mechanisms.js';
 import { TerminalFlow } from '../../src/flow/terminal.js';
 import type { S1, S6, S7, S10 } from '../../src/flow/messages.js';
-import { decodeS1, decodeS7, decodeS8 } from '../../src/adapters/sip/softswitch-ks1.js';
+import { readS1 as decodeS1, readS7 as decodeS7, readS8 as decodeS8 } from '../../src/adapters/sip/ks1-sip.js';
 import { formatAuth, type SipResponse } from '../../src/sip/index.js';
 import { describeEngines } from '../helpers/engines.js';
 import { ALICE, Registration, SBC, SBC_ADDR, SELF, Ua, world, type World } from './harness.js';

@@ -6,7 +6,7 @@
  * It answers nothing upstream itself but the 1xx/2xx it passes on: the final outcome goes
  * back to the role, which decides what to send (its metrics, its local answers).
  */
-import { createCancel, createResponse } from '../build.js';
+import { createCancel, createResponse, randomToken } from '../build.js';
 import type { SipRequest, SipResponse } from '../message.js';
 import type { SendOptions, ServerContext, SipStack } from '../stack.js';
 
@@ -28,6 +28,11 @@ export interface RelayOptions<B extends RelayBranch> {
   prepare?: (out: SipRequest, br: B) => SendOptions['viaParams'] | void;
   /** The request already carries our Via (the role pushed a signed one): push none, send as is. */
   noVia?: boolean;
+  /**
+   * Checks an answer from a branch as it came (our Via still on top), before anything else
+   * reads it: false drops a provisional, and ends the relay on a final (`refused`).
+   */
+  accept?: (res: SipResponse, br: B) => boolean;
   /** A 1xx (not 100) or a 2xx from a branch, our Via popped, on its way upstream. */
   upstream: (res: SipResponse, br: B | undefined) => void;
   /** Builds the CANCEL for a branch (default createCancel; a role may sign it). */
@@ -46,6 +51,8 @@ export interface RelayOptions<B extends RelayBranch> {
 
 export type RelayOutcome<B> =
   | { kind: 'answered'; res: SipResponse; branch: B }
+  /** The branch's final answer failed `accept` (it is as it came). */
+  | { kind: 'refused'; res: SipResponse; branch: B }
   | {
     kind: 'failed';
     /** The best final answer: `local` when made here (timeout, unreachable, cancelled before any answer). */
@@ -165,9 +172,11 @@ export async function relay<B extends RelayBranch>(o: RelayOptions<B>): Promise<
               return;
             }
             if (res.status === 100 || upstreamDone) return;
+            if (o.accept && !o.accept(res, br)) return;
             pass(res, br);
           } else if (res.status < 300) {
             // a retransmitted or forked 2xx after the first: always passed on (§16.7 step 5)
+            if (o.accept && !o.accept(res, br)) return;
             pass(res, br);
           }
         },
@@ -208,7 +217,7 @@ export async function relay<B extends RelayBranch>(o: RelayOptions<B>): Promise<
         if (got !== 'error') {
           // an abandoned branch that answers 2xx after all is still passed on
           void sent.then((late) => {
-            if (late !== 'error' && late.status >= 200 && late.status < 300) pass(late, br);
+            if (late !== 'error' && late.status >= 200 && late.status < 300 && (!o.accept || o.accept(late, br))) pass(late, br);
           });
         }
         const status = got === 'error' ? 480 : got === 'timeout' ? 408 : 487;
@@ -216,11 +225,13 @@ export async function relay<B extends RelayBranch>(o: RelayOptions<B>): Promise<
         if (failureRank(status) < bestRank) {
           bestRank = failureRank(status);
           // answered as to the request that came (ours may not have been pushed on `out`)
-          best = { res: ctx.transaction ? createResponse(ctx.transaction.request, status) : createResponse(out, status), status, local: true };
+          const toTag = randomToken();
+          best = { res: ctx.transaction ? createResponse(ctx.transaction.request, status, undefined, { toTag }) : createResponse(out, status, undefined, { toTag }), status, local: true };
         }
         continue;
       }
       const res = got;
+      if (!res.localReason && o.accept && !o.accept(res, br)) return { kind: 'refused', res, branch: br };
       // downstream's answer or one the stack made up (timeout, transport) from our copy: our Via goes either way
       res.shift('Via');
       if (res.status >= 200 && res.status < 300) {

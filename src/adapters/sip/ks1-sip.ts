@@ -1,8 +1,13 @@
 /**
- * SIP ↔ flow messages for the SBC: the terminal-facing KS1 encoding of
- * docs/design.md ("SIP (terminal ↔ SBC), exactly") and the core-link encoding of
- * docs/sip-core-link.md. Pure codec: headers in, neutral messages out, and
- * back; it knows nothing of the flow's rules.
+ * KS1 in SIP headers, the one encoding both roles use: the terminal-facing form of
+ * docs/design.md ("SIP (terminal ↔ SBC), exactly") and the core-link form of
+ * docs/sip-core-link.md. Pure codec: header parameters in, the flow's neutral messages out,
+ * and back; it knows nothing of the flow's rules. One `ts` rule (decimal seconds, at most 12
+ * digits) and one table naming the SIP parameter of each flow field.
+ *
+ * Two ways to read s1 and s7: `decodeS1`/`decodeS7` hand malformed values to the flow as
+ * invalid so that it names the field (the SBC); `readS1`/`readS7` stop at the first bad
+ * parameter and name it (the softswitch, for terminals registering without an SBC).
  */
 import { fromB64u, toB64u, AUTH_LEN, NONCE_LEN, RAND_LEN, WRAPPED_LEN } from '../../crypto/ks1.js';
 import { formatMechanisms, parseMechanisms } from '../../flow/mechanisms.js';
@@ -16,7 +21,7 @@ export const P_KS_IPC = 'P-KS-IPC';
 export const P_KS_KEYS = 'P-KS-Keys';
 export const P_KS_AUTH = 'P-KS-Auth';
 
-/** The SIP name of each flow field, for a 400 that names what the terminal got wrong. */
+/** The SIP name of each flow field (parameter or header), for a 400 that names what the terminal got wrong. */
 export const SIP_FIELD: Record<string, string> = {
   idc: 'username',
   idsp: 'realm',
@@ -76,7 +81,8 @@ export function isS7(params: Record<string, string>): boolean {
   return 'response' in params || 'n2' in params || 'nonce' in params;
 }
 
-const TS = /^[0-9]{1,15}$/;
+/** KS1 `ts`: seconds since 1970 in decimal, at most 12 digits (one rule for every role). */
+const TS = /^[0-9]{1,12}$/;
 const BAD = Buffer.alloc(0); // present but malformed: the flow names the field
 
 function bytes(v: string | undefined, len: number): Buffer | undefined {
@@ -136,7 +142,7 @@ export function encodeS6(s6: S6): { wwwAuthenticate: string; securityServer: str
   };
 }
 
-/** s10's `Authentication-Info: KS1 …`. */
+/** s10's `Authentication-Info: KS1 …` (the same to a terminal whether the SBC or the softswitch answers). */
 export function encodeS10(s10: S10): string {
   return formatAuth(KS1, {
     n1: toB64u(s10.n1),
@@ -200,4 +206,69 @@ export function decodeS9(res: SipMessage, idc: string, idsp: string): S9 | undef
   const rand = fromB64u(p.rand ?? '', RAND_LEN);
   if (!ekc || !eksp || !rand) return undefined;
   return { idc, idsp, rand, ekc, eksp };
+}
+
+
+// ---------- strict reading (the softswitch, terminals without an SBC) ----------
+
+export type Decoded<T> = { ok: true; value: T } | { ok: false; param: string };
+
+function strictBytes(p: Record<string, string>, name: string, len: number): Buffer | undefined {
+  const v = p[name];
+  return v === undefined ? undefined : fromB64u(v, len);
+}
+
+/** s1 from a terminal: username, [realm], n1, ts; the first bad parameter is named. */
+export function readS1(p: Record<string, string>): Decoded<S1> {
+  if (!p.username) return { ok: false, param: 'username' };
+  const n1 = strictBytes(p, 'n1', NONCE_LEN);
+  if (!n1) return { ok: false, param: 'n1' };
+  if (p.ts === undefined || !TS.test(p.ts)) return { ok: false, param: 'ts' };
+  const s1: S1 = { idc: p.username, n1, ts: Number(p.ts) };
+  if (p.realm !== undefined) s1.idsp = p.realm;
+  return { ok: true, value: s1 };
+}
+
+/** s7 from a terminal: username, [realm], nonce, response, n1, n2, ts, with Security-Client. */
+export function readS7(p: Record<string, string>, securityClient: string | undefined): Decoded<S7> {
+  if (!p.username) return { ok: false, param: 'username' };
+  const rand = strictBytes(p, 'nonce', RAND_LEN);
+  if (!rand) return { ok: false, param: 'nonce' };
+  const authenticator = strictBytes(p, 'response', AUTH_LEN);
+  if (!authenticator) return { ok: false, param: 'response' };
+  const n1 = strictBytes(p, 'n1', NONCE_LEN);
+  if (!n1) return { ok: false, param: 'n1' };
+  const n2 = strictBytes(p, 'n2', NONCE_LEN);
+  if (!n2) return { ok: false, param: 'n2' };
+  if (p.ts === undefined || !TS.test(p.ts)) return { ok: false, param: 'ts' };
+  if (securityClient === undefined) return { ok: false, param: 'Security-Client' };
+  const mechs = parseMechanisms(securityClient);
+  if (!mechs.ok) return { ok: false, param: 'Security-Client' };
+  const s7: S7 = { idc: p.username, n1, n2, ts: Number(p.ts), rand, authenticator, mechs: mechs.list };
+  if (p.realm !== undefined) s7.idsp = p.realm;
+  return { ok: true, value: s7 };
+}
+
+/** s8 on the core link: KS1 username, realm, nonce, response + P-KS-IDSP/-Mech/-IPC. */
+export function readS8(p: Record<string, string>, idsp: string, mech: string | undefined, ipc: string | undefined): Decoded<S8> {
+  if (!p.username) return { ok: false, param: 'username' };
+  if (p.realm !== undefined && p.realm !== idsp) return { ok: false, param: 'realm' };
+  const rand = strictBytes(p, 'nonce', RAND_LEN);
+  if (!rand) return { ok: false, param: 'nonce' };
+  const authenticator = strictBytes(p, 'response', AUTH_LEN);
+  if (!authenticator) return { ok: false, param: 'response' };
+  const s8: S8 = { idc: p.username, idsp, rand, authenticator };
+  if (mech) s8.mech = mech;
+  if (ipc) s8.ipc = ipc;
+  return { ok: true, value: s8 };
+}
+
+/** s5 on the core link: `WWW-Authenticate: KS1 realm, nonce, algorithm=ks1`. */
+export function encodeS5(s5: S5): string {
+  return formatAuth(KS1, { realm: s5.idsp, nonce: toB64u(s5.rand), algorithm: 'ks1' });
+}
+
+/** s9 on the core link: `P-KS-Keys: ekc, eksp, rand`. */
+export function encodeS9(s9: S9): string {
+  return formatAuth('', { ekc: toB64u(s9.ekc), eksp: toB64u(s9.eksp), rand: toB64u(s9.rand) });
 }
