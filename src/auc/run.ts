@@ -6,7 +6,7 @@ import { buildApi } from './api/server.js';
 import { consoleSettings } from './console/settings.js';
 import { Auc } from './auc.js';
 import { configuredOrStoredSecret } from '../config/secrets.js';
-import { parseDiameterPeers, startDiameterAucServer } from '../adapters/diameter/auc-server.js';
+import { startDiameterAucServer } from '../adapters/diameter/auc-server.js';
 import { diameterPskSecret, diameterTlsMode, softswitchOriginHost } from '../config/diameter-link.js';
 import { startRadiusAucServer } from '../adapters/radius/auc-server.js';
 import { listenAddress, startListener, type Health } from '../metrics/health.js';
@@ -52,7 +52,7 @@ async function startAucOn(store: Store, cfg: Config, logger: Logger, health: Hea
   opened.push({ close: async () => history.stop() });
   const auc = new Auc(store, { challengeTtlSeconds: cfg.auc.challengeTtlSeconds, lockout: cfg.auc.lockout, logger: logger.child({ role: 'auc' }) });
   // the console's dashboard draws its rates from the same history (docs/console.md)
-  const api = await buildApi({ store, logger, bodyLimit: cfg.auc.api.bodyLimit, ...(health ? { health } : {}), ...(live ? { live } : {}), console: { ...consoleSettings(cfg.auc.console), rates: history } });
+  const api = await buildApi({ store, logger, bodyLimit: cfg.auc.api.bodyLimitBytes, ...(health ? { health } : {}), ...(live ? { live } : {}), console: { ...consoleSettings(cfg.auc.console), rates: history } });
   opened.push(api);
   observeApi(api, metrics);
   await startListener('AuC provisioning API', listenAddress(cfg.auc.api.host, cfg.auc.api.port, 'http'), () => api.listen({ host: cfg.auc.api.host, port: cfg.auc.api.port }));
@@ -66,7 +66,7 @@ async function startAucOn(store: Store, cfg: Config, logger: Logger, health: Hea
     acctPort: cfg.auc.radius.acctPort,
     secret: radiusSecret,
     service: observeAucService(auc, 'radius', metrics),
-    clients: cfg.auc.radius.clients ? cfg.auc.radius.clients.split(',').map((c) => c.trim()).filter(Boolean) : undefined,
+    clients: cfg.auc.radius.clients.length ? cfg.auc.radius.clients : undefined,
     onError: (err) => logger.warn({ err: (err as Error).message }, 'RADIUS request failed'),
   }));
   opened.push(radius);
@@ -78,7 +78,7 @@ async function startAucOn(store: Store, cfg: Config, logger: Logger, health: Hea
     originHost: cfg.auc.diameter.originHost,
     originRealm: cfg.auc.diameter.originRealm,
     service: observeAucService(auc, 'diameter', metrics),
-    peers: cfg.auc.diameter.peers ? parseDiameterPeers(cfg.auc.diameter.peers) : [{ originHost: softswitchOriginHost(cfg), addresses: ['127.0.0.1', '::1'] }],
+    peers: cfg.auc.diameter.peers.length ? cfg.auc.diameter.peers : [{ originHost: softswitchOriginHost(cfg), addresses: ['127.0.0.1', '::1'] }],
     ...(diameterTls ? { tlsPskSecret: diameterPskSecret(cfg) } : {}),
     onRefused: (info) => logger.warn(info, 'Diameter peer refused'),
     logger: logger.child({ role: 'auc' }),

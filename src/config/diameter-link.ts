@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { peerPsk } from '../diameter/tls-psk.js';
 import { keyFromHex } from './addresses.js';
-import { ConfigError, type Config } from './load.js';
+import type { Config } from './load.js';
 import { configuredOrStoredSecret } from './secrets.js';
 
 export function softswitchOriginHost(cfg: Config): string {
@@ -15,9 +15,7 @@ export function softswitchOriginHost(cfg: Config): string {
 }
 
 export function diameterTlsMode(cfg: Config): 'psk' | 'off' {
-  const mode = cfg.auc.diameter.tls.trim().toLowerCase();
-  if (mode !== 'psk' && mode !== 'off') throw new ConfigError(`auc.diameter.tls must be psk or off, not ${JSON.stringify(cfg.auc.diameter.tls)}`);
-  return mode;
+  return cfg.auc.diameter.tls;
 }
 
 /** The AuC's TLS-PSK secret: configured, or `diameter.psk` in the data directory (generated once, mode 0600). */

@@ -2,81 +2,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
-import { SETTINGS, type Setting } from './settings.js';
+import { BadValue, formatValue, parseValue } from './kinds.js';
+import { SETTINGS, type Setting, type SettingsConfig } from './settings.js';
 
-export interface Config {
-  dataDir: string;
-  db: { url: string };
-  masterKey: string;
-  log: { level: string };
-  health: { minFreeMb: number };
-  /** The Prometheus endpoint of `keyswitch up` (docs/metrics.md). */
-  metrics: { address: string };
-  /** The SBC ↔ softswitch link signature key (docs/sip-core-link.md). */
-  coreLink: { key: string };
-  auc: {
-    api: { host: string; port: number; bodyLimit: number };
-    console: { sessionIdleSeconds: number; sessionMaxSeconds: number; secureCookie: string };
-    metrics: string;
-    challengeTtlSeconds: number;
-    lockout: { threshold: number; windowSeconds: number; baseSeconds: number; maxSeconds: number };
-    radius: { host: string; authPort: number; acctPort: number; secret: string; clients: string };
-    diameter: { host: string; port: number; originHost: string; originRealm: string; peers: string; tls: string; psk: string };
-  };
-  softswitch: {
-    sip: { host: string; port: number; tlsPskPort: number };
-    mgcpPort: number;
-    h248Port: number;
-    h323Port: number;
-    digestAlgorithms: string;
-    digestMaxNonces: number;
-    digestNoncesPerIdentity: number;
-    metricsPort: number;
-    health: string;
-    realm: string;
-    trustedSbcs: string;
-    identity: string;
-    key: string;
-    expires: { min: number; max: number; default: number };
-    auc: { protocol: string; peers: string; timeoutMs: number; originHost: string; psk: string };
-  };
-  sbc: {
-    idsp: string;
-    key: string;
-    host: string;
-    advertise: string;
-    coreAddress: string;
-    udpPort: number;
-    tcpPort: number;
-    tlsPort: number;
-    tlsPskPort: number;
-    softswitch: string;
-    mgcpPort: number;
-    h248Port: number;
-    softswitchMgcp: string;
-    softswitchH248: string;
-    h323Port: number;
-    softswitchH323: string;
-    mechanisms: string;
-    tls: { certFile: string; keyFile: string };
-    metricsPort: number;
-    metricsHost: string;
-    health: string;
-    connections: { maxPerSource: number; max: number; handshakeTimeoutMs: number; messageTimeoutMs: number; idleSeconds: number; flowIdleSeconds: number };
-    signing: {
-      enabled: string;
-      rotateSeconds: number;
-      viaLifetimeSeconds: number;
-      routeLifetimeSeconds: number;
-      poolCert: string;
-      poolKey: string;
-      aliases: string;
-      guardThreshold: number;
-      guardWindowMs: number;
-      guardBlockSeconds: number;
-    };
-  };
-}
+/**
+ * The configuration roles receive: its shape and types come from SETTINGS
+ * (settings.ts), its values are parsed and checked once, here.
+ */
+export type Config = SettingsConfig;
 
 export class ConfigError extends Error {}
 
@@ -105,15 +38,15 @@ function setPath(tree: Tree, path: string, value: unknown): void {
   t[keys[keys.length - 1]] = value;
 }
 
+/** The typed value, or a ConfigError naming where it came from, the setting, the value (never a secret's) and why. */
 function coerce(s: Setting, value: unknown, origin: string): unknown {
-  if (s.type === 'int') {
-    const n = typeof value === 'number' ? value : Number(String(value).trim());
-    if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${origin}: ${s.path} must be a whole number ≥ 0, got ${JSON.stringify(value)}`);
-    return n;
+  try {
+    return parseValue(s, value);
+  } catch (err) {
+    if (!(err instanceof BadValue)) throw err;
+    const why = s.type === 'secret' ? 'not a valid value (hidden)' : err.message;
+    throw new ConfigError(`${origin}: ${s.path}: ${why}`);
   }
-  if (value === null || value === undefined) return '';
-  if (typeof value === 'object') throw new ConfigError(`${origin}: ${s.path} must be a string`);
-  return String(value);
 }
 
 function readYaml(file: string): Tree {
@@ -133,7 +66,7 @@ function readYaml(file: string): Tree {
   }
 }
 
-const KNOWN = new Set(SETTINGS.map((s) => s.path));
+const KNOWN = new Set<string>(SETTINGS.flatMap((s: Setting) => (s.formerPath ? [s.path, s.formerPath] : [s.path])));
 
 function checkUnknown(tree: Tree, origin: string, prefix = ''): void {
   for (const [k, v] of Object.entries(tree)) {
@@ -152,19 +85,19 @@ function checkUnknown(tree: Tree, origin: string, prefix = ''): void {
  * file named by `KEYSWITCH_X_FILE` (Docker and Compose secrets), its trailing
  * line break removed. Errors name the variable and the file, never the content.
  */
-function fromEnvironment(s: Setting, env: NodeJS.ProcessEnv): string | undefined {
-  const direct = env[s.env];
-  const file = s.type === 'secret' ? env[`${s.env}_FILE`] : undefined;
+function fromEnvironment(s: Setting, name: string, env: NodeJS.ProcessEnv): string | undefined {
+  const direct = env[name];
+  const file = s.type === 'secret' ? env[`${name}_FILE`] : undefined;
   if (file === undefined || file === '') return direct;
-  if (direct !== undefined && direct !== '') throw new ConfigError(`set ${s.env} or ${s.env}_FILE, not both`);
+  if (direct !== undefined && direct !== '') throw new ConfigError(`set ${name} or ${name}_FILE, not both`);
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`${s.env}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new ConfigError(`${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   const value = text.replace(/(\r?\n)+$/, '');
-  if (value === '') throw new ConfigError(`${s.env}_FILE: ${file} is empty`);
+  if (value === '') throw new ConfigError(`${name}_FILE: ${file} is empty`);
   return value;
 }
 
@@ -173,24 +106,69 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** Flag values by setting path; undefined entries are ignored. */
   flags?: Record<string, unknown>;
+  /** Where a deprecation warning goes (one line each); default: stderr. */
+  warn?: (line: string) => void;
+}
+
+function warnOnStderr(line: string): void {
+  process.stderr.write(`keyswitch: ${line}\n`);
+}
+
+/** The defaults: each setting's own, else (a setting declared without one) config/default.yaml's. */
+function defaultsLayer(): Tree {
+  const tree: Tree = {};
+  let file: Tree | undefined;
+  for (const s of SETTINGS as readonly Setting[]) {
+    if (s.default !== undefined) setPath(tree, s.path, s.default);
+    else {
+      file ??= readYaml(DEFAULTS_FILE);
+      const v = getPath(file, s.path);
+      if (v !== undefined) setPath(tree, s.path, v);
+    }
+  }
+  return tree;
+}
+
+/** A file's value, under the setting's path or its former one (with a warning). */
+function fromFile(s: Setting, layer: Tree, origin: string, warn: (line: string) => void): unknown {
+  const v = getPath(layer, s.path);
+  if (!s.formerPath) return v;
+  const old = getPath(layer, s.formerPath);
+  if (old === undefined) return v;
+  if (v !== undefined) throw new ConfigError(`${origin}: ${s.formerPath} is the former name of ${s.path}; set only ${s.path}`);
+  warn(`${origin}: ${s.formerPath} is deprecated, read as ${s.path}; rename it`);
+  return old;
+}
+
+/** The environment's value, under the setting's variable or its former one (with a warning). */
+function fromEnv(s: Setting, env: NodeJS.ProcessEnv, warn: (line: string) => void): { value: string | undefined; name: string } {
+  const v = fromEnvironment(s, s.env, env);
+  if (!s.formerEnv) return { value: v, name: s.env };
+  const old = fromEnvironment(s, s.formerEnv, env);
+  if (old === undefined || old === '') return { value: v, name: s.env };
+  if (v !== undefined && v !== '') throw new ConfigError(`${s.formerEnv} is the former name of ${s.env}; set only ${s.env}`);
+  warn(`environment ${s.formerEnv} is deprecated, read as ${s.env} (${s.path}); rename it`);
+  return { value: old, name: s.formerEnv };
 }
 
 /** defaults < config file < KEYSWITCH_* environment < flags */
 export function loadConfig(opts: LoadOptions = {}): Config {
   const env = opts.env ?? process.env;
+  const warn = opts.warn ?? warnOnStderr;
+  const settings = SETTINGS as readonly Setting[];
   const tree: Tree = {};
-  const layers: [Tree, string][] = [[readYaml(DEFAULTS_FILE), DEFAULTS_FILE]];
+  const layers: [Tree, string][] = [[defaultsLayer(), 'defaults']];
   if (opts.configFile) layers.push([readYaml(opts.configFile), opts.configFile]);
   for (const [layer, origin] of layers) {
     checkUnknown(layer, origin);
-    for (const s of SETTINGS) {
-      const v = getPath(layer, s.path);
+    for (const s of settings) {
+      const v = fromFile(s, layer, origin, warn);
       if (v !== undefined) setPath(tree, s.path, coerce(s, v, origin));
     }
   }
-  for (const s of SETTINGS) {
-    const v = fromEnvironment(s, env);
-    if (v !== undefined && v !== '') setPath(tree, s.path, coerce(s, v, `environment ${s.env}`));
+  for (const s of settings) {
+    const { value, name } = fromEnv(s, env, warn);
+    if (value !== undefined && value !== '') setPath(tree, s.path, coerce(s, value, `environment ${name}`));
     const f = opts.flags?.[s.path];
     if (f !== undefined) setPath(tree, s.path, coerce(s, f, `flag for ${s.path}`));
   }
@@ -201,9 +179,9 @@ export function loadConfig(opts: LoadOptions = {}): Config {
 
 /** The effective configuration with secrets hidden, for `keyswitch config`. */
 export function describeConfig(cfg: Config): { path: string; env: string; value: string }[] {
-  return SETTINGS.map((s) => {
+  return (SETTINGS as readonly Setting[]).map((s) => {
     const v = getPath(cfg as unknown as Tree, s.path);
-    const shown = s.type === 'secret' ? (v ? '(set)' : '(empty)') : String(v);
+    const shown = s.type === 'secret' ? (v ? '(set)' : '(empty)') : formatValue(s, v);
     return { path: s.path, env: s.env, value: shown };
   });
 }

@@ -26,7 +26,7 @@ export interface SbcConnectionLimits {
  * and (measured by bench:flood) a few hundred MB. A KS1 or Digest registration takes a
  * few round trips, done in well under a second: 10 s for a handshake or a message and
  * 30 s for a connection that registered nothing are generous. A registered terminal
- * refreshes at the latest when its registration runs out (softswitch.expires.max, 7200 s
+ * refreshes at the latest when its registration runs out (softswitch.expires.maxSeconds, 7200 s
  * by default), so its flow is kept that long without a keep-alive.
  */
 export const DEFAULT_CONNECTION_LIMITS: Required<SbcConnectionLimits> = {

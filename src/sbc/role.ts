@@ -1,11 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
-import { keyFromHex, parseHostPort, splitList } from '../config/addresses.js';
+import { keyFromHex, parseHostPort } from '../config/addresses.js';
 import { openStoreFromConfig, type Store } from '../store/index.js';
 import { ConfigError, type Config } from '../config/load.js';
 import { configuredOrStoredSecret, coreLinkKey } from '../config/secrets.js';
-import { parseMechanisms } from '../flow/mechanisms.js';
-import type { Mechanism } from '../flow/messages.js';
 import type { Logger } from '../log/logger.js';
 import { listenAddress, startListener, type Health } from '../metrics/health.js';
 import type { RunningRole } from '../contracts/role.js';
@@ -23,15 +21,6 @@ import type { LiveRoles } from '../control/live-roles.js';
 /** The SBC's key Ksp: configured, or generated once into the data directory. */
 export function sbcKey(cfg: Config): Buffer {
   return keyFromHex(configuredOrStoredSecret(cfg.dataDir, 'sbc.key', cfg.sbc.key, () => randomBytes(32).toString('hex')), 'sbc.key');
-}
-
-function offered(text: string): Mechanism[] {
-  const r = parseMechanisms(text);
-  if (!r.ok) throw new ConfigError(`sbc.mechanisms: ${r.error}`);
-  for (const m of r.list.items) {
-    if (!['tls-psk', 'app-hmac', 'tls'].includes(m.name)) throw new ConfigError(`sbc.mechanisms: ${m.name} is not implemented (tls-psk, app-hmac, tls are)`);
-  }
-  return r.list.items;
 }
 
 /** What terminals are told to send to: configured, the bound address, or a guess when bound to all. */
@@ -53,7 +42,6 @@ async function coreLink(ss: { host: string; port: number }, configured: string, 
 
 function signing(cfg: Config, onBlock?: SbcSigningOptions['onBlock']): SbcSigningOptions {
   const s = cfg.sbc.signing;
-  if (s.enabled !== 'on' && s.enabled !== 'off') throw new ConfigError('sbc.signing.enabled must be on or off');
   if (Boolean(s.poolCert) !== Boolean(s.poolKey)) throw new ConfigError('sbc.signing.poolCert and sbc.signing.poolKey go together');
   return {
     enabled: s.enabled === 'on',
@@ -62,7 +50,7 @@ function signing(cfg: Config, onBlock?: SbcSigningOptions['onBlock']): SbcSignin
     rrLifetimeMs: s.routeLifetimeSeconds * 1000,
     ...(s.poolCert ? { pool: { certFile: s.poolCert, keyFile: s.poolKey } } : {}),
     guard: { threshold: s.guardThreshold, windowMs: s.guardWindowMs, blockMs: s.guardBlockSeconds * 1000 },
-    aliases: splitList(s.aliases),
+    aliases: s.aliases,
     ...(onBlock ? { onBlock } : {}),
   };
 }
@@ -85,7 +73,7 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
   const registry = shared?.metrics ?? new MetricsRegistry();
   const protocols = sbcProtocolMetrics(registry);
   const sessions = protocols.sessions;
-  const mechs = offered(cfg.sbc.mechanisms);
+  const mechs = cfg.sbc.mechanisms;
   const c = cfg.sbc;
   // Operators see and steer the SBC through this (docs/operations.md); made once the SIP side runs.
   let control: SbcControl | undefined;

@@ -1,5 +1,4 @@
 import type { AucService } from '../contracts/auc.js';
-import { parseHostPort, splitList } from '../config/addresses.js';
 import { ConfigError, type Config } from '../config/load.js';
 import { configuredOrStoredSecret } from '../config/secrets.js';
 import { diameterTlsMode, softswitchDiameterPsk, softswitchOriginHost } from '../config/diameter-link.js';
@@ -13,9 +12,9 @@ export interface AucClient extends AucService {
 /** The softswitch's way to the AuC, by configuration: RADIUS or Diameter, several peers in failover order. */
 export function aucClientFromConfig(cfg: Config): AucClient {
   const proto = cfg.softswitch.auc.protocol;
-  const peersText = cfg.softswitch.auc.peers;
+  const configured = cfg.softswitch.auc.peers;
   if (proto === 'radius') {
-    const peers = peersText ? splitList(peersText).map((p) => parseHostPort(p, 'softswitch.auc.peers')) : [{ host: cfg.auc.radius.host, port: cfg.auc.radius.authPort }];
+    const peers = configured.length ? configured : [{ host: cfg.auc.radius.host, port: cfg.auc.radius.authPort }];
     const secret = configuredOrStoredSecret(cfg.dataDir, 'radius.secret', cfg.auc.radius.secret);
     return new RadiusAucClient({
       secret,
@@ -23,14 +22,14 @@ export function aucClientFromConfig(cfg: Config): AucClient {
         host: p.host,
         authPort: p.port,
         // Without explicit peers this is the local AuC, whose accounting port is configured separately.
-        acctPort: peersText ? p.port + 1 : cfg.auc.radius.acctPort,
+        acctPort: configured.length ? p.port + 1 : cfg.auc.radius.acctPort,
       })),
       timeoutMs: Math.max(100, Math.min(1000, Math.floor(cfg.softswitch.auc.timeoutMs / 3))),
       totalTimeoutMs: cfg.softswitch.auc.timeoutMs,
     });
   }
   if (proto === 'diameter') {
-    const peers = peersText ? splitList(peersText).map((p) => parseHostPort(p, 'softswitch.auc.peers')) : [{ host: cfg.auc.diameter.host, port: cfg.auc.diameter.port }];
+    const peers = configured.length ? configured : [{ host: cfg.auc.diameter.host, port: cfg.auc.diameter.port }];
     const client = new DiameterAucClient({
       peers,
       // The AuC admits this name only from the addresses it lists for it (auc.diameter.peers).

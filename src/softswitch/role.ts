@@ -1,4 +1,4 @@
-import { keyFromHex, splitList } from '../config/addresses.js';
+import { keyFromHex } from '../config/addresses.js';
 import type { Config } from '../config/load.js';
 import { configuredOrStoredSecret, coreLinkKey } from '../config/secrets.js';
 import type { Logger } from '../log/logger.js';
@@ -7,7 +7,6 @@ import { MetricsRegistry } from '../metrics/registry.js';
 import { SoftswitchMetrics } from './metrics.js';
 import type { RadiusAucClient } from '../adapters/radius/auc-client.js';
 import { openStoreFromConfig, type Store } from '../store/index.js';
-import type { DigestAlgorithm } from '../contracts/auc.js';
 import { aucClientFromConfig } from './auc-client.js';
 import { startH248Softswitch } from './h248-mgc.js';
 import { startH323Gatekeeper } from './h323-gatekeeper.js';
@@ -23,12 +22,6 @@ export function softswitchIdentity(cfg: Config): { id: string; key: Buffer } | u
   return { id: cfg.softswitch.identity, key: keyFromHex(hex, 'softswitch.key') };
 }
 
-function digestAlgorithms(text: string): DigestAlgorithm[] {
-  const list = splitList(text).map((a) => a.toUpperCase());
-  for (const a of list) if (a !== 'MD5' && a !== 'SHA-256') throw new Error(`softswitch.digestAlgorithms: unknown algorithm ${a}`);
-  return list as DigestAlgorithm[];
-}
-
 /** Starts the softswitch: SIP registrar (KS1 and Digest), MGCP call agent, H.248 MGC, all on one AuC client. */
 export async function startSoftswitchRole(cfg: Config, logger: Logger, shared?: { store?: Store; health?: Health; metrics?: MetricsRegistry }): Promise<RunningRole> {
   const log = logger.child({ role: 'softswitch' });
@@ -36,7 +29,7 @@ export async function startSoftswitchRole(cfg: Config, logger: Logger, shared?: 
   // One registry for the process (`up` serves it at metrics.address); SIP, MGCP and H.248 count into the same metrics.
   const registry = shared?.metrics ?? new MetricsRegistry();
   const metrics = new SoftswitchMetrics(registry);
-  const link = cfg.softswitch.auc.protocol === 'diameter' ? 'diameter' : 'radius';
+  const link = cfg.softswitch.auc.protocol;
   const raw = aucClientFromConfig(cfg);
   if (link === 'radius') metrics.followRadiusTransport(() => (raw as RadiusAucClient).stats());
   const auc = metrics.observeAucLink(raw, link);
@@ -49,13 +42,13 @@ export async function startSoftswitchRole(cfg: Config, logger: Logger, shared?: 
       tcpPort: cfg.softswitch.sip.port,
       ...(identity && cfg.softswitch.sip.tlsPskPort ? { tlsPskPort: cfg.softswitch.sip.tlsPskPort } : {}),
     },
-    trustedSbcs: splitList(cfg.softswitch.trustedSbcs),
+    trustedSbcs: cfg.softswitch.trustedSbcs,
     coreLinkKey: coreLinkKey(cfg.dataDir, cfg.coreLink.key),
     realm: cfg.softswitch.realm,
     ...(identity ? { identity } : {}),
-    expires: cfg.softswitch.expires,
+    expires: { min: cfg.softswitch.expires.minSeconds, max: cfg.softswitch.expires.maxSeconds, default: cfg.softswitch.expires.defaultSeconds },
     aucTimeoutMs: cfg.softswitch.auc.timeoutMs,
-    digestAlgorithms: digestAlgorithms(cfg.softswitch.digestAlgorithms),
+    digestAlgorithms: cfg.softswitch.digestAlgorithms,
     digestMaxNonces: cfg.softswitch.digestMaxNonces,
     digestNoncesPerIdentity: cfg.softswitch.digestNoncesPerIdentity,
     ...(cfg.softswitch.metricsPort ? { metricsPort: cfg.softswitch.metricsPort } : {}),

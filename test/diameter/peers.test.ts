@@ -6,7 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Auc } from '../../src/auc/auc.js';
-import { parseDiameterPeers, startDiameterAucServer, type DiameterPeerRule } from '../../src/adapters/diameter/auc-server.js';
+import { startDiameterAucServer, type DiameterPeerRule } from '../../src/adapters/diameter/auc-server.js';
+import { loadConfig } from '../../src/config/load.js';
+
+/** The allow-list as the configuration reads it (auc.diameter.peers). */
+const parseDiameterPeers = (text: string) => loadConfig({ env: { KEYSWITCH_DIAMETER_PEERS: text } }).auc.diameter.peers;
 import { AucUnavailableError, type AucService } from '../../src/contracts/auc.js';
 import { marVector, sarFailed } from '../../src/adapters/diameter/cx-auc.js';
 import { encodeMessage, FLAG_ERROR, resultOf, RESULT } from '../../src/diameter/index.js';

@@ -76,7 +76,7 @@ describeEngines('operators and an SBC run apart: blocks, failures per source, un
       KEYSWITCH_CORE_LINK_KEY: randomBytes(32).toString('hex'),
       KEYSWITCH_SBC_GUARD_THRESHOLD: '3',
       KEYSWITCH_SBC_GUARD_WINDOW_MS: '60000',
-      KEYSWITCH_SBC_GUARD_BLOCK: '600',
+      KEYSWITCH_SBC_GUARD_BLOCK_SECONDS: '600',
       KEYSWITCH_SOFTSWITCH_HEALTH: `127.0.0.1:${ssHealth}`,
       KEYSWITCH_SBC_HEALTH: `127.0.0.1:${sbcHealth}`,
       KEYSWITCH_AUC_METRICS: `127.0.0.1:${aucMetrics}`,

@@ -70,10 +70,10 @@ describeEngines('operators against keyswitch up: registrations, lockouts, blocke
       dbUrl,
       env: {
         KEYSWITCH_LOCKOUT_THRESHOLD: '3',
-        KEYSWITCH_LOCKOUT_BASE: '600',
+        KEYSWITCH_LOCKOUT_BASE_SECONDS: '600',
         KEYSWITCH_SBC_GUARD_THRESHOLD: '3',
         KEYSWITCH_SBC_GUARD_WINDOW_MS: '60000',
-        KEYSWITCH_SBC_GUARD_BLOCK: '600',
+        KEYSWITCH_SBC_GUARD_BLOCK_SECONDS: '600',
       },
       before: (run) => {
         admin = run(['--init', 'token', 'create', '--role', 'admin', '--label', 'ops']).stdout.trim();

@@ -77,26 +77,6 @@ function everyTenSeconds(fn: ((info: RefusedPeer) => void) | undefined): (info: 
   };
 }
 
-/**
- * `origin-host@address[/prefix]`, comma-separated; one entry per address a
- * peer may use. Throws on an entry it cannot read.
- */
-export function parseDiameterPeers(text: string): DiameterPeerRule[] {
-  const byHost = new Map<string, DiameterPeerRule>();
-  for (const entry of text.split(',').map((e) => e.trim()).filter(Boolean)) {
-    const at = entry.lastIndexOf('@');
-    const host = entry.slice(0, at).trim();
-    const address = entry.slice(at + 1).trim();
-    if (at <= 0 || !address || !/^[A-Za-z0-9.-]+$/.test(host)) throw new Error(`Diameter peer ${JSON.stringify(entry)}: expected origin-host@address`);
-    sourceFilter([address]); // throws on a bad address or prefix
-    const key = host.toLowerCase();
-    const rule = byHost.get(key) ?? { originHost: host, addresses: [] };
-    rule.addresses.push(address);
-    byHost.set(key, rule);
-  }
-  return [...byHost.values()];
-}
-
 /** The requester a report must come from: the connection's authenticated Origin-Host, not the request's AVP. */
 function requesterOf(ctx: RequestContext): Requester {
   return `diameter:${(ctx.peer.remote?.originHost ?? '').toLowerCase()}`;
