@@ -16,7 +16,7 @@ import {
   createRequest, createResponse, formatHost, parseNameAddr, randomToken,
   type MessageSource, type ServerContext, type SipRequest, type SipStack,
 } from '../sip/index.js';
-import { CoreLinkVerifier } from '../adapters/sip/core-link.js';
+import { CoreLinkVerifier, signCoreLink } from '../adapters/sip/core-link.js';
 import {
   DRM_TYPE,
 } from '../contracts/licence.js';
@@ -400,8 +400,20 @@ export class MediaServer {
     if (!sendBye || !this.#stack || !d.target) return;
     const headers: Array<[string, string]> = d.routes.map((r) => ['Route', r] as [string, string]);
     headers.push(['From', d.local], ['To', d.remote], ['Call-ID', d.callId], ['CSeq', `${++d.cseq} BYE`], ['Max-Forwards', '70']);
+    // For the softswitch this is an in-dialog request from the core: signed, asserting the mailbox side of the dialog.
+    const local = this.#localIdentity(d);
+    if (local) headers.push(['P-Asserted-Identity', `<sip:${local}>`]);
     const bye = createRequest('BYE', d.target, headers);
+    if (this.#o.linkKey) signCoreLink(bye, this.#o.linkKey);
     this.#stack.send(bye).catch(() => undefined);
+  }
+
+  #localIdentity(d: Dialog): string | undefined {
+    try {
+      return aorOf(parseNameAddr(d.local, 'To').uri);
+    } catch {
+      return undefined;
+    }
   }
 
   #warning(text: string): [string, string] {
