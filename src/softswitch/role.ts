@@ -12,6 +12,7 @@ import { startH248Softswitch } from './h248-mgc.js';
 import { startH323Gatekeeper } from './h323-gatekeeper.js';
 import { startMgcpSoftswitch } from './mgcp-agent.js';
 import { startSoftswitch } from './run.js';
+import { voicemailFromConfig } from './voicemail-policy.js';
 import { randomBytes } from 'node:crypto';
 import type { RunningRole } from '../contracts/role.js';
 
@@ -55,6 +56,8 @@ export async function startSoftswitchRole(cfg: Config, logger: Logger, shared?: 
     metricsRegistry: registry,
     auc,
     store,
+    // voicemail (docs/voicemail.md)
+    ...((vm) => (vm ? { calls: { voicemail: vm } } : {}))(voicemailFromConfig(cfg)),
     logger: log,
     ...(shared?.health ? { health: shared.health } : {}),
   });

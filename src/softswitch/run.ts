@@ -28,6 +28,7 @@ import type { MetricsRegistry } from '../metrics/index.js';
 import { listenAddress, startListener, type Health, type ListenerHealth } from '../metrics/health.js';
 import { startMetricsServer } from '../metrics/server.js';
 import type { BindingRepo } from '../store/bindings.js';
+import type { VoicemailPolicy } from './voicemail-policy.js';
 
 export interface CallRoutingOptions {
   /** How long an AoR's bindings read from the store are reused (default 2000 ms; changes made by this process apply at once). */
@@ -46,6 +47,8 @@ export interface CallRoutingOptions {
    * false only for routing benchmarks).
    */
   authenticate?: boolean;
+  /** Voicemail: where unanswered calls and retrieval addresses go (docs/voicemail.md); absent: none. */
+  voicemail?: VoicemailPolicy;
 }
 
 export interface SoftswitchOptions {
@@ -218,6 +221,7 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
     known: o.calls?.knownAor ?? (async (aor) => (await o.store.terminals.get(aor)) !== undefined),
     realm: o.realm,
     ...(o.calls?.ringTimeoutMs !== undefined ? { ringTimeoutMs: o.calls.ringTimeoutMs } : {}),
+    ...(o.calls?.voicemail ? { voicemail: o.calls.voicemail } : {}),
     ...(o.calls?.noAnswerTimeoutMs !== undefined ? { noAnswerTimeoutMs: o.calls.noAnswerTimeoutMs } : {}),
     ...(o.calls?.recordRouteHost !== undefined ? { recordRouteHost: o.calls.recordRouteHost } : {}),
     metrics,
@@ -238,7 +242,11 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
   });
   const linkKey = o.coreLinkKey;
   // Requests to an SBC are signed as the SBC signs its own: it takes nothing on the core link without (docs/sip-core-link.md).
-  const stack = linkKey ? signingRequests(plainStack, (req) => signCoreLink(req, linkKey), (req, so) => trusted(nextHopAddress(req, so) ?? '')) : plainStack;
+  const stack = linkKey ? signingRequests(plainStack, (req) => signCoreLink(req, linkKey), (req, so) => {
+    const next = nextHopAddress(req, so);
+    // the media server takes the softswitch's Diversion and P-Asserted-Identity on its signature only (docs/voicemail.md)
+    return trusted(next ?? '') || (o.calls?.voicemail?.isServer(next) ?? false);
+  }) : plainStack;
   router.attach(stack);
   // the registrar's own counters move the metrics before every scrape, whichever endpoint serves them
   metrics.registry.beforeCollect(() => metrics.syncRegister(handler.st));

@@ -9,6 +9,8 @@
  * the core-link signature: the mailbox in `Diversion` (RFC 5806) and the
  * caller's authenticated identity in `P-Asserted-Identity` (RFC 3325).
  */
+import { parseHostPort } from '../config/addresses.js';
+import type { Config } from '../config/load.js';
 import { formatHost, type SipRequest } from '../sip/index.js';
 
 export type DivertReason = 'unavailable' | 'user-busy' | 'no-answer' | 'deflection';
@@ -60,4 +62,16 @@ export class VoicemailPolicy {
     if (o.caller) out.set('P-Asserted-Identity', `<sip:${o.caller}>`);
     return out;
   }
+}
+
+/**
+ * The policy `softswitch.voicemail.*` configures: the media server named
+ * there, or this configuration's own (`media.sip`, the one `keyswitch up`
+ * runs); none with `off`.
+ */
+export function voicemailFromConfig(cfg: Config): VoicemailPolicy | undefined {
+  const v = cfg.softswitch.voicemail;
+  if (v.server === 'off') return undefined;
+  const at = v.server ? parseHostPort(v.server, 'softswitch.voicemail.server') : { host: cfg.media.sip.host, port: cfg.media.sip.port };
+  return new VoicemailPolicy({ address: at.host, port: at.port }, v.noAnswerSeconds * 1000);
 }
