@@ -84,6 +84,8 @@ export class IdsEngine {
   readonly #escalateFlows: number;
   readonly #escalateMs: number;
   readonly #onDetection: ((d: Detection) => void) | undefined;
+  /** Told of each new block (the SBC writes it to the store for operators). */
+  readonly blockListeners = new Set<(e: BlockEntry) => void>();
   readonly totals = { inspected: 0, dropped: 0, answered: 0, blockedDrops: 0, detections: 0, blocks: 0, reloads: 0 };
 
   constructor(o: IdsOptions) {
@@ -402,16 +404,16 @@ export class IdsEngine {
   #block(r: CompiledRule, scope: BlockScope, ms: number, ev: IdsEvent, fk: string, addr: Partner, t: number): Detection['block'] {
     if (scope === 'identity' && ev.identity !== undefined) {
       const target = identityKey(ev.identity);
-      const { fresh } = this.#blacklist.add(target, 'identity', r.name, r.reason, ms);
-      if (fresh) this.totals.blocks++;
+      const { entry, fresh } = this.#blacklist.add(target, 'identity', r.name, r.reason, ms);
+      if (fresh) this.#made(entry);
       return { target, scope: 'identity', until: t + ms };
     }
     const goodAddress = addr.hasGood(undefined, t, this.#goodMs);
     if (scope === 'address' && !goodAddress) return this.#add(ev.address, 'address', r, r.reason, ms, t);
-    const { fresh } = this.#blacklist.add(fk, 'flow', r.name, r.reason, ms);
+    const { entry, fresh } = this.#blacklist.add(fk, 'flow', r.name, r.reason, ms);
     const made = { target: fk, scope: 'flow' as const, until: t + ms };
     if (!fresh) return made;
-    this.totals.blocks++;
+    this.#made(entry);
     // Escalation: several flows of one address blocked, and nobody ever authenticated from it.
     if (t - addr.flowsBlockedAt > this.#escalateMs) addr.flowsBlocked = 0;
     addr.flowsBlocked++;
@@ -423,9 +425,14 @@ export class IdsEngine {
   }
 
   #add(target: string, scope: BlockScope, r: CompiledRule, reason: string, ms: number, t: number): Detection['block'] {
-    const { fresh } = this.#blacklist.add(target, scope, r.name, reason, ms);
-    if (fresh) this.totals.blocks++;
+    const { entry, fresh } = this.#blacklist.add(target, scope, r.name, reason, ms);
+    if (fresh) this.#made(entry);
     return { target, scope, until: t + ms };
+  }
+
+  #made(e: BlockEntry): void {
+    this.totals.blocks++;
+    for (const l of this.blockListeners) l(e);
   }
 }
 

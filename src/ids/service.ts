@@ -92,3 +92,51 @@ export function startIds(o: IdsServiceOptions): IdsService {
     },
   };
 }
+
+/** The settings `ids.*` as the roles hold them (structural: src/ids does not import the config). */
+export interface IdsSettings {
+  enabled: string;
+  rules: string;
+  webhook: string;
+  maxPartners: number;
+  partnerIdleSeconds: number;
+  goodRecordSeconds: number;
+  escalateFlows: number;
+}
+
+export function idsOptions(s: IdsSettings): IdsServiceOptions {
+  return {
+    ...(s.rules ? { rulesFile: s.rules } : {}),
+    ...(s.webhook ? { webhook: s.webhook } : {}),
+    maxPartners: s.maxPartners,
+    idleSeconds: s.partnerIdleSeconds,
+    goodRecordSeconds: s.goodRecordSeconds,
+    escalateFlows: s.escalateFlows,
+  };
+}
+
+let shared: { service: IdsService; users: number } | undefined;
+
+/**
+ * The process's intrusion detection: the first role to ask starts it, the
+ * others (the SBC and the API under `keyswitch up`) share it; it stops when
+ * the last one releases it. Undefined when `ids.enabled` is off.
+ */
+export function acquireIds(s: IdsSettings, extra: Pick<IdsServiceOptions, 'logger' | 'metrics'>): { service: IdsService; release(): void } | undefined {
+  if (s.enabled !== 'on') return undefined;
+  if (!shared) shared = { service: startIds({ ...idsOptions(s), ...extra }), users: 0 };
+  const held = shared;
+  held.users++;
+  let released = false;
+  return {
+    service: held.service,
+    release() {
+      if (released) return;
+      released = true;
+      if (--held.users === 0) {
+        held.service.close();
+        if (shared === held) shared = undefined;
+      }
+    },
+  };
+}

@@ -16,6 +16,7 @@ import type { OperatorAction, SbcStateRepo, SourceBlock, SourceFailureRecord } f
 import type { SessionTable } from './sessions.js';
 import type { FailureCounter } from './sip-failures.js';
 import type { GuardAlert, SignatureGuard } from './signing/guard.js';
+import type { BlockEntry } from '../ids/types.js';
 
 export interface SbcControlOptions {
   idsp: string;
@@ -34,6 +35,8 @@ export interface SbcControlOptions {
   snapshotMax?: number;
   /** Blocks written to the store per second at most (default 20); more are counted and logged. */
   recordPerSecond?: number;
+  /** The intrusion detection's blacklist: listed and lifted with the guard's blocks (docs/ids.md). */
+  ids?: { blocks(): BlockEntry[]; unblock(target: string): boolean };
 }
 
 export const BLOCK_REASON = 'signature-failures';
@@ -64,8 +67,9 @@ export class SbcControl implements LiveSbc {
 
   blocks(): SourceBlock[] {
     const g = this.#o.guard;
-    if (!g) return [];
-    return g
+    const ids = (this.#o.ids?.blocks() ?? []).map((b) => idsBlock(this.idsp, b));
+    if (!g) return ids.sort((a, b) => b.blockedAt - a.blockedAt);
+    return [...ids, ...g
       .blocks()
       .map(({ source, until }) => {
         const w = this.#made.get(source);
@@ -78,12 +82,12 @@ export class SbcControl implements LiveSbc {
           blockedAt: w?.blockedAt ?? until - g.blockMs,
           expiresAt: until,
         };
-      })
-      .sort((a, b) => b.blockedAt - a.blockedAt);
+      })].sort((a, b) => b.blockedAt - a.blockedAt);
   }
 
   unblock(source: string): boolean {
-    const had = this.#o.guard?.unblock(source) ?? false;
+    const byIds = this.#o.ids?.unblock(source) ?? false;
+    const had = (this.#o.guard?.unblock(source) ?? false) || byIds;
     this.#made.delete(source);
     this.#o.failures.forget(source);
     if (had) this.#o.logger?.info({ source }, 'sbc: block lifted by an operator');
@@ -104,6 +108,11 @@ export class SbcControl implements LiveSbc {
     return dropped;
   }
 
+  /** A block the intrusion detection made: written to the store like the guard's (capped). */
+  onIdsBlock(b: BlockEntry): void {
+    this.#record(idsBlock(this.idsp, b));
+  }
+
   /** The guard's alert: remember the block's facts and write it to the store (capped). */
   onBlock(a: GuardAlert): void {
     const blockedAt = this.#now();
@@ -111,9 +120,13 @@ export class SbcControl implements LiveSbc {
     if (this.#made.size >= MAX_MADE) this.#prune();
     this.#made.delete(a.source);
     this.#made.set(a.source, { failures: a.failures, windowMs: a.windowMs, blockedAt });
+    this.#record({ source: a.source, idsp: this.idsp, reason: BLOCK_REASON, failures: a.failures, windowMs: a.windowMs, blockedAt, expiresAt: a.blockedUntil });
+  }
+
+  #record(b: SourceBlock): void {
     const state = this.#o.state;
     if (!state) return;
-    const second = Math.floor(blockedAt / 1000);
+    const second = Math.floor(b.blockedAt / 1000);
     if (second !== this.#second) {
       this.#second = second;
       this.#inSecond = 0;
@@ -123,7 +136,6 @@ export class SbcControl implements LiveSbc {
       if (this.unrecorded === 1 || this.unrecorded % 1000 === 0) this.#o.logger?.warn({ unrecorded: this.unrecorded }, 'sbc: blocks made faster than they are recorded in the store; the rest are in this SBC only');
       return;
     }
-    const b: SourceBlock = { source: a.source, idsp: this.idsp, reason: BLOCK_REASON, failures: a.failures, windowMs: a.windowMs, blockedAt, expiresAt: a.blockedUntil };
     state.recordBlock(this.instance, b).catch((err: Error) => this.#o.logger?.warn({ err: err.message }, 'sbc: block not recorded in the store'));
   }
 
@@ -192,4 +204,9 @@ export class SbcControl implements LiveSbc {
     for (const s of this.#made.keys()) if (!live.has(s)) this.#made.delete(s);
     while (this.#made.size >= MAX_MADE) this.#made.delete(this.#made.keys().next().value!);
   }
+}
+
+/** An IDS block as operators see blocks: the source is the address, flow or `id:<identity>`, the reason names the rule. */
+function idsBlock(idsp: string, b: BlockEntry): SourceBlock {
+  return { source: b.target, idsp, reason: `ids ${b.scope}: ${b.rule}: ${b.reason}`, failures: b.hits, windowMs: 0, blockedAt: b.since, expiresAt: b.until };
 }

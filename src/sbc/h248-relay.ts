@@ -1,4 +1,5 @@
 import { SbcFlow, type SbcOptions, type SbcPending } from '../flow/sbc.js';
+import { authOutcome, screenCommand, type RelayIds } from './ids-relay.js';
 import type { Mechanism } from '../flow/messages.js';
 import {
   decodeS1, decodeS5, decodeS7, decodeS9, encodeS2, encodeS6, encodeS8, encodeS10, ksStep, requestIdOf, rootCommand,
@@ -50,6 +51,8 @@ export interface H248RelayOptions {
   flow?: Omit<SbcOptions, 'idsp' | 'ksp' | 'offered'>;
   timers?: Partial<TransportTimers>;
   logger?: Logger;
+  /** The intrusion detection (docs/ids.md): screens gateway messages, told registration outcomes. */
+  ids?: RelayIds;
 }
 
 export interface H248RelayStats {
@@ -189,6 +192,9 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
       const d = decodeS5(cmd!);
       if (!d.ok) return { error: d.error };
       if (!gw.askedBy) return { error: { code: H248_ERROR.internal, text: 'no registration in progress' } };
+      // a challenge while an s7 is outstanding: the core refused its answer
+      if (gw.pending) authOutcome(o.ids, 'h248', false, 'ks1', gw.idc, gw.peer.address, gw.peer.port, 'wrong response');
+      gw.pending = undefined;
       const r = flow.onChallenge(d.value, { n1: gw.askedBy });
       if (!r.ok) return { error: sbcRejectError(r) };
       return relayed(await access.request(gw.peer, encodeS6(r.s6, requestIdOf(cmd!))), 'gateway');
@@ -202,6 +208,7 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
       if (!r.ok) return { error: sbcRejectError(r) };
       gw.pending = undefined;
       sessions.accept(r.session, 'h248', gw.key, clock() + ttlMs);
+      authOutcome(o.ids, 'h248', true, 'ks1', r.session.idc, gw.peer.address, gw.peer.port);
       gw.idc = r.session.idc;
       gw.spi = spiOf(r.session.keys.sessionKey);
       gw.awaitingS10 = true;
@@ -220,6 +227,8 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
 
   /** Annex B check on every datagram from a registered gateway. */
   function inbound(peer: Peer, msg: ParsedMessage, datagram: Buffer): ErrorDescriptor | undefined {
+    // H.248 answers every request: the IDS's drop is an error answer here, to the sender only.
+    if (screenCommand(o.ids, 'h248', isRegistration(msg) ? 'SERVICECHANGE' : 'REQUEST', msg.mid, peer.address, peer.port)) return { code: H248_ERROR.unauthorized, text: 'refused' };
     const gw = gateways.get(peerKey(peer));
     const rec = sessionOf(gw);
     if (!rec?.uplink) return undefined;
@@ -230,6 +239,7 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
     const verdict = verifyProtected(rec.uplink, gw!.spi!, msg, datagram);
     if (verdict === 'ok') return undefined;
     authRejected[verdict]++;
+    authOutcome(o.ids, 'h248', false, 'app-hmac', rec.idc, peer.address, peer.port, `annex-b ${verdict}`);
     o.logger?.warn({ idc: rec.idc, verdict }, 'h248 sbc: message refused (Annex B header)');
     return { code: H248_ERROR.unauthorized, text: `authentication header ${verdict}` };
   }

@@ -16,6 +16,7 @@
  * the softswitch as received, inside a relay token; the softswitch checks
  * them and makes the signed answer, which goes back unchanged.
  */
+import { authOutcome, screenCommand, type RelayIds } from './ids-relay.js';
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
@@ -53,6 +54,8 @@ export interface H323RelayOptions {
   clock?: Clock;
   random?: RandomBytes;
   logger?: Logger;
+  /** The intrusion detection (docs/ids.md): screens RAS requests, told registration outcomes. */
+  ids?: RelayIds;
   onPacket?: (side: 'access' | 'core', dir: 'in' | 'out', data: Buffer, peer: RasPeer) => void;
 }
 
@@ -117,6 +120,8 @@ function localAddress(peer: string, bound: string, advertise: string | undefined
   for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   return '127.0.0.1';
 }
+
+const RAS_NAMES: Record<string, string> = { gatekeeperRequest: 'GRQ', registrationRequest: 'RRQ', unregistrationRequest: 'URQ' };
 
 export async function startH323Relay(o: H323RelayOptions): Promise<H323Relay> {
   const offered = o.sbc.offered ?? [{ name: 'app-hmac', q: 1 }];
@@ -228,6 +233,7 @@ export async function startH323Relay(o: H323RelayOptions): Promise<H323Relay> {
     if (m.type === 'registrationConfirm') return accepted(req, m.value, r.pending);
     if (m.type !== 'registrationReject') return rrj(req.seq, R.undefinedReason);
     const s5 = challengeIn(m);
+    if (m.value.rejectReason.type === 'securityDenial') authOutcome(o.ids, 'h323', false, 'ks1', s7.idc, req.peer.host, req.peer.port, 'wrong response');
     if (s5) {
       // A wrong authenticator (securityDenial) or a stale Rand (securityReplay): the new challenge echoes N1'.
       const ch = flow.onChallenge(s5, { n1: r.pending.n1 });
@@ -251,6 +257,7 @@ export async function startH323Relay(o: H323RelayOptions): Promise<H323Relay> {
     byIdc.set(route.idc, route);
     byEid.set(route.eid, route);
     counters.registered++;
+    authOutcome(o.ids, 'h323', true, 'ks1', rec.idc, req.peer.host, req.peer.port);
     return rcf(req.seq, { endpointIdentifier: route.eid, alias: route.idc, gatekeeperId: idsp, timeToLive: ttl, tokens: [s10Token(acc.s10)] });
   }
 
@@ -325,6 +332,7 @@ export async function startH323Relay(o: H323RelayOptions): Promise<H323Relay> {
     // Only an answer to this very request goes to the endpoint.
     const pairs: Record<string, string[]> = { registrationRequest: ['registrationConfirm', 'registrationReject'], unregistrationRequest: ['unregistrationConfirm', 'unregistrationReject'] };
     if (!a.ok || !pairs[m.type]!.includes(a.message.type) || (a.message as { value: { requestSeqNum: number } }).value.requestSeqNum !== req.seq) return fail();
+    if (m.type === 'registrationRequest') authOutcome(o.ids, 'h323', a.message.type === 'registrationConfirm', 'h235', undefined, req.peer.host, req.peer.port);
     if (a.message.type === 'registrationConfirm') {
       if (!plain.has(a.message.value.endpointIdentifier)) counters.plainRegistered++;
       plain.set(a.message.value.endpointIdentifier, clock() + (a.message.value.timeToLive ?? 300) * 1000);
@@ -335,6 +343,7 @@ export async function startH323Relay(o: H323RelayOptions): Promise<H323Relay> {
 
   async function onAccess(req: RasRequest): Promise<RasAnswer> {
     const m = req.message;
+    if (screenCommand(o.ids, 'h323', RAS_NAMES[m.type] ?? m.type, undefined, req.peer.host, req.peer.port)) return null;
     const t = ks1Token((m as { value: Secured }).value.tokens);
     const h = hashedToken(m);
     if (m.type === 'gatekeeperRequest') {

@@ -11,6 +11,7 @@
  * X-KS-HMAC (app-hmac); the SBC answers a missing, wrong or replayed one with
  * 510 and does not forward it.
  */
+import { authOutcome, screenCommand, type RelayIds } from './ids-relay.js';
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { verifyCommand, protectCommand, withoutProtection } from '../adapters/mgcp/app-hmac.js';
@@ -56,6 +57,8 @@ export interface MgcpRelayOptions {
   clock?: Clock;
   random?: RandomBytes;
   logger?: Logger;
+  /** The intrusion detection (docs/ids.md): screens gateway commands, told registration outcomes. */
+  ids?: RelayIds;
   onPacket?: (side: 'access' | 'core', dir: 'in' | 'out', data: Buffer, peer: MgcpPeer) => void;
 }
 
@@ -289,6 +292,7 @@ export async function startMgcpRelay(o: MgcpRelayOptions): Promise<MgcpRelay> {
       const verdict = verifyCommand(cmd, route.rec.uplink);
       if (verdict !== 'ok') {
         counters.hmacRejected[verdict]++;
+        authOutcome(o.ids, 'mgcp', false, 'app-hmac', route.rec.idc, from.host, from.port, `app-hmac ${verdict}`);
         o.logger?.warn({ idc: route.rec.idc, verb: cmd.verb, verdict }, 'mgcp app-hmac refused');
         return { code: 510, text: `Protocol error: app-hmac ${verdict}` };
       }
@@ -299,7 +303,9 @@ export async function startMgcpRelay(o: MgcpRelayOptions): Promise<MgcpRelay> {
     return relay(await toCore(cmd, withoutKs(hop(cmd.params))), true);
   };
 
-  const onAccessCommand = (cmd: MgcpCommand, from: MgcpPeer): Promise<MgcpReply> | MgcpReply => {
+  const onAccessCommand = (cmd: MgcpCommand, from: MgcpPeer): Promise<MgcpReply> | MgcpReply | null => {
+    const v = screenCommand(o.ids, 'mgcp', cmd.verb, cmd.endpoint, from.host, from.port);
+    if (v) return v.kind === 'reject' ? (v.status === 503 ? { code: 400, text: 'Transient error' } : { code: 510, text: 'Protocol error: refused' }) : null;
     const step = ksStep(cmd.verb, cmd.params);
     if (step === 's1') return onS1(cmd, from);
     if (step === 'response') return onS7(cmd, from);
@@ -322,6 +328,7 @@ export async function startMgcpRelay(o: MgcpRelayOptions): Promise<MgcpRelay> {
     const r = flow.onChallenge(d.value, { n1: gw.askedBy });
     if (!r.ok) return reject(r);
     const result = d.value.result ?? gw.result;
+    if (result === 'failed') authOutcome(o.ids, 'mgcp', false, 'ks1', d.value.idc, gw.address.host, gw.address.port, 'wrong response');
     gw.result = undefined;
     gw.pending = undefined;
     return relay(await toGateway(gw.address, cmd, [...withoutKs(hop(cmd.params)), ...s6Params(r.s6, result)]), false);
@@ -343,6 +350,7 @@ export async function startMgcpRelay(o: MgcpRelayOptions): Promise<MgcpRelay> {
     routes.set(idc, { address: gw.address, domain, rec });
     byDomain.set(domain, idc);
     counters.registered++;
+    authOutcome(o.ids, 'mgcp', true, 'ks1', idc, gw.address.host, gw.address.port);
     const res = await toGateway(gw.address, cmd, [...withoutKs(hop(cmd.params)), ...s10Params(r.s10)]);
     // A gateway that refuses s10 (bad MAC, downgrade) has no session to protect.
     if (!res.ok || res.response.code >= 300) {

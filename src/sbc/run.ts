@@ -34,6 +34,8 @@ import { MetricsRegistry } from '../metrics/registry.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { listenAddress, startListener, type Health, type ListenerHealth } from '../metrics/health.js';
 import type { MessageSource, SipResponse } from '../sip/index.js';
+import type { IdsSink } from '../adapters/sip/ids.js';
+import { sbcIds, screen, watchAnswers } from './ids-sip.js';
 
 export interface StartSbcOptions {
   /** IDsp: this SBC's identity (the KS1 realm). */
@@ -75,6 +77,8 @@ export interface StartSbcOptions {
   metrics?: MetricsRegistry;
   /** The process's health: each listener is registered there, and the metrics endpoint serves `/healthz` from it. */
   health?: Health;
+  /** The intrusion detection (docs/ids.md): screens every message from a terminal, reads the answers for auth outcomes. */
+  ids?: IdsSink;
 }
 
 export interface SbcSigningOptions {
@@ -299,9 +303,12 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
     });
     // Before the transaction layer: blocked sources go unread, and a response
     // whose Via signature fails never reaches (nor ends) a client transaction.
+    const idsScreen = o.ids ? sbcIds(o.ids) : undefined;
     for (const t of untrusted) {
       const inner = t.onMessage;
+      if (idsScreen) watchAnswers(t, idsScreen);
       t.onMessage = (r, src) => {
+        if (idsScreen && screen(idsScreen, r, src)) return;
         if (sigGuard?.isBlocked(src.address)) {
           blockedDrops++;
           return;

@@ -1,4 +1,6 @@
 import fastifySwagger from '@fastify/swagger';
+import type { IdsEngine } from '../../ids/engine.js';
+import { idsHooks, idsRoutes } from './ids-routes.js';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../../log/logger.js';
@@ -25,6 +27,8 @@ export interface ApiOptions {
   health?: Health;
   /** Roles running in this process (`keyswitch up`): the operator routes reach the SBC directly (docs/operations.md). */
   live?: LiveRoles;
+  /** The intrusion detection of the process (docs/ids.md): screens requests, reads sign-in outcomes; its operator routes. */
+  ids?: { engine: IdsEngine; reload(): { ok: true; rules: number } | { ok: false; error: string } };
   /** The web console under /console (docs/console.md): its settings and the process's metrics. */
   console?: ConsoleApiOptions;
 }
@@ -115,6 +119,8 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     }
   });
 
+  if (opts.ids) idsHooks(app, opts.ids.engine);
+
   app.addHook('onSend', async (req, reply, payload) => {
     reply.headers(SECURITY_HEADERS);
     const docs = req.url === '/docs' || req.url.startsWith('/docs/');
@@ -179,6 +185,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
 
   // registrations, failures and lockouts, blocked sources, failures per source, the audit log
   operatorRoutes(app, store, opts.live);
+  if (opts.ids) idsRoutes(app, store, opts.ids.engine, opts.ids.reload);
 
   return app;
 }
