@@ -20,7 +20,7 @@ export type RoleName = 'auc' | 'softswitch' | 'sbc' | 'media';
  * `keyswitch up` provisions the identities of its own SBC and softswitch at
  * its AuC on first start, so that the system works with no setup.
  */
-async function provisionOwnProxies(store: Store, cfg: Config, logger: Logger): Promise<void> {
+export async function provisionOwnProxies(store: Store, cfg: Config, logger: Logger): Promise<void> {
   const own: { id: string; key: Buffer }[] = [{ id: cfg.sbc.idsp, key: sbcKey(cfg) }];
   const sw = softswitchIdentity(cfg);
   if (sw) own.push(sw);
@@ -72,6 +72,16 @@ async function startStatusServer(name: string, at: { host: string; port: number 
 
 /** Starts the named roles in this process, prints where each listens, stops cleanly on SIGINT/SIGTERM. */
 export async function runRoles(roles: RoleName[], flags: GlobalFlags, extra: Record<string, unknown>): Promise<void> {
+  // `up`: one process per role under a supervisor (src/cli/up-supervisor.ts); a forked role knows its name from the environment.
+  if (roles.length > 1) {
+    const { UP_ROLE_ENV, UP_ROLES } = await import('./up-ipc.js');
+    const role = UP_ROLES.find((r) => r === process.env[UP_ROLE_ENV]);
+    if (role && process.send) {
+      delete process.env[UP_ROLE_ENV];
+      return (await import('./up-child.js')).runUpChild(role, flags, extra);
+    }
+    return (await import('./up-supervisor.js')).superviseUp(UP_ROLES.filter((r) => (roles as string[]).includes(r)), flags, extra);
+  }
   const cfg = configFrom(flags, extra);
   // A role's first start makes its data directory (0700); one-shot commands need --init for that.
   ensureDataDir(cfg.dataDir, true);

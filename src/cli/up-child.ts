@@ -68,6 +68,8 @@ export async function runUpChild(role: UpRole, flags: GlobalFlags, extra: Record
     void answer(id, async () => {
       switch (q.op) {
         case 'metrics':
+          // run with --expose-gc (bench:memory), the heap reported is what survives a full collection
+          (globalThis as { gc?: () => void }).gc?.();
           return metrics.render();
         case 'health':
           return health.report({ local: true });

@@ -27,9 +27,11 @@
  * A pure decision object: signals and the clock are given; nothing here
  * reads the wall clock, sends or logs (tests drive it step by step).
  */
-import { findKs1, isS7 } from '../adapters/sip/sbc-ks1.js';
+import { findKs1, isS7 } from '../adapters/sip/ks1-sip.js';
 import { KS_HMAC } from '../adapters/sip/sbc-app-hmac.js';
+import type { MetricsRegistry } from '../metrics/registry.js';
 import type { SipMessage, SipRequest } from '../sip/message.js';
+import type { SipStack } from '../sip/stack.js';
 import type { InboundVerdict } from '../sip/proxy/hooks.js';
 import type { MessageSource } from '../sip/transport/types.js';
 
@@ -234,4 +236,45 @@ export class LagSampler {
   stop(): void {
     clearInterval(this.#timer);
   }
+}
+
+/**
+ * Counts the requests sent through `stack` that have no final answer yet
+ * (the queue toward the core the gate bounds). INVITEs are left out: a call
+ * rings for as long as a person takes to answer, which is no load.
+ */
+export function countingPending(stack: SipStack): { stack: SipStack; pending: () => number } {
+  let n = 0;
+  const done = () => {
+    n--;
+  };
+  return {
+    stack: {
+      ...stack,
+      send(req, o) {
+        if (req.method === 'INVITE') return stack.send(req, o);
+        n++;
+        const p = stack.send(req, o);
+        p.then(done, done);
+        return p;
+      },
+    },
+    pending: () => n,
+  };
+}
+
+/** The gate's figures in the process's registry (docs/metrics.md). */
+export function overloadMetrics(registry: MetricsRegistry, gate: OverloadGate, pending: () => number): void {
+  const rejected = registry.counter('keyswitch_sbc_overload_rejected_total', 'New requests from terminals the SBC answered 503 with Retry-After because it was overloaded, by kind (new-dialog, new-registration).', { labelNames: ['kind'] });
+  const seen = { 'new-dialog': 0, 'new-registration': 0 };
+  for (const kind of Object.keys(seen)) rejected.inc({ kind }, 0);
+  registry.beforeCollect(() => {
+    const s = gate.stats();
+    for (const kind of ['new-dialog', 'new-registration'] as const) {
+      if (s.rejected[kind] > seen[kind]) rejected.inc({ kind }, s.rejected[kind] - seen[kind]);
+      seen[kind] = s.rejected[kind];
+    }
+  });
+  registry.gauge('keyswitch_sbc_overload_reject_fraction', 'The fraction (0 to 1) of new requests the SBC refuses now for overload.').onCollect((g) => g.set(gate.stats().rejectFraction));
+  registry.gauge('keyswitch_sbc_core_pending', 'Requests the SBC sent to the softswitch that have no final answer yet (INVITEs excepted).').onCollect((g) => g.set(pending()));
 }

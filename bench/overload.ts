@@ -1,0 +1,193 @@
+/**
+ * npm run bench:overload [-- --capacity 900 --duration 30 --users 2000 --probe-rate 3000]
+ *
+ * Overload control of `keyswitch up` (docs/sbc.md, "Overload"): sipp offers
+ * Digest MD5 REGISTERs (bench/sipp/register-digest-inf.xml, users from an
+ * injection file, open loop) at 1× and at 3× the measured capacity for
+ * --duration seconds each, then at 1× again for 10 s to see it recover.
+ * Prints per phase: offered and completed registrations/s (goodput), the
+ * failures (503s from the SBC's overload gate and the softswitch's AuC
+ * queue, read from /metrics; others by sipp's reason), sipp's
+ * retransmissions, and the memory of all keyswitch processes (sum of PSS)
+ * every 5 s. Figures only: nothing is asserted.
+ *
+ * Capacity is measured first (10 s at --probe-rate; completed/s), unless
+ * --capacity gives it. On a shared machine the figures are noisy: the load
+ * average is printed with each phase.
+ *
+ * Needs sipp (Debian sip-tester) on Linux.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { openStore } from '../src/store/index.js';
+import { freePorts, upEnv } from '../test/helpers/ports.js';
+import { loadAverage, memoryKiB, processTree } from './proc-stat.js';
+
+const { values: args } = parseArgs({
+  options: {
+    capacity: { type: 'string' },
+    duration: { type: 'string', default: '30' },
+    users: { type: 'string', default: '2000' },
+    'probe-rate': { type: 'string', default: '3000' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (args.help) {
+  process.stdout.write(readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0]!.replace(/^\/\*\*?|^ \* ?/gm, ''));
+  process.exit(0);
+}
+if (!existsSync('/usr/bin/sipp') && !existsSync('/usr/local/bin/sipp')) {
+  console.error('bench:overload needs sipp (Debian sip-tester)');
+  process.exit(2);
+}
+const duration = Number(args.duration);
+const userCount = Number(args.users);
+
+const BIN = join(import.meta.dirname, '..', 'bin', 'keyswitch.js');
+const SCENARIO = join(import.meta.dirname, 'sipp', 'register-digest-inf.xml');
+const dir = mkdtempSync(join(tmpdir(), 'ks-bench-overload-'));
+const masterKey = randomBytes(32).toString('hex');
+const users = Array.from({ length: userCount }, (_, i) => ({ user: `d${i}`, password: `pw${i}` }));
+const usersCsv = join(dir, 'users.csv');
+writeFileSync(usersCsv, 'SEQUENTIAL\n' + users.map((u) => `${u.user};${u.password}`).join('\n') + '\n');
+const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '—');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+process.stderr.write(`provisioning ${fmt(userCount)} Digest users…\n`);
+{
+  const store = await openStore({ dataDir: join(dir, 'data'), masterKeyHex: masterKey });
+  for (let i = 0; i < users.length; i += 200) {
+    await Promise.all(users.slice(i, i + 200).map((u) => store.terminals.create(`${u.user}@127.0.0.1`, randomBytes(32), u.password)));
+  }
+  await store.close();
+}
+
+const up = await upEnv();
+const proc = spawn(process.execPath, [BIN, 'up'], {
+  env: { ...process.env, ...up.env, KEYSWITCH_DATA_DIR: join(dir, 'data'), KEYSWITCH_MASTER_KEY: masterKey, KEYSWITCH_LOG_LEVEL: 'warn', KEYSWITCH_DIGEST_ALGORITHMS: 'MD5' },
+  stdio: ['ignore', 'pipe', 'pipe'],
+});
+let out = '';
+await new Promise<void>((ok, fail) => {
+  const timer = setTimeout(() => fail(new Error(`keyswitch up not ready in 60 s: ${out}`)), 60_000);
+  const onData = (d: Buffer) => {
+    out = (out + d.toString()).slice(-8000);
+    if (/metrics \(and \/healthz\)/.test(out)) {
+      clearTimeout(timer);
+      ok();
+    }
+  };
+  proc.stdout!.on('data', onData);
+  proc.stderr!.on('data', onData);
+  proc.once('exit', (code) => fail(new Error(`keyswitch up exited ${code}: ${out}`)));
+});
+proc.removeAllListeners('exit');
+const target = `127.0.0.1:${up.ports.sbcSip}`;
+const metricsUrl = `http://127.0.0.1:${up.ports.metrics}/metrics`;
+
+/** Sums of the counters the phases report, from keyswitch's /metrics. */
+async function counters(): Promise<{ sbc503: number; aucShed: number }> {
+  const text = await fetch(metricsUrl).then((r) => r.text()).catch(() => '');
+  const sum = (name: string) => text.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `)).reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+  return { sbc503: sum('keyswitch_sbc_overload_rejected_total'), aucShed: sum('keyswitch_softswitch_auc_shed_total') };
+}
+
+interface Phase {
+  name: string;
+  rate: number;
+  ok: number;
+  failed: number;
+  retransmissions: number;
+  goodput: number;
+  /** Completed registrations per second, in 5 s slices. */
+  slices: number[];
+  sbc503: number;
+  aucShed: number;
+  why: string;
+  /** Sum of PSS of all keyswitch processes, MiB, every 5 s. */
+  memory: number[];
+  load: number;
+}
+
+/** Offers `rate` REGISTER calls/s for `seconds`, then waits for the calls to end. */
+async function phase(name: string, rate: number, seconds: number): Promise<Phase> {
+  const [port] = (await freePorts(1)) as [number];
+  const stf = join(dir, `sipp-${name}.csv`);
+  rmSync(stf, { force: true });
+  const before = await counters();
+  const load = loadAverage();
+  const memory: number[] = [];
+  const sampler = setInterval(() => memory.push(memoryKiB(processTree(proc.pid!)).pssSum / 1024), 5000);
+  const p = spawn(
+    'sipp',
+    ['-sf', SCENARIO, '-inf', usersCsv, '-m', String(Math.round(rate * seconds)), '-r', String(rate), '-l', String(rate * 60), '-i', '127.0.0.1', '-p', String(port), target,
+      '-nostdin', '-default_behaviors', 'all,-bye', '-timeout', `${Math.ceil(seconds + 60)}s`, '-trace_stat', '-stf', stf, '-fd', '1'],
+    { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let err = '';
+  p.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  await new Promise<void>((r) => p.once('close', () => r()));
+  clearInterval(sampler);
+  const after = await counters();
+  const rows = existsSync(stf) ? readFileSync(stf, 'utf8').trim().split('\n') : [];
+  if (rows.length < 2) throw new Error(`sipp wrote no statistics: ${err}`);
+  const head = rows[0]!.split(';');
+  const num = (row: string, col: string) => Number(row.split(';')[head.indexOf(col)] ?? NaN);
+  const last = rows[rows.length - 1]!;
+  const ok = num(last, 'SuccessfulCall(C)');
+  const slices: number[] = [];
+  for (let i = 1; i < rows.length && slices.length * 5 < seconds; i += 5) {
+    const from = i === 1 ? 0 : num(rows[i - 1]!, 'SuccessfulCall(C)');
+    const to = num(rows[Math.min(rows.length - 1, i + 4)]!, 'SuccessfulCall(C)');
+    slices.push((to - from) / 5);
+  }
+  return {
+    name, rate, ok,
+    failed: num(last, 'FailedCall(C)'),
+    retransmissions: num(last, 'Retransmissions(C)'),
+    goodput: ok / seconds,
+    slices,
+    sbc503: after.sbc503 - before.sbc503,
+    aucShed: after.aucShed - before.aucShed,
+    why: head.filter((h) => /^Failed.+\(C\)$/.test(h) && h !== 'FailedCall(C)' && num(last, h) > 0).map((h) => `${h.slice(6, -3)} ${fmt(num(last, h))}`).join(', '),
+    memory,
+    load,
+  };
+}
+
+try {
+  process.stderr.write('warming up…\n');
+  await phase('warm', 300, 2);
+  let capacity = args.capacity ? Number(args.capacity) : NaN;
+  if (!Number.isFinite(capacity)) {
+    const probeRate = Number(args['probe-rate']);
+    process.stderr.write(`measuring capacity: 10 s at ${fmt(probeRate)}/s…\n`);
+    const probe = await phase('probe', probeRate, 10);
+    capacity = Math.max(10, Math.floor(probe.goodput / 10) * 10);
+    await sleep(5000);
+  }
+  const phases: Phase[] = [];
+  for (const [name, factor, seconds] of [['1x', 1, duration], ['3x', 3, duration], ['recovery 1x', 1, 10]] as const) {
+    process.stderr.write(`${name}: ${fmt(capacity * factor)}/s for ${seconds} s…\n`);
+    phases.push(await phase(name.replace(/\s/g, '-'), capacity * factor, seconds));
+    if (name === '3x') await sleep(2000);
+  }
+  console.log(`keyswitch up, Digest MD5 REGISTER via sipp; capacity ${fmt(capacity)}/s (${args.capacity ? 'given' : 'measured'}); ${duration} s per phase; shared machine: noisy figures`);
+  console.log('phase        offered/s  goodput/s  % of capacity  ok       failed   503 (SBC)  503 (AuC queue)  retrans  load');
+  for (const p of phases) {
+    console.log(
+      `${p.name.padEnd(12)} ${fmt(p.rate).padStart(9)}  ${fmt(p.goodput, 0).padStart(9)}  ${fmt((100 * p.goodput) / capacity, 0).padStart(12)} %  ${fmt(p.ok).padEnd(8)} ${fmt(p.failed).padEnd(8)} ${fmt(p.sbc503).padStart(9)}  ${fmt(p.aucShed).padStart(15)}  ${fmt(p.retransmissions).padStart(7)}  ${p.load.toFixed(1)}`,
+    );
+  }
+  for (const p of phases) {
+    console.log(`${p.name}: goodput/s per 5 s: ${p.slices.map((x) => fmt(x)).join(' ')}; memory (PSS of all processes, MiB) every 5 s: ${p.memory.map((x) => fmt(x)).join(' ')}${p.why ? `; failures: ${p.why}` : ''}`);
+  }
+} finally {
+  proc.kill('SIGTERM');
+  await new Promise((r) => proc.once('exit', r));
+  rmSync(dir, { recursive: true, force: true });
+}
