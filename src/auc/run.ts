@@ -13,6 +13,7 @@ import { listenAddress, startListener, type Health } from '../metrics/health.js'
 import { MetricsRegistry, type MetricsHistory } from '../metrics/index.js';
 import { aucMetrics, dashboardHistory, observeApi, observeAucService } from './metrics.js';
 import type { LiveRoles } from '../control/live-roles.js';
+import { acquireIds } from '../ids/service.js';
 
 export interface RunningAuc {
   store: Store;
@@ -52,7 +53,10 @@ async function startAucOn(store: Store, cfg: Config, logger: Logger, health: Hea
   opened.push({ close: async () => history.stop() });
   const auc = new Auc(store, { challengeTtlSeconds: cfg.auc.challengeTtlSeconds, lockout: cfg.auc.lockout, logger: logger.child({ role: 'auc' }) });
   // the console's dashboard draws its rates from the same history (docs/console.md)
-  const api = await buildApi({ store, logger, bodyLimit: cfg.auc.api.bodyLimitBytes, ...(health ? { health } : {}), ...(live ? { live } : {}), console: { ...consoleSettings(cfg.auc.console), rates: history } });
+  // the process's intrusion detection screens the API too (shared with the SBC under `up`; docs/ids.md)
+  const ids = acquireIds(cfg.ids, { logger, metrics: registry });
+  if (ids) opened.push({ close: async () => ids.release() });
+  const api = await buildApi({ store, logger, bodyLimit: cfg.auc.api.bodyLimitBytes, ...(health ? { health } : {}), ...(live ? { live } : {}), ...(ids ? { ids: { engine: ids.service.engine, reload: ids.service.reload } } : {}), console: { ...consoleSettings(cfg.auc.console), rates: history } });
   opened.push(api);
   observeApi(api, metrics);
   await startListener('AuC provisioning API', listenAddress(cfg.auc.api.host, cfg.auc.api.port, 'http'), () => api.listen({ host: cfg.auc.api.host, port: cfg.auc.api.port }));

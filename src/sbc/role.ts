@@ -16,6 +16,7 @@ import type { SbcConnectionLimits } from './connection-limits.js';
 import { MetricsRegistry } from '../metrics/registry.js';
 import { sbcProtocolMetrics } from './sip-metrics.js';
 import { SbcControl } from './control.js';
+import { acquireIds } from '../ids/service.js';
 import type { LiveRoles } from '../control/live-roles.js';
 
 /** The SBC's key Ksp: configured, or generated once into the data directory. */
@@ -75,6 +76,8 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
   const sessions = protocols.sessions;
   const mechs = cfg.sbc.mechanisms;
   const c = cfg.sbc;
+  // The intrusion detection of the process (shared with the API under `up`; docs/ids.md).
+  const ids = acquireIds(cfg.ids, { logger: log, metrics: registry });
   // Operators see and steer the SBC through this (docs/operations.md); made once the SIP side runs.
   let control: SbcControl | undefined;
   const sip = await startSbc({
@@ -91,10 +94,13 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
     signing: signing(cfg, (a) => control?.onBlock(a)),
     connections: connections(cfg),
     metrics: registry,
+    ...(ids ? { ids: ids.service.engine } : {}),
     ...(c.metricsPort ? { metricsPort: c.metricsPort, metricsHost: c.metricsHost || '127.0.0.1' } : {}),
     ...(shared?.health ? { health: shared.health } : {}),
   });
-  control = new SbcControl({ idsp: c.idsp, sessions, failures: sip.failures, guard: sip.signatureGuard, state: store.sbcState, logger: log });
+  control = new SbcControl({ idsp: c.idsp, sessions, failures: sip.failures, guard: sip.signatureGuard, state: store.sbcState, logger: log, ...(ids ? { ids: ids.service.engine } : {}) });
+  const onIdsBlock = (b: Parameters<SbcControl['onIdsBlock']>[0]) => control?.onIdsBlock(b);
+  ids?.service.engine.blockListeners.add(onIdsBlock);
   await control.start();
   if (shared?.live) shared.live.sbc = control;
   const p = sip.ports;
@@ -107,7 +113,7 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
   if (sip.certificate) listening.push({ name: 'SBC TLS certificate', address: `${sip.certificate.certFile} (SHA-256 ${sip.certificate.fingerprint256})` });
   const gatewayOffer = [{ name: 'app-hmac', q: 0.3 }];
   const mgcp = c.mgcpPort
-    ? await startListener('SBC MGCP', listenAddress(c.host, c.mgcpPort, 'udp'), () => startMgcpRelay({ listen: { host: c.host, port: c.mgcpPort }, softswitch: parseHostPort(c.softswitchMgcp, 'sbc.softswitchMgcp'), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, logger: log }))
+    ? await startListener('SBC MGCP', listenAddress(c.host, c.mgcpPort, 'udp'), () => startMgcpRelay({ listen: { host: c.host, port: c.mgcpPort }, softswitch: parseHostPort(c.softswitchMgcp, 'sbc.softswitchMgcp'), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, logger: log, ...(ids ? { ids: ids.service.engine } : {}) }))
     : undefined;
   if (mgcp) listening.push({ name: 'SBC MGCP (gateways)', address: `${c.host} udp ${mgcp.port}` });
   if (mgcp) protocols.followRelay('mgcp', () => {
@@ -116,7 +122,7 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
   });
   const mgcpHealth = mgcp ? shared?.health?.listener('SBC MGCP', listenAddress(c.host, mgcp.port, 'udp')) : undefined;
   const h248 = c.h248Port
-    ? await startListener('SBC H.248', listenAddress(c.host, c.h248Port, 'udp'), () => startH248Relay({ listen: { host: c.host, port: c.h248Port }, softswitch: parseHostPort(c.softswitchH248, 'sbc.softswitchH248'), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, logger: log }))
+    ? await startListener('SBC H.248', listenAddress(c.host, c.h248Port, 'udp'), () => startH248Relay({ listen: { host: c.host, port: c.h248Port }, softswitch: parseHostPort(c.softswitchH248, 'sbc.softswitchH248'), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, logger: log, ...(ids ? { ids: ids.service.engine } : {}) }))
     : undefined;
   if (h248) listening.push({ name: 'SBC H.248 (gateways)', address: `${c.host} udp ${h248.port}` });
   if (h248) protocols.followRelay('h248', () => {
@@ -126,7 +132,7 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
   const h248Health = h248 ? shared?.health?.listener('SBC H.248', listenAddress(c.host, h248.port, 'udp')) : undefined;
   // H.323 RAS is UDP: only app-hmac is meaningful there (docs/h323.md).
   const h323 = c.h323Port
-    ? await startListener('SBC H.323', listenAddress(c.host, c.h323Port, 'udp'), () => startH323Relay({ listen: { host: c.host, port: c.h323Port }, softswitch: parseHostPort(c.softswitchH323, 'sbc.softswitchH323'), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, ...(c.advertise ? { advertise: c.advertise } : {}), logger: log }))
+    ? await startListener('SBC H.323', listenAddress(c.host, c.h323Port, 'udp'), () => startH323Relay({ listen: { host: c.host, port: c.h323Port }, softswitch: parseHostPort(c.softswitchH323, 'sbc.softswitchH323'), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, ...(c.advertise ? { advertise: c.advertise } : {}), logger: log, ...(ids ? { ids: ids.service.engine } : {}) }))
     : undefined;
   if (h323) listening.push({ name: 'SBC H.323 (endpoints)', address: `${c.host} udp ${h323.port}` });
   const h323Health = h323 ? shared?.health?.listener('SBC H.323', listenAddress(c.host, h323.port, 'udp')) : undefined;
@@ -143,6 +149,8 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
       await sip.close();
       if (shared?.live?.sbc === control) delete shared.live.sbc;
       await control?.stop();
+      ids?.service.engine.blockListeners.delete(onIdsBlock);
+      ids?.release();
       if (!shared?.store) await store.close();
     },
   };
