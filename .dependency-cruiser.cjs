@@ -4,7 +4,7 @@
  *
  *   codecs    src/{sip,mgcp,h248,h323,radius,diameter}   wire formats and transports
  *   flow      src/flow, src/crypto                        the KS1 method, wire-independent
- *   contracts src/contracts                               what one role offers another
+ *   contracts src/contracts                               what roles share: AucService, RunningRole, the licence API, the voicemail package
  *   adapters  src/adapters/<proto>                        map a protocol onto flow / a contract
  *   roles     src/{auc,softswitch,sbc,terminal,media}     composition roots
  *   shared    src/{config,log,metrics,store,control}      used by roles and the CLI
@@ -56,7 +56,7 @@ module.exports = {
     {
       name: 'contracts-are-leaves',
       severity: 'error',
-      comment: 'A contract is types (and its errors) shared between roles; it depends on flow at most.',
+      comment: 'A contract is what two roles share (types, errors, a file format both read); it depends on flow and crypto at most.',
       from: { path: '^src/contracts/' },
       to: { path: '^src/', pathNot: ['^src/contracts/', flow] },
     },

@@ -20,7 +20,7 @@
 /** The DRM type named in SDP (`a=drm:ksdrm <address> <port> HTTP/TLS`). */
 export const DRM_TYPE = 'ksdrm';
 
-/** Message and key ids: 128 random bits as 32 lower-case hex digits (src/media/package.ts makes them). */
+/** Message and key ids: 128 random bits as 32 lower-case hex digits (src/contracts/voicemail-package.ts makes them). */
 export const ID_PATTERN = /^[0-9a-f]{32}$/;
 
 /** The service key's file in the data directory (64 hex digits). */
@@ -76,7 +76,7 @@ export interface Deposit {
   codec: 'PCMU' | 'PCMA';
   rights: DepositRights;
   /**
-   * The protected package (src/media/package.ts), standard base64. The
+   * The protected package (src/contracts/voicemail-package.ts), standard base64. The
    * licence server checks that the content key opens it and that its header
    * names this message, key and owner, then keeps its own copy so that the
    * web page can serve it without sharing the media server's disk.

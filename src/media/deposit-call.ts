@@ -7,7 +7,7 @@
  */
 import { g711Level, g711Silence, type G711, type RtpPacket } from '../rtp/index.js';
 import { DtmfReceiver } from './dtmf.js';
-import type { PackageRights } from './package.js';
+import type { PackageRights } from '../contracts/voicemail-package.js';
 import { prompt, type PromptName } from './prompts.js';
 import { packetize, type RtpChannel } from './rtp-channel.js';
 

@@ -9,7 +9,7 @@
 import type { Deposit, DepositAnswer } from '../contracts/licence.js';
 import type { Logger } from '../log/logger.js';
 import type { G711 } from '../rtp/index.js';
-import { newMessageId, readPackageHeader, sealPackage, type PackageRights } from './package.js';
+import { newMessageId, readPackageHeader, sealPackage, type PackageRights } from '../contracts/voicemail-package.js';
 import type { PackageStore } from './package-store.js';
 import type { MessageNotice } from './notify.js';
 

@@ -8,7 +8,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { isMessageId, type SealedPackage } from './package.js';
+import { isMessageId, type SealedPackage } from '../contracts/voicemail-package.js';
 
 const SUFFIX = '.ksvm';
 

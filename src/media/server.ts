@@ -23,7 +23,7 @@ import {
 import { drmOffers, formatDrm, mediaAddress, NO_DRM, parseSdp, rtpMap, serializeSdp, type Sdp, type SdpMedia } from '../sdp/index.js';
 import { PAYLOAD_TYPE, type G711 } from '../rtp/index.js';
 import { DepositCall, type DepositLimits, type Recording } from './deposit-call.js';
-import { isMessageId, readPackageHeader, type PackageRights } from './package.js';
+import { isMessageId, readPackageHeader, type PackageRights } from '../contracts/voicemail-package.js';
 import type { PackageStore } from './package-store.js';
 import { openRtpChannel, type RtpChannel } from './rtp-channel.js';
 

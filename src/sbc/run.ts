@@ -13,7 +13,7 @@ import {
   createSipStack, createTcpTransport, createTlsTransport, createUdpTransport, PSK_CIPHERS, DEFAULT_TIMERS,
   type SipStackStats, type SipTransport, type TimerConfig,
 } from '../sip/index.js';
-import { loadOrCreateCertificate } from './certificate.js';
+import { loadOrCreateCertificate } from '../crypto/certificate.js';
 import { streamLimits, type SbcConnectionLimits } from './connection-limits.js';
 import { SessionTable } from './sessions.js';
 import { FailureCounter } from './sip-failures.js';
@@ -34,8 +34,6 @@ import { MetricsRegistry } from '../metrics/registry.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { listenAddress, startListener, type Health, type ListenerHealth } from '../metrics/health.js';
 import type { MessageSource, SipResponse } from '../sip/index.js';
-import type { IdsSink } from '../adapters/sip/ids.js';
-import { sbcIds, screen, watchAnswers } from './ids-sip.js';
 
 export interface StartSbcOptions {
   /** IDsp: this SBC's identity (the KS1 realm). */
@@ -77,8 +75,6 @@ export interface StartSbcOptions {
   metrics?: MetricsRegistry;
   /** The process's health: each listener is registered there, and the metrics endpoint serves `/healthz` from it. */
   health?: Health;
-  /** The intrusion detection (docs/ids.md): screens every message from a terminal, reads the answers for auth outcomes. */
-  ids?: IdsSink;
 }
 
 export interface SbcSigningOptions {
@@ -303,12 +299,9 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
     });
     // Before the transaction layer: blocked sources go unread, and a response
     // whose Via signature fails never reaches (nor ends) a client transaction.
-    const idsScreen = o.ids ? sbcIds(o.ids) : undefined;
     for (const t of untrusted) {
       const inner = t.onMessage;
-      if (idsScreen) watchAnswers(t, idsScreen);
       t.onMessage = (r, src) => {
-        if (idsScreen && screen(idsScreen, r, src)) return;
         if (sigGuard?.isBlocked(src.address)) {
           blockedDrops++;
           return;

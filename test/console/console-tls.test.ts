@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildApi } from '../../src/auc/api/server.js';
 import { CONSOLE_DEFAULTS, CONSOLE_PREFIX, consolePlugin } from '../../src/auc/console/plugin.js';
 import { createLogger } from '../../src/log/logger.js';
-import { makeSelfSigned } from '../../src/sbc/certificate.js';
+import { makeSelfSigned } from '../../src/crypto/certificate.js';
 import type { Store } from '../../src/store/index.js';
 import { describeEngines } from '../helpers/engines.js';
 

@@ -5,7 +5,7 @@ import { drmOffers, formatDrm, parseDrm, parseSdp, rtpMap, serializeSdp } from '
 import {
   alawToLinear, buildRtp, buildTelephoneEvent, decodeG711, dtmfDigit, dtmfEvent, encodeG711, linearToAlaw, linearToUlaw, parseRtp, parseTelephoneEvent, tones, ulawToLinear,
 } from '../../src/rtp/index.js';
-import { newMessageId, openPackage, PackageError, readPackageHeader, sealPackage } from '../../src/media/package.js';
+import { newMessageId, openPackage, PackageError, readPackageHeader, sealPackage } from '../../src/contracts/voicemail-package.js';
 
 const OFFER = [
   'v=0', 'o=alice 2890844526 2890844526 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0',

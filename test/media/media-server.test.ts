@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signCoreLink } from '../../src/adapters/sip/core-link.js';
 import type { Deposit } from '../../src/contracts/licence.js';
 import { Mailbox } from '../../src/media/mailbox.js';
-import { openPackage, readPackageHeader } from '../../src/media/package.js';
+import { openPackage, readPackageHeader } from '../../src/contracts/voicemail-package.js';
 import { PackageStore } from '../../src/media/package-store.js';
 import { MediaServer } from '../../src/media/server.js';
 import { createAckFor2xx, createRequest, createSipStack, createUdpTransport, randomToken, type SipRequest, type SipResponse, type SipStack } from '../../src/sip/index.js';

@@ -5,7 +5,7 @@ import type { Deposit, DepositRights } from '../../src/contracts/licence.js';
 import { LicenceClient } from '../../src/contracts/licence-client.js';
 import { startLicenceServer, type RunningLicence } from '../../src/auc/licence/run.js';
 import { createLogger } from '../../src/log/logger.js';
-import { newMessageId, sealPackage } from '../../src/media/package.js';
+import { newMessageId, sealPackage } from '../../src/contracts/voicemail-package.js';
 import type { Store } from '../../src/store/index.js';
 import { ulawTone } from './g711.js';
 

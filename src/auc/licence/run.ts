@@ -5,7 +5,7 @@ import { LICENCE_CERT_FILE, LICENCE_KEY_FILE, MEDIA_LINK_KEY_FILE } from '../../
 import { configuredOrStoredSecret } from '../../config/secrets.js';
 import type { Logger } from '../../log/logger.js';
 import { listenAddress, startListener } from '../../metrics/health.js';
-import { loadOrCreateCertificate } from '../../sbc/certificate.js';
+import { loadOrCreateCertificate } from '../../crypto/certificate.js';
 import type { Store } from '../../store/index.js';
 import { buildLicenceServer } from './server.js';
 import { LicenceService } from './service.js';

@@ -9,7 +9,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Deposit, DepositAnswer, Delegation, Licence, RefusalCode } from '../../contracts/licence.js';
 import { depositProblem } from '../../contracts/licence.js';
-import { openPackage, PackageError } from '../../media/package.js';
+import { openPackage, PackageError } from '../../contracts/voicemail-package.js';
 import type { Store } from '../../store/index.js';
 import { GrantRefusal, refusalText, type Grant, type VoicemailMessage } from '../../store/voicemail.js';
 import { PackageFiles } from './package-files.js';
