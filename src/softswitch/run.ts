@@ -76,6 +76,8 @@ export interface SoftswitchOptions {
   expires?: Partial<ExpiresPolicy>;
   /** An AuC answer later than this is a 503 (default 2000). */
   aucTimeoutMs?: number;
+  /** Requests in flight to the AuC at once; one more is answered 503 with Retry-After at once (overload.softswitchAucInFlight; 0 or absent: no bound). */
+  aucMaxInFlight?: number;
   /** Retry-After on 503 (default 5). */
   retryAfterSec?: number;
   /** Digest nonce lifetime (default 300). */
@@ -147,7 +149,9 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
   const linkRefused = metrics.registry.counter('keyswitch_softswitch_core_link_refused_total', 'Requests from a trusted SBC address whose P-KS-* / P-Asserted-Identity were ignored for want of a valid core-link signature, by reason.', { labelNames: ['reason'] });
   const link = new CoreLinkGate({ trustedAddress: trustList(o.trustedSbcs), key: o.coreLinkKey, logger: o.logger, onRefused: (reason) => linkRefused.inc({ reason }) });
   const trusted = link.trusted;
-  const auc = boundedAuc(metrics.observeAuc(o.auc, 'sip'), o.aucTimeoutMs ?? 2000);
+  const shed = metrics.registry.counter('keyswitch_softswitch_auc_shed_total', 'SIP registration steps answered 503 with Retry-After at once because the queue toward the AuC was full (overload.softswitchAucInFlight).');
+  shed.inc(undefined, 0);
+  const auc = boundedAuc(metrics.observeAuc(o.auc, 'sip'), o.aucTimeoutMs ?? 2000, o.aucMaxInFlight ?? 0, () => shed.inc());
   const flow = new SoftswitchFlow({ auc, vectorTtlSec: o.challengeTtlSec ?? 30 });
   const pskSessions = new Map<string, SessionKeys>();
   const offered: Mechanism[] = o.sip.tlsPskPort !== undefined ? [{ name: 'tls-psk', q: 0.5 }] : [];
