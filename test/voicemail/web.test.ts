@@ -8,6 +8,9 @@ import { openStore, type Store } from '../../src/store/index.js';
 import { randomBytes } from 'node:crypto';
 import { ALICE, BOB, CAROL, DAVE, licenceFixture, toneDeposit } from './fixture.js';
 
+/** The page's document, as the functions run in the browser (page.evaluate) see it; the tests compile without the DOM library. */
+declare const document: { querySelector(s: string): { getAttribute(n: string): string | null } | null };
+
 const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'];

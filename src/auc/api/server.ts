@@ -12,6 +12,7 @@ import { importTerminalsCsv } from '../import.js';
 import { actorOf, requireRole } from './auth.js';
 import { PROXIES, TERMINALS, principalRoutes } from './principal-routes.js';
 import { operatorRoutes } from './operator-routes.js';
+import { voicemailApiRoutes } from '../licence/api-routes.js';
 import type { LiveRoles } from '../../control/live-roles.js';
 import * as S from './schemas.js';
 
@@ -186,6 +187,9 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   // registrations, failures and lockouts, blocked sources, failures per source, the audit log
   operatorRoutes(app, store, opts.live);
   if (opts.ids) idsRoutes(app, store, opts.ids.engine, opts.ids.reload);
+
+  // voicemail: messages, revocation, voicemail passwords (docs/voicemail.md)
+  voicemailApiRoutes(app, store);
 
   return app;
 }
