@@ -2,7 +2,7 @@
  * The allowed import graph of src/ (docs/architecture.md draws it).
  * `npm run lint:imports` checks it; .ci/run runs that after the typecheck.
  *
- *   codecs    src/{sip,mgcp,h248,h323,radius,diameter}   wire formats and transports
+ *   codecs    src/{sip,mgcp,h248,h323,radius,diameter,sdp,rtp}  wire formats and transports
  *   flow      src/flow, src/crypto                        the KS1 method, wire-independent
  *   contracts src/contracts                               what roles share: AucService, RunningRole, the licence API, the voicemail package
  *   adapters  src/adapters/<proto>                        map a protocol onto flow / a contract
@@ -10,7 +10,7 @@
  *   shared    src/{config,log,metrics,store,control}      used by roles and the CLI
  *   cli       src/cli                                     starts roles
  */
-const codec = '^src/(sip|mgcp|h248|h323|radius|diameter)/';
+const codec = '^src/(sip|mgcp|h248|h323|radius|diameter|sdp|rtp)/';
 const adapter = '^src/adapters/';
 const role = '^src/(auc|softswitch|sbc|terminal|media)/';
 const flow = '^src/(flow|crypto)/';
