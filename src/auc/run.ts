@@ -13,6 +13,7 @@ import { listenAddress, startListener, type Health } from '../metrics/health.js'
 import { MetricsRegistry, type MetricsHistory } from '../metrics/index.js';
 import { aucMetrics, dashboardHistory, observeApi, observeAucService } from './metrics.js';
 import type { LiveRoles } from '../control/live-roles.js';
+import { startLicenceServer, type RunningLicence } from './licence/run.js';
 import { acquireIds } from '../ids/service.js';
 
 export interface RunningAuc {
@@ -21,6 +22,8 @@ export interface RunningAuc {
   api: FastifyInstance;
   radiusPorts: { auth: number; acct: number };
   diameterPort: number;
+  /** The voicemail licence server (HTTPS, docs/voicemail.md). */
+  licence: RunningLicence;
   listening: { name: string; address: string }[];
   /** The process's registry (the AuC's metrics are in it) and the dashboard's rates over the last hour (docs/metrics.md). */
   metrics: MetricsRegistry;
@@ -88,11 +91,20 @@ async function startAucOn(store: Store, cfg: Config, logger: Logger, health: Hea
     logger: logger.child({ role: 'auc' }),
   }));
   opened.push(diameter);
+  // the voicemail licence server and its page, HTTPS on the same store (docs/voicemail.md)
+  const licence = await startLicenceServer(store, cfg.auc.licence, {
+    dataDir: cfg.dataDir,
+    logger,
+    sessionIdleSeconds: cfg.auc.console.sessionIdleSeconds,
+    sessionMaxSeconds: cfg.auc.console.sessionMaxSeconds,
+  });
+  opened.push(licence.app);
   const served = health
     ? [
         health.listener('AuC provisioning API', listenAddress(cfg.auc.api.host, typeof addr === 'object' && addr ? addr.port : cfg.auc.api.port, 'http'), () => api.server.listening),
         health.listener('AuC RADIUS', `${listenAddress(cfg.auc.radius.host, radius.authPort)} and :${radius.acctPort} (udp)`),
         health.listener('AuC Diameter', listenAddress(cfg.auc.diameter.host, diameter.port, diameterTls ? 'tls-psk' : 'tcp')),
+        health.listener('AuC licence server', listenAddress(cfg.auc.licence.host, licence.port, 'https'), () => licence.app.server.listening),
       ]
     : [];
   const sweeper = setInterval(() => {
@@ -106,12 +118,14 @@ async function startAucOn(store: Store, cfg: Config, logger: Logger, health: Hea
     api,
     radiusPorts: { auth: radius.authPort, acct: radius.acctPort },
     diameterPort: diameter.port,
+    licence,
     metrics: registry,
     history,
     listening: [
       { name: 'AuC provisioning API', address: `${apiUrl} (OpenAPI at ${apiUrl}/docs)` },
       { name: 'AuC RADIUS', address: `${cfg.auc.radius.host} udp ${radius.authPort} (auth), ${radius.acctPort} (accounting)` },
       { name: 'AuC Diameter (Cx)', address: `${cfg.auc.diameter.host} ${diameterTls ? 'tls-psk' : 'tcp'} ${diameter.port}` },
+      { name: 'AuC licence server (voicemail)', address: `${licence.url} (page at ${licence.url}/voicemail)` },
     ],
     async stop() {
       clearInterval(sweeper);
@@ -119,6 +133,7 @@ async function startAucOn(store: Store, cfg: Config, logger: Logger, health: Hea
       for (const l of served) l.down('stopped');
       await radius.close();
       await diameter.close();
+      await licence.app.close();
       await api.close();
       await store.close();
     },
