@@ -175,7 +175,12 @@ async function concatPages<T>(first: T[], offset: number, limit: number, rest: (
 }
 
 export function sourceProblem(source: string): string | undefined {
-  return isIP(source) ? undefined : `${JSON.stringify(source)} is not an IPv4 or IPv6 address`;
+  if (isIP(source)) return undefined;
+  // the intrusion detection's blocks (docs/ids.md): a flow, or an identity
+  const flow = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):(\d{1,5})$/.exec(source);
+  if (flow && isIP(flow[1] ?? flow[2] ?? '') && Number(flow[3]) <= 65535) return undefined;
+  if (/^id:[^\s\x00-\x1f]{1,256}$/.test(source)) return undefined;
+  return `${JSON.stringify(source)} is not an IPv4 or IPv6 address, a flow (address:port, [v6]:port) or id:<identity>`;
 }
 
 export class Operations {

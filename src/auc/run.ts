@@ -13,8 +13,9 @@ import { listenAddress, startListener, type Health } from '../metrics/health.js'
 import { MetricsRegistry, type MetricsHistory } from '../metrics/index.js';
 import { aucMetrics, dashboardHistory, observeApi, observeAucService } from './metrics.js';
 import type { LiveRoles } from '../control/live-roles.js';
-import { startLicenceServer, type RunningLicence } from './licence/run.js';
 import { acquireIds } from '../ids/service.js';
+import { join } from 'node:path';
+import { startLicenceServer, type RunningLicence } from './licence/run.js';
 
 export interface RunningAuc {
   store: Store;
@@ -57,9 +58,9 @@ async function startAucOn(store: Store, cfg: Config, logger: Logger, health: Hea
   const auc = new Auc(store, { challengeTtlSeconds: cfg.auc.challengeTtlSeconds, lockout: cfg.auc.lockout, logger: logger.child({ role: 'auc' }) });
   // the console's dashboard draws its rates from the same history (docs/console.md)
   // the process's intrusion detection screens the API too (shared with the SBC under `up`; docs/ids.md)
-  const ids = acquireIds(cfg.ids, { logger, metrics: registry });
+  const ids = acquireIds(cfg.ids, { logger, metrics: registry, stateDir: join(cfg.dataDir, 'ids') });
   if (ids) opened.push({ close: async () => ids.release() });
-  const api = await buildApi({ store, logger, bodyLimit: cfg.auc.api.bodyLimitBytes, ...(health ? { health } : {}), ...(live ? { live } : {}), ...(ids ? { ids: { engine: ids.service.engine, reload: ids.service.reload } } : {}), console: { ...consoleSettings(cfg.auc.console), rates: history } });
+  const api = await buildApi({ store, logger, bodyLimit: cfg.auc.api.bodyLimitBytes, ...(health ? { health } : {}), ...(live ? { live } : {}), ...(ids ? { ids: { engine: ids.service.engine, reload: ids.service.reload, stateDir: join(cfg.dataDir, 'ids') } } : {}), console: { ...consoleSettings(cfg.auc.console), rates: history } });
   opened.push(api);
   observeApi(api, metrics);
   await startListener('AuC provisioning API', listenAddress(cfg.auc.api.host, cfg.auc.api.port, 'http'), () => api.listen({ host: cfg.auc.api.host, port: cfg.auc.api.port }));

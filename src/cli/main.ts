@@ -3,6 +3,7 @@ import { describeConfig } from '../config/load.js';
 import { configFrom, isUserError, UsageError, withStore, type GlobalFlags } from './context.js';
 import { importFile, listPrincipals, provisionPrincipal, type ProvisionOptions } from './provision.js';
 import { addOperatorCommands } from './operator-commands.js';
+import { addIdsCommands } from './ids-commands.js';
 import { addVoicemailCommands } from './voicemail-commands.js';
 import { runRoles } from './run.js';
 import { readSecret, secretHelp, StdinOnce } from './secret-input.js';
@@ -275,6 +276,7 @@ program
 
 // show, rotate, disable, enable, delete, sip-password, unlock, registrations, failures, blocked, sources, audit
 addOperatorCommands(program, g);
+addIdsCommands(program, g);
 addVoicemailCommands(program, g);
 
 try {

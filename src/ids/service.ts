@@ -4,7 +4,7 @@
  * options (the roles map settings `ids.*` onto them); the rule file is
  * watched for changes and re-read on SIGHUP.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
@@ -26,6 +26,12 @@ export interface IdsServiceOptions {
   now?: () => number;
   /** Reload on SIGHUP (default true). */
   signal?: boolean;
+  /**
+   * A directory where this process writes what operators read of its IDS
+   * (`<pid>.json`: blocks, partners, rule counts) every 10 s, for the CLI
+   * and for the API of another process of `keyswitch up`.
+   */
+  stateDir?: string;
 }
 
 export interface IdsService {
@@ -79,8 +85,13 @@ export function startIds(o: IdsServiceOptions): IdsService {
     },
     { signal: o.signal ?? true },
   );
-  const sweeper = setInterval(() => e.sweep(), 10_000);
+  const stateFile = o.stateDir ? join(o.stateDir, `${process.pid}.json`) : undefined;
+  const sweeper = setInterval(() => {
+    e.sweep();
+    if (stateFile) writeState(stateFile, e, rulesFile, log);
+  }, 10_000);
   sweeper.unref();
+  if (stateFile) writeState(stateFile, e, rulesFile, log);
   log?.info({ file: rulesFile, rules: rules.rules.length }, 'ids: rules loaded');
   return {
     engine: e,
@@ -89,6 +100,7 @@ export function startIds(o: IdsServiceOptions): IdsService {
     close() {
       clearInterval(sweeper);
       watcher.close();
+      if (stateFile) rmSync(stateFile, { force: true });
     },
   };
 }
@@ -122,7 +134,7 @@ let shared: { service: IdsService; users: number } | undefined;
  * others (the SBC and the API under `keyswitch up`) share it; it stops when
  * the last one releases it. Undefined when `ids.enabled` is off.
  */
-export function acquireIds(s: IdsSettings, extra: Pick<IdsServiceOptions, 'logger' | 'metrics'>): { service: IdsService; release(): void } | undefined {
+export function acquireIds(s: IdsSettings, extra: Pick<IdsServiceOptions, 'logger' | 'metrics' | 'stateDir'>): { service: IdsService; release(): void } | undefined {
   if (s.enabled !== 'on') return undefined;
   if (!shared) shared = { service: startIds({ ...idsOptions(s), ...extra }), users: 0 };
   const held = shared;
@@ -139,4 +151,46 @@ export function acquireIds(s: IdsSettings, extra: Pick<IdsServiceOptions, 'logge
       }
     },
   };
+}
+
+/** What operators read of one process's IDS (written by it every 10 s). */
+export interface IdsState {
+  pid: number;
+  writtenAt: number;
+  rulesFile: string;
+  blocks: ReturnType<IdsEngine['blocks']>;
+  partners: ReturnType<IdsEngine['partners']>;
+  rules: ReturnType<IdsEngine['ruleCounts']>;
+  sizes: ReturnType<IdsEngine['sizes']>;
+}
+
+function writeState(file: string, e: IdsEngine, rulesFile: string, log: Pick<Logger, 'warn'> | undefined): void {
+  const state: IdsState = { pid: process.pid, writtenAt: Date.now(), rulesFile, blocks: e.blocks().slice(0, 1000), partners: e.partners(200), rules: e.ruleCounts(), sizes: e.sizes() };
+  try {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    writeFileSync(`${file}.tmp`, JSON.stringify(state), { mode: 0o600 });
+    renameSync(`${file}.tmp`, file);
+  } catch (err) {
+    log?.warn({ err: (err as Error).message, file }, 'ids: state for operators not written');
+  }
+}
+
+/** The states written by the processes of this data directory that are alive (written within the last minute). */
+export function readIdsStates(dir: string, now = Date.now()): IdsState[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => /^\d+\.json$/.test(n));
+  } catch {
+    return [];
+  }
+  const out: IdsState[] = [];
+  for (const n of names) {
+    try {
+      const s = JSON.parse(readFileSync(join(dir, n), 'utf8')) as IdsState;
+      if (now - s.writtenAt < 60_000) out.push(s);
+    } catch {
+      // a file being replaced, or not ours
+    }
+  }
+  return out;
 }

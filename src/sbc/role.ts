@@ -17,6 +17,7 @@ import { MetricsRegistry } from '../metrics/registry.js';
 import { sbcProtocolMetrics } from './sip-metrics.js';
 import { SbcControl } from './control.js';
 import { acquireIds } from '../ids/service.js';
+import { join } from 'node:path';
 import type { LiveRoles } from '../control/live-roles.js';
 
 /** The SBC's key Ksp: configured, or generated once into the data directory. */
@@ -77,7 +78,7 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
   const mechs = cfg.sbc.mechanisms;
   const c = cfg.sbc;
   // The intrusion detection of the process (shared with the API under `up`; docs/ids.md).
-  const ids = acquireIds(cfg.ids, { logger: log, metrics: registry });
+  const ids = acquireIds(cfg.ids, { logger: log, metrics: registry, stateDir: join(cfg.dataDir, 'ids') });
   // Operators see and steer the SBC through this (docs/operations.md); made once the SIP side runs.
   let control: SbcControl | undefined;
   const sip = await startSbc({

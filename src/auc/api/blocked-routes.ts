@@ -24,7 +24,7 @@ export function blockedRoutes(app: FastifyInstance, ops: Operations, admin: Retu
         tags,
         security,
         summary: 'Lift the blocks of a source at every SBC (the SBC in this process at once, SBCs run apart within their poll interval; audited)',
-        params: { type: 'object', properties: { source: { type: 'string', minLength: 1, maxLength: 64 } }, required: ['source'] },
+        params: { type: 'object', properties: { source: { type: 'string', minLength: 1, maxLength: 300 } }, required: ['source'] },
         response: { 200: O.unblocked, 400: S.error, 401: S.error, 403: S.error },
       },
     },

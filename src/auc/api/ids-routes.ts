@@ -14,6 +14,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IdsEngine } from '../../ids/engine.js';
 import type { Verdict } from '../../ids/types.js';
+import { readIdsStates, type IdsState } from '../../ids/service.js';
 import type { Store } from '../../store/index.js';
 import { actorOf, requireRole } from './auth.js';
 
@@ -74,12 +75,22 @@ export function idsHooks(app: FastifyInstance, ids: IdsEngine): void {
 const tags = ['ids'];
 const security = [{ bearer: [] }];
 
-export function idsRoutes(app: FastifyInstance, store: Store, ids: IdsEngine, reload: () => { ok: true; rules: number } | { ok: false; error: string }): void {
+/**
+ * The IDS of this process live, and those of the other processes of the same
+ * data directory (the SBC of `keyswitch up` runs in its own) as they wrote
+ * them last (at most 10 s old). SBCs on other hosts: their blocks are in
+ * /v1/blocked (through the store).
+ */
+export function idsRoutes(app: FastifyInstance, store: Store, ids: IdsEngine, reload: () => { ok: true; rules: number } | { ok: false; error: string }, stateDir?: string): void {
   const viewer = requireRole(store, 'viewer');
   const admin = requireRole(store, 'admin');
   const iso = (t: number) => new Date(t).toISOString();
-  app.get('/v1/ids/blocks', { onRequest: viewer, schema: { tags, security, summary: 'Blocks of the intrusion detection in this process: target (address, address:port, id:<identity>), scope, rule, reason, expiry' } }, async () => ({
-    items: ids.blocks().map((b) => ({ target: b.target, scope: b.scope, rule: b.rule, reason: b.reason, since: iso(b.since), expiresAt: iso(b.until), expiresInSeconds: Math.max(0, Math.ceil((b.until - Date.now()) / 1000)), hits: b.hits })),
+  const own = (): IdsState => ({ pid: process.pid, writtenAt: Date.now(), rulesFile: ids.rules.source, blocks: ids.blocks(), partners: ids.partners(1000), rules: ids.ruleCounts(), sizes: ids.sizes() });
+  const all = (): IdsState[] => [own(), ...(stateDir ? readIdsStates(stateDir).filter((s) => s.pid !== process.pid) : [])];
+  app.get('/v1/ids/blocks', { onRequest: viewer, schema: { tags, security, summary: 'Blocks of the intrusion detection: target (address, address:port, id:<identity>), scope, rule, reason, expiry, per process' } }, async () => ({
+    items: all().flatMap((st) =>
+      st.blocks.map((b) => ({ process: st.pid, target: b.target, scope: b.scope, rule: b.rule, reason: b.reason, since: iso(b.since), expiresAt: iso(b.until), expiresInSeconds: Math.max(0, Math.ceil((b.until - Date.now()) / 1000)), hits: b.hits })),
+    ),
   }));
   app.delete<{ Params: { target: string } }>(
     '/v1/ids/blocks/:target',
@@ -93,15 +104,18 @@ export function idsRoutes(app: FastifyInstance, store: Store, ids: IdsEngine, re
   app.get<{ Querystring: { limit?: number } }>(
     '/v1/ids/partners',
     { onRequest: viewer, schema: { tags, security, summary: 'Partners the intrusion detection tracks (flows, addresses, identities), most recent first', querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 1000 } }, additionalProperties: false } } },
-    async (req) => ({
-      items: ids.partners(req.query.limit ?? 100).map((p) => ({ ...p, created: iso(p.created), last: iso(p.last), goodAt: p.goodAt === undefined ? undefined : iso(p.goodAt) })),
-      sizes: ids.sizes(),
-    }),
+    async (req) => {
+      const states = all();
+      const items = states
+        .flatMap((st) => st.partners.map((p) => ({ process: st.pid, ...p })))
+        .sort((a, b) => b.last - a.last)
+        .slice(0, req.query.limit ?? 100)
+        .map((p) => ({ ...p, created: iso(p.created), last: iso(p.last), goodAt: p.goodAt === undefined ? undefined : iso(p.goodAt) }));
+      return { items, sizes: states.map((st) => ({ process: st.pid, ...st.sizes })) };
+    },
   );
-  app.get('/v1/ids/rules', { onRequest: viewer, schema: { tags, security, summary: 'The rules in force with their counts (matched, fired, dropped, answered, blocked)' } }, async () => ({
-    file: ids.rules.source,
-    items: ids.ruleCounts().map((c) => ({ ...c, lastFiredAt: c.lastFiredAt === undefined ? undefined : iso(c.lastFiredAt) })),
-    totals: ids.totals,
+  app.get('/v1/ids/rules', { onRequest: viewer, schema: { tags, security, summary: 'The rules in force with their counts (matched, fired, dropped, answered, blocked), per process' } }, async () => ({
+    items: all().flatMap((st) => st.rules.map((c) => ({ process: st.pid, file: st.rulesFile, ...c, lastFiredAt: c.lastFiredAt === undefined ? undefined : iso(c.lastFiredAt) }))),
   }));
   app.post('/v1/ids/reload', { onRequest: admin, schema: { tags, security, summary: 'Re-read the rule file now (as SIGHUP does); a file that fails is refused and the rules in force stay (audited)' } }, async (req, reply) => {
     const r = reload();

@@ -29,7 +29,7 @@ export interface ApiOptions {
   /** Roles running in this process (`keyswitch up`): the operator routes reach the SBC directly (docs/operations.md). */
   live?: LiveRoles;
   /** The intrusion detection of the process (docs/ids.md): screens requests, reads sign-in outcomes; its operator routes. */
-  ids?: { engine: IdsEngine; reload(): { ok: true; rules: number } | { ok: false; error: string } };
+  ids?: { engine: IdsEngine; reload(): { ok: true; rules: number } | { ok: false; error: string }; stateDir?: string };
   /** The web console under /console (docs/console.md): its settings and the process's metrics. */
   console?: ConsoleApiOptions;
 }
@@ -186,7 +186,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
 
   // registrations, failures and lockouts, blocked sources, failures per source, the audit log
   operatorRoutes(app, store, opts.live);
-  if (opts.ids) idsRoutes(app, store, opts.ids.engine, opts.ids.reload);
+  if (opts.ids) idsRoutes(app, store, opts.ids.engine, opts.ids.reload, opts.ids.stateDir);
 
   // voicemail: messages, revocation, voicemail passwords (docs/voicemail.md)
   voicemailApiRoutes(app, store);
