@@ -1,13 +1,12 @@
-import { timingSafeEqual } from 'node:crypto';
 import { startAuc } from '../auc/run.js';
-import type { Config } from '../config/load.js';
-import { createLogger, useProcessLogger, type Logger } from '../log/logger.js';
+import { createLogger, useProcessLogger } from '../log/logger.js';
 import { MetricsRegistry } from '../metrics/registry.js';
-import { sbcKey, startSbcRole } from '../sbc/role.js';
-import { softswitchIdentity, startSoftswitchRole } from '../softswitch/role.js';
+import { startSbcRole } from '../sbc/role.js';
+import { startSoftswitchRole } from '../softswitch/role.js';
 import type { RunningRole } from '../contracts/role.js';
 import { describeStore, ensureDataDir, openStoreFromConfig, type Store } from '../store/index.js';
-import { configFrom, isUserError, UsageError, type GlobalFlags } from './context.js';
+import { configFrom, isUserError, type GlobalFlags } from './context.js';
+import { provisionOwnProxies } from './own-proxies.js';
 import { Health, diskCheck, listenAddress, startListener } from '../metrics/health.js';
 import { startMetricsServer } from '../metrics/server.js';
 import { storeCheck } from '../store/health.js';
@@ -15,26 +14,6 @@ import { parseHostPort } from '../config/addresses.js';
 import type { LiveRoles } from '../control/live-roles.js';
 
 export type RoleName = 'auc' | 'softswitch' | 'sbc' | 'media';
-
-/**
- * `keyswitch up` provisions the identities of its own SBC and softswitch at
- * its AuC on first start, so that the system works with no setup.
- */
-export async function provisionOwnProxies(store: Store, cfg: Config, logger: Logger): Promise<void> {
-  const own: { id: string; key: Buffer }[] = [{ id: cfg.sbc.idsp, key: sbcKey(cfg) }];
-  const sw = softswitchIdentity(cfg);
-  if (sw) own.push(sw);
-  for (const p of own) {
-    const existing = await store.proxies.key(p.id);
-    if (!existing) {
-      await store.proxies.create(p.id, p.key);
-      await store.audit.add('keyswitch-up', 'proxy.create', p.id, { source: 'first start' });
-      logger.info({ idsp: p.id }, 'provisioned own proxy identity at the AuC');
-    } else if (!timingSafeEqual(existing.key, p.key)) {
-      throw new UsageError(`proxy ${p.id} is provisioned at the AuC with another key than this node's; rotate it or configure the matching key`);
-    }
-  }
-}
 
 /**
  * A role that cannot start must not leave the process running half-started:

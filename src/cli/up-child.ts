@@ -107,7 +107,7 @@ export async function runUpChild(role: UpRole, flags: GlobalFlags, extra: Record
       const { startAuc } = await import('../auc/run.js');
       const auc = await startAuc(cfg, logger, { health, live, metrics });
       running.push(auc);
-      const { provisionOwnProxies } = await import('./run.js');
+      const { provisionOwnProxies } = await import('./own-proxies.js');
       await provisionOwnProxies(auc.store, cfg, logger);
       // generated here, before the softswitch and the SBC start at the same moment and both read it
       coreLinkKey(cfg.dataDir, cfg.coreLink.key);
