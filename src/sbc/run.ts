@@ -18,8 +18,12 @@ import { streamLimits, type SbcConnectionLimits } from './connection-limits.js';
 import { SessionTable } from './sessions.js';
 import { FailureCounter } from './sip-failures.js';
 import { SipGuard } from './sip-guard.js';
-import { SbcSipProxy, type SbcSipCounters } from './sip-proxy.js';
-import { SbcCalls, hostPortKey, type CallCounters } from './sip-calls.js';
+import { SbcSipProxy } from './sip-proxy.js';
+import { SbcCalls, type CallCounters } from './sip-calls.js';
+import { SbcSides, type SbcSipCounters } from './sip-sides.js';
+import { ProxyCore, composeInbound } from '../sip/proxy/core.js';
+import { OwnAddresses } from '../sip/proxy/own-addresses.js';
+import { PASS, type InboundVerdict, type OnInbound } from '../sip/proxy/hooks.js';
 import { ContactMap } from './sip-contacts.js';
 import { DialogTable } from './dialogs.js';
 import { sbcMetrics } from './sip-metrics.js';
@@ -33,7 +37,10 @@ import { MemorySigningKeyStore, type SigningKeyStore } from '../store/signing-ke
 import { MetricsRegistry } from '../metrics/registry.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { listenAddress, startListener, type Health, type ListenerHealth } from '../metrics/health.js';
-import type { MessageSource, SipResponse } from '../sip/index.js';
+import type { MessageSource, ParseResult, SipParseError, SipResponse } from '../sip/index.js';
+import { countingPending, LagSampler, OverloadGate, overloadMetrics, type OverloadSettings } from './overload.js';
+import type { IdsSink } from '../adapters/sip/ids.js';
+import { sbcIds, watchAnswers, type SbcIds } from './ids-sip.js';
 
 export interface StartSbcOptions {
   /** IDsp: this SBC's identity (the KS1 realm). */
@@ -75,6 +82,10 @@ export interface StartSbcOptions {
   metrics?: MetricsRegistry;
   /** The process's health: each listener is registered there, and the metrics endpoint serves `/healthz` from it. */
   health?: Health;
+  /** Overload control at the inbound point (src/sbc/overload.ts, docs/sbc.md "Overload"); absent: none. */
+  overload?: OverloadSettings;
+  /** The intrusion detection (docs/ids.md): screens every message from a terminal, reads the answers for auth outcomes. */
+  ids?: IdsSink;
 }
 
 export interface SbcSigningOptions {
@@ -186,11 +197,11 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
   const contacts = new ContactMap(now);
   const dialogs = new DialogTable(sig.rrLifetimeMs ?? 24 * 3600_000, 1_000_000, now);
   const metrics = sbcMetrics(registry, { dialogs: () => dialogs.size, sessions: () => sessions.size });
-  const responseSource = new WeakMap<SipResponse, MessageSource>();
   let viaDropped = 0;
   let coreLinkDropped = 0;
   let blockedDrops = 0;
   let metricsServer: MetricsServer | undefined;
+  let stopLag = (): void => undefined;
 
   const opened: SipTransport[] = [];
   const closeAll = () => Promise.all(opened.map((t) => t.close().catch(() => undefined)));
@@ -265,60 +276,68 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
     };
     const plainCoreStack = createSipStack({ transports: [coreTransport], timers, autoTrying: false, warningAgent: o.idsp, onHandlerError, onRequest: fromCore });
     // Every request to the softswitch (forwarded, ACK, CANCEL) is signed as it leaves, on the wall clock the softswitch checks against.
-    const coreStack = linkKey ? signingRequests(plainCoreStack, (req) => signCoreLink(req, linkKey)) : plainCoreStack;
-    // A CANCEL counts only from the flow of the INVITE it cancels: its branch and sent-by are no secret (docs/sbc-calls.md).
-    const untrustedStack = createSipStack({ transports: untrusted, timers, autoTrying: false, warningAgent: o.idsp, onHandlerError, cancelFromSameFlow: true, onRequest: (req, ctx) => proxy!.onRequest(req, ctx) });
-    proxy = new SbcSipProxy({
-      idsp: o.idsp, flow, offered, sessions, guard, failures,
-      core: { stack: coreStack, transport: coreTransport, address: o.softswitch.host, port: o.softswitch.port },
-      tlsPorts: { ...(tlsPort !== undefined ? { tls: tlsPort } : {}), ...(tlsPskPort !== undefined ? { tlsPsk: tlsPskPort } : {}) },
-      tryingAfterMs: timers.T2,
-      defaultExpiresSec: o.defaultExpiresSec ?? 3600,
-      logger: o.logger,
-      now,
-      contacts,
-      metrics,
-    });
-    const own = new Set<string>();
-    for (const t of untrusted) {
-      own.add(hostPortKey(t.host, t.port));
-      own.add(hostPortKey(host, t.port));
+    let coreStack = linkKey ? signingRequests(plainCoreStack, (req) => signCoreLink(req, linkKey)) : plainCoreStack;
+
+    // Intrusion detection (docs/ids.md): every message from a terminal screened, every answer read for outcomes.
+    const idsSip = o.ids ? sbcIds(o.ids) : undefined;
+    if (idsSip) for (const t of untrusted) watchAnswers(t, idsSip);
+    const idsInbound: OnInbound | undefined = idsSip ? (m, src) => idsVerdict(idsSip, { ok: true, message: m as SipRequest | SipResponse }, src) : undefined;
+    // Overload control (docs/sbc.md, Overload): new work refused with 503 while the queue toward the core or the event loop says so.
+    let overloadInbound: OnInbound | undefined;
+    if (o.overload) {
+      const counted = countingPending(coreStack);
+      coreStack = counted.stack;
+      const lag = new LagSampler().start();
+      stopLag = () => lag.stop();
+      const gate = new OverloadGate(o.overload, { pending: counted.pending, lagMs: () => lag.lagMs() }, now);
+      overloadMetrics(registry, gate, counted.pending);
+      overloadInbound = (m, src) => gate.decide(m, src);
     }
-    own.add(hostPortKey(coreTransport.host, coreTransport.port));
-    own.add(hostPortKey(bind.host, coreTransport.port));
-    for (const a of sig.aliases ?? []) own.add(a.toLowerCase());
-    const rrUri = (t: SipTransport): string => {
-      const h = t.host.includes(':') ? `[${t.host}]` : t.host;
-      return `<sip:${h}:${t.port}${t.protocol === 'udp' ? '' : `;transport=${t.protocol}`};lr>`;
-    };
-    const coreRr = rrUri(coreTransport);
-    proxy.calls = new SbcCalls({
-      proxy, untrusted: () => untrustedStack, signer, contacts, dialogs, own,
-      untrustedRr: rrUri, coreRr, metrics,
-      sourceOf: (r) => responseSource.get(r),
-    });
+
     // Before the transaction layer: blocked sources go unread, and a response
     // whose Via signature fails never reaches (nor ends) a client transaction.
-    for (const t of untrusted) {
-      const inner = t.onMessage;
-      t.onMessage = (r, src) => {
-        if (sigGuard?.isBlocked(src.address)) {
-          blockedDrops++;
-          return;
-        }
-        if (r.ok && r.message.isResponse()) {
-          const res = r.message as SipResponse;
-          responseSource.set(res, src);
-          // a CANCEL's answer is hop by hop and carries the INVITE's Via: the transaction layer matches it by branch
-          if (signer && res.status > 100 && res.cseq().method !== 'CANCEL' && !signer.verifyVia(res, src.address).ok) {
-            viaDropped++;
-            failures.count(src.address, 'signature');
-            return;
-          }
-        }
-        inner?.(r, src);
-      };
-    }
+    const DROP_BLOCKED: InboundVerdict = Object.freeze({ kind: 'drop', reason: 'source blocked' });
+    const DROP_VIA: InboundVerdict = Object.freeze({ kind: 'drop', reason: 'Via signature' });
+    const blocked: OnInbound = (_m, src) => {
+      if (!sigGuard?.isBlocked(src.address)) return PASS;
+      blockedDrops++;
+      return DROP_BLOCKED;
+    };
+    const viaSignature: OnInbound = (m, src) => {
+      if (!signer || !m.isResponse()) return PASS;
+      // a CANCEL's answer is hop by hop and carries the INVITE's Via: the transaction layer matches it by branch
+      if (m.status <= 100 || m.cseq().method === 'CANCEL' || signer.verifyVia(m, src.address).ok) return PASS;
+      viaDropped++;
+      failures.count(src.address, 'signature');
+      return DROP_VIA;
+    };
+    // A CANCEL counts only from the flow of the INVITE it cancels: its branch and sent-by are no secret (docs/sbc-calls.md).
+    const untrustedStack = createSipStack({
+      transports: untrusted, timers, autoTrying: false, warningAgent: o.idsp, onHandlerError, cancelFromSameFlow: true,
+      // intrusion detection (it sees everything), blocked sources, overload control, then the Via signature of answers
+      onInbound: composeInbound(idsInbound, blocked, overloadInbound, viaSignature),
+      ...(idsSip ? { onMalformed: (error: SipParseError, src: MessageSource) => idsVerdict(idsSip, { ok: false, error }, src) } : {}),
+      onRequest: (req, ctx) => proxy!.onRequest(req, ctx),
+    });
+
+    const own = new OwnAddresses();
+    for (const t of untrusted) own.add(t.host, t.port).add(host, t.port);
+    own.add(coreTransport.host, coreTransport.port).add(bind.host, coreTransport.port);
+    for (const a of sig.aliases ?? []) own.add(a);
+    const core = new ProxyCore({ own, agent: o.idsp });
+    const sides = new SbcSides({
+      core, failures, metrics, logger: o.logger, tryingAfterMs: timers.T2,
+      link: { stack: coreStack, transport: coreTransport, address: o.softswitch.host, port: o.softswitch.port },
+    });
+    const calls = new SbcCalls({ sides, guard, untrusted: () => untrustedStack, signer, contacts, dialogs, own, metrics });
+    proxy = new SbcSipProxy({
+      sides, guard, calls, contacts,
+      register: {
+        sides, idsp: o.idsp, flow, offered, sessions, guard, contacts, metrics, now, logger: o.logger,
+        tlsPorts: { ...(tlsPort !== undefined ? { tls: tlsPort } : {}), ...(tlsPskPort !== undefined ? { tlsPsk: tlsPskPort } : {}) },
+        defaultExpiresSec: o.defaultExpiresSec ?? 3600,
+      },
+    });
     keys?.start();
     if (o.metricsPort !== undefined) {
       const at = { port: o.metricsPort, host: o.metricsHost ?? '127.0.0.1' };
@@ -342,15 +361,13 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
     if (tlsPort !== undefined) ports.tls = tlsPort;
     if (tlsPskPort !== undefined) ports.tlsPsk = tlsPskPort;
     o.logger?.info({ idsp: o.idsp, ports, offered }, 'sbc: SIP listening');
-    const p = proxy;
-    const calls = proxy.calls;
     return {
       ports,
       certificate,
       sessions,
       offered,
       stats: () => ({
-        sip: { ...p.counters },
+        sip: { ...sides.counters },
         sessions: sessions.size,
         replay: flow.stats,
         failures: failures.snapshot(),
@@ -371,18 +388,33 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
       failures,
       async close() {
         clearInterval(sweeper);
+        stopLag();
         for (const l of served) l.down('stopped');
         keys?.stop();
+        core.close();
         await metricsServer?.close();
         await Promise.all([untrustedStack.close(), coreStack.close()]);
       },
     };
   } catch (e) {
+    stopLag();
     keys?.stop();
     await metricsServer?.close();
     await closeAll();
     throw e;
   }
+}
+
+/** The IDS's verdict as the stack's inbound verdict: a drop is silent; an answer is a 403/503 to the source only. */
+function idsVerdict(s: SbcIds, r: ParseResult, src: MessageSource): InboundVerdict {
+  const v = s.adapter.inbound(r, src);
+  if (!v || v.kind === 'pass') return PASS;
+  if (v.kind === 'drop' || !r.ok || !r.message.isRequest() || r.message.method === 'ACK') {
+    s.screened.dropped++;
+    return { kind: 'drop', reason: 'ids' };
+  }
+  s.screened.answered++;
+  return { kind: 'reject', status: v.status, reason: v.status === 403 ? 'Forbidden' : 'Service Unavailable', ...(v.retryAfter !== undefined ? { retryAfter: v.retryAfter } : {}) };
 }
 
 function track<T extends SipTransport>(list: SipTransport[], t: T): T {

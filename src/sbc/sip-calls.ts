@@ -28,16 +28,22 @@
 import { signSipMessage, verifySipMessage, KS_HMAC } from '../adapters/sip/sbc-app-hmac.js';
 import { P_KS_AUTH, P_KS_IDSP, stripPrivate } from '../adapters/sip/ks1-sip.js';
 import {
-  createCancel, createResponse, formatVia, isSipUri, newBranch, randomToken,
-  type MessageSource, type ServerContext, type SipRequest, type SipResponse, type SipStack, type SipTransport, type Uri, type Via,
+  createCancel, createResponse, formatVia, isSipUri, newBranch,
+  type ServerContext, type SipRequest, type SipResponse, type SipStack, type SipTransport, type Uri, type Via,
 } from '../sip/index.js';
+import { fromTag, toTag } from '../sip/proxy/dialog.js';
+import { takeHop } from '../sip/proxy/hops.js';
+import type { OwnAddresses } from '../sip/proxy/own-addresses.js';
+import { popOwnRoutes } from '../sip/proxy/route.js';
+import type { RelayBranch } from '../sip/proxy/relay.js';
 import { PARAM, type HeaderSigner } from './signing/sip-signatures.js';
 import { flowOf, flowParty, ks1Party, sameFlow, type DialogParty, type DialogTable } from './dialogs.js';
 import { identityOfUri, sameIdentity } from '../sip/uri-compare.js';
 import type { ContactMap, TerminalFlow } from './sip-contacts.js';
 import type { SbcMetrics } from './sip-metrics.js';
 import type { RegisteredTerminal } from './sessions.js';
-import { P_ASSERTED_IDENTITY, type SbcSipProxy } from './sip-proxy.js';
+import type { SipGuard } from './sip-guard.js';
+import { P_ASSERTED_IDENTITY, type SbcSides } from './sip-sides.js';
 
 export interface CallCounters {
   callsOut: number;
@@ -51,36 +57,17 @@ export interface CallCounters {
 }
 
 export interface SbcCallsDeps {
-  proxy: SbcSipProxy;
+  sides: SbcSides;
+  guard: SipGuard;
   /** The untrusted stack (requests towards terminals). */
   untrusted: () => SipStack;
   /** null: signing off (benchmarks, labs without a key store). */
   signer: HeaderSigner | null;
   contacts: ContactMap;
   dialogs: DialogTable;
-  /** `host:port` (lower-case host) of every address that is this SBC or its pool. */
-  own: ReadonlySet<string>;
-  /** Our Record-Route URI facing terminals on this transport. */
-  untrustedRr(t: SipTransport): string;
-  /** Our Record-Route URI facing the core. */
-  coreRr: string;
+  /** Every address that is this SBC or its pool. */
+  own: OwnAddresses;
   metrics?: SbcMetrics | undefined;
-  /** Where a response from the untrusted side came from (recorded before the transaction layer). */
-  sourceOf(res: SipResponse): MessageSource | undefined;
-}
-
-export function hostPortKey(host: string, port: number | undefined, protocol = 'udp'): string {
-  return `${host.toLowerCase()}:${port ?? (protocol === 'tls' ? 5061 : 5060)}`;
-}
-
-function toTag(m: SipRequest | SipResponse): string | undefined {
-  const t = m.to().params.tag;
-  return typeof t === 'string' && t !== '' ? t : undefined;
-}
-
-function fromTag(m: SipRequest | SipResponse): string {
-  const t = m.from().params.tag;
-  return typeof t === 'string' ? t : '';
 }
 
 export class SbcCalls {
@@ -89,18 +76,7 @@ export class SbcCalls {
   constructor(readonly d: SbcCallsDeps) {}
 
   #isOwn(u: Uri): boolean {
-    if (!isSipUri(u)) return false;
-    const tp = u.scheme === 'sips' || u.params.transport?.toLowerCase() === 'tls' ? 'tls' : 'udp';
-    return this.d.own.has(hostPortKey(u.host, u.port, tp));
-  }
-
-  /** Removes the Route entries naming this SBC (or its pool) from the top. */
-  #popOwnRoutes(m: SipRequest): void {
-    for (let i = 0; i < 8; i++) {
-      const r = m.routes()[0];
-      if (!r || !this.#isOwn(r.uri)) return;
-      m.shift('Route');
-    }
+    return this.d.own.uri(u);
   }
 
   // ---- from a terminal -----------------------------------------------------
@@ -129,7 +105,7 @@ export class SbcCalls {
    * else: 403 (ACK: dropped), counted against the source.
    */
   async fromTerminalInDialog(req: SipRequest, ctx: ServerContext): Promise<void> {
-    const p = this.d.proxy;
+    const p = this.d.sides;
     const src = ctx.source;
     let party: DialogParty | undefined;
     if (this.d.signer) {
@@ -151,14 +127,14 @@ export class SbcCalls {
       // A Digest phone has no key: its flow is what it proved when it set the dialog up.
       if (!sameFlow(party.flow, flowOf(src))) return this.#notParty(ctx, req, 'transport-binding', 'not from the flow that set up the dialog');
     } else {
-      const g = p.d.guard.checkParty(req, src, party.idc);
+      const g = this.d.guard.checkParty(req, src, party.idc);
       if (!g.ok) return this.#notParty(ctx, req, g.kind, g.warning);
       rec = g.rec!;
       this.d.contacts.seen(rec.idc, src);
     }
     req.remove(KS_HMAC);
     const fwd = req.clone();
-    this.#popOwnRoutes(fwd);
+    popOwnRoutes(fwd, this.d.own);
     return this.#toCore(req, fwd, ctx, rec, { inDialog: true, party, idc: party.idc, assert: rec ? rec.session.mechanism : 'digest-flow' });
   }
 
@@ -170,8 +146,8 @@ export class SbcCalls {
   #notParty(ctx: ServerContext, req: SipRequest, kind: 'app-hmac' | 'transport-binding', why: string): void {
     this.counters.notParty++;
     this.d.signer?.reportFailure(ctx.source.address, 'dialog-party', 'not-party');
-    this.d.proxy.d.logger?.warn({ source: `${ctx.source.address}:${ctx.source.port}`, method: req.method, why }, 'sbc: in-dialog request not from the dialog party');
-    this.d.proxy.refuse(ctx, req, kind, 'not sent by the party of this dialog');
+    this.d.sides.logger?.warn({ source: `${ctx.source.address}:${ctx.source.port}`, method: req.method, why }, 'sbc: in-dialog request not from the dialog party');
+    this.d.sides.refuse(ctx, req, kind, 'not sent by the party of this dialog');
   }
 
   /**
@@ -184,28 +160,24 @@ export class SbcCalls {
     req: SipRequest, fwd: SipRequest, ctx: ServerContext, rec: RegisteredTerminal | undefined,
     o: { inDialog: boolean; party: DialogParty | undefined; idc: string | undefined; assert: string | undefined },
   ): Promise<void> {
-    const p = this.d.proxy;
-    fwd.set(P_KS_IDSP, p.d.idsp);
+    const p = this.d.sides;
+    fwd.set(P_KS_IDSP, p.core.agent);
     if (o.assert !== undefined && o.idc !== undefined) {
       fwd.set(P_KS_AUTH, `mechanism=${o.assert}`);
       fwd.set(P_ASSERTED_IDENTITY, `<sip:${o.idc}>`);
     }
-    if (req.method === 'ACK') return this.#ackToCore(fwd);
+    if (req.method === 'ACK') return this.#ackToCore(fwd, ctx);
 
     const forming = req.method === 'INVITE' && !o.inDialog;
     let rrBelow = 0;
     if (forming) {
       rrBelow = req.recordRoutes().length;
-      fwd.prepend('Record-Route', this.d.untrustedRr(ctx.source.transport));
-      fwd.prepend('Record-Route', this.d.coreRr);
+      // one entry facing the terminals, one facing the core (RFC 5658)
+      p.core.recordRoute(fwd, ctx.source.transport, p.link.transport);
       this.counters.callsOut++;
     }
-    if (req.method === 'INVITE') {
-      p.reply(ctx, createResponse(req, 100), rec);
-      ctx.onCancel(() => {
-        p.d.core.stack.send(createCancel(fwd), { ...p.coreDest(), noVia: true }).catch(() => undefined);
-      });
-    }
+    // a CANCEL from the caller reaches the core through the relay's fan-out
+    if (req.method === 'INVITE') p.reply(ctx, createResponse(req, 100), rec);
     const caller = forming ? o.party : undefined;
     const res = await p.forward(fwd, ctx, rec, (r) => this.#towardsCaller(r, caller, rrBelow));
     this.#finished(req, res, forming, 'from-terminal', o.party);
@@ -224,13 +196,12 @@ export class SbcCalls {
     }
   }
 
-  #ackToCore(fwd: SipRequest): void {
-    const p = this.d.proxy;
-    const mf = fwd.maxForwards() ?? 70;
-    if (mf <= 0) return;
-    fwd.set('Max-Forwards', String(mf - 1));
+  #ackToCore(fwd: SipRequest, ctx: ServerContext): void {
+    const p = this.d.sides;
+    if (!takeHop(fwd)) return;
     p.counters.forwarded++;
-    p.d.core.stack.sendStateless(fwd, p.coreDest()).catch(() => undefined);
+    const to = p.coreBranch;
+    void p.core.forwardStateless(p.link.stack, fwd, ctx.source, { ...(to.destination ? { destination: to.destination } : {}), ...(to.transport ? { transport: to.transport } : {}) });
   }
 
   #finished(req: SipRequest, res: SipResponse, forming: boolean, leg: 'from-terminal' | 'to-terminal', party: DialogParty | undefined): void {
@@ -256,34 +227,33 @@ export class SbcCalls {
 
   /** A request from the softswitch towards a terminal registered through us. */
   async fromCore(req: SipRequest, ctx: ServerContext): Promise<void> {
-    const p = this.d.proxy;
-    const fwd = req.clone();
-    this.#popOwnRoutes(fwd);
+    const p = this.d.sides;
+    const core = p.core;
+    const checked = core.check(req);
+    if (!checked.ok) {
+      if (req.method !== 'ACK') ctx.reply(core.refusal(req, checked.status));
+      return;
+    }
+    const fwd = checked.fwd;
     stripPrivate(fwd);
     fwd.remove(KS_HMAC);
     let target: Uri;
     try {
       target = fwd.requestUri();
     } catch {
-      if (req.method !== 'ACK') ctx.respond(400, 'Bad Request-URI');
+      if (req.method !== 'ACK') ctx.reply(core.refusal(req, 400, { reason: 'Bad Request-URI' }));
       return;
     }
     const idc = this.d.contacts.lookup(target);
-    const rec = idc !== undefined ? p.d.guard.session(idc) : undefined;
+    const rec = idc !== undefined ? this.d.guard.session(idc) : undefined;
     const flow = idc !== undefined ? this.#usableFlow(idc, rec) : undefined;
     if (!idc || !flow) {
       this.counters.noRoute++;
       if (req.method === 'ACK') return;
       const why = !idc ? 'no terminal registered at this Contact' : 'the terminal has no usable connection';
-      ctx.respond(!idc ? 404 : 480, undefined, { toTag: randomToken(), headers: [['Warning', `399 ${p.d.idsp} "${why}"`]] });
+      ctx.reply(core.refusal(req, !idc ? 404 : 480, { warning: why }));
       return;
     }
-    const mf = fwd.maxForwards() ?? 70;
-    if (mf <= 0) {
-      if (req.method !== 'ACK') ctx.respond(483);
-      return;
-    }
-    fwd.set('Max-Forwards', String(mf - 1));
     // RFC 3261 §16.2: the core learns at once that this hop is alive and works on it, so its
     // no-answer timer (which moves on from a dead SBC address) never fires while a phone is slow to ring.
     if (req.method === 'INVITE') ctx.reply(createResponse(req, 100));
@@ -294,47 +264,43 @@ export class SbcCalls {
     let rrBelow = 0;
     if (forming) {
       rrBelow = fwd.recordRoutes().length;
-      fwd.prepend('Record-Route', this.d.coreRr);
-      fwd.prepend('Record-Route', this.d.untrustedRr(flow.transport));
+      core.recordRoute(fwd, p.link.transport, flow.transport);
       this.d.signer?.signRecordRoute(fwd, callee, 0);
       this.counters.callsIn++;
     }
     this.#pushVia(fwd, flow.transport, req.method !== 'ACK');
     if (rec?.session.mechanism === 'app-hmac' && rec.downlink) signSipMessage(fwd, rec.downlink);
-    const dest = {
+    const branch: RelayBranch = {
       destination: { address: flow.address, port: flow.port, protocol: flow.transport.protocol, ...(flow.connection ? { connection: flow.connection } : {}) },
       transport: flow.transport,
-      noVia: true,
     };
     const u = this.d.untrusted();
     p.counters.forwarded++;
     if (req.method === 'ACK') {
-      u.sendStateless(fwd, dest).catch(() => undefined);
+      void core.forwardStateless(u, fwd, ctx.source, { destination: branch.destination!, transport: flow.transport, noVia: true });
       return;
     }
-    if (req.method === 'INVITE') {
-      ctx.onCancel(() => {
-        const c = createCancel(fwd);
+    const out = await core.relay({
+      stack: u, ctx, fwd, branches: [branch], noVia: true,
+      cancel: (inv) => {
+        const c = createCancel(inv);
         if (rec?.session.mechanism === 'app-hmac' && rec.downlink) signSipMessage(c, rec.downlink);
-        u.send(c, dest).catch(() => undefined);
-      });
-    }
-    const res = await u.send(fwd, {
-      ...dest,
-      onResponse: (r) => {
-        // 100 is hop by hop (never forwarded, so never checked); a 2xx here is a retransmission of the final one
-        if (r.status <= 100 || r.status >= 200) return;
-        if (!this.#checkAnswer(r, rec, forming, rrBelow)) return;
+        return c;
+      },
+      // the terminal's tag, its connection and our Record-Route signature, on the answer as it came
+      accept: (r) => this.#checkAnswer(r, rec, forming, rrBelow),
+      upstream: (r) => {
         this.#towardsCore(r);
         ctx.reply(r, { forwarded: true });
       },
     });
-    let out = res;
-    if (!res.localReason && !this.#checkAnswer(res, rec, forming, rrBelow)) {
-      out = createResponse(req, 502, 'Bad Gateway', { toTag: randomToken(), headers: [['Warning', `399 ${p.d.idsp} "the terminal's answer failed its checks"`]] });
-    } else this.#towardsCore(res);
-    this.#finished(req, out, forming, 'to-terminal', callee);
-    ctx.reply(out, { forwarded: true });
+    let res: SipResponse;
+    if (out.kind === 'refused') res = core.refusal(req, 502, { reason: 'Bad Gateway', warning: "the terminal's answer failed its checks" });
+    else if (out.kind === 'answered') res = out.res;
+    else res = out.best?.res ?? core.refusal(req, out.cancelled ? 487 : 480);
+    this.#towardsCore(res);
+    this.#finished(req, res, forming, 'to-terminal', callee);
+    ctx.reply(res, { forwarded: true });
   }
 
   /** The flow a request to `idc` must take: its mechanism's connection, else where it last spoke from. */
@@ -362,7 +328,7 @@ export class SbcCalls {
    * INVITE our Record-Route signature. False: drop it (counted).
    */
   #checkAnswer(res: SipResponse, rec: RegisteredTerminal | undefined, forming: boolean, rrBelow: number): boolean {
-    const src = this.d.sourceOf(res)?.address;
+    const src = res.receivedFrom?.address;
     if (rec?.session.mechanism === 'app-hmac' && rec.uplink) {
       const v = verifySipMessage(res, rec.uplink);
       if (v !== 'ok') return this.#drop(src, 'app-hmac', `answer KS-HMAC ${v}`);
@@ -385,16 +351,15 @@ export class SbcCalls {
   }
 
   #drop(source: string | undefined, kind: 'app-hmac' | 'signature', why: string): boolean {
-    const p = this.d.proxy;
+    const p = this.d.sides;
     this.counters.responsesDropped++;
-    if (source !== undefined) p.d.failures.count(source, kind);
-    p.d.logger?.info({ source, why }, 'sbc: answer from a terminal dropped');
+    if (source !== undefined) p.countSource(source, kind);
+    p.logger?.info({ source, why }, 'sbc: answer from a terminal dropped');
     return false;
   }
 
-  /** On its way to the core: our Via and the terminal's tag go. */
+  /** On its way to the core (our Via already gone): the terminal's tag and any P-KS-* go. */
   #towardsCore(res: SipResponse): void {
-    res.shift('Via');
     res.remove(KS_HMAC);
     stripPrivate(res);
   }

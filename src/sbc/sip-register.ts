@@ -7,54 +7,77 @@ import {
   P_KS_AUTH, P_KS_IDSP, P_KS_IPC, P_KS_MECH, removeKs1Authorization, securityClientText, SIP_FIELD,
 } from '../adapters/sip/ks1-sip.js';
 import { KS_HMAC } from '../adapters/sip/sbc-app-hmac.js';
-import type { SbcReject } from '../flow/sbc.js';
-import { createResponse, isStar, randomToken, type ServerContext, type SipRequest, type SipResponse } from '../sip/index.js';
+import type { Logger } from 'pino';
+import type { SbcFlow, SbcReject } from '../flow/sbc.js';
+import type { Mechanism } from '../flow/messages.js';
+import { isStar, type ServerContext, type SipRequest, type SipResponse } from '../sip/index.js';
 import { sameIdentity } from '../sip/uri-compare.js';
-import type { SbcSipProxy } from './sip-proxy.js';
-import type { RegisteredTerminal } from './sessions.js';
+import type { SbcSides } from './sip-sides.js';
+import type { SipGuard } from './sip-guard.js';
+import type { ContactMap } from './sip-contacts.js';
+import type { SbcMetrics } from './sip-metrics.js';
+import type { RegisteredTerminal, SessionTable } from './sessions.js';
 
-export async function handleRegister(p: SbcSipProxy, req: SipRequest, ctx: ServerContext): Promise<void> {
+/** What REGISTER handling needs; given by the composition root (run.ts). */
+export interface RegisterDeps {
+  sides: SbcSides;
+  idsp: string;
+  flow: SbcFlow;
+  /** What the SBC offers (for 494 and the chosen Security-Server's q). */
+  offered: Mechanism[];
+  sessions: SessionTable;
+  guard: SipGuard;
+  /** Ports of the TLS listeners, advertised as `port=` on s10's Security-Server. */
+  tlsPorts: { tls?: number; tlsPsk?: number };
+  defaultExpiresSec: number;
+  now: () => number;
+  contacts?: ContactMap | undefined;
+  metrics?: SbcMetrics | undefined;
+  logger?: Logger | undefined;
+}
+
+export async function handleRegister(p: RegisterDeps, req: SipRequest, ctx: ServerContext): Promise<void> {
   const idc = aorOf(req.to());
   const ks1 = findKs1(req);
   if (ks1.kind === 'malformed') return badParam(p, ctx, req, 'Authorization');
   if (ks1.kind === 'ks1') {
     if (ctx.source.pskIdentity !== undefined && !sameIdentity(ctx.source.pskIdentity, idc)) {
-      return p.refuse(ctx, req, 'transport-binding', 'TLS-PSK identity does not match the To URI');
+      return p.sides.refuse(ctx, req, 'transport-binding', 'TLS-PSK identity does not match the To URI');
     }
     const params = ks1.params;
     if (params.username !== undefined && params.username !== idc) {
-      return p.refuse(ctx, req, 'forbidden', 'KS1 username is not the To URI');
+      return p.sides.refuse(ctx, req, 'forbidden', 'KS1 username is not the To URI');
     }
     return isS7(params) ? onS7(p, req, ctx, params) : onS1(p, req, ctx, params);
   }
-  const g = p.d.guard.check(req, ctx.source, idc);
-  if (!g.ok) return p.refuse(ctx, req, g.kind, g.warning, g.rec);
+  const g = p.guard.check(req, ctx.source, idc);
+  if (!g.ok) return p.sides.refuse(ctx, req, g.kind, g.warning, g.rec);
   if (g.rec) {
     const mech = g.rec.session.mechanism;
     if (mech !== 'app-hmac' && mech !== 'tls-psk') {
-      return p.refuse(ctx, req, 'transport-binding', `${mech}: a refresh needs KS1 credentials`, g.rec);
+      return p.sides.refuse(ctx, req, 'transport-binding', `${mech}: a refresh needs KS1 credentials`, g.rec);
     }
     return refresh(p, req, ctx, g.rec);
   }
   // No KS1 and no session: a Digest phone, forwarded untouched but for P-KS-IDSP.
   const fwd = req.clone();
-  fwd.set(P_KS_IDSP, p.d.idsp);
+  fwd.set(P_KS_IDSP, p.idsp);
   fwd.set(P_KS_IPC, ctx.source.address);
-  const res = await p.forward(fwd, ctx);
-  if (res.status === 403) p.count(ctx, 'forbidden');
+  const res = await p.sides.forward(fwd, ctx);
+  if (res.status === 403) p.sides.count(ctx, 'forbidden');
   if (res.status >= 200 && res.status < 300 && idc) {
-    bindContacts(p, req, ctx, idc, grantedExpires(res, req, p.d.defaultExpiresSec));
-    p.d.metrics?.registrations.inc({ kind: 'digest' });
+    bindContacts(p, req, ctx, idc, grantedExpires(res, req, p.defaultExpiresSec));
+    p.metrics?.registrations.inc({ kind: 'digest' });
   }
-  p.reply(ctx, res);
+  p.sides.reply(ctx, res);
 }
 
 /** Remembers where the terminal is reached: its Contacts (as the core will use them) and this flow. */
-function bindContacts(p: SbcSipProxy, req: SipRequest, ctx: ServerContext, idc: string, expiresSec: number): void {
-  const map = p.d.contacts;
+function bindContacts(p: RegisterDeps, req: SipRequest, ctx: ServerContext, idc: string, expiresSec: number): void {
+  const map = p.contacts;
   if (!map) return;
   if (expiresSec <= 0) return map.unbindAll(idc);
-  const until = p.d.now() + expiresSec * 1000;
+  const until = p.now() + expiresSec * 1000;
   try {
     for (const c of req.contacts()) if (!isStar(c)) map.bind(idc, c.uri, until);
   } catch {
@@ -63,45 +86,45 @@ function bindContacts(p: SbcSipProxy, req: SipRequest, ctx: ServerContext, idc: 
   map.seen(idc, ctx.source);
 }
 
-async function onS1(p: SbcSipProxy, req: SipRequest, ctx: ServerContext, params: Record<string, string>): Promise<void> {
+async function onS1(p: RegisterDeps, req: SipRequest, ctx: ServerContext, params: Record<string, string>): Promise<void> {
   const s1 = decodeS1(params);
-  const r = p.d.flow.onRegister(s1);
+  const r = p.flow.onRegister(s1);
   if (!r.ok) return reject(p, ctx, req, r);
   return challenge(p, req, ctx, r.s2.idc, s1.n1);
 }
 
 /** s2 to the core; its s5 becomes s6 echoing `n1`. */
-async function challenge(p: SbcSipProxy, req: SipRequest, ctx: ServerContext, idc: string, n1: Buffer): Promise<void> {
+async function challenge(p: RegisterDeps, req: SipRequest, ctx: ServerContext, idc: string, n1: Buffer): Promise<void> {
   const fwd = req.clone();
   removeKs1Authorization(fwd);
   fwd.remove('Security-Client');
   fwd.remove('Security-Verify');
   // the KS1 marker tells the core this is KS1, not a Digest phone's first REGISTER (core-link contract, s2)
-  fwd.append('Authorization', encodeS2Authorization(idc, p.d.idsp));
-  fwd.set(P_KS_IDSP, p.d.idsp);
-  const res = await p.forward(fwd, ctx);
+  fwd.append('Authorization', encodeS2Authorization(idc, p.idsp));
+  fwd.set(P_KS_IDSP, p.idsp);
+  const res = await p.sides.forward(fwd, ctx);
   if (res.status !== 401) {
-    if (res.status === 403) p.count(ctx, 'forbidden');
-    return p.reply(ctx, res);
+    if (res.status === 403) p.sides.count(ctx, 'forbidden');
+    return p.sides.reply(ctx, res);
   }
   const s5 = decodeS5(res, idc);
-  if (!s5) return p.reply(ctx, res); // the core challenged with something else (Digest): pass it on
-  const r = p.d.flow.onChallenge(s5, { n1 });
+  if (!s5) return p.sides.reply(ctx, res); // the core challenged with something else (Digest): pass it on
+  const r = p.flow.onChallenge(s5, { n1 });
   if (!r.ok) return internal(p, ctx, req, r.kind);
   const { wwwAuthenticate, securityServer } = encodeS6(r.s6);
   res.remove('WWW-Authenticate');
   res.append('WWW-Authenticate', wwwAuthenticate);
   res.set('Security-Server', securityServer);
-  p.counters.challenged++;
-  p.reply(ctx, res);
+  p.sides.counters.challenged++;
+  p.sides.reply(ctx, res);
 }
 
-async function onS7(p: SbcSipProxy, req: SipRequest, ctx: ServerContext, params: Record<string, string>): Promise<void> {
+async function onS7(p: RegisterDeps, req: SipRequest, ctx: ServerContext, params: Record<string, string>): Promise<void> {
   const s7 = decodeS7(params, securityClientText(req));
-  const r = p.d.flow.onAuthenticate(s7, ctx.source.address);
+  const r = p.flow.onAuthenticate(s7, ctx.source.address);
   if (!r.ok) {
     if (r.kind === 'rechallenge') {
-      p.count(ctx, 'replay');
+      p.sides.count(ctx, 'replay');
       return challenge(p, req, ctx, r.s2.idc, s7.n1);
     }
     return reject(p, ctx, req, r);
@@ -111,68 +134,68 @@ async function onS7(p: SbcSipProxy, req: SipRequest, ctx: ServerContext, params:
   fwd.remove('Security-Client');
   fwd.remove('Security-Verify');
   fwd.append('Authorization', encodeS8Authorization(r.s8));
-  fwd.set(P_KS_IDSP, p.d.idsp);
+  fwd.set(P_KS_IDSP, p.idsp);
   fwd.set(P_KS_MECH, r.pending.mech);
   fwd.set(P_KS_IPC, ctx.source.address);
-  const res = await p.forward(fwd, ctx);
+  const res = await p.sides.forward(fwd, ctx);
   if (res.status === 401) {
     // wrong authenticator or stale Rand: the core's fresh s5 becomes a new s6 echoing N1'
-    p.count(ctx, 'wrong-response');
+    p.sides.count(ctx, 'wrong-response');
     const s5 = decodeS5(res, r.s8.idc);
-    if (!s5) return p.reply(ctx, res);
-    const c = p.d.flow.onChallenge(s5, { n1: s7.n1 });
+    if (!s5) return p.sides.reply(ctx, res);
+    const c = p.flow.onChallenge(s5, { n1: s7.n1 });
     if (!c.ok) return internal(p, ctx, req, c.kind);
     const { wwwAuthenticate, securityServer } = encodeS6(c.s6);
     res.remove('WWW-Authenticate');
     res.append('WWW-Authenticate', wwwAuthenticate);
     res.set('Security-Server', securityServer);
-    p.counters.challenged++;
-    return p.reply(ctx, res);
+    p.sides.counters.challenged++;
+    return p.sides.reply(ctx, res);
   }
   if (res.status < 200 || res.status >= 300) {
-    if (res.status === 403) p.count(ctx, 'forbidden');
-    return p.reply(ctx, res);
+    if (res.status === 403) p.sides.count(ctx, 'forbidden');
+    return p.sides.reply(ctx, res);
   }
   const s9 = decodeS9(res, r.s8.idc, r.s8.idsp);
   if (!s9) return internal(p, ctx, req, 'no-keys');
-  const a = p.d.flow.onAccepted(s9, r.pending);
+  const a = p.flow.onAccepted(s9, r.pending);
   if (!a.ok) return internal(p, ctx, req, a.kind);
-  const expiresSec = grantedExpires(res, req, p.d.defaultExpiresSec);
+  const expiresSec = grantedExpires(res, req, p.defaultExpiresSec);
   if (expiresSec > 0) {
-    const rec = p.d.sessions.accept(a.session, 'sip', sourceAddress(ctx), p.d.now() + expiresSec * 1000);
+    const rec = p.sessions.accept(a.session, 'sip', sourceAddress(ctx), p.now() + expiresSec * 1000);
     const conn = ctx.source.connection;
-    if (ctx.source.protocol === 'tls' && ctx.source.pskIdentity === undefined && conn) p.d.guard.bind(rec, { tlsConnectionId: conn.id });
-  } else p.d.sessions.remove(a.session.idc);
+    if (ctx.source.protocol === 'tls' && ctx.source.pskIdentity === undefined && conn) p.guard.bind(rec, { tlsConnectionId: conn.id });
+  } else p.sessions.remove(a.session.idc);
   bindContacts(p, req, ctx, a.session.idc, expiresSec);
-  p.d.metrics?.registrations.inc({ kind: 'ks1' });
+  p.metrics?.registrations.inc({ kind: 'ks1' });
   res.set('Authentication-Info', encodeS10(a.s10));
-  const port = a.s10.mech === 'tls' ? p.d.tlsPorts.tls : a.s10.mech === 'tls-psk' ? p.d.tlsPorts.tlsPsk : undefined;
-  res.set('Security-Server', chosenSecurityServer(a.s10.mech, p.d.offered, port !== undefined ? { port } : {}));
-  p.counters.registered++;
-  p.d.logger?.info({ idc: a.session.idc, mechanism: a.session.mechanism, source: ctx.source.address }, 'sbc: registered');
-  p.reply(ctx, res);
+  const port = a.s10.mech === 'tls' ? p.tlsPorts.tls : a.s10.mech === 'tls-psk' ? p.tlsPorts.tlsPsk : undefined;
+  res.set('Security-Server', chosenSecurityServer(a.s10.mech, p.offered, port !== undefined ? { port } : {}));
+  p.sides.counters.registered++;
+  p.logger?.info({ idc: a.session.idc, mechanism: a.session.mechanism, source: ctx.source.address }, 'sbc: registered');
+  p.sides.reply(ctx, res);
 }
 
 /** A refresh (or de-registration) proved by app-hmac or tls-psk: no new challenge (core-link contract). */
-async function refresh(p: SbcSipProxy, req: SipRequest, ctx: ServerContext, rec: RegisteredTerminal): Promise<void> {
+async function refresh(p: RegisterDeps, req: SipRequest, ctx: ServerContext, rec: RegisteredTerminal): Promise<void> {
   const fwd = req.clone();
   fwd.remove(KS_HMAC);
   removeKs1Authorization(fwd);
-  fwd.set(P_KS_IDSP, p.d.idsp);
+  fwd.set(P_KS_IDSP, p.idsp);
   fwd.set(P_KS_AUTH, `mechanism=${rec.session.mechanism}`);
-  const res = await p.forward(fwd, ctx, rec);
+  const res = await p.sides.forward(fwd, ctx, rec);
   if (res.status >= 200 && res.status < 300) {
-    const expiresSec = grantedExpires(res, req, p.d.defaultExpiresSec);
-    p.counters.refreshed++;
+    const expiresSec = grantedExpires(res, req, p.defaultExpiresSec);
+    p.sides.counters.refreshed++;
     // sign with the session before it may be dropped, so the terminal can verify the answer to its de-registration
-    p.reply(ctx, res, rec);
-    if (expiresSec > 0) rec.expiresAt = p.d.now() + expiresSec * 1000;
-    else p.d.sessions.remove(rec.idc);
+    p.sides.reply(ctx, res, rec);
+    if (expiresSec > 0) rec.expiresAt = p.now() + expiresSec * 1000;
+    else p.sessions.remove(rec.idc);
     bindContacts(p, req, ctx, rec.idc, expiresSec);
-    p.d.metrics?.registrations.inc({ kind: 'refresh' });
+    p.metrics?.registrations.inc({ kind: 'refresh' });
     return;
   }
-  p.reply(ctx, res, rec);
+  p.sides.reply(ctx, res, rec);
 }
 
 /** The binding lifetime the registrar granted: the longest Contact expires, else Expires, else what was asked. */
@@ -204,27 +227,27 @@ function sourceAddress(ctx: ServerContext): string {
   return `${ctx.source.protocol}:${a.includes(':') ? `[${a}]` : a}:${ctx.source.port}`;
 }
 
-function badParam(p: SbcSipProxy, ctx: ServerContext, req: SipRequest, name: string): void {
+function badParam(p: RegisterDeps, ctx: ServerContext, req: SipRequest, name: string): void {
   const warning = name === 'Security-Client' || name === 'Authorization' ? `${name} missing or malformed` : `KS1 parameter ${name} missing or malformed`;
-  p.refuse(ctx, req, 'bad-request', warning, undefined, 400, `Bad ${name === 'Security-Client' || name === 'Authorization' ? name : `KS1 parameter ${name}`}`);
+  p.sides.refuse(ctx, req, 'bad-request', warning, undefined, 400, `Bad ${name === 'Security-Client' || name === 'Authorization' ? name : `KS1 parameter ${name}`}`);
 }
 
-function reject(p: SbcSipProxy, ctx: ServerContext, req: SipRequest, r: SbcReject): void {
+function reject(p: RegisterDeps, ctx: ServerContext, req: SipRequest, r: SbcReject): void {
   switch (r.kind) {
     case 'bad-request':
       return badParam(p, ctx, req, SIP_FIELD[r.field] ?? r.field);
     case 'wrong-proxy':
-      return p.refuse(ctx, req, 'forbidden', 'KS1 realm is not this SBC');
+      return p.sides.refuse(ctx, req, 'forbidden', 'KS1 realm is not this SBC');
     case 'refused':
-      return p.refuse(ctx, req, 'replay', r.reason === 'ts-window' ? 'KS1 ts outside the window' : 'KS1 n1 replayed', undefined, 400, r.reason === 'ts-window' ? 'Stale KS1 ts' : 'Replayed KS1 n1');
+      return p.sides.refuse(ctx, req, 'replay', r.reason === 'ts-window' ? 'KS1 ts outside the window' : 'KS1 n1 replayed', undefined, 400, r.reason === 'ts-window' ? 'Stale KS1 ts' : 'Replayed KS1 n1');
     case 'no-common-mechanism': {
-      p.count(ctx, 'bad-request');
-      const res = createResponse(req, 494, undefined, { toTag: randomToken(), headers: [['Security-Server', r.offered.text]] });
-      return p.reply(ctx, res);
+      p.sides.count(ctx, 'bad-request');
+      const res = p.sides.core.refusal(req, 494, { headers: [['Security-Server', r.offered.text]] });
+      return p.sides.reply(ctx, res);
     }
     case 'busy': {
-      const res = createResponse(req, 503, undefined, { toTag: randomToken(), headers: [['Retry-After', '5']] });
-      return p.reply(ctx, res);
+      const res = p.sides.core.refusal(req, 503, { retryAfter: 5 });
+      return p.sides.reply(ctx, res);
     }
     case 'rechallenge':
     case 'internal':
@@ -232,7 +255,7 @@ function reject(p: SbcSipProxy, ctx: ServerContext, req: SipRequest, r: SbcRejec
   }
 }
 
-function internal(p: SbcSipProxy, ctx: ServerContext, req: SipRequest, why: string): void {
-  p.d.logger?.warn({ source: ctx.source.address, why }, 'sbc: core answer unusable');
-  p.reply(ctx, createResponse(req, 500, undefined, { toTag: randomToken() }));
+function internal(p: RegisterDeps, ctx: ServerContext, req: SipRequest, why: string): void {
+  p.logger?.warn({ source: ctx.source.address, why }, 'sbc: core answer unusable');
+  p.sides.reply(ctx, p.sides.core.refusal(req, 500));
 }

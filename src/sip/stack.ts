@@ -81,6 +81,8 @@ export interface SipStackOptions {
    * wrap a transport's onMessage.
    */
   onInbound?: OnInbound;
+  /** Sees a message that did not parse, with its source, before it is answered 400: anything but pass drops it unanswered. */
+  onMalformed?: (error: SipParseError, src: MessageSource) => ReturnType<OnInbound>;
 }
 
 export interface SipStackStats {
@@ -151,7 +153,13 @@ export function createSipStack(opts: SipStackOptions): SipStack {
 
   function onMessage(result: ParseResult, src: MessageSource): void {
     try {
-      if (!result.ok) return onParseError(result.error, src);
+      if (!result.ok) {
+        if (opts.onMalformed && opts.onMalformed(result.error, src).kind !== 'pass') {
+          st.inboundRefused++;
+          return;
+        }
+        return onParseError(result.error, src);
+      }
       const m = result.message;
       m.receivedFrom = src;
       if (opts.onInbound) {

@@ -1,0 +1,138 @@
+/**
+ * What the SBC's SIP handlers share (registration, calls, the dispatcher): the proxy core,
+ * the way to the softswitch over the trusted link, and the way back to a terminal (no
+ * `P-KS-*`, an app-hmac tag for app-hmac terminals). The handlers get this object; none of
+ * them reaches into another's dependencies.
+ */
+import type { Logger } from 'pino';
+import { signSipMessage, KS_HMAC } from '../adapters/sip/sbc-app-hmac.js';
+import { stripPrivate } from '../adapters/sip/ks1-sip.js';
+import { isSipUri, type ServerContext, type SipRequest, type SipResponse, type SipStack, type SipTransport } from '../sip/index.js';
+import type { ProxyCore } from '../sip/proxy/core.js';
+import { takeHop } from '../sip/proxy/hops.js';
+import type { RelayBranch } from '../sip/proxy/relay.js';
+import { stripCoreDiagnostics } from './core-diagnostics.js';
+import type { FailureCounter, FailureKind } from './sip-failures.js';
+import type { RegisteredTerminal } from './sessions.js';
+import type { SbcMetrics } from './sip-metrics.js';
+
+/** RFC 3325: set by the SBC alone, for a terminal its mechanism authenticated. */
+export const P_ASSERTED_IDENTITY = 'P-Asserted-Identity';
+
+export interface CoreLink {
+  stack: SipStack;
+  transport: SipTransport;
+  address: string;
+  port: number;
+}
+
+export interface SbcSipCounters {
+  registered: number;
+  challenged: number;
+  refreshed: number;
+  forwarded: number;
+  answeredLocally: number;
+  privateHeadersStripped: number;
+  rejected: number;
+}
+
+export interface SbcSidesDeps {
+  /** The proxy core; its agent is the SBC's IDsp. */
+  core: ProxyCore;
+  link: CoreLink;
+  failures: FailureCounter;
+  /** Non-INVITE over UDP: send 100 Trying if the core has not answered after this long (RFC 4320: T2). */
+  tryingAfterMs: number;
+  logger?: Logger | undefined;
+  metrics?: SbcMetrics | undefined;
+}
+
+export class SbcSides {
+  readonly counters: SbcSipCounters = { registered: 0, challenged: 0, refreshed: 0, forwarded: 0, answeredLocally: 0, privateHeadersStripped: 0, rejected: 0 };
+  readonly core: ProxyCore;
+  readonly link: CoreLink;
+  readonly logger: Logger | undefined;
+  readonly #d: SbcSidesDeps;
+  readonly #toCore: RelayBranch;
+
+  constructor(d: SbcSidesDeps) {
+    this.#d = d;
+    this.core = d.core;
+    this.link = d.link;
+    this.logger = d.logger;
+    const c = d.link;
+    this.#toCore = { destination: { address: c.address, port: c.port, protocol: c.transport.protocol === 'tcp' ? 'tcp' : 'udp' }, transport: c.transport };
+  }
+
+  /** The softswitch, as a relay branch (its address and the link's transport). */
+  get coreBranch(): RelayBranch {
+    return this.#toCore;
+  }
+
+  /** A Request-URI without a user part naming this SBC (or any host: the SBC is the first hop). */
+  isForMe(req: SipRequest): boolean {
+    try {
+      const u = req.requestUri();
+      return isSipUri(u) && u.user === undefined;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Relays `fwd` to the softswitch through the proxy core and returns the final answer
+   * with our Via removed and the core's diagnostics gone (docs/sbc.md). Max-Forwards is
+   * counted (483 at zero); 1xx go to the terminal as they come; over UDP a non-INVITE
+   * gets 100 Trying if the core is slow (RFC 4320). `edit` sees every answer first.
+   */
+  async forward(fwd: SipRequest, ctx: ServerContext, rec?: RegisteredTerminal, edit?: (res: SipResponse) => void): Promise<SipResponse> {
+    if (!takeHop(fwd)) return this.core.refusal(fwd, 483);
+    fwd.remove(KS_HMAC);
+    this.counters.forwarded++;
+    const out = await this.core.relay({
+      stack: this.link.stack, ctx, fwd, branches: [this.#toCore],
+      ...(fwd.method !== 'INVITE' ? { tryingAfterMs: this.#d.tryingAfterMs } : {}),
+      upstream: (res, br) => {
+        if (br === undefined) return this.reply(ctx, res, rec); // our own 100 Trying
+        if (res.status >= 200) return; // the final (and its retransmissions) goes by the caller
+        stripCoreDiagnostics(res);
+        edit?.(res);
+        this.reply(ctx, res, rec);
+      },
+    });
+    let res: SipResponse;
+    if (out.kind === 'failed') res = out.best?.res ?? this.core.refusal(fwd, out.cancelled ? 487 : 480);
+    else res = out.res;
+    stripCoreDiagnostics(res);
+    edit?.(res);
+    return res;
+  }
+
+  /** Sends a response towards the terminal: no `P-KS-*`, and an app-hmac tag when the terminal uses it. */
+  reply(ctx: ServerContext, res: SipResponse, rec?: RegisteredTerminal): void {
+    const n = stripPrivate(res);
+    if (n) this.counters.privateHeadersStripped += n;
+    res.remove(KS_HMAC);
+    if (rec?.downlink && rec.session.mechanism === 'app-hmac') signSipMessage(res, rec.downlink);
+    ctx.reply(res, { forwarded: true });
+  }
+
+  /** Answers a refused request, counts it against the source, and logs why (never a key). */
+  refuse(ctx: ServerContext, req: SipRequest, kind: FailureKind, warning: string, rec?: RegisteredTerminal, status = 403, reason?: string): void {
+    this.count(ctx, kind);
+    this.counters.rejected++;
+    this.logger?.warn({ source: ctx.source.address, method: req.method, kind, warning }, 'sbc: refused');
+    if (req.method === 'ACK') return;
+    this.reply(ctx, this.core.refusal(req, status, { reason, warning }), rec);
+  }
+
+  count(ctx: ServerContext, kind: FailureKind): void {
+    this.#d.failures.count(ctx.source.address, kind);
+    this.#d.metrics?.authFailure(kind);
+  }
+
+  /** A failure from a source that is not a request's (an answer dropped). */
+  countSource(address: string, kind: FailureKind): void {
+    this.#d.failures.count(address, kind);
+  }
+}
