@@ -83,7 +83,7 @@ export function observeApi(app: FastifyInstance, m: AucMetrics): void {
  * The counters the web console's dashboard draws as rates over the last hour
  * (docs/metrics.md, "For the web console"); a role not in the process counts 0.
  */
-export function dashboardHistory(r: MetricsRegistry): MetricsHistory {
+export function dashboardHistory(r: Pick<MetricsRegistry, 'total'>): MetricsHistory {
   return new MetricsHistory(r, {
     follow: [
       { name: 'keyswitch_softswitch_registrations_total', as: 'registrations', where: {} },

@@ -38,11 +38,12 @@ export interface RunningAuc {
  * ListenerError naming it (a half-started AuC must not stay up). `health`
  * (one per process) gets each listener; the API's /healthz answers from it.
  */
-export async function startAuc(cfg: Config, logger: Logger, opts: { health?: Health; store?: Store; live?: LiveRoles; metrics?: MetricsRegistry } = {}): Promise<RunningAuc> {
+export async function startAuc(cfg: Config, logger: Logger, opts: { health?: Health; store?: Store; live?: LiveRoles; metrics?: MetricsRegistry; totals?: Pick<MetricsRegistry, 'total'> } = {}): Promise<RunningAuc> {
   const store = opts.store ?? (await openStoreFromConfig(cfg, { onNotice: (line) => logger.warn(line) }));
   const opened: Array<{ close(): Promise<unknown> }> = [];
   try {
-    return await startAucOn(store, cfg, logger, opts.health, opened, opts.live, opts.metrics ?? new MetricsRegistry());
+    const registry = opts.metrics ?? new MetricsRegistry();
+    return await startAucOn(store, cfg, logger, opts.health, opened, opts.live, registry, opts.totals ?? registry);
   } catch (err) {
     for (const o of opened.reverse()) await o.close().catch(() => undefined);
     if (!opts.store) await store.close().catch(() => undefined);
@@ -50,10 +51,11 @@ export async function startAuc(cfg: Config, logger: Logger, opts: { health?: Hea
   }
 }
 
-async function startAucOn(store: Store, cfg: Config, logger: Logger, health: Health | undefined, opened: Array<{ close(): Promise<unknown> }>, live: LiveRoles | undefined, registry: MetricsRegistry): Promise<RunningAuc> {
+async function startAucOn(store: Store, cfg: Config, logger: Logger, health: Health | undefined, opened: Array<{ close(): Promise<unknown> }>, live: LiveRoles | undefined, registry: MetricsRegistry, totals: Pick<MetricsRegistry, 'total'>): Promise<RunningAuc> {
   const metrics = aucMetrics(registry);
   // sampled from the start, so that the console's dashboard has the last hour once the process has run one
-  const history = dashboardHistory(registry).start();
+  // under `keyswitch up` the other roles' counters come from their processes (`totals`)
+  const history = dashboardHistory(totals).start();
   opened.push({ close: async () => history.stop() });
   const auc = new Auc(store, { challengeTtlSeconds: cfg.auc.challengeTtlSeconds, lockout: cfg.auc.lockout, logger: logger.child({ role: 'auc' }) });
   // the console's dashboard draws its rates from the same history (docs/console.md)

@@ -105,7 +105,7 @@ export async function runUpChild(role: UpRole, flags: GlobalFlags, extra: Record
   try {
     if (role === 'auc') {
       const { startAuc } = await import('../auc/run.js');
-      const auc = await startAuc(cfg, logger, { health, live, metrics });
+      const auc = await startAuc(cfg, logger, { health, live, metrics, totals: siblingTotals(metrics, questions) });
       running.push(auc);
       const { provisionOwnProxies } = await import('./own-proxies.js');
       await provisionOwnProxies(auc.store, cfg, logger);
@@ -144,6 +144,35 @@ export async function runUpChild(role: UpRole, flags: GlobalFlags, extra: Record
   }
   const sbc = role === 'sbc' && live.sbc ? { instance: live.sbc.instance, idsp: live.sbc.idsp } : undefined;
   send({ t: 'ready', listening: running.flatMap((r) => r.listening), ...(sbc ? { sbc } : {}) });
+}
+
+/**
+ * The console's dashboard (src/metrics/history.ts) follows counters of every
+ * role; under `up` the softswitch's and the SBC's are in their processes. A
+ * name asked once is fetched from them every 15 s (the dashboard samples
+ * every minute), summed over their series, and added to the AuC's own.
+ */
+function siblingTotals(local: MetricsRegistry, q: Questions): Pick<MetricsRegistry, 'total'> {
+  const remote = new Map<string, number>();
+  const refresh = () => {
+    if (remote.size === 0) return;
+    q.ask<Record<string, number>>({ op: 'totals', names: [...remote.keys()] }, 5000).then(
+      (t) => {
+        for (const [k, v] of Object.entries(t)) if (remote.has(k) && Number.isFinite(v)) remote.set(k, v);
+      },
+      () => undefined,
+    );
+  };
+  setInterval(refresh, 15_000).unref();
+  return {
+    total: (name, where) => {
+      if (!remote.has(name)) {
+        remote.set(name, 0);
+        refresh();
+      }
+      return local.total(name, where) + remote.get(name)!;
+    },
+  };
 }
 
 async function liveCall(sbc: LiveSbc, c: LiveCall): Promise<unknown> {

@@ -178,6 +178,13 @@ export async function superviseUp(names: readonly UpRole[], flags: GlobalFlags, 
   const onQuestion = (from: RoleProcess, id: number, q: Question): void => {
     void answer(id, async () => {
       if (q.op === 'health') return report(from.role);
+      if (q.op === 'totals') {
+        // summed over the other roles that run now (the dashboard's counters; a role restarting counts 0 meanwhile)
+        const sum: Record<string, number> = Object.fromEntries(q.names.map((n) => [n, 0]));
+        const parts = await Promise.all([...roles.values()].filter((rp) => rp !== from && rp.state === 'up').map((rp) => rp.ask<Record<string, number>>({ op: 'totals', names: q.names }).catch(() => ({}))));
+        for (const p of parts) for (const [k, v] of Object.entries(p)) if (k in sum) sum[k]! += v;
+        return sum;
+      }
       if (q.op === 'live') {
         if (!sbc) throw new Error('no SBC');
         return sbc.ask({ op: 'live', call: q.call });

@@ -29,8 +29,11 @@ export interface RatePoint {
   perMinute: Record<string, number>;
 }
 
+/** Where totals are read: a registry, or under `keyswitch up` the AuC's plus the other roles' (src/cli/up-child.ts). */
+export type TotalsSource = Pick<MetricsRegistry, 'total'>;
+
 export class MetricsHistory {
-  readonly #registry: MetricsRegistry;
+  readonly #registry: TotalsSource;
   readonly #follow: { name: string; as: string; where: Record<string, string> }[];
   readonly #keep: number;
   readonly #intervalMs: number;
@@ -38,7 +41,7 @@ export class MetricsHistory {
   readonly #samples: HistorySample[] = [];
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(registry: MetricsRegistry, o: HistoryOptions) {
+  constructor(registry: TotalsSource, o: HistoryOptions) {
     this.#registry = registry;
     this.#follow = o.follow.map((f) => (typeof f === 'string' ? { name: f, as: f, where: {} } : f));
     this.#keep = Math.max(2, o.keep ?? 61);
