@@ -96,6 +96,7 @@ export function grantProblem(m: VoicemailMessage, g: Grant, now: number): Refusa
 const scrypt = (pw: string, salt: Buffer, n: number, o: ScryptOptions) =>
   new Promise<Buffer>((resolve, reject) => scryptCb(pw, salt, n, o, (err, key) => (err ? reject(err) : resolve(key))));
 const SCRYPT = { N: 16384, r: 8, p: 1 } as const;
+const DUMMY_SALT = Buffer.alloc(16);
 
 /**
  * Voicemail's licence state (docs/voicemail.md, "Licence server"): messages
@@ -285,10 +286,17 @@ export class VoicemailRepo {
     await this.knex('voicemail_passwords').insert({ idc, hash: value, updated_at: t }).onConflict('idc').merge({ hash: value, updated_at: t });
   }
 
-  /** undefined: no voicemail password is set; otherwise whether this one matches. */
+  /**
+   * undefined: no voicemail password is set; otherwise whether this one
+   * matches. The scrypt runs either way, so the time taken does not tell
+   * who has a voicemail password.
+   */
   async checkPassword(idc: string, password: string): Promise<boolean | undefined> {
     const r = await this.knex('voicemail_passwords').where({ idc }).first('hash');
-    if (!r) return undefined;
+    if (!r) {
+      await scrypt(password, DUMMY_SALT, 32, SCRYPT);
+      return undefined;
+    }
     const [, n, rr, p, salt, hash] = String(r.hash).split('$');
     const want = Buffer.from(hash ?? '', 'base64url');
     const got = await scrypt(password, Buffer.from(salt ?? '', 'base64url'), want.length || 32, { N: Number(n), r: Number(rr), p: Number(p) });

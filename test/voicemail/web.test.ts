@@ -220,6 +220,10 @@ describe.skipIf(!hasChromium)(`voicemail web page in Chromium${hasChromium ? '' 
     expect(await bob.locator(`tr[data-message="${m2.deposit.messageId}"]`).count()).toBe(0);
     expect(await store.voicemail.contentKey(m2.deposit.messageId)).toBeUndefined();
     expect(existsSync(join(dataDir, 'voicemail', `${m2.deposit.messageId}.ksvm`))).toBe(false);
+    // a subscriber disabled since sign-in loses its session at its next request
+    await store.terminals.setStatus(ALICE.idc, 'disabled');
+    await alice.goto(`${base}/voicemail`);
+    expect(new URL(alice.url()).pathname).toBe('/voicemail/login');
     for (const p of pages.values()) expect(p.errors.filter((e) => !/status of 40[34]/.test(e))).toEqual([]);
   });
 });

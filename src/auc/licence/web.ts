@@ -92,11 +92,14 @@ export async function voicemailWeb(app: FastifyInstance, o: WebOptions): Promise
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0]!;
     if (isPublic(path)) return;
-    const s = sessions.get(readCookie(req, SESSION_COOKIE));
-    if (s) {
+    const cookie = readCookie(req, SESSION_COOKIE);
+    const s = sessions.get(cookie);
+    // a subscriber disabled or deleted since sign-in loses its session at its next request
+    if (s && (await o.store.terminals.get(s.idc))?.status === 'active') {
       req.subscriber = s;
       return;
     }
+    if (s) sessions.destroy(cookie);
     if (req.method === 'GET' && !path.endsWith('/package')) return reply.redirect(readCookie(req, SESSION_COOKIE) ? `${PATH}/login?done=expired` : `${PATH}/login`, 303);
     return reply.code(401).send({ statusCode: 401, code: 'unauthenticated', message: 'not signed in, or the session ended' });
   });
