@@ -2,36 +2,9 @@ import type { Knex } from 'knex';
 import { bindingOf } from './hot/binding-rows.js';
 import type { HotStore } from './hot/types.js';
 import { num } from './rows.js';
+import type { BindingDecision, SipBinding } from './records.js';
 
-/** One SIP binding of an address-of-record to a contact (RFC 3261 §10). */
-export interface SipBinding {
-  aor: string;
-  /** The contact URI, normalised by the registrar (the comparison key). */
-  contact: string;
-  /** 0..1 (stored as thousandths). */
-  q: number;
-  expiresAt: number; // Unix ms
-  callId: string;
-  cseq: number;
-  /** Where the REGISTER came from as received: `udp:192.0.2.10:5060`. */
-  source: string;
-  /** The SBC it came through; '' when registered straight at the softswitch. */
-  idsp: string;
-  /** KS1 mechanism chosen at registration; '' for Digest or none. */
-  mechanism: string;
-  /** RFC 5626 +sip.instance and reg-id, when given. */
-  instance: string;
-  regId?: number;
-  createdAt: number;
-  updatedAt: number;
-}
-
-export type NewBinding = Omit<SipBinding, 'createdAt' | 'updatedAt'>;
-
-export type BindingChange = { op: 'put'; binding: NewBinding } | { op: 'remove'; contact: string };
-
-/** What the registrar decides, given the live bindings it read inside the transaction. */
-export type BindingDecision<T> = { commit: BindingChange[]; result: T } | { abort: T };
+export type { BindingChange, BindingDecision, NewBinding, SipBinding } from './records.js';
 
 /**
  * The softswitch's location store. Reads and changes a registration makes go

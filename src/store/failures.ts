@@ -1,14 +1,9 @@
 import type { Knex } from 'knex';
 import type { HotStore } from './hot/types.js';
 import { escapeLike, num, type Page } from './rows.js';
+import type { FailureState } from './records.js';
 
-export interface FailureState {
-  idc: string;
-  count: number;
-  windowStart: number;
-  lockouts: number;
-  lockedUntil: number;
-}
+export type { FailureState } from './records.js';
 
 /** Raw failure counters per IDc; the policy lives in auc/lockout.ts. */
 export class FailureRepo {

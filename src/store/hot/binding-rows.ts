@@ -1,4 +1,4 @@
-import type { NewBinding, SipBinding } from '../bindings.js';
+import type { NewBinding, SipBinding } from '../records.js';
 import { num } from '../rows.js';
 
 /** The columns a binding is read with, `id` last (it orders equal q). */

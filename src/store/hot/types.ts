@@ -5,8 +5,7 @@
  * the operator queries (lists, filters, paging), where its per-query cost
  * does not matter. docs/performance.md, "Store hot path".
  */
-import type { FailureState } from '../failures.js';
-import type { BindingDecision, SipBinding } from '../bindings.js';
+import type { BindingDecision, FailureState, SipBinding } from '../records.js';
 
 export interface KeyRow {
   keyEnc: string;
