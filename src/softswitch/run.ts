@@ -10,7 +10,8 @@ import { SbcFlow } from '../flow/sbc.js';
 import { SoftswitchFlow } from '../flow/softswitch.js';
 import type { Mechanism } from '../flow/messages.js';
 import type { Logger } from '../log/logger.js';
-import { createSipStack, createTcpTransport, createTlsTransport, createUdpTransport, type SipStackStats, type SipTransport } from '../sip/index.js';
+import { createSipStack, createTcpTransport, createTlsTransport, createUdpTransport, type SipRequest, type SipStackStats, type SipTransport } from '../sip/index.js';
+import { inDialog } from '../sip/proxy/dialog.js';
 import type { Store } from '../store/index.js';
 import { SoftswitchRegisterHandler, type SoftswitchSipStats } from './sip-register.js';
 import { boundedAuc } from './auc-guard.js';
@@ -315,9 +316,9 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
 }
 
 /** An INVITE outside a dialog (no To tag); a To that does not parse is the handler's to refuse. */
-function newCall(req: { to(): { params: Record<string, string | null> } }): boolean {
+function newCall(req: SipRequest): boolean {
   try {
-    return !req.to().params.tag;
+    return !inDialog(req);
   } catch {
     return false;
   }

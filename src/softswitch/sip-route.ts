@@ -458,7 +458,7 @@ export class SoftswitchCallRouter {
     // From an SBC's address only the SBC's signed ACK (docs/sip-core-link.md).
     if (this.#o.auth && !fromSbc && this.#o.trusted(src.address)) return;
     // The same rule as any in-dialog request from an SBC (#authorised); an ACK cannot be answered, so it is dropped.
-    if (this.#o.auth && fromSbc && req.to().params.tag && !this.#assertsParty(req)) {
+    if (this.#o.auth && fromSbc && toTagOf(req) !== undefined && !this.#assertsParty(req)) {
       this.st.notParty++;
       return;
     }
