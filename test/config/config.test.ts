@@ -1,7 +1,9 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { BadValue, parseValue, type Setting } from '../../src/config/kinds.js';
 import { ConfigError, describeConfig, loadConfig } from '../../src/config/load.js';
 import { SETTINGS } from '../../src/config/settings.js';
 import { configTable, configurationDoc, defaultsYaml, TABLE_BEGIN, TABLE_END } from '../../src/config/table.js';
@@ -107,6 +109,20 @@ describe('configuration', () => {
     // a secret's value is never repeated in an error
     writeFileSync(file, 'db:\n  url: [hunter2]\n');
     expect(() => loadConfig({ configFile: file, env: {} })).toThrow(/db\.url/);
+  });
+
+  it('refuses any text a setting cannot take with BadValue only, never another error', () => {
+    const text = fc.oneof(fc.string({ maxLength: 40 }), fc.stringMatching(/^[0-9a-f:./@,;=\[\] -]{0,40}$/));
+    fc.assert(
+      fc.property(fc.constantFrom(...(SETTINGS as readonly Setting[])), text, (s, raw) => {
+        try {
+          parseValue(s, raw);
+        } catch (err) {
+          expect(err).toBeInstanceOf(BadValue);
+        }
+      }),
+      { numRuns: 3000 },
+    );
   });
 
   it('reads a renamed setting under its former name, with one deprecation warning, and refuses both at once', () => {
