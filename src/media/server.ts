@@ -341,7 +341,9 @@ export class MediaServer {
 
   #answer(ctx: ServerContext, req: SipRequest, d: Dialog, body: Buffer): void {
     const contact = `<sip:media@${formatHost(this.#o.host)}:${this.#o.port}>`;
-    ctx.reply(createResponse(req, 200, 'OK', { toTag: d.localTag, headers: [['Contact', contact], ['Content-Type', 'application/sdp'], ['Allow', 'INVITE, ACK, BYE, CANCEL, OPTIONS']], body }));
+    // RFC 3261 §12.1.1: the 2xx carries the Record-Route of the request, so the caller's ACK and BYE come the same way
+    const rr = req.getAll('Record-Route').map((v): [string, string] => ['Record-Route', v]);
+    ctx.reply(createResponse(req, 200, 'OK', { toTag: d.localTag, headers: [...rr, ['Contact', contact], ['Content-Type', 'application/sdp'], ['Allow', 'INVITE, ACK, BYE, CANCEL, OPTIONS']], body }));
   }
 
   #ack(req: SipRequest): void {
