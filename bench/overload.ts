@@ -89,11 +89,12 @@ proc.removeAllListeners('exit');
 const target = `127.0.0.1:${up.ports.sbcSip}`;
 const metricsUrl = `http://127.0.0.1:${up.ports.metrics}/metrics`;
 
-/** Sums of the counters the phases report, from keyswitch's /metrics. */
-async function counters(): Promise<{ sbc503: number; aucShed: number }> {
+/** Sums of the counters the phases report, and the gate's signals, from keyswitch's /metrics. */
+async function counters(): Promise<{ sbc503: number; aucShed: number; fraction: number; pending: number; lagMs: number }> {
   const text = await fetch(metricsUrl).then((r) => r.text()).catch(() => '');
   const sum = (name: string) => text.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `)).reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
-  return { sbc503: sum('keyswitch_sbc_overload_rejected_total'), aucShed: sum('keyswitch_softswitch_auc_shed_total') };
+  const lag = /^nodejs_eventloop_lag_seconds\{role="sbc"\} (\S+)$/m.exec(text);
+  return { sbc503: sum('keyswitch_sbc_overload_rejected_total'), aucShed: sum('keyswitch_softswitch_auc_shed_total'), fraction: sum('keyswitch_sbc_overload_reject_fraction'), pending: sum('keyswitch_sbc_core_pending'), lagMs: lag ? Number(lag[1]) * 1000 : NaN };
 }
 
 interface Phase {
@@ -110,6 +111,8 @@ interface Phase {
   why: string;
   /** Sum of PSS of all keyswitch processes, MiB, every 5 s. */
   memory: number[];
+  /** Every 5 s: the SBC's refused share, its requests pending at the core, its event-loop lag (ms). */
+  signals: string[];
   load: number;
 }
 
@@ -121,7 +124,11 @@ async function phase(name: string, rate: number, seconds: number): Promise<Phase
   const before = await counters();
   const load = loadAverage();
   const memory: number[] = [];
-  const sampler = setInterval(() => memory.push(memoryKiB(processTree(proc.pid!)).pssSum / 1024), 5000);
+  const signals: string[] = [];
+  const sampler = setInterval(() => {
+    memory.push(memoryKiB(processTree(proc.pid!)).pssSum / 1024);
+    void counters().then((c) => signals.push(`${fmt(c.fraction * 100)}%/${fmt(c.pending)}/${fmt(c.lagMs)}`));
+  }, 5000);
   const p = spawn(
     'sipp',
     ['-sf', SCENARIO, '-inf', usersCsv, '-m', String(Math.round(rate * seconds)), '-r', String(rate), '-l', String(rate * 60), '-i', '127.0.0.1', '-p', String(port), target,
@@ -149,12 +156,14 @@ async function phase(name: string, rate: number, seconds: number): Promise<Phase
     name, rate, ok,
     failed: num(last, 'FailedCall(C)'),
     retransmissions: num(last, 'Retransmissions(C)'),
-    goodput: ok / seconds,
+    // completed within the offered time (rows come once a second), not while sipp waits for the stragglers
+    goodput: num(rows[Math.min(rows.length - 1, Math.round(seconds))]!, 'SuccessfulCall(C)') / seconds,
     slices,
     sbc503: after.sbc503 - before.sbc503,
     aucShed: after.aucShed - before.aucShed,
     why: head.filter((h) => /^Failed.+\(C\)$/.test(h) && h !== 'FailedCall(C)' && num(last, h) > 0).map((h) => `${h.slice(6, -3)} ${fmt(num(last, h))}`).join(', '),
     memory,
+    signals,
     load,
   };
 }
@@ -184,7 +193,7 @@ try {
     );
   }
   for (const p of phases) {
-    console.log(`${p.name}: goodput/s per 5 s: ${p.slices.map((x) => fmt(x)).join(' ')}; memory (PSS of all processes, MiB) every 5 s: ${p.memory.map((x) => fmt(x)).join(' ')}${p.why ? `; failures: ${p.why}` : ''}`);
+    console.log(`${p.name}: goodput/s per 5 s: ${p.slices.map((x) => fmt(x)).join(' ')}; memory (PSS of all processes, MiB) every 5 s: ${p.memory.map((x) => fmt(x)).join(' ')}; SBC refused share/pending at the core/event-loop lag ms every 5 s: ${p.signals.join(' ')}${p.why ? `; failures: ${p.why}` : ''}`);
   }
 } finally {
   proc.kill('SIGTERM');

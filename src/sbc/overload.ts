@@ -21,7 +21,8 @@
  * (a bounded queue: at `maxPending` every new request is refused) and the
  * event loop's lag (the process is behind). While either says "overloaded",
  * the fraction of new requests refused grows step by step (RFC 7339's loss
- * percentage); once both are calm again it shrinks more slowly. Goodput
+ * percentage); once both are calm again it shrinks by the same steps, so it
+ * settles where the load just keeps the signals at their thresholds. Goodput
  * then stays near capacity instead of collapsing in a retransmission storm.
  *
  * A pure decision object: signals and the clock are given; nothing here
@@ -44,9 +45,9 @@ export interface OverloadSettings {
   retryAfterSec: number;
   /** How often the refused fraction adapts, ms (default 100). */
   stepMs?: number;
-  /** Added to the refused fraction per step while overloaded (default 0.1). */
+  /** Added to the refused fraction per step while overloaded (default 0.05). */
   increase?: number;
-  /** Taken off per step while calm (default 0.02). */
+  /** Taken off per step while calm (default 0.05). */
   decrease?: number;
   /** How long an admitted request's retransmissions pass, ms (default 10 000). */
   rememberMs?: number;
@@ -127,7 +128,8 @@ export class OverloadGate {
   readonly #reject: InboundVerdict;
 
   constructor(o: OverloadSettings, signals: OverloadSignals, now: () => number) {
-    this.#o = { stepMs: 100, increase: 0.1, decrease: 0.02, rememberMs: 10_000, maxRemembered: 50_000, ...o };
+    // equal steps up and down: the refused share settles where the signals stay at their threshold
+    this.#o = { stepMs: 100, increase: 0.05, decrease: 0.05, rememberMs: 10_000, maxRemembered: 50_000, ...o };
     this.#signals = signals;
     this.#now = now;
     this.#lastStep = now();

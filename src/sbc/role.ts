@@ -94,6 +94,7 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
     store: { signingKeys: store.signingKeys },
     signing: signing(cfg, (a) => control?.onBlock(a)),
     connections: connections(cfg),
+    overload: { maxPending: cfg.overload.sbcMaxPending, lagHighMs: cfg.overload.sbcLagMs, retryAfterSec: cfg.overload.retryAfterSeconds },
     metrics: registry,
     ...(ids ? { ids: ids.service.engine } : {}),
     ...(c.metricsPort ? { metricsPort: c.metricsPort, metricsHost: c.metricsHost || '127.0.0.1' } : {}),

@@ -183,7 +183,7 @@ describe('keyswitch up: the SBC sheds new work when saturated and finishes work 
 
   it('serves new registrations again once the queue has drained', async () => {
     const late = phones[2]!;
-    // the refused share decays step by step (2 % per 100 ms): some new requests may still be refused for a few seconds
+    // the refused share decays step by step (5 % per 100 ms): some new requests may still be refused for a few seconds
     for (let i = 0; ; i++) {
       const r = await late.final(late.send('REGISTER').branch, 3000);
       if (r.status === 401) break;

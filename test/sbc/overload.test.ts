@@ -49,7 +49,7 @@ function rig(o: { maxPending?: number; lagHighMs?: number } = {}) {
   let t = 1_000_000;
   const sig = { pending: 0, lag: 0 };
   const gate = new OverloadGate(
-    { maxPending: o.maxPending ?? 100, lagHighMs: o.lagHighMs ?? 50, retryAfterSec: 7 },
+    { maxPending: o.maxPending ?? 100, lagHighMs: o.lagHighMs ?? 50, retryAfterSec: 7, increase: 0.1, decrease: 0.02 },
     { pending: () => sig.pending, lagMs: () => sig.lag },
     () => t,
   );
