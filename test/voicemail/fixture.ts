@@ -18,7 +18,7 @@ export const ALICE = { idc: 'alice@lab.example', password: 'alice-sip-secret' };
  * A licence server on a store with four subscribers: bob, carol and alice
  * with SIP passwords, dave with a KS1 key only and a voicemail password.
  */
-export async function licenceFixture(store: Store, dataDir: string): Promise<{ running: RunningLicence; client: LicenceClient; certPem: string; mediaKey: string }> {
+export async function licenceFixture(store: Store, dataDir: string, log?: NodeJS.WritableStream): Promise<{ running: RunningLicence; client: LicenceClient; certPem: string; mediaKey: string }> {
   await store.terminals.create(BOB.idc, randomBytes(32), BOB.password);
   await store.terminals.create(CAROL.idc, randomBytes(32), CAROL.password);
   await store.terminals.create(ALICE.idc, randomBytes(32), ALICE.password);
@@ -27,7 +27,7 @@ export async function licenceFixture(store: Store, dataDir: string): Promise<{ r
   const running = await startLicenceServer(
     store,
     { host: '127.0.0.1', port: 0, certFile: '', keyFile: '', mediaKey: '', maxPackageBytes: 1 << 20 },
-    { dataDir, logger: createLogger(process.env.KS_TEST_LOG ?? 'silent'), sessionIdleSeconds: 600, sessionMaxSeconds: 3600 },
+    { dataDir, logger: log ? createLogger('trace', log) : createLogger(process.env.KS_TEST_LOG ?? 'silent'), sessionIdleSeconds: 600, sessionMaxSeconds: 3600 },
   );
   const certPem = readFileSync(running.certFile, 'utf8');
   const mediaKey = readFileSync(join(dataDir, 'media-link.key'), 'utf8').trim();

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:https';
 import { request } from 'node:https';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { LicenceClient, LicenceRequestError } from '../../src/contracts/licence-client.js';
 import type { Licence } from '../../src/contracts/licence.js';
@@ -22,6 +23,9 @@ type Answer = { status: number; body: Record<string, unknown>; raw: Buffer };
 describeEngines('voicemail licence server (HTTPS API)', (ctx) => {
   let store: Store;
   let f: Awaited<ReturnType<typeof licenceFixture>>;
+  // the licence server's own log, at trace level: no key or password may appear in it
+  let logged = '';
+  const logSink = new Writable({ write(chunk: Buffer, _enc, done) { logged += chunk.toString(); done(); } });
   const basic = (u: { idc: string; password: string }) => `Basic ${Buffer.from(`${u.idc}:${u.password}`).toString('base64')}`;
   const call = (method: string, path: string, headers: Record<string, string> = {}, body?: unknown): Promise<Answer> =>
     new Promise((resolve, reject) => {
@@ -52,7 +56,7 @@ describeEngines('voicemail licence server (HTTPS API)', (ctx) => {
     const opts = ctx.storeOptions();
     const { openStore } = await import('../../src/store/index.js');
     store = await openStore(opts);
-    f = await licenceFixture(store, opts.dataDir);
+    f = await licenceFixture(store, opts.dataDir, logSink);
   });
   afterAll(async () => {
     await f?.running.app.close();
@@ -195,7 +199,8 @@ describeEngines('voicemail licence server (HTTPS API)', (ctx) => {
     const all = await store.audit.list(0, 1000, { action: 'voicemail.' });
     const actions = new Set(all.items.map((e) => e.action));
     for (const a of ['voicemail.deposit', 'voicemail.deposit-refused', 'voicemail.play', 'voicemail.refused', 'voicemail.delegate', 'voicemail.revoke', 'voicemail.sign-in-failed']) expect(actions).toContain(a);
-    const text = JSON.stringify(all.items);
+    const text = JSON.stringify(all.items) + logged;
+    expect(logged).toContain('/v1/voicemail/messages');
     const keys = (await store.db.knex('voicemail_messages').select('id')).length;
     expect(keys).toBeGreaterThan(3);
     for (const p of [BOB.password, CAROL.password, DAVE.password, f.mediaKey]) expect(text).not.toContain(p);
