@@ -29,13 +29,16 @@ const store = await openStore({ dataDir: dir, masterKeyHex: randomBytes(32).toSt
 const ksp = randomBytes(32);
 await store.proxies.create(IDSP, ksp);
 const auc = new Auc(store, { challengeTtlSeconds: 30, lockout: { threshold: 100, windowSeconds: 60, baseSeconds: 1, maxSeconds: 2 } });
-const ss = await startSoftswitch({ sip: { host: '127.0.0.1', udpPort: 0, tcpPort: 0 }, trustedSbcs: ['127.0.0.1/32'], realm: 'lab.example', auc, store });
+// the softswitch believes an SBC's P-KS-* only under the core-link key (docs/sip-core-link.md)
+const coreLinkKey = randomBytes(32);
+const ss = await startSoftswitch({ sip: { host: '127.0.0.1', udpPort: 0, tcpPort: 0 }, trustedSbcs: ['127.0.0.1/32'], coreLinkKey, realm: 'lab.example', auc, store });
 
 async function sbcFor(signing: boolean): Promise<RunningSbc> {
   return startSbc({
     idsp: IDSP, ksp, store,
     untrusted: { host: '127.0.0.1', udpPort: 0, tcpPort: false, tlsPort: false, tlsPskPort: false },
     softswitch: { host: '127.0.0.1', port: ss.ports.udp! },
+    coreLinkKey,
     offered: [{ name: 'app-hmac', q: 0.5 }],
     tls: { dataDir: dir },
     signing: { enabled: signing, guard: { threshold: 1_000_000 } },
