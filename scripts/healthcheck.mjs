@@ -36,7 +36,9 @@ function url(hostPort) {
 async function configured() {
   const { loadConfig } = await import(new URL('../dist/src/config/load.js', import.meta.url).href);
   const cfg = loadConfig();
-  return [url(`${cfg.auc.api.host}:${cfg.auc.api.port}`), cfg.softswitch.health && url(cfg.softswitch.health), cfg.sbc.health && url(cfg.sbc.health)].filter(Boolean);
+  // host:port settings arrive parsed: { host, port }, or undefined when empty
+  const text = (at) => at && `${at.host.includes(':') ? `[${at.host}]` : at.host}:${at.port}`;
+  return [url(`${cfg.auc.api.host}:${cfg.auc.api.port}`), cfg.softswitch.health && url(text(cfg.softswitch.health)), cfg.sbc.health && url(text(cfg.sbc.health))].filter(Boolean);
 }
 
 let urls = process.argv.slice(2);

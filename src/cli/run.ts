@@ -10,7 +10,6 @@ import { provisionOwnProxies } from './own-proxies.js';
 import { Health, diskCheck, listenAddress, startListener } from '../metrics/health.js';
 import { startMetricsServer } from '../metrics/server.js';
 import { storeCheck } from '../store/health.js';
-import { parseHostPort } from '../config/addresses.js';
 import type { LiveRoles } from '../control/live-roles.js';
 
 export type RoleName = 'auc' | 'softswitch' | 'sbc' | 'media';
@@ -100,13 +99,13 @@ export async function runRoles(roles: RoleName[], flags: GlobalFlags, extra: Rec
     // voicemail (docs/voicemail.md)
     if (roles.includes('media')) running.push(await (await import('../media/role.js')).startMediaRole(cfg, logger, { store, health, metrics }));
     if (roles.length > 1) {
-      if (cfg.metrics.address) running.push(await startStatusServer('metrics', parseHostPort(cfg.metrics.address, 'metrics.address'), health, metrics, { metrics: 'metrics (and /healthz)' }));
+      if (cfg.metrics.address) running.push(await startStatusServer('metrics', cfg.metrics.address, health, metrics, { metrics: 'metrics (and /healthz)' }));
     } else if (roles.includes('auc')) {
-      if (cfg.auc.metrics) running.push(await startStatusServer('AuC metrics', parseHostPort(cfg.auc.metrics, 'auc.metrics'), health, metrics, { metrics: 'AuC metrics' }));
+      if (cfg.auc.metrics) running.push(await startStatusServer('AuC metrics', cfg.auc.metrics, health, metrics, { metrics: 'AuC metrics' }));
     } else if (!roles.includes('media')) {
       const role = roles.includes('softswitch') ? 'softswitch' : 'sbc';
       const at = role === 'softswitch' ? cfg.softswitch.health : cfg.sbc.health;
-      if (at) running.push(await startStatusServer(`${role} health`, parseHostPort(at, `${role}.health`), health, metrics, { health: `${role} health`, metrics: `${role} metrics` }));
+      if (at) running.push(await startStatusServer(`${role} health`, at, health, metrics, { health: `${role} health`, metrics: `${role} metrics` }));
     }
   } catch (err) {
     await failedStart(err, stopAll);

@@ -23,7 +23,6 @@ import { Health, listenAddress, startListener, type HealthProblem, type HealthRe
 import { mergeExpositions } from '../metrics/merge.js';
 import { MetricsRegistry } from '../metrics/registry.js';
 import { startMetricsServer } from '../metrics/server.js';
-import { parseHostPort } from '../config/addresses.js';
 import { describeStore, ensureDataDir } from '../store/index.js';
 import { configFrom, isUserError, type GlobalFlags } from './context.js';
 import { answer, Questions, UP_ROLE_ENV, type FromChild, type Listening, type Question, type ToChild, type UpRole } from './up-ipc.js';
@@ -263,7 +262,7 @@ export async function superviseUp(names: readonly UpRole[], flags: GlobalFlags, 
 
   const listening: Listening[] = [aucOutcome, ...rest].flatMap((o) => (o.ok ? o.listening : []));
   if (cfg.metrics.address) {
-    const at = parseHostPort(cfg.metrics.address, 'metrics.address');
+    const at = cfg.metrics.address;
     try {
       metricsServer = await startListener('metrics', listenAddress(at.host, at.port, 'http'), () =>
         startMetricsServer(

@@ -8,6 +8,12 @@ export function parseHostPort(text: string, setting: string): { host: string; po
   return { host: m[1]!, port };
 }
 
+/** A `host:port` setting the role cannot do without (empty means unset). */
+export function requiredHostPort(value: { host: string; port: number } | undefined, setting: string): { host: string; port: number } {
+  if (!value) throw new ConfigError(`${setting} must be set (host:port)`);
+  return value;
+}
+
 export function splitList(text: string): string[] {
   return text
     .split(',')

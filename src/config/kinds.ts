@@ -14,7 +14,7 @@ import type { Mechanism } from '../flow/messages.js';
  * - `enum`: one of `values` (case-insensitive; the value as written in `values`).
  * - `list`: comma-separated words; with `values`, each one of them.
  * - `cidrs`: comma-separated addresses or address/prefix, IPv4 or IPv6.
- * - `hostPort`: `host:port` or `[v6]:port`; empty where the doc says so.
+ * - `hostPort`: `host:port` or `[v6]:port`; empty (undefined) where the doc says so.
  * - `hostPorts`: comma-separated `host:port`, in order.
  * - `diameterPeers`: comma-separated `origin-host@address[/prefix]`, grouped by host.
  * - `mechanisms`: an RFC 3329 list with priorities (`tls-psk;q=0.5,app-hmac;q=0.3`).
@@ -67,7 +67,9 @@ export type ValueOf<S> = S extends { type: 'int' }
             ? DiameterPeerRule[]
             : S extends { type: 'mechanisms' }
               ? Mechanism[]
-              : string;
+              : S extends { type: 'hostPort' }
+                ? HostPort | undefined
+                : string;
 
 type Nest<P extends string, V> = P extends `${infer Head}.${infer Rest}` ? { [K in Head]: Nest<Rest, V> } : { [K in P]: V };
 type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
@@ -158,8 +160,7 @@ export function parseValue(s: Setting, raw: unknown): unknown {
     case 'cidrs':
       return items(text).map(checkCidr);
     case 'hostPort':
-      if (text.trim() !== '') parseHostPortText(text);
-      return text.trim();
+      return text.trim() === '' ? undefined : parseHostPortText(text);
     case 'hostPorts':
       return items(text).map(parseHostPortText);
     case 'diameterPeers':
@@ -200,13 +201,19 @@ export function describeType(s: Setting): string {
   }
 }
 
+/** `host:port`, `[v6]:port`. */
+export function formatHostPort(h: HostPort): string {
+  return h.host.includes(':') ? `[${h.host}]:${h.port}` : `${h.host}:${h.port}`;
+}
+
 /** A typed value written back as a setting's text (`keyswitch config`, the docs). */
 export function formatValue(s: Setting, v: unknown): string {
   if (v === undefined || v === null) return '';
+  if (s.type === 'hostPort') return formatHostPort(v as HostPort);
   if (!Array.isArray(v)) return String(v);
   switch (s.type) {
     case 'hostPorts':
-      return (v as HostPort[]).map((h) => (h.host.includes(':') ? `[${h.host}]:${h.port}` : `${h.host}:${h.port}`)).join(',');
+      return (v as HostPort[]).map(formatHostPort).join(',');
     case 'diameterPeers':
       return (v as DiameterPeerRule[]).flatMap((r) => r.addresses.map((a) => `${r.originHost}@${a}`)).join(',');
     case 'mechanisms':

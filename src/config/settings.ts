@@ -132,7 +132,7 @@ export const SETTINGS = [
   { path: 'media.sip.host', env: 'KEYSWITCH_MEDIA_HOST', type: 'string', default: '127.0.0.1', doc: 'Address of the media server\'s SIP listener (UDP) and of its RTP, as written in SDP.' },
   { path: 'media.sip.port', env: 'KEYSWITCH_MEDIA_PORT', type: 'int', max: 65535, default: 5090, doc: 'Media server SIP port (UDP).' },
   { path: 'media.storeDir', env: 'KEYSWITCH_MEDIA_STORE_DIR', type: 'string', default: '', doc: 'Directory of the protected message packages (ciphertext only). Empty: `media/` in the data directory.' },
-  { path: 'media.licence', env: 'KEYSWITCH_MEDIA_LICENCE', type: 'string', default: '', doc: '`host:port` of the licence server\'s HTTPS listener, where the media server deposits keys and which its SDP answers name. Empty: `auc.licence.host`:`auc.licence.port`.' },
+  { path: 'media.licence', env: 'KEYSWITCH_MEDIA_LICENCE', type: 'hostPort', default: '', doc: '`host:port` of the licence server\'s HTTPS listener, where the media server deposits keys and which its SDP answers name. Empty: `auc.licence.host`:`auc.licence.port`.' },
   { path: 'media.licenceCert', env: 'KEYSWITCH_MEDIA_LICENCE_CERT', type: 'string', default: '', doc: 'The licence server\'s certificate (PEM) that the media server pins. Empty: `auc.licence.certFile`, else `licence-cert.pem` in the data directory.' },
   { path: 'media.maxRecordSeconds', env: 'KEYSWITCH_MEDIA_MAX_RECORD_SECONDS', type: 'int', unit: 'seconds', min: 1, max: 3600, default: 120, doc: 'Longest message; recording stops there and the menu is played.' },
   { path: 'media.silenceSeconds', env: 'KEYSWITCH_MEDIA_SILENCE_SECONDS', type: 'int', unit: 'seconds', min: 1, default: 6, doc: 'Silence this long ends the recording.' },

@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/load.js';
-import { parseHostPort } from '../config/addresses.js';
 import { configuredOrStoredSecret, coreLinkKey } from '../config/secrets.js';
 import { LICENCE_CERT_FILE, MEDIA_LINK_KEY_FILE, type Deposit, type DepositAnswer } from '../contracts/licence.js';
 import { LicenceClient } from '../contracts/licence-client.js';
@@ -22,11 +21,11 @@ import { Mailbox, type LicenceDepositor } from './mailbox.js';
 import { Notifier } from './notify.js';
 import { PackageStore } from './package-store.js';
 import { MediaServer } from './server.js';
+import { NameStore } from './names.js';
 
 /** Where the licence server listens, as this configuration names it. */
 export function licenceAddress(cfg: Config): { host: string; port: number } | undefined {
-  const text = cfg.media.licence || (cfg.auc.licence.host && cfg.auc.licence.port ? `${cfg.auc.licence.host.includes(':') ? `[${cfg.auc.licence.host}]` : cfg.auc.licence.host}:${cfg.auc.licence.port}` : '');
-  return text ? parseHostPort(text, 'media.licence') : undefined;
+  return cfg.media.licence ?? (cfg.auc.licence.host && cfg.auc.licence.port ? { host: cfg.auc.licence.host, port: cfg.auc.licence.port } : undefined);
 }
 
 /**
@@ -79,6 +78,7 @@ export async function startMediaRole(cfg: Config, logger: Logger, shared?: { sto
     defaults: { maxPlays: m.rights.maxPlays, expiresDays: m.rights.expiresDays, mayForward: m.rights.forward === 'on' },
     maxCalls: m.maxCalls,
     licence,
+    names: new NameStore(packages.dir, linkKey),
     onRecording: (r) => void mailbox.keep(r),
     logger: log,
   });

@@ -82,6 +82,11 @@ describe('configuration', () => {
     expect(d.softswitch.trustedSbcs).toEqual(['127.0.0.0/8', '::1/128']);
     expect(d.auc.radius.clients).toEqual([]);
     expect(d.softswitch.expires).toEqual({ minSeconds: 60, maxSeconds: 7200, defaultSeconds: 3600 });
+    expect(d.metrics.address).toEqual({ host: '127.0.0.1', port: 9470 });
+    expect(loadConfig({ env: { KEYSWITCH_SOFTSWITCH_HEALTH: '[::1]:9471' } }).softswitch.health).toEqual({ host: '::1', port: 9471 });
+    const off = join(dir, 'off.yaml');
+    writeFileSync(off, 'metrics:\n  address: ""\n');
+    expect(loadConfig({ configFile: off, env: {} }).metrics.address).toBeUndefined();
   });
 
   it('refuses a bad list, enum, CIDR or number at load, naming where, the setting, the value and why', () => {
