@@ -226,6 +226,11 @@ export class IdsEngine {
     return this.#blacklist.list();
   }
 
+  /** True when this flow authenticated successfully within the good-record time. */
+  goodFlow(address: string, port: number): boolean {
+    return this.#flows.peek(flowKey(address, port))?.hasGood(undefined, this.#now(), this.#goodMs) ?? false;
+  }
+
   /** Lifts a block: an address, `address:port`, `[v6]:port` or `id:<identity>` (an identity with @ alone works too). */
   unblock(target: string): boolean {
     const keys = [target, target.toLowerCase()];

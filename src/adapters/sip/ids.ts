@@ -10,18 +10,23 @@
  * credentials is nothing at all.
  */
 import type { Destination, MessageSource, ParseResult, SipRequest } from '../../sip/index.js';
-import type { AuthMechanism, IdsEvent, IdsOutcome } from '../../ids/types.js';
+import type { AuthMechanism, IdsEvent, IdsOutcome, Verdict } from '../../ids/types.js';
 
 /** The part of the engine the adapter needs. */
 export interface IdsSink {
   inspect(ev: IdsEvent): import('../../ids/types.js').Verdict;
   outcome(o: IdsOutcome): void;
   isBlocked(address: string, port: number, identity?: string): boolean;
+  /** True when this flow authenticated successfully lately. */
+  goodFlow(address: string, port: number): boolean;
 }
 
 const AOR = /<?\s*sips?:([^;>?\s]+)/i;
 const USERNAME = /username\s*=\s*"([^"]*)"|username\s*=\s*([^\s,]+)/i;
 const RESPONSE = /(^|[\s,])response\s*=/i;
+/** How long a credentialed request is taken to be in flight at most (Timer F, 64·T1). */
+const OUTSTANDING_MS = 32_000;
+const THROTTLED: Verdict = Object.freeze({ kind: 'drop', rule: 'guessing throttle', reason: 'an answer to this flow or identity is pending' }) as Verdict;
 const IN_DIALOG = new Set(['BYE', 'INVITE', 'UPDATE', 'CANCEL', 'INFO']);
 const TO_TAG = /;\s*tag\s*=/i;
 const CSEQ = /\r\n(?:cseq)\s*:\s*(\d{1,10})\s+([A-Za-z]+)/i;
@@ -42,6 +47,8 @@ interface Pending {
 
 export class SipIds {
   readonly #pending = new Map<string, Pending>();
+  /** The flow whose credentialed request for an identity awaits its answer. */
+  readonly #byIdentity = new Map<string, { key: string; at: number }>();
   /** In-dialog requests waiting for their answer: a 403 or 481 is a dialog violation. */
   readonly #dialogs = new Map<string, { cseq: string; method: string }>();
 
@@ -71,7 +78,7 @@ export class SipIds {
     };
     const v = this.ids.inspect(ev);
     if (v.kind === 'pass') {
-      this.#remember(req, src, authz, identity);
+      if (this.#remember(req, src, authz, identity)) return THROTTLED;
       if (IN_DIALOG.has(method) && (method !== 'INVITE' || TO_TAG.test(to ?? ''))) this.#rememberDialog(req, src);
     }
     return v;
@@ -98,6 +105,8 @@ export class SipIds {
     }
     if (!p || p.cseq !== cseq) return;
     this.#pending.delete(key);
+    const id = p.identity?.toLowerCase();
+    if (id !== undefined && this.#byIdentity.get(id)?.key === key) this.#byIdentity.delete(id);
     const base = { protocol: 'sip' as const, transport, address: dest.address, port: dest.port, identity: p.identity, mechanism: p.mechanism, method: p.method };
     if (status < 300) this.ids.outcome({ ...base, kind: 'auth-success' });
     else if ((status === 401 || status === 407) && !/stale\s*=\s*"?true/i.test(head)) this.ids.outcome({ ...base, kind: 'auth-failure', reason: `${status} to ${p.method}` });
@@ -109,22 +118,44 @@ export class SipIds {
     this.ids.outcome({ kind: 'dialog-violation', protocol: 'sip', transport: src.protocol, address: src.address, port: src.port, method, reason });
   }
 
-  #remember(req: SipRequest, src: MessageSource, authz: string | undefined, aor: string | undefined): void {
+  /**
+   * Remembers a credentialed request; true when it must wait (dropped: the
+   * phone retransmits). One answer at a time per flow and per identity: a
+   * guesser that pipelines cannot have a hundred guesses in flight when the
+   * rules block it, nor push an account past the AuC's lockout.
+   */
+  #remember(req: SipRequest, src: MessageSource, authz: string | undefined, aor: string | undefined): boolean {
     let mechanism: AuthMechanism | undefined;
     let identity = aor;
     if (authz !== undefined && RESPONSE.test(authz)) {
       mechanism = /^\s*ks1\b/i.test(authz) ? 'ks1' : 'digest';
-      const u = USERNAME.exec(authz);
+      // the identity is the AoR the message claims, as inspect() keys it; the username only without one
+      const u = identity === undefined ? USERNAME.exec(authz) : null;
       if (u) identity = u[1] ?? u[2];
     } else if (req.has('ks-hmac')) mechanism = 'app-hmac';
-    if (!mechanism) return;
+    if (!mechanism) return false;
     const cseq = req.get('cseq');
-    if (!cseq) return;
+    if (!cseq) return false;
     const num = /^\s*(\d{1,10})\s+([A-Za-z]+)/.exec(cseq);
-    if (!num) return;
+    if (!num) return false;
     const key = `${src.address}|${src.port}`;
+    const cs = `${num[1]} ${num[2]!.toUpperCase()}`;
+    const t = this.now();
+    // REGISTER only: an INVITE's answer may take a call's ringing time, and a trunk places calls in parallel
+    if (mechanism !== 'app-hmac' && req.method === 'REGISTER') {
+      const mine = this.#pending.get(key);
+      if (mine && mine.cseq !== cs && mine.mechanism !== 'app-hmac' && t - mine.at < OUTSTANDING_MS && !this.ids.goodFlow(src.address, src.port)) return true;
+      const id = identity?.toLowerCase();
+      const theirs = id === undefined ? undefined : this.#byIdentity.get(id);
+      if (theirs && theirs.key !== key && t - theirs.at < OUTSTANDING_MS && this.#pending.get(theirs.key)?.at === theirs.at) return true;
+      if (id !== undefined) {
+        if (!this.#byIdentity.has(id) && this.#byIdentity.size >= this.max) this.#byIdentity.delete(this.#byIdentity.keys().next().value!);
+        this.#byIdentity.set(id, { key, at: t });
+      }
+    }
     if (!this.#pending.has(key) && this.#pending.size >= this.max) this.#sweep();
-    this.#pending.set(key, { cseq: `${num[1]} ${num[2]!.toUpperCase()}`, identity, mechanism, method: req.method, at: this.now() });
+    this.#pending.set(key, { cseq: cs, identity, mechanism, method: req.method, at: t });
+    return false;
   }
 
   #rememberDialog(req: SipRequest, src: MessageSource): void {

@@ -1,0 +1,140 @@
+/**
+ * npm run bench:ids
+ *
+ * 1. The latency the intrusion detection adds per SIP message: the SIP
+ *    adapter's event mapping and the engine's verdict, for a mix of REGISTER,
+ *    INVITE, BYE and OPTIONS from 2,000 flows (already parsed: parsing is the
+ *    stack's and happens with or without the IDS), with the shipped rules and
+ *    with 100 rules. p50 and p99 of single calls, timed one by one.
+ * 2. The SBC's throughput on OPTIONS it answers itself (parse, IDS, answer),
+ *    with the IDS on and off, in the same run: 256 UDP clients, each with one
+ *    request outstanding, for a few seconds each way.
+ *
+ * Figures depend on the machine and on what else runs on it.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseMessage, type MessageSource } from '../src/sip/index.js';
+import { SipIds } from '../src/adapters/sip/ids.js';
+import { IdsEngine } from '../src/ids/engine.js';
+import { loadRuleFile, readRuleFile } from '../src/ids/load.js';
+import { compileRules } from '../src/ids/rules.js';
+import { shippedRules } from '../src/ids/service.js';
+import { startSbc } from '../src/sbc/run.js';
+
+const SHIPPED = readRuleFile(shippedRules());
+
+function hundredRules(): string {
+  const extra: string[] = [];
+  const methods = ['INVITE', 'REGISTER', 'OPTIONS', 'BYE', 'SUBSCRIBE', 'MESSAGE', 'INFO', 'UPDATE', 'NOTIFY', 'PUBLISH'];
+  for (let i = 0; extra.length < 100 - 14; i++) {
+    const k = i % 3;
+    if (k === 0) extra.push(`<rule name="flood ${i}" type="flood"><sip-method method="${methods[i % methods.length]}"/><number>${1000 + i}</number><interval>10</interval><per>${i % 2 ? 'flow' : 'address'}</per><action type="drop"/></rule>`);
+    else if (k === 1) extra.push(`<rule name="injection ${i}" type="injection">${Array.from({ length: 10 }, (_, j) => `<pattern>bad${i}x${j}</pattern>`).join('')}<action type="block" seconds="60"/></rule>`);
+    else extra.push(`<rule name="signature ${i}" type="scanner-signature"><user-agent>tool-${i}</user-agent><user-agent>scanner-${i}</user-agent><action type="block" seconds="60"/></rule>`);
+  }
+  return SHIPPED.replace('</ids-rules>', `${extra.join('\n')}\n</ids-rules>`);
+}
+
+function messages(n: number): Array<{ r: ReturnType<typeof parseMessage>; src: MessageSource }> {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const port = 10_000 + (i % 2000);
+    const user = `u${i % 2000}`;
+    const method = ['REGISTER', 'INVITE', 'BYE', 'OPTIONS'][i % 4]!;
+    const to = method === 'BYE' ? `<sip:${user}@lab.example>;tag=b${i}` : `<sip:${user}@lab.example>`;
+    const auth = method === 'REGISTER' && i % 8 === 0 ? `Authorization: Digest username="${user}@lab.example", realm="lab.example", nonce="abc${i}", uri="sip:lab.example", response="0123456789abcdef0123456789abcdef", algorithm=MD5\r\n` : '';
+    const text =
+      `${method} sip:${method === 'REGISTER' ? '' : `${user}@`}lab.example SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.${i % 250}:${port};branch=z9hG4bK${i}\r\nMax-Forwards: 70\r\n` +
+      `From: <sip:${user}@lab.example>;tag=a${i}\r\nTo: ${to}\r\nCall-ID: c${i}@x\r\nCSeq: ${i + 1} ${method}\r\nContact: <sip:${user}@192.0.2.1:${port}>\r\nUser-Agent: Linphone/5.2\r\n${auth}Content-Length: 0\r\n\r\n`;
+    const src = { protocol: 'udp', address: `192.0.2.${i % 250}`, port, transport: undefined } as unknown as MessageSource;
+    out.push({ r: parseMessage(Buffer.from(text)), src });
+  }
+  return out;
+}
+
+function latency(label: string, rulesXml: string): void {
+  let t = 1_000_000;
+  const engine = new IdsEngine({ rules: compileRules(rulesXml), now: () => (t += 0.05) });
+  const ids = new SipIds(engine);
+  const msgs = messages(20_000);
+  for (const m of msgs) ids.inbound(m.r, m.src); // warm-up: partners exist, code optimised
+  const samples = new Float64Array(200_000);
+  for (let i = 0; i < samples.length; i++) {
+    const m = msgs[i % msgs.length]!;
+    const a = process.hrtime.bigint();
+    ids.inbound(m.r, m.src);
+    samples[i] = Number(process.hrtime.bigint() - a) / 1000;
+  }
+  samples.sort();
+  const q = (p: number) => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))]!.toFixed(2);
+  console.log(`  ${label.padEnd(24)} ${String(engine.rules.rules.length).padStart(4)} rules   p50 ${q(0.5)} µs   p99 ${q(0.99)} µs   (200,000 messages, 2,000 flows)`);
+}
+
+async function throughput(idsOn: boolean, seconds: number): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-ids-'));
+  const ids = idsOn ? new IdsEngine({ rules: loadRuleFile(shippedRules()) }) : undefined;
+  const sbc = await startSbc({
+    idsp: 'sbc1.lab.example', ksp: randomBytes(32),
+    untrusted: { host: '127.0.0.1', udpPort: 0, tcpPort: false, tlsPort: false, tlsPskPort: false },
+    softswitch: { host: '127.0.0.1', port: 9 },
+    offered: [{ name: 'app-hmac', q: 0.5 }],
+    tls: { dataDir: dir },
+    signing: { enabled: false },
+    ...(ids ? { ids } : {}),
+  });
+  const port = sbc.ports.udp!;
+  let answered = 0;
+  let running = true;
+  const clients: Socket[] = [];
+  const send = (s: Socket, n: number) => {
+    const lp = s.address().port;
+    const text = `OPTIONS sip:lab.example SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${lp};branch=z9hG4bKb${lp}x${n}\r\nMax-Forwards: 70\r\nFrom: <sip:probe@lab.example>;tag=t${lp}\r\nTo: <sip:lab.example>\r\nCall-ID: b${lp}x${n}\r\nCSeq: ${n} OPTIONS\r\nContent-Length: 0\r\n\r\n`;
+    s.send(text, port, '127.0.0.1');
+  };
+  for (let i = 0; i < 256; i++) {
+    const s = createSocket('udp4');
+    let n = 1;
+    s.on('message', () => {
+      answered++;
+      if (running) send(s, ++n);
+    });
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+    clients.push(s);
+  }
+  for (const s of clients) send(s, 1);
+  await new Promise((r) => setTimeout(r, 1000)); // warm-up
+  const from = answered;
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const rate = ((answered - from) * 1000) / (performance.now() - t0);
+  running = false;
+  for (const s of clients) s.close();
+  await sbc.close();
+  if (ids && ids.blocks().length > 0) console.log(`  (warning: the IDS blocked ${ids.blocks().length} bench clients)`);
+  return rate;
+}
+
+async function main(): Promise<void> {
+  console.log('bench:ids — the intrusion detection (docs/ids.md); a shared machine gives noisy figures\n');
+  console.log('added latency per SIP message (adapter + engine):');
+  latency('shipped rules', SHIPPED);
+  latency('100 rules', hundredRules());
+  console.log('\nSBC throughput, OPTIONS answered by the SBC (256 UDP clients, 1 outstanding each):');
+  const seconds = Number(process.env.BENCH_SECONDS ?? 4);
+  const off1 = await throughput(false, seconds);
+  const on1 = await throughput(true, seconds);
+  const off2 = await throughput(false, seconds);
+  const on2 = await throughput(true, seconds);
+  const off = (off1 + off2) / 2;
+  const on = (on1 + on2) / 2;
+  console.log(`  IDS off  ${off.toFixed(0)} answers/s  (runs ${off1.toFixed(0)}, ${off2.toFixed(0)})`);
+  console.log(`  IDS on   ${on.toFixed(0)} answers/s  (runs ${on1.toFixed(0)}, ${on2.toFixed(0)})`);
+  console.log(`  on / off ${((100 * on) / off).toFixed(1)} %`);
+  process.exit(0);
+}
+
+void main();
