@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { answerCalls, placeCall, type CallEvent } from '../terminal/call.js';
 import { DEFAULT_MECHS, deadlineOf, parseHostPort, parseKey } from './terminal.js';
 import { exitSoonAfterDeadline } from '../terminal/deadline.js';
+import { SIP_PORT } from '../sip/proxy/ports.js';
 
 export interface TerminalCallCommonOptions {
   /** Only `sip` places calls. */
@@ -58,7 +59,7 @@ function common(o: TerminalCallCommonOptions) {
   return {
     idc: o.id,
     kc: parseKey(o.key),
-    sbc: parseHostPort(o.sbc, 5060),
+    sbc: parseHostPort(o.sbc, SIP_PORT),
     transport: transport as 'udp' | 'tcp',
     mechs: o.mechs ?? DEFAULT_MECHS,
     ...(o.idsp ? { idsp: o.idsp } : {}),

@@ -9,6 +9,7 @@ import { registerGateway, type AnyRegisterResult as GatewayOrSip } from '../term
 import { registerH323, type H323Result } from '../terminal/h323-endpoint.js';
 import { registerSip } from '../terminal/register.js';
 import { DEFAULT_DEADLINE_MS, exitSoonAfterDeadline } from '../terminal/deadline.js';
+import { SIP_PORT } from '../sip/proxy/ports.js';
 
 export interface TerminalRegisterOptions {
   /** sip, mgcp, h248 or h323. */
@@ -115,11 +116,11 @@ async function paced<T, R>(items: T[], rate: number, job: (t: T) => Promise<R>, 
   await Promise.all(running);
 }
 
-const DEFAULT_PORT = { sip: 5060, mgcp: 2727, h248: 2944, h323: 1719 } as const;
+const DEFAULT_PORT = { sip: SIP_PORT, mgcp: 2727, h248: 2944, h323: 1719 } as const;
 
 type AnyRegisterResult = GatewayOrSip | H323Result;
 
-export function parseHostPort(s: string, defaultPort = 5060): { host: string; port: number } {
+export function parseHostPort(s: string, defaultPort = SIP_PORT): { host: string; port: number } {
   const m = /^\[([0-9A-Fa-f:.]+)\](?::(\d{1,5}))?$/.exec(s) ?? /^([^:[\]]+)(?::(\d{1,5}))?$/.exec(s);
   if (!m) throw new UsageError(`--sbc: expected host:port, got "${s}"`);
   const port = m[2] ? Number(m[2]) : defaultPort;

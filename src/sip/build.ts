@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { headerList, newHeader, SipRequest, SipResponse, type SipHeader } from './message.js';
 import { formatUri } from './headers/uri.js';
+import { DEFAULT_MAX_FORWARDS } from './proxy/hops.js';
 
 export const REASONS: Record<number, string> = {
   100: 'Trying', 180: 'Ringing', 181: 'Call Is Being Forwarded', 182: 'Queued', 183: 'Session Progress',
@@ -67,7 +68,7 @@ export function createAckForFailure(invite: SipRequest, res: SipResponse): SipRe
   if (topVia) hs.unshift({ name: topVia.name, key: 'via', value: invite.list('via')[0]!, start: -1, end: -1 });
   hs.push(newHeader('To', res.get('to') ?? invite.get('to') ?? ''));
   hs.push(newHeader('CSeq', invite.cseq().seq + ' ACK'));
-  hs.push(newHeader('Max-Forwards', '70'));
+  hs.push(newHeader('Max-Forwards', String(DEFAULT_MAX_FORWARDS)));
   return new SipRequest('ACK', invite.uri, hs);
 }
 
@@ -79,7 +80,7 @@ export function createAckFor2xx(invite: SipRequest, res: SipResponse): SipReques
   const hs = copyHeaders(invite, ['call-id', 'from']);
   hs.push(newHeader('To', res.get('to') ?? ''));
   hs.push(newHeader('CSeq', invite.cseq().seq + ' ACK'));
-  hs.push(newHeader('Max-Forwards', '70'));
+  hs.push(newHeader('Max-Forwards', String(DEFAULT_MAX_FORWARDS)));
   const rr = res.list('record-route').reverse();
   for (const r of rr) hs.push(newHeader('Route', r));
   const contact = res.contacts()[0];
@@ -94,6 +95,6 @@ export function createCancel(invite: SipRequest): SipRequest {
   if (top) hs.push(newHeader('Via', top));
   for (const h of copyHeaders(invite, ['to', 'from', 'call-id', 'route'])) hs.push(h);
   hs.push(newHeader('CSeq', invite.cseq().seq + ' CANCEL'));
-  hs.push(newHeader('Max-Forwards', '70'));
+  hs.push(newHeader('Max-Forwards', String(DEFAULT_MAX_FORWARDS)));
   return new SipRequest('CANCEL', invite.uri, hs);
 }

@@ -20,6 +20,7 @@ import type { Destination, MessageSource, SipTransport, TransportProtocol } from
 import type { OnInbound } from './proxy/hooks.js';
 import { defaultPort } from './proxy/ports.js';
 import { warningValue } from './proxy/warning.js';
+import { DEFAULT_MAX_FORWARDS } from './proxy/hops.js';
 
 export interface ServerContext {
   readonly source: MessageSource;
@@ -427,7 +428,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
     if (o.viaParams) Object.assign(params, o.viaParams);
     const v: Via = { protocol: 'SIP/2.0', transport: transport.protocol.toUpperCase(), host: transport.host, port: transport.port, params };
     req.prepend('Via', formatVia(v));
-    if (req.maxForwards() === undefined) req.set('Max-Forwards', '70');
+    if (req.maxForwards() === undefined) req.set('Max-Forwards', String(DEFAULT_MAX_FORWARDS));
     return branch;
   }
 

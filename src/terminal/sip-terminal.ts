@@ -11,6 +11,7 @@ import { verifySipMessage, type SipHmacVerdict } from '../adapters/sip/sbc-app-h
 import { decodeS6, decodeS10, encodeS1Authorization, encodeS7, securityServerPort } from '../adapters/sip/terminal-ks1.js';
 import type { ServerContext, SipRequest, SipResponse, TimerConfig } from '../sip/index.js';
 import { newCallId, newTag, SipUac, type UacTransport } from './sip-uac.js';
+import { SIPS_PORT } from '../sip/proxy/ports.js';
 
 export interface SipTerminalOptions {
   idc: string;
@@ -183,7 +184,7 @@ export class SipTerminal {
       this.secured = this.uac;
       return { idsp: s.idsp, mechanism: mech, sessionKeyId: sessionKeyId(s.sessionKey) };
     }
-    const port = mech === 'tls-psk' ? this.o.sbc.tlsPskPort ?? this.#securedPort ?? 5061 : this.o.sbc.tlsPort ?? this.#securedPort ?? 5061;
+    const port = mech === 'tls-psk' ? this.o.sbc.tlsPskPort ?? this.#securedPort ?? SIPS_PORT : this.o.sbc.tlsPort ?? this.#securedPort ?? SIPS_PORT;
     try {
       this.secured = await this.open(mech === 'tls-psk' ? 'tls-psk' : 'tls', port);
     } catch (e) {

@@ -20,6 +20,7 @@
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { isSipUri, type SendOptions, type SipRequest, type SipStack } from '../../sip/index.js';
+import { DEFAULT_MAX_FORWARDS } from '../../sip/proxy/hops.js';
 
 export const P_KS_LINK = 'P-KS-Link';
 const KEY = 'p-ks-link';
@@ -55,7 +56,7 @@ function mac(key: Buffer, req: SipRequest, ts: string): Buffer {
 export function signCoreLink(req: SipRequest, key: Buffer, now: number = Date.now()): void {
   req.remove(P_KS_LINK);
   // The stack would add this after signing; set it first so that the MAC covers what is sent.
-  if (req.maxForwards() === undefined) req.set('Max-Forwards', '70');
+  if (req.maxForwards() === undefined) req.set('Max-Forwards', String(DEFAULT_MAX_FORWARDS));
   const ts = String(Math.max(0, Math.floor(now)));
   req.append(P_KS_LINK, `ts=${ts};mac=${mac(key, req, ts).toString('base64url')}`);
 }
