@@ -14,13 +14,6 @@ export function requiredHostPort(value: { host: string; port: number } | undefin
   return value;
 }
 
-export function splitList(text: string): string[] {
-  return text
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-}
-
 /** A 32-byte key given as 64 hex digits in a setting. */
 export function keyFromHex(hex: string, setting: string): Buffer {
   if (!/^[0-9a-fA-F]{64}$/.test(hex)) throw new ConfigError(`${setting} must be 64 hexadecimal digits`);
