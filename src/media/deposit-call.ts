@@ -59,6 +59,10 @@ export class DepositCall {
       hangup: () => void;
       /** Called once with the recording (undefined: nothing to keep). */
       finish: (r: Recording | undefined) => void;
+      /** Played before recording instead of the generated greeting (the called party's recorded name, then a beep). */
+      greeting?: Buffer;
+      /** false: no menu — the recording is saved as it ends (a subscriber recording its name). */
+      menu?: boolean;
       now?: () => number;
     },
   ) {
@@ -84,7 +88,7 @@ export class DepositCall {
     this.#state = 'greeting';
     this.#watch = setInterval(() => this.#check(), 250);
     this.#watch.unref();
-    void this.#play('greeting').then(() => {
+    void (this.o.greeting ? this.#playAudio(this.o.greeting) : this.#play('greeting')).then(() => {
       if (this.#state === 'greeting') this.#record();
     });
   }
@@ -130,6 +134,11 @@ export class DepositCall {
 
   #toMenu(): void {
     if (this.#state !== 'recording') return;
+    if (this.o.menu === false) {
+      this.#end('saved');
+      void this.#play('saved').then(() => this.o.hangup());
+      return;
+    }
     this.#state = 'menu';
     this.#menu();
   }

@@ -26,6 +26,9 @@ import { DepositCall, type DepositLimits, type Recording } from './deposit-call.
 import { isMessageId, readPackageHeader, type PackageRights } from '../contracts/voicemail-package.js';
 import type { PackageStore } from './package-store.js';
 import { openRtpChannel, type RtpChannel } from './rtp-channel.js';
+import type { NameStore } from './names.js';
+import { prompt } from './prompts.js';
+import { g711Silence } from '../rtp/index.js';
 
 export interface MediaServerOptions {
   /** Address written in SDP and Contact (the SIP listener's). */
@@ -40,6 +43,8 @@ export interface MediaServerOptions {
   maxCalls: number;
   /** Licence server address for the a=drm answer; undefined: retrieval answers 503. */
   licence: { host: string; port: number } | undefined;
+  /** Recorded names (src/media/names.ts); absent: the generated greeting only. */
+  names?: NameStore;
   /** A recording to seal, store, deposit and notify (src/media/mailbox.ts). */
   onRecording: (r: Recording & { owner: string; sender: string; senderDisplay: string; codec: G711 }) => void;
   logger?: Logger;
@@ -77,7 +82,7 @@ interface Dialog {
   ackTimer?: NodeJS.Timeout;
 }
 
-const RETRIEVAL_USER = /^(.+)\.([0-9a-f]{32})$/;
+const RETRIEVAL_USER = /^(.+)\.([0-9a-f]{32}|name)$/;
 /** Bytes of the package per RTP packet on retrieval (as a G.711 packet's 20 ms). */
 const STREAM_CHUNK = 160;
 
@@ -132,7 +137,7 @@ export class MediaServer {
     const ruri = req.requestUri();
     const user = 'user' in ruri && ruri.user ? ruri.user : '';
     const r = RETRIEVAL_USER.exec(user);
-    if (r) return this.#retrieve(req, ctx, r[1]!, r[2]!);
+    if (r) return r[2] === 'name' ? this.#recordName(req, ctx, r[1]!) : this.#retrieve(req, ctx, r[1]!, r[2]!);
     return this.#deposit(req, ctx);
   };
 
@@ -157,7 +162,9 @@ export class MediaServer {
     senderDisplay = senderDisplay.replace(/;\s*tag=[^;]*/i, '').slice(0, 512);
     const d = await this.#open(req, ctx, offer.sdp, offer.m);
     if (!d) return;
+    const name = this.#o.names?.load(owner, codec.name);
     d.deposit = new DepositCall({
+      ...(name ? { greeting: Buffer.concat([name, Buffer.alloc(2400, g711Silence(codec.name)), prompt('beep', codec.name)]) } : {}),
       codec: codec.name,
       audioPt: codec.pt,
       eventPt: codec.eventPt,
@@ -194,6 +201,49 @@ export class MediaServer {
     } catch {
       return undefined;
     }
+  }
+
+  // ---- recorded name ---------------------------------------------------------------
+
+  /** `sip:<user>.name@…`: the subscriber itself records the name its callers hear (a beep, up to 5 s, `#` ends). */
+  async #recordName(req: SipRequest, ctx: ServerContext, user: string): Promise<void> {
+    const who = this.#asserted(req);
+    const names = this.#o.names;
+    if (!who || who.slice(0, who.lastIndexOf('@')) !== user || !names) {
+      ctx.respond(403, undefined, { toTag: randomToken(), headers: [this.#warning('only the subscriber records its name')] });
+      return;
+    }
+    const offer = this.#offer(req, ctx);
+    if (!offer) return;
+    const codec = this.#pickCodec(offer.sdp, offer.m);
+    if (!codec) {
+      this.st.noCommonCodec++;
+      ctx.respond(488, undefined, { toTag: randomToken(), headers: [this.#warning('no G.711 (PCMU/PCMA) in the offer')] });
+      return;
+    }
+    const d = await this.#open(req, ctx, offer.sdp, offer.m);
+    if (!d) return;
+    d.deposit = new DepositCall({
+      codec: codec.name,
+      audioPt: codec.pt,
+      eventPt: codec.eventPt,
+      channel: d.channel,
+      limits: { ...this.#o.limits, maxRecordMs: Math.min(5000, this.#o.limits.maxRecordMs), silenceMs: Math.min(3000, this.#o.limits.silenceMs) },
+      defaults: this.#o.defaults,
+      greeting: prompt('beep', codec.name),
+      menu: false,
+      hangup: () => this.#bye(d),
+      finish: (rec) => {
+        if (!rec) return;
+        try {
+          names.save(who, codec.name, rec.audio);
+          this.#o.logger?.info({ owner: who }, 'media: recorded name saved');
+        } catch (err) {
+          this.#o.logger?.error({ owner: who, code: (err as NodeJS.ErrnoException).code ?? 'error' }, 'media: the recorded name could not be stored');
+        }
+      },
+    });
+    this.#answer(ctx, req, d, this.#answerSdp(d.channel.port, codec.pt, codec.name, codec.eventPt));
   }
 
   // ---- retrieval -----------------------------------------------------------------

@@ -15,7 +15,8 @@ import { formatHost, type SipRequest } from '../sip/index.js';
 
 export type DivertReason = 'unavailable' | 'user-busy' | 'no-answer' | 'deflection';
 
-const RETRIEVAL = /^.+\.[0-9a-f]{32}$/;
+/** `<user>.<message id>` (a message) or `<user>.name` (recording the name callers hear). */
+const RETRIEVAL = /^.+\.(?:[0-9a-f]{32}|name)$/;
 
 export class VoicemailPolicy {
   constructor(
@@ -24,7 +25,7 @@ export class VoicemailPolicy {
     readonly noAnswerMs: number,
   ) {}
 
-  /** Is this user part a message's retrieval address? */
+  /** Is this user part a message's retrieval address (or the name-recording address)? */
   isRetrieval(user: string | undefined): boolean {
     return user !== undefined && RETRIEVAL.test(user);
   }

@@ -18,6 +18,7 @@ import { Mailbox } from '../../src/media/mailbox.js';
 import { openPackage, readPackageHeader } from '../../src/contracts/voicemail-package.js';
 import { PackageStore } from '../../src/media/package-store.js';
 import { MediaServer } from '../../src/media/server.js';
+import { NameStore } from '../../src/media/names.js';
 import { createAckFor2xx, createRequest, createSipStack, createUdpTransport, randomToken, type SipRequest, type SipResponse, type SipStack } from '../../src/sip/index.js';
 import { drmOffers, parseSdp } from '../../src/sdp/index.js';
 import { encodeG711, tones } from '../../src/rtp/index.js';
@@ -48,6 +49,7 @@ describe('media server', () => {
       defaults: { maxPlays: 0, expiresDays: 30, mayForward: true },
       maxCalls: 10,
       licence: { host: '127.0.0.1', port: 8443 },
+      names: new NameStore(join(dir, 'media'), KEY),
       onRecording: (r) => void mailbox.keep(r),
     });
     stack = createSipStack({ transports: [t], onRequest: server.onRequest, timers: fast });
@@ -87,7 +89,7 @@ describe('media server', () => {
   const send = (req: SipRequest): Promise<SipResponse> => ua.send(req, { destination: { address: '127.0.0.1', port } });
 
   /** A whole deposit: INVITE, ACK, the script from `peer` (and `extra` from elsewhere), hang up or wait for the server's BYE. */
-  async function deposit(script: ReturnType<typeof rtpScript>, o: { bye?: boolean; during?: (media: { address: string; port: number }) => Promise<void> } = {}): Promise<{ id: string | undefined; ok: SipResponse; callId: string }> {
+  async function deposit(script: ReturnType<typeof rtpScript>, o: { bye?: boolean; during?: (media: { address: string; port: number }) => Promise<void> } = {}): Promise<{ id: string | undefined; ok: SipResponse; callId: string; heard: Buffer }> {
     const peer = await RtpPeer.open();
     try {
       const inv = invite({ body: offer(peer.port) });
@@ -105,7 +107,7 @@ describe('media server', () => {
       }
       const end = Date.now() + 8000;
       while (deposits.length === before && Date.now() < end) await new Promise((r) => setTimeout(r, 25));
-      return { id: deposits[before]?.messageId, ok, callId: inv.callId() };
+      return { id: deposits[before]?.messageId, ok, callId: inv.callId(), heard: Buffer.concat(peer.received.sort((a, b) => a.p.sequence - b.p.sequence).map((x) => x.p.payload)) };
     } finally {
       peer.close();
     }
@@ -195,6 +197,31 @@ describe('media server', () => {
     const gsdp = parseSdp(good.body);
     if (!gsdp.ok) throw new Error(gsdp.error);
     expect(drmOffers(gsdp.sdp, gsdp.sdp.media[0]).offers).toEqual([{ type: 'ksdrm', address: '127.0.0.1', port: 8443, transport: 'HTTP/TLS' }]);
+  });
+
+  it('a subscriber records its name (only its own): kept sealed, then played to its callers before the beep', async () => {
+    const NAME = encodeG711('PCMU', tones([[700, 600], [1200, 600]], 9000));
+    const denied = await send(invite({ user: 'bob.name', asserted: 'carol@lab.example', body: offer(40000) }));
+    expect(denied.status).toBe(403);
+    const peer = await RtpPeer.open();
+    try {
+      const inv = invite({ user: 'bob.name', asserted: 'bob@lab.example', body: offer(peer.port) });
+      const ok = await send(inv);
+      expect(ok.status).toBe(200);
+      const ans = parseSdp(ok.body);
+      if (!ans.ok) throw new Error(ans.error);
+      await ua.sendStateless(createAckFor2xx(inv, ok), { destination: { address: '127.0.0.1', port } });
+      await peer.play(rtpScript([{ pauseMs: 400 }, { audio: NAME }, { key: '#' }]), { address: '127.0.0.1', port: ans.sdp.media[0]!.port });
+      const end = Date.now() + 3000;
+      while (readdirSync(join(dir, 'media', 'names')).filter((f) => f.endsWith('.name')).length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 25));
+    } finally {
+      peer.close();
+    }
+    const files = readdirSync(join(dir, 'media', 'names')).filter((f) => f.endsWith('.name'));
+    expect(files).toHaveLength(1);
+    expect(leaksTone(readFileSync(join(dir, 'media', 'names', files[0]!)), NAME)).toBe(false);
+    const { heard } = await deposit(rtpScript([{ pauseMs: 3000 }, { audio: TONE }, { key: '#' }]));
+    expect(holdsTone(heard, NAME)).toBe(true);
   });
 });
 
