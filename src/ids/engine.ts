@@ -67,6 +67,15 @@ interface Plan {
   inspect: CompiledRule[];
   auth: CompiledRule[];
   dialog: CompiledRule[];
+  /** Every injection pattern of the plan in one alternation: a clean message costs one test per field, whatever the rule count. */
+  anyInjection: RegExp | undefined;
+  anyUserAgent: RegExp | undefined;
+  anyFrom: RegExp | undefined;
+}
+
+function union(res: Array<RegExp | undefined>): RegExp | undefined {
+  const src = res.filter((r): r is RegExp => r !== undefined).map((r) => r.source);
+  return src.length ? new RegExp(src.join('|'), 'i') : undefined;
 }
 
 export class IdsEngine {
@@ -113,8 +122,12 @@ export class IdsEngine {
     const plans = new Map<IdsProtocol, Plan>();
     for (const p of ['sip', 'mgcp', 'h248', 'h323', 'http'] as const) {
       const of = (r: CompiledRule) => !r.protocols || r.protocols.has(p);
+      const inspect = set.rules.filter((r) => of(r) && INSPECTED.has(r.type));
       plans.set(p, {
-        inspect: set.rules.filter((r) => of(r) && INSPECTED.has(r.type)),
+        inspect,
+        anyInjection: union(inspect.filter((r) => r.type === 'injection').map((r) => r.pattern)),
+        anyUserAgent: union(inspect.map((r) => r.userAgent)),
+        anyFrom: union(inspect.map((r) => r.from)),
         auth: set.rules.filter((r) => of(r) && r.type === 'brute-force'),
         dialog: set.rules.filter((r) => of(r) && r.type === 'dialog'),
       });
@@ -146,7 +159,10 @@ export class IdsEngine {
     }
     const plan = this.#plans.get(ev.protocol);
     if (!plan) return PASS;
+    const injected = plan.anyInjection !== undefined && anyField(plan.anyInjection, ev);
+    const signed = (plan.anyUserAgent !== undefined && ev.userAgent !== undefined && plan.anyUserAgent.test(ev.userAgent)) || (plan.anyFrom !== undefined && ev.from !== undefined && plan.anyFrom.test(ev.from));
     for (const r of plan.inspect) {
+      if ((r.type === 'injection' && !injected) || (r.type === 'scanner-signature' && !signed)) continue;
       if (!this.#matches(r, ev)) continue;
       if (r.white && this.#whitelisted(r.white, ev)) continue;
       if (r.exceptGood && flow.hasGood(undefined, t, this.#goodMs)) continue;
@@ -439,6 +455,17 @@ export class IdsEngine {
     this.totals.blocks++;
     for (const l of this.blockListeners) l(e);
   }
+}
+
+function anyField(re: RegExp, ev: IdsEvent): boolean {
+  if (ev.identity !== undefined && re.test(ev.identity)) return true;
+  const f = ev.fields;
+  if (!f) return false;
+  for (const k in f) {
+    const v = f[k];
+    if (v !== undefined && re.test(v)) return true;
+  }
+  return false;
 }
 
 function view(p: Partner): PartnerView {
