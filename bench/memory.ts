@@ -60,7 +60,7 @@ process.stderr.write(`provisioning ${fmt(count)} terminals…\n`);
 
 const up = await upEnv();
 const proc = spawn(process.execPath, [BIN, 'up'], {
-  env: { ...process.env, ...up.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --expose-gc`.trim(), KEYSWITCH_DATA_DIR: join(dir, 'data'), KEYSWITCH_MASTER_KEY: masterKey, KEYSWITCH_LOG_LEVEL: 'warn', KEYSWITCH_EXPIRES_MAX_SECONDS: '86400' },
+  env: { ...process.env, ...up.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --expose-gc`.trim(), KEYSWITCH_DATA_DIR: join(dir, 'data'), KEYSWITCH_MASTER_KEY: masterKey, KEYSWITCH_LOG_LEVEL: 'warn', KEYSWITCH_EXPIRES_MAX_SECONDS: '86400', KEYSWITCH_IDS: 'off' },
   stdio: ['ignore', 'pipe', 'pipe'],
 });
 let out = '';

@@ -16,6 +16,9 @@
  * --capacity gives it. On a shared machine the figures are noisy: the load
  * average is printed with each phase.
  *
+ * The intrusion detection is off (ids.enabled off, as for benchmarks): one
+ * sipp source sending thousands of REGISTERs a second is what it blocks.
+ *
  * Needs sipp (Debian sip-tester) on Linux.
  */
 import { spawn } from 'node:child_process';
@@ -69,7 +72,7 @@ process.stderr.write(`provisioning ${fmt(userCount)} Digest users…\n`);
 
 const up = await upEnv();
 const proc = spawn(process.execPath, [BIN, 'up'], {
-  env: { ...process.env, ...up.env, KEYSWITCH_DATA_DIR: join(dir, 'data'), KEYSWITCH_MASTER_KEY: masterKey, KEYSWITCH_LOG_LEVEL: 'warn', KEYSWITCH_DIGEST_ALGORITHMS: 'MD5' },
+  env: { ...process.env, ...up.env, KEYSWITCH_DATA_DIR: join(dir, 'data'), KEYSWITCH_MASTER_KEY: masterKey, KEYSWITCH_LOG_LEVEL: 'warn', KEYSWITCH_DIGEST_ALGORITHMS: 'MD5', KEYSWITCH_IDS: 'off' },
   stdio: ['ignore', 'pipe', 'pipe'],
 });
 let out = '';
