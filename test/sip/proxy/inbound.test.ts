@@ -108,4 +108,29 @@ describe('onInbound', () => {
     expect(a.got).toEqual([]);
     expect(stack.stats().strayResponses).toBe(0);
   });
+
+  it('onMalformed sees what did not parse: a drop leaves it unanswered, a pass lets the stack answer 400', async () => {
+    let verdict: InboundVerdict = { kind: 'drop', reason: 'ids' };
+    const seen: string[] = [];
+    const stack = createSipStack({
+      transports: [await createUdpTransport()],
+      onMalformed: (e) => {
+        seen.push(e.header);
+        return verdict;
+      },
+      onRequest: () => undefined,
+    });
+    stacks.push(stack);
+    const a = await peer('127.0.0.1');
+    const bad = (branch: string) => options(a.port, branch).replace('Max-Forwards: 70', 'Max-Forwards: many');
+    a.send(bad('z9hG4bKm1'), stack.transports[0]!.port);
+    await until(() => seen.length === 1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(a.got).toEqual([]);
+    verdict = { kind: 'pass' };
+    a.send(bad('z9hG4bKm2'), stack.transports[0]!.port);
+    await until(() => a.got.length === 1);
+    expect(a.got[0]!.status).toBe(400);
+    expect(seen).toEqual(['Max-Forwards', 'Max-Forwards']);
+  });
 });
