@@ -10,6 +10,7 @@ import type { Mechanism } from '../flow/messages.js';
 
 /**
  * - `string`, `secret` (never shown), `path` (a file): text as given.
+ * - `url`: an http or https URL, or empty.
  * - `int`: a whole number, ≥ `min` (0 unless given), ≤ `max`.
  * - `enum`: one of `values` (case-insensitive; the value as written in `values`).
  * - `list`: comma-separated words; with `values`, each one of them.
@@ -19,7 +20,7 @@ import type { Mechanism } from '../flow/messages.js';
  * - `diameterPeers`: comma-separated `origin-host@address[/prefix]`, grouped by host.
  * - `mechanisms`: an RFC 3329 list with priorities (`tls-psk;q=0.5,app-hmac;q=0.3`).
  */
-export type SettingType = 'string' | 'int' | 'secret' | 'path' | 'enum' | 'list' | 'cidrs' | 'hostPort' | 'hostPorts' | 'diameterPeers' | 'mechanisms';
+export type SettingType = 'string' | 'int' | 'secret' | 'path' | 'url' | 'enum' | 'list' | 'cidrs' | 'hostPort' | 'hostPorts' | 'diameterPeers' | 'mechanisms';
 
 export type SettingUnit = 'ms' | 'seconds' | 'bytes' | 'MiB';
 
@@ -130,6 +131,18 @@ function diameterPeers(text: string): DiameterPeerRule[] {
   return [...byHost.values()];
 }
 
+function url(text: string): string {
+  if (text === '') return text;
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    throw new BadValue(`${JSON.stringify(text)} is not a URL`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new BadValue(`${JSON.stringify(text)}: only http and https URLs`);
+  return text;
+}
+
 function mechanisms(text: string, allowed: readonly string[] | undefined): Mechanism[] {
   const r = parseMechanisms(text);
   if (!r.ok) throw new BadValue(r.error);
@@ -167,6 +180,8 @@ export function parseValue(s: Setting, raw: unknown): unknown {
       return diameterPeers(text);
     case 'mechanisms':
       return mechanisms(text, s.values);
+    case 'url':
+      return url(text.trim());
     default:
       return text;
   }
@@ -196,6 +211,8 @@ export function describeType(s: Setting): string {
       return 'secret';
     case 'path':
       return 'file';
+    case 'url':
+      return 'URL';
     default:
       return 'text';
   }

@@ -121,7 +121,7 @@ export const SETTINGS = [
   // ---- intrusion detection at the SBC and the API (src/ids, docs/ids.md) ----
   { path: 'ids.enabled', env: 'KEYSWITCH_IDS', type: 'enum', values: ['on', 'off'], default: 'on', doc: '`on`: every message from a terminal (SIP, MGCP, H.248, H.323 RAS) and every API request is checked against the intrusion detection\'s rules (docs/ids.md); `off`: none is (benchmarks).' },
   { path: 'ids.rules', env: 'KEYSWITCH_IDS_RULES', type: 'path', default: '', doc: 'The rule file (XML, schema config/ids-rules.xsd). Empty: the shipped config/ids-rules.xml. Re-read when it changes and on SIGHUP; a file that fails validation is refused with its line, rule and field, and the rules in force stay.' },
-  { path: 'ids.webhook', env: 'KEYSWITCH_IDS_WEBHOOK', type: 'string', default: '', doc: 'URL POSTed each detection as JSON (rule, partner, reason, actions, block), at most 10 a second. Empty: none.' },
+  { path: 'ids.webhook', env: 'KEYSWITCH_IDS_WEBHOOK', type: 'url', default: '', doc: 'URL POSTed each detection as JSON (rule, partner, reason, actions, block), at most 10 a second. Empty: none.' },
   { path: 'ids.maxPartners', env: 'KEYSWITCH_IDS_MAX_PARTNERS', type: 'int', min: 100, default: 100000, doc: 'Flows the intrusion detection tracks at once (addresses and identities: half as many each); past it the oldest is forgotten, so memory stays bounded.' },
   { path: 'ids.partnerIdleSeconds', env: 'KEYSWITCH_IDS_PARTNER_IDLE_SECONDS', type: 'int', unit: 'seconds', min: 1, default: 600, doc: 'A partner (flow, address, identity) with no traffic for this long is forgotten, unless it authenticated within `ids.goodRecordSeconds`.' },
   { path: 'ids.goodRecordSeconds', env: 'KEYSWITCH_IDS_GOOD_RECORD_SECONDS', type: 'int', unit: 'seconds', min: 1, default: 86400, doc: 'How long a successful authentication counts in favour of its flow and address: such an address is never blocked whole, and an identity\'s block spares the sources that authenticated it.' },
@@ -133,7 +133,7 @@ export const SETTINGS = [
   { path: 'media.sip.port', env: 'KEYSWITCH_MEDIA_PORT', type: 'int', max: 65535, default: 5090, doc: 'Media server SIP port (UDP).' },
   { path: 'media.storeDir', env: 'KEYSWITCH_MEDIA_STORE_DIR', type: 'string', default: '', doc: 'Directory of the protected message packages (ciphertext only). Empty: `media/` in the data directory.' },
   { path: 'media.licence', env: 'KEYSWITCH_MEDIA_LICENCE', type: 'hostPort', default: '', doc: '`host:port` of the licence server\'s HTTPS listener, where the media server deposits keys and which its SDP answers name. Empty: `auc.licence.host`:`auc.licence.port`.' },
-  { path: 'media.licenceCert', env: 'KEYSWITCH_MEDIA_LICENCE_CERT', type: 'string', default: '', doc: 'The licence server\'s certificate (PEM) that the media server pins. Empty: `auc.licence.certFile`, else `licence-cert.pem` in the data directory.' },
+  { path: 'media.licenceCert', env: 'KEYSWITCH_MEDIA_LICENCE_CERT', type: 'path', default: '', doc: 'The licence server\'s certificate (PEM) that the media server pins. Empty: `auc.licence.certFile`, else `licence-cert.pem` in the data directory.' },
   { path: 'media.maxRecordSeconds', env: 'KEYSWITCH_MEDIA_MAX_RECORD_SECONDS', type: 'int', unit: 'seconds', min: 1, max: 3600, default: 120, doc: 'Longest message; recording stops there and the menu is played.' },
   { path: 'media.silenceSeconds', env: 'KEYSWITCH_MEDIA_SILENCE_SECONDS', type: 'int', unit: 'seconds', min: 1, default: 6, doc: 'Silence this long ends the recording.' },
   { path: 'media.rtpTimeoutSeconds', env: 'KEYSWITCH_MEDIA_RTP_TIMEOUT_SECONDS', type: 'int', unit: 'seconds', min: 1, default: 10, doc: 'A caller that sends no RTP for this long is hung up on (BYE); what was recorded is kept.' },
@@ -143,7 +143,7 @@ export const SETTINGS = [
   { path: 'media.rights.maxPlays', env: 'KEYSWITCH_MEDIA_MAX_PLAYS', type: 'int', max: 1000, default: 0, doc: 'Plays a message allows unless the caller chooses (menu key 4); 0: no limit.' },
   { path: 'media.rights.expiresDays', env: 'KEYSWITCH_MEDIA_EXPIRES_DAYS', type: 'int', max: 3650, default: 30, doc: 'Days a message lasts unless the caller chooses (menu key 5); 0: never expires.' },
   { path: 'media.rights.forward', env: 'KEYSWITCH_MEDIA_FORWARD', type: 'enum', values: ['on', 'off'], default: 'on', doc: '`on`: the recipient may forward (delegate) a message unless the caller makes it private (menu key 3).' },
-  { path: 'media.webhook', env: 'KEYSWITCH_MEDIA_WEBHOOK', type: 'string', default: '', doc: 'URL POSTed a JSON notice (owner, message id, caller, length, links; never audio or keys) for each new message. Empty: none.' },
+  { path: 'media.webhook', env: 'KEYSWITCH_MEDIA_WEBHOOK', type: 'url', default: '', doc: 'URL POSTed a JSON notice (owner, message id, caller, length, links; never audio or keys) for each new message. Empty: none.' },
   { path: 'media.webLink', env: 'KEYSWITCH_MEDIA_WEB_LINK', type: 'string', default: '', doc: 'Link to the message on the web page, for the webhook and the SIP MESSAGE; `{id}` becomes the message id. Empty: the SIP retrieval address only.' },
 ] as const satisfies readonly Setting[];
 

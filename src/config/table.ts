@@ -105,6 +105,7 @@ export function configurationDoc(): string {
     '| kind | written as |',
     '|---|---|',
     '| text, file | as is |',
+    "| URL | an `http://` or `https://` URL; empty: none |",
     '| integer | a whole number ≥ 0 (or the minimum given); the unit is in the name: `…Ms` milliseconds, `…Seconds`, `…Bytes`, `…Mb` MiB |',
     '| one of | one of the listed words, any case |',
     '| list | comma-separated; with listed words, each one of them, in order of preference |',

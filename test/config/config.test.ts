@@ -103,6 +103,8 @@ describe('configuration', () => {
       [{ KEYSWITCH_API_PORT: '70000' }, /auc\.api\.port: 70000 is above 65535/],
       [{ KEYSWITCH_LOG_LEVEL: 'verbose' }, /log\.level: "verbose" is not one of/],
       [{ KEYSWITCH_SBC_SOFTSWITCH: '127.0.0.1' }, /sbc\.softswitch: "127\.0\.0\.1" is not host:port/],
+      [{ KEYSWITCH_MEDIA_WEBHOOK: 'file:///etc/passwd' }, /media\.webhook: "file:\/\/\/etc\/passwd": only http and https URLs/],
+      [{ KEYSWITCH_IDS_WEBHOOK: 'not a url' }, /ids\.webhook: "not a url" is not a URL/],
     ];
     for (const [env, why] of cases) {
       expect(() => loadConfig({ env }), JSON.stringify(env)).toThrow(ConfigError);
