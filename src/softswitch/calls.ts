@@ -1,10 +1,9 @@
 /**
  * Call routing decisions that do not depend on the wire: where a binding is
- * reached, how failures of several branches are merged into one answer, the
- * loop-detection key. The SIP proxy that uses them is
- * src/adapters/sip/softswitch-route.ts; docs/softswitch-calls.md explains the choices.
+ * reached (the proxy mechanics — loops, merging branch failures — are the proxy
+ * core's, src/sip/proxy). The SIP proxy that uses them is
+ * src/softswitch/sip-route.ts; docs/softswitch-calls.md explains the choices.
  */
-import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { SipBinding } from '../store/bindings.js';
 
@@ -71,44 +70,6 @@ export function targetOf(b: SipBinding): BindingTarget {
   const host = contactHost(b.contact);
   if (src && host && isPrivateAddress(host) && !isPrivateAddress(src.address)) return { binding: b, requestUri: b.contact, hop: src, viaSbc: false };
   return { binding: b, requestUri: b.contact, hop: undefined, viaSbc: false };
-}
-
-/**
- * The key of RFC 3261 §16.6 step 8 / §16.3 step 4: a hash of the fields a
- * spiral changes and a loop does not. Carried in our Via as `ks-loop`; a
- * request that arrives with one of our Vias carrying its own key has looped.
- */
-export function loopKey(f: { requestUri: string; callId: string; cseq: number; fromTag: string; toTag: string; route: string; proxyRequire: string }): string {
-  return createHash('sha256')
-    .update(f.requestUri + '\n' + f.callId + '\n' + f.cseq + '\n' + f.fromTag + '\n' + f.toTag + '\n' + f.route + '\n' + f.proxyRequire)
-    .digest()
-    .subarray(0, 9)
-    .toString('base64url');
-}
-
-/**
- * A branch's final answer as the proxy sees it: a local timeout is 408, a
- * local transport failure means the contact is unreachable (480), and a
- * downstream 503 is not passed on as such (RFC 3261 §16.7 step 6: 500).
- */
-export function effectiveStatus(status: number, localReason: 'timeout' | 'transport' | undefined): number {
-  if (localReason === 'transport') return 480;
-  if (localReason === 'timeout') return 408;
-  if (status === 503) return 500;
-  return status;
-}
-
-/**
- * Orders failed branches for the answer upstream (RFC 3261 §16.7 step 6,
- * simplified): 6xx first (it also stops forking), then 4xx other than 408,
- * then 3xx, 5xx, and 408 last (a timeout says least about the callee).
- */
-export function failureRank(status: number): number {
-  if (status >= 600) return 0;
-  if (status === 408) return 4;
-  if (status >= 500) return 3;
-  if (status >= 400) return 1;
-  return 2;
 }
 
 export function statusClass(status: number): string {

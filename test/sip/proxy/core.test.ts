@@ -132,7 +132,7 @@ async function proxyTo(ports: () => number[]) {
         branches: ports().map((port) => ({ requestUri: `sip:bob@127.0.0.1:${port}`, destination: { address: '127.0.0.1', port } })),
         upstream: (res) => { upstream.push(res); ctx.reply(res, { forwarded: true }); },
       });
-      if (out.kind === 'answered') return void ctx.reply(out.res, { forwarded: true });
+      if (out.kind !== 'failed') return void ctx.reply(out.res, { forwarded: true });
       const status = out.cancelled ? 487 : out.best?.status ?? 480;
       if (out.best && !out.best.local && !out.cancelled) ctx.reply(out.best.res, { forwarded: true });
       else ctx.respond(status, undefined, { toTag: 'local' });
