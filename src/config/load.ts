@@ -154,7 +154,8 @@ function fromEnv(s: Setting, env: NodeJS.ProcessEnv, warn: (line: string) => voi
 /** defaults < config file < KEYSWITCH_* environment < flags */
 export function loadConfig(opts: LoadOptions = {}): Config {
   const env = opts.env ?? process.env;
-  const warn = opts.warn ?? warnOnStderr;
+  // A role process of `keyswitch up` (KEYSWITCH_UP_ROLE, src/cli/up-ipc.ts) reads what its supervisor read and warned about already.
+  const warn = opts.warn ?? (env.KEYSWITCH_UP_ROLE ? () => {} : warnOnStderr);
   const settings = SETTINGS as readonly Setting[];
   const tree: Tree = {};
   const layers: [Tree, string][] = [[defaultsLayer(), 'defaults']];
