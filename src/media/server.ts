@@ -129,6 +129,13 @@ export class MediaServer {
       ctx.respond(403, undefined, { toTag: randomToken(), headers: [this.#warning('calls reach the media server through the softswitch only')] });
       return;
     }
+    // Only what the softswitch's voicemail policy sent (its P-KS-Voicemail, under the signature): not any request a subscriber routed here itself.
+    const kind = req.get('P-KS-Voicemail')?.trim();
+    if (kind !== 'deposit' && kind !== 'retrieval') {
+      this.st.refusedUnsigned++;
+      ctx.respond(403, undefined, { toTag: randomToken(), headers: [this.#warning('not sent by the softswitch\'s voicemail policy')] });
+      return;
+    }
     if (this.#dialogs.size >= this.#o.maxCalls) {
       this.st.busy++;
       ctx.respond(486, undefined, { toTag: randomToken() });
@@ -137,8 +144,9 @@ export class MediaServer {
     const ruri = req.requestUri();
     const user = 'user' in ruri && ruri.user ? ruri.user : '';
     const r = RETRIEVAL_USER.exec(user);
-    if (r) return r[2] === 'name' ? this.#recordName(req, ctx, r[1]!) : this.#retrieve(req, ctx, r[1]!, r[2]!);
-    return this.#deposit(req, ctx);
+    if (r && kind === 'retrieval') return r[2] === 'name' ? this.#recordName(req, ctx, r[1]!) : this.#retrieve(req, ctx, r[1]!, r[2]!);
+    if (!r && kind === 'deposit') return this.#deposit(req, ctx);
+    ctx.respond(403, undefined, { toTag: randomToken(), headers: [this.#warning('not sent by the softswitch\'s voicemail policy')] });
   };
 
   // ---- deposit -----------------------------------------------------------------

@@ -384,7 +384,8 @@ export class SoftswitchCallRouter {
           const outbound = this.#transportFor(br.hop?.protocol ?? uriProtocol(copy)) ?? inbound;
           this.#core.recordRoute(copy, inbound, outbound, rrHost !== undefined ? () => rrHost : undefined);
         }
-        if (!br.hop || !this.#o.trusted(br.hop.address)) this.#stripPks(copy);
+        // P-KS-* only to SBCs, and the policy's P-KS-Voicemail to the media server (docs/voicemail.md)
+        if (!br.hop || !(this.#o.trusted(br.hop.address) || this.#o.voicemail?.isServer(br.hop.address, br.hop.port))) this.#stripPks(copy);
       },
       upstream: (res, br) => {
         if (br?.learnContact && invite && res.status < 200) this.#learnFromResponse(res, br.hop);

@@ -15,6 +15,14 @@ import { formatHost, type SipRequest } from '../sip/index.js';
 
 export type DivertReason = 'unavailable' | 'user-busy' | 'no-answer' | 'deflection';
 
+/**
+ * Says the softswitch's policy sent this request to the media server (`deposit`
+ * or `retrieval`). A P-KS header: the router strips it from everything it did
+ * not make itself, so a subscriber who routes a request of its own to the
+ * media server (a Route header naming it) cannot pass for a diversion.
+ */
+export const P_KS_VOICEMAIL = 'P-KS-Voicemail';
+
 /** `<user>.<message id>` (a message) or `<user>.name` (recording the name callers hear). */
 const RETRIEVAL = /^.+\.(?:[0-9a-f]{32}|name)$/;
 
@@ -61,6 +69,7 @@ export class VoicemailPolicy {
     if (o.owner) out.set('Diversion', `<sip:${o.owner}>;reason=${o.reason ?? 'unavailable'};counter=1`);
     out.remove('P-Asserted-Identity');
     if (o.caller) out.set('P-Asserted-Identity', `<sip:${o.caller}>`);
+    out.set(P_KS_VOICEMAIL, o.owner ? 'deposit' : 'retrieval');
     return out;
   }
 }

@@ -69,7 +69,7 @@ describe('media server', () => {
   });
 
   /** An INVITE as the softswitch sends it: Diversion for a deposit, P-Asserted-Identity for the caller, signed. */
-  function invite(o: { user?: string; body?: Buffer | string; owner?: string; asserted?: string; sign?: boolean; contentType?: string }): SipRequest {
+  function invite(o: { user?: string; body?: Buffer | string; owner?: string; asserted?: string; sign?: boolean; contentType?: string; kind?: string | null }): SipRequest {
     const headers: Array<[string, string]> = [
       ['From', `"Alice" <sip:alice@lab.example>;tag=${randomToken()}`],
       ['To', `<sip:${o.owner ?? 'bob@lab.example'}>`],
@@ -81,6 +81,7 @@ describe('media server', () => {
     ];
     if (o.owner !== undefined || o.user === undefined) headers.push(['Diversion', `<sip:${o.owner ?? 'bob@lab.example'}>;reason=unavailable`]);
     if (o.asserted) headers.push(['P-Asserted-Identity', `<sip:${o.asserted}>`]);
+    if (o.kind !== null) headers.push(['P-KS-Voicemail', o.kind ?? (o.user === undefined ? 'deposit' : 'retrieval')]);
     const req = createRequest('INVITE', `sip:${o.user ?? 'bob'}@127.0.0.1:${port}`, headers, Buffer.from(o.body ?? ''));
     if (o.sign !== false) signCoreLink(req, KEY);
     return req;
@@ -127,6 +128,9 @@ describe('media server', () => {
     again.remove('Via');
     expect((await send(again)).status).toBe(403);
     expect(server.st.refusedUnsigned).toBe(before + 1);
+    // signed, but not the policy's: without P-KS-Voicemail, or claiming a deposit to a retrieval address
+    expect((await send(invite({ body: offer(40000), kind: null }))).status).toBe(403);
+    expect((await send(invite({ user: `bob.${randomBytes(16).toString('hex')}`, asserted: 'bob@lab.example', body: offer(40000), kind: 'deposit' }))).status).toBe(403);
   });
 
   it('answers a malformed or missing SDP 400 with the reason, a non-G.711 offer 488, and still takes a good call', async () => {

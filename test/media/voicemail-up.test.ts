@@ -133,6 +133,24 @@ async function until<T>(what: string, f: () => T | undefined, ms = 10_000): Prom
     }
   }, 60_000);
 
+  it('a subscriber who routes its own INVITE to the media server (Route, forged Diversion and P-KS-Voicemail) is refused 403', async () => {
+    const bob = await Phone.open('bob@lab.example', ss);
+    try {
+      const media = up.ports.media!;
+      const call = await bob.invite('carol@lab.example', {
+        uri: `sip:carol@127.0.0.1:${media}`,
+        headers: [['Route', `<sip:127.0.0.1:${media};lr>`], ['Diversion', '<sip:carol@lab.example>;reason=unavailable'], ['P-KS-Voicemail', 'deposit'], ['P-Asserted-Identity', '<sip:carol@lab.example>']],
+        body: offer(40000),
+      });
+      const res = await call.final;
+      expect(call.challenged).toBe(true);
+      expect(res.status).toBe(403);
+      expect(res.get('Warning')).toMatch(/voicemail policy/);
+    } finally {
+      await bob.close();
+    }
+  });
+
   it('a busy subscriber gets MWI and a MESSAGE; retrieval over SIP with a=drm streams the protected message, decrypted with the licence', async () => {
     const carol = await carolPhone();
     const rtp = await RtpPeer.open();
