@@ -168,7 +168,7 @@ const sippStat = (out: string, label: string) => Number(new RegExp(`${label}\\s*
 
   it('a REGISTER flood at 3,000/s from one source is blocked at the edge while a phone registers and calls from another', async () => {
     const [fp, caller, callee] = await freePorts(3);
-    const flood = run('sipp', ['-sf', join(SCEN, 'register-digest.xml'), '-s', '1999', '-au', '1999', '-ap', 'x', '-r', '3000', '-m', '9000', '-l', '9000', '-i', '127.0.0.70', '-p', String(fp), `127.0.0.1:${sbcPort}`, '-nostdin', '-timeout', '5s'], dir, 20_000);
+    const flood = run('sipp', ['-sf', join(SCEN, 'register-digest.xml'), '-s', '1999', '-au', '1999', '-ap', 'x', '-r', '3000', '-m', '6000', '-l', '6000', '-i', '127.0.0.70', '-p', String(fp), `127.0.0.1:${sbcPort}`, '-nostdin', '-timeout', '4s'], dir, 8_000);
     await new Promise((res) => setTimeout(res, 300));
     const sbc = `127.0.0.1:${sbcPort}`;
     for (const [user, port, pw] of [['1000', caller, PASSWORD], ['1001', callee, 'pw-1001']] as const) {

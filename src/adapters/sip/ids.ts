@@ -39,6 +39,8 @@ export function aorOf(header: string | undefined): string | undefined {
 
 interface Pending {
   cseq: string;
+  /** A retransmission has the same Call-ID and CSeq; another guess (svcrack: a new Call-ID, CSeq 2 each time) does not. */
+  callId: string;
   identity: string | undefined;
   mechanism: AuthMechanism;
   method: string;
@@ -140,11 +142,12 @@ export class SipIds {
     if (!num) return false;
     const key = `${src.address}|${src.port}`;
     const cs = `${num[1]} ${num[2]!.toUpperCase()}`;
+    const callId = req.get('call-id') ?? '';
     const t = this.now();
     // REGISTER only: an INVITE's answer may take a call's ringing time, and a trunk places calls in parallel
     if (mechanism !== 'app-hmac' && req.method === 'REGISTER') {
       const mine = this.#pending.get(key);
-      if (mine && mine.cseq !== cs && mine.mechanism !== 'app-hmac' && t - mine.at < OUTSTANDING_MS && !this.ids.goodFlow(src.address, src.port)) return true;
+      if (mine && (mine.cseq !== cs || mine.callId !== callId) && mine.mechanism !== 'app-hmac' && t - mine.at < OUTSTANDING_MS && !this.ids.goodFlow(src.address, src.port)) return true;
       const id = identity?.toLowerCase();
       const theirs = id === undefined ? undefined : this.#byIdentity.get(id);
       if (theirs && theirs.key !== key && t - theirs.at < OUTSTANDING_MS && this.#pending.get(theirs.key)?.at === theirs.at) return true;
@@ -154,7 +157,7 @@ export class SipIds {
       }
     }
     if (!this.#pending.has(key) && this.#pending.size >= this.max) this.#sweep();
-    this.#pending.set(key, { cseq: cs, identity, mechanism, method: req.method, at: t });
+    this.#pending.set(key, { cseq: cs, callId, identity, mechanism, method: req.method, at: t });
     return false;
   }
 
