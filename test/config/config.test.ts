@@ -59,6 +59,17 @@ describe('configuration', () => {
     for (const s of SETTINGS) expect(doc, s.path).toContain(`| \`${s.path}\` | \`${s.env}\` |`);
   });
 
+  it('names units alike in the path, the environment variable and the schema (…Ms, …Seconds, …Bytes)', () => {
+    const suffix = { ms: ['Ms', '_MS'], seconds: ['Seconds', '_SECONDS'], bytes: ['Bytes', '_BYTES'] } as const;
+    for (const s of SETTINGS as readonly Setting[]) {
+      for (const [unit, [name, env]] of Object.entries(suffix)) {
+        const named = s.path.endsWith(name);
+        expect(named, `${s.path}: unit ${unit} in the name and the schema`).toBe(s.unit === unit);
+        if (named) expect(s.env.endsWith(env), `${s.env} ends with ${env}`).toBe(true);
+      }
+    }
+  });
+
   it('gives roles typed values: lists, enums, CIDRs and peers parsed once at load', () => {
     const c = loadConfig({
       env: {
