@@ -198,7 +198,9 @@ callOptions(terminal.command('call'))
   .requiredOption('--to <aor>', 'who to call, e.g. bob@lab.example')
   .option('--hold <seconds>', 'how long to hold the call', '5')
   .option('--timeout <seconds>', 'give up (exit 1) when the SBC does not complete the registration, answer the INVITE or the BYE within this', '10')
-  .action(async (o: { id: string; key?: string; keyFile?: string; keyStdin?: boolean; sbc: string; to: string; hold: string; timeout: string; mechs?: string; transport: string; idsp?: string; caFile?: string }) => {
+  .option('--tone <Hz>', 'while the call is up (--hold seconds) send G.711 RTP of this tone, in the law the answer chose, to the answer\'s SDP address')
+  .option('--dtmf <digits>', 'after the tone send these keys as RFC 4733 telephone-events, then BYE; to leave a voicemail: "#" ends the recording, a second "#" saves (docs/voicemail.md)')
+  .action(async (o: { id: string; key?: string; keyFile?: string; keyStdin?: boolean; sbc: string; to: string; hold: string; timeout: string; mechs?: string; transport: string; idsp?: string; caFile?: string; tone?: string; dtmf?: string }) => {
     const key = terminalKey(o);
     if (key === null) return;
     const { keyFile: _f, keyStdin: _s, ...rest } = o;
@@ -216,6 +218,39 @@ callOptions(terminal.command('answer'))
     const { keyFile: _f, keyStdin: _s, ...rest } = o;
     const { runTerminalAnswer } = await import('./terminal-call.js');
     process.exitCode = await runTerminalAnswer({ proto: 'sip', ...rest, key: key ?? '' });
+  });
+
+callOptions(terminal.command('voicemail'))
+  .description('retrieve a voicemail message over SIP: register, INVITE sip:<user>.<message>@<domain> with a=drm:ksdrm, fetch the licence over HTTPS from the address the answer names, receive the streamed package, decrypt it and write a WAV (16-bit PCM, 8 kHz); prints one JSON line (messageId, caller, seconds, playsLeft; never the key); exit 0 ok, 2 refused (not yours, plays spent, wrong password, authentication), 1 other or timeout. Message ids: `keyswitch voicemail list`, the MESSAGE the phone got, or the web page')
+  .requiredOption('--message <id>', 'the message id (32 hex digits)')
+  .requiredOption('--out <file.wav>', 'where to write the audio')
+  .option('--password <password>', secretHelp('password', 'the subscriber\'s voicemail password (or SIP password), for the licence server').value)
+  .option('--password-file <path>', secretHelp('password', '').file)
+  .option('--password-stdin', secretHelp('password', '').stdin)
+  .option('--licence-cert <pem>', 'the licence server\'s certificate, the only one trusted (default: media.licenceCert, else auc.licence.certFile, else licence-cert.pem in the data directory)')
+  .option('--timeout <seconds>', 'each exchange (registration, INVITE, licence) and any pause of the stream must end within this (exit 1)', '10')
+  .action(async (o: { id: string; key?: string; keyFile?: string; keyStdin?: boolean; password?: string; passwordFile?: string; passwordStdin?: boolean; sbc: string; message: string; out: string; licenceCert?: string; timeout: string; mechs?: string; transport: string; idsp?: string; caFile?: string }) => {
+    let key: string | undefined;
+    let password: string | undefined;
+    let licenceCertFile = o.licenceCert;
+    try {
+      const stdin = new StdinOnce();
+      key = readSecret('key', { value: o.key, file: o.keyFile, stdin: o.keyStdin }, stdin);
+      password = readSecret('password', { value: o.password, file: o.passwordFile, stdin: o.passwordStdin }, stdin);
+      if (!licenceCertFile) {
+        const { configFrom } = await import('./context.js');
+        const { join } = await import('node:path');
+        const cfg = configFrom(g());
+        licenceCertFile = cfg.media.licenceCert || cfg.auc.licence.certFile || join(cfg.dataDir, 'licence-cert.pem');
+      }
+    } catch (e) {
+      process.stderr.write(`error: ${(e as Error).message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    const { runTerminalVoicemail } = await import('./terminal-voicemail.js');
+    const { keyFile: _f, keyStdin: _s, passwordFile: _pf, passwordStdin: _ps, out, licenceCert: _lc, ...rest } = o;
+    process.exitCode = await runTerminalVoicemail({ ...rest, key: key ?? '', password: password ?? '', outFile: out, licenceCertFile });
   });
 
 const masterKey = program.command('master-key').description('the master key that seals long-term keys at rest (docs/auc.md)');

@@ -37,6 +37,10 @@ export interface TerminalCallOptions extends TerminalCallCommonOptions {
   hold?: number | string;
   /** Seconds each exchange with the SBC may take: registration, the INVITE's first answer, the BYE (default 10). */
   timeout?: number | string;
+  /** Send G.711 RTP of this tone (Hz) for the hold time. */
+  tone?: number | string;
+  /** Then these DTMF digits as RFC 4733 events (needs --tone). */
+  dtmf?: string;
 }
 
 export interface TerminalAnswerOptions extends TerminalCallCommonOptions {
@@ -95,6 +99,18 @@ function afterDeadline(o: TerminalCallCommonOptions, code: number): number {
   return code;
 }
 
+function callMedia(o: TerminalCallOptions): { toneHz: number; dtmf: string } | undefined {
+  if (o.tone === undefined) {
+    if (o.dtmf !== undefined) throw new UsageError('--dtmf needs --tone (the keys go on the RTP stream)');
+    return undefined;
+  }
+  const toneHz = Number(o.tone);
+  if (!Number.isFinite(toneHz) || toneHz < 0 || toneHz >= 4000) throw new UsageError('--tone must be a frequency in Hz from 0 (silence) to below 4000');
+  const dtmf = o.dtmf ?? '';
+  if (!/^[0-9*#A-Da-d]{0,32}$/.test(dtmf)) throw new UsageError('--dtmf must be up to 32 of 0-9 * # A-D');
+  return { toneHz, dtmf: dtmf.toUpperCase() };
+}
+
 export async function runTerminalCall(o: TerminalCallOptions): Promise<number> {
   const err = o.err ?? ((l: string) => void process.stderr.write(l + '\n'));
   try {
@@ -102,7 +118,8 @@ export async function runTerminalCall(o: TerminalCallOptions): Promise<number> {
     if (!o.to || !/^[^@\s]+@[^@\s]+$/.test(o.to)) throw new UsageError('--to must be user@domain');
     const hold = nonNegative(o.hold, '--hold', 5)!;
     const deadlineMs = deadlineOf(o.timeout);
-    return afterDeadline(o, await placeCall({ ...c, to: o.to, holdSeconds: hold, deadlineMs, onEvent: timeouts(o) }));
+    const media = callMedia(o);
+    return afterDeadline(o, await placeCall({ ...c, to: o.to, holdSeconds: hold, deadlineMs, ...(media ? { media } : {}), onEvent: timeouts(o) }));
   } catch (e) {
     err(`error: ${(e as Error).message ?? String(e)}`);
     return 1;

@@ -17,6 +17,7 @@ import {
 import { sessionKeyId, SipTerminal, SipTerminalError, type SipTerminalOptions } from './sip-terminal.js';
 import { newCallId, newTag } from './sip-uac.js';
 import { deadline as startDeadline, noAnswerFrom, withDeadline } from './deadline.js';
+import { answeredMedia, mediaOffer, RtpEndpoint } from './rtp-media.js';
 
 export type CallEvent =
   | { event: 'registered'; idc: string; idsp: string; mechanism: string; sessionKeyId: string }
@@ -25,6 +26,7 @@ export type CallEvent =
   | { event: 'ringing'; callId: string; status: number }
   | { event: 'answered'; callId: string; status: number; dialog?: DialogInfo }
   | { event: 'confirmed'; callId: string }
+  | { event: 'media'; callId: string; to: string; codec: string; toneHz: number; dtmf: string  }
   /** A request inside a call other than BYE and ACK (re-INVITE, UPDATE, INFO…): what the SBC delivered. */
   | { event: 'request'; callId: string; method: string }
   | { event: 'bye'; callId: string; by: 'local' | 'remote'; status?: number; seconds: number }
@@ -50,7 +52,15 @@ export type CallOptions = Omit<SipTerminalOptions, 'onRequest'> & {
   deadlineMs?: number;
   /** Once the callee rings, how long to wait for the final answer (default 90 s). */
   ringDeadlineMs?: number;
+  /** Media while the call is up: a tone for the hold time, then DTMF (RFC 4733), then BYE. */
+  media?: CallMedia;
 };
+
+export interface CallMedia {
+  toneHz: number;
+  /** Digits 0–9, *, #, A–D sent after the tone. */
+  dtmf: string;
+}
 
 export type AnswerOptions = Omit<SipTerminalOptions, 'onRequest'> & {
   /** Stop after this many calls ended (default 1). */
@@ -84,7 +94,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** Result: 0 the call completed, 2 an authentication failure, 1 anything else. */
 export type CallExit = 0 | 1 | 2;
 
-function failed(e: unknown, callId?: string): CallEvent {
+export function failed(e: unknown, callId?: string): CallEvent {
   const err = e instanceof SipTerminalError ? e : new SipTerminalError((e as Error)?.message ?? String(e), false);
   return { event: 'failed', ...(callId ? { callId } : {}), error: err.code, ...(err.status !== undefined ? { status: err.status } : {}), authFailed: err.auth };
 }
@@ -103,7 +113,7 @@ export async function register(term: SipTerminal, emit: (e: CallEvent) => void, 
 }
 
 /** A dialog as one side holds it (RFC 3261 §12). */
-interface Dialog {
+export interface Dialog {
   callId: string;
   localTag: string;
   remoteTag: string;
@@ -116,7 +126,7 @@ interface Dialog {
 }
 
 /** A request inside the dialog, to the remote target along the route set. */
-function inDialog(term: SipTerminal, d: Dialog, method: string, body?: Buffer): SipRequest {
+export function inDialog(term: SipTerminal, d: Dialog, method: string, body?: Buffer): SipRequest {
   const uac = term.securedUac;
   const req = uac.build({
     method,
@@ -138,7 +148,7 @@ function inDialog(term: SipTerminal, d: Dialog, method: string, body?: Buffer): 
 }
 
 /** A final answer from the SBC: its tag under app-hmac, then the status. */
-function checked(term: SipTerminal, res: SipResponse, what: string): SipResponse {
+export function checked(term: SipTerminal, res: SipResponse, what: string): SipResponse {
   if (res.localReason) throw new SipTerminalError(`${what}: ${res.status} (${res.localReason})`, false, res.status);
   const v = term.verifyFromSbc(res);
   if (v !== 'ok') throw new SipTerminalError(`${what}: answer's KS-HMAC ${v}`, true, res.status);
@@ -165,11 +175,14 @@ export function callerRequests(getTerm: () => SipTerminal, waiters: ByeWaiters, 
 }
 
 /** One call from a registered terminal: INVITE, answer, ACK, hold, BYE. */
-export async function dial(term: SipTerminal, o: { idc: string; to: string; holdSeconds: number; deadlineMs?: number; ringDeadlineMs?: number }, emit: (e: CallEvent) => void, waiters: ByeWaiters = new Map()): Promise<CallExit> {
+export async function dial(term: SipTerminal, o: { idc: string; to: string; holdSeconds: number; deadlineMs?: number; ringDeadlineMs?: number; media?: CallMedia }, emit: (e: CallEvent) => void, waiters: ByeWaiters = new Map()): Promise<CallExit> {
   const callId = newCallId();
+  let rtp: RtpEndpoint | undefined;
   try {
     const uac = term.securedUac;
     const localTag = newTag();
+    const host = uac.transport.host || '127.0.0.1';
+    if (o.media) rtp = await RtpEndpoint.open(host);
     emit({ event: 'calling', to: o.to, callId });
     const invite = uac.build({
       method: 'INVITE',
@@ -180,7 +193,7 @@ export async function dial(term: SipTerminal, o: { idc: string; to: string; hold
       cseq: 1,
       fromTag: localTag,
       headers: [['Contact', term.contact(uac)], ['Content-Type', 'application/sdp'], ['Allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, MESSAGE']],
-      body: sdpOffer(userOf(o.idc), uac.transport.host || '127.0.0.1'),
+      body: rtp ? mediaOffer(userOf(o.idc), host, rtp.port) : sdpOffer(userOf(o.idc), host),
     });
     if (term.signer) signSipMessage(invite, term.signer);
     let rang = false;
@@ -209,8 +222,22 @@ export async function dial(term: SipTerminal, o: { idc: string; to: string; hold
     ack.prepend('Via', uac.via());
     if (term.signer) signSipMessage(ack, term.signer);
     await uac.sendAck(ack);
-    const hungUp = new Promise<SipRequest>((r) => waiters.set(callId, r));
-    const remote = o.holdSeconds > 0 ? await Promise.race([sleep(o.holdSeconds * 1000).then(() => undefined), hungUp]) : undefined;
+    let byRemote = false;
+    let mediaError: string | undefined;
+    const hungUp = new Promise<SipRequest>((r) => waiters.set(callId, r)).then((req) => ((byRemote = true), req));
+    let remote: SipRequest | undefined;
+    if (rtp && o.media) {
+      const to = answeredMedia(res.body);
+      // an answer we cannot send to is still hung up (BYE below), then reported
+      if (typeof to === 'string') mediaError = to;
+      else if (o.media.dtmf && to.dtmfPayloadType === undefined) mediaError = 'answer SDP: no telephone-event payload type for --dtmf';
+      else {
+        emit({ event: 'media', callId, to: `${to.address}:${to.port}`, codec: to.codec, toneHz: o.media.toneHz, dtmf: o.media.dtmf });
+        await rtp.sendTone(to, o.media.toneHz, o.holdSeconds * 1000, o.media.dtmf, () => byRemote);
+        // the far end may hang up on the last key (the media server does after `#` in its menu): give its BYE a moment
+        remote = byRemote ? await hungUp : await Promise.race([sleep(1500).then(() => undefined), hungUp]);
+      }
+    } else remote = o.holdSeconds > 0 ? await Promise.race([sleep(o.holdSeconds * 1000).then(() => undefined), hungUp]) : undefined;
     waiters.delete(callId);
     const seconds = Math.round((Date.now() - d.startedAt) / 100) / 10;
     if (remote) {
@@ -220,12 +247,18 @@ export async function dial(term: SipTerminal, o: { idc: string; to: string; hold
     const byeSent = uac.sendBuilt(inDialog(term, d, 'BYE'));
     const bye = checked(term, o.deadlineMs !== undefined ? await withDeadline(o.deadlineMs, `${noAnswerFrom(term.o.sbc)} to the BYE`, byeSent) : await byeSent, 'BYE');
     emit({ event: 'bye', callId, by: 'local', status: bye.status, seconds });
+    if (mediaError) {
+      emit({ event: 'failed', callId, error: mediaError, authFailed: false });
+      return 1;
+    }
     if (bye.status < 200 || bye.status >= 300) return bye.status === 403 ? 2 : 1;
     return 0;
   } catch (e) {
     const ev = failed(e, callId);
     emit(ev);
     return ev.event === 'failed' && ev.authFailed ? 2 : 1;
+  } finally {
+    rtp?.close();
   }
 }
 
