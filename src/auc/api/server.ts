@@ -120,7 +120,13 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     }
   });
 
-  if (opts.ids) idsHooks(app, opts.ids.engine);
+  if (opts.ids) {
+    const store = opts.store;
+    idsHooks(app, opts.ids.engine, async (req) => {
+      const m = typeof req.headers.authorization === 'string' ? /^Bearer\s+(\S+)$/i.exec(req.headers.authorization) : null;
+      return m !== null && (await store.tokens.verify(m[1])) !== undefined;
+    });
+  }
 
   app.addHook('onSend', async (req, reply, payload) => {
     reply.headers(SECURITY_HEADERS);
