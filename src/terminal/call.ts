@@ -26,7 +26,7 @@ export type CallEvent =
   | { event: 'ringing'; callId: string; status: number }
   | { event: 'answered'; callId: string; status: number; dialog?: DialogInfo }
   | { event: 'confirmed'; callId: string }
-  | { event: 'media'; callId: string; to: string; codec: string; toneHz: number; dtmf: string  }
+  | { event: 'media'; callId: string; to: string; codec: string; toneHz: number; dtmf: string }
   /** A request inside a call other than BYE and ACK (re-INVITE, UPDATE, INFO…): what the SBC delivered. */
   | { event: 'request'; callId: string; method: string }
   | { event: 'bye'; callId: string; by: 'local' | 'remote'; status?: number; seconds: number }
