@@ -31,7 +31,8 @@ describe.skipIf(!hasTshark)('H.323 RAS of a live registration, as tshark reads i
   beforeAll(async () => {
     const up = await upEnv();
     ports = up.ports;
-    const env = { ...up.env, KEYSWITCH_LOG_LEVEL: 'error' };
+    // the probe below fails its registration until the capture sees it: the intrusion detection would block 127.0.0.1 (docs/ids.md)
+    const env = { ...up.env, KEYSWITCH_LOG_LEVEL: 'error', KEYSWITCH_IDS: 'off' };
     const r = ks([...g, '--init', 'provision', 'terminal', 'ep1@lab.example', '--json'], env);
     expect(r.code, r.stderr).toBe(0);
     key = JSON.parse(r.stdout).key;
