@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startUp, type Up } from '../helpers/up.js';
 import { BIN } from '../helpers/cli.js';
+import { freePorts } from '../helpers/ports.js';
 
 const HOLD = 4;
 const BOB_PW = 'bob-voicemail-pw';
@@ -167,5 +168,16 @@ describe('voicemail from the command line through keyswitch up', () => {
     for (const f of ['--message <id>', '--out <file.wav>', '--password-file', '--licence-cert']) expect(vm.stdout).toContain(f);
     expect(up.ks(['terminal', 'voicemail', '--id', 'bob@lab.example', '--key', '11'.repeat(32), '--password', 'x', '--message', 'nope', '--out', join(work, 'x.wav')]).code).toBe(1);
     expect(up.ks(['terminal', 'call', '--id', 'alice@lab.example', '--key', '11'.repeat(32), '--to', 'bob@lab.example', '--dtmf', '#']).code).toBe(1);
+    expect(up.ks(['terminal', 'call', '--id', 'alice@lab.example', '--key', '11'.repeat(32), '--to', 'bob@lab.example', '--tone', '440', '--dtmf', '#x']).code).toBe(1);
+  });
+
+  it('an SBC that does not answer is a timeout: exit 1, no file', async () => {
+    const [silent] = await freePorts(1);
+    const out = join(work, 'timeout.wav');
+    const r = await run(up, ['terminal', 'voicemail', '--id', 'bob@lab.example', '--key', up.keys['bob@lab.example']!, '--password', BOB_PW, '--sbc', `127.0.0.1:${silent}`, '--message', 'a'.repeat(32), '--out', out, '--timeout', '1']);
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(JSON.parse(r.stdout.trim())).toMatchObject({ event: 'failed', authFailed: false });
+    expect(r.stdout).toContain('timeout');
+    expect(existsSync(out)).toBe(false);
   });
 });
