@@ -41,6 +41,7 @@ import type { MessageSource, ParseResult, SipParseError, SipResponse } from '../
 import { countingPending, LagSampler, OverloadGate, overloadMetrics, type OverloadSettings } from './overload.js';
 import type { IdsSink } from '../adapters/sip/ids.js';
 import { sbcIds, watchAnswers, type SbcIds } from './ids-sip.js';
+import { flowKey } from '../ids/blacklist.js';
 
 export interface StartSbcOptions {
   /** IDsp: this SBC's identity (the KS1 realm). */
@@ -299,16 +300,16 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
     const DROP_BLOCKED: InboundVerdict = Object.freeze({ kind: 'drop', reason: 'source blocked' });
     const DROP_VIA: InboundVerdict = Object.freeze({ kind: 'drop', reason: 'Via signature' });
     const blocked: OnInbound = (_m, src) => {
-      if (!sigGuard?.isBlocked(src.address)) return PASS;
+      if (!sigGuard?.isBlocked(flowKey(src.address, src.port))) return PASS;
       blockedDrops++;
       return DROP_BLOCKED;
     };
     const viaSignature: OnInbound = (m, src) => {
       if (!signer || !m.isResponse()) return PASS;
       // a CANCEL's answer is hop by hop and carries the INVITE's Via: the transaction layer matches it by branch
-      if (m.status <= 100 || m.cseq().method === 'CANCEL' || signer.verifyVia(m, src.address).ok) return PASS;
+      if (m.status <= 100 || m.cseq().method === 'CANCEL' || signer.verifyVia(m, flowKey(src.address, src.port)).ok) return PASS;
       viaDropped++;
-      failures.count(src.address, 'signature');
+      failures.count(flowKey(src.address, src.port), 'signature');
       return DROP_VIA;
     };
     // A CANCEL counts only from the flow of the INVITE it cancels: its branch and sent-by are no secret (docs/sbc-calls.md).

@@ -42,6 +42,7 @@ import { identityOfUri, sameIdentity } from '../sip/uri-compare.js';
 import type { ContactMap, TerminalFlow } from './sip-contacts.js';
 import type { SbcMetrics } from './sip-metrics.js';
 import type { RegisteredTerminal } from './sessions.js';
+import { flowKey } from '../ids/blacklist.js';
 import type { SipGuard } from './sip-guard.js';
 import { P_ASSERTED_IDENTITY, type SbcSides } from './sip-sides.js';
 
@@ -109,7 +110,7 @@ export class SbcCalls {
     const src = ctx.source;
     let party: DialogParty | undefined;
     if (this.d.signer) {
-      const v = this.d.signer.verifyInDialogRequest(req, src.address);
+      const v = this.d.signer.verifyInDialogRequest(req, flowKey(src.address, src.port));
       if (!v.ok) {
         this.counters.routeSetRefused++;
         return p.refuse(ctx, req, 'signature', `route-set signature ${v.reason}`);
@@ -145,7 +146,7 @@ export class SbcCalls {
    */
   #notParty(ctx: ServerContext, req: SipRequest, kind: 'app-hmac' | 'transport-binding', why: string): void {
     this.counters.notParty++;
-    this.d.signer?.reportFailure(ctx.source.address, 'dialog-party', 'not-party');
+    this.d.signer?.reportFailure(flowKey(ctx.source.address, ctx.source.port), 'dialog-party', 'not-party');
     this.d.sides.logger?.warn({ source: `${ctx.source.address}:${ctx.source.port}`, method: req.method, why }, 'sbc: in-dialog request not from the dialog party');
     this.d.sides.refuse(ctx, req, kind, 'not sent by the party of this dialog');
   }
@@ -328,7 +329,7 @@ export class SbcCalls {
    * INVITE our Record-Route signature. False: drop it (counted).
    */
   #checkAnswer(res: SipResponse, rec: RegisteredTerminal | undefined, forming: boolean, rrBelow: number): boolean {
-    const src = res.receivedFrom?.address;
+    const src = res.receivedFrom ? flowKey(res.receivedFrom.address, res.receivedFrom.port) : undefined;
     if (rec?.session.mechanism === 'app-hmac' && rec.uplink) {
       const v = verifySipMessage(res, rec.uplink);
       if (v !== 'ok') return this.#drop(src, 'app-hmac', `answer KS-HMAC ${v}`);

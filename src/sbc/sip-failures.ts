@@ -1,5 +1,5 @@
 /**
- * Failures per source address on the untrusted side (bad credentials, replays,
+ * Failures per flow (`address:port`) on the untrusted side (bad credentials, replays,
  * bad app-hmac tags, refused identities). The intrusion detection will read
  * these; for now they are counted, bounded, and exposed in stats.
  */

@@ -4,6 +4,7 @@
  * `P-KS-*`, an app-hmac tag for app-hmac terminals). The handlers get this object; none of
  * them reaches into another's dependencies.
  */
+import { flowKey } from '../ids/blacklist.js';
 import type { Logger } from 'pino';
 import { signSipMessage, KS_HMAC } from '../adapters/sip/sbc-app-hmac.js';
 import { stripPrivate } from '../adapters/sip/ks1-sip.js';
@@ -121,18 +122,18 @@ export class SbcSides {
   refuse(ctx: ServerContext, req: SipRequest, kind: FailureKind, warning: string, rec?: RegisteredTerminal, status = 403, reason?: string): void {
     this.count(ctx, kind);
     this.counters.rejected++;
-    this.logger?.warn({ source: ctx.source.address, method: req.method, kind, warning }, 'sbc: refused');
+    this.logger?.warn({ source: flowKey(ctx.source.address, ctx.source.port), method: req.method, kind, warning }, 'sbc: refused');
     if (req.method === 'ACK') return;
     this.reply(ctx, this.core.refusal(req, status, { reason, warning }), rec);
   }
 
   count(ctx: ServerContext, kind: FailureKind): void {
-    this.#d.failures.count(ctx.source.address, kind);
+    this.#d.failures.count(flowKey(ctx.source.address, ctx.source.port), kind);
     this.#d.metrics?.authFailure(kind);
   }
 
-  /** A failure from a source that is not a request's (an answer dropped). */
-  countSource(address: string, kind: FailureKind): void {
-    this.#d.failures.count(address, kind);
+  /** A failure from a flow (`address:port`) that is not a request's (an answer dropped). */
+  countSource(flow: string, kind: FailureKind): void {
+    this.#d.failures.count(flow, kind);
   }
 }

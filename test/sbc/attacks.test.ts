@@ -82,7 +82,7 @@ describe('forged in-dialog requests from a third party', () => {
     expect(await metric(l, SIGNING_METRICS.failures, 'check="route-set",reason="mismatch"')).toBe(4);
     expect(await metric(l, SIGNING_METRICS.failures, 'check="route-set",reason="missing"')).toBe(1);
     expect(await metric(l, SIGNING_METRICS.failures, 'check="route-set",reason="malformed"')).toBe(2);
-    const top = l.sbc.stats().failures.top.find((t) => t.source === '127.0.0.2');
+    const top = l.sbc.stats().failures.top.find((t) => t.source.startsWith('127.0.0.2:'));
     expect(top?.byKind.signature).toBe(7);
     expect(l.sbc.stats().calls.routeSetRefused).toBe(7);
   });
@@ -174,14 +174,17 @@ describe('answers from a terminal with altered headers', () => {
 });
 
 describe('the signature-failure guard', () => {
-  it('blocks a source past the threshold; its messages then go unanswered; others still call', async () => {
+  it('blocks a flow past the threshold; its messages then go unanswered; the same address\'s other flows and others still call', async () => {
     const l = await lab({ sbc: { signing: { guard: { threshold: 3, windowMs: 1000, blockMs: 60_000 } } } });
     const atk = await attacker(l);
     const dialog = { localTag: 'x', remoteTag: 'y', remoteTarget: 'sip:bob@127.0.0.1:5999', routeSet: [`<sip:127.0.0.1:${l.sbc.ports.udp};lr;ks-rsa=AAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA>`] };
     const bye = () => inDialogRequest(atk, { method: 'BYE', callId: 'c1', from: 'alice@lab.example', to: 'bob@lab.example', dialog });
     for (let i = 0; i < 3; i++) expect((await atk.ask(bye()))?.status).toBe(403);
     expect(await atk.ask(bye(), 400)).toBeUndefined();
-    expect(l.sbc.stats().signing.blocked).toEqual(['127.0.0.2']);
+    // the flow is blocked, not the address: a NAT's other terminals (another port of 127.0.0.2) are still read
+    expect(l.sbc.stats().signing.blocked).toEqual([`127.0.0.2:${atk.port}`]);
+    const neighbour = await attacker(l);
+    expect((await neighbour.ask(bye()))?.status).toBe(403);
     expect(l.sbc.stats().signing.blockedDrops).toBeGreaterThanOrEqual(1);
     expect(await metric(l, SIGNING_METRICS.blocks, '')).toBe(1);
     const bob = await callee(l, 'bob@lab.example');

@@ -80,7 +80,7 @@ describe('401 with a fresh challenge, counted', () => {
       const after = lab.sbc.stats().failures.totals;
       const sum = (x: Record<string, number | undefined>) => Object.values(x).reduce((a: number, b) => a + (b ?? 0), 0);
       expect(sum(after)).toBeGreaterThan(sum(failuresBefore));
-      expect(lab.sbc.stats().failures.top.some((s) => s.source === '127.0.0.1')).toBe(true);
+      expect(lab.sbc.stats().failures.top.some((s) => s.source.startsWith('127.0.0.1:'))).toBe(true);
     } finally {
       await t.close();
     }

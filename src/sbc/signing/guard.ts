@@ -1,5 +1,5 @@
 /**
- * Signature-failure counter per source address (docs/header-signing.md):
+ * Signature-failure counter per flow, `address:port` (docs/header-signing.md):
  * past `threshold` failures within `windowMs` the source is blocked for
  * `blockMs`, and one alert is raised for that block. Blocked sources are
  * dropped before their messages are parsed (`isBlocked` is a Map lookup).
