@@ -6,6 +6,7 @@ import * as m004 from '../../migrations/004_challenge_requester.js';
 import * as m005 from '../../migrations/005_master_keys.js';
 import * as m006 from '../../migrations/006_operations.js';
 import * as m007 from '../../migrations/007_voicemail.js';
+import * as m008 from '../../migrations/008_wider_blocks.js';
 
 // A static map: the knex CLI cannot discover .ts migrations under ESM, and a
 // map works the same under tsx, vitest and compiled output (measured here: the knex CLI does not load .ts migrations under ESM).
@@ -17,6 +18,7 @@ const migrations: Record<string, Knex.Migration> = {
   '005_master_keys': m005,
   '006_operations': m006,
   '007_voicemail': m007,
+  '008_wider_blocks': m008,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
