@@ -300,16 +300,18 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
     const DROP_BLOCKED: InboundVerdict = Object.freeze({ kind: 'drop', reason: 'source blocked' });
     const DROP_VIA: InboundVerdict = Object.freeze({ kind: 'drop', reason: 'Via signature' });
     const blocked: OnInbound = (_m, src) => {
-      if (!sigGuard?.isBlocked(flowKey(src.address, src.port))) return PASS;
+      if (!sigGuard?.blocking || !sigGuard.isBlocked(flowKey(src.address, src.port))) return PASS;
       blockedDrops++;
       return DROP_BLOCKED;
     };
     const viaSignature: OnInbound = (m, src) => {
       if (!signer || !m.isResponse()) return PASS;
       // a CANCEL's answer is hop by hop and carries the INVITE's Via: the transaction layer matches it by branch
-      if (m.status <= 100 || m.cseq().method === 'CANCEL' || signer.verifyVia(m, flowKey(src.address, src.port)).ok) return PASS;
+      if (m.status <= 100 || m.cseq().method === 'CANCEL') return PASS;
+      const flow = flowKey(src.address, src.port);
+      if (signer.verifyVia(m, flow).ok) return PASS;
       viaDropped++;
-      failures.count(flowKey(src.address, src.port), 'signature');
+      failures.count(flow, 'signature');
       return DROP_VIA;
     };
     // A CANCEL counts only from the flow of the INVITE it cancels: its branch and sent-by are no secret (docs/sbc-calls.md).

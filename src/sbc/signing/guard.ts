@@ -66,6 +66,11 @@ export class SignatureGuard {
     this.#logger = o.logger;
   }
 
+  /** Whether any source is blocked (expired entries included): lets a caller skip building a key per message. */
+  get blocking(): boolean {
+    return this.#blocked.size > 0;
+  }
+
   /** True while the source is blocked: drop its message unread. */
   isBlocked(source: string): boolean {
     const until = this.#blocked.get(source);
