@@ -9,7 +9,7 @@ import { storeCheck } from '../../store/health.js';
 import type { Store } from '../../store/index.js';
 import { CONSOLE_CSP, CONSOLE_DEFAULTS, CONSOLE_PREFIX, consolePlugin, type ConsoleApiOptions } from '../console/plugin.js';
 import { importTerminalsCsv } from '../import.js';
-import { actorOf, requireRole } from './auth.js';
+import { actorOf, bearerOperator, requireRole } from './auth.js';
 import { PROXIES, TERMINALS, principalRoutes } from './principal-routes.js';
 import { operatorRoutes } from './operator-routes.js';
 import { voicemailApiRoutes } from '../licence/api-routes.js';
@@ -122,10 +122,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
 
   if (opts.ids) {
     const store = opts.store;
-    idsHooks(app, opts.ids.engine, async (req) => {
-      const m = typeof req.headers.authorization === 'string' ? /^Bearer\s+(\S+)$/i.exec(req.headers.authorization) : null;
-      return m !== null && (await store.tokens.verify(m[1])) !== undefined;
-    });
+    idsHooks(app, opts.ids.engine, async (req) => (await bearerOperator(store, req)) !== undefined);
   }
 
   app.addHook('onSend', async (req, reply, payload) => {
