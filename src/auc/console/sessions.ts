@@ -11,15 +11,17 @@ export interface SessionPolicy {
   maxSessions: number;
 }
 
-export interface ConsoleSession {
-  tokenId: string;
-  role: Role;
-  label: string;
+/** What every session holds besides its owner: the CSRF token and its times. */
+export interface SessionTimes {
   /** The synchronizer token every state-changing form of this session carries. */
   csrf: string;
   createdAt: number;
   lastSeen: number;
 }
+
+export type Session<T> = T & SessionTimes;
+
+export type ConsoleSession = Session<{ tokenId: string; role: Role; label: string }>;
 
 /** A session id is 256 random bits; the map holds only its SHA-256, so nothing in memory is a usable cookie. */
 function hashOf(cookie: string): string {
@@ -29,23 +31,26 @@ function hashOf(cookie: string): string {
 const COOKIE_VALUE = /^[A-Za-z0-9_-]{43}$/;
 
 /**
- * Console sessions, in the memory of the AuC process: a restart signs every
- * operator out (they sign in again with their token). An operator token
- * revoked after sign-in ends its sessions at their next request (the caller
- * checks the token on every request).
+ * Browser sessions in the memory of the AuC process (the console's and the
+ * voicemail page's): a restart signs everyone out. `I` is what a sign-in
+ * proved, `T` what the session keeps of it.
  */
-export class SessionStore {
-  readonly #byHash = new Map<string, ConsoleSession>();
+export class Sessions<I, T extends object> {
+  readonly #byHash = new Map<string, Session<T>>();
 
-  constructor(private readonly policy: SessionPolicy, private readonly now: () => number) {}
+  constructor(
+    private readonly policy: SessionPolicy,
+    private readonly now: () => number,
+    private readonly keep: (signedIn: I) => T,
+  ) {}
 
-  /** A new session for an operator who proved a token; the value goes in the cookie only. */
-  create(op: OperatorToken): { cookie: string; session: ConsoleSession } {
+  /** A new session for whoever signed in; the value goes in the cookie only. */
+  create(signedIn: I): { cookie: string; session: Session<T> } {
     this.#sweep();
     while (this.#byHash.size >= this.policy.maxSessions) this.#byHash.delete(this.#byHash.keys().next().value!);
     const cookie = randomBytes(32).toString('base64url');
     const t = this.now();
-    const session: ConsoleSession = { tokenId: op.id, role: op.role, label: op.label, csrf: randomBytes(32).toString('base64url'), createdAt: t, lastSeen: t };
+    const session: Session<T> = { ...this.keep(signedIn), csrf: randomBytes(32).toString('base64url'), createdAt: t, lastSeen: t };
     this.#byHash.set(hashOf(cookie), session);
     return { cookie, session };
   }
@@ -55,7 +60,7 @@ export class SessionStore {
    * past its lifetime). `touch` counts this request as use; a live table's
    * stream does not, so a forgotten tab does not keep a session open.
    */
-  get(cookie: string | undefined, touch = true): ConsoleSession | undefined {
+  get(cookie: string | undefined, touch = true): Session<T> | undefined {
     if (!cookie || !COOKIE_VALUE.test(cookie)) return undefined;
     const h = hashOf(cookie);
     const s = this.#byHash.get(h);
@@ -75,7 +80,7 @@ export class SessionStore {
   }
 
   /** When the session ends if not used again (for the page footer and the cookie). */
-  endsAt(s: ConsoleSession): number {
+  endsAt(s: SessionTimes): number {
     return Math.min(s.lastSeen + this.policy.idleMs, s.createdAt + this.policy.maxMs);
   }
 
@@ -83,16 +88,16 @@ export class SessionStore {
     if (cookie) this.#byHash.delete(hashOf(cookie));
   }
 
-  /** Ends every session signed in with that operator token (revoked). */
-  destroyForToken(tokenId: string): void {
-    for (const [h, s] of this.#byHash) if (s.tokenId === tokenId) this.#byHash.delete(h);
+  /** Ends every session that `which` picks. */
+  destroyWhere(which: (s: Session<T>) => boolean): void {
+    for (const [h, s] of this.#byHash) if (which(s)) this.#byHash.delete(h);
   }
 
   get size(): number {
     return this.#byHash.size;
   }
 
-  #alive(s: ConsoleSession, t: number): boolean {
+  #alive(s: SessionTimes, t: number): boolean {
     return t < s.lastSeen + this.policy.idleMs && t < s.createdAt + this.policy.maxMs;
   }
 
@@ -102,8 +107,24 @@ export class SessionStore {
   }
 }
 
+/**
+ * Console sessions. An operator token revoked after sign-in ends its
+ * sessions at their next request (the caller checks the token on every
+ * request).
+ */
+export class SessionStore extends Sessions<OperatorToken, { tokenId: string; role: Role; label: string }> {
+  constructor(policy: SessionPolicy, now: () => number) {
+    super(policy, now, (op) => ({ tokenId: op.id, role: op.role, label: op.label }));
+  }
+
+  /** Ends every session signed in with that operator token (revoked). */
+  destroyForToken(tokenId: string): void {
+    this.destroyWhere((s) => s.tokenId === tokenId);
+  }
+}
+
 /** Constant-time compare of a submitted CSRF token with the session's. */
-export function csrfMatches(session: ConsoleSession, submitted: unknown): boolean {
+export function csrfMatches(session: SessionTimes, submitted: unknown): boolean {
   if (typeof submitted !== 'string') return false;
   const a = Buffer.from(submitted);
   const b = Buffer.from(session.csrf);

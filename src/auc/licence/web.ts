@@ -19,7 +19,10 @@ import { consoleDir } from '../console/assets.js';
 import { sameOrigin } from '../console/guard.js';
 import { field } from '../console/page.js';
 import { LicenceRefused, type LicenceService } from './service.js';
-import { csrfMatches, SubscriberSessions, type SubscriberSession } from './web-sessions.js';
+import { csrfMatches, Sessions, type Session } from '../console/sessions.js';
+
+/** A subscriber signed in on the voicemail page (the console's session mechanics). */
+type SubscriberSession = Session<{ idc: string }>;
 
 export interface WebSettings {
   sessionIdleSeconds: number;
@@ -70,7 +73,7 @@ export async function voicemailWeb(app: FastifyInstance, o: WebOptions): Promise
     ['voicemail.js', { type: 'text/javascript; charset=utf-8', body: readFileSync(join(dir, 'static', 'voicemail.js')) }],
     ['voicemail.css', { type: 'text/css; charset=utf-8', body: readFileSync(join(dir, 'static', 'voicemail.css')) }],
   ]);
-  const sessions = new SubscriberSessions(o.sessionIdleSeconds * 1000, o.sessionMaxSeconds * 1000, 10_000, o.store.now);
+  const sessions = new Sessions<string, { idc: string }>({ idleMs: o.sessionIdleSeconds * 1000, maxMs: o.sessionMaxSeconds * 1000, maxSessions: 10_000 }, o.store.now, (idc) => ({ idc }));
   const views = join(dir, 'views');
   await app.register(fastifyView, { engine: { eta: new Eta({ views, cache: true, autoEscape: true }) }, templates: views, production: true });
   const view = async (reply: FastifyReply, page: string, data: Record<string, unknown>) => {
