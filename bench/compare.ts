@@ -21,7 +21,10 @@
  *                as Kamailio's stock registrar; parity: also a transaction
  *                per REGISTER and nonce-counts checked, as keyswitch does
  *   --cpu-prof   a directory: keyswitch runs under `node --cpu-prof` and writes
- *                one .cpuprofile per run there (adds the profiler's cost)
+ *                one .cpuprofile per run there (adds the profiler's cost); its
+ *                role processes too (KEYSWITCH_CHILD_CPU_PROF_DIR), into a
+ *                directory keyswitch-<role>-<pid>-<n>/ each, summarised with
+ *                bench/cpuprofile-summary.ts --clock-from/--clock-to as printed
  *
  * Needs sipp (Debian sip-tester) and kamailio (Debian kamailio) on Linux.
  */
@@ -34,7 +37,7 @@ import { parseArgs } from 'node:util';
 import { openStore } from '../src/store/index.js';
 import { freePorts, upEnv } from '../test/helpers/ports.js';
 import { kamailioVersion, startKamailio, type KamailioMode } from './kamailio-registrar.js';
-import { cpuSeconds, loadAverage, memoryKiB, processTree } from './proc-stat.js';
+import { cpuSeconds, loadAverage, memoryKiB, processName, processTree } from './proc-stat.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -119,9 +122,13 @@ async function startKeyswitch(): Promise<Running> {
     KEYSWITCH_LOG_LEVEL: 'warn',
     // sipp 3.6 answers the first challenge only and knows MD5 only; one challenge, as Kamailio sends
     KEYSWITCH_DIGEST_ALGORITHMS: 'MD5',
+    // the role processes are profiled too, each into its own file (src/cli/up-supervisor.ts)
+    ...(cpuProfDir ? { KEYSWITCH_CHILD_CPU_PROF_DIR: cpuProfDir } : {}),
   };
   // NODE_OPTIONS refuses --cpu-prof: it goes on the command line
-  const prof = cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir, '--cpu-prof-name', `keyswitch-up-${process.pid}-${++profileRun}.cpuprofile`] : [];
+  // a directory per run, Node's own file names (the main thread's has thread id 0): a fixed
+  // --cpu-prof-name would have a loader worker thread overwrite the main thread's profile
+  const prof = cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', join(cpuProfDir, `keyswitch-up-${process.pid}-${++profileRun}`)] : [];
   const startedAt = performance.now();
   const proc = spawn(process.execPath, [...prof, BIN, 'up'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -266,6 +273,8 @@ interface Result {
   /** keyswitch's own counts (its /metrics): REGISTERs that reached the softswitch, registrations it accepted. */
   serverRequests: number;
   serverAccepted: number;
+  /** keyswitch: CPU per completed registration of each role process (`keyswitch up: <role>`), µs. */
+  byRole: Array<[string, number]>;
 }
 
 /** What keyswitch counted so far: REGISTERs handled by the softswitch and registrations accepted (NaN without metrics). */
@@ -295,13 +304,18 @@ async function measure(server: Server, rate: number, run: number): Promise<Resul
     const pids = processTree(s.pid);
     const counted0 = await counted(s.metrics);
     const cpu0 = cpuSeconds(pids);
+    const roles = pids.map((pid) => [/keyswitch up: (\w+)/.exec(processName(pid))?.[1] ?? 'other', pid, cpuSeconds([pid])] as const);
     const t0 = performance.now();
+    const clock0 = process.hrtime.bigint() / 1000n;
     const r = await sipp(s.target, rate, rate * duration, `${server}-${rate}-${run}`);
     const cpu = cpuSeconds(pids) - cpu0;
+    const roleCpu = roles.map(([role, pid, c0]) => [role, cpuSeconds([pid]) - c0] as [string, number]);
     const seconds = (performance.now() - t0) / 1000;
     if (server === 'keyswitch' && cpuProfDir) {
       const since = (t: number) => ((t - s.startedAt) / 1000).toFixed(1);
-      console.log(`  profile keyswitch-up-${process.pid}-${profileRun}.cpuprofile: the measured run is --from ${since(t0)} --to ${since(performance.now())}`);
+      console.log(`  profile keyswitch-up-${process.pid}-${profileRun}/CPU.*.0.*.cpuprofile: the measured run is --from ${since(t0)} --to ${since(performance.now())}`);
+      // the role processes started later: their window in the profiles' own clock (CLOCK_MONOTONIC µs, as process.hrtime)
+      console.log(`  role profiles keyswitch-{auc,softswitch,sbc}-<pid>-<n>/CPU.*.0.*.cpuprofile: --clock-from ${clock0} --clock-to ${process.hrtime.bigint() / 1000n}`);
     }
     const mem = memoryKiB(processTree(s.pid));
     const counted1 = await counted(s.metrics);
@@ -325,6 +339,7 @@ async function measure(server: Server, rate: number, run: number): Promise<Resul
       abandoned: r.abandoned,
       serverRequests: counted1.requests - counted0.requests,
       serverAccepted: counted1.accepted - counted0.accepted,
+      byRole: server === 'keyswitch' && r.ok ? roleCpu.map(([role, c]) => [role, (c / r.ok) * 1e6] as [string, number]) : [],
     };
   } finally {
     await s.stop();
@@ -360,6 +375,7 @@ try {
         results.push(r);
         console.log(row(r, String(run)));
         if (r.failures) console.log(`${''.padEnd(17)}(failed: ${[r.why, r.abandoned ? `still open at sipp's timeout ${fmt(r.abandoned)}` : ''].filter(Boolean).join(', ')})`);
+        if (r.byRole.length) console.log(`${''.padEnd(17)}(µs CPU/reg by process: ${r.byRole.filter(([, us]) => us >= 1).map(([role, us]) => `${role} ${fmt(us)}`).join(', ')})`);
         if (r.server === 'keyswitch' && r.serverAccepted !== r.ok) {
           console.log(`${''.padEnd(17)}(keyswitch accepted ${fmt(r.serverAccepted)} registrations, sipp saw ${fmt(r.ok)} complete; ${fmt(r.serverRequests)} REGISTERs reached its softswitch)`);
         }
@@ -372,7 +388,7 @@ try {
       const med: Result = {
         server, rate, load: m((r) => r.load), created: m((r) => r.created), ok: m((r) => r.ok), failures: m((r) => r.failures), perSecond: m((r) => r.perSecond),
         retransmissions: m((r) => r.retransmissions), cpu: m((r) => r.cpu), cpuPerRegUs: m((r) => r.cpuPerRegUs), netCpuPerRegUs: m((r) => r.netCpuPerRegUs), idlePercent: m((r) => r.idlePercent), maxRssMiB: m((r) => r.maxRssMiB), pssMiB: m((r) => r.pssMiB), sippCpu: m((r) => r.sippCpu),
-        serverRequests: m((r) => r.serverRequests), serverAccepted: m((r) => r.serverAccepted), why: '', abandoned: m((r) => r.abandoned),
+        serverRequests: m((r) => r.serverRequests), serverAccepted: m((r) => r.serverAccepted), why: '', abandoned: m((r) => r.abandoned), byRole: [],
       };
       medians.set(server, med);
       console.log(row(med, 'med'));

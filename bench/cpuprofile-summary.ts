@@ -1,5 +1,6 @@
 /**
  * npx tsx bench/cpuprofile-summary.ts <file.cpuprofile> [--from 12.5] [--to 40] [--top 12]
+ * npx tsx bench/cpuprofile-summary.ts <role.cpuprofile> --clock-from <µs> --clock-to <µs>
  *
  * Where a process's busy time went, from a `node --cpu-prof` profile (for
  * instance one written by `bench/compare.ts --cpu-prof DIR`): self time by
@@ -12,7 +13,9 @@
  * it (the SIP stack parsing a datagram, a UDP send completing) has no role:
  * the SIP stack serves the SBC and the softswitch alike. Idle time is left
  * out; --from/--to (seconds since the process started) keep only a window,
- * so that start-up is not counted.
+ * so that start-up is not counted. --clock-from/--clock-to give the window in
+ * the profile's own clock (CLOCK_MONOTONIC µs, which process.hrtime reads),
+ * as bench:compare prints it for the role processes `keyswitch up` forks.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -37,15 +40,21 @@ interface Profile {
 
 const { values: args, positionals } = parseArgs({
   allowPositionals: true,
-  options: { from: { type: 'string', default: '0' }, to: { type: 'string', default: 'Infinity' }, top: { type: 'string', default: '15' } },
+  options: {
+    from: { type: 'string', default: '0' },
+    to: { type: 'string', default: 'Infinity' },
+    'clock-from': { type: 'string' },
+    'clock-to': { type: 'string' },
+    top: { type: 'string', default: '15' },
+  },
 });
 if (!positionals[0]) {
   console.error('usage: npx tsx bench/cpuprofile-summary.ts <file.cpuprofile> [--from s] [--to s] [--top n]');
   process.exit(2);
 }
 const profile = JSON.parse(readFileSync(positionals[0], 'utf8')) as Profile;
-const from = Number(args.from) * 1e6;
-const to = Number(args.to) * 1e6;
+const from = args['clock-from'] ? Number(args['clock-from']) - profile.startTime : Number(args.from) * 1e6;
+const to = args['clock-to'] ? Number(args['clock-to']) - profile.startTime : Number(args.to) * 1e6;
 const top = Number(args.top);
 
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));

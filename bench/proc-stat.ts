@@ -51,6 +51,15 @@ export function cpuSeconds(pids: number[]): number {
   return ticks / TICKS_PER_SECOND;
 }
 
+/** A process's name as it shows in ps: its title (`keyswitch up: sbc`) or its command line. */
+export function processName(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+}
+
 /**
  * Memory of the processes: the largest RSS of one process, and the sum of
  * their PSS (shared pages divided among the processes that map them, so

@@ -35,6 +35,30 @@ const STABLE_MS = 60_000;
 const STOP_GRACE_MS = 10_000;
 const QUESTION_TIMEOUT_MS = 2000;
 
+/**
+ * Set to a directory, each role process runs under `node --cpu-prof` and writes
+ * its profile into `<dir>/keyswitch-<role>-<supervisor pid>-<n>/` when it exits
+ * (the main thread's file is `CPU.<date>.<time>.<pid>.0.<seq>.cpuprofile`) (bench:compare
+ * --cpu-prof): NODE_OPTIONS refuses --cpu-prof, and the supervisor's own
+ * --cpu-prof flags would have every child write the same file.
+ */
+export const CHILD_CPU_PROF_ENV = 'KEYSWITCH_CHILD_CPU_PROF_DIR';
+
+let childProfiles = 0;
+function childExecArgv(role: UpRole): string[] {
+  const dir = process.env[CHILD_CPU_PROF_ENV];
+  if (!dir) return process.execArgv;
+  const own: string[] = [];
+  for (let i = 0; i < process.execArgv.length; i++) {
+    const a = process.execArgv[i]!;
+    if (!a.startsWith('--cpu-prof')) own.push(a);
+    else if (!a.includes('=') && a !== '--cpu-prof') i++; // its value follows
+  }
+  // a directory per process, Node's own file names: a fixed --cpu-prof-name would have the
+  // module loader's worker thread (tsx) overwrite the main thread's profile (thread id 0 in the name)
+  return [...own, '--cpu-prof', '--cpu-prof-dir', `${dir}/keyswitch-${role}-${process.pid}-${++childProfiles}`];
+}
+
 type Outcome = { ok: true; listening: Listening[] } | { ok: false; message: string; user: boolean };
 
 class RoleProcess {
@@ -55,7 +79,7 @@ class RoleProcess {
     const proc = fork(process.argv[1]!, process.argv.slice(2), {
       env: { ...process.env, [UP_ROLE_ENV]: this.role },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      execArgv: process.execArgv,
+      execArgv: childExecArgv(this.role),
     });
     this.proc = proc;
     this.#loaded = false;
