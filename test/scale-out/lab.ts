@@ -19,7 +19,7 @@ import { BIN } from '../helpers/cli.js';
 
 export const NET = '10.77.0';
 /** Fixed host numbers; terminal hosts t1, t2, … are 101, 102, …. */
-const HOST_NUMBER: Record<string, number> = { pg: 5, auc: 10, redis: 15, 'ss-a': 21, 'ss-b': 22, 'sbc-a': 31, 'sbc-b': 32 };
+const HOST_NUMBER: Record<string, number> = { pg: 5, auc: 10, redis: 15, 'ss-a': 21, 'ss-b': 22, 'sbc-a': 31, 'sbc-b': 32, vip: 40 };
 export const IDSP = 'sbc1.lab.example';
 export const REALM = 'lab.example';
 const ORIGIN = 'ss.lab.example';
@@ -83,7 +83,7 @@ export class Lab {
   readonly procs = new Map<string, Proc>();
   readonly #forwarders: ChildProcess[] = [];
   readonly #hosts: string[];
-  #redisArgs: string[] = [];
+  #balanced: string[] = [];
   #closed = false;
 
   private constructor(private readonly o: LabOptions) {
@@ -267,9 +267,9 @@ export class Lab {
     return p;
   }
 
-  #spawn(name: string, host: string, cmd: string[], env: NodeJS.ProcessEnv): Proc {
+  #spawn(name: string, host: string, cmd: string[], env: NodeJS.ProcessEnv, stdin: 'ignore' | 'pipe' = 'ignore'): Proc {
     const log = join(this.dir, 'logs', `${name}.log`);
-    const proc = spawn('ip', ['netns', 'exec', this.ns(host), ...cmd], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn('ip', ['netns', 'exec', this.ns(host), ...cmd], { env, stdio: [stdin, 'pipe', 'pipe'] });
     let out = '';
     const keep = (d: Buffer) => {
       out = (out + d.toString()).slice(-40_000);
@@ -297,10 +297,37 @@ export class Lab {
   async startRedis(): Promise<Proc> {
     const rdir = join(this.dir, 'redis');
     mkdirSync(rdir, { recursive: true });
-    this.#redisArgs = ['redis-server', '--bind', this.addr('redis'), '--port', '6379', '--dir', rdir, '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--daemonize', 'no'];
-    const p = this.#spawn('redis', 'redis', this.#redisArgs, process.env);
+    const args = ['redis-server', '--bind', this.addr('redis'), '--port', '6379', '--dir', rdir, '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--daemonize', 'no'];
+    const p = this.#spawn('redis', 'redis', args, process.env);
     await this.waitFor(p, /Ready to accept connections/, 20_000);
     return p;
+  }
+
+  /**
+   * The pool's one address, vip:5060 (UDP), in front of these SBC hosts (test/scale-out/balancer.mjs):
+   * flows sticky to an instance until told otherwise with `balance()`.
+   */
+  async startBalancer(sbcs: string[]): Promise<Proc> {
+    const script = join(import.meta.dirname, 'balancer.mjs');
+    const p = this.#spawn('balancer', 'vip', [process.execPath, script, this.addr('vip'), '5060', ...sbcs.map((h) => `${this.addr(h)}:5060`)], process.env, 'pipe');
+    await this.waitFor(p, /balancer ready/, 20_000);
+    this.#balanced = sbcs;
+    return p;
+  }
+
+  /** `sticky`, `alternate`, or an SBC host `down`/`up` (its health check failing or passing again). */
+  async balance(cmd: 'sticky' | 'alternate' | `${'down' | 'up'} ${string}`): Promise<void> {
+    const p = this.procs.get('balancer');
+    if (!p) throw new Error('lab: no balancer');
+    const [verb, host] = cmd.split(' ');
+    const line = host ? `${verb} ${this.#balanced.indexOf(host)}` : verb!;
+    const before = p.output().length;
+    p.proc.stdin!.write(line + '\n');
+    const t0 = Date.now();
+    while (!p.output().slice(before).includes(`ok ${line}`)) {
+      if (p.output().slice(before).includes('error') || Date.now() - t0 > 5000) throw new Error(`balancer: ${line}: ${p.output().slice(before)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   /** `redis-cli` against the lab's Redis, from its host. */

@@ -1,8 +1,10 @@
 /**
  * Two SBC instances of one signing pool (one Ksp, one pool certificate, each
  * the other's alias) in hosts of their own, one softswitch, the AuC, on
- * PostgreSQL: a call crosses both instances and its dialog is verified at
- * each (docs/scale-out.md).
+ * PostgreSQL, and the pool's one address (a UDP balancer in front of both):
+ * calls cross both instances, and an instance killed with -9 loses its
+ * terminals only until their next registration reaches the other
+ * (docs/scale-out.md).
  */
 import { expect, it } from 'vitest';
 import type { Lab } from './lab.js';
@@ -10,24 +12,38 @@ import { describeLab } from './use-lab.js';
 
 const keys: Record<string, string> = {};
 
-describeLab('scale-out: two SBC instances of one pool in hosts of their own', ['auc', 'ss-a', 'sbc-a', 'sbc-b', 't1', 't2'], async (lab: Lab) => {
+/** bob answers one call through `bobSbc`, alice calls him through `aliceSbc`; both hang up cleanly. */
+async function call(l: Lab, aliceSbc: string, bobSbc: string): Promise<void> {
+  const bob = l.terminal('t2', 'answer', ['--id', 'bob@lab.example', '--sbc', bobSbc, '--calls', '1', '--timeout', '30'], keys.bob);
+  await bob.next('registered');
+  const alice = l.terminal('t1', 'call', ['--id', 'alice@lab.example', '--to', 'bob@lab.example', '--sbc', aliceSbc, '--hold', '1', '--timeout', '20'], keys.alice);
+  expect(await alice.done, JSON.stringify(alice.list) + alice.err()).toBe(0);
+  expect(await bob.done, JSON.stringify(bob.list) + bob.err()).toBe(0);
+  expect(alice.list.map((e) => e.event)).toEqual(expect.arrayContaining(['registered', 'calling', 'answered', 'bye']));
+  expect(alice.list.find((e) => e.event === 'bye')).toMatchObject({ by: 'local', status: 200 });
+  expect(bob.list.map((e) => e.event)).toEqual(expect.arrayContaining(['incoming', 'bye']));
+}
+
+describeLab('scale-out: two SBC instances of one pool in hosts of their own', ['auc', 'ss-a', 'sbc-a', 'sbc-b', 'vip', 't1', 't2'], async (lab: Lab) => {
   lab.provisionPool();
   for (const who of ['alice', 'bob']) keys[who] = lab.provisionTerminal(`${who}@lab.example`);
   await lab.start('auc', 'auc');
   await lab.start('ss-a', 'ss-a');
-  await Promise.all([lab.start('sbc-a', 'sbc-a'), lab.start('sbc-b', 'sbc-b')]);
+  await Promise.all([lab.start('sbc-a', 'sbc-a'), lab.start('sbc-b', 'sbc-b'), lab.startBalancer(['sbc-a', 'sbc-b'])]);
 }, (lab) => {
   it('a terminal registered through SBC A calls one registered through SBC B, and hangs up', async () => {
     const l = lab();
-    {
-      const bob = l.terminal('t2', 'answer', ['--id', 'bob@lab.example', '--sbc', `${l.addr('sbc-b')}:5060`, '--calls', '1', '--timeout', '30'], keys.bob);
-      await bob.next('registered');
-      const alice = l.terminal('t1', 'call', ['--id', 'alice@lab.example', '--to', 'bob@lab.example', '--sbc', `${l.addr('sbc-a')}:5060`, '--hold', '1', '--timeout', '20'], keys.alice);
-      expect(await alice.done, JSON.stringify(alice.list) + alice.err()).toBe(0);
-      expect(await bob.done, JSON.stringify(bob.list) + bob.err()).toBe(0);
-      expect(alice.list.map((e) => e.event)).toEqual(expect.arrayContaining(['registered', 'calling', 'answered', 'bye']));
-      expect(alice.list.find((e) => e.event === 'bye')).toMatchObject({ by: 'local', status: 200 });
-      expect(bob.list.map((e) => e.event)).toEqual(expect.arrayContaining(['incoming', 'bye']));
-    }
+    await call(l, `${l.addr('sbc-a')}:5060`, `${l.addr('sbc-b')}:5060`);
   }, 60_000);
+
+  it('through the pool address: each instance down in turn, terminals registering again are reached through the other', async () => {
+    const l = lab();
+    const vip = `${l.addr('vip')}:5060`;
+    await call(l, vip, vip);
+    for (const host of ['sbc-a', 'sbc-b']) {
+      await l.balance(`down ${host}`);
+      await call(l, vip, vip);
+      await l.balance(`up ${host}`);
+    }
+  }, 120_000);
 });
