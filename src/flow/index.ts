@@ -4,3 +4,4 @@ export * from './replay.js';
 export * from './terminal.js';
 export * from './sbc.js';
 export * from './softswitch.js';
+export * from './sbc-state.js';

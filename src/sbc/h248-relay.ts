@@ -1,3 +1,4 @@
+import type { SbcReplayState } from '../flow/sbc-state.js';
 import { SbcFlow, type SbcOptions, type SbcPending } from '../flow/sbc.js';
 import { authOutcome, screenCommand, type RelayIds } from './ids-relay.js';
 import type { Mechanism } from '../flow/messages.js';
@@ -40,6 +41,8 @@ export interface H248RelayOptions {
   softswitch: { host: string; port: number };
   sbc: { idsp: string; ksp: Buffer; offered?: Mechanism[] };
   sessions?: SessionTable;
+  /** The KS1 replay state shared by a pool's instances (Redis); in the process if absent. */
+  replayState?: SbcReplayState;
   /** Address the per-gateway core sockets bind to (default: listen.host). */
   coreHost?: string;
   /** The SBC's mId toward gateways; default `[host]:port`. */
@@ -94,7 +97,8 @@ const isRegistration = (m: ParsedMessage) =>
 export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHandle> {
   const offered = (o.sbc.offered ?? [{ name: 'app-hmac', q: 1 }]).filter((m) => (H248_MECHANISMS as readonly string[]).includes(m.name.toLowerCase()));
   if (!offered.length) throw new RangeError('the H.248 relay implements only app-hmac');
-  const flow = new SbcFlow({ idsp: o.sbc.idsp, ksp: o.sbc.ksp, offered, ...o.flow });
+  const flow = new SbcFlow<SbcReplayState>({
+    ...(o.replayState ? { state: o.replayState } : {}), idsp: o.sbc.idsp, ksp: o.sbc.ksp, offered, ...o.flow });
   const clock = o.flow?.clock ?? Date.now;
   const sessions = o.sessions ?? new SessionTable(clock);
   const ttlMs = (o.registrationTtlSec ?? 3600) * 1000;
@@ -140,7 +144,7 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
     const cmd = rootCommand(req.transaction)!;
     const d = decodeS1(cmd);
     if (!d.ok) return { error: d.error };
-    const r = flow.onRegister(d.value);
+    const r = await flow.onRegister(d.value);
     if (!r.ok) {
       counts.refused++;
       return { error: sbcRejectError(r) };
@@ -156,7 +160,7 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
   async function authenticate(gw: Gateway, req: IncomingRequest): Promise<ReplyContent> {
     const d = decodeS7(rootCommand(req.transaction)!);
     if (!d.ok) return { error: d.error };
-    const r = flow.onAuthenticate(d.value, req.peer.address);
+    const r = await flow.onAuthenticate(d.value, req.peer.address);
     if (!r.ok) {
       if (r.kind === 'rechallenge') {
         counts.rechallenged++;
@@ -195,7 +199,7 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
       // a challenge while an s7 is outstanding: the core refused its answer
       if (gw.pending) authOutcome(o.ids, 'h248', false, 'ks1', gw.idc, gw.peer.address, gw.peer.port, 'wrong response');
       gw.pending = undefined;
-      const r = flow.onChallenge(d.value, { n1: gw.askedBy });
+      const r = await flow.onChallenge(d.value, { n1: gw.askedBy });
       if (!r.ok) return { error: sbcRejectError(r) };
       return relayed(await access.request(gw.peer, encodeS6(r.s6, requestIdOf(cmd!))), 'gateway');
     }

@@ -22,6 +22,7 @@ import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Clock, Mechanism, RandomBytes } from '../flow/messages.js';
 import { DEFAULT_TS_WINDOW_SEC } from '../flow/replay.js';
+import type { SbcReplayState } from '../flow/sbc-state.js';
 import { SbcFlow, type SbcPending } from '../flow/sbc.js';
 import { decodeRas, OID, type ClearToken, type RasMessage, type RegistrationRequest, type UnregistrationRequest } from '../h323/index.js';
 import { RasTransport, RAS_PORT, type RasAnswer, type RasPeer, type RasRequest, type RasTimers, type RasTransportStats } from '../h323/transport.js';
@@ -46,6 +47,8 @@ export interface H323RelayOptions {
   softswitch: { host: string; port: number };
   sbc: { idsp: string; ksp: Buffer; offered?: Mechanism[] };
   sessions?: SessionTable;
+  /** The KS1 replay state shared by a pool's instances (Redis); in the process if absent. */
+  replayState?: SbcReplayState;
   /** The address endpoints are told in GCF; default: the bound address, or a local one when bound to all. */
   advertise?: string;
   tsWindowSec?: number;
@@ -131,7 +134,8 @@ export async function startH323Relay(o: H323RelayOptions): Promise<H323Relay> {
   const clock = o.clock ?? Date.now;
   const idsp = o.sbc.idsp;
   const windowSec = o.tsWindowSec ?? DEFAULT_TS_WINDOW_SEC;
-  const flow = new SbcFlow({
+  const flow = new SbcFlow<SbcReplayState>({
+    ...(o.replayState ? { state: o.replayState } : {}),
     idsp,
     ksp: o.sbc.ksp,
     offered,
@@ -191,7 +195,7 @@ export async function startH323Relay(o: H323RelayOptions): Promise<H323Relay> {
     if (!res.ok) return { ok: false, reason: R.resourceUnavailable };
     const s5 = challengeIn(res.message);
     if (!s5) return { ok: false, reason: res.message.type === 'gatekeeperReject' ? commonReason(res.message.value.rejectReason) : R.undefinedReason };
-    const ch = flow.onChallenge(s5, { n1 });
+    const ch = await flow.onChallenge(s5, { n1 });
     if (!ch.ok) return { ok: false, reason: sbcRejectReason(ch) };
     return { ok: true, token: s6Token(ch.s6) };
   }
@@ -201,7 +205,7 @@ export async function startH323Relay(o: H323RelayOptions): Promise<H323Relay> {
   async function onGrq(req: RasRequest, t: ClearToken): Promise<RasAnswer> {
     const d = readS1(t);
     if (!d.ok) return grj(req.seq, badRequest());
-    const r = flow.onRegister(d.value);
+    const r = await flow.onRegister(d.value);
     if (!r.ok) {
       counters.refused++;
       return grj(req.seq, sbcRejectReason(r));
@@ -216,7 +220,7 @@ export async function startH323Relay(o: H323RelayOptions): Promise<H323Relay> {
     const d = readS7(t);
     if (!d.ok) return rrj(req.seq, badRequest());
     const s7 = d.value;
-    const r = flow.onAuthenticate(s7, req.peer.host);
+    const r = await flow.onAuthenticate(s7, req.peer.host);
     if (!r.ok) {
       if (r.kind === 'rechallenge') {
         counters.rechallenged++;
@@ -236,7 +240,7 @@ export async function startH323Relay(o: H323RelayOptions): Promise<H323Relay> {
     if (m.value.rejectReason.type === 'securityDenial') authOutcome(o.ids, 'h323', false, 'ks1', s7.idc, req.peer.host, req.peer.port, 'wrong response');
     if (s5) {
       // A wrong authenticator (securityDenial) or a stale Rand (securityReplay): the new challenge echoes N1'.
-      const ch = flow.onChallenge(s5, { n1: r.pending.n1 });
+      const ch = await flow.onChallenge(s5, { n1: r.pending.n1 });
       if (ch.ok) return rrj(req.seq, m.value.rejectReason, { gatekeeperId: idsp, tokens: [s6Token(ch.s6)] });
     }
     counters.refused++;

@@ -31,6 +31,7 @@ import {
 } from '../adapters/mgcp/params.js';
 import type { AppHmacVerdict } from '../crypto/app-hmac.js';
 import type { Clock, Mechanism, RandomBytes } from '../flow/messages.js';
+import type { SbcReplayState } from '../flow/sbc-state.js';
 import { SbcFlow, type SbcPending, type SbcReject } from '../flow/sbc.js';
 import type { Logger } from '../log/logger.js';
 import { MGCP_CODE_TEXT } from '../mgcp/codes.js';
@@ -47,6 +48,8 @@ export interface MgcpRelayOptions {
   softswitch: { host: string; port: number };
   sbc: { idsp: string; ksp: Buffer; offered?: Mechanism[] };
   sessions?: SessionTable;
+  /** The KS1 replay state shared by a pool's instances (Redis); in the process if absent. */
+  replayState?: SbcReplayState;
   /** Lifetime of a registration (MGCP has no expiry of its own). */
   registrationTtlSec?: number;
   tsWindowSec?: number;
@@ -136,7 +139,8 @@ export async function startMgcpRelay(o: MgcpRelayOptions): Promise<MgcpRelay> {
     if (!IMPLEMENTED.includes(m.name.toLowerCase())) throw new RangeError(`mechanism ${m.name} is not implemented for MGCP`);
   }
   const clock = o.clock ?? Date.now;
-  const flow = new SbcFlow({
+  const flow = new SbcFlow<SbcReplayState>({
+    ...(o.replayState ? { state: o.replayState } : {}),
     idsp: o.sbc.idsp,
     ksp: o.sbc.ksp,
     offered,
@@ -249,7 +253,7 @@ export async function startMgcpRelay(o: MgcpRelayOptions): Promise<MgcpRelay> {
   const onS1 = async (cmd: MgcpCommand, from: MgcpPeer): Promise<MgcpReply> => {
     const d = readS1(cmd.params);
     if (!d.ok) return badRequest(d.field);
-    const r = flow.onRegister(d.value);
+    const r = await flow.onRegister(d.value);
     if (!r.ok) return reject(r);
     if (!rememberPending(d.value.idc, { address: from, endpoint: cmd.endpoint, askedBy: d.value.n1, expiresAt: clock() + pendingTtlMs })) {
       return { code: 400, text: 'Transient error: busy' };
@@ -262,7 +266,7 @@ export async function startMgcpRelay(o: MgcpRelayOptions): Promise<MgcpRelay> {
     const d = readS7(cmd.params);
     if (!d.ok) return badRequest(d.field);
     const s7 = d.value;
-    const r = flow.onAuthenticate(s7, from.host);
+    const r = await flow.onAuthenticate(s7, from.host);
     const base = { address: from, endpoint: cmd.endpoint, askedBy: s7.n1, expiresAt: clock() + pendingTtlMs };
     if (!r.ok) {
       if (r.kind !== 'rechallenge') return reject(r);
@@ -325,7 +329,7 @@ export async function startMgcpRelay(o: MgcpRelayOptions): Promise<MgcpRelay> {
     if (!d.ok) return badRequest(d.field);
     const gw = livePending(d.value.idc);
     if (!gw) return { code: 500, text: 'Endpoint unknown' };
-    const r = flow.onChallenge(d.value, { n1: gw.askedBy });
+    const r = await flow.onChallenge(d.value, { n1: gw.askedBy });
     if (!r.ok) return reject(r);
     const result = d.value.result ?? gw.result;
     if (result === 'failed') authOutcome(o.ids, 'mgcp', false, 'ks1', d.value.idc, gw.address.host, gw.address.port, 'wrong response');

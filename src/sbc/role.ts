@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import { keyFromHex, requiredHostPort } from '../config/addresses.js';
 import { openStoreFromConfig, type Store } from '../store/index.js';
+import { sharedRedisFromConfig } from '../store/redis/index.js';
+import { RedisSbcState } from '../store/redis/sbc-state.js';
 import { ConfigError, type Config } from '../config/load.js';
 import { configuredOrStoredSecret, coreLinkKey } from '../config/secrets.js';
 import type { Logger } from '../log/logger.js';
@@ -81,7 +83,12 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
   const ids = acquireIds(cfg.ids, { logger: log, metrics: registry, stateDir: join(cfg.dataDir, 'ids') });
   // Operators see and steer the SBC through this (docs/operations.md); made once the SIP side runs.
   let control: SbcControl | undefined;
+  // Several instances of a pool share the KS1 replay state and the registrations on Redis (docs/scale-out.md); none configured: in the process.
+  const redis = sharedRedisFromConfig(cfg, log, 'sbc');
+  const replayState = redis ? new RedisSbcState(redis, c.idsp) : undefined;
+  const shares = replayState ? { replayState } : {};
   const sip = await startSbc({
+    ...shares,
     idsp: c.idsp,
     ksp,
     untrusted: { host: c.host, advertisedHost: advertised(c.host, c.advertise), udpPort: c.udpPort || false, tcpPort: c.tcpPort || false, tlsPort: c.tlsPort || false, tlsPskPort: c.tlsPskPort || false },
@@ -115,7 +122,7 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
   if (sip.certificate) listening.push({ name: 'SBC TLS certificate', address: `${sip.certificate.certFile} (SHA-256 ${sip.certificate.fingerprint256})` });
   const gatewayOffer = [{ name: 'app-hmac', q: 0.3 }];
   const mgcp = c.mgcpPort
-    ? await startListener('SBC MGCP', listenAddress(c.host, c.mgcpPort, 'udp'), () => startMgcpRelay({ listen: { host: c.host, port: c.mgcpPort }, softswitch: requiredHostPort(c.softswitchMgcp, 'sbc.softswitchMgcp'), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, logger: log, ...(ids ? { ids: ids.service.engine } : {}) }))
+    ? await startListener('SBC MGCP', listenAddress(c.host, c.mgcpPort, 'udp'), () => startMgcpRelay({ ...shares, listen: { host: c.host, port: c.mgcpPort }, softswitch: requiredHostPort(c.softswitchMgcp, 'sbc.softswitchMgcp'), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, logger: log, ...(ids ? { ids: ids.service.engine } : {}) }))
     : undefined;
   if (mgcp) listening.push({ name: 'SBC MGCP (gateways)', address: `${c.host} udp ${mgcp.port}` });
   if (mgcp) protocols.followRelay('mgcp', () => {
@@ -124,7 +131,7 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
   });
   const mgcpHealth = mgcp ? shared?.health?.listener('SBC MGCP', listenAddress(c.host, mgcp.port, 'udp')) : undefined;
   const h248 = c.h248Port
-    ? await startListener('SBC H.248', listenAddress(c.host, c.h248Port, 'udp'), () => startH248Relay({ listen: { host: c.host, port: c.h248Port }, softswitch: requiredHostPort(c.softswitchH248, 'sbc.softswitchH248'), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, logger: log, ...(ids ? { ids: ids.service.engine } : {}) }))
+    ? await startListener('SBC H.248', listenAddress(c.host, c.h248Port, 'udp'), () => startH248Relay({ ...shares, listen: { host: c.host, port: c.h248Port }, softswitch: requiredHostPort(c.softswitchH248, 'sbc.softswitchH248'), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, logger: log, ...(ids ? { ids: ids.service.engine } : {}) }))
     : undefined;
   if (h248) listening.push({ name: 'SBC H.248 (gateways)', address: `${c.host} udp ${h248.port}` });
   if (h248) protocols.followRelay('h248', () => {
@@ -134,7 +141,7 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
   const h248Health = h248 ? shared?.health?.listener('SBC H.248', listenAddress(c.host, h248.port, 'udp')) : undefined;
   // H.323 RAS is UDP: only app-hmac is meaningful there (docs/h323.md).
   const h323 = c.h323Port
-    ? await startListener('SBC H.323', listenAddress(c.host, c.h323Port, 'udp'), () => startH323Relay({ listen: { host: c.host, port: c.h323Port }, softswitch: requiredHostPort(c.softswitchH323, 'sbc.softswitchH323'), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, ...(c.advertise ? { advertise: c.advertise } : {}), logger: log, ...(ids ? { ids: ids.service.engine } : {}) }))
+    ? await startListener('SBC H.323', listenAddress(c.host, c.h323Port, 'udp'), () => startH323Relay({ ...shares, listen: { host: c.host, port: c.h323Port }, softswitch: requiredHostPort(c.softswitchH323, 'sbc.softswitchH323'), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, ...(c.advertise ? { advertise: c.advertise } : {}), logger: log, ...(ids ? { ids: ids.service.engine } : {}) }))
     : undefined;
   if (h323) listening.push({ name: 'SBC H.323 (endpoints)', address: `${c.host} udp ${h323.port}` });
   const h323Health = h323 ? shared?.health?.listener('SBC H.323', listenAddress(c.host, h323.port, 'udp')) : undefined;
@@ -154,6 +161,7 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
       ids?.service.engine.blockListeners.delete(onIdsBlock);
       ids?.release();
       if (!shared?.store) await store.close();
+      await redis?.close();
     },
   };
 }

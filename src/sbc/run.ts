@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { ServerContext, SipRequest } from '../sip/index.js';
 import { SbcFlow } from '../flow/sbc.js';
+import type { SbcReplayState } from '../flow/sbc-state.js';
 import { CoreLinkVerifier, signCoreLink, signingRequests } from '../adapters/sip/core-link.js';
 import { KNOWN_MECHANISMS } from '../flow/mechanisms.js';
 import type { Mechanism } from '../flow/messages.js';
@@ -65,6 +66,8 @@ export interface StartSbcOptions {
   tls: { certFile?: string; keyFile?: string; dataDir: string };
   /** Shared with the MGCP/H.248 relays; a new one if absent. */
   sessions?: SessionTable;
+  /** The KS1 replay state shared by a pool's instances (Redis, docs/scale-out.md); in the process if absent. */
+  replayState?: SbcReplayState;
   logger?: Logger;
   tsWindowSec?: number;
   challengeTtlSec?: number;
@@ -168,8 +171,9 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
   const sessions = o.sessions ?? new SessionTable(now);
   const guard = new SipGuard(sessions);
   const failures = new FailureCounter(100_000, now);
-  const flow = new SbcFlow({
+  const flow = new SbcFlow<SbcReplayState>({
     idsp: o.idsp, ksp: o.ksp, offered, clock: now,
+    ...(o.replayState ? { state: o.replayState } : {}),
     ...(o.tsWindowSec !== undefined ? { tsWindowSec: o.tsWindowSec } : {}),
     ...(o.challengeTtlSec !== undefined ? { challengeTtlSec: o.challengeTtlSec } : {}),
   });

@@ -9,6 +9,7 @@ import {
 import { KS_HMAC } from '../adapters/sip/sbc-app-hmac.js';
 import type { Logger } from 'pino';
 import type { SbcFlow, SbcReject } from '../flow/sbc.js';
+import type { SbcReplayState } from '../flow/sbc-state.js';
 import type { Mechanism } from '../flow/messages.js';
 import { isStar, type ServerContext, type SipRequest, type SipResponse } from '../sip/index.js';
 import { sameIdentity } from '../sip/uri-compare.js';
@@ -22,7 +23,7 @@ import type { RegisteredTerminal, SessionTable } from './sessions.js';
 export interface RegisterDeps {
   sides: SbcSides;
   idsp: string;
-  flow: SbcFlow;
+  flow: SbcFlow<SbcReplayState>;
   /** What the SBC offers (for 494 and the chosen Security-Server's q). */
   offered: Mechanism[];
   sessions: SessionTable;
@@ -88,7 +89,8 @@ function bindContacts(p: RegisterDeps, req: SipRequest, ctx: ServerContext, idc:
 
 async function onS1(p: RegisterDeps, req: SipRequest, ctx: ServerContext, params: Record<string, string>): Promise<void> {
   const s1 = decodeS1(params);
-  const r = p.flow.onRegister(s1);
+  let r = p.flow.onRegister(s1);
+  if (r instanceof Promise) r = await r; // only on a shared (Redis) state: memory answers at once
   if (!r.ok) return reject(p, ctx, req, r);
   return challenge(p, req, ctx, r.s2.idc, s1.n1);
 }
@@ -109,8 +111,9 @@ async function challenge(p: RegisterDeps, req: SipRequest, ctx: ServerContext, i
   }
   const s5 = decodeS5(res, idc);
   if (!s5) return p.sides.reply(ctx, res); // the core challenged with something else (Digest): pass it on
-  const r = p.flow.onChallenge(s5, { n1 });
-  if (!r.ok) return internal(p, ctx, req, r.kind);
+  let r = p.flow.onChallenge(s5, { n1 });
+  if (r instanceof Promise) r = await r;
+  if (!r.ok) return r.kind === 'busy' ? reject(p, ctx, req, r) : internal(p, ctx, req, r.kind);
   const { wwwAuthenticate, securityServer } = encodeS6(r.s6);
   res.remove('WWW-Authenticate');
   res.append('WWW-Authenticate', wwwAuthenticate);
@@ -121,7 +124,8 @@ async function challenge(p: RegisterDeps, req: SipRequest, ctx: ServerContext, i
 
 async function onS7(p: RegisterDeps, req: SipRequest, ctx: ServerContext, params: Record<string, string>): Promise<void> {
   const s7 = decodeS7(params, securityClientText(req));
-  const r = p.flow.onAuthenticate(s7, ctx.source.address);
+  let r = p.flow.onAuthenticate(s7, ctx.source.address);
+  if (r instanceof Promise) r = await r;
   if (!r.ok) {
     if (r.kind === 'rechallenge') {
       p.sides.count(ctx, 'replay');
@@ -143,8 +147,9 @@ async function onS7(p: RegisterDeps, req: SipRequest, ctx: ServerContext, params
     p.sides.count(ctx, 'wrong-response');
     const s5 = decodeS5(res, r.s8.idc);
     if (!s5) return p.sides.reply(ctx, res);
-    const c = p.flow.onChallenge(s5, { n1: s7.n1 });
-    if (!c.ok) return internal(p, ctx, req, c.kind);
+    let c = p.flow.onChallenge(s5, { n1: s7.n1 });
+    if (c instanceof Promise) c = await c;
+    if (!c.ok) return c.kind === 'busy' ? reject(p, ctx, req, c) : internal(p, ctx, req, c.kind);
     const { wwwAuthenticate, securityServer } = encodeS6(c.s6);
     res.remove('WWW-Authenticate');
     res.append('WWW-Authenticate', wwwAuthenticate);
@@ -246,7 +251,7 @@ function reject(p: RegisterDeps, ctx: ServerContext, req: SipRequest, r: SbcReje
       return p.sides.reply(ctx, res);
     }
     case 'busy': {
-      const res = p.sides.core.refusal(req, 503, { retryAfter: 5 });
+      const res = p.sides.core.refusal(req, 503, { retryAfter: r.retryAfterSec ?? 5 });
       return p.sides.reply(ctx, res);
     }
     case 'rechallenge':
