@@ -136,7 +136,8 @@ export class CoreLinkVerifier {
     const got = Buffer.from(m[2]!, 'base64url');
     if (got.length !== 32 || !timingSafeEqual(got, mac(this.#key, req, m[1]!))) return { ok: false, reason: 'bad-mac' };
     this.#forget(now);
-    const id = m[2]!;
+    // a copy: m[2] is a slice of the request's whole header text, which the table would keep for the window
+    const id = got.toString('base64url');
     if (this.#seen.has(id) || ts <= this.#floor) return { ok: false, reason: 'replayed' };
     this.#seen.set(id, ts);
     while (this.#seen.size > this.#max) {
