@@ -5,7 +5,7 @@
  * (one transaction on the location store).
  */
 import { formatUri, isSipUri, isStar, unquote, type ContactStar, type NameAddr, type Uri } from '../sip/index.js';
-import type { BindingChange, BindingRepo, NewBinding, SipBinding } from '../store/bindings.js';
+import type { BindingChange, LocationStore, NewBinding, SipBinding } from '../store/bindings.js';
 
 export interface ExpiresPolicy {
   /** Below this (and above 0) a registration gets 423 with Min-Expires. */
@@ -83,7 +83,7 @@ function deltaParam(v: string | null | undefined): number | undefined | 'bad' {
 }
 
 export class Registrar {
-  constructor(private readonly repo: BindingRepo, readonly policy: ExpiresPolicy, readonly now: () => number) {
+  constructor(private readonly repo: LocationStore, readonly policy: ExpiresPolicy, readonly now: () => number) {
     if (!(policy.min >= 0 && policy.max >= policy.min && policy.default >= policy.min && policy.default <= policy.max)) {
       throw new RangeError('expires policy needs 0 <= min <= default <= max');
     }

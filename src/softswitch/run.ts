@@ -28,7 +28,7 @@ import { isCallProgress, isFinal, timedContext } from '../metrics/sip-timing.js'
 import type { MetricsRegistry } from '../metrics/index.js';
 import { listenAddress, startListener, type Health, type ListenerHealth } from '../metrics/health.js';
 import { startMetricsServer } from '../metrics/server.js';
-import type { BindingRepo } from '../store/bindings.js';
+import type { LocationStore } from '../store/bindings.js';
 import type { VoicemailPolicy } from './voicemail-policy.js';
 
 export interface CallRoutingOptions {
@@ -330,11 +330,11 @@ function identityOf(o: SoftswitchOptions): string {
 }
 
 /** The registrar's repo, invalidating the call router's location cache for every AoR it changes. */
-function invalidating(repo: BindingRepo, cache: LocationCache): BindingRepo {
+function invalidating(repo: LocationStore, cache: LocationCache): LocationStore {
   return new Proxy(repo, {
     get(target, prop) {
       if (prop === 'update') {
-        const update: BindingRepo['update'] = async (aor, decide) => {
+        const update: LocationStore['update'] = async (aor, decide) => {
           try {
             return await target.update(aor, decide);
           } finally {

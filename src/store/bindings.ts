@@ -7,10 +7,26 @@ import type { BindingDecision, SipBinding } from './records.js';
 export type { BindingChange, BindingDecision, NewBinding, SipBinding } from './records.js';
 
 /**
+ * The softswitch's location service: in the database (BindingRepo) for one
+ * softswitch instance, in Redis (src/store/redis/bindings.ts) when several
+ * share it.
+ */
+export interface LocationStore {
+  /** Live bindings of an AoR, highest q first. */
+  current(aor: string): Promise<SipBinding[]>;
+  count(): Promise<number>;
+  /** Reads the live bindings, lets `decide` choose, and commits all or none, atomically for the AoR (RFC 3261 §10.3 step 8). */
+  update<T>(aor: string, decide: (live: SipBinding[]) => BindingDecision<T>): Promise<{ committed: boolean; result: T; live: SipBinding[]; removed: SipBinding[] }>;
+  removeAll(aor: string, contact?: string): Promise<SipBinding[]>;
+  /** Removes up to `limit` expired bindings and returns them, each to one caller only (for de-registration reports). */
+  takeExpired(limit?: number): Promise<SipBinding[]>;
+}
+
+/**
  * The softswitch's location store. Reads and changes a registration makes go
  * through prepared statements (src/store/hot); operator actions through knex.
  */
-export class BindingRepo {
+export class BindingRepo implements LocationStore {
   constructor(private readonly knex: Knex, private readonly now: () => number, private readonly hot: HotStore) {}
 
   /** Live bindings of an AoR, highest q first. */

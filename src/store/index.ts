@@ -1,6 +1,6 @@
 import type { KeyVault } from '../crypto/vault.js';
 import { AuditRepo } from './audit.js';
-import { BindingRepo } from './bindings.js';
+import { BindingRepo, type LocationStore } from './bindings.js';
 import { migrate, openDb, type Db, type DbOptions } from './db.js';
 import { FailureRepo } from './failures.js';
 import { openHot, type HotStore } from './hot/index.js';
@@ -11,6 +11,9 @@ import { SbcStateRepo } from './sbc-state.js';
 import { SigningKeyRepo } from './signing-keys.js';
 import { TokenRepo } from './tokens.js';
 import { MemoryChallengeStore, type ChallengeStore } from './volatile/challenges.js';
+import { connectRedis, redactRedisUrl, type SharedRedis } from './redis/client.js';
+import { RedisBindingRepo } from './redis/bindings.js';
+import { RedisChallengeStore } from './redis/challenges.js';
 import { VoicemailRepo } from './voicemail.js';
 
 export interface StoreOptions extends DbOptions {
@@ -21,6 +24,12 @@ export interface StoreOptions extends DbOptions {
   migrate?: boolean;
   /** Lines for the operator while opening (an interrupted master-key rotation finished); default stderr. */
   onNotice?: (line: string) => void;
+  /**
+   * Shared Redis (several instances of the roles): challenges and SIP
+   * bindings live there instead of memory and the database (docs/scale-out.md).
+   * The store closes it.
+   */
+  redis?: SharedRedis;
 }
 
 export interface Store {
@@ -28,14 +37,16 @@ export interface Store {
   vault: KeyVault;
   terminals: PrincipalRepo;
   proxies: PrincipalRepo;
-  /** Volatile: in this process's memory, never on disk (src/store/volatile). */
+  /** Volatile: in this process's memory, never on disk (src/store/volatile); in Redis when `redis` is set. */
   challenges: ChallengeStore;
+  /** The shared Redis, when configured (redis.url / redis.sentinels). */
+  redis?: SharedRedis;
   registrations: RegistrationRepo;
   failures: FailureRepo;
   tokens: TokenRepo;
   audit: AuditRepo;
-  /** SIP location service (softswitch registrar). */
-  bindings: BindingRepo;
+  /** SIP location service (softswitch registrar): the database, or Redis when `redis` is set. */
+  bindings: LocationStore;
   /** SBC header-signing keys (docs/header-signing.md). */
   signingKeys: SigningKeyRepo;
   /** The SBCs' blocks, failure snapshots and operator actions (docs/operations.md). */
@@ -57,16 +68,48 @@ export interface Store {
  * asked: `keyswitch up` and the roles make it before, one-shot commands only
  * with --init.
  */
-export function openStoreFromConfig(
-  cfg: { dataDir: string; db: { url: string }; masterKey: string },
+export async function openStoreFromConfig(
+  cfg: { dataDir: string; db: { url: string }; masterKey: string; redis?: RedisSettings },
   o: { createDataDir?: boolean; onNotice?: (line: string) => void } = {},
 ): Promise<Store> {
-  return openStore({
-    dataDir: cfg.dataDir,
-    url: cfg.db.url || undefined,
-    masterKeyHex: cfg.masterKey || undefined,
-    createDataDir: o.createDataDir ?? false,
-    ...(o.onNotice ? { onNotice: o.onNotice } : {}),
+  const redis = cfg.redis ? redisOf(cfg.redis, o.onNotice) : undefined;
+  try {
+    return await openStore({
+      dataDir: cfg.dataDir,
+      url: cfg.db.url || undefined,
+      masterKeyHex: cfg.masterKey || undefined,
+      createDataDir: o.createDataDir ?? false,
+      ...(o.onNotice ? { onNotice: o.onNotice } : {}),
+      ...(redis ? { redis } : {}),
+    });
+  } catch (err) {
+    await redis?.close();
+    throw err;
+  }
+}
+
+interface RedisSettings {
+  url: string;
+  sentinels: Array<{ host: string; port: number }>;
+  sentinelName: string;
+  keyPrefix: string;
+  commandTimeoutMs: number;
+}
+
+/** The shared Redis of `redis.*`, or undefined when none is configured; each change of availability is one notice. */
+function redisOf(r: RedisSettings, onNotice: ((line: string) => void) | undefined): SharedRedis | undefined {
+  if (!r.url && r.sentinels.length === 0) return undefined;
+  const where = r.sentinels.length > 0 ? `sentinels ${r.sentinels.map((s) => `${s.host}:${s.port}`).join(',')} (${r.sentinelName})` : redactRedisUrl(r.url);
+  const say = onNotice ?? ((line: string) => void process.stderr.write(`keyswitch: ${line}\n`));
+  return connectRedis({
+    url: r.url,
+    sentinels: r.sentinels,
+    sentinelName: r.sentinelName,
+    keyPrefix: r.keyPrefix,
+    commandTimeoutMs: r.commandTimeoutMs,
+    onAvailability(up, why) {
+      say(up ? `shared state (Redis ${where}) available` : `shared state (Redis ${where}) unavailable (${redactRedisUrl(why)}): requests that need it are answered 503 until it returns`);
+    },
   });
 }
 
@@ -108,12 +151,13 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     hot,
     terminals: terminalRepo(k, vault, now, hot),
     proxies: proxyRepo(k, vault, now, hot),
-    challenges: new MemoryChallengeStore(now),
+    challenges: opts.redis ? new RedisChallengeStore(opts.redis, now) : new MemoryChallengeStore(now),
+    ...(opts.redis ? { redis: opts.redis } : {}),
     registrations: new RegistrationRepo(k, now, hot),
     failures: new FailureRepo(k, now, hot),
     tokens: new TokenRepo(k, now),
     audit: new AuditRepo(k, now),
-    bindings: new BindingRepo(k, now, hot),
+    bindings: opts.redis ? new RedisBindingRepo(opts.redis, now) : new BindingRepo(k, now, hot),
     signingKeys: new SigningKeyRepo(k, vault),
     sbcState: new SbcStateRepo(k, now),
     voicemail: new VoicemailRepo(k, vault, now),
@@ -122,6 +166,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
         await hot.close();
       } finally {
         await k.destroy();
+        await opts.redis?.close();
       }
     },
   };
