@@ -7,11 +7,16 @@
 // Commands on standard input, one a line (answered "ok" on stdout):
 //   sticky      each terminal address stays on one live instance, over UDP and TCP alike (new
 //               addresses round robin), as source affinity does; default
-//   alternate   each request from a terminal goes to the next live instance; a response
-//               goes to the instance that last sent that terminal something
+//   flow        each UDP flow (address and port) and each TCP connection on the next live instance:
+//               the terminals of one address spread over the pool; a flow stays where it started
+//   alternate   each request from a terminal goes to the next live instance
+// In every mode a response goes to the instance that last sent that flow something (while it is live).
 // TCP (SIP over TCP, TLS, TLS-PSK: ports PORT, PORT+1, PORT+2) is relayed per connection to a
 // live instance's same port (sticky: the address's instance; alternate: round robin); the
 // connection ends with the instance.
+//   trace on|off    print each SIP message relayed over UDP: "> [N] first line" toward instance N,
+//                   "< [N] first line | Retry-After: v" from instance N toward a terminal
+//   pin ADDRESS N   (sticky) the terminal at ADDRESS is on instance N
 //   down N / up N   instance N (0-based) is out of / back in the pool, as a health check would find
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -23,6 +28,13 @@ const backends = list.map((b) => {
   return { host: b.slice(0, i), port: Number(b.slice(i + 1)), live: true };
 });
 let mode = 'sticky';
+let trace = false;
+function show(dir, i, msg) {
+  const text = msg.toString('latin1');
+  const first = text.slice(0, text.indexOf('\r\n'));
+  const ra = /\r\nRetry-After:\s*([^\r]*)/i.exec(text);
+  process.stdout.write(`${dir} [${i}] ${first}${ra ? ` | Retry-After: ${ra[1]}` : ''}\n`);
+}
 let next = 0;
 const flows = new Map();
 /** terminal address -> instance, in sticky mode */
@@ -48,12 +60,13 @@ function flowOf(addr, p) {
   const key = `${addr}:${p}`;
   let f = flows.get(key);
   if (f) return f;
-  f = { addr, port: p, socks: [], last: -1 };
+  f = { addr, port: p, socks: [], last: -1, own: pick() };
   backends.forEach((b, i) => {
     const s = dgram.createSocket('udp4');
     s.bind(0, host);
     s.on('message', (msg) => {
       f.last = i;
+      if (trace) show('<', i, msg);
       front.send(msg, f.port, f.addr);
     });
     s.on('error', () => undefined);
@@ -66,11 +79,15 @@ function flowOf(addr, p) {
 front.on('message', (msg, rinfo) => {
   const f = flowOf(rinfo.address, rinfo.port);
   let b;
-  if (mode === 'alternate') {
-    const response = msg.subarray(0, 8).toString('latin1') === 'SIP/2.0 ';
-    b = response && f.last >= 0 && backends[f.last].live ? f.last : pick();
+  const response = msg.subarray(0, 8).toString('latin1') === 'SIP/2.0 ';
+  if (response && f.last >= 0 && backends[f.last].live) b = f.last;
+  else if (mode === 'alternate') b = pick();
+  else if (mode === 'flow') {
+    if (f.own < 0 || !backends[f.own].live) f.own = pick();
+    b = f.own;
   } else b = stuck(rinfo.address);
   if (b < 0) return;
+  if (trace) show('>', b, msg);
   f.socks[b].send(msg, backends[b].port, backends[b].host);
 });
 front.on('error', (e) => {
@@ -80,7 +97,9 @@ front.on('error', (e) => {
 
 readline.createInterface({ input: process.stdin }).on('line', (line) => {
   const [cmd, arg] = line.trim().split(/\s+/);
-  if (cmd === 'sticky' || cmd === 'alternate') mode = cmd;
+  if (cmd === 'sticky' || cmd === 'flow' || cmd === 'alternate') mode = cmd;
+  else if (cmd === 'trace' && (arg === 'on' || arg === 'off')) trace = arg === 'on';
+  else if (cmd === 'pin' && backends[Number(line.trim().split(/\s+/)[2])]) affinity.set(arg, Number(line.trim().split(/\s+/)[2]));
   else if ((cmd === 'down' || cmd === 'up') && backends[Number(arg)]) backends[Number(arg)].live = cmd === 'up';
   else {
     process.stdout.write(`error ${line}\n`);
@@ -90,8 +109,9 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
 });
 for (const offset of [0, 1, 2]) {
   net.createServer((c) => {
-    const b = mode === 'alternate' ? pick() : stuck(c.remoteAddress);
+    const b = mode === 'sticky' ? stuck(c.remoteAddress) : pick();
     if (b < 0) return c.destroy();
+    if (trace) process.stdout.write(`> [${b}] TCP connection to port ${backends[b].port + offset}\n`);
     const u = net.connect(backends[b].port + offset, backends[b].host);
     c.pipe(u).pipe(c);
     c.on('error', () => u.destroy());

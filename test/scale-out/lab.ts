@@ -84,6 +84,7 @@ export class Lab {
   readonly #forwarders: ChildProcess[] = [];
   readonly #hosts: string[];
   #balanced: string[] = [];
+  readonly #trace: string[] = [];
   #closed = false;
 
   private constructor(private readonly o: LabOptions) {
@@ -211,7 +212,8 @@ export class Lab {
         KEYSWITCH_SBC_IDSP: IDSP,
         KEYSWITCH_SBC_KEY: this.sbcKey,
         KEYSWITCH_SBC_HOST: '0.0.0.0',
-        KEYSWITCH_SBC_ADVERTISE: this.addr(host),
+        // behind the pool's one address (a balancer in the lab) the instances write that address for terminals
+        KEYSWITCH_SBC_ADVERTISE: this.#hosts.includes('vip') ? this.addr('vip') : this.addr(host),
         KEYSWITCH_SBC_CORE_ADDRESS: `${this.addr(host)}:5080`,
         KEYSWITCH_SBC_SOFTSWITCH: `${ss}:5070`,
         KEYSWITCH_SBC_SOFTSWITCH_MGCP: `${ss}:12727`,
@@ -219,7 +221,11 @@ export class Lab {
         KEYSWITCH_SBC_SOFTSWITCH_H323: `${ss}:11719`,
         KEYSWITCH_SBC_POOL_CERT: join(this.dir, 'pool', 'pool-cert.pem'),
         KEYSWITCH_SBC_POOL_KEY: join(this.dir, 'pool', 'pool-key.pem'),
-        KEYSWITCH_SBC_ALIASES: sbcs.filter((s) => s !== host).map((s) => `${this.addr(s)}:5060`).join(','),
+        // the other instances, terminal side and core side (a route set names the instance that recorded it)
+        KEYSWITCH_SBC_ALIASES: [
+          ...sbcs.filter((s) => s !== host).flatMap((s) => [`${this.addr(s)}:5060`, `${this.addr(s)}:5080`]),
+          ...(this.#hosts.includes('vip') ? [`${this.addr(host)}:5060`] : []),
+        ].join(','),
       };
     }
     throw new Error(`lab: no role for host ${host}`);
@@ -310,22 +316,36 @@ export class Lab {
   async startBalancer(sbcs: string[]): Promise<Proc> {
     const script = join(import.meta.dirname, 'balancer.mjs');
     const p = this.#spawn('balancer', 'vip', [process.execPath, script, this.addr('vip'), '5060', ...sbcs.map((h) => `${this.addr(h)}:5060`)], process.env, 'pipe');
+    let rest = '';
+    p.proc.stdout!.on('data', (d: Buffer) => {
+      const lines = (rest + d.toString()).split('\n');
+      rest = lines.pop()!;
+      this.#trace.push(...lines.filter((l) => /^[<>] \[\d+\]/.test(l)));
+    });
     await this.waitFor(p, /balancer ready/, 20_000);
     this.#balanced = sbcs;
     return p;
   }
 
-  /** `sticky`, `alternate`, or an SBC host `down`/`up` (its health check failing or passing again). */
-  async balance(cmd: 'sticky' | 'alternate' | `${'down' | 'up'} ${string}`): Promise<void> {
+  /** The balancer's trace lines (`balance('trace on')`) from `mark` (a length of it taken before). */
+  trace(mark = 0): string[] {
+    return this.#trace.slice(mark);
+  }
+
+  /**
+   * `sticky`, `flow`, `alternate`, `trace on|off`, an SBC host `down`/`up` (its health check failing or
+   * passing again), or `pin <terminal host> <SBC host>` (sticky: that host's terminals on that instance).
+   */
+  async balance(cmd: 'sticky' | 'flow' | 'alternate' | 'trace on' | 'trace off' | `${'down' | 'up'} sbc-${string}` | `pin t${number} sbc-${string}`): Promise<void> {
     const p = this.procs.get('balancer');
     if (!p) throw new Error('lab: no balancer');
-    const [verb, host] = cmd.split(' ');
-    const line = host ? `${verb} ${this.#balanced.indexOf(host)}` : verb!;
+    const [verb, arg, to] = cmd.split(' ');
+    const line = verb === 'down' || verb === 'up' ? `${verb} ${this.#balanced.indexOf(arg!)}` : verb === 'pin' ? `pin ${this.addr(arg!)} ${this.#balanced.indexOf(to!)}` : cmd;
     const before = p.output().length;
     p.proc.stdin!.write(line + '\n');
     const t0 = Date.now();
-    while (!p.output().slice(before).includes(`ok ${line}`)) {
-      if (p.output().slice(before).includes('error') || Date.now() - t0 > 5000) throw new Error(`balancer: ${line}: ${p.output().slice(before)}`);
+    while (!p.output().slice(before).includes(`ok ${line}\n`)) {
+      if (p.output().slice(before).includes(`error ${line}`) || Date.now() - t0 > 5000) throw new Error(`balancer: ${line}: ${p.output().slice(before)}`);
       await new Promise((r) => setTimeout(r, 20));
     }
   }

@@ -40,7 +40,7 @@ describeLab('scale-out: two SBC instances of one pool in hosts of their own', ['
     const l = lab();
     const vip = `${l.addr('vip')}:5060`;
     await call(l, vip, vip);
-    for (const host of ['sbc-a', 'sbc-b']) {
+    for (const host of ['sbc-a', 'sbc-b'] as const) {
       await l.balance(`down ${host}`);
       await call(l, vip, vip);
       await l.balance(`up ${host}`);
