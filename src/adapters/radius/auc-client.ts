@@ -27,7 +27,7 @@ import {
   registeredAttributes,
   vectorRequestAttributes,
 } from './auc-attributes.js';
-import { decodePacket, encodePacket, revealVendor, vendorDate, vendorEnum, vendorOctets, type Attribute, type DecodedPacket } from '../../radius/codec.js';
+import { decodeView, encodePacket, revealVendor, vendorDate, vendorEnum, vendorOctets, type Attribute, type DecodedPacket } from '../../radius/codec.js';
 import { KsAttr, RadiusCode } from '../../radius/dictionary.js';
 import {
   NoAnswerError,
@@ -102,7 +102,7 @@ export class RadiusAucClient implements AucService {
             accept: (view: PacketView): Answer | undefined => {
               if (!expect.includes(view.code)) return undefined;
               if (verifyResponse(view, secret, sentAuth, true) !== 'ok') return undefined;
-              const d = decodePacket(view.bytes);
+              const d = decodeView(view);
               return d.ok ? { code: view.code, packet: d.packet, requestAuthenticator: sentAuth, secret } : undefined;
             },
           };
