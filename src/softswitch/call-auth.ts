@@ -19,6 +19,7 @@ import { warningValue } from '../sip/proxy/warning.js';
 import type { AucService } from '../contracts/auc.js';
 import { formatAuth, isSipUri, parseNameAddr, unescapeUri, type AuthValue, type MessageSource, type SipRequest, type Uri } from '../sip/index.js';
 import type { DigestAuth, DigestParams } from './digest.js';
+import { isRedisUnavailable } from '../store/redis/client.js';
 
 export const P_KS_AUTH = 'P-KS-Auth';
 export const P_ASSERTED_IDENTITY = 'P-Asserted-Identity';
@@ -162,7 +163,16 @@ export class CallAuthenticator {
     // An identity the AuC refuses (unknown, disabled, locked: counted by reason in the softswitch metrics) is compared
     // with a decoy HA1 and fails, reported and answered, as a wrong password does (docs/softswitch.md, "Unknown, disabled, locked").
     const ha1 = h.ok ? h.ha1 : dg.decoyHa1(c.algorithm, from);
-    if (!dg.verify(c, p, req.method, c.algorithm, ha1) || !h.ok) {
+    let settled;
+    try {
+      settled = await dg.settle(c, p, req.method, c.algorithm, ha1);
+    } catch (err) {
+      if (isRedisUnavailable(err)) return this.#unavailable();
+      throw err;
+    }
+    // the right response on a nonce-count used already (here or at another softswitch instance): a new challenge, no failure counted
+    if (settled === 'replayed') return this.#challenge(false);
+    if (settled !== 'ok' || !h.ok) {
       this.st.digestFailures++;
       const idsp = (trusted ? req.get('P-KS-IDSP')?.trim() : undefined) || this.#o.selfId;
       try {

@@ -30,6 +30,27 @@ export interface DigestOptions {
    * and know only MD5: `['MD5', 'SHA-256']` or `['MD5']` lets them in.
    */
   algorithms?: DigestAlgorithm[];
+  /**
+   * Nonce-counts shared by several softswitch instances (Redis): used instead
+   * of this process's table, so that a nonce issued by one instance and
+   * answered at another works, and a replayed nonce-count is refused at any.
+   * The instances must then share `secret` too (docs/scale-out.md).
+   */
+  nonceCounts?: NonceCountStore;
+}
+
+/** The nonce-count replay table when several instances share it. */
+export interface NonceCountStore {
+  /** Records `nc` as the highest count of (idc, nonce) for `ttlMs`; false when one as high was recorded already (atomic). */
+  record(idc: string, nonce: string, nc: number, ttlMs: number): Promise<boolean>;
+}
+
+/** What a response came to: `replayed` when it matched but its nonce-count was used already (a new challenge, no failure). */
+export type DigestSettled = 'ok' | 'bad' | 'replayed';
+
+/** Digest's secret when several softswitch instances must issue and open each other's nonces: derived from a key they all hold. */
+export function sharedDigestSecret(key: Buffer): Buffer {
+  return createHmac('sha256', key).update('keyswitch digest secret v1').digest();
 }
 
 /** A Digest Authorization as the phone sent it (parameter names lower-case, values unquoted). */
@@ -100,6 +121,7 @@ export class DigestAuth {
   readonly #max: number;
   readonly #perIdentity: number;
   readonly #clock: () => number;
+  readonly #shared: NonceCountStore | undefined;
   #serial = 0;
   /**
    * `IDc \n nonce` → its record, in insertion order (≈ expiry order). Only a
@@ -118,6 +140,7 @@ export class DigestAuth {
     this.#perIdentity = o.noncesPerIdentity ?? 8;
     if (!(this.#max >= 1 && this.#perIdentity >= 1)) throw new RangeError('Digest nonce bounds must be at least 1');
     this.#clock = o.clock ?? Date.now;
+    this.#shared = o.nonceCounts;
     this.algorithms = o.algorithms ?? ['SHA-256', 'MD5'];
     if (this.algorithms.length === 0 || this.algorithms.some((a) => a !== 'MD5' && a !== 'SHA-256')) throw new RangeError('Digest algorithms: MD5 and/or SHA-256');
     this.opaque = createHmac('sha256', this.#secret).update('opaque').digest().subarray(0, 12).toString('base64url');
@@ -204,10 +227,12 @@ export class DigestAuth {
     if (opened === undefined) return { ok: false, kind: 'unknown-nonce' };
     const now = this.#clock();
     if (now - opened.issued > this.#ttlMs || opened.issued > now + 5000) return { ok: false, kind: 'stale' };
+    const nc = parseInt(p.nc, 16);
+    // shared: the nonce-count is checked and recorded in one step once the response matched (settle)
+    if (this.#shared) return { ok: true, algorithm: alg, username: p.username, nonce: p.nonce, nc, idc };
     const id = this.#byIdentity.get(idc);
     // retired: its nonce-count is forgotten, so it must not be used again
     if (id && opened.serial <= id.floor && now < id.floorUntil) return { ok: false, kind: 'stale' };
-    const nc = parseInt(p.nc, 16);
     const seen = this.#table.get(keyOf(idc, p.nonce));
     if (seen && nc <= seen.nc) return { ok: false, kind: 'nc-replayed' };
     return { ok: true, algorithm: alg, username: p.username, nonce: p.nonce, nc, idc };
@@ -219,10 +244,28 @@ export class DigestAuth {
    * AuC counts it towards lockout).
    */
   verify(c: { nonce: string; nc: number; idc: string }, p: DigestParams, method: string, alg: DigestAlgorithm, ha1: string): boolean {
+    return this.#matches(c, p, method, alg, ha1) && this.#record(c);
+  }
+
+  #matches(c: { nonce: string }, p: DigestParams, method: string, alg: DigestAlgorithm, ha1: string): boolean {
     const expected = Buffer.from(digestResponse(alg, ha1.toLowerCase(), { nonce: c.nonce, nc: p.nc!, cnonce: p.cnonce!, method, uri: p.uri! }), 'latin1');
     const got = Buffer.from(p.response!.toLowerCase(), 'latin1');
-    if (!(got.length === expected.length && timingSafeEqual(got, expected))) return false;
-    return this.#record(c);
+    return got.length === expected.length && timingSafeEqual(got, expected);
+  }
+
+  /**
+   * `verify`, with the nonce-count kept where the instances share it: a
+   * matching response whose count was used already (at this instance or
+   * another) is `replayed`. Throws RedisUnavailableError when the shared table
+   * cannot be reached (the caller answers 503).
+   */
+  async settle(c: { nonce: string; nc: number; idc: string }, p: DigestParams, method: string, alg: DigestAlgorithm, ha1: string): Promise<DigestSettled> {
+    if (!this.#shared) return this.verify(c, p, method, alg, ha1) ? 'ok' : 'bad';
+    if (!this.#matches(c, p, method, alg, ha1)) return 'bad';
+    const opened = this.#opened(c.nonce);
+    const ttl = opened ? opened.issued + this.#ttlMs - this.#clock() : 0;
+    if (ttl <= 0) return 'replayed';
+    return (await this.#shared.record(c.idc, c.nonce, c.nc, ttl)) ? 'ok' : 'replayed';
   }
 
   /** Keeps `c.nc` as the nonce's highest count; false if a racing request already used it. */

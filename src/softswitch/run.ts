@@ -10,12 +10,14 @@ import { SbcFlow } from '../flow/sbc.js';
 import { SoftswitchFlow } from '../flow/softswitch.js';
 import type { Mechanism } from '../flow/messages.js';
 import type { Logger } from '../log/logger.js';
-import { createSipStack, createTcpTransport, createTlsTransport, createUdpTransport, type SipRequest, type SipStackStats, type SipTransport } from '../sip/index.js';
+import { createSipStack, createTcpTransport, createTlsTransport, createUdpTransport, randomToken, type ServerContext, type SipRequest, type SipStackStats, type SipTransport } from '../sip/index.js';
+import { isRedisUnavailable } from '../store/redis/client.js';
 import { inDialog } from '../sip/proxy/dialog.js';
 import type { Store } from '../store/index.js';
 import { SoftswitchRegisterHandler, type SoftswitchSipStats } from './sip-register.js';
 import { boundedAuc } from './auc-guard.js';
-import { DigestAuth } from './digest.js';
+import { DigestAuth, sharedDigestSecret, type DigestOptions } from './digest.js';
+import { RedisNonceCounts } from '../store/redis/nonce-counts.js';
 import { CallAuthenticator, type CallAuthStats } from './call-auth.js';
 import { CoreLinkGate, type CoreLinkStats } from './core-link-gate.js';
 import { nextHopAddress, signCoreLink, signingRequests } from '../adapters/sip/core-link.js';
@@ -167,6 +169,7 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
   const registrar = new Registrar(invalidating(o.store.bindings, location), expires, o.store.now);
   const digest = new DigestAuth({
     realm: o.realm,
+    ...sharedDigest(o),
     nonceTtlSec: o.digestNonceTtlSec ?? 300,
     ...(o.digestAlgorithms ? { algorithms: o.digestAlgorithms } : {}),
     ...(o.digestMaxNonces ? { maxNonces: o.digestMaxNonces } : {}),
@@ -232,15 +235,16 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
     metrics,
     ...(o.logger ? { logger: o.logger } : {}),
   });
+  const onRequest = (req: SipRequest, ctx: ServerContext): void | Promise<void> => {
+    link.admit(req, ctx.source);
+    // timed for the metrics: a REGISTER to its final answer, a new INVITE to ringing or its final answer
+    if (req.method === 'REGISTER') return handler.onRequest(req, timedContext(ctx, isFinal, (status, s) => metrics.registrationStep('sip', registerResult(status), s)));
+    if (req.method === 'INVITE' && newCall(req)) return router.onRequest(req, timedContext(ctx, isCallProgress, (status, s) => metrics.callSetup.observe({ result: callSetupResult(status) }, s)));
+    return router.onRequest(req, ctx);
+  };
   const plainStack = createSipStack({
     transports,
-    onRequest: (req, ctx) => {
-      link.admit(req, ctx.source);
-      // timed for the metrics: a REGISTER to its final answer, a new INVITE to ringing or its final answer
-      if (req.method === 'REGISTER') return handler.onRequest(req, timedContext(ctx, isFinal, (status, s) => metrics.registrationStep('sip', registerResult(status), s)));
-      if (req.method === 'INVITE' && newCall(req)) return router.onRequest(req, timedContext(ctx, isCallProgress, (status, s) => metrics.callSetup.observe({ result: callSetupResult(status) }, s)));
-      return router.onRequest(req, ctx);
-    },
+    onRequest: o.store.redis ? redisUnavailableAs503(onRequest) : onRequest,
     onStrayResponse: router.onStrayResponse,
     warningAgent: o.realm,
     onHandlerError: (err, req) => o.logger?.error({ err: (err as Error)?.message, method: req.method }, 'softswitch request handler failed (answered 500)'),
@@ -312,6 +316,39 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
       await metricsEndpoint?.close();
       await stack.close();
     },
+  };
+}
+
+/**
+ * Several softswitch instances on one Redis (docs/scale-out.md): a nonce
+ * issued by one must open at another, so the nonce key is derived from the
+ * core-link key every SBC and softswitch of the deployment holds, and the
+ * nonce-counts are kept in Redis. One instance alone keeps both in the
+ * process (a restart then forgets every nonce, and no replay table is needed).
+ */
+function sharedDigest(o: SoftswitchOptions): Pick<DigestOptions, 'secret' | 'nonceCounts'> {
+  const redis = o.store.redis;
+  if (!redis) return {};
+  if (!o.coreLinkKey) {
+    o.logger?.warn('softswitch: Redis is shared but there is no core-link key: Digest nonces open only at the instance that issued them');
+    return { nonceCounts: new RedisNonceCounts(redis) };
+  }
+  return { secret: sharedDigestSecret(o.coreLinkKey), nonceCounts: new RedisNonceCounts(redis) };
+}
+
+/**
+ * With shared state in Redis, a request whose handler could not reach it
+ * (location lookup, binding update, nonce-count) is answered 503 with
+ * Retry-After instead of 500: nothing was accepted, and it may be retried.
+ */
+function redisUnavailableAs503(handle: (req: SipRequest, ctx: ServerContext) => void | Promise<void>): (req: SipRequest, ctx: ServerContext) => void | Promise<void> {
+  return (req, ctx) => {
+    const r = handle(req, ctx);
+    if (!r) return r;
+    return r.catch((err: unknown) => {
+      if (!isRedisUnavailable(err)) throw err;
+      ctx.respond(503, undefined, { toTag: randomToken(), headers: [['Retry-After', String(err.retryAfterSeconds)]] });
+    });
   };
 }
 

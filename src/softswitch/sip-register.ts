@@ -18,6 +18,7 @@ import type { DigestAuth, DigestParams } from './digest.js';
 import type { SipBinding } from '../store/bindings.js';
 import { chosenSecurityServer, encodeS5, encodeS6, encodeS9, encodeS10, isS7, readS1, readS7, readS8, SIP_FIELD } from '../adapters/sip/ks1-sip.js';
 import { warningValue } from '../sip/proxy/warning.js';
+import { isRedisUnavailable } from '../store/redis/client.js';
 
 type Headers = Array<[string, string]>;
 
@@ -450,7 +451,16 @@ export class SoftswitchRegisterHandler {
     }
     // A refused IDc is compared with a decoy HA1 and fails, reported and answered, as a wrong password does.
     const ha1 = h.ok ? h.ha1 : dg.decoyHa1(c.algorithm, r.aor);
-    if (!dg.verify(c, p, r.req.method, c.algorithm, ha1) || !h.ok) {
+    let settled;
+    try {
+      settled = await dg.settle(c, p, r.req.method, c.algorithm, ha1);
+    } catch (err) {
+      if (isRedisUnavailable(err)) return this.#unavailable(r.ctx);
+      throw err;
+    }
+    // the right response on a nonce-count used already (here or at another instance): a new challenge, no failure counted
+    if (settled === 'replayed') return this.#digestChallenge(r.ctx, false);
+    if (settled !== 'ok' || !h.ok) {
       this.st.digestFailures++;
       if (!h.ok) this.#refused(r, 'digest', h.reason);
       try {
