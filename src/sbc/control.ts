@@ -104,6 +104,8 @@ export class SbcControl implements LiveSbc {
       const rec = this.#o.sessions.get(id);
       if (rec && rec.session.registeredAt <= before) dropped = this.#o.sessions.remove(id) || dropped;
     }
+    // Shared (Redis): gone for every instance, also when this one holds no copy (sessions.ts).
+    if (!dropped) for (const id of new Set([idc, canonicalIdentity(idc)])) this.#o.sessions.dropShared(id, before)?.catch(() => undefined);
     if (dropped) this.#o.logger?.info({ idc }, 'sbc: session dropped by an operator');
     return dropped;
   }

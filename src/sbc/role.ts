@@ -4,6 +4,7 @@ import { keyFromHex, requiredHostPort } from '../config/addresses.js';
 import { openStoreFromConfig, type Store } from '../store/index.js';
 import { sharedRedisFromConfig } from '../store/redis/index.js';
 import { RedisSbcState } from '../store/redis/sbc-state.js';
+import { RedisSbcSessions } from '../store/redis/sbc-sessions.js';
 import { ConfigError, type Config } from '../config/load.js';
 import { configuredOrStoredSecret, coreLinkKey } from '../config/secrets.js';
 import type { Logger } from '../log/logger.js';
@@ -19,6 +20,7 @@ import { MetricsRegistry } from '../metrics/registry.js';
 import { sbcProtocolMetrics } from './sip-metrics.js';
 import { SbcControl } from './control.js';
 import { acquireIds } from '../ids/service.js';
+import { idsSharedFromConfig } from '../store/redis/ids-shared.js';
 import { join } from 'node:path';
 import type { LiveRoles } from '../control/live-roles.js';
 
@@ -80,13 +82,15 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
   const mechs = cfg.sbc.mechanisms;
   const c = cfg.sbc;
   // The intrusion detection of the process (shared with the API under `up`; docs/ids.md).
-  const ids = acquireIds(cfg.ids, { logger: log, metrics: registry, stateDir: join(cfg.dataDir, 'ids') });
+  const ids = acquireIds(cfg.ids, { logger: log, metrics: registry, stateDir: join(cfg.dataDir, 'ids'), shared: idsSharedFromConfig(cfg, log) });
   // Operators see and steer the SBC through this (docs/operations.md); made once the SIP side runs.
   let control: SbcControl | undefined;
   // Several instances of a pool share the KS1 replay state and the registrations on Redis (docs/scale-out.md); none configured: in the process.
   const redis = sharedRedisFromConfig(cfg, log, 'sbc');
   const replayState = redis ? new RedisSbcState(redis, c.idsp) : undefined;
   const shares = replayState ? { replayState } : {};
+  const sharedSessions = redis ? new RedisSbcSessions(redis, store.vault, c.idsp) : undefined;
+  if (sharedSessions) await sessions.share(sharedSessions, (e, what) => log.warn({ err: e instanceof Error ? e.message : String(e) }, `sbc: could not ${what} in the shared state`));
   const sip = await startSbc({
     ...shares,
     idsp: c.idsp,
@@ -161,6 +165,7 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
       ids?.service.engine.blockListeners.delete(onIdsBlock);
       ids?.release();
       if (!shared?.store) await store.close();
+      await sharedSessions?.close();
       await redis?.close();
     },
   };

@@ -1,5 +1,7 @@
-import { AppHmacSigner, AppHmacVerifier } from '../crypto/app-hmac.js';
+import { AppHmacSigner, AppHmacVerifier, FIRST_SEQ } from '../crypto/app-hmac.js';
+import { SessionKeys } from '../crypto/ks1.js';
 import type { SbcSession } from '../flow/sbc.js';
+import type { RedisSbcSessions, UplinkClaim } from '../store/redis/sbc-sessions.js';
 import { ownString } from './own-string.js';
 
 /**
@@ -19,22 +21,107 @@ export interface RegisteredTerminal {
   expiresAt: number; // Unix ms
 }
 
+/**
+ * The registered terminals. In the process by default; with `share()` (a
+ * pool on Redis, docs/scale-out.md) every registration is also written to
+ * Redis, sealed, the Map is this instance's cache of it, a miss is looked up
+ * there (`load`), and each app-hmac uplink message is claimed there
+ * (`claim`) so that no two instances accept the same one.
+ */
 export class SessionTable {
   readonly #byIdc = new Map<string, RegisteredTerminal>();
+  #shared: RedisSbcSessions | undefined;
+  #onSharedError: (e: unknown, what: string) => void = () => undefined;
+  readonly #loading = new Map<string, Promise<RegisteredTerminal | undefined>>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  /** Stores a new registration; the app-hmac state starts fresh with each new session key. */
-  accept(session: SbcSession, protocol: RegisteredTerminal['protocol'], address: string, expiresAt: number): RegisteredTerminal {
+  /** Shares the table through Redis; `onError` hears of writes that could not be made in the background. */
+  share(shared: RedisSbcSessions, onError?: (e: unknown, what: string) => void): Promise<void> {
+    this.#shared = shared;
+    if (onError) this.#onSharedError = onError;
+    // Another instance re-registered, refreshed away or dropped this terminal: our copy is stale.
+    return shared.watch((idc) => {
+      if (idc === undefined) this.#byIdc.clear();
+      else this.#byIdc.delete(idc);
+    });
+  }
+
+  get shared(): boolean {
+    return this.#shared !== undefined;
+  }
+
+  /** Writes an accepted registration to the shared store (undefined: nothing to wait for). */
+  persist(rec: RegisteredTerminal): Promise<void> | undefined {
+    const sh = this.#shared;
+    if (!sh) return undefined;
+    const s = rec.session;
+    return sh.put({ idc: rec.idc, idsp: s.idsp, protocol: rec.protocol, address: rec.address, mechanism: s.mechanism, kcsp: s.keys.sessionKey, registeredAt: s.registeredAt, expiresAt: rec.expiresAt });
+  }
+
+  /** A refresh proved by the terminal's mechanism: the new expiry, here and in the shared store. */
+  touch(rec: RegisteredTerminal, expiresAt: number): Promise<void> | undefined {
+    rec.expiresAt = expiresAt;
+    const sh = this.#shared;
+    if (!sh) return undefined;
+    return sh.touch(rec.idc, rec.session.registeredAt, expiresAt).then(() => undefined);
+  }
+
+  /**
+   * A registration made through another instance: undefined when there is
+   * nothing to look up (no shared store, or cached here), else its lookup
+   * (one Redis round trip; concurrent lookups of one IDc share it).
+   */
+  load(idc: string): Promise<RegisteredTerminal | undefined> | undefined {
+    const sh = this.#shared;
+    if (!sh || this.get(idc)) return undefined;
+    const inFlight = this.#loading.get(idc);
+    if (inFlight) return inFlight;
+    const p = sh.get(idc, this.now()).then((st) => {
+      if (!st || this.get(idc)) return this.get(idc);
+      const session: SbcSession = { idc: st.idc, idsp: st.idsp, mechanism: st.mechanism, keys: new SessionKeys(st.kcsp), registeredAt: st.registeredAt };
+      st.kcsp.fill(0);
+      const rec = this.#make(session, st.protocol as RegisteredTerminal['protocol'], st.address, st.expiresAt, st.downlinkFrom);
+      this.#byIdc.set(rec.idc, rec);
+      return rec;
+    }).finally(() => this.#loading.delete(idc));
+    this.#loading.set(idc, p);
+    return p;
+  }
+
+  /** app-hmac with a shared store: claims an uplink sequence number the tag verified (undefined: none to claim). */
+  claim(rec: RegisteredTerminal, seq: number): Promise<UplinkClaim> | undefined {
+    const sh = this.#shared;
+    if (!sh || !rec.uplink) return undefined;
+    return sh.claimUplink(rec.idc, rec.session.registeredAt, seq, rec.uplink.window).then((c) => {
+      if (c === 'gone' && this.#byIdc.get(rec.idc) === rec) this.#byIdc.delete(rec.idc);
+      return c;
+    });
+  }
+
+  /** Removes a registration from the shared store even if this instance holds no copy (an operator's drop). */
+  dropShared(idc: string, before: number): Promise<boolean> | undefined {
+    return this.#shared?.remove(idc, { before });
+  }
+
+  #make(session: SbcSession, protocol: RegisteredTerminal['protocol'], address: string, expiresAt: number, downlinkFrom = FIRST_SEQ): RegisteredTerminal {
     const idc = ownString(session.idc);
     session.idc = idc;
     session.idsp = ownString(session.idsp);
     const rec: RegisteredTerminal = { idc, protocol, address: ownString(address), session, expiresAt };
     if (session.mechanism === 'app-hmac') {
       rec.uplink = new AppHmacVerifier(session.keys.kAppHmac, 'uplink');
-      rec.downlink = new AppHmacSigner(session.keys.kAppHmac, 'downlink');
+      rec.downlink = new AppHmacSigner(session.keys.kAppHmac, 'downlink', downlinkFrom);
     }
-    this.#byIdc.set(idc, rec);
+    return rec;
+  }
+
+  /** Stores a new registration; the app-hmac state starts fresh with each new session key. */
+  accept(session: SbcSession, protocol: RegisteredTerminal['protocol'], address: string, expiresAt: number): RegisteredTerminal {
+    const rec = this.#make(session, protocol, address, expiresAt);
+    this.#byIdc.set(rec.idc, rec);
+    // SIP waits for the write (sip-register.ts); the gateway relays' registrations are shared as they complete.
+    if (protocol !== 'sip') this.persist(rec)?.catch((e: unknown) => this.#onSharedError(e, 'write a registration'));
     return rec;
   }
 
@@ -48,8 +135,20 @@ export class SessionTable {
     return rec;
   }
 
+  /** Removes a registration here and, with a shared store, everywhere (in the background). */
   remove(idc: string): boolean {
-    return this.#byIdc.delete(idc);
+    const rec = this.#byIdc.get(idc);
+    const had = this.#byIdc.delete(idc);
+    if (this.#shared) {
+      const o = rec ? { registeredAt: rec.session.registeredAt } : {};
+      this.#shared.remove(idc, o).catch((e: unknown) => this.#onSharedError(e, 'remove a registration'));
+    }
+    return had;
+  }
+
+  /** Drops this instance's copy only (the shared record stays). */
+  forget(idc: string): void {
+    this.#byIdc.delete(idc);
   }
 
   get size(): number {

@@ -128,7 +128,8 @@ export class SbcCalls {
       // A Digest phone has no key: its flow is what it proved when it set the dialog up.
       if (!sameFlow(party.flow, flowOf(src))) return this.#notParty(ctx, req, 'transport-binding', 'not from the flow that set up the dialog');
     } else {
-      const g = this.d.guard.checkParty(req, src, party.idc);
+      let g = this.d.guard.checkParty(req, src, party.idc);
+      if (g instanceof Promise) g = await g; // only with a shared (Redis) session store
       if (!g.ok) return this.#notParty(ctx, req, g.kind, g.warning);
       rec = g.rec!;
       this.d.contacts.seen(rec.idc, src);

@@ -6,7 +6,7 @@
  * Identities are compared as SIP URIs are (src/sip/uri-compare.ts): a From of
  * `alice@LAB.EXAMPLE` is alice, and must carry alice's mechanism.
  */
-import { verifySipMessage } from '../adapters/sip/sbc-app-hmac.js';
+import { coveredBytes } from '../adapters/sip/sbc-app-hmac.js';
 import type { MessageSource, SipMessage } from '../sip/index.js';
 import { canonicalIdentity, sameIdentity } from '../sip/uri-compare.js';
 import type { RegisteredTerminal, SessionTable } from './sessions.js';
@@ -16,6 +16,8 @@ export interface SipBinding {
   /** tls: the TLS connection (certificate listener) the KS1 registration ran on. */
   tlsConnectionId?: number;
 }
+
+type Maybe<T> = T | Promise<T>;
 
 export type GuardResult =
   | { ok: true; rec?: RegisteredTerminal }
@@ -41,9 +43,27 @@ export class SipGuard {
     return rec && rec.protocol === 'sip' ? rec : undefined;
   }
 
-  /** Kc,sp for the TLS-PSK listener: only for a terminal registered with tls-psk. */
+  /**
+   * The SIP registration of an IDc, looked up in the shared store when this
+   * instance holds no copy (a promise then; a Redis error rejects it).
+   */
+  sessionOrLoad(idc: string | undefined): Maybe<RegisteredTerminal | undefined> {
+    const rec = this.session(idc);
+    if (rec || idc === undefined || !this.sessions.shared) return rec;
+    const c = canonicalIdentity(idc);
+    const p = this.sessions.load(c);
+    if (!p) return this.session(idc);
+    return p.then(() => this.session(idc));
+  }
+
+  /**
+   * Kc,sp for the TLS-PSK listener: only for a terminal registered with tls-psk.
+   * The TLS stack asks synchronously: a terminal registered through another
+   * instance is looked up now, and its handshake retried finds it (docs/scale-out.md).
+   */
   pskFor(identity: string): Buffer | null {
     const rec = this.session(identity);
+    if (!rec && this.sessions.shared) void this.sessions.load(canonicalIdentity(identity))?.catch(() => undefined);
     return rec && rec.session.mechanism === 'tls-psk' ? rec.session.keys.sessionKey : null;
   }
 
@@ -52,8 +72,12 @@ export class SipGuard {
    * only for its own identity; a registered IDc must use its mechanism.
    * app-hmac verification advances the replay window, so call this once per message.
    */
-  check(msg: SipMessage, src: MessageSource, idc: string | undefined): GuardResult {
-    const rec = this.session(idc);
+  check(msg: SipMessage, src: MessageSource, idc: string | undefined): Maybe<GuardResult> {
+    const r = this.sessionOrLoad(idc);
+    return r instanceof Promise ? r.then((rec) => this.#check(msg, src, idc, rec)) : this.#check(msg, src, idc, r);
+  }
+
+  #check(msg: SipMessage, src: MessageSource, idc: string | undefined, rec: RegisteredTerminal | undefined): Maybe<GuardResult> {
     if (src.pskIdentity !== undefined && !sameIdentity(src.pskIdentity, idc)) {
       return fail(rec, 'transport-binding', 'TLS-PSK identity does not match the sender');
     }
@@ -66,18 +90,27 @@ export class SipGuard {
    * names), whatever its From: `idc` must hold a registration here and the
    * message must carry its mechanism. Advances the app-hmac window on success.
    */
-  checkParty(msg: SipMessage, src: MessageSource, idc: string): GuardResult {
-    const rec = this.session(idc);
+  checkParty(msg: SipMessage, src: MessageSource, idc: string): Maybe<GuardResult> {
+    const r = this.sessionOrLoad(idc);
+    return r instanceof Promise ? r.then((rec) => this.#checkParty(msg, src, idc, rec)) : this.#checkParty(msg, src, idc, r);
+  }
+
+  #checkParty(msg: SipMessage, src: MessageSource, idc: string, rec: RegisteredTerminal | undefined): Maybe<GuardResult> {
     if (!rec) return fail(undefined, 'transport-binding', `${idc} holds no registration here`);
     if (src.pskIdentity !== undefined && !sameIdentity(src.pskIdentity, rec.idc)) return fail(rec, 'transport-binding', 'TLS-PSK identity is not the party');
     return this.#mechanism(msg, src, rec);
   }
 
-  #mechanism(msg: SipMessage, src: MessageSource, rec: RegisteredTerminal): GuardResult {
+  #mechanism(msg: SipMessage, src: MessageSource, rec: RegisteredTerminal): Maybe<GuardResult> {
     switch (rec.session.mechanism) {
       case 'app-hmac': {
-        const v = verifySipMessage(msg, rec.uplink!);
-        return v === 'ok' ? { ok: true, rec } : fail(rec, 'app-hmac', `KS-HMAC ${v}`);
+        const c = coveredBytes(msg);
+        const v = typeof c === 'string' ? c : rec.uplink!.verify(c.seq, c.bytes, c.tag);
+        if (v !== 'ok' || typeof c === 'string') return fail(rec, 'app-hmac', `KS-HMAC ${v}`);
+        // Shared (Redis): the instance that claims the sequence number first accepts it; every other refuses it.
+        const claim = this.sessions.claim(rec, c.seq);
+        if (!claim) return { ok: true, rec };
+        return claim.then((k) => (k === 'ok' ? { ok: true, rec } : fail(rec, 'app-hmac', `KS-HMAC ${k === 'gone' ? 'stale session' : k}`)));
       }
       case 'tls-psk':
         return src.protocol === 'tls' && sameIdentity(src.pskIdentity, rec.idc) ? { ok: true, rec } : fail(rec, 'transport-binding', 'tls-psk: use the TLS-PSK connection');

@@ -14,6 +14,7 @@ import type { ContactMap } from './sip-contacts.js';
 import { handleRegister, type RegisterDeps } from './sip-register.js';
 import type { SbcCalls } from './sip-calls.js';
 import { P_ASSERTED_IDENTITY, type SbcSides } from './sip-sides.js';
+import { isRedisUnavailable } from '../store/redis/client.js';
 
 export interface SbcSipProxyDeps {
   sides: SbcSides;
@@ -28,6 +29,16 @@ export class SbcSipProxy {
 
   /** Entry point for the untrusted stack. */
   async onRequest(req: SipRequest, ctx: ServerContext): Promise<void> {
+    try {
+      return await this.#onRequest(req, ctx);
+    } catch (e) {
+      if (!isRedisUnavailable(e)) throw e;
+      // Shared state (Redis) unreachable: what cannot be checked is not accepted (docs/scale-out.md).
+      if (req.method !== 'ACK') this.d.sides.reply(ctx, this.d.sides.core.refusal(req, 503, { retryAfter: e.retryAfterSeconds }));
+    }
+  }
+
+  async #onRequest(req: SipRequest, ctx: ServerContext): Promise<void> {
     const sides = this.d.sides;
     // Only we assert identities on the core link (RFC 3325 §5): whatever a terminal claims goes, with any P-KS-*.
     const stripped = stripPrivate(req) + req.remove(P_ASSERTED_IDENTITY);
@@ -36,7 +47,8 @@ export class SbcSipProxy {
     // Inside a dialog only the party that owns the sender's side may speak, whatever its From (sip-calls.ts).
     if (inDialog(req)) return this.d.calls.fromTerminalInDialog(req, ctx);
     const idc = aorOf(req.from());
-    const g = this.d.guard.check(req, ctx.source, idc);
+    let g = this.d.guard.check(req, ctx.source, idc);
+    if (g instanceof Promise) g = await g; // only with a shared (Redis) session store
     if (!g.ok) return sides.refuse(ctx, req, g.kind, g.warning, g.rec);
     req.remove(KS_HMAC);
     if (req.method === 'OPTIONS' && sides.isForMe(req)) {

@@ -51,7 +51,8 @@ export async function handleRegister(p: RegisterDeps, req: SipRequest, ctx: Serv
     }
     return isS7(params) ? onS7(p, req, ctx, params) : onS1(p, req, ctx, params);
   }
-  const g = p.guard.check(req, ctx.source, idc);
+  let g = p.guard.check(req, ctx.source, idc);
+  if (g instanceof Promise) g = await g; // only with a shared (Redis) session store
   if (!g.ok) return p.sides.refuse(ctx, req, g.kind, g.warning, g.rec);
   if (g.rec) {
     const mech = g.rec.session.mechanism;
@@ -168,6 +169,16 @@ async function onS7(p: RegisterDeps, req: SipRequest, ctx: ServerContext, params
   const expiresSec = grantedExpires(res, req, p.defaultExpiresSec);
   if (expiresSec > 0) {
     const rec = p.sessions.accept(a.session, 'sip', sourceAddress(ctx), p.now() + expiresSec * 1000);
+    // Shared (Redis): the terminal is told it is registered only once every instance can find it.
+    const written = p.sessions.persist(rec);
+    if (written) {
+      try {
+        await written;
+      } catch (e) {
+        p.sessions.forget(rec.idc);
+        throw e;
+      }
+    }
     const conn = ctx.source.connection;
     if (ctx.source.protocol === 'tls' && ctx.source.pskIdentity === undefined && conn) p.guard.bind(rec, { tlsConnectionId: conn.id });
   } else p.sessions.remove(a.session.idc);
@@ -194,7 +205,7 @@ async function refresh(p: RegisterDeps, req: SipRequest, ctx: ServerContext, rec
     p.sides.counters.refreshed++;
     // sign with the session before it may be dropped, so the terminal can verify the answer to its de-registration
     p.sides.reply(ctx, res, rec);
-    if (expiresSec > 0) rec.expiresAt = p.now() + expiresSec * 1000;
+    if (expiresSec > 0) await p.sessions.touch(rec, p.now() + expiresSec * 1000)?.catch(() => undefined);
     else p.sessions.remove(rec.idc);
     bindContacts(p, req, ctx, rec.idc, expiresSec);
     p.metrics?.registrations.inc({ kind: 'refresh' });

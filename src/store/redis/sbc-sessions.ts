@@ -1,0 +1,220 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { KeyVault } from '../../crypto/vault.js';
+import type { SharedRedis } from './client.js';
+
+/**
+ * The SBC's registered terminals on Redis, shared by the instances of a pool
+ * (docs/scale-out.md, "SBC state in Redis"). One hash per terminal:
+ *
+ *   sbc:reg:{<IDsp>|<IDc>}   hash, PEXPIREAT = the registration's expiry
+ *     k   Kc,sp sealed under the master key (KeyVault), bound to IDsp, IDc and t
+ *     t   registeredAt (Unix ms): the registration's generation
+ *     e   expiresAt (Unix ms)
+ *     m   mechanism, p protocol, a address (as the adapter wrote it)
+ *     up  app-hmac: the highest terminal → SBC sequence number accepted (any instance)
+ *     dn  app-hmac: SBC → terminal sequence blocks handed out (one per instance that serves it)
+ *   sbc:win:{<IDsp>|<IDc>}   bitmap, the uplink replay window below `up` (same expiry)
+ *
+ * and one channel, `<prefix>sbc:changed:<IDsp>`, on which every write or
+ * removal names the IDc so that the other instances drop their cached copy.
+ *
+ * Each instance keeps a cache (src/sbc/sessions.ts); Redis is the authority
+ * for what a terminal may still send: an app-hmac uplink message is claimed
+ * here (one script call) before it is accepted, so a message one instance
+ * accepted is refused by every other.
+ */
+
+/** A session as stored: everything but the derived keys (derived again from Kc,sp where it is read). */
+export interface StoredSession {
+  idc: string;
+  idsp: string;
+  protocol: string;
+  address: string;
+  mechanism: string;
+  kcsp: Buffer;
+  registeredAt: number;
+  expiresAt: number;
+}
+
+/** The downlink sequence block one instance signs from: 2^32 numbers each (never exhausted in a registration). */
+export const DOWNLINK_BLOCK = 2 ** 32;
+
+export type UplinkClaim = 'ok' | 'replayed' | 'too-old' | 'gone';
+
+const CLAIM_UP = `
+local t = redis.call('HGET', KEYS[1], 't')
+if t ~= ARGV[1] then return 'gone' end
+local seq = tonumber(ARGV[2])
+local w = tonumber(ARGV[3])
+local top = tonumber(redis.call('HGET', KEYS[1], 'up') or '0')
+if seq <= top then
+  if top - seq >= w then return 'too-old' end
+  if redis.call('GETBIT', KEYS[2], seq % w) == 1 then return 'replayed' end
+else
+  if seq - top >= w then
+    redis.call('DEL', KEYS[2])
+  else
+    for s = top + 1, seq - 1 do redis.call('SETBIT', KEYS[2], s % w, 0) end
+  end
+  redis.call('HSET', KEYS[1], 'up', ARGV[2])
+end
+redis.call('SETBIT', KEYS[2], seq % w, 1)
+redis.call('PEXPIREAT', KEYS[2], redis.call('HGET', KEYS[1], 'e'))
+return 'ok'
+`;
+
+/** Removes the registration only if it is the generation named (or older than `before`). */
+const REMOVE_IF = `
+local t = redis.call('HGET', KEYS[1], 't')
+if not t then return 0 end
+if ARGV[1] ~= '' and t ~= ARGV[1] then return 0 end
+if ARGV[2] ~= '' and tonumber(t) > tonumber(ARGV[2]) then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
+`;
+
+/** Moves the expiry of one generation (a refresh proved by its mechanism). */
+const TOUCH = `
+if redis.call('HGET', KEYS[1], 't') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'e', ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIREAT', KEYS[2], ARGV[2]) end
+return 1
+`;
+
+type Scripts = Redis & {
+  ksSbcClaimUp(reg: string, win: string, gen: string, seq: string, window: string): Promise<string>;
+  ksSbcRemoveIf(reg: string, win: string, gen: string, before: string): Promise<number>;
+  ksSbcTouch(reg: string, win: string, gen: string, expiresAt: string): Promise<number>;
+};
+
+export class RedisSbcSessions {
+  readonly #r: SharedRedis;
+  readonly #vault: KeyVault;
+  readonly #idsp: string;
+  readonly #channel: string;
+  #sub: Redis | undefined;
+  /** Names this instance's messages on the channel, which it ignores. */
+  readonly #instance = randomBytes(8).toString('hex');
+
+  constructor(shared: SharedRedis, vault: KeyVault, idsp: string) {
+    this.#r = shared;
+    this.#vault = vault;
+    this.#idsp = idsp;
+    this.#channel = `${shared.prefix}sbc:changed:${idsp}`;
+    const r = shared.redis as Scripts;
+    if (typeof r.ksSbcClaimUp !== 'function') {
+      r.defineCommand('ksSbcClaimUp', { numberOfKeys: 2, lua: CLAIM_UP });
+      r.defineCommand('ksSbcRemoveIf', { numberOfKeys: 2, lua: REMOVE_IF });
+      r.defineCommand('ksSbcTouch', { numberOfKeys: 2, lua: TOUCH });
+    }
+  }
+
+  // One hash slot per terminal ({…}): the scripts touch its two keys together, also on a cluster.
+  #reg(idc: string): string {
+    return `sbc:reg:{${this.#idsp}|${idc}}`;
+  }
+  #win(idc: string): string {
+    return `sbc:win:{${this.#idsp}|${idc}}`;
+  }
+  #binding(idc: string, registeredAt: number): string {
+    return `sbc-session|${this.#idsp}|${idc}|${registeredAt}`;
+  }
+
+  /** Writes a new registration (a new generation: fresh app-hmac state; this instance signs from block 0). */
+  async put(s: StoredSession): Promise<void> {
+    const reg = this.#reg(s.idc);
+    const fields = {
+      k: this.#vault.seal(s.kcsp, this.#binding(s.idc, s.registeredAt)),
+      t: String(s.registeredAt), e: String(s.expiresAt), m: s.mechanism, p: s.protocol, a: s.address, up: '0', dn: '1',
+    };
+    await this.#r.run((c) => c.multi().del(reg, this.#win(s.idc)).hset(reg, fields).pexpireat(reg, s.expiresAt).publish(this.#channel, `${this.#instance} ${s.idc}`).exec());
+  }
+
+  /**
+   * A registration made through another instance, unsealed, with the first
+   * downlink sequence number this instance may sign with (its own block).
+   */
+  async get(idc: string, now: number): Promise<(StoredSession & { downlinkFrom: number }) | undefined> {
+    const reg = this.#reg(idc);
+    const res = await this.#r.run((c) => c.multi().hgetall(reg).hincrby(reg, 'dn', 1).exec());
+    const h = res?.[0]?.[1] as Record<string, string> | undefined;
+    const block = Number(res?.[1]?.[1]);
+    if (!h || !h.k || !h.t) {
+      // hincrby made a stray hash of an absent key: remove it
+      await this.#r.run((c) => c.del(reg));
+      return undefined;
+    }
+    const registeredAt = Number(h.t);
+    const expiresAt = Number(h.e);
+    if (!(expiresAt > now)) return undefined;
+    let kcsp: Buffer;
+    try {
+      kcsp = this.#vault.open(h.k, this.#binding(idc, registeredAt));
+    } catch {
+      return undefined; // sealed under another master key, or tampered with: not a registration we can serve
+    }
+    return {
+      idc, idsp: this.#idsp, protocol: h.p ?? '', address: h.a ?? '', mechanism: h.m ?? '', kcsp, registeredAt, expiresAt,
+      downlinkFrom: (block - 1) * DOWNLINK_BLOCK + 1,
+    };
+  }
+
+  /** Claims an app-hmac uplink sequence number for the generation `registeredAt` (after its tag verified). */
+  async claimUplink(idc: string, registeredAt: number, seq: number, window: number): Promise<UplinkClaim> {
+    const r = await this.#r.run((c) => (c as Scripts).ksSbcClaimUp(this.#reg(idc), this.#win(idc), String(registeredAt), String(seq), String(window)));
+    return r as UplinkClaim;
+  }
+
+  /** A refresh: the generation's new expiry. False when it is no longer the registration there. */
+  async touch(idc: string, registeredAt: number, expiresAt: number): Promise<boolean> {
+    const n = await this.#r.run((c) => (c as Scripts).ksSbcTouch(this.#reg(idc), this.#win(idc), String(registeredAt), String(expiresAt)));
+    return n === 1;
+  }
+
+  /**
+   * Removes the registration of `idc`: the generation `registeredAt` if given,
+   * else any registered at or before `before` (an operator's drop), else whatever is there.
+   */
+  async remove(idc: string, o: { registeredAt?: number; before?: number } = {}): Promise<boolean> {
+    const n = await this.#r.run((c) => (c as Scripts).ksSbcRemoveIf(this.#reg(idc), this.#win(idc), o.registeredAt !== undefined ? String(o.registeredAt) : '', o.before !== undefined ? String(o.before) : ''));
+    await this.#r.run((c) => c.publish(this.#channel, `${this.#instance} ${idc}`));
+    return n === 1;
+  }
+
+  /**
+   * Calls `onChange(idc)` for every registration another instance writes or
+   * removes, and `onChange(undefined)` after the subscription was lost and
+   * came back (changes may have been missed: drop every cached copy).
+   */
+  async watch(onChange: (idc: string | undefined) => void): Promise<void> {
+    const sub = this.#r.redis.duplicate({ keyPrefix: '', enableOfflineQueue: true, lazyConnect: false });
+    this.#sub = sub;
+    let readyOnce = false;
+    sub.on('error', () => {
+      /* reconnects by itself; the main connection reports availability */
+    });
+    sub.on('ready', () => {
+      if (readyOnce) onChange(undefined);
+      readyOnce = true;
+    });
+    sub.on('message', (_ch: string, m: string) => {
+      const sp = m.indexOf(' ');
+      if (sp > 0 && m.slice(0, sp) !== this.#instance) onChange(m.slice(sp + 1));
+    });
+    await sub.subscribe(this.#channel).catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    const s = this.#sub;
+    this.#sub = undefined;
+    if (s) {
+      try {
+        await s.quit();
+      } catch {
+        s.disconnect();
+      }
+    }
+  }
+}
