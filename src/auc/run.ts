@@ -14,6 +14,7 @@ import { MetricsRegistry, type MetricsHistory } from '../metrics/index.js';
 import { aucMetrics, dashboardHistory, observeApi, observeAucService } from './metrics.js';
 import type { LiveRoles } from '../control/live-roles.js';
 import { acquireIds } from '../ids/service.js';
+import { idsSharedFromConfig } from '../store/redis/ids-shared.js';
 import { join } from 'node:path';
 import { startLicenceServer, type RunningLicence } from './licence/run.js';
 
@@ -60,7 +61,7 @@ async function startAucOn(store: Store, cfg: Config, logger: Logger, health: Hea
   const auc = new Auc(store, { challengeTtlSeconds: cfg.auc.challengeTtlSeconds, lockout: cfg.auc.lockout, logger: logger.child({ role: 'auc' }) });
   // the console's dashboard draws its rates from the same history (docs/console.md)
   // the process's intrusion detection screens the API too (shared with the SBC under `up`; docs/ids.md)
-  const ids = acquireIds(cfg.ids, { logger, metrics: registry, stateDir: join(cfg.dataDir, 'ids') });
+  const ids = acquireIds(cfg.ids, { logger, metrics: registry, stateDir: join(cfg.dataDir, 'ids'), shared: idsSharedFromConfig(cfg, logger) });
   if (ids) opened.push({ close: async () => ids.release() });
   const api = await buildApi({ store, logger, bodyLimit: cfg.auc.api.bodyLimitBytes, ...(health ? { health } : {}), ...(live ? { live } : {}), ...(ids ? { ids: { engine: ids.service.engine, reload: ids.service.reload, stateDir: join(cfg.dataDir, 'ids') } } : {}), console: { ...consoleSettings(cfg.auc.console), rates: history } });
   opened.push(api);

@@ -52,6 +52,21 @@ export class Blacklist {
     return { entry, fresh: true };
   }
 
+  /** A block made elsewhere (another instance): the later end wins; the entry is not renewed otherwise. */
+  merge(e: BlockEntry): void {
+    const old = this.get(e.target, this.now());
+    if (old) {
+      if (e.until > old.until) {
+        old.until = e.until;
+        old.rule = e.rule;
+        old.reason = e.reason;
+      }
+      return;
+    }
+    if (this.#entries.size >= this.max) this.#evict(this.now());
+    this.#entries.set(e.target, { target: e.target, scope: e.scope, rule: e.rule, reason: e.reason, since: e.since, until: e.until, hits: 0 });
+  }
+
   remove(target: string): boolean {
     return this.#entries.delete(target);
   }

@@ -14,6 +14,7 @@
  */
 import { Blacklist, flowKey, identityKey } from './blacklist.js';
 import { Partner, PartnerTable, type Counter } from './partners.js';
+import type { CounterRef, IdsSharedPeer, IdsSharing } from './shared.js';
 import type { CompiledRule, RuleSet, WhiteList } from './rules.js';
 import { PASS, type BlockEntry, type BlockScope, type Detection, type IdsEvent, type IdsOutcome, type IdsProtocol, type Verdict } from './types.js';
 
@@ -33,6 +34,8 @@ export interface IdsOptions {
   escalateWindowMs?: number;
   /** Told of every detection (log line, metric, webhook: alerts.ts). */
   onDetection?: (d: Detection) => void;
+  /** Counts and blocks shared with other instances (shared.ts); without it, this process decides alone. */
+  sharing?: IdsSharing;
 }
 
 export interface RuleCount {
@@ -78,7 +81,7 @@ function union(res: Array<RegExp | undefined>): RegExp | undefined {
   return src.length ? new RegExp(src.join('|'), 'i') : undefined;
 }
 
-export class IdsEngine {
+export class IdsEngine implements IdsSharedPeer {
   #rules: RuleSet;
   #plans = new Map<IdsProtocol, Plan>();
   #counts = new Map<string, RuleCount>();
@@ -93,6 +96,7 @@ export class IdsEngine {
   readonly #escalateFlows: number;
   readonly #escalateMs: number;
   readonly #onDetection: ((d: Detection) => void) | undefined;
+  readonly #sharing: IdsSharing | undefined;
   /** Told of each new block (the SBC writes it to the store for operators). */
   readonly blockListeners = new Set<(e: BlockEntry) => void>();
   readonly totals = { inspected: 0, dropped: 0, answered: 0, blockedDrops: 0, detections: 0, blocks: 0, reloads: 0 };
@@ -111,6 +115,8 @@ export class IdsEngine {
     this.#rules = o.rules;
     this.reload(o.rules);
     this.totals.reloads = 0;
+    this.#sharing = o.sharing;
+    o.sharing?.attach(this);
   }
 
   get rules(): RuleSet {
@@ -173,8 +179,8 @@ export class IdsEngine {
       if (r.type === 'scan') {
         // Distinct identities that this source tried and never authenticated.
         if (ev.identity === undefined || ev.authenticated !== undefined || addr.hasGood(ev.identity.toLowerCase(), t, this.#goodMs)) continue;
-        if (c.distinct(t, r.intervalMs, ev.identity.toLowerCase(), r.number) < r.number) continue;
-      } else if (r.number > 0 && c.add(t, r.intervalMs) < r.number) continue;
+        if (this.#distinct(c, r, partner, t, ev.identity.toLowerCase()) < r.number) continue;
+      } else if (r.number > 0 && this.#tally(c, r, partner, t) < r.number) continue;
       const v = this.#fire(r, c, partner, ev, fk, addr, t, undefined);
       if (v !== PASS) return v;
     }
@@ -191,7 +197,8 @@ export class IdsEngine {
     if (o.kind === 'auth-success') {
       flow.markGood(id, t);
       addr.markGood(id, t);
-      // A success wipes the flow's own guessing record: it knows the secret.
+      // A success wipes the flow's own guessing record: it knows the secret (on every instance).
+      if (this.#sharing && flow.counters.length > 0) this.#sharing.forget(sharedRefs(flow.counters));
       flow.counters = [];
       if (id) this.#identities.touch(id, t).authOk++;
       return;
@@ -213,7 +220,7 @@ export class IdsEngine {
         this.#counts.get(r.name)!.matched++;
         const partner = this.#partnerFor(r, ev, flow, addr, t);
         const c = partner.counter(r, this.#rules.version);
-        if (c.add(t, r.intervalMs) < r.number) continue;
+        if (this.#tally(c, r, partner, t) < r.number) continue;
         this.#fire(r, c, partner, ev, fk, addr, t, o.reason);
       }
       return;
@@ -224,7 +231,7 @@ export class IdsEngine {
       this.#counts.get(r.name)!.matched++;
       const partner = this.#partnerFor(r, ev, flow, addr, t);
       const c = partner.counter(r, this.#rules.version);
-      if (r.number > 0 && c.add(t, r.intervalMs) < r.number) continue;
+      if (r.number > 0 && this.#tally(c, r, partner, t) < r.number) continue;
       this.#fire(r, c, partner, ev, fk, addr, t, o.reason);
     }
   }
@@ -249,7 +256,32 @@ export class IdsEngine {
 
   /** Lifts a block: an address, `address:port`, `[v6]:port` or `id:<identity>` (an identity with @ alone works too). */
   unblock(target: string): boolean {
-    const keys = [target, target.toLowerCase()];
+    const { keys, lifted } = this.#unblock(target);
+    if (this.#sharing) {
+      // Lifted everywhere, with the shared evidence, so that no instance blocks it again at once.
+      const refs: CounterRef[] = [];
+      for (const r of this.#rules.rules) {
+        if (r.number <= 0 || r.per === 'global') continue;
+        for (const k of keys) refs.push({ ref: counterRef(r.name, k.startsWith('id:') ? 'identity' : k.includes(':') && !isV6Address(k) ? 'flow' : 'address', k.startsWith('id:') ? k.slice(3) : k), intervalMs: r.intervalMs });
+      }
+      this.#sharing.unblock(keys, refs);
+    }
+    return lifted;
+  }
+
+  /** A block another instance made: enforced here as it is (no listener told, nothing sent back). */
+  applyBlock(e: BlockEntry): void {
+    if (e.until <= this.#now()) return;
+    this.#blacklist.merge(e);
+  }
+
+  /** An unblock made at another instance (nothing sent back). */
+  applyUnblock(target: string): void {
+    this.#unblock(target);
+  }
+
+  #unblock(target: string): { keys: string[]; lifted: boolean } {
+    const keys = [...new Set([target, target.toLowerCase()])];
     if (!target.startsWith('id:') && target.includes('@')) keys.push(identityKey(target));
     let lifted = false;
     for (const k of keys) lifted = this.#blacklist.remove(k) || lifted;
@@ -261,12 +293,14 @@ export class IdsEngine {
     }
     const f = this.#flows.peek(target);
     if (f) f.counters = [];
-    return lifted;
+    return { keys, lifted };
   }
 
   /** An operator's block (every one expires). */
   block(target: string, scope: BlockScope, seconds: number, reason: string): BlockEntry {
-    return this.#blacklist.add(target, scope, 'operator', reason, Math.max(1, Math.min(seconds, 30 * 86_400)) * 1000).entry;
+    const { entry } = this.#blacklist.add(target, scope, 'operator', reason, Math.max(1, Math.min(seconds, 30 * 86_400)) * 1000);
+    this.#sharing?.block(entry);
+    return entry;
   }
 
   partners(max = 200): PartnerView[] {
@@ -426,12 +460,14 @@ export class IdsEngine {
     if (scope === 'identity' && ev.identity !== undefined) {
       const target = identityKey(ev.identity);
       const { entry, fresh } = this.#blacklist.add(target, 'identity', r.name, r.reason, ms);
+      this.#sharing?.block(entry);
       if (fresh) this.#made(entry);
       return { target, scope: 'identity', until: t + ms };
     }
     const goodAddress = addr.hasGood(undefined, t, this.#goodMs);
     if (scope === 'address' && !goodAddress) return this.#add(ev.address, 'address', r, r.reason, ms, t);
     const { entry, fresh } = this.#blacklist.add(fk, 'flow', r.name, r.reason, ms);
+    this.#sharing?.block(entry);
     const made = { target: fk, scope: 'flow' as const, until: t + ms };
     if (!fresh) return made;
     this.#made(entry);
@@ -447,8 +483,39 @@ export class IdsEngine {
 
   #add(target: string, scope: BlockScope, r: CompiledRule, reason: string, ms: number, t: number): Detection['block'] {
     const { entry, fresh } = this.#blacklist.add(target, scope, r.name, reason, ms);
+    this.#sharing?.block(entry);
     if (fresh) this.#made(entry);
     return { target, scope, until: t + ms };
+  }
+
+  /**
+   * Counts one match; with sharing, the larger of this process's count and everyone's. A counter
+   * is shared from a part of its threshold on (shared.ts), so ordinary traffic stays local.
+   */
+  #tally(c: Counter, r: CompiledRule, partner: Partner, t: number): number {
+    const local = c.add(t, r.intervalMs);
+    const sh = this.#sharing;
+    // A global rule guards this process's capacity: it stays per instance.
+    if (!sh || partner.kind === 'global') return local;
+    let all: number;
+    if (c.s) all = sh.add(c.s, t);
+    else if (local < sh.threshold(r.number)) return local;
+    else all = sh.add((c.s = sh.counter(counterRef(r.name, partner.kind, partner.key), r.intervalMs, 0)), t, Math.floor(local));
+    return all > local ? all : local;
+  }
+
+  #distinct(c: Counter, r: CompiledRule, partner: Partner, t: number, id: string): number {
+    const local = c.distinct(t, r.intervalMs, id, r.number);
+    const sh = this.#sharing;
+    if (!sh || partner.kind === 'global') return local;
+    let all = 0;
+    if (c.s) all = sh.distinct(c.s, t, id);
+    else if (local < sh.threshold(r.number)) return local;
+    else {
+      const s = (c.s = sh.counter(counterRef(r.name, partner.kind, partner.key), r.intervalMs, r.number));
+      for (const k of c.seen ?? [id]) all = sh.distinct(s, t, k);
+    }
+    return all > local ? all : local;
   }
 
   #made(e: BlockEntry): void {
@@ -470,4 +537,19 @@ function anyField(re: RegExp, ev: IdsEvent): boolean {
 
 function view(p: Partner): PartnerView {
   return { kind: p.kind, key: p.key, messages: p.messages, authOk: p.authOk, authFailed: p.authFailed, goodAt: p.goodAt || undefined, created: p.created, last: p.last };
+}
+
+/** A counter's name on every instance: rule, partner kind, partner key. */
+function counterRef(rule: string, kind: string, key: string): string {
+  return `${rule}|${kind}|${key}`;
+}
+
+function isV6Address(k: string): boolean {
+  return !k.startsWith('[') && k.split(':').length > 2;
+}
+
+function sharedRefs(counters: ReadonlyArray<Counter | undefined>): CounterRef[] {
+  const out: CounterRef[] = [];
+  for (const c of counters) if (c?.s) out.push({ ref: c.s.ref, intervalMs: c.s.intervalMs });
+  return out;
 }

@@ -7,6 +7,7 @@
  * a start per rule, allocated on the rule's first match for that partner.
  */
 import type { CompiledRule } from './rules.js';
+import type { SharedCount } from './shared.js';
 
 export class Counter {
   start = 0;
@@ -16,6 +17,8 @@ export class Counter {
   seen: Set<string> | undefined;
   /** The last time this counter fired (one detection per window). */
   firedAt = -Infinity;
+  /** Its share across instances, when the engine shares counts (shared.ts). */
+  s: SharedCount | undefined;
 
   /** Adds one; returns the windowed count. */
   add(t: number, intervalMs: number): number {

@@ -12,6 +12,7 @@ import type { MetricsRegistry } from '../metrics/registry.js';
 import { detectionSink, idsGauges, IDS_METRICS } from './alerts.js';
 import { IdsEngine } from './engine.js';
 import { loadRuleFile, watchRuleFile, type RuleWatcher } from './load.js';
+import { IdsSharing, type IdsSharedBackend } from './shared.js';
 
 export interface IdsServiceOptions {
   /** The rule file; empty: the shipped config/ids-rules.xml. */
@@ -32,11 +33,20 @@ export interface IdsServiceOptions {
    * and for the API of another process of `keyswitch up`.
    */
   stateDir?: string;
+  /**
+   * Counts and blocks shared with the other instances (Redis: src/store/redis/ids-shared.ts),
+   * made when the service starts; undefined or absent: this process decides alone.
+   */
+  shared?: () => IdsSharedBackend | undefined;
+  /** How often shared counts are exchanged (ms, default 250). */
+  syncMs?: number;
 }
 
 export interface IdsService {
   engine: IdsEngine;
   rulesFile: string;
+  /** The exchange with other instances, when there is one. */
+  sharing: IdsSharing | undefined;
   /** Re-reads the rule file now (atomic; the old rules stay when it is refused). */
   reload(): ReturnType<RuleWatcher['reload']>;
   close(): void;
@@ -56,7 +66,23 @@ export function startIds(o: IdsServiceOptions): IdsService {
   const log = o.logger?.child({ component: 'ids' });
   let engine: IdsEngine | undefined;
   const n = o.maxPartners ?? 100_000;
+  const backend = o.shared?.();
+  let lastError = 0;
+  const sharing = backend
+    ? new IdsSharing(backend, {
+        syncMs: o.syncMs ?? 250,
+        ...(o.now ? { now: o.now } : {}),
+        maxPending: n,
+        onError: (what, err) => {
+          // One line a minute: an outage of the shared store is reported by its client already.
+          if (Date.now() - lastError < 60_000) return;
+          lastError = Date.now();
+          log?.warn({ err: (err as Error)?.message }, `ids: ${what}; this instance keeps detecting on its own`);
+        },
+      })
+    : undefined;
   engine = new IdsEngine({
+    ...(sharing ? { sharing } : {}),
     rules,
     ...(o.now ? { now: o.now } : {}),
     maxFlows: n,
@@ -92,12 +118,14 @@ export function startIds(o: IdsServiceOptions): IdsService {
   }, 10_000);
   sweeper.unref();
   if (stateFile) writeState(stateFile, e, rulesFile, log);
-  log?.info({ file: rulesFile, rules: rules.rules.length }, 'ids: rules loaded');
+  log?.info({ file: rulesFile, rules: rules.rules.length, ...(sharing ? { sharedSyncMs: sharing.syncMs } : {}) }, sharing ? 'ids: rules loaded; counts and blocks shared with the other instances' : 'ids: rules loaded');
   return {
     engine: e,
     rulesFile,
+    sharing,
     reload: () => watcher.reload(),
     close() {
+      void sharing?.close().catch(() => undefined);
       clearInterval(sweeper);
       watcher.close();
       if (stateFile) rmSync(stateFile, { force: true });
@@ -134,7 +162,7 @@ let shared: { service: IdsService; users: number } | undefined;
  * others (the SBC and the API under `keyswitch up`) share it; it stops when
  * the last one releases it. Undefined when `ids.enabled` is off.
  */
-export function acquireIds(s: IdsSettings, extra: Pick<IdsServiceOptions, 'logger' | 'metrics' | 'stateDir'>): { service: IdsService; release(): void } | undefined {
+export function acquireIds(s: IdsSettings, extra: Pick<IdsServiceOptions, 'logger' | 'metrics' | 'stateDir' | 'shared'>): { service: IdsService; release(): void } | undefined {
   if (s.enabled !== 'on') return undefined;
   if (!shared) shared = { service: startIds({ ...idsOptions(s), ...extra }), users: 0 };
   const held = shared;
