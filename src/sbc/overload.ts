@@ -17,13 +17,18 @@
  *   transaction layer absorbs it as usual rather than it being answered 503
  *   while the original is still being served.
  *
- * Saturation is read from two signals: the requests pending toward the core
- * (a bounded queue: at `maxPending` every new request is refused) and the
- * event loop's lag (the process is behind). While either says "overloaded",
+ * Saturation is read from three signals: the requests pending toward the core
+ * (a bounded queue: at `maxPending` every new request is refused), the time
+ * the core takes to answer (its queue's delay, whatever its capacity: a
+ * request that waits longer than T1 is retransmitted by the terminal and by
+ * this SBC, which is how a retransmission storm starts) and the event loop's
+ * lag (the process is behind). While either says "overloaded",
  * the fraction of new requests refused grows step by step (RFC 7339's loss
  * percentage); once both are calm again it shrinks by the same steps, so it
  * settles where the load just keeps the signals at their thresholds. Goodput
  * then stays near capacity instead of collapsing in a retransmission storm.
+ * The 503s' Retry-After is spread over [retryAfter, 2·retryAfter] so that
+ * the terminals refused together do not all come back in the same second.
  *
  * A pure decision object: signals and the clock are given; nothing here
  * reads the wall clock, sends or logs (tests drive it step by step).
@@ -41,8 +46,10 @@ export interface OverloadSettings {
   maxPending: number;
   /** Event-loop lag, ms, above which the process counts as overloaded (0: lag not used). */
   lagHighMs: number;
-  /** Retry-After of the 503, seconds. */
+  /** Retry-After of the 503, seconds (spread up to twice that). */
   retryAfterSec: number;
+  /** The core's answer delay, ms, above which the process counts as overloaded (0 or absent: delay not used). */
+  delayHighMs?: number;
   /** How often the refused fraction adapts, ms (default 100). */
   stepMs?: number;
   /** Added to the refused fraction per step while overloaded (default 0.05). */
@@ -61,6 +68,8 @@ export interface OverloadSignals {
   pending(): number;
   /** The event loop's recent lag, ms. */
   lagMs(): number;
+  /** How long the core took to answer lately, ms (see CoreQueue.delayMs). */
+  delayMs?(): number;
 }
 
 export type RequestClass = 'new-dialog' | 'new-registration' | 'in-progress';
@@ -125,17 +134,20 @@ export class OverloadGate {
   /** Admitted requests (top Via branch) → until when their retransmissions pass; insertion order is expiry order. */
   readonly #admitted = new Map<string, number>();
   readonly #stats: OverloadStats = { rejectFraction: 0, overloaded: false, admitted: 0, rejected: { 'new-dialog': 0, 'new-registration': 0 }, retransmissionsPassed: 0, remembered: 0 };
-  readonly #reject: InboundVerdict;
+  /** The 503s, one per Retry-After value from retryAfterSec to twice it, used in turn. */
+  readonly #rejects: InboundVerdict[];
+  #rejectTurn = 0;
 
   constructor(o: OverloadSettings, signals: OverloadSignals, now: () => number) {
     // equal steps up and down: the refused share settles where the signals stay at their threshold
-    this.#o = { stepMs: 100, increase: 0.05, decrease: 0.05, rememberMs: 10_000, maxRemembered: 50_000, ...o };
+    this.#o = { stepMs: 100, increase: 0.05, decrease: 0.05, rememberMs: 10_000, maxRemembered: 50_000, delayHighMs: 0, ...o };
     this.#signals = signals;
     this.#now = now;
     this.#lastStep = now();
     this.#up = Math.round(this.#o.increase * 1000);
     this.#down = Math.round(this.#o.decrease * 1000);
-    this.#reject = Object.freeze({ kind: 'reject', status: 503, reason: 'Service Unavailable', retryAfter: o.retryAfterSec }) as InboundVerdict;
+    const r = Math.max(0, Math.floor(o.retryAfterSec));
+    this.#rejects = Array.from({ length: r + 1 }, (_, i) => Object.freeze({ kind: 'reject', status: 503, reason: 'Service Unavailable', retryAfter: r + i }) as InboundVerdict);
   }
 
   /** The verdict on one inbound message (the SBC's onInbound hook). */
@@ -156,7 +168,9 @@ export class OverloadGate {
     }
     if (this.#refuse()) {
       this.#stats.rejected[cls]++;
-      return this.#reject;
+      const v = this.#rejects[this.#rejectTurn]!;
+      this.#rejectTurn = (this.#rejectTurn + 1) % this.#rejects.length;
+      return v;
     }
     this.#stats.admitted++;
     if (branch !== undefined) this.#remember(branch, t);
@@ -190,8 +204,10 @@ export class OverloadGate {
     this.#lastStep += steps * this.#o.stepMs;
     const pending = this.#o.maxPending > 0 ? this.#signals.pending() : 0;
     const lag = this.#o.lagHighMs > 0 ? this.#signals.lagMs() : 0;
+    const delay = this.#o.delayHighMs > 0 && this.#signals.delayMs ? this.#signals.delayMs() : 0;
     // the queue toward the core half full is the early sign; full refuses everything new (#refuse)
-    this.#overloaded = (this.#o.maxPending > 0 && pending >= this.#o.maxPending / 2) || (this.#o.lagHighMs > 0 && lag >= this.#o.lagHighMs);
+    this.#overloaded =
+      (this.#o.maxPending > 0 && pending >= this.#o.maxPending / 2) || (this.#o.lagHighMs > 0 && lag >= this.#o.lagHighMs) || (this.#o.delayHighMs > 0 && delay >= this.#o.delayHighMs);
     if (this.#overloaded) this.#permille = Math.min(1000, this.#permille + this.#up);
     else this.#permille = Math.max(0, this.#permille - steps * this.#down);
     if (this.#permille === 0) this.#acc = 0;
@@ -240,33 +256,71 @@ export class LagSampler {
   }
 }
 
+/** The queue toward the core, as the gate reads it. */
+export interface CoreQueue {
+  stack: SipStack;
+  /** Requests sent that have no final answer yet. */
+  pending(): number;
+  /**
+   * The mean time the core took to answer the requests answered since the
+   * last call, ms (the gate calls it once per step). None answered while some
+   * wait: how long the core has been silent, so that a stalled core reads as
+   * slow rather than as calm. Nothing waiting: 0.
+   */
+  delayMs(): number;
+  /** The last value delayMs() returned (for metrics; does not start a new interval). */
+  lastDelayMs(): number;
+}
+
 /**
  * Counts the requests sent through `stack` that have no final answer yet
- * (the queue toward the core the gate bounds). INVITEs are left out: a call
- * rings for as long as a person takes to answer, which is no load.
+ * (the queue toward the core the gate bounds) and times their answers.
+ * INVITEs are left out: a call rings for as long as a person takes to
+ * answer, which is no load.
  */
-export function countingPending(stack: SipStack): { stack: SipStack; pending: () => number } {
+export function countingPending(stack: SipStack, now: () => number = () => performance.now()): CoreQueue {
   let n = 0;
-  const done = () => {
-    n--;
+  let sum = 0;
+  let answered = 0;
+  /** Since when requests have been waiting with none answered (the later of the last answer and the queue's last start). */
+  let silentSince = now();
+  let last = 0;
+  const sent = (): (() => void) => {
+    const t0 = now();
+    if (n === 0) silentSince = t0;
+    n++;
+    return () => {
+      n--;
+      const t = now();
+      sum += t - t0;
+      answered++;
+      silentSince = t;
+    };
   };
   return {
     stack: {
       ...stack,
       send(req, o) {
         if (req.method === 'INVITE') return stack.send(req, o);
-        n++;
+        const done = sent();
         const p = stack.send(req, o);
         p.then(done, done);
         return p;
       },
     },
     pending: () => n,
+    delayMs() {
+      last = answered > 0 ? sum / answered : n > 0 ? now() - silentSince : 0;
+      sum = 0;
+      answered = 0;
+      return last;
+    },
+    lastDelayMs: () => last,
   };
 }
 
 /** The gate's figures in the process's registry (docs/metrics.md). */
-export function overloadMetrics(registry: MetricsRegistry, gate: OverloadGate, pending: () => number): void {
+export function overloadMetrics(registry: MetricsRegistry, gate: OverloadGate, queue: Pick<CoreQueue, 'pending' | 'lastDelayMs'>): void {
   const rejected = registry.counter('keyswitch_sbc_overload_rejected_total', 'New requests from terminals the SBC answered 503 with Retry-After because it was overloaded, by kind (new-dialog, new-registration).', { labelNames: ['kind'] });
   const seen = { 'new-dialog': 0, 'new-registration': 0 };
   for (const kind of Object.keys(seen)) rejected.inc({ kind }, 0);
@@ -278,5 +332,6 @@ export function overloadMetrics(registry: MetricsRegistry, gate: OverloadGate, p
     }
   });
   registry.gauge('keyswitch_sbc_overload_reject_fraction', 'The fraction (0 to 1) of new requests the SBC refuses now for overload.').onCollect((g) => g.set(gate.stats().rejectFraction));
-  registry.gauge('keyswitch_sbc_core_pending', 'Requests the SBC sent to the softswitch that have no final answer yet (INVITEs excepted).').onCollect((g) => g.set(pending()));
+  registry.gauge('keyswitch_sbc_core_pending', 'Requests the SBC sent to the softswitch that have no final answer yet (INVITEs excepted).').onCollect((g) => g.set(queue.pending()));
+  registry.gauge('keyswitch_sbc_core_delay_seconds', 'How long the softswitch took to answer the SBC lately (INVITEs excepted), as the overload gate last read it.').onCollect((g) => g.set(queue.lastDelayMs() / 1000));
 }

@@ -5,7 +5,8 @@
  * and shrinking after it, and retransmissions of admitted requests passing.
  */
 import { describe, expect, it } from 'vitest';
-import { classify, OverloadGate } from '../../src/sbc/overload.js';
+import { classify, countingPending, OverloadGate } from '../../src/sbc/overload.js';
+import type { SipRequest, SipResponse, SipStack } from '../../src/sip/index.js';
 import { parseMessage, type SipMessage } from '../../src/sip/index.js';
 import type { MessageSource } from '../../src/sip/transport/types.js';
 
@@ -45,12 +46,12 @@ const KS1_S1 = 'Authorization: KS1 idc="alice@lab.example", n1="AAAAAAAAAAAAAAAA
 const KS1_S7 = 'Authorization: KS1 idc="alice@lab.example", n2="AAAAAAAAAAAAAAAAAAAAAA", response="AAAA"';
 
 /** A gate on a clock the test moves, with signals the test sets. */
-function rig(o: { maxPending?: number; lagHighMs?: number } = {}) {
+function rig(o: { maxPending?: number; lagHighMs?: number; delayHighMs?: number } = {}) {
   let t = 1_000_000;
-  const sig = { pending: 0, lag: 0 };
+  const sig = { pending: 0, lag: 0, delay: 0 };
   const gate = new OverloadGate(
-    { maxPending: o.maxPending ?? 100, lagHighMs: o.lagHighMs ?? 50, retryAfterSec: 7, increase: 0.1, decrease: 0.02 },
-    { pending: () => sig.pending, lagMs: () => sig.lag },
+    { maxPending: o.maxPending ?? 100, lagHighMs: o.lagHighMs ?? 50, delayHighMs: o.delayHighMs ?? 0, retryAfterSec: 7, increase: 0.1, decrease: 0.02 },
+    { pending: () => sig.pending, lagMs: () => sig.lag, delayMs: () => sig.delay },
     () => t,
   );
   return { gate, sig, advance: (ms: number) => (t += ms) };
@@ -165,5 +166,77 @@ describe('overload: the gate', () => {
     t += 10_001;
     gate.decide(request('REGISTER'), SRC);
     expect(gate.stats().remembered).toBe(1);
+  });
+
+  it('counts a slow core as overload (its queue delay, whatever its capacity), and recovers once it answers in time', () => {
+    const { gate, sig, advance } = rig({ maxPending: 1000, lagHighMs: 0, delayHighMs: 200 });
+    sig.pending = 120; // far from half of 1000: the pending bound alone would not see it
+    sig.delay = 199;
+    advance(100);
+    expect(gate.stats()).toMatchObject({ overloaded: false, rejectFraction: 0 });
+    sig.delay = 450;
+    for (let i = 0; i < 3; i++) advance(100) && gate.stats();
+    expect(gate.stats().overloaded).toBe(true);
+    expect(gate.stats().rejectFraction).toBeCloseTo(0.3, 5);
+    let refused = 0;
+    for (let i = 0; i < 100; i++) if (gate.decide(request('REGISTER'), SRC).kind === 'reject') refused++;
+    expect(refused).toBe(30);
+    sig.delay = 20;
+    advance(100);
+    expect(gate.stats()).toMatchObject({ overloaded: false });
+    advance(5000);
+    expect(gate.stats().rejectFraction).toBe(0);
+  });
+
+  it('spreads the 503s\' Retry-After over [r, 2r] in turn, so that the terminals refused together do not come back together', () => {
+    const { gate, sig } = rig({ maxPending: 10 });
+    sig.pending = 10;
+    const seen: number[] = [];
+    for (let i = 0; i < 16; i++) {
+      const v = gate.decide(request('REGISTER'), SRC);
+      if (v.kind !== 'reject') throw new Error('not refused');
+      seen.push(v.retryAfter!);
+    }
+    expect(seen).toEqual([7, 8, 9, 10, 11, 12, 13, 14, 7, 8, 9, 10, 11, 12, 13, 14]);
+  });
+});
+
+describe('overload: the queue toward the core', () => {
+  /** A stack whose send() answers when the test says, on a clock the test moves. */
+  function core() {
+    let t = 0;
+    const waiting: Array<(r: SipResponse) => void> = [];
+    const stack = { send: () => new Promise<SipResponse>((r) => waiting.push(r)) } as unknown as SipStack;
+    const q = countingPending(stack, () => t);
+    const req = (method = 'REGISTER') => ({ method }) as SipRequest;
+    const answer = async (n: number) => {
+      for (const r of waiting.splice(0, n)) r({ status: 200 } as SipResponse);
+      await new Promise((r) => setImmediate(r));
+    };
+    return { q, req, answer, advance: (ms: number) => (t += ms) };
+  }
+
+  it('counts what waits and times the answers: their mean since the last reading; none answered while some wait is how long the core has been silent', async () => {
+    const { q, req, answer, advance } = core();
+    expect(q.delayMs()).toBe(0);
+    void q.stack.send(req());
+    void q.stack.send(req());
+    void q.stack.send(req('INVITE')); // a call rings as long as a person takes: not counted
+    expect(q.pending()).toBe(2);
+    advance(100);
+    void q.stack.send(req());
+    advance(200);
+    await answer(4); // answered after 300, 300 and 200 ms (the INVITE's answer is not timed: it was never counted)
+    expect(q.pending()).toBe(0);
+    expect(q.delayMs()).toBeCloseTo(800 / 3, 5);
+    expect(q.lastDelayMs()).toBeCloseTo(800 / 3, 5);
+    // a new interval: nothing waiting, nothing answered
+    expect(q.delayMs()).toBe(0);
+    void q.stack.send(req());
+    advance(700);
+    expect(q.delayMs()).toBe(700); // stalled: silent for 700 ms with a request waiting
+    await answer(1);
+    expect(q.delayMs()).toBe(700);
+    expect(q.delayMs()).toBe(0);
   });
 });
