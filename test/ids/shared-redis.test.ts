@@ -174,6 +174,13 @@ describeRedis('intrusion detection shared by two instances through Redis', () =>
     }, { timeout: 5000 });
   });
 
+  it('ordinary traffic is not shared: 100 flows of 10 messages leave no counter in Redis', async () => {
+    const [a, b, p] = await pair();
+    for (let f = 0; f < 100; f++) for (let i = 0; i < 10; i++) a.ids.inspect(sip('198.51.100.40', 20_000 + f));
+    await exchange(a, b);
+    expect(await a.redis.run((r) => r.keys(`${p}ids:*`))).toEqual([]);
+  });
+
   it('a block made at A is enforced at B, a later instance loads it, and an unblock at B lifts it on all', async () => {
     const [a, b, p] = await pair();
     a.ids.block('192.0.2.88', 'address', 600, 'operator test');
