@@ -238,6 +238,15 @@ export function createSipStack(opts: SipStackOptions): SipStack {
     return via.params.branch + '|' + via.host.toLowerCase() + ':' + (via.port ?? '') + '|' + m;
   }
 
+  /**
+   * A transaction's key as a string of its own. Built from the branch, a slice of the
+   * parsed header text, it would keep the request's whole header section alive for as
+   * long as the transaction waits out Timer J (32 s over UDP).
+   */
+  function ownKey(key: string): string {
+    return (' ' + key).slice(1);
+  }
+
   function rfc2543Key(req: SipRequest, via: Via): string {
     // RFC 3261 §17.2.3 fallback, for peers that do not send the magic cookie
     const m = req.method === 'ACK' ? 'INVITE' : req.method;
@@ -272,8 +281,9 @@ export function createSipStack(opts: SipStackOptions): SipStack {
       if (dest) src.transport.send(serialize(createResponse(req, 481)), dest).catch(() => st.transportErrors++);
       return;
     }
-    const tx = new ServerTransaction(key, req, responder(src, via), timers, () => servers.delete(key));
-    servers.set(key, tx);
+    const own = ownKey(key);
+    const tx = new ServerTransaction(own, req, responder(src, via), timers, () => servers.delete(own));
+    servers.set(own, tx);
     if (req.method === 'CANCEL') return onCancel(req, src, via, tx);
     if (tx.isInvite && autoTrying) tx.respond(createResponse(req, 100));
     deliver(req, src, tx);
@@ -394,6 +404,16 @@ export function createSipStack(opts: SipStackOptions): SipStack {
     return { address: src.address, port: via.port ?? defaultPort(via.transport) };
   }
 
+  /**
+   * Made outside send(): a closure there would hold send's scope (the request, the TU's
+   * callbacks) for as long as the completed transaction waits out Timer K.
+   */
+  function forgetClient(key: string): () => void {
+    return () => {
+      clients.delete(key);
+    };
+  }
+
   function pickTransport(protocol: TransportProtocol, address: string): SipTransport {
     const fam = isIP(address) === 6 ? 'IPv6' : isIP(address) === 4 ? 'IPv4' : undefined;
     const t = transports.find((x) => x.protocol === protocol && (!fam || x.family === fam)) ?? transports.find((x) => x.protocol === protocol);
@@ -454,9 +474,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
               resolve(res);
             } else o.onResponse?.(res);
           },
-          onTerminated() {
-            clients.delete(key);
-          },
+          onTerminated: forgetClient(key),
         });
         clients.set(key, tx);
         tx.start();

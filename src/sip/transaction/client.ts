@@ -4,6 +4,10 @@ import { serialize } from '../serialize.js';
 import { createAckForFailure } from '../build.js';
 import { TimerSet, type TimerConfig } from './timers.js';
 
+const EMPTY = Buffer.alloc(0);
+const IGNORE = (): void => undefined;
+const RELEASED: ClientTransport = { reliable: false, send: () => Promise.resolve() };
+
 export type ClientState = 'calling' | 'trying' | 'proceeding' | 'completed' | 'accepted' | 'terminated';
 
 export interface ClientTransport {
@@ -22,20 +26,38 @@ export class ClientTransaction {
   state: ClientState;
   readonly isInvite: boolean;
   private readonly timers = new TimerSet();
-  private readonly wire: Buffer;
+  private wire: Buffer;
   private ackWire: Buffer | undefined;
   retransmissions = 0;
+  /**
+   * A non-INVITE transaction lets go of its request, its bytes, its transport and the TU's
+   * callbacks once it has its final answer: Timer K keeps it T4 (5 s) only to absorb
+   * retransmitted finals, and the callbacks reach the whole relay that sent it (both
+   * messages, the server context). Held that long under load, they were most of the heap.
+   */
+  #request: SipRequest | undefined;
+  private transport: ClientTransport;
+  private events: ClientEvents;
 
   constructor(
     readonly key: string,
-    readonly request: SipRequest,
-    private readonly transport: ClientTransport,
+    request: SipRequest,
+    transport: ClientTransport,
     private readonly t: TimerConfig,
-    private readonly events: ClientEvents,
+    events: ClientEvents,
   ) {
+    this.#request = request;
+    this.transport = transport;
+    this.events = events;
     this.isInvite = request.method === 'INVITE';
     this.state = this.isInvite ? 'calling' : 'trying';
     this.wire = serialize(request);
+  }
+
+  /** The request sent; not available once a non-INVITE transaction is completed. */
+  get request(): SipRequest {
+    if (!this.#request) throw new Error('the request of a completed non-INVITE transaction is released');
+    return this.#request;
   }
 
   start(): void {
@@ -63,7 +85,7 @@ export class ClientTransaction {
 
   private fail(status: number, reason: string, why: 'timeout' | 'transport'): void {
     if (this.state === 'terminated' || this.state === 'completed' || this.state === 'accepted') return;
-    const res = new SipResponse(status, reason, this.request.headers.filter((h) => h.key === 'via' || h.key === 'from' || h.key === 'to' || h.key === 'call-id' || h.key === 'cseq'));
+    const res = new SipResponse(status, reason, this.#request!.headers.filter((h) => h.key === 'via' || h.key === 'from' || h.key === 'to' || h.key === 'call-id' || h.key === 'cseq'));
     res.localReason = why;
     this.terminate();
     this.events.onResponse(res);
@@ -95,6 +117,10 @@ export class ClientTransaction {
         } else {
           this.state = 'completed';
           this.timers.start('K', this.transport.reliable ? 0 : this.t.T4, () => this.terminate());
+          const events = this.events;
+          this.#release(events.onTerminated);
+          events.onResponse(res);
+          return;
         }
         this.events.onResponse(res);
         return;
@@ -108,6 +134,13 @@ export class ClientTransaction {
       default:
         return;
     }
+  }
+
+  #release(onTerminated: () => void): void {
+    this.#request = undefined;
+    this.wire = EMPTY;
+    this.transport = RELEASED;
+    this.events = { onResponse: IGNORE, onTerminated };
   }
 
   terminate(): void {
