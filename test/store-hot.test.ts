@@ -89,6 +89,37 @@ describeEngines('store hot path', (ctx) => {
     await store.close();
   });
 
+  it('a deregistration report removes the records of its IDsp, of one protocol and/or contact when given', async () => {
+    const store = await ctx.open({ now: () => T0 });
+    const rec = (idsp: string, protocol: string, contact: string) =>
+      store.registrations.record({ idc: 'd@lab.example', idsp, ipc: '192.0.2.9', protocol, contact, mechanism: '', expiresAt: T0 + 60_000 });
+    await Promise.all([rec('sbc1', 'sip', 'sip:a@192.0.2.9'), rec('sbc1', 'sip', 'sip:b@192.0.2.9'), rec('sbc1', 'mgcp', 'gw'), rec('sbc2', 'sip', 'sip:a@192.0.2.9')]);
+    const left = async () => (await store.registrations.forTerminal('d@lab.example')).map((r) => `${r.idsp} ${r.protocol} ${r.contact}`).sort();
+    // asked in one turn: one batch on both engines
+    expect(await Promise.all([store.registrations.remove('d@lab.example', 'sbc1', 'sip', 'sip:a@192.0.2.9'), store.registrations.remove('d@lab.example', 'sbc1', 'sip', "x' OR '1'='1")])).toEqual([1, 0]);
+    expect(await left()).toEqual(['sbc1 mgcp gw', 'sbc1 sip sip:b@192.0.2.9', 'sbc2 sip sip:a@192.0.2.9']);
+    expect(await store.registrations.remove('d@lab.example', 'sbc1', 'sip')).toBe(1);
+    expect(await left()).toEqual(['sbc1 mgcp gw', 'sbc2 sip sip:a@192.0.2.9']);
+    expect(await store.registrations.remove('d@lab.example', 'sbc1')).toBe(1);
+    expect(await left()).toEqual(['sbc2 sip sip:a@192.0.2.9']);
+    await store.close();
+  });
+
+  it('a write that fails in a group commit fails alone: the writes batched with it, before and after, are committed', async () => {
+    const store = await ctx.open({ now: () => T0 });
+    const rec = (idc: string, ipc: string | null) =>
+      store.registrations.record({ idc, idsp: 'sbc1', ipc: ipc as string, protocol: 'sip', contact: `sip:${idc}`, mechanism: '', expiresAt: T0 + 60_000 });
+    const writes = [rec('g1@lab.example', '192.0.2.1'), rec('bad@lab.example', null), store.failures.put({ idc: 'g2@lab.example', count: 1, windowStart: T0, lockouts: 0, lockedUntil: 0 }), rec('g3@lab.example', '192.0.2.3')];
+    const settled = await Promise.allSettled(writes);
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect(String((settled[1] as PromiseRejectedResult).reason)).not.toContain('bad@lab.example'); // no row value in the error
+    expect((await store.registrations.forTerminal('g1@lab.example')).length).toBe(1);
+    expect((await store.registrations.forTerminal('g3@lab.example')).length).toBe(1);
+    expect(await store.registrations.forTerminal('bad@lab.example')).toEqual([]);
+    expect(await store.failures.get('g2@lab.example')).toMatchObject({ count: 1 });
+    await store.close();
+  });
+
   it('reads bind their parameters: an IDc made of SQL finds nothing and breaks nothing', async () => {
     const store = await ctx.open({ now: () => T0 });
     expect(await store.terminals.key("x' OR '1'='1")).toBeUndefined();

@@ -53,11 +53,9 @@ export class RegistrationRepo {
     return this.hot.recordRegistration(r, this.now(), o.clearFailures ?? false);
   }
 
-  async remove(idc: string, idsp: string, protocol?: string, contact?: string): Promise<number> {
-    const q = this.knex('registrations').where({ idc, idsp });
-    if (protocol !== undefined) q.andWhere({ protocol });
-    if (contact !== undefined) q.andWhere({ contact });
-    return q.delete();
+  /** An AuC deregistration report (s11's counterpart): a hot write, group-committed like record(). */
+  remove(idc: string, idsp: string, protocol?: string, contact?: string): Promise<number> {
+    return this.hot.removeRegistration(idc, idsp, protocol, contact);
   }
 
   /** Operator de-registration: this IDc's rows, or those of one protocol and/or contact. */

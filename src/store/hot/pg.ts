@@ -35,6 +35,10 @@ const Q = {
       'INSERT INTO registrations (idc, idsp, ipc, protocol, contact, mechanism, expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ' +
       'ON CONFLICT (idc, idsp, protocol, contact) DO UPDATE SET ipc = excluded.ipc, mechanism = excluded.mechanism, expires_at = excluded.expires_at, updated_at = excluded.updated_at',
   },
+  removeRecord: {
+    name: 'ks_remove_record',
+    text: 'DELETE FROM registrations WHERE idc = $1 AND idsp = $2 AND ($3::text IS NULL OR protocol = $3) AND ($4::text IS NULL OR contact = $4)',
+  },
   live: { name: 'ks_live', text: `SELECT ${BINDING_COLUMNS} FROM sip_bindings WHERE aor = $1 AND expires_at > $2 ORDER BY q_milli DESC, id ASC` },
   // Locks the AoR's rows so that two softswitch instances cannot interleave on one AoR.
   liveForUpdate: { name: 'ks_live_for_update', text: `SELECT ${BINDING_COLUMNS} FROM sip_bindings WHERE aor = $1 AND expires_at > $2 ORDER BY q_milli DESC, id ASC FOR UPDATE` },
@@ -52,6 +56,17 @@ const Q = {
 } as const;
 
 type Named = (typeof Q)[keyof typeof Q];
+
+/** Writes committed together at most; the rest waits for the next batch. */
+const MAX_BATCH = 256;
+
+/** One statement of a group commit and its caller. */
+interface QueuedWrite {
+  q: Named;
+  values: unknown[];
+  resolve: (r: pg.QueryResult<Record<string, unknown>>) => void;
+  reject: (e: unknown) => void;
+}
 
 /** Driver fields of a PostgreSQL error that can quote row values (`detail` quotes the failing row). */
 const VALUE_FIELDS = ['detail', 'where', 'internalQuery', 'internalPosition', 'position', 'hint', 'file', 'line', 'routine'] as const;
@@ -83,6 +98,9 @@ export class PgHot implements HotStore {
   /** Operations under way: close() lets them finish (a write acknowledged is a write committed). */
   readonly #inFlight = new Set<Promise<unknown>>();
   #closed = false;
+  #queue: QueuedWrite[] = [];
+  #scheduled = false;
+  #flushing: Promise<void> | undefined;
 
   constructor(o: PgHotOptions) {
     if (o.schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(o.schema)) throw new Error('schema name must be an identifier');
@@ -115,6 +133,84 @@ export class PgHot implements HotStore {
     } catch (err) {
       throw quiet(err);
     }
+  }
+
+  /**
+   * A single-statement write, group-committed: every such write asked for in
+   * one turn of the event loop goes to the server in one transaction, and
+   * each caller's promise settles after its COMMIT (nothing is acknowledged
+   * before it is committed). If a statement of the batch fails, the batch is
+   * rolled back and each write runs again on its own, so that one bad write
+   * fails alone. Only idempotent single statements are batched; the binding
+   * transactions (a read under FOR UPDATE, a decision, writes) keep a
+   * transaction each: row locks of many AoRs held across round trips would
+   * let two softswitch instances deadlock.
+   */
+  #write(q: Named, values: unknown[]): Promise<pg.QueryResult<Record<string, unknown>>> {
+    if (this.#closed) return Promise.reject(new Error('store closed'));
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ q, values, resolve, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => void this.#flush());
+      }
+    });
+  }
+
+  #flush(): Promise<void> {
+    this.#scheduled = false;
+    // One batch at a time, in order: the next one gathers what arrives meanwhile (and a later write never commits
+    // before an earlier one of this process).
+    if (this.#flushing) return this.#flushing;
+    const batch = this.#queue.splice(0, MAX_BATCH);
+    if (batch.length === 0) return Promise.resolve();
+    const run = this.#track(batch.length === 1 ? this.#alone(batch[0]!) : this.#group(batch));
+    this.#flushing = run.then(() => {
+      this.#flushing = undefined;
+      if (this.#queue.length && !this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => void this.#flush());
+      }
+    });
+    return this.#flushing;
+  }
+
+  /** One write in autocommit: its own transaction, without BEGIN/COMMIT round trips. */
+  async #alone(w: QueuedWrite): Promise<void> {
+    try {
+      w.resolve(await this.#run(w.q, w.values));
+    } catch (err) {
+      w.reject(err);
+    }
+  }
+
+  async #group(batch: QueuedWrite[]): Promise<void> {
+    let c: pg.PoolClient;
+    try {
+      c = await this.#pool.connect();
+    } catch (err) {
+      for (const w of batch) w.reject(quiet(err));
+      return;
+    }
+    let results: pg.QueryResult<Record<string, unknown>>[];
+    try {
+      await c.query('BEGIN');
+      // pg runs a client's queries in order; queueing them all at once saves an await per statement.
+      results = await Promise.all(batch.map((w) => c.query<Record<string, unknown>>({ name: w.q.name, text: w.q.text, values: w.values })));
+      await c.query('COMMIT');
+    } catch {
+      try {
+        await c.query('ROLLBACK');
+        c.release();
+      } catch (e) {
+        c.release(e as Error);
+      }
+      // Nothing of the batch is committed: each write on its own, in order, so that only the bad one fails.
+      for (const w of batch) await this.#alone(w);
+      return;
+    }
+    c.release();
+    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
   }
 
   #tx<T>(run: (c: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -163,15 +259,19 @@ export class PgHot implements HotStore {
   }
 
   async putFailure(s: FailureState, now: number): Promise<void> {
-    await this.#q(Q.putFailure, [s.idc, s.count, s.windowStart, s.lockouts, s.lockedUntil, now]);
+    await this.#write(Q.putFailure, [s.idc, s.count, s.windowStart, s.lockouts, s.lockedUntil, now]);
   }
 
   async clearFailure(idc: string): Promise<void> {
-    await this.#q(Q.clearFailure, [idc]);
+    await this.#write(Q.clearFailure, [idc]);
   }
 
   async recordRegistration(r: RegistrationRow, now: number, clearFailure: boolean): Promise<void> {
-    await this.#q(clearFailure ? Q.recordClearing : Q.record, [r.idc, r.idsp, r.ipc, r.protocol, r.contact, r.mechanism, r.expiresAt, now, now]);
+    await this.#write(clearFailure ? Q.recordClearing : Q.record, [r.idc, r.idsp, r.ipc, r.protocol, r.contact, r.mechanism, r.expiresAt, now, now]);
+  }
+
+  async removeRegistration(idc: string, idsp: string, protocol?: string, contact?: string): Promise<number> {
+    return (await this.#write(Q.removeRecord, [idc, idsp, protocol ?? null, contact ?? null])).rowCount ?? 0;
   }
 
   async bindings(aor: string, now: number): Promise<SipBinding[]> {
@@ -217,6 +317,8 @@ export class PgHot implements HotStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // What is queued is committed before the pool ends (a write asked for before close() is not dropped).
+    while (this.#queue.length || this.#flushing) await this.#flush();
     await Promise.allSettled([...this.#inFlight]);
     await this.#pool.end();
   }

@@ -71,6 +71,9 @@ export class SqliteHot implements HotStore {
         'INSERT INTO registrations (idc, idsp, ipc, protocol, contact, mechanism, expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ' +
           'ON CONFLICT (idc, idsp, protocol, contact) DO UPDATE SET ipc = excluded.ipc, mechanism = excluded.mechanism, expires_at = excluded.expires_at, updated_at = excluded.updated_at',
       ),
+      removeRecord: p(
+        'DELETE FROM registrations WHERE idc = @idc AND idsp = @idsp AND (@protocol IS NULL OR protocol = @protocol) AND (@contact IS NULL OR contact = @contact)',
+      ),
       live: p(`SELECT ${BINDING_COLUMNS} FROM sip_bindings WHERE aor = ? AND expires_at > ? ORDER BY q_milli DESC, id ASC`),
       removeBinding: p('DELETE FROM sip_bindings WHERE aor = ? AND contact = ?'),
       putBinding: p(
@@ -112,6 +115,10 @@ export class SqliteHot implements HotStore {
       this.#s.record.run(r.idc, r.idsp, r.ipc, r.protocol, r.contact, r.mechanism, r.expiresAt, now, now);
       if (clearFailure) this.#s.clearFailure.run(r.idc);
     });
+  }
+
+  removeRegistration(idc: string, idsp: string, protocol?: string, contact?: string): Promise<number> {
+    return this.#write(() => this.#s.removeRecord.run({ idc, idsp, protocol: protocol ?? null, contact: contact ?? null }).changes);
   }
 
   async bindings(aor: string, now: number): Promise<SipBinding[]> {
@@ -193,6 +200,7 @@ export class SqliteHot implements HotStore {
   /** Runs a batch inside the transaction #flush began, commits, then settles the callers. */
   #runBatch(batch: Queued[]): void {
     const out: Array<{ ok: true; v: unknown } | { ok: false; e: unknown }> = [];
+    if (batch.length === 1) return this.#runOne(batch[0]!);
     try {
       for (const q of batch) {
         this.#s.savepoint.run();
@@ -221,6 +229,32 @@ export class SqliteHot implements HotStore {
       if (o.ok) batch[i]!.resolve(o.v);
       else batch[i]!.reject(o.e);
     }
+  }
+
+  /** A batch of one needs no savepoint: if its write fails, rolling the transaction back undoes it alone. */
+  #runOne(q: Queued): void {
+    let v: unknown;
+    try {
+      v = q.run();
+    } catch (e) {
+      try {
+        if (this.#db.inTransaction) this.#s.rollback.run();
+      } catch {
+        /* rolled back by SQLite already */
+      }
+      return q.reject(e);
+    }
+    try {
+      this.#s.commit.run();
+    } catch (err) {
+      try {
+        if (this.#db.inTransaction) this.#s.rollback.run();
+      } catch {
+        /* rolled back by SQLite already */
+      }
+      return q.reject(err);
+    }
+    q.resolve(v);
   }
 
   #fail(batch: Queued[], err: unknown): void {

@@ -42,6 +42,8 @@ export interface HotStore {
    * the IDc's failure record, in one transaction. Resolves once committed.
    */
   recordRegistration(r: RegistrationRow, now: number, clearFailure: boolean): Promise<void>;
+  /** Deletes the IDc's registration records from this IDsp (of one protocol and/or contact when given); resolves to how many, once committed. */
+  removeRegistration(idc: string, idsp: string, protocol?: string, contact?: string): Promise<number>;
   /** Live bindings of an AoR, highest q first, then oldest first. */
   bindings(aor: string, now: number): Promise<SipBinding[]>;
   /**
