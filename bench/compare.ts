@@ -17,6 +17,10 @@
  *   --users      provisioned Digest users, registered in turn (default 1000)
  *   --only       keyswitch,kamailio (default both)
  *   --kamailio-children  Kamailio UDP workers (default: the number of cores)
+ *   --in-flight  at most this many calls open at once (sipp -l; default: open
+ *                loop, up to a 60 s backlog): a closed loop that never
+ *                overloads the server, so that CPU per registration counts no
+ *                work for failed calls on a loaded machine
  *   --kamailio-mode  plain (default): stateless answers, no nonce-count state,
  *                as Kamailio's stock registrar; parity: also a transaction
  *                per REGISTER and nonce-counts checked, as keyswitch does
@@ -48,6 +52,7 @@ const { values: args } = parseArgs({
     only: { type: 'string', default: 'keyswitch,kamailio' },
     'kamailio-children': { type: 'string', default: String(cpus().length) },
     'kamailio-mode': { type: 'string', default: 'plain' },
+    'in-flight': { type: 'string' },
     'cpu-prof': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
@@ -58,6 +63,7 @@ if (args.help) {
 }
 const rates = args.rate.split(',').map(Number);
 const duration = Number(args.duration);
+const inFlight = args['in-flight'] ? Number(args['in-flight']) : undefined;
 const runs = Number(args.runs);
 const userCount = Number(args.users);
 const servers = args.only.split(',') as Server[];
@@ -203,8 +209,8 @@ async function sipp(target: string, rate: number, calls: number, tag: string): P
   // so every call has ended ~50 s after the last one started.
   const p = spawn(
     'sipp',
-    ['-sf', SCENARIO, '-inf', usersCsv, '-m', String(calls), '-r', String(rate), '-l', String(rate * 60), '-i', '127.0.0.1', '-p', String(port), target,
-      '-nostdin', '-default_behaviors', 'all,-bye', '-timeout', `${Math.ceil(seconds + 60)}s`, '-trace_stat', '-stf', stf, '-fd', '1'],
+    ['-sf', SCENARIO, '-inf', usersCsv, '-m', String(calls), '-r', String(rate), '-l', String(inFlight ?? rate * 60), '-i', '127.0.0.1', '-p', String(port), target,
+      '-nostdin', '-default_behaviors', 'all,-bye', '-timeout', `${Math.ceil((inFlight ? 4 : 1) * seconds + 60)}s`, '-trace_stat', '-stf', stf, '-fd', '1'],
     { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let err = '';

@@ -95,17 +95,24 @@ export abstract class SipMessage {
   /** Replaces the first line of that name (removing the others) or appends one. */
   set(name: string, value: string): this {
     const k = headerKey(name);
-    let done = false;
-    const kept: SipHeader[] = [];
-    for (const h of this.headers) {
-      if (h.key !== k) kept.push(h);
-      else if (!done) {
-        kept.push({ name: h.name, key: k, value, start: -1, end: -1 });
-        done = true;
+    const hs = this.headers;
+    let first = -1;
+    let more = false;
+    for (let i = 0; i < hs.length; i++) {
+      if (hs[i]!.key !== k) continue;
+      if (first < 0) first = i;
+      else {
+        more = true;
+        break;
       }
     }
-    if (!done) kept.push(newHeader(name, value));
-    this.headers = kept;
+    // each message owns its array (clone copies it) and header objects are replaced, never
+    // mutated: the common case (none or one line) edits in place, without a new list
+    if (first < 0) hs.push(newHeader(name, value));
+    else {
+      hs[first] = { name: hs[first]!.name, key: k, value, start: -1, end: -1 };
+      if (more) this.headers = hs.filter((h, i) => i <= first || h.key !== k);
+    }
     this.invalidate(k);
     return this;
   }
@@ -128,8 +135,12 @@ export abstract class SipMessage {
   /** Removes every line of that name; returns how many. */
   remove(name: string): number {
     const k = headerKey(name);
-    const before = this.headers.length;
-    this.headers = this.headers.filter((h) => h.key !== k);
+    const hs = this.headers;
+    let i = 0;
+    while (i < hs.length && hs[i]!.key !== k) i++;
+    if (i === hs.length) return 0; // most removals find nothing: no new list
+    const before = hs.length;
+    this.headers = hs.filter((h) => h.key !== k);
     this.invalidate(k);
     return before - this.headers.length;
   }

@@ -38,11 +38,15 @@ const LABEL = 'keyswitch core link v1';
 export type LinkFailure = 'missing' | 'malformed' | 'stale' | 'bad-mac' | 'replayed';
 export type LinkVerdict = { ok: true } | { ok: false; reason: LinkFailure };
 
+/** Most requests on the link (REGISTER, BYE, ACK) have no body: its hash is computed once. */
+const EMPTY_BODY_HASH = createHash('sha256').digest('base64url');
+
 /** The text the MAC is computed over (exported for tests and interop). */
 export function linkCanonical(req: SipRequest, ts: string): string {
-  const lines = [LABEL, ts, `${req.method} ${req.uri}`, createHash('sha256').update(req.body).digest('base64url')];
-  for (const h of req.headers) if (!UNCOVERED.has(h.key)) lines.push(`${h.key}:${h.value.trim()}`);
-  return lines.join('\n');
+  const body = req.body.length === 0 ? EMPTY_BODY_HASH : createHash('sha256').update(req.body).digest('base64url');
+  let text = LABEL + '\n' + ts + '\n' + req.method + ' ' + req.uri + '\n' + body;
+  for (const h of req.headers) if (!UNCOVERED.has(h.key)) text += '\n' + h.key + ':' + h.value.trim();
+  return text;
 }
 
 function mac(key: Buffer, req: SipRequest, ts: string): Buffer {

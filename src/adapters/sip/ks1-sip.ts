@@ -43,8 +43,12 @@ export function aorOf(na: NameAddr): string | undefined {
 
 /** Removes every `P-KS-*` header (case-insensitive); returns how many lines went. */
 export function stripPrivate(m: SipMessage): number {
-  const before = m.headers.length;
-  m.headers = m.headers.filter((h) => !h.key.startsWith('p-ks-'));
+  const hs = m.headers;
+  let i = 0;
+  while (i < hs.length && !hs[i]!.key.startsWith('p-ks-')) i++;
+  if (i === hs.length) return 0; // the usual case: none, and no new list
+  const before = hs.length;
+  m.headers = hs.filter((h) => !h.key.startsWith('p-ks-'));
   return before - m.headers.length;
 }
 
