@@ -26,7 +26,7 @@ export function softswitchIdentity(cfg: Config): { id: string; key: Buffer } | u
 /** Starts the softswitch: SIP registrar (KS1 and Digest), MGCP call agent, H.248 MGC, all on one AuC client. */
 export async function startSoftswitchRole(cfg: Config, logger: Logger, shared?: { store?: Store; health?: Health; metrics?: MetricsRegistry }): Promise<RunningRole> {
   const log = logger.child({ role: 'softswitch' });
-  const store = shared?.store ?? (await openStoreFromConfig(cfg));
+  const store = shared?.store ?? (await openStoreFromConfig(cfg, { onNotice: (line) => log.warn(line) }));
   // One registry for the process (`up` serves it at metrics.address); SIP, MGCP and H.248 count into the same metrics.
   const registry = shared?.metrics ?? new MetricsRegistry();
   const metrics = new SoftswitchMetrics(registry);
