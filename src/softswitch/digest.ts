@@ -43,6 +43,13 @@ export interface DigestOptions {
 export interface NonceCountStore {
   /** Records `nc` as the highest count of (idc, nonce) for `ttlMs`; false when one as high was recorded already (atomic). */
   record(idc: string, nonce: string, nc: number, ttlMs: number): Promise<boolean>;
+  /**
+   * When this process last (re)connected to the table (ms). A table that lost
+   * its data (a restart without persistence, a failover to a replica that
+   * lagged) is always reached through a new connection: nonces issued before
+   * it are refused as stale, since their used counts may be forgotten.
+   */
+  readonly since: number;
 }
 
 /** What a response came to: `replayed` when it matched but its nonce-count was used already (a new challenge, no failure). */
@@ -229,6 +236,7 @@ export class DigestAuth {
     if (now - opened.issued > this.#ttlMs || opened.issued > now + 5000) return { ok: false, kind: 'stale' };
     const nc = parseInt(p.nc, 16);
     // shared: the nonce-count is checked and recorded in one step once the response matched (settle)
+    if (this.#shared && opened.issued < this.#shared.since) return { ok: false, kind: 'stale' };
     if (this.#shared) return { ok: true, algorithm: alg, username: p.username, nonce: p.nonce, nc, idc };
     const id = this.#byIdentity.get(idc);
     // retired: its nonce-count is forgotten, so it must not be used again

@@ -35,6 +35,8 @@ describeRedis('two softswitch instances on one Redis', () => {
     const ss: SoftswitchHandle[] = [];
     let phone: Ua;
     let attacker: Ua;
+    /** An Authorization the attacker captured from the phone. */
+    let captured: string | undefined;
 
     beforeAll(async () => {
       redis = await startRedis();
@@ -77,6 +79,7 @@ describeRedis('two softswitch instances on one Redis', () => {
       const c = await atA.send();
       expect(c.status).toBe(401);
       const auth = answer(c, { username: ALICE, password: 'alice secret', uri: `sip:${REALM}` });
+      captured = auth;
       const atB = new Registration(phone, ss[1]!.ports.udp!, ALICE);
       atB.callId = atA.callId;
       atB.cseq = atA.cseq;
@@ -122,7 +125,16 @@ describeRedis('two softswitch instances on one Redis', () => {
       expect(Number(down.get('Retry-After'))).toBeGreaterThan(0);
       await redis.start();
       for (const s of stores) expect(await s.redis!.ready(10_000)).toBe(true);
-      // an empty Redis (no persistence in the test): the phone registers again from scratch
+      // an empty Redis (no persistence in the test) forgot the used nonce-counts: a nonce issued before is stale, so the
+      // attacker's replay of a response captured before the restart is refused, and so is the phone's late answer
+      expect(captured).toBeDefined();
+      const replay = new Registration(attacker, ss[1]!.ports.udp!, ALICE);
+      replay.cseq = 1000;
+      const r = await replay.send({ contacts: ['<sip:alice@198.51.100.66:5060>'], headers: [['Authorization', captured!]] });
+      expect(r.status).toBe(401);
+      expect(r.auth('WWW-Authenticate')[0]!.params.stale).toBe('true');
+      expect(await stores[0]!.bindings.current(ALICE)).toEqual([]);
+      // the phone registers again from scratch
       const c2 = await atB.send();
       const up = await atB.send({ headers: [['Authorization', answer(c2, { username: ALICE, password: 'alice secret', uri: `sip:${REALM}` })]] });
       expect(up.status).toBe(200);

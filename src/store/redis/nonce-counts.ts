@@ -18,7 +18,17 @@ return 1`;
 const SCRIPT = new RedisScript(RECORD, 1);
 
 export class RedisNonceCounts {
-  constructor(private readonly shared: SharedRedis) {}
+  #since = Date.now();
+  constructor(private readonly shared: SharedRedis) {
+    shared.redis.on('ready', () => {
+      this.#since = Date.now();
+    });
+  }
+
+  /** When this process last (re)connected: nonces issued before are stale (their counts may have been lost with Redis's data). */
+  get since(): number {
+    return this.#since;
+  }
 
   async record(idc: string, nonce: string, nc: number, ttlMs: number): Promise<boolean> {
     const ttl = Math.max(1, Math.ceil(ttlMs));
