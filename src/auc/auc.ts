@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { makeVector } from '../crypto/ks1.js';
+import { GCM_NONCE_LEN, RAND_LEN, makeVector } from '../crypto/ks1.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/index.js';
 import { Lockout, type LockoutPolicy } from './lockout.js';
@@ -91,12 +91,17 @@ export class Auc implements AucService {
       proxy?.key.fill(0);
       return { ok: false, reason: 'unknown-proxy' };
     }
-    const rand = randomBytes(16);
-    const sessionKey = randomBytes(32);
+    // Every random value of a vector in one draw (each randomBytes call costs a trip into OpenSSL): the Rand, the
+    // session key and the two GCM nonces (makeVector's own draws otherwise), then a throw-away key for a refused IDc.
+    const draw = randomBytes(RAND_LEN + 32 + 2 * GCM_NONCE_LEN + (gate.ok ? 0 : 32));
+    const rand = Buffer.from(draw.subarray(0, RAND_LEN)); // copied: the Rand leaves for the wire, the rest is zeroed here
+    const sessionKey = draw.subarray(RAND_LEN, RAND_LEN + 32);
+    const nonceKc = draw.subarray(RAND_LEN + 32, RAND_LEN + 32 + GCM_NONCE_LEN);
+    const nonceKsp = draw.subarray(RAND_LEN + 32 + GCM_NONCE_LEN, RAND_LEN + 32 + 2 * GCM_NONCE_LEN);
     // A refused IDc costs what a real one does (no timing oracle): a vector under a throw-away key and a stored row.
-    const kc = gate.ok ? gate.key : randomBytes(32);
-    const v = makeVector({ kc, ksp: proxy.key, idc: req.idc, idsp: req.idsp, rand, sessionKey });
-    sessionKey.fill(0);
+    const kc = gate.ok ? gate.key : draw.subarray(RAND_LEN + 32 + 2 * GCM_NONCE_LEN);
+    const v = makeVector({ kc, ksp: proxy.key, idc: req.idc, idsp: req.idsp, rand, sessionKey, nonceKc, nonceKsp });
+    draw.fill(0);
     kc.fill(0);
     proxy.key.fill(0);
     const expiresAt = this.store.now() + this.opts.challengeTtlSeconds * 1000;

@@ -106,7 +106,7 @@ export function wrapAad(b: WrapBinding): Buffer {
   return Buffer.concat([SUITE, Buffer.from(b.idc, 'utf8'), Buffer.from(b.idsp, 'utf8'), b.rand]);
 }
 
-/** E_K[Kc,sp] with K_wrap already derived. `nonce` is for test vectors only; omit it in service. */
+/** E_K[Kc,sp] with K_wrap already derived. `nonce`, when given, must be fresh and random (or a test vector's); omit it to draw one here. */
 export function wrapWith(kWrap: Buffer, kcsp: Buffer, b: WrapBinding, nonce?: Buffer): Buffer {
   requireKey(kWrap);
   requireKey(kcsp);
@@ -261,7 +261,7 @@ export interface MakeVectorInput {
   rand: Buffer;
   /** Kc,sp, fresh for this challenge. */
   sessionKey: Buffer;
-  /** Fixed GCM nonces, for test vectors only. */
+  /** GCM nonces: fresh random ones drawn by the caller (the AuC draws all of a vector's at once), or fixed for test vectors; absent, drawn here. */
   nonceKc?: Buffer;
   nonceKsp?: Buffer;
 }

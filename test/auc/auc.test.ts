@@ -42,6 +42,12 @@ describeEngines('AuC core', (ctx) => {
     expect(unwrap(kc, a.vector.ekc, { idc: 'mallory@lab.example', idsp, rand: a.vector.rand })).toBeUndefined();
     expect(a.vector.expiresAt).toBe(t + 30_000);
     expect(await store.challenges.get(a.vector.rand.toString('base64url'))).toMatchObject({ idc, idsp, used: false });
+    // One random draw per vector is cut into the Rand, the session key and the two GCM nonces: none may share bytes.
+    const nonceKc = a.vector.ekc.subarray(0, 12);
+    const nonceKsp = a.vector.eksp.subarray(0, 12);
+    const parts = [a.vector.rand, fromKc!, nonceKc, nonceKsp, b.vector.rand, b.vector.ekc.subarray(0, 12)].map((x) => x.toString('hex'));
+    expect(new Set(parts).size).toBe(parts.length);
+    for (const x of parts) for (const y of parts) if (x !== y) expect(x.includes(y.slice(0, 16)) || y.includes(x.slice(0, 16))).toBe(false);
   });
 
   it('refuses unknown or disabled terminals and proxies', async () => {
