@@ -11,9 +11,17 @@
  *    loopback addresses, each with one request outstanding, for a few
  *    seconds each way.
  *
+ * 3. With a private redis-server (when `redis-server` is installed): the
+ *    same with the IDS's counts and blocks shared through Redis
+ *    (docs/ids.md, "Intrusion detection across instances"): the latency per
+ *    message when no counter is shared and when every flow's is, the time of
+ *    one exchange of 2,000 shared counters, and the SBC's throughput.
+ *
  * Figures depend on the machine and on what else runs on it.
  */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
+import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +32,9 @@ import { IdsEngine } from '../src/ids/engine.js';
 import { loadRuleFile, readRuleFile } from '../src/ids/load.js';
 import { compileRules } from '../src/ids/rules.js';
 import { shippedRules } from '../src/ids/service.js';
+import { IdsSharing } from '../src/ids/shared.js';
+import { connectRedis } from '../src/store/redis/index.js';
+import { redisIdsBackend } from '../src/store/redis/ids-shared.js';
 import { startSbc } from '../src/sbc/run.js';
 
 const SHIPPED = readRuleFile(shippedRules());
@@ -57,9 +68,18 @@ function messages(n: number): Array<{ r: ReturnType<typeof parseMessage>; src: M
   return out;
 }
 
-function latency(label: string, rulesXml: string): void {
+async function sharingOn(url: string, now?: () => number, shareFrom?: number): Promise<IdsSharing> {
+  const redis = connectRedis({ url, keyPrefix: `bench${process.pid}:` });
+  if (!(await redis.ready(5000))) throw new Error(`redis at ${url} not ready`);
+  return new IdsSharing(redisIdsBackend(redis), { ...(now ? { now } : {}), ...(shareFrom !== undefined ? { shareFrom } : {}), syncMs: 250 });
+}
+
+/** `shareAll`: every counter shared from its first count (the worst case: every flow suspicious). */
+async function latency(label: string, rulesXml: string, redisUrl?: string, shareAll = false): Promise<void> {
   let t = 1_000_000;
-  const engine = new IdsEngine({ rules: compileRules(rulesXml), now: () => (t += 0.05) });
+  const now = () => (t += 0.05);
+  const sharing = redisUrl ? await sharingOn(redisUrl, now, shareAll ? 0 : undefined) : undefined;
+  const engine = new IdsEngine({ rules: compileRules(rulesXml), now, ...(sharing ? { sharing } : {}) });
   const ids = new SipIds(engine);
   const msgs = messages(20_000);
   for (const m of msgs) ids.inbound(m.r, m.src); // warm-up: partners exist, code optimised
@@ -72,12 +92,26 @@ function latency(label: string, rulesXml: string): void {
   }
   samples.sort();
   const q = (p: number) => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))]!.toFixed(2);
-  console.log(`  ${label.padEnd(24)} ${String(engine.rules.rules.length).padStart(4)} rules   p50 ${q(0.5)} µs   p99 ${q(0.99)} µs   (200,000 messages, 2,000 flows)`);
+  console.log(`  ${label.padEnd(36)} ${String(engine.rules.rules.length).padStart(4)} rules   p50 ${q(0.5)} µs   p99 ${q(0.99)} µs   (200,000 messages, 2,000 flows)`);
+  if (sharing && shareAll) {
+    // One exchange of everything those messages left to send (2,000 flows, their addresses and identities).
+    const times: number[] = [];
+    for (let k = 0; k < 5; k++) {
+      for (let i = 0; i < 2000; i++) ids.inbound(msgs[i]!.r, msgs[i]!.src);
+      const a = performance.now();
+      await sharing.sync();
+      times.push(performance.now() - a);
+    }
+    times.sort((x, y) => x - y);
+    console.log(`  one exchange, every 250 ms off the message path, of ${sharing.stats.lastBatch} counters (the most per exchange): median ${times[2]!.toFixed(1)} ms of 5`);
+  }
+  await sharing?.close();
 }
 
-async function throughput(idsOn: boolean, seconds: number): Promise<number> {
+async function throughput(idsOn: boolean, seconds: number, redisUrl?: string): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-ids-'));
-  const ids = idsOn ? new IdsEngine({ rules: loadRuleFile(shippedRules()) }) : undefined;
+  const sharing = idsOn && redisUrl ? await sharingOn(redisUrl) : undefined;
+  const ids = idsOn ? new IdsEngine({ rules: loadRuleFile(shippedRules()), ...(sharing ? { sharing } : {}) }) : undefined;
   const sbc = await startSbc({
     idsp: 'sbc1.lab.example', ksp: randomBytes(32),
     untrusted: { host: '127.0.0.1', udpPort: 0, tcpPort: false, tlsPort: false, tlsPskPort: false },
@@ -122,6 +156,10 @@ async function throughput(idsOn: boolean, seconds: number): Promise<number> {
   for (const t of timers) clearInterval(t);
   for (const s of clients) s.close();
   await sbc.close();
+  if (sharing) {
+    console.log(`  (Redis exchanges: ${sharing.stats.flushes}, failed ${sharing.stats.flushErrors})`);
+    await sharing.close();
+  }
   if (ids && ids.blocks().length > 0) console.log(`  (warning: the IDS blocked ${ids.blocks().length} bench clients)`);
   return rate;
 }
@@ -129,8 +167,13 @@ async function throughput(idsOn: boolean, seconds: number): Promise<number> {
 async function main(): Promise<void> {
   console.log('bench:ids — the intrusion detection (docs/ids.md); a shared machine gives noisy figures\n');
   console.log('added latency per SIP message (adapter + engine):');
-  latency('shipped rules', SHIPPED);
-  latency('100 rules', hundredRules());
+  await latency('shipped rules', SHIPPED);
+  await latency('100 rules', hundredRules());
+  const redis = await benchRedis();
+  if (redis) {
+    await latency('shipped rules, Redis, none shared', SHIPPED, redis.url);
+    await latency('shipped rules, Redis, all shared', SHIPPED, redis.url, true);
+  } else console.log('  (redis-server not found: the shared IDS is not measured)');
   console.log('\nSBC throughput, OPTIONS answered by the SBC (256 UDP clients on 256 loopback addresses, 1 outstanding each):');
   const seconds = Number(process.env.BENCH_SECONDS ?? 4);
   const off1 = await throughput(false, seconds);
@@ -142,7 +185,39 @@ async function main(): Promise<void> {
   console.log(`  IDS off  ${off.toFixed(0)} answers/s  (runs ${off1.toFixed(0)}, ${off2.toFixed(0)})`);
   console.log(`  IDS on   ${on.toFixed(0)} answers/s  (runs ${on1.toFixed(0)}, ${on2.toFixed(0)})`);
   console.log(`  on / off ${((100 * on) / off).toFixed(1)} %`);
+  if (redis) {
+    const shared1 = await throughput(true, seconds, redis.url);
+    const shared2 = await throughput(true, seconds, redis.url);
+    const shared = (shared1 + shared2) / 2;
+    console.log(`  IDS on, shared through Redis  ${shared.toFixed(0)} answers/s  (runs ${shared1.toFixed(0)}, ${shared2.toFixed(0)}); ${((100 * shared) / on).toFixed(1)} % of IDS on alone`);
+    redis.child.kill('SIGKILL');
+  }
   process.exit(0);
 }
 
 void main();
+
+/** A private redis-server on a free port, no persistence; undefined when none is installed. */
+async function benchRedis(): Promise<{ url: string; child: ChildProcess } | undefined> {
+  const bin = process.env.KEYSWITCH_TEST_REDIS_SERVER ?? 'redis-server';
+  if (spawnSync(bin, ['--version']).error) return undefined;
+  const port = await new Promise<number>((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(p));
+    });
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'bench-ids-redis-'));
+  const child = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (out.includes('Ready to accept connections')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`redis-server exited ${code}`)));
+  });
+  child.stdout!.resume();
+  process.on('exit', () => child.kill('SIGKILL'));
+  return { url: `redis://127.0.0.1:${port}`, child };
+}

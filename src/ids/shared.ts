@@ -36,6 +36,8 @@ export class SharedCount {
   /** scan: identities not sent yet, and how many were sent this window (bounded by `cap`). */
   ids: Set<string> | undefined;
   idsSent = 0;
+  /** The exchange that last took it. */
+  epoch = 0;
 
   constructor(
     readonly ref: string,
@@ -118,6 +120,8 @@ export interface IdsSharingOptions {
    * over more than 1/shareFrom instances before any of them loses sight of it.
    */
   shareFrom?: number;
+  /** Counters per exchange at most (default 1,000: some 3,000 commands in one pipeline, well within the command timeout). */
+  maxBatch?: number;
   /** Counters waiting to be sent at most (beyond, the oldest news is dropped). */
   maxPending?: number;
   /** Told of each failed exchange (a log line, at most one a minute is the caller's business). */
@@ -138,12 +142,14 @@ export class IdsSharing {
   readonly #shareFrom: number;
   #forget: CounterRef[] = [];
   #flying = false;
+  #epoch = 0;
+  readonly #maxBatch: number;
   #timer: ReturnType<typeof setInterval> | undefined;
   #reloader: ReturnType<typeof setInterval> | undefined;
   readonly #reloadMs: number;
   #peer: IdsSharedPeer | undefined;
   #closed = false;
-  readonly stats = { flushes: 0, flushErrors: 0, blocksSent: 0, blocksReceived: 0, unblocksReceived: 0, blockErrors: 0, resyncs: 0 };
+  readonly stats = { flushes: 0, flushErrors: 0, blocksSent: 0, blocksReceived: 0, unblocksReceived: 0, blockErrors: 0, resyncs: 0, lastBatch: 0 };
 
   constructor(backend: IdsSharedBackend, o: IdsSharingOptions = {}) {
     this.#backend = backend;
@@ -153,6 +159,7 @@ export class IdsSharing {
     this.#onError = o.onError;
     this.#reloadMs = o.reloadBlocksMs ?? 30_000;
     this.#shareFrom = o.shareFrom ?? 1 / 8;
+    this.#maxBatch = o.maxBatch ?? 1000;
   }
 
   /** The local count from which a counter of a rule with this threshold is shared. */
@@ -243,14 +250,8 @@ export class IdsSharing {
     const t = this.#now();
     const items: SharedCount[] = [];
     const batch: CounterFlush[] = [];
-    for (const s of this.#watched) {
-      if (s.w < Math.floor(t / s.intervalMs) - 1) this.#watched.delete(s);
-      else this.#dirty.add(s);
-    }
-    for (const s of this.#dirty) {
-      const w = Math.floor(t / s.intervalMs);
-      // News of windows already gone counts for nothing any more.
-      if (s.w < w - 1) continue;
+    const epoch = ++this.#epoch;
+    const take = (s: SharedCount): void => {
       const ids = s.ids && s.ids.size > 0 ? [...s.ids] : undefined;
       s.ids = undefined;
       if (ids) s.idsSent += ids.length;
@@ -258,9 +259,30 @@ export class IdsSharing {
       s.sent = s.pend;
       s.sentW = s.w;
       s.oldPend = 0;
+      s.epoch = epoch;
       items.push(s);
+    };
+    // News first, then the totals of the other counters in watch; the rest waits for the next exchange.
+    for (const s of this.#dirty) {
+      if (batch.length >= this.#maxBatch) break;
+      this.#dirty.delete(s);
+      // News of windows already gone counts for nothing any more.
+      if (s.w >= Math.floor(t / s.intervalMs) - 1) take(s);
     }
-    this.#dirty = new Set();
+    for (const s of this.#watched) {
+      if (s.w < Math.floor(t / s.intervalMs) - 1) {
+        this.#watched.delete(s);
+        continue;
+      }
+      if (batch.length >= this.#maxBatch) break;
+      if (s.epoch === epoch) continue;
+      take(s);
+    }
+    // Those read go to the back, so that a long watch list is read in turn.
+    for (const s of items) {
+      if (this.#watched.delete(s)) this.#watched.add(s);
+    }
+    this.stats.lastBatch = batch.length;
     const forget = this.#forget;
     this.#forget = [];
     this.#flying = true;
