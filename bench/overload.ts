@@ -192,9 +192,11 @@ async function phase(name: string, rate: number, seconds: number): Promise<Phase
   let ticks = 0;
   const sampler = setInterval(() => {
     const tick = ++ticks;
-    if (tick % 5 === 0) memory.push(memoryKiB(processTree(proc.pid!)).pssSum / 1024);
+    // every 5 s: each tick is 1 s, or 5 s with --gc (a full collection per scrape)
+    const every5 = args.gc || tick % 5 === 0;
+    if (every5) memory.push(memoryKiB(processTree(proc.pid!)).pssSum / 1024);
     void counters().then((c) => {
-      if (tick % 5 === 0) signals.push(`${fmt(c.fraction * 100)}%/${fmt(c.pending)}/${fmt(c.delayMs)}/${fmt(c.lagMs)}`);
+      if (every5) signals.push(`${fmt(c.fraction * 100)}%/${fmt(c.pending)}/${fmt(c.delayMs)}/${fmt(c.lagMs)}`);
       peak(peakMemory, c.memory);
       if (Number.isNaN(calmAfter) && c.sbc503 === last503 && c.fraction === 0) calmAfter = (Date.now() - started) / 1000;
       last503 = c.sbc503;
