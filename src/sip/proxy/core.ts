@@ -108,8 +108,10 @@ export class ProxyCore {
   ): Promise<RelayOutcome<B>> {
     const onForward = this.#hooks.onForward;
     const onResponse = this.#hooks.onResponse;
-    const src = o.source ?? o.ctx.source;
     const key = o.loopKey;
+    // no hook and no loop key (the SBC): the options as they are, without wrappers per request
+    if (!onForward && !onResponse && key === undefined && !this.#hooks.onError) return relay(o, this.timers);
+    const src = o.source ?? o.ctx.source;
     const prepare = (out: SipRequest, br: B): SendOptions['viaParams'] | void => {
       const extra = o.prepare?.(out, br) ?? undefined;
       if (onForward) onForward({ request: out, source: src, target: targetOf(br) });

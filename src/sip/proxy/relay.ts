@@ -88,10 +88,82 @@ export function failureRank(status: number): number {
   return 2;
 }
 
-export async function relay<B extends RelayBranch>(o: RelayOptions<B>): Promise<RelayOutcome<B>> {
+export function relay<B extends RelayBranch>(o: RelayOptions<B>, timerSet?: Set<NodeJS.Timeout>): Promise<RelayOutcome<B>> {
+  const timers = o.timers ?? timerSet ?? new Set<NodeJS.Timeout>();
+  if (o.fwd.method !== 'INVITE' && o.branches.length === 1) return relayOne(o, o.branches[0]!, timers);
+  return relayForking(o, timers);
+}
+
+/** 100 Trying upstream when a non-INVITE over UDP has no answer after `tryingAfterMs` (RFC 4320); cleared by the caller. */
+function tryingTimer<B extends RelayBranch>(o: RelayOptions<B>, timers: Set<NodeJS.Timeout>): NodeJS.Timeout | undefined {
+  const ctx = o.ctx;
+  if (o.tryingAfterMs === undefined || ctx.source.transport.reliable) return undefined;
+  const t = setTimeout(() => {
+    timers.delete(t);
+    // built from the request as it came: a 100 topped by our own Via would be discarded upstream (§18.1.2)
+    const tx = ctx.transaction;
+    if (tx && !tx.answered) o.upstream(createResponse(tx.request, 100), undefined);
+  }, o.tryingAfterMs);
+  t.unref();
+  timers.add(t);
+  return t;
+}
+
+/**
+ * A non-INVITE to a single branch (a REGISTER to the registrar, most of the SBC's work):
+ * what relayForking does for it, without what only INVITE or forking needs (CANCEL,
+ * ring and no-answer timers, a race against abandonment), which cost a handful of
+ * closures and promises per request.
+ */
+async function relayOne<B extends RelayBranch>(o: RelayOptions<B>, br: B, timers: Set<NodeJS.Timeout>): Promise<RelayOutcome<B>> {
+  const { stack, ctx, fwd } = o;
+  if (ctx.cancelled) return { kind: 'failed', best: undefined, cancelled: true, timeouts: 0 };
+  let upstreamDone = false;
+  const trying = tryingTimer(o, timers);
+  try {
+    if (br.requestUri !== undefined) fwd.uri = br.requestUri;
+    const viaParams = o.prepare?.(fwd, br) ?? undefined;
+    const opts: SendOptions = {
+      onResponse: (res) => {
+        // 1xx before the final (a non-INVITE client transaction passes no later 2xx)
+        if (res.status === 100 || res.status >= 300 || (res.status < 200 && upstreamDone)) return;
+        if (o.accept && !o.accept(res, br)) return;
+        res.shift('Via');
+        o.upstream(res, br);
+      },
+    };
+    if (br.destination) opts.destination = br.destination;
+    if (br.transport) opts.transport = br.transport;
+    if (viaParams) opts.viaParams = viaParams;
+    if (o.noVia) opts.noVia = true;
+    let res: SipResponse;
+    try {
+      res = await stack.send(fwd, opts);
+    } catch {
+      const status = 480;
+      // answered as to the request that came (ours may not have been pushed on `fwd`)
+      const toTag = randomToken();
+      const local = ctx.transaction ? createResponse(ctx.transaction.request, status, undefined, { toTag }) : createResponse(fwd, status, undefined, { toTag });
+      return { kind: 'failed', best: { res: local, status, local: true }, cancelled: false, timeouts: 0 };
+    }
+    if (!res.localReason && o.accept && !o.accept(res, br)) return { kind: 'refused', res, branch: br };
+    // downstream's answer or one the stack made up (timeout, transport) from our copy: our Via goes either way
+    res.shift('Via');
+    if (res.status >= 200 && res.status < 300) return { kind: 'answered', res, branch: br };
+    const status = effectiveStatus(res.status, res.localReason);
+    return { kind: 'failed', best: { res, status, local: res.localReason !== undefined || status !== res.status }, cancelled: false, timeouts: 0 };
+  } finally {
+    upstreamDone = true;
+    if (trying) {
+      clearTimeout(trying);
+      timers.delete(trying);
+    }
+  }
+}
+
+async function relayForking<B extends RelayBranch>(o: RelayOptions<B>, timers: Set<NodeJS.Timeout>): Promise<RelayOutcome<B>> {
   const { stack, ctx, fwd } = o;
   const invite = fwd.method === 'INVITE';
-  const timers = o.timers ?? new Set<NodeJS.Timeout>();
   let cancelled = ctx.cancelled;
   let live: { cancel(): void } | undefined;
   if (invite) {
@@ -119,14 +191,7 @@ export async function relay<B extends RelayBranch>(o: RelayOptions<B>): Promise<
     return t;
   };
 
-  let trying: NodeJS.Timeout | undefined;
-  if (!invite && o.tryingAfterMs !== undefined && !ctx.source.transport.reliable) {
-    trying = later(o.tryingAfterMs, () => {
-      // built from the request as it came: a 100 topped by our own Via would be discarded upstream (§18.1.2)
-      const tx = ctx.transaction;
-      if (tx && !tx.answered) o.upstream(createResponse(tx.request, 100), undefined);
-    });
-  }
+  const trying = invite ? undefined : tryingTimer(o, timers);
 
   try {
     for (const br of o.branches) {
