@@ -40,10 +40,12 @@ export class SessionTable {
   share(shared: RedisSbcSessions, onError?: (e: unknown, what: string) => void): Promise<void> {
     this.#shared = shared;
     if (onError) this.#onSharedError = onError;
-    // Another instance re-registered, refreshed away or dropped this terminal: our copy is stale.
-    return shared.watch((idc) => {
-      if (idc === undefined) this.#byIdc.clear();
-      else this.#byIdc.delete(idc);
+    // Another instance re-registered or dropped this terminal: our copy is stale. A tls-psk
+    // terminal is read at once, since its next TLS handshake may come here and cannot wait.
+    return shared.watch((idc, mechanism) => {
+      if (idc === undefined) return this.#byIdc.clear();
+      this.#byIdc.delete(idc);
+      if (mechanism === 'tls-psk') this.load(idc)?.catch((e: unknown) => this.#onSharedError(e, 'read a tls-psk registration'));
     });
   }
 

@@ -151,6 +151,38 @@ describeRedis('SBC registrations on Redis: two instances', () => {
     }
   });
 
+  it('a tls-psk terminal registered through A opens its TLS-PSK connection at B with the same Kc,sp', async () => {
+    const idc = 'psk-mover@lab.example';
+    const kc = lab.provision(idc);
+    // Registered through A; its secured connection goes to B (the pool's address sent it there).
+    const t = new SipTerminal(lab.terminal(idc, kc, { mechs: 'tls-psk;q=0.5', transport: 'tcp', sbc: { host: '127.0.0.1', port: a.sbc.ports.tcp!, tlsPskPort: b.sbc.ports.tlsPsk! } }));
+    try {
+      await t.registerKs1();
+      // B read the new tls-psk registration when A announced it (the TLS stack cannot wait for Redis).
+      await vi.waitFor(() => expect(b.sessions.get(idc)?.session.keys.sessionKey.equals(a.sessions.get(idc)!.session.keys.sessionKey)).toBe(true));
+      expect((await t.applyMechanism()).mechanism).toBe('tls-psk');
+      expect((await t.options()).status).toBe(200);
+      expect((await t.refresh()).status).toBe(200);
+    } finally {
+      await t.close();
+    }
+    // An instance without a copy (started later, or its copy dropped): the first handshake starts the lookup, the retry finds it.
+    b.sessions.forget(idc);
+    const t2 = new SipTerminal(lab.terminal(idc, kc, { mechs: 'tls-psk;q=0.5', transport: 'tcp', sbc: { host: '127.0.0.1', port: a.sbc.ports.tcp!, tlsPskPort: b.sbc.ports.tlsPsk! } }));
+    try {
+      await t2.registerKs1();
+      await vi.waitFor(() => expect(b.sessions.get(idc)).toBeDefined());
+      b.sessions.forget(idc);
+      // The connection opens with the first request: its handshake finds no copy at B and starts the lookup.
+      const first = await t2.applyMechanism().then(() => t2.options()).then((r) => r.status, () => 'refused');
+      await vi.waitFor(() => expect(b.sessions.get(idc)).toBeDefined());
+      if (first === 'refused') await t2.applyMechanism();
+      expect((await t2.options()).status).toBe(200);
+    } finally {
+      await t2.close();
+    }
+  });
+
   it('the record in Redis holds the session key sealed, never in clear', async () => {
     const idc = 'sealed@lab.example';
     const t = await registered(idc, a);

@@ -16,8 +16,10 @@ import type { SharedRedis } from './client.js';
  *     dn  app-hmac: SBC → terminal sequence blocks handed out (one per instance that serves it)
  *   sbc:win:{<IDsp>|<IDc>}   bitmap, the uplink replay window below `up` (same expiry)
  *
- * and one channel, `<prefix>sbc:changed:<IDsp>`, on which every write or
- * removal names the IDc so that the other instances drop their cached copy.
+ * and one channel, `<prefix>sbc:changed:<IDsp>`, on which every write
+ * (`<instance> <mechanism> <IDc>`) or removal (`<instance> - <IDc>`) is
+ * announced so that the other instances drop their cached copy — and read a
+ * new tls-psk registration at once: the TLS stack asks for Kc,sp synchronously.
  *
  * Each instance keeps a cache (src/sbc/sessions.ts); Redis is the authority
  * for what a terminal may still send: an app-hmac uplink message is claimed
@@ -129,7 +131,7 @@ export class RedisSbcSessions {
       k: this.#vault.seal(s.kcsp, this.#binding(s.idc, s.registeredAt)),
       t: String(s.registeredAt), e: String(s.expiresAt), m: s.mechanism, p: s.protocol, a: s.address, up: '0', dn: '1',
     };
-    await this.#r.run((c) => c.multi().del(reg, this.#win(s.idc)).hset(reg, fields).pexpireat(reg, s.expiresAt).publish(this.#channel, `${this.#instance} ${s.idc}`).exec());
+    await this.#r.run((c) => c.multi().del(reg, this.#win(s.idc)).hset(reg, fields).pexpireat(reg, s.expiresAt).publish(this.#channel, `${this.#instance} ${s.mechanism} ${s.idc}`).exec());
   }
 
   /**
@@ -179,16 +181,17 @@ export class RedisSbcSessions {
    */
   async remove(idc: string, o: { registeredAt?: number; before?: number } = {}): Promise<boolean> {
     const n = await this.#r.run((c) => (c as Scripts).ksSbcRemoveIf(this.#reg(idc), this.#win(idc), o.registeredAt !== undefined ? String(o.registeredAt) : '', o.before !== undefined ? String(o.before) : ''));
-    await this.#r.run((c) => c.publish(this.#channel, `${this.#instance} ${idc}`));
+    await this.#r.run((c) => c.publish(this.#channel, `${this.#instance} - ${idc}`));
     return n === 1;
   }
 
   /**
-   * Calls `onChange(idc)` for every registration another instance writes or
-   * removes, and `onChange(undefined)` after the subscription was lost and
-   * came back (changes may have been missed: drop every cached copy).
+   * Calls `onChange(idc, mechanism)` for every registration another instance
+   * writes (`mechanism`) or removes (undefined), and `onChange(undefined)`
+   * after the subscription was lost and came back (changes may have been
+   * missed: drop every cached copy).
    */
-  async watch(onChange: (idc: string | undefined) => void): Promise<void> {
+  async watch(onChange: (idc: string | undefined, mechanism?: string) => void): Promise<void> {
     const sub = this.#r.redis.duplicate({ keyPrefix: '', enableOfflineQueue: true, lazyConnect: false });
     this.#sub = sub;
     let readyOnce = false;
@@ -200,8 +203,11 @@ export class RedisSbcSessions {
       readyOnce = true;
     });
     sub.on('message', (_ch: string, m: string) => {
-      const sp = m.indexOf(' ');
-      if (sp > 0 && m.slice(0, sp) !== this.#instance) onChange(m.slice(sp + 1));
+      const a = m.indexOf(' ');
+      const b = m.indexOf(' ', a + 1);
+      if (a < 0 || b < 0 || m.slice(0, a) === this.#instance) return;
+      const mech = m.slice(a + 1, b);
+      onChange(m.slice(b + 1), mech === '-' ? undefined : mech);
     });
     await sub.subscribe(this.#channel).catch(() => undefined);
   }
