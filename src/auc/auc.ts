@@ -118,10 +118,18 @@ export class Auc implements AucService {
     // A phone may give its whole AoR or only the user part as the Digest username.
     const userPart = req.idc.includes('@') ? req.idc.slice(0, req.idc.lastIndexOf('@')) : req.idc;
     if (req.username !== req.idc && req.username !== userPart) return { ok: false, reason: 'unknown-terminal' };
-    const gate = await this.#terminalGate(req.idc);
-    if (gate.ok) gate.key.fill(0);
+    // One read for status and password (the long-term key stays sealed); the lockout read as for a vector.
+    const t = await this.store.terminals.digestSecret(req.idc);
+    const lock = t ? await this.lockout.status(req.idc) : await this.lockout.peek(req.idc);
+    const gate: { ok: true } | { ok: false; reason: RejectReason; retryAfterSeconds?: number } = !t
+      ? { ok: false, reason: 'unknown-terminal' }
+      : t.status !== 'active'
+        ? { ok: false, reason: 'disabled' }
+        : lock.locked
+          ? { ok: false, reason: 'locked', retryAfterSeconds: lock.retryAfterSeconds }
+          : { ok: true };
     // A refused IDc costs what a real one does: the same reads and the same hash.
-    const password = await this.store.terminals.sipPassword(req.idc);
+    const password = t?.password;
     const ha1 =
       req.algorithm === 'H235-SHA1'
         ? createHash('sha1').update(password ?? '', 'utf8').digest('hex') // H.235.1: K = SHA-1(password)

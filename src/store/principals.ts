@@ -106,6 +106,13 @@ export class PrincipalRepo {
     return this.vault.open(enc, this.#binding(id, 'sip')).toString('utf8');
   }
 
+  /** Status and SIP password of a terminal in one read, without opening its long-term key (a Digest answer needs none). */
+  async digestSecret(id: string): Promise<{ status: Status; password?: string } | undefined> {
+    const row = await this.hot.digestRow(id);
+    if (!row) return undefined;
+    return { status: row.status as Status, ...(row.sipSecretEnc ? { password: this.vault.open(row.sipSecretEnc, this.#binding(id, 'sip')).toString('utf8') } : {}) };
+  }
+
   async rotate(id: string, key: Buffer): Promise<Principal | undefined> {
     const n = await this.knex(this.shape.table)
       .where(this.shape.idColumn, id)

@@ -13,6 +13,7 @@ const Q = {
   terminalKey: { name: 'ks_terminal_key', text: 'SELECT key_enc, status FROM terminals WHERE idc = $1' },
   proxyKey: { name: 'ks_proxy_key', text: 'SELECT key_enc, status FROM proxies WHERE idsp = $1' },
   sipSecret: { name: 'ks_sip_secret', text: 'SELECT sip_secret_enc FROM terminals WHERE idc = $1' },
+  digestRow: { name: 'ks_digest_row', text: 'SELECT status, sip_secret_enc FROM terminals WHERE idc = $1' },
   failure: { name: 'ks_failure', text: 'SELECT idc, count, window_start, lockouts, locked_until FROM auth_failures WHERE idc = $1' },
   putFailure: {
     name: 'ks_put_failure',
@@ -251,6 +252,11 @@ export class PgHot implements HotStore {
   async sipSecret(idc: string): Promise<string | null | undefined> {
     const r = (await this.#q(Q.sipSecret, [idc])).rows[0];
     return r ? ((r.sip_secret_enc as string | null) ?? null) : undefined;
+  }
+
+  async digestRow(idc: string): Promise<{ status: string; sipSecretEnc: string | null } | undefined> {
+    const r = (await this.#q(Q.digestRow, [idc])).rows[0];
+    return r ? { status: String(r.status), sipSecretEnc: (r.sip_secret_enc as string | null) ?? null } : undefined;
   }
 
   async failure(idc: string): Promise<FailureState | undefined> {

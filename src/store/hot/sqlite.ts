@@ -61,6 +61,7 @@ export class SqliteHot implements HotStore {
       terminalKey: p('SELECT key_enc, status FROM terminals WHERE idc = ?'),
       proxyKey: p('SELECT key_enc, status FROM proxies WHERE idsp = ?'),
       sipSecret: p('SELECT sip_secret_enc FROM terminals WHERE idc = ?'),
+      digestRow: p('SELECT status, sip_secret_enc FROM terminals WHERE idc = ?'),
       failure: p('SELECT idc, count, window_start, lockouts, locked_until FROM auth_failures WHERE idc = ?'),
       putFailure: p(
         'INSERT INTO auth_failures (idc, count, window_start, lockouts, locked_until, updated_at) VALUES (?, ?, ?, ?, ?, ?) ' +
@@ -95,6 +96,11 @@ export class SqliteHot implements HotStore {
   async sipSecret(idc: string): Promise<string | null | undefined> {
     const r = this.#s.sipSecret.get(idc) as { sip_secret_enc: string | null } | undefined;
     return r ? r.sip_secret_enc : undefined;
+  }
+
+  async digestRow(idc: string): Promise<{ status: string; sipSecretEnc: string | null } | undefined> {
+    const r = this.#s.digestRow.get(idc) as { status: string; sip_secret_enc: string | null } | undefined;
+    return r ? { status: r.status, sipSecretEnc: r.sip_secret_enc } : undefined;
   }
 
   async failure(idc: string): Promise<FailureState | undefined> {

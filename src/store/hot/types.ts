@@ -34,6 +34,8 @@ export interface HotStore {
   key(table: 'terminals' | 'proxies', id: string): Promise<KeyRow | undefined>;
   /** The sealed SIP password of a terminal: null when it has none, undefined when there is no such terminal. */
   sipSecret(idc: string): Promise<string | null | undefined>;
+  /** A terminal's status and sealed SIP password (null when none) in one read, for a Digest answer; undefined when there is no such terminal. */
+  digestRow(idc: string): Promise<{ status: string; sipSecretEnc: string | null } | undefined>;
   failure(idc: string): Promise<FailureState | undefined>;
   putFailure(s: FailureState, now: number): Promise<void>;
   clearFailure(idc: string): Promise<void>;
