@@ -35,6 +35,7 @@
  */
 import { findKs1, isS7 } from '../adapters/sip/ks1-sip.js';
 import { KS_HMAC } from '../adapters/sip/sbc-app-hmac.js';
+import { ownString } from './own-string.js';
 import type { MetricsRegistry } from '../metrics/registry.js';
 import type { SipMessage, SipRequest } from '../sip/message.js';
 import type { SipStack } from '../sip/stack.js';
@@ -220,7 +221,8 @@ export class OverloadGate {
       if (until > t && m.size < this.#o.maxRemembered) break;
       m.delete(k);
     }
-    m.set(branch, t + this.#o.rememberMs);
+    // a copy: the branch is a slice of the request's header text, which the table would keep for rememberMs
+    m.set(ownString(branch), t + this.#o.rememberMs);
   }
 }
 
