@@ -82,6 +82,7 @@ export class Lab {
   readonly sbcKey = randomBytes(32).toString('hex');
   readonly procs = new Map<string, Proc>();
   readonly #forwarders: ChildProcess[] = [];
+  #pgFront: ChildProcess | undefined;
   readonly #hosts: string[];
   #balanced: string[] = [];
   readonly #trace: string[] = [];
@@ -153,15 +154,30 @@ export class Lab {
     const u = new URL(this.o.pgUrl);
     const sock = join(this.dir, 'pg.sock');
     await this.#forwarder([process.execPath, '-e', FORWARD, 'unix', sock, 'tcp', u.hostname, u.port || '5432']);
-    await this.#forwarder(['ip', 'netns', 'exec', this.ns('pg'), process.execPath, '-e', FORWARD, 'tcp', this.addr('pg'), '5432', 'unix', sock]);
+    await this.pgUp();
     writeFileSync(join(this.dir, 'sbc.key'), this.sbcKey + '\n', { mode: 0o600 });
   }
 
-  #forwarder(args: string[]): Promise<void> {
+  /** PostgreSQL at pg:5432 again (after `pgDown`): new connections are served. */
+  async pgUp(): Promise<void> {
+    this.#pgFront = await this.#forwarder(['ip', 'netns', 'exec', this.ns('pg'), process.execPath, '-e', FORWARD, 'tcp', this.addr('pg'), '5432', 'unix', join(this.dir, 'pg.sock')]);
+  }
+
+  /** PostgreSQL gone from the roles' point of view, as in a restart: every connection cut, new ones refused. */
+  async pgDown(): Promise<void> {
+    const p = this.#pgFront;
+    if (!p) return;
+    this.#pgFront = undefined;
+    const gone = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await gone;
+  }
+
+  #forwarder(args: string[]): Promise<ChildProcess> {
     const p = spawn(args[0]!, args.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
     this.#forwarders.push(p);
-    return new Promise<void>((resolve, reject) => {
-      p.stdout!.once('data', () => resolve());
+    return new Promise<ChildProcess>((resolve, reject) => {
+      p.stdout!.once('data', () => resolve(p));
       p.once('exit', (c) => reject(new Error(`forwarder ${args.join(' ')} exited ${c}`)));
     });
   }

@@ -26,7 +26,7 @@ async function call(l: Lab, aliceSbc: string, bobSbc: string): Promise<void> {
 
 describeLab('scale-out: two SBC instances of one pool in hosts of their own', ['auc', 'ss-a', 'sbc-a', 'sbc-b', 'vip', 't1', 't2'], async (lab: Lab) => {
   lab.provisionPool();
-  for (const who of ['alice', 'bob']) keys[who] = lab.provisionTerminal(`${who}@lab.example`);
+  for (const who of ['alice', 'bob', 'dave']) keys[who] = lab.provisionTerminal(`${who}@lab.example`);
   await lab.start('auc', 'auc');
   await lab.start('ss-a', 'ss-a');
   await Promise.all([lab.start('sbc-a', 'sbc-a'), lab.start('sbc-b', 'sbc-b'), lab.startBalancer(['sbc-a', 'sbc-b'])]);
@@ -45,5 +45,23 @@ describeLab('scale-out: two SBC instances of one pool in hosts of their own', ['
       await call(l, vip, vip);
       await l.balance(`up ${host}`);
     }
+  }, 120_000);
+
+  it('PostgreSQL restarted (every connection cut, then refused): with no role restarted, a terminal not seen before registers and calls work', async () => {
+    const l = lab();
+    const sbc = `${l.addr('sbc-a')}:5060`;
+    const register = async () => {
+      const r = l.terminal('t1', 'register', ['--id', 'dave@lab.example', '--sbc', sbc, '--mechs', 'app-hmac;q=0.5', '--timeout', '5'], keys.dave);
+      await r.done;
+      return r.list[0] ?? {};
+    };
+    await l.pgDown();
+    // its key is in the database only: nothing to register it with while the database is away
+    expect(await register()).toMatchObject({ ok: false });
+    await l.pgUp();
+    let last: Record<string, unknown> = {};
+    for (let i = 0; i < 30 && last.ok !== true; i++) last = await register();
+    expect(last, l.logs()).toMatchObject({ ok: true, idc: 'dave@lab.example' });
+    await call(l, sbc, `${l.addr('sbc-b')}:5060`);
   }, 120_000);
 });
