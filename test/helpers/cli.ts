@@ -9,6 +9,24 @@ export function ks(args: string[], env: NodeJS.ProcessEnv = {}, input?: string) 
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** `ks` without blocking the worker, so that tests that wait out deadlines can run at once (it.concurrent). */
+export function ksAsync(args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<ReturnType<typeof ks>> {
+  return new Promise((resolve) => {
+    const proc = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout!.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+    proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    proc.stdin!.end(input);
+    // as spawnSync's timeout in ks: killed, its code is null
+    const timer = setTimeout(() => proc.kill('SIGTERM'), 60_000);
+    proc.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
 export interface Daemon {
   proc: ChildProcess;
   output: () => string;

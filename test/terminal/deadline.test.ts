@@ -9,7 +9,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTerminalRegister } from '../../src/cli/terminal.js';
-import { ks } from '../helpers/cli.js';
+import { ksAsync as ks } from '../helpers/cli.js';
 import { startLab, type Lab } from '../sbc/setup.js';
 
 let dropUdp: UdpSocket;
@@ -44,10 +44,11 @@ afterAll(async () => {
 
 const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').pop() ?? '{}');
 
-describe('terminal commands end at their deadline when the SBC drops their traffic', () => {
+// concurrent: each test but the last waits out a deadline against its own process, and nothing is shared between them
+describe.concurrent('terminal commands end at their deadline when the SBC drops their traffic', () => {
   for (const proto of ['sip', 'mgcp', 'h248'] as const) {
-    it(`terminal register --proto ${proto} --timeout 2: exit 1 and a clear error naming the SBC`, () => {
-      const r = ks(['terminal', 'register', '--proto', proto, '--id', 'alice@lab.example', '--key', key, '--sbc', `127.0.0.1:${udpPort}`, '--timeout', '2']);
+    it(`terminal register --proto ${proto} --timeout 2: exit 1 and a clear error naming the SBC`, async () => {
+      const r = await ks(['terminal', 'register', '--proto', proto, '--id', 'alice@lab.example', '--key', key, '--sbc', `127.0.0.1:${udpPort}`, '--timeout', '2']);
       expect(r.code, r.stderr).toBe(1);
       const line = lastJson(r.stdout);
       expect(line).toMatchObject({ ok: false, protocol: proto, authFailed: false });
@@ -56,29 +57,31 @@ describe('terminal commands end at their deadline when the SBC drops their traff
     });
   }
 
-  it('terminal register over TCP to an SBC that accepts and stays silent', () => {
-    const r = ks(['terminal', 'register', '--id', 'alice@lab.example', '--key', key, '--sbc', `127.0.0.1:${tcpPort}`, '--transport', 'tcp', '--timeout', '1.5']);
+  it('terminal register over TCP to an SBC that accepts and stays silent', async () => {
+    const r = await ks(['terminal', 'register', '--id', 'alice@lab.example', '--key', key, '--sbc', `127.0.0.1:${tcpPort}`, '--transport', 'tcp', '--timeout', '1.5']);
     expect(r.code, r.stderr).toBe(1);
     expect(lastJson(r.stdout).error).toBe(`timeout: no answer from the SBC at 127.0.0.1:${tcpPort} within 1.5 s`);
   });
 
-  it('has a deadline without --timeout too (10 s, not SIP\'s 32 s)', () => {
-    const r = ks(['terminal', 'register', '--id', 'alice@lab.example', '--key', key, '--sbc', `127.0.0.1:${udpPort}`]);
+  it('has a deadline without --timeout too (10 s, not SIP\'s 32 s)', async () => {
+    const r = await ks(['terminal', 'register', '--id', 'alice@lab.example', '--key', key, '--sbc', `127.0.0.1:${udpPort}`]);
     expect(r.code, r.stderr).toBe(1);
     expect(lastJson(r.stdout).error).toBe(`timeout: no answer from the SBC at 127.0.0.1:${udpPort} within 10 s`);
   });
 
-  it('terminal call and terminal answer end too', () => {
-    const call = ks(['terminal', 'call', '--id', 'alice@lab.example', '--key', key, '--sbc', `127.0.0.1:${udpPort}`, '--to', 'bob@lab.example', '--timeout', '2']);
+  it('terminal call and terminal answer end too', async () => {
+    const [call, answer] = await Promise.all([
+      ks(['terminal', 'call', '--id', 'alice@lab.example', '--key', key, '--sbc', `127.0.0.1:${udpPort}`, '--to', 'bob@lab.example', '--timeout', '2']),
+      ks(['terminal', 'answer', '--id', 'bob@lab.example', '--key', key, '--sbc', `127.0.0.1:${udpPort}`, '--timeout', '2']),
+    ]);
     expect(call.code, call.stderr).toBe(1);
     expect(lastJson(call.stdout)).toMatchObject({ event: 'failed', error: `timeout: no answer from the SBC at 127.0.0.1:${udpPort} within 2 s`, authFailed: false });
-    const answer = ks(['terminal', 'answer', '--id', 'bob@lab.example', '--key', key, '--sbc', `127.0.0.1:${udpPort}`, '--timeout', '2']);
     expect(answer.code, answer.stderr).toBe(1);
     expect(lastJson(answer.stdout)).toMatchObject({ event: 'failed', error: `timeout: no answer from the SBC at 127.0.0.1:${udpPort} within 2 s` });
   });
 
-  it('refuses a timeout that is not a positive number', () => {
-    const r = ks(['terminal', 'register', '--id', 'alice@lab.example', '--key', key, '--sbc', `127.0.0.1:${udpPort}`, '--timeout', '0']);
+  it('refuses a timeout that is not a positive number', async () => {
+    const r = await ks(['terminal', 'register', '--id', 'alice@lab.example', '--key', key, '--sbc', `127.0.0.1:${udpPort}`, '--timeout', '0']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/--timeout must be a positive number/);
   });
