@@ -89,7 +89,7 @@ async function main(): Promise<void> {
     const memUs = await run('memory', new SbcFlow<SbcReplayState>({ idsp: IDSP, ksp, offered: [{ name: 'app-hmac', q: 0.5 }] }), new SessionTable());
     const shared = new RedisSbcSessions(redis, new KeyVault(randomBytes(32)), IDSP);
     const sessions = new SessionTable();
-    await sessions.share(shared);
+    sessions.share(shared);
     const stats = async (): Promise<{ cmds: number; calls: number }> => {
       const info = await redis.redis.info('stats');
       const cmds = Number(/total_commands_processed:(\d+)/.exec(info)![1]);

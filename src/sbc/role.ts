@@ -90,7 +90,7 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
   const replayState = redis ? new RedisSbcState(redis, c.idsp) : undefined;
   const shares = replayState ? { replayState } : {};
   const sharedSessions = redis ? new RedisSbcSessions(redis, store.vault, c.idsp) : undefined;
-  if (sharedSessions) await sessions.share(sharedSessions, (e, what) => log.warn({ err: e instanceof Error ? e.message : String(e) }, `sbc: could not ${what} in the shared state`));
+  if (sharedSessions) sessions.share(sharedSessions, (e, what) => log.warn({ err: e instanceof Error ? e.message : String(e) }, `sbc: could not ${what} in the shared state`));
   const sip = await startSbc({
     ...shares,
     idsp: c.idsp,

@@ -37,12 +37,12 @@ export class SessionTable {
   constructor(private readonly now: () => number = Date.now) {}
 
   /** Shares the table through Redis; `onError` hears of writes that could not be made in the background. */
-  share(shared: RedisSbcSessions, onError?: (e: unknown, what: string) => void): Promise<void> {
+  share(shared: RedisSbcSessions, onError?: (e: unknown, what: string) => void): void {
     this.#shared = shared;
     if (onError) this.#onSharedError = onError;
     // Another instance re-registered or dropped this terminal: our copy is stale. A tls-psk
     // terminal is read at once, since its next TLS handshake may come here and cannot wait.
-    return shared.watch((idc, mechanism) => {
+    shared.watch((idc, mechanism) => {
       if (idc === undefined) return this.#byIdc.clear();
       this.#byIdc.delete(idc);
       if (mechanism === 'tls-psk') this.load(idc)?.catch((e: unknown) => this.#onSharedError(e, 'read a tls-psk registration'));

@@ -38,7 +38,7 @@ describeRedis('SBC pool on Redis: dialogs', () => {
     expect(await redis.ready(5000)).toBe(true);
     const sh = new RedisSbcSessions(redis, vault, IDSP);
     const sessions = new SessionTable();
-    await sessions.share(sh);
+    sessions.share(sh);
     closers.push(async () => {
       await sh.close();
       await redis.close();

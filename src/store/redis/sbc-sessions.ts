@@ -191,7 +191,7 @@ export class RedisSbcSessions {
    * after the subscription was lost and came back (changes may have been
    * missed: drop every cached copy).
    */
-  async watch(onChange: (idc: string | undefined, mechanism?: string) => void): Promise<void> {
+  watch(onChange: (idc: string | undefined, mechanism?: string) => void): void {
     const sub = this.#r.redis.duplicate({ keyPrefix: '', enableOfflineQueue: true, lazyConnect: false });
     this.#sub = sub;
     let readyOnce = false;
@@ -209,7 +209,8 @@ export class RedisSbcSessions {
       const mech = m.slice(a + 1, b);
       onChange(m.slice(b + 1), mech === '-' ? undefined : mech);
     });
-    await sub.subscribe(this.#channel).catch(() => undefined);
+    // Not awaited: a role starting while Redis is down starts all the same (and answers 503 until it is back).
+    sub.subscribe(this.#channel).catch(() => undefined);
   }
 
   async close(): Promise<void> {
