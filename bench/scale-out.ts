@@ -1,5 +1,5 @@
 /**
- * npm run bench:scale-out [-- --count 2000 --rate 400 --runs 3]
+ * npm run bench:scale-out [-- --count 2000 --rate 400 --runs 3 --overload on|off]
  *
  * Registrations per second through one and through two SBC instances, each
  * pinned to its own core (taskset), in the network-namespace lab of the
@@ -28,6 +28,8 @@ const { values: args } = parseArgs({
     count: { type: 'string', default: '2000' },
     rate: { type: 'string', default: '400' },
     runs: { type: 'string', default: '3' },
+    /** `off`: the SBC's overload gate ignores event-loop lag and the core's delay (a machine loaded by other work). */
+    overload: { type: 'string', default: 'on' },
   },
 });
 const count = Number(args.count);
@@ -46,7 +48,7 @@ if (spawnSync('taskset', ['-V']).status !== 0) {
   process.exit(1);
 }
 const cores = cpus().length;
-console.log(`bench:scale-out: ${cores} cores, ${cpus()[0]?.model ?? '?'}; ${fmt(count)} terminals per host offered at ${fmt(rate)}/s, median of ${runs}`);
+console.log(`bench:scale-out: ${cores} cores, ${cpus()[0]?.model ?? '?'}; ${fmt(count)} terminals per host offered at ${fmt(rate)}/s, median of ${runs}; overload gate ${args.overload}`);
 if (cores < 3) console.log('  (fewer than 3 cores: the SBCs are pinned to cores 0 and 1, which the softswitch, the AuC, Redis and the load share)');
 
 const lab = await Lab.open({ pgUrl: PG_URL, hosts: ['auc', 'redis', 'ss-a', 'sbc-a', 'sbc-b', 't1', 't2'], logLevel: 'error' });
@@ -59,6 +61,8 @@ try {
   const keysA = lab.provisionMany(count, 'a');
   const keysB = lab.provisionMany(count, 'b');
   await lab.startRedis();
+  const usedMemory = () => Number(/^used_memory:(\d+)/m.exec(lab.redisCli('INFO', 'memory'))?.[1] ?? NaN);
+  const emptyMemory = usedMemory();
 
   /** One host's load: `count` registrations at `rate`/s; completions and the span they took. */
   const load = async (host: string, sbc: string, keys: string) => {
@@ -80,7 +84,11 @@ try {
   for (const redis of [false, true]) {
     for (const instances of [1, 2]) {
       // all of a host's terminals come from one address: the intrusion detection would take that for a flood
-      const env = { KEYSWITCH_IDS: 'off', ...(redis ? {} : { KEYSWITCH_REDIS_URL: '' }) };
+      const env = {
+        KEYSWITCH_IDS: 'off',
+        ...(redis ? {} : { KEYSWITCH_REDIS_URL: '' }),
+        ...(args.overload === 'off' ? { KEYSWITCH_OVERLOAD_SBC_LAG_MS: '0', KEYSWITCH_OVERLOAD_SBC_CORE_DELAY_MS: '0' } : {}),
+      };
       await lab.start('auc', 'auc', { env });
       await lab.start('ss-a', 'ss-a', { env });
       const sbcs = instances === 1 ? ['sbc-a'] : ['sbc-a', 'sbc-b'];
@@ -117,10 +125,13 @@ try {
   for (const r of rows) console.log(r);
   if (reasons.size > 0) console.log(`failures: ${[...reasons].map(([k, v]) => `${v}× ${k}`).join('; ')}`);
 
+  // what the registered terminals hold in Redis: both hosts' terminals registered by the last phase, none expired yet
+  const perTerminal = (usedMemory() - emptyMemory) / (2 * count);
+  console.log(`\nRedis memory per registered terminal (used_memory, ${fmt(2 * count)} terminals, DBSIZE ${lab.redisCli('DBSIZE')}): ${fmt(perTerminal)} bytes`);
   // the round trip an SBC host pays per Redis command (no pipelining): redis-benchmark PING from sbc-a, one connection
   const rtt = spawnSync('ip', ['netns', 'exec', lab.ns('sbc-a'), 'redis-benchmark', '-h', lab.addr('redis'), '-p', '6379', '-c', '1', '-n', '20000', '-t', 'ping', '-q', '--csv'], { encoding: 'utf8' });
   const perSecond = Number(/"PING_INLINE","([\d.]+)"/.exec(rtt.stdout)?.[1] ?? /"PING_MBULK","([\d.]+)"/.exec(rtt.stdout)?.[1] ?? NaN);
-  if (Number.isFinite(perSecond)) console.log(`\nRedis round trip from an SBC host (redis-benchmark PING, 1 connection): ${fmt(1e6 / perSecond, 1)} µs`);
+  if (Number.isFinite(perSecond)) console.log(`Redis round trip from an SBC host (redis-benchmark PING, 1 connection): ${fmt(1e6 / perSecond, 1)} µs`);
   else console.log(`\nredis-benchmark gave no PING figure: ${rtt.stdout}${rtt.stderr}`);
   console.log('Figures from a shared 2-core machine are noisy; see docs/scale-out.md for how to read them.');
 } finally {
