@@ -3,6 +3,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Auc } from '../../src/auc/auc.js';
 import { ReportRefusedError } from '../../src/contracts/auc.js';
 import { Registrar, DEFAULT_EXPIRES, type RegisterInput } from '../../src/softswitch/registrar.js';
+import { LocationCache } from '../../src/softswitch/location-cache.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { RedisBindingRepo } from '../../src/store/redis/bindings.js';
 import { RedisChallengeStore } from '../../src/store/redis/challenges.js';
@@ -107,6 +108,19 @@ describeRedis('state shared through Redis', () => {
     const rm = await rb.apply(plan(rb, reg(aor, 'sip:alice@192.0.2.20:5060', 'k0', 2, 0)));
     expect(rm.ok && rm.removed.map((x) => x.contact)).toEqual(['sip:alice@192.0.2.20:5060']);
     expect((await ra.current(aor)).some((x) => x.contact === 'sip:alice@192.0.2.20:5060')).toBe(false);
+  });
+
+  it("an instance's location cache serves a binding another instance removed for at most its TTL", async () => {
+    const ra = new Registrar(new RedisBindingRepo(a, now), DEFAULT_EXPIRES, now);
+    const cacheB = new LocationCache(new RedisBindingRepo(b, now), { ttlMs: 2000, now });
+    const aor = 'frank@lab.example';
+    await ra.apply(plan(ra, reg(aor, 'sip:frank@192.0.2.50:5060', 'f1', 1)));
+    expect(await cacheB.lookup(aor)).toHaveLength(1);
+    await ra.apply(plan(ra, reg(aor, 'sip:frank@192.0.2.50:5060', 'f1', 2, 0)));
+    t += 1999;
+    expect(await cacheB.lookup(aor)).toHaveLength(1);
+    t += 1;
+    expect(await cacheB.lookup(aor)).toEqual([]);
   });
 
   it('a binding expires: its key has a TTL, reads skip it, and the sweep reports it to one instance only', async () => {

@@ -94,8 +94,13 @@ const SCRIPTS = {
   takeExpired: new RedisScript(TAKE_EXPIRED, 1),
 };
 
-/** Optimistic attempts of one update before it is given up (answered 503: the AoR is changing faster than it can be read). */
-const ATTEMPTS = 8;
+/**
+ * Optimistic attempts of one update before it is given up (answered 503: the
+ * AoR is changing faster than it can be read). Each failed attempt means
+ * another update of the AoR succeeded, so N updates at once need at most N
+ * attempts; past the second, a short random pause spreads them out.
+ */
+const ATTEMPTS = 32;
 
 export class RedisBindingRepo implements LocationStore {
   constructor(private readonly shared: SharedRedis, private readonly now: () => number) {}
@@ -118,6 +123,7 @@ export class RedisBindingRepo implements LocationStore {
 
   async update<T>(aor: string, decide: (live: SipBinding[]) => BindingDecision<T>): Promise<{ committed: boolean; result: T; live: SipBinding[]; removed: SipBinding[] }> {
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      if (attempt >= 2) await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, attempt * 2)));
       const now = this.now();
       const { version, all } = await this.#read(aor);
       const live = ordered(all, now);
