@@ -262,7 +262,10 @@ export class IdsEngine implements IdsSharedPeer {
       const refs: CounterRef[] = [];
       for (const r of this.#rules.rules) {
         if (r.number <= 0 || r.per === 'global') continue;
-        for (const k of keys) refs.push({ ref: counterRef(r.name, k.startsWith('id:') ? 'identity' : k.includes(':') && !isV6Address(k) ? 'flow' : 'address', k.startsWith('id:') ? k.slice(3) : k), intervalMs: r.intervalMs });
+        for (const k of keys) {
+          const [kind, key] = partnerOf(k);
+          refs.push({ ref: counterRef(r.name, kind, key), intervalMs: r.intervalMs });
+        }
       }
       this.#sharing.unblock(keys, refs);
     }
@@ -544,8 +547,11 @@ function counterRef(rule: string, kind: string, key: string): string {
   return `${rule}|${kind}|${key}`;
 }
 
-function isV6Address(k: string): boolean {
-  return !k.startsWith('[') && k.split(':').length > 2;
+/** The partner a block target names: `id:<identity>`, a flow (`a.b.c.d:port`, `[v6]:port`) or an address (v4 or v6). */
+function partnerOf(target: string): ['identity' | 'flow' | 'address', string] {
+  if (target.startsWith('id:')) return ['identity', target.slice(3)];
+  const colons = target.split(':').length - 1;
+  return target.startsWith('[') || colons === 1 ? ['flow', target] : ['address', target];
 }
 
 function sharedRefs(counters: ReadonlyArray<Counter | undefined>): CounterRef[] {
