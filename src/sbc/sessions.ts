@@ -21,6 +21,9 @@ export interface RegisteredTerminal {
   expiresAt: number; // Unix ms
 }
 
+const ABSENT_MS = 1000;
+const ABSENT_MAX = 10_000;
+
 /**
  * The registered terminals. In the process by default; with `share()` (a
  * pool on Redis, docs/scale-out.md) every registration is also written to
@@ -33,6 +36,12 @@ export class SessionTable {
   #shared: RedisSbcSessions | undefined;
   #onSharedError: (e: unknown, what: string) => void = () => undefined;
   readonly #loading = new Map<string, Promise<RegisteredTerminal | undefined>>();
+  /**
+   * IDcs just looked up and not found, for a second: a flood of requests
+   * naming unknown IDcs costs Redis one lookup per IDc per second, not one per
+   * message. A registration of one of them, announced on the channel, clears it.
+   */
+  readonly #absent = new Map<string, number>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -43,8 +52,12 @@ export class SessionTable {
     // Another instance re-registered or dropped this terminal: our copy is stale. A tls-psk
     // terminal is read at once, since its next TLS handshake may come here and cannot wait.
     shared.watch((idc, mechanism) => {
-      if (idc === undefined) return this.#byIdc.clear();
+      if (idc === undefined) {
+        this.#absent.clear();
+        return this.#byIdc.clear();
+      }
       this.#byIdc.delete(idc);
+      this.#absent.delete(idc);
       if (mechanism === 'tls-psk') this.load(idc)?.catch((e: unknown) => this.#onSharedError(e, 'read a tls-psk registration'));
     });
   }
@@ -79,7 +92,17 @@ export class SessionTable {
     if (!sh || this.get(idc)) return undefined;
     const inFlight = this.#loading.get(idc);
     if (inFlight) return inFlight;
-    const p = sh.get(idc, this.now()).then((st) => {
+    const now = this.now();
+    const absentUntil = this.#absent.get(idc);
+    if (absentUntil !== undefined) {
+      if (absentUntil > now) return Promise.resolve(undefined);
+      this.#absent.delete(idc);
+    }
+    const p = sh.get(idc, now).then((st) => {
+      if (!st && !this.get(idc)) {
+        if (this.#absent.size >= ABSENT_MAX) this.#absent.clear();
+        this.#absent.set(idc, this.now() + ABSENT_MS);
+      }
       if (!st || this.get(idc)) return this.get(idc);
       const session: SbcSession = { idc: st.idc, idsp: st.idsp, mechanism: st.mechanism, keys: new SessionKeys(st.kcsp), registeredAt: st.registeredAt };
       st.kcsp.fill(0);

@@ -111,7 +111,7 @@ describeRedis('two SBC processes on one Redis', () => {
       await ctx.cleanup();
     });
 
-    it('registered through A, served by B; what B accepted is refused at A; Redis holds the key sealed', async () => {
+    it('registered through A, served by B, also after A is killed; what B accepted is refused at A; Redis holds the key sealed', async () => {
       const [atA, atB] = sbcPorts as [number, number];
       const t = new SipTerminal({ idc: IDC, kc, transport: 'tcp', mechs: 'app-hmac;q=0.5', sbc: { host: '127.0.0.1', port: atA }, tls: { servername: IDSP } } as ConstructorParameters<typeof SipTerminal>[0]);
       try {
@@ -125,6 +125,15 @@ describeRedis('two SBC processes on one Redis', () => {
         expect(replayAtA.status).toBe(403);
         expect(replayAtA.get('Warning')).toContain('KS-HMAC replayed');
         expect((await exchange(atA, signedOptions(t))).status).toBe(200);
+        // A killed (-9): the terminal's next messages reach B, which serves them from Redis.
+        const sbcA = daemons[2]!;
+        sbcA.proc.kill('SIGKILL');
+        await new Promise((r) => (sbcA.proc.exitCode !== null || sbcA.proc.signalCode !== null ? r(undefined) : sbcA.proc.once('exit', r)));
+        for (let i = 0; i < 3; i++) {
+          const res = await exchange(atB, signedOptions(t));
+          expect(res.status).toBe(200);
+          expect(verifySipMessage(res, t.verifier!)).toBe('ok');
+        }
         const raw = connectRedis({ url: redis.url, keyPrefix: '' });
         try {
           expect(await raw.ready(5000)).toBe(true);

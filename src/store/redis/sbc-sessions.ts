@@ -66,6 +66,13 @@ redis.call('PEXPIREAT', KEYS[2], redis.call('HGET', KEYS[1], 'e'))
 return 'ok'
 `;
 
+/** Reads a registration and hands out the next downlink block, in one step; nothing when there is none. */
+const READ = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local dn = redis.call('HINCRBY', KEYS[1], 'dn', 1)
+return {dn, redis.call('HGETALL', KEYS[1])}
+`;
+
 /** Removes the registration only if it is the generation named (or older than `before`). */
 const REMOVE_IF = `
 local t = redis.call('HGET', KEYS[1], 't')
@@ -86,6 +93,7 @@ return 1
 `;
 
 type Scripts = Redis & {
+  ksSbcRead(reg: string): Promise<[number, string[]] | null>;
   ksSbcClaimUp(reg: string, win: string, gen: string, seq: string, window: string): Promise<string>;
   ksSbcRemoveIf(reg: string, win: string, gen: string, before: string): Promise<number>;
   ksSbcTouch(reg: string, win: string, gen: string, expiresAt: string): Promise<number>;
@@ -108,6 +116,7 @@ export class RedisSbcSessions {
     const r = shared.redis as Scripts;
     if (typeof r.ksSbcClaimUp !== 'function') {
       r.defineCommand('ksSbcClaimUp', { numberOfKeys: 2, lua: CLAIM_UP });
+      r.defineCommand('ksSbcRead', { numberOfKeys: 1, lua: READ });
       r.defineCommand('ksSbcRemoveIf', { numberOfKeys: 2, lua: REMOVE_IF });
       r.defineCommand('ksSbcTouch', { numberOfKeys: 2, lua: TOUCH });
     }
@@ -139,15 +148,12 @@ export class RedisSbcSessions {
    * downlink sequence number this instance may sign with (its own block).
    */
   async get(idc: string, now: number): Promise<(StoredSession & { downlinkFrom: number }) | undefined> {
-    const reg = this.#reg(idc);
-    const res = await this.#r.run((c) => c.multi().hgetall(reg).hincrby(reg, 'dn', 1).exec());
-    const h = res?.[0]?.[1] as Record<string, string> | undefined;
-    const block = Number(res?.[1]?.[1]);
-    if (!h || !h.k || !h.t) {
-      // hincrby made a stray hash of an absent key: remove it
-      await this.#r.run((c) => c.del(reg));
-      return undefined;
-    }
+    const res = await this.#r.run((c) => (c as Scripts).ksSbcRead(this.#reg(idc)));
+    if (!res) return undefined;
+    const block = Number(res[0]);
+    const h: Record<string, string> = {};
+    for (let i = 0; i + 1 < res[1].length; i += 2) h[res[1][i]!] = res[1][i + 1]!;
+    if (!h.k || !h.t) return undefined;
     const registeredAt = Number(h.t);
     const expiresAt = Number(h.e);
     if (!(expiresAt > now)) return undefined;
