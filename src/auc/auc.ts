@@ -152,6 +152,13 @@ export class Auc implements AucService {
   async #bind(r: { idc: string; idsp: string; rand?: Buffer }, from: Requester, requireGrant: boolean): Promise<boolean> {
     if (r.rand) {
       const rand = r.rand.toString('base64url');
+      const ch = this.store.challenges;
+      // shared challenges (Redis): the check and the mark in one round trip
+      if (ch.consumeFrom) {
+        const o = await ch.consumeFrom(rand, r.idc, r.idsp, from);
+        if (o === 'refused') throw new ReportRefusedError();
+        return o === 'ok';
+      }
       const c = await this.store.challenges.get(rand);
       if (!c || c.kind !== 'ks1' || c.requester !== from || c.idc !== r.idc || c.idsp !== r.idsp) throw new ReportRefusedError();
       return this.store.challenges.consume(rand, r.idc, r.idsp);

@@ -210,6 +210,14 @@ describeRedis('AuC replicas on one Redis and one database', () => {
       // and a failure report on the used Rand counts nothing
       expect(await auc1.failed({ idc, idsp, rand: v.vector.rand }, softswitch)).toEqual({ locked: false });
       expect(await s2.failures.get(idc)).toBeUndefined();
+      // another RADIUS client reporting someone else's fresh Rand is refused, and does not use it up
+      const w = await auc2.vector({ idc, idsp }, softswitch);
+      if (!w.ok) throw new Error('expected a vector');
+      const other = { idc, idsp, ipc: '198.51.100.70', protocol: 'sip', contact: '<sip:alice@198.51.100.70:5060>', mechanism: 'app-hmac', expiresAt: t + 3600_000, rand: w.vector.rand };
+      await expect(auc1.registered(other, 'radius:203.0.113.9')).rejects.toBeInstanceOf(ReportRefusedError);
+      await expect(auc2.failed({ idc, idsp, rand: w.vector.rand }, 'radius:203.0.113.9')).rejects.toBeInstanceOf(ReportRefusedError);
+      await auc1.registered({ ...other, ipc: '192.0.2.11', contact: '<sip:alice@192.0.2.11:5060>' }, softswitch);
+      expect((await s2.registrations.forTerminal(idc)).map((r) => r.ipc).sort()).toEqual(['192.0.2.10', '192.0.2.11']);
     });
   });
 });

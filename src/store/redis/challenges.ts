@@ -36,6 +36,13 @@ if not v[1] or v[1] ~= ARGV[1] or v[2] ~= ARGV[2] or v[3] ~= '0' or tonumber(v[4
 redis.call('HSET', KEYS[1], 'u', '1')
 return 1`;
 
+const CONSUME_FROM = `
+local v = redis.call('HMGET', KEYS[1], 'idc', 'idsp', 'rq', 'u', 'e')
+if not v[1] or v[1] ~= ARGV[1] or v[2] ~= ARGV[2] or v[3] ~= ARGV[3] then return -1 end
+if v[4] ~= '0' or tonumber(v[5]) <= tonumber(ARGV[4]) then return 0 end
+redis.call('HSET', KEYS[1], 'u', '1')
+return 1`;
+
 const GRANT = `
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
 local n = redis.call('ZCARD', KEYS[1])
@@ -53,6 +60,7 @@ return 1`;
 const SCRIPTS = {
   add: new RedisScript(ADD, 1),
   consume: new RedisScript(CONSUME, 1),
+  consumeFrom: new RedisScript(CONSUME_FROM, 1),
   grant: new RedisScript(GRANT, 1),
   takeGrant: new RedisScript(TAKE_GRANT, 1),
 };
@@ -79,6 +87,11 @@ export class RedisChallengeStore implements ChallengeStore {
 
   async consume(rand: string, idc: string, idsp: string): Promise<boolean> {
     return (await this.shared.run((r) => SCRIPTS.consume.run(r, [chKey(rand)], [idc, idsp, this.now()]))) === 1;
+  }
+
+  async consumeFrom(rand: string, idc: string, idsp: string, requester: string): Promise<'refused' | 'used' | 'ok'> {
+    const r = await this.shared.run((c) => SCRIPTS.consumeFrom.run(c, [chKey(rand)], [idc, idsp, requester, this.now()]));
+    return r === 1 ? 'ok' : r === 0 ? 'used' : 'refused';
   }
 
   async grantDigest(idc: string, requester: string, expiresAt: number): Promise<void> {

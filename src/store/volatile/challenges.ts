@@ -31,6 +31,13 @@ export interface ChallengeStore {
   get(rand: string): Promise<Challenge | undefined>;
   /** Marks a Rand used if it is an outstanding KS1 challenge for (idc, idsp) and not expired; true for the one caller that did. */
   consume(rand: string, idc: string, idsp: string): Promise<boolean>;
+  /**
+   * `get` and `consume` in one step, for a store where each is a round trip
+   * (Redis): `refused` when the Rand is no KS1 challenge issued to `requester`
+   * for (idc, idsp), `used` when it was used already or expired, `ok` for the
+   * one caller that marked it used.
+   */
+  consumeFrom?(rand: string, idc: string, idsp: string, requester: string): Promise<'refused' | 'used' | 'ok'>;
   /** Records that `requester` was given Digest HA1 (or a decoy) for `idc`. */
   grantDigest(idc: string, requester: string, expiresAt: number): Promise<void>;
   /** Uses up one outstanding Digest grant of `requester` for `idc`; false when it holds none. */
