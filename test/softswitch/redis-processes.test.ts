@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { formatAuth, type SipResponse } from '../../src/sip/index.js';
 import { openStore } from '../../src/store/index.js';
 import { connectRedis } from '../../src/store/redis/index.js';
@@ -64,6 +64,8 @@ describeRedis('two softswitch processes on one Redis', () => {
         KEYSWITCH_RADIUS_SECRET: randomBytes(16).toString('hex'),
         KEYSWITCH_CORE_LINK_KEY: randomBytes(32).toString('hex'),
         KEYSWITCH_REDIS_URL: redis.url,
+        // the AuC's silence (Redis down) becomes a 503 well within a client transaction's timeout
+        KEYSWITCH_AUC_TIMEOUT_MS: '1000',
       };
       // the intrusion detection is not what this tests (its own suites do, with Redis)
       const auc = { ...common, KEYSWITCH_DATA_DIR: dataDir('auc'), KEYSWITCH_IDS: 'off' };
@@ -119,6 +121,23 @@ describeRedis('two softswitch processes on one Redis', () => {
       const q2 = await atA.send({ contacts: [], headers: [['Authorization', answer(q1)]] });
       expect(q2.status).toBe(200);
       expect(q2.getAll('Contact')).toEqual([expect.stringMatching(/^<sip:dora@192\.0\.2\.10:5060>/)]);
+    });
+
+    it('Redis killed: the AuC cannot serve the RADIUS request, the softswitch answers 503 with Retry-After; service returns with Redis', async () => {
+      const atB = new Registration(phone, ports[1]!, AOR);
+      const c = await atB.send();
+      expect(c.status).toBe(401);
+      await redis.kill();
+      const down = await atB.send({ headers: [['Authorization', answer(c)]] });
+      expect(down.status).toBe(503);
+      expect(Number(down.get('Retry-After'))).toBeGreaterThan(0);
+      await redis.start();
+      // the roles reconnect on their own (backing off to 1 s); then the phone registers again from scratch
+      await vi.waitFor(async () => {
+        const c2 = await atB.send();
+        const r = await atB.send({ headers: [['Authorization', answer(c2)]] });
+        expect(r.status).toBe(200);
+      }, { timeout: 20_000, interval: 500 });
     });
   });
 });
