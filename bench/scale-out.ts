@@ -7,7 +7,9 @@
  * Debian's redis-server, PostgreSQL through a forwarder), without and with
  * `redis.url`; for each, the SBCs' CPU per registration, and with Redis the
  * commands per registration and their cost (Redis's own time per command and
- * the round trip from an SBC host). Needs root, iproute2, redis-server,
+ * the round trip from an SBC host; the roles' own background work, watched
+ * for 5 s with no traffic, is taken off), Redis memory per registered
+ * terminal. Needs root, iproute2, redis-server,
  * taskset and PostgreSQL (KEYSWITCH_TEST_PG_URL). docs/scale-out.md reads it.
  *
  * Each terminal host offers `--rate` registrations/s (KS1, app-hmac over UDP)
@@ -33,6 +35,8 @@ const { values: args } = parseArgs({
   },
 });
 const count = Number(args.count);
+/** How long the roles are watched with no traffic before each configuration's runs. */
+const IDLE_MS = 5000;
 const rate = Number(args.rate);
 const runs = Number(args.runs);
 const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
@@ -63,6 +67,9 @@ try {
   await lab.startRedis();
   const usedMemory = () => Number(/^used_memory:(\d+)/m.exec(lab.redisCli('INFO', 'memory'))?.[1] ?? NaN);
   const emptyMemory = usedMemory();
+  let afterA = NaN;
+  /** The commands of the last run with Redis, per registration (idle work included). */
+  let lastMix = '';
 
   /** One host's load: `count` registrations at `rate`/s; completions and the span they took. */
   const load = async (host: string, sbc: string, keys: string) => {
@@ -99,20 +106,31 @@ try {
       const cmdsPer: number[] = [];
       const usecPer: number[] = [];
       let failed = 0;
+      // what the roles do with no traffic (timers, the IDS's exchange, expiry sweeps), per second, taken off below
+      if (redis) lab.redisCli('CONFIG', 'RESETSTAT');
+      const idle0 = { cpu: cpuSeconds(pids), t: performance.now() };
+      await new Promise((r) => setTimeout(r, IDLE_MS));
+      const idleSeconds = (performance.now() - idle0.t) / 1000;
+      const idle = { cpu: (cpuSeconds(pids) - idle0.cpu) / idleSeconds, ...perSecondOf(redis ? commandStats(lab.redisCli('INFO', 'commandstats')) : { calls: 0, usec: 0 }, idleSeconds) };
       for (let r = 0; r < runs; r++) {
         if (redis) lab.redisCli('CONFIG', 'RESETSTAT');
         const cpu0 = cpuSeconds(pids);
+        const t0 = performance.now();
         const results = await Promise.all(sbcs.map((h, i) => load(`t${i + 1}`, h, i === 0 ? keysA : keysB)));
         const cpu1 = cpuSeconds(pids);
+        const span = (performance.now() - t0) / 1000;
         const ok = results.reduce((s, x) => s + x.ok, 0);
         failed += results.reduce((s, x) => s + x.failed, 0);
         perRun.push(ok / Math.max(...results.map((x) => x.seconds)));
-        cpuPer.push(((cpu1 - cpu0) * 1e6) / Math.max(1, ok));
+        cpuPer.push(((cpu1 - cpu0 - idle.cpu * span) * 1e6) / Math.max(1, ok));
         if (redis) {
-          const stats = commandStats(lab.redisCli('INFO', 'commandstats'));
-          cmdsPer.push(stats.calls / Math.max(1, ok));
-          usecPer.push(stats.usec / Math.max(1, ok));
+          const info = lab.redisCli('INFO', 'commandstats');
+          const stats = commandStats(info);
+          lastMix = [...commandCalls(info)].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([c, n]) => `${c} ${fmt(n / Math.max(1, ok), 1)}`).join(', ');
+          cmdsPer.push((stats.calls - idle.calls * span) / Math.max(1, ok));
+          usecPer.push((stats.usec - idle.usec * span) / Math.max(1, ok));
         }
+        if (redis && instances === 1 && r === 0) afterA = usedMemory();
       }
       const rps = median(perRun);
       if (!redis && instances === 1) singleNoRedis = rps;
@@ -123,11 +141,13 @@ try {
   console.log('\n| SBC instances | Redis | registrations/s | vs 1 without Redis | SBC CPU µs/reg (all instances) | reg/s one core of SBC would do | Redis commands/reg | Redis server µs/reg | failed |');
   console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
+  if (lastMix) console.log(`Redis commands per registration, last run (idle work not taken off): ${lastMix}`);
   if (reasons.size > 0) console.log(`failures: ${[...reasons].map(([k, v]) => `${v}× ${k}`).join('; ')}`);
 
-  // what the registered terminals hold in Redis: both hosts' terminals registered by the last phase, none expired yet
-  const perTerminal = (usedMemory() - emptyMemory) / (2 * count);
-  console.log(`\nRedis memory per registered terminal (used_memory, ${fmt(2 * count)} terminals, DBSIZE ${lab.redisCli('DBSIZE')}): ${fmt(perTerminal)} bytes`);
+  // what one more registered terminal holds in Redis: host 2's terminals added by the last phase to host 1's
+  // (includes the seen-N1 entries of the registrations of the last ~30 s, which expire)
+  const perTerminal = (usedMemory() - afterA) / count;
+  console.log(`\nRedis memory per registered terminal (used_memory as ${fmt(count)} terminals were added to ${fmt(count)}; empty Redis ${fmt(emptyMemory)} bytes): ${fmt(perTerminal)} bytes`);
   // the round trip an SBC host pays per Redis command (no pipelining): redis-benchmark PING from sbc-a, one connection
   const rtt = spawnSync('ip', ['netns', 'exec', lab.ns('sbc-a'), 'redis-benchmark', '-h', lab.addr('redis'), '-p', '6379', '-c', '1', '-n', '20000', '-t', 'ping', '-q', '--csv'], { encoding: 'utf8' });
   const perSecond = Number(/"PING_INLINE","([\d.]+)"/.exec(rtt.stdout)?.[1] ?? /"PING_MBULK","([\d.]+)"/.exec(rtt.stdout)?.[1] ?? NaN);
@@ -136,6 +156,17 @@ try {
   console.log('Figures from a shared 2-core machine are noisy; see docs/scale-out.md for how to read them.');
 } finally {
   await lab.close();
+}
+
+/** `INFO commandstats` per command: calls. */
+function commandCalls(info: string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const x of info.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) m.set(x[1]!, Number(x[2]));
+  return m;
+}
+
+function perSecondOf(x: { calls: number; usec: number }, seconds: number): { calls: number; usec: number } {
+  return { calls: x.calls / seconds, usec: x.usec / seconds };
 }
 
 /** Totals of `INFO commandstats`: calls and server-side µs over every command (INFO itself excluded). */
