@@ -1,7 +1,7 @@
 import { AppHmacSigner, AppHmacVerifier, FIRST_SEQ } from '../crypto/app-hmac.js';
 import { SessionKeys } from '../crypto/ks1.js';
 import type { SbcSession } from '../flow/sbc.js';
-import type { RedisSbcSessions, UplinkClaim } from '../store/redis/sbc-sessions.js';
+import { DOWNLINK_BLOCK, type RedisSbcSessions, type UplinkClaim } from '../store/redis/sbc-sessions.js';
 import { ownString } from './own-string.js';
 
 /**
@@ -18,6 +18,8 @@ export interface RegisteredTerminal {
   /** app-hmac: verifies terminal → SBC; signs SBC → terminal. */
   uplink?: AppHmacVerifier;
   downlink?: AppHmacSigner;
+  /** Shared (Redis): the block of downlink sequence numbers `downlink` signs from (docs/scale-out.md). */
+  downlinkBlock?: number;
   expiresAt: number; // Unix ms
 }
 
@@ -106,7 +108,7 @@ export class SessionTable {
       if (!st || this.get(idc)) return this.get(idc);
       const session: SbcSession = { idc: st.idc, idsp: st.idsp, mechanism: st.mechanism, keys: new SessionKeys(st.kcsp), registeredAt: st.registeredAt };
       st.kcsp.fill(0);
-      const rec = this.#make(session, st.protocol as RegisteredTerminal['protocol'], st.address, st.expiresAt, st.downlinkFrom);
+      const rec = this.#make(session, st.protocol as RegisteredTerminal['protocol'], st.address, st.expiresAt, st.downlinkBlock);
       this.#byIdc.set(rec.idc, rec);
       return rec;
     }).finally(() => this.#loading.delete(idc));
@@ -118,10 +120,30 @@ export class SessionTable {
   claim(rec: RegisteredTerminal, seq: number): Promise<UplinkClaim> | undefined {
     const sh = this.#shared;
     if (!sh || !rec.uplink) return undefined;
-    return sh.claimUplink(rec.idc, rec.session.registeredAt, seq, rec.uplink.window).then((c) => {
-      if (c === 'gone' && this.#byIdc.get(rec.idc) === rec) this.#byIdc.delete(rec.idc);
-      return c;
+    return sh.claimUplink(rec.idc, rec.session.registeredAt, seq, rec.uplink.window, rec.downlinkBlock).then(({ claim, block }) => {
+      if (claim === 'gone' && this.#byIdc.get(rec.idc) === rec) this.#byIdc.delete(rec.idc);
+      if (claim === 'ok') this.#useBlock(rec, block);
+      return claim;
     });
+  }
+
+  /**
+   * app-hmac with a shared store, before signing a request to the terminal:
+   * if another instance signed for it since this one did, this one moves to a
+   * new block, so the terminal's window only sees numbers rise (undefined: nothing to do).
+   */
+  freshDownlink(rec: RegisteredTerminal): Promise<void> | undefined {
+    const sh = this.#shared;
+    if (!sh || !rec.downlink) return undefined;
+    return sh.downlinkBlock(rec.idc, rec.session.registeredAt, rec.downlinkBlock ?? 0).then((block) => {
+      if (block > 0) this.#useBlock(rec, block);
+    });
+  }
+
+  #useBlock(rec: RegisteredTerminal, block: number): void {
+    if (block === rec.downlinkBlock || !(block >= 1)) return;
+    rec.downlinkBlock = block;
+    rec.downlink = new AppHmacSigner(rec.session.keys.kAppHmac, 'downlink', (block - 1) * DOWNLINK_BLOCK + 1);
   }
 
   /** Removes a registration from the shared store even if this instance holds no copy (an operator's drop). */
@@ -129,14 +151,15 @@ export class SessionTable {
     return this.#shared?.remove(idc, { before });
   }
 
-  #make(session: SbcSession, protocol: RegisteredTerminal['protocol'], address: string, expiresAt: number, downlinkFrom = FIRST_SEQ): RegisteredTerminal {
+  #make(session: SbcSession, protocol: RegisteredTerminal['protocol'], address: string, expiresAt: number, downlinkBlock = 1): RegisteredTerminal {
     const idc = ownString(session.idc);
     session.idc = idc;
     session.idsp = ownString(session.idsp);
     const rec: RegisteredTerminal = { idc, protocol, address: ownString(address), session, expiresAt };
     if (session.mechanism === 'app-hmac') {
       rec.uplink = new AppHmacVerifier(session.keys.kAppHmac, 'uplink');
-      rec.downlink = new AppHmacSigner(session.keys.kAppHmac, 'downlink', downlinkFrom);
+      rec.downlink = new AppHmacSigner(session.keys.kAppHmac, 'downlink', (downlinkBlock - 1) * DOWNLINK_BLOCK + FIRST_SEQ);
+      if (this.#shared) rec.downlinkBlock = downlinkBlock;
     }
     return rec;
   }

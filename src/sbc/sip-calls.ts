@@ -248,6 +248,9 @@ export class SbcCalls {
     }
     const idc = this.d.contacts.lookup(target);
     const rec = idc !== undefined ? this.d.guard.session(idc) : undefined;
+    // Shared (Redis), app-hmac: sign above whatever another instance signed for this terminal; without Redis, as it is.
+    const fresh = rec ? this.d.guard.freshDownlink(rec) : undefined;
+    if (fresh) await fresh.catch(() => undefined);
     const flow = idc !== undefined ? this.#usableFlow(idc, rec) : undefined;
     if (!idc || !flow) {
       this.counters.noRoute++;

@@ -56,6 +56,11 @@ export class SipGuard {
     return p.then(() => this.session(idc));
   }
 
+  /** app-hmac with a shared store: the signer moved to a fresh block if another instance signed since (sessions.ts). */
+  freshDownlink(rec: RegisteredTerminal): Promise<void> | undefined {
+    return this.sessions.freshDownlink(rec);
+  }
+
   /**
    * Kc,sp for the TLS-PSK listener: only for a terminal registered with tls-psk.
    * The TLS stack asks synchronously: a terminal registered through another

@@ -46,13 +46,13 @@ export type UplinkClaim = 'ok' | 'replayed' | 'too-old' | 'gone';
 
 const CLAIM_UP = `
 local t = redis.call('HGET', KEYS[1], 't')
-if t ~= ARGV[1] then return 'gone' end
+if t ~= ARGV[1] then return {'gone', 0} end
 local seq = tonumber(ARGV[2])
 local w = tonumber(ARGV[3])
 local top = tonumber(redis.call('HGET', KEYS[1], 'up') or '0')
 if seq <= top then
-  if top - seq >= w then return 'too-old' end
-  if redis.call('GETBIT', KEYS[2], seq % w) == 1 then return 'replayed' end
+  if top - seq >= w then return {'too-old', 0} end
+  if redis.call('GETBIT', KEYS[2], seq % w) == 1 then return {'replayed', 0} end
 else
   if seq - top >= w then
     redis.call('DEL', KEYS[2])
@@ -63,7 +63,17 @@ else
 end
 redis.call('SETBIT', KEYS[2], seq % w, 1)
 redis.call('PEXPIREAT', KEYS[2], redis.call('HGET', KEYS[1], 'e'))
-return 'ok'
+local dn = tonumber(redis.call('HGET', KEYS[1], 'dn'))
+if dn ~= tonumber(ARGV[4]) then dn = redis.call('HINCRBY', KEYS[1], 'dn', 1) end
+return {'ok', dn}
+`;
+
+/** The downlink block to sign with: the caller's if no other instance took one since, else a new one (0: gone). */
+const DOWNLINK = `
+if redis.call('HGET', KEYS[1], 't') ~= ARGV[1] then return 0 end
+local dn = tonumber(redis.call('HGET', KEYS[1], 'dn'))
+if dn ~= tonumber(ARGV[2]) then dn = redis.call('HINCRBY', KEYS[1], 'dn', 1) end
+return dn
 `;
 
 /** Reads a registration and hands out the next downlink block, in one step; nothing when there is none. */
@@ -94,7 +104,8 @@ return 1
 
 type Scripts = Redis & {
   ksSbcRead(reg: string): Promise<[number, string[]] | null>;
-  ksSbcClaimUp(reg: string, win: string, gen: string, seq: string, window: string): Promise<string>;
+  ksSbcClaimUp(reg: string, win: string, gen: string, seq: string, window: string, block: string): Promise<[string, number]>;
+  ksSbcDownlink(reg: string, gen: string, block: string): Promise<number>;
   ksSbcRemoveIf(reg: string, win: string, gen: string, before: string): Promise<number>;
   ksSbcTouch(reg: string, win: string, gen: string, expiresAt: string): Promise<number>;
 };
@@ -117,6 +128,7 @@ export class RedisSbcSessions {
     if (typeof r.ksSbcClaimUp !== 'function') {
       r.defineCommand('ksSbcClaimUp', { numberOfKeys: 2, lua: CLAIM_UP });
       r.defineCommand('ksSbcRead', { numberOfKeys: 1, lua: READ });
+      r.defineCommand('ksSbcDownlink', { numberOfKeys: 1, lua: DOWNLINK });
       r.defineCommand('ksSbcRemoveIf', { numberOfKeys: 2, lua: REMOVE_IF });
       r.defineCommand('ksSbcTouch', { numberOfKeys: 2, lua: TOUCH });
     }
@@ -147,7 +159,7 @@ export class RedisSbcSessions {
    * A registration made through another instance, unsealed, with the first
    * downlink sequence number this instance may sign with (its own block).
    */
-  async get(idc: string, now: number): Promise<(StoredSession & { downlinkFrom: number }) | undefined> {
+  async get(idc: string, now: number): Promise<(StoredSession & { downlinkBlock: number }) | undefined> {
     const res = await this.#r.run((c) => (c as Scripts).ksSbcRead(this.#reg(idc)));
     if (!res) return undefined;
     const block = Number(res[0]);
@@ -165,14 +177,23 @@ export class RedisSbcSessions {
     }
     return {
       idc, idsp: this.#idsp, protocol: h.p ?? '', address: h.a ?? '', mechanism: h.m ?? '', kcsp, registeredAt, expiresAt,
-      downlinkFrom: (block - 1) * DOWNLINK_BLOCK + 1,
+      downlinkBlock: block,
     };
   }
 
-  /** Claims an app-hmac uplink sequence number for the generation `registeredAt` (after its tag verified). */
-  async claimUplink(idc: string, registeredAt: number, seq: number, window: number): Promise<UplinkClaim> {
-    const r = await this.#r.run((c) => (c as Scripts).ksSbcClaimUp(this.#reg(idc), this.#win(idc), String(registeredAt), String(seq), String(window)));
-    return r as UplinkClaim;
+  /**
+   * Claims an app-hmac uplink sequence number for the generation `registeredAt`
+   * (after its tag verified). With 'ok' comes the downlink block this instance
+   * signs with from now on: `block` if no other instance took one since, else a new one.
+   */
+  async claimUplink(idc: string, registeredAt: number, seq: number, window: number, block = 0): Promise<{ claim: UplinkClaim; block: number }> {
+    const [claim, b] = await this.#r.run((c) => (c as Scripts).ksSbcClaimUp(this.#reg(idc), this.#win(idc), String(registeredAt), String(seq), String(window), String(block)));
+    return { claim: claim as UplinkClaim, block: Number(b) };
+  }
+
+  /** Before signing a request to the terminal: the block to sign with (as claimUplink), 0 when the registration is gone. */
+  async downlinkBlock(idc: string, registeredAt: number, block: number): Promise<number> {
+    return Number(await this.#r.run((c) => (c as Scripts).ksSbcDownlink(this.#reg(idc), String(registeredAt), String(block))));
   }
 
   /** A refresh: the generation's new expiry. False when it is no longer the registration there. */
