@@ -5,7 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Auc } from '../../src/auc/auc.js';
-import { formatAuth, type SipResponse } from '../../src/sip/index.js';
+import { createRequest, formatAuth, type SipResponse } from '../../src/sip/index.js';
 import { startSoftswitch, type SoftswitchHandle } from '../../src/softswitch/run.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { connectRedis } from '../../src/store/redis/index.js';
@@ -123,6 +123,25 @@ describeRedis('two softswitch instances on one Redis', () => {
       const down = await atB.send({ headers: [['Authorization', answer(c, { username: ALICE, password: 'alice secret', uri: `sip:${REALM}` })]] });
       expect(down.status).toBe(503);
       expect(Number(down.get('Retry-After'))).toBeGreaterThan(0);
+      // a new call from a trusted SBC: the location cannot be read, so 503 with Retry-After (not 404/480, not 500)
+      const sbc = await Ua.udp(SBC_ADDR);
+      try {
+        const invite = createRequest('INVITE', `sip:${ALICE}`, [
+          ['To', `<sip:${ALICE}>`],
+          ['From', '<sip:bob@lab.example>;tag=b1'],
+          ['Call-ID', 'redis-down-call'],
+          ['CSeq', '1 INVITE'],
+          ['Max-Forwards', '70'],
+          ['Contact', '<sip:bob@192.0.2.20:5060>'],
+          ['P-Asserted-Identity', '<sip:bob@lab.example>'],
+          ['P-KS-Auth', 'mechanism=app-hmac'],
+        ]);
+        const res = await sbc.stack.send(invite, { destination: { address: '127.0.0.1', port: ss[1]!.ports.udp!, protocol: 'udp' } });
+        expect(res.status).toBe(503);
+        expect(Number(res.get('Retry-After'))).toBeGreaterThan(0);
+      } finally {
+        await sbc.close();
+      }
       await redis.start();
       for (const s of stores) expect(await s.redis!.ready(10_000)).toBe(true);
       // an empty Redis (no persistence in the test) forgot the used nonce-counts: a nonce issued before is stale, so the
