@@ -103,7 +103,7 @@ describeRedis('two SBC processes on one Redis', () => {
       for (const k of ['KEYSWITCH_SBC_UDP_PORT', 'KEYSWITCH_SBC_TCP_PORT', 'KEYSWITCH_SBC_TLS_PORT', 'KEYSWITCH_SBC_TLS_PSK_PORT', 'KEYSWITCH_SBC_MGCP_PORT', 'KEYSWITCH_SBC_H248_PORT', 'KEYSWITCH_SBC_H323_PORT', 'KEYSWITCH_SBC_HEALTH']) envB[k] = b.env[k];
       daemons.push((await startDaemon(['sbc'], /SBC SIP/, envB)).daemon);
       sbcPorts.push(a.ports.sbcSip!, b.ports.sbcSip!);
-    });
+    }, 120_000);
     afterAll(async () => {
       for (const d of daemons.reverse()) await d.stop();
       await redis?.close();
@@ -127,6 +127,7 @@ describeRedis('two SBC processes on one Redis', () => {
         expect((await exchange(atA, signedOptions(t))).status).toBe(200);
         // A killed (-9): the terminal's next messages reach B, which serves them from Redis.
         const sbcA = daemons[2]!;
+        daemons.splice(2, 1); // dead: nothing to stop afterwards
         sbcA.proc.kill('SIGKILL');
         await new Promise((r) => (sbcA.proc.exitCode !== null || sbcA.proc.signalCode !== null ? r(undefined) : sbcA.proc.once('exit', r)));
         for (let i = 0; i < 3; i++) {
