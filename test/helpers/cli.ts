@@ -47,7 +47,8 @@ export async function startDaemon(args: string[], ready: RegExp, env: NodeJS.Pro
     stderr: () => err,
     stop: () =>
       new Promise((resolve) => {
-        if (proc.exitCode !== null) return resolve(proc.exitCode);
+        // A process killed by a signal has exitCode null and a signalCode: it will not exit again.
+        if (proc.exitCode !== null || proc.signalCode !== null) return resolve(proc.exitCode);
         proc.once('exit', (code) => resolve(code));
         proc.kill('SIGTERM');
       }),
