@@ -264,10 +264,14 @@ export interface CoreQueue {
   /** Requests sent that have no final answer yet. */
   pending(): number;
   /**
-   * The mean time the core took to answer the requests answered since the
-   * last call, ms (the gate calls it once per step). None answered while some
-   * wait: how long the core has been silent, so that a stalled core reads as
-   * slow rather than as calm. Nothing waiting: 0.
+   * How long a request sent now would wait for its answer, ms (the gate calls
+   * it once per step): the requests pending over the rate the core answered
+   * at lately (Little's law). Not the mean wait of the answers just received:
+   * that lags by the wait itself, and a gate steering on it overshoots (a
+   * simulation, test/sbc/overload-sim.test.ts, had 32 % of requests wait past
+   * T1). 0 when the queue emptied during the interval (the core keeps up);
+   * none answered while some wait: at least how long the core has been
+   * silent, so that a stalled core reads as slow rather than as calm.
    */
   delayMs(): number;
   /** The last value delayMs() returned (for metrics; does not start a new interval). */
@@ -282,29 +286,30 @@ export interface CoreQueue {
  */
 export function countingPending(stack: SipStack, now: () => number = () => performance.now()): CoreQueue {
   let n = 0;
-  let sum = 0;
   let answered = 0;
   /** Since when requests have been waiting with none answered (the later of the last answer and the queue's last start). */
   let silentSince = now();
+  let drained = false;
+  let lastRead = now();
+  /** Answers per ms, smoothed over the readings. */
+  let rate = 0;
   let last = 0;
-  const sent = (): (() => void) => {
-    const t0 = now();
-    if (n === 0) silentSince = t0;
+  const done = (): void => {
+    n--;
+    answered++;
+    silentSince = now();
+    if (n === 0) drained = true;
+  };
+  const sent = (): void => {
+    if (n === 0) silentSince = now();
     n++;
-    return () => {
-      n--;
-      const t = now();
-      sum += t - t0;
-      answered++;
-      silentSince = t;
-    };
   };
   return {
     stack: {
       ...stack,
       send(req, o) {
         if (req.method === 'INVITE') return stack.send(req, o);
-        const done = sent();
+        sent();
         const p = stack.send(req, o);
         p.then(done, done);
         return p;
@@ -312,9 +317,18 @@ export function countingPending(stack: SipStack, now: () => number = () => perfo
     },
     pending: () => n,
     delayMs() {
-      last = answered > 0 ? sum / answered : n > 0 ? now() - silentSince : 0;
-      sum = 0;
+      const t = now();
+      const r = answered / Math.max(1, t - lastRead);
+      // idle (nothing waited, nothing answered): the rate of the last busy spell still stands
+      if (answered > 0 || n > 0) rate = rate === 0 ? r : (rate + r) / 2;
+      if (n === 0 || drained) last = 0;
+      else {
+        last = rate > 0 ? n / rate : t - silentSince;
+        if (answered === 0) last = Math.max(last, t - silentSince);
+      }
+      lastRead = t;
       answered = 0;
+      drained = false;
       return last;
     },
     lastDelayMs: () => last,
@@ -335,5 +349,5 @@ export function overloadMetrics(registry: MetricsRegistry, gate: OverloadGate, q
   });
   registry.gauge('keyswitch_sbc_overload_reject_fraction', 'The fraction (0 to 1) of new requests the SBC refuses now for overload.').onCollect((g) => g.set(gate.stats().rejectFraction));
   registry.gauge('keyswitch_sbc_core_pending', 'Requests the SBC sent to the softswitch that have no final answer yet (INVITEs excepted).').onCollect((g) => g.set(queue.pending()));
-  registry.gauge('keyswitch_sbc_core_delay_seconds', 'How long the softswitch took to answer the SBC lately (INVITEs excepted), as the overload gate last read it.').onCollect((g) => g.set(queue.lastDelayMs() / 1000));
+  registry.gauge('keyswitch_sbc_core_delay_seconds', 'How long a request the SBC sends to the softswitch now would wait (pending over the recent rate of answers, INVITEs excepted), as the overload gate last read it.').onCollect((g) => g.set(queue.lastDelayMs() / 1000));
 }
