@@ -134,6 +134,8 @@ async function startAucOn(store: Store, cfg: Config, logger: Logger, health: Hea
     async stop() {
       clearInterval(sweeper);
       history.stop();
+      // the IDS holds its own Redis connections when shared: released, or the process never exits
+      ids?.release();
       for (const l of served) l.down('stopped');
       await radius.close();
       await diameter.close();
