@@ -20,7 +20,7 @@ export function describeLab(title: string, hosts: string[], setup: (lab: Lab) =>
   describe.skipIf(skip !== undefined)(title, () => {
     let lab: Lab | undefined;
     beforeAll(async () => {
-      lab = await Lab.open({ pgUrl: PG_URL, hosts, ...o });
+      lab = await Lab.open({ pgUrl: PG_URL, hosts, relaxed: true, ...o });
       try {
         await setup(lab);
       } catch (err) {
