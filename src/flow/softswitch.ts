@@ -1,8 +1,9 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { AucUnavailableError, type AucService, type FailureOutcome, type RegistrationReport, type RejectReason } from '../contracts/auc.js';
 import { equalBytes } from '../crypto/ks1.js';
 import type { Clock, RandomBytes, S2, S5, S8, S9 } from './messages.js';
-import { DEFAULT_CHALLENGE_TTL_SEC, SingleUseTable } from './replay.js';
+import { DEFAULT_CHALLENGE_TTL_SEC } from './replay.js';
+import { MemoryVectorState, type HeldVector, type TerminalRefusal, type VectorState } from './softswitch-state.js';
 import { isAuthenticator, isId, isRand, isWrapped } from './validate.js';
 
 export interface SoftswitchOptions {
@@ -13,10 +14,11 @@ export interface SoftswitchOptions {
   /** A vector's Rand is refused after this long even if the AuC allowed longer. */
   vectorTtlSec?: number;
   maxVectors?: number;
+  /** Where vectors wait for their s8 (default: this process's memory, bounded by `maxVectors`). */
+  vectors?: VectorState;
 }
 
-/** Why the AuC refused a terminal: never told to the terminal, only logged and counted. */
-export type TerminalRefusal = Exclude<RejectReason, 'unknown-proxy'>;
+export type { TerminalRefusal } from './softswitch-state.js';
 
 /**
  * Answer with a challenge (SIP 401 via the SBC). When the AuC refused the
@@ -67,15 +69,14 @@ export interface Binding {
   ipc?: string;
 }
 
-/** A vector awaiting its s8, keyed by Rand. A decoy has `refused` and nothing that can open. */
-interface HeldVector {
-  idc: string;
-  idsp: string;
-  authenticator: Buffer;
-  ekc: Buffer;
-  eksp: Buffer;
-  expiresAt: number;
-  refused?: TerminalRefusal;
+function sha256(b: Buffer): Buffer {
+  return createHash('sha256').update(b).digest();
+}
+
+/** A shared vector store that cannot be reached says so with `retryAfterSeconds`: busy, not a failure. */
+function stateBusy(err: unknown): SwUnavailable {
+  if (typeof (err as { retryAfterSeconds?: unknown })?.retryAfterSeconds === 'number') return { kind: 'unavailable', cause: 'busy' };
+  throw err;
 }
 
 function unavailable(err: unknown): SwUnavailable {
@@ -92,14 +93,14 @@ export class SoftswitchFlow {
   readonly #clock: Clock;
   readonly #random: RandomBytes;
   readonly #ttlMs: number;
-  readonly #vectors: SingleUseTable<HeldVector>;
+  readonly #vectors: VectorState;
 
   constructor(o: SoftswitchOptions) {
     this.#auc = o.auc;
     this.#clock = o.clock ?? Date.now;
     this.#random = o.random ?? randomBytes;
     this.#ttlMs = (o.vectorTtlSec ?? DEFAULT_CHALLENGE_TTL_SEC) * 1000;
-    this.#vectors = new SingleUseTable(o.maxVectors ?? 200_000);
+    this.#vectors = o.vectors ?? new MemoryVectorState(o.maxVectors ?? 200_000);
   }
 
   get heldVectors(): number {
@@ -133,12 +134,16 @@ export class SoftswitchFlow {
     const held: HeldVector = {
       idc: v.idc,
       idsp: v.idsp,
-      authenticator: v.authenticator,
+      authenticatorHash: sha256(v.authenticator),
       ekc: v.ekc,
       eksp: v.eksp,
       expiresAt: Math.min(v.expiresAt, now + this.#ttlMs),
     };
-    if (!this.#vectors.add(v.rand, held, now)) return { kind: 'unavailable', cause: 'busy' };
+    try {
+      if (!(await this.#vectors.put(v.rand, held, now))) return { kind: 'unavailable', cause: 'busy' };
+    } catch (err) {
+      return stateBusy(err);
+    }
     return { kind: 'challenge', s5: { idc: v.idc, idsp: v.idsp, rand: v.rand } };
   }
 
@@ -146,19 +151,23 @@ export class SoftswitchFlow {
    * A challenge for a terminal the AuC refused, held like a real vector (so
    * its s8 takes the same path) but with random values no s8 can match.
    */
-  #decoy(s2: S2, refused: TerminalRefusal): SwRegisterOutcome {
+  async #decoy(s2: S2, refused: TerminalRefusal): Promise<SwRegisterOutcome> {
     const now = this.#clock();
     const rand = this.#random(16);
     const held: HeldVector = {
       idc: s2.idc,
       idsp: s2.idsp,
-      authenticator: this.#random(16),
+      authenticatorHash: this.#random(32),
       ekc: Buffer.alloc(0),
       eksp: Buffer.alloc(0),
       expiresAt: now + this.#ttlMs,
       refused,
     };
-    if (!this.#vectors.add(rand, held, now)) return { kind: 'unavailable', cause: 'busy' };
+    try {
+      if (!(await this.#vectors.put(rand, held, now))) return { kind: 'unavailable', cause: 'busy' };
+    } catch (err) {
+      return stateBusy(err);
+    }
     return { kind: 'challenge', s5: { idc: s2.idc, idsp: s2.idsp, rand }, refused };
   }
 
@@ -167,7 +176,12 @@ export class SoftswitchFlow {
     const field = !isId(s8?.idc) ? 'idc' : !isId(s8.idsp) ? 'idsp' : !isRand(s8.rand) ? 'rand' : !isAuthenticator(s8.authenticator) ? 'authenticator' : undefined;
     if (field) return { kind: 'bad-request', field };
     const now = this.#clock();
-    const v = this.#vectors.take(s8.rand, now);
+    let v: HeldVector | undefined;
+    try {
+      v = await this.#vectors.take(s8.rand, now);
+    } catch (err) {
+      return stateBusy(err);
+    }
     const s2: S2 = { idc: s8.idc, idsp: s8.idsp };
     if (!v) {
       // Expired or already used: a new challenge, not a failed guess.
@@ -176,7 +190,7 @@ export class SoftswitchFlow {
     }
     // A decoy fails like a wrong key, and is reported like one (without its Rand, which the AuC never issued:
     // the AuC's refusal granted one report for the IDc); a lockout reached now shows only in the next decoy.
-    const matches = equalBytes(v.authenticator, s8.authenticator);
+    const matches = equalBytes(v.authenticatorHash, sha256(s8.authenticator));
     if (v.refused || v.idc !== s8.idc || v.idsp !== s8.idsp || !matches) {
       let failure: FailureOutcome;
       try {

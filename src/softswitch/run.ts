@@ -18,6 +18,7 @@ import { SoftswitchRegisterHandler, type SoftswitchSipStats } from './sip-regist
 import { boundedAuc } from './auc-guard.js';
 import { DigestAuth, sharedDigestSecret, type DigestOptions } from './digest.js';
 import { RedisNonceCounts } from '../store/redis/nonce-counts.js';
+import { RedisVectorState } from '../store/redis/softswitch-vectors.js';
 import { CallAuthenticator, type CallAuthStats } from './call-auth.js';
 import { CoreLinkGate, type CoreLinkStats } from './core-link-gate.js';
 import { nextHopAddress, signCoreLink, signingRequests } from '../adapters/sip/core-link.js';
@@ -155,7 +156,8 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
   const shed = metrics.registry.counter('keyswitch_softswitch_auc_shed_total', 'SIP registration steps answered 503 with Retry-After at once because the queue toward the AuC was full (overload.softswitchAucInFlight).');
   shed.inc(undefined, 0);
   const auc = boundedAuc(metrics.observeAuc(o.auc, 'sip'), o.aucTimeoutMs ?? 2000, o.aucMaxInFlight ?? 0, () => shed.inc());
-  const flow = new SoftswitchFlow({ auc, vectorTtlSec: o.challengeTtlSec ?? 30 });
+  // with Redis, a vector waits there for its s8, which may reach another instance (docs/scale-out.md)
+  const flow = new SoftswitchFlow({ auc, vectorTtlSec: o.challengeTtlSec ?? 30, ...(o.store.redis ? { vectors: new RedisVectorState(o.store.redis) } : {}) });
   const pskSessions = new Map<string, SessionKeys>();
   const offered: Mechanism[] = o.sip.tlsPskPort !== undefined ? [{ name: 'tls-psk', q: 0.5 }] : [];
   let direct: SbcFlow | undefined;
