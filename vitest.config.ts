@@ -9,10 +9,11 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // Most of a file's time is spent waiting on the processes it spawns (keyswitch up, terminals, sipp,
-    // tshark) and on protocol timers, so one worker more than the cores keeps them busy; vitest's
-    // default (cores - 1) ran the files one at a time on a 2-core CI machine. `--maxWorkers=N` overrides.
-    maxWorkers: availableParallelism() + 1,
+    // Much of a file's time is spent waiting on the processes it spawns (keyswitch up, terminals, sipp,
+    // tshark) and on protocol timers; vitest's default (cores - 1) ran the files one at a time on a
+    // 2-core CI machine. One file per core: more starved the timing-bound tests (floods, overload,
+    // retransmission counts, daemon start) on a loaded 2-core machine. `npm test -- --maxWorkers=N` overrides.
+    maxWorkers: availableParallelism(),
     // longest files first (test/helpers/sequencer.ts), so the run does not end on one started last
     sequence: { sequencer: LongestFirst },
     // bin/keyswitch.js runs dist/ when built; the tests test the sources of this
