@@ -70,7 +70,9 @@ const sippStat = (out: string, label: string) => Number(new RegExp(`${label}\\s*
     sbcPort = up.ports.sbcSip!;
     api = `http://127.0.0.1:${up.ports.api}`;
     copyFileSync(SHIPPED, rules);
-    env = { ...up.env, KEYSWITCH_LOG_LEVEL: 'warn', KEYSWITCH_DIGEST_ALGORITHMS: 'MD5,SHA-256', KEYSWITCH_IDS_RULES: rules };
+    // the overload gate's timing signals off: on a loaded test machine they shed the NAT's burst with 503s,
+    // which is the gate's job (test/e2e/overload-up), not what this file checks of the intrusion detection
+    env = { ...up.env, KEYSWITCH_LOG_LEVEL: 'warn', KEYSWITCH_DIGEST_ALGORITHMS: 'MD5,SHA-256', KEYSWITCH_IDS_RULES: rules, KEYSWITCH_OVERLOAD_SBC_LAG_MS: '0', KEYSWITCH_OVERLOAD_SBC_CORE_DELAY_MS: '0' };
     // 1000 (the account attacked), 1001 (its callee), and 200 phones behind one NAT
     const csv = ['idc,key,sip_password', `1000@127.0.0.1,${randomBytes(32).toString('hex')},${PASSWORD}`, `1001@127.0.0.1,${randomBytes(32).toString('hex')},pw-1001`];
     for (let i = 0; i < 200; i++) csv.push(`nat${i}@127.0.0.1,${randomBytes(32).toString('hex')},pw-nat${i}`);
