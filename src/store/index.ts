@@ -11,7 +11,8 @@ import { SbcStateRepo } from './sbc-state.js';
 import { SigningKeyRepo } from './signing-keys.js';
 import { TokenRepo } from './tokens.js';
 import { MemoryChallengeStore, type ChallengeStore } from './volatile/challenges.js';
-import { connectRedis, redactRedisUrl, type SharedRedis } from './redis/client.js';
+import type { SharedRedis } from './redis/client.js';
+import { redisFromSettings, type RedisSettings } from './redis/index.js';
 import { RedisBindingRepo } from './redis/bindings.js';
 import { RedisChallengeStore } from './redis/challenges.js';
 import { VoicemailRepo } from './voicemail.js';
@@ -88,29 +89,12 @@ export async function openStoreFromConfig(
   }
 }
 
-interface RedisSettings {
-  url: string;
-  sentinels: Array<{ host: string; port: number }>;
-  sentinelName: string;
-  keyPrefix: string;
-  commandTimeoutMs: number;
-}
-
 /** The shared Redis of `redis.*`, or undefined when none is configured; each change of availability is one notice. */
 function redisOf(r: RedisSettings, onNotice: ((line: string) => void) | undefined): SharedRedis | undefined {
-  if (!r.url && r.sentinels.length === 0) return undefined;
-  const where = r.sentinels.length > 0 ? `sentinels ${r.sentinels.map((s) => `${s.host}:${s.port}`).join(',')} (${r.sentinelName})` : redactRedisUrl(r.url);
   const say = onNotice ?? ((line: string) => void process.stderr.write(`keyswitch: ${line}\n`));
-  return connectRedis({
-    url: r.url,
-    sentinels: r.sentinels,
-    sentinelName: r.sentinelName,
-    keyPrefix: r.keyPrefix,
-    commandTimeoutMs: r.commandTimeoutMs,
-    onAvailability(up, why) {
-      say(up ? `shared state (Redis ${where}) available` : `shared state (Redis ${where}) unavailable (${redactRedisUrl(why)}): requests that need it are answered 503 until it returns`);
-    },
-  });
+  return redisFromSettings(r, (up, where, why) =>
+    say(up ? `shared state (Redis ${where}) available` : `shared state (Redis ${where}) unavailable (${why}): requests that need it are answered 503 until it returns`),
+  );
 }
 
 /**

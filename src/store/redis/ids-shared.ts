@@ -232,7 +232,7 @@ export function redisIdsBackend(shared: SharedRedis, o: RedisIdsOptions = {}): I
  */
 export function idsSharedFromConfig(cfg: Config, logger: Logger): () => IdsSharedBackend | undefined {
   return () => {
-    const shared = sharedRedisFromConfig(cfg, logger, 'ids');
+    const shared = sharedRedisFromConfig(cfg, logger, 'ids', 'each instance detects alone until it returns');
     return shared ? redisIdsBackend(shared, { maxBlocks: cfg.ids.maxPartners, onBadMessage: (why) => logger.warn({ why }, 'ids: message on the shared channel ignored') }) : undefined;
   };
 }
