@@ -1,10 +1,10 @@
 /** After registration: the SBC enforces the chosen mechanism, and the terminal checks the SBC. */
-import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppHmacSigner } from '../../src/crypto/app-hmac.js';
 import { signSipMessage } from '../../src/adapters/sip/sbc-app-hmac.js';
-import { createRequest, newBranch, parseMessage, serialize, type SipResponse } from '../../src/sip/index.js';
+import { createRequest, newBranch, serialize, type SipResponse } from '../../src/sip/index.js';
+import { tcpExchange } from '../helpers/sip-tcp.js';
 import { SipTerminal } from '../../src/terminal/sip-terminal.js';
 import { SipUac, newCallId, newTag } from '../../src/terminal/sip-uac.js';
 import { startLab, FAST, type Lab } from './setup.js';
@@ -24,25 +24,7 @@ async function registered(idc: string, mechs: string, transport: 'udp' | 'tcp' =
 }
 
 /** Sends raw bytes over a fresh TCP connection to the SBC and returns the first answer. */
-async function tcpExchange(bytes: Buffer): Promise<SipResponse> {
-  const sock = net.connect({ host: '127.0.0.1', port: lab.sbc.ports.tcp! });
-  try {
-    await new Promise((r) => sock.once('connect', r));
-    const got = new Promise<Buffer>((resolve) => {
-      let buf = Buffer.alloc(0);
-      sock.on('data', (d) => {
-        buf = Buffer.concat([buf, d]);
-        if (buf.includes('\r\n\r\n')) resolve(buf);
-      });
-    });
-    sock.write(bytes);
-    const r = parseMessage(await got, { datagram: true });
-    if (!r.ok || !r.message.isResponse()) throw new Error('no response');
-    return r.message as SipResponse;
-  } finally {
-    sock.destroy();
-  }
-}
+const sbcExchange = (bytes: Buffer): Promise<SipResponse> => tcpExchange(lab.sbc.ports.tcp!, bytes);
 
 function options(idc: string, uri = 'sip:127.0.0.1'): ReturnType<typeof createRequest> {
   return createRequest('OPTIONS', uri, [
@@ -99,7 +81,7 @@ describe('app-hmac', () => {
       const req = options(idc);
       signSipMessage(req, t.signer!);
       const bytes = serialize(req).toString('latin1').replace('CSeq: 1 OPTIONS', 'CSeq: 2 OPTIONS');
-      expect((await tcpExchange(Buffer.from(bytes, 'latin1'))).status).toBe(403);
+      expect((await sbcExchange(Buffer.from(bytes, 'latin1'))).status).toBe(403);
       // the genuine terminal still gets through afterwards
       expect((await t.options()).status).toBe(200);
     } finally {
@@ -114,8 +96,8 @@ describe('app-hmac', () => {
       const req = options(idc);
       signSipMessage(req, t.signer!);
       const bytes = serialize(req);
-      expect((await tcpExchange(bytes)).status).toBe(200);
-      const again = await tcpExchange(bytes);
+      expect((await sbcExchange(bytes)).status).toBe(200);
+      const again = await sbcExchange(bytes);
       expect(again.status).toBe(403);
       expect(again.get('Warning')).toContain('KS-HMAC replayed');
       expect(lab.sbc.stats().failures.totals['app-hmac']).toBeGreaterThanOrEqual(1);

@@ -5,14 +5,14 @@
  * session, a message accepted at B is refused at A, and the record Redis
  * holds has no key in clear.
  */
-import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { signSipMessage, verifySipMessage } from '../../src/adapters/sip/sbc-app-hmac.js';
-import { createRequest, newBranch, parseMessage, serialize, type SipResponse } from '../../src/sip/index.js';
+import { createRequest, newBranch, serialize } from '../../src/sip/index.js';
+import { tcpExchange } from '../helpers/sip-tcp.js';
 import { openStore } from '../../src/store/index.js';
 import { connectRedis } from '../../src/store/redis/index.js';
 import { SipTerminal } from '../../src/terminal/sip-terminal.js';
@@ -25,25 +25,7 @@ import { describeRedis, startRedis, type TestRedis } from '../helpers/redis.js';
 const IDC = 'roamer@lab.example';
 const IDSP = 'sbc1.lab.example';
 
-async function exchange(port: number, bytes: Buffer): Promise<SipResponse> {
-  const sock = net.connect({ host: '127.0.0.1', port });
-  try {
-    await new Promise((r) => sock.once('connect', r));
-    const got = new Promise<Buffer>((resolve) => {
-      let buf = Buffer.alloc(0);
-      sock.on('data', (d) => {
-        buf = Buffer.concat([buf, d]);
-        if (buf.includes('\r\n\r\n')) resolve(buf);
-      });
-    });
-    sock.write(bytes);
-    const r = parseMessage(await got, { datagram: true });
-    if (!r.ok || !r.message.isResponse()) throw new Error('no response');
-    return r.message as SipResponse;
-  } finally {
-    sock.destroy();
-  }
-}
+const exchange = tcpExchange;
 
 function signedOptions(t: SipTerminal): Buffer {
   const req = createRequest('OPTIONS', 'sip:127.0.0.1', [

@@ -4,12 +4,12 @@
  * is served by B, app-hmac continues without replays across instances, the
  * record in Redis holds no key in clear, and Redis down means 503.
  */
-import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { signSipMessage, verifySipMessage } from '../../src/adapters/sip/sbc-app-hmac.js';
 import { KeyVault } from '../../src/crypto/vault.js';
-import { createRequest, newBranch, parseMessage, serialize, type SipResponse } from '../../src/sip/index.js';
+import { createRequest, newBranch, serialize, type SipResponse } from '../../src/sip/index.js';
+import { tcpExchange } from '../helpers/sip-tcp.js';
 import { startSbc, type RunningSbc } from '../../src/sbc/run.js';
 import { SessionTable } from '../../src/sbc/sessions.js';
 import { connectRedis, type SharedRedis } from '../../src/store/redis/index.js';
@@ -83,25 +83,7 @@ describeRedis('SBC registrations on Redis: two instances', () => {
   }
 
   /** Raw bytes over a fresh TCP connection to an instance; its first answer. */
-  async function exchange(at: Instance, bytes: Buffer): Promise<SipResponse> {
-    const sock = net.connect({ host: '127.0.0.1', port: at.sbc.ports.tcp! });
-    try {
-      await new Promise((r) => sock.once('connect', r));
-      const got = new Promise<Buffer>((resolve) => {
-        let buf = Buffer.alloc(0);
-        sock.on('data', (d) => {
-          buf = Buffer.concat([buf, d]);
-          if (buf.includes('\r\n\r\n')) resolve(buf);
-        });
-      });
-      sock.write(bytes);
-      const r = parseMessage(await got, { datagram: true });
-      if (!r.ok || !r.message.isResponse()) throw new Error('no response');
-      return r.message as SipResponse;
-    } finally {
-      sock.destroy();
-    }
-  }
+  const exchange = (at: Instance, bytes: Buffer): Promise<SipResponse> => tcpExchange(at.sbc.ports.tcp!, bytes);
 
   function options(idc: string): ReturnType<typeof createRequest> {
     return createRequest('OPTIONS', 'sip:127.0.0.1', [
