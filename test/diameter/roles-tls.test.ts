@@ -7,14 +7,13 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { peerPsk } from '../../src/diameter/tls-psk.js';
-import { openStore } from '../../src/store/index.js';
 import { ks, startDaemon, type Daemon } from '../helpers/cli.js';
-import { describeEngines, PG_URL } from '../helpers/engines.js';
+import { describeEngines, rolesStore } from '../helpers/engines.js';
 import { freePorts, upEnv } from '../helpers/ports.js';
 import { cerBytes, rawPeer } from './helpers.js';
 
@@ -28,14 +27,7 @@ describeEngines('separate roles: softswitch to AuC over Diameter/TLS-PSK with a 
   let sbcSip: number;
 
   beforeAll(async () => {
-    const pgOpts = ctx.storeOptions();
-    const dbUrl = ctx.engine === 'postgres' ? `${PG_URL}?options=-c%20search_path%3D${pgOpts.schema}` : '';
-    if (ctx.engine === 'postgres') await (await openStore(pgOpts)).close();
-    const dataDir = (role: string) => {
-      const d = join(dir, ctx.engine === 'postgres' ? role : 'shared');
-      mkdirSync(d, { recursive: true });
-      return d;
-    };
+    const { dbUrl, masterKey, dataDir } = await rolesStore(ctx, dir);
     const up = await upEnv();
     const [ssHealth, sbcHealth] = await freePorts(2);
     ports = up.ports;
@@ -47,7 +39,7 @@ describeEngines('separate roles: softswitch to AuC over Diameter/TLS-PSK with a 
     const common: NodeJS.ProcessEnv = {
       ...up.env,
       KEYSWITCH_DB_URL: dbUrl,
-      KEYSWITCH_MASTER_KEY: pgOpts.masterKeyHex!,
+      KEYSWITCH_MASTER_KEY: masterKey,
       KEYSWITCH_LOG_LEVEL: 'warn',
       KEYSWITCH_CORE_LINK_KEY: randomBytes(32).toString('hex'),
       KEYSWITCH_SOFTSWITCH_HEALTH: `127.0.0.1:${ssHealth}`,

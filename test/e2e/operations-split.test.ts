@@ -6,13 +6,12 @@
  * actions the SBC polls (docs/operations.md, "Blocked sources and the SBCs").
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { openStore } from '../../src/store/index.js';
 import { ks, startDaemon, type Daemon } from '../helpers/cli.js';
-import { describeEngines, PG_URL } from '../helpers/engines.js';
+import { describeEngines, rolesStore } from '../helpers/engines.js';
 import { freePorts, upEnv } from '../helpers/ports.js';
 import { inDialogRequest, startAttacker, type Attacker } from '../sbc/attacker.js';
 
@@ -53,15 +52,7 @@ describeEngines('operators and an SBC run apart: blocks, failures per source, un
     });
 
   beforeAll(async () => {
-    const pgOpts = ctx.storeOptions();
-    const dbUrl = ctx.engine === 'postgres' ? `${PG_URL}?options=-c%20search_path%3D${pgOpts.schema}` : '';
-    if (ctx.engine === 'postgres') await (await openStore(pgOpts)).close();
-    // each role its own data directory on PostgreSQL, as in docker-compose.yml; one shared SQLite file otherwise
-    const dataDir = (role: string) => {
-      const d = join(dir, ctx.engine === 'postgres' ? role : 'shared');
-      mkdirSync(d, { recursive: true });
-      return d;
-    };
+    const { dbUrl, masterKey, dataDir } = await rolesStore(ctx, dir);
     const up = await upEnv();
     p = up.ports;
     // roles run alone serve /healthz and /metrics on fixed defaults: free ones here
@@ -70,7 +61,7 @@ describeEngines('operators and an SBC run apart: blocks, failures per source, un
     const common: NodeJS.ProcessEnv = {
       ...up.env,
       KEYSWITCH_DB_URL: dbUrl,
-      KEYSWITCH_MASTER_KEY: pgOpts.masterKeyHex!,
+      KEYSWITCH_MASTER_KEY: masterKey,
       KEYSWITCH_LOG_LEVEL: 'warn',
       KEYSWITCH_RADIUS_SECRET: randomBytes(16).toString('hex'),
       KEYSWITCH_CORE_LINK_KEY: randomBytes(32).toString('hex'),

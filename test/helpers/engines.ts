@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -77,4 +77,25 @@ export function describeEngines(name: string, body: (ctx: EngineContext) => void
   describe(`${name} [sqlite]`, () => body(makeContext('sqlite')));
   const d = pgProblem ? describe.skip : describe;
   d(`${name} [postgres]`, () => body(makeContext('postgres')));
+}
+
+/**
+ * Where roles run as separate processes keep their store: on PostgreSQL a
+ * fresh schema (migrated here) reached through `dbUrl`, each role its own data
+ * directory, as in docker-compose.yml; on SQLite one shared data directory
+ * (`dbUrl` empty), so that they share the one file. `masterKey` opens it.
+ */
+export async function rolesStore(ctx: EngineContext, dir: string): Promise<{ dbUrl: string; masterKey: string; dataDir(role: string): string }> {
+  const pgOpts = ctx.storeOptions();
+  const dbUrl = ctx.engine === 'postgres' ? `${PG_URL}?options=-c%20search_path%3D${pgOpts.schema}` : '';
+  if (ctx.engine === 'postgres') await (await openStore(pgOpts)).close();
+  return {
+    dbUrl,
+    masterKey: pgOpts.masterKeyHex!,
+    dataDir(role: string) {
+      const d = join(dir, ctx.engine === 'postgres' ? role : 'shared');
+      mkdirSync(d, { recursive: true });
+      return d;
+    },
+  };
 }

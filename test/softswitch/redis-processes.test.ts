@@ -5,15 +5,14 @@
  * either (docs/scale-out.md, "Softswitch and AuC state in Redis").
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { formatAuth, type SipResponse } from '../../src/sip/index.js';
-import { openStore } from '../../src/store/index.js';
 import { connectRedis } from '../../src/store/redis/index.js';
 import { ks, startDaemon, type Daemon } from '../helpers/cli.js';
-import { describeEngines, PG_URL } from '../helpers/engines.js';
+import { describeEngines, rolesStore } from '../helpers/engines.js';
 import { upEnv } from '../helpers/ports.js';
 import { describeRedis, startRedis, type TestRedis } from '../helpers/redis.js';
 import { Registration, Ua } from './harness.js';
@@ -46,20 +45,13 @@ describeRedis('two softswitch processes on one Redis', () => {
 
     beforeAll(async () => {
       redis = await startRedis();
-      const pgOpts = ctx.storeOptions();
-      const dbUrl = ctx.engine === 'postgres' ? `${PG_URL}?options=-c%20search_path%3D${pgOpts.schema}` : '';
-      if (ctx.engine === 'postgres') await (await openStore(pgOpts)).close();
-      const dataDir = (role: string) => {
-        const d = join(dir, ctx.engine === 'postgres' ? role : 'shared');
-        mkdirSync(d, { recursive: true });
-        return d;
-      };
+      const { dbUrl, masterKey, dataDir } = await rolesStore(ctx, dir);
       const a = await upEnv();
       const b = await upEnv();
       const common: NodeJS.ProcessEnv = {
         ...a.env,
         KEYSWITCH_DB_URL: dbUrl,
-        KEYSWITCH_MASTER_KEY: pgOpts.masterKeyHex!,
+        KEYSWITCH_MASTER_KEY: masterKey,
         KEYSWITCH_LOG_LEVEL: 'warn',
         KEYSWITCH_RADIUS_SECRET: randomBytes(16).toString('hex'),
         KEYSWITCH_CORE_LINK_KEY: randomBytes(32).toString('hex'),
