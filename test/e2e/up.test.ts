@@ -97,14 +97,14 @@ function upSuite(ctx: EngineContext, aucProtocol: 'radius' | 'diameter') {
     expect(register('mgcp', 'gw1@lab.example', 'cd'.repeat(32)).code).toBe(2);
   });
 
-  it.skipIf(!hasSipp || ctx.engine !== 'sqlite')('lets sipp register through the SBC with SIP Digest (skipped without sipp)', () => {
+  it.skipIf(!hasSipp || ctx.engine !== 'sqlite')('lets sipp register through the SBC with SIP Digest (once, on SQLite: the engine plays no part in it; skipped without sipp)', () => {
     const r = spawnSyncSipp(['-sf', join(import.meta.dirname, '..', 'sipp', 'register-digest.xml'), '-m', '3', '-s', '1000', '-au', '1000', '-ap', 'sipp-secret', '-i', '127.0.0.1', '-p', '0', `127.0.0.1:${p.sbcSip}`]);
     expect(r.status, r.stderr).toBe(0);
     const bad = spawnSyncSipp(['-sf', join(import.meta.dirname, '..', 'sipp', 'register-digest.xml'), '-m', '1', '-s', '1000', '-au', '1000', '-ap', 'wrong', '-i', '127.0.0.1', '-p', '0', `127.0.0.1:${p.sbcSip}`]);
     expect(bad.status).not.toBe(0);
   });
 
-  it.skipIf(!hasTshark || ctx.engine !== 'sqlite')(`tshark decodes a captured full flow — SIP on both legs and ${aucProtocol} — without malformed packets (skipped without tshark)`, async () => {
+  it.skipIf(!hasTshark || ctx.engine !== 'sqlite')(`tshark decodes a captured full flow — SIP on both legs and ${aucProtocol} — without malformed packets (once, on SQLite; skipped without tshark)`, async () => {
     const pcap = join(dir, 'flow.pcapng');
     const ports = [p.sbcSip, p.ssSip, p.rAuth, p.rAcct, p.dia];
     const cap = spawn('tshark', ['-i', 'lo', '-f', ports.map((x) => `port ${x}`).join(' or '), '-w', pcap], { stdio: ['ignore', 'ignore', 'pipe'] });
