@@ -35,7 +35,7 @@
  */
 import { findKs1, isS7 } from '../adapters/sip/ks1-sip.js';
 import { KS_HMAC } from '../adapters/sip/sbc-app-hmac.js';
-import { ownString } from './own-string.js';
+import { ownString } from '../sip/own-string.js';
 import type { MetricsRegistry } from '../metrics/registry.js';
 import type { SipMessage, SipRequest } from '../sip/message.js';
 import type { SipStack } from '../sip/stack.js';

@@ -2,7 +2,7 @@ import { AppHmacSigner, AppHmacVerifier, FIRST_SEQ } from '../crypto/app-hmac.js
 import { SessionKeys } from '../crypto/ks1.js';
 import type { SbcSession } from '../flow/sbc.js';
 import { DOWNLINK_BLOCK, type RedisSbcSessions, type UplinkClaim } from '../store/redis/sbc-sessions.js';
-import { ownString } from './own-string.js';
+import { ownString } from '../sip/own-string.js';
 
 /**
  * A terminal registered through this SBC, whatever protocol it used: the

@@ -7,7 +7,7 @@
  * behind NAT, or one bound to its TLS-PSK connection, is reached.
  */
 import { isSipUri, type MessageSource, type SipConnection, type SipTransport, type Uri } from '../sip/index.js';
-import { ownString } from './own-string.js';
+import { ownString } from '../sip/own-string.js';
 
 export interface TerminalFlow {
   transport: SipTransport;

@@ -21,6 +21,7 @@ import type { OnInbound } from './proxy/hooks.js';
 import { defaultPort } from './proxy/ports.js';
 import { warningValue } from './proxy/warning.js';
 import { DEFAULT_MAX_FORWARDS } from './proxy/hops.js';
+import { ownString } from './own-string.js';
 
 export interface ServerContext {
   readonly source: MessageSource;
@@ -238,14 +239,6 @@ export function createSipStack(opts: SipStackOptions): SipStack {
     return via.params.branch + '|' + via.host.toLowerCase() + ':' + (via.port ?? '') + '|' + m;
   }
 
-  /**
-   * A transaction's key as a string of its own. Built from the branch, a slice of the
-   * parsed header text, it would keep the request's whole header section alive for as
-   * long as the transaction waits out Timer J (32 s over UDP).
-   */
-  function ownKey(key: string): string {
-    return (' ' + key).slice(1);
-  }
 
   function rfc2543Key(req: SipRequest, via: Via): string {
     // RFC 3261 §17.2.3 fallback, for peers that do not send the magic cookie
@@ -281,7 +274,8 @@ export function createSipStack(opts: SipStackOptions): SipStack {
       if (dest) src.transport.send(serialize(createResponse(req, 481)), dest).catch(() => st.transportErrors++);
       return;
     }
-    const own = ownKey(key);
+    // a string of its own: the branch is a slice of the header text, which Timer J (32 s over UDP) would keep
+    const own = ownString(key);
     const tx = new ServerTransaction(own, req, responder(src, via), timers, () => servers.delete(own));
     servers.set(own, tx);
     if (req.method === 'CANCEL') return onCancel(req, src, via, tx);

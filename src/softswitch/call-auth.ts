@@ -171,7 +171,7 @@ export class CallAuthenticator {
       throw err;
     }
     // the right response on a nonce-count used already (here or at another softswitch instance): a new challenge, no failure counted
-    if (settled === 'replayed') return this.#challenge(false);
+    if (settled === 'replayed' || settled === 'stale') return this.#challenge(settled === 'stale');
     if (settled !== 'ok' || !h.ok) {
       this.st.digestFailures++;
       const idsp = (trusted ? req.get('P-KS-IDSP')?.trim() : undefined) || this.#o.selfId;

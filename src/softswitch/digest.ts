@@ -43,17 +43,23 @@ export interface DigestOptions {
 export interface NonceCountStore {
   /** Records `nc` as the highest count of (idc, nonce) for `ttlMs`; false when one as high was recorded already (atomic). */
   record(idc: string, nonce: string, nc: number, ttlMs: number): Promise<boolean>;
+  /** Resolves once `since` is known for the connection now open (it is read again after each reconnection). */
+  current(): Promise<void>;
   /**
-   * When this process last (re)connected to the table (ms). A table that lost
-   * its data (a restart without persistence, a failover to a replica that
-   * lagged) is always reached through a new connection: nonces issued before
-   * it are refused as stale, since their used counts may be forgotten.
+   * Since when the table holds every count used (ms). A table that lost its
+   * data (a restart without persistence, a failover to a replica that
+   * lagged) starts a new epoch: nonces issued before it are refused as stale,
+   * since their used counts may be forgotten.
    */
   readonly since: number;
 }
 
-/** What a response came to: `replayed` when it matched but its nonce-count was used already (a new challenge, no failure). */
-export type DigestSettled = 'ok' | 'bad' | 'replayed';
+/**
+ * What a response came to: `replayed` when it matched but its nonce-count was
+ * used already, `stale` when its nonce predates the shared table's epoch (both
+ * a new challenge, no failure).
+ */
+export type DigestSettled = 'ok' | 'bad' | 'replayed' | 'stale';
 
 /** Digest's secret when several softswitch instances must issue and open each other's nonces: derived from a key they all hold. */
 export function sharedDigestSecret(key: Buffer): Buffer {
@@ -273,6 +279,9 @@ export class DigestAuth {
     const opened = this.#opened(c.nonce);
     const ttl = opened ? opened.issued + this.#ttlMs - this.#clock() : 0;
     if (ttl <= 0) return 'replayed';
+    // checked in `check` already, unless a reconnection's epoch was still being read then
+    await this.#shared.current();
+    if (opened!.issued < this.#shared.since) return 'stale';
     return (await this.#shared.record(c.idc, c.nonce, c.nc, ttl)) ? 'ok' : 'replayed';
   }
 

@@ -459,7 +459,7 @@ export class SoftswitchRegisterHandler {
       throw err;
     }
     // the right response on a nonce-count used already (here or at another instance): a new challenge, no failure counted
-    if (settled === 'replayed') return this.#digestChallenge(r.ctx, false);
+    if (settled === 'replayed' || settled === 'stale') return this.#digestChallenge(r.ctx, settled === 'stale');
     if (settled !== 'ok' || !h.ok) {
       this.st.digestFailures++;
       if (!h.ok) this.#refused(r, 'digest', h.reason);

@@ -99,7 +99,7 @@ export class ServerTransaction {
     }
     this.finalResponse = res;
     this.#answered = true;
-    this.last = buf;
+    this.last = ownBytes(buf);
     this.transmit(buf);
     const T1 = this.t.T1;
     if (this.isInvite && s < 300) {
@@ -155,4 +155,17 @@ export class ServerTransaction {
     for (const fn of this.onEnd) fn();
     this.onEnd = [];
   }
+}
+
+/**
+ * The final response's bytes as a buffer of their own. A small serialized
+ * message is a slice of Node's shared allocation pool (8 KiB on Node 20,
+ * 64 KiB on Node 24), and a completed transaction keeps it for Timer J
+ * (32 s over UDP): one slice pins the whole pool block.
+ */
+function ownBytes(b: Buffer): Buffer {
+  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return b;
+  const own = Buffer.allocUnsafeSlow(b.byteLength);
+  b.copy(own);
+  return own;
 }

@@ -17,17 +17,52 @@ return 1`;
 
 const SCRIPT = new RedisScript(RECORD, 1);
 
+/** How long a Redis server's epoch is remembered (far longer than any nonce lives). */
+const EPOCH_TTL_MS = 86_400_000;
+
 export class RedisNonceCounts {
   #since = Date.now();
+  /** The epoch read after the latest (re)connection, while it is being read. */
+  #epoch: Promise<void> = Promise.resolve();
+
   constructor(private readonly shared: SharedRedis) {
     shared.redis.on('ready', () => {
-      this.#since = Date.now();
+      this.#epoch = this.#readEpoch(Date.now());
     });
   }
 
-  /** When this process last (re)connected: nonces issued before are stale (their counts may have been lost with Redis's data). */
+  /**
+   * Nonces issued before this are stale: the first connection of any instance
+   * to the Redis server now serving (its run_id). A restart that lost the data,
+   * or a failover to a replica, is a new run_id, hence a new epoch: counts used
+   * before may be forgotten. A new instance, or a reconnection to the same
+   * server, keeps the epoch, so the nonces other instances issued stay good.
+   */
   get since(): number {
     return this.#since;
+  }
+
+  async #readEpoch(connectedAt: number): Promise<void> {
+    try {
+      const info = await this.shared.run((r) => r.info('server'));
+      const runId = /run_id:([0-9a-f]+)/.exec(info)?.[1];
+      if (!runId) throw new Error('no run_id');
+      const key = `nc:epoch:${runId}`;
+      const v = await this.shared.run(async (r) => {
+        await r.set(key, String(connectedAt), 'PX', EPOCH_TTL_MS, 'NX');
+        return r.get(key);
+      });
+      const epoch = Number(v);
+      this.#since = Number.isFinite(epoch) && epoch > 0 ? epoch : connectedAt;
+    } catch {
+      // unknown: the stricter rule, nonces issued before this connection are stale
+      this.#since = connectedAt;
+    }
+  }
+
+  /** Resolves once `since` holds the epoch of the server now connected. */
+  current(): Promise<void> {
+    return this.#epoch;
   }
 
   async record(idc: string, nonce: string, nc: number, ttlMs: number): Promise<boolean> {
