@@ -11,8 +11,15 @@ import { createServer } from 'node:net';
  * then fails with EADDRINUSE. Below the range, only another caller of this
  * function can take it, and it draws at random too.
  */
-const LOW = 20_000;
-const HIGH = 32_000;
+/**
+ * Each vitest worker draws from its own eighth of that range: a port another
+ * worker checked free and handed to a daemon that has not bound it yet (or
+ * that is being restarted on it) is then never drawn here.
+ */
+const SLICE = 1_500;
+const slot = Number(process.env.VITEST_POOL_ID ?? 0) % 8;
+const LOW = 20_000 + slot * SLICE;
+const HIGH = LOW + SLICE;
 
 async function bindable(port: number): Promise<{ close(): void }[] | undefined> {
   const tcp = createServer();
