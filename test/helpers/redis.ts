@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe } from 'vitest';
 import { freePorts } from './ports.js';
+import { redisEnv } from './redis-env.js';
+
+export { redisEnv } from './redis-env.js';
 
 /**
  * A private redis-server per test file: its own ephemeral port and temp dir,
@@ -14,8 +17,8 @@ import { freePorts } from './ports.js';
 export const REDIS_SERVER = process.env.KEYSWITCH_TEST_REDIS_SERVER ?? 'redis-server';
 
 function redisProblemNow(): string | undefined {
-  const r = spawnSync(REDIS_SERVER, ['--version'], { encoding: 'utf8' });
-  if (r.error) return `${REDIS_SERVER} not found (apt-get install redis-server)`;
+  const r = spawnSync(REDIS_SERVER, ['--version'], { encoding: 'utf8', env: redisEnv(), timeout: 10_000 });
+  if (r.error) return (r.error as NodeJS.ErrnoException).code === 'ENOENT' ? `${REDIS_SERVER} not found (apt-get install redis-server)` : `${REDIS_SERVER} --version: ${r.error.message}`;
   if (r.status !== 0) return `${REDIS_SERVER} --version exited ${r.status}`;
   return undefined;
 }
@@ -77,6 +80,7 @@ export async function startRedis(o: { host?: string; port?: number; args?: strin
   const launch = async (): Promise<void> => {
     child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', host, '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no', '--loglevel', 'notice', ...(o.args ?? [])], {
       stdio: ['ignore', 'pipe', 'inherit'],
+      env: redisEnv(),
     });
     await waitReady(child, port!);
   };

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { BIN } from '../helpers/cli.js';
+import { redisEnv } from '../helpers/redis-env.js';
 
 export const NET = '10.77.0';
 /** Fixed host numbers; terminal hosts t1, t2, … are 101, 102, …. */
@@ -34,7 +35,7 @@ a[0]==='unix'?s.listen(a[1],()=>console.log('ready')):s.listen(Number(a[2]),a[1]
 export async function labUnavailable(pgUrl: string, o: { redis?: boolean } = {}): Promise<string | undefined> {
   if (process.getuid?.() !== 0) return 'not root (network namespaces need it)';
   if (spawnSync('ip', ['netns', 'list']).status !== 0) return 'no `ip netns` (iproute2)';
-  if (o.redis && spawnSync('redis-server', ['--version']).status !== 0) return 'no redis-server (Debian package redis-server)';
+  if (o.redis && spawnSync('redis-server', ['--version'], { env: redisEnv(), timeout: 10_000 }).status !== 0) return 'no redis-server (Debian package redis-server)';
   const c = new pg.Client({ connectionString: pgUrl, connectionTimeoutMillis: 2000 });
   try {
     await c.connect();
@@ -327,7 +328,7 @@ export class Lab {
     const rdir = join(this.dir, 'redis');
     mkdirSync(rdir, { recursive: true });
     const args = ['redis-server', '--bind', this.addr('redis'), '--port', '6379', '--dir', rdir, '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--daemonize', 'no'];
-    const p = this.#spawn('redis', 'redis', args, process.env);
+    const p = this.#spawn('redis', 'redis', args, redisEnv());
     await this.waitFor(p, /Ready to accept connections/, 20_000);
     return p;
   }
@@ -375,7 +376,7 @@ export class Lab {
 
   /** `redis-cli` against the lab's Redis, from its host. */
   redisCli(...args: string[]): string {
-    const r = spawnSync('ip', ['netns', 'exec', this.ns('redis'), 'redis-cli', '-h', this.addr('redis'), ...args], { encoding: 'utf8', timeout: 20_000 });
+    const r = spawnSync('ip', ['netns', 'exec', this.ns('redis'), 'redis-cli', '-h', this.addr('redis'), ...args], { encoding: 'utf8', timeout: 20_000, env: redisEnv() });
     if (r.status !== 0) throw new Error(`redis-cli ${args.join(' ')}: ${r.stderr}`);
     return r.stdout.trim();
   }
