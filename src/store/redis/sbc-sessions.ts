@@ -7,7 +7,7 @@ import type { SharedRedis } from './client.js';
  * The SBC's registered terminals on Redis, shared by the instances of a pool
  * (docs/scale-out.md, "SBC state in Redis"). One hash per terminal:
  *
- *   sbc:reg:{<IDsp>|<IDc>}   hash, PEXPIREAT = the registration's expiry
+ *   sbc:reg:{<IDsp>|<IDc>}   hash, PEXPIRE = the registration's remaining lifetime
  *     k   Kc,sp sealed under the master key (KeyVault), bound to IDsp, IDc and t
  *     t   registeredAt (Unix ms): the registration's generation
  *     e   expiresAt (Unix ms)
@@ -62,7 +62,8 @@ else
   redis.call('HSET', KEYS[1], 'up', ARGV[2])
 end
 redis.call('SETBIT', KEYS[2], seq % w, 1)
-redis.call('PEXPIREAT', KEYS[2], redis.call('HGET', KEYS[1], 'e'))
+local left = redis.call('PTTL', KEYS[1])
+if left > 0 then redis.call('PEXPIRE', KEYS[2], left) end
 local dn = tonumber(redis.call('HGET', KEYS[1], 'dn'))
 if dn ~= tonumber(ARGV[4]) then dn = redis.call('HINCRBY', KEYS[1], 'dn', 1) end
 return {'ok', dn}
@@ -97,8 +98,8 @@ return 1
 const TOUCH = `
 if redis.call('HGET', KEYS[1], 't') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'e', ARGV[2])
-redis.call('PEXPIREAT', KEYS[1], ARGV[2])
-if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIREAT', KEYS[2], ARGV[2]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
 return 1
 `;
 
@@ -107,7 +108,7 @@ type Scripts = Redis & {
   ksSbcClaimUp(reg: string, win: string, gen: string, seq: string, window: string, block: string): Promise<[string, number]>;
   ksSbcDownlink(reg: string, gen: string, block: string): Promise<number>;
   ksSbcRemoveIf(reg: string, win: string, gen: string, before: string): Promise<number>;
-  ksSbcTouch(reg: string, win: string, gen: string, expiresAt: string): Promise<number>;
+  ksSbcTouch(reg: string, win: string, gen: string, expiresAt: string, ttlMs: string): Promise<number>;
 };
 
 export class RedisSbcSessions {
@@ -152,7 +153,7 @@ export class RedisSbcSessions {
       k: this.#vault.seal(s.kcsp, this.#binding(s.idc, s.registeredAt)),
       t: String(s.registeredAt), e: String(s.expiresAt), m: s.mechanism, p: s.protocol, a: s.address, up: '0', dn: '1',
     };
-    await this.#r.run((c) => c.multi().del(reg, this.#win(s.idc)).hset(reg, fields).pexpireat(reg, s.expiresAt).publish(this.#channel, `${this.#instance} ${s.mechanism} ${s.idc}`).exec());
+    await this.#r.run((c) => c.multi().del(reg, this.#win(s.idc)).hset(reg, fields).pexpire(reg, lifetime(s.expiresAt)).publish(this.#channel, `${this.#instance} ${s.mechanism} ${s.idc}`).exec());
   }
 
   /**
@@ -198,7 +199,7 @@ export class RedisSbcSessions {
 
   /** A refresh: the generation's new expiry. False when it is no longer the registration there. */
   async touch(idc: string, registeredAt: number, expiresAt: number): Promise<boolean> {
-    const n = await this.#r.run((c) => (c as Scripts).ksSbcTouch(this.#reg(idc), this.#win(idc), String(registeredAt), String(expiresAt)));
+    const n = await this.#r.run((c) => (c as Scripts).ksSbcTouch(this.#reg(idc), this.#win(idc), String(registeredAt), String(expiresAt), String(lifetime(expiresAt))));
     return n === 1;
   }
 
@@ -251,4 +252,13 @@ export class RedisSbcSessions {
       }
     }
   }
+}
+
+/**
+ * A registration's remaining lifetime, given to Redis as a relative TTL: Redis
+ * keeps its own clock, which need not agree with the SBC hosts' (an absolute
+ * PEXPIREAT would expire early or late by their skew).
+ */
+function lifetime(expiresAt: number): number {
+  return Math.max(1, Math.ceil(expiresAt - Date.now()));
 }
