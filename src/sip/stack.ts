@@ -239,7 +239,6 @@ export function createSipStack(opts: SipStackOptions): SipStack {
     return via.params.branch + '|' + via.host.toLowerCase() + ':' + (via.port ?? '') + '|' + m;
   }
 
-
   function rfc2543Key(req: SipRequest, via: Via): string {
     // RFC 3261 §17.2.3 fallback, for peers that do not send the magic cookie
     const m = req.method === 'ACK' ? 'INVITE' : req.method;
