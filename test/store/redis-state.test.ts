@@ -110,6 +110,35 @@ describeRedis('state shared through Redis', () => {
     expect((await ra.current(aor)).some((x) => x.contact === 'sip:alice@192.0.2.20:5060')).toBe(false);
   });
 
+  it('a REGISTER checked for order then applied reads the AoR once; a change by another instance in between is not lost', async () => {
+    const ra = new Registrar(new RedisBindingRepo(a, now), DEFAULT_EXPIRES, now);
+    const rb = new Registrar(new RedisBindingRepo(b, now), DEFAULT_EXPIRES, now);
+    const aor = 'gina@lab.example';
+    const scripts = async () => Number(/^cmdstat_evalsha:calls=(\d+)/m.exec(String(await a.run((r) => r.info('commandstats'))))?.[1] ?? 0);
+    const p1 = plan(ra, reg(aor, 'sip:gina@192.0.2.60:5060', 'g1', 1));
+    const before = await scripts();
+    expect(await ra.wouldBeOutOfOrder(p1)).toBe(false);
+    expect((await ra.apply(p1)).ok).toBe(true);
+    // one read and one commit (a read again for the commit would make three)
+    expect((await scripts()) - before).toBe(2);
+
+    // A reads, B adds a contact, A applies on what it read: its commit finds the version moved and reads again
+    const p2 = plan(ra, reg(aor, 'sip:gina@192.0.2.60:5060', 'g1', 2));
+    expect(await ra.wouldBeOutOfOrder(p2)).toBe(false);
+    expect((await rb.apply(plan(rb, reg(aor, 'sip:gina@192.0.2.61:5060', 'h1', 1)))).ok).toBe(true);
+    const r2 = await ra.apply(p2);
+    expect(r2.ok && r2.live.map((x) => x.contact).sort()).toEqual(['sip:gina@192.0.2.60:5060', 'sip:gina@192.0.2.61:5060']);
+    expect((await rb.current(aor)).find((x) => x.contact === 'sip:gina@192.0.2.60:5060')?.cseq).toBe(2);
+
+    // a read older than a second is not used
+    const p3 = plan(ra, reg(aor, 'sip:gina@192.0.2.60:5060', 'g1', 3));
+    expect(await ra.wouldBeOutOfOrder(p3)).toBe(false);
+    t += 1001;
+    const mid = await scripts();
+    expect((await ra.apply(p3)).ok).toBe(true);
+    expect((await scripts()) - mid).toBe(2);
+  });
+
   it("an instance's location cache serves a binding another instance removed for at most its TTL", async () => {
     const ra = new Registrar(new RedisBindingRepo(a, now), DEFAULT_EXPIRES, now);
     const cacheB = new LocationCache(new RedisBindingRepo(b, now), { ttlMs: 2000, now });

@@ -21,7 +21,11 @@ import { RedisScript } from './script.js';
  * still the one read — otherwise it reads again. So two instances handling
  * REGISTERs of one AoR at once behave as if one came after the other, and a
  * REGISTER out of order at B after A accepted a newer one is refused.
- * Two round trips per change, one per read.
+ * Two round trips per change, one per read; a change that follows a read of
+ * the same AoR within a second (the KS1 s8 checks the order before it reports
+ * to the AuC, a refresh checks the binding first) starts from that read, so a
+ * REGISTER costs one read and one commit. That is safe because the commit
+ * checks the version: a read grown stale only costs an attempt.
  */
 
 const READ = `
@@ -101,16 +105,40 @@ const SCRIPTS = {
  * attempts; past the second, a short random pause spreads them out.
  */
 const ATTEMPTS = 32;
+/** How long, and for how many AoRs, a read is kept for the update that follows it. */
+const SNAPSHOT_MS = 1000;
+const SNAPSHOTS = 4096;
+
+interface Snapshot {
+  version: string;
+  all: SipBinding[];
+  at: number;
+}
 
 export class RedisBindingRepo implements LocationStore {
+  readonly #snapshots = new Map<string, Snapshot>();
+
   constructor(private readonly shared: SharedRedis, private readonly now: () => number) {}
 
-  async #read(aor: string): Promise<{ version: string; all: SipBinding[] }> {
+  async #read(aor: string): Promise<Snapshot> {
     const raw = (await this.shared.run((r) => SCRIPTS.read.run(r, [setKey(aor), verKey(aor)], [this.shared.prefix + contactPrefix(aor)]))) as Array<string | string[]>;
     const version = String(raw[0] ?? '');
     const all: SipBinding[] = [];
     for (let i = 1; i < raw.length; i++) all.push(bindingOf(aor, raw[i] as string[]));
-    return { version, all };
+    const snap = { version, all, at: this.now() };
+    this.#snapshots.delete(aor);
+    if (this.#snapshots.size >= SNAPSHOTS) this.#snapshots.delete(this.#snapshots.keys().next().value!);
+    this.#snapshots.set(aor, snap);
+    return snap;
+  }
+
+  /** The read just made of this AoR, once, if recent; the caller's commit checks its version. */
+  #recent(aor: string): Snapshot | undefined {
+    const s = this.#snapshots.get(aor);
+    if (!s) return undefined;
+    this.#snapshots.delete(aor);
+    const age = this.now() - s.at;
+    return age >= 0 && age <= SNAPSHOT_MS ? s : undefined;
   }
 
   async current(aor: string): Promise<SipBinding[]> {
@@ -125,9 +153,13 @@ export class RedisBindingRepo implements LocationStore {
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       if (attempt >= 2) await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, attempt * 2)));
       const now = this.now();
-      const { version, all } = await this.#read(aor);
+      const recent = attempt === 0 ? this.#recent(aor) : undefined;
+      const { version, all } = recent ?? (await this.#read(aor));
+      this.#snapshots.delete(aor);
       const live = ordered(all, now);
       const d = decide(live);
+      // a refusal is decided on a fresh read only
+      if ('abort' in d && recent) continue;
       if ('abort' in d) return { committed: false, result: d.abort, live, removed: [] };
       const byContact = new Map<string, SipBinding>();
       for (const b of live) byContact.set(b.contact, b);
