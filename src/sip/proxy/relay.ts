@@ -16,6 +16,15 @@ export interface RelayBranch {
   /** Where to send; by the first Route or the Request-URI when absent. */
   destination?: SendOptions['destination'] | undefined;
   transport?: SendOptions['transport'] | undefined;
+  /**
+   * Other addresses of the same next hop, tried in order with the request unchanged (its
+   * Route and Request-URI as they are) when the one before gave no answer at all: a transport
+   * failure, or nothing, not even 100, within `noAnswerTimeoutMs` (for every method; for a
+   * non-INVITE only while an address is left). RFC 3263 §4.3's next element of a target set,
+   * as for instances of one SBC pool. A final answer from any of them ends the branch as usual.
+   * Not with `noVia` (each address gets its own copy and Via).
+   */
+  alternates?: ReadonlyArray<NonNullable<SendOptions['destination']>> | undefined;
 }
 
 export interface RelayOptions<B extends RelayBranch> {
@@ -39,14 +48,27 @@ export interface RelayOptions<B extends RelayBranch> {
   cancel?: (out: SipRequest, br: B) => SipRequest;
   /** INVITE: a branch without a final answer after this long is cancelled and the next tried. */
   ringTimeoutMs?: number | undefined;
-  /** INVITE: a branch that sent nothing at all (not even 100) after this long is given up. */
+  /** INVITE (any method under `failover`): a branch that sent nothing at all (not even 100) after this long is given up. */
   noAnswerTimeoutMs?: number | undefined;
+  /**
+   * The branches are equivalent next hops (an SBC's softswitches), not contacts: the next one is
+   * tried only when this one answered nothing at all within `noAnswerTimeoutMs` or could not be
+   * reached; any final answer from a branch ends the relay. Needs two branches or more.
+   */
+  failover?: boolean | undefined;
   /** Non-INVITE over UDP: 100 Trying upstream when no answer came after this long (RFC 4320: T2). */
   tryingAfterMs?: number | undefined;
   /** Timers are kept here so the role can clear them on close. */
   timers?: Set<NodeJS.Timeout>;
-  /** Counts branches given up for silence. */
-  onUnresponsive?: () => void;
+  /** A branch given up for silence. */
+  onUnresponsive?: (br: B) => void;
+  /** Under `failover`: a branch that could not be reached (a send failure, or the transaction's own timeout). */
+  onUnreachable?: (br: B) => void;
+  /**
+   * An address of a branch with alternates gave no answer at all (`silent`: nothing within
+   * `noAnswerTimeoutMs`; `error`: a transport failure or the stack's own timeout) and the next is tried.
+   */
+  onHopFailed?: (destination: SendOptions['destination'], br: B, why: 'silent' | 'error', method: string) => void;
 }
 
 export type RelayOutcome<B> =
@@ -90,7 +112,7 @@ export function failureRank(status: number): number {
 
 export function relay<B extends RelayBranch>(o: RelayOptions<B>, timerSet?: Set<NodeJS.Timeout>): Promise<RelayOutcome<B>> {
   const timers = o.timers ?? timerSet ?? new Set<NodeJS.Timeout>();
-  if (o.fwd.method !== 'INVITE' && o.branches.length === 1) return relayOne(o, o.branches[0]!, timers);
+  if (o.fwd.method !== 'INVITE' && o.branches.length === 1 && !o.branches[0]!.alternates?.length) return relayOne(o, o.branches[0]!, timers);
   return relayForking(o, timers);
 }
 
@@ -164,6 +186,7 @@ async function relayOne<B extends RelayBranch>(o: RelayOptions<B>, br: B, timers
 async function relayForking<B extends RelayBranch>(o: RelayOptions<B>, timers: Set<NodeJS.Timeout>): Promise<RelayOutcome<B>> {
   const { stack, ctx, fwd } = o;
   const invite = fwd.method === 'INVITE';
+  const failover = o.failover === true;
   let cancelled = ctx.cancelled;
   let live: { cancel(): void } | undefined;
   if (invite) {
@@ -194,123 +217,148 @@ async function relayForking<B extends RelayBranch>(o: RelayOptions<B>, timers: S
   const trying = invite ? undefined : tryingTimer(o, timers);
 
   try {
-    for (const br of o.branches) {
+    branches: for (const br of o.branches) {
       if (cancelled) break;
-      const out = o.branches.length === 1 ? fwd : fwd.clone();
-      if (br.requestUri !== undefined) out.uri = br.requestUri;
-      const viaParams = o.prepare?.(out, br) ?? undefined;
+      const prepared = o.branches.length === 1 ? fwd : fwd.clone();
+      if (br.requestUri !== undefined) prepared.uri = br.requestUri;
+      const viaParams = o.prepare?.(prepared, br) ?? undefined;
+      // the branch's address, then the other addresses of the same hop (RFC 3263 §4.3)
+      const hops = br.alternates?.length && !o.noVia ? [br.destination, ...br.alternates] : [br.destination];
+      for (let attempt = 0; attempt < hops.length; attempt++) {
+        const lastHop = attempt === hops.length - 1;
+        const out = hops.length === 1 ? prepared : prepared.clone();
 
-      let provisional = false;
-      let cancelWanted = false;
-      let cancelSent = false;
-      let branchFinal = false;
-      const where: SendOptions = {};
-      if (br.destination) where.destination = br.destination;
-      if (br.transport) where.transport = br.transport;
-      const sendCancel = (): void => {
-        if (cancelSent || branchFinal) return;
-        cancelSent = true;
-        const c = o.cancel ? o.cancel(out, br) : createCancel(out);
-        stack.send(c, { ...where, noVia: true }).catch(() => undefined);
-      };
-      let abandon!: (why: 'timeout' | 'cancel') => void;
-      const abandoned = new Promise<'timeout' | 'cancel'>((resolve) => (abandon = resolve));
-      live = {
-        cancel: () => {
-          cancelWanted = true;
-          // §9.1: CANCEL only after a provisional answer; until then the caller is not kept waiting
-          if (provisional) sendCancel();
-          else abandon('cancel');
-        },
-      };
+        let provisional = false;
+        let cancelWanted = false;
+        let cancelSent = false;
+        let branchFinal = false;
+        const where: SendOptions = {};
+        const dest = hops[attempt];
+        if (dest) where.destination = dest;
+        if (br.transport && attempt === 0) where.transport = br.transport;
+        const sendCancel = (): void => {
+          if (cancelSent || branchFinal || !invite) return;
+          cancelSent = true;
+          const c = o.cancel ? o.cancel(out, br) : createCancel(out);
+          stack.send(c, { ...where, noVia: true }).catch(() => undefined);
+        };
+        let abandon!: (why: 'timeout' | 'silent' | 'cancel') => void;
+        const abandoned = new Promise<'timeout' | 'silent' | 'cancel'>((resolve) => (abandon = resolve));
+        live = {
+          cancel: () => {
+            cancelWanted = true;
+            // §9.1: CANCEL only after a provisional answer; until then the caller is not kept waiting
+            if (provisional) sendCancel();
+            else abandon('cancel');
+          },
+        };
 
-      const opts: SendOptions = {
-        ...where,
-        ...(viaParams ? { viaParams } : {}),
-        ...(o.noVia ? { noVia: true } : {}),
-        onResponse: (res) => {
-          if (res.status < 200) {
-            provisional = true;
-            if (cancelWanted) {
-              // a branch given up (cancelled, timed out) that answers late is cancelled, not heard
-              sendCancel();
-              return;
+        const opts: SendOptions = {
+          ...where,
+          ...(viaParams ? { viaParams } : {}),
+          ...(o.noVia ? { noVia: true } : {}),
+          onResponse: (res) => {
+            if (res.status < 200) {
+              provisional = true;
+              if (cancelWanted) {
+                // a branch given up (cancelled, timed out) that answers late is cancelled, not heard
+                sendCancel();
+                return;
+              }
+              if (res.status === 100 || upstreamDone) return;
+              if (o.accept && !o.accept(res, br)) return;
+              pass(res, br);
+            } else if (res.status < 300) {
+              // a retransmitted or forked 2xx after the first: always passed on (§16.7 step 5)
+              if (o.accept && !o.accept(res, br)) return;
+              pass(res, br);
             }
-            if (res.status === 100 || upstreamDone) return;
-            if (o.accept && !o.accept(res, br)) return;
-            pass(res, br);
-          } else if (res.status < 300) {
-            // a retransmitted or forked 2xx after the first: always passed on (§16.7 step 5)
-            if (o.accept && !o.accept(res, br)) return;
-            pass(res, br);
-          }
-        },
-      };
+          },
+        };
 
-      let ring: NodeJS.Timeout | undefined;
-      let quiet: NodeJS.Timeout | undefined;
-      if (invite) {
-        ring = later(o.ringTimeoutMs, () => {
-          cancelWanted = true;
-          if (provisional) sendCancel();
-          abandon('timeout');
-        });
-        const q = o.noAnswerTimeoutMs === undefined ? undefined : Math.min(o.noAnswerTimeoutMs, o.ringTimeoutMs ?? Infinity);
-        quiet = later(q, () => {
-          if (provisional || branchFinal) return;
-          // not even 100 Trying: nobody is there; waiting for Timer B would hold the caller
-          o.onUnresponsive?.();
-          cancelWanted = true;
-          abandon('timeout');
-        });
-      }
-      const sent: Promise<SipResponse | 'error'> = stack.send(out, opts).then(
-        (r) => {
-          branchFinal = true;
-          return r;
-        },
-        () => 'error' as const,
-      );
-      const got = await Promise.race([sent, abandoned]);
-      for (const t of [ring, quiet]) {
-        if (!t) continue;
-        clearTimeout(t);
-        timers.delete(t);
-      }
-      live = undefined;
-      if (got === 'error' || got === 'timeout' || got === 'cancel') {
-        if (got !== 'error') {
-          // an abandoned branch that answers 2xx after all is still passed on
-          void sent.then((late) => {
-            if (late !== 'error' && late.status >= 200 && late.status < 300 && (!o.accept || o.accept(late, br))) pass(late, br);
+        let ring: NodeJS.Timeout | undefined;
+        let quiet: NodeJS.Timeout | undefined;
+        if (invite) {
+          ring = later(o.ringTimeoutMs, () => {
+            cancelWanted = true;
+            if (provisional) sendCancel();
+            abandon('timeout');
           });
         }
-        const status = got === 'error' ? 480 : got === 'timeout' ? 408 : 487;
-        if (got === 'timeout') timeouts++;
-        if (failureRank(status) < bestRank) {
-          bestRank = failureRank(status);
-          // answered as to the request that came (ours may not have been pushed on `out`)
-          const toTag = randomToken();
-          best = { res: ctx.transaction ? createResponse(ctx.transaction.request, status, undefined, { toTag }) : createResponse(out, status, undefined, { toTag }), status, local: true };
+        // INVITE and failover: any address; another method: only while another address of the hop is left
+        if (invite || failover || !lastHop) {
+          const q = o.noAnswerTimeoutMs === undefined ? undefined : Math.min(o.noAnswerTimeoutMs, invite ? (o.ringTimeoutMs ?? Infinity) : Infinity);
+          quiet = later(q, () => {
+            if (provisional || branchFinal) return;
+            // not even 100 Trying: nobody is there; waiting for Timer B would hold the caller
+            o.onUnresponsive?.(br);
+            cancelWanted = true;
+            abandon('silent');
+          });
         }
-        continue;
+        const sent: Promise<SipResponse | 'error'> = stack.send(out, opts).then(
+          (r) => {
+            branchFinal = true;
+            return r;
+          },
+          () => 'error' as const,
+        );
+        const got = await Promise.race([sent, abandoned]);
+        for (const t of [ring, quiet]) {
+          if (!t) continue;
+          clearTimeout(t);
+          timers.delete(t);
+        }
+        live = undefined;
+        if (got === 'error' || got === 'timeout' || got === 'silent' || got === 'cancel') {
+          if (got !== 'error' && invite) {
+            // an abandoned branch that answers 2xx after all is still passed on
+            void sent.then((late) => {
+              if (late !== 'error' && late.status >= 200 && late.status < 300 && (!o.accept || o.accept(late, br))) pass(late, br);
+            });
+          }
+          if ((got === 'error' || got === 'silent') && !lastHop && !cancelled) {
+            o.onHopFailed?.(dest, br, got, fwd.method);
+            continue;
+          }
+          if (got === 'error' && failover) o.onUnreachable?.(br);
+          const status = got === 'error' ? 480 : got === 'cancel' ? 487 : 408;
+          if (got === 'timeout' || got === 'silent') timeouts++;
+          if (failureRank(status) < bestRank) {
+            bestRank = failureRank(status);
+            // answered as to the request that came (ours may not have been pushed on `out`)
+            const toTag = randomToken();
+            best = { res: ctx.transaction ? createResponse(ctx.transaction.request, status, undefined, { toTag }) : createResponse(out, status, undefined, { toTag }), status, local: true };
+          }
+          // failover: a hop that rang and ran out of time heard us; only silence moves on
+          if (failover && got === 'timeout') break branches;
+          continue branches;
+        }
+        const res = got;
+        if (res.localReason && !lastHop && !cancelled && !provisional) {
+          // the stack gave up on this address (its timers, or the transport): the next address of the hop
+          o.onHopFailed?.(dest, br, 'error', fwd.method);
+          continue;
+        }
+        if (res.localReason && failover && !provisional) o.onUnreachable?.(br);
+        if (!res.localReason && o.accept && !o.accept(res, br)) return { kind: 'refused', res, branch: br };
+        // downstream's answer or one the stack made up (timeout, transport) from our copy: our Via goes either way
+        res.shift('Via');
+        if (res.status >= 200 && res.status < 300) {
+          upstreamDone = true;
+          return { kind: 'answered', res, branch: br };
+        }
+        const status = effectiveStatus(res.status, res.localReason);
+        const local = res.localReason !== undefined || status !== res.status;
+        const rank = failureRank(status);
+        if (rank < bestRank) {
+          bestRank = rank;
+          best = { res, status, local };
+        }
+        // failover: an answer from a hop that heard us ends it (only silence moves on to the next)
+        if (status >= 600 || (failover && (!res.localReason || provisional))) break branches;
+        continue branches;
       }
-      const res = got;
-      if (!res.localReason && o.accept && !o.accept(res, br)) return { kind: 'refused', res, branch: br };
-      // downstream's answer or one the stack made up (timeout, transport) from our copy: our Via goes either way
-      res.shift('Via');
-      if (res.status >= 200 && res.status < 300) {
-        upstreamDone = true;
-        return { kind: 'answered', res, branch: br };
-      }
-      const status = effectiveStatus(res.status, res.localReason);
-      const local = res.localReason !== undefined || status !== res.status;
-      const rank = failureRank(status);
-      if (rank < bestRank) {
-        bestRank = rank;
-        best = { res, status, local };
-      }
-      if (status >= 600) break;
     }
   } finally {
     if (trying) {
