@@ -1,5 +1,3 @@
-import { randomBytes } from 'node:crypto';
-
 export type ChallengeKind = 'ks1' | 'digest';
 
 export interface Challenge {
@@ -57,11 +55,12 @@ export const MAX_CHALLENGES = 300_000;
  * on one is told apart from a report on a Rand never issued (both refused).
  */
 export class MemoryChallengeStore implements ChallengeStore {
-  /** By Rand for KS1; by `dg.<random>` for Digest grants. Insertion order is creation order. */
+  /** By Rand for KS1; by `dg.<serial>` for Digest grants. Insertion order is creation order. */
   readonly #byKey = new Map<string, Challenge>();
   /** IDc \0 requester → keys of its unused Digest grants, oldest first. */
   readonly #grants = new Map<string, string[]>();
   #lastSweep = 0;
+  #grantSerial = 0;
 
   constructor(private readonly now: () => number, private readonly max = MAX_CHALLENGES) {}
 
@@ -123,8 +122,8 @@ export class MemoryChallengeStore implements ChallengeStore {
   }
 
   async grantDigest(idc: string, requester: string, expiresAt: number): Promise<void> {
-    // Its key is no Rand: '.' is not base64url.
-    const key = `dg.${randomBytes(15).toString('base64url')}`;
+    // Its key is no Rand ('.' is not base64url) and never leaves this store: a serial does (a random one cost a trip into OpenSSL per Digest).
+    const key = `dg.${++this.#grantSerial}`;
     this.#insert({ rand: key, idc, idsp: '', createdAt: this.now(), expiresAt, used: false, requester, kind: 'digest' });
     const gk = idc + '\0' + requester;
     const list = this.#grants.get(gk);
