@@ -43,6 +43,8 @@ export interface CallRoutingOptions {
   noAnswerTimeoutMs?: number;
   /** Host in our Record-Route (default the SIP listener's host; set it when binding 0.0.0.0). */
   recordRouteHost?: string;
+  /** The other softswitch instances, whose Record-Route entries are taken as ours (docs/scale-out.md). */
+  peers?: ReadonlyArray<{ host: string; port: number }>;
   /** Is this AoR provisioned? 404 when not, 480 when it is but nobody is registered (default: a terminal record in the store). */
   knownAor?: (aor: string) => Promise<boolean>;
   /**
@@ -136,7 +138,7 @@ export function trustList(cidrs: readonly string[]): (address: string) => boolea
       list.addSubnet(addr!, n, type);
     }
   }
-  return (address) => {
+  const check = (address: string): boolean => {
     const fam = isIP(address);
     if (!fam) return false;
     // An IPv4 peer seen on a dual-stack socket arrives as ::ffff:a.b.c.d.
@@ -144,7 +146,21 @@ export function trustList(cidrs: readonly string[]): (address: string) => boolea
     if (v4) return list.check(v4[1]!, 'ipv4');
     return list.check(address, fam === 6 ? 'ipv6' : 'ipv4');
   };
+  // Asked several times per request (BlockList.check builds a SocketAddress each time); the answers of the
+  // addresses seen lately are kept, a bounded table emptied when full (spoofed sources only cost the check again).
+  const known = new Map<string, boolean>();
+  return (address) => {
+    let v = known.get(address);
+    if (v === undefined) {
+      v = check(address);
+      if (known.size >= TRUST_MEMO_MAX) known.clear();
+      known.set(address, v);
+    }
+    return v;
+  };
 }
+
+const TRUST_MEMO_MAX = 4096;
 
 export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchHandle> {
   const expires: ExpiresPolicy = { ...DEFAULT_EXPIRES, ...o.expires };
@@ -234,6 +250,7 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
     ...(o.calls?.voicemail ? { voicemail: o.calls.voicemail } : {}),
     ...(o.calls?.noAnswerTimeoutMs !== undefined ? { noAnswerTimeoutMs: o.calls.noAnswerTimeoutMs } : {}),
     ...(o.calls?.recordRouteHost !== undefined ? { recordRouteHost: o.calls.recordRouteHost } : {}),
+    ...(o.calls?.peers ? { peers: o.calls.peers } : {}),
     metrics,
     ...(o.logger ? { logger: o.logger } : {}),
   });
