@@ -9,6 +9,7 @@
  */
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { DigestAlgorithm } from '../contracts/auc.js';
+import { randomWireBytes } from '../crypto/random-pool.js';
 
 export interface DigestOptions {
   realm: string;
@@ -70,8 +71,11 @@ export function sharedDigestSecret(key: Buffer): Buffer {
 export type DigestParams = Record<string, string>;
 
 export type DigestCheck =
-  /** Well-formed and fresh: ask the AuC for HA1, then `verify`. `idc` is the identity the nonce-count is kept under. */
-  | { ok: true; algorithm: DigestAlgorithm; username: string; nonce: string; nc: number; idc: string }
+  /**
+   * Well-formed and fresh: ask the AuC for HA1, then `verify`. `idc` is the identity the nonce-count is kept under;
+   * `issued` and `serial` are what the nonce sealed (so that `verify` and `settle` need not open it again).
+   */
+  | { ok: true; algorithm: DigestAlgorithm; username: string; nonce: string; nc: number; idc: string; issued: number; serial: number }
   /** Our nonce but too old (or retired), or not ours, or its nonce-count already used: a new challenge. */
   | { ok: false; kind: 'stale' | 'unknown-nonce' | 'nc-replayed' }
   /** A parameter is missing or malformed (400 naming it). */
@@ -104,6 +108,16 @@ export function digestHex(alg: DigestAlgorithm, text: string): string {
 export function digestResponse(alg: DigestAlgorithm, ha1: string, p: { nonce: string; nc: string; cnonce: string; method: string; uri: string }): string {
   const ha2 = digestHex(alg, `${p.method}:${p.uri}`);
   return digestHex(alg, `${ha1}:${p.nonce}:${p.nc}:${p.cnonce}:auth:${ha2}`);
+}
+
+/** What `verify` and `settle` take: a check's result (a nonce opened by `check`), or just the nonce, count and identity. */
+export interface DigestCandidate {
+  nonce: string;
+  nc: number;
+  idc: string;
+  /** From `check`: the nonce's issue time and serial; when absent the nonce is opened again. */
+  issued?: number;
+  serial?: number;
 }
 
 /** A nonce that authenticated someone: the highest nonce-count accepted, until the nonce expires. */
@@ -169,7 +183,7 @@ export class DigestAuth {
   }
 
   newNonce(): string {
-    const iv = randomBytes(IV_LEN);
+    const iv = randomWireBytes(IV_LEN);
     const time = Buffer.alloc(TIME_LEN);
     time.writeBigUInt64BE(BigInt(this.#clock()), 0);
     time.writeBigUInt64BE(BigInt(++this.#serial), 8);
@@ -243,13 +257,18 @@ export class DigestAuth {
     const nc = parseInt(p.nc, 16);
     // shared: the nonce-count is checked and recorded in one step once the response matched (settle)
     if (this.#shared && opened.issued < this.#shared.since) return { ok: false, kind: 'stale' };
-    if (this.#shared) return { ok: true, algorithm: alg, username: p.username, nonce: p.nonce, nc, idc };
+    if (this.#shared) return { ok: true, algorithm: alg, username: p.username, nonce: p.nonce, nc, idc, issued: opened.issued, serial: opened.serial };
     const id = this.#byIdentity.get(idc);
     // retired: its nonce-count is forgotten, so it must not be used again
     if (id && opened.serial <= id.floor && now < id.floorUntil) return { ok: false, kind: 'stale' };
     const seen = this.#table.get(keyOf(idc, p.nonce));
     if (seen && nc <= seen.nc) return { ok: false, kind: 'nc-replayed' };
-    return { ok: true, algorithm: alg, username: p.username, nonce: p.nonce, nc, idc };
+    return { ok: true, algorithm: alg, username: p.username, nonce: p.nonce, nc, idc, issued: opened.issued, serial: opened.serial };
+  }
+
+  /** The nonce's sealed issue time and serial: as `check` read them, else opened now. */
+  #openedOf(c: DigestCandidate): { issued: number; serial: number } | undefined {
+    return c.issued !== undefined && c.serial !== undefined ? { issued: c.issued, serial: c.serial } : this.#opened(c.nonce);
   }
 
   /**
@@ -257,7 +276,7 @@ export class DigestAuth {
    * the identity (a failed guess records nothing: it proves nothing, and the
    * AuC counts it towards lockout).
    */
-  verify(c: { nonce: string; nc: number; idc: string }, p: DigestParams, method: string, alg: DigestAlgorithm, ha1: string): boolean {
+  verify(c: DigestCandidate, p: DigestParams, method: string, alg: DigestAlgorithm, ha1: string): boolean {
     return this.#matches(c, p, method, alg, ha1) && this.#record(c);
   }
 
@@ -273,10 +292,10 @@ export class DigestAuth {
    * another) is `replayed`. Throws RedisUnavailableError when the shared table
    * cannot be reached (the caller answers 503).
    */
-  async settle(c: { nonce: string; nc: number; idc: string }, p: DigestParams, method: string, alg: DigestAlgorithm, ha1: string): Promise<DigestSettled> {
+  async settle(c: DigestCandidate, p: DigestParams, method: string, alg: DigestAlgorithm, ha1: string): Promise<DigestSettled> {
     if (!this.#shared) return this.verify(c, p, method, alg, ha1) ? 'ok' : 'bad';
     if (!this.#matches(c, p, method, alg, ha1)) return 'bad';
-    const opened = this.#opened(c.nonce);
+    const opened = this.#openedOf(c);
     const ttl = opened ? opened.issued + this.#ttlMs - this.#clock() : 0;
     if (ttl <= 0) return 'replayed';
     // checked in `check` already, unless a reconnection's epoch was still being read then
@@ -286,7 +305,7 @@ export class DigestAuth {
   }
 
   /** Keeps `c.nc` as the nonce's highest count; false if a racing request already used it. */
-  #record(c: { nonce: string; nc: number; idc: string }): boolean {
+  #record(c: DigestCandidate): boolean {
     const now = this.#clock();
     const seen = this.#table.get(keyOf(c.idc, c.nonce));
     if (seen) {
@@ -294,7 +313,7 @@ export class DigestAuth {
       seen.nc = c.nc;
       return true;
     }
-    const opened = this.#opened(c.nonce) ?? { issued: now, serial: this.#serial };
+    const opened = this.#openedOf(c) ?? { issued: now, serial: this.#serial };
     this.#prune(now, PRUNE_PER_INSERT);
     // Own strings: the parsed IDc and nonce are views on the whole REGISTER's text, which they would keep alive.
     const idc = own(c.idc);
