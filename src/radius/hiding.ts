@@ -4,7 +4,8 @@
  * chain b1 = MD5(secret || Request-Authenticator || salt), bi = MD5(secret || c(i-1)).
  * The `radius` package does not implement it.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { randomWireBytes } from '../crypto/random-pool.js';
 
 /** Longest value that still fits one vendor sub-attribute once hidden (247 bytes). */
 export const MAX_HIDDEN_VALUE = 239;
@@ -14,7 +15,7 @@ export class SaltSource {
   private readonly used = new Set<number>();
   next(): Buffer {
     for (;;) {
-      const salt = randomBytes(2);
+      const salt = randomWireBytes(2);
       salt[0] |= 0x80;
       const key = salt.readUInt16BE(0);
       if (!this.used.has(key)) {

@@ -1,5 +1,5 @@
 /** Building requests and responses (RFC 3261 §8.1.1, §8.2.6). */
-import { randomBytes } from 'node:crypto';
+import { randomWireToken } from '../crypto/random-pool.js';
 import { headerList, newHeader, SipRequest, SipResponse, type SipHeader } from './message.js';
 import { formatUri } from './headers/uri.js';
 import { DEFAULT_MAX_FORWARDS } from './proxy/hops.js';
@@ -52,7 +52,7 @@ export function createRequest(
 
 /** A random tag or Call-ID part: 64 bits, base64url. */
 export function randomToken(bytes = 8): string {
-  return randomBytes(bytes).toString('base64url');
+  return randomWireToken(bytes);
 }
 
 function copyHeaders(from: SipRequest, keys: readonly string[]): SipHeader[] {

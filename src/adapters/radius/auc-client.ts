@@ -5,7 +5,7 @@
  * AucUnavailableError). Every request carries a Message-Authenticator and
  * every answer must carry a valid one.
  */
-import { randomBytes } from 'node:crypto';
+import { randomWireBytes } from '../../crypto/random-pool.js';
 import {
   AucUnavailableError,
   type AucService,
@@ -93,7 +93,7 @@ export class RadiusAucClient implements AucService {
         port,
         build: (identifier, server) => {
           const secret = this.secretFor(server);
-          const requestAuthenticator = code === RadiusCode.AccessRequest ? randomBytes(16) : undefined;
+          const requestAuthenticator = code === RadiusCode.AccessRequest ? randomWireBytes(16) : undefined;
           const packet = encodePacket({ code, identifier, secret, attributes, requestAuthenticator });
           // An Accounting-Request's authenticator is computed, so read it back from the packet.
           const sentAuth = Buffer.from(packet.subarray(4, 20));
@@ -154,7 +154,7 @@ export class RadiusAucClient implements AucService {
   }
 
   async failed(r: FailureReport): Promise<FailureOutcome> {
-    const a = await this.send('acct', failedAttributes(r, randomBytes(8).toString('hex')), [RadiusCode.AccountingResponse]);
+    const a = await this.send('acct', failedAttributes(r, randomWireBytes(8).toString('hex')), [RadiusCode.AccountingResponse]);
     const locked = vendorEnum(a.packet, 'Keyswitch-Locked');
     const retry = vendorEnum(a.packet, 'Keyswitch-Retry-After');
     return { locked: locked === 'Yes', ...(typeof retry === 'number' ? { retryAfterSeconds: retry } : {}) };
