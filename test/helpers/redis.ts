@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe } from 'vitest';
@@ -45,13 +45,13 @@ export interface TestRedis {
   close(): Promise<void>;
 }
 
-async function waitReady(child: ChildProcess, port: number): Promise<void> {
+async function waitReady(child: ChildProcess, port: number, ready = 'Ready to accept connections'): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     let out = '';
     const t = setTimeout(() => reject(new Error(`redis-server on ${port} not ready in 10 s: ${out.slice(-500)}`)), 10_000);
     const onData = (b: Buffer): void => {
       out += b.toString();
-      if (out.includes('Ready to accept connections')) {
+      if (out.includes(ready)) {
         clearTimeout(t);
         child.stdout?.off('data', onData);
         child.stdout?.resume();
@@ -105,4 +105,32 @@ export async function startRedis(o: { host?: string; port?: number; args?: strin
     },
   };
   return r;
+}
+
+/**
+ * One Redis Sentinel watching `primary` (127.0.0.1:port) as `name`, quorum 1,
+ * down after `downAfterMs`: for tests of a failover to a replica.
+ */
+export async function startSentinel(o: { primaryPort: number; name?: string; downAfterMs?: number }): Promise<{ port: number; close(): Promise<void> }> {
+  const [port] = await freePorts(1);
+  const dir = mkdtempSync(join(tmpdir(), 'ks-sentinel-'));
+  const name = o.name ?? 'keyswitch';
+  const conf = join(dir, 'sentinel.conf');
+  writeFileSync(conf, [
+    `port ${port}`, 'bind 127.0.0.1', 'protected-mode no', `dir ${dir}`,
+    `sentinel monitor ${name} 127.0.0.1 ${o.primaryPort} 1`,
+    `sentinel down-after-milliseconds ${name} ${o.downAfterMs ?? 500}`,
+    `sentinel failover-timeout ${name} 5000`,
+    '',
+  ].join('\n'));
+  const child = spawn(REDIS_SERVER, [conf, '--sentinel'], { stdio: ['ignore', 'pipe', 'inherit'], env: redisEnv() });
+  await waitReady(child, port!, '+monitor master');
+  return {
+    port: port!,
+    async close() {
+      child.kill('SIGKILL');
+      await exited(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -63,6 +63,28 @@ export function redactRedisUrl(url: string): string {
   return url.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
 }
 
+/**
+ * Beside Sentinels, `redis.url` gives only the user, password and database:
+ * `redis://[[user]:password@][host[:port]][/db]`, the host left out or ignored.
+ * A bad value is an error that does not repeat it (it holds a password).
+ * `rediss://` is refused: the Sentinel connections here are not TLS, and a
+ * setting that asks for TLS must not quietly get none.
+ */
+export function sentinelCredentials(url: string): { username?: string; password?: string; db: number } {
+  if (url === '') return { db: 0 };
+  if (/^rediss:/i.test(url)) throw new Error('redis.url: rediss:// (TLS) is not supported with redis.sentinels');
+  const m = /^redis:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?[^@/]*(?:\/(\d{1,2})?)?$/i.exec(url);
+  if (!m) throw new Error('redis.url: with redis.sentinels it must be redis://[[user]:password@][host[:port]][/db] (value not shown: it may hold a password)');
+  const out: { username?: string; password?: string; db: number } = { db: m[3] ? Number(m[3]) : 0 };
+  try {
+    if (m[1]) out.username = decodeURIComponent(m[1]);
+    if (m[2]) out.password = decodeURIComponent(m[2]);
+  } catch {
+    throw new Error('redis.url: a bad %-escape in the user or password (value not shown)');
+  }
+  return out;
+}
+
 export function connectRedis(o: SharedRedisOptions): SharedRedis {
   const prefix = o.keyPrefix ?? 'ks:';
   const base: RedisOptions = {
@@ -77,13 +99,14 @@ export function connectRedis(o: SharedRedisOptions): SharedRedis {
   };
   let redis: Redis;
   if (o.sentinels && o.sentinels.length > 0) {
-    const u = o.url ? new URL(o.url) : undefined;
+    const u = sentinelCredentials(o.url ?? '');
     redis = new Redis({
       ...base,
       sentinels: o.sentinels.map((s) => ({ host: s.host, port: s.port })),
       name: o.sentinelName ?? 'keyswitch',
-      password: u?.password ? decodeURIComponent(u.password) : undefined,
-      db: u && u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0,
+      ...(u.username ? { username: u.username } : {}),
+      ...(u.password ? { password: u.password } : {}),
+      db: u.db,
       sentinelRetryStrategy: (times) => Math.min(100 * times, 1000),
     });
   } else {
