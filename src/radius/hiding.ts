@@ -4,8 +4,8 @@
  * chain b1 = MD5(secret || Request-Authenticator || salt), bi = MD5(secret || c(i-1)).
  * The `radius` package does not implement it.
  */
-import { createHash } from 'node:crypto';
 import { randomWireBytes } from '../crypto/random-pool.js';
+import { md5Of } from './md5.js';
 
 /** Longest value that still fits one vendor sub-attribute once hidden (247 bytes). */
 export const MAX_HIDDEN_VALUE = 239;
@@ -27,9 +27,7 @@ export class SaltSource {
 }
 
 function md5(secret: Buffer, a: Buffer, b?: Buffer): Buffer {
-  const h = createHash('md5').update(secret).update(a);
-  if (b) h.update(b);
-  return h.digest();
+  return md5Of(b ? Buffer.concat([secret, a, b]) : Buffer.concat([secret, a]));
 }
 
 export function hideValue(value: Buffer, secret: Buffer, requestAuthenticator: Buffer, salt: Buffer): Buffer {

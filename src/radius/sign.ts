@@ -5,8 +5,9 @@
  * different invalid byte sequences compare equal), verify a
  * Message-Authenticator only when one happens to be present, and place it last.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { PacketView } from './packet.js';
+import { md5Of } from './md5.js';
 
 const ZERO16 = Buffer.alloc(16);
 
@@ -15,7 +16,12 @@ function hmacMd5(secret: Buffer, data: Buffer): Buffer {
 }
 
 function md5(data: Buffer, secret: Buffer): Buffer {
-  return createHash('md5').update(data).update(secret).digest();
+  return md5Of(Buffer.concat([data, secret]));
+}
+
+/** MD5 of the packet with `authField` in its authenticator field, then the secret: one copy, no edit of the packet. */
+function md5With(bytes: Buffer, authField: Buffer, secret: Buffer): Buffer {
+  return md5Of(Buffer.concat([bytes.subarray(0, 4), authField, bytes.subarray(20), secret]));
 }
 
 /**
@@ -79,18 +85,14 @@ export function verifyAccessRequest(p: PacketView, secret: Buffer): Verdict {
 
 /** Accounting-Request: Request Authenticator always; Message-Authenticator when present. */
 export function verifyAccountingRequest(p: PacketView, secret: Buffer): Verdict {
-  const copy = Buffer.from(p.bytes);
-  ZERO16.copy(copy, 4);
-  if (!equal16(md5(copy, secret), p.authenticator)) return 'bad-authenticator';
+  if (!equal16(md5With(p.bytes, ZERO16, secret), p.authenticator)) return 'bad-authenticator';
   if (p.messageAuthenticatorOffset >= 0 && !messageAuthenticatorOk(p, secret, ZERO16)) return 'bad-message-authenticator';
   return 'ok';
 }
 
 /** A response to our request: Response Authenticator, and a Message-Authenticator unless `requireMa` is false. */
 export function verifyResponse(p: PacketView, secret: Buffer, requestAuthenticator: Buffer, requireMa = true): Verdict {
-  const copy = Buffer.from(p.bytes);
-  requestAuthenticator.copy(copy, 4);
-  if (!equal16(md5(copy, secret), p.authenticator)) return 'bad-authenticator';
+  if (!equal16(md5With(p.bytes, requestAuthenticator, secret), p.authenticator)) return 'bad-authenticator';
   if (p.messageAuthenticatorOffset < 0) return requireMa ? 'missing-message-authenticator' : 'ok';
   return messageAuthenticatorOk(p, secret, responseMaField(p.code, requestAuthenticator)) ? 'ok' : 'bad-message-authenticator';
 }
