@@ -372,8 +372,11 @@ export class SoftswitchCallRouter {
       ctx.reply(res, { forwarded: true });
     };
     const rrHost = this.#o.recordRouteHost;
+    // With one branch the core sends `fwd` itself (our Via and Record-Route on it): a call that may
+    // still go to voicemail keeps its request clean for that second relay.
+    const divertable = o.newCall && !o.diverted && this.#o.voicemail !== undefined;
     const out = await this.#core.relay<Branch>({
-      stack, ctx, fwd, branches, loopKey: o.key,
+      stack, ctx, fwd: divertable ? fwd.clone() : fwd, branches, loopKey: o.key,
       // ---- voicemail: no answer within softswitch.voicemail.noAnswerSeconds ----
       ringTimeoutMs: o.newCall && !o.diverted && this.#o.voicemail ? Math.min(this.#ring, this.#o.voicemail.noAnswerMs) : this.#ring,
       noAnswerTimeoutMs: this.#quiet,

@@ -171,6 +171,27 @@ describe('voicemail from the command line through keyswitch up', () => {
     expect(up.ks(['terminal', 'call', '--id', 'alice@lab.example', '--key', '11'.repeat(32), '--to', 'bob@lab.example', '--tone', '440', '--dtmf', '#x']).code).toBe(1);
   });
 
+  it('carol registered, her terminal then gone: the SBC answers 480 and alice\'s call to her is answered by voicemail through the SBC', async () => {
+    // carol registers and answers (KS1 through the SBC, a TLS-PSK connection), then her process dies with the connection
+    const keyFile = join(work, 'carol.key');
+    writeFileSync(keyFile, `${up.keys['carol@lab.example']}\n`, { mode: 0o600 });
+    const carol = spawn(process.execPath, [BIN, ...up.g, 'terminal', 'answer', '--id', 'carol@lab.example', '--key-file', keyFile, '--sbc', sbc(), '--calls', '1'], { env: { ...process.env, ...up.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      carol.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('"registered"')) resolve();
+      });
+      carol.once('exit', (c) => reject(new Error(`carol's terminal exited ${c}: ${out}`)));
+    });
+    carol.kill('SIGKILL');
+    await new Promise((r) => carol.once('exit', r));
+    const r = await run(up, ['terminal', 'call', '--id', 'alice@lab.example', '--key', '-', '--sbc', sbc(), '--to', 'carol@lab.example', '--hold', '2', '--timeout', '20'], `${up.keys['alice@lab.example']}\n`);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string });
+    expect(events.map((e) => e.event).filter((e) => e !== 'ringing')).toEqual(['registered', 'calling', 'answered', 'bye']);
+  }, 40_000);
+
   it('an SBC that does not answer is a timeout: exit 1, no file', async () => {
     const [silent] = await freePorts(1);
     const out = join(work, 'timeout.wav');

@@ -30,7 +30,11 @@ export interface RelayBranch {
 export interface RelayOptions<B extends RelayBranch> {
   stack: SipStack;
   ctx: ServerContext;
-  /** The copy to forward (Max-Forwards counted, own Routes popped); each branch gets its own clone. */
+  /**
+   * The copy to forward (Max-Forwards counted, own Routes popped). With several branches (or
+   * addresses) each gets its own clone; with one, this very object is sent and keeps our Via,
+   * the Request-URI and what `prepare` added: clone it first to relay it again.
+   */
   fwd: SipRequest;
   branches: readonly B[];
   /** Per-branch edit of the branch's copy before it leaves (Record-Route, header policy); may return Via parameters. */
