@@ -71,26 +71,39 @@ abstract class Metric {
 
   /** The label set in the declared order, checked; its key. */
   protected labelsOf(given: Labels | undefined): { key: string; labels: Record<string, string> } {
-    const g = given ?? {};
-    for (const k in g) if (!this.labelNames.includes(k)) throw new Error(`unknown label ${JSON.stringify(k)} for ${this.name}`);
+    const key = this.#keyOf(given);
     const labels: Record<string, string> = {};
-    let key = '';
-    for (const l of this.labelNames) {
-      const v = g[l];
-      if (v === undefined) throw new Error(`missing label ${l} for ${this.name}`);
-      labels[l] = String(v);
-      key += `${l}=${JSON.stringify(labels[l])},`;
-    }
+    for (const l of this.labelNames) labels[l] = String(given![l]);
     return { key, labels };
+  }
+
+  /**
+   * The series key of a label set (values in the declared order), checked: a
+   * missing or unknown label throws. Each value is written as it is, unless it
+   * could be mistaken for a separator or an escaped value (it holds a NUL or
+   * starts with a quote), when it is written as JSON, so two label sets never
+   * share a key. Made per observation, so no object is built for it.
+   */
+  #keyOf(given: Labels | undefined): string {
+    const names = this.labelNames;
+    if (given) for (const k in given) if (!names.includes(k)) throw new Error(`unknown label ${JSON.stringify(k)} for ${this.name}`);
+    let key = '';
+    for (let i = 0; i < names.length; i++) {
+      const v = given?.[names[i]!];
+      if (v === undefined) throw new Error(`missing label ${names[i]} for ${this.name}`);
+      const t = typeof v === 'string' ? v : String(v);
+      key += (t.includes('\0') || t.startsWith('"') ? JSON.stringify(t) : t) + '\0';
+    }
+    return key;
   }
 
   /** The series of that label set, made on first use within the cap. */
   protected series(given: Labels | undefined): { labels: Record<string, string>; value: number; count: number } {
-    const { key, labels } = this.labelsOf(given);
+    const key = this.#keyOf(given);
     let s = this.values.get(key);
     if (!s) {
       if (this.values.size >= this.#maxSeries) throw new Error(`${this.name}: too many label sets`);
-      s = { labels, value: 0, count: 0 };
+      s = { labels: this.labelsOf(given).labels, value: 0, count: 0 };
       this.values.set(key, s);
     }
     return s;
@@ -118,14 +131,25 @@ export class Counter extends Metric {
 
   constructor(registry: client.Registry, name: string, help: string, labelNames: readonly string[], maxSeries: number) {
     super(name, help, labelNames, maxSeries);
-    this.#prom = new client.Counter({ name, help, labelNames: [...labelNames], registers: [registry] });
+    const values = this.values;
+    // prom-client's copy is brought up to date at scrape time, not per increment (its label hashing and checks
+    // cost more than the increment, several times per request): the values here are the only ones kept live.
+    this.#prom = new client.Counter({
+      name,
+      help,
+      labelNames: [...labelNames],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of values.values()) this.inc(s.labels, s.value);
+      },
+    });
   }
 
   inc(labels?: Labels, by = 1): void {
     if (!(by >= 0)) throw new Error('a counter only goes up');
     const s = this.series(labels);
     s.value += by;
-    this.#prom.inc(s.labels, by);
   }
 }
 
