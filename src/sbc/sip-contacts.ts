@@ -5,6 +5,12 @@
  * (rport), or its TCP / TLS / TLS-PSK connection. A request from the core is
  * delivered on that flow whatever host the Contact names, so a terminal
  * behind NAT, or one bound to its TLS-PSK connection, is reached.
+ *
+ * In a pool on Redis (`share`), each registration's Contacts and flow are also
+ * written there (at registration only, never per message), and a Contact this
+ * instance does not know is read there: a terminal registered through an
+ * instance that died is reached through this one over UDP (docs/scale-out.md,
+ * "Losing an SBC instance"). A connection-bound flow (TCP, TLS, TLS-PSK) is not.
  */
 import { isSipUri, type MessageSource, type SipConnection, type SipTransport, type Uri } from '../sip/index.js';
 import { ownString } from '../sip/own-string.js';
@@ -22,6 +28,19 @@ interface ContactEntry {
   expiresAt: number;
 }
 
+/** The shared store of a pool (src/store/redis/sbc-contacts.ts), as this map uses it. */
+export interface SharedContacts {
+  put(contacts: readonly string[], c: { idc: string; ks1: boolean; protocol: string; address: string; port: number; expiresAt: number }): Promise<void>;
+  remove(contacts: readonly string[]): Promise<void>;
+  get(contact: string, now: number): Promise<{ idc: string; ks1: boolean; protocol: string; address: string; port: number; expiresAt: number } | undefined>;
+}
+
+/** A Contact found in the shared store: its IDc, and whether it registered by KS1 (a session key is then needed to reach it). */
+export interface LoadedContact {
+  idc: string;
+  ks1: boolean;
+}
+
 /** `user@host:port` with the host lower-cased: how a Contact and a Request-URI are matched. */
 export function contactKey(u: Uri): string | undefined {
   if (!isSipUri(u)) return undefined;
@@ -31,11 +50,56 @@ export function contactKey(u: Uri): string | undefined {
 export class ContactMap {
   readonly #contacts = new Map<string, ContactEntry>();
   readonly #flows = new Map<string, TerminalFlow>();
+  #shared: { store: SharedContacts; transport: (protocol: SipTransport['protocol']) => SipTransport | undefined } | undefined;
 
   constructor(
     private readonly now: () => number = Date.now,
     private readonly maxEntries = 1_000_000,
   ) {}
+
+  /**
+   * Shares the Contacts through a pool's store; `transport` gives this instance's untrusted
+   * transport of a protocol (a UDP flow registered elsewhere is reached from ours).
+   */
+  share(store: SharedContacts, transport: (protocol: SipTransport['protocol']) => SipTransport | undefined): void {
+    this.#shared = { store, transport };
+  }
+
+  get shared(): boolean {
+    return this.#shared !== undefined;
+  }
+
+  /**
+   * A registration accepted (or refreshed, or ended: `expiresAt` past) with these Contacts from
+   * this source: written to the shared store (undefined: none). Once per registration.
+   */
+  persist(idc: string, contacts: readonly Uri[], expiresAt: number, src: MessageSource, ks1: boolean): Promise<void> | undefined {
+    const sh = this.#shared;
+    if (!sh) return undefined;
+    const keys: string[] = [];
+    for (const c of contacts) {
+      const k = contactKey(c);
+      if (k !== undefined) keys.push(k);
+    }
+    if (expiresAt <= this.now()) return sh.store.remove(keys);
+    return sh.store.put(keys, { idc, ks1, protocol: src.transport.protocol, address: src.address, port: src.port, expiresAt });
+  }
+
+  /**
+   * A Contact this instance does not know, read from the shared store (undefined: no store).
+   * Found, it is bound here, with its flow when that flow can be used from here (UDP).
+   */
+  async load(uri: Uri): Promise<LoadedContact | undefined> {
+    const sh = this.#shared;
+    const k = contactKey(uri);
+    if (!sh || k === undefined) return undefined;
+    const c = await sh.store.get(k, this.now());
+    if (!c) return undefined;
+    this.bind(c.idc, uri, c.expiresAt);
+    const t = c.protocol === 'udp' ? sh.transport('udp') : undefined;
+    if (t && !this.#flows.has(c.idc)) this.seen(c.idc, { transport: t, protocol: 'udp', address: c.address, port: c.port });
+    return { idc: c.idc, ks1: c.ks1 };
+  }
 
   /** A Contact registered (or refreshed) by `idc` until `expiresAt`; 0 or less removes it. */
   bind(idc: string, contact: Uri, expiresAt: number): void {

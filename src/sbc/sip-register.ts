@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { SbcFlow, SbcReject } from '../flow/sbc.js';
 import type { SbcReplayState } from '../flow/sbc-state.js';
 import type { Mechanism } from '../flow/messages.js';
-import { isStar, type ServerContext, type SipRequest, type SipResponse } from '../sip/index.js';
+import { isStar, type ServerContext, type SipRequest, type SipResponse, type Uri } from '../sip/index.js';
 import { sameIdentity } from '../sip/uri-compare.js';
 import type { SbcSides } from './sip-sides.js';
 import type { SipGuard } from './sip-guard.js';
@@ -68,24 +68,34 @@ export async function handleRegister(p: RegisterDeps, req: SipRequest, ctx: Serv
   const res = await p.sides.forward(fwd, ctx);
   if (res.status === 403) p.sides.count(ctx, 'forbidden');
   if (res.status >= 200 && res.status < 300 && idc) {
-    bindContacts(p, req, ctx, idc, grantedExpires(res, req, p.defaultExpiresSec));
+    await bindContacts(p, req, ctx, idc, grantedExpires(res, req, p.defaultExpiresSec), false);
     p.metrics?.registrations.inc({ kind: 'digest' });
   }
   p.sides.reply(ctx, res);
 }
 
-/** Remembers where the terminal is reached: its Contacts (as the core will use them) and this flow. */
-function bindContacts(p: RegisterDeps, req: SipRequest, ctx: ServerContext, idc: string, expiresSec: number): void {
+/**
+ * Remembers where the terminal is reached: its Contacts (as the core will use them) and this
+ * flow; in a pool on Redis also there, so that another instance reaches it if this one dies
+ * (a failed write is logged: the registration stands, reachable through this instance).
+ */
+async function bindContacts(p: RegisterDeps, req: SipRequest, ctx: ServerContext, idc: string, expiresSec: number, ks1: boolean): Promise<void> {
   const map = p.contacts;
   if (!map) return;
-  if (expiresSec <= 0) return map.unbindAll(idc);
   const until = p.now() + expiresSec * 1000;
+  const uris: Uri[] = [];
   try {
-    for (const c of req.contacts()) if (!isStar(c)) map.bind(idc, c.uri, until);
+    for (const c of req.contacts()) if (!isStar(c)) uris.push(c.uri);
   } catch {
     // a Contact that does not parse binds nothing here; the registrar judges it
   }
-  map.seen(idc, ctx.source);
+  if (expiresSec <= 0) map.unbindAll(idc);
+  else {
+    for (const u of uris) map.bind(idc, u, until);
+    map.seen(idc, ctx.source);
+  }
+  const written = map.persist(idc, uris, until, ctx.source, ks1);
+  if (written) await written.catch((e: unknown) => p.logger?.warn({ idc, err: e instanceof Error ? e.message : String(e) }, 'sbc: could not share where a terminal is reached'));
 }
 
 async function onS1(p: RegisterDeps, req: SipRequest, ctx: ServerContext, params: Record<string, string>): Promise<void> {
@@ -182,7 +192,7 @@ async function onS7(p: RegisterDeps, req: SipRequest, ctx: ServerContext, params
     const conn = ctx.source.connection;
     if (ctx.source.protocol === 'tls' && ctx.source.pskIdentity === undefined && conn) p.guard.bind(rec, { tlsConnectionId: conn.id });
   } else p.sessions.remove(a.session.idc);
-  bindContacts(p, req, ctx, a.session.idc, expiresSec);
+  await bindContacts(p, req, ctx, a.session.idc, expiresSec, true);
   p.metrics?.registrations.inc({ kind: 'ks1' });
   res.set('Authentication-Info', encodeS10(a.s10));
   const port = a.s10.mech === 'tls' ? p.tlsPorts.tls : a.s10.mech === 'tls-psk' ? p.tlsPorts.tlsPsk : undefined;
@@ -207,7 +217,7 @@ async function refresh(p: RegisterDeps, req: SipRequest, ctx: ServerContext, rec
     p.sides.reply(ctx, res, rec);
     if (expiresSec > 0) await p.sessions.touch(rec, p.now() + expiresSec * 1000)?.catch(() => undefined);
     else p.sessions.remove(rec.idc);
-    bindContacts(p, req, ctx, rec.idc, expiresSec);
+    await bindContacts(p, req, ctx, rec.idc, expiresSec, true);
     p.metrics?.registrations.inc({ kind: 'refresh' });
     return;
   }

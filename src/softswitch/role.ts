@@ -58,7 +58,7 @@ export async function startSoftswitchRole(cfg: Config, logger: Logger, shared?: 
     auc,
     store,
     // voicemail (docs/voicemail.md)
-    ...((vm) => (vm ? { calls: { voicemail: vm } } : {}))(voicemailFromConfig(cfg)),
+    calls: { ...((vm) => (vm ? { voicemail: vm } : {}))(voicemailFromConfig(cfg)), sbcPool: cfg.softswitch.sbcPool },
     logger: log,
     ...(shared?.health ? { health: shared.health } : {}),
   });

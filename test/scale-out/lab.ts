@@ -227,6 +227,8 @@ export class Lab {
         KEYSWITCH_AUC_PROTOCOL: 'diameter',
         KEYSWITCH_AUC_PEERS: `${this.addr('auc')}:5658`,
         KEYSWITCH_SOFTSWITCH_ORIGIN_HOST: ORIGIN,
+        // the SBC instances' core addresses: one that answers nothing, the next (docs/scale-out.md, "Losing an SBC instance")
+        ...(sbcs.length > 1 ? { KEYSWITCH_SOFTSWITCH_SBC_POOL: sbcs.map((s) => `${this.addr(s)}:5080`).join(',') } : {}),
       };
     }
     if (host.startsWith('sbc-')) {
