@@ -50,7 +50,7 @@ program
 program
   .command('sbc')
   .description('run the session border controller alone: SIP (UDP, TCP, TLS, TLS-PSK), MGCP and H.248 toward terminals; the softswitch behind it')
-  .option('--softswitch <host:port>', 'the softswitch SIP address')
+  .option('--softswitch <list>', 'the softswitch SIP address host:port; several comma-separated, in failover order')
   .action(async (o: { softswitch?: string }) => runRoles(['sbc'], g(), { 'sbc.softswitch': o.softswitch }));
 
 program
@@ -212,7 +212,8 @@ callOptions(terminal.command('answer'))
   .option('--calls <n>', 'calls to answer before exiting', '1')
   .option('--timeout <seconds>', 'give up waiting for calls after this long; the registration itself must end within 10 s (or this, if shorter)')
   .option('--ring <ms>', 'ring this long before answering', '0')
-  .action(async (o: { id: string; key?: string; keyFile?: string; keyStdin?: boolean; sbc: string; calls: string; timeout?: string; ring: string; mechs?: string; transport: string; idsp?: string; caFile?: string }) => {
+  .option('--hang-up <seconds>', 'hang up (BYE) each call this long after answering; default: the caller hangs up')
+  .action(async (o: { id: string; key?: string; keyFile?: string; keyStdin?: boolean; sbc: string; calls: string; timeout?: string; ring: string; hangUp?: string; mechs?: string; transport: string; idsp?: string; caFile?: string }) => {
     const key = terminalKey(o);
     if (key === null) return;
     const { keyFile: _f, keyStdin: _s, ...rest } = o;

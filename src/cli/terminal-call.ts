@@ -50,6 +50,8 @@ export interface TerminalAnswerOptions extends TerminalCallCommonOptions {
   timeout?: number | string;
   /** Milliseconds of ringing before answering (default 0). */
   ring?: number | string;
+  /** Seconds after answering to hang up (BYE) each call; absent: the caller hangs up. */
+  hangUp?: number | string;
 }
 
 class UsageError extends Error {}
@@ -134,8 +136,9 @@ export async function runTerminalAnswer(o: TerminalAnswerOptions): Promise<numbe
     if (!Number.isInteger(calls) || calls < 1) throw new UsageError('--calls must be a positive integer');
     const timeout = nonNegative(o.timeout, '--timeout', undefined);
     const ring = nonNegative(o.ring, '--ring', 0)!;
+    const hangUp = nonNegative(o.hangUp, '--hang-up', undefined);
     const registerDeadlineMs = Math.min(deadlineOf(undefined), timeout !== undefined && timeout > 0 ? timeout * 1000 : Infinity);
-    return afterDeadline(o, await answerCalls({ ...c, calls, ...(timeout !== undefined ? { timeoutSeconds: timeout } : {}), ringMs: ring, registerDeadlineMs, onEvent: timeouts(o) }));
+    return afterDeadline(o, await answerCalls({ ...c, calls, ...(timeout !== undefined ? { timeoutSeconds: timeout } : {}), ringMs: ring, ...(hangUp !== undefined ? { hangUpSeconds: hangUp } : {}), registerDeadlineMs, onEvent: timeouts(o) }));
   } catch (e) {
     err(`error: ${(e as Error).message ?? String(e)}`);
     return 1;

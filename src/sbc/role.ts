@@ -5,7 +5,6 @@ import { openStoreFromConfig, type Store } from '../store/index.js';
 import { sharedRedisFromConfig } from '../store/redis/index.js';
 import { RedisSbcState } from '../store/redis/sbc-state.js';
 import { RedisSbcSessions } from '../store/redis/sbc-sessions.js';
-import { RedisSbcContacts } from '../store/redis/sbc-contacts.js';
 import { ConfigError, type Config } from '../config/load.js';
 import { configuredOrStoredSecret, coreLinkKey } from '../config/secrets.js';
 import type { Logger } from '../log/logger.js';
@@ -94,12 +93,13 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
   if (sharedSessions) sessions.share(sharedSessions, (e, what) => log.warn({ err: e instanceof Error ? e.message : String(e) }, `sbc: could not ${what} in the shared state`));
   const sip = await startSbc({
     ...shares,
-    // where terminals are reached, so that another instance reaches them when theirs dies (docs/scale-out.md)
-    ...(redis ? { sharedContacts: new RedisSbcContacts(redis, c.idsp) } : {}),
     idsp: c.idsp,
     ksp,
     untrusted: { host: c.host, advertisedHost: advertised(c.host, c.advertise), udpPort: c.udpPort || false, tcpPort: c.tcpPort || false, tlsPort: c.tlsPort || false, tlsPskPort: c.tlsPskPort || false },
-    softswitch: await coreLink(requiredHostPort(c.softswitch, 'sbc.softswitch'), c.coreAddress, log),
+    softswitch: {
+      ...(await coreLink(requiredHostPort(c.softswitch[0], 'sbc.softswitch'), c.coreAddress, log)),
+      more: c.softswitch.slice(1), noAnswerMs: c.softswitchNoAnswerMs, probeMs: c.softswitchProbeSeconds * 1000,
+    },
     coreLinkKey: coreLinkKey(cfg.dataDir, cfg.coreLink.key),
     offered: mechs,
     tls: { dataDir: cfg.dataDir, ...(c.tls.certFile ? { certFile: c.tls.certFile } : {}), ...(c.tls.keyFile ? { keyFile: c.tls.keyFile } : {}) },

@@ -22,10 +22,11 @@ import { SipGuard } from './sip-guard.js';
 import { SbcSipProxy } from './sip-proxy.js';
 import { SbcCalls, type CallCounters } from './sip-calls.js';
 import { SbcSides, type SbcSipCounters } from './sip-sides.js';
+import { optionsProbe, SoftswitchPool } from './softswitch-pool.js';
 import { ProxyCore, composeInbound } from '../sip/proxy/core.js';
 import { OwnAddresses } from '../sip/proxy/own-addresses.js';
 import { PASS, type InboundVerdict, type OnInbound } from '../sip/proxy/hooks.js';
-import { ContactMap, type SharedContacts } from './sip-contacts.js';
+import { ContactMap } from './sip-contacts.js';
 import { DialogTable } from './dialogs.js';
 import { sbcMetrics } from './sip-metrics.js';
 import { HeaderSigner } from './signing/sip-signatures.js';
@@ -54,7 +55,15 @@ export interface StartSbcOptions {
   /** Bounds on the TCP, TLS and TLS-PSK listeners facing terminals (docs/sbc.md, Connections); defaults in connection-limits.ts. */
   connections?: SbcConnectionLimits;
   /** The trusted link: where the softswitch listens, and (optionally) the local address to bind for it. */
-  softswitch: { host: string; port: number; transport?: 'udp' | 'tcp'; bindHost?: string; bindPort?: number };
+  softswitch: {
+    host: string; port: number; transport?: 'udp' | 'tcp'; bindHost?: string; bindPort?: number;
+    /** More softswitch instances after this one, in failover order (docs/scale-out.md); their requests are accepted too. */
+    more?: ReadonlyArray<{ host: string; port: number }>;
+    /** With several: a forwarded request with no answer at all after this long goes to the next one, and its softswitch is marked down (default 3000 ms). */
+    noAnswerMs?: number;
+    /** With several: how often a softswitch marked down is pinged with OPTIONS (default 5000 ms; 0: never, it comes back when it answers a request). */
+    probeMs?: number;
+  };
   /**
    * Key shared with the softswitch: every request sent to it is signed (P-KS-Link,
    * docs/sip-core-link.md), without which it believes none of our P-KS-* headers.
@@ -68,8 +77,6 @@ export interface StartSbcOptions {
   sessions?: SessionTable;
   /** The KS1 replay state shared by a pool's instances (Redis, docs/scale-out.md); in the process if absent. */
   replayState?: SbcReplayState;
-  /** Where a pool's instances reach each terminal (Redis, docs/scale-out.md "Losing an SBC instance"); per instance if absent. */
-  sharedContacts?: SharedContacts;
   logger?: Logger;
   tsWindowSec?: number;
   challengeTtlSec?: number;
@@ -132,6 +139,8 @@ export interface SbcStats {
   /** Counters of each untrusted listener by `protocol:port` (connections, refusals, deadlines). */
   transports: Record<string, Record<string, number>>;
   calls: CallCounters & { dialogs: number; started: number; ended: number };
+  /** The softswitches in order, whether each is up, and how often one was marked down. */
+  softswitches: { members: Array<{ address: string; up: boolean }>; failovers: number };
   signing: { enabled: boolean; viaDropped: number; blockedDrops: number; blocked: string[]; keyIds: { via: string[]; rr: string[] } };
 }
 
@@ -202,7 +211,6 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
     signer = new HeaderSigner({ via: keys.via, rr: keys.rr, ...(pool ? { pool } : {}), onFailure: signingFailureSink(registry, sigGuard) });
   }
   const contacts = new ContactMap(now);
-  const sharedContacts = o.sharedContacts;
   const dialogs = new DialogTable(sig.rrLifetimeMs ?? 24 * 3600_000, 1_000_000, now);
   const metrics = sbcMetrics(registry, { dialogs: () => dialogs.size, sessions: () => sessions.size });
   let viaDropped = 0;
@@ -210,6 +218,7 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
   let blockedDrops = 0;
   let metricsServer: MetricsServer | undefined;
   let stopLag = (): void => undefined;
+  let softswitches: SoftswitchPool | undefined;
 
   const opened: SipTransport[] = [];
   const closeAll = () => Promise.all(opened.map((t) => t.close().catch(() => undefined)));
@@ -322,7 +331,6 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
       return DROP_VIA;
     };
     // A CANCEL counts only from the flow of the INVITE it cancels: its branch and sent-by are no secret (docs/sbc-calls.md).
-    if (sharedContacts) contacts.share(sharedContacts, (proto) => untrusted.find((t) => t.protocol === proto));
     const untrustedStack = createSipStack({
       transports: untrusted, timers, autoTrying: false, warningAgent: o.idsp, onHandlerError, cancelFromSameFlow: true,
       // intrusion detection (it sees everything), blocked sources, overload control, then the Via signature of answers
@@ -336,9 +344,14 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
     own.add(coreTransport.host, coreTransport.port).add(bind.host, coreTransport.port);
     for (const a of sig.aliases ?? []) own.add(a);
     const core = new ProxyCore({ own, agent: o.idsp });
+    const noAnswerMs = o.softswitch.noAnswerMs ?? 3000;
+    softswitches = new SoftswitchPool([o.softswitch, ...(o.softswitch.more ?? [])], coreTransport, {
+      probe: optionsProbe(coreStack, o.idsp, noAnswerMs), probeMs: o.softswitch.probeMs ?? 5000, logger: o.logger,
+    });
+    softswitches.start();
     const sides = new SbcSides({
       core, failures, metrics, logger: o.logger, tryingAfterMs: timers.T2,
-      link: { stack: coreStack, transport: coreTransport, address: o.softswitch.host, port: o.softswitch.port },
+      link: { stack: coreStack, transport: coreTransport, softswitches, noAnswerMs },
     });
     const calls = new SbcCalls({ sides, guard, untrusted: () => untrustedStack, signer, contacts, dialogs, own, metrics });
     proxy = new SbcSipProxy({
@@ -387,6 +400,7 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
         tlsHandshakeFailures: tlsHandshakes(),
         transports: Object.fromEntries(untrusted.map((t) => [`${t.protocol}:${t.port}`, t.stats()])),
         calls: { ...calls.counters, dialogs: dialogs.size, started: dialogs.stats().started, ended: dialogs.stats().ended },
+        softswitches: { members: sides.link.softswitches.members.map((m) => ({ address: m.key, up: m.up })), failovers: sides.link.softswitches.failovers },
         signing: {
           enabled: signingOn, viaDropped, blockedDrops, blocked: sigGuard?.blockedSources() ?? [],
           keyIds: { via: keys?.via.ids() ?? [], rr: keys?.rr.ids() ?? [] },
@@ -400,6 +414,7 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
       async close() {
         clearInterval(sweeper);
         stopLag();
+        softswitches?.stop();
         for (const l of served) l.down('stopped');
         keys?.stop();
         core.close();
@@ -409,6 +424,7 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
     };
   } catch (e) {
     stopLag();
+    softswitches?.stop();
     keys?.stop();
     await metricsServer?.close();
     await closeAll();

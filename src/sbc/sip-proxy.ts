@@ -2,7 +2,7 @@
  * The SBC's SIP requests, by where they come from and what they are: from the untrusted
  * listeners REGISTER goes to the KS1 flow (sip-register.ts), anything in a dialog to the
  * dialog-ownership checks and everything else through the mechanism guard (sip-calls.ts);
- * from the trusted link only our softswitch's requests, towards terminals registered here.
+ * from the trusted link only our softswitches' requests, towards terminals registered here.
  * The SBC is the proxy core (src/sip/proxy) plus these policies: docs/sip-stack.md.
  */
 import { KS_HMAC } from '../adapters/sip/sbc-app-hmac.js';
@@ -63,10 +63,10 @@ export class SbcSipProxy {
     return this.d.calls.fromTerminal(req, ctx, g.rec);
   }
 
-  /** Requests from the trusted side: only from our softswitch, towards terminals registered through us. */
+  /** Requests from the trusted side: only from our softswitches (any of `sbc.softswitch`), towards terminals registered through us. */
   onCoreRequest(req: SipRequest, ctx: ServerContext): void | Promise<void> {
     const sides = this.d.sides;
-    if (ctx.source.address !== sides.link.address) return; // not our softswitch: drop
+    if (!sides.link.softswitches.isMemberAddress(ctx.source.address)) return; // not one of our softswitches: drop
     if (req.method === 'OPTIONS' && sides.isForMe(req)) {
       ctx.respond(200, undefined, { toTag: randomToken() });
       return;

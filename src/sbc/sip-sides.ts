@@ -12,6 +12,7 @@ import { isSipUri, type ServerContext, type SipRequest, type SipResponse, type S
 import type { ProxyCore } from '../sip/proxy/core.js';
 import { takeHop } from '../sip/proxy/hops.js';
 import type { RelayBranch } from '../sip/proxy/relay.js';
+import type { SoftswitchMember, SoftswitchPool } from './softswitch-pool.js';
 import { stripCoreDiagnostics } from './core-diagnostics.js';
 import type { FailureCounter, FailureKind } from './sip-failures.js';
 import type { RegisteredTerminal } from './sessions.js';
@@ -23,8 +24,10 @@ export const P_ASSERTED_IDENTITY = 'P-Asserted-Identity';
 export interface CoreLink {
   stack: SipStack;
   transport: SipTransport;
-  address: string;
-  port: number;
+  /** The softswitches, in order, and which are alive (softswitch-pool.ts). */
+  softswitches: SoftswitchPool;
+  /** With several softswitches: a request with no answer at all after this long goes to the next one. */
+  noAnswerMs: number;
 }
 
 export interface SbcSipCounters {
@@ -54,20 +57,31 @@ export class SbcSides {
   readonly link: CoreLink;
   readonly logger: Logger | undefined;
   readonly #d: SbcSidesDeps;
-  readonly #toCore: RelayBranch;
 
   constructor(d: SbcSidesDeps) {
     this.#d = d;
     this.core = d.core;
     this.link = d.link;
     this.logger = d.logger;
-    const c = d.link;
-    this.#toCore = { destination: { address: c.address, port: c.port, protocol: c.transport.protocol === 'tcp' ? 'tcp' : 'udp' }, transport: c.transport };
   }
 
-  /** The softswitch, as a relay branch (its address and the link's transport). */
-  get coreBranch(): RelayBranch {
-    return this.#toCore;
+  /**
+   * The softswitch a request's next hop names: its top Route (ours already popped), in a
+   * dialog the Record-Route of the softswitch that set it up. Undefined: none of ours.
+   */
+  routedTo(fwd: SipRequest): SoftswitchMember | undefined {
+    if (this.link.softswitches.size < 2) return undefined;
+    try {
+      const top = fwd.routes()[0];
+      return top && isSipUri(top.uri) ? this.link.softswitches.member(top.uri.host, top.uri.port) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Where a request without retries (a stateless ACK) goes: the softswitch its Route names if alive, else the first alive. */
+  coreBranchFor(fwd: SipRequest): RelayBranch {
+    return this.link.softswitches.pick(this.routedTo(fwd)).branch;
   }
 
   /** A Request-URI without a user part naming this SBC (or any host: the SBC is the first hop). */
@@ -90,8 +104,17 @@ export class SbcSides {
     if (!takeHop(fwd)) return this.core.refusal(fwd, 483);
     fwd.remove(KS_HMAC);
     this.counters.forwarded++;
+    // Several softswitches: the next one only when this one answers nothing at all (it is marked down);
+    // any answer from a live one is the answer. The Route is left as it is: the others take their peers' entries as their own.
+    const pool = this.link.softswitches;
+    const several = pool.size > 1;
     const out = await this.core.relay({
-      stack: this.link.stack, ctx, fwd, branches: [this.#toCore],
+      stack: this.link.stack, ctx, fwd, branches: several ? pool.order(this.routedTo(fwd)).map((m) => m.branch) : [pool.first.branch],
+      ...(several ? {
+        failover: true, noAnswerTimeoutMs: this.link.noAnswerMs,
+        onUnresponsive: (br: RelayBranch) => this.#down(br, 'no answer'),
+        onUnreachable: (br: RelayBranch) => this.#down(br, 'unreachable'),
+      } : {}),
       ...(fwd.method !== 'INVITE' ? { tryingAfterMs: this.#d.tryingAfterMs } : {}),
       upstream: (res, br) => {
         if (br === undefined) return this.reply(ctx, res, rec); // our own 100 Trying
@@ -103,10 +126,23 @@ export class SbcSides {
     });
     let res: SipResponse;
     if (out.kind === 'failed') res = out.best?.res ?? this.core.refusal(fwd, out.cancelled ? 487 : 480);
-    else res = out.res;
+    else {
+      res = out.res;
+      if (several) this.#up(out.branch);
+    }
     stripCoreDiagnostics(res);
     edit?.(res);
     return res;
+  }
+
+  #down(br: RelayBranch, why: string): void {
+    const m = this.link.softswitches.ofBranch(br);
+    if (m) this.link.softswitches.markDown(m, why);
+  }
+
+  #up(br: RelayBranch): void {
+    const m = this.link.softswitches.ofBranch(br);
+    if (m) this.link.softswitches.markUp(m);
   }
 
   /** Sends a response towards the terminal: no `P-KS-*`, and an app-hmac tag when the terminal uses it. */

@@ -57,8 +57,8 @@ export async function startSoftswitchRole(cfg: Config, logger: Logger, shared?: 
     metricsRegistry: registry,
     auc,
     store,
-    // voicemail (docs/voicemail.md)
-    calls: { ...((vm) => (vm ? { voicemail: vm } : {}))(voicemailFromConfig(cfg)), sbcPool: cfg.softswitch.sbcPool },
+    // voicemail (docs/voicemail.md); the other instances' Record-Route entries taken as ours (docs/scale-out.md)
+    calls: { ...((vm) => (vm ? { voicemail: vm } : {}))(voicemailFromConfig(cfg)), peers: cfg.softswitch.sip.peers },
     logger: log,
     ...(shared?.health ? { health: shared.health } : {}),
   });

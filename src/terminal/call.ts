@@ -16,6 +16,7 @@ import {
 } from '../sip/index.js';
 import { sessionKeyId, SipTerminal, SipTerminalError, type SipTerminalOptions } from './sip-terminal.js';
 import { newCallId, newTag } from './sip-uac.js';
+import { identityOfUri } from '../sip/uri-compare.js';
 import { deadline as startDeadline, noAnswerFrom, withDeadline } from './deadline.js';
 import { answeredMedia, mediaOffer, RtpEndpoint } from './rtp-media.js';
 
@@ -69,6 +70,8 @@ export type AnswerOptions = Omit<SipTerminalOptions, 'onRequest'> & {
   timeoutSeconds?: number;
   /** Ring this long before answering (default 0). */
   ringMs?: number;
+  /** Hang up (BYE) each answered call after this many seconds; absent: wait for the caller's BYE. */
+  hangUpSeconds?: number;
   onEvent: (e: CallEvent) => void;
   /** Resolves to stop answering (benchmarks). */
   stop?: Promise<void>;
@@ -333,6 +336,14 @@ export async function answerCalls(o: AnswerOptions): Promise<CallExit> {
       if (fresh) {
         started.set(callId, Date.now());
         emit({ event: 'answered', callId, status: 200 });
+        if (o.hangUpSeconds !== undefined) {
+          const c = req.contacts()[0];
+          // our side of the dialog (RFC 3261 §12.1.1): the route set is the Record-Route as it came
+          void hangUp(t, {
+            callId, localTag: tag, remoteTag: String(req.from().params.tag ?? ''), localUri: o.idc, remoteUri: identityOfUri(req.from().uri) ?? '',
+            remoteTarget: c && !isStar(c) ? formatUri(c.uri) : '', routes: req.list('Record-Route'), cseq: 0, startedAt: Date.now(),
+          });
+        }
       }
       return;
     }
@@ -340,10 +351,21 @@ export async function answerCalls(o: AnswerOptions): Promise<CallExit> {
     reply(t, ctx, createResponse(req, 200, undefined, { headers: [contact] }));
     if (req.method === 'BYE') {
       const t0 = started.get(callId);
-      started.delete(callId);
+      if (!started.delete(callId) && o.hangUpSeconds !== undefined) return; // a BYE crossing ours, already counted
       emit({ event: 'bye', callId, by: 'remote', status: 200, seconds: t0 ? Math.round((Date.now() - t0) / 100) / 10 : 0 });
       if (++ended >= want) done();
     }
+  };
+  const hangUp = async (t: SipTerminal, d: Dialog): Promise<void> => {
+    await sleep(o.hangUpSeconds! * 1000);
+    if (!started.delete(d.callId)) return; // the caller hung up first
+    try {
+      const bye = checked(t, await t.securedUac.sendBuilt(inDialog(t, d, 'BYE')), 'BYE');
+      emit({ event: 'bye', callId: d.callId, by: 'local', status: bye.status, seconds: Math.round((Date.now() - d.startedAt) / 100) / 10 });
+    } catch (e) {
+      emit(failed(e, d.callId));
+    }
+    if (++ended >= want) done();
   };
   term = new SipTerminal({ ...o, onRequest });
   let timer: NodeJS.Timeout | undefined;
