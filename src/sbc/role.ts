@@ -5,6 +5,7 @@ import { openStoreFromConfig, type Store } from '../store/index.js';
 import { sharedRedisFromConfig } from '../store/redis/index.js';
 import { RedisSbcState } from '../store/redis/sbc-state.js';
 import { RedisSbcSessions } from '../store/redis/sbc-sessions.js';
+import { RedisSbcContacts } from '../store/redis/sbc-contacts.js';
 import { ConfigError, type Config } from '../config/load.js';
 import { configuredOrStoredSecret, coreLinkKey } from '../config/secrets.js';
 import type { Logger } from '../log/logger.js';
@@ -93,6 +94,8 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
   if (sharedSessions) sessions.share(sharedSessions, (e, what) => log.warn({ err: e instanceof Error ? e.message : String(e) }, `sbc: could not ${what} in the shared state`));
   const sip = await startSbc({
     ...shares,
+    // where terminals are reached, so that another instance reaches them when theirs dies (docs/scale-out.md)
+    ...(redis ? { sharedContacts: new RedisSbcContacts(redis, c.idsp) } : {}),
     idsp: c.idsp,
     ksp,
     untrusted: { host: c.host, advertisedHost: advertised(c.host, c.advertise), udpPort: c.udpPort || false, tcpPort: c.tcpPort || false, tlsPort: c.tlsPort || false, tlsPskPort: c.tlsPskPort || false },

@@ -26,7 +26,7 @@ import { optionsProbe, SoftswitchPool } from './softswitch-pool.js';
 import { ProxyCore, composeInbound } from '../sip/proxy/core.js';
 import { OwnAddresses } from '../sip/proxy/own-addresses.js';
 import { PASS, type InboundVerdict, type OnInbound } from '../sip/proxy/hooks.js';
-import { ContactMap } from './sip-contacts.js';
+import { ContactMap, type SharedContacts } from './sip-contacts.js';
 import { DialogTable } from './dialogs.js';
 import { sbcMetrics } from './sip-metrics.js';
 import { HeaderSigner } from './signing/sip-signatures.js';
@@ -77,6 +77,8 @@ export interface StartSbcOptions {
   sessions?: SessionTable;
   /** The KS1 replay state shared by a pool's instances (Redis, docs/scale-out.md); in the process if absent. */
   replayState?: SbcReplayState;
+  /** Where a pool's instances reach each terminal (Redis, docs/scale-out.md "Losing an SBC instance"); per instance if absent. */
+  sharedContacts?: SharedContacts;
   logger?: Logger;
   tsWindowSec?: number;
   challengeTtlSec?: number;
@@ -211,6 +213,7 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
     signer = new HeaderSigner({ via: keys.via, rr: keys.rr, ...(pool ? { pool } : {}), onFailure: signingFailureSink(registry, sigGuard) });
   }
   const contacts = new ContactMap(now);
+  const sharedContacts = o.sharedContacts;
   const dialogs = new DialogTable(sig.rrLifetimeMs ?? 24 * 3600_000, 1_000_000, now);
   const metrics = sbcMetrics(registry, { dialogs: () => dialogs.size, sessions: () => sessions.size });
   let viaDropped = 0;
@@ -331,6 +334,7 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
       return DROP_VIA;
     };
     // A CANCEL counts only from the flow of the INVITE it cancels: its branch and sent-by are no secret (docs/sbc-calls.md).
+    if (sharedContacts) contacts.share(sharedContacts, (proto) => untrusted.find((t) => t.protocol === proto));
     const untrustedStack = createSipStack({
       transports: untrusted, timers, autoTrying: false, warningAgent: o.idsp, onHandlerError, cancelFromSameFlow: true,
       // intrusion detection (it sees everything), blocked sources, overload control, then the Via signature of answers

@@ -247,8 +247,29 @@ export class SbcCalls {
       if (req.method !== 'ACK') ctx.reply(core.refusal(req, 400, { reason: 'Bad Request-URI' }));
       return;
     }
-    const idc = this.d.contacts.lookup(target);
-    const rec = idc !== undefined ? this.d.guard.session(idc) : undefined;
+    let idc = this.d.contacts.lookup(target);
+    let rec = idc !== undefined ? this.d.guard.session(idc) : undefined;
+    if (this.d.contacts.shared && !rec) {
+      // A pool on Redis: a terminal registered through another instance (one that died), reached over its UDP flow.
+      let s: { rec?: RegisteredTerminal | undefined; ks1: boolean } | 'unavailable';
+      try {
+        s = await this.#fromShared(target, idc);
+      } catch {
+        s = 'unavailable';
+      }
+      if (s === 'unavailable') {
+        if (req.method !== 'ACK') ctx.reply(core.refusal(req, 503, { retryAfter: 5, warning: 'the shared state is unavailable' }));
+        return;
+      }
+      idc = this.d.contacts.lookup(target);
+      rec = s.rec;
+      if (idc !== undefined && s.ks1 && !rec) {
+        // registered by KS1 and its session is gone: nothing to deliver it under
+        this.counters.noRoute++;
+        if (req.method !== 'ACK') ctx.reply(core.refusal(req, 480, { warning: 'the terminal holds no registration' }));
+        return;
+      }
+    }
     // Shared (Redis), app-hmac: sign above whatever another instance signed for this terminal; without Redis, as it is.
     const fresh = rec ? this.d.guard.freshDownlink(rec) : undefined;
     if (fresh) await fresh.catch(() => undefined);
@@ -307,6 +328,23 @@ export class SbcCalls {
     this.#towardsCore(res);
     this.#finished(req, res, forming, 'to-terminal', callee);
     ctx.reply(res, { forwarded: true });
+  }
+
+  /**
+   * With a shared store: the Contact read there when this instance does not know it, and the
+   * terminal's session (also read there). `ks1`: the Contact was registered by KS1 (then a session is needed).
+   */
+  async #fromShared(target: Uri, known: string | undefined): Promise<{ rec?: RegisteredTerminal | undefined; ks1: boolean }> {
+    let idc = known;
+    let ks1 = false;
+    if (idc === undefined) {
+      const c = await this.d.contacts.load(target);
+      if (!c) return { ks1 };
+      idc = c.idc;
+      ks1 = c.ks1;
+    }
+    const r = this.d.guard.sessionOrLoad(idc);
+    return { rec: r instanceof Promise ? await r : r, ks1 };
   }
 
   /** The flow a request to `idc` must take: its mechanism's connection, else where it last spoke from. */

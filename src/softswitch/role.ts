@@ -58,7 +58,7 @@ export async function startSoftswitchRole(cfg: Config, logger: Logger, shared?: 
     auc,
     store,
     // voicemail (docs/voicemail.md); the other instances' Record-Route entries taken as ours (docs/scale-out.md)
-    calls: { ...((vm) => (vm ? { voicemail: vm } : {}))(voicemailFromConfig(cfg)), peers: cfg.softswitch.sip.peers },
+    calls: { ...((vm) => (vm ? { voicemail: vm } : {}))(voicemailFromConfig(cfg)), peers: cfg.softswitch.sip.peers, sbcPool: cfg.softswitch.sbcPool },
     logger: log,
     ...(shared?.health ? { health: shared.health } : {}),
   });

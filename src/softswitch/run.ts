@@ -33,6 +33,7 @@ import { listenAddress, startListener, type Health, type ListenerHealth } from '
 import { startMetricsServer } from '../metrics/server.js';
 import type { LocationStore } from '../store/bindings.js';
 import type { VoicemailPolicy } from './voicemail-policy.js';
+import { SbcPool } from './sbc-pool.js';
 
 export interface CallRoutingOptions {
   /** How long an AoR's bindings read from the store are reused (default 2000 ms; changes made by this process apply at once). */
@@ -55,6 +56,8 @@ export interface CallRoutingOptions {
   authenticate?: boolean;
   /** Voicemail: where unanswered calls and retrieval addresses go (docs/voicemail.md); absent: none. */
   voicemail?: VoicemailPolicy;
+  /** The core addresses of one SBC pool's instances: an instance that answers nothing, the next (docs/scale-out.md). */
+  sbcPool?: ReadonlyArray<{ host: string; port: number }>;
 }
 
 export interface SoftswitchOptions {
@@ -250,6 +253,7 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
     ...(o.calls?.voicemail ? { voicemail: o.calls.voicemail } : {}),
     ...(o.calls?.noAnswerTimeoutMs !== undefined ? { noAnswerTimeoutMs: o.calls.noAnswerTimeoutMs } : {}),
     ...(o.calls?.recordRouteHost !== undefined ? { recordRouteHost: o.calls.recordRouteHost } : {}),
+    ...(o.calls?.sbcPool && o.calls.sbcPool.length > 1 ? { sbcPool: new SbcPool(o.calls.sbcPool) } : {}),
     ...(o.calls?.peers ? { peers: o.calls.peers } : {}),
     metrics,
     ...(o.logger ? { logger: o.logger } : {}),

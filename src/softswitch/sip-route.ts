@@ -24,6 +24,7 @@ import type { LocationCache } from './location-cache.js';
 import type { SoftswitchMetrics } from './metrics.js';
 import { aorOfUri, P_ASSERTED_IDENTITY, type CallAuthenticator } from './call-auth.js';
 import type { DivertReason, VoicemailPolicy } from './voicemail-policy.js';
+import type { SbcPool } from './sbc-pool.js';
 
 export interface CallRouterOptions {
   /**
@@ -62,6 +63,11 @@ export interface CallRouterOptions {
   logger?: Logger;
   /** Voicemail diversion (docs/voicemail.md): the one policy call of src/softswitch/voicemail-policy.ts. */
   voicemail?: VoicemailPolicy;
+  /**
+   * The SBC instances of one pool by core address (`softswitch.sbcPool`): a branch whose first
+   * hop is one of them goes to the next when it answers nothing at all (sbc-pool.ts).
+   */
+  sbcPool?: SbcPool;
 }
 
 export interface CallRouterStats {
@@ -378,11 +384,14 @@ export class SoftswitchCallRouter {
       ctx.reply(res, { forwarded: true });
     };
     const rrHost = this.#o.recordRouteHost;
+    const pool = this.#o.sbcPool;
+    if (pool) branches = branches.map((br) => this.#poolBranch(fwd, br, pool));
     // With one branch the core sends `fwd` itself (our Via and Record-Route on it): a call that may
     // still go to voicemail keeps its request clean for that second relay.
     const divertable = o.newCall && !o.diverted && this.#o.voicemail !== undefined;
     const out = await this.#core.relay<Branch>({
       stack, ctx, fwd: divertable ? fwd.clone() : fwd, branches, loopKey: o.key,
+      ...(pool ? { onHopFailed: (d: SendOptions['destination'], _br: Branch, why: 'silent' | 'error', method: string) => this.#sbcDown(pool, d, why, method) } : {}),
       // ---- voicemail: no answer within softswitch.voicemail.noAnswerSeconds ----
       ringTimeoutMs: o.newCall && !o.diverted && this.#o.voicemail ? Math.min(this.#ring, this.#o.voicemail.noAnswerMs) : this.#ring,
       noAnswerTimeoutMs: this.#quiet,
@@ -455,6 +464,28 @@ export class SoftswitchCallRouter {
     return this.#relay(req, ctx, out, [this.#branch(undefined, vm.hop(), false)], { key, recordRoute: true, newCall: true, diverted: true });
   }
 
+  /**
+   * A branch whose first hop (its binding's SBC, or the top Route) is an instance of the SBC pool:
+   * the same request at the other instances when that one answers nothing; a recently silent one last.
+   */
+  #poolBranch(fwd: SipRequest, br: Branch, pool: SbcPool): Branch {
+    const first = br.destination ?? routeHop(fwd);
+    if (!first || first.connection) return br;
+    const order = pool.order(first.address, first.port, first.protocol ?? 'udp');
+    if (!order) return br;
+    return { ...br, destination: order[0], alternates: order.slice(1) };
+  }
+
+  /**
+   * An SBC instance gave no answer: a transport failure, or an INVITE not even answered 100
+   * (a live SBC answers 100 at once). A silent non-INVITE (the SBC waits for its terminal
+   * without 100) moves on without marking it.
+   */
+  #sbcDown(pool: SbcPool, d: SendOptions['destination'], why: 'silent' | 'error', method: string): void {
+    if (!d || (why === 'silent' && method !== 'INVITE')) return;
+    if (pool.markDown(d.address, d.port)) this.#o.logger?.warn({ sbc: `${d.address}:${d.port}`, why }, 'softswitch: SBC instance gave no answer; the next instances of its pool first for a while');
+  }
+
   /** ACK for a 2xx (the stack absorbs those for non-2xx): stateless, by Route or Request-URI. */
   async #ack(req: SipRequest, src: MessageSource): Promise<void> {
     const stack = this.#stack!;
@@ -475,6 +506,10 @@ export class SoftswitchCallRouter {
     const opts: SendOptions = {};
     const hop = remaining > 0 ? undefined : this.#flows.find(fwd.uri);
     if (hop) opts.destination = destinationOf(hop);
+    // an SBC instance that recently gave no answer: the ACK to the first live one of its pool
+    const first = this.#o.sbcPool && remaining > 0 ? routeHop(fwd) : undefined;
+    const live = first ? this.#o.sbcPool!.order(first.address, first.port, first.protocol ?? 'udp')?.[0] : undefined;
+    if (live) opts.destination = live;
     if (!hop || !this.#o.trusted(hop.address)) this.#stripPks(fwd);
     this.#o.metrics?.routed('ACK', true);
     await this.#core.forwardStateless(stack, fwd, src, opts);
@@ -495,6 +530,18 @@ function destinationOf(h: FlowHop): NonNullable<SendOptions['destination']> {
   const d: NonNullable<SendOptions['destination']> = { address: h.address, port: h.port, protocol: h.protocol };
   if (h.connection && !h.connection.closed) d.connection = h.connection;
   return d;
+}
+
+/** Where the top Route sends a request (the stack's rule: maddr or host, the port by transport). */
+function routeHop(req: SipRequest): NonNullable<SendOptions['destination']> | undefined {
+  try {
+    const r = req.routes()[0];
+    if (!r || !isSipUri(r.uri)) return undefined;
+    const protocol = uriProtocol(req);
+    return { address: r.uri.params.maddr ?? r.uri.host, port: r.uri.port ?? defaultPort(protocol), protocol };
+  } catch {
+    return undefined;
+  }
 }
 
 /** The transport a request goes out on when sent by its first Route or Request-URI. */
