@@ -120,6 +120,21 @@ describeEngines('store hot path', (ctx) => {
     await store.close();
   });
 
+  it('the Digest answer reads status, SIP password and failure record at once, for provisioned and unknown IDcs alike', async () => {
+    const store = await ctx.open({ now: () => T0 });
+    const fail = { count: 2, windowStart: T0 - 5000, lockouts: 1, lockedUntil: T0 + 60_000 };
+    await store.terminals.create('pw@lab.example', Buffer.alloc(32, 1), 'sip-secret');
+    await store.terminals.create('nopw@lab.example', Buffer.alloc(32, 2));
+    await store.failures.put({ idc: 'pw@lab.example', ...fail });
+    await store.failures.put({ idc: 'ghost@lab.example', ...fail });
+    expect(await store.terminals.digestSecret('pw@lab.example')).toEqual({ terminal: { status: 'active', password: 'sip-secret' }, failure: { idc: 'pw@lab.example', ...fail } });
+    expect(await store.terminals.digestSecret('nopw@lab.example')).toEqual({ terminal: { status: 'active' } });
+    // not provisioned: no terminal, and the failure record (of a deleted terminal, here) still read
+    expect(await store.terminals.digestSecret('ghost@lab.example')).toEqual({ failure: { idc: 'ghost@lab.example', ...fail } });
+    expect(await store.terminals.digestSecret("x' OR '1'='1")).toEqual({});
+    await store.close();
+  });
+
   it('reads bind their parameters: an IDc made of SQL finds nothing and breaks nothing', async () => {
     const store = await ctx.open({ now: () => T0 });
     expect(await store.terminals.key("x' OR '1'='1")).toBeUndefined();

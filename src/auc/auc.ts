@@ -118,9 +118,9 @@ export class Auc implements AucService {
     // A phone may give its whole AoR or only the user part as the Digest username.
     const userPart = req.idc.includes('@') ? req.idc.slice(0, req.idc.lastIndexOf('@')) : req.idc;
     if (req.username !== req.idc && req.username !== userPart) return { ok: false, reason: 'unknown-terminal' };
-    // One read for status and password (the long-term key stays sealed); the lockout read as for a vector.
-    const t = await this.store.terminals.digestSecret(req.idc);
-    const lock = t ? await this.lockout.status(req.idc) : await this.lockout.peek(req.idc);
+    // One read for status, password (the long-term key stays sealed) and failure record, whether the IDc exists or not.
+    const { terminal: t, failure } = await this.store.terminals.digestSecret(req.idc);
+    const lock = this.lockout.statusFrom(req.idc, failure, t !== undefined);
     const gate: { ok: true } | { ok: false; reason: RejectReason; retryAfterSeconds?: number } = !t
       ? { ok: false, reason: 'unknown-terminal' }
       : t.status !== 'active'

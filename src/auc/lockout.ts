@@ -41,9 +41,18 @@ export class Lockout {
   ) {}
 
   async status(idc: string): Promise<LockStatus> {
-    const s = await this.repo.get(idc);
-    if (s) this.#clean.delete(idc);
-    else this.#markClean(idc);
+    return this.statusFrom(idc, await this.repo.get(idc), true);
+  }
+
+  /**
+   * status() (`known`: a provisioned IDc) or peek() from a failure record
+   * read by the caller (the Digest answer reads it with the terminal's row).
+   */
+  statusFrom(idc: string, s: FailureState | undefined, known: boolean): LockStatus {
+    if (known) {
+      if (s) this.#clean.delete(idc);
+      else this.#markClean(idc);
+    }
     return this.#statusOf(s);
   }
 

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { KeyVault } from '../crypto/vault.js';
 import type { HotStore } from './hot/types.js';
+import type { FailureState } from './records.js';
 import { isUniqueViolation, num, type Page } from './rows.js';
 
 export type Status = 'active' | 'disabled';
@@ -106,11 +107,18 @@ export class PrincipalRepo {
     return this.vault.open(enc, this.#binding(id, 'sip')).toString('utf8');
   }
 
-  /** Status and SIP password of a terminal in one read, without opening its long-term key (a Digest answer needs none). */
-  async digestSecret(id: string): Promise<{ status: Status; password?: string } | undefined> {
+  /**
+   * Status and SIP password of a terminal, and its failure record, in one
+   * read (a statement that probes both tables whether the terminal exists or
+   * not), without opening its long-term key (a Digest answer needs none).
+   */
+  async digestSecret(id: string): Promise<{ terminal?: { status: Status; password?: string }; failure?: FailureState }> {
     const row = await this.hot.digestRow(id);
-    if (!row) return undefined;
-    return { status: row.status as Status, ...(row.sipSecretEnc ? { password: this.vault.open(row.sipSecretEnc, this.#binding(id, 'sip')).toString('utf8') } : {}) };
+    const t = row.terminal;
+    return {
+      ...(t ? { terminal: { status: t.status as Status, ...(t.sipSecretEnc ? { password: this.vault.open(t.sipSecretEnc, this.#binding(id, 'sip')).toString('utf8') } : {}) } } : {}),
+      ...(row.failure ? { failure: row.failure } : {}),
+    };
   }
 
   async rotate(id: string, key: Buffer): Promise<Principal | undefined> {

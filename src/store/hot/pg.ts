@@ -3,7 +3,8 @@ import type { BindingDecision, SipBinding } from '../bindings.js';
 import type { FailureState } from '../failures.js';
 import { num } from '../rows.js';
 import { afterChange, BINDING_COLUMNS, bindingOf, upsertParams, type AppliedChange, type StoredBinding } from './binding-rows.js';
-import type { BindingUpdate, HotStore, KeyRow, RegistrationRow } from './types.js';
+import type { BindingUpdate, DigestRow, HotStore, KeyRow, RegistrationRow } from './types.js';
+import { digestRowOf } from './auth-rows.js';
 
 /**
  * Named statements: pg prepares each once per connection (Parse on first
@@ -13,7 +14,12 @@ const Q = {
   terminalKey: { name: 'ks_terminal_key', text: 'SELECT key_enc, status FROM terminals WHERE idc = $1' },
   proxyKey: { name: 'ks_proxy_key', text: 'SELECT key_enc, status FROM proxies WHERE idsp = $1' },
   sipSecret: { name: 'ks_sip_secret', text: 'SELECT sip_secret_enc FROM terminals WHERE idc = $1' },
-  digestRow: { name: 'ks_digest_row', text: 'SELECT status, sip_secret_enc FROM terminals WHERE idc = $1' },
+  digestRow: {
+    name: 'ks_digest_row',
+    text:
+      'SELECT t.status, t.sip_secret_enc, f.idc AS f_idc, f.count, f.window_start, f.lockouts, f.locked_until ' +
+      'FROM (SELECT $1::text AS idc) q LEFT JOIN terminals t ON t.idc = q.idc LEFT JOIN auth_failures f ON f.idc = q.idc',
+  },
   failure: { name: 'ks_failure', text: 'SELECT idc, count, window_start, lockouts, locked_until FROM auth_failures WHERE idc = $1' },
   putFailure: {
     name: 'ks_put_failure',
@@ -254,9 +260,8 @@ export class PgHot implements HotStore {
     return r ? ((r.sip_secret_enc as string | null) ?? null) : undefined;
   }
 
-  async digestRow(idc: string): Promise<{ status: string; sipSecretEnc: string | null } | undefined> {
-    const r = (await this.#q(Q.digestRow, [idc])).rows[0];
-    return r ? { status: String(r.status), sipSecretEnc: (r.sip_secret_enc as string | null) ?? null } : undefined;
+  async digestRow(idc: string): Promise<DigestRow> {
+    return digestRowOf((await this.#q(Q.digestRow, [idc])).rows[0] as Record<string, unknown>);
   }
 
   async failure(idc: string): Promise<FailureState | undefined> {

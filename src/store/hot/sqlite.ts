@@ -3,7 +3,8 @@ import type { BindingDecision, SipBinding } from '../bindings.js';
 import type { FailureState } from '../failures.js';
 import { num } from '../rows.js';
 import { afterChange, BINDING_COLUMNS, bindingOf, upsertParams, type AppliedChange, type StoredBinding } from './binding-rows.js';
-import type { BindingUpdate, HotStore, KeyRow, RegistrationRow } from './types.js';
+import { digestRowOf, failureOf } from './auth-rows.js';
+import type { BindingUpdate, DigestRow, HotStore, KeyRow, RegistrationRow } from './types.js';
 
 /** Writes committed together at most; the rest waits for the next batch. */
 const MAX_BATCH = 256;
@@ -61,7 +62,10 @@ export class SqliteHot implements HotStore {
       terminalKey: p('SELECT key_enc, status FROM terminals WHERE idc = ?'),
       proxyKey: p('SELECT key_enc, status FROM proxies WHERE idsp = ?'),
       sipSecret: p('SELECT sip_secret_enc FROM terminals WHERE idc = ?'),
-      digestRow: p('SELECT status, sip_secret_enc FROM terminals WHERE idc = ?'),
+      digestRow: p(
+        'SELECT t.status, t.sip_secret_enc, f.idc AS f_idc, f.count, f.window_start, f.lockouts, f.locked_until ' +
+          'FROM (SELECT ? AS idc) q LEFT JOIN terminals t ON t.idc = q.idc LEFT JOIN auth_failures f ON f.idc = q.idc',
+      ),
       failure: p('SELECT idc, count, window_start, lockouts, locked_until FROM auth_failures WHERE idc = ?'),
       putFailure: p(
         'INSERT INTO auth_failures (idc, count, window_start, lockouts, locked_until, updated_at) VALUES (?, ?, ?, ?, ?, ?) ' +
@@ -98,14 +102,13 @@ export class SqliteHot implements HotStore {
     return r ? r.sip_secret_enc : undefined;
   }
 
-  async digestRow(idc: string): Promise<{ status: string; sipSecretEnc: string | null } | undefined> {
-    const r = this.#s.digestRow.get(idc) as { status: string; sip_secret_enc: string | null } | undefined;
-    return r ? { status: r.status, sipSecretEnc: r.sip_secret_enc } : undefined;
+  async digestRow(idc: string): Promise<DigestRow> {
+    return digestRowOf(this.#s.digestRow.get(idc) as Record<string, unknown>);
   }
 
   async failure(idc: string): Promise<FailureState | undefined> {
     const r = this.#s.failure.get(idc) as Record<string, unknown> | undefined;
-    return r ? { idc: String(r.idc), count: num(r.count), windowStart: num(r.window_start), lockouts: num(r.lockouts), lockedUntil: num(r.locked_until) } : undefined;
+    return r ? failureOf(r, r.idc) : undefined;
   }
 
   putFailure(s: FailureState, now: number): Promise<void> {

@@ -12,6 +12,17 @@ export interface KeyRow {
   status: string;
 }
 
+/**
+ * What a Digest answer reads, in one statement: the terminal's status and
+ * sealed SIP password (null when none; `terminal` undefined when there is no
+ * such terminal) and its failure record, if any. Both tables are probed for
+ * every IDc, provisioned or not, so that the read costs the same for both.
+ */
+export interface DigestRow {
+  terminal?: { status: string; sipSecretEnc: string | null };
+  failure?: FailureState;
+}
+
 export interface RegistrationRow {
   idc: string;
   idsp: string;
@@ -34,8 +45,8 @@ export interface HotStore {
   key(table: 'terminals' | 'proxies', id: string): Promise<KeyRow | undefined>;
   /** The sealed SIP password of a terminal: null when it has none, undefined when there is no such terminal. */
   sipSecret(idc: string): Promise<string | null | undefined>;
-  /** A terminal's status and sealed SIP password (null when none) in one read, for a Digest answer; undefined when there is no such terminal. */
-  digestRow(idc: string): Promise<{ status: string; sipSecretEnc: string | null } | undefined>;
+  /** A terminal's status, sealed SIP password and failure record in one read, for a Digest answer. */
+  digestRow(idc: string): Promise<DigestRow>;
   failure(idc: string): Promise<FailureState | undefined>;
   putFailure(s: FailureState, now: number): Promise<void>;
   clearFailure(idc: string): Promise<void>;
