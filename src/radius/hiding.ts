@@ -5,7 +5,7 @@
  * The `radius` package does not implement it.
  */
 import { randomWireBytes } from '../crypto/random-pool.js';
-import { md5Of } from './md5.js';
+import { md5Of } from '../crypto/one-shot.js';
 
 /** Longest value that still fits one vendor sub-attribute once hidden (247 bytes). */
 export const MAX_HIDDEN_VALUE = 239;

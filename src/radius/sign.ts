@@ -7,7 +7,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { PacketView } from './packet.js';
-import { md5Of } from './md5.js';
+import { md5Of } from '../crypto/one-shot.js';
 
 const ZERO16 = Buffer.alloc(16);
 

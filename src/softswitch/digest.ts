@@ -7,7 +7,8 @@
  * refuse a repeated nonce-count. HA1 comes from the AuC: the password never
  * reaches the softswitch.
  */
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hexHash } from '../crypto/one-shot.js';
 import type { DigestAlgorithm } from '../contracts/auc.js';
 import { randomWireBytes } from '../crypto/random-pool.js';
 
@@ -101,7 +102,7 @@ function hashOf(alg: DigestAlgorithm): 'md5' | 'sha256' {
 }
 
 export function digestHex(alg: DigestAlgorithm, text: string): string {
-  return createHash(hashOf(alg)).update(text, 'utf8').digest('hex');
+  return hexHash(hashOf(alg), text);
 }
 
 /** RFC 7616 §3.4.1 with qop=auth. */
