@@ -223,6 +223,8 @@ export class Lab {
       return {
         ...env,
         KEYSWITCH_SOFTSWITCH_HOST: this.addr(host),
+        // the other instances: their Record-Route entries are this one's too (an SBC sends their dialogs here when they die)
+        KEYSWITCH_SOFTSWITCH_PEERS: softswitches.filter((s) => s !== host).map((s) => `${this.addr(s)}:5070`).join(','),
         KEYSWITCH_TRUSTED_SBCS: sbcs.map((s) => `${this.addr(s)}/32`).join(','),
         KEYSWITCH_AUC_PROTOCOL: 'diameter',
         KEYSWITCH_AUC_PEERS: `${this.addr('auc')}:5658`,
@@ -241,7 +243,8 @@ export class Lab {
         // behind the pool's one address (a balancer in the lab) the instances write that address for terminals
         KEYSWITCH_SBC_ADVERTISE: this.#hosts.includes('vip') ? this.addr('vip') : this.addr(host),
         KEYSWITCH_SBC_CORE_ADDRESS: `${this.addr(host)}:5080`,
-        KEYSWITCH_SBC_SOFTSWITCH: `${ss}:5070`,
+        // every softswitch, its own first (the one given, else the first host), in failover order
+        KEYSWITCH_SBC_SOFTSWITCH: [ss, ...softswitches.map((s) => this.addr(s)).filter((a) => a !== ss)].map((a) => `${a}:5070`).join(','),
         KEYSWITCH_SBC_SOFTSWITCH_MGCP: `${ss}:12727`,
         KEYSWITCH_SBC_SOFTSWITCH_H248: `${ss}:12944`,
         KEYSWITCH_SBC_SOFTSWITCH_H323: `${ss}:11719`,
