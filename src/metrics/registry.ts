@@ -203,9 +203,50 @@ export class Histogram extends Metric {
   readonly type = 'histogram' as const;
   readonly #prom: client.Histogram<string>;
 
+  /** Upper bounds, ascending, as prom-client keys its buckets. */
+  readonly #bounds: readonly number[];
+  /** Observations per bucket (not cumulative) by series; undefined when prom-client is fed per observation. */
+  readonly #counts: Map<object, number[]> | undefined;
+
   constructor(registry: client.Registry, name: string, help: string, labelNames: readonly string[], maxSeries: number, buckets: readonly number[]) {
     super(name, help, labelNames, maxSeries);
-    this.#prom = new client.Histogram({ name, help, labelNames: [...labelNames], buckets: [...buckets], registers: [registry] });
+    const values = this.values;
+    const counts = new Map<object, number[]>();
+    let bounds: readonly number[] = [];
+    // Buckets are counted here and handed to prom-client at scrape time: its observe() hashes and checks the labels
+    // again on every call (several per request). That writes prom-client 15's per-series record ({ labels,
+    // bucketValues by upper bound, sum, count } in `hashMap`), so it is done only if the record is where 15 keeps
+    // it; otherwise every observation goes to prom-client as before.
+    this.#prom = new client.Histogram({
+      name,
+      help,
+      labelNames: [...labelNames],
+      buckets: [...buckets],
+      registers: [registry],
+      collect() {
+        const map: Record<string, PromHistogramRecord> = {};
+        let i = 0;
+        for (const s of values.values()) {
+          const per = counts.get(s);
+          const bucketValues: Record<number, number> = {};
+          bounds.forEach((b, j) => (bucketValues[b] = per?.[j] ?? 0));
+          map[String(i++)] = { labels: s.labels, bucketValues, sum: s.value, count: s.count };
+        }
+        if (i === 0 && labelNames.length === 0) map['0'] = { labels: {}, bucketValues: Object.fromEntries(bounds.map((b) => [b, 0])), sum: 0, count: 0 };
+        (this as unknown as { hashMap: Record<string, PromHistogramRecord> }).hashMap = map;
+      },
+    });
+    const internals = this.#prom as unknown as { hashMap?: unknown; upperBounds?: unknown };
+    const ub = internals.upperBounds;
+    if (typeof internals.hashMap === 'object' && internals.hashMap !== null && Array.isArray(ub) && ub.every((b, j) => typeof b === 'number' && (j === 0 || b > ub[j - 1]))) {
+      bounds = ub as number[];
+      this.#counts = counts;
+    } else {
+      // not the prom-client this was written for: no scrape-time record, prom-client counts as it always did
+      (this.#prom as unknown as { collect?: unknown }).collect = undefined;
+      this.#counts = undefined;
+    }
+    this.#bounds = bounds;
   }
 
   observe(labels: Labels | undefined, seconds: number): void {
@@ -213,7 +254,20 @@ export class Histogram extends Metric {
     const s = this.series(labels);
     s.value += seconds;
     s.count++;
-    this.#prom.observe(s.labels, seconds);
+    const counts = this.#counts;
+    if (!counts) {
+      this.#prom.observe(s.labels, seconds);
+      return;
+    }
+    const bounds = this.#bounds;
+    let per = counts.get(s);
+    if (!per) counts.set(s, (per = new Array<number>(bounds.length).fill(0)));
+    for (let j = 0; j < bounds.length; j++) {
+      if (seconds <= bounds[j]!) {
+        per[j]!++;
+        break;
+      }
+    }
   }
 
   /** Observations so far of one series. */
@@ -230,6 +284,14 @@ export class Histogram extends Metric {
       return s;
     };
   }
+}
+
+/** A series as prom-client 15's Histogram keeps it (what its exposition reads). */
+interface PromHistogramRecord {
+  labels: Record<string, string>;
+  bucketValues: Record<number, number>;
+  sum: number;
+  count: number;
 }
 
 export interface MetricOptions {

@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import Fastify from 'fastify';
+import client from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { aucMetrics, observeApi, observeAucService } from '../../src/auc/metrics.js';
 import { AucUnavailableError, ReportRefusedError, type AucService } from '../../src/contracts/auc.js';
@@ -37,6 +38,32 @@ describe('MetricsRegistry on prom-client', () => {
     expect(h.count({ protocol: 'sip', result: 'accepted' })).toBe(3);
     expect(() => h.observe({ protocol: 'sip' }, 1)).toThrow(/missing label/);
     expect(text).not.toMatch(/\n\n/);
+  });
+
+  it('renders histograms and counters exactly as prom-client fed every observation does (they are handed to it at scrape time)', async () => {
+    const r = new MetricsRegistry();
+    const plain = new client.Registry();
+    const buckets = [0.001, 0.01, 0.1, 1];
+    const h = r.histogram('p_seconds', 'test', { labelNames: ['op', 'result'], buckets });
+    const ph = new client.Histogram({ name: 'p_seconds', help: 'test', labelNames: ['op', 'result'], buckets, registers: [plain] });
+    const bare = r.histogram('q_seconds', 'test', { buckets });
+    new client.Histogram({ name: 'q_seconds', help: 'test', buckets, registers: [plain] });
+    const c = r.counter('p_total', 'test', { labelNames: ['op'] });
+    const pc = new client.Counter({ name: 'p_total', help: 'test', labelNames: ['op'], registers: [plain] });
+    // boundaries included (a value equal to a bound is in that bucket), values past the last bound, odd label values
+    const values = [0, 0.001, 0.0010001, 0.01, 0.05, 0.1, 1, 1.5, 100, ...Array.from({ length: 200 }, (_, i) => ((i * 7919) % 1000) / 300)];
+    values.forEach((v, i) => {
+      const labels = { op: ['a', 'b"c', 'd\\e'][i % 3]!, result: i % 2 ? 'ok' : 'error' };
+      h.observe(labels, v);
+      ph.observe(labels, v);
+      c.inc({ op: labels.op }, i % 4);
+      pc.inc({ op: labels.op }, i % 4);
+    });
+    const ours = await r.render();
+    const theirs = (await plain.metrics()).replace(/\n\n+/g, '\n');
+    expect(ours.split('\n').sort()).toEqual(theirs.split('\n').sort());
+    bare.observe(undefined, 0.5);
+    expect(await r.render()).toContain('q_seconds_bucket{le="1"} 1');
   });
 
   it('times with startTimer, ignores impossible durations, and refuses a second metric of another kind under one name', () => {
