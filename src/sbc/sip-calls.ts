@@ -249,8 +249,9 @@ export class SbcCalls {
     }
     let idc = this.d.contacts.lookup(target);
     let rec = idc !== undefined ? this.d.guard.session(idc) : undefined;
-    if (this.d.contacts.shared && !rec) {
-      // A pool on Redis: a terminal registered through another instance (one that died), reached over its UDP flow.
+    // A pool on Redis: a terminal registered through another instance (one that died), reached over its UDP flow;
+    // or a KS1 terminal whose copy here was dropped. A Digest phone registered here needs nothing from Redis.
+    if (this.d.contacts.shared && !rec && (idc === undefined || this.d.contacts.registeredByKs1(target))) {
       let s: { rec?: RegisteredTerminal | undefined; ks1: boolean } | 'unavailable';
       try {
         s = await this.#fromShared(target, idc);
@@ -342,7 +343,7 @@ export class SbcCalls {
       if (!c) return { ks1 };
       idc = c.idc;
       ks1 = c.ks1;
-    }
+    } else ks1 = true;
     const r = this.d.guard.sessionOrLoad(idc);
     return { rec: r instanceof Promise ? await r : r, ks1 };
   }

@@ -26,6 +26,8 @@ export interface TerminalFlow {
 interface ContactEntry {
   idc: string;
   expiresAt: number;
+  /** Registered by KS1 (reached under its session), else a Digest phone. */
+  ks1: boolean;
 }
 
 /** The shared store of a pool (src/store/redis/sbc-contacts.ts), as this map uses it. */
@@ -95,14 +97,14 @@ export class ContactMap {
     if (!sh || k === undefined) return undefined;
     const c = await sh.store.get(k, this.now());
     if (!c) return undefined;
-    this.bind(c.idc, uri, c.expiresAt);
+    this.bind(c.idc, uri, c.expiresAt, c.ks1);
     const t = c.protocol === 'udp' ? sh.transport('udp') : undefined;
     if (t && !this.#flows.has(c.idc)) this.seen(c.idc, { transport: t, protocol: 'udp', address: c.address, port: c.port });
     return { idc: c.idc, ks1: c.ks1 };
   }
 
   /** A Contact registered (or refreshed) by `idc` until `expiresAt`; 0 or less removes it. */
-  bind(idc: string, contact: Uri, expiresAt: number): void {
+  bind(idc: string, contact: Uri, expiresAt: number, ks1 = false): void {
     const k = contactKey(contact);
     if (k === undefined) return;
     if (expiresAt <= this.now()) {
@@ -111,7 +113,7 @@ export class ContactMap {
     }
     const had = this.#contacts.get(k);
     if (!had && this.#contacts.size >= this.maxEntries) this.#contacts.delete(this.#contacts.keys().next().value!);
-    this.#contacts.set(had ? k : ownString(k), { idc: had?.idc === idc ? had.idc : ownString(idc), expiresAt });
+    this.#contacts.set(had ? k : ownString(k), { idc: had?.idc === idc ? had.idc : ownString(idc), expiresAt, ks1 });
   }
 
   /** Forgets every Contact and the flow of an IDc (de-registration). */
@@ -142,6 +144,12 @@ export class ContactMap {
       return undefined;
     }
     return e.idc;
+  }
+
+  /** Was the live Contact at this Request-URI registered by KS1 (false: a Digest phone, or none)? */
+  registeredByKs1(uri: Uri): boolean {
+    const k = contactKey(uri);
+    return k !== undefined && this.#contacts.get(k)?.ks1 === true;
   }
 
   flow(idc: string): TerminalFlow | undefined {

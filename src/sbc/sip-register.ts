@@ -91,7 +91,7 @@ async function bindContacts(p: RegisterDeps, req: SipRequest, ctx: ServerContext
   }
   if (expiresSec <= 0) map.unbindAll(idc);
   else {
-    for (const u of uris) map.bind(idc, u, until);
+    for (const u of uris) map.bind(idc, u, until, ks1);
     map.seen(idc, ctx.source);
   }
   const written = map.persist(idc, uris, until, ctx.source, ks1);

@@ -55,6 +55,7 @@ describeRedis('SBC contacts shared through Redis', () => {
     const found = await b.load(parseUri('sip:bob@10.1.2.3:5062', 'Request-URI'));
     expect(found).toEqual({ idc: 'bob@lab.example', ks1: true });
     expect(b.lookup(contact)).toBe('bob@lab.example');
+    expect(b.registeredByKs1(contact)).toBe(true);
     const f = b.flow('bob@lab.example');
     expect(f && { address: f.address, port: f.port, transport: f.transport }).toEqual({ address: '192.0.2.40', port: 40001, transport: udp });
 
@@ -94,6 +95,8 @@ describeRedis('SBC contacts shared through Redis', () => {
     const other = new ContactMap();
     other.share(new RedisSbcContacts(redis, 'other.test.example'), () => udp);
     expect(await other.load(contact)).toBeUndefined();
-    expect(await instance().load(contact)).toEqual({ idc: 'dave@lab.example', ks1: false });
+    const here = instance();
+    expect(await here.load(contact)).toEqual({ idc: 'dave@lab.example', ks1: false });
+    expect(here.registeredByKs1(contact)).toBe(false);
   });
 });
