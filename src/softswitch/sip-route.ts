@@ -107,6 +107,8 @@ export class SoftswitchCallRouter {
   #stack: SipStack | undefined;
   /** The proxy mechanics (src/sip/proxy); made when the stack is attached (our addresses are its transports'). */
   #core: ProxyCore = new ProxyCore({ own: new OwnAddresses(), agent: 'keyswitch' });
+  /** This instance's own addresses only (the core's include its peers'): what a spiral must come from. */
+  #self = new OwnAddresses();
   readonly st: CallRouterStats = {
     routed: 0, inDialog: 0, answered: 0, notFound: 0, unavailable: 0, cancelled: 0, timeouts: 0, unresponsive: 0, loops: 0,
     tooManyHops: 0, badExtension: 0, pksStripped: 0, strayForwarded: 0, optionsAnswered: 0, notParty: 0,
@@ -122,7 +124,9 @@ export class SoftswitchCallRouter {
   /** The stack is made with this router's handlers, so it is handed over after. */
   attach(stack: SipStack): void {
     this.#stack = stack;
-    const own = new OwnAddresses().addTransports(stack.transports, this.#o.recordRouteHost ? [this.#o.recordRouteHost] : []);
+    const hosts = this.#o.recordRouteHost ? [this.#o.recordRouteHost] : [];
+    this.#self = new OwnAddresses().addTransports(stack.transports, hosts);
+    const own = new OwnAddresses().addTransports(stack.transports, hosts);
     for (const p of this.#o.peers ?? []) own.add(p.host, p.port);
     this.#core = new ProxyCore({ own, agent: this.#o.realm });
   }
@@ -259,7 +263,8 @@ export class SoftswitchCallRouter {
     if (inDialog && routedHere && !this.#o.trusted(ctx.source.address)) return true;
     // A spiral (we sent it to ourselves, e.g. a contact that names us): authenticated on its first pass.
     const top = req.topVia();
-    const own = this.#core.own;
+    // not a peer's: a request sent from another instance's address is authenticated like any other
+    const own = this.#self;
     if (top && LOOP_PARAM in top.params && own.via(top) && ctx.source.port === (top.port ?? defaultPort(top.transport)) && own.has(ctx.source.address, ctx.source.port)) return true;
     const a = await auth.check(req, ctx.source);
     if (a.ok) {
