@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { hexHash } from '../crypto/one-shot.js';
 import { GCM_NONCE_LEN, RAND_LEN, makeVector } from '../crypto/ks1.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/index.js';
@@ -132,8 +133,8 @@ export class Auc implements AucService {
     const password = t?.password;
     const ha1 =
       req.algorithm === 'H235-SHA1'
-        ? createHash('sha1').update(password ?? '', 'utf8').digest('hex') // H.235.1: K = SHA-1(password)
-        : createHash(req.algorithm === 'SHA-256' ? 'sha256' : 'md5').update(`${req.username}:${req.realm}:${password ?? ''}`).digest('hex');
+        ? hexHash('sha1', password ?? '') // H.235.1: K = SHA-1(password)
+        : hexHash(req.algorithm === 'SHA-256' ? 'sha256' : 'md5', `${req.username}:${req.realm}:${password ?? ''}`);
     // The requester may now report one Digest outcome for this IDc (failed(), registered() without a Rand); a refused
     // IDc too, whose response the softswitch compares with a decoy and reports as a wrong password.
     if (from !== undefined) await this.store.challenges.grantDigest(req.idc, from, this.store.now() + this.opts.challengeTtlSeconds * 1000);
