@@ -40,6 +40,18 @@ export abstract class SipMessage {
    * Security-Client as mechanisms or as tokens), so each entry says which reading it holds.
    */
   private views: Map<string, { kind: string; value: unknown }> | undefined;
+  /**
+   * The views every message has read when it arrives (parse.ts validates them) live in
+   * fields of their own rather than in `views`: a Map per message and a wrapper per entry
+   * were a measurable share of the SIP stack's time (docs/performance.md, SBC session 5).
+   * undefined: not read yet; null (Max-Forwards): read, absent.
+   */
+  private vVias: Via[] | undefined;
+  private vFrom: NameAddr | undefined;
+  private vTo: NameAddr | undefined;
+  private vCallId: string | undefined;
+  private vCseq: CSeq | undefined;
+  private vMaxForwards: number | null | undefined;
   /** Where a received message came from (transport, address, port, connection); undefined for one built here. */
   receivedFrom: MessageSource | undefined;
 
@@ -48,6 +60,12 @@ export abstract class SipMessage {
     this.body = body;
     this.source = undefined;
     this.receivedFrom = undefined;
+    this.vVias = undefined;
+    this.vFrom = undefined;
+    this.vTo = undefined;
+    this.vCallId = undefined;
+    this.vCseq = undefined;
+    this.vMaxForwards = undefined;
   }
 
   abstract isRequest(): this is SipRequest;
@@ -173,6 +191,26 @@ export abstract class SipMessage {
   }
 
   private invalidate(key: string): void {
+    switch (key) {
+      case 'via':
+        this.vVias = undefined;
+        break;
+      case 'from':
+        this.vFrom = undefined;
+        break;
+      case 'to':
+        this.vTo = undefined;
+        break;
+      case 'call-id':
+        this.vCallId = undefined;
+        break;
+      case 'cseq':
+        this.vCseq = undefined;
+        break;
+      case 'max-forwards':
+        this.vMaxForwards = undefined;
+        break;
+    }
     this.views?.delete(key);
   }
 
@@ -187,7 +225,7 @@ export abstract class SipMessage {
   // ---- structured views (throw SipHeaderError on malformed values) -------
 
   vias(): Via[] {
-    return this.view('via', () => parseVias(this.getAll('via')));
+    return (this.vVias ??= parseVias(this.getAll('via')));
   }
 
   topVia(): Via | undefined {
@@ -200,22 +238,22 @@ export abstract class SipMessage {
   }
 
   from(): NameAddr {
-    return this.view('from', () => single(this, 'from', 'From', (v) => parseNameAddr(v, 'From')));
+    return (this.vFrom ??= parseNameAddr(single(this, 'from', 'From'), 'From'));
   }
 
   to(): NameAddr {
-    return this.view('to', () => single(this, 'to', 'To', (v) => parseNameAddr(v, 'To')));
+    return (this.vTo ??= parseNameAddr(single(this, 'to', 'To'), 'To'));
   }
 
   callId(): string {
-    return this.view('call-id', () => single(this, 'call-id', 'Call-ID', (v) => {
-      if (!/^[^\s]+$/.test(v)) throw new SipHeaderError('Call-ID', 'bad value');
-      return v;
-    }));
+    if (this.vCallId !== undefined) return this.vCallId;
+    const v = single(this, 'call-id', 'Call-ID');
+    if (!CALL_ID.test(v)) throw new SipHeaderError('Call-ID', 'bad value');
+    return (this.vCallId = v);
   }
 
   cseq(): CSeq {
-    return this.view('cseq', () => single(this, 'cseq', 'CSeq', parseCSeq));
+    return (this.vCseq ??= parseCSeq(single(this, 'cseq', 'CSeq')));
   }
 
   contacts(): Array<NameAddr | ContactStar> {
@@ -231,19 +269,23 @@ export abstract class SipMessage {
   }
 
   maxForwards(): number | undefined {
-    return this.view('max-forwards', () => optionalSingle(this, 'max-forwards', 'Max-Forwards', (v) => parseUint(v, 'Max-Forwards', 255)) ?? null) ?? undefined;
+    if (this.vMaxForwards === undefined) {
+      const v = optionalSingle(this, 'max-forwards', 'Max-Forwards');
+      this.vMaxForwards = v === undefined ? null : parseUint(v, 'Max-Forwards', 255);
+    }
+    return this.vMaxForwards ?? undefined;
   }
 
   expires(): number | undefined {
-    return this.view('expires', () => optionalSingle(this, 'expires', 'Expires', (v) => parseDeltaSeconds(v, 'Expires')) ?? null) ?? undefined;
+    return this.view('expires', () => optionalParsed(this, 'expires', 'Expires', (v) => parseDeltaSeconds(v, 'Expires')) ?? null) ?? undefined;
   }
 
   minExpires(): number | undefined {
-    return this.view('min-expires', () => optionalSingle(this, 'min-expires', 'Min-Expires', (v) => parseDeltaSeconds(v, 'Min-Expires')) ?? null) ?? undefined;
+    return this.view('min-expires', () => optionalParsed(this, 'min-expires', 'Min-Expires', (v) => parseDeltaSeconds(v, 'Min-Expires')) ?? null) ?? undefined;
   }
 
   contentType(): MediaType | undefined {
-    return this.view('content-type', () => optionalSingle(this, 'content-type', 'Content-Type', (v) => parseMediaType(v)) ?? null) ?? undefined;
+    return this.view('content-type', () => optionalParsed(this, 'content-type', 'Content-Type', (v) => parseMediaType(v)) ?? null) ?? undefined;
   }
 
   /** One entry per header line: Authorization, Proxy-Authorization, WWW-Authenticate, Proxy-Authenticate. */
@@ -255,7 +297,7 @@ export abstract class SipMessage {
   /** Authentication-Info: RFC 3261 has no scheme; DESIGN's KS1 puts one first. Both are read. */
   authenticationInfo(): AuthValue | undefined {
     return this.view('authentication-info', () =>
-      optionalSingle(this, 'authentication-info', 'Authentication-Info', (v) => parseAuth(v, 'Authentication-Info', 'auto')) ?? null) ?? undefined;
+      optionalParsed(this, 'authentication-info', 'Authentication-Info', (v) => parseAuth(v, 'Authentication-Info', 'auto')) ?? null) ?? undefined;
   }
 
   security(name: 'Security-Client' | 'Security-Server' | 'Security-Verify'): SecurityMechanism[] {
@@ -368,20 +410,29 @@ export function headerList(pairs: ReadonlyArray<readonly [string, string]>): Sip
   return pairs.map(([n, v]) => newHeader(n, v));
 }
 
-function single<T>(m: SipMessage, key: string, name: string, parse: (v: string) => T): T {
-  const v = optionalSingle(m, key, name, parse);
+const CALL_ID = /^[^\s]+$/;
+
+/** The value of a header that must appear once. */
+function single(m: SipMessage, key: string, name: string): string {
+  const v = optionalSingle(m, key, name);
   if (v === undefined) throw new SipHeaderError(name, 'missing');
   return v;
 }
 
-function optionalSingle<T>(m: SipMessage, key: string, name: string, parse: (v: string) => T): T | undefined {
+/** The value of a header that may appear at most once. */
+function optionalSingle(m: SipMessage, key: string, name: string): string | undefined {
   let found: string | undefined;
   for (const h of m.headers) {
     if (h.key !== key) continue;
     if (found !== undefined) throw new SipHeaderError(name, 'appears more than once');
     found = h.value;
   }
-  return found === undefined ? undefined : parse(found);
+  return found;
+}
+
+function optionalParsed<T>(m: SipMessage, key: string, name: string, parse: (v: string) => T): T | undefined {
+  const v = optionalSingle(m, key, name);
+  return v === undefined ? undefined : parse(v);
 }
 
 export { parseVia };

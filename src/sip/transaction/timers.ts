@@ -10,30 +10,49 @@ export interface TimerConfig {
 
 export const DEFAULT_TIMERS: Readonly<TimerConfig> = Object.freeze({ T1: 500, T2: 4000, T4: 5000 });
 
-/** A set of named timers owned by one transaction, all cleared at once when it ends. */
+/**
+ * A set of named timers owned by one transaction, all cleared at once when it ends. A
+ * transaction holds two or three at a time: a short list searched by name costs less than
+ * a Map per transaction (two per relayed request: docs/performance.md, SBC session 5).
+ */
 export class TimerSet {
-  private readonly handles = new Map<string, NodeJS.Timeout>();
+  private readonly names: string[] = [];
+  private readonly handles: NodeJS.Timeout[] = [];
 
   start(name: string, ms: number, fn: () => void): void {
     this.stop(name);
     const h = setTimeout(() => {
-      this.handles.delete(name);
+      this.#forget(h);
       fn();
     }, ms);
     h.unref?.();
-    this.handles.set(name, h);
+    this.names.push(name);
+    this.handles.push(h);
   }
 
   stop(name: string): void {
-    const h = this.handles.get(name);
-    if (h) {
-      clearTimeout(h);
-      this.handles.delete(name);
-    }
+    const i = this.names.indexOf(name);
+    if (i < 0) return;
+    clearTimeout(this.handles[i]);
+    this.#remove(i);
   }
 
   clear(): void {
-    for (const h of this.handles.values()) clearTimeout(h);
-    this.handles.clear();
+    for (const h of this.handles) clearTimeout(h);
+    this.names.length = 0;
+    this.handles.length = 0;
+  }
+
+  #forget(h: NodeJS.Timeout): void {
+    const i = this.handles.indexOf(h);
+    if (i >= 0) this.#remove(i);
+  }
+
+  #remove(i: number): void {
+    const last = this.names.length - 1;
+    this.names[i] = this.names[last]!;
+    this.handles[i] = this.handles[last]!;
+    this.names.length = last;
+    this.handles.length = last;
   }
 }
