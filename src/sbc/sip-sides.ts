@@ -114,6 +114,11 @@ export class SbcSides {
         failover: true, noAnswerTimeoutMs: this.link.noAnswerMs,
         onUnresponsive: (br: RelayBranch) => this.#down(br, 'no answer'),
         onUnreachable: (br: RelayBranch) => this.#down(br, 'unreachable'),
+        // any answer from a softswitch marked down says it is back
+        accept: (r: SipResponse, br: RelayBranch) => {
+          if (r.localReason === undefined) this.#up(br);
+          return true;
+        },
       } : {}),
       ...(fwd.method !== 'INVITE' ? { tryingAfterMs: this.#d.tryingAfterMs } : {}),
       upstream: (res, br) => {
@@ -126,10 +131,7 @@ export class SbcSides {
     });
     let res: SipResponse;
     if (out.kind === 'failed') res = out.best?.res ?? this.core.refusal(fwd, out.cancelled ? 487 : 480);
-    else {
-      res = out.res;
-      if (several) this.#up(out.branch);
-    }
+    else res = out.res;
     stripCoreDiagnostics(res);
     edit?.(res);
     return res;
