@@ -13,6 +13,7 @@ import { H248Endpoint, peerKey, type IncomingRequest, type Peer, type ReplyConte
 import type { ErrorDescriptor, ParsedMessage } from '../h248/types.js';
 import type { Logger } from '../log/logger.js';
 import { SessionTable, type RegisteredTerminal } from './sessions.js';
+import { GatewaySoftswitches, type CoreAddress, type SharedLiveness } from './gateway-softswitches.js';
 
 /**
  * The SBC for H.248 gateways: the MGC as far as gateways see (access side),
@@ -37,8 +38,15 @@ export const H248_MECHANISMS = ['app-hmac'] as const;
 
 export interface H248RelayOptions {
   listen: { host: string; port: number };
-  /** The softswitch's IP address (replies are matched by source address) and port. */
-  softswitch: { host: string; port: number };
+  /**
+   * The softswitch's IP address (replies are matched by source address) and port; several: one per
+   * softswitch instance, in the order of `pool`'s members (docs/scale-out.md).
+   */
+  softswitch: CoreAddress | readonly CoreAddress[];
+  /** The SIP side's softswitch liveness: a new request goes to the first live member's entry; silence marks it down. */
+  pool?: SharedLiveness;
+  /** With a pool: how long a forwarded request may go unanswered before the next softswitch is tried (default 3000 ms). */
+  noAnswerMs?: number;
   sbc: { idsp: string; ksp: Buffer; offered?: Mechanism[] };
   sessions?: SessionTable;
   /** The KS1 replay state shared by a pool's instances (Redis); in the process if absent. */
@@ -64,6 +72,10 @@ export interface H248RelayStats {
   refused: number;
   rechallenged: number;
   forwarded: number;
+  /** Requests sent on to the next softswitch after the one tried answered nothing. */
+  softswitchFailovers: number;
+  /** Datagrams on the per-gateway core sockets from anyone but the softswitches (a request is answered with an error, not handled). */
+  foreignCore: number;
   authRejected: Record<Exclude<AuthVerdict, 'ok'>, number>;
   access: TransportStats;
 }
@@ -104,10 +116,13 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
   const ttlMs = (o.registrationTtlSec ?? 3600) * 1000;
   const idleMs = (o.idleSec ?? 120) * 1000;
   const gateways = new Map<string, Gateway>();
-  const counts = { refused: 0, rechallenged: 0, forwarded: 0 };
+  const counts = { refused: 0, rechallenged: 0, forwarded: 0, foreignCore: 0 };
   const authRejected: H248RelayStats['authRejected'] = { missing: 0, 'bad-tag': 0, replayed: 0, 'too-old': 0, 'wrong-spi': 0 };
   // Replies are matched by source address: give the softswitch as an IP address.
-  const softswitch: Peer = { address: o.softswitch.host, port: o.softswitch.port };
+  const softswitches = new GatewaySoftswitches(o.softswitch, o.pool, o.noAnswerMs);
+  /** To the first live softswitch; one silent for the no-answer time is marked down and the next one gets it. */
+  const toSoftswitch = (gw: Gateway, actions: Parameters<H248Endpoint['request']>[1]): Promise<RequestOutcome> =>
+    softswitches.send((to) => gw.core.request({ address: to.host, port: to.port }, actions), (r) => r.ok);
   const coreHost = o.coreHost ?? o.listen.host;
   let access!: H248Endpoint;
 
@@ -133,6 +148,11 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
     created.core = H248Endpoint.open({ host: coreHost, port: 0 }, {
       mid: 'unset',
       onRequest: (req) => fromCore(created, req),
+      inbound: (peer) => {
+        if (softswitches.isMember(peer.address, peer.port)) return undefined;
+        counts.foreignCore++;
+        return { code: H248_ERROR.unauthorized, text: 'not a softswitch' };
+      },
       ...(o.timers ? { timers: o.timers } : {}),
     });
     gateways.set(key, created);
@@ -154,7 +174,7 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
     gw.pending = undefined;
     const reason = readServiceChange(cmd)?.reason;
     gw.core.mid = req.message.mid;
-    return relayed(await gw.core.request(softswitch, encodeS2(r.s2, reason)), 'softswitch');
+    return relayed(await toSoftswitch(gw, encodeS2(r.s2, reason)), 'softswitch');
   }
 
   async function authenticate(gw: Gateway, req: IncomingRequest): Promise<ReplyContent> {
@@ -167,13 +187,13 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
         gw.askedBy = d.value.n1;
         gw.idc = d.value.idc;
         const s2 = r.s2;
-        setImmediate(() => void gw.core.request(softswitch, encodeS2(s2)));
+        setImmediate(() => void toSoftswitch(gw, encodeS2(s2)));
       } else counts.refused++;
       return { error: sbcRejectError(r) };
     }
     gw.pending = r.pending;
     gw.askedBy = d.value.n1;
-    return relayed(await gw.core.request(softswitch, encodeS8(r.s8, d.value.requestId)), 'softswitch');
+    return relayed(await toSoftswitch(gw, encodeS8(r.s8, d.value.requestId)), 'softswitch');
   }
 
   async function fromGateway(req: IncomingRequest): Promise<ReplyContent> {
@@ -186,7 +206,7 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
     if (step === 'authenticate') return authenticate(gw, req);
     if (!sessionOf(gw)) return { error: { code: H248_ERROR.unauthorized, text: 'not registered' } };
     counts.forwarded++;
-    return relayed(await gw.core.request(softswitch, req.transaction.actions), 'softswitch');
+    return relayed(await toSoftswitch(gw, req.transaction.actions), 'softswitch');
   }
 
   async function fromCore(gw: Gateway, req: IncomingRequest): Promise<ReplyContent> {
@@ -281,7 +301,7 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
     stats: () => {
       let registered = 0;
       for (const gw of gateways.values()) if (sessionOf(gw)) registered++;
-      return { gateways: gateways.size, registered, ...counts, authRejected: { ...authRejected }, access: access.stats() };
+      return { gateways: gateways.size, registered, ...counts, softswitchFailovers: softswitches.failovers, authRejected: { ...authRejected }, access: access.stats() };
     },
     close: () => {
       clearInterval(sweeper);

@@ -18,7 +18,6 @@
  */
 import { authOutcome, screenCommand, type RelayIds } from './ids-relay.js';
 import { randomBytes } from 'node:crypto';
-import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Clock, Mechanism, RandomBytes } from '../flow/messages.js';
 import { DEFAULT_TS_WINDOW_SEC } from '../flow/replay.js';
@@ -33,6 +32,7 @@ import { commonReason, sbcRejectReason, type Reason } from '../adapters/h323/out
 import { hashedToken, protect, verifyProtected, type ProtectVerdict, type RasSigner } from '../adapters/h323/protect.js';
 import type { Logger } from '../log/logger.js';
 import { SessionTable, type RegisteredTerminal } from './sessions.js';
+import { GatewaySoftswitches, type CoreAddress, type SharedLiveness } from './gateway-softswitches.js';
 
 export const SBC_RAS_PORT = RAS_PORT;
 /** Mechanisms this relay implements for H.323: TLS and TLS-PSK have no meaning for RAS over UDP. */
@@ -43,8 +43,15 @@ export interface H323RelayOptions {
   listen?: { host?: string; port?: number };
   /** Socket toward the softswitch; default an ephemeral port on 0.0.0.0. */
   core?: { host?: string; port?: number };
-  /** The softswitch's gatekeeper as an IP address (answers are matched by source address) and port. */
-  softswitch: { host: string; port: number };
+  /**
+   * The softswitch's gatekeeper as an IP address (answers are matched by source address) and port; several:
+   * one per softswitch instance, in the order of `pool`'s members (docs/scale-out.md).
+   */
+  softswitch: CoreAddress | readonly CoreAddress[];
+  /** The SIP side's softswitch liveness: a new request goes to the first live member's entry; silence marks it down. */
+  pool?: SharedLiveness;
+  /** With a pool: how long a forwarded request may go unanswered before the next softswitch is tried (default 3000 ms). */
+  noAnswerMs?: number;
   sbc: { idsp: string; ksp: Buffer; offered?: Mechanism[] };
   sessions?: SessionTable;
   /** The KS1 replay state shared by a pool's instances (Redis); in the process if absent. */
@@ -75,8 +82,10 @@ export interface H323RelayCounters {
   hmacRejected: Record<ProtectVerdict, number>;
   /** Requests without any token this SBC accepts (no KS1, no H.235.1). */
   unauthenticated: number;
-  /** Requests on the core socket from anyone but the softswitch (dropped). */
+  /** Requests on the core socket from anyone but the softswitches (dropped). */
   foreignCore: number;
+  /** Requests sent on to the next softswitch after the one tried answered nothing. */
+  softswitchFailovers: number;
   passedThrough: number;
 }
 
@@ -148,18 +157,18 @@ export async function startH323Relay(o: H323RelayOptions): Promise<H323Relay> {
   const byEid = new Map<string, Route>();
   const byIdc = new Map<string, Route>();
   const plain = new Map<string, number>(); // endpointIdentifier → expiresAt, H.235.1 endpoints (for stats)
-  const ss: RasPeer = { host: o.softswitch.host, port: o.softswitch.port };
-  const ssIsIp = isIP(ss.host) !== 0;
+  const ss = new GatewaySoftswitches(o.softswitch, o.pool, o.noAnswerMs);
   const counters: H323RelayCounters = {
     registrationsStarted: 0, registered: 0, plainRegistered: 0, keepAlives: 0, unregistered: 0, badRequests: 0, refused: 0, rechallenged: 0,
-    hmacRejected: { missing: 0, 'bad-tag': 0, replayed: 0, 'too-old': 0, stale: 0, 'wrong-id': 0 }, unauthenticated: 0, foreignCore: 0, passedThrough: 0,
+    hmacRejected: { missing: 0, 'bad-tag': 0, replayed: 0, 'too-old': 0, stale: 0, 'wrong-id': 0 }, unauthenticated: 0, foreignCore: 0, softswitchFailovers: 0, passedThrough: 0,
   };
   let access!: RasTransport;
   let core!: RasTransport;
 
   let coreRas: ReturnType<typeof transportAddress> | undefined;
-  const coreAddress = () => (coreRas ??= transportAddress(localAddress(ss.host, core.address, undefined), core.port));
-  const toCore = (build: (seq: number) => RasMessage) => core.request(ss, build);
+  const coreAddress = () => (coreRas ??= transportAddress(localAddress(ss.list[0]!.host, core.address, undefined), core.port));
+  // To the first live softswitch; one silent for the no-answer time is marked down and the next one gets it.
+  const toCore = (build: (seq: number) => RasMessage) => ss.send((to) => core.request(to, build), (r) => r.ok);
 
   const live = (r: Route | undefined): Route | undefined => {
     if (!r) return undefined;
@@ -373,7 +382,7 @@ export async function startH323Relay(o: H323RelayOptions): Promise<H323Relay> {
 
   /** The gatekeeper unregisters a terminal: a protected URQ to it; its answer is checked, its session ends either way. */
   async function onCore(req: RasRequest): Promise<RasAnswer> {
-    if (req.peer.port !== ss.port || (ssIsIp && req.peer.host !== ss.host)) {
+    if (!ss.isMember(req.peer.host, req.peer.port)) {
       counters.foreignCore++;
       return null;
     }
@@ -418,7 +427,7 @@ export async function startH323Relay(o: H323RelayOptions): Promise<H323Relay> {
     stats: () => ({
       access: access.stats(),
       core: core.stats(),
-      counters: { ...counters, hmacRejected: { ...counters.hmacRejected } },
+      counters: { ...counters, softswitchFailovers: ss.failovers, hmacRejected: { ...counters.hmacRejected } },
       sessions: byEid.size,
       flow: flow.stats,
     }),

@@ -13,7 +13,6 @@
  */
 import { authOutcome, screenCommand, type RelayIds } from './ids-relay.js';
 import { randomBytes } from 'node:crypto';
-import { isIP } from 'node:net';
 import { verifyCommand, protectCommand, withoutProtection } from '../adapters/mgcp/app-hmac.js';
 import {
   KS,
@@ -39,13 +38,19 @@ import { endpointDomain } from '../mgcp/endpoint-name.js';
 import { CALL_AGENT_PORT, MgcpTransport, type MgcpPeer, type MgcpReply, type SendResult, type TransportStats, type TransportTimers } from '../mgcp/transport.js';
 import { param, type MgcpCommand, type MgcpParam } from '../mgcp/types.js';
 import { SessionTable, type RegisteredTerminal } from './sessions.js';
+import { GatewaySoftswitches, type CoreAddress, type SharedLiveness } from './gateway-softswitches.js';
 
 export interface MgcpRelayOptions {
   /** Gateway side (untrusted); default 0.0.0.0:2727, the call agent port gateways expect. */
   listen?: { host?: string; port?: number };
   /** Socket toward the softswitch; default an ephemeral port on 0.0.0.0. */
   core?: { host?: string; port?: number };
-  softswitch: { host: string; port: number };
+  /** The call agent; several: one per softswitch instance, in the order of `pool`'s members (docs/scale-out.md). */
+  softswitch: CoreAddress | readonly CoreAddress[];
+  /** The SIP side's softswitch liveness: a new command goes to the first live member's entry; silence marks it down. */
+  pool?: SharedLiveness;
+  /** With a pool: how long a forwarded command may go unanswered before the next softswitch is tried (default 3000 ms). */
+  noAnswerMs?: number;
   sbc: { idsp: string; ksp: Buffer; offered?: Mechanism[] };
   sessions?: SessionTable;
   /** The KS1 replay state shared by a pool's instances (Redis); in the process if absent. */
@@ -75,8 +80,10 @@ export interface MgcpRelayCounters {
   notRegistered: number;
   /** app-hmac refusals by verdict. */
   hmacRejected: Record<Exclude<AppHmacVerdict, 'ok'>, number>;
-  /** Commands on the core socket from anyone but the softswitch (dropped). */
+  /** Commands on the core socket from anyone but the softswitches (dropped). */
   foreignCore: number;
+  /** Commands sent on to the next softswitch after the one tried answered nothing. */
+  softswitchFailovers: number;
   forwardedUp: number;
   forwardedDown: number;
 }
@@ -156,11 +163,10 @@ export async function startMgcpRelay(o: MgcpRelayOptions): Promise<MgcpRelay> {
   const pendingByIdc = new Map<string, PendingGateway>();
   const routes = new Map<string, GatewayRoute>(); // by IDc
   const byDomain = new Map<string, string>(); // endpoint domain → IDc
-  const ss: MgcpPeer = { host: o.softswitch.host, port: o.softswitch.port };
-  const ssIsIp = isIP(ss.host) !== 0;
+  const ss = new GatewaySoftswitches(o.softswitch, o.pool, o.noAnswerMs);
   const counters: MgcpRelayCounters = {
     registrationsStarted: 0, registered: 0, badRequests: 0, refused: 0, rechallenged: 0, notRegistered: 0,
-    hmacRejected: { missing: 0, 'bad-tag': 0, replayed: 0, 'too-old': 0 }, foreignCore: 0, forwardedUp: 0, forwardedDown: 0,
+    hmacRejected: { missing: 0, 'bad-tag': 0, replayed: 0, 'too-old': 0 }, foreignCore: 0, softswitchFailovers: 0, forwardedUp: 0, forwardedDown: 0,
   };
   let access: MgcpTransport;
   let core: MgcpTransport;
@@ -209,11 +215,14 @@ export async function startMgcpRelay(o: MgcpRelayOptions): Promise<MgcpRelay> {
     return out;
   };
 
+  /** To the first live softswitch; one silent for the no-answer time is marked down and the next one gets it. */
+  const toSoftswitch = (out: Omit<MgcpCommand, 'kind' | 'tid'>): Promise<SendResult> => ss.send((to) => core.send(to, out), (r) => r.ok);
+
   const toCore = (cmd: MgcpCommand, params: MgcpParam[]): Promise<SendResult> => {
     const out: Omit<MgcpCommand, 'kind' | 'tid'> = { verb: cmd.verb, endpoint: cmd.endpoint, version: cmd.version, params };
     if (cmd.profile !== undefined) out.profile = cmd.profile;
     if (cmd.sdp !== undefined) out.sdp = cmd.sdp;
-    return core.send(ss, out);
+    return toSoftswitch(out);
   };
 
   const rememberPending = (idc: string, p: PendingGateway): boolean => {
@@ -276,7 +285,7 @@ export async function startMgcpRelay(o: MgcpRelayOptions): Promise<MgcpRelay> {
       const restart: Omit<MgcpCommand, 'kind' | 'tid'> = { verb: 'RSIP', endpoint: cmd.endpoint, version: cmd.version, params: [param('RM', 'restart'), ...s2Params(r.s2)] };
       return {
         code: 200,
-        after: () => void core.send(ss, restart).then((res) => {
+        after: () => void toSoftswitch(restart).then((res) => {
           if (!res.ok || res.response.code !== 200) pendingByIdc.delete(s7.idc);
         }),
       };
@@ -378,7 +387,7 @@ export async function startMgcpRelay(o: MgcpRelayOptions): Promise<MgcpRelay> {
   };
 
   const onCoreCommand = (cmd: MgcpCommand, from: MgcpPeer): Promise<MgcpReply> | MgcpReply | null => {
-    if (from.port !== ss.port || (ssIsIp && from.host !== ss.host)) {
+    if (!ss.isMember(from.host, from.port)) {
       counters.foreignCore++;
       return null;
     }
@@ -425,7 +434,7 @@ export async function startMgcpRelay(o: MgcpRelayOptions): Promise<MgcpRelay> {
     stats: () => ({
       access: access.stats(),
       core: core.stats(),
-      counters: { ...counters, hmacRejected: { ...counters.hmacRejected } },
+      counters: { ...counters, softswitchFailovers: ss.failovers, hmacRejected: { ...counters.hmacRejected } },
       sessions: sessions.size,
       pending: pendingByIdc.size,
       flow: flow.stats,

@@ -14,6 +14,7 @@ import type { RunningRole } from '../contracts/role.js';
 import { startH248Relay } from './h248-relay.js';
 import { startH323Relay } from './h323-relay.js';
 import { startMgcpRelay } from './mgcp-relay.js';
+import { alignGatewayList } from './gateway-softswitches.js';
 import { coreBinding } from './core-address.js';
 import { startSbc, type SbcSigningOptions } from './run.js';
 import type { SbcConnectionLimits } from './connection-limits.js';
@@ -82,6 +83,12 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
   const sessions = protocols.sessions;
   const mechs = cfg.sbc.mechanisms;
   const c = cfg.sbc;
+  // The gateway relays' softswitch lists, checked against sbc.softswitch before anything starts.
+  const gatewayLists = {
+    mgcp: c.mgcpPort ? alignGatewayList(c.softswitchMgcp, c.softswitch, 'sbc.softswitchMgcp') : undefined,
+    h248: c.h248Port ? alignGatewayList(c.softswitchH248, c.softswitch, 'sbc.softswitchH248') : undefined,
+    h323: c.h323Port ? alignGatewayList(c.softswitchH323, c.softswitch, 'sbc.softswitchH323') : undefined,
+  };
   // The intrusion detection of the process (shared with the API under `up`; docs/ids.md).
   const ids = acquireIds(cfg.ids, { logger: log, metrics: registry, stateDir: join(cfg.dataDir, 'ids'), shared: idsSharedFromConfig(cfg, log) });
   // Operators see and steer the SBC through this (docs/operations.md); made once the SIP side runs.
@@ -131,8 +138,10 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
   ];
   if (sip.certificate) listening.push({ name: 'SBC TLS certificate', address: `${sip.certificate.certFile} (SHA-256 ${sip.certificate.fingerprint256})` });
   const gatewayOffer = [{ name: 'app-hmac', q: 0.3 }];
+  // Each gateway relay sends to the softswitch instance the SIP side holds first alive, and marks it down on silence (docs/scale-out.md).
+  const toSoftswitches = (list: ReturnType<typeof alignGatewayList>) => ({ softswitch: list, pool: sip.softswitches, noAnswerMs: c.softswitchNoAnswerMs });
   const mgcp = c.mgcpPort
-    ? await startListener('SBC MGCP', listenAddress(c.host, c.mgcpPort, 'udp'), () => startMgcpRelay({ ...shares, listen: { host: c.host, port: c.mgcpPort }, softswitch: requiredHostPort(c.softswitchMgcp, 'sbc.softswitchMgcp'), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, logger: log, ...(ids ? { ids: ids.service.engine } : {}) }))
+    ? await startListener('SBC MGCP', listenAddress(c.host, c.mgcpPort, 'udp'), () => startMgcpRelay({ ...shares, listen: { host: c.host, port: c.mgcpPort }, ...toSoftswitches(gatewayLists.mgcp!), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, logger: log, ...(ids ? { ids: ids.service.engine } : {}) }))
     : undefined;
   if (mgcp) listening.push({ name: 'SBC MGCP (gateways)', address: `${c.host} udp ${mgcp.port}` });
   if (mgcp) protocols.followRelay('mgcp', () => {
@@ -141,7 +150,7 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
   });
   const mgcpHealth = mgcp ? shared?.health?.listener('SBC MGCP', listenAddress(c.host, mgcp.port, 'udp')) : undefined;
   const h248 = c.h248Port
-    ? await startListener('SBC H.248', listenAddress(c.host, c.h248Port, 'udp'), () => startH248Relay({ ...shares, listen: { host: c.host, port: c.h248Port }, softswitch: requiredHostPort(c.softswitchH248, 'sbc.softswitchH248'), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, logger: log, ...(ids ? { ids: ids.service.engine } : {}) }))
+    ? await startListener('SBC H.248', listenAddress(c.host, c.h248Port, 'udp'), () => startH248Relay({ ...shares, listen: { host: c.host, port: c.h248Port }, ...toSoftswitches(gatewayLists.h248!), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, logger: log, ...(ids ? { ids: ids.service.engine } : {}) }))
     : undefined;
   if (h248) listening.push({ name: 'SBC H.248 (gateways)', address: `${c.host} udp ${h248.port}` });
   if (h248) protocols.followRelay('h248', () => {
@@ -151,7 +160,7 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
   const h248Health = h248 ? shared?.health?.listener('SBC H.248', listenAddress(c.host, h248.port, 'udp')) : undefined;
   // H.323 RAS is UDP: only app-hmac is meaningful there (docs/h323.md).
   const h323 = c.h323Port
-    ? await startListener('SBC H.323', listenAddress(c.host, c.h323Port, 'udp'), () => startH323Relay({ ...shares, listen: { host: c.host, port: c.h323Port }, softswitch: requiredHostPort(c.softswitchH323, 'sbc.softswitchH323'), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, ...(c.advertise ? { advertise: c.advertise } : {}), logger: log, ...(ids ? { ids: ids.service.engine } : {}) }))
+    ? await startListener('SBC H.323', listenAddress(c.host, c.h323Port, 'udp'), () => startH323Relay({ ...shares, listen: { host: c.host, port: c.h323Port }, ...toSoftswitches(gatewayLists.h323!), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, ...(c.advertise ? { advertise: c.advertise } : {}), logger: log, ...(ids ? { ids: ids.service.engine } : {}) }))
     : undefined;
   if (h323) listening.push({ name: 'SBC H.323 (endpoints)', address: `${c.host} udp ${h323.port}` });
   const h323Health = h323 ? shared?.health?.listener('SBC H.323', listenAddress(c.host, h323.port, 'udp')) : undefined;

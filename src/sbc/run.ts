@@ -148,6 +148,8 @@ export interface SbcStats {
 
 export interface RunningSbc {
   ports: SbcPorts;
+  /** The softswitches and their liveness, shared with the MGCP/H.248/H.323 relays (docs/scale-out.md). */
+  softswitches: SoftswitchPool;
   /** The certificate the TLS listener presents (file paths and SHA-256 fingerprint). */
   certificate: { certFile: string; fingerprint256: string } | undefined;
   sessions: SessionTable;
@@ -391,6 +393,7 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
     o.logger?.info({ idsp: o.idsp, ports, offered }, 'sbc: SIP listening');
     return {
       ports,
+      softswitches: softswitches!,
       certificate,
       sessions,
       offered,
