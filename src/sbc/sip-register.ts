@@ -39,6 +39,7 @@ export interface RegisterDeps {
 
 export async function handleRegister(p: RegisterDeps, req: SipRequest, ctx: ServerContext): Promise<void> {
   const idc = aorOf(req.to());
+  if (await contactTaken(p, req, idc)) return p.sides.refuse(ctx, req, 'forbidden', 'a Contact registered by another subscriber');
   const ks1 = findKs1(req);
   if (ks1.kind === 'malformed') return badParam(p, ctx, req, 'Authorization');
   if (ks1.kind === 'ks1') {
@@ -72,6 +73,28 @@ export async function handleRegister(p: RegisterDeps, req: SipRequest, ctx: Serv
     p.metrics?.registrations.inc({ kind: 'digest' });
   }
   p.sides.reply(ctx, res);
+}
+
+/**
+ * Does the REGISTER name a Contact that another IDc holds live, here or (on Redis) in the pool?
+ * The core reaches a terminal by its Contact, so taking over someone else's would take their
+ * calls. Checked before anything else, for every step (s1, s7, refresh, Digest).
+ */
+async function contactTaken(p: RegisterDeps, req: SipRequest, idc: string | undefined): Promise<boolean> {
+  const map = p.contacts;
+  if (!map || !idc) return false;
+  let list;
+  try {
+    list = req.contacts();
+  } catch {
+    return false; // the registrar judges a Contact that does not parse
+  }
+  for (const c of list) {
+    if (isStar(c)) continue;
+    const owner = map.lookup(c.uri) ?? (map.shared ? (await map.load(c.uri))?.idc : undefined);
+    if (owner !== undefined && !sameIdentity(owner, idc)) return true;
+  }
+  return false;
 }
 
 /**

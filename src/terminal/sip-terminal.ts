@@ -31,6 +31,8 @@ export interface SipTerminalOptions {
    * (a new process, a new port) replaces its old binding at the registrar.
    */
   instance?: string;
+  /** The Contact URI to register (`sip:user@host:port`); default: this terminal's own address. */
+  contact?: string;
   timers?: Partial<TimerConfig>;
   /** Incoming requests on the connection the mechanism uses (an answering terminal). */
   onRequest?: (req: SipRequest, ctx: ServerContext) => void | Promise<void>;
@@ -132,7 +134,7 @@ export class SipTerminal {
    * and a second binding would make the registrar fork every call to us twice.
    */
   contact(uac: SipUac): string {
-    this.#contact ??= `${uac.contact(this.o.idc)};+sip.instance="<${this.o.instance ?? instanceOf(this.o.idc)}>"`;
+    this.#contact ??= `${this.o.contact !== undefined ? `<${this.o.contact}>` : uac.contact(this.o.idc)};+sip.instance="<${this.o.instance ?? instanceOf(this.o.idc)}>"`;
     return this.#contact;
   }
 

@@ -1,0 +1,43 @@
+/**
+ * A subscriber who registers another terminal's Contact: the core reaches a
+ * terminal by its Contact, so if the SBC let mallory's registration take
+ * bob's Contact over, bob's calls would ring at mallory. Refused 403 (and
+ * counted against mallory's flow); bob still gets his calls.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { SipTerminal, SipTerminalError } from '../../src/terminal/sip-terminal.js';
+import { startLab, type Lab } from './setup.js';
+import { call, callee } from './call-helpers.js';
+
+const cleanup: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+describe('a Contact registered by another subscriber', () => {
+  it("mallory, authenticated as herself, registering bob's Contact is refused 403; bob's call still reaches bob", async () => {
+    const l: Lab = await startLab({ route: true });
+    cleanup.push(() => l.close());
+    const bob = await callee(l, 'bob@lab.example', { calls: 1 });
+    const bobContact = l.core.locations.get('bob@lab.example')!.contact;
+    expect(bobContact).toMatch(/^sip:bob@127\.0\.0\.1:\d+/);
+
+    const kc = l.provision('mallory@lab.example');
+    const mallory = new SipTerminal(l.terminal('mallory@lab.example', kc, { mechs: 'app-hmac;q=0.5', sbc: { host: '127.0.0.1', port: l.sbc.ports.udp! }, contact: bobContact }));
+    cleanup.push(() => mallory.close());
+    const err = await mallory.registerKs1().then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(SipTerminalError);
+    expect((err as SipTerminalError).status).toBe(403);
+    expect(l.core.locations.has('mallory@lab.example')).toBe(false);
+
+    // her own Contact is fine
+    const honest = new SipTerminal(l.terminal('mallory@lab.example', kc, { mechs: 'app-hmac;q=0.5', sbc: { host: '127.0.0.1', port: l.sbc.ports.udp! } }));
+    cleanup.push(() => honest.close());
+    await expect(honest.registerKs1()).resolves.toMatchObject({ idsp: 'sbc1.lab.example' });
+
+    const alice = await call(l, 'alice@lab.example', 'bob@lab.example', { holdSeconds: 0.2 });
+    expect(alice.code, JSON.stringify(alice.events)).toBe(0);
+    expect(await bob.done).toBe(0);
+    expect(bob.events.map((e) => e.event)).toContain('incoming');
+  }, 30_000);
+});
