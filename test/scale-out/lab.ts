@@ -245,9 +245,10 @@ export class Lab {
         KEYSWITCH_SBC_CORE_ADDRESS: `${this.addr(host)}:5080`,
         // every softswitch, its own first (the one given, else the first host), in failover order
         KEYSWITCH_SBC_SOFTSWITCH: [ss, ...softswitches.map((s) => this.addr(s)).filter((a) => a !== ss)].map((a) => `${a}:5070`).join(','),
-        KEYSWITCH_SBC_SOFTSWITCH_MGCP: `${ss}:12727`,
-        KEYSWITCH_SBC_SOFTSWITCH_H248: `${ss}:12944`,
-        KEYSWITCH_SBC_SOFTSWITCH_H323: `${ss}:11719`,
+        // the gateway relays: the same instances in the same order, each at its MGCP/H.248/H.323 port
+        KEYSWITCH_SBC_SOFTSWITCH_MGCP: [ss, ...softswitches.map((s) => this.addr(s)).filter((a) => a !== ss)].map((a) => `${a}:12727`).join(','),
+        KEYSWITCH_SBC_SOFTSWITCH_H248: [ss, ...softswitches.map((s) => this.addr(s)).filter((a) => a !== ss)].map((a) => `${a}:12944`).join(','),
+        KEYSWITCH_SBC_SOFTSWITCH_H323: [ss, ...softswitches.map((s) => this.addr(s)).filter((a) => a !== ss)].map((a) => `${a}:11719`).join(','),
         KEYSWITCH_SBC_POOL_CERT: join(this.dir, 'pool', 'pool-cert.pem'),
         KEYSWITCH_SBC_POOL_KEY: join(this.dir, 'pool', 'pool-key.pem'),
         // the other instances, terminal side and core side (a route set names the instance that recorded it)

@@ -9,7 +9,9 @@
  * every registration that completed is still in Redis, so 0 registrations
  * (a callee registered through ss-a is called through ss-b afterwards).
  * Attempts in flight at ss-a when it died wait for the SBC's no-answer time
- * and go to ss-b (docs/scale-out.md).
+ * and go to ss-b (docs/scale-out.md). After the kill, an MGCP, an H.248 and
+ * an H.323 gateway register through the same SBC: its gateway relays list
+ * both softswitches too and are served by ss-b.
  */
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
@@ -20,6 +22,8 @@ import { describeLab } from './use-lab.js';
 const CALLS = 4;
 const LOAD = 60;
 const MECHS = ['--mechs', 'app-hmac;q=0.5'];
+/** The SBC's gateway ports (sbc.mgcpPort, sbc.h248Port, sbc.h323Port defaults). */
+const GATEWAYS = [['mgcp', 2727], ['h248', 2944], ['h323', 1719]] as const;
 const keys = new Map<string, string>();
 let loadKeys = '';
 
@@ -35,6 +39,7 @@ describeLab('scale-out: losing a softswitch instance', ['auc', 'redis', 'ss-a', 
   // one more pair than the calls up at the kill: a call placed after it, to a callee registered before it
   readKeys(readFileSync(lab.provisionMany(CALLS + 1, 'caller'), 'utf8'));
   readKeys(readFileSync(lab.provisionMany(CALLS + 1, 'callee'), 'utf8'));
+  readKeys(readFileSync(lab.provisionMany(GATEWAYS.length, 'gw'), 'utf8'));
   loadKeys = lab.provisionMany(LOAD, 'load');
   await lab.startRedis();
   await lab.start('auc', 'auc');
@@ -82,7 +87,13 @@ describeLab('scale-out: losing a softswitch instance', ['auc', 'redis', 'ss-a', 
     // a new call after the kill, to a callee registered through ss-a: ss-b finds its binding and routes it
     const late = l.terminal('t1', 'call', ['--id', `caller${CALLS}@lab.example`, '--to', `callee${CALLS}@lab.example`, '--sbc', sbc, '--hold', '1', '--timeout', '30', ...MECHS], keys.get(`caller${CALLS}@lab.example`));
 
-    await Promise.all([...callers, ...callees, late].map((c) => c.done));
+    // gateways registering after the kill: the relays send to ss-b (ss-a marked down by whichever side met its silence first)
+    const gateways = GATEWAYS.map(([proto, port], i) => ({
+      proto,
+      t: l.terminal('t3', 'register', ['--proto', proto, '--id', `gw${i}@lab.example`, '--sbc', `${l.addr('sbc-a')}:${port}`, '--timeout', '20', ...MECHS], keys.get(`gw${i}@lab.example`)),
+    }));
+
+    await Promise.all([...callers, ...callees, late, ...gateways.map((g) => g.t)].map((c) => c.done));
     const bye = (t: TermEvents, by: 'local' | 'remote') => t.list.find((e) => e.event === 'bye' && e.by === by);
     // lost: the side that hung up did not get 200 for its BYE, or the other side never got it
     const lostCalls = callers.map((caller, i) => ({ caller: caller.list, callee: callees[i]!.list })).filter((c, i) => {
@@ -97,5 +108,6 @@ describeLab('scale-out: losing a softswitch instance', ['auc', 'redis', 'ss-a', 
     expect(lostRegistrations, `registrations lost of ${completed.length} completed`).toEqual([]);
     expect(lostCalls, 'calls whose BYE did not end with 200 at both ends').toEqual([]);
     expect(bye(late, 'local')?.status, `the call placed after the kill: ${JSON.stringify(late.list)}`).toBe(200);
+    for (const g of gateways) expect(g.t.list, `${g.proto} registration after the kill: ${g.t.err()}`).toMatchObject([{ ok: true, protocol: g.proto, idc: expect.stringMatching(/^gw\d@/) }]);
   }, 150_000);
 });
