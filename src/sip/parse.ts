@@ -3,7 +3,7 @@
  * saying which header and why, with the partly read message when the framing was
  * sound (so a server can still answer 400 to a request whose Via is readable).
  */
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import { SipHeaderError, isToken } from './headers/lex.js';
 import { headerKey } from './headers/names.js';
 import { parseUri, isSipUri } from './headers/uri.js';
@@ -83,7 +83,9 @@ function parseInner(buf: Buffer, opts: ParseOptions): SipRequest | SipResponse {
   if (!end) fail('message', 'no end of header section');
   const { hdrEnd, bodyStart } = end;
   const hs = buf.toString('latin1', i, hdrEnd);
-  const utf8 = HIGH.test(hs) && isUtf8(buf.subarray(i, hdrEnd));
+  // a byte above 0x7f is a latin1 character above \x7f: the native check spares a regex over the whole section
+  const section = buf.subarray(i, hdrEnd);
+  const utf8 = !isAscii(section) && isUtf8(section);
   // The first fault in the header section. Splitting goes on past it, so that the message
   // as far as it can be read (its Via, From, To, Call-ID, CSeq) still allows a 400.
   let fault: { header: string; reason: string; status: number } | undefined;
@@ -104,41 +106,45 @@ function parseInner(buf: Buffer, opts: ParseOptions): SipRequest | SipResponse {
 
   const headers: SipHeader[] = [];
   let count = 0;
-  let cur: { name: string; parts: string[]; start: number; end: number; keep: boolean } | undefined;
+  // the header being read (its continuation lines join it): plain variables, no object per line
+  let curName = '';
+  let curValue = '';
+  let curStart = 0;
+  let curEnd = 0;
+  let curKeep = false;
+  let open = false;
   const flush = (): void => {
-    if (!cur) return;
-    if (cur.keep) {
-      let value = cur.parts.length === 1 ? cur.parts[0]! : cur.parts.join(' ');
-      value = value.trim();
-      if (utf8 && HIGH.test(value)) value = Buffer.from(value, 'latin1').toString('utf8');
-      headers.push({ name: cur.name, key: headerKey(cur.name), value, start: cur.start, end: cur.end });
-    }
-    cur = undefined;
+    if (!open) return;
+    open = false;
+    if (!curKeep) return;
+    let value = curValue.trim();
+    if (utf8 && HIGH.test(value)) value = Buffer.from(value, 'latin1').toString('utf8');
+    headers.push({ name: curName, key: headerKey(curName), value, start: curStart, end: curEnd });
   };
   pos = nl < 0 ? hs.length : nl + 1;
   while (pos < hs.length) {
     nl = hs.indexOf('\n', pos);
     const lineEnd = nl < 0 ? hs.length : nl;
     const tooLong = lineEnd - pos > limits.maxLineLength;
-    let line = hs.slice(pos, lineEnd);
-    if (line.endsWith('\r')) line = line.slice(0, -1);
+    const textEnd = lineEnd > pos && hs.charCodeAt(lineEnd - 1) === 13 ? lineEnd - 1 : lineEnd;
     // the last line's end is the first CRLF of the blank line
     const byteEnd = nl < 0 ? i + hs.length + (buf[i + hs.length] === 13 ? 2 : 1) : i + nl + 1;
-    const c0 = line.charCodeAt(0);
+    const c0 = hs.charCodeAt(pos);
     if (c0 === 32 || c0 === 9) {
-      if (!cur) note('message', 'continuation line before the first header');
+      if (!open) note('message', 'continuation line before the first header');
       else {
         if (tooLong) {
-          note(cur.name, 'line too long');
-          cur.keep = false;
+          note(curName, 'line too long');
+          curKeep = false;
         }
-        cur.parts.push(line.trim());
-        cur.end = byteEnd;
+        curValue += ' ' + hs.slice(pos, textEnd).trim();
+        curEnd = byteEnd;
       }
     } else {
       flush();
-      const colon = line.indexOf(':');
-      const name = colon < 0 ? '' : line.slice(0, colon).trimEnd();
+      let colon = hs.indexOf(':', pos);
+      if (colon >= textEnd) colon = -1;
+      const name = colon < 0 ? '' : hs.slice(pos, colon).trimEnd();
       if (colon < 0) note('message', 'header line without colon');
       else if (!isToken(name)) note('message', 'bad header name');
       else {
@@ -146,8 +152,12 @@ function parseInner(buf: Buffer, opts: ParseOptions): SipRequest | SipResponse {
         if (tooLong) note(name, 'line too long');
         if (count > limits.maxHeaders) note('message', 'too many headers');
         // past the limit only what a 400 needs is kept; a line too long is not kept at all
-        const keep = !tooLong && (count <= limits.maxHeaders || RESPONSE_COPIES.has(headerKey(name)));
-        cur = { name, parts: [line.slice(colon + 1)], start: i + pos, end: byteEnd, keep };
+        curKeep = !tooLong && (count <= limits.maxHeaders || RESPONSE_COPIES.has(headerKey(name)));
+        curName = name;
+        curValue = hs.slice(colon + 1, textEnd);
+        curStart = i + pos;
+        curEnd = byteEnd;
+        open = true;
       }
     }
     pos = lineEnd + 1;
