@@ -107,6 +107,40 @@ export function splitList(s: string): string[] {
   return out;
 }
 
+/**
+ * The lower-cased name of a parameter. The common names come back as literals: a literal is
+ * already an internalized string, so storing it as a property key needs no hashing and no
+ * string-table lookup, and no lower-cased copy is made (per Via, From, To, Contact and URI).
+ */
+export function paramKey(name: string): string {
+  switch (name) {
+    case 'branch':
+      return 'branch';
+    case 'tag':
+      return 'tag';
+    case 'rport':
+      return 'rport';
+    case 'received':
+      return 'received';
+    case 'expires':
+      return 'expires';
+    case 'transport':
+      return 'transport';
+    case 'lr':
+      return 'lr';
+    case 'q':
+      return 'q';
+    case 'maddr':
+      return 'maddr';
+    case 'user':
+      return 'user';
+    case 'ob':
+      return 'ob';
+    default:
+      return name.toLowerCase();
+  }
+}
+
 function isParamNameEnd(c: number): boolean {
   // = ; , ? > SP HT
   return c === 61 || c === 59 || c === 44 || c === 63 || c === 62 || c === 32 || c === 9;
@@ -148,11 +182,11 @@ export function parseParams(s: string, i: number, header: string, into?: Params)
         value = s.slice(vs, i);
         if (value.length === 0) throw new SipHeaderError(header, `empty value for parameter "${name}"`);
       }
-      const pk = name.toLowerCase();
+      const pk = paramKey(name);
       checkParamName(pk, header);
       params[pk] = value;
     } else {
-      const pk = name.toLowerCase();
+      const pk = paramKey(name);
       checkParamName(pk, header);
       params[pk] = null;
     }

@@ -1,6 +1,6 @@
 /** SIP/SIPS URI (RFC 3261 §19.1) and other absolute URIs kept opaque. */
 import { isIPv6 } from 'node:net';
-import { SipHeaderError, checkParamName, formatParams, newParams, type Params } from './lex.js';
+import { SipHeaderError, checkParamName, formatParams, newParams, paramKey, type Params } from './lex.js';
 
 export interface SipUri {
   scheme: 'sip' | 'sips';
@@ -86,7 +86,7 @@ function parseSipUri(s: string, i: number, scheme: 'sip' | 'sips', header: strin
     while (i < s.length && s.charCodeAt(i) !== 59 && s.charCodeAt(i) !== 63) i++;
     const part = s.slice(ns, i);
     const eq = part.indexOf('=');
-    const name = (eq < 0 ? part : part.slice(0, eq)).toLowerCase();
+    const name = paramKey(eq < 0 ? part : part.slice(0, eq));
     if (name.length === 0) throw new SipHeaderError(header, 'empty URI parameter');
     checkParamName(name, header);
     uri.params[name] = eq < 0 ? null : part.slice(eq + 1);
