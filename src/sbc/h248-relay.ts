@@ -151,7 +151,7 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
       inbound: (peer) => {
         if (softswitches.isMember(peer.address, peer.port)) return undefined;
         counts.foreignCore++;
-        return { code: H248_ERROR.unauthorized, text: 'not a softswitch' };
+        return { code: H248_ERROR.unauthorizedEntity, text: 'not a softswitch' };
       },
       ...(o.timers ? { timers: o.timers } : {}),
     });

@@ -25,11 +25,15 @@ const STRANGER = '127.0.0.4';
 const NO_ANSWER_MS = 300;
 
 /** A softswitch that reads everything and answers nothing. */
-function silentSoftswitch(): Promise<{ sock: Socket; port: number; got: Buffer[] }> {
+function silentSoftswitch(): Promise<{ sock: Socket; port: number; got: Buffer[]; from: number[] }> {
   const got: Buffer[] = [];
+  const from: number[] = [];
   const sock = createSocket('udp4');
-  sock.on('message', (m) => got.push(m));
-  return new Promise((resolve) => sock.bind(0, DEAD, () => resolve({ sock, port: sock.address().port, got })));
+  sock.on('message', (m, r) => {
+    got.push(m);
+    from.push(r.port);
+  });
+  return new Promise((resolve) => sock.bind(0, DEAD, () => resolve({ sock, port: sock.address().port, got, from })));
 }
 
 /** The SIP side's pool: two members (SIP addresses; no pings here), both up. */
@@ -115,6 +119,19 @@ describe('gateway relays with two softswitches, the first silent', () => {
     expect(r2.ok).toBe(true);
     expect(silent.got.some((b) => names(b, 'gw2@lab.example'))).toBe(false);
     expect(sbc.stats().foreignCore).toBe(0);
+
+    // The first gateway's core socket (where the dead one was sent its ServiceChange) takes requests from no other
+    // address: the same ServiceChange replayed from a stranger is answered 504 there and goes nowhere.
+    const stranger = createSocket('udp4');
+    cleanups.push(() => stranger.close());
+    await new Promise<void>((res) => stranger.bind(0, STRANGER, res));
+    const answers: string[] = [];
+    stranger.on('message', (m) => answers.push(m.toString('utf8')));
+    stranger.send(silent.got[0]!, silent.from[0]!, '127.0.0.1');
+    await expect.poll(() => answers.length).toBeGreaterThan(0);
+    // (taken, it would have been handled and sent on to the registered gateway, signed by the SBC: a Pending here first)
+    expect(answers[0]).toMatch(/\b(ER|Error)=504\b/);
+    expect(sbc.stats().foreignCore).toBe(1);
   });
 
   it('H.323: the GRQ moves to the live gatekeeper, the dead one is marked down, and a second endpoint registers without touching it', async () => {
