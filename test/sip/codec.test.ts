@@ -210,6 +210,41 @@ Content-Length: 0
     expect(n.tokens('Supported')).toEqual(['timer']);
   });
 
+  it('the views read at arrival follow every change of their header, and a clone reads its own', () => {
+    const m = parse(REGISTER) as SipRequest;
+    expect(m.topVia()?.params.branch).toBe('z9hG4bK776asdhds');
+    expect(m.from().params.tag).toBe('1928301774');
+    expect(m.maxForwards()).toBe(70);
+    m.prepend('Via', 'SIP/2.0/UDP 192.0.2.1:5060;Branch=z9hG4bKnew;RPORT');
+    expect(m.vias()).toHaveLength(2);
+    // parameter names are case-insensitive: stored lower-cased, the common ones too
+    expect(m.topVia()?.params).toEqual({ branch: 'z9hG4bKnew', rport: null });
+    m.set('From', '<sip:bob@lab.example>;TAG=xyz');
+    expect(m.from().params.tag).toBe('xyz');
+    m.set('To', '<sip:carol@lab.example>');
+    expect(m.to().uri).toMatchObject({ user: 'carol' });
+    m.set('Call-ID', 'other@host');
+    expect(m.callId()).toBe('other@host');
+    m.set('CSeq', '3 REGISTER');
+    expect(m.cseq().seq).toBe(3);
+    m.remove('Max-Forwards');
+    expect(m.maxForwards()).toBeUndefined();
+    m.set('Max-Forwards', '9');
+    expect(m.maxForwards()).toBe(9);
+    m.shift('Via');
+    expect(m.topVia()?.params.branch).toBe('z9hG4bK776asdhds');
+    const c = m.clone();
+    c.set('Max-Forwards', '8');
+    c.topVia()!.params.received = '198.51.100.1';
+    expect(m.maxForwards()).toBe(9);
+    expect(m.topVia()?.params.received).toBe('2001:db8::9');
+    // a header that appears twice fails its view after a change as it would at arrival
+    m.append('Call-ID', 'second@host');
+    expect(() => m.callId()).toThrow(/Call-ID/);
+    m.set('CSeq', 'x REGISTER');
+    expect(() => m.cseq()).toThrow(/CSeq/);
+  });
+
   it('a created response copies Via/From/To/Call-ID/CSeq and adds the To tag', () => {
     const m = parse(REGISTER) as SipRequest;
     const res = createResponse(m, 200, undefined, { toTag: 'abc' });
