@@ -54,7 +54,7 @@ export class SoftswitchPool {
     return this.members.length;
   }
 
-  /** The first member (MGCP/H.248/H.323 and the core-side binding keep to it). */
+  /** The first member (the core-side binding is made toward it; the gateway relays follow `order()`, gateway-softswitches.ts). */
   get first(): SoftswitchMember {
     return this.members[0]!;
   }
