@@ -52,6 +52,7 @@ it('completed UDP transactions waiting out Timers K and J hold no request', asyn
   // every transaction is still there, absorbing retransmissions
   expect(client.stats().clientTransactions).toBe(n + 1);
   expect(server.stats().serverTransactions).toBe(n + 1);
-  // the requests were 150 × 16 KB of headers, held twice (client, server) = 4.8 MB; what a transaction needs is ~1 KB
-  expect(grown).toBeLessThan(1024 * 1024);
+  // the requests were 150 × 16 KB of headers: held by either side alone, 2.4 MB. What the 300 transactions
+  // need (keys, timers, the answer's bytes) measures 0.75–1.25 MB from run to run, so the bound sits between.
+  expect(grown).toBeLessThan(2 * 1024 * 1024);
 });
