@@ -21,6 +21,30 @@ import { SipUac } from '../src/terminal/sip-uac.js';
 import { freePorts, upEnv } from '../test/helpers/ports.js';
 import { cpuSeconds } from './proc-stat.js';
 
+const HELP = `npm run bench:register [-- options]
+
+KS1 registrations through the AuC, the softswitch and the SBC run as three
+processes, driven from this process: registrations/s with p50/p99 latency,
+then p99 at half that rate, Digest registrations/s driven by sipp, and the
+SBC's memory per registered terminal.
+
+  --proto LIST        sip,mgcp,h248,h323 (default sip)
+  --auc LIST          radius,diameter (default both)
+  --count N           registrations per run (default 2000)
+  --concurrency N     registrations in flight (default 64)
+  --runs N            runs per protocol and AuC link; the median is printed (default 3)
+  --memory N          terminals registered for the memory figure (default 10000; 0: skip)
+  --digest N          sipp Digest registrations (default 5000; 0: skip)
+  --digest-rate LIST  sipp offered rates (default 3500,400)
+  --reasons           print why KS1 registrations failed, counted
+  --cpu-prof DIR      each role under node --cpu-prof, profiles into DIR
+  -h, --help          this text
+`;
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+
 const { values: args } = parseArgs({
   options: {
     proto: { type: 'string', default: 'sip' },
