@@ -8,16 +8,25 @@ export const LOOPBACK_ONLY: readonly string[] = ['127.0.0.0/8', '::1/128'];
 
 /** A filter over the given CIDRs; none given means loopback only, never any source. */
 export function sourceFilter(given: readonly string[] | undefined): SourceFilter {
-  const cidrs = given && given.length > 0 ? given : LOOPBACK_ONLY;
+  return cidrFilter(given && given.length > 0 ? given : LOOPBACK_ONLY, 'client');
+}
+
+/**
+ * Is an address in these CIDRs (a bare address is a /32 or /128)? `what` names the
+ * setting in the error a malformed entry throws. Asked per datagram or several times
+ * per request, and BlockList.check builds a SocketAddress each time: the answers of
+ * the sources seen lately are kept, in a bounded table emptied when full (spoofed
+ * sources only cost the check again).
+ */
+export function cidrFilter(cidrs: readonly string[], what: string): SourceFilter {
   const list = new BlockList();
   for (const cidr of cidrs) {
-    const [net, bits] = cidr.split('/');
-    const family = isIP(net);
-    if (family === 0) throw new Error(`bad client CIDR: ${cidr}`);
+    const [net, bits] = cidr.trim().split('/');
+    const family = isIP(net ?? '');
+    if (family === 0) throw new RangeError(`bad ${what} CIDR: ${cidr}`);
     const max = family === 4 ? 32 : 128;
-    const prefix = bits === undefined ? max : Number(bits);
-    if (!Number.isInteger(prefix) || prefix < 0 || prefix > max) throw new Error(`bad client CIDR: ${cidr}`);
-    list.addSubnet(net, prefix, family === 4 ? 'ipv4' : 'ipv6');
+    if (bits !== undefined && (!/^[0-9]{1,3}$/.test(bits) || Number(bits) > max)) throw new RangeError(`bad ${what} CIDR: ${cidr}`);
+    list.addSubnet(net!, bits === undefined ? max : Number(bits), family === 4 ? 'ipv4' : 'ipv6');
   }
   const check = (address: string): boolean => {
     // A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d.
@@ -26,8 +35,6 @@ export function sourceFilter(given: readonly string[] | undefined): SourceFilter
     const family = isIP(address);
     return family !== 0 && list.check(address, family === 4 ? 'ipv4' : 'ipv6');
   };
-  // Checked per datagram (BlockList.check builds a SocketAddress each time): the answers of the sources seen
-  // lately are kept, a bounded table emptied when full (spoofed sources only cost the check again).
   const known = new Map<string, boolean>();
   return (address) => {
     let v = known.get(address);

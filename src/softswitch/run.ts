@@ -3,7 +3,7 @@
  * straight from terminals) and Digest, over UDP and TCP, and optionally a
  * TLS-PSK listener for terminals registered here under `tls-psk`.
  */
-import { BlockList, isIP } from 'node:net';
+import { cidrFilter } from '../radius/client-filter.js';
 import type { AucService, DigestAlgorithm } from '../contracts/auc.js';
 import type { SessionKeys } from '../crypto/ks1.js';
 import { SbcFlow } from '../flow/sbc.js';
@@ -126,44 +126,10 @@ export interface SoftswitchHandle {
   close(): Promise<void>;
 }
 
-/** A BlockList of the trusted CIDRs; throws on a malformed entry. */
+/** Is an address one of the trusted SBCs' (CIDRs)? Throws on a malformed entry. */
 export function trustList(cidrs: readonly string[]): (address: string) => boolean {
-  const list = new BlockList();
-  for (const c of cidrs) {
-    const [addr, bits] = c.trim().split('/');
-    const fam = isIP(addr ?? '');
-    if (!fam) throw new RangeError(`trustedSbcs: bad address in ${c}`);
-    const type = fam === 6 ? 'ipv6' : 'ipv4';
-    if (bits === undefined) list.addAddress(addr!, type);
-    else {
-      const n = Number(bits);
-      if (!/^[0-9]{1,3}$/.test(bits) || n > (fam === 6 ? 128 : 32)) throw new RangeError(`trustedSbcs: bad prefix in ${c}`);
-      list.addSubnet(addr!, n, type);
-    }
-  }
-  const check = (address: string): boolean => {
-    const fam = isIP(address);
-    if (!fam) return false;
-    // An IPv4 peer seen on a dual-stack socket arrives as ::ffff:a.b.c.d.
-    const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-    if (v4) return list.check(v4[1]!, 'ipv4');
-    return list.check(address, fam === 6 ? 'ipv6' : 'ipv4');
-  };
-  // Asked several times per request (BlockList.check builds a SocketAddress each time); the answers of the
-  // addresses seen lately are kept, a bounded table emptied when full (spoofed sources only cost the check again).
-  const known = new Map<string, boolean>();
-  return (address) => {
-    let v = known.get(address);
-    if (v === undefined) {
-      v = check(address);
-      if (known.size >= TRUST_MEMO_MAX) known.clear();
-      known.set(address, v);
-    }
-    return v;
-  };
+  return cidrFilter(cidrs, 'trustedSbcs');
 }
-
-const TRUST_MEMO_MAX = 4096;
 
 export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchHandle> {
   const expires: ExpiresPolicy = { ...DEFAULT_EXPIRES, ...o.expires };

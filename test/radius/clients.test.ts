@@ -118,3 +118,19 @@ describeEngines('RADIUS AuC: an Accounting-Request on a challenge is taken only 
     expect(d2.ok && d2.packet.view.code).toBe(RadiusCode.AccessAccept);
   });
 });
+
+describe('CIDR filters (RADIUS and Diameter clients, the softswitch\'s trusted SBCs)', () => {
+  it('a bare address is one host, an IPv4 peer on a dual-stack socket is matched as IPv4, and malformed entries are refused', async () => {
+    const { cidrFilter, sourceFilter } = await import('../../src/radius/client-filter.js');
+    const f = cidrFilter(['192.0.2.0/24', '198.51.100.7', '2001:db8::/32'], 'test');
+    for (const a of ['192.0.2.1', '::ffff:192.0.2.200', '198.51.100.7', '2001:db8::1']) expect(f(a), a).toBe(true);
+    for (const a of ['192.0.3.1', '198.51.100.8', '2001:db9::1', 'not-an-address', '']) expect(f(a), a).toBe(false);
+    // asked again: the same answers (the table of recent answers changes nothing)
+    expect(f('192.0.2.1')).toBe(true);
+    expect(f('192.0.3.1')).toBe(false);
+    // '10.0.0.0/' once read as /0: every source
+    for (const bad of ['10.0.0.0/', '10.0.0.0/33', '10.0.0.0/x', '::1/129', 'host.example/32']) expect(() => cidrFilter([bad], 'trustedSbcs'), bad).toThrow(/bad trustedSbcs CIDR/);
+    const loop = sourceFilter([]);
+    expect([loop('127.0.0.1'), loop('::1'), loop('192.0.2.1')]).toEqual([true, true, false]);
+  });
+});
