@@ -14,6 +14,7 @@
  */
 import { isSipUri, type MessageSource, type SipConnection, type SipTransport, type Uri } from '../sip/index.js';
 import { ownString } from '../sip/own-string.js';
+import type { SharedContact } from '../store/redis/sbc-contacts.js';
 
 export interface TerminalFlow {
   transport: SipTransport;
@@ -32,9 +33,9 @@ interface ContactEntry {
 
 /** The shared store of a pool (src/store/redis/sbc-contacts.ts), as this map uses it. */
 export interface SharedContacts {
-  put(contacts: readonly string[], c: { idc: string; ks1: boolean; protocol: string; address: string; port: number; expiresAt: number }): Promise<void>;
+  put(contacts: readonly string[], c: SharedContact): Promise<void>;
   remove(contacts: readonly string[]): Promise<void>;
-  get(contact: string, now: number): Promise<{ idc: string; ks1: boolean; protocol: string; address: string; port: number; expiresAt: number } | undefined>;
+  get(contact: string, now: number): Promise<SharedContact | undefined>;
 }
 
 /** A Contact found in the shared store: its IDc, and whether it registered by KS1 (a session key is then needed to reach it). */

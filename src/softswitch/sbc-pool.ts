@@ -8,6 +8,7 @@
  * so the next requests go straight to a live one.
  */
 import type { SendOptions } from '../sip/index.js';
+import { hostPortKey as key } from '../sip/proxy/own-addresses.js';
 
 type Destination = NonNullable<SendOptions['destination']>;
 
@@ -62,8 +63,4 @@ export class SbcPool {
     this.#downUntil.delete(k);
     return false;
   }
-}
-
-function key(host: string, port: number): string {
-  return `${host.toLowerCase()}:${port}`;
 }
