@@ -41,19 +41,28 @@ async function bindable(port: number): Promise<{ close(): void }[] | undefined> 
   return [tcp, udp];
 }
 
+/**
+ * Ports this test file was already given. A later call never hands one out
+ * again: a test that draws its daemon's ports, then a few more for itself, got
+ * the same port twice once (both free when checked, since none was bound yet).
+ */
+const given = new Set<number>();
+
 export async function freePorts(n: number): Promise<number[]> {
   const out: number[] = [];
   const holders: { close(): void }[] = [];
+  if (given.size > SLICE - 200) given.clear();
   for (let tries = 0; out.length < n; tries++) {
     if (tries > 10_000) throw new Error(`no ${n} free ports between ${LOW} and ${HIGH}`);
     const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
-    if (out.includes(port)) continue;
+    if (out.includes(port) || given.has(port)) continue;
     const held = await bindable(port);
     if (!held) continue;
     holders.push(...held);
     out.push(port);
   }
   for (const h of holders) h.close();
+  for (const p of out) given.add(p);
   return out;
 }
 

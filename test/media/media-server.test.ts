@@ -177,6 +177,9 @@ describe('media server', () => {
     // the 1.4 s pause outlasts the greeting and stays under the 2.5 s RTP timeout (1.5 s left too little margin on a loaded machine under faketime)
     const { id, callId } = await deposit(rtpScript([{ pauseMs: 1400 }, { audio: TONE }]), { bye: false });
     expect(id).toBeDefined();
+    // the message is stored before the BYE leaves; the BYE crosses UDP after it
+    const end = Date.now() + 3000;
+    while (!byes.some((b) => b.callId() === callId) && Date.now() < end) await new Promise((r) => setTimeout(r, 25));
     expect(byes.filter((b) => b.callId() === callId)).toHaveLength(1);
     const d = deposits.find((x) => x.messageId === id)!;
     expect(holdsTone(openPackage(readFileSync(store.path(id!)), Buffer.from(d.contentKey, 'base64url')).audio)).toBe(true);
