@@ -15,6 +15,7 @@ import { createResponse, randomToken } from './build.js';
 import { ClientTransaction } from './transaction/client.js';
 import { ServerTransaction } from './transaction/server.js';
 import { newBranch, isRfc3261Branch } from './transaction/branch.js';
+import { CompletedClients, CompletedServers } from './transaction/completed.js';
 import { DEFAULT_TIMERS, type TimerConfig } from './transaction/timers.js';
 import type { Destination, MessageSource, SipTransport, TransportProtocol } from './transport/types.js';
 import type { OnInbound } from './proxy/hooks.js';
@@ -142,6 +143,9 @@ export function createSipStack(opts: SipStackOptions): SipStack {
   const autoTrying = opts.autoTrying !== false;
   const clients = new Map<string, ClientTransaction>();
   const servers = new Map<string, ServerTransaction>();
+  /** Completed non-INVITE transactions over UDP: Timer J (server, 64·T1) and Timer K (client, T4) in one table each. */
+  const completedServers = new CompletedServers(64 * timers.T1);
+  const completedClients = new CompletedClients(timers.T4);
   const serverCtx = new WeakMap<ServerTransaction, Ctx>();
   /** INVITE server transactions whose 2xx awaits an ACK: Call-ID + CSeq number → transaction. */
   const awaitingAck = new Map<string, ServerTransaction>();
@@ -267,6 +271,12 @@ export function createSipStack(opts: SipStackOptions): SipStack {
       existing.receiveRetransmission();
       return;
     }
+    const done = completedServers.size > 0 ? completedServers.get(key) : undefined;
+    if (done) {
+      st.retransmissionsAbsorbed++;
+      done.transport.send(done.bytes, done.dest).catch(() => st.transportErrors++);
+      return;
+    }
     if (req.method === 'CANCEL' && opts.cancelFromSameFlow && !cancelFromInviteFlow(req, src, via)) {
       st.cancelsFromOtherFlow++;
       const dest = sourceOnly(src);
@@ -375,13 +385,14 @@ export function createSipStack(opts: SipStackOptions): SipStack {
       tx.receive(res);
       return;
     }
+    // a retransmitted final of a completed non-INVITE transaction: absorbed, told to nobody (Timer K)
+    if (completedClients.size > 0 && completedClients.has(key)) return;
     st.strayResponses++;
     opts.onStrayResponse?.(res, src);
   }
 
-  function responder(src: MessageSource, via: Via): { send(b: Buffer): Promise<void>; reliable: boolean } {
-    const dest = responseDestination(src, via);
-    return { reliable: src.transport.reliable, send: (b) => src.transport.send(b, dest) };
+  function responder(src: MessageSource, via: Via): Responder {
+    return new Responder(src.transport, responseDestination(src, via), completedServers);
   }
 
   /**
@@ -404,6 +415,14 @@ export function createSipStack(opts: SipStackOptions): SipStack {
   function forgetClient(key: string): () => void {
     return () => {
       clients.delete(key);
+    };
+  }
+
+  /** A non-INVITE client transaction with its final: Timer K in the table (UDP), or over at once (stream). */
+  function completeClient(key: string, reliable: boolean): () => void {
+    return () => {
+      clients.delete(key);
+      if (!reliable) completedClients.add(key);
     };
   }
 
@@ -458,7 +477,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
       const key = branch + '|' + req.method;
       return new Promise<SipResponse>((resolve) => {
         let done = false;
-        const tx = new ClientTransaction(key, req, { reliable: hop.transport.reliable, send: (b) => hop.transport.send(b, hop.dest) }, timers, {
+        const tx = new ClientTransaction(key, req, new HopSender(hop.transport, hop.dest), timers, {
           onResponse(res) {
             if (!done && res.status >= 200) {
               done = true;
@@ -468,6 +487,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
             } else o.onResponse?.(res);
           },
           onTerminated: forgetClient(key),
+          onCompleted: completeClient(key, hop.transport.reliable),
         });
         clients.set(key, tx);
         tx.start();
@@ -495,12 +515,44 @@ export function createSipStack(opts: SipStackOptions): SipStack {
       await transport.send(serialize(res), dest);
     },
     stats() {
-      return { ...st, clientTransactions: clients.size, serverTransactions: servers.size };
+      return { ...st, clientTransactions: clients.size + completedClients.size, serverTransactions: servers.size + completedServers.size };
     },
     async close() {
       for (const t of clients.values()) t.terminate();
       for (const t of servers.values()) t.terminate();
+      completedServers.clear();
+      completedClients.clear();
       await Promise.all(transports.map((t) => t.close()));
     },
   };
+}
+
+/** Where a server transaction's answers go; hands the transaction to the completed table when it is done (server.ts keep). */
+class Responder {
+  constructor(readonly transport: SipTransport, readonly dest: Destination, readonly table: CompletedServers) {}
+
+  get reliable(): boolean {
+    return this.transport.reliable;
+  }
+
+  send(b: Buffer): Promise<void> {
+    return this.transport.send(b, this.dest);
+  }
+
+  keep(key: string, bytes: Buffer): void {
+    this.table.add(key, bytes, this.transport, this.dest);
+  }
+}
+
+/** A client transaction's next hop, without a closure per request. */
+class HopSender {
+  constructor(readonly transport: SipTransport, readonly dest: Destination) {}
+
+  get reliable(): boolean {
+    return this.transport.reliable;
+  }
+
+  send(b: Buffer): Promise<void> {
+    return this.transport.send(b, this.dest);
+  }
 }

@@ -20,6 +20,11 @@ export interface ClientEvents {
   /** Every response the TU should see: 1xx, the first final, and later 2xx (forking). */
   onResponse(res: SipResponse): void;
   onTerminated(): void;
+  /**
+   * A non-INVITE transaction got its final: the TU keeps its key for Timer K (completed.ts)
+   * and the transaction ends now. Without it the transaction waits out Timer K itself.
+   */
+  onCompleted?(): void;
 }
 
 export class ClientTransaction {
@@ -115,9 +120,16 @@ export class ClientTransaction {
           this.transmit(this.ackWire);
           this.timers.start('D', this.transport.reliable ? 0 : Math.max(32_000, 64 * this.t.T1), () => this.terminate());
         } else {
+          const events = this.events;
+          if (events.onCompleted) {
+            this.state = 'terminated';
+            this.#release(IGNORE);
+            events.onCompleted();
+            events.onResponse(res);
+            return;
+          }
           this.state = 'completed';
           this.timers.start('K', this.transport.reliable ? 0 : this.t.T4, () => this.terminate());
-          const events = this.events;
           this.#release(events.onTerminated);
           events.onResponse(res);
           return;

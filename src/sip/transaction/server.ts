@@ -8,12 +8,18 @@ export type ServerState = 'trying' | 'proceeding' | 'completed' | 'confirmed' | 
 export interface ServerTransport {
   send(data: Buffer): Promise<void>;
   reliable: boolean;
+  /**
+   * Takes a completed non-INVITE transaction over an unreliable transport, as its key and
+   * final response's bytes, for Timer J (completed.ts); the transaction object ends there.
+   * Without it the transaction waits out Timer J itself.
+   */
+  keep?(key: string, bytes: Buffer): void;
 }
 
 export class ServerTransaction {
   state: ServerState;
   readonly isInvite: boolean;
-  private readonly timers = new TimerSet();
+  #timers: TimerSet | undefined;
   private last: Buffer | undefined;
   #request: SipRequest | undefined;
   #answered = false;
@@ -39,6 +45,11 @@ export class ServerTransaction {
     this.isInvite = request.method === 'INVITE';
     this.state = this.isInvite ? 'proceeding' : 'trying';
     this.onEnd.push(onTerminated);
+  }
+
+  /** Made on first use: a non-INVITE transaction handed to the completed table never starts one. */
+  private get timers(): TimerSet {
+    return (this.#timers ??= new TimerSet());
   }
 
   /** The request; not available once a non-INVITE transaction has sent its final response. */
@@ -118,7 +129,13 @@ export class ServerTransaction {
       // later tick, so an identical request on another connection (a replay) is a new
       // request and not a "retransmission" answered over a connection that is gone.
       if (this.transport.reliable) this.terminate();
-      else this.timers.start('J', 64 * T1, () => this.terminate());
+      else if (this.transport.keep) {
+        // the table answers retransmissions from now on; this object is done (its state stays 'completed')
+        const last = this.last!;
+        this.last = undefined;
+        this.#ended();
+        this.transport.keep(this.key, last);
+      } else this.timers.start('J', 64 * T1, () => this.terminate());
     }
     return true;
   }
@@ -151,9 +168,14 @@ export class ServerTransaction {
   terminate(): void {
     if (this.state === 'terminated') return;
     this.state = 'terminated';
-    this.timers.clear();
-    for (const fn of this.onEnd) fn();
+    this.#timers?.clear();
+    this.#ended();
+  }
+
+  #ended(): void {
+    const fns = this.onEnd;
     this.onEnd = [];
+    for (const fn of fns) fn();
   }
 }
 
