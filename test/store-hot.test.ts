@@ -135,6 +135,22 @@ describeEngines('store hot path', (ctx) => {
     await store.close();
   });
 
+  it('a KS1 vector reads key, status and failure record at once, for provisioned and unknown IDcs alike', async () => {
+    const store = await ctx.open({ now: () => T0 });
+    const fail = { count: 3, windowStart: T0 - 7000, lockouts: 2, lockedUntil: T0 + 90_000 };
+    await store.terminals.create('k1@lab.example', Buffer.alloc(32, 7));
+    await store.terminals.create('k2@lab.example', Buffer.alloc(32, 8));
+    await store.terminals.setStatus('k2@lab.example', 'disabled');
+    await store.failures.put({ idc: 'k1@lab.example', ...fail });
+    await store.failures.put({ idc: 'gone@lab.example', ...fail });
+    expect(await store.terminals.vectorKey('k1@lab.example')).toEqual({ terminal: { status: 'active', key: Buffer.alloc(32, 7) }, failure: { idc: 'k1@lab.example', ...fail } });
+    expect(await store.terminals.vectorKey('k2@lab.example')).toEqual({ terminal: { status: 'disabled', key: Buffer.alloc(32, 8) } });
+    // not provisioned: no terminal, and the failure record (of a deleted terminal, here) still read
+    expect(await store.terminals.vectorKey('gone@lab.example')).toEqual({ failure: { idc: 'gone@lab.example', ...fail } });
+    expect(await store.terminals.vectorKey("x' OR '1'='1")).toEqual({});
+    await store.close();
+  });
+
   it('reads bind their parameters: an IDc made of SQL finds nothing and breaks nothing', async () => {
     const store = await ctx.open({ now: () => T0 });
     expect(await store.terminals.key("x' OR '1'='1")).toBeUndefined();

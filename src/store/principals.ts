@@ -121,6 +121,20 @@ export class PrincipalRepo {
     };
   }
 
+  /**
+   * A terminal's long-term key and status, and its failure record, in one
+   * read (both tables probed whether the terminal exists or not), for a KS1
+   * vector.
+   */
+  async vectorKey(id: string): Promise<{ terminal?: { key: Buffer; status: Status }; failure?: FailureState }> {
+    const row = await this.hot.vectorRow(id);
+    const t = row.terminal;
+    return {
+      ...(t ? { terminal: { key: this.vault.open(t.keyEnc, this.#binding(id)), status: t.status as Status } } : {}),
+      ...(row.failure ? { failure: row.failure } : {}),
+    };
+  }
+
   async rotate(id: string, key: Buffer): Promise<Principal | undefined> {
     const n = await this.knex(this.shape.table)
       .where(this.shape.idColumn, id)

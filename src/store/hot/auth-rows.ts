@@ -1,7 +1,7 @@
 /** Rows of the AuC's hot reads (failure records, the Digest answer's read) as both engines return them. */
 import type { FailureState } from '../records.js';
 import { num } from '../rows.js';
-import type { DigestRow } from './types.js';
+import type { DigestRow, VectorRow } from './types.js';
 
 export function failureOf(r: Record<string, unknown>, idc: unknown): FailureState {
   return { idc: String(idc), count: num(r.count), windowStart: num(r.window_start), lockouts: num(r.lockouts), lockedUntil: num(r.locked_until) };
@@ -11,6 +11,14 @@ export function failureOf(r: Record<string, unknown>, idc: unknown): FailureStat
 export function digestRowOf(r: Record<string, unknown>): DigestRow {
   const out: DigestRow = {};
   if (r.status !== null && r.status !== undefined) out.terminal = { status: String(r.status), sipSecretEnc: (r.sip_secret_enc as string | null) ?? null };
+  if (r.f_idc !== null && r.f_idc !== undefined) out.failure = failureOf(r, r.f_idc);
+  return out;
+}
+
+/** The vectorRow statement's one row: key columns null when there is no such terminal, failure columns (f_idc) null when no record. */
+export function vectorRowOf(r: Record<string, unknown>): VectorRow {
+  const out: VectorRow = {};
+  if (r.key_enc !== null && r.key_enc !== undefined) out.terminal = { keyEnc: String(r.key_enc), status: String(r.status) };
   if (r.f_idc !== null && r.f_idc !== undefined) out.failure = failureOf(r, r.f_idc);
   return out;
 }

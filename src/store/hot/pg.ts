@@ -3,8 +3,8 @@ import type { BindingDecision, SipBinding } from '../bindings.js';
 import type { FailureState } from '../failures.js';
 import { num } from '../rows.js';
 import { afterChange, BINDING_COLUMNS, bindingOf, upsertParams, type AppliedChange, type StoredBinding } from './binding-rows.js';
-import type { BindingUpdate, DigestRow, HotStore, KeyRow, RegistrationRow } from './types.js';
-import { digestRowOf } from './auth-rows.js';
+import type { BindingUpdate, DigestRow, HotStore, KeyRow, RegistrationRow, VectorRow } from './types.js';
+import { digestRowOf, vectorRowOf } from './auth-rows.js';
 
 /**
  * Named statements: pg prepares each once per connection (Parse on first
@@ -18,6 +18,12 @@ const Q = {
     name: 'ks_digest_row',
     text:
       'SELECT t.status, t.sip_secret_enc, f.idc AS f_idc, f.count, f.window_start, f.lockouts, f.locked_until ' +
+      'FROM (SELECT $1::text AS idc) q LEFT JOIN terminals t ON t.idc = q.idc LEFT JOIN auth_failures f ON f.idc = q.idc',
+  },
+  vectorRow: {
+    name: 'ks_vector_row',
+    text:
+      'SELECT t.key_enc, t.status, f.idc AS f_idc, f.count, f.window_start, f.lockouts, f.locked_until ' +
       'FROM (SELECT $1::text AS idc) q LEFT JOIN terminals t ON t.idc = q.idc LEFT JOIN auth_failures f ON f.idc = q.idc',
   },
   failure: { name: 'ks_failure', text: 'SELECT idc, count, window_start, lockouts, locked_until FROM auth_failures WHERE idc = $1' },
@@ -262,6 +268,10 @@ export class PgHot implements HotStore {
 
   async digestRow(idc: string): Promise<DigestRow> {
     return digestRowOf((await this.#q(Q.digestRow, [idc])).rows[0] as Record<string, unknown>);
+  }
+
+  async vectorRow(idc: string): Promise<VectorRow> {
+    return vectorRowOf((await this.#q(Q.vectorRow, [idc])).rows[0] as Record<string, unknown>);
   }
 
   async failure(idc: string): Promise<FailureState | undefined> {

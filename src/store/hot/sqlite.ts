@@ -3,8 +3,8 @@ import type { BindingDecision, SipBinding } from '../bindings.js';
 import type { FailureState } from '../failures.js';
 import { num } from '../rows.js';
 import { afterChange, BINDING_COLUMNS, bindingOf, upsertParams, type AppliedChange, type StoredBinding } from './binding-rows.js';
-import { digestRowOf, failureOf } from './auth-rows.js';
-import type { BindingUpdate, DigestRow, HotStore, KeyRow, RegistrationRow } from './types.js';
+import { digestRowOf, failureOf, vectorRowOf } from './auth-rows.js';
+import type { BindingUpdate, DigestRow, HotStore, KeyRow, RegistrationRow, VectorRow } from './types.js';
 
 /** Writes committed together at most; the rest waits for the next batch. */
 const MAX_BATCH = 256;
@@ -66,6 +66,10 @@ export class SqliteHot implements HotStore {
         'SELECT t.status, t.sip_secret_enc, f.idc AS f_idc, f.count, f.window_start, f.lockouts, f.locked_until ' +
           'FROM (SELECT ? AS idc) q LEFT JOIN terminals t ON t.idc = q.idc LEFT JOIN auth_failures f ON f.idc = q.idc',
       ),
+      vectorRow: p(
+        'SELECT t.key_enc, t.status, f.idc AS f_idc, f.count, f.window_start, f.lockouts, f.locked_until ' +
+          'FROM (SELECT ? AS idc) q LEFT JOIN terminals t ON t.idc = q.idc LEFT JOIN auth_failures f ON f.idc = q.idc',
+      ),
       failure: p('SELECT idc, count, window_start, lockouts, locked_until FROM auth_failures WHERE idc = ?'),
       putFailure: p(
         'INSERT INTO auth_failures (idc, count, window_start, lockouts, locked_until, updated_at) VALUES (?, ?, ?, ?, ?, ?) ' +
@@ -104,6 +108,10 @@ export class SqliteHot implements HotStore {
 
   async digestRow(idc: string): Promise<DigestRow> {
     return digestRowOf(this.#s.digestRow.get(idc) as Record<string, unknown>);
+  }
+
+  async vectorRow(idc: string): Promise<VectorRow> {
+    return vectorRowOf(this.#s.vectorRow.get(idc) as Record<string, unknown>);
   }
 
   async failure(idc: string): Promise<FailureState | undefined> {

@@ -23,6 +23,17 @@ export interface DigestRow {
   failure?: FailureState;
 }
 
+/**
+ * What a KS1 vector reads of its terminal, in one statement: the sealed
+ * long-term key and status (`terminal` undefined when there is no such
+ * terminal) and its failure record, if any. Both tables are probed for every
+ * IDc, provisioned or not, as for DigestRow.
+ */
+export interface VectorRow {
+  terminal?: KeyRow;
+  failure?: FailureState;
+}
+
 export interface RegistrationRow {
   idc: string;
   idsp: string;
@@ -47,6 +58,8 @@ export interface HotStore {
   sipSecret(idc: string): Promise<string | null | undefined>;
   /** A terminal's status, sealed SIP password and failure record in one read, for a Digest answer. */
   digestRow(idc: string): Promise<DigestRow>;
+  /** A terminal's sealed key, status and failure record in one read, for a KS1 vector. */
+  vectorRow(idc: string): Promise<VectorRow>;
   failure(idc: string): Promise<FailureState | undefined>;
   putFailure(s: FailureState, now: number): Promise<void>;
   clearFailure(idc: string): Promise<void>;
