@@ -100,6 +100,31 @@ export class ProxyCore {
   }
 
   /**
+   * The role's request handler with `onError` around it: a failure the role's policy maps to an
+   * answer (a shared store out of reach: 503 with Retry-After) is answered here, in one place for
+   * every role; any other goes on to the stack (500, reported). Without the hook, the handler as it is.
+   */
+  serve(handle: RequestHandler): RequestHandler {
+    const onError = this.#hooks.onError;
+    if (!onError) return handle;
+    const fail = (e: unknown, req: SipRequest, ctx: ServerContext): void => {
+      const a = onError(e, req);
+      if (!a) throw e;
+      if (req.method === 'ACK' || ctx.transaction?.answered) return;
+      ctx.reply(this.refusal(req, a.status, { retryAfter: a.retryAfter, warning: a.warning }));
+    };
+    return (req, ctx) => {
+      let r: void | Promise<void>;
+      try {
+        r = handle(req, ctx);
+      } catch (e) {
+        return fail(e, req, ctx);
+      }
+      return r ? r.catch((e: unknown) => fail(e, req, ctx)) : r;
+    };
+  }
+
+  /**
    * Relays a request statefully (relay.ts) with the role's hooks: `onForward` sees each
    * branch's copy last before it leaves; `onResponse` each answer on its way upstream.
    */
@@ -110,7 +135,7 @@ export class ProxyCore {
     const onResponse = this.#hooks.onResponse;
     const key = o.loopKey;
     // no hook and no loop key (the SBC): the options as they are, without wrappers per request
-    if (!onForward && !onResponse && key === undefined && !this.#hooks.onError) return relay(o, this.timers);
+    if (!onForward && !onResponse && key === undefined) return relay(o, this.timers);
     const src = o.source ?? o.ctx.source;
     const prepare = (out: SipRequest, br: B): SendOptions['viaParams'] | void => {
       const extra = o.prepare?.(out, br) ?? undefined;
@@ -122,16 +147,16 @@ export class ProxyCore {
       if (onResponse && onResponse(res, { request: o.fwd, source: res.receivedFrom }) === false) return;
       o.upstream(res, br);
     };
-    return relay({ ...o, prepare, upstream, timers: this.timers }).catch((e: unknown) => {
-      this.#hooks.onError?.(e, o.fwd);
-      throw e;
-    });
+    // a failure goes to the role's handler, and from it to `serve`'s onError
+    return relay({ ...o, prepare, upstream, timers: this.timers });
   }
 
   /** Forwards without a transaction (an ACK for a 2xx, §16.11): hop counted by `check`, `onForward` last. */
   forwardStateless(stack: SipStack, fwd: SipRequest, src: MessageSource, where: SendOptions = {}): Promise<void> {
     this.#hooks.onForward?.({ request: fwd, source: src, target: targetOf(where) });
-    return stack.sendStateless(fwd, where).catch((e: unknown) => this.#hooks.onError?.(e, fwd));
+    return stack.sendStateless(fwd, where).catch((e: unknown) => {
+      this.#hooks.onError?.(e, fwd);
+    });
   }
 
   /**
@@ -163,5 +188,8 @@ function targetOf(x: { destination?: SendOptions['destination'] | undefined }): 
   if (d.connection) t.connection = d.connection;
   return t;
 }
+
+/** What a stack calls with a request past its transaction layer. */
+export type RequestHandler = (req: SipRequest, ctx: ServerContext) => void | Promise<void>;
 
 export type { ServerContext };

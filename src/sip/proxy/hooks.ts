@@ -50,6 +50,16 @@ export interface ResponseContext {
   readonly source: MessageSource | undefined;
 }
 
+/**
+ * What the core answers to a request whose handling failed, as `onError` decides it: a final
+ * answer made here, with `Retry-After` (seconds) and a Warning text when given.
+ */
+export interface ErrorAnswer {
+  status: number;
+  retryAfter?: number | undefined;
+  warning?: string | undefined;
+}
+
 export interface ProxyHooks {
   onInbound?: OnInbound;
   /** A request past the transaction layer; the role answers, forwards or relays it. */
@@ -58,6 +68,11 @@ export interface ProxyHooks {
   onForward?: (ctx: ForwardContext) => void;
   /** A response from downstream before the core relays it; false swallows it. */
   onResponse?: (res: SipResponse, ctx: ResponseContext) => boolean | void;
-  /** A handler threw or a forward failed; the core has answered 500 / 503 where it could. */
-  onError?: (err: unknown, msg: SipMessage | undefined) => void;
+  /**
+   * A request's handler failed (`ProxyCore.serve`), or a stateless forward did. For a handler,
+   * the answer returned is sent to the request (never to an ACK); none: the error goes on to the
+   * stack, which answers 500 and reports it. The role's policy: a shared store out of reach is
+   * 503 with Retry-After, not 500.
+   */
+  onError?: (err: unknown, msg: SipMessage | undefined) => ErrorAnswer | void;
 }
