@@ -36,6 +36,7 @@ import { signingFailureSink } from './signing/metrics.js';
 import { loadPool } from './pool/files.js';
 import type { SigningPool } from './pool/pool.js';
 import { MemorySigningKeyStore, type SigningKeyStore } from '../store/signing-keys.js';
+import { redisUnavailableAnswer } from '../store/redis/unavailable-answer.js';
 import { MetricsRegistry } from '../metrics/registry.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { listenAddress, startListener, type Health, type ListenerHealth } from '../metrics/health.js';
@@ -337,19 +338,20 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
     };
     // A CANCEL counts only from the flow of the INVITE it cancels: its branch and sent-by are no secret (docs/sbc-calls.md).
     if (sharedContacts) contacts.share(sharedContacts, (proto) => untrusted.find((t) => t.protocol === proto));
+    const own = new OwnAddresses();
+    for (const t of untrusted) own.add(t.host, t.port).add(host, t.port);
+    own.add(coreTransport.host, coreTransport.port).add(bind.host, coreTransport.port);
+    for (const a of sig.aliases ?? []) own.add(a);
+    // shared state (Redis) out of reach: 503 with Retry-After, what cannot be checked is not accepted (docs/scale-out.md)
+    const core = new ProxyCore({ own, agent: o.idsp, hooks: { onError: redisUnavailableAnswer } });
     const untrustedStack = createSipStack({
       transports: untrusted, timers, autoTrying: false, warningAgent: o.idsp, onHandlerError, cancelFromSameFlow: true,
       // intrusion detection (it sees everything), blocked sources, overload control, then the Via signature of answers
       onInbound: composeInbound(idsInbound, blocked, overloadInbound, viaSignature),
       ...(idsSip ? { onMalformed: (error: SipParseError, src: MessageSource) => idsVerdict(idsSip, { ok: false, error }, src) } : {}),
-      onRequest: (req, ctx) => proxy!.onRequest(req, ctx),
+      onRequest: core.serve((req, ctx) => proxy!.onRequest(req, ctx)),
     });
 
-    const own = new OwnAddresses();
-    for (const t of untrusted) own.add(t.host, t.port).add(host, t.port);
-    own.add(coreTransport.host, coreTransport.port).add(bind.host, coreTransport.port);
-    for (const a of sig.aliases ?? []) own.add(a);
-    const core = new ProxyCore({ own, agent: o.idsp });
     const noAnswerMs = o.softswitch.noAnswerMs ?? 3000;
     softswitches = new SoftswitchPool([o.softswitch, ...(o.softswitch.more ?? [])], coreTransport, {
       probe: optionsProbe(coreStack, o.idsp, noAnswerMs), probeMs: o.softswitch.probeMs ?? 5000, logger: o.logger,

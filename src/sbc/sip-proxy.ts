@@ -14,7 +14,6 @@ import type { ContactMap } from './sip-contacts.js';
 import { handleRegister, type RegisterDeps } from './sip-register.js';
 import type { SbcCalls } from './sip-calls.js';
 import { P_ASSERTED_IDENTITY, type SbcSides } from './sip-sides.js';
-import { isRedisUnavailable } from '../store/redis/client.js';
 
 export interface SbcSipProxyDeps {
   sides: SbcSides;
@@ -27,18 +26,11 @@ export interface SbcSipProxyDeps {
 export class SbcSipProxy {
   constructor(readonly d: SbcSipProxyDeps) {}
 
-  /** Entry point for the untrusted stack. */
+  /**
+   * Entry point for the untrusted stack, served by the proxy core: shared state (Redis) out of
+   * reach is answered 503 with Retry-After by the core's onError (run.ts), not accepted.
+   */
   async onRequest(req: SipRequest, ctx: ServerContext): Promise<void> {
-    try {
-      return await this.#onRequest(req, ctx);
-    } catch (e) {
-      if (!isRedisUnavailable(e)) throw e;
-      // Shared state (Redis) unreachable: what cannot be checked is not accepted (docs/scale-out.md).
-      if (req.method !== 'ACK') this.d.sides.reply(ctx, this.d.sides.core.refusal(req, 503, { retryAfter: e.retryAfterSeconds }));
-    }
-  }
-
-  async #onRequest(req: SipRequest, ctx: ServerContext): Promise<void> {
     const sides = this.d.sides;
     // Only we assert identities on the core link (RFC 3325 §5): whatever a terminal claims goes, with any P-KS-*.
     const stripped = stripPrivate(req) + req.remove(P_ASSERTED_IDENTITY);

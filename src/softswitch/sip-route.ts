@@ -12,7 +12,8 @@ import {
 } from '../sip/index.js';
 import { identityOfUri, sameIdentity } from '../sip/uri-compare.js';
 import type { MessageSource } from '../sip/transport/types.js';
-import { ProxyCore } from '../sip/proxy/core.js';
+import { ProxyCore, type RequestHandler } from '../sip/proxy/core.js';
+import type { ProxyHooks } from '../sip/proxy/hooks.js';
 import { OwnAddresses } from '../sip/proxy/own-addresses.js';
 import { LOOP_PARAM } from '../sip/proxy/hops.js';
 import { defaultPort } from '../sip/proxy/ports.js';
@@ -56,6 +57,8 @@ export interface CallRouterOptions {
   peers?: ReadonlyArray<{ host: string; port: number }>;
   /** How long a `known` answer is reused (default 10000 ms). */
   knownTtlMs?: number;
+  /** The proxy core's onError policy for requests it serves (`serve`): a shared store out of reach answered 503. */
+  onError?: ProxyHooks['onError'];
   metrics?: SoftswitchMetrics;
   flows?: FlowIndex;
   /** Authenticates out-of-dialog requests (docs/softswitch-calls.md); absent: anyone may call (routing-only benchmarks). */
@@ -105,8 +108,10 @@ export class SoftswitchCallRouter {
   readonly #flows: FlowIndex;
   readonly #known = new Map<string, { value: boolean; at: number }>();
   #stack: SipStack | undefined;
-  /** The proxy mechanics (src/sip/proxy); made when the stack is attached (our addresses are its transports'). */
-  #core: ProxyCore = new ProxyCore({ own: new OwnAddresses(), agent: 'keyswitch' });
+  /** Our addresses and our peers': filled when the stack is attached (they are its transports'). */
+  readonly #own = new OwnAddresses();
+  /** The proxy mechanics (src/sip/proxy). */
+  readonly #core: ProxyCore;
   /** This instance's own addresses only (the core's include its peers'): what a spiral must come from. */
   #self = new OwnAddresses();
   readonly st: CallRouterStats = {
@@ -119,6 +124,7 @@ export class SoftswitchCallRouter {
     this.#ring = o.ringTimeoutMs ?? 60_000;
     this.#quiet = Math.min(o.noAnswerTimeoutMs ?? 4000, this.#ring);
     this.#flows = o.flows ?? new FlowIndex();
+    this.#core = new ProxyCore({ own: this.#own, agent: o.realm, ...(o.onError ? { hooks: { onError: o.onError } } : {}) });
   }
 
   /** The stack is made with this router's handlers, so it is handed over after. */
@@ -126,9 +132,13 @@ export class SoftswitchCallRouter {
     this.#stack = stack;
     const hosts = this.#o.recordRouteHost ? [this.#o.recordRouteHost] : [];
     this.#self = new OwnAddresses().addTransports(stack.transports, hosts);
-    const own = new OwnAddresses().addTransports(stack.transports, hosts);
-    for (const p of this.#o.peers ?? []) own.add(p.host, p.port);
-    this.#core = new ProxyCore({ own, agent: this.#o.realm });
+    this.#own.addTransports(stack.transports, hosts);
+    for (const p of this.#o.peers ?? []) this.#own.add(p.host, p.port);
+  }
+
+  /** The stack's request handler (this router's and the registrar's) served by the proxy core: its onError answers. */
+  serve(handle: RequestHandler): RequestHandler {
+    return this.#core.serve(handle);
   }
 
   get flows(): FlowIndex {
