@@ -10,8 +10,8 @@ import { SbcFlow } from '../flow/sbc.js';
 import { SoftswitchFlow } from '../flow/softswitch.js';
 import type { Mechanism } from '../flow/messages.js';
 import type { Logger } from '../log/logger.js';
-import { createSipStack, createTcpTransport, createTlsTransport, createUdpTransport, randomToken, type ServerContext, type SipRequest, type SipStackStats, type SipTransport } from '../sip/index.js';
-import { isRedisUnavailable } from '../store/redis/client.js';
+import { createSipStack, createTcpTransport, createTlsTransport, createUdpTransport, type ServerContext, type SipRequest, type SipStackStats, type SipTransport } from '../sip/index.js';
+import { redisUnavailableAnswer } from '../store/redis/unavailable-answer.js';
 import { inDialog } from '../sip/proxy/dialog.js';
 import type { Store } from '../store/index.js';
 import { SoftswitchRegisterHandler, type SoftswitchSipStats } from './sip-register.js';
@@ -221,6 +221,8 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
     ...(o.calls?.recordRouteHost !== undefined ? { recordRouteHost: o.calls.recordRouteHost } : {}),
     ...(o.calls?.sbcPool && o.calls.sbcPool.length > 1 ? { sbcPool: new SbcPool(o.calls.sbcPool) } : {}),
     ...(o.calls?.peers ? { peers: o.calls.peers } : {}),
+    // shared state (Redis) out of reach: 503 with Retry-After instead of 500, nothing accepted (docs/scale-out.md)
+    ...(o.store.redis ? { onError: redisUnavailableAnswer } : {}),
     metrics,
     ...(o.logger ? { logger: o.logger } : {}),
   });
@@ -233,7 +235,7 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
   };
   const plainStack = createSipStack({
     transports,
-    onRequest: o.store.redis ? redisUnavailableAs503(onRequest) : onRequest,
+    onRequest: router.serve(onRequest),
     onStrayResponse: router.onStrayResponse,
     warningAgent: o.realm,
     onHandlerError: (err, req) => o.logger?.error({ err: (err as Error)?.message, method: req.method }, 'softswitch request handler failed (answered 500)'),
@@ -323,22 +325,6 @@ function sharedDigest(o: SoftswitchOptions): Pick<DigestOptions, 'secret' | 'non
     return { nonceCounts: new RedisNonceCounts(redis) };
   }
   return { secret: sharedDigestSecret(o.coreLinkKey), nonceCounts: new RedisNonceCounts(redis) };
-}
-
-/**
- * With shared state in Redis, a request whose handler could not reach it
- * (location lookup, binding update, nonce-count) is answered 503 with
- * Retry-After instead of 500: nothing was accepted, and it may be retried.
- */
-function redisUnavailableAs503(handle: (req: SipRequest, ctx: ServerContext) => void | Promise<void>): (req: SipRequest, ctx: ServerContext) => void | Promise<void> {
-  return (req, ctx) => {
-    const r = handle(req, ctx);
-    if (!r) return r;
-    return r.catch((err: unknown) => {
-      if (!isRedisUnavailable(err)) throw err;
-      ctx.respond(503, undefined, { toTag: randomToken(), headers: [['Retry-After', String(err.retryAfterSeconds)]] });
-    });
-  };
 }
 
 /** An INVITE outside a dialog (no To tag); a To that does not parse is the handler's to refuse. */
