@@ -35,7 +35,7 @@ export class DuplicateCache {
 
   answered(key: string, response: Buffer, now = Date.now()): void {
     this.entries.delete(key); // re-insert so eviction order follows expiry
-    this.entries.set(key, { response, expires: now + this.ttlMs });
+    this.entries.set(key, { response: ownBytes(response), expires: now + this.ttlMs });
   }
 
   /** Dropped or failed: forget it, so a retransmission is processed afresh. */
@@ -53,4 +53,16 @@ export class DuplicateCache {
       this.entries.delete(k);
     }
   }
+}
+
+/**
+ * The answer in memory of its own: a small Buffer is usually a slice of one of
+ * Node's shared 8 KiB pool blocks, and keeping the slice for the cache's 30 s
+ * would keep its whole block (and every other allocation in it) alive.
+ */
+function ownBytes(b: Buffer): Buffer {
+  if (b.byteOffset === 0 && b.buffer.byteLength === b.length) return b;
+  const own = Buffer.allocUnsafeSlow(b.length);
+  b.copy(own);
+  return own;
 }
