@@ -1,7 +1,7 @@
 /**
  * Transaction-stateful relaying of one request (RFC 3261 §16.6–§16.10): sequential forking
  * over a list of branches, provisional and 2xx answers passed upstream as they come, CANCEL
- * fan-out to the live branch, a ring timeout and a no-answer timeout per INVITE branch, and
+ * fan-out to the live branch, a ring timeout, Timer C and a no-answer timeout per INVITE branch, and
  * the best final answer chosen when no branch answers 2xx (§16.7 step 6, simplified).
  * It answers nothing upstream itself but the 1xx/2xx it passes on: the final outcome goes
  * back to the role, which decides what to send (its metrics, its local answers).
@@ -54,6 +54,13 @@ export interface RelayOptions<B extends RelayBranch> {
   ringTimeoutMs?: number | undefined;
   /** INVITE (any method under `failover`): a branch that sent nothing at all (not even 100) after this long is given up. */
   noAnswerTimeoutMs?: number | undefined;
+  /**
+   * INVITE: Timer C (RFC 3261 §16.6 step 11, §16.8), more than 3 minutes. A branch without a
+   * final answer this long after it was sent, or after its last provisional other than 100
+   * (each one starts it again), is given up as on `ringTimeoutMs`: a CANCEL when it sent a
+   * provisional, a 408 otherwise.
+   */
+  timerCMs?: number | undefined;
   /**
    * The branches are equivalent next hops (an SBC's softswitches), not contacts: the next one is
    * tried only when this one answered nothing at all within `noAnswerTimeoutMs` or could not be
@@ -271,6 +278,8 @@ async function relayForking<B extends RelayBranch>(o: RelayOptions<B>, timers: S
               }
               if (res.status === 100 || upstreamDone) return;
               if (o.accept && !o.accept(res, br)) return;
+              // §16.7 step 2: a provisional other than 100 starts Timer C again
+              timerC?.refresh();
               pass(res, br);
             } else if (res.status < 300) {
               // a retransmitted or forked 2xx after the first: always passed on (§16.7 step 5)
@@ -282,12 +291,15 @@ async function relayForking<B extends RelayBranch>(o: RelayOptions<B>, timers: S
 
         let ring: NodeJS.Timeout | undefined;
         let quiet: NodeJS.Timeout | undefined;
+        let timerC: NodeJS.Timeout | undefined;
         if (invite) {
-          ring = later(o.ringTimeoutMs, () => {
+          const giveUp = (): void => {
             cancelWanted = true;
             if (provisional) sendCancel();
             abandon('timeout');
-          });
+          };
+          ring = later(o.ringTimeoutMs, giveUp);
+          timerC = later(o.timerCMs, giveUp);
         }
         // INVITE and failover: any address; another method: only while another address of the hop is left
         if (invite || failover || !lastHop) {
@@ -308,7 +320,7 @@ async function relayForking<B extends RelayBranch>(o: RelayOptions<B>, timers: S
           () => 'error' as const,
         );
         const got = await Promise.race([sent, abandoned]);
-        for (const t of [ring, quiet]) {
+        for (const t of [ring, quiet, timerC]) {
           if (!t) continue;
           clearTimeout(t);
           timers.delete(t);
