@@ -6,5 +6,7 @@
  * terminal stayed registered; a template literal likewise keeps its parts.
  */
 export function ownString(s: string): string {
-  return s.length < 13 ? s : (JSON.parse(JSON.stringify(s)) as string);
+  // slicing a fresh concatenation flattens it into a new string: the slice's parent is that
+  // copy, one character longer, not `s`'s (5× cheaper than a JSON round trip, same heap)
+  return s.length < 13 ? s : (' ' + s).slice(1);
 }
