@@ -74,8 +74,9 @@ export class Auc implements AucService {
    * "Unknown, disabled, locked"). Every IDc costs the same reads, made up or not.
    */
   async #terminalGate(idc: string): Promise<{ ok: true; key: Buffer } | { ok: false; reason: RejectReason; retryAfterSeconds?: number }> {
-    const t = await this.store.terminals.key(idc);
-    const lock = t ? await this.lockout.status(idc) : await this.lockout.peek(idc);
+    // One read for key, status and failure record, whether the IDc exists or not.
+    const { terminal: t, failure } = await this.store.terminals.vectorKey(idc);
+    const lock = this.lockout.statusFrom(idc, failure, t !== undefined);
     if (!t) return { ok: false, reason: 'unknown-terminal' };
     if (t.status !== 'active' || lock.locked) t.key.fill(0);
     if (t.status !== 'active') return { ok: false, reason: 'disabled' };
@@ -84,8 +85,15 @@ export class Auc implements AucService {
   }
 
   async vector(req: VectorRequest, from?: Requester): Promise<VectorResult> {
-    const proxy = await this.store.proxies.key(req.idsp);
-    const gate = await this.#terminalGate(req.idc);
+    // Both reads at once (on PostgreSQL two round trips in parallel); a key read is zeroed if the other read fails.
+    const [p, g] = await Promise.allSettled([this.store.proxies.key(req.idsp), this.#terminalGate(req.idc)]);
+    if (p.status === 'rejected' || g.status === 'rejected') {
+      if (p.status === 'fulfilled') p.value?.key.fill(0);
+      if (g.status === 'fulfilled' && g.value.ok) g.value.key.fill(0);
+      throw p.status === 'rejected' ? p.reason : (g as PromiseRejectedResult).reason;
+    }
+    const proxy = p.value;
+    const gate = g.value;
     // An SBC that is unknown or disabled is refused for every terminal alike (its terminals are not to blame).
     if (!proxy || proxy.status !== 'active') {
       if (gate.ok) gate.key.fill(0);
@@ -140,7 +148,8 @@ export class Auc implements AucService {
     if (from !== undefined) await this.store.challenges.grantDigest(req.idc, from, this.store.now() + this.opts.challengeTtlSeconds * 1000);
     if (!gate.ok) return gate;
     if (password === undefined) return { ok: false, reason: 'no-sip-password' };
-    return { ok: true, ha1 };
+    // Read in the same statement as the password: a success must be reported to clear it (docs/auc.md, "Refresh reports").
+    return { ok: true, ha1, failuresPending: failure !== undefined };
   }
 
   /**

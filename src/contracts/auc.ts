@@ -42,7 +42,17 @@ export interface DigestRequest {
 }
 
 export type DigestResult =
-  | { ok: true; ha1: string }
+  | {
+      ok: true;
+      ha1: string;
+      /**
+       * The AuC holds a failure record for this IDc, which a success report
+       * using this answer's grant clears: the softswitch must report the
+       * registration even when its binding did not change. Absent (an AuC or
+       * link that does not say): report.
+       */
+      failuresPending?: boolean;
+    }
   | { ok: false; reason: RejectReason | 'no-sip-password'; retryAfterSeconds?: number };
 
 /** s11: registration success, as seen by the SBC. */

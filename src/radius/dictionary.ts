@@ -55,6 +55,7 @@ export const KsAttr = {
   Mechanism: 15,
   RegistrationExpires: 16,
   Locked: 17,
+  FailuresPending: 18,
 } as const;
 
 /** Sub-attributes hidden per RFC 2868 (`encrypt=2` in the dictionary). */

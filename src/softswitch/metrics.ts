@@ -68,7 +68,7 @@ export class SoftswitchMetrics {
     this.registry = registry;
     const p = 'keyswitch_softswitch_';
     this.registerRequests = registry.counter(p + 'register_requests_total', 'REGISTER requests received by the registrar.');
-    this.registrations = registry.counter(p + 'registrations_total', 'Registrations accepted: new bindings reported to the AuC (s11) by protocol and authentication, and refreshes proved by a mechanism (auth="refresh").', { labelNames: ['protocol', 'auth'] });
+    this.registrations = registry.counter(p + 'registrations_total', 'Registrations accepted: bindings reported to the AuC (s11) and refreshes whose report was spared (docs/auc.md, "Refresh reports"), by protocol and authentication, and refreshes proved by a mechanism (auth="refresh").', { labelNames: ['protocol', 'auth'] });
     this.authFailures = registry.counter(p + 'auth_failures_total', 'Failed authentications (wrong Digest response, wrong KS1 authenticator or refused KS1 s1).', { labelNames: ['protocol', 'kind'] });
     this.authRefusals = registry.counter(p + 'auth_refusals_total', 'AuC refusals of an identity (unknown, disabled, locked, no SIP password; unknown SBC), by reason. The terminal is answered as for a wrong credential; the reason is only here and in the log.', { labelNames: ['reason'] });
     this.callsAttempted = registry.counter(p + 'calls_attempted_total', 'New INVITEs (outside a dialog) taken for routing.');
@@ -95,9 +95,7 @@ export class SoftswitchMetrics {
       vector: (r) => auc.vector(r).then((v) => this.#refusal(v)),
       digest: (r) => auc.digest(r).then((v) => this.#refusal(v)),
       registered: (r) => {
-        const proto = PROTOCOLS.has(r.protocol) ? r.protocol : 'other';
-        const auth = r.mechanism === '' ? 'digest' : MECHANISMS.has(r.mechanism) ? 'ks1-' + r.mechanism : 'ks1-other';
-        this.registrations.inc({ protocol: proto, auth });
+        this.registrationAccepted(r.protocol, r.mechanism);
         return auc.registered(r);
       },
       deregistered: (r) => auc.deregistered(r),
@@ -108,6 +106,13 @@ export class SoftswitchMetrics {
         return outcome;
       },
     };
+  }
+
+  /** A registration accepted: reported to the AuC (observeAuc), or a refresh whose report was spared. */
+  registrationAccepted(protocol: string, mechanism: string): void {
+    const proto = PROTOCOLS.has(protocol) ? protocol : 'other';
+    const auth = mechanism === '' ? 'digest' : MECHANISMS.has(mechanism) ? 'ks1-' + mechanism : 'ks1-other';
+    this.registrations.inc({ protocol: proto, auth });
   }
 
   /** A registration request answered after `seconds`. */

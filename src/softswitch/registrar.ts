@@ -54,7 +54,14 @@ export type PlanResult =
   | { ok: false; status: 423; minExpires: number };
 
 export type ApplyResult =
-  | { ok: true; live: SipBinding[]; added: SipBinding[]; removed: SipBinding[] }
+  | {
+      ok: true;
+      live: SipBinding[];
+      added: SipBinding[];
+      removed: SipBinding[];
+      /** The AoR's live bindings before the change (what the store handed `decide`). */
+      before: readonly SipBinding[];
+    }
   | { ok: false; status: 500; reason: 'out-of-order' };
 
 const MAX_CONTACTS = 32;
@@ -146,9 +153,14 @@ export class Registrar {
 
   /** Step 8: all changes or none. */
   async apply(plan: RegisterPlan): Promise<ApplyResult> {
-    if (plan.kind === 'query') return { ok: true, live: await this.repo.current(plan.aor), added: [], removed: [] };
+    if (plan.kind === 'query') {
+      const live = await this.repo.current(plan.aor);
+      return { ok: true, live, added: [], removed: [], before: live };
+    }
     const now = this.now();
+    let before: readonly SipBinding[] = [];
     const r = await this.repo.update<boolean>(plan.aor, (live) => {
+      before = live;
       if (this.outOfOrder(plan, live)) return { abort: false };
       if (plan.kind === 'remove-all') return { commit: live.map((b): BindingChange => ({ op: 'remove', contact: b.contact })), result: true };
       // The same UA instance registering from a new Contact (it restarted, or moved): its old binding goes.
@@ -176,7 +188,7 @@ export class Registrar {
     });
     if (!r.committed) return { ok: false, status: 500, reason: 'out-of-order' };
     const added = plan.kind === 'update' ? r.live.filter((b) => plan.contacts.some((c) => c.uri === b.contact && c.expires > 0)) : [];
-    return { ok: true, live: r.live, added, removed: r.removed };
+    return { ok: true, live: r.live, added, removed: r.removed, before };
   }
 
   current(aor: string): Promise<SipBinding[]> {

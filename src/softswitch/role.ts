@@ -49,6 +49,7 @@ export async function startSoftswitchRole(cfg: Config, logger: Logger, shared?: 
     ...(identity ? { identity } : {}),
     expires: { min: cfg.softswitch.expires.minSeconds, max: cfg.softswitch.expires.maxSeconds, default: cfg.softswitch.expires.defaultSeconds },
     aucTimeoutMs: cfg.softswitch.auc.timeoutMs,
+    reportLagSec: cfg.softswitch.reportLagSeconds,
     aucMaxInFlight: cfg.overload.softswitchAucInFlight,
     digestAlgorithms: cfg.softswitch.digestAlgorithms,
     digestMaxNonces: cfg.softswitch.digestMaxNonces,

@@ -89,6 +89,8 @@ export interface SoftswitchOptions {
   aucMaxInFlight?: number;
   /** Retry-After on 503 (default 5). */
   retryAfterSec?: number;
+  /** How far the AuC's record of an unchanged binding may lag before a refresh is reported (softswitch.reportLagSeconds; default 0: every refresh). */
+  reportLagSec?: number;
   /** Digest nonce lifetime (default 300). */
   digestNonceTtlSec?: number;
   /** Digest challenges, most preferred first (default ['SHA-256', 'MD5']; sipp 3.6 needs MD5 first). */
@@ -172,6 +174,8 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
     ...(direct ? { direct } : {}),
     pskSessions,
     retryAfterSec: o.retryAfterSec ?? 5,
+    reportLagSec: o.reportLagSec ?? 0,
+    onUnreported: (protocol, mechanism) => metrics.registrationAccepted(protocol, mechanism),
     ...(o.logger ? { logger: o.logger } : {}),
   });
 

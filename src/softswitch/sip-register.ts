@@ -19,8 +19,18 @@ import type { SipBinding } from '../store/bindings.js';
 import { chosenSecurityServer, encodeS5, encodeS6, encodeS9, encodeS10, isS7, readS1, readS7, readS8, SIP_FIELD } from '../adapters/sip/ks1-sip.js';
 import { warningValue } from '../sip/proxy/warning.js';
 import { isRedisUnavailable } from '../store/redis/client.js';
+import { RefreshReports, type RefreshReport } from './refresh-reports.js';
 
 type Headers = Array<[string, string]>;
+
+interface ReportOptions {
+  idsp: string;
+  mechanism: string;
+  /** The binding the flow reported itself (KS1 s11 with its Rand). */
+  reported?: string;
+  /** Report every binding, refreshes too (a Digest success that must clear failures at the AuC). */
+  mustReport?: boolean;
+}
 
 export interface SoftswitchSipOptions {
   /** Digest realm, and the Warning agent. */
@@ -38,6 +48,14 @@ export interface SoftswitchSipOptions {
   pskSessions: Map<string, SessionKeys>;
   /** Retry-After on 503. */
   retryAfterSec: number;
+  /**
+   * How far the AuC's recorded expiry of an unchanged binding may lag the
+   * binding's before a refresh is reported again (docs/auc.md, "Refresh
+   * reports"); 0 or absent: every refresh is reported.
+   */
+  reportLagSec?: number;
+  /** A registration accepted whose report to the AuC was spared (the metrics count it as a reported one). */
+  onUnreported?: (protocol: 'sip', mechanism: string) => void;
   logger?: Logger;
 }
 
@@ -55,6 +73,8 @@ export interface SoftswitchSipStats {
   refreshesWithoutChallenge: number;
   pksStripped: number;
   reportFailures: number;
+  /** Refreshes of an unchanged binding not reported to the AuC (its record lags by less than the bound). */
+  refreshesNotReported: number;
   /** REGISTERs for an IDc the AuC refused (unknown, disabled, locked, no SIP password): answered as a wrong credential, logged with the reason. */
   refusedIdentities: number;
 }
@@ -76,12 +96,14 @@ export class SoftswitchRegisterHandler {
   readonly #selfId: string;
   readonly st: SoftswitchSipStats = {
     registers: 0, ok: 0, challenges: 0, badRequests: 0, forbidden: 0, unavailable: 0, outOfOrder: 0,
-    digestFailures: 0, ks1Failures: 0, ks1Rechallenges: 0, refreshesWithoutChallenge: 0, pksStripped: 0, reportFailures: 0, refusedIdentities: 0,
+    digestFailures: 0, ks1Failures: 0, ks1Rechallenges: 0, refreshesWithoutChallenge: 0, pksStripped: 0, reportFailures: 0, refreshesNotReported: 0, refusedIdentities: 0,
   };
+  readonly #reports: RefreshReports;
 
   constructor(o: SoftswitchSipOptions) {
     this.#o = o;
     this.#selfId = o.direct?.idsp ?? o.realm;
+    this.#reports = new RefreshReports((o.reportLagSec ?? 0) * 1000);
   }
 
   /** The stack's onRequest. */
@@ -233,7 +255,7 @@ export class SoftswitchRegisterHandler {
   }
 
   /** Applies the plan and answers 200 (or 500 when the Call-ID/CSeq order forbids it). */
-  async #commit(r: Req, report: { idsp: string; mechanism: string; reported?: string }, extra: Headers = []): Promise<boolean> {
+  async #commit(r: Req, report: ReportOptions, extra: Headers = []): Promise<boolean> {
     let res;
     try {
       res = await this.#o.registrar.apply(r.plan);
@@ -248,7 +270,7 @@ export class SoftswitchRegisterHandler {
       this.#outOfOrder(r);
       return false;
     }
-    await this.#report(r, res.added, res.removed, report);
+    await this.#report(r, res.added, res.removed, res.before, report);
     this.st.ok++;
     const headers: Headers = this.#o.registrar.contactHeaders(res.live).map((c): [string, string] => ['Contact', c]);
     headers.push(['Date', new Date().toUTCString()], ...extra);
@@ -256,15 +278,41 @@ export class SoftswitchRegisterHandler {
     return true;
   }
 
-  /** s11 for new bindings (bar the one the flow already reported), de-registration for removed ones. */
-  async #report(r: Req, added: SipBinding[], removed: SipBinding[], o: { idsp: string; mechanism: string; reported?: string }): Promise<void> {
+  /**
+   * s11 for new and changed bindings (bar the one the flow already reported), and for refreshes unless
+   * the AuC's record may lag (RefreshReports); de-registration for removed ones.
+   */
+  async #report(r: Req, added: SipBinding[], removed: SipBinding[], before: readonly SipBinding[], o: ReportOptions): Promise<void> {
     const auc = this.#o.auc;
+    const reports = this.#reports;
     const calls: Promise<void>[] = [];
+    const now = this.#o.registrar.now();
     for (const b of added) {
-      if (b.contact === o.reported) continue;
-      calls.push(auc.registered({ idc: r.aor, idsp: o.idsp, ipc: r.ipc, protocol: 'sip', contact: b.contact, mechanism: o.mechanism, expiresAt: b.expiresAt }));
+      if (b.contact === o.reported) {
+        reports.forget(b.aor, b.contact);
+        continue;
+      }
+      const sent: RefreshReport = { idsp: o.idsp, ipc: r.ipc, mechanism: o.mechanism };
+      if (!o.mustReport && reports.spare(b, before, sent, now)) {
+        reports.spared(b);
+        this.st.refreshesNotReported++;
+        this.#o.onUnreported?.('sip', o.mechanism);
+        continue;
+      }
+      calls.push(
+        auc.registered({ idc: r.aor, idsp: o.idsp, ipc: r.ipc, protocol: 'sip', contact: b.contact, mechanism: o.mechanism, expiresAt: b.expiresAt }).then(
+          () => reports.reported(b, sent),
+          (err: unknown) => {
+            reports.forget(b.aor, b.contact);
+            throw err;
+          },
+        ),
+      );
     }
-    for (const b of removed) calls.push(auc.deregistered({ idc: b.aor, idsp: b.idsp || this.#selfId, protocol: 'sip', contact: b.contact }));
+    for (const b of removed) {
+      reports.forget(b.aor, b.contact);
+      calls.push(auc.deregistered({ idc: b.aor, idsp: b.idsp || this.#selfId, protocol: 'sip', contact: b.contact }));
+    }
     const results = await Promise.allSettled(calls);
     const failed = results.filter((x) => x.status === 'rejected').length;
     if (failed) {
@@ -288,7 +336,10 @@ export class SoftswitchRegisterHandler {
   async expired(gone: SipBinding[]): Promise<void> {
     const results = await Promise.allSettled(gone.map((b) => this.#o.auc.deregistered({ idc: b.aor, idsp: b.idsp || this.#selfId, protocol: 'sip', contact: b.contact })));
     this.st.reportFailures += results.filter((x) => x.status === 'rejected').length;
-    for (const b of gone) this.#forgetPsk(b.aor, [b]);
+    for (const b of gone) {
+      this.#reports.forget(b.aor, b.contact);
+      this.#forgetPsk(b.aor, [b]);
+    }
   }
 
   #binding(r: Req): Binding {
@@ -472,6 +523,7 @@ export class SoftswitchRegisterHandler {
       return this.#digestChallenge(r.ctx, false);
     }
     this.#withAuth(r, idsp, '');
-    await this.#commit(r, { idsp: reportIdsp, mechanism: '' });
+    // A success clears the IDc's failures at the AuC only by a report (on this answer's grant): then even a refresh is reported.
+    await this.#commit(r, { idsp: reportIdsp, mechanism: '', mustReport: h.failuresPending !== false });
   }
 }

@@ -127,9 +127,11 @@ describeEngines('AuC core', (ctx) => {
 
   it('gives Digest HA1 for the whole AoR or its user part, never the password', async () => {
     const md5 = await auc.digest({ idc, username: 'alice', realm: 'lab.example', algorithm: 'MD5' });
-    expect(md5).toEqual({ ok: true, ha1: createHash('md5').update('alice:lab.example:secret pw').digest('hex') });
+    // the answer says whether a success must be reported to clear failures (docs/auc.md, "Refresh reports")
+    const pending = (await store.failures.get(idc)) !== undefined;
+    expect(md5).toEqual({ ok: true, ha1: createHash('md5').update('alice:lab.example:secret pw').digest('hex'), failuresPending: pending });
     const sha = await auc.digest({ idc, username: idc, realm: 'lab.example', algorithm: 'SHA-256' });
-    expect(sha).toEqual({ ok: true, ha1: createHash('sha256').update(`${idc}:lab.example:secret pw`).digest('hex') });
+    expect(sha).toEqual({ ok: true, ha1: createHash('sha256').update(`${idc}:lab.example:secret pw`).digest('hex'), failuresPending: pending });
     expect((await auc.digest({ idc, username: 'bob', realm: 'lab.example', algorithm: 'MD5' })).ok).toBe(false);
     await store.terminals.create('nopw@lab.example', randomBytes(32));
     expect(await auc.digest({ idc: 'nopw@lab.example', username: 'nopw', realm: 'r', algorithm: 'MD5' })).toEqual({ ok: false, reason: 'no-sip-password' });

@@ -80,8 +80,10 @@ export function vectorAcceptAttributes(v: AuthVector): Attribute[] {
   ];
 }
 
-export function digestAcceptAttributes(ha1: string): Attribute[] {
-  return [ks('Keyswitch-Digest-HA1', ha1, true)];
+export function digestAcceptAttributes(ha1: string, failuresPending?: boolean): Attribute[] {
+  const out = [ks('Keyswitch-Digest-HA1', ha1, true)];
+  if (failuresPending !== undefined) out.push(ks('Keyswitch-Failures-Pending', failuresPending ? 'Yes' : 'No'));
+  return out;
 }
 
 export function rejectAttributes(reason: WireRejectReason | undefined, retryAfterSeconds?: number, message?: string): Attribute[] {

@@ -142,7 +142,9 @@ export class RadiusAucClient implements AucService {
     }
     const ha1 = revealVendor(a.packet, KsAttr.DigestHa1, a.secret, a.requestAuthenticator);
     if (!ha1) this.protocolError('Access-Accept lacks Keyswitch-Digest-HA1');
-    return { ok: true, ha1: ha1.toString('utf8') };
+    const pending = vendorEnum(a.packet, 'Keyswitch-Failures-Pending');
+    // Only an explicit No spares the report (an AuC that does not say is asked to clear every time).
+    return { ok: true, ha1: ha1.toString('utf8'), ...(pending === 'No' ? { failuresPending: false } : pending === 'Yes' ? { failuresPending: true } : {}) };
   }
 
   async registered(r: RegistrationReport): Promise<void> {

@@ -166,7 +166,7 @@ export async function startRadiusAucServer(o: RadiusAucServerOptions): Promise<R
       if (!r) return undefined;
       if (!r.ok) return reject(req, rejectAttributes(r.reason, r.retryAfterSeconds));
       c.accessAccepts++;
-      return answer(req, RadiusCode.AccessAccept, digestAcceptAttributes(r.ha1));
+      return answer(req, RadiusCode.AccessAccept, digestAcceptAttributes(r.ha1, r.failuresPending));
     }
 
     const idsp = stringAttr(req, 'NAS-Identifier');

@@ -45,6 +45,9 @@ export interface ChallengeStore {
   readonly size: number;
 }
 
+/** Unused Digest grants kept per (IDc, requester), the oldest dropped first (the Redis store's bound too). */
+export const MAX_GRANTS = 64;
+
 /** Default bound: 60 s of challenges at 5,000 registrations/s. */
 export const MAX_CHALLENGES = 300_000;
 
@@ -122,10 +125,13 @@ export class MemoryChallengeStore implements ChallengeStore {
   }
 
   async grantDigest(idc: string, requester: string, expiresAt: number): Promise<void> {
+    const gk = idc + '\0' + requester;
+    // A refresh the softswitch does not report leaves its grant unused until it expires; past the bound the oldest goes (as in Redis).
+    const held = this.#grants.get(gk);
+    if (held && held.length >= MAX_GRANTS) this.#drop(held[0]!);
     // Its key is no Rand ('.' is not base64url) and never leaves this store: a serial does (a random one cost a trip into OpenSSL per Digest).
     const key = `dg.${++this.#grantSerial}`;
     this.#insert({ rand: key, idc, idsp: '', createdAt: this.now(), expiresAt, used: false, requester, kind: 'digest' });
-    const gk = idc + '\0' + requester;
     const list = this.#grants.get(gk);
     if (list) list.push(key);
     else this.#grants.set(gk, [key]);
