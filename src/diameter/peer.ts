@@ -224,11 +224,12 @@ export class DiameterPeer extends EventEmitter {
 
   private write(bytes: Buffer): void {
     if (this.state === 'closed' || !this.socket.writable) return;
-    // Messages written in the same tick leave in one segment: many in flight cost one syscall.
+    // Messages written in the same turn of the event loop leave in one writev: under load every datagram or answer
+    // that reaches a role is a callback of its own, so a tick (nextTick) held one message and each cost a syscall.
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
-      process.nextTick(() => {
+      setImmediate(() => {
         this.corked = false;
         this.socket.uncork();
       });
