@@ -116,6 +116,16 @@ async function stop(child: ChildProcess): Promise<void> {
   await done;
 }
 
+/** write(2)/writev(2) calls a process has made (syscw of /proc/<pid>/io); NaN where unreadable. */
+function writeSyscalls(pid: number): number {
+  try {
+    const m = /syscw:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
 function rssKiB(pid: number): number {
   const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : NaN;
@@ -225,12 +235,15 @@ try {
       // CPU per registration of each role (utime + stime from /proc, all threads), over the timed runs only
       const rolePids = [['auc', aucPid], ['softswitch', softswitch.pid!], ['sbc', sbc.pid!]] as const;
       const cpu0 = rolePids.map(([, pid]) => cpuSeconds([pid]));
+      const syscw0 = rolePids.map(([, pid]) => writeSyscalls(pid));
       const self0 = process.cpuUsage();
       for (let r = 0; r < runs; r++) results.push(await drive(reg.one, terminals.slice(0, count), concurrency));
       const done = results.reduce((a, x) => a + count - x.failed, 0);
       const selfUs = process.cpuUsage(self0);
       const cpuMs = rolePids.map(([name, pid], i) => `${name} ${(((cpuSeconds([pid]) - cpu0[i]!) * 1000) / done).toFixed(2)}`);
       cpuMs.push(`bench ${((selfUs.user + selfUs.system) / 1000 / done).toFixed(2)}`);
+      // write/writev system calls (TCP: the Diameter link; UDP sends are sendmsg and not counted here) per registration
+      const writes = rolePids.map(([name, pid], i) => `${name} ${((writeSyscalls(pid) - syscw0[i]!) / done).toFixed(1)}`);
       const best = median(results.map((x) => x.perSec));
       const mid = results.find((x) => x.perSec === best)!;
       const half = await drive(reg.one, terminals.slice(0, count), concurrency, best / 2);
@@ -238,7 +251,7 @@ try {
         `KS1 ${proto.padEnd(4)} AuC over ${aucProto.padEnd(8)} ${fmt(best).padStart(6)} reg/s  p50 ${mid.p50.toFixed(1)} ms  p99 ${mid.p99.toFixed(1)} ms` +
           `  | at ${fmt(best / 2)}/s: p50 ${half.p50.toFixed(1)} ms p99 ${half.p99.toFixed(1)} ms` +
           `  | failed ${results.reduce((a, x) => a + x.failed, 0) + half.failed}` +
-          `  | CPU ms/reg ${cpuMs.join(' + ')}`,
+          `  | CPU ms/reg ${cpuMs.join(' + ')}  | write syscalls/reg ${writes.join(', ')}`,
       );
       if (args.reasons && failureReasons.size) {
         for (const [why, n] of [...failureReasons].sort((a, b) => b[1] - a[1])) console.log(`  ${String(n).padStart(6)} × ${why}`);
