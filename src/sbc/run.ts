@@ -64,6 +64,8 @@ export interface StartSbcOptions {
     noAnswerMs?: number;
     /** With several: how often a softswitch marked down is pinged with OPTIONS (default 5000 ms; 0: never, it comes back when it answers a request). */
     probeMs?: number;
+    /** Timer C of an INVITE forwarded to the softswitch (RFC 3261 §16.8; default 181000 ms, `sbc.timerCSeconds`). */
+    timerCMs?: number;
   };
   /**
    * Key shared with the softswitch: every request sent to it is signed (P-KS-Link,
@@ -359,7 +361,7 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
     softswitches.start();
     const sides = new SbcSides({
       core, failures, metrics, logger: o.logger, tryingAfterMs: timers.T2,
-      link: { stack: coreStack, transport: coreTransport, softswitches, noAnswerMs },
+      link: { stack: coreStack, transport: coreTransport, softswitches, noAnswerMs, timerCMs: o.softswitch.timerCMs ?? 181_000 },
     });
     const calls = new SbcCalls({ sides, guard, untrusted: () => untrustedStack, signer, contacts, dialogs, own, metrics });
     proxy = new SbcSipProxy({

@@ -28,6 +28,8 @@ export interface CoreLink {
   softswitches: SoftswitchPool;
   /** With several softswitches: a request with no answer at all after this long goes to the next one. */
   noAnswerMs: number;
+  /** Timer C of an INVITE to the core (RFC 3261 §16.8): no final this long after its last provisional, it is cancelled and the terminal answered 408. */
+  timerCMs?: number | undefined;
 }
 
 export interface SbcSipCounters {
@@ -120,7 +122,7 @@ export class SbcSides {
           return true;
         },
       } : {}),
-      ...(fwd.method !== 'INVITE' ? { tryingAfterMs: this.#d.tryingAfterMs } : {}),
+      ...(fwd.method !== 'INVITE' ? { tryingAfterMs: this.#d.tryingAfterMs } : { timerCMs: this.link.timerCMs }),
       upstream: (res, br) => {
         if (br === undefined) return this.reply(ctx, res, rec); // our own 100 Trying
         if (res.status >= 200) return; // the final (and its retransmissions) goes by the caller

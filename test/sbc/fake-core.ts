@@ -20,6 +20,8 @@ export interface FakeCore {
   locations: Map<string, Location>;
   /** Answer every request this much later (a slow core). */
   delayMs: number;
+  /** When set, takes every request but REGISTER instead of the core's own handling (a core that misbehaves). */
+  calls: ((req: SipRequest, ctx: ServerContext) => void) | undefined;
   close(): Promise<void>;
 }
 
@@ -32,6 +34,7 @@ export interface Location {
 export async function startFakeCore(o: { transport?: 'udp' | 'tcp'; idsp: string; ksp: Buffer; expires?: number; route?: boolean }): Promise<FakeCore> {
   const locations = new Map<string, Location>();
   let delayMs = 0;
+  let calls: FakeCore['calls'];
   const auc = new FakeAuc(Date.now, randomBytes);
   auc.proxies.set(o.idsp, o.ksp);
   const flow = new SoftswitchFlow({ auc });
@@ -45,6 +48,7 @@ export async function startFakeCore(o: { transport?: 'udp' | 'tcp'; idsp: string
       seen.push(req);
       if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
       if (req.method !== 'REGISTER') {
+        if (calls) return calls(req, ctx);
         if (o.route) return routeCall(req, ctx);
         return void ctx.respond(200, undefined, { toTag: 'core' });
       }
@@ -114,6 +118,9 @@ export async function startFakeCore(o: { transport?: 'udp' | 'tcp'; idsp: string
     port: t.port, auc, stack, seen, locations, close: () => stack.close(),
     set delayMs(ms: number) {
       delayMs = ms;
+    },
+    set calls(fn: FakeCore['calls']) {
+      calls = fn;
     },
   };
 }

@@ -24,7 +24,7 @@ export interface Lab {
   close(): Promise<void>;
 }
 
-export async function startLab(o: { coreTransport?: 'udp' | 'tcp'; sbc?: Partial<StartSbcOptions>; coreExpires?: number; route?: boolean } = {}): Promise<Lab> {
+export async function startLab(o: { coreTransport?: 'udp' | 'tcp'; sbc?: Partial<StartSbcOptions>; coreExpires?: number; route?: boolean; timerCMs?: number } = {}): Promise<Lab> {
   const dir = mkdtempSync(join(tmpdir(), 'ks-sbc-'));
   const ksp = randomBytes(32);
   const core = await startFakeCore({ idsp: IDSP, ksp, ...(o.coreTransport ? { transport: o.coreTransport } : {}), ...(o.coreExpires ? { expires: o.coreExpires } : {}), ...(o.route ? { route: true } : {}) });
@@ -32,7 +32,7 @@ export async function startLab(o: { coreTransport?: 'udp' | 'tcp'; sbc?: Partial
     idsp: IDSP,
     ksp,
     untrusted: { host: '127.0.0.1', udpPort: 0, tcpPort: 0, tlsPort: 0, tlsPskPort: 0 },
-    softswitch: { host: '127.0.0.1', port: core.port, transport: o.coreTransport ?? 'udp' },
+    softswitch: { host: '127.0.0.1', port: core.port, transport: o.coreTransport ?? 'udp', ...(o.timerCMs !== undefined ? { timerCMs: o.timerCMs } : {}) },
     tls: { dataDir: dir },
     timers: FAST,
     ...o.sbc,
