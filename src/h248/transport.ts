@@ -126,7 +126,6 @@ export class H248Endpoint {
   readonly #t: TransportTimers;
   readonly #out = new Map<string, Outstanding>();
   readonly #cache = new Map<string, CacheEntry>();
-  readonly #sweeper: NodeJS.Timeout;
   #nextTid = randomInt(1, 0x7fffffff);
   #closed = false;
   readonly #stats = { received: 0, malformed: 0, rejected: 0, requests: 0, duplicates: 0, pendingSent: 0, pendingReceived: 0, retransmissions: 0, timeouts: 0, acksReceived: 0, strayReplies: 0, sendErrors: 0 };
@@ -139,7 +138,31 @@ export class H248Endpoint {
     this.#t = { ...DEFAULT_TIMERS, ...o.timers };
     socket.on('message', (buf, rinfo) => this.#onDatagram(buf, rinfo));
     socket.on('error', (err) => this.#o.onEvent?.('socket-error', { message: err.message }));
-    this.#sweeper = setInterval(() => this.#sweep(), 1000).unref();
+    H248Endpoint.#track(this);
+  }
+
+  /**
+   * One timer sweeps the reply caches of every open endpoint: the SBC opens an
+   * endpoint per gateway toward the softswitch, and an interval each was
+   * thousands of timers firing every second.
+   */
+  static readonly #live = new Set<H248Endpoint>();
+  static #sweeper: NodeJS.Timeout | undefined;
+
+  static #track(ep: H248Endpoint): void {
+    H248Endpoint.#live.add(ep);
+    H248Endpoint.#sweeper ??= setInterval(() => {
+      const now = Date.now();
+      for (const e of H248Endpoint.#live) e.#sweep(now);
+    }, 1000).unref();
+  }
+
+  static #untrack(ep: H248Endpoint): void {
+    H248Endpoint.#live.delete(ep);
+    if (H248Endpoint.#live.size === 0 && H248Endpoint.#sweeper) {
+      clearInterval(H248Endpoint.#sweeper);
+      H248Endpoint.#sweeper = undefined;
+    }
   }
 
   /** Binds a UDP socket (IPv4 or IPv6 by the host's form) and starts an endpoint on it. */
@@ -343,15 +366,25 @@ export class H248Endpoint {
       });
   }
 
-  #sweep(): void {
-    const now = Date.now();
-    for (const [key, e] of this.#cache) if (e.done && e.expiresAt <= now) this.#cache.delete(key);
+  /**
+   * Drops answered requests past their time. The cache is in arrival order and
+   * every answer is kept equally long, so the scan stops at the first answer
+   * still to keep (one answered after later arrivals holds those back until it
+   * goes, a handler's time at most) instead of walking the whole cache — 30 s
+   * of a busy relay's requests, every second, stalling its event loop.
+   */
+  #sweep(now: number): void {
+    for (const [key, e] of this.#cache) {
+      if (!e.done) continue;
+      if (e.expiresAt > now) break;
+      this.#cache.delete(key);
+    }
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#sweeper);
+    H248Endpoint.#untrack(this);
     for (const [key, o] of this.#out) this.#finish(key, o, { ok: false, kind: 'closed' });
     for (const e of this.#cache.values()) clearTimeout(e.pendingTimer);
     this.#cache.clear();
