@@ -274,7 +274,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
     const done = completedServers.size > 0 ? completedServers.get(key) : undefined;
     if (done) {
       st.retransmissionsAbsorbed++;
-      done.transport.send(done.bytes, done.dest).catch(() => st.transportErrors++);
+      done.transport.send(Buffer.from(done.text, 'latin1'), done.dest).catch(() => st.transportErrors++);
       return;
     }
     if (req.method === 'CANCEL' && opts.cancelFromSameFlow && !cancelFromInviteFlow(req, src, via)) {

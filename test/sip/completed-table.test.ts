@@ -22,14 +22,14 @@ it('a stored answer lives exactly its time, whether or not the sweep has run, an
   t = 20_000;
   table.add('b', Buffer.from('B'), transport, { address: '127.0.0.1', port: 2 });
   t = 31_999;
-  expect(table.get('a')?.bytes.toString()).toBe('A');
+  expect(table.get('a')?.text).toBe('A');
   // the sweep for 'a' runs; 'b' (stored 20 s later) still answers until its own 32 s
   t = 32_000;
   vi.advanceTimersByTime(32_000);
   expect(table.size).toBe(1);
   expect(table.get('a')).toBeUndefined();
   t = 51_999;
-  expect(table.get('b')?.bytes.toString()).toBe('B');
+  expect(table.get('b')?.text).toBe('B');
   // past its time before any sweep: gone for a lookup already
   t = 52_000;
   expect(table.get('b')).toBeUndefined();
@@ -52,6 +52,14 @@ it('the sweep takes expired entries only, and the table is bounded by what one l
   expect(table.has('k4000')).toBe(false);
   table.clear();
   expect(table.size).toBe(0);
+});
+
+it('the stored answer gives back every byte as sent (a UTF-8 display name, any octet)', () => {
+  const table = new CompletedServers(32_000, () => 0);
+  const bytes = Buffer.concat([Buffer.from('SIP/2.0 200 OK\r\nTo: "Jürgen" <sip:j@lab.example>\r\n'), Buffer.from([0, 0x7f, 0x80, 0xc3, 0xff])]);
+  table.add('k', bytes, transport, { address: '127.0.0.1', port: 1 });
+  expect(Buffer.from(table.get('k')!.text, 'latin1').equals(bytes)).toBe(true);
+  table.clear();
 });
 
 const stacks: SipStack[] = [];

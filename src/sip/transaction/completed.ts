@@ -7,8 +7,8 @@
  * for Timer J, and what each one kept alive was the GC's largest steady cost
  * (docs/performance.md, "SBC (session 6)").
  *
- * Every entry of a table lives as long, so insertion order is expiry order: the sweep takes
- * from the head of the Map. It runs at most once per `SWEEP_MS`; a lookup treats an entry
+ * Every entry of a table lives as long and is added once, so insertion order is expiry order:
+ * the sweep takes from the head of the Map. It runs at most once per `SWEEP_MS`; a lookup treats an entry
  * past its time as gone, so the sweep's lateness never lengthens a timer.
  */
 import type { Destination, SipTransport } from '../transport/types.js';
@@ -16,8 +16,12 @@ import type { Destination, SipTransport } from '../transport/types.js';
 const SWEEP_MS = 1000;
 
 export interface CompletedAnswer {
-  /** The final response as sent (a buffer of its own: a pool slice would pin the pool). */
-  readonly bytes: Buffer;
+  /**
+   * The final response as sent, its bytes as a latin1 string (byte for byte): one heap object
+   * with no pointers, where a Buffer of its own is an ArrayBuffer with a backing store that
+   * every GC's array-buffer sweep visits, tens of thousands of them kept for Timer J.
+   */
+  readonly text: string;
   readonly transport: SipTransport;
   readonly dest: Destination;
   readonly until: number;
@@ -34,9 +38,9 @@ export class CompletedServers {
     return this.#entries.size;
   }
 
+  /** `key` is new (a request whose key is here is absorbed, not made a transaction). */
   add(key: string, bytes: Buffer, transport: SipTransport, dest: Destination): void {
-    this.#entries.delete(key);
-    this.#entries.set(key, { bytes, transport, dest, until: this.now() + this.lifeMs });
+    this.#entries.set(key, { text: bytes.toString('latin1'), transport, dest, until: this.now() + this.lifeMs });
     if (!this.#timer) this.#schedule();
   }
 
@@ -87,8 +91,8 @@ export class CompletedClients {
     return this.#until.size;
   }
 
+  /** `key` is new (a fresh branch). */
   add(key: string): void {
-    this.#until.delete(key);
     this.#until.set(key, this.now() + this.lifeMs);
     if (!this.#timer) this.#schedule();
   }

@@ -110,8 +110,18 @@ export class ServerTransaction {
     }
     this.finalResponse = res;
     this.#answered = true;
-    this.last = ownBytes(buf);
     this.transmit(buf);
+    if (!this.isInvite && !this.transport.reliable && this.transport.keep) {
+      // the table answers retransmissions from now on (it keeps its own copy); this object is done (its state stays 'completed')
+      this.state = 'completed';
+      this.finalResponse = undefined;
+      this.#request = undefined;
+      this.last = undefined;
+      this.#ended();
+      this.transport.keep(this.key, buf);
+      return true;
+    }
+    this.last = ownBytes(buf);
     const T1 = this.t.T1;
     if (this.isInvite && s < 300) {
       this.state = 'accepted';
@@ -129,13 +139,7 @@ export class ServerTransaction {
       // later tick, so an identical request on another connection (a replay) is a new
       // request and not a "retransmission" answered over a connection that is gone.
       if (this.transport.reliable) this.terminate();
-      else if (this.transport.keep) {
-        // the table answers retransmissions from now on; this object is done (its state stays 'completed')
-        const last = this.last!;
-        this.last = undefined;
-        this.#ended();
-        this.transport.keep(this.key, last);
-      } else this.timers.start('J', 64 * T1, () => this.terminate());
+      else this.timers.start('J', 64 * T1, () => this.terminate());
     }
     return true;
   }
