@@ -38,6 +38,8 @@ SBC's memory per registered terminal.
   --digest-rate LIST  sipp offered rates (default 3500,400)
   --reasons           print why KS1 registrations failed, counted
   --cpu-prof DIR      each role under node --cpu-prof, profiles into DIR
+  --trace PREFIX      the half-rate run's registrations, one line each (start ms, latency ms),
+                      into PREFIX-<proto>-<auc>.txt: a tail of stalls shows as bursts ending at one instant
   -h, --help          this text
 `;
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
@@ -59,6 +61,7 @@ const { values: args } = parseArgs({
     reasons: { type: 'boolean', default: false },
     /** Start each role under `node --cpu-prof` writing its profile into this directory (bench/cpuprofile-summary.ts reads them). */
     'cpu-prof': { type: 'string' },
+    trace: { type: 'string' },
   },
 });
 const protos = args.proto.split(',');
@@ -193,6 +196,8 @@ function gatewayRegistrar(proto: 'mgcp' | 'h248'): { one: One; close(): Promise<
   };
 }
 
+const trace: string[] = [];
+
 /** Registers `list` with at most `conc` in flight, optionally paced at `rate`/s; returns throughput and latencies. */
 async function drive(one: One, list: { idc: string; kc: Buffer }[], conc: number, rate?: number) {
   const lat: number[] = [];
@@ -209,7 +214,11 @@ async function drive(one: One, list: { idc: string; kc: Buffer }[], conc: number
         if (wait > 1) await new Promise((r) => setTimeout(r, wait));
       }
       const s = performance.now();
-      if (await one(list[i]!)) lat.push(performance.now() - s);
+      if (await one(list[i]!)) {
+        const ms = performance.now() - s;
+        lat.push(ms);
+        if (rate && args.trace) trace.push(`${(s - t0).toFixed(1)} ${ms.toFixed(1)}`);
+      }
       else failed++;
     }
   };
@@ -247,6 +256,7 @@ try {
       const best = median(results.map((x) => x.perSec));
       const mid = results.find((x) => x.perSec === best)!;
       const half = await drive(reg.one, terminals.slice(0, count), concurrency, best / 2);
+      if (args.trace) writeFileSync(`${args.trace}-${proto}-${aucProto}.txt`, trace.splice(0).join('\n') + '\n');
       console.log(
         `KS1 ${proto.padEnd(4)} AuC over ${aucProto.padEnd(8)} ${fmt(best).padStart(6)} reg/s  p50 ${mid.p50.toFixed(1)} ms  p99 ${mid.p99.toFixed(1)} ms` +
           `  | at ${fmt(best / 2)}/s: p50 ${half.p50.toFixed(1)} ms p99 ${half.p99.toFixed(1)} ms` +
