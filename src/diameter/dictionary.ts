@@ -199,6 +199,7 @@ export const KS_AVPS: readonly AvpDef[] = [
   ks(11, 'KS-Reject-Reason', 'Enumerated'),
   ks(12, 'KS-Locked', 'Enumerated'),
   ks(13, 'KS-Rand', 'OctetString'),
+  ks(14, 'KS-Failures-Pending', 'Enumerated'),
 ];
 
 export const BASE_COMMANDS: readonly CommandDef[] = [

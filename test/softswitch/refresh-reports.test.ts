@@ -10,6 +10,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Auc } from '../../src/auc/auc.js';
+import { DiameterAucClient } from '../../src/adapters/diameter/auc-client.js';
+import { startDiameterAucServer } from '../../src/adapters/diameter/auc-server.js';
 import { RadiusAucClient } from '../../src/adapters/radius/auc-client.js';
 import { startRadiusAucServer, type RadiusAucServer } from '../../src/adapters/radius/auc-server.js';
 import { AucUnavailableError } from '../../src/contracts/auc.js';
@@ -243,5 +245,36 @@ describeEngines('RADIUS AuC: the Digest answer says whether failures are pending
     await expect(client.failed({ idc: PHONE, idsp: 'keyswitch-softswitch' })).rejects.toBeInstanceOf(AucUnavailableError);
     expect(server.stats().droppedUnboundReport).toBe(dropped + 1);
     expect((await store.failures.get(PHONE))?.count).toBe(2);
+  });
+});
+
+describeEngines('Diameter AuC: the Digest answer (MAA) says whether failures are pending', (ctx) => {
+  let store: Store;
+  let close: () => Promise<void>;
+  let client: DiameterAucClient;
+  beforeAll(async () => {
+    store = await ctx.open();
+    await store.terminals.create(PHONE, randomBytes(32), PASSWORD);
+    const auc = new Auc(store, { challengeTtlSeconds: 30, lockout: { threshold: 5, windowSeconds: 3600, baseSeconds: 30, maxSeconds: 300 } });
+    const server = await startDiameterAucServer({ host: '127.0.0.1', port: 0, originHost: 'auc1.lab.example', originRealm: 'lab.example', service: auc, peers: [{ originHost: 'ss1.lab.example', addresses: ['127.0.0.1'] }] });
+    close = () => server.close();
+    client = new DiameterAucClient({ peers: [{ host: '127.0.0.1', port: server.port }], originHost: 'ss1.lab.example', originRealm: 'lab.example', destinationRealm: 'lab.example' });
+    expect(await client.ready(3000)).toBe(true);
+  });
+  afterAll(async () => {
+    await client.close();
+    await close();
+    await store.close();
+    await ctx.cleanup();
+  });
+  const ask = () => client.digest({ idc: PHONE, username: '2000', realm: 'lab.example', algorithm: 'MD5' });
+
+  it('No, then Yes after a failure, then No once a success report cleared it', async () => {
+    expect(await ask()).toEqual({ ok: true, ha1: md5(`2000:lab.example:${PASSWORD}`), failuresPending: false });
+    expect(await client.failed({ idc: PHONE, idsp: 'keyswitch-softswitch' })).toEqual({ locked: false });
+    expect(await ask()).toMatchObject({ ok: true, failuresPending: true });
+    await client.registered({ idc: PHONE, idsp: 'keyswitch-softswitch', ipc: '127.0.0.1', protocol: 'sip', contact: 'sip:2000@192.0.2.50:5060', mechanism: '', expiresAt: Date.now() + 3600_000 });
+    expect(await store.failures.get(PHONE)).toBeUndefined();
+    expect(await ask()).toMatchObject({ ok: true, failuresPending: false });
   });
 });

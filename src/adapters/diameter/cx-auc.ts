@@ -203,6 +203,7 @@ export function maaDigest(req: DigestRequest, r: DigestResult): CxRefusal {
         avp('SIP-Authentication-Scheme', SCHEME_DIGEST),
         avp('SIP-Digest-Authenticate', [avp('Digest-Realm', req.realm), avp('Digest-Algorithm', req.algorithm), avp('Digest-HA1', r.ha1)]),
       ]),
+      ...(r.failuresPending === undefined ? [] : [avp('KS-Failures-Pending', r.failuresPending ? 1 : 0)]),
     ],
   };
 }
@@ -266,7 +267,9 @@ export function readMaaDigest(m: DiameterMessage): Read<DigestResult> {
     const dig = item && getGroup(item, 'SIP-Digest-Authenticate');
     const ha1 = dig && getString(dig, 'Digest-HA1');
     if (!ha1) return { ok: false, problem: 'MAA lacks Digest-HA1' };
-    return { ok: true, value: { ok: true, ha1 } };
+    // An AuC that does not say is taken to hold failures: the softswitch then reports every success.
+    const pending = getNumber(m.avps, 'KS-Failures-Pending');
+    return { ok: true, value: { ok: true, ha1, ...(pending === 0 ? { failuresPending: false } : pending === 1 ? { failuresPending: true } : {}) } };
   }
   const rej = readReject(m);
   if (rej) return { ok: true, value: { ok: false, ...rej } };
