@@ -116,6 +116,10 @@ interface CacheEntry {
 }
 
 const ACK_RANGE_MAX = 1024;
+/** Peers with replies to acknowledge, ids per peer, and how long an ack waits for a reply to ride on. */
+const MAX_ACK_PEERS = 10_000;
+const MAX_ACKS_PER_MESSAGE = 32;
+const ACK_HOLD_MS = 5000;
 
 export class H248Endpoint {
   readonly socket: Socket;
@@ -126,6 +130,8 @@ export class H248Endpoint {
   readonly #t: TransportTimers;
   readonly #out = new Map<string, Outstanding>();
   readonly #cache = new Map<string, CacheEntry>();
+  /** Replies received and not yet acknowledged, per peer: acknowledged on the next reply we send that peer. */
+  readonly #toAck = new Map<string, { ids: number[]; since: number }>();
   #nextTid = randomInt(1, 0x7fffffff);
   #closed = false;
   readonly #stats = { received: 0, malformed: 0, rejected: 0, requests: 0, duplicates: 0, pendingSent: 0, pendingReceived: 0, retransmissions: 0, timeouts: 0, acksReceived: 0, strayReplies: 0, sendErrors: 0 };
@@ -291,6 +297,7 @@ export class H248Endpoint {
             this.#stats.strayReplies++;
             break;
           }
+          if (!t.immAck) this.#noteAck(peer, t.id);
           this.#finish(key, o, { ok: true, reply: t, message: msg, pendings: o.pendings, sends: o.sends });
           break;
         }
@@ -316,6 +323,37 @@ export class H248Endpoint {
           break;
       }
     }
+  }
+
+  /**
+   * A reply to one of our requests is acknowledged (TransactionResponseAck,
+   * H.248.1 Annex D.1.4) on the next reply we send that peer, so that the peer
+   * can drop its copy of the reply before its 30 s are up: without it every
+   * answered request stays in the answering side's cache for 30 s (three per
+   * KS1 registration at the SBC and at the softswitch, against a cap of
+   * maxCache). Only on replies: never in a message that carries a request, so
+   * a request (a ServiceChange, say) stays alone in its message. Not sent
+   * alone: an ack that finds no reply to ride on is dropped with the sweep,
+   * and the peer keeps its copy its full time, as before.
+   */
+  #noteAck(peer: Peer, id: number): void {
+    const key = peerKey(peer);
+    let pending = this.#toAck.get(key);
+    if (!pending) {
+      if (this.#toAck.size >= MAX_ACK_PEERS) return;
+      pending = { ids: [], since: Date.now() };
+      this.#toAck.set(key, pending);
+    }
+    if (pending.ids.length < MAX_ACKS_PER_MESSAGE) pending.ids.push(id);
+  }
+
+  #withAcks(peer: Peer, transactions: Transaction[]): Transaction[] {
+    if (this.#toAck.size === 0) return transactions;
+    const key = peerKey(peer);
+    const pending = this.#toAck.get(key);
+    if (!pending) return transactions;
+    this.#toAck.delete(key);
+    return [...transactions, { type: 'ack', ranges: pending.ids.map((id): [number, number] => [id, id]) }];
   }
 
   #sendPending(peer: Peer, id: number): void {
@@ -349,7 +387,7 @@ export class H248Endpoint {
       if (content.error) reply.error = content.error;
       let text: string;
       try {
-        text = this.#message([reply]);
+        text = this.#message(this.#withAcks(peer, [reply]));
       } catch {
         text = this.#message([{ type: 'reply', id: t.id, error: { code: 500, text: 'reply could not be encoded' }, actions: [] }]);
       }
@@ -374,6 +412,10 @@ export class H248Endpoint {
    * of a busy relay's requests, every second, stalling its event loop.
    */
   #sweep(now: number): void {
+    for (const [key, a] of this.#toAck) {
+      if (now - a.since < ACK_HOLD_MS) break;
+      this.#toAck.delete(key);
+    }
     for (const [key, e] of this.#cache) {
       if (!e.done) continue;
       if (e.expiresAt > now) break;
@@ -388,6 +430,7 @@ export class H248Endpoint {
     for (const [key, o] of this.#out) this.#finish(key, o, { ok: false, kind: 'closed' });
     for (const e of this.#cache.values()) clearTimeout(e.pendingTimer);
     this.#cache.clear();
+    this.#toAck.clear();
     try {
       this.socket.close();
     } catch {

@@ -38,4 +38,16 @@ describe('H.248 transport reply cache', () => {
     expect(shortA.stats().cached).toBe(0);
     expect(long.stats().cached).toBe(3); // kept for its 30 s: a retransmission still gets the same answer
   });
+
+  it('a reply received is acknowledged on the next reply to that peer, which frees the copy kept there at once', async () => {
+    const a = await endpoint('[127.0.0.1]:5');
+    const b = await endpoint('[127.0.0.1]:6');
+    expect((await a.request(peerOf(b), notify)).ok).toBe(true);
+    expect((await a.request(peerOf(b), notify)).ok).toBe(true);
+    expect(b.stats().cached).toBe(2); // requests carry no acks
+    expect((await b.request(peerOf(a), notify)).ok).toBe(true); // a's reply carries the acks of both
+    expect(b.stats().acksReceived).toBe(1);
+    expect(b.stats().cached).toBe(0);
+    expect(a.stats().cached).toBe(1); // b has not replied to anything since: its ack waits
+  });
 });
