@@ -3,9 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDb, openStore } from '../../src/store/index.js';
-import { ks } from '../helpers/cli.js';
+import { ks, ksAsync } from '../helpers/cli.js';
 import { describeEngines, PG_URL } from '../helpers/engines.js';
 
 const COMMANDS = [
@@ -13,6 +13,26 @@ const COMMANDS = [
   ['registrations'], ['registrations', 'list'], ['registrations', 'show'], ['registrations', 'deregister'],
   ['failures', 'list'], ['blocked'], ['blocked', 'list'], ['blocked', 'unblock'], ['sources', 'list'], ['audit'],
 ];
+
+/** Runs the CLI with each argument list, a few processes at a time; the results in order. */
+async function ksEach(argLists: string[][], atOnce = 4): Promise<Array<Awaited<ReturnType<typeof ksAsync>>>> {
+  const out: Array<Awaited<ReturnType<typeof ksAsync>>> = [];
+  for (let i = 0; i < argLists.length; i += atOnce) out.push(...(await Promise.all(argLists.slice(i, i + atOnce).map((a) => ksAsync(a)))));
+  return out;
+}
+
+// --help reads no store: asked once, not per engine, a few processes side by side
+describe('keyswitch CLI: operator commands, --help', () => {
+  it('answers --help for every operator command, and the top-level help names them', async () => {
+    const [top, ...each] = await ksEach([['--help'], ...COMMANDS.map((c) => [...c, '--help'])]);
+    for (const c of ['show', 'rotate', 'disable', 'enable', 'delete', 'sip-password', 'unlock', 'registrations', 'failures', 'blocked', 'sources', 'audit']) expect(top!.stdout).toMatch(new RegExp(`\\n  ${c}\\b`));
+    COMMANDS.forEach((c, i) => {
+      const r = each[i]!;
+      expect(r.code, c.join(' ')).toBe(0);
+      expect(r.stdout).toMatch(/^Usage: keyswitch /);
+    });
+  }, 180_000);
+});
 
 describeEngines('keyswitch CLI: operator commands', (ctx) => {
   const dir = mkdtempSync(join(tmpdir(), 'ks-cli-ops-'));
@@ -37,16 +57,6 @@ describeEngines('keyswitch CLI: operator commands', (ctx) => {
   afterAll(async () => {
     rmSync(dir, { recursive: true, force: true });
     await ctx.cleanup();
-  }, 180_000);
-
-  it('answers --help for every operator command, and the top-level help names them', () => {
-    const top = ks(['--help']);
-    for (const c of ['show', 'rotate', 'disable', 'enable', 'delete', 'sip-password', 'unlock', 'registrations', 'failures', 'blocked', 'sources', 'audit']) expect(top.stdout).toMatch(new RegExp(`\\n  ${c}\\b`));
-    for (const c of COMMANDS) {
-      const r = ks([...c, '--help']);
-      expect(r.code, c.join(' ')).toBe(0);
-      expect(r.stdout).toMatch(/^Usage: keyswitch /);
-    }
   }, 180_000);
 
   it('shows a terminal and a proxy, as text and as the API shape', () => {
