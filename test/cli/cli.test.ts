@@ -2,11 +2,26 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDb } from '../../src/store/index.js';
 import { describeEngines, PG_URL } from '../helpers/engines.js';
-import { ks, startDaemon } from '../helpers/cli.js';
+import { ks, ksAsync, startDaemon } from '../helpers/cli.js';
 import { upEnv } from '../helpers/ports.js';
+
+// --help reads no store: asked once, not per engine, a few processes side by side
+describe('keyswitch CLI --help', () => {
+  it('answers --help for every command', async () => {
+    const subs = [['provision', 'import'], ['provision', 'terminal'], ['token', 'create'], ['list'], ['master-key', 'rotate'], ['master-key', 'status']];
+    const [top, ...each] = await Promise.all([ksAsync(['--help']), ...subs.slice(0, 3).map((sub) => ksAsync([...sub, '--help']))]).then(async (first) => [...first, ...(await Promise.all(subs.slice(3).map((sub) => ksAsync([...sub, '--help']))))]);
+    expect(top!.code).toBe(0);
+    for (const c of ['up', 'auc', 'migrate', 'token', 'provision', 'list', 'config', 'master-key']) expect(top!.stdout).toContain(c);
+    for (const r of each) {
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/Usage: keyswitch/);
+    }
+    expect(each).toHaveLength(subs.length);
+  });
+});
 
 describeEngines('keyswitch CLI', (ctx) => {
   const dir = mkdtempSync(join(tmpdir(), 'ks-cli-'));
@@ -23,17 +38,6 @@ describeEngines('keyswitch CLI', (ctx) => {
   afterAll(async () => {
     rmSync(dir, { recursive: true, force: true });
     await ctx.cleanup();
-  });
-
-  it('answers --help for every command', () => {
-    const top = ks(['--help']);
-    expect(top.code).toBe(0);
-    for (const c of ['up', 'auc', 'migrate', 'token', 'provision', 'list', 'config', 'master-key']) expect(top.stdout).toContain(c);
-    for (const sub of [['provision', 'import'], ['provision', 'terminal'], ['token', 'create'], ['list'], ['master-key', 'rotate'], ['master-key', 'status']]) {
-      const r = ks([...sub, '--help']);
-      expect(r.code).toBe(0);
-      expect(r.stdout).toMatch(/Usage: keyswitch/);
-    }
   });
 
   it('token, up, provisioning over HTTP, restart, read back — and the key is not in the database file', async () => {
