@@ -15,7 +15,7 @@ import { createResponse, randomToken } from './build.js';
 import { ClientTransaction } from './transaction/client.js';
 import { ServerTransaction } from './transaction/server.js';
 import { newBranch, isRfc3261Branch } from './transaction/branch.js';
-import { CompletedClients, CompletedServers } from './transaction/completed.js';
+import { CompletedAnswer, CompletedClients, CompletedServers } from './transaction/completed.js';
 import { DEFAULT_TIMERS, type TimerConfig } from './transaction/timers.js';
 import type { Destination, MessageSource, SipTransport, TransportProtocol } from './transport/types.js';
 import type { OnInbound } from './proxy/hooks.js';
@@ -142,9 +142,10 @@ export function createSipStack(opts: SipStackOptions): SipStack {
   const transports = opts.transports;
   const autoTrying = opts.autoTrying !== false;
   const clients = new Map<string, ClientTransaction>();
-  const servers = new Map<string, ServerTransaction>();
-  /** Completed non-INVITE transactions over UDP: Timer J (server, 64·T1) and Timer K (client, T4) in one table each. */
-  const completedServers = new CompletedServers(64 * timers.T1);
+  /** Live server transactions, and the answers of completed non-INVITE ones over UDP (Timer J, kept by `completedServers`). */
+  const servers = new Map<string, ServerTransaction | CompletedAnswer>();
+  const completedServers = new CompletedServers<ServerTransaction>(servers, 64 * timers.T1);
+  /** Completed non-INVITE client transactions over UDP (Timer K, T4). */
   const completedClients = new CompletedClients(timers.T4);
   const serverCtx = new WeakMap<ServerTransaction, Ctx>();
   /** INVITE server transactions whose 2xx awaits an ACK: Call-ID + CSeq number → transaction. */
@@ -254,7 +255,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
     const via = stampVia(req, src);
     const key = isRfc3261Branch(via.params.branch) ? serverKey(via, req.method) : rfc2543Key(req, via);
     if (req.method === 'ACK') {
-      const tx = servers.get(key);
+      const tx = liveServer(key);
       if (tx && tx.state !== 'accepted') {
         st.retransmissionsAbsorbed++;
         tx.receiveAck();
@@ -266,15 +267,14 @@ export function createSipStack(opts: SipStackOptions): SipStack {
       return;
     }
     const existing = servers.get(key);
-    if (existing) {
+    if (existing instanceof ServerTransaction) {
       st.retransmissionsAbsorbed++;
       existing.receiveRetransmission();
       return;
     }
-    const done = completedServers.size > 0 ? completedServers.get(key) : undefined;
-    if (done) {
+    if (existing && completedServers.live(existing)) {
       st.retransmissionsAbsorbed++;
-      done.transport.send(Buffer.from(done.text, 'latin1'), done.dest).catch(() => st.transportErrors++);
+      existing.transport.send(Buffer.from(existing.text, 'latin1'), existing.dest).catch(() => st.transportErrors++);
       return;
     }
     if (req.method === 'CANCEL' && opts.cancelFromSameFlow && !cancelFromInviteFlow(req, src, via)) {
@@ -285,7 +285,10 @@ export function createSipStack(opts: SipStackOptions): SipStack {
     }
     // a string of its own: the branch is a slice of the header text, which Timer J (32 s over UDP) would keep
     const own = ownString(key);
-    const tx = new ServerTransaction(own, req, responder(src, via), timers, () => servers.delete(own));
+    const tx: ServerTransaction = new ServerTransaction(own, req, responder(src, via), timers, () => {
+      // a completed non-INVITE over UDP has left its answer under the same key (completed.ts)
+      if (servers.get(own) === tx) servers.delete(own);
+    });
     servers.set(own, tx);
     if (req.method === 'CANCEL') return onCancel(req, src, via, tx);
     if (tx.isInvite && autoTrying) tx.respond(createResponse(req, 100));
@@ -293,7 +296,12 @@ export function createSipStack(opts: SipStackOptions): SipStack {
   }
 
   function cancelTarget(req: SipRequest, via: Via): ServerTransaction | undefined {
-    return isRfc3261Branch(via.params.branch) ? servers.get(serverKey(via, 'INVITE')) : servers.get(rfc2543Key(req, via).replace(/\|CANCEL$/, '|INVITE'));
+    return liveServer(isRfc3261Branch(via.params.branch) ? serverKey(via, 'INVITE') : rfc2543Key(req, via).replace(/\|CANCEL$/, '|INVITE'));
+  }
+
+  function liveServer(key: string): ServerTransaction | undefined {
+    const v = servers.get(key);
+    return v instanceof ServerTransaction ? v : undefined;
   }
 
   /** Whether a CANCEL that matches an INVITE came over the same transport from the same address and port (none matching: true, it gets its 481). */
@@ -515,12 +523,12 @@ export function createSipStack(opts: SipStackOptions): SipStack {
       await transport.send(serialize(res), dest);
     },
     stats() {
-      return { ...st, clientTransactions: clients.size + completedClients.size, serverTransactions: servers.size + completedServers.size };
+      return { ...st, clientTransactions: clients.size + completedClients.size, serverTransactions: servers.size };
     },
     async close() {
       for (const t of clients.values()) t.terminate();
-      for (const t of servers.values()) t.terminate();
       completedServers.clear();
+      for (const t of [...servers.values()]) if (t instanceof ServerTransaction) t.terminate();
       completedClients.clear();
       await Promise.all(transports.map((t) => t.close()));
     },
@@ -529,7 +537,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
 
 /** Where a server transaction's answers go; hands the transaction to the completed table when it is done (server.ts keep). */
 class Responder {
-  constructor(readonly transport: SipTransport, readonly dest: Destination, readonly table: CompletedServers) {}
+  constructor(readonly transport: SipTransport, readonly dest: Destination, readonly table: CompletedServers<ServerTransaction>) {}
 
   get reliable(): boolean {
     return this.transport.reliable;

@@ -5,7 +5,7 @@
  */
 import dgram from 'node:dgram';
 import { afterEach, expect, it, vi } from 'vitest';
-import { CompletedClients, CompletedServers } from '../../src/sip/transaction/completed.js';
+import { CompletedClients, CompletedServers, type CompletedAnswer } from '../../src/sip/transaction/completed.js';
 import { createRequest, createSipStack, createUdpTransport, serialize, type SipStack, type SipTransport } from '../../src/sip/index.js';
 
 afterEach(() => {
@@ -14,26 +14,49 @@ afterEach(() => {
 
 const transport = { send: () => Promise.resolve() } as unknown as SipTransport;
 
+/** A table on a map of its own, read as the stack reads it (a live answer or nothing). */
+function serverTable(lifeMs: number, now: () => number) {
+  const map = new Map<string, string | CompletedAnswer>();
+  const table = new CompletedServers<string>(map, lifeMs, now);
+  const get = (k: string): CompletedAnswer | undefined => {
+    const v = map.get(k);
+    return v !== undefined && table.live(v) ? v : undefined;
+  };
+  return { map, table, get };
+}
+
 it('a stored answer lives exactly its time, whether or not the sweep has run, and the sweep empties the table', () => {
   vi.useFakeTimers();
   let t = 0;
-  const table = new CompletedServers(32_000, () => t);
+  const { map, table, get } = serverTable(32_000, () => t);
+  // a live transaction under another key is not the table's to sweep
+  map.set('live', 'a transaction');
   table.add('a', Buffer.from('A'), transport, { address: '127.0.0.1', port: 1 });
   t = 20_000;
   table.add('b', Buffer.from('B'), transport, { address: '127.0.0.1', port: 2 });
   t = 31_999;
-  expect(table.get('a')?.text).toBe('A');
+  expect(get('a')?.text).toBe('A');
   // the sweep for 'a' runs; 'b' (stored 20 s later) still answers until its own 32 s
   t = 32_000;
   vi.advanceTimersByTime(32_000);
   expect(table.size).toBe(1);
-  expect(table.get('a')).toBeUndefined();
+  expect(map.has('a')).toBe(false);
+  expect(get('a')).toBeUndefined();
   t = 51_999;
-  expect(table.get('b')?.text).toBe('B');
+  expect(get('b')?.text).toBe('B');
   // past its time before any sweep: gone for a lookup already
   t = 52_000;
-  expect(table.get('b')).toBeUndefined();
+  expect(get('b')).toBeUndefined();
+  expect([...map.keys()]).toEqual(['live']);
+  // a key taken again by a live transaction is not swept with the old answer
+  table.add('c', Buffer.from('C'), transport, { address: '127.0.0.1', port: 3 });
+  map.set('c', 'a new transaction');
+  t = 90_000;
+  vi.advanceTimersByTime(60_000);
   expect(table.size).toBe(0);
+  expect([...map.keys()].sort()).toEqual(['c', 'live']);
+  table.clear();
+  expect([...map.keys()].sort()).toEqual(['c', 'live']);
 });
 
 it('the sweep takes expired entries only, and the table is bounded by what one lifetime adds', () => {
@@ -55,10 +78,10 @@ it('the sweep takes expired entries only, and the table is bounded by what one l
 });
 
 it('the stored answer gives back every byte as sent (a UTF-8 display name, any octet)', () => {
-  const table = new CompletedServers(32_000, () => 0);
+  const { table, get } = serverTable(32_000, () => 0);
   const bytes = Buffer.concat([Buffer.from('SIP/2.0 200 OK\r\nTo: "Jürgen" <sip:j@lab.example>\r\n'), Buffer.from([0, 0x7f, 0x80, 0xc3, 0xff])]);
   table.add('k', bytes, transport, { address: '127.0.0.1', port: 1 });
-  expect(Buffer.from(table.get('k')!.text, 'latin1').equals(bytes)).toBe(true);
+  expect(Buffer.from(get('k')!.text, 'latin1').equals(bytes)).toBe(true);
   table.clear();
 });
 

@@ -117,8 +117,8 @@ export class ServerTransaction {
       this.finalResponse = undefined;
       this.#request = undefined;
       this.last = undefined;
-      this.#ended();
       this.transport.keep(this.key, buf);
+      this.#ended();
       return true;
     }
     this.last = ownBytes(buf);
