@@ -87,18 +87,19 @@ describe('proxy core: Timer C on an INVITE relay', () => {
   });
 
   it('each provisional other than 100 starts Timer C again: a callee that keeps ringing past it is still answered 200', async () => {
-    // 183 every 150 ms for 1.5 s against Timer C of 1 s, then 200: without the restarts Timer C ends it at 1 s
+    // 183 every 100 ms for 3 s against Timer C of 2 s, then 200: without the restarts Timer C ends it at 2 s;
+    // a stall of the event loop under 1.9 s (a loaded CI machine) does not fire it between two 183s
     const ringing = await callee((ctx) => {
       let n = 0;
       const tick = (): void => {
-        if (++n <= 10) {
+        if (++n <= 30) {
           ctx.respond(183, undefined, { toTag: 'callee' });
-          pending.push(setTimeout(tick, 150));
+          pending.push(setTimeout(tick, 100));
         } else ctx.respond(200, undefined, { toTag: 'callee' });
       };
-      pending.push(setTimeout(tick, 150));
+      pending.push(setTimeout(tick, 100));
     });
-    const p = await proxy(ringing.port, 1000);
+    const p = await proxy(ringing.port, 2000);
     const call = await invite(p, 'timer-c-2');
     const res = await before(call.final, 10_000);
     expect(res.status).toBe(200);
