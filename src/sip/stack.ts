@@ -499,6 +499,9 @@ export function createSipStack(opts: SipStackOptions): SipStack {
         });
         clients.set(key, tx);
         tx.start();
+        // §9.1: the INVITE this CANCEL is for is given 64·T1 more for its final, then destroyed; a
+        // next hop that rang and ignores the CANCEL would otherwise hold its transaction forever
+        if (req.method === 'CANCEL') clients.get(branch + '|INVITE')?.cancelSent();
       });
     },
     async sendStateless(msg, o = {}) {

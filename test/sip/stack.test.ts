@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import dgram from 'node:dgram';
 import {
-  createSipStack, createUdpTransport, createTcpTransport, createRequest, createCancel, createAckFor2xx, parseMessage, serialize,
+  createSipStack, createUdpTransport, createTcpTransport, createRequest, createResponse, createCancel, createAckFor2xx, parseMessage, serialize,
   type SipStack, type SipRequest, type SipResponse, type ServerContext,
 } from '../../src/sip/index.js';
 
@@ -161,6 +161,44 @@ describe('stack', () => {
     const res = await final;
     expect(res.status).toBe(487);
     expect((await cancelRes!).status).toBe(200);
+  });
+
+  it('a next hop that rang and ignores the CANCEL: the INVITE ends 408 after 64·T1 and its transaction is gone', async () => {
+    // a hostile or broken callee: 180 to the INVITE, then silence, the CANCEL unanswered too
+    const callee = dgram.createSocket('udp4');
+    await new Promise<void>((r) => callee.bind(0, '127.0.0.1', () => r()));
+    let cancels = 0;
+    callee.on('message', (b, rinfo) => {
+      const p = parseMessage(b);
+      if (!p.ok || !p.message.isRequest()) return;
+      const req = p.message as SipRequest;
+      if (req.method === 'CANCEL') cancels++;
+      if (req.method !== 'INVITE') return;
+      callee.send(serialize(createResponse(req, 180, undefined, { toTag: 'b' })), rinfo.port, rinfo.address);
+    });
+    const client = createSipStack({ transports: [await createUdpTransport()], onRequest: () => undefined, timers: fast });
+    stacks.push(client);
+    try {
+      const invite = createRequest('INVITE', `sip:bob@127.0.0.1:${callee.address().port}`, [
+        ['To', '<sip:bob@lab.example>'], ['From', '<sip:alice@lab.example>;tag=a'], ['Call-ID', 'inv-ignored-cancel'], ['CSeq', '1 INVITE'],
+      ]);
+      let cancelled = false;
+      const final = client.send(invite, {
+        onResponse: (r) => {
+          if (r.status !== 180 || cancelled) return;
+          cancelled = true;
+          client.send(createCancel(invite), { noVia: true }).catch(() => undefined);
+        },
+      });
+      const res = await Promise.race([final, new Promise<undefined>((r) => setTimeout(r, 15_000))]);
+      expect(res?.status).toBe(408);
+      expect(cancels).toBeGreaterThan(0);
+      const end = Date.now() + 5000;
+      while (client.stats().clientTransactions > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      expect(client.stats().clientTransactions).toBe(0);
+    } finally {
+      callee.close();
+    }
   });
 
   it('answers a request with a malformed header 400 naming it, and drops garbage with a counter', async () => {

@@ -73,6 +73,14 @@ export class ClientTransaction {
     this.timers.start('timeout', 64 * t1, () => this.fail(408, 'Request Timeout', 'timeout'));
   }
 
+  /** A CANCEL for this INVITE was sent: without a final within 64·T1 it ends as a timeout (RFC 3261 §9.1). */
+  cancelSent(): void {
+    // before a provisional Timer B still runs; after one nothing bounds the wait
+    if (this.isInvite && this.state === 'proceeding') {
+      this.timers.start('timeout', 64 * this.t.T1, () => this.fail(408, 'Request Timeout', 'timeout'));
+    }
+  }
+
   private retransmitAfter(ms: number): void {
     // Timer A (INVITE) doubles without bound; Timer E (non-INVITE) is capped at T2
     this.timers.start('retransmit', ms, () => {
