@@ -190,7 +190,7 @@ describe('stack', () => {
           client.send(createCancel(invite), { noVia: true }).catch(() => undefined);
         },
       });
-      const res = await Promise.race([final, new Promise<undefined>((r) => setTimeout(r, 15_000))]);
+      const res = await Promise.race([final, new Promise<undefined>((r) => setTimeout(() => r(undefined), 15_000))]);
       expect(res?.status).toBe(408);
       expect(cancels).toBeGreaterThan(0);
       const end = Date.now() + 5000;
