@@ -66,6 +66,33 @@ export async function freePorts(n: number): Promise<number[]> {
   return out;
 }
 
+/**
+ * A run of `n` consecutive free ports, for sipp's `-mp`: it binds the audio RTP port
+ * and, for video, that port + 2 (and their RTCP ports + 1), all of them at once.
+ */
+export async function freePortRun(n: number): Promise<number> {
+  for (let tries = 0; tries < 1_000; tries++) {
+    const base = LOW + Math.floor(Math.random() * (HIGH - LOW - n));
+    const ports = Array.from({ length: n }, (_, i) => base + i);
+    if (ports.some((p) => given.has(p))) continue;
+    const held: { close(): void }[] = [];
+    let ok = true;
+    for (const p of ports) {
+      const h = await bindable(p);
+      if (!h) {
+        ok = false;
+        break;
+      }
+      held.push(...h);
+    }
+    for (const h of held) h.close();
+    if (!ok) continue;
+    for (const p of ports) given.add(p);
+    return base;
+  }
+  throw new Error(`no ${n} consecutive free ports between ${LOW} and ${HIGH}`);
+}
+
 /** Environment that puts every listener of `keyswitch up` on a free port, all on 127.0.0.1. */
 export async function upEnv(): Promise<{ env: NodeJS.ProcessEnv; ports: Record<string, number> }> {
   const [api, rAuth, rAcct, dia, ssSip, ssMgcp, ssH248, sbcSip, sbcTls, sbcPsk, sbcMgcp, sbcH248, metrics, aucMetrics, ssH323, sbcH323, ssHealth, sbcHealth] = await freePorts(18);

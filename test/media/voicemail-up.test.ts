@@ -15,7 +15,7 @@ import { LicenceClient } from '../../src/contracts/licence-client.js';
 import { openPackage, readPackageHeader } from '../../src/contracts/voicemail-package.js';
 import { createRequest, randomToken, type SipResponse } from '../../src/sip/index.js';
 import { parseSdp, drmOffers } from '../../src/sdp/index.js';
-import { freePorts } from '../helpers/ports.js';
+import { freePortRun } from '../helpers/ports.js';
 import { startUp, type Up } from '../helpers/up.js';
 import { Phone, PASSWORDS } from '../softswitch/calls-phone.js';
 import { holdsTone, leaksTone, offer, RtpPeer, rtpScript, TONE, writeScriptPcap } from './voicemail-rtp.js';
@@ -96,7 +96,7 @@ async function until<T>(what: string, f: () => T | undefined, ms = 10_000): Prom
   });
 
   it('a call to a subscriber who is not registered leaves an encrypted message with the rights chosen by DTMF', async () => {
-    const [mp] = await freePorts(1);
+    const mp = await freePortRun(4);
     writeScriptPcap(join(up.dir, 'voicemail.pcap'), DEPOSIT);
     const r = await caller('bob', mp!, up.dir);
     expect(r.code, r.out.slice(0, 2500)).toBe(0);
@@ -121,7 +121,7 @@ async function until<T>(what: string, f: () => T | undefined, ms = 10_000): Prom
     try {
       expect((await carol.register()).status).toBe(200);
       carol.behaviour = 'ring';
-      const [mp] = await freePorts(1);
+      const mp = await freePortRun(4);
       writeScriptPcap(join(up.dir, 'voicemail.pcap'), DEPOSIT);
       const r = await caller('carol', mp!, up.dir);
       expect(r.code, r.out.slice(0, 2500)).toBe(0);
@@ -154,7 +154,7 @@ async function until<T>(what: string, f: () => T | undefined, ms = 10_000): Prom
   it('a busy subscriber gets MWI and a MESSAGE; retrieval over SIP with a=drm streams the protected message, decrypted with the licence', async () => {
     const carol = await carolPhone();
     const rtp = await RtpPeer.open();
-    const [mp] = await freePorts(1);
+    const mp = await freePortRun(4);
     let cap: ChildProcess | undefined;
     const pcap = join(up.dir, 'voicemail.pcapng');
     const watched = [ss.port, up.ports.media!, mp!, rtp.port, carol.transport.port];

@@ -10,7 +10,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePorts } from '../helpers/ports.js';
+import { freePortRun } from '../helpers/ports.js';
 import { startUp, type Up } from '../helpers/up.js';
 import { PASSWORDS } from '../softswitch/calls-phone.js';
 import { rtpScript, TONE, writeScriptPcap } from '../media/voicemail-rtp.js';
@@ -58,7 +58,7 @@ if (!ready) console.warn('[keyswitch tests] sipp or /usr/bin/chromium missing: v
   });
 
   it('the caller leaves a message; the subscriber plays it in the page and hears the tone; the plays the caller allowed run out', async () => {
-    const [rtp] = await freePorts(1);
+    const rtp = await freePortRun(4);
     writeScriptPcap(join(up.dir, 'voicemail.pcap'), DEPOSIT);
     const ssPort = up.ports.ssSip!;
     const sipp = spawn('sipp', ['-sf', SCEN, '-s', 'bob', '-key', 'caller', '1000', '-au', '1000', '-ap', 'pw-1000', '-auth_uri', `bob@127.0.0.1:${ssPort}`, '-m', '1', '-i', '127.0.0.1', '-p', '0', '-mp', String(rtp), `127.0.0.1:${ssPort}`, '-nostdin', '-timeout', '40s', '-timeout_error', '-trace_err'], { cwd: up.dir, stdio: ['ignore', 'pipe', 'pipe'] });
