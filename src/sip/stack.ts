@@ -538,23 +538,6 @@ export function createSipStack(opts: SipStackOptions): SipStack {
   };
 }
 
-/** Where a server transaction's answers go; hands the transaction to the completed table when it is done (server.ts keep). */
-class Responder {
-  constructor(readonly transport: SipTransport, readonly dest: Destination, readonly table: CompletedServers<ServerTransaction>) {}
-
-  get reliable(): boolean {
-    return this.transport.reliable;
-  }
-
-  send(b: Buffer): Promise<void> {
-    return this.transport.send(b, this.dest);
-  }
-
-  keep(key: string, bytes: Buffer): void {
-    this.table.add(key, bytes, this.transport, this.dest);
-  }
-}
-
 /** A client transaction's next hop, without a closure per request. */
 class HopSender {
   constructor(readonly transport: SipTransport, readonly dest: Destination) {}
@@ -565,5 +548,16 @@ class HopSender {
 
   send(b: Buffer): Promise<void> {
     return this.transport.send(b, this.dest);
+  }
+}
+
+/** Where a server transaction's answers go; hands the transaction to the completed table when it is done (server.ts keep). */
+class Responder extends HopSender {
+  constructor(transport: SipTransport, dest: Destination, readonly table: CompletedServers<ServerTransaction>) {
+    super(transport, dest);
+  }
+
+  keep(key: string, bytes: Buffer): void {
+    this.table.add(key, bytes, this.transport, this.dest);
   }
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Challenge, ChallengeStore, NewChallenge } from '../volatile/challenges.js';
+import { MAX_GRANTS, type Challenge, type ChallengeStore, type NewChallenge } from '../volatile/challenges.js';
 import type { SharedRedis } from './client.js';
 import { RedisScript } from './script.js';
 
@@ -20,9 +20,6 @@ import { RedisScript } from './script.js';
  * RedisUnavailableError: the AuC then does not answer, and the softswitch
  * answers its terminal 503 with Retry-After.
  */
-
-/** Grants one (IDc, requester) may hold at once; older ones go first (a Digest attempt in flight on one then fails, never succeeds twice). */
-const MAX_GRANTS = 64;
 
 const ADD = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end

@@ -45,7 +45,10 @@ export interface ChallengeStore {
   readonly size: number;
 }
 
-/** Unused Digest grants kept per (IDc, requester), the oldest dropped first (the Redis store's bound too). */
+/**
+ * Unused Digest grants kept per (IDc, requester), here and in Redis; older ones go first (a Digest
+ * attempt in flight on one then fails, never succeeds twice).
+ */
 export const MAX_GRANTS = 64;
 
 /** Default bound: 60 s of challenges at 5,000 registrations/s. */
