@@ -132,8 +132,17 @@ export class OverloadGate {
   #lastStep: number;
   /** Deterministic thinning: refuse when the running sum of the fraction crosses a whole number. */
   #acc = 0;
-  /** Admitted requests (top Via branch) → until when their retransmissions pass; insertion order is expiry order. */
+  /** Admitted requests (top Via branch) → until when their retransmissions pass. */
   readonly #admitted = new Map<string, number>();
+  /**
+   * The same entries in the order they were remembered (which is expiry order: every entry lives
+   * rememberMs), as two arrays read from `#head`. Not the Map's own order: a Map used as a queue
+   * keeps its deleted entries as holes until it rehashes, and every iteration from its head walks
+   * them again (thousands per admitted request at 1,000/s with the 10-s default).
+   */
+  #queueKeys: (string | undefined)[] = [];
+  #queueUntil: number[] = [];
+  #head = 0;
   readonly #stats: OverloadStats = { rejectFraction: 0, overloaded: false, admitted: 0, rejected: { 'new-dialog': 0, 'new-registration': 0 }, retransmissionsPassed: 0, remembered: 0 };
   /** The 503s, one per Retry-After value from retryAfterSec to twice it, used in turn. */
   readonly #rejects: InboundVerdict[];
@@ -216,13 +225,31 @@ export class OverloadGate {
 
   #remember(branch: string, t: number): void {
     const m = this.#admitted;
-    // expired entries are at the front
-    for (const [k, until] of m) {
-      if (until > t && m.size < this.#o.maxRemembered) break;
-      m.delete(k);
+    const keys = this.#queueKeys;
+    const untils = this.#queueUntil;
+    let h = this.#head;
+    // expired entries are at the front; a key remembered again later has a newer entry behind
+    while (h < keys.length && (untils[h]! <= t || m.size >= this.#o.maxRemembered)) {
+      const k = keys[h]!;
+      if (m.get(k) === untils[h]) m.delete(k);
+      keys[h++] = undefined;
     }
+    if (h === keys.length) {
+      this.#queueKeys = [];
+      this.#queueUntil = [];
+      h = 0;
+    } else if (h > 4096 && h * 2 > keys.length) {
+      this.#queueKeys = keys.slice(h);
+      this.#queueUntil = untils.slice(h);
+      h = 0;
+    }
+    this.#head = h;
     // a copy: the branch is a slice of the request's header text, which the table would keep for rememberMs
-    m.set(ownString(branch), t + this.#o.rememberMs);
+    const key = ownString(branch);
+    const until = t + this.#o.rememberMs;
+    m.set(key, until);
+    this.#queueKeys.push(key);
+    this.#queueUntil.push(until);
   }
 }
 

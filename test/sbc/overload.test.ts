@@ -168,6 +168,39 @@ describe('overload: the gate', () => {
     expect(gate.stats().remembered).toBe(1);
   });
 
+  it('a branch admitted again after its time is remembered anew: sweeping its old entry keeps the new one', () => {
+    const { gate, sig, advance } = rig({ maxPending: 10 });
+    expect(gate.decide(request('REGISTER', { branch: 'z9hG4bK-again' }), SRC)).toEqual({ kind: 'pass' });
+    advance(10_001);
+    expect(gate.decide(request('REGISTER', { branch: 'z9hG4bK-again' }), SRC)).toEqual({ kind: 'pass' });
+    // a later admission sweeps what expired at the head (the first entry of z9hG4bK-again)
+    for (let i = 0; i < 5; i++) {
+      advance(1);
+      expect(gate.decide(request('REGISTER', { branch: `z9hG4bK-later${i}` }), SRC)).toEqual({ kind: 'pass' });
+    }
+    expect(gate.stats().remembered).toBe(6);
+    sig.pending = 10;
+    advance(5_000);
+    // its retransmission still passes while new requests are refused
+    expect(gate.decide(request('REGISTER', { branch: 'z9hG4bK-again' }), SRC)).toEqual({ kind: 'pass' });
+    expect(gate.decide(request('REGISTER', { branch: 'z9hG4bK-new' }), SRC)).toMatchObject({ kind: 'reject' });
+    // and everything goes once its time is over
+    sig.pending = 0;
+    advance(10_000);
+    gate.decide(request('REGISTER', { branch: 'z9hG4bK-last' }), SRC);
+    expect(gate.stats().remembered).toBe(1);
+  });
+
+  it('sweeps a long run of admissions in order, holding only the last rememberMs of them', () => {
+    let t = 0;
+    const gate = new OverloadGate({ maxPending: 0, lagHighMs: 0, retryAfterSec: 1, rememberMs: 1_000 }, { pending: () => 0, lagMs: () => 0 }, () => t);
+    for (let i = 0; i < 20_000; i++) {
+      t += 1;
+      gate.decide(request('REGISTER', { branch: `z9hG4bK-s${i}` }), SRC);
+      if (i % 997 === 0 && i >= 1_000) expect(gate.stats().remembered).toBe(1_000);
+    }
+  });
+
   it('counts a slow core as overload (its queue delay, whatever its capacity), and recovers once it answers in time', () => {
     const { gate, sig, advance } = rig({ maxPending: 1000, lagHighMs: 0, delayHighMs: 200 });
     sig.pending = 120; // far from half of 1000: the pending bound alone would not see it
