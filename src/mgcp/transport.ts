@@ -50,6 +50,12 @@ export interface TransportTimers {
   provisionalWaitMs: number;
   /** How long an answered command's response is kept for duplicates (T-HIST). */
   responseCacheMs: number;
+  /**
+   * How long the ids of a peer's answered commands wait for a command to
+   * that peer to ride on (`K:`); then they are dropped and the peer keeps its
+   * responses for its own T-HIST, as without `K:`.
+   */
+  ackHoldMs: number;
 }
 
 export const DEFAULT_TIMERS: TransportTimers = {
@@ -59,6 +65,7 @@ export const DEFAULT_TIMERS: TransportTimers = {
   provisionalAfterMs: 200,
   provisionalWaitMs: 30_000,
   responseCacheMs: 30_000,
+  ackHoldMs: 5000,
 };
 
 export interface MgcpTransportOptions extends Partial<TransportTimers> {
@@ -93,6 +100,8 @@ export interface TransportStats {
   unmatched: number;
   handlerErrors: number;
   cachedResponses: number;
+  /** Peers whose answered commands wait for a command to carry their `K:`. */
+  pendingAcks: number;
 }
 
 interface CacheEntry {
@@ -113,6 +122,14 @@ interface Outstanding {
 
 const peerKey = (p: MgcpPeer): string => `${p.host}|${p.port}`;
 const PRUNE_PER_INSERT = 4;
+/** Peers with answered commands to confirm at once; past it a new peer's are not kept (it keeps its responses their full time). */
+const MAX_ACK_PEERS = 10_000;
+
+/** Transaction ids to confirm to one peer with `K:`, and since when the first one waits. */
+interface ToConfirm {
+  tids: number[];
+  since: number;
+}
 
 export class MgcpTransport {
   readonly #socket: dgram.Socket;
@@ -122,11 +139,11 @@ export class MgcpTransport {
   readonly #maxCached: number;
   readonly #cache = new Map<string, CacheEntry>();
   readonly #outstanding = new Map<number, Outstanding>();
-  readonly #toConfirm = new Map<string, number[]>();
-  readonly #sweeper: NodeJS.Timeout;
+  /** In order of the first id waiting, which is the order they are dropped in. */
+  readonly #toConfirm = new Map<string, ToConfirm>();
   #nextTid: number;
   #closed = false;
-  readonly #stats: Omit<TransportStats, 'cachedResponses'> = {
+  readonly #stats: Omit<TransportStats, 'cachedResponses' | 'pendingAcks'> = {
     datagramsIn: 0, datagramsOut: 0, commandsIn: 0, responsesIn: 0, duplicates: 0, provisionalSent: 0, provisionalIn: 0,
     responseAcksIn: 0, responseAcksSent: 0, retransmissions: 0, timeouts: 0, parseErrors: 0, unmatched: 0, handlerErrors: 0,
   };
@@ -141,6 +158,7 @@ export class MgcpTransport {
       provisionalAfterMs: o.provisionalAfterMs ?? DEFAULT_TIMERS.provisionalAfterMs,
       provisionalWaitMs: o.provisionalWaitMs ?? DEFAULT_TIMERS.provisionalWaitMs,
       responseCacheMs: o.responseCacheMs ?? DEFAULT_TIMERS.responseCacheMs,
+      ackHoldMs: o.ackHoldMs ?? DEFAULT_TIMERS.ackHoldMs,
     };
     this.#limits = o.limits ?? DEFAULT_LIMITS;
     this.#maxCached = o.maxCachedResponses ?? 100_000;
@@ -148,8 +166,31 @@ export class MgcpTransport {
     this.#nextTid = 1 + Math.floor(Math.random() * (MAX_TID / 2));
     socket.on('message', (buf, rinfo) => this.#onDatagram(buf, { host: rinfo.address, port: rinfo.port }));
     socket.on('error', (err) => this.#o.logger?.warn({ err: err.message }, 'mgcp socket error'));
-    this.#sweeper = setInterval(() => this.#sweep(Date.now()), 1000);
-    this.#sweeper.unref();
+    MgcpTransport.#track(this);
+  }
+
+  /**
+   * One timer sweeps the caches of every open transport: a process of
+   * gateways (a load generator, a lab) opens one per gateway, and an interval
+   * each was a timer per gateway firing every second.
+   */
+  static readonly #live = new Set<MgcpTransport>();
+  static #sweeper: NodeJS.Timeout | undefined;
+
+  static #track(t: MgcpTransport): void {
+    MgcpTransport.#live.add(t);
+    MgcpTransport.#sweeper ??= setInterval(() => {
+      const now = Date.now();
+      for (const each of MgcpTransport.#live) each.#sweep(now);
+    }, 1000).unref();
+  }
+
+  static #untrack(t: MgcpTransport): void {
+    MgcpTransport.#live.delete(t);
+    if (MgcpTransport.#live.size === 0 && MgcpTransport.#sweeper) {
+      clearInterval(MgcpTransport.#sweeper);
+      MgcpTransport.#sweeper = undefined;
+    }
   }
 
   static open(o: MgcpTransportOptions): Promise<MgcpTransport> {
@@ -172,7 +213,7 @@ export class MgcpTransport {
   }
 
   stats(): TransportStats {
-    return { ...this.#stats, cachedResponses: this.#cache.size };
+    return { ...this.#stats, cachedResponses: this.#cache.size, pendingAcks: this.#toConfirm.size };
   }
 
   /** A fresh transaction id (callers that sign a command need it before sending). */
@@ -187,10 +228,13 @@ export class MgcpTransport {
     if (this.#closed) return Promise.resolve({ ok: false, error: 'closed' });
     const tid = cmd.tid ?? this.nextTid();
     let params = cmd.params;
-    const confirm = this.#toConfirm.get(peerKey(to));
-    if (confirm && getParam(cmd, 'K') === undefined) {
-      params = [...params, param('K', formatAckRanges(confirm))];
-      this.#toConfirm.delete(peerKey(to));
+    if (this.#toConfirm.size > 0 && getParam(cmd, 'K') === undefined) {
+      const pk = peerKey(to);
+      const confirm = this.#toConfirm.get(pk);
+      if (confirm) {
+        params = [...params, param('K', formatAckRanges(confirm.tids))];
+        this.#toConfirm.delete(pk);
+      }
     }
     const data = encodeMgcp({ ...cmd, kind: 'command', tid, params });
     return new Promise((resolve) => {
@@ -209,7 +253,7 @@ export class MgcpTransport {
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
-    clearInterval(this.#sweeper);
+    MgcpTransport.#untrack(this);
     for (const o of this.#outstanding.values()) {
       clearTimeout(o.timer);
       o.resolve({ ok: false, error: 'closed' });
@@ -217,6 +261,7 @@ export class MgcpTransport {
     this.#outstanding.clear();
     for (const e of this.#cache.values()) if (e.awaitingAck) clearTimeout(e.awaitingAck.timer);
     this.#cache.clear();
+    this.#toConfirm.clear();
     return new Promise((resolve) => this.#socket.close(() => resolve()));
   }
 
@@ -402,8 +447,8 @@ export class MgcpTransport {
       const pk = peerKey(from);
       const list = this.#toConfirm.get(pk);
       if (list) {
-        if (list.length < 64) list.push(res.tid);
-      } else this.#toConfirm.set(pk, [res.tid]);
+        if (list.tids.length < 64) list.tids.push(res.tid);
+      } else if (this.#toConfirm.size < MAX_ACK_PEERS) this.#toConfirm.set(pk, { tids: [res.tid], since: Date.now() });
     }
     o.resolve({ ok: true, response: res });
   }
@@ -434,7 +479,25 @@ export class MgcpTransport {
     this.#cache.delete(k);
   }
 
+  /**
+   * Drops responses past their time, and `K:` ids nothing carried. A final
+   * response is (re-)inserted when sent and each is kept equally long, so the
+   * cache is in expiry order from its first answered entry: the scan stops at
+   * the first one still to keep instead of walking 30 s of a busy relay's
+   * responses every second (a stall of its event loop). Commands still being
+   * handled are passed over (and dropped at their own, longer, time).
+   */
   #sweep(now: number): void {
-    for (const [k, e] of this.#cache) if (e.expiresAt <= now) this.#dropExpired(k, e);
+    for (const [k, a] of this.#toConfirm) {
+      if (now - a.since < this.#timers.ackHoldMs) break;
+      this.#toConfirm.delete(k);
+    }
+    for (const [k, e] of this.#cache) {
+      if (e.expiresAt > now) {
+        if (e.data) break;
+        continue;
+      }
+      this.#dropExpired(k, e);
+    }
   }
 }

@@ -8,6 +8,10 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((t) => t.close()));
 });
 
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
+}
+
 async function endpoint(onCommand: (cmd: MgcpCommand) => MgcpReply | Promise<MgcpReply>, timers = {}): Promise<MgcpTransport> {
   const t = await MgcpTransport.open({ host: '127.0.0.1', port: 0, onCommand, initialRtoMs: 30, maxRtoMs: 120, maxAttempts: 4, ...timers });
   open.push(t);
@@ -85,5 +89,46 @@ describe('MGCP UDP transport', () => {
     });
     expect(await exchange(t.port, Buffer.from('AUEP 7 a@gw MGCP 1.0\n'), 100)).toEqual(['400 7 Transient error\n']);
     expect(t.stats().handlerErrors).toBe(1);
+  });
+
+  it('drops answered responses once their time is past on every open transport, passing over a command still in progress', async () => {
+    let release!: () => void;
+    const held = new Promise<MgcpReply>((r) => (release = () => r({ code: 200 })));
+    const shortA = await endpoint((cmd) => (cmd.verb === 'DLCX' ? held : { code: 200 }), { responseCacheMs: 100, provisionalAfterMs: 60_000 });
+    const shortB = await endpoint(() => ({ code: 200 }), { responseCacheMs: 100 });
+    const long = await endpoint(() => ({ code: 200 }));
+    const client = await endpoint(() => ({ code: 200 }), { maxAttempts: 1 });
+    const cmd = (verb: string) => ({ verb, endpoint: 'a@gw', version: '1.0', params: [param('K', '')] }); // an empty K: confirms nothing
+    const slow = client.send({ host: '127.0.0.1', port: shortA.port }, cmd('DLCX')); // first in shortA's cache, never answered in time
+    for (const server of [shortA, shortB, long]) {
+      expect((await client.send({ host: '127.0.0.1', port: server.port }, cmd('AUEP'))).ok).toBe(true);
+      expect((await client.send({ host: '127.0.0.1', port: server.port }, cmd('AUEP'))).ok).toBe(true);
+    }
+    expect([shortA, shortB, long].map((t) => t.stats().cachedResponses)).toEqual([3, 2, 2]);
+    await shortB.close(); // a closed transport leaves the others swept
+    await until(() => shortA.stats().cachedResponses === 1);
+    expect(shortA.stats().cachedResponses).toBe(1); // the command in progress stays, so a repeat is not run twice
+    expect(long.stats().cachedResponses).toBe(2); // kept for its 30 s
+    release();
+    expect(await slow).toEqual({ ok: false, error: 'timeout' }); // the client gave up long ago; the answer is cached all the same
+    await until(() => shortA.stats().cachedResponses === 0);
+    expect(shortA.stats().cachedResponses).toBe(0);
+  });
+
+  it('drops the K: ids of a peer no command went to within ackHoldMs, and keeps the others', async () => {
+    const servers = await Promise.all([1, 2, 3].map(() => endpoint(() => ({ code: 200 }))));
+    const quick = await endpoint(() => ({ code: 200 }), { ackHoldMs: 100 });
+    const patient = await endpoint(() => ({ code: 200 }));
+    for (const client of [quick, patient]) {
+      for (const s of servers) expect((await client.send({ host: '127.0.0.1', port: s.port }, { verb: 'AUEP', endpoint: 'a@gw', version: '1.0', params: [] })).ok).toBe(true);
+      expect(client.stats().pendingAcks).toBe(3);
+    }
+    await until(() => quick.stats().pendingAcks === 0);
+    expect(quick.stats().pendingAcks).toBe(0); // one gateway each, gone after registering: nothing would ever carry them
+    expect(patient.stats().pendingAcks).toBe(3);
+    // and a command within the hold still carries them: the peer drops its response at once
+    expect((await patient.send({ host: '127.0.0.1', port: servers[0]!.port }, { verb: 'AUEP', endpoint: 'a@gw', version: '1.0', params: [] })).ok).toBe(true);
+    expect(servers[0]!.stats().cachedResponses).toBe(2); // quick's (never confirmed) and patient's second (its first confirmed)
+    expect(patient.stats().pendingAcks).toBe(3);
   });
 });
