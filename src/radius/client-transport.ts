@@ -6,6 +6,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
+import { literalFirstLookup } from './literal-lookup.js';
 import { walkPacket, type PacketView } from './packet.js';
 
 export interface RadiusServerAddress {
@@ -244,7 +245,7 @@ export class RadiusClientTransport {
 
   private async openSocket(family: 'udp4' | 'udp6'): Promise<PooledSocket> {
     // Up to 256 answers can arrive at once on one socket.
-    const socket = createSocket({ type: family, recvBufferSize: 1 << 20 });
+    const socket = createSocket({ type: family, recvBufferSize: 1 << 20, lookup: literalFirstLookup });
     const ps = new PooledSocket(socket);
     socket.on('message', (msg, from) => {
       const walked = walkPacket(msg);

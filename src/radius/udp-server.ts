@@ -7,6 +7,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
 import { sourceFilter } from './client-filter.js';
 import { DuplicateCache } from './duplicate-cache.js';
+import { literalFirstLookup } from './literal-lookup.js';
 
 export type RadiusHandler = (packet: Buffer, from: RemoteInfo) => Promise<Buffer | undefined> | Buffer | undefined;
 
@@ -51,7 +52,7 @@ export async function startRadiusUdpServer(o: UdpServerOptions): Promise<RadiusU
     handlerErrors: 0,
   };
   // A registration storm arrives as a burst; the default 208 KB buffer holds only a few hundred datagrams.
-  const socket: Socket = createSocket({ type: isIP(o.host) === 6 ? 'udp6' : 'udp4', recvBufferSize: o.recvBufferSize ?? 4 << 20 });
+  const socket: Socket = createSocket({ type: isIP(o.host) === 6 ? 'udp6' : 'udp4', recvBufferSize: o.recvBufferSize ?? 4 << 20, lookup: literalFirstLookup });
   const send = (buf: Buffer, to: RemoteInfo): void => {
     stats.sent++;
     socket.send(buf, to.port, to.address, () => {

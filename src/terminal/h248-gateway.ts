@@ -1,4 +1,5 @@
 import { AppHmacSigner, AppHmacVerifier } from '../crypto/app-hmac.js';
+import { randomWireBytes } from '../crypto/random-pool.js';
 import { TerminalFlow } from '../flow/terminal.js';
 import type { Clock, RandomBytes, S7 } from '../flow/messages.js';
 import {
@@ -76,7 +77,7 @@ export async function registerH248Gateway(o: H248GatewayOptions): Promise<H248Re
     mechanisms: o.mechs ?? 'app-hmac;q=0.5',
     ...(o.idsp !== undefined ? { idsp: o.idsp } : {}),
     ...(o.clock ? { clock: o.clock } : {}),
-    ...(o.random ? { random: o.random } : {}),
+    random: o.random ?? randomWireBytes, // N1: a public nonce, wire randomness
   });
   const sbc: Peer = { address: o.sbc.host, port: o.sbc.port };
   const sbcKey = peerKey(sbc);
