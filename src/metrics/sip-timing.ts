@@ -5,6 +5,7 @@
  * the rest to the real one.
  */
 import type { ServerContext } from '../sip/stack.js';
+import type { SipResponse } from '../sip/message.js';
 
 /**
  * `isMark(status)` says which response ends the clock (e.g. any final one, or
@@ -12,38 +13,58 @@ import type { ServerContext } from '../sip/stack.js';
  * the first such response.
  */
 export function timedContext(ctx: ServerContext, isMark: (status: number) => boolean, done: (status: number, seconds: number) => void): ServerContext {
-  const t0 = process.hrtime.bigint();
-  let marked = false;
-  const note = (status: number): void => {
-    if (marked || !isMark(status)) return;
-    marked = true;
-    done(status, Number(process.hrtime.bigint() - t0) / 1e9);
-  };
-  return {
-    get source() {
-      return ctx.source;
-    },
-    get transaction() {
-      return ctx.transaction;
-    },
-    get cancelled() {
-      return ctx.cancelled;
-    },
-    set cancelled(v: boolean) {
-      ctx.cancelled = v;
-    },
-    reply(res, opts) {
-      note(res.status);
-      ctx.reply(res, opts);
-    },
-    respond(status, reason, opts) {
-      note(status);
-      return ctx.respond(status, reason, opts);
-    },
-    onCancel(fn) {
-      ctx.onCancel(fn);
-    },
-  };
+  return new TimedContext(ctx, isMark, done);
+}
+
+/** A class, not an object literal with accessors: one is made per request, and a literal's getters are built per instance. */
+class TimedContext implements ServerContext {
+  readonly #ctx: ServerContext;
+  readonly #isMark: (status: number) => boolean;
+  readonly #done: (status: number, seconds: number) => void;
+  readonly #t0 = performance.now();
+  #marked = false;
+
+  constructor(ctx: ServerContext, isMark: (status: number) => boolean, done: (status: number, seconds: number) => void) {
+    this.#ctx = ctx;
+    this.#isMark = isMark;
+    this.#done = done;
+  }
+
+  get source(): ServerContext['source'] {
+    return this.#ctx.source;
+  }
+
+  get transaction(): ServerContext['transaction'] {
+    return this.#ctx.transaction;
+  }
+
+  get cancelled(): boolean {
+    return this.#ctx.cancelled;
+  }
+
+  set cancelled(v: boolean) {
+    this.#ctx.cancelled = v;
+  }
+
+  reply(res: SipResponse, opts?: { forwarded?: boolean }): void {
+    this.#note(res.status);
+    this.#ctx.reply(res, opts);
+  }
+
+  respond(status: number, reason?: string, opts?: Parameters<ServerContext['respond']>[2]): SipResponse {
+    this.#note(status);
+    return this.#ctx.respond(status, reason, opts);
+  }
+
+  onCancel(fn: () => void): void {
+    this.#ctx.onCancel(fn);
+  }
+
+  #note(status: number): void {
+    if (this.#marked || !this.#isMark(status)) return;
+    this.#marked = true;
+    this.#done(status, (performance.now() - this.#t0) / 1000);
+  }
 }
 
 export const isFinal = (status: number): boolean => status >= 200;

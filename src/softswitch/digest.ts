@@ -293,16 +293,21 @@ export class DigestAuth {
    * another) is `replayed`. Throws RedisUnavailableError when the shared table
    * cannot be reached (the caller answers 503).
    */
-  async settle(c: DigestCandidate, p: DigestParams, method: string, alg: DigestAlgorithm, ha1: string): Promise<DigestSettled> {
+  settle(c: DigestCandidate, p: DigestParams, method: string, alg: DigestAlgorithm, ha1: string): DigestSettled | Promise<DigestSettled> {
+    // kept here: answered at once, no promise per registration
     if (!this.#shared) return this.verify(c, p, method, alg, ha1) ? 'ok' : 'bad';
+    return this.#settleShared(this.#shared, c, p, method, alg, ha1);
+  }
+
+  async #settleShared(shared: NonceCountStore, c: DigestCandidate, p: DigestParams, method: string, alg: DigestAlgorithm, ha1: string): Promise<DigestSettled> {
     if (!this.#matches(c, p, method, alg, ha1)) return 'bad';
     const opened = this.#openedOf(c);
     const ttl = opened ? opened.issued + this.#ttlMs - this.#clock() : 0;
     if (ttl <= 0) return 'replayed';
     // checked in `check` already, unless a reconnection's epoch was still being read then
-    await this.#shared.current();
-    if (opened!.issued < this.#shared.since) return 'stale';
-    return (await this.#shared.record(c.idc, c.nonce, c.nc, ttl)) ? 'ok' : 'replayed';
+    await shared.current();
+    if (opened!.issued < shared.since) return 'stale';
+    return (await shared.record(c.idc, c.nonce, c.nc, ttl)) ? 'ok' : 'replayed';
   }
 
   /** Keeps `c.nc` as the nonce's highest count; false if a racing request already used it. */

@@ -31,7 +31,7 @@ import { isCallProgress, isFinal, timedContext } from '../metrics/sip-timing.js'
 import type { MetricsRegistry } from '../metrics/index.js';
 import { listenAddress, startListener, type Health, type ListenerHealth } from '../metrics/health.js';
 import { startMetricsServer } from '../metrics/server.js';
-import type { LocationStore } from '../store/bindings.js';
+import type { BindingDecision, LocationStore, SipBinding } from '../store/bindings.js';
 import type { VoicemailPolicy } from './voicemail-policy.js';
 import { SbcPool } from './sbc-pool.js';
 
@@ -230,11 +230,13 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
     metrics,
     ...(o.logger ? { logger: o.logger } : {}),
   });
+  const registerStep = (status: number, s: number): void => metrics.registrationStep('sip', registerResult(status), s);
+  const callSetup = (status: number, s: number): void => metrics.callSetup.observe({ result: callSetupResult(status) }, s);
   const onRequest = (req: SipRequest, ctx: ServerContext): void | Promise<void> => {
     link.admit(req, ctx.source);
     // timed for the metrics: a REGISTER to its final answer, a new INVITE to ringing or its final answer
-    if (req.method === 'REGISTER') return handler.onRequest(req, timedContext(ctx, isFinal, (status, s) => metrics.registrationStep('sip', registerResult(status), s)));
-    if (req.method === 'INVITE' && newCall(req)) return router.onRequest(req, timedContext(ctx, isCallProgress, (status, s) => metrics.callSetup.observe({ result: callSetupResult(status) }, s)));
+    if (req.method === 'REGISTER') return handler.onRequest(req, timedContext(ctx, isFinal, registerStep));
+    if (req.method === 'INVITE' && newCall(req)) return router.onRequest(req, timedContext(ctx, isCallProgress, callSetup));
     return router.onRequest(req, ctx);
   };
   const plainStack = createSipStack({
@@ -345,22 +347,45 @@ function identityOf(o: SoftswitchOptions): string {
   return o.identity && o.sip.tlsPskPort !== undefined ? o.identity.id : o.realm;
 }
 
-/** The registrar's repo, invalidating the call router's location cache for every AoR it changes. */
+/**
+ * The registrar's repo, invalidating the call router's location cache for
+ * every AoR it changes. A class, not a Proxy: the registrar calls it on every
+ * REGISTER, and a Proxy's trap built a function per call.
+ */
+class InvalidatingStore implements LocationStore {
+  constructor(private readonly repo: LocationStore, private readonly cache: LocationCache) {}
+
+  current(aor: string): Promise<SipBinding[]> {
+    return this.repo.current(aor);
+  }
+
+  count(): Promise<number> {
+    return this.repo.count();
+  }
+
+  update<T>(aor: string, decide: (live: SipBinding[]) => BindingDecision<T>): Promise<{ committed: boolean; result: T; live: SipBinding[]; removed: SipBinding[] }> {
+    const cache = this.cache;
+    return this.repo.update(aor, decide).then(
+      (r) => {
+        cache.invalidate(aor);
+        return r;
+      },
+      (err: unknown) => {
+        cache.invalidate(aor);
+        throw err;
+      },
+    );
+  }
+
+  removeAll(aor: string, contact?: string): Promise<SipBinding[]> {
+    return this.repo.removeAll(aor, contact);
+  }
+
+  takeExpired(limit?: number): Promise<SipBinding[]> {
+    return this.repo.takeExpired(limit);
+  }
+}
+
 function invalidating(repo: LocationStore, cache: LocationCache): LocationStore {
-  return new Proxy(repo, {
-    get(target, prop) {
-      if (prop === 'update') {
-        const update: LocationStore['update'] = async (aor, decide) => {
-          try {
-            return await target.update(aor, decide);
-          } finally {
-            cache.invalidate(aor);
-          }
-        };
-        return update;
-      }
-      const v: unknown = Reflect.get(target, prop, target);
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
+  return new InvalidatingStore(repo, cache);
 }

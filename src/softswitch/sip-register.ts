@@ -22,6 +22,20 @@ import { isRedisUnavailable } from '../store/redis/client.js';
 import { RefreshReports, type RefreshReport } from './refresh-reports.js';
 
 type Headers = Array<[string, string]>;
+type AuthValue = ReturnType<SipRequest['auth']>[number];
+
+let dateSecond = -1;
+let dateText = '';
+/** The 200's Date header (RFC 3261 §20.17): second resolution, so formatted once a second, not per REGISTER. */
+function httpDate(): string {
+  const now = Date.now();
+  const s = Math.floor(now / 1000);
+  if (s !== dateSecond) {
+    dateSecond = s;
+    dateText = new Date(s * 1000).toUTCString();
+  }
+  return dateText;
+}
 
 interface ReportOptions {
   idsp: string;
@@ -106,8 +120,11 @@ export class SoftswitchRegisterHandler {
     this.#reports = new RefreshReports((o.reportLagSec ?? 0) * 1000);
   }
 
-  /** The stack's onRequest. */
-  onRequest = async (req: SipRequest, ctx: ServerContext): Promise<void> => {
+  /**
+   * The stack's onRequest. Not async: a REGISTER answered at once (a Digest
+   * challenge, a 400) costs no promise; the paths that wait return theirs.
+   */
+  onRequest = (req: SipRequest, ctx: ServerContext): void | Promise<void> => {
     if (req.method === 'ACK') return;
     if (req.method === 'OPTIONS') {
       this.#respond(ctx, 200, undefined, [['Allow', ALLOW]]);
@@ -160,20 +177,31 @@ export class SoftswitchRegisterHandler {
 
     if (pIdsp !== undefined) {
       const pAuth = /^\s*mechanism\s*=\s*"?([A-Za-z0-9.-]+)"?\s*$/i.exec(req.get('P-KS-Auth') ?? '');
-      if (pAuth && (await this.#refresh(r, pIdsp, pAuth[1]!.toLowerCase()))) return;
-      if (ks1 && isS7(ks1.params)) return this.#coreS8(r, pIdsp, ks1.params);
-      if (digest) return this.#digest(r, pIdsp, digest.params);
-      // The SBC marks every KS1 s2 with a bare KS1 header; without it this is a
-      // Digest phone, which must see only Digest challenges (many phones, and
-      // sipp, read just the first WWW-Authenticate) and must not cost a vector.
-      if (ks1) return this.#coreS2(r, pIdsp, false);
-      return this.#digestChallenge(ctx, false);
+      if (pAuth) return this.#refreshOr(r, pIdsp, pAuth[1]!.toLowerCase(), () => this.#fromSbc(r, pIdsp, ks1, digest));
+      return this.#fromSbc(r, pIdsp, ks1, digest);
     }
     if (ks1) return this.#directKs1(r, ks1.params);
     if (digest) return this.#digest(r, '', digest.params);
-    if (src.protocol === 'tls' && src.pskIdentity === aor && (await this.#refresh(r, '', 'tls-psk'))) return;
+    if (src.protocol === 'tls' && src.pskIdentity === aor) return this.#refreshOr(r, '', 'tls-psk', () => this.#digestChallenge(ctx, false));
     this.#digestChallenge(ctx, false);
   };
+
+  /** A REGISTER an SBC relayed (its P-KS-IDSP believed), not a refresh proved by a mechanism. */
+  #fromSbc(r: Req, pIdsp: string, ks1: AuthValue | undefined, digest: AuthValue | undefined): void | Promise<void> {
+    if (ks1 && isS7(ks1.params)) return this.#coreS8(r, pIdsp, ks1.params);
+    if (digest) return this.#digest(r, pIdsp, digest.params);
+    // The SBC marks every KS1 s2 with a bare KS1 header; without it this is a
+    // Digest phone, which must see only Digest challenges (many phones, and
+    // sipp, read just the first WWW-Authenticate) and must not cost a vector.
+    if (ks1) return this.#coreS2(r, pIdsp, false);
+    return this.#digestChallenge(r.ctx, false);
+  }
+
+  /** A refresh proved by `mechanism` when the AoR has such a binding; otherwise `orElse`. */
+  async #refreshOr(r: Req, idsp: string, mechanism: string, orElse: () => void | Promise<void>): Promise<void> {
+    if (await this.#refresh(r, idsp, mechanism)) return;
+    return orElse();
+  }
 
   // ---- answers -------------------------------------------------------------
 
@@ -273,7 +301,8 @@ export class SoftswitchRegisterHandler {
     await this.#report(r, res.added, res.removed, res.before, report);
     this.st.ok++;
     const headers: Headers = this.#o.registrar.contactHeaders(res.live).map((c): [string, string] => ['Contact', c]);
-    headers.push(['Date', new Date().toUTCString()], ...extra);
+    headers.push(['Date', httpDate()]);
+    for (const h of extra) headers.push(h);
     this.#respond(r.ctx, 200, undefined, headers);
     return true;
   }
@@ -313,13 +342,16 @@ export class SoftswitchRegisterHandler {
       reports.forget(b.aor, b.contact);
       calls.push(auc.deregistered({ idc: b.aor, idsp: b.idsp || this.#selfId, protocol: 'sip', contact: b.contact }));
     }
-    const results = await Promise.allSettled(calls);
-    const failed = results.filter((x) => x.status === 'rejected').length;
-    if (failed) {
-      this.st.reportFailures += failed;
-      this.#o.logger?.warn({ aor: r.aor, failed }, 'softswitch: registration report to the AuC failed');
+    // a refresh whose report was spared waits for nothing
+    if (calls.length) {
+      const results = await Promise.allSettled(calls);
+      const failed = results.filter((x) => x.status === 'rejected').length;
+      if (failed) {
+        this.st.reportFailures += failed;
+        this.#o.logger?.warn({ aor: r.aor, failed }, 'softswitch: registration report to the AuC failed');
+      }
     }
-    this.#forgetPsk(r.aor, removed);
+    if (removed.length) this.#forgetPsk(r.aor, removed);
   }
 
   #forgetPsk(aor: string, removed: readonly SipBinding[]): void {
@@ -504,7 +536,9 @@ export class SoftswitchRegisterHandler {
     const ha1 = h.ok ? h.ha1 : dg.decoyHa1(c.algorithm, r.aor);
     let settled;
     try {
-      settled = await dg.settle(c, p, r.req.method, c.algorithm, ha1);
+      // a promise only where the nonce-counts are shared (Redis)
+      settled = dg.settle(c, p, r.req.method, c.algorithm, ha1);
+      if (typeof settled !== 'string') settled = await settled;
     } catch (err) {
       if (isRedisUnavailable(err)) return this.#unavailable(r.ctx);
       throw err;
