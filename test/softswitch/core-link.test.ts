@@ -139,6 +139,25 @@ describe('core-link signature (the contract)', () => {
     expect(later.verify(wire(sent[0]!))).toEqual({ ok: true });
     expect(later.remembered).toBe(1);
   });
+
+  it('over a long run forgets exactly what left the window, and still refuses a replay of what is within it', () => {
+    let now = T0;
+    const v = new CoreLinkVerifier(key, { now: () => now, windowMs: 1_000 });
+    const kept: SipRequest[] = [];
+    for (let i = 0; i < 6_000; i++) {
+      now += 1;
+      const r = invite({ callId: `long${i}` });
+      signCoreLink(r, key, now);
+      const w = wire(r);
+      expect(v.verify(w)).toEqual({ ok: true });
+      if (i % 1_000 === 999) kept.push(r);
+    }
+    // what arrived in the last 1,000 ms, the entry exactly at the window's edge included
+    expect(v.remembered).toBe(1_001);
+    // a replay from within the window: refused; from past it: stale (forgotten, and refused by time)
+    expect(v.verify(wire(kept[kept.length - 1]!))).toEqual({ ok: false, reason: 'replayed' });
+    expect(v.verify(wire(kept[0]!))).toEqual({ ok: false, reason: 'stale' });
+  });
 });
 
 describeEngines('the softswitch believes only signed SBC requests', (ctx) => {

@@ -112,8 +112,16 @@ export class CoreLinkVerifier {
   readonly #now: () => number;
   readonly #window: number;
   readonly #max: number;
-  /** MAC (b64url) → its timestamp, in arrival order. */
+  /** MAC (b64url) → its timestamp. */
   readonly #seen = new Map<string, number>();
+  /**
+   * The same entries in arrival order, read from `#head`: what goes first. Not the Map's own
+   * order: a Map used as a queue keeps its deleted entries as holes until it rehashes, and
+   * every iteration from its head walked them again, once per request.
+   */
+  #queueIds: (string | undefined)[] = [];
+  #queueTs: number[] = [];
+  #head = 0;
   /** Timestamps at or below this were forgotten early (table full): refused as possible replays. */
   #floor = -1;
 
@@ -144,19 +152,35 @@ export class CoreLinkVerifier {
     const id = got.toString('base64url');
     if (this.#seen.has(id) || ts <= this.#floor) return { ok: false, reason: 'replayed' };
     this.#seen.set(id, ts);
+    this.#queueIds.push(id);
+    this.#queueTs.push(ts);
     while (this.#seen.size > this.#max) {
-      const [oldest, t] = this.#seen.entries().next().value!;
-      this.#seen.delete(oldest);
+      const t = this.#queueTs[this.#head]!;
+      this.#drop();
       if (t > this.#floor) this.#floor = t;
     }
+    this.#compact();
     return { ok: true };
   }
 
   /** Entries whose timestamp left the window are refused as stale anyway. */
   #forget(now: number): void {
-    for (const [id, t] of this.#seen) {
-      if (now - t <= this.#window) break;
-      this.#seen.delete(id);
+    while (this.#head < this.#queueIds.length && now - this.#queueTs[this.#head]! > this.#window) this.#drop();
+  }
+
+  /** Forgets the oldest entry (each MAC is in the table once: the queue and the Map hold the same entries). */
+  #drop(): void {
+    const id = this.#queueIds[this.#head]!;
+    this.#queueIds[this.#head++] = undefined;
+    this.#seen.delete(id);
+  }
+
+  #compact(): void {
+    const h = this.#head;
+    if (h > 4096 && h * 2 > this.#queueIds.length) {
+      this.#queueIds = this.#queueIds.slice(h);
+      this.#queueTs = this.#queueTs.slice(h);
+      this.#head = 0;
     }
   }
 }
