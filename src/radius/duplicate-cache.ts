@@ -6,12 +6,16 @@
 export type DuplicateState = { kind: 'new' } | { kind: 'in-progress' } | { kind: 'answered'; response: Buffer };
 
 interface Entry {
-  response?: Buffer;
+  /** The answer's bytes as a one-byte string (see `answered`). */
+  response?: string;
   expires: number;
 }
 
+const EVICT_EVERY_MS = 1000;
+
 export class DuplicateCache {
   private readonly entries = new Map<string, Entry>();
+  private nextEvict = 0;
 
   constructor(
     private readonly ttlMs = 30_000,
@@ -26,16 +30,22 @@ export class DuplicateCache {
   /** Looks the request up and, if new, marks it in progress. */
   begin(key: string, now = Date.now()): DuplicateState {
     const e = this.entries.get(key);
-    if (e && e.expires > now) return e.response ? { kind: 'answered', response: e.response } : { kind: 'in-progress' };
+    if (e && e.expires > now) return e.response !== undefined ? { kind: 'answered', response: Buffer.from(e.response, 'latin1') } : { kind: 'in-progress' };
     if (e) this.entries.delete(key);
-    this.evict(now);
+    if (this.entries.size >= this.maxEntries || now >= this.nextEvict) this.evict(now);
     this.entries.set(key, { expires: now + this.ttlMs });
     return { kind: 'new' };
   }
 
+  /**
+   * Kept as a one-byte string on V8's heap, copied out again only for a retransmission (rare). A Buffer
+   * kept here was either a slice pinning one of Node's 8 KiB pool blocks for the TTL or, copied, a
+   * backing store of its own: one malloc and one free per answer, and tens of thousands of
+   * ArrayBuffers for every GC to sweep at a few thousand answers a second.
+   */
   answered(key: string, response: Buffer, now = Date.now()): void {
     this.entries.delete(key); // re-insert so eviction order follows expiry
-    this.entries.set(key, { response: ownBytes(response), expires: now + this.ttlMs });
+    this.entries.set(key, { response: response.toString('latin1'), expires: now + this.ttlMs });
   }
 
   /** Dropped or failed: forget it, so a retransmission is processed afresh. */
@@ -47,22 +57,18 @@ export class DuplicateCache {
     return this.entries.size;
   }
 
+  /**
+   * Drops expired entries (and the oldest beyond the cap) once a second, not on every request: a Map keeps a
+   * deleted entry's slot until it next grows, and iteration walks those holes, so a walk from the start on
+   * every request was a scan of thousands of holes under load (an expired entry is never answered from).
+   */
   private evict(now: number): void {
+    this.nextEvict = now + EVICT_EVERY_MS;
+    // At the cap, down to 15/16 of it: room for the next requests without a walk each.
+    const keep = this.entries.size >= this.maxEntries ? this.maxEntries - (this.maxEntries >> 4) : this.maxEntries;
     for (const [k, e] of this.entries) {
-      if (e.expires > now && this.entries.size < this.maxEntries) break;
+      if (e.expires > now && this.entries.size < keep) break;
       this.entries.delete(k);
     }
   }
-}
-
-/**
- * The answer in memory of its own: a small Buffer is usually a slice of one of
- * Node's shared 8 KiB pool blocks, and keeping the slice for the cache's 30 s
- * would keep its whole block (and every other allocation in it) alive.
- */
-function ownBytes(b: Buffer): Buffer {
-  if (b.byteOffset === 0 && b.buffer.byteLength === b.length) return b;
-  const own = Buffer.allocUnsafeSlow(b.length);
-  b.copy(own);
-  return own;
 }
