@@ -43,6 +43,26 @@ describeEngines('store hot path', (ctx) => {
     await store.close();
   });
 
+  it('a live binding put again keeps its row (id, creation time) with every field changed; removed and put again in one change it is a new row', async () => {
+    let now = T0;
+    const store = await ctx.open({ now: () => now });
+    const aor = 'refresh@lab.example';
+    const c = 'sip:r@192.0.2.9';
+    await store.bindings.update(aor, () => ({ commit: [{ op: 'put', binding: binding(aor, c) }], result: 1 }));
+    const [first] = await store.bindings.current(aor);
+    now += 1000;
+    const changed = { q: 0.25, expiresAt: T0 + 7_200_000, callId: 'c2', cseq: 7, source: 'tcp:192.0.2.8:5070', idsp: 'sbc2.lab.example', mechanism: 'tls-psk', instance: '<urn:uuid:9>', regId: 2 };
+    const r = await store.bindings.update(aor, () => ({ commit: [{ op: 'put', binding: binding(aor, c, changed) }], result: 1 }));
+    expect(r.live).toEqual(await store.bindings.current(aor));
+    expect(r.live).toEqual([{ ...first, ...changed, updatedAt: T0 + 1000 }]);
+    now += 1000;
+    // the same contact removed then put by one decision: not the row read before the change
+    const again = await store.bindings.update(aor, () => ({ commit: [{ op: 'remove', contact: c }, { op: 'put', binding: binding(aor, c, { cseq: 8 }) }], result: 1 }));
+    expect(again.live).toEqual(await store.bindings.current(aor));
+    expect(again.live.map((b) => [b.contact, b.cseq, b.createdAt, b.updatedAt, b.regId])).toEqual([[c, 8, T0 + 2000, T0 + 2000, undefined]]);
+    await store.close();
+  });
+
   it('a change that throws commits nothing of itself, and does not undo the writes batched with it', async () => {
     const store = await ctx.open({ now: () => T0 });
     const good = store.bindings.update('good@lab.example', () => ({ commit: [{ op: 'put', binding: binding('good@lab.example', 'sip:g@192.0.2.9') }], result: true }));

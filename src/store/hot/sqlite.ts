@@ -91,6 +91,11 @@ export class SqliteHot implements HotStore {
           'call_id = excluded.call_id, cseq = excluded.cseq, source = excluded.source, idsp = excluded.idsp, mechanism = excluded.mechanism, ' +
           'instance = excluded.instance, reg_id = excluded.reg_id, updated_at = excluded.updated_at RETURNING id, created_at',
       ),
+      // a refresh: the row is known to exist (read in this transaction), so no INSERT is attempted and no conflict resolved
+      refreshBinding: p(
+        'UPDATE sip_bindings SET q_milli = ?, expires_at = ?, call_id = ?, cseq = ?, source = ?, idsp = ?, mechanism = ?, instance = ?, reg_id = ?, updated_at = ? ' +
+          'WHERE aor = ? AND contact = ? RETURNING id, created_at',
+      ),
       expired: p(`SELECT ${BINDING_COLUMNS} FROM sip_bindings WHERE expires_at <= ? ORDER BY expires_at LIMIT ?`),
       removeExpired: p('DELETE FROM sip_bindings WHERE aor = ? AND contact = ? AND expires_at <= ?'),
     };
@@ -157,8 +162,13 @@ export class SqliteHot implements HotStore {
           if (n > 0 && was) removed.push(was);
           applied.push(c);
         } else {
-          if (c.binding.aor !== aor) throw new Error('binding for another AoR');
-          const r = this.#s.putBinding.get(...upsertParams(c.binding, now)) as { id: unknown; created_at: unknown };
+          const b = c.binding;
+          if (b.aor !== aor) throw new Error('binding for another AoR');
+          // a live row read above (this transaction holds the write lock) is updated in place; else, or if
+          // this decision removed it already, the upsert
+          const r = ((live.some((x) => x.contact === b.contact)
+            ? this.#s.refreshBinding.get(Math.round(b.q * 1000), b.expiresAt, b.callId, b.cseq, b.source, b.idsp, b.mechanism, b.instance, b.regId ?? null, now, aor, b.contact)
+            : undefined) ?? this.#s.putBinding.get(...upsertParams(b, now))) as { id: unknown; created_at: unknown };
           applied.push({ op: 'put', b: c.binding, id: num(r.id), createdAt: num(r.created_at) });
         }
       }
