@@ -33,6 +33,20 @@ describe('replay tables', () => {
     expect(s.size).toBe(2);
   });
 
+  it('expired entries at the front go in one prune, at most every 100 ms, and are never trusted meanwhile', () => {
+    const t = new SeenNonces(1000);
+    for (let i = 0; i < 10; i++) expect(t.check(b(i), 100, 0)).toBe('fresh');
+    // due at 200: every expired entry goes at once (it was four per insert, each insert walking from the front)
+    expect(t.check(b(20), 10_000, 200)).toBe('fresh');
+    expect(t.size).toBe(1);
+    for (let i = 30; i < 35; i++) expect(t.check(b(i), 250, 210)).toBe('fresh');
+    expect(t.check(b(31), 10_000, 249)).toBe('seen');
+    // 260: those five expired, the next prune is due at 300: still held, and fresh again all the same
+    expect(t.check(b(40), 10_000, 260)).toBe('fresh');
+    expect(t.size).toBe(7);
+    expect(t.check(b(30), 10_000, 260)).toBe('fresh');
+  });
+
   it('SingleUseTable gives an entry once and never after expiry', () => {
     const t = new SingleUseTable<{ v: string; expiresAt: number }>(10);
     expect(t.add(b(1), { v: 'a', expiresAt: 100 }, 0)).toBe(true);
