@@ -9,6 +9,8 @@
  * so it can drop its cached responses early.
  */
 import dgram from 'node:dgram';
+import { lookup as dnsLookup } from 'node:dns';
+import { isIP } from 'node:net';
 import type { Logger } from '../log/logger.js';
 import { formatAckRanges, parseAckRanges } from './ack.js';
 import { isProvisional, MGCP_CODE_TEXT } from './codes.js';
@@ -74,8 +76,14 @@ export interface MgcpTransportOptions extends Partial<TransportTimers> {
   onCommand: CommandHandler;
   limits?: ParseLimits;
   maxCachedResponses?: number;
-  /** Sees every datagram in and out (captures, tests). */
+  /** Sees every datagram in and out (captures, tests); one going out may carry several messages (`piggyback`). */
   onPacket?: (dir: 'in' | 'out', data: Buffer, peer: MgcpPeer) => void;
+  /**
+   * Messages to one peer written in the same turn of the event loop leave in
+   * one datagram, separated by `.` lines (RFC 3435 §3.5.5), within 4000 bytes
+   * and 16 messages; default true. Each is still retransmitted on its own.
+   */
+  piggyback?: boolean;
   logger?: Logger;
 }
 
@@ -122,6 +130,36 @@ interface Outstanding {
 
 const peerKey = (p: MgcpPeer): string => `${p.host}|${p.port}`;
 const PRUNE_PER_INSERT = 4;
+/** A piggy-backed datagram stays within what every MGCP entity must take (RFC 3435 §3.5.5: 4000 bytes) and our own parse limits. */
+const PIGGYBACK_BYTES = 4000;
+const PIGGYBACK_MESSAGES = 16;
+const PIGGYBACK_LINES = 200;
+const SEPARATOR = Buffer.from('.\n');
+
+/** Messages to one peer waiting for the end of this turn of the event loop. */
+interface Batch {
+  peer: MgcpPeer;
+  parts: Buffer[];
+  messages: number;
+  bytes: number;
+  lines: number;
+}
+
+const lineCount = (b: Buffer): number => {
+  let n = 0;
+  for (let i = b.indexOf(10); i >= 0; i = b.indexOf(10, i + 1)) n++;
+  return n;
+};
+
+/**
+ * An address literal is its own answer, at once: the default lookup (dns.lookup)
+ * answers it on the next tick, which every datagram sent to a peer waited for.
+ */
+const literalLookup: NonNullable<dgram.SocketOptions['lookup']> = (host, family, cb) => {
+  const f = isIP(host);
+  if (f !== 0) cb(null, host, f);
+  else dnsLookup(host, family, cb);
+};
 /** Peers with answered commands to confirm at once; past it a new peer's are not kept (it keeps its responses their full time). */
 const MAX_ACK_PEERS = 10_000;
 
@@ -143,6 +181,9 @@ export class MgcpTransport {
   readonly #toConfirm = new Map<string, ToConfirm>();
   #nextTid: number;
   #closed = false;
+  readonly #piggyback: boolean;
+  readonly #batches = new Map<string, Batch>();
+  #flushing = false;
   readonly #stats: Omit<TransportStats, 'cachedResponses' | 'pendingAcks'> = {
     datagramsIn: 0, datagramsOut: 0, commandsIn: 0, responsesIn: 0, duplicates: 0, provisionalSent: 0, provisionalIn: 0,
     responseAcksIn: 0, responseAcksSent: 0, retransmissions: 0, timeouts: 0, parseErrors: 0, unmatched: 0, handlerErrors: 0,
@@ -162,6 +203,7 @@ export class MgcpTransport {
     };
     this.#limits = o.limits ?? DEFAULT_LIMITS;
     this.#maxCached = o.maxCachedResponses ?? 100_000;
+    this.#piggyback = o.piggyback ?? true;
     // Random start so a restarted entity does not reuse ids its peers still cache.
     this.#nextTid = 1 + Math.floor(Math.random() * (MAX_TID / 2));
     socket.on('message', (buf, rinfo) => this.#onDatagram(buf, { host: rinfo.address, port: rinfo.port }));
@@ -194,7 +236,7 @@ export class MgcpTransport {
   }
 
   static open(o: MgcpTransportOptions): Promise<MgcpTransport> {
-    const socket = dgram.createSocket({ type: o.host?.includes(':') ? 'udp6' : 'udp4' });
+    const socket = dgram.createSocket({ type: o.host?.includes(':') ? 'udp6' : 'udp4', lookup: literalLookup });
     return new Promise((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(o.port ?? 0, o.host ?? '0.0.0.0', () => {
@@ -245,13 +287,14 @@ export class MgcpTransport {
     });
   }
 
-  /** Sends bytes as they are (tests, captures). */
+  /** Sends bytes as they are, alone and at once (tests, captures). */
   sendRaw(data: Buffer, to: MgcpPeer): void {
-    this.#write(data, to);
+    if (!this.#closed) this.#send(data, to);
   }
 
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
+    this.#flush();
     this.#closed = true;
     MgcpTransport.#untrack(this);
     for (const o of this.#outstanding.values()) {
@@ -265,13 +308,56 @@ export class MgcpTransport {
     return new Promise((resolve) => this.#socket.close(() => resolve()));
   }
 
+  /**
+   * A message out: with others to the same peer at the end of this turn of
+   * the event loop (one sendmsg and one wake-up of the peer instead of one
+   * each), or alone when piggy-backing is off or it ends in a session
+   * description (a separator would change its last line).
+   */
   #write(data: Buffer, to: MgcpPeer): void {
     if (this.#closed) return;
+    if (!this.#piggyback || data[data.length - 1] !== 10) {
+      this.#send(data, to);
+      return;
+    }
+    const key = peerKey(to);
+    let b = this.#batches.get(key);
+    if (b && b.lines < 0) b.lines = lineCount(b.parts[0]!);
+    if (b && (b.messages >= PIGGYBACK_MESSAGES || b.bytes + SEPARATOR.length + data.length > PIGGYBACK_BYTES || b.lines + 1 + lineCount(data) > PIGGYBACK_LINES)) {
+      this.#sendBatch(b);
+      this.#batches.delete(key);
+      b = undefined;
+    }
+    if (!b) {
+      this.#batches.set(key, { peer: to, parts: [data], messages: 1, bytes: data.length, lines: -1 });
+      if (!this.#flushing) {
+        this.#flushing = true;
+        setImmediate(() => this.#flush());
+      }
+      return;
+    }
+    b.parts.push(SEPARATOR, data);
+    b.messages++;
+    b.bytes += SEPARATOR.length + data.length;
+    b.lines += 1 + lineCount(data);
+  }
+
+  #flush(): void {
+    this.#flushing = false;
+    if (this.#batches.size === 0) return;
+    for (const b of this.#batches.values()) this.#sendBatch(b);
+    this.#batches.clear();
+  }
+
+  #sendBatch(b: Batch): void {
+    this.#send(b.parts.length === 1 ? b.parts[0]! : Buffer.concat(b.parts, b.bytes), b.peer);
+  }
+
+  /** No callback: it would cost a tick per datagram, and a datagram lost here is one lost on the way (retransmission covers both). */
+  #send(data: Buffer, to: MgcpPeer): void {
     this.#stats.datagramsOut++;
     this.#o.onPacket?.('out', data, to);
-    this.#socket.send(data, to.port, to.host, (err) => {
-      if (err) this.#o.logger?.debug({ err: err.message }, 'mgcp send failed');
-    });
+    this.#socket.send(data, to.port, to.host);
   }
 
   #retransmit(tid: number, o: Outstanding): void {

@@ -52,8 +52,9 @@ describe('MGCP UDP transport', () => {
     const slow = await endpoint(async () => {
       await new Promise((r) => setTimeout(r, 150));
       return { code: 250 };
-    }, { provisionalAfterMs: 20 });
-    const client = await endpoint(() => ({ code: 200 }));
+    }, { provisionalAfterMs: 20, initialRtoMs: 1000 });
+    // no retransmission either way within the test (a loaded machine would repeat the 100 or the 000)
+    const client = await endpoint(() => ({ code: 200 }), { initialRtoMs: 1000 });
     const r = await client.send({ host: '127.0.0.1', port: slow.port }, { verb: 'DLCX', endpoint: 'a@gw', version: '1.0', params: [param('C', 'A3C47F21456789F0')] });
     expect(r.ok && r.response.code).toBe(250);
     expect(r.ok && r.response.params.map((p) => p.name)).toEqual(['K']);
@@ -89,6 +90,25 @@ describe('MGCP UDP transport', () => {
     });
     expect(await exchange(t.port, Buffer.from('AUEP 7 a@gw MGCP 1.0\n'), 100)).toEqual(['400 7 Transient error\n']);
     expect(t.stats().handlerErrors).toBe(1);
+  });
+
+  it('piggy-backs the messages written to one peer in the same turn into one datagram, within 16 messages, and each is answered', async () => {
+    const slowRto = { initialRtoMs: 2000 }; // no retransmission on a loaded machine: the counts are of first sends
+    const server = await endpoint(() => ({ code: 200 }), slowRto);
+    const to = { host: '127.0.0.1', port: server.port };
+    const auep = (i: number) => ({ verb: 'AUEP', endpoint: `aaln/${i}@gw`, version: '1.0', params: [param('F', 'A')] });
+    const client = await endpoint(() => ({ code: 200 }), slowRto);
+    const three = await Promise.all([1, 2, 3].map((i) => client.send(to, auep(i))));
+    expect(three.map((r) => r.ok && r.response.code)).toEqual([200, 200, 200]);
+    expect(client.stats()).toMatchObject({ datagramsOut: 1, datagramsIn: 1, responsesIn: 3 }); // the answers came back together too
+    expect(server.stats()).toMatchObject({ datagramsIn: 1, commandsIn: 3, datagramsOut: 1 });
+    const twenty = await Promise.all(Array.from({ length: 20 }, (_, i) => client.send(to, auep(i))));
+    expect(twenty.every((r) => r.ok && r.response.code === 200)).toBe(true);
+    expect(client.stats().datagramsOut).toBe(1 + 2);
+
+    const alone = await endpoint(() => ({ code: 200 }), { ...slowRto, piggyback: false });
+    await Promise.all([1, 2, 3].map((i) => alone.send(to, auep(i))));
+    expect(alone.stats().datagramsOut).toBe(3);
   });
 
   it('drops answered responses once their time is past on every open transport, passing over a command still in progress', async () => {

@@ -38,8 +38,9 @@ export interface LossyProxy {
 }
 
 /**
- * One client ⇄ target. `drop` sees each datagram (up: client → target) and
- * returns true to lose it.
+ * One client ⇄ target. `drop` sees each message of each datagram (up: client
+ * → target; several when piggy-backed) and returns true to lose it, and with
+ * it the datagram that carries it.
  */
 export async function lossyProxy(targetPort: number, drop: (dir: 'up' | 'down', text: string) => boolean): Promise<LossyProxy> {
   const s = dgram.createSocket('udp4');
@@ -50,9 +51,12 @@ export async function lossyProxy(targetPort: number, drop: (dir: 'up' | 'down', 
     const up = rinfo.port !== targetPort;
     if (up) client = { address: rinfo.address, port: rinfo.port };
     const dir = up ? 'up' : 'down';
-    const text = m.toString();
-    if (drop(dir, text)) {
-      dropped.push({ dir, text });
+    const lost = m
+      .toString()
+      .split(/(?<=\n)\.\n/)
+      .find((text) => drop(dir, text));
+    if (lost !== undefined) {
+      dropped.push({ dir, text: lost });
       return;
     }
     if (up) s.send(m, targetPort, '127.0.0.1');
