@@ -26,6 +26,13 @@ export interface H248SoftswitchOptions {
   /** Our mId; default `[host]:port`. */
   mid?: string;
   registrationTtlSec?: number;
+  /**
+   * Registered peers remembered at once (default 100,000). Each is an address:
+   * a gateway's, or the SBC's socket for one gateway, new whenever the SBC
+   * opens one. Past it the registration that expires first is forgotten (its
+   * next command is answered 401, not registered, and it registers again).
+   */
+  maxPeers?: number;
   flow?: Omit<SoftswitchOptions, 'auc'>;
   timers?: Partial<TransportTimers>;
   logger?: Logger;
@@ -67,7 +74,18 @@ interface PeerState {
 export async function startH248Softswitch(o: H248SoftswitchOptions): Promise<H248SoftswitchHandle> {
   const flow = new SoftswitchFlow({ auc: o.auc, ...o.flow });
   const ttlMs = (o.registrationTtlSec ?? 3600) * 1000;
+  const maxPeers = o.maxPeers ?? 100_000;
+  /** In order of expiry: every registration lasts ttlMs, and one made again is moved to the end. */
   const peers = new Map<string, PeerState>();
+  const remember = (key: string, st: PeerState): void => {
+    peers.delete(key);
+    const now = Date.now();
+    for (const [k, p] of peers) {
+      if (p.expiresAt > now && peers.size < maxPeers) break;
+      peers.delete(k);
+    }
+    peers.set(key, st);
+  };
   const counts = { registers: 0, authenticates: 0, accepted: 0, commands: 0, refused: 0, refusedIdentities: 0 };
   let requestId = 0;
   let ep!: H248Endpoint;
@@ -125,7 +143,7 @@ export async function startH248Softswitch(o: H248SoftswitchOptions): Promise<H24
       const out = await flow.onAuthenticate(d.value, { protocol: 'h248', contact: req.message.mid, expiresAt, ipc: d.value.ipc ?? req.peer.address });
       if (out.kind === 'accepted') {
         counts.accepted++;
-        peers.set(key, { idc: out.s9.idc, mid: req.message.mid, peer: req.peer, mechanism: d.value.mech ?? '', expiresAt });
+        remember(key, { idc: out.s9.idc, mid: req.message.mid, peer: req.peer, mechanism: d.value.mech ?? '', expiresAt });
         if (!out.reported) setTimeout(() => void o.auc.registered(out.report).catch(() => o.logger?.warn({ idc: out.report.idc }, 'h248 mgc: s11 not delivered')), 1000).unref();
         sendAccepted(req.peer, out.s9);
         return { actions: echoReply(t.actions) };
@@ -137,7 +155,10 @@ export async function startH248Softswitch(o: H248SoftswitchOptions): Promise<H24
       return { error: softswitchError(out) ?? { code: H248_ERROR.unauthorized } };
     }
     const st = peers.get(key);
-    if (!st || st.expiresAt <= Date.now()) return { error: { code: H248_ERROR.unauthorized, text: 'not registered' } };
+    if (!st || st.expiresAt <= Date.now()) {
+      if (st) peers.delete(key);
+      return { error: { code: H248_ERROR.unauthorized, text: 'not registered' } };
+    }
     counts.commands++;
     return { actions: echoReply(t.actions) };
   }

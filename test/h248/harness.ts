@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { AucService, FailureOutcome, FailureReport, RegistrationReport, VectorRequest, VectorResult } from '../../src/contracts/auc.js';
 import { makeVector } from '../../src/crypto/ks1.js';
 import { startH248Relay, type H248RelayHandle } from '../../src/sbc/h248-relay.js';
-import { startH248Softswitch, type H248SoftswitchHandle } from '../../src/softswitch/h248-mgc.js';
+import { startH248Softswitch, type H248SoftswitchHandle, type H248SoftswitchOptions } from '../../src/softswitch/h248-mgc.js';
 import { startUdpProxy, type UdpProxy } from './udp-proxy.js';
 
 export const IDSP = 'sbc1.lab.example';
@@ -61,10 +61,10 @@ export interface Lab {
 type Drop = (dir: 'up' | 'down', payload: Buffer, index: number) => boolean;
 
 /** softswitch ← [core proxy] ← SBC ← [access proxy] ← gateway, all on 127.0.0.1 with ephemeral ports. */
-export async function startLab(o: { access?: Drop | true; core?: Drop | true; aucDelayMs?: number } = {}): Promise<Lab> {
+export async function startLab(o: { access?: Drop | true; core?: Drop | true; aucDelayMs?: number; ss?: Partial<H248SoftswitchOptions> } = {}): Promise<Lab> {
   const auc = new FakeAuc();
   auc.delayMs = o.aucDelayMs ?? 0;
-  const ss = await startH248Softswitch({ listen: { host: '127.0.0.1', port: 0 }, auc });
+  const ss = await startH248Softswitch({ listen: { host: '127.0.0.1', port: 0 }, auc, ...o.ss });
   const core = o.core ? await startUdpProxy({ host: '127.0.0.1', port: ss.port }, o.core === true ? undefined : o.core) : undefined;
   const sbc = await startH248Relay({
     listen: { host: '127.0.0.1', port: 0 },
