@@ -67,7 +67,15 @@ export class Lockout {
 
   #markClean(idc: string): void {
     this.#clean.delete(idc);
-    if (this.#clean.size >= MAX_CLEAN) this.#clean.delete(this.#clean.keys().next().value!);
+    if (this.#clean.size >= MAX_CLEAN) {
+      // The oldest sixteenth at once: dropping one per insert made each `keys()` walk from the Map's start
+      // cross the holes of every mark dropped before (37 µs per vector with 1,000,000 terminals, in process).
+      let n = MAX_CLEAN >> 4;
+      for (const k of this.#clean.keys()) {
+        if (n-- <= 0) break;
+        this.#clean.delete(k);
+      }
+    }
     this.#clean.set(idc, this.now() + CLEAN_MS);
   }
 
