@@ -113,7 +113,12 @@ export interface TransportStats {
 }
 
 interface CacheEntry {
-  data?: Buffer; // the final response once there is one
+  /**
+   * The final response once there is one, as latin1 text (byte for byte): a
+   * string of its own, where the encoded Buffer is a slice of an 8 KiB pool
+   * block that it would keep alive, with everything else in it, for 30 s.
+   */
+  answer?: string;
   provisional: boolean;
   expiresAt: number;
   awaitingAck?: { timer: NodeJS.Timeout; attempts: number; rto: number; peer: MgcpPeer };
@@ -385,7 +390,7 @@ export class MgcpTransport {
       if (r.command) {
         const key = `${peerKey(from)}|${r.command.tid}`;
         const cached = this.#cache.get(key);
-        if (cached?.data) this.#write(cached.data, from);
+        if (cached?.answer !== undefined) this.#write(Buffer.from(cached.answer, 'latin1'), from);
         else this.#finish(key, from, { code: 510, text: `Protocol error: ${r.error}` }, r.command.tid);
       }
       return;
@@ -411,7 +416,7 @@ export class MgcpTransport {
     const seen = this.#cache.get(key);
     if (seen) {
       this.#stats.duplicates++;
-      if (seen.data) this.#write(seen.data, from);
+      if (seen.answer !== undefined) this.#write(Buffer.from(seen.answer, 'latin1'), from);
       else if (seen.provisional) this.#sendProvisional(cmd.tid, from);
       return;
     }
@@ -419,7 +424,7 @@ export class MgcpTransport {
     const entry: CacheEntry = { provisional: false, expiresAt: now + 2 * this.#timers.responseCacheMs + this.#timers.provisionalWaitMs };
     if (this.#makeRoom(now)) this.#cache.set(key, entry);
     const slow = setTimeout(() => {
-      if (entry.data || this.#closed) return;
+      if (entry.answer !== undefined || this.#closed) return;
       entry.provisional = true;
       this.#sendProvisional(cmd.tid, from);
     }, this.#timers.provisionalAfterMs);
@@ -470,7 +475,7 @@ export class MgcpTransport {
       this.#o.logger?.error({ err: (err as Error).message }, 'mgcp reply did not encode');
       data = encodeMgcp({ kind: 'response', code: 400, tid, params: [] });
     }
-    e.data = data;
+    e.answer = data.toString('latin1');
     e.expiresAt = Date.now() + this.#timers.responseCacheMs;
     // Re-insert so the Map stays roughly in expiry order for pruning.
     this.#cache.delete(key);
@@ -546,7 +551,7 @@ export class MgcpTransport {
 
   #dropCached(key: string): void {
     const e = this.#cache.get(key);
-    if (!e?.data) return; // in progress: keep, so a duplicate is not processed twice
+    if (e?.answer === undefined) return; // in progress: keep, so a duplicate is not processed twice
     if (e.awaitingAck) clearTimeout(e.awaitingAck.timer);
     this.#cache.delete(key);
   }
@@ -580,7 +585,7 @@ export class MgcpTransport {
     }
     for (const [k, e] of this.#cache) {
       if (e.expiresAt > now) {
-        if (e.data) break;
+        if (e.answer !== undefined) break;
         continue;
       }
       this.#dropExpired(k, e);
