@@ -173,7 +173,7 @@ describe('overload: the gate', () => {
     expect(gate.decide(request('REGISTER', { branch: 'z9hG4bK-again' }), SRC)).toEqual({ kind: 'pass' });
     advance(10_001);
     expect(gate.decide(request('REGISTER', { branch: 'z9hG4bK-again' }), SRC)).toEqual({ kind: 'pass' });
-    // a later admission sweeps what expired at the head (the first entry of z9hG4bK-again)
+    // its first entry, expired, was swept when it came again; later admissions sweep nothing live
     for (let i = 0; i < 5; i++) {
       advance(1);
       expect(gate.decide(request('REGISTER', { branch: `z9hG4bK-later${i}` }), SRC)).toEqual({ kind: 'pass' });
