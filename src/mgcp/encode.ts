@@ -11,6 +11,8 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9\-+/_.]{0,63}$/;
 const NO_BREAK = /^[^\r\n]*$/;
 const VERB = /^[A-Z][A-Z0-9]{3}$/;
 const TOKEN = /^\S+$/;
+const VERSION = /^\d{1,3}\.\d{1,3}$/;
+const PACKAGE = /^[A-Za-z0-9\-_]{1,64}$/;
 
 function paramLines(params: MgcpParam[]): string {
   let out = '';
@@ -25,14 +27,14 @@ function paramLines(params: MgcpParam[]): string {
 function headLine(m: MgcpMessage): string {
   if (!isValidTid(m.tid)) throw new RangeError('MGCP transaction id out of range');
   if (m.kind === 'command') {
-    if (!VERB.test(m.verb) || !TOKEN.test(m.endpoint) || !/^\d{1,3}\.\d{1,3}$/.test(m.version)) throw new RangeError('bad MGCP command line');
+    if (!VERB.test(m.verb) || !TOKEN.test(m.endpoint) || !VERSION.test(m.version)) throw new RangeError('bad MGCP command line');
     if (m.profile !== undefined && !TOKEN.test(m.profile)) throw new RangeError('bad MGCP profile');
     return `${m.verb} ${m.tid} ${m.endpoint} MGCP ${m.version}${m.profile ? ` ${m.profile}` : ''}\n`;
   }
   if (!Number.isInteger(m.code) || m.code < 0 || m.code > 999) throw new RangeError('MGCP response code out of range');
   const text = m.text;
   if (text !== undefined && !NO_BREAK.test(text)) throw new RangeError('line break in MGCP commentary');
-  if (m.pkg !== undefined && !/^[A-Za-z0-9\-_]{1,64}$/.test(m.pkg)) throw new RangeError('bad MGCP package name');
+  if (m.pkg !== undefined && !PACKAGE.test(m.pkg)) throw new RangeError('bad MGCP package name');
   return `${String(m.code).padStart(3, '0')} ${m.tid}${m.pkg ? ` /${m.pkg}` : ''}${text ? ` ${text}` : ''}\n`;
 }
 
