@@ -24,11 +24,21 @@ export interface TerminalFlow {
   pskIdentity?: string;
 }
 
-interface ContactEntry {
-  idc: string;
-  expiresAt: number;
-  /** Registered by KS1 (reached under its session), else a Digest phone. */
-  ks1: boolean;
+/**
+ * One Contact, also a link in its IDc's list (`prev`/`next`): de-registration and the sweep
+ * reach an IDc's Contacts without scanning every terminal's (a de-REGISTER loop would otherwise
+ * cost O(terminals) each), and two fields per Contact cost less than a Set per IDc.
+ */
+class ContactEntry {
+  prev: ContactEntry | undefined = undefined;
+  next: ContactEntry | undefined = undefined;
+  constructor(
+    readonly key: string,
+    public idc: string,
+    public expiresAt: number,
+    /** Registered by KS1 (reached under its session), else a Digest phone. */
+    public ks1: boolean,
+  ) {}
 }
 
 /** The shared store of a pool (src/store/redis/sbc-contacts.ts), as this map uses it. */
@@ -52,6 +62,8 @@ export function contactKey(u: Uri): string | undefined {
 
 export class ContactMap {
   readonly #contacts = new Map<string, ContactEntry>();
+  /** Per IDc, the head of its Contacts' list; the key is the string its entries share. */
+  readonly #byIdc = new Map<string, ContactEntry>();
   readonly #flows = new Map<string, TerminalFlow>();
   #shared: { store: SharedContacts; transport: (protocol: SipTransport['protocol']) => SipTransport | undefined } | undefined;
 
@@ -108,19 +120,63 @@ export class ContactMap {
   bind(idc: string, contact: Uri, expiresAt: number, ks1 = false): void {
     const k = contactKey(contact);
     if (k === undefined) return;
+    const had = this.#contacts.get(k);
     if (expiresAt <= this.now()) {
-      this.#contacts.delete(k);
+      if (had) this.#remove(had);
       return;
     }
-    const had = this.#contacts.get(k);
-    if (!had && this.#contacts.size >= this.maxEntries) this.#contacts.delete(this.#contacts.keys().next().value!);
-    this.#contacts.set(had ? k : ownString(k), { idc: had?.idc === idc ? had.idc : ownString(idc), expiresAt, ks1 });
+    if (had) {
+      if (had.idc !== idc) {
+        this.#unlink(had);
+        had.idc = this.#idcString(idc);
+        this.#link(had);
+      }
+      had.expiresAt = expiresAt;
+      had.ks1 = ks1;
+      return;
+    }
+    if (this.#contacts.size >= this.maxEntries) this.#remove(this.#contacts.values().next().value!);
+    const e = new ContactEntry(ownString(k), this.#idcString(idc), expiresAt, ks1);
+    this.#contacts.set(e.key, e);
+    this.#link(e);
   }
 
-  /** Forgets every Contact and the flow of an IDc (de-registration). */
+  /** Forgets every Contact and the flow of an IDc (de-registration): its own Contacts only are visited. */
   unbindAll(idc: string): void {
-    for (const [k, e] of this.#contacts) if (e.idc === idc) this.#contacts.delete(k);
+    for (let e = this.#byIdc.get(idc); e; ) {
+      const next = e.next;
+      this.#contacts.delete(e.key);
+      e.prev = e.next = undefined;
+      e = next;
+    }
+    this.#byIdc.delete(idc);
     this.#flows.delete(idc);
+  }
+
+  /** The IDc as stored: the copy its Contacts already share, else an own copy (not a view on a message). */
+  #idcString(idc: string): string {
+    return this.#byIdc.get(idc)?.idc ?? ownString(idc);
+  }
+
+  #link(e: ContactEntry): void {
+    const head = this.#byIdc.get(e.idc);
+    e.prev = undefined;
+    e.next = head;
+    if (head) head.prev = e;
+    this.#byIdc.set(e.idc, e);
+  }
+
+  #unlink(e: ContactEntry): void {
+    if (e.prev) e.prev.next = e.next;
+    else if (e.next) this.#byIdc.set(e.idc, e.next);
+    else this.#byIdc.delete(e.idc);
+    if (e.next) e.next.prev = e.prev;
+    e.prev = e.next = undefined;
+  }
+
+  #remove(e: ContactEntry): void {
+    this.#contacts.delete(e.key);
+    this.#unlink(e);
   }
 
   /** The latest flow of an IDc: called for every message it sends that passed its mechanism. */
@@ -131,7 +187,7 @@ export class ContactMap {
     const f: TerminalFlow = { transport: src.transport, address: had?.address === src.address ? had.address : ownString(src.address), port: src.port };
     if (src.connection) f.connection = src.connection;
     if (src.pskIdentity !== undefined) f.pskIdentity = ownString(src.pskIdentity);
-    this.#flows.set(had ? idc : ownString(idc), f);
+    this.#flows.set(had ? idc : this.#idcString(idc), f);
   }
 
   /** The IDc registered at this Request-URI, if live. */
@@ -141,7 +197,7 @@ export class ContactMap {
     const e = this.#contacts.get(k);
     if (!e) return undefined;
     if (e.expiresAt <= this.now()) {
-      this.#contacts.delete(k);
+      this.#remove(e);
       return undefined;
     }
     return e.idc;
@@ -159,12 +215,8 @@ export class ContactMap {
 
   sweep(): void {
     const t = this.now();
-    const live = new Set<string>();
-    for (const [k, e] of this.#contacts) {
-      if (e.expiresAt <= t) this.#contacts.delete(k);
-      else live.add(e.idc);
-    }
-    for (const idc of this.#flows.keys()) if (!live.has(idc)) this.#flows.delete(idc);
+    for (const e of this.#contacts.values()) if (e.expiresAt <= t) this.#remove(e);
+    for (const idc of this.#flows.keys()) if (!this.#byIdc.has(idc)) this.#flows.delete(idc);
   }
 
   get size(): number {
