@@ -169,6 +169,9 @@ async function sipRegistrar(): Promise<{ one: One; close(): Promise<void> }> {
       if (!term) terms.set(t.idc, (term = make(t)));
       try {
         await term.registerKs1(uac);
+        // What a phone keeps after registering (the last 200, the session's keys and signers) is not the
+        // generator's to keep: thousands of them held across runs were old-generation heap for every GC.
+        term.lastOk = term.session = term.signer = term.verifier = undefined;
         return true;
       } catch (e) {
         if (args.reasons) {
