@@ -34,11 +34,22 @@ class ContactEntry {
   next: ContactEntry | undefined = undefined;
   constructor(
     readonly key: string,
-    public idc: string,
+    public owner: Terminal,
     public expiresAt: number,
     /** Registered by KS1 (reached under its session), else a Digest phone. */
     public ks1: boolean,
   ) {}
+}
+
+/**
+ * What the map keeps per IDc: its latest flow and the head of its Contacts' list, under one
+ * copy of the IDc string (the map's key, shared by its entries) — one record rather than a
+ * flow map and an index map, each with its own key.
+ */
+class Terminal {
+  flow: TerminalFlow | undefined = undefined;
+  head: ContactEntry | undefined = undefined;
+  constructor(readonly idc: string) {}
 }
 
 /** The shared store of a pool (src/store/redis/sbc-contacts.ts), as this map uses it. */
@@ -62,9 +73,7 @@ export function contactKey(u: Uri): string | undefined {
 
 export class ContactMap {
   readonly #contacts = new Map<string, ContactEntry>();
-  /** Per IDc, the head of its Contacts' list; the key is the string its entries share. */
-  readonly #byIdc = new Map<string, ContactEntry>();
-  readonly #flows = new Map<string, TerminalFlow>();
+  readonly #terminals = new Map<string, Terminal>();
   #shared: { store: SharedContacts; transport: (protocol: SipTransport['protocol']) => SipTransport | undefined } | undefined;
 
   constructor(
@@ -112,7 +121,7 @@ export class ContactMap {
     if (!c) return undefined;
     this.bind(c.idc, uri, c.expiresAt, c.ks1);
     const t = c.protocol === 'udp' ? sh.transport('udp') : undefined;
-    if (t && !this.#flows.has(c.idc)) this.seen(c.idc, { transport: t, protocol: 'udp', address: c.address, port: c.port });
+    if (t && !this.#terminals.get(c.idc)?.flow) this.seen(c.idc, { transport: t, protocol: 'udp', address: c.address, port: c.port });
     return { idc: c.idc, ks1: c.ks1 };
   }
 
@@ -126,9 +135,11 @@ export class ContactMap {
       return;
     }
     if (had) {
-      if (had.idc !== idc) {
+      if (had.owner.idc !== idc) {
+        const was = had.owner;
         this.#unlink(had);
-        had.idc = this.#idcString(idc);
+        this.#forgetIfEmpty(was);
+        had.owner = this.#terminal(idc);
         this.#link(had);
       }
       had.expiresAt = expiresAt;
@@ -136,40 +147,65 @@ export class ContactMap {
       return;
     }
     if (this.#contacts.size >= this.maxEntries) this.#remove(this.#contacts.values().next().value!);
-    const e = new ContactEntry(ownString(k), this.#idcString(idc), expiresAt, ks1);
+    const e = new ContactEntry(ownString(k), this.#terminal(idc), expiresAt, ks1);
     this.#contacts.set(e.key, e);
     this.#link(e);
   }
 
   /** Forgets every Contact and the flow of an IDc (de-registration): its own Contacts only are visited. */
   unbindAll(idc: string): void {
-    for (let e = this.#byIdc.get(idc); e; ) {
+    const t = this.#terminals.get(idc);
+    if (t) this.#drop(t);
+  }
+
+  /** The latest flow of an IDc: called for every message it sends that passed its mechanism. */
+  seen(idc: string, src: MessageSource): void {
+    const t = this.#terminals.get(idc);
+    const had = t?.flow;
+    if (had && had.transport === src.transport && had.address === src.address && had.port === src.port && had.connection === src.connection) return;
+    const f: TerminalFlow = { transport: src.transport, address: had?.address === src.address ? had.address : ownString(src.address), port: src.port };
+    if (src.connection) f.connection = src.connection;
+    if (src.pskIdentity !== undefined) f.pskIdentity = ownString(src.pskIdentity);
+    (t ?? this.#terminal(idc)).flow = f;
+  }
+
+  /** The record of an IDc, made (with an own copy of the IDc, not a view on a message) if new; at the cap the oldest IDc is forgotten. */
+  #terminal(idc: string): Terminal {
+    let t = this.#terminals.get(idc);
+    if (t) return t;
+    if (this.#terminals.size >= this.maxEntries) this.#drop(this.#terminals.values().next().value!);
+    t = new Terminal(ownString(idc));
+    this.#terminals.set(t.idc, t);
+    return t;
+  }
+
+  /** Forgets an IDc: its Contacts and its flow. */
+  #drop(t: Terminal): void {
+    for (let e = t.head; e; ) {
       const next = e.next;
       this.#contacts.delete(e.key);
       e.prev = e.next = undefined;
       e = next;
     }
-    this.#byIdc.delete(idc);
-    this.#flows.delete(idc);
+    t.head = undefined;
+    this.#terminals.delete(t.idc);
   }
 
-  /** The IDc as stored: the copy its Contacts already share, else an own copy (not a view on a message). */
-  #idcString(idc: string): string {
-    return this.#byIdc.get(idc)?.idc ?? ownString(idc);
+  #forgetIfEmpty(t: Terminal): void {
+    if (!t.head && !t.flow) this.#terminals.delete(t.idc);
   }
 
   #link(e: ContactEntry): void {
-    const head = this.#byIdc.get(e.idc);
+    const t = e.owner;
     e.prev = undefined;
-    e.next = head;
-    if (head) head.prev = e;
-    this.#byIdc.set(e.idc, e);
+    e.next = t.head;
+    if (t.head) t.head.prev = e;
+    t.head = e;
   }
 
   #unlink(e: ContactEntry): void {
     if (e.prev) e.prev.next = e.next;
-    else if (e.next) this.#byIdc.set(e.idc, e.next);
-    else this.#byIdc.delete(e.idc);
+    else e.owner.head = e.next;
     if (e.next) e.next.prev = e.prev;
     e.prev = e.next = undefined;
   }
@@ -177,17 +213,7 @@ export class ContactMap {
   #remove(e: ContactEntry): void {
     this.#contacts.delete(e.key);
     this.#unlink(e);
-  }
-
-  /** The latest flow of an IDc: called for every message it sends that passed its mechanism. */
-  seen(idc: string, src: MessageSource): void {
-    const had = this.#flows.get(idc);
-    if (had && had.transport === src.transport && had.address === src.address && had.port === src.port && had.connection === src.connection) return;
-    if (!had && this.#flows.size >= this.maxEntries) this.#flows.delete(this.#flows.keys().next().value!);
-    const f: TerminalFlow = { transport: src.transport, address: had?.address === src.address ? had.address : ownString(src.address), port: src.port };
-    if (src.connection) f.connection = src.connection;
-    if (src.pskIdentity !== undefined) f.pskIdentity = ownString(src.pskIdentity);
-    this.#flows.set(had ? idc : this.#idcString(idc), f);
+    this.#forgetIfEmpty(e.owner);
   }
 
   /** The IDc registered at this Request-URI, if live. */
@@ -200,7 +226,7 @@ export class ContactMap {
       this.#remove(e);
       return undefined;
     }
-    return e.idc;
+    return e.owner.idc;
   }
 
   /** Was the live Contact at this Request-URI registered by KS1 (false: a Digest phone, or none)? */
@@ -210,13 +236,13 @@ export class ContactMap {
   }
 
   flow(idc: string): TerminalFlow | undefined {
-    return this.#flows.get(idc);
+    return this.#terminals.get(idc)?.flow;
   }
 
   sweep(): void {
     const t = this.now();
     for (const e of this.#contacts.values()) if (e.expiresAt <= t) this.#remove(e);
-    for (const idc of this.#flows.keys()) if (!this.#byIdc.has(idc)) this.#flows.delete(idc);
+    for (const t of this.#terminals.values()) if (!t.head) this.#terminals.delete(t.idc);
   }
 
   get size(): number {

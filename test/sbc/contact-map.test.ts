@@ -111,6 +111,23 @@ describe('ContactMap.unbindAll', () => {
     expect(map.lookup(uri('p3'))).toBe('p@lab.example');
   });
 
+  it('at the cap of IDcs forgets the oldest IDc whole, its Contacts with its flow', () => {
+    const { clock, map } = clockedMap(3);
+    map.seen('o@lab.example', src(6001));
+    map.bind('o@lab.example', uri('o1'), clock.t + 60_000);
+    map.seen('m@lab.example', src(6002));
+    map.bind('m@lab.example', uri('m1'), clock.t + 60_000);
+    map.seen('n@lab.example', src(6003));
+    map.seen('z@lab.example', src(6004)); // a fourth IDc: o goes
+    expect(map.flow('o@lab.example')).toBeUndefined();
+    expect(map.lookup(uri('o1'))).toBeUndefined();
+    expect(map.size).toBe(1);
+    expect(map.flow('z@lab.example')?.port).toBe(6004);
+    map.unbindAll('m@lab.example');
+    expect(map.size).toBe(0);
+    expect(map.flow('n@lab.example')?.port).toBe(6003);
+  });
+
   it('agrees with a plain model over any sequence of binds, expiries, sweeps and de-registrations', () => {
     const idcs = ['i0@lab.example', 'i1@lab.example', 'i2@lab.example'];
     const op = fc.oneof(
