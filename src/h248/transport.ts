@@ -223,9 +223,14 @@ export class H248Endpoint {
       this.#o.onEvent?.('outbound-failed', { message: (err as Error).message });
       return;
     }
-    this.socket.send(datagram, peer.port, peer.address, (err) => {
-      if (err) this.#stats.sendErrors++;
-    });
+    try {
+      this.socket.send(datagram, peer.port, peer.address, (err) => {
+        if (err) this.#stats.sendErrors++;
+      });
+    } catch {
+      // Node throws at once for a port it will not send to (0: a forged source port): in a datagram's handler that ended the process.
+      this.#stats.sendErrors++;
+    }
   }
 
   #message(transactions: Transaction[]): string {

@@ -358,11 +358,20 @@ export class MgcpTransport {
     this.#send(b.parts.length === 1 ? b.parts[0]! : Buffer.concat(b.parts, b.bytes), b.peer);
   }
 
-  /** No callback: it would cost a tick per datagram, and a datagram lost here is one lost on the way (retransmission covers both). */
+  /**
+   * No callback: it would cost a tick per datagram, and a datagram lost here
+   * is one lost on the way (retransmission covers both). Node throws at once
+   * for a port it will not send to (0: a forged source port), which here
+   * would end the process.
+   */
   #send(data: Buffer, to: MgcpPeer): void {
     this.#stats.datagramsOut++;
     this.#o.onPacket?.('out', data, to);
-    this.#socket.send(data, to.port, to.host);
+    try {
+      this.#socket.send(data, to.port, to.host);
+    } catch (err) {
+      this.#o.logger?.debug({ err: (err as Error).message, port: to.port }, 'mgcp send refused');
+    }
   }
 
   #retransmit(tid: number, o: Outstanding): void {

@@ -39,6 +39,16 @@ describe('H.248 transport reply cache', () => {
     expect(long.stats().cached).toBe(3); // kept for its 30 s: a retransmission still gets the same answer
   });
 
+  it('a datagram from a forged source port 0 is answered into nothing, not a crash; the endpoint still serves others', async () => {
+    const server = await endpoint('[127.0.0.1]:7');
+    const client = await endpoint('[127.0.0.1]:8');
+    // A UDP source port of 0 takes a raw socket to send; what arrives is this event.
+    server.socket.emit('message', Buffer.from('!/1 [127.0.0.1]:9 T=5{C=-{N=ROOT{}}}'), { address: '127.0.0.1', family: 'IPv4', port: 0, size: 30 });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(server.stats().sendErrors).toBeGreaterThan(0);
+    expect((await client.request(peerOf(server), notify)).ok).toBe(true);
+  });
+
   it('a reply received is acknowledged on the next reply to that peer, which frees the copy kept there at once', async () => {
     const a = await endpoint('[127.0.0.1]:5');
     const b = await endpoint('[127.0.0.1]:6');

@@ -111,6 +111,12 @@ describe('MGCP UDP transport', () => {
     expect(alone.stats().datagramsOut).toBe(3);
   });
 
+  it('an answer to a forged source port 0 is dropped, not a crash, and the transport still serves others', async () => {
+    const t = await endpoint(() => ({ code: 200 }));
+    t.sendRaw(Buffer.from('200 1 OK\n'), { host: '127.0.0.1', port: 0 }); // what answering a datagram from port 0 does
+    expect(await exchange(t.port, Buffer.from('AUEP 9 a@gw MGCP 1.0\n'), 100)).toEqual(['200 9 OK\n']);
+  });
+
   it('drops answered responses once their time is past on every open transport, passing over a command still in progress', async () => {
     let release!: () => void;
     const held = new Promise<MgcpReply>((r) => (release = () => r({ code: 200 })));
