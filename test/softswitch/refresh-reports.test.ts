@@ -216,7 +216,9 @@ describeEngines('RADIUS AuC: the Digest answer says whether failures are pending
     await store.terminals.create(PHONE, randomBytes(32), PASSWORD);
     const auc = new Auc(store, { challengeTtlSeconds: 30, lockout: { threshold: 5, windowSeconds: 3600, baseSeconds: 30, maxSeconds: 300 } });
     server = await startRadiusAucServer({ host: '127.0.0.1', authPort: 0, acctPort: 0, secret: 'refresh-test-secret', service: auc });
-    client = new RadiusAucClient({ secret: 'refresh-test-secret', servers: [{ host: '127.0.0.1', authPort: server.authPort, acctPort: server.acctPort }], timeoutMs: 150, retries: 0, totalTimeoutMs: 400 });
+    // One try, so that the report the AuC drops ends in AucUnavailableError; a wait long enough
+    // for a loaded machine's PostgreSQL (150 ms failed answered requests there, now and then).
+    client = new RadiusAucClient({ secret: 'refresh-test-secret', servers: [{ host: '127.0.0.1', authPort: server.authPort, acctPort: server.acctPort }], timeoutMs: 2000, retries: 0, totalTimeoutMs: 2500 });
   });
   afterAll(async () => {
     await client.close();
