@@ -92,8 +92,12 @@ const TAG_LEN = 16;
 const NONCE_RAW = IV_LEN + TIME_LEN + TAG_LEN;
 const NONCE_CHARS = Math.ceil((NONCE_RAW * 4) / 3);
 const NONCE_AAD = Buffer.from('keyswitch digest nonce v2');
-/** Expired entries dropped from the front of the table on each insert (amortised expiry). */
-const PRUNE_PER_INSERT = 4;
+/**
+ * Expired nonces leave from the table's front at most this often, not on every insert: a Map keeps a
+ * deleted entry's slot until it next grows, and iteration walks those holes, so a walk per insert
+ * crossed every nonce retired or pruned since (each identity's ninth nonce retires its first).
+ */
+const PRUNE_EVERY_MS = 100;
 const NC = /^[0-9a-fA-F]{8}$/;
 const ALGORITHMS: Record<string, DigestAlgorithm> = { md5: 'MD5', 'sha-256': 'SHA-256' };
 
@@ -151,6 +155,7 @@ export class DigestAuth {
   readonly #clock: () => number;
   readonly #shared: NonceCountStore | undefined;
   #serial = 0;
+  #nextPrune = -Infinity;
   /**
    * `IDc \n nonce` → its record, in insertion order (≈ expiry order). Only a
    * nonce whose response verified goes in: a failed guess costs no memory, so
@@ -320,7 +325,11 @@ export class DigestAuth {
       return true;
     }
     const opened = this.#openedOf(c) ?? { issued: now, serial: this.#serial };
-    this.#prune(now, PRUNE_PER_INSERT);
+    // (a clock set back starts the period again)
+    if (now >= this.#nextPrune || now < this.#nextPrune - PRUNE_EVERY_MS) {
+      this.#nextPrune = now + PRUNE_EVERY_MS;
+      this.#prune(now);
+    }
     // Own strings: the parsed IDc and nonce are views on the whole REGISTER's text, which they would keep alive.
     const idc = own(c.idc);
     let id = this.#byIdentity.get(idc);
@@ -359,10 +368,10 @@ export class DigestAuth {
     if (i >= 0) id.keys.splice(i, 1);
   }
 
-  /** Drops up to `n` expired entries from the front (an expired nonce is refused as stale anyway). */
-  #prune(now: number, n: number): void {
+  /** Drops the expired entries at the front (an expired nonce is refused as stale anyway). */
+  #prune(now: number): void {
     for (const [k, t] of this.#table) {
-      if (n-- <= 0 || t.expiresAt > now) break;
+      if (t.expiresAt > now) break;
       this.#forget(k, t);
       this.#dropIfIdle(t.idc, now);
     }

@@ -207,6 +207,22 @@ describeEngines('softswitch registrar with Digest', (ctx) => {
     expect(d.trackedNonces).toBe(3);
   });
 
+  it('expired nonces leave the table together, not a few per login', () => {
+    let now = 1_000_000;
+    const d = new DigestAuth({ realm: REALM, algorithms: ['MD5'], nonceTtlSec: 1, clock: () => now });
+    const login = (idc: string) => {
+      const nonce = d.newNonce();
+      const p = { username: idc, realm: REALM, nonce, uri: 'sip:lab.example', qop: 'auth', nc: '00000001', cnonce: 'c', response: digestResponse('MD5', 'a'.repeat(32), { nonce, nc: '00000001', cnonce: 'c', method: 'REGISTER', uri: 'sip:lab.example' }) };
+      const c = d.check(p, idc, 'sip:lab.example');
+      return c.ok && d.verify(c, p, 'REGISTER', 'MD5', 'a'.repeat(32)) ? 'ok' : 'refused';
+    };
+    for (let i = 0; i < 20; i++) expect(login(`p${i}@lab.example`)).toBe('ok');
+    expect(d.trackedNonces).toBe(20);
+    now += 2000;
+    expect(login('late@lab.example')).toBe('ok');
+    expect(d.trackedNonces).toBe(1);
+  });
+
   it('de-registers expired bindings and reports them', async () => {
     const r = reg('bob@lab.example');
     const ok = await login(r, { password: 'bob secret', contacts: ['<sip:bob@192.0.2.99>'], expires: 60 });
