@@ -100,6 +100,8 @@ export interface RasTransportStats {
   /** Responses for no outstanding request, of the wrong kind, or from another address. */
   unmatched: number;
   handlerErrors: number;
+  /** Answers that could not be sent (a forged source port 0). */
+  sendErrors: number;
   cachedResponses: number;
 }
 
@@ -146,7 +148,7 @@ export class RasTransport {
   #closed = false;
   readonly #stats: Omit<RasTransportStats, 'cachedResponses'> = {
     datagramsIn: 0, datagramsOut: 0, requestsIn: 0, responsesIn: 0, duplicates: 0, ripSent: 0, ripIn: 0,
-    retransmissions: 0, timeouts: 0, undecodable: 0, unsupported: 0, unmatched: 0, handlerErrors: 0,
+    retransmissions: 0, timeouts: 0, undecodable: 0, unsupported: 0, unmatched: 0, handlerErrors: 0, sendErrors: 0,
   };
 
   private constructor(socket: dgram.Socket, o: RasTransportOptions) {
@@ -239,7 +241,12 @@ export class RasTransport {
     if (this.#closed) return;
     this.#stats.datagramsOut++;
     this.#o.onPacket?.('out', data, peer);
-    this.#socket.send(data, peer.port, peer.host);
+    try {
+      this.#socket.send(data, peer.port, peer.host);
+    } catch {
+      // Node throws at once for a port it will not send to (0: a forged source port); thrown here, in a datagram's handler, it ended the process.
+      this.#stats.sendErrors++;
+    }
   }
 
   #onDatagram(data: Buffer, peer: RasPeer): void {

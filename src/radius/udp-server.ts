@@ -19,6 +19,8 @@ export interface UdpServerStats {
   droppedUnknownClient: number;
   droppedByHandler: number;
   handlerErrors: number;
+  /** Answers that could not be sent (a forged source port 0). */
+  sendErrors: number;
 }
 
 export interface RadiusUdpServer {
@@ -50,14 +52,21 @@ export async function startRadiusUdpServer(o: UdpServerOptions): Promise<RadiusU
     droppedUnknownClient: 0,
     droppedByHandler: 0,
     handlerErrors: 0,
+    sendErrors: 0,
   };
   // A registration storm arrives as a burst; the default 208 KB buffer holds only a few hundred datagrams.
   const socket: Socket = createSocket({ type: isIP(o.host) === 6 ? 'udp6' : 'udp4', recvBufferSize: o.recvBufferSize ?? 4 << 20, lookup: literalFirstLookup });
   const send = (buf: Buffer, to: RemoteInfo): void => {
     stats.sent++;
-    socket.send(buf, to.port, to.address, () => {
-      /* a send error (e.g. ICMP unreachable) is the client's retransmission to solve */
-    });
+    try {
+      socket.send(buf, to.port, to.address, () => {
+        /* a send error (e.g. ICMP unreachable) is the client's retransmission to solve */
+      });
+    } catch {
+      // Node throws at once for a port it will not send to (0: a forged source port); thrown here it ended the process.
+      stats.sent--;
+      stats.sendErrors++;
+    }
   };
 
   socket.on('message', (msg, from) => {

@@ -106,7 +106,11 @@ export class RtpEndpoint {
   #send(to: AnsweredMedia, pt: number, payload: Buffer, marker = false, timestamp = this.#ts): void {
     const b = buildRtp({ marker, payloadType: pt, sequence: this.#seq, timestamp, ssrc: this.#ssrc, payload });
     this.#seq = (this.#seq + 1) & 0xffff;
-    this.sock.send(b, to.port, to.address);
+    try {
+      this.sock.send(b, to.port, to.address);
+    } catch {
+      // Node throws at once for a port it will not send to (an answer's SDP gave 0): media lost, not the process
+    }
   }
 
   /**

@@ -4,9 +4,11 @@
  * the gatekeeper's URQ, lockout, hostile datagrams on both sockets.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { decodeRas, encodeRas, type RasMessage } from '../../src/h323/index.js';
+import { decodeRas, encodeRas, H225_PROTOCOL_V7, type RasMessage } from '../../src/h323/index.js';
+import { rawUdpUnavailable, sendFromPort0 } from '../helpers/raw-udp.js';
 import { RasTransport } from '../../src/h323/transport.js';
 import { startLab, attacker, mitm, type Lab } from './lab.js';
+import { ip4 } from './samples.js';
 
 let lab: Lab | undefined;
 afterEach(async () => {
@@ -125,6 +127,17 @@ describe('H.323 registration in process', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(lab.sbc.stats().access.undecodable).toBeGreaterThanOrEqual(3);
     expect(lab.sbc.stats().counters.foreignCore).toBe(1);
+    const kc = lab.provision('ep@lab.example');
+    const ep = await lab.endpoint({ idc: 'ep@lab.example', kc });
+    expect((await ep.register()).ok).toBe(true);
+  });
+
+  it.skipIf(rawUdpUnavailable())('a GRQ from a forged source port 0 gets an answer into nothing, not a crash; an endpoint still registers', async () => {
+    lab = await startLab();
+    const grq: RasMessage = { type: 'gatekeeperRequest', value: { requestSeqNum: 5, protocolIdentifier: H225_PROTOCOL_V7, rasAddress: ip4('127.0.0.1', 1719), endpointType: { terminal: {}, mc: false, undefinedNode: false }, endpointAlias: [{ type: 'h323-ID', value: 'x' }] } };
+    sendFromPort0('127.0.0.1', lab.sbc.port, encodeRas(grq));
+    for (let i = 0; i < 50 && lab.sbc.stats().access.sendErrors === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(lab.sbc.stats().access.sendErrors).toBe(1);
     const kc = lab.provision('ep@lab.example');
     const ep = await lab.endpoint({ idc: 'ep@lab.example', kc });
     expect((await ep.register()).ok).toBe(true);
