@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomWireBytes } from '../crypto/random-pool.js';
 import { canonicalS10, compactMechs, deriveWrapKey, equalBytes, macWith, NONCE_LEN, SessionKeys, unwrapWith } from '../crypto/ks1.js';
 import { chooseMechanism, KNOWN_MECHANISMS, mechanismList } from './mechanisms.js';
 import { unixSeconds, type Clock, type Mechanism, type MechanismList, type RandomBytes, type S1, type S2, type S5, type S6, type S7, type S8, type S9, type S10 } from './messages.js';
@@ -112,7 +112,8 @@ export class SbcFlow<S extends SbcReplayState = MemorySbcState> {
     this.#allowed = o.offered.filter((m) => m.q > 0).map((m) => m.name);
     this.#kWrap = deriveWrapKey(o.ksp);
     this.#clock = o.clock ?? Date.now;
-    this.#random = o.random ?? randomBytes;
+    // N2 is a public challenge: wire randomness (src/crypto/random-pool.ts), as unpredictable, one OpenSSL call per 4 KiB
+    this.#random = o.random ?? randomWireBytes;
     this.#windowSec = o.tsWindowSec ?? DEFAULT_TS_WINDOW_SEC;
     this.#ttlMs = (o.challengeTtlSec ?? DEFAULT_CHALLENGE_TTL_SEC) * 1000;
     this.#state = o.state ?? new MemorySbcState({

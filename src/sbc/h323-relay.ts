@@ -17,7 +17,7 @@
  * them and makes the signed answer, which goes back unchanged.
  */
 import { authOutcome, screenCommand, type RelayIds } from './ids-relay.js';
-import { randomBytes } from 'node:crypto';
+import { randomWireBytes } from '../crypto/random-pool.js';
 import { networkInterfaces } from 'node:os';
 import type { Clock, Mechanism, RandomBytes } from '../flow/messages.js';
 import { DEFAULT_TS_WINDOW_SEC } from '../flow/replay.js';
@@ -149,7 +149,7 @@ export async function startH323Relay(o: H323RelayOptions): Promise<H323Relay> {
     ksp: o.sbc.ksp,
     offered,
     clock,
-    random: o.random ?? randomBytes,
+    random: o.random ?? randomWireBytes,
     ...(o.tsWindowSec !== undefined ? { tsWindowSec: o.tsWindowSec } : {}),
     ...(o.challengeTtlSec !== undefined ? { challengeTtlSec: o.challengeTtlSec } : {}),
   });

@@ -5,7 +5,7 @@
  * the result as an RQNT (s9, or a new challenge). It never sees Kc, Ksp or
  * Kc,sp: E_Ksp travels in X-KS-EKSP for the SBC to open.
  */
-import { randomBytes } from 'node:crypto';
+import { randomWireBytes } from '../crypto/random-pool.js';
 import type { AucService } from '../contracts/auc.js';
 import { s5Params, s9Params, readS2, readS8, ksStep, withoutKs, type ChallengeResult } from '../adapters/mgcp/params.js';
 import { SoftswitchFlow, type SwChallenge } from '../flow/softswitch.js';
@@ -66,7 +66,7 @@ const AUTH_EVENT = 'ks/auth';
 
 export async function startMgcpSoftswitch(o: MgcpSoftswitchOptions): Promise<MgcpSoftswitch> {
   const clock = o.clock ?? Date.now;
-  const random = o.random ?? randomBytes;
+  const random = o.random ?? randomWireBytes;
   const ttlMs = (o.registrationTtlSec ?? 3600) * 1000;
   const flow = new SoftswitchFlow({ auc: o.auc, clock });
   const registrations = new Map<string, MgcpRegistration>();
