@@ -56,6 +56,20 @@ describe('SIP adapter of the intrusion detection', () => {
     expect(outcomes[1]).toMatchObject({ kind: 'auth-success', identity: 'alice@lab.example' });
   });
 
+  it('a flood of unanswered credentialed flows fills its tables to their bound; the oldest are forgotten, a phone after them is still judged', () => {
+    const outcomes: IdsOutcome[] = [];
+    const engine = new IdsEngine({ rules: loadRuleFile(shippedRules()) });
+    const sink = { inspect: () => ({ kind: 'pass' as const }), outcome: (o: IdsOutcome) => void outcomes.push(o), isBlocked: engine.isBlocked.bind(engine), goodFlow: () => false };
+    const ids = new SipIds(sink as never, 64);
+    for (let i = 0; i < 1000; i++) ids.inbound(parseMessage(register({ cseq: 1, auth: digest(`flood${i}`), user: `flood${i}` })), src(10_000 + i, '198.51.100.7'));
+    ids.inbound(parseMessage(register({ cseq: 7, auth: digest() })), src(5070));
+    // the first flood flows were dropped to make room: their answers count for nothing
+    for (let i = 0; i < 10; i++) ids.outbound(answer(401, 1), { address: '198.51.100.7', port: 10_000 + i }, 'udp');
+    expect(outcomes).toEqual([]);
+    ids.outbound(answer(401, 7), dest(5070), 'udp');
+    expect(outcomes).toMatchObject([{ kind: 'auth-failure', identity: 'alice@lab.example', port: 5070 }]);
+  });
+
   it('KS1: the s7 (with response) is counted, the s1 is not', () => {
     const { ids, outcomes } = setup();
     ids.inbound(parseMessage(register({ cseq: 1, auth: 'KS1 username="alice@lab.example", realm="sbc1.lab.example", n1="x", ts="1"' })), src(6000));

@@ -152,7 +152,7 @@ export class SipIds {
       const theirs = id === undefined ? undefined : this.#byIdentity.get(id);
       if (theirs && theirs.key !== key && t - theirs.at < OUTSTANDING_MS && this.#pending.get(theirs.key)?.at === theirs.at) return true;
       if (id !== undefined) {
-        if (!this.#byIdentity.has(id) && this.#byIdentity.size >= this.max) this.#byIdentity.delete(this.#byIdentity.keys().next().value!);
+        if (!this.#byIdentity.has(id) && this.#byIdentity.size >= this.max) dropOldest(this.#byIdentity, this.max);
         this.#byIdentity.set(id, { key, at: t });
       }
     }
@@ -165,13 +165,37 @@ export class SipIds {
     const num = /^\s*(\d{1,10})\s+([A-Za-z]+)/.exec(req.get('cseq') ?? '');
     if (!num) return;
     const key = `${src.address}|${src.port}`;
-    if (!this.#dialogs.has(key) && this.#dialogs.size >= this.max) this.#dialogs.delete(this.#dialogs.keys().next().value!);
+    if (!this.#dialogs.has(key) && this.#dialogs.size >= this.max) dropOldest(this.#dialogs, this.max);
     this.#dialogs.set(key, { cseq: `${num[1]} ${num[2]!.toUpperCase()}`, method: req.method });
   }
 
+  /**
+   * The table is full: entries older than 64 s go from its front (insertion order, nearly age order),
+   * and the oldest sixteenth goes if that freed too little. It used to scan every entry, then drop one:
+   * with the table full of young entries (a flood of credentialed requests left unanswered) each new
+   * flow cost a walk of the whole table.
+   */
   #sweep(): void {
     const t = this.now();
-    for (const [k, p] of this.#pending) if (t - p.at > 64_000) this.#pending.delete(k);
-    while (this.#pending.size >= this.max) this.#pending.delete(this.#pending.keys().next().value!);
+    const target = this.max - slice(this.max);
+    for (const [k, p] of this.#pending) {
+      if (this.#pending.size <= target && t - p.at <= 64_000) break;
+      this.#pending.delete(k);
+    }
+  }
+}
+
+const slice = (max: number): number => Math.max(1, max >>> 4);
+
+/**
+ * A full table drops its oldest sixteenth at once, not one entry per insert: a Map keeps a deleted
+ * entry's slot until it next grows, and `keys().next()` walks those holes, so one drop per insert
+ * under a flood of new keys walked up to the whole table each time.
+ */
+function dropOldest<K, V>(m: Map<K, V>, max: number): void {
+  let n = slice(max);
+  for (const k of m.keys()) {
+    m.delete(k);
+    if (--n === 0) break;
   }
 }
