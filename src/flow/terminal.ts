@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomWireBytes } from '../crypto/random-pool.js';
 import {
   authenticator,
   canonicalS10,
@@ -76,7 +76,8 @@ export class TerminalFlow {
     } else this.#mechs = o.mechanisms;
     this.#mechsCompact = compactMechs(this.#mechs.text);
     this.#clock = o.clock ?? Date.now;
-    this.#random = o.random ?? randomBytes;
+    // N1 is a public nonce: wire randomness (src/crypto/random-pool.ts), as the SBC's N2
+    this.#random = o.random ?? randomWireBytes;
   }
 
   get stage(): Stage {

@@ -17,7 +17,6 @@
  * them and makes the signed answer, which goes back unchanged.
  */
 import { authOutcome, screenCommand, type RelayIds } from './ids-relay.js';
-import { randomWireBytes } from '../crypto/random-pool.js';
 import { networkInterfaces } from 'node:os';
 import type { Clock, Mechanism, RandomBytes } from '../flow/messages.js';
 import { DEFAULT_TS_WINDOW_SEC } from '../flow/replay.js';
@@ -149,7 +148,7 @@ export async function startH323Relay(o: H323RelayOptions): Promise<H323Relay> {
     ksp: o.sbc.ksp,
     offered,
     clock,
-    random: o.random ?? randomWireBytes,
+    ...(o.random ? { random: o.random } : {}),
     ...(o.tsWindowSec !== undefined ? { tsWindowSec: o.tsWindowSec } : {}),
     ...(o.challengeTtlSec !== undefined ? { challengeTtlSec: o.challengeTtlSec } : {}),
   });

@@ -12,7 +12,6 @@
  * 510 and does not forward it.
  */
 import { authOutcome, screenCommand, type RelayIds } from './ids-relay.js';
-import { randomWireBytes } from '../crypto/random-pool.js';
 import { verifyCommand, protectCommand, withoutProtection } from '../adapters/mgcp/app-hmac.js';
 import {
   KS,
@@ -152,7 +151,7 @@ export async function startMgcpRelay(o: MgcpRelayOptions): Promise<MgcpRelay> {
     ksp: o.sbc.ksp,
     offered,
     clock,
-    random: o.random ?? randomWireBytes,
+    ...(o.random ? { random: o.random } : {}),
     ...(o.tsWindowSec !== undefined ? { tsWindowSec: o.tsWindowSec } : {}),
     ...(o.challengeTtlSec !== undefined ? { challengeTtlSec: o.challengeTtlSec } : {}),
   });

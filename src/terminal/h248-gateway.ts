@@ -1,5 +1,4 @@
 import { AppHmacSigner, AppHmacVerifier } from '../crypto/app-hmac.js';
-import { randomWireBytes } from '../crypto/random-pool.js';
 import { TerminalFlow } from '../flow/terminal.js';
 import type { Clock, RandomBytes, S7 } from '../flow/messages.js';
 import {
@@ -77,7 +76,7 @@ export async function registerH248Gateway(o: H248GatewayOptions): Promise<H248Re
     mechanisms: o.mechs ?? 'app-hmac;q=0.5',
     ...(o.idsp !== undefined ? { idsp: o.idsp } : {}),
     ...(o.clock ? { clock: o.clock } : {}),
-    random: o.random ?? randomWireBytes, // N1: a public nonce, wire randomness
+    ...(o.random ? { random: o.random } : {}),
   });
   const sbc: Peer = { address: o.sbc.host, port: o.sbc.port };
   const sbcKey = peerKey(sbc);

@@ -10,7 +10,6 @@ import { protectCommand, verifyCommand } from '../adapters/mgcp/app-hmac.js';
 import { ksStep, readS10, readS6, s1Params, s7Params } from '../adapters/mgcp/params.js';
 import { AppHmacSigner, AppHmacVerifier } from '../crypto/app-hmac.js';
 import { toB64u } from '../crypto/ks1.js';
-import { randomWireBytes } from '../crypto/random-pool.js';
 import type { Clock, RandomBytes } from '../flow/messages.js';
 import { TerminalFlow } from '../flow/terminal.js';
 import type { Logger } from '../log/logger.js';
@@ -87,7 +86,7 @@ export class MgcpGateway {
       kc: o.kc,
       mechanisms: o.mechs ?? 'app-hmac;q=0.5',
       clock: this.#clock,
-      random: o.random ?? randomWireBytes, // N1: a public nonce, wire randomness
+      ...(o.random ? { random: o.random } : {}),
       ...(o.idsp !== undefined ? { idsp: o.idsp } : {}),
     });
     this.#sbc = { host: o.sbc.host, port: o.sbc.port };

@@ -6,7 +6,6 @@
  */
 import { createHash } from 'node:crypto';
 import { AppHmacSigner, AppHmacVerifier } from '../crypto/app-hmac.js';
-import { randomWireBytes } from '../crypto/random-pool.js';
 import { TerminalFlow, type TerminalError, type TerminalSession } from '../flow/terminal.js';
 import { verifySipMessage, type SipHmacVerdict } from '../adapters/sip/sbc-app-hmac.js';
 import { decodeS6, decodeS10, encodeS1Authorization, encodeS7, securityServerPort } from '../adapters/sip/terminal-ks1.js';
@@ -95,8 +94,7 @@ export class SipTerminal {
   #securedPort: number | undefined;
 
   constructor(readonly o: SipTerminalOptions) {
-    // N1 is a public nonce: wire randomness (one OpenSSL draw per 4 KiB, not per value), as tags and branches are.
-    this.flow = new TerminalFlow({ idc: o.idc, kc: o.kc, ...(o.idsp ? { idsp: o.idsp } : {}), mechanisms: o.mechs, random: randomWireBytes });
+    this.flow = new TerminalFlow({ idc: o.idc, kc: o.kc, ...(o.idsp ? { idsp: o.idsp } : {}), mechanisms: o.mechs });
   }
 
   get domain(): string {
