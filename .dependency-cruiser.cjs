@@ -9,12 +9,15 @@
  *   roles     src/{auc,softswitch,sbc,terminal,media}     composition roots
  *   shared    src/{config,log,metrics,store,control}      used by roles and the CLI
  *   cli       src/cli                                     starts roles
+ *   lib       src/lib                                     neutral helpers on Node alone (literal-first UDP lookup, Map eviction):
+ *                                                         every layer may import it; it imports nothing else of src/
  */
 const codec = '^src/(sip|mgcp|h248|h323|radius|diameter|sdp|rtp)/';
 const adapter = '^src/adapters/';
 const role = '^src/(auc|softswitch|sbc|terminal|media)/';
 const flow = '^src/(flow|crypto)/';
 const shared = '^src/(config|log|metrics|store|control)/';
+const lib = '^src/lib/';
 
 module.exports = {
   forbidden: [
@@ -56,9 +59,16 @@ module.exports = {
     {
       name: 'contracts-are-leaves',
       severity: 'error',
-      comment: 'A contract is what two roles share (types, errors, a file format both read); it depends on flow and crypto at most.',
+      comment: 'A contract is what two roles share (types, errors, a file format both read); it depends on flow, crypto and src/lib at most.',
       from: { path: '^src/contracts/' },
-      to: { path: '^src/', pathNot: ['^src/contracts/', flow] },
+      to: { path: '^src/', pathNot: ['^src/contracts/', flow, lib] },
+    },
+    {
+      name: 'lib-is-a-leaf',
+      severity: 'error',
+      comment: 'src/lib is what every layer may import, codecs included: it uses Node and itself only, never another folder of src/.',
+      from: { path: lib },
+      to: { path: '^src/', pathNot: lib },
     },
     {
       name: 'shared-knows-no-role',

@@ -58,4 +58,20 @@ describe('import rules (npm run lint:imports)', () => {
       expect(edges.filter((e) => e.endsWith(ok)), ok).toEqual([]);
     }
   }, 60_000);
+
+  it('lets every layer import src/lib and src/lib import nothing of src/ but itself', async () => {
+    const found = await violations({
+      'src/lib/helper.ts': "import { other } from './other.js';\nexport const helper = other;\n",
+      'src/lib/other.ts': 'export const other = 1;\n',
+      'src/lib/bad.ts': "import { m } from '../sip/message.js';\nexport const bad = m;\n",
+      'src/sip/message.ts': "import { helper } from '../lib/helper.js';\nexport const m = helper;\n",
+      'src/contracts/auc.ts': "import { helper } from '../lib/helper.js';\nexport const c = helper;\n",
+      'src/flow/index.ts': "import { helper } from '../lib/helper.js';\nexport const f = helper;\n",
+      'src/adapters/sip/a.ts': "import { helper } from '../../lib/helper.js';\nexport const a = helper;\n",
+      'src/store/index.ts': "import { helper } from '../lib/helper.js';\nexport const s = helper;\n",
+      'src/auc/role.ts': "import { helper } from '../lib/helper.js';\nexport const r = helper;\n",
+    });
+    const edges = found.map((v) => `${v.rule.name}: ${v.from} → ${v.to}`);
+    expect(edges).toEqual(['lib-is-a-leaf: src/lib/bad.ts → src/sip/message.ts']);
+  }, 60_000);
 });
