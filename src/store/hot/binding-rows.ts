@@ -28,6 +28,26 @@ export function bindingOf(r: Record<string, unknown>): StoredBinding {
   return { b, id: num(r.id) };
 }
 
+/** The same from a row read as an array (SQLite's raw mode), columns in BINDING_COLUMNS order: no object per row to build and walk. */
+export function bindingOfArray(r: unknown[]): StoredBinding {
+  const b: SipBinding = {
+    aor: String(r[0]),
+    contact: String(r[1]),
+    q: num(r[2]) / 1000,
+    expiresAt: num(r[3]),
+    callId: String(r[4]),
+    cseq: num(r[5]),
+    source: String(r[6]),
+    idsp: String(r[7]),
+    mechanism: String(r[8]),
+    instance: String(r[9]),
+    createdAt: num(r[11]),
+    updatedAt: num(r[12]),
+  };
+  if (r[10] !== null && r[10] !== undefined) b.regId = num(r[10]);
+  return { b, id: num(r[13]) };
+}
+
 /** Parameters of the binding upsert, in the order both engines' statements take them. */
 export function upsertParams(b: NewBinding, now: number): unknown[] {
   return [b.aor, b.contact, Math.round(b.q * 1000), b.expiresAt, b.callId, b.cseq, b.source, b.idsp, b.mechanism, b.instance, b.regId ?? null, now, now];
@@ -42,6 +62,12 @@ export type AppliedChange = { op: 'remove'; contact: string } | { op: 'put'; b: 
  * second read in the transaction.
  */
 export function afterChange(live: StoredBinding[], changes: AppliedChange[], now: number): SipBinding[] {
+  // a refresh or a first registration (one contact put, no other binding): no map, sort or copies
+  const only = changes.length === 1 ? changes[0]! : undefined;
+  if (only?.op === 'put' && (live.length === 0 || (live.length === 1 && live[0]!.b.contact === only.b.contact))) {
+    const b = putBinding(only, now);
+    return b.expiresAt > now ? [b] : [];
+  }
   const byContact = new Map<string, StoredBinding>();
   for (const s of live) byContact.set(s.b.contact, s);
   for (const c of changes) {
@@ -49,12 +75,16 @@ export function afterChange(live: StoredBinding[], changes: AppliedChange[], now
       byContact.delete(c.contact);
       continue;
     }
-    const b: SipBinding = { ...c.b, createdAt: c.createdAt, updatedAt: now };
-    if (c.b.regId === undefined) delete b.regId;
-    byContact.set(c.b.contact, { b, id: c.id });
+    byContact.set(c.b.contact, { b: putBinding(c, now), id: c.id });
   }
   return [...byContact.values()]
     .filter((s) => s.b.expiresAt > now)
     .sort((x, y) => Math.round(y.b.q * 1000) - Math.round(x.b.q * 1000) || x.id - y.id)
     .map((s) => s.b);
+}
+
+function putBinding(c: Extract<AppliedChange, { op: 'put' }>, now: number): SipBinding {
+  const b: SipBinding = { ...c.b, createdAt: c.createdAt, updatedAt: now };
+  if (c.b.regId === undefined) delete b.regId;
+  return b;
 }

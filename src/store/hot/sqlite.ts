@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import type { BindingDecision, SipBinding } from '../bindings.js';
 import type { FailureState } from '../failures.js';
 import { num } from '../rows.js';
-import { afterChange, BINDING_COLUMNS, bindingOf, upsertParams, type AppliedChange, type StoredBinding } from './binding-rows.js';
+import { afterChange, BINDING_COLUMNS, bindingOf, bindingOfArray, upsertParams, type AppliedChange, type StoredBinding } from './binding-rows.js';
 import { digestRowOf, failureOf, vectorRowOf } from './auth-rows.js';
 import type { BindingUpdate, DigestRow, HotStore, KeyRow, RegistrationRow, VectorRow } from './types.js';
 
@@ -86,6 +86,7 @@ export class SqliteHot implements HotStore {
         'DELETE FROM registrations WHERE idc = @idc AND idsp = @idsp AND (@protocol IS NULL OR protocol = @protocol) AND (@contact IS NULL OR contact = @contact)',
       ),
       live: p(`SELECT ${BINDING_COLUMNS} FROM sip_bindings WHERE aor = ? AND expires_at > ? ORDER BY q_milli DESC, id ASC`),
+      liveRows: p(`SELECT ${BINDING_COLUMNS} FROM sip_bindings WHERE aor = ? AND expires_at > ? ORDER BY q_milli DESC, id ASC`).raw(true),
       removeBinding: p('DELETE FROM sip_bindings WHERE aor = ? AND contact = ?'),
       putBinding: p(
         'INSERT INTO sip_bindings (aor, contact, q_milli, expires_at, call_id, cseq, source, idsp, mechanism, instance, reg_id, created_at, updated_at) ' +
@@ -94,9 +95,10 @@ export class SqliteHot implements HotStore {
           'instance = excluded.instance, reg_id = excluded.reg_id, updated_at = excluded.updated_at RETURNING id, created_at',
       ),
       // a refresh: the row is known to exist (read in this transaction), so no INSERT is attempted and no conflict resolved
+      // its id and creation time are those of the row read: no RETURNING (which buffers the row and steps again)
       refreshBinding: p(
         'UPDATE sip_bindings SET q_milli = ?, expires_at = ?, call_id = ?, cseq = ?, source = ?, idsp = ?, mechanism = ?, instance = ?, reg_id = ?, updated_at = ? ' +
-          'WHERE aor = ? AND contact = ? RETURNING id, created_at',
+          'WHERE id = ? AND aor = ? AND contact = ?',
       ),
       expired: p(`SELECT ${BINDING_COLUMNS} FROM sip_bindings WHERE expires_at <= ? ORDER BY expires_at LIMIT ?`),
       removeExpired: p('DELETE FROM sip_bindings WHERE aor = ? AND contact = ? AND expires_at <= ?'),
@@ -151,7 +153,7 @@ export class SqliteHot implements HotStore {
 
   updateBindings<T>(aor: string, now: number, decide: (live: SipBinding[]) => BindingDecision<T>): Promise<BindingUpdate<T>> {
     return this.#write(() => {
-      const rows: StoredBinding[] = (this.#s.live.all(aor, now) as Record<string, unknown>[]).map(bindingOf);
+      const rows: StoredBinding[] = (this.#s.liveRows.all(aor, now) as unknown[][]).map(bindingOfArray);
       const live = rows.map((s) => s.b);
       const d = decide(live);
       if ('abort' in d) return { committed: false, result: d.abort, live, removed: [] };
@@ -168,9 +170,12 @@ export class SqliteHot implements HotStore {
           if (b.aor !== aor) throw new Error('binding for another AoR');
           // a live row read above (this transaction holds the write lock) is updated in place; else, or if
           // this decision removed it already, the upsert
-          const r = ((live.some((x) => x.contact === b.contact)
-            ? this.#s.refreshBinding.get(Math.round(b.q * 1000), b.expiresAt, b.callId, b.cseq, b.source, b.idsp, b.mechanism, b.instance, b.regId ?? null, now, aor, b.contact)
-            : undefined) ?? this.#s.putBinding.get(...upsertParams(b, now))) as { id: unknown; created_at: unknown };
+          const row = rows.find((x) => x.b.contact === b.contact);
+          if (row && this.#s.refreshBinding.run(Math.round(b.q * 1000), b.expiresAt, b.callId, b.cseq, b.source, b.idsp, b.mechanism, b.instance, b.regId ?? null, now, row.id, aor, b.contact).changes === 1) {
+            applied.push({ op: 'put', b: c.binding, id: row.id, createdAt: row.b.createdAt });
+            continue;
+          }
+          const r = this.#s.putBinding.get(...upsertParams(b, now)) as { id: unknown; created_at: unknown };
           applied.push({ op: 'put', b: c.binding, id: num(r.id), createdAt: num(r.created_at) });
         }
       }
