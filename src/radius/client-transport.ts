@@ -6,7 +6,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
-import { literalFirstLookup } from './literal-lookup.js';
+import { literalFirstLookup } from '../lib/udp-lookup.js';
 import { walkPacket, type PacketView } from './packet.js';
 
 export interface RadiusServerAddress {

@@ -3,6 +3,8 @@
  * Identifier and Request Authenticator is a retransmission. While it is being
  * answered further copies are dropped; once answered they get the same bytes.
  */
+import { dropOldest } from '../lib/map-eviction.js';
+
 export type DuplicateState = { kind: 'new' } | { kind: 'in-progress' } | { kind: 'answered'; response: Buffer };
 
 interface Entry {
@@ -64,10 +66,10 @@ export class DuplicateCache {
    */
   private evict(now: number): void {
     this.nextEvict = now + EVICT_EVERY_MS;
-    // At the cap, down to 15/16 of it: room for the next requests without a walk each.
-    const keep = this.entries.size >= this.maxEntries ? this.maxEntries - (this.maxEntries >> 4) : this.maxEntries;
+    // At the cap, the oldest go at once down to under 15/16 of it: room for the next requests without a walk each.
+    if (this.entries.size >= this.maxEntries) dropOldest(this.entries, this.entries.size - (this.maxEntries - (this.maxEntries >> 4)) + 1);
     for (const [k, e] of this.entries) {
-      if (e.expires > now && this.entries.size < keep) break;
+      if (e.expires > now) break;
       this.entries.delete(k);
     }
   }

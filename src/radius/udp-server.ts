@@ -7,7 +7,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
 import { sourceFilter } from './client-filter.js';
 import { DuplicateCache } from './duplicate-cache.js';
-import { literalFirstLookup } from './literal-lookup.js';
+import { literalFirstLookup } from '../lib/udp-lookup.js';
 
 export type RadiusHandler = (packet: Buffer, from: RemoteInfo) => Promise<Buffer | undefined> | Buffer | undefined;
 
