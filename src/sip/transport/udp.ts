@@ -1,24 +1,10 @@
 /** SIP over UDP (RFC 3261 §18): one datagram, one message. */
 import dgram from 'node:dgram';
-import dns from 'node:dns';
-import { isIP } from 'node:net';
+import { literalFirstLookup } from '../../lib/udp-lookup.js';
 import { parseMessage, type ParseLimits } from '../parse.js';
 import { familyOf, type Destination, type MessageHandler, type SipTransport, type TransportOptions } from './types.js';
 
 const KEEPALIVE = /^[\r\n]+$/;
-
-/**
- * dgram looks up every destination, and dns.lookup answers even an IP literal on the next
- * tick: a closure, a tick and a second pass through the send path per datagram, for the
- * addresses every send here names (a source, a Via's received, a configured address).
- * A literal goes out at once; a name is still looked up (docs/performance.md, SBC session 5).
- */
-function literalFirst(host: string, options: dns.LookupOptions | number, cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
-  const family = isIP(host);
-  if (family !== 0) cb(null, host, family);
-  else if (typeof options === 'number') dns.lookup(host, options, cb);
-  else dns.lookup(host, { ...options, all: false }, cb);
-}
 
 export class UdpTransport implements SipTransport {
   readonly protocol = 'udp' as const;
@@ -35,7 +21,7 @@ export class UdpTransport implements SipTransport {
     const bind = opts.host ?? '127.0.0.1';
     this.family = familyOf(bind);
     this.limits = opts.limits;
-    this.socket = dgram.createSocket({ type: this.family === 'IPv6' ? 'udp6' : 'udp4', ipv6Only: this.family === 'IPv6', lookup: literalFirst as dgram.SocketOptions['lookup'] });
+    this.socket = dgram.createSocket({ type: this.family === 'IPv6' ? 'udp6' : 'udp4', ipv6Only: this.family === 'IPv6', lookup: literalFirstLookup });
     this.socket.on('message', (buf, rinfo) => this.receive(buf, rinfo));
     // a UDP socket error (e.g. ICMP unreachable on some systems) must not bring the process down
     this.socket.on('error', () => {
