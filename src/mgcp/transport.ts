@@ -9,8 +9,7 @@
  * so it can drop its cached responses early.
  */
 import dgram from 'node:dgram';
-import { lookup as dnsLookup } from 'node:dns';
-import { isIP } from 'node:net';
+import { literalFirstLookup } from '../lib/udp-lookup.js';
 import type { Logger } from '../log/logger.js';
 import { formatAckRanges, parseAckRanges } from './ack.js';
 import { isProvisional, MGCP_CODE_TEXT } from './codes.js';
@@ -156,15 +155,6 @@ const lineCount = (b: Buffer): number => {
   return n;
 };
 
-/**
- * An address literal is its own answer, at once: the default lookup (dns.lookup)
- * answers it on the next tick, which every datagram sent to a peer waited for.
- */
-const literalLookup: NonNullable<dgram.SocketOptions['lookup']> = (host, family, cb) => {
-  const f = isIP(host);
-  if (f !== 0) cb(null, host, f);
-  else dnsLookup(host, family, cb);
-};
 /** Peers with answered commands to confirm at once; past it a new peer's are not kept (it keeps its responses their full time). */
 const MAX_ACK_PEERS = 10_000;
 
@@ -241,7 +231,7 @@ export class MgcpTransport {
   }
 
   static open(o: MgcpTransportOptions): Promise<MgcpTransport> {
-    const socket = dgram.createSocket({ type: o.host?.includes(':') ? 'udp6' : 'udp4', lookup: literalLookup });
+    const socket = dgram.createSocket({ type: o.host?.includes(':') ? 'udp6' : 'udp4', lookup: literalFirstLookup });
     return new Promise((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(o.port ?? 0, o.host ?? '0.0.0.0', () => {
