@@ -1,3 +1,5 @@
+import { dropOldest } from '../../lib/map-eviction.js';
+
 export type ChallengeKind = 'ks1' | 'digest';
 
 export interface Challenge {
@@ -81,11 +83,9 @@ export class MemoryChallengeStore implements ChallengeStore {
     if (this.#byKey.size >= this.max) {
       // The oldest sixteenth at once: one per insert made each `keys()` walk from the Map's start cross
       // the holes of every entry dropped before (40 µs per challenge at the cap, in process).
-      let n = this.#byKey.size - this.max + 1 + (this.max >> 4);
-      for (const key of this.#byKey.keys()) {
-        if (n-- <= 0) break;
-        this.#drop(key);
-      }
+      dropOldest(this.#byKey, this.#byKey.size - this.max + 1 + (this.max >> 4), (c, key) => {
+        if (c.kind === 'digest') this.#ungrant(c, key);
+      });
     }
     this.#byKey.set(c.rand, c);
   }
