@@ -15,7 +15,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openStore } from '../src/store/index.js';
 import { registerGateway } from '../src/terminal/gateway-register.js';
+import { openH248Gateway, type H248Gateway } from '../src/terminal/h248-gateway.js';
 import { registerH323 } from '../src/terminal/h323-endpoint.js';
+import { MgcpGateway } from '../src/terminal/mgcp-gateway.js';
 import { SipTerminal } from '../src/terminal/sip-terminal.js';
 import { SipUac } from '../src/terminal/sip-uac.js';
 import { freePorts, upEnv } from '../test/helpers/ports.js';
@@ -40,6 +42,8 @@ SBC's memory per registered terminal.
   --cpu-prof DIR      each role under node --cpu-prof, profiles into DIR
   --trace PREFIX      the half-rate run's registrations, one line each (start ms, latency ms),
                       into PREFIX-<proto>-<auc>.txt: a tail of stalls shows as bursts ending at one instant
+  --new-gateways      MGCP/H.248: a new gateway (socket, port, derived keys) for every registration, as
+                      up to session 7; default: one gateway per identity, opened before the runs, registering again
   -h, --help          this text
 `;
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
@@ -62,6 +66,7 @@ const { values: args } = parseArgs({
     /** Start each role under `node --cpu-prof` writing its profile into this directory (bench/cpuprofile-summary.ts reads them). */
     'cpu-prof': { type: 'string' },
     trace: { type: 'string' },
+    'new-gateways': { type: 'boolean', default: false },
   },
 });
 const protos = args.proto.split(',');
@@ -197,11 +202,60 @@ function h323Registrar(): { one: One; close(): Promise<void> } {
   };
 }
 
-function gatewayRegistrar(proto: 'mgcp' | 'h248'): { one: One; close(): Promise<void> } {
+/**
+ * Gateways as they are in service: one per identity, each on its own socket from before the timed runs, its keys
+ * (K_auth, K_wrap) derived when it opened; every registration is a whole KS1 run (s1 to s10, the gateway's own
+ * crypto) and then one protected command (MGCP AUEP, H.248 Notify), as `keyswitch terminal` checks.
+ * `--new-gateways`: a new gateway (socket, port, keys) per registration instead, the shape of sessions 1–7.
+ */
+async function gatewayRegistrar(proto: 'mgcp' | 'h248'): Promise<{ one: One; close(): Promise<void> }> {
   const port = proto === 'mgcp' ? sbcMgcp : sbcH248;
+  const sbc = { host: '127.0.0.1', port };
+  const note = (why: string) => {
+    if (args.reasons) failureReasons.set(why, (failureReasons.get(why) ?? 0) + 1);
+    return false;
+  };
+  if (args['new-gateways']) {
+    return {
+      one: async (t) => {
+        const r = await registerGateway({ proto, idc: t.idc, kc: t.kc, sbc });
+        return r.ok || note(r.error);
+      },
+      close: async () => {},
+    };
+  }
+  const list = terminals.slice(0, count);
+  if (proto === 'mgcp') {
+    const gws = new Map<string, MgcpGateway>();
+    for (const t of list) gws.set(t.idc, await MgcpGateway.open({ idc: t.idc, kc: t.kc, sbc, listen: { host: '127.0.0.1', port: 0 } }));
+    return {
+      one: async (t) => {
+        const gw = gws.get(t.idc)!;
+        const r = await gw.register();
+        if (!r.ok) return note(r.message);
+        const probe = await gw.command('AUEP');
+        if (!probe.ok || probe.response.code >= 300) return note(`protected AUEP refused (${probe.ok ? probe.response.code : probe.error})`);
+        return true;
+      },
+      close: async () => {
+        await Promise.all([...gws.values()].map((g) => g.close()));
+      },
+    };
+  }
+  const gws = new Map<string, H248Gateway>();
+  for (const t of list) gws.set(t.idc, await openH248Gateway({ idc: t.idc, kc: t.kc, sbc, local: { host: '127.0.0.1' } }));
   return {
-    one: async (t) => (await registerGateway({ proto, idc: t.idc, kc: t.kc, sbc: { host: '127.0.0.1', port } })).ok,
-    close: async () => {},
+    one: async (t) => {
+      const gw = gws.get(t.idc)!;
+      const r = await gw.register();
+      if (!r.ok) return note(r.message);
+      const probe = await gw.notify('ROOT', 'g/sc', {});
+      if (!probe.ok) return note(`protected Notify refused (${probe.code ?? ''} ${probe.message})`);
+      return true;
+    },
+    close: async () => {
+      for (const g of gws.values()) g.close();
+    },
   };
 }
 
@@ -247,7 +301,7 @@ try {
     const sbc = await start('sbc', {}, /SBC SIP/);
     await new Promise((r) => setTimeout(r, 300));
     for (const proto of protos) {
-      const reg = proto === 'sip' ? await sipRegistrar() : proto === 'h323' ? h323Registrar() : gatewayRegistrar(proto as 'mgcp' | 'h248');
+      const reg = proto === 'sip' ? await sipRegistrar() : proto === 'h323' ? h323Registrar() : await gatewayRegistrar(proto as 'mgcp' | 'h248');
       await drive(reg.one, terminals.slice(0, Math.min(200, count)), concurrency); // warm-up
       const results = [];
       // CPU per registration of each role (utime + stime from /proc, all threads), over the timed runs only

@@ -1,5 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
+import { literalFirstLookup } from '../lib/udp-lookup.js';
 import { parseMessage } from './parse.js';
 import { serializeMessage } from './serialize.js';
 import type { Action, ErrorDescriptor, ParsedMessage, Transaction, TransactionReply, TransactionRequest } from './types.js';
@@ -143,7 +144,11 @@ export class H248Endpoint {
     this.#o = o;
     this.#t = { ...DEFAULT_TIMERS, ...o.timers };
     socket.on('message', (buf, rinfo) => this.#onDatagram(buf, rinfo));
-    socket.on('error', (err) => this.#o.onEvent?.('socket-error', { message: err.message }));
+    // A send has no callback (below): a send that fails after leaving send() is reported here.
+    socket.on('error', (err) => {
+      this.#stats.sendErrors++;
+      this.#o.onEvent?.('socket-error', { message: err.message });
+    });
     H248Endpoint.#track(this);
   }
 
@@ -173,7 +178,7 @@ export class H248Endpoint {
 
   /** Binds a UDP socket (IPv4 or IPv6 by the host's form) and starts an endpoint on it. */
   static async bind(at: { host: string; port: number }, o: EndpointOptions): Promise<H248Endpoint> {
-    const socket = createSocket({ type: at.host.includes(':') ? 'udp6' : 'udp4' });
+    const socket = createSocket({ type: at.host.includes(':') ? 'udp6' : 'udp4', lookup: literalFirstLookup });
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(at.port, at.host, () => {
@@ -192,7 +197,7 @@ export class H248Endpoint {
 
   /** Opens an endpoint at once; datagrams sent before the bind completes are queued by Node. */
   static open(at: { host: string; port: number }, o: EndpointOptions): H248Endpoint {
-    const socket = createSocket({ type: at.host.includes(':') ? 'udp6' : 'udp4' });
+    const socket = createSocket({ type: at.host.includes(':') ? 'udp6' : 'udp4', lookup: literalFirstLookup });
     const ep = new H248Endpoint(socket, o);
     socket.bind(at.port, at.host);
     return ep;
@@ -223,10 +228,10 @@ export class H248Endpoint {
       this.#o.onEvent?.('outbound-failed', { message: (err as Error).message });
       return;
     }
+    // No callback: it cost a tick per datagram (and the default lookup another, even for an address literal);
+    // a datagram lost here is one lost on the way, which retransmission covers.
     try {
-      this.socket.send(datagram, peer.port, peer.address, (err) => {
-        if (err) this.#stats.sendErrors++;
-      });
+      this.socket.send(datagram, peer.port, peer.address);
     } catch {
       // Node throws at once for a port it will not send to (0: a forged source port): in a datagram's handler that ended the process.
       this.#stats.sendErrors++;

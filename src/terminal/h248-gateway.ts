@@ -50,6 +50,12 @@ export interface H248Gateway {
   readonly port: number;
   readonly sessionKeyId: string;
   readonly endpoint: H248Endpoint;
+  /**
+   * Registers again from the same socket, with the keys derived when the gateway was opened (as a real gateway
+   * refreshes its registration): a whole KS1 run, s1 to s10; until s10 the current session still protects what
+   * the gateway sends.
+   */
+  register(): Promise<H248RegisterResult>;
   /** Sends a Notify with one observed event on `termination` (protected by the Annex B header). */
   notify(termination: string, event: string, params?: Record<string, string>): Promise<{ ok: true } | { ok: false; code?: number; message: string }>;
   request(actions: Action[]): Promise<RequestOutcome>;
@@ -68,8 +74,30 @@ interface Session {
   keyId: string;
 }
 
+/** Opens a gateway and registers it once; with `keepOpen` it stays open (in `gateway`) for protected messages and further registrations. */
 export async function registerH248Gateway(o: H248GatewayOptions): Promise<H248RegisterResult> {
-  const started = performance.now();
+  const gateway = await openH248Gateway(o);
+  const result = await gateway.register();
+  if (!result.ok || !o.keepOpen) {
+    // Let the last reply leave (and answer a retransmitted s10 for a moment) before closing.
+    setTimeout(() => gateway.close(), result.ok ? 500 : 50).unref();
+    return result;
+  }
+  return { ...result, gateway };
+}
+
+interface Attempt {
+  started: number;
+  attempts: number;
+  timer: NodeJS.Timeout;
+  settle: (r: H248RegisterResult) => void;
+}
+
+/**
+ * A gateway on its own socket, its keys derived once (K_auth, K_wrap): `register()` runs KS1 as often as asked,
+ * each run with its own N1, challenge and session keys.
+ */
+export async function openH248Gateway(o: H248GatewayOptions): Promise<H248Gateway> {
   const flow = new TerminalFlow({
     idc: o.idc,
     kc: o.kc,
@@ -82,23 +110,24 @@ export async function registerH248Gateway(o: H248GatewayOptions): Promise<H248Re
   const sbcKey = peerKey(sbc);
   const maxAttempts = o.maxAttempts ?? 2;
   let session: Session | undefined;
-  let attempts = 0;
+  let attempt: Attempt | undefined;
   let downlinkRejected = 0;
   let requestsHandled = 0;
-  let settle!: (r: H248RegisterResult) => void;
-  const done = new Promise<H248RegisterResult>((resolve) => (settle = resolve));
-  let finished = false;
-  const finish = (r: H248RegisterResult) => {
-    if (finished) return;
-    finished = true;
-    settle(r);
+  const finish = (a: Attempt, r: H248RegisterResult) => {
+    if (attempt !== a) return;
+    attempt = undefined;
+    clearTimeout(a.timer);
+    a.settle(r);
   };
-  const fail = (kind: 'auth-failed' | 'error', message: string, code?: number) =>
-    finish(code !== undefined ? { ok: false, kind, message, code } : { ok: false, kind, message });
+  const fail = (a: Attempt, kind: 'auth-failed' | 'error', message: string, code?: number) =>
+    finish(a, code !== undefined ? { ok: false, kind, message, code } : { ok: false, kind, message });
 
   function inbound(peer: Peer, msg: ParsedMessage, datagram: Buffer): ErrorDescriptor | undefined {
     if (peerKey(peer) !== sbcKey) return { code: H248_ERROR.unauthorizedEntity, text: 'not my controller' };
     if (!session) return undefined;
+    // During a registration the SBC's challenge (s6) and acceptance (s10) are checked by the flow (N1 echo, the s10
+    // MAC under the new keys), as on the first registration: s10 comes under the new session's header already.
+    if (attempt && msg.auth?.spi !== session.spi && isKsStep(msg)) return undefined;
     const verdict = verifyProtected(session.verifier, session.spi, msg, datagram);
     if (verdict === 'ok') return undefined;
     downlinkRejected++;
@@ -107,33 +136,37 @@ export async function registerH248Gateway(o: H248GatewayOptions): Promise<H248Re
 
   const outbound = (_peer: Peer, text: string): Buffer => (session ? protect(session.signer, session.spi, text) : Buffer.from(text, 'utf8'));
 
-  async function sendS7(s7: S7, requestId: number): Promise<void> {
+  async function sendS7(a: Attempt, s7: S7, requestId: number): Promise<void> {
     const res = await ep.request(sbc, encodeS7(s7, requestId));
-    if (!res.ok) return fail('error', `no answer to Notify (${res.kind})`);
+    if (!res.ok) return fail(a, 'error', `no answer to Notify (${res.kind})`);
     const err = replyError(res.reply);
     if (!err) return; // s10 follows as a Modify
-    if (err.code === H248_ERROR.unauthorized && ++attempts < maxAttempts) return; // a new challenge follows
-    fail('auth-failed', `authentication refused: ${err.code} ${err.text ?? ''}`.trim(), err.code);
+    if (err.code === H248_ERROR.unauthorized && ++a.attempts < maxAttempts) return; // a new challenge follows
+    fail(a, 'auth-failed', `authentication refused: ${err.code} ${err.text ?? ''}`.trim(), err.code);
   }
 
   function onRequest(req: IncomingRequest): ReplyContent {
     const cmd = rootCommand(req.transaction);
     const step = cmd && ksStep(cmd);
     if (step === 'challenge') {
+      const a = attempt;
+      if (!a) return { error: { code: H248_ERROR.notReady, text: 'no registration in progress' } };
       const d = decodeS6(cmd!);
       if (!d.ok) return { error: d.error };
       const r = flow.onChallenge(d.value);
       if (!r.ok) return { error: { code: H248_ERROR.unauthorized, text: r.error } };
       const s7 = r.value;
-      setImmediate(() => void sendS7(s7, d.value.requestId));
+      setImmediate(() => void sendS7(a, s7, d.value.requestId));
       return { actions: echoReply(req.transaction.actions) };
     }
     if (step === 'accepted') {
+      const a = attempt;
+      if (!a) return { error: { code: H248_ERROR.notReady, text: 'no registration in progress' } };
       const d = decodeS10(cmd!);
       if (!d.ok) return { error: d.error };
       const r = flow.onSuccess(d.value);
       if (!r.ok) {
-        fail('auth-failed', `s10 refused: ${r.error}`);
+        fail(a, 'auth-failed', `s10 refused: ${r.error}`);
         return { error: { code: H248_ERROR.unauthorized, text: r.error } };
       }
       const keys = r.value.keys;
@@ -143,8 +176,7 @@ export async function registerH248Gateway(o: H248GatewayOptions): Promise<H248Re
         verifier: new AppHmacVerifier(keys.kAppHmac, 'downlink'),
         keyId: sessionKeyId(keys.sessionKey),
       };
-      const ok = { ok: true as const, idsp: r.value.idsp, mechanism: r.value.mechanism, sessionKeyId: session.keyId, ms: performance.now() - started };
-      finish(o.keepOpen ? { ...ok, gateway: handle } : ok);
+      finish(a, { ok: true, idsp: r.value.idsp, mechanism: r.value.mechanism, sessionKeyId: session.keyId, ms: performance.now() - a.started });
       return { actions: echoReply(req.transaction.actions) };
     }
     if (!session) return { error: { code: H248_ERROR.notReady, text: 'not registered' } };
@@ -159,12 +191,28 @@ export async function registerH248Gateway(o: H248GatewayOptions): Promise<H248Re
   const bound = ep.socket.address().address;
   ep.mid = o.mid ?? `[${bound === '0.0.0.0' || bound === '::' ? '127.0.0.1' : bound}]:${ep.port}`;
 
-  const handle: H248Gateway = {
+  return {
     port: ep.port,
     get sessionKeyId() {
       return session?.keyId ?? '';
     },
     endpoint: ep,
+    register() {
+      if (attempt) return Promise.resolve({ ok: false, kind: 'error', message: 'registration already in progress' });
+      return new Promise<H248RegisterResult>((settle) => {
+        const a: Attempt = { started: performance.now(), attempts: 0, settle, timer: undefined as unknown as NodeJS.Timeout };
+        a.timer = setTimeout(() => fail(a, 'error', 'registration timed out'), o.timeoutMs ?? 15_000);
+        attempt = a;
+        const s1 = flow.start();
+        void ep.request(sbc, encodeS1(s1)).then((res) => {
+          if (!res.ok) return fail(a, 'error', `no answer to ServiceChange (${res.kind})`);
+          const err = replyError(res.reply);
+          if (!err) return;
+          const kind = err.code === H248_ERROR.unauthorized || err.code === H248_ERROR.unauthorizedEntity ? 'auth-failed' : 'error';
+          fail(a, kind, `registration refused: ${err.code} ${err.text ?? ''}`.trim(), err.code);
+        });
+      });
+    },
     async notify(termination, event, params = {}) {
       const res = await ep.request(sbc, [
         { context: '-', commands: [{ name: 'Notify', terminations: [termination], descriptors: [observedEventsItem('1', [{ name: event, params: Object.entries(params) }])] }] },
@@ -175,24 +223,19 @@ export async function registerH248Gateway(o: H248GatewayOptions): Promise<H248Re
     },
     request: (actions) => ep.request(sbc, actions),
     stats: () => ({ transport: ep.stats(), downlinkRejected, requestsHandled }),
-    close: () => ep.close(),
+    close: () => {
+      if (attempt) fail(attempt, 'error', 'closed');
+      ep.close();
+    },
   };
+}
 
-  const timer = setTimeout(() => fail('error', 'registration timed out'), o.timeoutMs ?? 15_000);
-  const s1 = flow.start();
-  void ep.request(sbc, encodeS1(s1)).then((res) => {
-    if (!res.ok) return fail('error', `no answer to ServiceChange (${res.kind})`);
-    const err = replyError(res.reply);
-    if (!err) return;
-    const kind = err.code === H248_ERROR.unauthorized || err.code === H248_ERROR.unauthorizedEntity ? 'auth-failed' : 'error';
-    fail(kind, `registration refused: ${err.code} ${err.text ?? ''}`.trim(), err.code);
-  });
-
-  const result = await done;
-  clearTimeout(timer);
-  if (!result.ok || !o.keepOpen) {
-    // Let the last reply leave (and answer a retransmitted s10 for a moment) before closing.
-    setTimeout(() => ep.close(), result.ok ? 500 : 50).unref();
-  }
-  return result;
+/** A message whose one request is a KS1 step the SBC sends a registering gateway (s6 challenge, s10 acceptance). */
+function isKsStep(msg: ParsedMessage): boolean {
+  if (msg.transactions.length !== 1) return false;
+  const t = msg.transactions[0]!;
+  if (t.type !== 'request') return false;
+  const cmd = rootCommand(t);
+  const step = cmd && ksStep(cmd);
+  return step === 'challenge' || step === 'accepted';
 }

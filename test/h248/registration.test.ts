@@ -72,6 +72,35 @@ describe('H.248 registration through the SBC', () => {
     expect(l.ss.stats().commands).toBe(2);
   });
 
+  it('a kept gateway registers again from its own socket: a new session key, and what the old one protected is refused', async () => {
+    const l = await lab({ access: true });
+    const r = await registerH248Gateway({ ...gatewayOptions(l), keepOpen: true });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    const gw = r.gateway!;
+    gateways.push(gw);
+    expect(await gw.notify('A4444', 'al/of')).toEqual({ ok: true });
+    const old = l.access!.captured.find((c) => c.dir === 'up' && text(c.payload).includes('al/of'))!.payload;
+
+    const again = await gw.register();
+    expect(again).toMatchObject({ ok: true, mechanism: 'app-hmac' });
+    if (!again.ok) return;
+    expect(again.sessionKeyId).not.toBe(r.sessionKeyId);
+    expect(again.sessionKeyId).toBe(keyIdOf(l.auc.sessionKeys.at(-1)!));
+    expect(gw.sessionKeyId).toBe(again.sessionKeyId);
+    expect(l.auc.registrations.map((x) => [x.idc, x.protocol])).toEqual([[IDC, 'h248'], [IDC, 'h248']]);
+    expect(gw.stats().downlinkRejected).toBe(0);
+    expect(gw.port).toBe(r.gateway!.port);
+
+    // Under the new key the gateway's commands pass; the old key's, replayed with a fresh transaction id, do not.
+    expect(await gw.notify('A4444', 'al/on')).toEqual({ ok: true });
+    const refusals = () => l.access!.captured.filter((c) => c.dir === 'down' && text(c.payload).includes('ER=402'));
+    l.access!.inject(withTid(old, 991));
+    const got = await waitFor(() => refusals()[0]);
+    expect(text(got.payload)).toContain('authentication header wrong-spi');
+    expect(await gw.notify('A4444', 'al/of')).toEqual({ ok: true });
+  });
+
   it('wrong key: challenged again, then auth-failed; the failures reach the AuC', async () => {
     const l = await lab();
     const r = await registerH248Gateway({ ...gatewayOptions(l), kc: Buffer.alloc(32, 0x22) });
