@@ -79,14 +79,58 @@ class PooledSocket {
   }
 }
 
-const sleepUntilAnswer = (ms: number, wake: { fn?: () => void }): Promise<void> =>
-  new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    wake.fn = () => {
-      clearTimeout(t);
-      resolve();
-    };
-  });
+/**
+ * RFC 5080 §2.2.1 randomises the retransmission timer by ±10 %; in five steps,
+ * not continuously: Node keeps one timer list per distinct duration, and a
+ * duration of its own per exchange made and dropped a list (and its priority
+ * queue entry) every time.
+ */
+const JITTER = [0.9, 0.95, 1, 1.05, 1.1];
+
+/**
+ * One server's attempt at an exchange: send, retransmit with back-off, settle
+ * on the first acceptable answer or when tries or time run out. One object and
+ * one promise per attempt; the answer settles it from the socket's callback.
+ */
+class Attempt<T> implements Pending {
+  readonly address: string;
+  readonly port: number;
+  accept: ((p: PacketView) => T | undefined) | undefined;
+  value: T | undefined;
+  got = false;
+  ps: PooledSocket | undefined;
+  id = -1;
+  packet: Buffer | undefined;
+  tries = 0;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  settle: (() => void) | undefined;
+  /** Rejects the attempt (its request could not be built). */
+  fail: ((err: unknown) => void) | undefined;
+  readonly onTimer = (): void => this.t.retransmit(this);
+
+  constructor(
+    readonly t: RadiusClientTransport,
+    readonly server: RadiusServerAddress,
+    port: number,
+    readonly deadline: number,
+  ) {
+    this.address = server.host;
+    this.port = port;
+  }
+
+  onAnswer(p: PacketView): boolean {
+    if (this.got || this.settle === undefined) return false;
+    const v = this.accept?.(p);
+    if (v === undefined) return false;
+    this.value = v;
+    this.t.finish(this, true);
+    return true;
+  }
+}
+
+const noop = (): void => {
+  /* unreachable ports show up as timeouts */
+};
 
 export class RadiusClientTransport {
   private readonly pools = new Map<'udp4' | 'udp6', PooledSocket[]>();
@@ -121,7 +165,9 @@ export class RadiusClientTransport {
   }
 
   /** Servers not held down first, in configured order, then the held-down ones. */
-  private order(now: number): RadiusServerAddress[] {
+  private order(now: number): readonly RadiusServerAddress[] {
+    // none held down (the usual case): the configured list as it is
+    if (this.downUntil.size === 0) return this.o.servers;
     const up = this.o.servers.filter((s) => (this.downUntil.get(s) ?? 0) <= now);
     const down = this.o.servers.filter((s) => (this.downUntil.get(s) ?? 0) > now);
     return [...up, ...down];
@@ -130,16 +176,17 @@ export class RadiusClientTransport {
   async exchange<T>(x: Exchange<T>): Promise<T> {
     if (this.closed) throw new NoAnswerError();
     this.s.requests++;
-    const deadline = Date.now() + this.totalTimeoutMs;
+    const now = Date.now();
+    const deadline = now + this.totalTimeoutMs;
     let first = true;
-    for (const server of this.order(Date.now())) {
-      if (Date.now() >= deadline) break;
+    for (const server of this.order(now)) {
+      if ((first ? now : Date.now()) >= deadline) break;
       if (!first) this.s.failovers++;
       first = false;
-      const result = await this.tryServer(x, server, deadline);
-      if (result.answered) {
-        this.downUntil.delete(server);
-        return result.value;
+      const a = await this.tryServer(x, server, deadline);
+      if (a.got) {
+        if (this.downUntil.size) this.downUntil.delete(server);
+        return a.value as T;
       }
       this.downUntil.set(server, Date.now() + this.holdDownMs);
       if (this.closed) break;
@@ -148,52 +195,82 @@ export class RadiusClientTransport {
     throw new NoAnswerError();
   }
 
-  private async tryServer<T>(x: Exchange<T>, server: RadiusServerAddress, deadline: number): Promise<{ answered: true; value: T } | { answered: false }> {
+  /** Settles once an acceptable answer came (`got`) or the tries or the time ran out. */
+  private tryServer<T>(x: Exchange<T>, server: RadiusServerAddress, deadline: number): Promise<Attempt<T>> {
     const family = isIP(server.host) === 6 ? 'udp6' : 'udp4';
-    const port = x.port === 'auth' ? server.authPort : server.acctPort;
-    let value: T | undefined;
-    let got = false;
-    const wake: { fn?: () => void } = {};
-    let accept: ((p: PacketView) => T | undefined) | undefined;
-    const pending: Pending = {
-      address: server.host,
-      port,
-      onAnswer: (p) => {
-        const v = accept?.(p);
-        if (v === undefined) return false;
-        value = v;
-        got = true;
-        wake.fn?.();
-        return true;
-      },
-    };
-    const slot = await this.allocate(family, pending, deadline);
-    if (!slot) return { answered: false };
-    const [ps, id] = slot;
+    const a = new Attempt<T>(this, server, x.port === 'auth' ? server.authPort : server.acctPort, deadline);
+    return new Promise<Attempt<T>>((resolve, reject) => {
+      a.settle = () => resolve(a);
+      a.fail = reject;
+      // a free Identifier now (the usual case) costs no promise; else wait for one
+      const slot = this.closed ? undefined : this.allocateNow(family, a);
+      if (slot) return this.begin(x, a, slot);
+      this.allocate(family, a, deadline).then(
+        (s) => (s ? this.begin(x, a, s) : this.finish(a, false)),
+        () => this.finish(a, false),
+      );
+    });
+  }
+
+  private begin<T>(x: Exchange<T>, a: Attempt<T>, [ps, id]: [PooledSocket, number]): void {
+    a.ps = ps;
+    a.id = id;
     try {
-      const built = x.build(id, server);
-      accept = built.accept;
-      for (let attempt = 0; attempt <= this.retries && !got && !this.closed; attempt++) {
-        const left = deadline - Date.now();
-        if (left <= 0) break;
-        if (attempt > 0) this.s.retransmissions++;
-        this.s.sent++;
-        try {
-          ps.socket.send(built.packet, port, server.host, () => {
-            /* unreachable ports show up as timeouts */
-          });
-        } catch {
-          break; // socket closed under us
-        }
-        // RFC 5080 §2.2.1: randomise the retransmission timer so a burst of losses is not retransmitted as a burst.
-        const rt = this.timeoutMs * 2 ** attempt * (0.9 + Math.random() * 0.2);
-        if (!got) await sleepUntilAnswer(Math.min(rt, left), wake);
-      }
-    } finally {
-      ps.pending.delete(id);
+      const built = x.build(id, a.server);
+      a.accept = built.accept;
+      a.packet = built.packet;
+    } catch (err) {
+      const fail = a.fail!;
+      this.finish(a, false);
+      fail(err);
+      return;
+    }
+    this.retransmit(a);
+  }
+
+  /** Sends (again) and arms the timer, or gives up when the tries, the time or the transport are done. */
+  retransmit<T>(a: Attempt<T>): void {
+    a.timer = undefined;
+    if (a.got || a.settle === undefined) return;
+    const left = a.deadline - Date.now();
+    if (a.tries > this.retries || this.closed || left <= 0) return this.finish(a, false);
+    if (a.tries > 0) this.s.retransmissions++;
+    this.s.sent++;
+    try {
+      a.ps!.socket.send(a.packet!, a.port, a.address, noop);
+    } catch {
+      return this.finish(a, false); // socket closed under us
+    }
+    const rt = this.timeoutMs * 2 ** a.tries * JITTER[(Math.random() * JITTER.length) | 0]!;
+    a.tries++;
+    a.timer = setTimeout(a.onTimer, Math.min(rt, left));
+  }
+
+  /** Frees the Identifier and settles the attempt (once). */
+  finish<T>(a: Attempt<T>, answered: boolean): void {
+    const settle = a.settle;
+    if (settle === undefined) return;
+    a.settle = undefined;
+    a.fail = undefined;
+    a.got = answered;
+    if (a.timer !== undefined) clearTimeout(a.timer);
+    a.timer = undefined;
+    if (a.ps) {
+      a.ps.pending.delete(a.id);
       this.waiters.shift()?.();
     }
-    return got ? { answered: true, value: value as T } : { answered: false };
+    settle();
+  }
+
+  /** A free Identifier on a socket already open, or undefined. */
+  private allocateNow(family: 'udp4' | 'udp6', p: Pending): [PooledSocket, number] | undefined {
+    const pool = this.pools.get(family);
+    if (!pool) return undefined;
+    for (const ps of pool) {
+      const id = ps.allocate(p);
+      if (id !== undefined) return [ps, id];
+    }
+    return undefined;
   }
 
   private async allocate(family: 'udp4' | 'udp6', p: Pending, deadline: number): Promise<[PooledSocket, number] | undefined> {
