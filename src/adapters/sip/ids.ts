@@ -9,6 +9,7 @@
  * 407 (not stale) or 403 a failure. A challenge to a request without
  * credentials is nothing at all.
  */
+import { dropOldest } from '../../lib/map-eviction.js';
 import type { Destination, MessageSource, ParseResult, SipRequest } from '../../sip/index.js';
 import type { AuthMechanism, IdsEvent, IdsOutcome, Verdict } from '../../ids/types.js';
 
@@ -152,7 +153,7 @@ export class SipIds {
       const theirs = id === undefined ? undefined : this.#byIdentity.get(id);
       if (theirs && theirs.key !== key && t - theirs.at < OUTSTANDING_MS && this.#pending.get(theirs.key)?.at === theirs.at) return true;
       if (id !== undefined) {
-        if (!this.#byIdentity.has(id) && this.#byIdentity.size >= this.max) dropOldest(this.#byIdentity, this.max);
+        if (!this.#byIdentity.has(id) && this.#byIdentity.size >= this.max) dropOldest(this.#byIdentity, slice(this.max));
         this.#byIdentity.set(id, { key, at: t });
       }
     }
@@ -165,7 +166,7 @@ export class SipIds {
     const num = /^\s*(\d{1,10})\s+([A-Za-z]+)/.exec(req.get('cseq') ?? '');
     if (!num) return;
     const key = `${src.address}|${src.port}`;
-    if (!this.#dialogs.has(key) && this.#dialogs.size >= this.max) dropOldest(this.#dialogs, this.max);
+    if (!this.#dialogs.has(key) && this.#dialogs.size >= this.max) dropOldest(this.#dialogs, slice(this.max));
     this.#dialogs.set(key, { cseq: `${num[1]} ${num[2]!.toUpperCase()}`, method: req.method });
   }
 
@@ -185,17 +186,5 @@ export class SipIds {
   }
 }
 
+/** A full table drops its oldest sixteenth at once, not one entry per insert (src/lib/map-eviction.ts says why). */
 const slice = (max: number): number => Math.max(1, max >>> 4);
-
-/**
- * A full table drops its oldest sixteenth at once, not one entry per insert: a Map keeps a deleted
- * entry's slot until it next grows, and `keys().next()` walks those holes, so one drop per insert
- * under a flood of new keys walked up to the whole table each time.
- */
-function dropOldest<K, V>(m: Map<K, V>, max: number): void {
-  let n = slice(max);
-  for (const k of m.keys()) {
-    m.delete(k);
-    if (--n === 0) break;
-  }
-}
