@@ -54,7 +54,8 @@ export function unhideValue(field: Buffer, secret: Buffer, requestAuthenticator:
   let b = md5(secret, requestAuthenticator, salt);
   for (let i = 2; i < field.length; i += 16) {
     for (let j = 0; j < 16; j++) plain[i - 2 + j] = field[i + j] ^ b[j];
-    b = md5(secret, field.subarray(i, i + 16));
+    // (the chain's next block only when one follows: an MD5 fewer per value)
+    if (i + 16 < field.length) b = md5(secret, field.subarray(i, i + 16));
   }
   const len = plain[0];
   if (len > plain.length - 1) return undefined;
