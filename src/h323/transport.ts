@@ -16,6 +16,7 @@
  */
 import dgram from 'node:dgram';
 import { isIP } from 'node:net';
+import { literalFirstLookup } from '../lib/udp-lookup.js';
 import type { Position } from './per/index.js';
 import { decodeRas, encodeRas, type RasMessage } from './ras/ras-message.js';
 
@@ -164,7 +165,7 @@ export class RasTransport {
 
   static async open(o: RasTransportOptions): Promise<RasTransport> {
     const host = o.host ?? '0.0.0.0';
-    const socket = dgram.createSocket(isIP(host) === 6 ? 'udp6' : 'udp4');
+    const socket = dgram.createSocket({ type: isIP(host) === 6 ? 'udp6' : 'udp4', lookup: literalFirstLookup });
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(o.port ?? RAS_PORT, host, () => {

@@ -6,6 +6,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { isIPv6 } from 'node:net';
+import { literalFirstLookup } from '../lib/udp-lookup.js';
 import { buildRtp, parseRtp, type RtpPacket } from '../rtp/index.js';
 
 export const PACKET_MS = 20;
@@ -39,7 +40,7 @@ export async function openRtpChannel(o: {
   onPacket: (p: RtpPacket) => void;
   now?: () => number;
 }): Promise<RtpChannel> {
-  const sock: Socket = createSocket({ type: isIPv6(o.host) ? 'udp6' : 'udp4' });
+  const sock: Socket = createSocket({ type: isIPv6(o.host) ? 'udp6' : 'udp4', lookup: literalFirstLookup });
   await new Promise<void>((resolve, reject) => {
     sock.once('error', reject);
     sock.bind(0, o.host, () => {

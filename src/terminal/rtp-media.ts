@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
+import { literalFirstLookup } from '../lib/udp-lookup.js';
 import {
   buildRtp, buildTelephoneEvent, dtmfEvent, encodeG711, parseRtp, tones,
   type G711, type RtpPacket,
@@ -76,7 +77,7 @@ export class RtpEndpoint {
   }
 
   static async open(host: string): Promise<RtpEndpoint> {
-    const s = createSocket(isIP(host) === 6 ? 'udp6' : 'udp4');
+    const s = createSocket({ type: isIP(host) === 6 ? 'udp6' : 'udp4', lookup: literalFirstLookup });
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
       s.bind(0, host, () => resolve());
