@@ -67,6 +67,10 @@ export function parseMessage(buf: Buffer, opts: ParseOptions = {}): ParseResult 
 }
 
 const HIGH = /[\x80-\xff]/;
+/** White space String.prototype.trim removes that a latin1 header line can hold: HT, LF, VT, FF, CR, SP, NBSP. */
+function isWs(c: number): boolean {
+  return c === 32 || c === 9 || (c >= 10 && c <= 13) || c === 0xa0;
+}
 /** What a response copies from its request (RFC 3261 §8.2.6.2): kept even past maxHeaders. */
 const RESPONSE_COPIES = new Set(['via', 'from', 'to', 'call-id', 'cseq']);
 const RESPONSE_LINE = /^SIP\/([0-9]+\.[0-9]+) ([0-9]{3})(?: (.*))?$/i;
@@ -154,7 +158,11 @@ function parseInner(buf: Buffer, opts: ParseOptions): SipRequest | SipResponse {
         // past the limit only what a 400 needs is kept; a line too long is not kept at all
         curKeep = !tooLong && (count <= limits.maxHeaders || RESPONSE_COPIES.has(headerKey(name)));
         curName = name;
-        curValue = hs.slice(colon + 1, textEnd);
+        // cut after the white space that follows the colon, so that flush's trim has nothing to cut
+        // and makes no second string (the end stays: white space before a folded line is kept)
+        let vs = colon + 1;
+        while (vs < textEnd && isWs(hs.charCodeAt(vs))) vs++;
+        curValue = hs.slice(vs, textEnd);
         curStart = i + pos;
         curEnd = byteEnd;
         open = true;

@@ -147,7 +147,6 @@ export function createSipStack(opts: SipStackOptions): SipStack {
   const completedServers = new CompletedServers<ServerTransaction>(servers, 64 * timers.T1);
   /** Completed non-INVITE client transactions over UDP (Timer K, T4). */
   const completedClients = new CompletedClients(timers.T4);
-  const serverCtx = new WeakMap<ServerTransaction, Ctx>();
   /** INVITE server transactions whose 2xx awaits an ACK: Call-ID + CSeq number → transaction. */
   const awaitingAck = new Map<string, ServerTransaction>();
   const st = {
@@ -308,7 +307,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
   function cancelFromInviteFlow(req: SipRequest, src: MessageSource, via: Via): boolean {
     const target = cancelTarget(req, via);
     if (!target) return true;
-    const from = serverCtx.get(target)?.source;
+    const from = (target.context as Ctx | undefined)?.source;
     return from !== undefined && from.transport === src.transport && from.address === src.address && from.port === src.port;
   }
 
@@ -319,7 +318,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
       return;
     }
     tx.respond(createResponse(req, 200));
-    const ctx = serverCtx.get(target);
+    const ctx = target.context as Ctx | undefined;
     if (!ctx || target.answered) return;
     ctx.cancelled = true;
     if (ctx.cancelListeners.length === 0) {
@@ -348,7 +347,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
         if (sent && src.connection && setsUpFlow(req.method, res)) src.connection.markFlow();
         // a completed non-INVITE transaction outlives its handler by Timer J; the context
         // (and the request its closures hold) must not live as long
-        if (sent && !tx.isInvite && res.status >= 200) serverCtx.delete(tx);
+        if (sent && !tx.isInvite && res.status >= 200) tx.context = undefined;
         if (sent && retransmit && res.status >= 200 && res.status < 300) {
           const k = req.callId() + '|' + req.cseq().seq;
           awaitingAck.set(k, tx);
@@ -366,7 +365,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
         ctx.cancelListeners.push(fn);
       },
     };
-    if (tx) serverCtx.set(tx, ctx);
+    if (tx) tx.context = ctx;
     const fail = (e: unknown): void => {
       st.handlerErrors++;
       if (!(e instanceof SipHeaderError)) opts.onHandlerError?.(e, req);

@@ -41,7 +41,7 @@ export function parseAuth(s: string, header: string, hasScheme: boolean | 'auto'
     }
     const ns = i;
     while (i < s.length && isTokenChar(s.charCodeAt(i))) i++;
-    const name = s.slice(ns, i).toLowerCase();
+    const name = authParamKey(s.slice(ns, i));
     if (!name) throw new SipHeaderError(header, 'bad auth-param');
     i = skipWs(s, i);
     if (s.charCodeAt(i) !== 61) throw new SipHeaderError(header, `auth-param "${name.slice(0, 40)}" without value`);
@@ -64,6 +64,49 @@ export function parseAuth(s: string, header: string, hasScheme: boolean | 'auto'
     expectParam = false;
   }
   return { scheme, params };
+}
+
+/**
+ * The lower-cased name of an auth-param. The names Digest (RFC 7616) and KS1 use come back as
+ * literals: an internalized string, so storing it as a property key and looking it up again
+ * (the duplicate check) needs no hashing and no string-table lookup, and no lower-cased copy
+ * is made. Any other spelling (upper case included) is lower-cased.
+ */
+function authParamKey(name: string): string {
+  switch (name) {
+    case 'username':
+      return 'username';
+    case 'realm':
+      return 'realm';
+    case 'nonce':
+      return 'nonce';
+    case 'uri':
+      return 'uri';
+    case 'response':
+      return 'response';
+    case 'algorithm':
+      return 'algorithm';
+    case 'cnonce':
+      return 'cnonce';
+    case 'opaque':
+      return 'opaque';
+    case 'qop':
+      return 'qop';
+    case 'nc':
+      return 'nc';
+    case 'stale':
+      return 'stale';
+    case 'domain':
+      return 'domain';
+    case 'n1':
+      return 'n1';
+    case 'n2':
+      return 'n2';
+    case 'ts':
+      return 'ts';
+    default:
+      return name.toLowerCase();
+  }
 }
 
 /** Parameters written as tokens unless the caller says otherwise; everything else is a quoted string. */

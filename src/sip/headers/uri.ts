@@ -76,10 +76,10 @@ function parseSipUri(s: string, i: number, scheme: 'sip' | 'sips', header: strin
   }
   if (s.charCodeAt(i) === 58) {
     const ps = ++i;
-    while (i < s.length && s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57) i++;
-    const p = s.slice(ps, i);
-    if (p.length === 0 || p.length > 5 || Number(p) > 65535) throw new SipHeaderError(header, 'bad port');
-    uri.port = Number(p);
+    let n = 0; // read as the digits go: no slice and no Number() per port
+    for (let c = s.charCodeAt(i); c >= 48 && c <= 57; c = s.charCodeAt(++i)) n = n * 10 + (c - 48);
+    if (i === ps || i - ps > 5 || n > 65535) throw new SipHeaderError(header, 'bad port');
+    uri.port = n;
   }
   while (s.charCodeAt(i) === 59) {
     const ns = ++i;

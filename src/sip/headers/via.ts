@@ -1,6 +1,6 @@
 /** Via (RFC 3261 §20.42, RFC 3581 rport). */
 import { isIPv6 } from 'node:net';
-import { SipHeaderError, formatParams, parseParams, skipWs, splitList, type Params } from './lex.js';
+import { SipHeaderError, formatParams, isToken, parseParams, skipWs, splitList, type Params } from './lex.js';
 import { formatHost } from './uri.js';
 
 export interface Via {
@@ -24,6 +24,27 @@ function readWord(s: string, i: number): number {
   return i;
 }
 
+/**
+ * The transport upper-cased; the usual ones as literals (no copy per Via, and an internalized
+ * string compares by pointer). Upper-cased first and checked after, as before: a character
+ * whose upper case is a token (ß → SS) passes as it did.
+ */
+function upperTransport(t: string): string {
+  switch (t) {
+    case 'UDP':
+    case 'udp':
+      return 'UDP';
+    case 'TCP':
+    case 'tcp':
+      return 'TCP';
+    case 'TLS':
+    case 'tls':
+      return 'TLS';
+    default:
+      return t.toUpperCase();
+  }
+}
+
 export function parseVia(s: string): Via {
   const H = 'Via';
   let i = skipWs(s, 0);
@@ -38,10 +59,8 @@ export function parseVia(s: string): Via {
   if (s.charCodeAt(i) !== 47) throw new SipHeaderError(H, 'bad sent-protocol');
   i = skipWs(s, i + 1);
   e = readWord(s, i);
-  const transport = s.slice(i, e).toUpperCase();
-  if (!name || !version || !transport || !/^[A-Za-z0-9\-.!%*_+`'~]+$/.test(name + version + transport)) {
-    throw new SipHeaderError(H, 'bad sent-protocol');
-  }
+  const transport = upperTransport(s.slice(i, e));
+  if (!isToken(name) || !isToken(version) || !isToken(transport)) throw new SipHeaderError(H, 'bad sent-protocol');
   const afterTransport = e;
   i = skipWs(s, e);
   if (i === afterTransport) throw new SipHeaderError(H, 'missing sent-by');
@@ -67,14 +86,14 @@ export function parseVia(s: string): Via {
   if (s.charCodeAt(i) === 58) {
     i = skipWs(s, i + 1);
     const ps = i;
-    while (i < s.length && s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57) i++;
-    const p = s.slice(ps, i);
-    if (p.length === 0 || p.length > 5 || Number(p) > 65535) throw new SipHeaderError(H, 'bad sent-by port');
-    port = Number(p);
+    let n = 0; // read as the digits go: no slice and no Number() per port
+    for (let c = s.charCodeAt(i); c >= 48 && c <= 57; c = s.charCodeAt(++i)) n = n * 10 + (c - 48);
+    if (i === ps || i - ps > 5 || n > 65535) throw new SipHeaderError(H, 'bad sent-by port');
+    port = n;
   }
   const { params, end } = parseParams(s, i, H);
   if (skipWs(s, end) !== s.length) throw new SipHeaderError(H, 'trailing characters');
-  const via: Via = { protocol: name.toUpperCase() + '/' + version, transport, host, params };
+  const via: Via = { protocol: name === 'SIP' && version === '2.0' ? 'SIP/2.0' : name.toUpperCase() + '/' + version, transport, host, params };
   if (port !== undefined) via.port = port;
   return via;
 }

@@ -32,6 +32,12 @@ export class ServerTransaction {
   finalResponse: SipResponse | undefined;
   absorbed = 0;
   sendErrors = 0;
+  /**
+   * The stack's context for the handler (stack.ts): a field rather than a WeakMap entry per
+   * request, which cost a table insert and delete and an ephemeron for every GC to trace.
+   * Cleared when a non-INVITE transaction sends its final, so Timer J does not keep it.
+   */
+  context: unknown = undefined;
   private onEnd: Array<() => void> = [];
 
   constructor(
