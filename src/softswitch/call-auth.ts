@@ -17,7 +17,7 @@
  */
 import { warningValue } from '../sip/proxy/warning.js';
 import type { AucService } from '../contracts/auc.js';
-import { formatAuth, isSipUri, parseNameAddr, unescapeUri, type AuthValue, type MessageSource, type SipRequest, type Uri } from '../sip/index.js';
+import { isSipUri, parseNameAddr, unescapeUri, type AuthValue, type MessageSource, type SipRequest, type Uri } from '../sip/index.js';
 import type { DigestAuth, DigestParams } from './digest.js';
 import { isRedisUnavailable } from '../store/redis/client.js';
 
@@ -192,7 +192,7 @@ export class CallAuthenticator {
 
   #challenge(stale: boolean): CallAuthOutcome {
     this.st.challenged++;
-    const headers = this.#o.digest.challenges(stale).map((c): [string, string] => ['Proxy-Authenticate', formatAuth(c.scheme, c.params)]);
+    const headers = this.#o.digest.challengeValues(stale).map((v): [string, string] => ['Proxy-Authenticate', v]);
     return { ok: false, status: 407, headers };
   }
 

@@ -11,6 +11,7 @@ import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEq
 import { hexHash } from '../crypto/one-shot.js';
 import type { DigestAlgorithm } from '../contracts/auc.js';
 import { randomWireBytes } from '../crypto/random-pool.js';
+import { formatAuth } from '../sip/index.js';
 
 export interface DigestOptions {
   realm: string;
@@ -92,6 +93,9 @@ const TAG_LEN = 16;
 const NONCE_RAW = IV_LEN + TIME_LEN + TAG_LEN;
 const NONCE_CHARS = Math.ceil((NONCE_RAW * 4) / 3);
 const NONCE_AAD = Buffer.from('keyswitch digest nonce v2');
+const TWO_32 = 2 ** 32;
+/** Stands for the nonce while a challenge's text is formatted once (base64url, as a nonce: quoted the same way). */
+const NONCE_SLOT = 'NONCE-SLOT-0123456789abcdefghijklmnopqrstuvwxyz_ABCDEFGHIJKL';
 /**
  * Expired nonces leave from the table's front at most this often, not on every insert: a Map keeps a
  * deleted entry's slot until it next grows, and iteration walks those holes, so a walk per insert
@@ -136,6 +140,8 @@ interface Tracked {
 
 /** One identity's tracked nonces (keys of the table, oldest first) and its retirement mark. */
 interface IdentityNonces {
+  /** The IDc, an own copy. */
+  idc: string;
   keys: string[];
   /** Nonces of this identity with a serial up to this are refused as stale... */
   floor: number;
@@ -156,6 +162,8 @@ export class DigestAuth {
   readonly #shared: NonceCountStore | undefined;
   #serial = 0;
   #nextPrune = -Infinity;
+  /** The challenges' text before and after the nonce, per algorithm offered; [0] without stale, [1] with. */
+  readonly #templates: [Array<[string, string]>, Array<[string, string]>] = [[], []];
   /**
    * `IDc \n nonce` → its record, in insertion order (≈ expiry order). Only a
    * nonce whose response verified goes in: a failed guess costs no memory, so
@@ -189,14 +197,19 @@ export class DigestAuth {
   }
 
   newNonce(): string {
-    const iv = randomWireBytes(IV_LEN);
-    const time = Buffer.alloc(TIME_LEN);
-    time.writeBigUInt64BE(BigInt(this.#clock()), 0);
-    time.writeBigUInt64BE(BigInt(++this.#serial), 8);
-    const c = createCipheriv('aes-256-gcm', this.#nonceKey, iv, { authTagLength: TAG_LEN });
+    const raw = Buffer.allocUnsafe(NONCE_RAW);
+    randomWireBytes(IV_LEN).copy(raw, 0);
+    // issue time and serial, 8 bytes big-endian each, written as 32-bit halves (no BigInt per nonce)
+    const time = raw.subarray(IV_LEN, IV_LEN + TIME_LEN);
+    writeUint64(time, 0, this.#clock());
+    writeUint64(time, 8, ++this.#serial);
+    const c = createCipheriv('aes-256-gcm', this.#nonceKey, raw.subarray(0, IV_LEN), { authTagLength: TAG_LEN });
     c.setAAD(NONCE_AAD);
-    const sealed = Buffer.concat([c.update(time), c.final()]);
-    return Buffer.concat([iv, sealed, c.getAuthTag()]).toString('base64url');
+    // GCM is a stream mode: update gives the whole ciphertext, final nothing more
+    c.update(time).copy(time, 0);
+    c.final();
+    c.getAuthTag().copy(raw, IV_LEN + TIME_LEN);
+    return raw.toString('base64url');
   }
 
   /** Issue time and serial of one of our nonces, or undefined when it is not ours. */
@@ -208,8 +221,9 @@ export class DigestAuth {
     d.setAAD(NONCE_AAD);
     d.setAuthTag(raw.subarray(IV_LEN + TIME_LEN));
     try {
-      const time = Buffer.concat([d.update(raw.subarray(IV_LEN, IV_LEN + TIME_LEN)), d.final()]);
-      return { issued: Number(time.readBigUInt64BE(0)), serial: Number(time.readBigUInt64BE(8)) };
+      const time = d.update(raw.subarray(IV_LEN, IV_LEN + TIME_LEN));
+      d.final();
+      return { issued: readUint64(time, 0), serial: readUint64(time, 8) };
     } catch {
       return undefined;
     }
@@ -233,6 +247,24 @@ export class DigestAuth {
       if (stale) params.stale = 'true';
       return { scheme: 'Digest', params };
     });
+  }
+
+  /**
+   * The WWW-Authenticate (or Proxy-Authenticate) values of `challenges`, as
+   * formatAuth writes them, with one new nonce: each is formatted once, then
+   * only the nonce is put in.
+   */
+  challengeValues(stale = false): string[] {
+    const nonce = this.newNonce();
+    const t = this.#templates[stale ? 1 : 0];
+    if (t.length === 0) {
+      for (const c of this.challenges(stale)) {
+        const text = formatAuth(c.scheme, { ...c.params, nonce: NONCE_SLOT });
+        const at = text.indexOf(NONCE_SLOT);
+        t.push([text.slice(0, at), text.slice(at + NONCE_SLOT.length)]);
+      }
+    }
+    return t.map(([before, after]) => before + nonce + after);
   }
 
   /**
@@ -331,9 +363,12 @@ export class DigestAuth {
       this.#prune(now);
     }
     // Own strings: the parsed IDc and nonce are views on the whole REGISTER's text, which they would keep alive.
-    const idc = own(c.idc);
-    let id = this.#byIdentity.get(idc);
-    if (!id) this.#byIdentity.set(idc, (id = { keys: [], floor: -1, floorUntil: 0 }));
+    let id = this.#byIdentity.get(c.idc);
+    if (!id) {
+      const idc = own(c.idc);
+      this.#byIdentity.set(idc, (id = { idc, keys: [], floor: -1, floorUntil: 0 }));
+    }
+    const idc = id.idc;
     // One identity holds at most its share; then the whole table its bound. Retiring the oldest
     // (not refusing the newest) keeps a phone working, and its retirement mark keeps replays out.
     while (id.keys.length >= this.#perIdentity) {
@@ -391,6 +426,17 @@ export class DigestAuth {
 }
 
 const own = (s: string): string => Buffer.from(s, 'utf8').toString('utf8');
+
+/** An integer below 2^53 as 8 bytes big-endian. */
+function writeUint64(b: Buffer, at: number, v: number): void {
+  b.writeUInt32BE(Math.floor(v / TWO_32), at);
+  b.writeUInt32BE(v >>> 0, at + 4);
+}
+
+/** 8 bytes big-endian as a number (exact below 2^53, as every value this module seals). */
+function readUint64(b: Buffer, at: number): number {
+  return b.readUInt32BE(at) * TWO_32 + b.readUInt32BE(at + 4);
+}
 
 /** The table key: the nonce is fixed-length base64url, so the pair is unambiguous. */
 function keyOf(idc: string, nonce: string): string {

@@ -12,7 +12,7 @@ import type { S2, S5 } from '../flow/messages.js';
 import type { SessionKeys } from '../crypto/ks1.js';
 import type { AucService } from '../contracts/auc.js';
 import type { Logger } from '../log/logger.js';
-import { formatAuth, isSipUri, randomToken, unescapeUri, type ServerContext, type SipRequest } from '../sip/index.js';
+import { isSipUri, randomToken, unescapeUri, type ServerContext, type SipRequest } from '../sip/index.js';
 import { contactsOf, type RegisterPlan, type Registrar } from './registrar.js';
 import type { DigestAuth, DigestParams } from './digest.js';
 import type { SipBinding } from '../store/bindings.js';
@@ -245,7 +245,7 @@ export class SoftswitchRegisterHandler {
   }
 
   #digestHeaders(stale: boolean): Headers {
-    return this.#o.digest.challenges(stale).map((c): [string, string] => ['WWW-Authenticate', formatAuth(c.scheme, c.params)]);
+    return this.#o.digest.challengeValues(stale).map((v): [string, string] => ['WWW-Authenticate', v]);
   }
 
   #digestChallenge(ctx: ServerContext, stale: boolean): void {

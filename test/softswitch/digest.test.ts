@@ -1,5 +1,5 @@
 /** Digest phones and the registrar's RFC 3261 rules, over real UDP on 127.0.0.1, on both storage engines. */
-import { createHash } from 'node:crypto';
+import { createCipheriv, createHash, createHmac } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { formatAuth, type SipResponse } from '../../src/sip/index.js';
@@ -272,4 +272,39 @@ it('Digest checks never throw on arbitrary parameters', () => {
     }),
     { numRuns: 2000 },
   );
+});
+
+it('the challenge values are formatAuth of the challenges, each with a new nonce; a nonce sealed in the v2 layout opens with its time', () => {
+  let now = 1_700_000_000_123;
+  const secret = Buffer.alloc(32, 7);
+  const d = new DigestAuth({ realm: REALM, secret, clock: () => now, algorithms: ['MD5', 'SHA-256'] });
+  for (const stale of [false, true, false]) {
+    const values = d.challengeValues(stale);
+    const nonce = /nonce="([^"]+)"/.exec(values[0]!)![1]!;
+    const expected = d.challenges(stale).map((c) => formatAuth(c.scheme, { ...c.params, nonce }));
+    expect(values).toEqual(expected);
+    expect(/nonce="([^"]+)"/.exec(values[1]!)![1]).toBe(nonce);
+    expect(d.challengeValues(stale)[0]).not.toBe(values[0]);
+  }
+  // IV ‖ AES-256-GCM(issue ms ‖ serial, 8 bytes big-endian each; AAD 'keyswitch digest nonce v2') ‖ tag, sealed here independently
+  const key = createHmac('sha256', secret).update('nonce key').digest();
+  const seal = (ms: bigint, serial: bigint): string => {
+    const iv = Buffer.alloc(12, 1);
+    const plain = Buffer.alloc(16);
+    plain.writeBigUInt64BE(ms, 0);
+    plain.writeBigUInt64BE(serial, 8);
+    const c = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 16 });
+    c.setAAD(Buffer.from('keyswitch digest nonce v2'));
+    return Buffer.concat([iv, c.update(plain), c.final(), c.getAuthTag()]).toString('base64url');
+  };
+  const p = (nonce: string) => ({ username: ALICE, realm: REALM, nonce, uri: 'sip:lab.example', qop: 'auth', nc: '00000001', cnonce: 'c', response: 'a'.repeat(32) });
+  const fresh = d.check(p(seal(BigInt(now - 1000), 1n)), ALICE, 'sip:lab.example');
+  expect(fresh).toMatchObject({ ok: true, issued: now - 1000, serial: 1 });
+  // past 2^32 in either half, as a clock in ms is
+  expect(d.check(p(seal(BigInt(now - 299_000), 2n ** 32n + 5n)), ALICE, 'sip:lab.example')).toMatchObject({ ok: true, issued: now - 299_000, serial: 2 ** 32 + 5 });
+  expect(d.check(p(seal(BigInt(now - 301_000), 3n)), ALICE, 'sip:lab.example')).toEqual({ ok: false, kind: 'stale' });
+  // and one this instance issued reads back the clock it was issued at
+  const mine = /nonce="([^"]+)"/.exec(d.challengeValues()[0]!)![1]!;
+  now += 10;
+  expect(d.check(p(mine), ALICE, 'sip:lab.example')).toMatchObject({ ok: true, issued: now - 10 });
 });
