@@ -17,3 +17,6 @@ export const md5Of: (data: Buffer) => Buffer = oneShot ? (data) => oneShot('md5'
 export const hexHash: (algorithm: 'md5' | 'sha1' | 'sha256', text: string) => string = oneShot
   ? (algorithm, text) => oneShot(algorithm, text, 'hex')
   : (algorithm, text) => crypto.createHash(algorithm).update(text, 'utf8').digest('hex');
+
+/** SHA-256 of bytes. */
+export const sha256: (data: Buffer) => Buffer = oneShot ? (data) => oneShot('sha256', data, 'buffer') : (data) => crypto.createHash('sha256').update(data).digest();

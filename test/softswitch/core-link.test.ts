@@ -8,9 +8,10 @@
  *   treated as nobody in particular — challenged, its assertions ignored —
  *   while the signing SBC's requests still go through.
  */
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CoreLinkVerifier, linkCanonical, P_KS_LINK, signCoreLink } from '../../src/adapters/sip/core-link.js';
+import { CoreLinkVerifier, LinkMac, linkCanonical, P_KS_LINK, signCoreLink } from '../../src/adapters/sip/core-link.js';
 import {
   createRequest, createSipStack, createUdpTransport, formatAuth, parseMessage, randomToken, serialize,
   type SipRequest, type SipStack,
@@ -104,6 +105,17 @@ describe('core-link signature (the contract)', () => {
     const a = invite();
     const b = createRequest('INVITE', a.uri, a.headers.map((h) => [h.key === 'call-id' ? 'i' : h.name.toUpperCase(), `  ${h.value} `] as [string, string]), a.body);
     expect(linkCanonical(wire(b), '1')).toBe(linkCanonical(a, '1'));
+  });
+
+  it('the verifier\'s MAC is HMAC-SHA256 as createHmac computes it: any key length, any text (non-ASCII, longer than its buffer), one instance reused', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 100 }), fc.array(fc.string({ unit: 'binary', maxLength: 3000 }), { minLength: 1, maxLength: 4 }), (k, texts) => {
+        const key = Buffer.from(k);
+        const m = new LinkMac(key);
+        for (const t of texts) expect(m.of(t).equals(createHmac('sha256', key).update(t, 'utf8').digest())).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('refuses a timestamp outside ±60 s, a missing, doubled or malformed header, and another key', () => {
