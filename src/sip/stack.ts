@@ -15,7 +15,7 @@ import { createResponse, randomToken } from './build.js';
 import { ClientTransaction } from './transaction/client.js';
 import { ServerTransaction } from './transaction/server.js';
 import { newBranch, isRfc3261Branch } from './transaction/branch.js';
-import { CompletedAnswer, CompletedClients, CompletedServers } from './transaction/completed.js';
+import { CompletedAnswer, CompletedClient, CompletedClients, CompletedServers } from './transaction/completed.js';
 import { DEFAULT_TIMERS, type TimerConfig } from './transaction/timers.js';
 import type { Destination, MessageSource, SipTransport, TransportProtocol } from './transport/types.js';
 import type { OnInbound } from './proxy/hooks.js';
@@ -141,12 +141,13 @@ export function createSipStack(opts: SipStackOptions): SipStack {
   const timers: TimerConfig = { ...DEFAULT_TIMERS, ...opts.timers };
   const transports = opts.transports;
   const autoTrying = opts.autoTrying !== false;
-  const clients = new Map<string, ClientTransaction>();
+  /** Live client transactions, and the completed non-INVITE ones over UDP (Timer K, kept by `completedClients`). */
+  const clients = new Map<string, ClientTransaction | CompletedClient>();
   /** Live server transactions, and the answers of completed non-INVITE ones over UDP (Timer J, kept by `completedServers`). */
   const servers = new Map<string, ServerTransaction | CompletedAnswer>();
   const completedServers = new CompletedServers<ServerTransaction>(servers, 64 * timers.T1);
   /** Completed non-INVITE client transactions over UDP (Timer K, T4). */
-  const completedClients = new CompletedClients(timers.T4);
+  const completedClients = new CompletedClients<ClientTransaction>(clients, timers.T4);
   /** INVITE server transactions whose 2xx awaits an ACK: Call-ID + CSeq number → transaction. */
   const awaitingAck = new Map<string, ServerTransaction>();
   const st = {
@@ -388,12 +389,12 @@ export function createSipStack(opts: SipStackOptions): SipStack {
     const via = res.topVia()!;
     const key = via.params.branch + '|' + res.cseq().method;
     const tx = clients.get(key);
-    if (tx) {
+    if (tx instanceof ClientTransaction) {
       tx.receive(res);
       return;
     }
     // a retransmitted final of a completed non-INVITE transaction: absorbed, told to nobody (Timer K)
-    if (completedClients.size > 0 && completedClients.has(key)) return;
+    if (tx !== undefined && completedClients.live(tx)) return;
     st.strayResponses++;
     opts.onStrayResponse?.(res, src);
   }
@@ -428,8 +429,9 @@ export function createSipStack(opts: SipStackOptions): SipStack {
   /** A non-INVITE client transaction with its final: Timer K in the table (UDP), or over at once (stream). */
   function completeClient(key: string, reliable: boolean): () => void {
     return () => {
-      clients.delete(key);
-      if (!reliable) completedClients.add(key);
+      // over UDP the entry stays, as the table's (one update of the map, not a delete and an insert elsewhere)
+      if (reliable) clients.delete(key);
+      else completedClients.add(key);
     };
   }
 
@@ -500,7 +502,10 @@ export function createSipStack(opts: SipStackOptions): SipStack {
         tx.start();
         // §9.1: the INVITE this CANCEL is for is given 64·T1 more for its final, then destroyed; a
         // next hop that rang and ignores the CANCEL would otherwise hold its transaction forever
-        if (req.method === 'CANCEL') clients.get(branch + '|INVITE')?.cancelSent();
+        if (req.method === 'CANCEL') {
+          const invite = clients.get(branch + '|INVITE');
+          if (invite instanceof ClientTransaction) invite.cancelSent();
+        }
       });
     },
     async sendStateless(msg, o = {}) {
@@ -525,10 +530,10 @@ export function createSipStack(opts: SipStackOptions): SipStack {
       await transport.send(serialize(res), dest);
     },
     stats() {
-      return { ...st, clientTransactions: clients.size + completedClients.size, serverTransactions: servers.size };
+      return { ...st, clientTransactions: clients.size, serverTransactions: servers.size };
     },
     async close() {
-      for (const t of clients.values()) t.terminate();
+      for (const t of [...clients.values()]) if (t instanceof ClientTransaction) t.terminate();
       completedServers.clear();
       for (const t of [...servers.values()]) if (t instanceof ServerTransaction) t.terminate();
       completedClients.clear();

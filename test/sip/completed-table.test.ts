@@ -5,7 +5,7 @@
  */
 import dgram from 'node:dgram';
 import { afterEach, expect, it, vi } from 'vitest';
-import { CompletedClients, CompletedServers, type CompletedAnswer } from '../../src/sip/transaction/completed.js';
+import { CompletedClients, CompletedServers, type CompletedAnswer, type CompletedClient } from '../../src/sip/transaction/completed.js';
 import { createRequest, createSipStack, createUdpTransport, serialize, type SipStack, type SipTransport } from '../../src/sip/index.js';
 
 afterEach(() => {
@@ -62,7 +62,8 @@ it('a stored answer lives exactly its time, whether or not the sweep has run, an
 it('the sweep takes expired entries only, and the table is bounded by what one lifetime adds', () => {
   vi.useFakeTimers();
   let t = 0;
-  const table = new CompletedClients(5_000, () => t);
+  const map = new Map<string, string | CompletedClient>([['live', 'a transaction']]);
+  const table = new CompletedClients<string>(map, 5_000, () => t);
   for (let i = 0; i < 10_000; i++) {
     t = i; // one per ms: 10 s of traffic
     table.add('k' + i);
@@ -73,8 +74,12 @@ it('the sweep takes expired entries only, and the table is bounded by what one l
   expect(table.size).toBeGreaterThanOrEqual(5_000);
   expect(table.has('k9999')).toBe(true);
   expect(table.has('k4000')).toBe(false);
+  // the entries are the shared map's, beside a live transaction the table leaves alone
+  expect(map.size).toBe(table.size + 1);
+  expect(map.get('live')).toBe('a transaction');
   table.clear();
   expect(table.size).toBe(0);
+  expect([...map.keys()]).toEqual(['live']);
 });
 
 it('the stored answer gives back every byte as sent (a UTF-8 display name, any octet)', () => {

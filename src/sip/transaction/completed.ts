@@ -110,43 +110,72 @@ export class CompletedServers<T> {
   }
 }
 
-/** Client side: keys of completed transactions whose retransmitted finals are absorbed (Timer K). */
-export class CompletedClients {
-  readonly #until = new Map<string, number>();
+/** A completed non-INVITE client transaction's key, kept for Timer K. */
+export class CompletedClient {
+  constructor(
+    readonly key: string,
+    readonly until: number,
+  ) {}
+}
+
+/**
+ * Client side: completed transactions whose retransmitted finals are absorbed (Timer K). As on
+ * the server side the entries replace the transactions in the stack's own map (`shared`): a
+ * final that completes a transaction is one update of its entry there, not a delete in that
+ * map and an insert in a second one, and a response is one lookup. Swept from a queue in
+ * completion order; only what is still its own entry is removed from the shared map.
+ */
+export class CompletedClients<T> {
+  readonly #shared: Map<string, T | CompletedClient>;
+  #queue: CompletedClient[] = [];
+  #head = 0;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly lifeMs: number, private readonly now: () => number = performance.now.bind(performance)) {}
-
-  get size(): number {
-    return this.#until.size;
+  constructor(shared: Map<string, T | CompletedClient>, private readonly lifeMs: number, private readonly now: () => number = performance.now.bind(performance)) {
+    this.#shared = shared;
   }
 
-  /** `key` is new (a fresh branch). */
+  /** Entries not yet swept (some may be past their time). */
+  get size(): number {
+    return this.#queue.length - this.#head;
+  }
+
+  /** `key`'s transaction completed: its entry in the shared map becomes this table's. */
   add(key: string): void {
-    this.#until.set(key, this.now() + this.lifeMs);
+    const e = new CompletedClient(key, this.now() + this.lifeMs);
+    this.#shared.set(key, e);
+    this.#queue.push(e);
     if (!this.#timer) this.#schedule();
   }
 
+  /** Whether `v`, read from the shared map, is a completed transaction still within Timer K (one past it is removed). */
+  live(v: T | CompletedClient): v is CompletedClient {
+    if (!(v instanceof CompletedClient)) return false;
+    if (v.until > this.now()) return true;
+    if (this.#shared.get(v.key) === v) this.#shared.delete(v.key);
+    return false;
+  }
+
   has(key: string): boolean {
-    const u = this.#until.get(key);
-    if (u === undefined) return false;
-    if (u <= this.now()) {
-      this.#until.delete(key);
-      return false;
-    }
-    return true;
+    const v = this.#shared.get(key);
+    return v !== undefined && this.live(v);
   }
 
   clear(): void {
-    this.#until.clear();
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      const e = this.#queue[i]!;
+      if (this.#shared.get(e.key) === e) this.#shared.delete(e.key);
+    }
+    this.#queue = [];
+    this.#head = 0;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
   }
 
   #schedule(): void {
-    const head = this.#until.values().next();
-    if (head.done) return;
-    const t = setTimeout(() => this.#sweep(), Math.max(SWEEP_MS, head.value - this.now()));
+    const head = this.#queue[this.#head];
+    if (!head) return;
+    const t = setTimeout(() => this.#sweep(), Math.max(SWEEP_MS, head.until - this.now()));
     t.unref();
     this.#timer = t;
   }
@@ -154,10 +183,21 @@ export class CompletedClients {
   #sweep(): void {
     this.#timer = undefined;
     const now = this.now();
-    for (const [k, u] of this.#until) {
-      if (u > now) break;
-      this.#until.delete(k);
+    const q = this.#queue;
+    let h = this.#head;
+    while (h < q.length && q[h]!.until <= now) {
+      const e = q[h]!;
+      q[h++] = undefined as unknown as CompletedClient;
+      if (this.#shared.get(e.key) === e) this.#shared.delete(e.key);
     }
+    if (h === q.length) {
+      this.#queue = [];
+      h = 0;
+    } else if (h > 4096 && h * 2 > q.length) {
+      this.#queue = q.slice(h);
+      h = 0;
+    }
+    this.#head = h;
     this.#schedule();
   }
 }
