@@ -2,7 +2,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
 import { literalFirstLookup } from '../lib/udp-lookup.js';
 import { parseMessage } from './parse.js';
-import { serializeMessage } from './serialize.js';
+import { serializeMessage, writeTransaction } from './serialize.js';
 import type { Action, ErrorDescriptor, ParsedMessage, Transaction, TransactionReply, TransactionRequest } from './types.js';
 
 /**
@@ -19,6 +19,10 @@ import type { Action, ErrorDescriptor, ParsedMessage, Transaction, TransactionRe
  * - A reply is cached for replyCache (30 s, Annex D's LONG-TIMER) or until
  *   the peer acknowledges it; a duplicate request is answered from the
  *   cache. With `immAck`, replies ask for the acknowledgement (IA).
+ * - Transactions to one peer made in one turn of the event loop leave in one
+ *   message (piggy-backing: a reply and the request that follows it, H.248.1
+ *   §8 allows several transactions per message); a retransmission, a Pending
+ *   and a cached reply sent again go alone.
  * - `outbound` turns each message's text into the datagram (keyswitch adds
  *   the Annex B header there, with a fresh sequence number on every send,
  *   retransmissions included). `inbound` vets each parsed datagram before
@@ -75,6 +79,8 @@ export interface EndpointOptions {
   outbound?: Outbound;
   timers?: Partial<TransportTimers>;
   immAck?: boolean;
+  /** Transactions to one peer in one turn share a message (default true). */
+  piggyback?: boolean;
   maxCache?: number;
   maxOutstanding?: number;
   /** Called for problems worth a log line (never with key material). */
@@ -100,7 +106,8 @@ export interface TransportStats {
 
 interface Outstanding {
   peer: Peer;
-  text: string;
+  /** The transaction's text (a line); the message around it is made when it is sent. */
+  line: string;
   sends: number;
   interval: number;
   pendings: number;
@@ -111,7 +118,7 @@ interface Outstanding {
 interface CacheEntry {
   peer: Peer;
   done: boolean;
-  text: string; // the reply message once done
+  line: string; // the reply transaction's text once done
   expiresAt: number;
   pendingTimer: NodeJS.Timeout | undefined;
 }
@@ -121,6 +128,16 @@ const ACK_RANGE_MAX = 1024;
 const MAX_ACK_PEERS = 10_000;
 const MAX_ACKS_PER_MESSAGE = 32;
 const ACK_HOLD_MS = 5000;
+/** A piggy-backed message stays within one unfragmented datagram on any path, and within what a peer parses at once. */
+const PIGGYBACK_BYTES = 1400;
+const PIGGYBACK_TRANSACTIONS = 16;
+
+interface Batch {
+  peer: Peer;
+  lines: string[];
+  bytes: number;
+  replies: boolean;
+}
 
 export class H248Endpoint {
   readonly socket: Socket;
@@ -135,6 +152,9 @@ export class H248Endpoint {
   readonly #toAck = new Map<string, { ids: number[]; since: number }>();
   #nextTid = randomInt(1, 0x7fffffff);
   #closed = false;
+  readonly #piggyback: boolean;
+  readonly #batches = new Map<string, Batch>();
+  #flushing = false;
   readonly #stats = { received: 0, malformed: 0, rejected: 0, requests: 0, duplicates: 0, pendingSent: 0, pendingReceived: 0, retransmissions: 0, timeouts: 0, acksReceived: 0, strayReplies: 0, sendErrors: 0 };
 
   constructor(socket: Socket, o: EndpointOptions) {
@@ -143,6 +163,7 @@ export class H248Endpoint {
     this.version = o.version ?? 1;
     this.#o = o;
     this.#t = { ...DEFAULT_TIMERS, ...o.timers };
+    this.#piggyback = o.piggyback ?? true;
     socket.on('message', (buf, rinfo) => this.#onDatagram(buf, rinfo));
     // A send has no callback (below): a send that fails after leaving send() is reported here.
     socket.on('error', (err) => {
@@ -247,18 +268,20 @@ export class H248Endpoint {
     if (this.#closed) return Promise.resolve({ ok: false, kind: 'closed' });
     if (this.#out.size >= (this.#o.maxOutstanding ?? 100_000)) return Promise.resolve({ ok: false, kind: 'timeout' });
     const id = this.#allocTid();
-    const text = this.#message([{ type: 'request', id, actions }]);
+    const line = writeTransaction({ type: 'request', id, actions });
     return new Promise((resolve) => {
-      const o: Outstanding = { peer, text, sends: 0, interval: this.#t.t1Ms, pendings: 0, timer: undefined, resolve };
+      const o: Outstanding = { peer, line, sends: 0, interval: this.#t.t1Ms, pendings: 0, timer: undefined, resolve };
       this.#out.set(`${peerKey(peer)}#${id}`, o);
       this.#transmit(`${peerKey(peer)}#${id}`, o);
     });
   }
 
   #transmit(key: string, o: Outstanding): void {
-    if (o.sends > 0) this.#stats.retransmissions++;
+    if (o.sends > 0) {
+      this.#stats.retransmissions++;
+      this.send(o.peer, this.#head() + o.line + '\n');
+    } else this.#queue(o.peer, o.line, 'request');
     o.sends++;
-    this.send(o.peer, o.text);
     const wait = o.interval;
     o.interval = Math.min(o.interval * 2, this.#t.maxIntervalMs);
     o.timer = setTimeout(() => {
@@ -341,8 +364,9 @@ export class H248Endpoint {
    * can drop its copy of the reply before its 30 s are up: without it every
    * answered request stays in the answering side's cache for 30 s (three per
    * KS1 registration at the SBC and at the softswitch, against a cap of
-   * maxCache). Only on replies: never in a message that carries a request, so
-   * a request (a ServiceChange, say) stays alone in its message. Not sent
+   * maxCache). Only in a message that carries a reply (a request piggy-backed
+   * on that reply may share it), so a request sent alone (a ServiceChange, say)
+   * stays alone in its message. Not sent
    * alone: an ack that finds no reply to ride on is dropped with the sweep,
    * and the peer keeps its copy its full time, as before.
    */
@@ -357,13 +381,62 @@ export class H248Endpoint {
     if (pending.ids.length < MAX_ACKS_PER_MESSAGE) pending.ids.push(id);
   }
 
-  #withAcks(peer: Peer, transactions: Transaction[]): Transaction[] {
-    if (this.#toAck.size === 0) return transactions;
-    const key = peerKey(peer);
+  /** The TransactionResponseAck line for the replies received from `key` and not yet acknowledged, if any. */
+  #ackLine(key: string): string | undefined {
+    if (this.#toAck.size === 0) return undefined;
     const pending = this.#toAck.get(key);
-    if (!pending) return transactions;
+    if (!pending) return undefined;
     this.#toAck.delete(key);
-    return [...transactions, { type: 'ack', ranges: pending.ids.map((id): [number, number] => [id, id]) }];
+    return writeTransaction({ type: 'ack', ranges: pending.ids.map((id): [number, number] => [id, id]) });
+  }
+
+  #head(): string {
+    return `!/${this.version} ${this.mid}\n`;
+  }
+
+  /**
+   * A transaction out: in the message to that peer that leaves at the end of
+   * this turn of the event loop (one sendmsg, and one wake-up of the peer, for
+   * a reply and the request that follows it), or alone when piggy-backing is off.
+   */
+  #queue(peer: Peer, line: string, kind: 'request' | 'reply'): void {
+    if (this.#closed) return;
+    const key = peerKey(peer);
+    if (!this.#piggyback) {
+      this.#sendLines(key, { peer, lines: [line], bytes: line.length + 1, replies: kind === 'reply' });
+      return;
+    }
+    let b = this.#batches.get(key);
+    if (b && (b.lines.length >= PIGGYBACK_TRANSACTIONS || b.bytes + line.length + 1 > PIGGYBACK_BYTES)) {
+      this.#batches.delete(key);
+      this.#sendLines(key, b);
+      b = undefined;
+    }
+    if (!b) {
+      this.#batches.set(key, (b = { peer, lines: [], bytes: 0, replies: false }));
+      if (!this.#flushing) {
+        this.#flushing = true;
+        setImmediate(() => this.#flush());
+      }
+    }
+    b.lines.push(line);
+    b.bytes += line.length + 1;
+    if (kind === 'reply') b.replies = true;
+  }
+
+  #flush(): void {
+    this.#flushing = false;
+    if (this.#batches.size === 0) return;
+    for (const [key, b] of this.#batches) this.#sendLines(key, b);
+    this.#batches.clear();
+  }
+
+  /** Acks ride on replies only: a request sent alone stays alone in its message (a ServiceChange, say). */
+  #sendLines(key: string, b: Batch): void {
+    const ack = b.replies ? this.#ackLine(key) : undefined;
+    let body = b.lines.length === 1 ? b.lines[0]! + '\n' : b.lines.join('\n') + '\n';
+    if (ack) body += ack + '\n';
+    this.send(b.peer, this.#head() + body);
   }
 
   #sendPending(peer: Peer, id: number): void {
@@ -376,7 +449,7 @@ export class H248Endpoint {
     const seen = this.#cache.get(key);
     if (seen) {
       this.#stats.duplicates++;
-      if (seen.done) this.send(peer, seen.text);
+      if (seen.done) this.send(peer, this.#head() + seen.line + '\n');
       else this.#sendPending(peer, t.id);
       return;
     }
@@ -385,7 +458,7 @@ export class H248Endpoint {
       return;
     }
     this.#stats.requests++;
-    const entry: CacheEntry = { peer, done: false, text: '', expiresAt: Infinity, pendingTimer: undefined };
+    const entry: CacheEntry = { peer, done: false, line: '', expiresAt: Infinity, pendingTimer: undefined };
     this.#cache.set(key, entry);
     entry.pendingTimer = setTimeout(() => {
       if (!entry.done) this.#sendPending(peer, t.id);
@@ -395,16 +468,16 @@ export class H248Endpoint {
       const reply: TransactionReply = { type: 'reply', id: t.id, actions: content.actions ?? [] };
       if (this.#o.immAck) reply.immAck = true;
       if (content.error) reply.error = content.error;
-      let text: string;
+      let line: string;
       try {
-        text = this.#message(this.#withAcks(peer, [reply]));
+        line = writeTransaction(reply);
       } catch {
-        text = this.#message([{ type: 'reply', id: t.id, error: { code: 500, text: 'reply could not be encoded' }, actions: [] }]);
+        line = writeTransaction({ type: 'reply', id: t.id, error: { code: 500, text: 'reply could not be encoded' }, actions: [] });
       }
       entry.done = true;
-      entry.text = text;
+      entry.line = line;
       entry.expiresAt = Date.now() + this.#t.replyCacheMs;
-      this.send(peer, text);
+      this.#queue(peer, line, 'reply');
     };
     Promise.resolve()
       .then(() => this.#o.onRequest({ peer, message: msg, transaction: t }))
@@ -435,6 +508,7 @@ export class H248Endpoint {
 
   close(): void {
     if (this.#closed) return;
+    this.#flush();
     this.#closed = true;
     H248Endpoint.#untrack(this);
     for (const [key, o] of this.#out) this.#finish(key, o, { ok: false, kind: 'closed' });

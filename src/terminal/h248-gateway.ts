@@ -230,12 +230,18 @@ export async function openH248Gateway(o: H248GatewayOptions): Promise<H248Gatewa
   };
 }
 
-/** A message whose one request is a KS1 step the SBC sends a registering gateway (s6 challenge, s10 acceptance). */
+/**
+ * A message whose requests are all KS1 steps the SBC sends a registering gateway (s6 challenge, s10 acceptance),
+ * with at least one; replies may ride with them (the SBC piggy-backs its reply to s7 on s10).
+ */
 function isKsStep(msg: ParsedMessage): boolean {
-  if (msg.transactions.length !== 1) return false;
-  const t = msg.transactions[0]!;
-  if (t.type !== 'request') return false;
-  const cmd = rootCommand(t);
-  const step = cmd && ksStep(cmd);
-  return step === 'challenge' || step === 'accepted';
+  let step = false;
+  for (const t of msg.transactions) {
+    if (t.type !== 'request') continue;
+    const cmd = rootCommand(t);
+    const k = cmd && ksStep(cmd);
+    if (k !== 'challenge' && k !== 'accepted') return false;
+    step = true;
+  }
+  return step;
 }
