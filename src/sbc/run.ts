@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { ServerContext, SipRequest } from '../sip/index.js';
 import { SbcFlow } from '../flow/sbc.js';
 import type { SbcReplayState } from '../flow/sbc-state.js';
-import { CoreLinkVerifier, signCoreLink, signingRequests } from '../adapters/sip/core-link.js';
+import { CoreLinkVerifier, coreLinkSigner, signingRequests } from '../adapters/sip/core-link.js';
 import { KNOWN_MECHANISMS } from '../flow/mechanisms.js';
 import type { Mechanism } from '../flow/messages.js';
 import {
@@ -301,7 +301,7 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
     };
     const plainCoreStack = createSipStack({ transports: [coreTransport], timers, autoTrying: false, warningAgent: o.idsp, onHandlerError, onRequest: fromCore });
     // Every request to the softswitch (forwarded, ACK, CANCEL) is signed as it leaves, on the wall clock the softswitch checks against.
-    let coreStack = linkKey ? signingRequests(plainCoreStack, (req) => signCoreLink(req, linkKey)) : plainCoreStack;
+    let coreStack = linkKey ? signingRequests(plainCoreStack, coreLinkSigner(linkKey)) : plainCoreStack;
 
     // Intrusion detection (docs/ids.md): every message from a terminal screened, every answer read for outcomes.
     const idsSip = o.ids ? sbcIds(o.ids) : undefined;

@@ -93,11 +93,29 @@ export class LinkMac {
  * last, just before the stack sends: any later change but a Via breaks it.
  */
 export function signCoreLink(req: SipRequest, key: Buffer, now: number = Date.now()): void {
+  const ts = prepareToSign(req, now);
+  req.append(P_KS_LINK, `ts=${ts};mac=${mac(key, req, ts).toString('base64url')}`);
+}
+
+/**
+ * signCoreLink for a role that signs every request under one key (the SBC towards its
+ * softswitches): the key's pads made once (LinkMac) instead of an Hmac object and its key
+ * set up per request. The same header, byte for byte.
+ */
+export function coreLinkSigner(key: Buffer): (req: SipRequest, now?: number) => void {
+  const m = new LinkMac(key);
+  return (req, now = Date.now()) => {
+    const ts = prepareToSign(req, now);
+    req.append(P_KS_LINK, `ts=${ts};mac=${m.of(linkCanonical(req, ts)).toString('base64url')}`);
+  };
+}
+
+/** Removes any P-KS-Link and sets what the stack would add after signing; returns the timestamp to sign. */
+function prepareToSign(req: SipRequest, now: number): string {
   req.remove(P_KS_LINK);
   // The stack would add this after signing; set it first so that the MAC covers what is sent.
   if (req.maxForwards() === undefined) req.set('Max-Forwards', String(DEFAULT_MAX_FORWARDS));
-  const ts = String(Math.max(0, Math.floor(now)));
-  req.append(P_KS_LINK, `ts=${ts};mac=${mac(key, req, ts).toString('base64url')}`);
+  return String(Math.max(0, Math.floor(now)));
 }
 
 /**
