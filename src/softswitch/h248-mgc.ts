@@ -77,12 +77,19 @@ export async function startH248Softswitch(o: H248SoftswitchOptions): Promise<H24
   const maxPeers = o.maxPeers ?? 100_000;
   /** In order of expiry: every registration lasts ttlMs, and one made again is moved to the end. */
   const peers = new Map<string, PeerState>();
+  // A gateway registering again leaves a hole where it was, near the head once gateways re-register in turn, and a
+  // walk from the head crosses every hole left since the Map last rehashed: the expired head is swept at most every
+  // 100 ms (a lookup checks expiry itself), or at once when the table is full.
+  let nextSweep = 0;
   const remember = (key: string, st: PeerState): void => {
     peers.delete(key);
     const now = Date.now();
-    for (const [k, p] of peers) {
-      if (p.expiresAt > now && peers.size < maxPeers) break;
-      peers.delete(k);
+    if (now >= nextSweep || peers.size >= maxPeers) {
+      nextSweep = now + 100;
+      for (const [k, p] of peers) {
+        if (p.expiresAt > now && peers.size < maxPeers) break;
+        peers.delete(k);
+      }
     }
     peers.set(key, st);
   };
