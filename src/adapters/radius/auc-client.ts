@@ -86,10 +86,11 @@ export class RadiusAucClient implements AucService {
     return server.secret !== undefined ? Buffer.from(server.secret, 'utf8') : this.secret;
   }
 
-  private async send(port: Port, attributes: Attribute[], expect: readonly number[]): Promise<Answer> {
+  /** Not async: the transport's promise, its NoAnswerError mapped (one promise hop fewer per exchange). */
+  private send(port: Port, attributes: Attribute[], expect: readonly number[]): Promise<Answer> {
     const code = port === 'auth' ? RadiusCode.AccessRequest : RadiusCode.AccountingRequest;
-    try {
-      return await this.transport.exchange<Answer>({
+    return this.transport
+      .exchange<Answer>({
         port,
         build: (identifier, server) => {
           const secret = this.secretFor(server);
@@ -107,11 +108,8 @@ export class RadiusAucClient implements AucService {
             },
           };
         },
-      });
-    } catch (err) {
-      if (err instanceof NoAnswerError) throw new AucUnavailableError();
-      throw err;
-    }
+      })
+      .catch(unavailable);
   }
 
   private protocolError(what: string): never {
@@ -134,8 +132,11 @@ export class RadiusAucClient implements AucService {
     return { ok: true, vector: { idc: req.idc, idsp: req.idsp, rand, authenticator, ekc, eksp, expiresAt: expires.getTime() } };
   }
 
-  async digest(req: DigestRequest): Promise<DigestResult> {
-    const a = await this.send('auth', digestRequestAttributes(req, this.nasIdentifier), [RadiusCode.AccessAccept, RadiusCode.AccessReject]);
+  digest(req: DigestRequest): Promise<DigestResult> {
+    return this.send('auth', digestRequestAttributes(req, this.nasIdentifier), ACCESS_ANSWERS).then((a) => this.digestResult(a));
+  }
+
+  private digestResult(a: Answer): DigestResult {
     if (a.code === RadiusCode.AccessReject) {
       const { reason, retry } = rejectOf(a.packet);
       return { ok: false, reason, ...retry };
@@ -161,6 +162,13 @@ export class RadiusAucClient implements AucService {
     const retry = vendorEnum(a.packet, 'Keyswitch-Retry-After');
     return { locked: locked === 'Yes', ...(typeof retry === 'number' ? { retryAfterSeconds: retry } : {}) };
   }
+}
+
+const ACCESS_ANSWERS: readonly number[] = [RadiusCode.AccessAccept, RadiusCode.AccessReject];
+
+function unavailable(err: unknown): never {
+  if (err instanceof NoAnswerError) throw new AucUnavailableError();
+  throw err;
 }
 
 /** An Access-Reject without our reason (e.g. from a plain RADIUS server) reads as an unknown terminal. */
