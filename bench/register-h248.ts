@@ -30,6 +30,8 @@ const auc: AucService = {
 
 const perRun = Number(process.argv[2] ?? 300);
 const concurrency = Number(process.argv[3] ?? 20);
+/** Datagrams received by the SBC from gateways, and by the softswitch from the SBC, over the timed runs. */
+const datagrams = { access: 0, core: 0 };
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function run(round: number): Promise<{ rate: number; p50: number }> {
@@ -49,6 +51,8 @@ async function run(round: number): Promise<{ rate: number; p50: number }> {
     }),
   );
   const s = (performance.now() - t0) / 1000;
+  datagrams.access += sbc.stats().access.received;
+  datagrams.core += ss.stats().transport.received;
   sbc.close();
   ss.close();
   return { rate: perRun / s, p50: median(lat) };
@@ -91,9 +95,14 @@ function codecRate(): number {
 
 await run(99); // warm-up (JIT), not counted
 const runs: { rate: number; p50: number }[] = [];
+const cpu0 = process.cpuUsage();
+datagrams.access = datagrams.core = 0;
 for (let i = 0; i < 5; i++) runs.push(await run(i));
+const cpu = process.cpuUsage(cpu0);
 console.log(`H.248 registrations (gateway → SBC → softswitch → AuC, loopback UDP, ${perRun}/run, ${concurrency} concurrent):`);
 console.log(`  runs: ${runs.map((r) => r.rate.toFixed(0)).join(', ')} reg/s`);
+// all parties share this process: the CPU per registration is theirs together (load of other processes does not count)
+console.log(`  CPU per registration, all parties: ${((cpu.user + cpu.system) / (5 * perRun)).toFixed(0)} µs; datagrams per registration: gateways → SBC ${(datagrams.access / (5 * perRun)).toFixed(2)}, SBC → softswitch ${(datagrams.core / (5 * perRun)).toFixed(2)}`);
 console.log(`  median: ${median(runs.map((r) => r.rate)).toFixed(0)} reg/s; median registration latency ${median(runs.map((r) => r.p50)).toFixed(1)} ms`);
 console.log(`Protected Notify round trips (Annex B app-hmac both ways, gateway → SBC → softswitch):`);
 console.log(`  ${(await protectedRate()).toFixed(0)} msg/s`);
