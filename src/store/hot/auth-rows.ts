@@ -22,3 +22,27 @@ export function vectorRowOf(r: Record<string, unknown>): VectorRow {
   if (r.f_idc !== null && r.f_idc !== undefined) out.failure = failureOf(r, r.f_idc);
   return out;
 }
+
+/**
+ * The same rows as arrays (better-sqlite3's raw mode: no object with seven named properties per read),
+ * columns in the statements' order: two of the terminal, then f_idc, count, window_start, lockouts, locked_until.
+ */
+function failureOfRaw(r: unknown[]): FailureState | undefined {
+  return r[2] === null || r[2] === undefined ? undefined : { idc: String(r[2]), count: num(r[3]), windowStart: num(r[4]), lockouts: num(r[5]), lockedUntil: num(r[6]) };
+}
+
+export function digestRowOfRaw(r: unknown[]): DigestRow {
+  const out: DigestRow = {};
+  if (r[0] !== null && r[0] !== undefined) out.terminal = { status: String(r[0]), sipSecretEnc: (r[1] as string | null) ?? null };
+  const f = failureOfRaw(r);
+  if (f) out.failure = f;
+  return out;
+}
+
+export function vectorRowOfRaw(r: unknown[]): VectorRow {
+  const out: VectorRow = {};
+  if (r[0] !== null && r[0] !== undefined) out.terminal = { keyEnc: String(r[0]), status: String(r[1]) };
+  const f = failureOfRaw(r);
+  if (f) out.failure = f;
+  return out;
+}

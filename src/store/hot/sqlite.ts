@@ -3,7 +3,7 @@ import type { BindingDecision, SipBinding } from '../bindings.js';
 import type { FailureState } from '../failures.js';
 import { num } from '../rows.js';
 import { afterChange, BINDING_COLUMNS, bindingOf, bindingOfArray, upsertParams, type AppliedChange, type StoredBinding } from './binding-rows.js';
-import { digestRowOf, failureOf, vectorRowOf } from './auth-rows.js';
+import { digestRowOfRaw, failureOf, vectorRowOfRaw } from './auth-rows.js';
 import type { BindingUpdate, DigestRow, HotStore, KeyRow, RegistrationRow, VectorRow } from './types.js';
 
 /** Writes committed together at most; the rest waits for the next batch. */
@@ -67,11 +67,11 @@ export class SqliteHot implements HotStore {
       digestRow: p(
         'SELECT t.status, t.sip_secret_enc, f.idc AS f_idc, f.count, f.window_start, f.lockouts, f.locked_until ' +
           'FROM (SELECT ? AS idc) q LEFT JOIN terminals t ON t.idc = q.idc LEFT JOIN auth_failures f ON f.idc = q.idc',
-      ),
+      ).raw(true),
       vectorRow: p(
         'SELECT t.key_enc, t.status, f.idc AS f_idc, f.count, f.window_start, f.lockouts, f.locked_until ' +
           'FROM (SELECT ? AS idc) q LEFT JOIN terminals t ON t.idc = q.idc LEFT JOIN auth_failures f ON f.idc = q.idc',
-      ),
+      ).raw(true),
       failure: p('SELECT idc, count, window_start, lockouts, locked_until FROM auth_failures WHERE idc = ?'),
       putFailure: p(
         'INSERT INTO auth_failures (idc, count, window_start, lockouts, locked_until, updated_at) VALUES (?, ?, ?, ?, ?, ?) ' +
@@ -116,11 +116,11 @@ export class SqliteHot implements HotStore {
   }
 
   async digestRow(idc: string): Promise<DigestRow> {
-    return digestRowOf(this.#s.digestRow.get(idc) as Record<string, unknown>);
+    return digestRowOfRaw(this.#s.digestRow.get(idc) as unknown[]);
   }
 
   async vectorRow(idc: string): Promise<VectorRow> {
-    return vectorRowOf(this.#s.vectorRow.get(idc) as Record<string, unknown>);
+    return vectorRowOfRaw(this.#s.vectorRow.get(idc) as unknown[]);
   }
 
   async failure(idc: string): Promise<FailureState | undefined> {
