@@ -9,6 +9,7 @@
  * every read, so expiry needs no invalidation.
  */
 import type { SipBinding } from '../store/bindings.js';
+import { dropOldest } from '../lib/map-eviction.js';
 
 export interface LocationSource {
   current(aor: string): Promise<SipBinding[]>;
@@ -17,7 +18,7 @@ export interface LocationSource {
 export interface LocationCacheOptions {
   /** How long a read may be reused (default 2000 ms). 0 disables caching. */
   ttlMs?: number;
-  /** AoRs kept (default 100000); the oldest entry goes first. */
+  /** AoRs kept (default 100000); at the bound the oldest sixteenth goes at once (read again when next routed to). */
   maxEntries?: number;
   now?: () => number;
 }
@@ -68,9 +69,9 @@ export class LocationCache {
     const entry: Entry = { readAt: t, value: undefined, pending: undefined };
     entry.pending = this.#src.current(aor);
     if (this.#ttl > 0) {
-      this.#map.delete(aor);
+      // Not one per miss at the bound: a Map walked from its head crosses every entry deleted before (src/lib/map-eviction.ts).
+      if (!this.#map.delete(aor) && this.#map.size >= this.#max) dropOldest(this.#map, Math.max(1, this.#max >> 4));
       this.#map.set(aor, entry);
-      if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value!);
     }
     try {
       const v = await entry.pending;

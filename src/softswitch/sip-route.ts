@@ -26,6 +26,7 @@ import type { SoftswitchMetrics } from './metrics.js';
 import { aorOfUri, P_ASSERTED_IDENTITY, type CallAuthenticator } from './call-auth.js';
 import type { DivertReason, VoicemailPolicy } from './voicemail-policy.js';
 import type { SbcPool } from './sbc-pool.js';
+import { dropOldest } from '../lib/map-eviction.js';
 
 export interface CallRouterOptions {
   /**
@@ -346,7 +347,9 @@ export class SoftswitchCallRouter {
     const c = this.#known.get(aor);
     if (c && t - c.at < (this.#o.knownTtlMs ?? 10_000)) return c.value;
     const value = await this.#o.known(aor);
-    if (this.#known.size >= 10_000) this.#known.delete(this.#known.keys().next().value!);
+    // At the bound the oldest sixteenth goes at once (one per new AoR walked the Map's holes: src/lib/map-eviction.ts);
+    // an AoR already held is updated in place and makes no room.
+    if (this.#known.size >= 10_000 && !this.#known.has(aor)) dropOldest(this.#known, 625);
     this.#known.set(aor, { value, at: t });
     return value;
   }
