@@ -6,6 +6,7 @@
  * previous one's, weighted by how much of it still overlaps): two numbers and
  * a start per rule, allocated on the rule's first match for that partner.
  */
+import { ArrivalOrder } from '../lib/arrival-order.js';
 import type { CompiledRule } from './rules.js';
 import type { SharedCount } from './shared.js';
 
@@ -109,6 +110,8 @@ export class Partner {
 /** One table of partners of a kind. */
 export class PartnerTable {
   readonly #map = new Map<string, Partner>();
+  /** Creation order beside the Map: the bound takes exactly the oldest partner without walking the Map's holes. */
+  readonly #order = new ArrivalOrder(this.#map);
   evicted = 0;
 
   constructor(
@@ -131,12 +134,13 @@ export class PartnerTable {
       return p;
     }
     if (this.#map.size >= this.max) {
-      // The oldest partner goes: memory stays bounded whatever the spread of sources.
-      this.#map.delete(this.#map.keys().next().value!);
+      // The oldest partner goes, one per new one (a flood must not push out more of the others at once): memory stays bounded.
+      this.#order.shift();
       this.evicted++;
     }
     p = new Partner(this.kind, key, t);
     this.#map.set(key, p);
+    this.#order.push(key, p);
     return p;
   }
 

@@ -17,6 +17,7 @@
  */
 import type { MessageSource, TransportProtocol } from '../sip/index.js';
 import { canonicalIdentity } from '../sip/uri-compare.js';
+import { ArrivalOrder } from '../lib/arrival-order.js';
 
 /** Where a Digest phone's requests come from: the flow is its only proof. */
 export interface PartyFlow {
@@ -86,6 +87,8 @@ export interface CarriedDialog {
 
 export class DialogTable {
   readonly #byKey = new Map<string, CarriedDialog>();
+  /** Opening order (= age order), so that the bound and the sweep never walk the Map's holes: one dialog per open at the bound, the oldest. */
+  readonly #order = new ArrivalOrder(this.#byKey);
   #started = 0;
   #ended = 0;
 
@@ -113,8 +116,10 @@ export class DialogTable {
       if (!had.callee && d.callee) had.callee = d.callee;
       return false;
     }
-    if (this.#byKey.size >= this.maxDialogs) this.#byKey.delete(this.#byKey.keys().next().value!);
-    this.#byKey.set(k, { ...d, startedAt: this.now() });
+    if (this.#byKey.size >= this.maxDialogs) this.#order.shift();
+    const dialog: CarriedDialog = { ...d, startedAt: this.now() };
+    this.#byKey.set(k, dialog);
+    this.#order.push(k, dialog);
     this.#started++;
     return true;
   }
@@ -143,9 +148,8 @@ export class DialogTable {
   sweep(): number {
     const limit = this.now() - this.maxAgeMs;
     let n = 0;
-    for (const [k, d] of this.#byKey) {
-      if (d.startedAt > limit) break; // insertion order is age order
-      this.#byKey.delete(k);
+    for (let d = this.#order.peek(); d !== undefined && d.startedAt <= limit; d = this.#order.peek()) {
+      this.#order.shift(); // opening order is age order
       n++;
     }
     return n;

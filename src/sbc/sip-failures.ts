@@ -1,8 +1,12 @@
 /**
  * Failures per flow (`address:port`) on the untrusted side (bad credentials, replays,
  * bad app-hmac tags, refused identities). The intrusion detection will read
- * these; for now they are counted, bounded, and exposed in stats.
+ * these; for now they are counted, bounded, and exposed in stats. At the
+ * bound the least recently failed sixteenth is forgotten at once
+ * (src/lib/map-eviction.ts: one per insert walked the Map's holes).
  */
+import { dropOldest } from '../lib/map-eviction.js';
+
 export type FailureKind =
   | 'bad-request' // malformed KS1 parameters
   | 'replay' // s1/s7 outside the window, seen N1, unknown N2
@@ -36,10 +40,7 @@ export class FailureCounter {
     const t = this.now();
     if (s) this.#bySource.delete(source); // re-insert: the map's order is least recently failed first
     else {
-      if (this.#bySource.size >= this.maxSources) {
-        const oldest = this.#bySource.keys().next().value;
-        if (oldest !== undefined) this.#bySource.delete(oldest);
-      }
+      if (this.#bySource.size >= this.maxSources) dropOldest(this.#bySource, Math.max(1, this.maxSources >> 4));
       s = { total: 0, byKind: {}, first: t, last: t };
     }
     s.total++;

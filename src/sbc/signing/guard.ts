@@ -4,10 +4,14 @@
  * `blockMs`, and one alert is raised for that block. Blocked sources are
  * dropped before their messages are parsed (`isBlocked` is a Map lookup).
  *
- * Memory is bounded: at most `maxSources` counters and `maxBlocked` blocks;
- * the least recently touched entry goes first.
+ * Memory is bounded: at most `maxSources` counters and `maxBlocked` blocks.
+ * At a bound the oldest sixteenth goes at once (the least recently failed
+ * counters; the blocks that began first, so expired ones before any in
+ * force), not one per insert: a Map walked from its head crosses every entry
+ * deleted before (src/lib/map-eviction.ts).
  */
 import type { Logger } from '../../log/logger.js';
+import { dropOldest } from '../../lib/map-eviction.js';
 
 export interface GuardAlert {
   source: string;
@@ -91,7 +95,7 @@ export class SignatureGuard {
     let c = this.#counters.get(source);
     if (c) this.#counters.delete(source); // re-inserted below: the Map's order is recency
     else {
-      if (this.#counters.size >= this.#maxSources) this.#counters.delete(this.#counters.keys().next().value!);
+      if (this.#counters.size >= this.#maxSources) dropOldest(this.#counters, Math.max(1, this.#maxSources >> 4));
       c = { times: new Float64Array(this.threshold), next: 0, count: 0 };
     }
     c.times[c.next] = now;
@@ -134,11 +138,10 @@ export class SignatureGuard {
   }
 
   #block(source: string, now: number): void {
-    if (this.#blocked.size >= this.#maxBlocked) {
-      // Make room: forget expired blocks first, else the one that started longest ago.
-      for (const [s, until] of this.#blocked) if (until <= now) this.#blocked.delete(s);
-      if (this.#blocked.size >= this.#maxBlocked) this.#blocked.delete(this.#blocked.keys().next().value!);
-    }
+    // An expired block still held is taken out first, so that the Map's order stays the order blocks began, which is
+    // the order they end (blockMs is one for all): its head holds the expired ones, then those that end soonest.
+    this.#blocked.delete(source);
+    if (this.#blocked.size >= this.#maxBlocked) dropOldest(this.#blocked, Math.max(1, this.#maxBlocked >> 4));
     const until = now + this.blockMs;
     this.#blocked.set(source, until);
     this.#blocks++;
