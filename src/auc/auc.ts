@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { hexHash } from '../crypto/one-shot.js';
+import { hexHashOf } from '../crypto/one-shot.js';
 import { GCM_NONCE_LEN, RAND_LEN, makeVector } from '../crypto/ks1.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/index.js';
@@ -24,6 +24,20 @@ export interface AucOptions {
   lockout: LockoutPolicy;
   /** Failures and lockouts are logged here at warn (identities and counts, never a key). */
   logger?: Pick<Logger, 'warn'>;
+}
+
+const NO_PASSWORD = Buffer.alloc(0);
+
+/**
+ * HA1 (RFC 7616 §3.4.2: H(username:realm:password)), or H.235.1's K = SHA-1(password), from the
+ * password's bytes; the one copy made of them here is zeroed before returning.
+ */
+function digestHa1(req: DigestRequest, password: Buffer): string {
+  if (req.algorithm === 'H235-SHA1') return hexHashOf('sha1', password);
+  const input = Buffer.concat([Buffer.from(`${req.username}:${req.realm}:`, 'utf8'), password]);
+  const ha1 = hexHashOf(req.algorithm === 'SHA-256' ? 'sha256' : 'md5', input);
+  input.fill(0);
+  return ha1;
 }
 
 /** Warn lines about IDcs that are not provisioned, per second at most: made-up names cost the attacker nothing. */
@@ -139,10 +153,8 @@ export class Auc implements AucService {
           : { ok: true };
     // A refused IDc costs what a real one does: the same reads and the same hash.
     const password = t?.password;
-    const ha1 =
-      req.algorithm === 'H235-SHA1'
-        ? hexHash('sha1', password ?? '') // H.235.1: K = SHA-1(password)
-        : hexHash(req.algorithm === 'SHA-256' ? 'sha256' : 'md5', `${req.username}:${req.realm}:${password ?? ''}`);
+    const ha1 = digestHa1(req, password ?? NO_PASSWORD);
+    password?.fill(0);
     // The requester may now report one Digest outcome for this IDc (failed(), registered() without a Rand); a refused
     // IDc too, whose response the softswitch compares with a decoy and reports as a wrong password.
     if (from !== undefined) await this.store.challenges.grantDigest(req.idc, from, this.store.now() + this.opts.challengeTtlSeconds * 1000);

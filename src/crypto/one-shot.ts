@@ -20,3 +20,8 @@ export const hexHash: (algorithm: 'md5' | 'sha1' | 'sha256', text: string) => st
 
 /** SHA-256 of bytes. */
 export const sha256: (data: Buffer) => Buffer = oneShot ? (data) => oneShot('sha256', data, 'buffer') : (data) => crypto.createHash('sha256').update(data).digest();
+
+/** The hex digest of bytes (a secret the caller zeroes after: nothing is kept here). */
+export const hexHashOf: (algorithm: 'md5' | 'sha1' | 'sha256', data: Buffer) => string = oneShot
+  ? (algorithm, data) => oneShot(algorithm, data, 'hex')
+  : (algorithm, data) => crypto.createHash(algorithm).update(data).digest('hex');

@@ -41,7 +41,20 @@ export class KeyVault {
     const decipher = createDecipheriv('aes-256-gcm', this.#key, raw.subarray(0, 12));
     decipher.setAAD(this.#aad(binding));
     decipher.setAuthTag(raw.subarray(raw.length - 16));
-    return Buffer.concat([decipher.update(raw.subarray(12, raw.length - 16)), decipher.final()]);
+    // GCM hands the whole plaintext out of update() and nothing from final(): no concatenated copy, so the
+    // caller's buffer is the only one left to zero.
+    const plain = decipher.update(raw.subarray(12, raw.length - 16));
+    let tail: Buffer;
+    try {
+      tail = decipher.final();
+    } catch (err) {
+      plain.fill(0);
+      throw err;
+    }
+    if (tail.length === 0) return plain;
+    const all = Buffer.concat([plain, tail]);
+    plain.fill(0);
+    return all;
   }
 
   #aad(binding: string): Buffer {

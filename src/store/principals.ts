@@ -111,14 +111,16 @@ export class PrincipalRepo {
    * Status and SIP password of a terminal, and its failure record, in one
    * read (a statement that probes both tables whether the terminal exists or
    * not), without opening its long-term key (a Digest answer needs none).
+   * The password comes as its UTF-8 bytes, for the caller to zero once used
+   * (a string could not be).
    */
-  async digestSecret(id: string): Promise<{ terminal?: { status: Status; password?: string }; failure?: FailureState }> {
+  async digestSecret(id: string): Promise<{ terminal?: { status: Status; password?: Buffer }; failure?: FailureState }> {
     const row = await this.hot.digestRow(id);
     const t = row.terminal;
-    return {
-      ...(t ? { terminal: { status: t.status as Status, ...(t.sipSecretEnc ? { password: this.vault.open(t.sipSecretEnc, this.#binding(id, 'sip')).toString('utf8') } : {}) } } : {}),
-      ...(row.failure ? { failure: row.failure } : {}),
-    };
+    const out: { terminal?: { status: Status; password?: Buffer }; failure?: FailureState } = {};
+    if (t) out.terminal = t.sipSecretEnc ? { status: t.status as Status, password: this.vault.open(t.sipSecretEnc, this.#binding(id, 'sip')) } : { status: t.status as Status };
+    if (row.failure) out.failure = row.failure;
+    return out;
   }
 
   /**

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { Auc } from '../../src/auc/auc.js';
 import { ReportRefusedError } from '../../src/contracts/auc.js';
 import { f, unwrap } from '../../src/crypto/ks1.js';
@@ -135,5 +135,27 @@ describeEngines('AuC core', (ctx) => {
     expect((await auc.digest({ idc, username: 'bob', realm: 'lab.example', algorithm: 'MD5' })).ok).toBe(false);
     await store.terminals.create('nopw@lab.example', randomBytes(32));
     expect(await auc.digest({ idc: 'nopw@lab.example', username: 'nopw', realm: 'r', algorithm: 'MD5' })).toEqual({ ok: false, reason: 'no-sip-password' });
+  });
+
+  it('zeroes the SIP password it opened once HA1 is hashed, refused or not', async () => {
+    const opened: Buffer[] = [];
+    const open = store.vault.open.bind(store.vault);
+    const spy = vi.spyOn(store.vault, 'open').mockImplementation((sealed, binding) => {
+      const b = open(sealed, binding);
+      opened.push(b);
+      return b;
+    });
+    try {
+      const h235 = await auc.digest({ idc, username: 'alice', realm: 'lab.example', algorithm: 'H235-SHA1' });
+      expect(h235).toMatchObject({ ok: true, ha1: createHash('sha1').update('secret pw').digest('hex') });
+      expect((await auc.digest({ idc, username: 'alice', realm: 'lab.example', algorithm: 'MD5' })).ok).toBe(true);
+      await store.terminals.setStatus(idc, 'disabled');
+      expect(await auc.digest({ idc, username: 'alice', realm: 'lab.example', algorithm: 'SHA-256' })).toEqual({ ok: false, reason: 'disabled' });
+      await store.terminals.setStatus(idc, 'active');
+      expect(opened).toHaveLength(3);
+      for (const b of opened) expect(b.equals(Buffer.alloc(b.length))).toBe(true);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
