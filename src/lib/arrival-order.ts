@@ -45,6 +45,11 @@ export class ArrivalOrder<K, V> {
     return value;
   }
 
+  /** Entries recorded and not yet passed, deleted ones included: at most twice the map's size at the last push, + 1024. */
+  get recorded(): number {
+    return this.#keys.length - this.#head;
+  }
+
   /** Forgets everything recorded (the map was cleared). */
   clear(): void {
     this.#keys = [];
