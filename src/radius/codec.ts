@@ -45,7 +45,7 @@ export interface EncodeOptions {
   /** Responses: the request's authenticator. Access-Request: the fresh random one. Ignored for Accounting-Request. */
   requestAuthenticator?: Buffer;
   /** Copied unchanged, in order, into a response (RFC 2865 §5.33). */
-  proxyState?: Buffer[];
+  proxyState?: readonly Buffer[];
   /** Default true; false only to build bad packets in tests. */
   messageAuthenticator?: boolean;
 }
@@ -265,6 +265,11 @@ export function revealVendor(p: DecodedPacket, type: number, secret: Buffer, req
   return field ? unhideValue(field, secret, requestAuthenticator) : undefined;
 }
 
-export function proxyStates(p: DecodedPacket): Buffer[] {
-  return p.view.attributes.filter((a) => a.type === Attr.ProxyState).map((a) => a.value);
+const NONE: readonly Buffer[] = Object.freeze([]);
+
+/** The request's Proxy-State values in order; most requests carry none (then one shared empty list). */
+export function proxyStates(p: DecodedPacket): readonly Buffer[] {
+  let out: Buffer[] | undefined;
+  for (const a of p.view.attributes) if (a.type === Attr.ProxyState) (out ??= []).push(a.value);
+  return out ?? NONE;
 }

@@ -14,6 +14,9 @@ interface Entry {
 }
 
 const EVICT_EVERY_MS = 1000;
+// the two answers without data, one object each (not one per request)
+const NEW: DuplicateState = Object.freeze({ kind: 'new' });
+const IN_PROGRESS: DuplicateState = Object.freeze({ kind: 'in-progress' });
 
 export class DuplicateCache {
   private readonly entries = new Map<string, Entry>();
@@ -32,11 +35,11 @@ export class DuplicateCache {
   /** Looks the request up and, if new, marks it in progress. */
   begin(key: string, now = Date.now()): DuplicateState {
     const e = this.entries.get(key);
-    if (e && e.expires > now) return e.response !== undefined ? { kind: 'answered', response: Buffer.from(e.response, 'latin1') } : { kind: 'in-progress' };
+    if (e && e.expires > now) return e.response !== undefined ? { kind: 'answered', response: Buffer.from(e.response, 'latin1') } : IN_PROGRESS;
     if (e) this.entries.delete(key);
     if (this.entries.size >= this.maxEntries || now >= this.nextEvict) this.evict(now);
     this.entries.set(key, { expires: now + this.ttlMs });
-    return { kind: 'new' };
+    return NEW;
   }
 
   /**

@@ -12,14 +12,15 @@ export const MAX_HIDDEN_VALUE = 239;
 
 /** Hands out salts that are unique within one packet, as RFC 2868 requires. */
 export class SaltSource {
-  private readonly used = new Set<number>();
+  /** The salts given so far: a packet hides one or two values, so a list (a Set per packet cost more). */
+  private readonly used: number[] = [];
   next(): Buffer {
     for (;;) {
       const salt = randomWireBytes(2);
       salt[0] |= 0x80;
       const key = salt.readUInt16BE(0);
-      if (!this.used.has(key)) {
-        this.used.add(key);
+      if (!this.used.includes(key)) {
+        this.used.push(key);
         return salt;
       }
     }

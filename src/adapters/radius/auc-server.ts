@@ -125,7 +125,16 @@ export async function startRadiusAucServer(o: RadiusAucServerOptions): Promise<R
   }
 
   /** A RADIUS client is known by its address (RFC 2865 §3): reports must come from the one that asked. */
-  const requesterOf = (from: RemoteInfo): Requester => `radius:${from.address.startsWith('::ffff:') ? from.address.slice(7) : from.address}`;
+  let lastAddress = '';
+  let lastRequester: Requester = '';
+  const requesterOf = (from: RemoteInfo): Requester => {
+    // nearly every request comes from the one softswitch: its name is built once, not per request
+    if (from.address !== lastAddress) {
+      lastRequester = `radius:${from.address.startsWith('::ffff:') ? from.address.slice(7) : from.address}`;
+      lastAddress = from.address;
+    }
+    return lastRequester;
+  };
 
   async function onAuth(buf: Buffer, from: RemoteInfo): Promise<Buffer | undefined> {
     const d = decodePacket(buf);
