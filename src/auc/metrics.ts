@@ -37,20 +37,25 @@ const OPS = ['vector', 'digest', 'registered', 'deregistered', 'failed'] as cons
 
 /** The core as one wire server sees it: each call timed and counted; the requester passes through. */
 export function observeAucService(service: AucService, link: AucLink, m: AucMetrics): AucService {
-  const timed = <A, R>(op: (typeof OPS)[number], call: (a: A, from?: string) => Promise<R>, result: (v: R) => string = () => 'ok') =>
-    async (a: A, from?: string): Promise<R> => {
+  const timed = <A, R>(op: (typeof OPS)[number], call: (a: A, from?: string) => Promise<R>, result: (v: R) => string = () => 'ok') => {
+    // the label sets of this operation, made once (not objects per request)
+    const byOp = { link, op };
+    const byResult = new Map(['ok', 'refused', 'error'].map((r) => [r, { link, op, result: r }]));
+    const labelsOf = (r: string) => byResult.get(r) ?? { link, op, result: r };
+    return async (a: A, from?: string): Promise<R> => {
       const end = m.duration.startTimer();
       try {
         const v = await call(a, from);
-        m.requests.inc({ link, op, result: result(v) });
+        m.requests.inc(labelsOf(result(v)));
         return v;
       } catch (err) {
-        m.requests.inc({ link, op, result: 'error' });
+        m.requests.inc(labelsOf('error'));
         throw err;
       } finally {
-        end({ link, op });
+        end(byOp);
       }
     };
+  };
   const refused = (v: { ok: boolean; reason?: string }): string => {
     if (v.ok) return 'ok';
     m.refusals.inc({ link, reason: v.reason ?? 'other' });
