@@ -21,7 +21,7 @@ import { RedisNonceCounts } from '../store/redis/nonce-counts.js';
 import { RedisVectorState } from '../store/redis/softswitch-vectors.js';
 import { CallAuthenticator, type CallAuthStats } from './call-auth.js';
 import { CoreLinkGate, type CoreLinkStats } from './core-link-gate.js';
-import { nextHopAddress, signCoreLink, signingRequests } from '../adapters/sip/core-link.js';
+import { coreLinkSigner, nextHopAddress, signingRequests } from '../adapters/sip/core-link.js';
 import { DEFAULT_EXPIRES, Registrar, type ExpiresPolicy } from './registrar.js';
 // ---- call routing and metrics (docs/softswitch-calls.md) ----
 import { SoftswitchCallRouter, type CallRouterStats } from './sip-route.js';
@@ -248,7 +248,8 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
   });
   const linkKey = o.coreLinkKey;
   // Requests to an SBC are signed as the SBC signs its own: it takes nothing on the core link without (docs/sip-core-link.md).
-  const stack = linkKey ? signingRequests(plainStack, (req) => signCoreLink(req, linkKey), (req, so) => {
+  // one signer for the process: the key's HMAC pads made once, not an Hmac object per request
+  const stack = linkKey ? signingRequests(plainStack, coreLinkSigner(linkKey), (req, so) => {
     const next = nextHopAddress(req, so);
     // the media server takes the softswitch's Diversion and P-Asserted-Identity on its signature only (docs/voicemail.md)
     return trusted(next ?? '') || (o.calls?.voicemail?.isServer(next) ?? false);
