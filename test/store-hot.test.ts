@@ -147,7 +147,8 @@ describeEngines('store hot path', (ctx) => {
     await store.terminals.create('nopw@lab.example', Buffer.alloc(32, 2));
     await store.failures.put({ idc: 'pw@lab.example', ...fail });
     await store.failures.put({ idc: 'ghost@lab.example', ...fail });
-    expect(await store.terminals.digestSecret('pw@lab.example')).toEqual({ terminal: { status: 'active', password: 'sip-secret' }, failure: { idc: 'pw@lab.example', ...fail } });
+    // the password as its bytes, for the AuC to zero once HA1 is hashed
+    expect(await store.terminals.digestSecret('pw@lab.example')).toEqual({ terminal: { status: 'active', password: Buffer.from('sip-secret') }, failure: { idc: 'pw@lab.example', ...fail } });
     expect(await store.terminals.digestSecret('nopw@lab.example')).toEqual({ terminal: { status: 'active' } });
     // not provisioned: no terminal, and the failure record (of a deleted terminal, here) still read
     expect(await store.terminals.digestSecret('ghost@lab.example')).toEqual({ failure: { idc: 'ghost@lab.example', ...fail } });
