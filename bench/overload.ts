@@ -281,7 +281,10 @@ try {
   for (const p of phases) console.log(`  ${p.name.padEnd(12)} ${showMemory(p.peak)}`);
   console.log(`  ${'40 s idle'.padEnd(12)} ${showMemory(idle)}`);
   const after = phases[2]!;
-  console.log(`recovery: the SBC refused nothing new from ${Number.isNaN(after.calmAfter) ? 'never' : `${fmt(after.calmAfter, 0)} s`} into the phase after the overload; goodput ${fmt((100 * after.goodput) / capacity, 0)} % of capacity`);
+  const calm = Number.isNaN(after.calmAfter)
+    ? `the SBC still refused new work in every second of the phase after the overload (${fmt(after.sbc503, 0)} refused)`
+    : `the SBC refused nothing new from ${fmt(after.calmAfter, 0)} s into the phase after the overload`;
+  console.log(`recovery: ${calm}; goodput ${fmt((100 * after.goodput) / capacity, 0)} % of capacity`);
   for (const p of phases) {
     console.log(`${p.name}: goodput/s per 5 s: ${p.slices.map((x) => fmt(x)).join(' ')}; memory (PSS of all processes, MiB) every 5 s: ${p.memory.map((x) => fmt(x)).join(' ')}; SBC refused share/pending at the core/core delay ms/event-loop lag ms every 5 s: ${p.signals.join(' ')}${p.why ? `; failures: ${p.why}` : ''}`);
   }
