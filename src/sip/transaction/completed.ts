@@ -32,20 +32,19 @@ export class CompletedAnswer {
 }
 
 /**
- * Server side: the final response, resent to the request's source on a retransmission. The
- * entries live in the stack's own map of server transactions (`shared`), beside the live
- * ones: a new request is then one lookup, not a miss in each of two maps (at 64,000
- * completed entries each miss is cache-cold). The table keeps its entries in a queue in
- * completion order and removes from the shared map only what is still its own entry.
+ * What both tables share: entries that live in the stack's own map of transactions (`shared`),
+ * beside the live ones, kept in a queue in completion order (every entry of a table lives as
+ * long, so that is expiry order) and swept from its head; only what is still a table's own
+ * entry is removed from the shared map.
  */
-export class CompletedServers<T> {
-  readonly #shared: Map<string, T | CompletedAnswer>;
-  #queue: CompletedAnswer[] = [];
+abstract class CompletedTable<E extends { readonly key: string; readonly until: number }, T> {
+  protected readonly shared: Map<string, T | E>;
+  #queue: E[] = [];
   #head = 0;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(shared: Map<string, T | CompletedAnswer>, private readonly lifeMs: number, private readonly now: () => number = performance.now.bind(performance)) {
-    this.#shared = shared;
+  constructor(shared: Map<string, T | E>, protected readonly lifeMs: number, protected readonly now: () => number = performance.now.bind(performance)) {
+    this.shared = shared;
   }
 
   /** Entries not yet swept (some may be past their time). */
@@ -53,26 +52,24 @@ export class CompletedServers<T> {
     return this.#queue.length - this.#head;
   }
 
-  /** Stores the answer under `key`, replacing what the shared map holds there (the transaction that sent it). */
-  add(key: string, bytes: Buffer, transport: SipTransport, dest: Destination): void {
-    const e = new CompletedAnswer(key, bytes.toString('latin1'), transport, dest, this.now() + this.lifeMs);
-    this.#shared.set(key, e);
+  /** `e` replaces what the shared map holds under its key. */
+  protected keep(e: E): void {
+    this.shared.set(e.key, e);
     this.#queue.push(e);
     if (!this.#timer) this.#schedule();
   }
 
-  /** Whether `v`, read from the shared map, is a stored answer still within its time (one past it is removed). */
-  live(v: T | CompletedAnswer): v is CompletedAnswer {
-    if (!(v instanceof CompletedAnswer)) return false;
-    if (v.until > this.now()) return true;
-    if (this.#shared.get(v.key) === v) this.#shared.delete(v.key);
+  /** Whether `e` is still within its time; one past it is removed from the shared map. */
+  protected within(e: E): boolean {
+    if (e.until > this.now()) return true;
+    if (this.shared.get(e.key) === e) this.shared.delete(e.key);
     return false;
   }
 
   clear(): void {
     for (let i = this.#head; i < this.#queue.length; i++) {
       const e = this.#queue[i]!;
-      if (this.#shared.get(e.key) === e) this.#shared.delete(e.key);
+      if (this.shared.get(e.key) === e) this.shared.delete(e.key);
     }
     this.#queue = [];
     this.#head = 0;
@@ -95,8 +92,8 @@ export class CompletedServers<T> {
     let h = this.#head;
     while (h < q.length && q[h]!.until <= now) {
       const e = q[h]!;
-      q[h++] = undefined as unknown as CompletedAnswer;
-      if (this.#shared.get(e.key) === e) this.#shared.delete(e.key);
+      q[h++] = undefined as unknown as E;
+      if (this.shared.get(e.key) === e) this.shared.delete(e.key);
     }
     if (h === q.length) {
       this.#queue = [];
@@ -107,6 +104,23 @@ export class CompletedServers<T> {
     }
     this.#head = h;
     this.#schedule();
+  }
+}
+
+/**
+ * Server side: the final response, resent to the request's source on a retransmission. A new
+ * request is then one lookup in the stack's map of server transactions, not a miss in each of
+ * two maps (at 64,000 completed entries each miss is cache-cold).
+ */
+export class CompletedServers<T> extends CompletedTable<CompletedAnswer, T> {
+  /** Stores the answer under `key`, replacing what the shared map holds there (the transaction that sent it). */
+  add(key: string, bytes: Buffer, transport: SipTransport, dest: Destination): void {
+    this.keep(new CompletedAnswer(key, bytes.toString('latin1'), transport, dest, this.now() + this.lifeMs));
+  }
+
+  /** Whether `v`, read from the shared map, is a stored answer still within its time (one past it is removed). */
+  live(v: T | CompletedAnswer): v is CompletedAnswer {
+    return v instanceof CompletedAnswer && this.within(v);
   }
 }
 
@@ -119,85 +133,24 @@ export class CompletedClient {
 }
 
 /**
- * Client side: completed transactions whose retransmitted finals are absorbed (Timer K). As on
- * the server side the entries replace the transactions in the stack's own map (`shared`): a
- * final that completes a transaction is one update of its entry there, not a delete in that
- * map and an insert in a second one, and a response is one lookup. Swept from a queue in
- * completion order; only what is still its own entry is removed from the shared map.
+ * Client side: completed transactions whose retransmitted finals are absorbed (Timer K). A final
+ * that completes a transaction is one update of its entry in the stack's map of client
+ * transactions, not a delete in that map and an insert in a second one, and a response is one
+ * lookup.
  */
-export class CompletedClients<T> {
-  readonly #shared: Map<string, T | CompletedClient>;
-  #queue: CompletedClient[] = [];
-  #head = 0;
-  #timer: NodeJS.Timeout | undefined;
-
-  constructor(shared: Map<string, T | CompletedClient>, private readonly lifeMs: number, private readonly now: () => number = performance.now.bind(performance)) {
-    this.#shared = shared;
-  }
-
-  /** Entries not yet swept (some may be past their time). */
-  get size(): number {
-    return this.#queue.length - this.#head;
-  }
-
+export class CompletedClients<T> extends CompletedTable<CompletedClient, T> {
   /** `key`'s transaction completed: its entry in the shared map becomes this table's. */
   add(key: string): void {
-    const e = new CompletedClient(key, this.now() + this.lifeMs);
-    this.#shared.set(key, e);
-    this.#queue.push(e);
-    if (!this.#timer) this.#schedule();
+    this.keep(new CompletedClient(key, this.now() + this.lifeMs));
   }
 
   /** Whether `v`, read from the shared map, is a completed transaction still within Timer K (one past it is removed). */
   live(v: T | CompletedClient): v is CompletedClient {
-    if (!(v instanceof CompletedClient)) return false;
-    if (v.until > this.now()) return true;
-    if (this.#shared.get(v.key) === v) this.#shared.delete(v.key);
-    return false;
+    return v instanceof CompletedClient && this.within(v);
   }
 
   has(key: string): boolean {
-    const v = this.#shared.get(key);
+    const v = this.shared.get(key);
     return v !== undefined && this.live(v);
-  }
-
-  clear(): void {
-    for (let i = this.#head; i < this.#queue.length; i++) {
-      const e = this.#queue[i]!;
-      if (this.#shared.get(e.key) === e) this.#shared.delete(e.key);
-    }
-    this.#queue = [];
-    this.#head = 0;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
-
-  #schedule(): void {
-    const head = this.#queue[this.#head];
-    if (!head) return;
-    const t = setTimeout(() => this.#sweep(), Math.max(SWEEP_MS, head.until - this.now()));
-    t.unref();
-    this.#timer = t;
-  }
-
-  #sweep(): void {
-    this.#timer = undefined;
-    const now = this.now();
-    const q = this.#queue;
-    let h = this.#head;
-    while (h < q.length && q[h]!.until <= now) {
-      const e = q[h]!;
-      q[h++] = undefined as unknown as CompletedClient;
-      if (this.#shared.get(e.key) === e) this.#shared.delete(e.key);
-    }
-    if (h === q.length) {
-      this.#queue = [];
-      h = 0;
-    } else if (h > 4096 && h * 2 > q.length) {
-      this.#queue = q.slice(h);
-      h = 0;
-    }
-    this.#head = h;
-    this.#schedule();
   }
 }
