@@ -8,53 +8,38 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { PacketView } from './packet.js';
 import { md5Of } from '../crypto/one-shot.js';
+import { HMAC_BLOCK, PreparedHmac } from '../crypto/prepared-hmac.js';
 
 const ZERO16 = Buffer.alloc(16);
-const BLOCK = 64;
-
-interface Pads {
-  /** The key XOR ipad (RFC 2104), a block. */
-  inner: Buffer;
-  /** The key XOR opad, then 16 bytes where the inner digest goes (used synchronously only). */
-  outer: Buffer;
-}
-
 /**
- * RFC 2104 pads of each shared secret, made once. HMAC-MD5 is then two one-shot MD5s: an Hmac object per
- * packet (each check and signature) set its key up again and cost more than the hashing.
+ * Each shared secret's HMAC-MD5 pads, made once (src/crypto/prepared-hmac.ts): an Hmac object per packet (each
+ * check and signature) set its key up again and cost more than the hashing.
  */
-const padsBySecret = new WeakMap<Buffer, Pads>();
+const hmacBySecret = new WeakMap<Buffer, PreparedHmac>();
 
-function padsOf(secret: Buffer): Pads {
-  let p = padsBySecret.get(secret);
-  if (!p) {
-    const key = secret.length > BLOCK ? md5Of(secret) : secret;
-    const inner = Buffer.alloc(BLOCK, 0x36);
-    const outer = Buffer.alloc(BLOCK + 16, 0x5c);
-    for (let i = 0; i < key.length; i++) {
-      inner[i]! ^= key[i]!;
-      outer[i]! ^= key[i]!;
-    }
-    p = { inner, outer };
-    padsBySecret.set(secret, p);
+function hmacOf(secret: Buffer): PreparedHmac {
+  let h = hmacBySecret.get(secret);
+  if (!h) {
+    h = new PreparedHmac('md5', secret);
+    hmacBySecret.set(secret, h);
   }
-  return p;
+  return h;
 }
 
 /**
- * HMAC-MD5 of `inner || data` as made by the caller (`withInner`: the data, after the pad's block). The pad
- * in it is zeroed after: such a buffer may be a slice of Node's shared pool, handed out again later.
+ * HMAC-MD5 of `ipad || data` as made by the caller (the data after the pad's block). The pad in it is zeroed
+ * after: such a buffer may be a slice of Node's shared pool, handed out again later.
  */
-function finishHmac(p: Pads, withInner: Buffer): Buffer {
-  md5Of(withInner).copy(p.outer, BLOCK);
-  withInner.fill(0, 0, BLOCK);
-  return md5Of(p.outer);
+function finishHmac(h: PreparedHmac, withIpad: Buffer): Buffer {
+  const mac = h.finish(withIpad);
+  withIpad.fill(0, 0, HMAC_BLOCK);
+  return mac;
 }
 
 /** HMAC-MD5 (RFC 2104) of `data` under `secret`; exported for its test against createHmac. */
 export function hmacMd5(secret: Buffer, data: Buffer): Buffer {
-  const p = padsOf(secret);
-  return finishHmac(p, Buffer.concat([p.inner, data], BLOCK + data.length));
+  const h = hmacOf(secret);
+  return finishHmac(h, Buffer.concat([h.ipad, data], HMAC_BLOCK + data.length));
 }
 
 function md5(data: Buffer, secret: Buffer): Buffer {
@@ -110,15 +95,15 @@ function equal16(a: Buffer, b: Buffer): boolean {
 
 /** HMAC-MD5 over the packet with the Message-Authenticator zeroed and `authField` in the authenticator field. */
 function messageAuthenticatorOk(p: PacketView, secret: Buffer, authField: Buffer): boolean {
-  const pads = padsOf(secret);
+  const h = hmacOf(secret);
   // one copy, after the inner pad: the packet as it was signed
-  const buf = Buffer.allocUnsafe(BLOCK + p.bytes.length);
-  pads.inner.copy(buf, 0);
-  p.bytes.copy(buf, BLOCK);
-  authField.copy(buf, BLOCK + 4);
-  ZERO16.copy(buf, BLOCK + p.messageAuthenticatorOffset);
+  const buf = Buffer.allocUnsafe(HMAC_BLOCK + p.bytes.length);
+  h.ipad.copy(buf, 0);
+  p.bytes.copy(buf, HMAC_BLOCK);
+  authField.copy(buf, HMAC_BLOCK + 4);
+  ZERO16.copy(buf, HMAC_BLOCK + p.messageAuthenticatorOffset);
   const got = p.bytes.subarray(p.messageAuthenticatorOffset, p.messageAuthenticatorOffset + 16);
-  return equal16(finishHmac(pads, buf), got);
+  return equal16(finishHmac(h, buf), got);
 }
 
 export type Verdict = 'ok' | 'missing-message-authenticator' | 'bad-message-authenticator' | 'bad-authenticator';

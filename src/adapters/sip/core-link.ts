@@ -19,7 +19,7 @@
  * src/softswitch, and knows only SIP.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { sha256 } from '../../crypto/one-shot.js';
+import { HMAC_BLOCK, PreparedHmac } from '../../crypto/prepared-hmac.js';
 import { isSipUri, type SendOptions, type SipRequest, type SipStack } from '../../sip/index.js';
 import { DEFAULT_MAX_FORWARDS } from '../../sip/proxy/hops.js';
 
@@ -61,30 +61,23 @@ function mac(key: Buffer, req: SipRequest, ts: string): Buffer {
  * Hmac object (and its key set up) per request. Same value as createHmac.
  */
 export class LinkMac {
+  readonly #hmac: PreparedHmac;
   #inner: Buffer;
-  readonly #outer = Buffer.alloc(64 + 32);
-  readonly #ipad = Buffer.alloc(64, 0x36);
 
   constructor(key: Buffer) {
-    const k = key.length > 64 ? sha256(key) : key;
-    this.#inner = Buffer.alloc(64 + 2048);
-    this.#outer.fill(0x5c, 0, 64);
-    for (let i = 0; i < k.length; i++) {
-      this.#ipad[i]! ^= k[i]!;
-      this.#outer[i]! ^= k[i]!;
-    }
-    this.#ipad.copy(this.#inner, 0);
+    this.#hmac = new PreparedHmac('sha256', key);
+    this.#inner = Buffer.alloc(HMAC_BLOCK + 2048);
+    this.#hmac.ipad.copy(this.#inner, 0);
   }
 
   of(text: string): Buffer {
     // UTF-8 takes at most 3 bytes per UTF-16 unit
-    if (64 + text.length * 3 > this.#inner.length) {
-      this.#inner = Buffer.alloc(64 + text.length * 3);
-      this.#ipad.copy(this.#inner, 0);
+    if (HMAC_BLOCK + text.length * 3 > this.#inner.length) {
+      this.#inner = Buffer.alloc(HMAC_BLOCK + text.length * 3);
+      this.#hmac.ipad.copy(this.#inner, 0);
     }
-    const n = this.#inner.write(text, 64, 'utf8');
-    sha256(this.#inner.subarray(0, 64 + n)).copy(this.#outer, 64);
-    return sha256(this.#outer);
+    const n = this.#inner.write(text, HMAC_BLOCK, 'utf8');
+    return this.#hmac.finish(this.#inner.subarray(0, HMAC_BLOCK + n));
   }
 }
 
