@@ -8,17 +8,10 @@
  */
 import { coreLinkSigner, signCoreLink } from '../src/adapters/sip/core-link.js';
 import { parseMessage, type SipRequest } from '../src/sip/index.js';
+import { sippRegister } from './sipp-register.js';
 
-const reg = Buffer.from([
-  'REGISTER sip:127.0.0.1:20148 SIP/2.0',
-  'Via: SIP/2.0/UDP 127.0.0.1:45999;branch=z9hG4bK-7106-1-3;rport=45999;received=127.0.0.1',
-  'From: <sip:u1@127.0.0.1>;tag=7106SIPpTag001',
-  'To: <sip:u1@127.0.0.1>',
-  'Call-ID: 1-7106@127.0.0.1',
-  'CSeq: 2 REGISTER',
-  'Contact: <sip:u1@127.0.0.1:45999>',
-  'Authorization: Digest username="u1",realm="lab.example",cnonce="6b8b4567",nc=00000001,qop=auth,uri="sip:127.0.0.1:20148",nonce="EA_SG3d813d1SFng5Rbv0gt6ICPHEhjLVI0TXXiEb3U68NmJkrmV-klkS2k",response="deca23e2a52650a4e052b9cd0dc51f15",algorithm=MD5,opaque="cWLyk3etmQy9NxVO"',
-  'Max-Forwards: 69', 'Expires: 3600', 'User-Agent: sipp', 'P-KS-IDSP: sbc1.lab.example', 'P-KS-IPC: 127.0.0.1', 'Content-Length: 0', '', ''].join('\r\n'));
+// sipp's REGISTER as the SBC forwards it (P-KS-IDSP, P-KS-IPC, Max-Forwards counted).
+const reg = sippRegister({ viaParams: ';rport=45999;received=127.0.0.1', maxForwards: 69, extra: ['P-KS-IDSP: sbc1.lab.example', 'P-KS-IPC: 127.0.0.1'] });
 const parsed = parseMessage(reg);
 if (!parsed.ok) throw new Error(parsed.error.reason);
 const base = parsed.message as SipRequest;

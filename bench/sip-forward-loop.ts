@@ -11,30 +11,12 @@
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type * as Sip from '../src/sip/index.js';
+import { SIPP_REGISTER_200, sippRegister } from './sipp-register.js';
 
 const tree = resolve(process.argv[2] ?? join(import.meta.dirname, '..'));
 const { parseMessage, serialize } = (await import(pathToFileURL(join(tree, 'src', 'sip', 'index.ts')).href)) as typeof Sip;
-const reg = Buffer.from([
-  'REGISTER sip:127.0.0.1:20148 SIP/2.0',
-  'Via: SIP/2.0/UDP 127.0.0.1:45999;branch=z9hG4bK-7106-1-3',
-  'From: <sip:u1@127.0.0.1>;tag=7106SIPpTag001',
-  'To: <sip:u1@127.0.0.1>',
-  'Call-ID: 1-7106@127.0.0.1',
-  'CSeq: 2 REGISTER',
-  'Contact: <sip:u1@127.0.0.1:45999>',
-  'Authorization: Digest username="u1",realm="lab.example",cnonce="6b8b4567",nc=00000001,qop=auth,uri="sip:127.0.0.1:20148",nonce="EA_SG3d813d1SFng5Rbv0gt6ICPHEhjLVI0TXXiEb3U68NmJkrmV-klkS2k",response="deca23e2a52650a4e052b9cd0dc51f15",algorithm=MD5,opaque="cWLyk3etmQy9NxVO"',
-  'Max-Forwards: 70', 'Expires: 3600', 'User-Agent: sipp', 'Content-Length: 0', '', ''].join('\r\n'));
-const ok = Buffer.from([
-  'SIP/2.0 200 OK',
-  'Via: SIP/2.0/UDP 127.0.0.1:42225;branch=z9hG4bK.abcdefghijklmnopqrstuv;rport=42225;received=127.0.0.1',
-  'Via: SIP/2.0/UDP 127.0.0.1:45999;branch=z9hG4bK-7106-1-3;received=127.0.0.1',
-  'From: <sip:u1@127.0.0.1>;tag=7106SIPpTag001',
-  'To: <sip:u1@127.0.0.1>;tag=-zu5_hcJjjU',
-  'Call-ID: 1-7106@127.0.0.1',
-  'CSeq: 2 REGISTER',
-  'Contact: <sip:u1@127.0.0.1:45999>;expires=3600',
-  'Date: Sat, 05 Dec 2026 05:39:21 GMT',
-  'Content-Length: 0', '', ''].join('\r\n'));
+const reg = sippRegister();
+const ok = SIPP_REGISTER_200;
 function cpuPerOp(fn: () => void): number {
   for (let i = 0; i < 5000; i++) fn();
   const c0 = process.cpuUsage();

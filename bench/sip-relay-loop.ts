@@ -15,6 +15,7 @@ import { pathToFileURL } from 'node:url';
 const tree = resolve(process.argv[2] ?? join(import.meta.dirname, '..'));
 import type * as SipModule from '../src/sip/index.js';
 import type * as RelayModule from '../src/sip/proxy/relay.js';
+import { SIPP_DIGEST } from './sipp-register.js';
 const Sip = (await import(pathToFileURL(join(tree, 'src', 'sip', 'index.ts')).href)) as typeof SipModule;
 const { relay } = (await import(pathToFileURL(join(tree, 'src', 'sip', 'proxy', 'relay.ts')).href)) as typeof RelayModule;
 const { createSipStack, createUdpTransport, createRequest } = Sip;
@@ -40,7 +41,7 @@ const one = async () => {
   const req = createRequest('REGISTER', `sip:127.0.0.1:${eport}`, [
     ['To', `<sip:u${n % 1000}@127.0.0.1>`], ['From', `<sip:u${n % 1000}@127.0.0.1>;tag=f${n}`], ['Call-ID', `${n}-loop@127.0.0.1`], ['CSeq', '2 REGISTER'],
     ['Contact', `<sip:u${n % 1000}@127.0.0.1:45999>`],
-    ['Authorization', 'Digest username="u1",realm="lab.example",cnonce="6b8b4567",nc=00000001,qop=auth,uri="sip:127.0.0.1:20148",nonce="EA_SG3d813d1SFng5Rbv0gt6ICPHEhjLVI0TXXiEb3U68NmJkrmV-klkS2k",response="deca23e2a52650a4e052b9cd0dc51f15",algorithm=MD5,opaque="cWLyk3etmQy9NxVO"'],
+    ['Authorization', SIPP_DIGEST],
     ['Expires', '3600'], ['User-Agent', 'sipp'],
   ]);
   const res = await uac.send(req);
