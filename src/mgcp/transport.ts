@@ -9,6 +9,7 @@
  * so it can drop its cached responses early.
  */
 import dgram from 'node:dgram';
+import { EndOfTurnBatcher } from '../lib/end-of-turn-batcher.js';
 import { literalFirstLookup } from '../lib/udp-lookup.js';
 import type { Logger } from '../log/logger.js';
 import { formatAckRanges, parseAckRanges } from './ack.js';
@@ -177,8 +178,7 @@ export class MgcpTransport {
   #nextTid: number;
   #closed = false;
   readonly #piggyback: boolean;
-  readonly #batches = new Map<string, Batch>();
-  #flushing = false;
+  readonly #batches = new EndOfTurnBatcher<Batch>((_key, b) => this.#sendBatch(b));
   readonly #stats: Omit<TransportStats, 'cachedResponses' | 'pendingAcks'> = {
     datagramsIn: 0, datagramsOut: 0, commandsIn: 0, responsesIn: 0, duplicates: 0, provisionalSent: 0, provisionalIn: 0,
     responseAcksIn: 0, responseAcksSent: 0, retransmissions: 0, timeouts: 0, parseErrors: 0, unmatched: 0, handlerErrors: 0,
@@ -289,7 +289,7 @@ export class MgcpTransport {
 
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
-    this.#flush();
+    this.#batches.flush();
     this.#closed = true;
     MgcpTransport.#untrack(this);
     for (const o of this.#outstanding.values()) {
@@ -319,29 +319,17 @@ export class MgcpTransport {
     let b = this.#batches.get(key);
     if (b && b.lines < 0) b.lines = lineCount(b.parts[0]!);
     if (b && (b.messages >= PIGGYBACK_MESSAGES || b.bytes + SEPARATOR.length + data.length > PIGGYBACK_BYTES || b.lines + 1 + lineCount(data) > PIGGYBACK_LINES)) {
-      this.#sendBatch(b);
-      this.#batches.delete(key);
+      this.#batches.sendNow(key, b);
       b = undefined;
     }
     if (!b) {
-      this.#batches.set(key, { peer: to, parts: [data], messages: 1, bytes: data.length, lines: -1 });
-      if (!this.#flushing) {
-        this.#flushing = true;
-        setImmediate(() => this.#flush());
-      }
+      this.#batches.open(key, { peer: to, parts: [data], messages: 1, bytes: data.length, lines: -1 });
       return;
     }
     b.parts.push(SEPARATOR, data);
     b.messages++;
     b.bytes += SEPARATOR.length + data.length;
     b.lines += 1 + lineCount(data);
-  }
-
-  #flush(): void {
-    this.#flushing = false;
-    if (this.#batches.size === 0) return;
-    for (const b of this.#batches.values()) this.#sendBatch(b);
-    this.#batches.clear();
   }
 
   #sendBatch(b: Batch): void {
