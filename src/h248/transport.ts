@@ -1,5 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
+import { EndOfTurnBatcher } from '../lib/end-of-turn-batcher.js';
 import { literalFirstLookup } from '../lib/udp-lookup.js';
 import { parseMessage } from './parse.js';
 import { serializeMessage, writeTransaction } from './serialize.js';
@@ -153,8 +154,7 @@ export class H248Endpoint {
   #nextTid = randomInt(1, 0x7fffffff);
   #closed = false;
   readonly #piggyback: boolean;
-  readonly #batches = new Map<string, Batch>();
-  #flushing = false;
+  readonly #batches = new EndOfTurnBatcher<Batch>((key, b) => this.#sendLines(key, b));
   readonly #stats = { received: 0, malformed: 0, rejected: 0, requests: 0, duplicates: 0, pendingSent: 0, pendingReceived: 0, retransmissions: 0, timeouts: 0, acksReceived: 0, strayReplies: 0, sendErrors: 0 };
 
   constructor(socket: Socket, o: EndpointOptions) {
@@ -408,27 +408,13 @@ export class H248Endpoint {
     }
     let b = this.#batches.get(key);
     if (b && (b.lines.length >= PIGGYBACK_TRANSACTIONS || b.bytes + line.length + 1 > PIGGYBACK_BYTES)) {
-      this.#batches.delete(key);
-      this.#sendLines(key, b);
+      this.#batches.sendNow(key, b);
       b = undefined;
     }
-    if (!b) {
-      this.#batches.set(key, (b = { peer, lines: [], bytes: 0, replies: false }));
-      if (!this.#flushing) {
-        this.#flushing = true;
-        setImmediate(() => this.#flush());
-      }
-    }
+    b ??= this.#batches.open(key, { peer, lines: [], bytes: 0, replies: false });
     b.lines.push(line);
     b.bytes += line.length + 1;
     if (kind === 'reply') b.replies = true;
-  }
-
-  #flush(): void {
-    this.#flushing = false;
-    if (this.#batches.size === 0) return;
-    for (const [key, b] of this.#batches) this.#sendLines(key, b);
-    this.#batches.clear();
   }
 
   /** Acks ride on replies only: a request sent alone stays alone in its message (a ServiceChange, say). */
@@ -508,7 +494,7 @@ export class H248Endpoint {
 
   close(): void {
     if (this.#closed) return;
-    this.#flush();
+    this.#batches.flush();
     this.#closed = true;
     H248Endpoint.#untrack(this);
     for (const [key, o] of this.#out) this.#finish(key, o, { ok: false, kind: 'closed' });
