@@ -208,8 +208,10 @@ export class PgHot implements HotStore {
     let results: pg.QueryResult<Record<string, unknown>>[];
     try {
       await c.query('BEGIN');
-      // pg runs a client's queries in order; queueing them all at once saves an await per statement.
-      results = await Promise.all(batch.map((w) => c.query<Record<string, unknown>>({ name: w.q.name, text: w.q.text, values: w.values })));
+      // One statement at a time: pg sends a client's queries one after another anyway, and a query
+      // queued behind a running one is deprecated in pg 8.23 and refused from pg 9.
+      results = [];
+      for (const w of batch) results.push(await c.query<Record<string, unknown>>({ name: w.q.name, text: w.q.text, values: w.values }));
       await c.query('COMMIT');
     } catch {
       try {
