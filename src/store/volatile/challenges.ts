@@ -56,54 +56,103 @@ export const MAX_GRANTS = 64;
 /** Default bound: 60 s of challenges at 5,000 registrations/s. */
 export const MAX_CHALLENGES = 300_000;
 
+/** A KS1 challenge as held: `seq` orders it among grants at the bound's cut. */
+interface HeldChallenge extends Challenge {
+  readonly seq: number;
+}
+
+/** One (IDc, requester)'s unused Digest grants, oldest first: their serials and expiry times. */
+interface GrantHolder {
+  readonly idc: string;
+  readonly requester: string;
+  readonly byIdc: Map<string, GrantHolder>;
+  readonly serials: number[];
+  readonly expires: number[];
+  /** Entries of the grant log that name this holder; it leaves its map when none is left. */
+  logged: number;
+}
+
 /**
  * The in-process ChallengeStore. Bounded: at `max` entries the oldest sixteenth goes
  * (a registration still in flight on it then fails and starts again, never
  * succeeds twice). Used Rands stay until they expire so that a second report
  * on one is told apart from a report on a Rand never issued (both refused).
+ *
+ * A Digest grant is no `Challenge`: a serial and an expiry time in its (IDc,
+ * requester)'s holder, and an entry in the grant log (all grants in issue
+ * order, used ones too, until they expire). The log is what the bound counts,
+ * what the bound's cut and the sweep take from the front, as the Challenge per
+ * grant in the Rand table was (an object, a key string and a table entry per
+ * Digest request, each kept 30 s, and a walk over all of them once a second).
  */
 export class MemoryChallengeStore implements ChallengeStore {
-  /** By Rand for KS1; by `dg.<serial>` for Digest grants. Insertion order is creation order. */
-  readonly #byKey = new Map<string, Challenge>();
-  /** IDc \0 requester → keys of its unused Digest grants, oldest first. */
-  readonly #grants = new Map<string, string[]>();
+  /** KS1 challenges by Rand. Insertion order is creation order. */
+  readonly #byKey = new Map<string, HeldChallenge>();
+  /** requester → IDc → its unused Digest grants. */
+  readonly #grants = new Map<string, Map<string, GrantHolder>>();
+  // The grant log, a queue in three parallel arrays from #head: holder, serial (in the sequence Rands take theirs
+  // from too, so the cut goes by issue order) and expiry time.
+  #logHolder: (GrantHolder | undefined)[] = [];
+  #logSerial: number[] = [];
+  #logExpires: number[] = [];
+  #head = 0;
   #lastSweep = 0;
-  #grantSerial = 0;
+  #seq = 0;
 
   constructor(private readonly now: () => number, private readonly max = MAX_CHALLENGES) {}
 
   get size(): number {
-    return this.#byKey.size;
+    return this.#byKey.size + this.#logHolder.length - this.#head;
   }
 
-  #insert(c: Challenge): void {
-    const t = c.createdAt;
-    // Amortised: a full pass at most once a second, the rest is bounded by `max`.
+  /** Sweeps at most once a second, and makes room at the bound; before every insert. */
+  #beforeInsert(t: number): void {
+    // Amortised: a pass at most once a second, the rest is bounded by `max`.
     if (t - this.#lastSweep >= 1000) this.#sweep(t);
-    if (this.#byKey.size >= this.max) {
-      // The oldest sixteenth at once: one per insert made each `keys()` walk from the Map's start cross
-      // the holes of every entry dropped before (40 µs per challenge at the cap, in process).
-      dropOldest(this.#byKey, this.#byKey.size - this.max + 1 + (this.max >> 4), (c, key) => {
-        if (c.kind === 'digest') this.#ungrant(c, key);
-      });
+    if (this.size >= this.max) this.#dropOldest(this.size - this.max + 1 + (this.max >> 4));
+  }
+
+  /**
+   * Drops the `count` oldest entries, Rands and grants merged in issue order. At once: one per insert made each
+   * `keys()` walk from the Map's start cross the holes of every entry dropped before (40 µs per challenge at the cap).
+   */
+  #dropOldest(count: number): void {
+    const rands = this.#byKey.values();
+    let next = rands.next();
+    let randsDropped = 0;
+    for (; count > 0; count--) {
+      const logged = this.#head < this.#logHolder.length;
+      if (next.done === true && !logged) break;
+      if (next.done !== true && (!logged || next.value.seq < this.#logSerial[this.#head]!)) {
+        randsDropped++;
+        next = rands.next();
+      } else this.#shiftLog();
     }
-    this.#byKey.set(c.rand, c);
+    dropOldest(this.#byKey, randsDropped);
   }
 
-  #drop(key: string): void {
-    const c = this.#byKey.get(key);
-    if (!c) return;
-    this.#byKey.delete(key);
-    if (c.kind === 'digest') this.#ungrant(c, key);
-  }
-
-  #ungrant(c: Challenge, key: string): void {
-    const gk = c.idc + '\0' + c.requester;
-    const list = this.#grants.get(gk);
-    if (!list) return;
-    const i = list.indexOf(key);
-    if (i >= 0) list.splice(i, 1);
-    if (list.length === 0) this.#grants.delete(gk);
+  /** Takes the grant log's first entry off, and its grant if still unused. */
+  #shiftLog(): void {
+    const h = this.#head;
+    const holder = this.#logHolder[h]!;
+    // A holder's grants are in log order and each earlier entry took its own off, so it is the first if still there.
+    if (holder.serials[0] === this.#logSerial[h]) {
+      holder.serials.shift();
+      holder.expires.shift();
+    }
+    if (--holder.logged === 0) {
+      holder.byIdc.delete(holder.idc);
+      if (holder.byIdc.size === 0) this.#grants.delete(holder.requester);
+    }
+    this.#logHolder[h] = undefined;
+    this.#head = h + 1;
+    // Compacted when half is spent: each entry is copied at most once on average.
+    if (this.#head >= 1024 && this.#head * 2 >= this.#logHolder.length) {
+      this.#logHolder = this.#logHolder.slice(this.#head);
+      this.#logSerial = this.#logSerial.slice(this.#head);
+      this.#logExpires = this.#logExpires.slice(this.#head);
+      this.#head = 0;
+    }
   }
 
   #sweep(t: number): number {
@@ -111,21 +160,28 @@ export class MemoryChallengeStore implements ChallengeStore {
     let n = 0;
     for (const [key, c] of this.#byKey) {
       if (c.expiresAt <= t) {
-        this.#drop(key);
+        this.#byKey.delete(key);
         n++;
       }
+    }
+    // Grants all live the AuC's challenge life, so the log is in expiry order too; a lookup never trusts an expired one.
+    while (this.#head < this.#logHolder.length && this.#logExpires[this.#head]! <= t) {
+      this.#shiftLog();
+      n++;
     }
     return n;
   }
 
   async add(c: NewChallenge): Promise<void> {
     if (this.#byKey.has(c.rand)) throw new Error('duplicate challenge');
-    this.#insert({ rand: c.rand, idc: c.idc, idsp: c.idsp, createdAt: this.now(), expiresAt: c.expiresAt, used: false, requester: c.requester ?? '', kind: 'ks1' });
+    const t = this.now();
+    this.#beforeInsert(t);
+    this.#byKey.set(c.rand, { rand: c.rand, idc: c.idc, idsp: c.idsp, createdAt: t, expiresAt: c.expiresAt, used: false, requester: c.requester ?? '', kind: 'ks1', seq: ++this.#seq });
   }
 
   async get(rand: string): Promise<Challenge | undefined> {
     const c = this.#byKey.get(rand);
-    return c ? { ...c } : undefined;
+    return c ? { rand: c.rand, idc: c.idc, idsp: c.idsp, createdAt: c.createdAt, expiresAt: c.expiresAt, used: c.used, requester: c.requester, kind: c.kind } : undefined;
   }
 
   async consume(rand: string, idc: string, idsp: string): Promise<boolean> {
@@ -136,34 +192,45 @@ export class MemoryChallengeStore implements ChallengeStore {
   }
 
   async grantDigest(idc: string, requester: string, expiresAt: number): Promise<void> {
-    const gk = idc + '\0' + requester;
-    // A refresh the softswitch does not report leaves its grant unused until it expires; past the bound the oldest goes (as in Redis).
-    const held = this.#grants.get(gk);
-    if (held && held.length >= MAX_GRANTS) this.#drop(held[0]!);
-    // Its key is no Rand ('.' is not base64url) and never leaves this store: a serial does (a random one cost a trip into OpenSSL per Digest).
-    const key = `dg.${++this.#grantSerial}`;
-    this.#insert({ rand: key, idc, idsp: '', createdAt: this.now(), expiresAt, used: false, requester, kind: 'digest' });
-    const list = this.#grants.get(gk);
-    if (list) list.push(key);
-    else this.#grants.set(gk, [key]);
+    const t = this.now();
+    this.#beforeInsert(t);
+    let byIdc = this.#grants.get(requester);
+    if (byIdc === undefined) this.#grants.set(requester, (byIdc = new Map()));
+    let holder = byIdc.get(idc);
+    if (holder === undefined) byIdc.set(idc, (holder = { idc, requester, byIdc, serials: [], expires: [], logged: 0 }));
+    // A refresh the softswitch does not report leaves its grant unused until it expires; past the bound the oldest goes
+    // (as in Redis). Its log entry stays, counted, until it expires or is cut.
+    else if (holder.serials.length >= MAX_GRANTS) {
+      holder.serials.shift();
+      holder.expires.shift();
+    }
+    // A serial, not a random value: it never leaves this store (a random one cost a trip into OpenSSL per Digest).
+    const serial = ++this.#seq;
+    holder.serials.push(serial);
+    holder.expires.push(expiresAt);
+    holder.logged++;
+    this.#logHolder.push(holder);
+    this.#logSerial.push(serial);
+    this.#logExpires.push(expiresAt);
   }
 
   async consumeDigestGrant(idc: string, requester: string): Promise<boolean> {
-    const gk = idc + '\0' + requester;
-    const list = this.#grants.get(gk);
-    if (!list) return false;
+    const holder = this.#grants.get(requester)?.get(idc);
+    if (holder === undefined) return false;
     const t = this.now();
     // The one expiring first that has not expired (grants of one AuC all live challengeTtl, so that is the oldest).
+    const expires = holder.expires;
     let best = -1;
-    for (let i = 0; i < list.length; i++) {
-      const c = this.#byKey.get(list[i]!);
-      if (c && !c.used && c.expiresAt > t && (best < 0 || c.expiresAt < this.#byKey.get(list[best]!)!.expiresAt)) best = i;
-    }
+    for (let i = 0; i < expires.length; i++) if (expires[i]! > t && (best < 0 || expires[i]! < expires[best]!)) best = i;
     if (best < 0) return false;
-    const key = list[best]!;
-    list.splice(best, 1);
-    if (list.length === 0) this.#grants.delete(gk);
-    this.#byKey.get(key)!.used = true;
+    // Single-use: it leaves its holder; its log entry stays, counted, until it expires.
+    if (best === 0) {
+      holder.serials.shift();
+      expires.shift();
+    } else {
+      holder.serials.splice(best, 1);
+      expires.splice(best, 1);
+    }
     return true;
   }
 
