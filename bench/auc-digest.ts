@@ -10,10 +10,11 @@
  * Message-Authenticator check, the store's read, the vault's open, HA1, the
  * Digest grant, the answer's hiding, encoding and signatures, the send.
  *
- * `--writes 1` (default) has the child also upsert a SIP binding in the same
- * SQLite file per request, from its own connection, as the softswitch does:
- * each such commit makes the AuC's connection drop its page cache, which is
- * most of what the AuC's read costs in service. Closed loop, `--concurrency`
+ * `--writes 1` (default) has the child also upsert a SIP binding per request,
+ * from its own connection, where the softswitch writes it: registrar.sqlite
+ * since migration 009 (src/store/registrar-file.ts), keyswitch.sqlite in a
+ * tree before it, where each such commit made the AuC's connection drop its
+ * page cache (docs/performance.md). Closed loop, `--concurrency`
  * requests in flight. The machine's other load moves the figure: compare
  * trees alternately (a worktree with this file copied in).
  */
@@ -41,6 +42,17 @@ const { values: a } = parseArgs({
 const SECRET = 'bench-radius-secret-0123456789';
 const realm = 'bench.example';
 const idcOf = (i: number): string => `u${i}@${realm}`;
+
+/** The file that holds sip_bindings: the registrar's own file, or keyswitch.sqlite in a tree before migration 009. */
+async function bindingsFile(dataDir: string): Promise<string> {
+  const Database = (await import('better-sqlite3')).default;
+  const main = new Database(join(dataDir, 'keyswitch.sqlite'), { readonly: true });
+  try {
+    return main.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sip_bindings'").get() ? join(dataDir, 'keyswitch.sqlite') : join(dataDir, 'registrar.sqlite');
+  } finally {
+    main.close();
+  }
+}
 
 if (a.child !== undefined) await child(JSON.parse(a.child) as ChildArgs);
 else await main();
@@ -74,9 +86,9 @@ async function main(): Promise<void> {
       count,
       concurrency: Number(a.concurrency),
       terminals,
-      ...(a.writes !== '0' && !a.pg ? { sqlite: join(dataDir, 'keyswitch.sqlite') } : {}),
+      ...(a.writes !== '0' && !a.pg ? { sqlite: await bindingsFile(dataDir) } : {}),
     };
-    console.log(`AuC Digest over RADIUS, ${a.pg ? 'PostgreSQL' : 'SQLite'}, ${terminals} terminals, ${count} requests a run, ${args.concurrency} in flight${args.sqlite ? ', a binding upsert from another connection per request' : ''}`);
+    console.log(`AuC Digest over RADIUS, ${a.pg ? 'PostgreSQL' : 'SQLite'}, ${terminals} terminals, ${count} requests a run, ${args.concurrency} in flight${args.sqlite ? `, a binding upsert from another connection per request into ${args.sqlite.slice(dataDir.length + 1)}` : ''}`);
     const figures: number[] = [];
     for (let run = 0; run <= Number(a.runs); run++) {
       const c = fork(fileURLToPath(import.meta.url), ['--child', JSON.stringify(args)], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });

@@ -4,7 +4,9 @@
  * through that point, `<name>@<n>` at the n-th. Unset (always, outside those
  * tests) it costs one environment lookup. Points: import:created (a terminal
  * of an import committed), rotate:key-written, rotate:resealing,
- * rotate:committed, rotate:backup-linked (docs/auc.md, "Master-key rotation").
+ * rotate:committed, rotate:backup-linked (docs/auc.md, "Master-key rotation"),
+ * registrar:copied (the bindings copied into registrar.sqlite, not yet dropped
+ * from keyswitch.sqlite: migration 009).
  */
 const hits = new Map<string, number>();
 

@@ -2,6 +2,7 @@ import knexFactory, { type Knex } from 'knex';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { migrationSource } from './migration-source.js';
+import { copyBindingsToRegistrar, registrarFile, REGISTRAR_SCHEMA } from './registrar-file.js';
 import { hideQueryText } from './rows.js';
 import { knexLog } from '../log/logger.js';
 
@@ -133,6 +134,8 @@ export async function openDb(opts: DbOptions): Promise<Db> {
     ensureDataDir(opts.dataDir, opts.createDataDir ?? true);
     const file = sqliteFile(opts.dataDir);
     secureSqliteFiles(file);
+    const registrar = registrarFile(opts.dataDir);
+    secureSqliteFiles(registrar);
     knex = knexFactory({
       client: 'better-sqlite3',
       connection: { filename: file },
@@ -151,6 +154,10 @@ export async function openDb(opts: DbOptions): Promise<Db> {
           // fsyncs per registration at the AuC.
           conn.pragma('synchronous = NORMAL');
           conn.pragma('foreign_keys = ON');
+          // the registrar's bindings, in their own file (src/store/registrar-file.ts); synchronous is per file
+          (conn.prepare(`ATTACH DATABASE ? AS ${REGISTRAR_SCHEMA}`) as { run(file: string): unknown }).run(registrar);
+          conn.pragma(`${REGISTRAR_SCHEMA}.journal_mode = WAL`);
+          conn.pragma(`${REGISTRAR_SCHEMA}.synchronous = NORMAL`);
           cacheStatements(conn);
           done(null, conn);
         },
@@ -174,6 +181,7 @@ export async function openDb(opts: DbOptions): Promise<Db> {
 }
 
 export async function migrate(db: Db): Promise<string[]> {
+  await copyBindingsToRegistrar(db.knex);
   const [, applied] = (await db.knex.migrate.latest({ migrationSource })) as [number, string[]];
   return applied;
 }

@@ -3,6 +3,7 @@ import { AuditRepo } from './audit.js';
 import { BindingRepo, type LocationStore } from './bindings.js';
 import { migrate, openDb, type Db, type DbOptions } from './db.js';
 import { FailureRepo } from './failures.js';
+import { ensureRegistrarTable } from './registrar-file.js';
 import { openHot, type HotStore } from './hot/index.js';
 import { resolveMasterKey } from './master-key.js';
 import { proxyRepo, terminalRepo, type PrincipalRepo } from './principals.js';
@@ -108,6 +109,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   let migrations: string[] = [];
   try {
     if (opts.migrate !== false) migrations = await migrate(db);
+    await ensureRegistrarTable(db.knex);
     vault = await resolveMasterKey(db.knex, {
       masterKeyHex: opts.masterKeyHex,
       dataDir: opts.dataDir,

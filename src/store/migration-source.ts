@@ -7,6 +7,7 @@ import * as m005 from '../../migrations/005_master_keys.js';
 import * as m006 from '../../migrations/006_operations.js';
 import * as m007 from '../../migrations/007_voicemail.js';
 import * as m008 from '../../migrations/008_wider_blocks.js';
+import * as m009 from '../../migrations/009_registrar_file.js';
 
 // A static map: the knex CLI cannot discover .ts migrations under ESM, and a
 // map works the same under tsx, vitest and compiled output (measured here: the knex CLI does not load .ts migrations under ESM).
@@ -19,6 +20,7 @@ const migrations: Record<string, Knex.Migration> = {
   '006_operations': m006,
   '007_voicemail': m007,
   '008_wider_blocks': m008,
+  '009_registrar_file': m009,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -17,14 +17,20 @@ it('a binding update survives another process committing between its read and it
   const dataDir = mkdtempSync(join(tmpdir(), 'ks-writers-'));
   dirs.push(dataDir);
   const store = await openStore({ dataDir, masterKeyHex: randomBytes(32).toString('hex') });
-  const other = new Database(join(dataDir, 'keyswitch.sqlite'));
+  // the bindings' file (src/store/registrar-file.ts): another softswitch writing it
+  const other = new Database(join(dataDir, 'registrar.sqlite'));
   other.pragma('busy_timeout = 0');
   let otherWrote: boolean | undefined;
   try {
     const r = await store.bindings.update('alice@lab.example', (live) => {
       // the other process writes while this one decides
       try {
-        other.prepare("INSERT INTO auth_failures (idc, count, window_start, lockouts, locked_until, updated_at) VALUES ('bob@lab.example', 1, 0, 0, 0, 0)").run();
+        other
+          .prepare(
+            'INSERT INTO sip_bindings (aor, contact, q_milli, expires_at, call_id, cseq, source, idsp, mechanism, instance, reg_id, created_at, updated_at) ' +
+              "VALUES ('bob@lab.example', 'sip:bob@192.0.2.2', 1000, 0, 'c2', 1, 'udp:192.0.2.2:5060', '', '', '', NULL, 0, 0)",
+          )
+          .run();
         otherWrote = true;
       } catch (e) {
         otherWrote = false;
