@@ -1,13 +1,14 @@
 /**
  * SIP Digest for phones that do not know KS1 (RFC 2617, RFC 7616, RFC 8760):
  * SHA-256 and MD5, qop=auth only. The nonce is self-validating and opaque:
- * its issue time sealed with AES-256-GCM under a per-process key, so issuing
- * one costs no state and it tells nobody the server's clock. State is kept
+ * its issue time enciphered under a per-process key with a random mask and
+ * checked redundancy (docs/softswitch.md, "Digest nonce"), so issuing one
+ * costs no state and it tells nobody the server's clock. State is kept
  * only for nonces that authenticated someone, per identity and bounded, to
  * refuse a repeated nonce-count. HA1 comes from the AuC: the password never
  * reaches the softswitch.
  */
-import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual, type Cipher, type Decipher } from 'node:crypto';
 import { hexHash } from '../crypto/one-shot.js';
 import type { DigestAlgorithm } from '../contracts/auc.js';
 import { randomWireBytes } from '../crypto/random-pool.js';
@@ -85,17 +86,27 @@ export type DigestCheck =
   /** Not what we offered (another realm, qop, algorithm, or the username of someone else): a new challenge. */
   | { ok: false; kind: 'mismatch'; field: string };
 
-// IV ‖ AES-256-GCM(issue time in ms ‖ serial, 8 bytes BE each) ‖ tag: 59 base64url characters.
+// v3 (issued): AES-256(R) ‖ AES-256(R ⊕ P), two blocks under one key, 43 base64url characters.
+// R: 16 random bytes, first bit 0. P: V3_MARK (4 bytes, first bit 1) ‖ issue time in ms ‖ serial (6 bytes BE each).
+// The first bit keeps the two blocks' inputs apart (a nonce with its blocks swapped does not open); the mark
+// and the time window are the redundancy a forged or altered nonce fails (docs/softswitch.md, "Digest nonce").
 // The serial orders nonces issued within one millisecond (retirement marks compare it).
+const BLOCK = 16;
+const V3_RAW = 2 * BLOCK;
+const V3_CHARS = Math.ceil((V3_RAW * 4) / 3);
+const V3_MARK = 0x8076_3301;
+const V3_KEY_LABEL = 'digest nonce key v3';
+// v2 (opened only, so that nonces issued before the upgrade under a shared secret still work until they expire):
+// IV ‖ AES-256-GCM(issue time in ms ‖ serial, 8 bytes BE each) ‖ tag, 59 characters.
 const IV_LEN = 12;
 const TIME_LEN = 16;
 const TAG_LEN = 16;
-const NONCE_RAW = IV_LEN + TIME_LEN + TAG_LEN;
-const NONCE_CHARS = Math.ceil((NONCE_RAW * 4) / 3);
-const NONCE_AAD = Buffer.from('keyswitch digest nonce v2');
+const V2_RAW = IV_LEN + TIME_LEN + TAG_LEN;
+const V2_CHARS = Math.ceil((V2_RAW * 4) / 3);
+const V2_AAD = Buffer.from('keyswitch digest nonce v2');
 const TWO_32 = 2 ** 32;
 /** Stands for the nonce while a challenge's text is formatted once (base64url, as a nonce: quoted the same way). */
-const NONCE_SLOT = 'NONCE-SLOT-0123456789abcdefghijklmnopqrstuvwxyz_ABCDEFGHIJKL';
+const NONCE_SLOT = 'NONCE-SLOT-0123456789abcdefghijklmnopqrstuv';
 /**
  * Expired nonces leave from the table's front at most this often, not on every insert: a Map keeps a
  * deleted entry's slot until it next grows, and iteration walks those holes, so a walk per insert
@@ -154,7 +165,11 @@ export class DigestAuth {
   readonly opaque: string;
   readonly algorithms: readonly DigestAlgorithm[];
   readonly #secret: Buffer;
-  readonly #nonceKey: Buffer;
+  /** v2's key: nonces of the GCM layout are still opened (V2_CHARS), never issued. */
+  readonly #v2Key: Buffer;
+  /** AES-256 in ECB mode, padding off, fed whole blocks only: each update is the block cipher on those blocks, no state carried. */
+  readonly #encipher: Cipher;
+  readonly #decipher: Decipher;
   readonly #ttlMs: number;
   readonly #max: number;
   readonly #perIdentity: number;
@@ -175,7 +190,11 @@ export class DigestAuth {
   constructor(o: DigestOptions) {
     this.realm = o.realm;
     this.#secret = o.secret ?? randomBytes(32);
-    this.#nonceKey = createHmac('sha256', this.#secret).update('nonce key').digest();
+    this.#v2Key = createHmac('sha256', this.#secret).update('nonce key').digest();
+    const key = createHmac('sha256', this.#secret).update(V3_KEY_LABEL).digest();
+    this.#encipher = createCipheriv('aes-256-ecb', key, null).setAutoPadding(false);
+    this.#decipher = createDecipheriv('aes-256-ecb', key, null).setAutoPadding(false);
+    key.fill(0);
     this.#ttlMs = (o.nonceTtlSec ?? 300) * 1000;
     this.#max = o.maxNonces ?? 200_000;
     this.#perIdentity = o.noncesPerIdentity ?? 8;
@@ -197,28 +216,36 @@ export class DigestAuth {
   }
 
   newNonce(): string {
-    const raw = Buffer.allocUnsafe(NONCE_RAW);
-    randomWireBytes(IV_LEN).copy(raw, 0);
-    // issue time and serial, 8 bytes big-endian each, written as 32-bit halves (no BigInt per nonce)
-    const time = raw.subarray(IV_LEN, IV_LEN + TIME_LEN);
-    writeUint64(time, 0, this.#clock());
-    writeUint64(time, 8, ++this.#serial);
-    const c = createCipheriv('aes-256-gcm', this.#nonceKey, raw.subarray(0, IV_LEN), { authTagLength: TAG_LEN });
-    c.setAAD(NONCE_AAD);
-    // GCM is a stream mode: update gives the whole ciphertext, final nothing more
-    c.update(time).copy(time, 0);
-    c.final();
-    c.getAuthTag().copy(raw, IV_LEN + TIME_LEN);
-    return raw.toString('base64url');
+    // one buffer: R, then P masked with R; enciphered in one call (two AES blocks, no cipher object made).
+    // R is a one-time mask, not a key: drawn from the wire pool like the v2 IV it replaces.
+    const b = randomWireBytes(V3_RAW);
+    b[0]! &= 0x7f;
+    b.writeUInt32BE(V3_MARK, BLOCK);
+    b.writeUIntBE(this.#clock(), BLOCK + 4, 6);
+    b.writeUIntBE(++this.#serial, BLOCK + 10, 6);
+    for (let i = 0; i < BLOCK; i++) b[BLOCK + i]! ^= b[i]!;
+    return this.#encipher.update(b).toString('base64url');
   }
 
-  /** Issue time and serial of one of our nonces, or undefined when it is not ours. */
+  /** Issue time and serial of one of our nonces, or undefined when it is not ours (or forged, or altered). */
   #opened(nonce: string): { issued: number; serial: number } | undefined {
-    if (nonce.length !== NONCE_CHARS) return undefined;
+    if (nonce.length === V2_CHARS) return this.#openedV2(nonce);
+    if (nonce.length !== V3_CHARS) return undefined;
     const raw = Buffer.from(nonce, 'base64url');
-    if (raw.length !== NONCE_RAW || raw.toString('base64url') !== nonce) return undefined;
-    const d = createDecipheriv('aes-256-gcm', this.#nonceKey, raw.subarray(0, IV_LEN), { authTagLength: TAG_LEN });
-    d.setAAD(NONCE_AAD);
+    // canonical text only: the nonce-count table is keyed by it
+    if (raw.length !== V3_RAW || raw.toString('base64url') !== nonce) return undefined;
+    const b = this.#decipher.update(raw);
+    if (b[0]! & 0x80) return undefined;
+    for (let i = 0; i < BLOCK; i++) b[BLOCK + i]! ^= b[i]!;
+    if (b.readUInt32BE(BLOCK) !== V3_MARK) return undefined;
+    return { issued: b.readUIntBE(BLOCK + 4, 6), serial: b.readUIntBE(BLOCK + 10, 6) };
+  }
+
+  #openedV2(nonce: string): { issued: number; serial: number } | undefined {
+    const raw = Buffer.from(nonce, 'base64url');
+    if (raw.length !== V2_RAW || raw.toString('base64url') !== nonce) return undefined;
+    const d = createDecipheriv('aes-256-gcm', this.#v2Key, raw.subarray(0, IV_LEN), { authTagLength: TAG_LEN });
+    d.setAAD(V2_AAD);
     d.setAuthTag(raw.subarray(IV_LEN + TIME_LEN));
     try {
       const time = d.update(raw.subarray(IV_LEN, IV_LEN + TIME_LEN));
@@ -426,12 +453,6 @@ export class DigestAuth {
 }
 
 const own = (s: string): string => Buffer.from(s, 'utf8').toString('utf8');
-
-/** An integer below 2^53 as 8 bytes big-endian. */
-function writeUint64(b: Buffer, at: number, v: number): void {
-  b.writeUInt32BE(Math.floor(v / TWO_32), at);
-  b.writeUInt32BE(v >>> 0, at + 4);
-}
 
 /** 8 bytes big-endian as a number (exact below 2^53, as every value this module seals). */
 function readUint64(b: Buffer, at: number): number {
