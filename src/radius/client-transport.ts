@@ -128,10 +128,6 @@ class Attempt<T> implements Pending {
   }
 }
 
-const noop = (): void => {
-  /* unreachable ports show up as timeouts */
-};
-
 export class RadiusClientTransport {
   private readonly pools = new Map<'udp4' | 'udp6', PooledSocket[]>();
   private readonly waiters: Array<() => void> = [];
@@ -237,7 +233,8 @@ export class RadiusClientTransport {
     if (a.tries > 0) this.s.retransmissions++;
     this.s.sent++;
     try {
-      a.ps!.socket.send(a.packet!, a.port, a.address, noop);
+      // No callback: one with it cost a tick per datagram; a send that fails (an unreachable port) shows up as a timeout.
+      a.ps!.socket.send(a.packet!, a.port, a.address);
     } catch {
       return this.finish(a, false); // socket closed under us
     }

@@ -59,9 +59,8 @@ export async function startRadiusUdpServer(o: UdpServerOptions): Promise<RadiusU
   const send = (buf: Buffer, to: RemoteInfo): void => {
     stats.sent++;
     try {
-      socket.send(buf, to.port, to.address, () => {
-        /* a send error (e.g. ICMP unreachable) is the client's retransmission to solve */
-      });
+      // No callback (one cost a tick per datagram): a send error is the client's retransmission to solve.
+      socket.send(buf, to.port, to.address);
     } catch {
       // Node throws at once for a port it will not send to (0: a forged source port); thrown here it ended the process.
       stats.sent--;
