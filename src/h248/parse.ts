@@ -1,6 +1,6 @@
 import { canonicalToken, isCommandName } from './tokens.js';
 import type {
-  Action, AuthHeader, Command, ContextId, ErrorDescriptor, Item, ParsedMessage, ParseResult, RelOp, Transaction,
+  Action, AuthHeader, Command, ContextId, ErrorDescriptor, Item, ParsedMessage, ParseError, ParseResult, RelOp, Transaction,
 } from './types.js';
 import { MAX_MESSAGE_BYTES } from './types.js';
 
@@ -362,38 +362,67 @@ function parseAuth(r: Reader): AuthHeader | undefined {
 
 /** Parses one datagram. Never throws on bad input. */
 export function parseMessage(bytes: Uint8Array): ParseResult {
+  const r = parseDatagram(bytes, 1);
+  return r.ok ? { ok: true, message: r.messages[0]! } : r;
+}
+
+export type MessagesResult = { ok: true; messages: ParsedMessage[] } | { ok: false; error: ParseError };
+
+/**
+ * Parses a datagram that holds up to `max` messages one after the other, each
+ * from its own `!/` or `MEGACO/` header (keyswitch's core leg between SBC and
+ * softswitch, where each message names one gateway: docs/h248.md, "One core
+ * socket"). Only the first may carry an authentication header. The element
+ * limits hold for the datagram as a whole. Never throws on bad input.
+ */
+export function parseMessages(bytes: Uint8Array, max: number): MessagesResult {
+  return parseDatagram(bytes, max);
+}
+
+const atHeader = (s: string, i: number): boolean => {
+  HEADER.lastIndex = i;
+  return HEADER.test(s);
+};
+
+function parseDatagram(bytes: Uint8Array, max: number): MessagesResult {
   if (bytes.length > MAX_MESSAGE_BYTES) return { ok: false, error: { code: 400, reason: 'message too long', at: 0, looksLikeH248: false } };
   const s = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
   const r = new Reader(s);
   let looksLikeH248 = false;
+  const messages: ParsedMessage[] = [];
   try {
     r.lwsp();
-    const auth = parseAuth(r);
-    const bodyOffset = r.i;
-    HEADER.lastIndex = r.i;
-    const h = HEADER.exec(s);
-    if (!h) throw new Fail('MEGACO/ or !/ expected', r.i);
-    looksLikeH248 = true;
-    r.i = HEADER.lastIndex;
-    const version = Number(h[2]);
-    if (!r.lwsp()) r.fail('separator expected after version');
-    const mid = r.mid();
-    if (!r.lwsp()) r.fail('separator expected after mId');
-    const msg: ParsedMessage = { version, mid, transactions: [], bodyOffset };
-    if (auth) msg.auth = auth;
-    while (r.i < s.length) {
-      const it = r.item(1);
-      if (it.token === 'Error' && msg.transactions.length === 0 && !msg.error) msg.error = errorOf(it);
-      else if (msg.error) r.fail('message error descriptor must stand alone');
-      else {
-        msg.transactions.push(transactionOf(it));
-        if (msg.transactions.length > LIMITS.transactions) r.fail('too many transactions');
+    do {
+      const auth = messages.length === 0 ? parseAuth(r) : undefined;
+      const bodyOffset = r.i;
+      HEADER.lastIndex = r.i;
+      const h = HEADER.exec(s);
+      if (!h) throw new Fail('MEGACO/ or !/ expected', r.i);
+      looksLikeH248 = true;
+      r.i = HEADER.lastIndex;
+      const version = Number(h[2]);
+      if (!r.lwsp()) r.fail('separator expected after version');
+      const mid = r.mid();
+      if (!r.lwsp()) r.fail('separator expected after mId');
+      const msg: ParsedMessage = { version, mid, transactions: [], bodyOffset };
+      if (auth) msg.auth = auth;
+      while (r.i < s.length) {
+        if (max > 1 && atHeader(s, r.i)) break;
+        const it = r.item(1);
+        if (it.token === 'Error' && msg.transactions.length === 0 && !msg.error) msg.error = errorOf(it);
+        else if (msg.error) r.fail('message error descriptor must stand alone');
+        else {
+          msg.transactions.push(transactionOf(it));
+          if (msg.transactions.length > LIMITS.transactions) r.fail('too many transactions');
+        }
+        r.lwsp();
       }
-      r.lwsp();
-    }
-    if (!msg.error && msg.transactions.length === 0) r.fail('empty message body');
-    if (version < 1 || version > 3) return { ok: false, error: { code: 406, reason: 'version not supported', at: 0, looksLikeH248 } };
-    return { ok: true, message: msg };
+      if (!msg.error && msg.transactions.length === 0) r.fail('empty message body');
+      if (version < 1 || version > 3) return { ok: false, error: { code: 406, reason: 'version not supported', at: 0, looksLikeH248 } };
+      messages.push(msg);
+      if (messages.length > max) r.fail('too many messages');
+    } while (r.i < s.length);
+    return { ok: true, messages };
   } catch (e) {
     if (e instanceof Fail) return { ok: false, error: { code: 400, reason: e.reason, at: e.at || r.i, looksLikeH248 } };
     if (e instanceof RangeError) return { ok: false, error: { code: 400, reason: 'message too complex', at: r.i, looksLikeH248 } };

@@ -2,9 +2,9 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
 import { EndOfTurnBatcher } from '../lib/end-of-turn-batcher.js';
 import { literalFirstLookup } from '../lib/udp-lookup.js';
-import { parseMessage } from './parse.js';
+import { parseMessage, parseMessages } from './parse.js';
 import { serializeMessage, writeTransaction } from './serialize.js';
-import type { Action, ErrorDescriptor, ParsedMessage, Transaction, TransactionReply, TransactionRequest } from './types.js';
+import type { Action, ErrorDescriptor, ParsedMessage, ParseError, Transaction, TransactionReply, TransactionRequest } from './types.js';
 
 /**
  * H.248 over UDP (H.248.1 Annex D.1): transactions with retransmission,
@@ -33,8 +33,13 @@ import type { Action, ErrorDescriptor, ParsedMessage, Transaction, TransactionRe
 export interface Peer {
   address: string;
   port: number;
+  /**
+   * On an endpoint with `namedPeers`: the mId of the messages exchanged with this peer, which names the
+   * party behind that address the conversation is about (the SBC's core leg names each gateway so; docs/h248.md).
+   */
+  mid?: string;
 }
-export const peerKey = (p: Peer): string => `${p.address}|${p.port}`;
+export const peerKey = (p: Peer): string => (p.mid === undefined ? `${p.address}|${p.port}` : `${p.address}|${p.port}|${p.mid}`);
 
 export interface IncomingRequest {
   peer: Peer;
@@ -80,6 +85,12 @@ export interface EndpointOptions {
   outbound?: Outbound;
   timers?: Partial<TransportTimers>;
   immAck?: boolean;
+  /**
+   * Each message's mId names a party behind the sending address (Peer.mid): transactions and replies
+   * are matched per address and mId, and what is sent to such a peer carries its mId, not ours. One
+   * socket then carries many parties' conversations (the SBC's core leg; docs/h248.md "One core socket").
+   */
+  namedPeers?: boolean;
   /** Transactions to one peer in one turn share a message (default true). */
   piggyback?: boolean;
   maxCache?: number;
@@ -133,10 +144,17 @@ const ACK_HOLD_MS = 5000;
 const PIGGYBACK_BYTES = 1400;
 const PIGGYBACK_TRANSACTIONS = 16;
 
+/** What leaves for one transport address at the end of a turn: a message per named party (one without namedPeers). */
 interface Batch {
-  peer: Peer;
-  lines: string[];
+  to: Peer;
+  messages: BatchMessage[];
+  transactions: number;
   bytes: number;
+}
+interface BatchMessage {
+  peer: Peer;
+  key: string;
+  lines: string[];
   replies: boolean;
 }
 
@@ -154,7 +172,7 @@ export class H248Endpoint {
   #nextTid = randomInt(1, 0x7fffffff);
   #closed = false;
   readonly #piggyback: boolean;
-  readonly #batches = new EndOfTurnBatcher<Batch>((key, b) => this.#sendLines(key, b));
+  readonly #batches = new EndOfTurnBatcher<Batch>((_at, b) => this.#sendBatch(b));
   readonly #stats = { received: 0, malformed: 0, rejected: 0, requests: 0, duplicates: 0, pendingSent: 0, pendingReceived: 0, retransmissions: 0, timeouts: 0, acksReceived: 0, strayReplies: 0, sendErrors: 0 };
 
   constructor(socket: Socket, o: EndpointOptions) {
@@ -259,8 +277,9 @@ export class H248Endpoint {
     }
   }
 
-  #message(transactions: Transaction[]): string {
-    return serializeMessage({ version: this.version, mid: this.mid, transactions });
+  /** A whole message to `peer`: under its mId when it has one (namedPeers), else ours. */
+  #message(peer: Peer, transactions: Transaction[]): string {
+    return serializeMessage({ version: this.version, mid: peer.mid ?? this.mid, transactions });
   }
 
   /** Sends a transaction request and waits for its reply. Throws only if `actions` cannot be encoded. */
@@ -279,7 +298,7 @@ export class H248Endpoint {
   #transmit(key: string, o: Outstanding): void {
     if (o.sends > 0) {
       this.#stats.retransmissions++;
-      this.send(o.peer, this.#head() + o.line + '\n');
+      this.send(o.peer, this.#head(o.peer) + o.line + '\n');
     } else this.#queue(o.peer, o.line, 'request');
     o.sends++;
     const wait = o.interval;
@@ -299,22 +318,32 @@ export class H248Endpoint {
 
   #onDatagram(buf: Buffer, rinfo: RemoteInfo): void {
     this.#stats.received++;
-    const peer: Peer = { address: rinfo.address, port: rinfo.port };
-    const parsed = parseMessage(buf);
-    if (!parsed.ok) {
-      this.#stats.malformed++;
-      // Answer only what looks like H.248; anything else is dropped unanswered.
-      if (parsed.error.looksLikeH248) {
-        this.send(peer, serializeMessage({ version: this.version, mid: this.mid, transactions: [], error: { code: parsed.error.code, text: parsed.error.reason } }));
-      }
+    if (this.#o.namedPeers) {
+      // Several messages, one per named party, may share the datagram (#sendBatch); each is vetted and handled alone.
+      const all = parseMessages(buf, PIGGYBACK_TRANSACTIONS);
+      if (!all.ok) return this.#malformed(all.error, rinfo);
+      for (const msg of all.messages) this.#onMessage({ address: rinfo.address, port: rinfo.port, mid: msg.mid }, msg, buf);
       return;
     }
-    const msg = parsed.message;
+    const parsed = parseMessage(buf);
+    if (!parsed.ok) return this.#malformed(parsed.error, rinfo);
+    this.#onMessage({ address: rinfo.address, port: rinfo.port }, parsed.message, buf);
+  }
+
+  #malformed(error: ParseError, rinfo: RemoteInfo): void {
+    this.#stats.malformed++;
+    // Answer only what looks like H.248; anything else is dropped unanswered.
+    if (error.looksLikeH248) {
+      this.send({ address: rinfo.address, port: rinfo.port }, serializeMessage({ version: this.version, mid: this.mid, transactions: [], error: { code: error.code, text: error.reason } }));
+    }
+  }
+
+  #onMessage(peer: Peer, msg: ParsedMessage, buf: Buffer): void {
     const refused = this.#o.inbound?.(peer, msg, buf);
     if (refused) {
       this.#stats.rejected++;
       const answers: Transaction[] = msg.transactions.filter((t) => t.type === 'request').map((t) => ({ type: 'reply', id: (t as TransactionRequest).id, error: refused, actions: [] }));
-      if (answers.length) this.send(peer, this.#message(answers));
+      if (answers.length) this.send(peer, this.#message(peer, answers));
       return;
     }
     for (const t of msg.transactions) {
@@ -325,7 +354,7 @@ export class H248Endpoint {
         case 'reply': {
           const key = `${peerKey(peer)}#${t.id}`;
           const o = this.#out.get(key);
-          if (t.immAck) this.send(peer, this.#message([{ type: 'ack', ranges: [[t.id, t.id]] }]));
+          if (t.immAck) this.send(peer, this.#message(peer, [{ type: 'ack', ranges: [[t.id, t.id]] }]));
           if (!o) {
             this.#stats.strayReplies++;
             break;
@@ -390,8 +419,8 @@ export class H248Endpoint {
     return writeTransaction({ type: 'ack', ranges: pending.ids.map((id): [number, number] => [id, id]) });
   }
 
-  #head(): string {
-    return `!/${this.version} ${this.mid}\n`;
+  #head(peer: Peer): string {
+    return `!/${this.version} ${peer.mid ?? this.mid}\n`;
   }
 
   /**
@@ -403,31 +432,44 @@ export class H248Endpoint {
     if (this.#closed) return;
     const key = peerKey(peer);
     if (!this.#piggyback) {
-      this.#sendLines(key, { peer, lines: [line], bytes: line.length + 1, replies: kind === 'reply' });
+      this.#sendBatch({ to: peer, messages: [{ peer, key, lines: [line], replies: kind === 'reply' }], transactions: 1, bytes: 0 });
       return;
     }
-    let b = this.#batches.get(key);
-    if (b && (b.lines.length >= PIGGYBACK_TRANSACTIONS || b.bytes + line.length + 1 > PIGGYBACK_BYTES)) {
-      this.#batches.sendNow(key, b);
-      b = undefined;
+    // Batched per transport address: with namedPeers, several parties' messages share the datagram.
+    const at = peer.mid === undefined ? key : `${peer.address}|${peer.port}`;
+    let b = this.#batches.get(at);
+    let m = b && (b.messages.length === 1 ? (b.messages[0]!.key === key ? b.messages[0] : undefined) : b.messages.find((x) => x.key === key));
+    // a new message in the batch adds its header: `!/<v> <mId>\n`
+    const adds = line.length + 1 + (m ? 0 : (peer.mid ?? this.mid).length + 5);
+    if (b && (b.transactions >= PIGGYBACK_TRANSACTIONS || b.bytes + adds > PIGGYBACK_BYTES)) {
+      this.#batches.sendNow(at, b);
+      b = m = undefined;
     }
-    b ??= this.#batches.open(key, { peer, lines: [], bytes: 0, replies: false });
-    b.lines.push(line);
+    b ??= this.#batches.open(at, { to: peer, messages: [], transactions: 0, bytes: 0 });
+    if (!m) {
+      b.messages.push((m = { peer, key, lines: [], replies: false }));
+      b.bytes += (peer.mid ?? this.mid).length + 5;
+    }
+    m.lines.push(line);
+    b.transactions++;
     b.bytes += line.length + 1;
-    if (kind === 'reply') b.replies = true;
+    if (kind === 'reply') m.replies = true;
   }
 
   /** Acks ride on replies only: a request sent alone stays alone in its message (a ServiceChange, say). */
-  #sendLines(key: string, b: Batch): void {
-    const ack = b.replies ? this.#ackLine(key) : undefined;
-    let body = b.lines.length === 1 ? b.lines[0]! + '\n' : b.lines.join('\n') + '\n';
-    if (ack) body += ack + '\n';
-    this.send(b.peer, this.#head() + body);
+  #sendBatch(b: Batch): void {
+    let text = '';
+    for (const m of b.messages) {
+      const ack = m.replies ? this.#ackLine(m.key) : undefined;
+      text += this.#head(m.peer) + (m.lines.length === 1 ? m.lines[0]! + '\n' : m.lines.join('\n') + '\n');
+      if (ack) text += ack + '\n';
+    }
+    this.send(b.to, text);
   }
 
   #sendPending(peer: Peer, id: number): void {
     this.#stats.pendingSent++;
-    this.send(peer, this.#message([{ type: 'pending', id }]));
+    this.send(peer, this.#message(peer, [{ type: 'pending', id }]));
   }
 
   #onRequest(peer: Peer, msg: ParsedMessage, t: TransactionRequest): void {
@@ -435,12 +477,12 @@ export class H248Endpoint {
     const seen = this.#cache.get(key);
     if (seen) {
       this.#stats.duplicates++;
-      if (seen.done) this.send(peer, this.#head() + seen.line + '\n');
+      if (seen.done) this.send(peer, this.#head(peer) + seen.line + '\n');
       else this.#sendPending(peer, t.id);
       return;
     }
     if (this.#cache.size >= (this.#o.maxCache ?? 100_000)) {
-      this.send(peer, this.#message([{ type: 'reply', id: t.id, error: { code: 503, text: 'busy' }, actions: [] }]));
+      this.send(peer, this.#message(peer, [{ type: 'reply', id: t.id, error: { code: 503, text: 'busy' }, actions: [] }]));
       return;
     }
     this.#stats.requests++;

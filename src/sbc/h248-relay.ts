@@ -17,8 +17,10 @@ import { GatewaySoftswitches, type CoreAddress, type SharedLiveness } from './ga
 
 /**
  * The SBC for H.248 gateways: the MGC as far as gateways see (access side),
- * and one UDP socket per gateway toward the softswitch (core side), so the
- * softswitch addresses each gateway's requests to that gateway. Both sides
+ * and one UDP socket toward the softswitch (core side) on which each message's
+ * mId names the gateway it is about: the SBC writes `[ip]:port`, the address
+ * it receives that gateway from, and the softswitch writes the same name on
+ * what it sends for that gateway (docs/h248.md, "One core socket"). Both sides
  * are transaction-stateful: each leg has its own transaction ids,
  * retransmission and reply cache.
  *
@@ -51,7 +53,7 @@ export interface H248RelayOptions {
   sessions?: SessionTable;
   /** The KS1 replay state shared by a pool's instances (Redis); in the process if absent. */
   replayState?: SbcReplayState;
-  /** Address the per-gateway core sockets bind to (default: listen.host). */
+  /** Address the core socket binds to (default: listen.host). */
   coreHost?: string;
   /** The SBC's mId toward gateways; default `[host]:port`. */
   mid?: string;
@@ -74,10 +76,13 @@ export interface H248RelayStats {
   forwarded: number;
   /** Requests sent on to the next softswitch after the one tried answered nothing. */
   softswitchFailovers: number;
-  /** Datagrams on the per-gateway core sockets from anyone but the softswitches (a request is answered with an error, not handled). */
+  /** Datagrams on the core socket from anyone but the softswitches (a request is answered with an error, not handled). */
   foreignCore: number;
+  /** Requests from a softswitch naming no gateway the SBC knows (answered 504, sent nowhere). */
+  unknownGateway: number;
   authRejected: Record<Exclude<AuthVerdict, 'ok'>, number>;
   access: TransportStats;
+  core: TransportStats;
 }
 
 export interface H248RelayHandle {
@@ -90,7 +95,10 @@ export interface H248RelayHandle {
 interface Gateway {
   peer: Peer;
   key: string;
-  core: H248Endpoint;
+  /** The gateway's mId on the core leg: its source address, written by the SBC, never taken from the gateway. */
+  name: string;
+  /** The softswitch side of this gateway's conversations: each softswitch address with `name` (Peer.mid). */
+  core: Map<string, Peer>;
   idc?: string;
   /** The N1 the next s6 must echo (from s1, or the last s7). */
   askedBy?: Buffer;
@@ -116,15 +124,25 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
   const ttlMs = (o.registrationTtlSec ?? 3600) * 1000;
   const idleMs = (o.idleSec ?? 120) * 1000;
   const gateways = new Map<string, Gateway>();
-  const counts = { refused: 0, rechallenged: 0, forwarded: 0, foreignCore: 0 };
+  /** The same gateways by core-leg name: a softswitch's request goes to the gateway its mId names, or nowhere. */
+  const byName = new Map<string, Gateway>();
+  const counts = { refused: 0, rechallenged: 0, forwarded: 0, foreignCore: 0, unknownGateway: 0 };
   const authRejected: H248RelayStats['authRejected'] = { missing: 0, 'bad-tag': 0, replayed: 0, 'too-old': 0, 'wrong-spi': 0 };
   // Replies are matched by source address: give the softswitch as an IP address.
   const softswitches = new GatewaySoftswitches(o.softswitch, o.pool, o.noAnswerMs);
   /** To the first live softswitch; one silent for the no-answer time is marked down and the next one gets it. */
   const toSoftswitch = (gw: Gateway, actions: Parameters<H248Endpoint['request']>[1]): Promise<RequestOutcome> =>
-    softswitches.send((to) => gw.core.request({ address: to.host, port: to.port }, actions), (r) => r.ok);
+    softswitches.send((to) => core.request(corePeer(gw, to), actions), (r) => r.ok);
+  /** One Peer object per gateway and softswitch, made once: the transport keys its tables by it. */
+  const corePeer = (gw: Gateway, to: CoreAddress): Peer => {
+    const k = `${to.host}|${to.port}`;
+    let p = gw.core.get(k);
+    if (!p) gw.core.set(k, (p = { address: to.host, port: to.port, mid: gw.name }));
+    return p;
+  };
   const coreHost = o.coreHost ?? o.listen.host;
   let access!: H248Endpoint;
+  let core!: H248Endpoint;
 
   const sessionOf = (gw: Gateway | undefined): RegisteredTerminal | undefined => {
     if (!gw?.idc || gw.spi === undefined) return undefined;
@@ -144,20 +162,21 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
     let gw = gateways.get(key);
     if (gw) return gw;
     if (gateways.size >= (o.maxGateways ?? 10_000)) return undefined;
-    const created: Gateway = { peer, key, awaitingS10: false, lastSeen: clock(), core: undefined as unknown as H248Endpoint };
-    created.core = H248Endpoint.open({ host: coreHost, port: 0 }, {
-      mid: 'unset',
-      onRequest: (req) => fromCore(created, req),
-      inbound: (peer) => {
-        if (softswitches.isMember(peer.address, peer.port)) return undefined;
-        counts.foreignCore++;
-        return { code: H248_ERROR.unauthorizedEntity, text: 'not a softswitch' };
-      },
-      ...(o.timers ? { timers: o.timers } : {}),
-    });
-    gateways.set(key, created);
-    gw = created;
+    // An IPv6 literal in brackets is an mId as it stands (RFC 3525 domainAddress).
+    gw = { peer, key, name: `[${peer.address}]:${peer.port}`, core: new Map(), awaitingS10: false, lastSeen: clock() };
+    gateways.set(key, gw);
+    byName.set(gw.name, gw);
     return gw;
+  }
+
+  /** A softswitch's request: to the gateway its mId names, known here; anything else is refused, never sent on. */
+  function fromSoftswitch(req: IncomingRequest): Promise<ReplyContent> | ReplyContent {
+    const gw = req.peer.mid === undefined ? undefined : byName.get(req.peer.mid);
+    if (!gw) {
+      counts.unknownGateway++;
+      return { error: { code: H248_ERROR.unauthorizedEntity, text: 'no such gateway' } };
+    }
+    return fromCore(gw, req);
   }
 
   async function register(gw: Gateway, req: IncomingRequest): Promise<ReplyContent> {
@@ -173,7 +192,6 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
     gw.askedBy = d.value.n1;
     gw.pending = undefined;
     const reason = readServiceChange(cmd)?.reason;
-    gw.core.mid = req.message.mid;
     return relayed(await toSoftswitch(gw, encodeS2(r.s2, reason)), 'softswitch');
   }
 
@@ -284,13 +302,31 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
   });
   const host = o.listen.host;
   access.mid = o.mid ?? `[${host.includes(':') || /^[\d.]+$/.test(host) ? host : '127.0.0.1'}]:${access.port}`;
+  try {
+    core = await H248Endpoint.bind({ host: coreHost, port: 0 }, {
+      // Every core-leg message carries a gateway's name (namedPeers); this one heads only a message-level error.
+      mid: access.mid,
+      namedPeers: true,
+      onRequest: fromSoftswitch,
+      inbound: (peer) => {
+        if (softswitches.isMember(peer.address, peer.port)) return undefined;
+        counts.foreignCore++;
+        return { code: H248_ERROR.unauthorizedEntity, text: 'not a softswitch' };
+      },
+      ...(o.timers ? { timers: o.timers } : {}),
+      onEvent: (event, detail) => o.logger?.warn(detail, `h248 sbc core: ${event}`),
+    });
+  } catch (err) {
+    access.close();
+    throw err;
+  }
 
   const sweeper = setInterval(() => {
     const now = clock();
     for (const [key, gw] of gateways) {
       if (!sessionOf(gw) && !gw.pending && now - gw.lastSeen > idleMs) {
-        gw.core.close();
         gateways.delete(key);
+        byName.delete(gw.name);
       }
     }
   }, 5000).unref();
@@ -301,13 +337,14 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
     stats: () => {
       let registered = 0;
       for (const gw of gateways.values()) if (sessionOf(gw)) registered++;
-      return { gateways: gateways.size, registered, ...counts, softswitchFailovers: softswitches.failovers, authRejected: { ...authRejected }, access: access.stats() };
+      return { gateways: gateways.size, registered, ...counts, softswitchFailovers: softswitches.failovers, authRejected: { ...authRejected }, access: access.stats(), core: core.stats() };
     },
     close: () => {
       clearInterval(sweeper);
       access.close();
-      for (const gw of gateways.values()) gw.core.close();
+      core.close();
       gateways.clear();
+      byName.clear();
     },
   };
 }

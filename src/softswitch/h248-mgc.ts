@@ -14,8 +14,10 @@ import type { Logger } from '../log/logger.js';
  * The softswitch as H.248 media gateway controller: answers ServiceChange
  * (s2) and Notify ks/auth (s8) through the SoftswitchFlow and sends the
  * Modify requests on ROOT that carry the challenge (s5) and the success (s9).
- * Peers are whatever sends to it: gateways directly, or an SBC's per-gateway
- * core sockets. Other commands from a registered peer get a plain reply.
+ * Peers are an address and an mId: an SBC sends every gateway's messages from
+ * one socket, each under that gateway's name, and what is sent for a gateway
+ * carries its name back (namedPeers; docs/h248.md, "One core socket"). Other
+ * commands from a registered peer get a plain reply.
  */
 
 export const MGC_PORT = 2944;
@@ -27,9 +29,8 @@ export interface H248SoftswitchOptions {
   mid?: string;
   registrationTtlSec?: number;
   /**
-   * Registered peers remembered at once (default 100,000). Each is an address:
-   * a gateway's, or the SBC's socket for one gateway, new whenever the SBC
-   * opens one. Past it the registration that expires first is forgotten (its
+   * Registered peers remembered at once (default 100,000). Each is an address
+   * and an mId: a gateway behind an SBC. Past it the registration that expires first is forgotten (its
    * next command is answered 401, not registered, and it registers again).
    */
   maxPeers?: number;
@@ -187,6 +188,7 @@ export async function startH248Softswitch(o: H248SoftswitchOptions): Promise<H24
   const host = o.listen.host;
   ep = await H248Endpoint.bind(o.listen, {
     mid: o.mid ?? 'pending',
+    namedPeers: true,
     onRequest: timed,
     ...(o.timers ? { timers: o.timers } : {}),
     onEvent: (event, detail) => o.logger?.warn(detail, `h248 mgc: ${event}`),

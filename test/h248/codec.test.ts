@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  EXTENSION_NAME, parseMessage, readObservedEvents, readProperties, readServiceChange, serializeMessage, writeAuthHeader,
+  EXTENSION_NAME, parseMessage, parseMessages, readObservedEvents, readProperties, readServiceChange, serializeMessage, writeAuthHeader,
 } from '../../src/h248/index.js';
 import type { ParsedMessage } from '../../src/h248/index.js';
 import { decodeS1, encodeS1, KS_EXT, rootCommand } from '../../src/adapters/h248/ks-mapping.js';
@@ -107,6 +107,26 @@ describe('H.248 text codec', () => {
     }
   });
 
+  it('reads several messages from one datagram (the core leg), each under its own mId, up to a bound', () => {
+    const two = `!/1 [192.0.2.1]:2945\nT=1{C=-{N=A1{OE=1{al/of}}}}\nP=7{C=-{N=A1}}\n!/1 [192.0.2.2]:2945\nT=2{C=-{N=A2{OE=1{al/on}}}}\n`;
+    const r = parseMessages(Buffer.from(two), 16);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.messages.map((m) => [m.mid, m.transactions.map((t) => t.type)])).toEqual([
+      ['[192.0.2.1]:2945', ['request', 'reply']],
+      ['[192.0.2.2]:2945', ['request']],
+    ]);
+    expect(r.messages[1]!.bodyOffset).toBe(two.indexOf('!/1 [192.0.2.2]'));
+    // one message per datagram where a single message is read (the access leg), and never more than the bound
+    expect(parseMessage(Buffer.from(two)).ok).toBe(false);
+    expect(parseMessages(Buffer.from(two), 1).ok).toBe(false);
+    const many = Array.from({ length: 17 }, (_, i) => `!/1 [192.0.2.${i + 1}]:2945\nT=${i + 1}{C=-{N=A1{OE=1{al/of}}}}\n`).join('');
+    expect(parseMessages(Buffer.from(many), 16)).toMatchObject({ ok: false, error: { code: 400, reason: 'too many messages' } });
+    // a second message may not carry its own authentication header, nor be empty
+    expect(parseMessages(Buffer.from(`${two}AU=0x00000001:0x00000002:0x${'ab'.repeat(16)}\n!/1 [192.0.2.3]:2945\nT=3{C=-{N=A1}}`), 16).ok).toBe(false);
+    expect(parseMessages(Buffer.from(`${two}!/1 [192.0.2.3]:2945\n`), 16).ok).toBe(false);
+  });
+
   it('never throws on random bytes or mutated messages (fuzz)', () => {
     const seeds = [COMPACT, LONG, `AU=0x00000001:0x00000002:0x${'ab'.repeat(16)}\n!/1 [192.0.2.1]:2945\nT=4{C=-{N=ROOT{OE=8{ks/auth{resp=QQ,mechs="tls;q=0.5"}}}}}`].map((s) => Buffer.from(s));
     fc.assert(
@@ -128,6 +148,8 @@ describe('H.248 text codec', () => {
             else if (op === 'insert') b = Buffer.concat([b.subarray(0, i), Buffer.from([byte]), b.subarray(i)]);
             else b = Buffer.concat([b.subarray(0, i), b.subarray(i + 1)]);
           }
+          const all = parseMessages(Buffer.concat([b, b]), 16);
+          expect(typeof all.ok).toBe('boolean');
           const r = parseMessage(b);
           if (r.ok) {
             // Whatever parses must serialise to text that parses to the same serialisation.

@@ -16,6 +16,8 @@ export interface UdpProxy {
   captured: Captured[];
   /** Sends raw bytes to the target from the upstream socket of the first (or given) client. */
   inject(payload: Buffer, client?: string): void;
+  /** Sends raw bytes to a client (the first, or given) from the proxy's front socket: as if from the target. */
+  injectDown(payload: Buffer, client?: string): void;
   /** Datagrams the proxy received back for clients since `from`. */
   clients(): string[];
   close(): void;
@@ -53,6 +55,12 @@ export async function startUdpProxy(
     inject(payload, client) {
       const up = client ? uplinks.get(client) : uplinks.values().next().value;
       up?.send(payload, target.port, target.host);
+    },
+    injectDown(payload, client) {
+      const to = client ?? uplinks.keys().next().value;
+      if (!to) return;
+      const i = to.lastIndexOf(':');
+      front.send(payload, Number(to.slice(i + 1)), to.slice(0, i));
     },
     clients: () => [...uplinks.keys()],
     close() {

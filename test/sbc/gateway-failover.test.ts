@@ -120,7 +120,7 @@ describe('gateway relays with two softswitches, the first silent', () => {
     expect(silent.got.some((b) => names(b, 'gw2@lab.example'))).toBe(false);
     expect(sbc.stats().foreignCore).toBe(0);
 
-    // The first gateway's core socket (where the dead one was sent its ServiceChange) takes requests from no other
+    // The SBC's core socket (where the dead one was sent its ServiceChange) takes requests from no other
     // address: the same ServiceChange replayed from a stranger is answered 504 there and goes nowhere.
     const stranger = createSocket('udp4');
     cleanups.push(() => stranger.close());
