@@ -445,7 +445,10 @@ export class H248Endpoint {
       this.#batches.sendNow(at, b);
       b = m = undefined;
     }
-    b ??= this.#batches.open(at, { to: peer, messages: [], transactions: 0, bytes: 0 });
+    if (!b) {
+      b = { to: peer, messages: [], transactions: 0, bytes: 0 };
+      this.#batches.open(at, b);
+    }
     if (!m) {
       b.messages.push((m = { peer, key, lines: [], replies: false }));
       b.bytes += (peer.mid ?? this.mid).length + 5;
