@@ -35,6 +35,17 @@ export interface CoreLinkStats {
 }
 
 const ASSERTION = (key: string): boolean => key.startsWith('p-ks-') || key === 'p-asserted-identity';
+
+/**
+ * A request the softswitch answers the same whether or not an SBC sent it: a
+ * REGISTER without credentials (no Authorization, not even the SBC's KS1 s2
+ * marker) and without a refresh claim (P-KS-Auth), not on a TLS connection
+ * (where a TLS-PSK refresh is judged). Its answer is the Digest 401 (or a 4xx
+ * for what it says), so checking its link signature would buy nothing.
+ */
+export function answeredAlike(req: SipRequest, source: MessageSource): boolean {
+  return req.method === 'REGISTER' && source.protocol !== 'tls' && !req.has('Authorization') && !req.has('P-KS-Auth');
+}
 /** At most one log line per reason in this long (a flood must not flood the log). */
 const LOG_EVERY_MS = 10_000;
 
@@ -70,6 +81,25 @@ export class CoreLinkGate {
     this.st.refused[v.reason]++;
     this.#o.onRefused?.(v.reason);
     this.#log(v.reason, source, req.method);
+  }
+
+  /**
+   * Instead of `admit`, for a request whose answer is the same whoever sent
+   * it (`answeredAlike`): its assertions, if it came from a trusted address,
+   * are dropped unverified, as a request without a valid signature loses
+   * them. No MAC is computed or remembered and nothing is counted: the
+   * request gets what any phone gets, so there is nothing to believe and no
+   * forgery to report.
+   */
+  pass(req: SipRequest, source: MessageSource): void {
+    if (!this.#o.trustedAddress(source.address)) return;
+    const headers = req.headers;
+    for (let i = 0; i < headers.length; i++) {
+      if (ASSERTION(headers[i]!.key)) {
+        req.headers = headers.filter((h) => !ASSERTION(h.key));
+        return;
+      }
+    }
   }
 
   /**

@@ -8,13 +8,13 @@
  *   treated as nobody in particular — challenged, its assertions ignored —
  *   while the signing SBC's requests still go through.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoreLinkVerifier, LinkMac, linkCanonical, P_KS_LINK, signCoreLink } from '../../src/adapters/sip/core-link.js';
 import {
   createRequest, createSipStack, createUdpTransport, formatAuth, parseMessage, randomToken, serialize,
-  type SipRequest, type SipStack,
+  type SipRequest, type SipResponse, type SipStack,
 } from '../../src/sip/index.js';
 import { describeEngines } from '../helpers/engines.js';
 import { f, fromB64u, toB64u } from '../../src/crypto/ks1.js';
@@ -294,6 +294,37 @@ describeEngines('the softswitch believes only signed SBC requests', (ctx) => {
     // the SBC's own refresh needs no challenge
     const refresh = await viaSbc.send({ headers: [idsp, ['P-KS-Auth', 'mechanism=tls-psk']], expires: 1800 });
     expect(refresh.status).toBe(200);
+  });
+
+  it('a REGISTER without credentials gets the same Digest 401 signed, unsigned or with forged assertions, and its signature is not checked; the one with credentials is', async () => {
+    const md5 = (x: string) => createHash('md5').update(x).digest('hex');
+    const shape = (r: SipResponse) => [r.status, r.headers.map((h) => h.key), r.auth('WWW-Authenticate').map((a) => [a.scheme, a.params.algorithm, a.params.stale])];
+    const idsp: [string, string] = ['P-KS-IDSP', SBC];
+    const carol = 'carol@lab.example';
+    const link = () => ({ verified: w.ss.stats().link.verified, refused: Object.values(w.ss.stats().link.refused).reduce((a, b) => a + b, 0) });
+    const before = link();
+    // the SBC relaying a Digest phone's first REGISTER (signed), a local process forging the SBC's assertions (unsigned)
+    const viaSbc = new Registration(sbc as unknown as Ua, ss.port, carol);
+    const signed = await viaSbc.send({ headers: [idsp, ['P-KS-IPC', '192.0.2.33']] });
+    const forged = await new Registration({ stack: local } as unknown as Ua, ss.port, carol).send({ headers: [idsp, ['P-KS-IPC', '203.0.113.66'], ['P-Asserted-Identity', `<sip:${carol}>`]] });
+    expect(signed.status).toBe(401);
+    expect(shape(forged)).toEqual(shape(signed));
+    // neither was verified, remembered or counted as a forgery
+    expect(link()).toEqual(before);
+    // the phone answers through the SBC: that REGISTER carries credentials, so its signature is checked, and it registers
+    const ch = signed.auth('WWW-Authenticate').find((a) => a.params.algorithm === 'MD5')!;
+    const ha1 = md5(`${carol}:${ch.params.realm}:carol secret`);
+    const uri = 'sip:lab.example';
+    const response = md5(`${ha1}:${ch.params.nonce}:00000001:c1:auth:${md5(`REGISTER:${uri}`)}`);
+    const auth = formatAuth('Digest', { username: carol, realm: ch.params.realm!, nonce: ch.params.nonce!, uri, response, algorithm: 'MD5', qop: 'auth', nc: '00000001', cnonce: 'c1', opaque: ch.params.opaque! }, ['algorithm', 'qop', 'nc']);
+    const ok = await viaSbc.send({ headers: [idsp, ['P-KS-IPC', '192.0.2.33'], ['Authorization', auth]] });
+    expect(ok.status).toBe(200);
+    expect(link()).toEqual({ verified: before.verified + 1, refused: before.refused });
+    expect(await w.store.registrations.forTerminal(carol)).toEqual([expect.objectContaining({ idsp: SBC, ipc: '192.0.2.33' })]);
+    // the same credentials from the local process, unsigned: its assertions are not believed (refused and counted), so no IDsp
+    const again = await new Registration({ stack: local } as unknown as Ua, ss.port, carol).send({ headers: [idsp, ['P-KS-IPC', '203.0.113.66'], ['Authorization', auth]] });
+    expect(again.status).toBe(401);
+    expect(link()).toEqual({ verified: before.verified + 1, refused: before.refused + 1 });
   });
 
   it('a forged signature from an untrusted address changes nothing: still stripped and challenged', async () => {
