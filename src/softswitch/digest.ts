@@ -115,6 +115,7 @@ const NONCE_SLOT = 'NONCE-SLOT-0123456789abcdefghijklmnopqrstuv';
 const PRUNE_EVERY_MS = 100;
 const NC = /^[0-9a-fA-F]{8}$/;
 const ALGORITHMS: Record<string, DigestAlgorithm> = { md5: 'MD5', 'sha-256': 'SHA-256' };
+const REQUIRED = ['username', 'realm', 'nonce', 'uri', 'response'] as const;
 
 function hashOf(alg: DigestAlgorithm): 'md5' | 'sha256' {
   return alg === 'SHA-256' ? 'sha256' : 'md5';
@@ -301,20 +302,21 @@ export class DigestAuth {
    * covers the uri the phone signed).
    */
   check(p: DigestParams, idc: string, requestUri: string | undefined): DigestCheck {
-    for (const f of ['username', 'realm', 'nonce', 'uri', 'response']) if (!p[f]) return { ok: false, kind: 'bad-request', field: f };
-    const alg = ALGORITHMS[(p.algorithm ?? 'MD5').toLowerCase()];
+    for (const f of REQUIRED) if (!p[f]) return { ok: false, kind: 'bad-request', field: f };
+    const a = p.algorithm;
+    const alg = a === undefined || a === 'MD5' ? 'MD5' : a === 'SHA-256' ? 'SHA-256' : ALGORITHMS[a.toLowerCase()];
     if (!alg || !this.algorithms.includes(alg)) return { ok: false, kind: 'mismatch', field: 'algorithm' };
     if (p.realm !== this.realm) return { ok: false, kind: 'mismatch', field: 'realm' };
     if (p.qop === undefined) return { ok: false, kind: 'mismatch', field: 'qop' };
-    if (p.qop.toLowerCase() !== 'auth') return { ok: false, kind: 'mismatch', field: 'qop' };
+    if (p.qop !== 'auth' && p.qop.toLowerCase() !== 'auth') return { ok: false, kind: 'mismatch', field: 'qop' };
     if (!p.cnonce) return { ok: false, kind: 'bad-request', field: 'cnonce' };
     if (!p.nc || !NC.test(p.nc)) return { ok: false, kind: 'bad-request', field: 'nc' };
     if (p.opaque !== undefined && p.opaque !== this.opaque) return { ok: false, kind: 'mismatch', field: 'opaque' };
     const hexLen = alg === 'SHA-256' ? 64 : 32;
     if (p.response.length !== hexLen || !/^[0-9a-fA-F]+$/.test(p.response)) return { ok: false, kind: 'bad-request', field: 'response' };
     if (requestUri !== undefined && p.uri !== requestUri) return { ok: false, kind: 'bad-request', field: 'uri' };
-    const userPart = idc.slice(0, idc.lastIndexOf('@'));
-    if (p.username !== idc && p.username !== userPart) return { ok: false, kind: 'mismatch', field: 'username' };
+    // the AoR or its user part (all before the last '@'), compared in place
+    if (p.username !== idc && !(idc.lastIndexOf('@') === p.username.length && idc.startsWith(p.username))) return { ok: false, kind: 'mismatch', field: 'username' };
     const opened = this.#opened(p.nonce);
     if (opened === undefined) return { ok: false, kind: 'unknown-nonce' };
     const now = this.#clock();
