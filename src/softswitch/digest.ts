@@ -177,6 +177,8 @@ export class DigestAuth {
   readonly #clock: () => number;
   readonly #shared: NonceCountStore | undefined;
   #serial = 0;
+  /** The last HA2 computed: phones of one realm sign the same `REGISTER:uri`. */
+  readonly #ha2 = { alg: '', method: '', uri: '', value: '' };
   #nextPrune = -Infinity;
   /** The challenges' text before and after the nonce, per algorithm offered; [0] without stale, [1] with. */
   readonly #templates: [Array<[string, string]>, Array<[string, string]>] = [[], []];
@@ -348,7 +350,16 @@ export class DigestAuth {
   }
 
   #matches(c: { nonce: string }, p: DigestParams, method: string, alg: DigestAlgorithm, ha1: string): boolean {
-    const expected = Buffer.from(digestResponse(alg, ha1.toLowerCase(), { nonce: c.nonce, nc: p.nc!, cnonce: p.cnonce!, method, uri: p.uri! }), 'latin1');
+    // RFC 7616 §3.4.1 with qop=auth, as digestResponse; HA2 (method:uri) kept from the last REGISTER with the same uri
+    const h = this.#ha2;
+    if (h.alg !== alg || h.method !== method || h.uri !== p.uri) {
+      h.alg = alg;
+      h.method = method;
+      // (a view on this REGISTER's text: keeps one message alive at most)
+      h.uri = p.uri!;
+      h.value = digestHex(alg, `${method}:${p.uri!}`);
+    }
+    const expected = Buffer.from(digestHex(alg, `${ha1.toLowerCase()}:${c.nonce}:${p.nc!}:${p.cnonce!}:auth:${h.value}`), 'latin1');
     const got = Buffer.from(p.response!.toLowerCase(), 'latin1');
     return got.length === expected.length && timingSafeEqual(got, expected);
   }

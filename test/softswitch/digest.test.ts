@@ -308,3 +308,24 @@ it('the challenge values are formatAuth of the challenges, each with a new nonce
   now += 10;
   expect(d.check(p(mine), ALICE, 'sip:lab.example')).toMatchObject({ ok: true, issued: now - 10 });
 });
+
+it('each response is checked under its own uri, method and algorithm, in any order (the HA2 of the last one is reused only when all three match)', () => {
+  const d = new DigestAuth({ realm: REALM, algorithms: ['MD5', 'SHA-256'] });
+  const ha1 = { MD5: h('MD5', `${ALICE}:${REALM}:pw`), 'SHA-256': h('SHA-256', `${ALICE}:${REALM}:pw`) };
+  const attempt = (alg: 'MD5' | 'SHA-256', method: string, uri: string, signedUri = uri): string => {
+    const nonce = d.newNonce();
+    const p = { username: ALICE, realm: REALM, nonce, uri, qop: 'auth', nc: '00000001', cnonce: 'c', algorithm: alg, response: digestResponse(alg, ha1[alg], { nonce, nc: '00000001', cnonce: 'c', method, uri: signedUri }) };
+    const c = d.check(p, ALICE, uri);
+    if (!c.ok) return c.kind;
+    return d.verify(c, p, method, alg, ha1[alg]) ? 'ok' : 'bad';
+  };
+  const seq: Array<['MD5' | 'SHA-256', string, string]> = [
+    ['MD5', 'REGISTER', 'sip:lab.example'], ['MD5', 'REGISTER', 'sip:lab.example'], ['MD5', 'REGISTER', 'sip:127.0.0.1'],
+    ['SHA-256', 'REGISTER', 'sip:127.0.0.1'], ['MD5', 'INVITE', 'sip:127.0.0.1'], ['MD5', 'REGISTER', 'sip:lab.example'], ['SHA-256', 'INVITE', 'sip:bob@lab.example'],
+  ];
+  for (const [alg, method, uri] of seq) expect(attempt(alg, method, uri), `${alg} ${method} ${uri}`).toBe('ok');
+  // signed over another uri (or method) than the one sent: refused, also right after that uri was used
+  expect(attempt('MD5', 'REGISTER', 'sip:lab.example', 'sip:127.0.0.1')).toBe('bad');
+  expect(attempt('MD5', 'REGISTER', 'sip:127.0.0.1', 'sip:lab.example')).toBe('bad');
+  expect(attempt('MD5', 'REGISTER', 'sip:127.0.0.1')).toBe('ok');
+});
