@@ -1,5 +1,5 @@
 /**
- * npx tsx bench/auc-digest.ts [--count 20000] [--concurrency 16] [--terminals 1000] [--writes 1] [--runs 3] [--pg URL]
+ * npx tsx bench/auc-digest.ts [--count 20000] [--concurrency 16] [--terminals 1000] [--writes 1|0|elsewhere] [--runs 3] [--pg URL]
  *
  * CPU of the AuC per SIP Digest request: the AuC core behind its RADIUS
  * server (as `keyswitch up` wires it, metrics included) answers Digest
@@ -14,9 +14,13 @@
  * from its own connection, where the softswitch writes it: registrar.sqlite
  * since migration 009 (src/store/registrar-file.ts), keyswitch.sqlite in a
  * tree before it, where each such commit made the AuC's connection drop its
- * page cache (docs/performance.md). Closed loop, `--concurrency`
- * requests in flight. The machine's other load moves the figure: compare
- * trees alternately (a worktree with this file copied in).
+ * page cache (docs/performance.md). `--writes elsewhere` makes the same
+ * upsert into the same table (same DDL) in a file of its own that no
+ * connection of the AuC opens: what the child's write costs the AuC with no
+ * store effect at all (the shared cores, the pace of the closed loop).
+ * Closed loop, `--concurrency` requests in flight. The machine's other load
+ * moves the figure: compare trees alternately (a worktree with this file
+ * copied in).
  */
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -43,6 +47,17 @@ const SECRET = 'bench-radius-secret-0123456789';
 const realm = 'bench.example';
 const idcOf = (i: number): string => `u${i}@${realm}`;
 
+/** The DDL of sip_bindings and its indexes in `file`, to make the same table elsewhere. */
+async function schemaOf(file: string): Promise<string[]> {
+  const Database = (await import('better-sqlite3')).default;
+  const db = new Database(file, { readonly: true });
+  try {
+    return (db.prepare("SELECT sql FROM sqlite_master WHERE tbl_name = 'sip_bindings' AND sql IS NOT NULL ORDER BY type DESC").all() as { sql: string }[]).map((r) => r.sql);
+  } finally {
+    db.close();
+  }
+}
+
 /** The file that holds sip_bindings: the registrar's own file, or keyswitch.sqlite in a tree before migration 009. */
 async function bindingsFile(dataDir: string): Promise<string> {
   const Database = (await import('better-sqlite3')).default;
@@ -63,6 +78,8 @@ interface ChildArgs {
   concurrency: number;
   terminals: number;
   sqlite?: string;
+  /** The bindings table's DDL, to make the file with (`--writes elsewhere`). */
+  create?: string[];
 }
 
 async function main(): Promise<void> {
@@ -86,7 +103,11 @@ async function main(): Promise<void> {
       count,
       concurrency: Number(a.concurrency),
       terminals,
-      ...(a.writes !== '0' && !a.pg ? { sqlite: await bindingsFile(dataDir) } : {}),
+      ...(a.writes === 'elsewhere'
+        ? { sqlite: join(dataDir, 'elsewhere.sqlite'), create: await schemaOf(await bindingsFile(dataDir)) }
+        : a.writes !== '0' && !a.pg
+          ? { sqlite: await bindingsFile(dataDir) }
+          : {}),
     };
     console.log(`AuC Digest over RADIUS, ${a.pg ? 'PostgreSQL' : 'SQLite'}, ${terminals} terminals, ${count} requests a run, ${args.concurrency} in flight${args.sqlite ? `, a binding upsert from another connection per request into ${args.sqlite.slice(dataDir.length + 1)}` : ''}`);
     const figures: number[] = [];
@@ -142,6 +163,11 @@ async function child(o: ChildArgs): Promise<void> {
     const Database = (await import('better-sqlite3')).default;
     const db = new Database(o.sqlite);
     db.pragma('busy_timeout = 5000');
+    if (o.create) {
+      db.pragma('journal_mode = WAL');
+      // made by the first run's child
+      if (!db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'sip_bindings'").get()) for (const sql of o.create) db.exec(sql);
+    }
     const put = db.prepare(
       'INSERT INTO sip_bindings (aor, contact, q_milli, expires_at, call_id, cseq, source, idsp, mechanism, instance, reg_id, created_at, updated_at) ' +
         "VALUES (?, 'sip:bench@127.0.0.1:5070', 1000, ?, ?, 1, '127.0.0.1:5070', 'softswitch.bench', '', '', NULL, ?, ?) " +
