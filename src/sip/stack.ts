@@ -553,6 +553,13 @@ class HopSender {
   send(b: Buffer): Promise<void> {
     return this.transport.send(b, this.dest);
   }
+
+  /** send() without a promise when the transport can (SipTransport.post). */
+  post(b: Buffer, done: (err: Error | null) => void): void {
+    const t = this.transport;
+    if (t.post) t.post(b, this.dest, done);
+    else t.send(b, this.dest).then(() => done(null), (e: unknown) => done(e instanceof Error ? e : new Error(String(e))));
+  }
 }
 
 /** Where a server transaction's answers go; hands the transaction to the completed table when it is done (server.ts keep). */

@@ -6,13 +6,15 @@ import { TimerSet, type TimerConfig } from './timers.js';
 
 const EMPTY = Buffer.alloc(0);
 const IGNORE = (): void => undefined;
-const RELEASED: ClientTransport = { reliable: false, send: () => Promise.resolve() };
+const RELEASED: ClientTransport = { reliable: false, send: () => Promise.resolve(), post: () => undefined };
 
 export type ClientState = 'calling' | 'trying' | 'proceeding' | 'completed' | 'accepted' | 'terminated';
 
 export interface ClientTransport {
   /** Sends bytes towards the transaction's next hop. */
   send(data: Buffer): Promise<void>;
+  /** send() without a promise: `done` gets null once sent, else the error. */
+  post(data: Buffer, done: (err: Error | null) => void): void;
   reliable: boolean;
 }
 
@@ -93,8 +95,13 @@ export class ClientTransaction {
   }
 
   private transmit(buf: Buffer): void {
-    this.transport.send(buf).catch(() => this.fail(503, 'Service Unavailable', 'transport'));
+    this.transport.post(buf, this.#sent);
   }
+
+  /** One callback per transaction for all its sends, not a promise and a catch per send. */
+  readonly #sent = (err: Error | null): void => {
+    if (err) this.fail(503, 'Service Unavailable', 'transport');
+  };
 
   private fail(status: number, reason: string, why: 'timeout' | 'transport'): void {
     if (this.state === 'terminated' || this.state === 'completed' || this.state === 'accepted') return;

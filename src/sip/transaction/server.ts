@@ -7,6 +7,8 @@ export type ServerState = 'trying' | 'proceeding' | 'completed' | 'confirmed' | 
 
 export interface ServerTransport {
   send(data: Buffer): Promise<void>;
+  /** send() without a promise: `done` gets null once sent, else the error. */
+  post(data: Buffer, done: (err: Error | null) => void): void;
   reliable: boolean;
   /**
    * Takes a completed non-INVITE transaction over an unreliable transport, as its key and
@@ -70,10 +72,13 @@ export class ServerTransaction {
   }
 
   private transmit(buf: Buffer): void {
-    this.transport.send(buf).catch(() => {
-      this.sendErrors++;
-    });
+    this.transport.post(buf, this.#sent);
   }
+
+  /** One callback per transaction for all its sends, not a promise and a catch per send. */
+  readonly #sent = (err: Error | null): void => {
+    if (err) this.sendErrors++;
+  };
 
   /** A retransmission of the request: answer with the last response (or absorb it). */
   receiveRetransmission(): void {

@@ -12,47 +12,67 @@ export const DEFAULT_TIMERS: Readonly<TimerConfig> = Object.freeze({ T1: 500, T2
 
 /**
  * A set of named timers owned by one transaction, all cleared at once when it ends. A
- * transaction holds two or three at a time: a short list searched by name costs less than
- * a Map per transaction (two per relayed request: docs/performance.md, SBC session 5).
+ * transaction holds two or three at a time, so they sit in three fixed slots (a name and a
+ * handle each), with a list only past that: two growing arrays per set cost a backing store
+ * of 17 slots each, and a wrapper closure per timer started, for every transaction
+ * (docs/performance.md, "SBC and SIP stack (session 9)"). A timer that fired keeps its slot
+ * until it is started again, stopped or the set cleared (clearing a fired timer does nothing).
  */
 export class TimerSet {
-  private readonly names: string[] = [];
-  private readonly handles: NodeJS.Timeout[] = [];
+  #n0: string | undefined = undefined;
+  #h0: NodeJS.Timeout | undefined = undefined;
+  #n1: string | undefined = undefined;
+  #h1: NodeJS.Timeout | undefined = undefined;
+  #n2: string | undefined = undefined;
+  #h2: NodeJS.Timeout | undefined = undefined;
+  /** Timers past the three slots (no transaction uses more). */
+  #more: Map<string, NodeJS.Timeout> | undefined = undefined;
 
   start(name: string, ms: number, fn: () => void): void {
     this.stop(name);
-    const h = setTimeout(() => {
-      this.#forget(h);
-      fn();
-    }, ms);
+    const h = setTimeout(fn, ms);
     h.unref?.();
-    this.names.push(name);
-    this.handles.push(h);
+    if (this.#n0 === undefined) {
+      this.#n0 = name;
+      this.#h0 = h;
+    } else if (this.#n1 === undefined) {
+      this.#n1 = name;
+      this.#h1 = h;
+    } else if (this.#n2 === undefined) {
+      this.#n2 = name;
+      this.#h2 = h;
+    } else (this.#more ??= new Map()).set(name, h);
   }
 
   stop(name: string): void {
-    const i = this.names.indexOf(name);
-    if (i < 0) return;
-    clearTimeout(this.handles[i]);
-    this.#remove(i);
+    if (this.#n0 === name) {
+      clearTimeout(this.#h0);
+      this.#n0 = this.#h0 = undefined;
+    } else if (this.#n1 === name) {
+      clearTimeout(this.#h1);
+      this.#n1 = this.#h1 = undefined;
+    } else if (this.#n2 === name) {
+      clearTimeout(this.#h2);
+      this.#n2 = this.#h2 = undefined;
+    } else if (this.#more) {
+      const h = this.#more.get(name);
+      if (h === undefined) return;
+      clearTimeout(h);
+      this.#more.delete(name);
+    }
   }
 
   clear(): void {
-    for (const h of this.handles) clearTimeout(h);
-    this.names.length = 0;
-    this.handles.length = 0;
+    if (this.#h0) clearTimeout(this.#h0);
+    if (this.#h1) clearTimeout(this.#h1);
+    if (this.#h2) clearTimeout(this.#h2);
+    this.#n0 = this.#h0 = this.#n1 = this.#h1 = this.#n2 = this.#h2 = undefined;
+    if (this.#more) for (const h of this.#more.values()) clearTimeout(h);
+    this.#more = undefined;
   }
 
-  #forget(h: NodeJS.Timeout): void {
-    const i = this.handles.indexOf(h);
-    if (i >= 0) this.#remove(i);
-  }
-
-  #remove(i: number): void {
-    const last = this.names.length - 1;
-    this.names[i] = this.names[last]!;
-    this.handles[i] = this.handles[last]!;
-    this.names.length = last;
-    this.handles.length = last;
+  /** Timers started and not stopped or cleared (fired ones included). */
+  get size(): number {
+    return (this.#n0 !== undefined ? 1 : 0) + (this.#n1 !== undefined ? 1 : 0) + (this.#n2 !== undefined ? 1 : 0) + (this.#more?.size ?? 0);
   }
 }

@@ -50,6 +50,13 @@ export interface SipTransport {
   onMessage: MessageHandler | undefined;
   /** Resolves once the bytes are handed to the socket; rejects if they cannot be. */
   send(data: Buffer, dest: Destination): Promise<void>;
+  /**
+   * send() without a promise, for what sends message after message (a transaction): `done` is
+   * called with null once the bytes are handed to the socket, or with the error. A promise per
+   * datagram, its `catch` and the microtask that settles them were a share of every message's
+   * cost (docs/performance.md, "SBC and SIP stack (session 9)"). Absent: send() is used.
+   */
+  post?(data: Buffer, dest: Destination, done: (err: Error | null) => void): void;
   close(): Promise<void>;
   stats(): Record<string, number>;
 }

@@ -67,6 +67,14 @@ export class UdpTransport implements SipTransport {
     });
   }
 
+  post(data: Buffer, dest: Destination, done: (err: Error | null) => void): void {
+    this.socket.send(data, dest.port, dest.address, (err) => {
+      if (err) this.counters.sendErrors++;
+      else this.counters.sent++;
+      done(err);
+    });
+  }
+
   close(): Promise<void> {
     return new Promise((resolve) => {
       try {
