@@ -36,10 +36,13 @@ export abstract class SipMessage {
   /** Byte range of the start line incl. line end in `source`; start = -1 once modified. */
   startLineRange: [number, number] = [-1, -1];
   /**
-   * Parsed views by header key. One header can be read in more than one way (a
-   * Security-Client as mechanisms or as tokens), so each entry says which reading it holds.
+   * Parsed views by header key, as flat triples (key, kind, value): a message reads two or
+   * three (Contact, Authorization, Expires), and a Map per message with a wrapper per entry
+   * cost more than a scan of a short array (docs/performance.md, "SBC and SIP stack
+   * (session 9)"). One header can be read in more than one way (a Security-Client as
+   * mechanisms or as tokens), so each entry says which reading it holds.
    */
-  private views: Map<string, { kind: string; value: unknown }> | undefined;
+  private views: unknown[] | undefined;
   /**
    * The views every message has read when it arrives (parse.ts validates them) live in
    * fields of their own rather than in `views`: a Map per message and a wrapper per entry
@@ -211,14 +214,32 @@ export abstract class SipMessage {
         this.vMaxForwards = undefined;
         break;
     }
-    this.views?.delete(key);
+    const v = this.views;
+    if (v === undefined) return;
+    for (let i = 0; i < v.length; i += 3) {
+      if (v[i] !== key) continue;
+      v.splice(i, 3);
+      return;
+    }
   }
 
   private view<T>(key: string, make: () => T, kind = key): T {
-    const cached = this.views?.get(key);
-    if (cached !== undefined && cached.kind === kind) return cached.value as T;
+    let v = this.views;
+    if (v !== undefined) {
+      for (let i = 0; i < v.length; i += 3) {
+        if (v[i] !== key) continue;
+        if (v[i + 1] === kind) return v[i + 2] as T;
+        // another reading of the same header replaces this one, as the Map's entry was
+        const value = make();
+        v[i + 1] = kind;
+        v[i + 2] = value;
+        return value;
+      }
+    }
     const value = make();
-    (this.views ??= new Map()).set(key, { kind, value });
+    // a literal of three: an empty array's first push would make room for seventeen
+    if (v === undefined) this.views = [key, kind, value];
+    else v.push(key, kind, value);
     return value;
   }
 

@@ -134,7 +134,8 @@ function setsUpFlow(method: string, res: SipResponse): boolean {
 }
 
 interface Ctx extends ServerContext {
-  cancelListeners: Array<() => void>;
+  /** Undefined until a listener is added (most requests never get one). */
+  cancelListeners: Array<() => void> | undefined;
 }
 
 export function createSipStack(opts: SipStackOptions): SipStack {
@@ -322,11 +323,12 @@ export function createSipStack(opts: SipStackOptions): SipStack {
     const ctx = target.context as Ctx | undefined;
     if (!ctx || target.answered) return;
     ctx.cancelled = true;
-    if (ctx.cancelListeners.length === 0) {
+    const listeners = ctx.cancelListeners;
+    if (listeners === undefined || listeners.length === 0) {
       ctx.reply(createResponse(target.request, 487, undefined, { toTag: randomToken() }));
       return;
     }
-    for (const fn of ctx.cancelListeners) {
+    for (const fn of listeners) {
       try {
         fn();
       } catch {
@@ -335,51 +337,70 @@ export function createSipStack(opts: SipStackOptions): SipStack {
     }
   }
 
-  function deliver(req: SipRequest, src: MessageSource, tx: ServerTransaction | undefined): void {
-    const ctx: Ctx = {
-      source: src,
-      transaction: tx,
-      cancelled: false,
-      cancelListeners: [],
-      reply(res, o) {
-        if (!tx) return;
-        const retransmit = !o?.forwarded && req.method === 'INVITE';
-        const sent = tx.respond(res, retransmit);
-        if (sent && src.connection && setsUpFlow(req.method, res)) src.connection.markFlow();
-        // a completed non-INVITE transaction outlives its handler by Timer J; the context
-        // (and the request its closures hold) must not live as long
-        if (sent && !tx.isInvite && res.status >= 200) tx.context = undefined;
-        if (sent && retransmit && res.status >= 200 && res.status < 300) {
-          const k = req.callId() + '|' + req.cseq().seq;
-          awaitingAck.set(k, tx);
-          tx.onTerminate(() => {
-            if (awaitingAck.get(k) === tx) awaitingAck.delete(k);
-          });
-        }
-      },
-      respond(status, reason, o) {
-        const res = createResponse(req, status, reason, o);
-        ctx.reply(res);
-        return res;
-      },
-      onCancel(fn) {
-        ctx.cancelListeners.push(fn);
-      },
-    };
-    if (tx) tx.context = ctx;
-    const fail = (e: unknown): void => {
+  /**
+   * The handler's context for one request: a class, so that its methods are the prototype's
+   * and a request costs one object, not an object, three closures and a listener array.
+   */
+  class Context implements Ctx {
+    cancelled = false;
+    cancelListeners: Array<() => void> | undefined = undefined;
+    constructor(
+      readonly req: SipRequest,
+      readonly source: MessageSource,
+      readonly transaction: ServerTransaction | undefined,
+    ) {}
+
+    reply(res: SipResponse, o?: { forwarded?: boolean }): void {
+      const tx = this.transaction;
+      if (!tx) return;
+      const req = this.req;
+      const src = this.source;
+      const retransmit = !o?.forwarded && req.method === 'INVITE';
+      const sent = tx.respond(res, retransmit);
+      if (sent && src.connection && setsUpFlow(req.method, res)) src.connection.markFlow();
+      // a completed non-INVITE transaction outlives its handler by Timer J; the context
+      // (and the request it holds) must not live as long
+      if (sent && !tx.isInvite && res.status >= 200) tx.context = undefined;
+      if (sent && retransmit && res.status >= 200 && res.status < 300) {
+        const k = req.callId() + '|' + req.cseq().seq;
+        awaitingAck.set(k, tx);
+        tx.onTerminate(() => {
+          if (awaitingAck.get(k) === tx) awaitingAck.delete(k);
+        });
+      }
+    }
+
+    respond(status: number, reason?: string, o?: Parameters<ServerContext['respond']>[2]): SipResponse {
+      const res = createResponse(this.req, status, reason, o);
+      this.reply(res);
+      return res;
+    }
+
+    onCancel(fn: () => void): void {
+      (this.cancelListeners ??= []).push(fn);
+    }
+
+    /** The handler threw or its promise rejected: 400 for a header it could not read, else 500. */
+    fail(e: unknown): void {
       st.handlerErrors++;
+      const req = this.req;
       if (!(e instanceof SipHeaderError)) opts.onHandlerError?.(e, req);
+      const tx = this.transaction;
       if (!tx || tx.answered) return;
       if (e instanceof SipHeaderError) {
-        ctx.reply(createResponse(req, 400, `Bad ${e.header}`, { headers: [['Warning', warning({ header: e.header, reason: e.detail })]] }));
-      } else ctx.reply(createResponse(req, 500));
-    };
+        this.reply(createResponse(req, 400, `Bad ${e.header}`, { headers: [['Warning', warning({ header: e.header, reason: e.detail })]] }));
+      } else this.reply(createResponse(req, 500));
+    }
+  }
+
+  function deliver(req: SipRequest, src: MessageSource, tx: ServerTransaction | undefined): void {
+    const ctx = new Context(req, src, tx);
+    if (tx) tx.context = ctx;
     try {
       const r = opts.onRequest(req, ctx);
-      if (r && typeof (r as Promise<void>).then === 'function') (r as Promise<void>).catch(fail);
+      if (r && typeof (r as Promise<void>).then === 'function') (r as Promise<void>).catch((e: unknown) => ctx.fail(e));
     } catch (e) {
-      fail(e);
+      ctx.fail(e);
     }
   }
 
@@ -417,22 +438,39 @@ export function createSipStack(opts: SipStackOptions): SipStack {
   }
 
   /**
-   * Made outside send(): a closure there would hold send's scope (the request, the TU's
-   * callbacks) for as long as the completed transaction waits out Timer K.
+   * The TU's side of one client transaction sent by send(): a class, so that a request costs
+   * one object, not an events object and three closures. It holds the key and the promise's
+   * resolve only; the transaction lets go of it when it completes (client.ts #release), and a
+   * completed one waits out Timer K as its key in the table (completed.ts).
    */
-  function forgetClient(key: string): () => void {
-    return () => {
-      clients.delete(key);
-    };
-  }
+  class Waiting {
+    #done = false;
+    constructor(
+      readonly key: string,
+      readonly reliable: boolean,
+      readonly resolve: (res: SipResponse) => void,
+      readonly provisional: ((res: SipResponse) => void) | undefined,
+    ) {}
 
-  /** A non-INVITE client transaction with its final: Timer K in the table (UDP), or over at once (stream). */
-  function completeClient(key: string, reliable: boolean): () => void {
-    return () => {
+    onResponse(res: SipResponse): void {
+      if (!this.#done && res.status >= 200) {
+        this.#done = true;
+        if (res.localReason === 'timeout') st.timeouts++;
+        if (res.localReason === 'transport') st.transportErrors++;
+        this.resolve(res);
+      } else this.provisional?.(res);
+    }
+
+    onTerminated(): void {
+      clients.delete(this.key);
+    }
+
+    /** A non-INVITE transaction with its final: Timer K in the table (UDP), or over at once (stream). */
+    onCompleted(): void {
       // over UDP the entry stays, as the table's (one update of the map, not a delete and an insert elsewhere)
-      if (reliable) clients.delete(key);
-      else completedClients.add(key);
-    };
+      if (this.reliable) clients.delete(this.key);
+      else completedClients.add(this.key);
+    }
   }
 
   function pickTransport(protocol: TransportProtocol, address: string): SipTransport {
@@ -485,19 +523,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
       const branch = o.noVia ? String(req.topVia()?.params.branch) : pushVia(req, hop.transport, o);
       const key = branch + '|' + req.method;
       return new Promise<SipResponse>((resolve) => {
-        let done = false;
-        const tx = new ClientTransaction(key, req, new HopSender(hop.transport, hop.dest), timers, {
-          onResponse(res) {
-            if (!done && res.status >= 200) {
-              done = true;
-              if (res.localReason === 'timeout') st.timeouts++;
-              if (res.localReason === 'transport') st.transportErrors++;
-              resolve(res);
-            } else o.onResponse?.(res);
-          },
-          onTerminated: forgetClient(key),
-          onCompleted: completeClient(key, hop.transport.reliable),
-        });
+        const tx = new ClientTransaction(key, req, new HopSender(hop.transport, hop.dest), timers, new Waiting(key, hop.transport.reliable, resolve, o.onResponse));
         clients.set(key, tx);
         tx.start();
         // §9.1: the INVITE this CANCEL is for is given 64·T1 more for its final, then destroyed; a

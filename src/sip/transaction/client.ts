@@ -145,7 +145,8 @@ export class ClientTransaction {
           }
           this.state = 'completed';
           this.timers.start('K', this.transport.reliable ? 0 : this.t.T4, () => this.terminate());
-          this.#release(events.onTerminated);
+          // (a TU without onCompleted: its events stay reachable for Timer K, called as its method)
+          this.#release(() => events.onTerminated());
           events.onResponse(res);
           return;
         }
