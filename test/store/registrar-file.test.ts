@@ -187,6 +187,25 @@ describe('registrar file (SQLite)', () => {
     expect(tables(join(dir, 'keyswitch.sqlite'))).not.toContain('sip_bindings');
   });
 
+  it('migration 009 undone puts the bindings back into keyswitch.sqlite, and done again moves them back', async () => {
+    const dir = dataDir();
+    let store = await openStore({ dataDir: dir, masterKeyHex });
+    await put(store, binding('alice@lab.example', 'sip:alice@192.0.2.1'));
+    await store.hot.close();
+    await store.db.knex.migrate.down({ migrationSource });
+    await store.db.knex.destroy();
+    expect(tables(join(dir, 'keyswitch.sqlite'))).toContain('sip_bindings');
+    expect(tables(join(dir, 'registrar.sqlite'))).not.toContain('sip_bindings');
+    store = await openStore({ dataDir: dir, masterKeyHex });
+    try {
+      expect(store.migrations).toEqual(['009_registrar_file']);
+      expect((await store.bindings.current('alice@lab.example')).map((b) => b.contact)).toEqual(['sip:alice@192.0.2.1']);
+    } finally {
+      await store.close();
+    }
+    expect(tables(join(dir, 'keyswitch.sqlite'))).not.toContain('sip_bindings');
+  });
+
   it('a backup is keyswitch.sqlite alone: restored, it has every terminal and no binding, and takes new registrations', async () => {
     const dir = dataDir();
     const key = randomBytes(32);
