@@ -25,6 +25,14 @@ export function watchAnswers(t: SipTransport, s: SbcIds): void {
     s.adapter.outbound(data, dest, t.protocol);
     return send(data, dest);
   };
+  // transactions send by post when the transport has it (UDP): their answers are watched the same
+  const post = t.post?.bind(t);
+  if (post) {
+    t.post = (data, dest, done) => {
+      s.adapter.outbound(data, dest, t.protocol);
+      post(data, dest, done);
+    };
+  }
 }
 
 /** True when the IDS took the message (dropped or answered); else it goes on to the stack. */
