@@ -64,6 +64,8 @@ describeEngines('operators and an SBC run apart: blocks, failures per source, un
       KEYSWITCH_MASTER_KEY: masterKey,
       KEYSWITCH_LOG_LEVEL: 'warn',
       KEYSWITCH_RADIUS_SECRET: randomBytes(16).toString('hex'),
+      // these roles run apart reach the AuC over RADIUS, what this test reads (Diameter is the default)
+      KEYSWITCH_AUC_PROTOCOL: 'radius',
       KEYSWITCH_CORE_LINK_KEY: randomBytes(32).toString('hex'),
       KEYSWITCH_SBC_GUARD_THRESHOLD: '3',
       KEYSWITCH_SBC_GUARD_WINDOW_MS: '60000',

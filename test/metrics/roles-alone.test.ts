@@ -38,6 +38,8 @@ describeEngines('metrics of the roles run alone', (ctx) => {
       KEYSWITCH_SOFTSWITCH_HEALTH: `127.0.0.1:${ssHealth}`,
       KEYSWITCH_SBC_HEALTH: `127.0.0.1:${sbcHealth}`,
       KEYSWITCH_SBC_KEY: sbcKey,
+      // these roles run apart reach the AuC over RADIUS, what this test reads (Diameter is the default)
+      KEYSWITCH_AUC_PROTOCOL: 'radius',
     };
     expect(ks(['--init', 'provision', 'proxy', 'sbc1.lab.example', '--key', sbcKey], env).code).toBe(0);
     for (const idc of ['alice@lab.example', 'bob@lab.example', 'gw1@lab.example']) {

@@ -54,6 +54,8 @@ describeRedis('two softswitch processes on one Redis', () => {
         KEYSWITCH_MASTER_KEY: masterKey,
         KEYSWITCH_LOG_LEVEL: 'warn',
         KEYSWITCH_RADIUS_SECRET: randomBytes(16).toString('hex'),
+        // these roles run apart reach the AuC over RADIUS, what this test reads (Diameter is the default)
+        KEYSWITCH_AUC_PROTOCOL: 'radius',
         KEYSWITCH_CORE_LINK_KEY: randomBytes(32).toString('hex'),
         KEYSWITCH_REDIS_URL: redis.url,
         // the AuC's silence (Redis down) becomes a 503 well within a client transaction's timeout
