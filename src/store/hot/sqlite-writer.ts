@@ -152,24 +152,24 @@ export class SqliteWriter {
     try {
       v = q.run();
     } catch (e) {
-      try {
-        if (this.#db.inTransaction) this.#s.rollback.run();
-      } catch {
-        /* rolled back by SQLite already */
-      }
+      this.#rollback();
       return q.reject(e);
     }
     try {
       this.#s.commit.run();
     } catch (err) {
-      try {
-        if (this.#db.inTransaction) this.#s.rollback.run();
-      } catch {
-        /* rolled back by SQLite already */
-      }
+      this.#rollback();
       return q.reject(err);
     }
     q.resolve(v);
+  }
+
+  #rollback(): void {
+    try {
+      if (this.#db.inTransaction) this.#s.rollback.run();
+    } catch {
+      /* rolled back by SQLite already */
+    }
   }
 
   #fail(batch: Queued[], err: unknown): void {
