@@ -43,7 +43,7 @@ const ASSERTION = (key: string): boolean => key.startsWith('p-ks-') || key === '
  * (where a TLS-PSK refresh is judged). Its answer is the Digest 401 (or a 4xx
  * for what it says), so checking its link signature would buy nothing.
  */
-export function answeredAlike(req: SipRequest, source: MessageSource): boolean {
+function answeredAlike(req: SipRequest, source: MessageSource): boolean {
   return req.method === 'REGISTER' && source.protocol !== 'tls' && !req.has('Authorization') && !req.has('P-KS-Auth');
 }
 /** At most one log line per reason in this long (a flood must not flood the log). */
@@ -68,38 +68,36 @@ export class CoreLinkGate {
    */
   admit(req: SipRequest, source: MessageSource): void {
     if (!this.#o.trustedAddress(source.address)) return;
+    // Answered the same whoever sent it (`answeredAlike`): its assertions are dropped unverified, as a
+    // request without a valid signature loses them; no MAC is computed or remembered and nothing is
+    // counted (one HMAC fewer per registration).
+    if (answeredAlike(req, source)) {
+      this.#strip(req);
+      return;
+    }
     const v = this.#verifier ? this.#verifier.verify(req) : ({ ok: false, reason: 'no-key' } as const);
     if (v.ok) {
       this.#linked.add(req);
       this.st.verified++;
       return;
     }
-    const before = req.headers.length;
-    req.headers = req.headers.filter((h) => !ASSERTION(h.key));
     // A phone on the SBC's host that asserts nothing is no event; anything else is a forgery or a key mismatch.
-    if (req.headers.length === before) return;
+    if (!this.#strip(req)) return;
     this.st.refused[v.reason]++;
     this.#o.onRefused?.(v.reason);
     this.#log(v.reason, source, req.method);
   }
 
-  /**
-   * Instead of `admit`, for a request whose answer is the same whoever sent
-   * it (`answeredAlike`): its assertions, if it came from a trusted address,
-   * are dropped unverified, as a request without a valid signature loses
-   * them. No MAC is computed or remembered and nothing is counted: the
-   * request gets what any phone gets, so there is nothing to believe and no
-   * forgery to report.
-   */
-  pass(req: SipRequest, source: MessageSource): void {
-    if (!this.#o.trustedAddress(source.address)) return;
+  /** Removes what only an SBC may say; true when there was any. */
+  #strip(req: SipRequest): boolean {
     const headers = req.headers;
     for (let i = 0; i < headers.length; i++) {
       if (ASSERTION(headers[i]!.key)) {
         req.headers = headers.filter((h) => !ASSERTION(h.key));
-        return;
+        return true;
       }
     }
+    return false;
   }
 
   /**

@@ -20,7 +20,7 @@ import { DigestAuth, sharedDigestSecret, type DigestOptions } from './digest.js'
 import { RedisNonceCounts } from '../store/redis/nonce-counts.js';
 import { RedisVectorState } from '../store/redis/softswitch-vectors.js';
 import { CallAuthenticator, type CallAuthStats } from './call-auth.js';
-import { answeredAlike, CoreLinkGate, type CoreLinkStats } from './core-link-gate.js';
+import { CoreLinkGate, type CoreLinkStats } from './core-link-gate.js';
 import { coreLinkSigner, nextHopAddress, signingRequests } from '../adapters/sip/core-link.js';
 import { DEFAULT_EXPIRES, Registrar, type ExpiresPolicy } from './registrar.js';
 // ---- call routing and metrics (docs/softswitch-calls.md) ----
@@ -233,9 +233,7 @@ export async function startSoftswitch(o: SoftswitchOptions): Promise<SoftswitchH
   const registerStep = (status: number, s: number): void => metrics.registrationStep('sip', registerResult(status), s);
   const callSetup = (status: number, s: number): void => metrics.callSetup.observe({ result: callSetupResult(status) }, s);
   const onRequest = (req: SipRequest, ctx: ServerContext): void | Promise<void> => {
-    // a REGISTER without credentials gets the Digest 401 from the SBC or not: its signature is not checked (one HMAC fewer per registration)
-    if (answeredAlike(req, ctx.source)) link.pass(req, ctx.source);
-    else link.admit(req, ctx.source);
+    link.admit(req, ctx.source);
     // timed for the metrics: a REGISTER to its final answer, a new INVITE to ringing or its final answer
     if (req.method === 'REGISTER') return handler.onRequest(req, timedContext(ctx, isFinal, registerStep));
     if (req.method === 'INVITE' && newCall(req)) return router.onRequest(req, timedContext(ctx, isCallProgress, callSetup));

@@ -54,17 +54,7 @@ export class UdpTransport implements SipTransport {
   }
 
   send(data: Buffer, dest: Destination): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.socket.send(data, dest.port, dest.address, (err) => {
-        if (err) {
-          this.counters.sendErrors++;
-          reject(err);
-        } else {
-          this.counters.sent++;
-          resolve();
-        }
-      });
-    });
+    return new Promise((resolve, reject) => this.post(data, dest, (err) => (err ? reject(err) : resolve())));
   }
 
   post(data: Buffer, dest: Destination, done: (err: Error | null) => void): void {
