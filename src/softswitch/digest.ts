@@ -127,8 +127,12 @@ export function digestHex(alg: DigestAlgorithm, text: string): string {
 
 /** RFC 7616 §3.4.1 with qop=auth. */
 export function digestResponse(alg: DigestAlgorithm, ha1: string, p: { nonce: string; nc: string; cnonce: string; method: string; uri: string }): string {
-  const ha2 = digestHex(alg, `${p.method}:${p.uri}`);
-  return digestHex(alg, `${ha1}:${p.nonce}:${p.nc}:${p.cnonce}:auth:${ha2}`);
+  return responseFromHa2(alg, ha1, p.nonce, p.nc, p.cnonce, digestHex(alg, `${p.method}:${p.uri}`));
+}
+
+/** The response's outer hash, given HA2 (method:uri) already hashed. */
+function responseFromHa2(alg: DigestAlgorithm, ha1: string, nonce: string, nc: string, cnonce: string, ha2: string): string {
+  return digestHex(alg, `${ha1}:${nonce}:${nc}:${cnonce}:auth:${ha2}`);
 }
 
 /** What `verify` and `settle` take: a check's result (a nonce opened by `check`), or just the nonce, count and identity. */
@@ -350,7 +354,7 @@ export class DigestAuth {
   }
 
   #matches(c: { nonce: string }, p: DigestParams, method: string, alg: DigestAlgorithm, ha1: string): boolean {
-    // RFC 7616 §3.4.1 with qop=auth, as digestResponse; HA2 (method:uri) kept from the last REGISTER with the same uri
+    // HA2 (method:uri) kept from the last REGISTER with the same uri
     const h = this.#ha2;
     if (h.alg !== alg || h.method !== method || h.uri !== p.uri) {
       h.alg = alg;
@@ -359,7 +363,7 @@ export class DigestAuth {
       h.uri = p.uri!;
       h.value = digestHex(alg, `${method}:${p.uri!}`);
     }
-    const expected = Buffer.from(digestHex(alg, `${ha1.toLowerCase()}:${c.nonce}:${p.nc!}:${p.cnonce!}:auth:${h.value}`), 'latin1');
+    const expected = Buffer.from(responseFromHa2(alg, ha1.toLowerCase(), c.nonce, p.nc!, p.cnonce!, h.value), 'latin1');
     const got = Buffer.from(p.response!.toLowerCase(), 'latin1');
     return got.length === expected.length && timingSafeEqual(got, expected);
   }
