@@ -188,7 +188,8 @@ describe('the signature-failure guard', () => {
     expect(l.sbc.stats().signing.blockedDrops).toBeGreaterThanOrEqual(1);
     expect(await metric(l, SIGNING_METRICS.blocks, '')).toBe(1);
     const bob = await callee(l, 'bob@lab.example');
-    expect((await call(l, 'alice@lab.example', 'bob@lab.example')).code).toBe(0);
+    const after = await call(l, 'alice@lab.example', 'bob@lab.example');
+    expect(after.code, JSON.stringify(after.events)).toBe(0);
     expect(await bob.done).toBe(0);
   });
 });
