@@ -1,9 +1,9 @@
-import { createLogger, useProcessLogger } from '../log/logger.js';
-import { MetricsRegistry } from '../metrics/registry.js';
+import type { MetricsRegistry } from '../metrics/registry.js';
 import type { RunningRole } from '../contracts/role.js';
-import { describeStore, ensureDataDir, openStoreFromConfig, type Store } from '../store/index.js';
-import { configFrom, isUserError, type GlobalFlags } from './context.js';
-import { Health, diskCheck, listenAddress, startListener } from '../metrics/health.js';
+import { openStoreFromConfig, type Store } from '../store/index.js';
+import { isUserError, type GlobalFlags } from './context.js';
+import { startDaemon } from './daemon.js';
+import { type Health, diskCheck, listenAddress, startListener } from '../metrics/health.js';
 import { startMetricsServer } from '../metrics/server.js';
 import { storeCheck } from '../store/health.js';
 import type { LiveRoles } from '../control/live-roles.js';
@@ -56,19 +56,7 @@ export async function runRoles(roles: RoleName[], flags: GlobalFlags, extra: Rec
     }
     return (await import('./up-supervisor.js')).superviseUp(UP_ROLES.filter((r) => (roles as string[]).includes(r)), flags, extra);
   }
-  const cfg = configFrom(flags, extra);
-  // A role's first start makes its data directory (0700); one-shot commands need --init for that.
-  ensureDataDir(cfg.dataDir, true);
-  const logger = createLogger(cfg.log.level);
-  // the store's knex and Node's own warnings log through it too: every line of a daemon's stderr is a JSON event
-  useProcessLogger(logger);
-  // a daemon's stderr is its log: which store it uses is an event like any other (one-shot commands print `store: …`)
-  logger.info({ store: describeStore({ url: cfg.db.url || undefined, dataDir: cfg.dataDir }) }, 'store');
-  // One registry for the process: every role counts into it, with the process metrics (docs/metrics.md).
-  const metrics = new MetricsRegistry();
-  metrics.collectProcessMetrics();
-  // One Health for the process: every listener of every role, the store and the disk (docs/auc.md, "Health").
-  const health = new Health();
+  const { cfg, logger, metrics, health } = startDaemon(flags, extra);
   // Roles of this process the AuC's operator API reaches directly (docs/operations.md).
   const live: LiveRoles = {};
   const running: RunningRole[] = [];

@@ -18,13 +18,11 @@
  *   and /healthz for all of them.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { createLogger, useProcessLogger } from '../log/logger.js';
-import { Health, listenAddress, startListener, type HealthProblem, type HealthReport } from '../metrics/health.js';
+import { listenAddress, startListener, type HealthProblem, type HealthReport } from '../metrics/health.js';
 import { mergeExpositions } from '../metrics/merge.js';
-import { MetricsRegistry } from '../metrics/registry.js';
 import { startMetricsServer } from '../metrics/server.js';
-import { describeStore, ensureDataDir } from '../store/index.js';
-import { configFrom, isUserError, type GlobalFlags } from './context.js';
+import { isUserError, type GlobalFlags } from './context.js';
+import { startDaemon } from './daemon.js';
 import { answer, Questions, UP_ROLE_ENV, type FromChild, type Listening, type Question, type ToChild, type UpRole } from './up-ipc.js';
 
 const BACKOFF_FIRST_MS = 500;
@@ -157,16 +155,8 @@ class RoleProcess {
 }
 
 export async function superviseUp(names: readonly UpRole[], flags: GlobalFlags, extra: Record<string, unknown>): Promise<void> {
-  const cfg = configFrom(flags, extra);
-  // The first start makes the data directory (0700) here, once, before any role reads or writes in it.
-  ensureDataDir(cfg.dataDir, true);
-  const logger = createLogger(cfg.log.level);
-  useProcessLogger(logger);
-  logger.info({ store: describeStore({ url: cfg.db.url || undefined, dataDir: cfg.dataDir }) }, 'store');
-  const metrics = new MetricsRegistry();
-  metrics.collectProcessMetrics();
+  const { cfg, logger, metrics, health } = startDaemon(flags, extra);
   const restarts = metrics.counter('keyswitch_up_role_restarts_total', 'Role processes of keyswitch up restarted after they exited, by role.', { labelNames: ['role'] });
-  const health = new Health();
   const roles = new Map(names.map((r) => [r, new RoleProcess(r)]));
   if (!roles.has('auc')) throw new Error('keyswitch up runs the AuC');
   const auc = roles.get('auc')!;
