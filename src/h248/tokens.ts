@@ -29,15 +29,36 @@ const PAIRS: readonly (readonly [string, string])[] = [
 ];
 
 const CANONICAL = new Map<string, string>();
+/** Both spellings as written here and in upper case (what keyswitch and most peers send): found without a lower-cased copy. */
+const AS_WRITTEN = new Map<string, string>();
 const COMPACT = new Map<string, string>();
 for (const [long, short] of PAIRS) {
   CANONICAL.set(long.toLowerCase(), long);
   CANONICAL.set(short.toLowerCase(), long);
+  for (const w of [long, short, long.toUpperCase(), short.toUpperCase()]) AS_WRITTEN.set(w, long);
   COMPACT.set(long, short);
 }
 
-/** The long spelling of a token written in either form, or undefined if `word` is no token. */
+/** Characters a token's spelling holds: letters, digits (`N64`), `!` (MEGACO) and `&` (END). */
+const TOKEN_CHAR = new Uint8Array(128);
+for (let c = 0x30; c <= 0x39; c++) TOKEN_CHAR[c] = 1;
+for (let c = 0x41; c <= 0x5a; c++) TOKEN_CHAR[c] = TOKEN_CHAR[c + 0x20] = 1;
+TOKEN_CHAR[0x21] = TOKEN_CHAR[0x26] = 1;
+const LONGEST = Math.max(...PAIRS.map(([long]) => long.length));
+
+/**
+ * The long spelling of a token written in either form, or undefined if `word` is no token. Every parsed
+ * name comes here: a package name (`ks/idc`) or a value-like word is refused by its characters, before any
+ * copy is made; a token in a mixed case of its own is lower-cased and looked up as before.
+ */
 export function canonicalToken(word: string): string | undefined {
+  const exact = AS_WRITTEN.get(word);
+  if (exact !== undefined) return exact;
+  if (word.length > LONGEST) return undefined;
+  for (let i = 0; i < word.length; i++) {
+    const c = word.charCodeAt(i);
+    if (c >= 128 || TOKEN_CHAR[c] !== 1) return undefined;
+  }
   return CANONICAL.get(word.toLowerCase());
 }
 

@@ -40,6 +40,7 @@ export interface Peer {
   mid?: string;
 }
 export const peerKey = (p: Peer): string => (p.mid === undefined ? `${p.address}|${p.port}` : `${p.address}|${p.port}|${p.mid}`);
+const samePeer = (a: Peer, b: Peer): boolean => a.port === b.port && a.address === b.address && a.mid === b.mid;
 
 export interface IncomingRequest {
   peer: Peer;
@@ -165,7 +166,11 @@ export class H248Endpoint {
   readonly version: number;
   readonly #o: EndpointOptions;
   readonly #t: TransportTimers;
-  readonly #out = new Map<string, Outstanding>();
+  /**
+   * Our requests by transaction id: the ids are ours, one sequence per endpoint, so the id alone finds one and
+   * its peer is then compared (a reply from anyone else is stray), without a key string per request and reply.
+   */
+  readonly #out = new Map<number, Outstanding>();
   readonly #cache = new Map<string, CacheEntry>();
   /** Replies received and not yet acknowledged, per peer: acknowledged on the next reply we send that peer. */
   readonly #toAck = new Map<string, { ids: number[]; since: number }>();
@@ -286,20 +291,22 @@ export class H248Endpoint {
   request(peer: Peer, actions: Action[]): Promise<RequestOutcome> {
     if (this.#closed) return Promise.resolve({ ok: false, kind: 'closed' });
     if (this.#out.size >= (this.#o.maxOutstanding ?? 100_000)) return Promise.resolve({ ok: false, kind: 'timeout' });
-    const id = this.#allocTid();
+    let id = this.#allocTid();
+    // After a wrap of the 32-bit space, an id still outstanding (a request waiting on Pending) is skipped.
+    while (this.#out.has(id)) id = this.#allocTid();
     const line = writeTransaction({ type: 'request', id, actions });
     return new Promise((resolve) => {
       const o: Outstanding = { peer, line, sends: 0, interval: this.#t.t1Ms, pendings: 0, timer: undefined, resolve };
-      this.#out.set(`${peerKey(peer)}#${id}`, o);
-      this.#transmit(`${peerKey(peer)}#${id}`, o);
+      this.#out.set(id, o);
+      this.#transmit(id, o);
     });
   }
 
-  #transmit(key: string, o: Outstanding): void {
+  #transmit(key: number, o: Outstanding): void {
     if (o.sends > 0) {
       this.#stats.retransmissions++;
       this.send(o.peer, this.#head(o.peer) + o.line + '\n');
-    } else this.#queue(o.peer, o.line, 'request');
+    } else this.#queue(o.peer, peerKey(o.peer), o.line, 'request');
     o.sends++;
     const wait = o.interval;
     o.interval = Math.min(o.interval * 2, this.#t.maxIntervalMs);
@@ -309,7 +316,7 @@ export class H248Endpoint {
     }, wait);
   }
 
-  #finish(key: string, o: Outstanding, outcome: RequestOutcome): void {
+  #finish(key: number, o: Outstanding, outcome: RequestOutcome): void {
     clearTimeout(o.timer);
     this.#out.delete(key);
     if (!outcome.ok && outcome.kind === 'timeout') this.#stats.timeouts++;
@@ -338,6 +345,12 @@ export class H248Endpoint {
     }
   }
 
+  /** Our request `id` if it is outstanding toward `peer` (a reply or Pending from anyone else finds none). */
+  #outstanding(peer: Peer, id: number): Outstanding | undefined {
+    const o = this.#out.get(id);
+    return o && samePeer(o.peer, peer) ? o : undefined;
+  }
+
   #onMessage(peer: Peer, msg: ParsedMessage, buf: Buffer): void {
     const refused = this.#o.inbound?.(peer, msg, buf);
     if (refused) {
@@ -346,31 +359,32 @@ export class H248Endpoint {
       if (answers.length) this.send(peer, this.#message(peer, answers));
       return;
     }
+    // The peer's key, made once per message: the reply cache, the acks and the batches are keyed by it.
+    const pk = peerKey(peer);
     for (const t of msg.transactions) {
       switch (t.type) {
         case 'request':
-          this.#onRequest(peer, msg, t);
+          this.#onRequest(peer, pk, msg, t);
           break;
         case 'reply': {
-          const key = `${peerKey(peer)}#${t.id}`;
-          const o = this.#out.get(key);
+          const o = this.#outstanding(peer, t.id);
           if (t.immAck) this.send(peer, this.#message(peer, [{ type: 'ack', ranges: [[t.id, t.id]] }]));
           if (!o) {
             this.#stats.strayReplies++;
             break;
           }
-          if (!t.immAck) this.#noteAck(peer, t.id);
-          this.#finish(key, o, { ok: true, reply: t, message: msg, pendings: o.pendings, sends: o.sends });
+          if (!t.immAck) this.#noteAck(pk, t.id);
+          this.#finish(t.id, o, { ok: true, reply: t, message: msg, pendings: o.pendings, sends: o.sends });
           break;
         }
         case 'pending': {
-          const key = `${peerKey(peer)}#${t.id}`;
-          const o = this.#out.get(key);
+          const id = t.id;
+          const o = this.#outstanding(peer, id);
           this.#stats.pendingReceived++;
           if (!o) break;
           o.pendings++;
           clearTimeout(o.timer);
-          o.timer = setTimeout(() => this.#finish(key, o, { ok: false, kind: 'timeout' }), this.#t.pendingWaitMs);
+          o.timer = setTimeout(() => this.#finish(id, o, { ok: false, kind: 'timeout' }), this.#t.pendingWaitMs);
           break;
         }
         case 'ack':
@@ -378,7 +392,7 @@ export class H248Endpoint {
           for (const [lo, hi] of t.ranges) {
             if (hi - lo > ACK_RANGE_MAX) continue;
             for (let id = lo; id <= hi; id++) {
-              const key = `${peerKey(peer)}#${id}`;
+              const key = `${pk}#${id}`;
               if (this.#cache.get(key)?.done) this.#cache.delete(key);
             }
           }
@@ -399,8 +413,7 @@ export class H248Endpoint {
    * alone: an ack that finds no reply to ride on is dropped with the sweep,
    * and the peer keeps its copy its full time, as before.
    */
-  #noteAck(peer: Peer, id: number): void {
-    const key = peerKey(peer);
+  #noteAck(key: string, id: number): void {
     let pending = this.#toAck.get(key);
     if (!pending) {
       if (this.#toAck.size >= MAX_ACK_PEERS) return;
@@ -428,9 +441,8 @@ export class H248Endpoint {
    * this turn of the event loop (one sendmsg, and one wake-up of the peer, for
    * a reply and the request that follows it), or alone when piggy-backing is off.
    */
-  #queue(peer: Peer, line: string, kind: 'request' | 'reply'): void {
+  #queue(peer: Peer, key: string, line: string, kind: 'request' | 'reply'): void {
     if (this.#closed) return;
-    const key = peerKey(peer);
     if (!this.#piggyback) {
       this.#sendBatch({ to: peer, messages: [{ peer, key, lines: [line], replies: kind === 'reply' }], transactions: 1, bytes: 0 });
       return;
@@ -475,8 +487,8 @@ export class H248Endpoint {
     this.send(peer, this.#message(peer, [{ type: 'pending', id }]));
   }
 
-  #onRequest(peer: Peer, msg: ParsedMessage, t: TransactionRequest): void {
-    const key = `${peerKey(peer)}#${t.id}`;
+  #onRequest(peer: Peer, pk: string, msg: ParsedMessage, t: TransactionRequest): void {
+    const key = `${pk}#${t.id}`;
     const seen = this.#cache.get(key);
     if (seen) {
       this.#stats.duplicates++;
@@ -508,7 +520,7 @@ export class H248Endpoint {
       entry.done = true;
       entry.line = line;
       entry.expiresAt = Date.now() + this.#t.replyCacheMs;
-      this.#queue(peer, line, 'reply');
+      this.#queue(peer, pk, line, 'reply');
     };
     Promise.resolve()
       .then(() => this.#o.onRequest({ peer, message: msg, transaction: t }))

@@ -108,11 +108,12 @@ interface Gateway {
   lastSeen: number;
 }
 
-const isRegistration = (m: ParsedMessage) =>
-  m.transactions.length === 1 && m.transactions[0]!.type === 'request' && (() => {
-    const cmd = rootCommand(m.transactions[0]!);
-    return !!cmd && cmd.name === 'ServiceChange' && ksStep(cmd) === 'register';
-  })();
+function isRegistration(m: ParsedMessage): boolean {
+  const t = m.transactions.length === 1 ? m.transactions[0]! : undefined;
+  if (t?.type !== 'request') return false;
+  const cmd = rootCommand(t);
+  return !!cmd && cmd.name === 'ServiceChange' && ksStep(cmd) === 'register';
+}
 
 export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHandle> {
   const offered = (o.sbc.offered ?? [{ name: 'app-hmac', q: 1 }]).filter((m) => (H248_MECHANISMS as readonly string[]).includes(m.name.toLowerCase()));

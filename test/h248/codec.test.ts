@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  EXTENSION_NAME, parseMessage, parseMessages, readObservedEvents, readProperties, readServiceChange, serializeMessage, writeAuthHeader,
+  canonicalToken, EXTENSION_NAME, parseMessage, parseMessages, readObservedEvents, readProperties, readServiceChange, serializeMessage, writeAuthHeader,
 } from '../../src/h248/index.js';
 import type { ParsedMessage } from '../../src/h248/index.js';
 import { decodeS1, encodeS1, KS_EXT, rootCommand } from '../../src/adapters/h248/ks-mapping.js';
@@ -85,6 +85,17 @@ describe('H.248 text codec', () => {
     const text = serializeMessage({ version: 1, mid: '[192.0.2.1]:2945', transactions: [{ type: 'request', id: 1, actions: encodeS1(s1) }] });
     const d = decodeS1(rootCommand(ok(text).transactions[0] as never)!);
     expect(d).toEqual({ ok: true, value: s1 });
+  });
+
+  it('a token is its long or compact spelling in any ASCII case; no other character makes one', () => {
+    for (const [w, t] of [['Transaction', 'Transaction'], ['T', 'Transaction'], ['tRaNsAcTiOn', 'Transaction'], ['MF', 'Modify'], ['mf', 'Modify'], ['N64', 'Nx64Kservice'], ['!', 'MEGACO'], ['&', 'END']] as const) {
+      expect(canonicalToken(w), w).toBe(t);
+    }
+    for (const w of ['ks/idc', 'ROOT', 'X-KSIDC', 'Transactions', '', 'T\u0000', '\u212A', 'Ma\u017Fk']) expect(canonicalToken(w), w).toBeUndefined();
+    // U+212A KELVIN SIGN lower-cases to an ASCII k, the compact TransactionResponseAck: it is no token on the wire
+    const kelvin = parseMessage(Buffer.from('!/1 x\n\u212A{1}', 'utf8'));
+    expect(kelvin.ok).toBe(false);
+    expect(ok('!/1 x\nk{1}').transactions[0]).toEqual({ type: 'ack', ranges: [[1, 1]] });
   });
 
   it('refuses malformed input with an error result', () => {
