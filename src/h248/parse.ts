@@ -56,6 +56,8 @@ export function parseUint32(v: string | undefined): number | undefined {
 class Reader {
   i = 0;
   items = 0;
+  /** Whether the last value() was a quotedString (a flag, not an object per value). */
+  quotedValue = false;
   constructor(readonly s: string) {}
 
   fail(reason: string): never {
@@ -102,11 +104,12 @@ class Reader {
     return fromLatin1(v);
   }
 
-  value(): { value: string; quoted: boolean } {
-    if (this.peek() === 0x22) return { value: this.quoted(), quoted: true };
+  value(): string {
+    this.quotedValue = this.peek() === 0x22;
+    if (this.quotedValue) return this.quoted();
     const w = this.word();
     if (!w) this.fail('value expected');
-    return { value: fromLatin1(w), quoted: false };
+    return fromLatin1(w);
   }
 
   /** `[a,b]`, `[a:b]` or `{a,b}`, opening bracket at i. */
@@ -116,7 +119,7 @@ class Reader {
     let kind: 'and' | 'or' | 'range' = close === 0x7d ? 'or' : 'and';
     for (;;) {
       this.lwsp();
-      values.push(this.value().value);
+      values.push(this.value());
       if (values.length > LIMITS.listValues) this.fail('too many values');
       this.lwsp();
       const c = this.peek();
@@ -206,9 +209,8 @@ class Reader {
       else if (c === 0x5b) it.list = this.list(0x5d);
       else if (c === 0x7b && token !== 'DigitMap') it.list = this.list(0x7d);
       else if (!(c === 0x7b && token === 'DigitMap')) {
-        const v = this.value();
-        it.value = v.value;
-        if (v.quoted) it.quoted = true;
+        it.value = this.value();
+        if (this.quotedValue) it.quoted = true;
       }
       this.lwsp();
     }
@@ -264,14 +266,15 @@ function commandOf(it: Item): Command | undefined {
   let name = it.name;
   let optional = false;
   let wildcard = false;
-  for (let k = 0; k < 2; k++) {
-    const p = name.slice(0, 2).toUpperCase();
-    if (p === 'O-' && !optional) optional = true;
-    else if (p === 'W-' && !wildcard) wildcard = true;
+  // `O-` and `W-` prefixes, each at most once, any case; a name without one is looked at as it is.
+  for (let k = 0; k < 2 && name.charCodeAt(1) === 0x2d; k++) {
+    const c = name.charCodeAt(0) | 0x20;
+    if (c === 0x6f && !optional) optional = true;
+    else if (c === 0x77 && !wildcard) wildcard = true;
     else break;
     name = name.slice(2);
   }
-  const token = canonicalToken(name);
+  const token = it.token !== undefined && name === it.name ? it.token : canonicalToken(name);
   if (!isCommandName(token)) return undefined;
   if (it.op !== '=') throw new Fail(`${token} needs a termination id`, 0);
   const terminations = it.list ? it.list.values : it.value !== undefined ? [it.value] : [];
@@ -300,7 +303,8 @@ function actionOf(it: Item, reply: boolean): Action {
 
 function idOf(it: Item): number {
   // A reply may carry segment numbers: id/segment[/END].
-  const v = it.token === 'Reply' && it.value ? it.value.split('/')[0] : it.value;
+  const slash = it.token === 'Reply' && it.value ? it.value.indexOf('/') : -1;
+  const v = slash < 0 ? it.value : it.value!.slice(0, slash);
   const id = parseUint32(v);
   if (id === undefined || it.op !== '=') throw new Fail('bad transaction id', 0);
   return id;

@@ -2,11 +2,12 @@ import { fromB64u, toB64u } from '../../crypto/ks1.js';
 import { parseMechanisms } from '../../flow/mechanisms.js';
 import type { S1, S2, S5, S6, S7, S8, S9, S10 } from '../../flow/messages.js';
 import {
-  eventsItem, observedEventsItem, readEvents, readObservedEvents, readProperties, readServiceChange, servicesItem,
+  EXTENSION_NAME, eventsItem, observedEventsItem, readEvents, readObservedEvents, readProperties, readServiceChange, servicesItem,
   terminationStateItem,
 } from '../../h248/descriptors.js';
 import { H248_ERROR } from '../../h248/errors.js';
-import type { Action, Command, ErrorDescriptor, TransactionRequest } from '../../h248/types.js';
+import { canonicalToken } from '../../h248/tokens.js';
+import type { Action, Command, ErrorDescriptor, Item, TransactionRequest } from '../../h248/types.js';
 
 /**
  * keyswitch's flow in H.248 text (docs/h248.md has the full exchange):
@@ -83,16 +84,64 @@ export function rootCommand(t: TransactionRequest): Command | undefined {
 
 export type KsStep = 'register' | 'challenge' | 'authenticate' | 'accepted';
 
-/** Which flow step a ROOT command is, by its shape; undefined for anything else. */
+/**
+ * Which flow step a ROOT command is, by its shape; undefined for anything else. Asked of every message
+ * (the SBC twice per message, the gateway and the softswitch once), so it looks for the one name that
+ * decides, as the readers would find it, without building their maps: the decoder reads the whole command
+ * once the step is known.
+ */
 export function ksStep(cmd: Command): KsStep | undefined {
-  if (cmd.name === 'ServiceChange') return readServiceChange(cmd)?.extensions.has(KS_EXT.idc) ? 'register' : undefined;
-  if (cmd.name === 'Notify') return readObservedEvents(cmd)?.events.some((e) => e.name === KS_AUTH_EVENT) ? 'authenticate' : undefined;
+  if (cmd.name === 'ServiceChange') return hasServiceExtension(cmd, KS_EXT.idc) ? 'register' : undefined;
+  if (cmd.name === 'Notify') return hasObservedEvent(cmd, KS_AUTH_EVENT) ? 'authenticate' : undefined;
   if (cmd.name === 'Modify') {
-    const p = readProperties(cmd);
-    if (p.has('ks/ekc')) return 'accepted';
-    if (p.has('ks/rand')) return 'challenge';
+    if (hasProperty(cmd, 'ks/ekc')) return 'accepted';
+    if (hasProperty(cmd, 'ks/rand')) return 'challenge';
   }
   return undefined;
+}
+
+/** As the readers tell a descriptor: by its token, or its name's for an item built here. */
+const is = (it: Item, token: string): boolean => (it.token ?? canonicalToken(it.name)) === token;
+
+/** `name` in any case (the readers lower- or upper-case the names they key by); the copy only for a name of the right length. */
+const sameName = (name: string, lower: string): boolean => name.length === lower.length && (name === lower || name.toLowerCase() === lower);
+
+/** readServiceChange(cmd)?.extensions.has(name), for an X- name in upper case. */
+function hasServiceExtension(cmd: Command, name: string): boolean {
+  const sv = cmd.descriptors.find((d) => is(d, 'Services'));
+  if (!sv) return false;
+  const lower = name.toLowerCase();
+  for (const it of sv.children ?? []) {
+    if (it.op === '=' && it.value !== undefined && sameName(it.name, lower) && EXTENSION_NAME.test(it.name)) return true;
+  }
+  return false;
+}
+
+/** readObservedEvents(cmd)?.events has `event` (lower-cased). */
+function hasObservedEvent(cmd: Command, event: string): boolean {
+  const oe = cmd.descriptors.find((d) => is(d, 'ObservedEvents'));
+  if (!oe || oe.value === undefined) return false;
+  for (const c of oe.children ?? []) if (sameName(c.name, event)) return true;
+  return false;
+}
+
+/** readProperties(cmd).has(name), for a lower-case `pkg/name`. */
+function hasProperty(cmd: Command, name: string): boolean {
+  const has = (items: Item[] | undefined): boolean => {
+    for (const it of items ?? []) if (it.op === '=' && it.value !== undefined && sameName(it.name, name)) return true;
+    return false;
+  };
+  for (const d of cmd.descriptors) {
+    if (!is(d, 'Media')) continue;
+    for (const m of d.children ?? []) {
+      if (is(m, 'TerminationState') || is(m, 'LocalControl')) {
+        if (has(m.children)) return true;
+      } else if (is(m, 'Stream')) {
+        for (const st of m.children ?? []) if (is(st, 'LocalControl') && has(st.children)) return true;
+      }
+    }
+  }
+  return false;
 }
 
 // ---------- s1 / s2: ServiceChange ----------
