@@ -127,20 +127,22 @@ function hasObservedEvent(cmd: Command, event: string): boolean {
 
 /** readProperties(cmd).has(name), for a lower-case `pkg/name`. */
 function hasProperty(cmd: Command, name: string): boolean {
-  const has = (items: Item[] | undefined): boolean => {
-    for (const it of items ?? []) if (it.op === '=' && it.value !== undefined && sameName(it.name, name)) return true;
-    return false;
-  };
   for (const d of cmd.descriptors) {
     if (!is(d, 'Media')) continue;
     for (const m of d.children ?? []) {
       if (is(m, 'TerminationState') || is(m, 'LocalControl')) {
-        if (has(m.children)) return true;
+        if (holds(m.children, name)) return true;
       } else if (is(m, 'Stream')) {
-        for (const st of m.children ?? []) if (is(st, 'LocalControl') && has(st.children)) return true;
+        for (const st of m.children ?? []) if (is(st, 'LocalControl') && holds(st.children, name)) return true;
       }
     }
   }
+  return false;
+}
+
+/** A module function, not a closure per call: under tsx each closure made also gets its name defined. */
+function holds(items: Item[] | undefined, name: string): boolean {
+  for (const it of items ?? []) if (it.op === '=' && it.value !== undefined && sameName(it.name, name)) return true;
   return false;
 }
 
