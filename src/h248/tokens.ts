@@ -48,23 +48,24 @@ const LONGEST = Math.max(...PAIRS.map(([long]) => long.length));
 
 /**
  * The long spelling of a token written in either form, or undefined if `word` is no token. Every parsed
- * name comes here: a package name (`ks/idc`) or a value-like word is refused by its characters, before any
- * copy is made; a token in a mixed case of its own is lower-cased and looked up as before.
+ * name comes here: a package name (`ks/idc`) or a value-like word is refused by its characters, before it
+ * is hashed or copied; a token in a mixed case of its own is lower-cased and looked up as before.
  */
 export function canonicalToken(word: string): string | undefined {
-  const exact = AS_WRITTEN.get(word);
-  if (exact !== undefined) return exact;
+  // the characters first: a name that cannot be a token is not hashed for a lookup
   if (word.length > LONGEST) return undefined;
   for (let i = 0; i < word.length; i++) {
     const c = word.charCodeAt(i);
     if (c >= 128 || TOKEN_CHAR[c] !== 1) return undefined;
   }
-  return CANONICAL.get(word.toLowerCase());
+  return AS_WRITTEN.get(word) ?? CANONICAL.get(word.toLowerCase());
 }
 
 /** The compact spelling of a long token name; other names are returned unchanged. */
 export function compactToken(name: string): string {
-  return COMPACT.get(name) ?? name;
+  // every long spelling starts with a capital: a package or parameter name (`ks/idc`) is not looked up
+  const c = name.charCodeAt(0);
+  return c >= 0x41 && c <= 0x5a ? COMPACT.get(name) ?? name : name;
 }
 
 export const COMMAND_NAMES = ['Add', 'Move', 'Modify', 'Subtract', 'AuditValue', 'AuditCapability', 'Notify', 'ServiceChange'] as const;

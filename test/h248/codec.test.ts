@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  canonicalToken, EXTENSION_NAME, parseMessage, parseMessages, readObservedEvents, readProperties, readServiceChange, serializeMessage, writeAuthHeader,
+  canonicalToken, compactToken, EXTENSION_NAME, parseMessage, parseMessages, readObservedEvents, readProperties, readServiceChange, serializeMessage, writeAuthHeader,
 } from '../../src/h248/index.js';
 import type { ParsedMessage } from '../../src/h248/index.js';
 import { decodeS1, encodeS1, KS_EXT, rootCommand } from '../../src/adapters/h248/ks-mapping.js';
@@ -92,6 +92,9 @@ describe('H.248 text codec', () => {
       expect(canonicalToken(w), w).toBe(t);
     }
     for (const w of ['ks/idc', 'ROOT', 'X-KSIDC', 'Transactions', '', 'T\u0000', '\u212A', 'Ma\u017Fk']) expect(canonicalToken(w), w).toBeUndefined();
+    for (const [w, c] of [['Media', 'M'], ['MEGACO', '!'], ['Nx64Kservice', 'N64'], ['TransactionResponseAck', 'K'], ['media', 'media'], ['ks/idc', 'ks/idc'], ['X-KSIDC', 'X-KSIDC'], ['', '']] as const) {
+      expect(compactToken(w), w).toBe(c);
+    }
     // U+212A KELVIN SIGN lower-cases to an ASCII k, the compact TransactionResponseAck: it is no token on the wire
     const kelvin = parseMessage(Buffer.from('!/1 x\n\u212A{1}', 'utf8'));
     expect(kelvin.ok).toBe(false);
