@@ -28,7 +28,7 @@
 import { signSipMessage, verifySipMessage, KS_HMAC } from '../adapters/sip/sbc-app-hmac.js';
 import { P_KS_AUTH, P_KS_IDSP, stripPrivate } from '../adapters/sip/ks1-sip.js';
 import {
-  createCancel, createResponse, formatVia, isSipUri, newBranch,
+  createCancel, createResponse, formatVia, isSipUri, newBranch, parseNameAddr,
   type ServerContext, type SipRequest, type SipResponse, type SipStack, type SipTransport, type Uri, type Via,
 } from '../sip/index.js';
 import { fromTag, toTag } from '../sip/proxy/dialog.js';
@@ -37,6 +37,7 @@ import type { OwnAddresses } from '../sip/proxy/own-addresses.js';
 import { popOwnRoutes } from '../sip/proxy/route.js';
 import type { RelayBranch } from '../sip/proxy/relay.js';
 import { PARAM, type HeaderSigner } from './signing/sip-signatures.js';
+import { routeItems } from './signing/route-lines.js';
 import { flowOf, flowParty, ks1Party, sameFlow, type DialogParty, type DialogTable } from './dialogs.js';
 import { identityOfUri, sameIdentity } from '../sip/uri-compare.js';
 import type { ContactMap, TerminalFlow } from './sip-contacts.js';
@@ -190,7 +191,8 @@ export class SbcCalls {
   #towardsCaller(res: SipResponse, caller: DialogParty | undefined, rrBelow: number): void {
     if (!caller || !this.d.signer || res.status <= 100 || res.status >= 300) return;
     try {
-      const n = res.recordRoutes().length;
+      // counted, not parsed: the signer parses only its own entry (route-lines.ts)
+      const n = routeItems(res, 'Record-Route').length;
       if (n <= rrBelow || toTag(res) === undefined) return;
       this.d.signer.signCallerRouteSet(res, caller, n - 1 - rrBelow);
     } catch {
@@ -381,10 +383,15 @@ export class SbcCalls {
     if (forming && this.d.signer && res.status < 300 && toTag(res) !== undefined) {
       // Our entry: the topmost one of ours carrying a Record-Route signature
       // (entries the callee added sit above it; anything changed below it breaks the signature).
+      // Read from the top down, parsing no further than that entry: the signer checks the whole set.
       let index = 0;
       try {
-        const rr = res.recordRoutes();
-        const mine = rr.findIndex((n) => this.#isOwn(n.uri) && isSipUri(n.uri) && PARAM.rr in n.uri.params);
+        const rr = routeItems(res, 'Record-Route');
+        let mine = -1;
+        for (let i = 0; i < rr.length && mine < 0; i++) {
+          const n = parseNameAddr(rr[i]!, 'Record-Route');
+          if (this.#isOwn(n.uri) && isSipUri(n.uri) && PARAM.rr in n.uri.params) mine = i;
+        }
         index = mine >= 0 ? mine : Math.max(0, rr.length - rrBelow - 2);
       } catch {
         index = 0;

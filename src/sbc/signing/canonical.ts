@@ -59,11 +59,26 @@ export function viaInput(kid: string, callId: string, cseqSeq: number, cseqMetho
   return s;
 }
 
+/** The canonical lines of a Record-Route or Route list, signatures stripped: made once for the several inputs over one list. */
+export interface RouteLines {
+  readonly n: number;
+  readonly text: string;
+}
+
+export function routeLines(rr: readonly Uri[]): RouteLines {
+  let text = '';
+  for (const u of rr) text += canonicalUri(u, true) + '\n';
+  return { n: rr.length, text };
+}
+
+function linesOf(rr: readonly Uri[] | RouteLines): RouteLines {
+  return 'text' in rr ? rr : routeLines(rr);
+}
+
 /** Record-Route signature input: the Record-Route URIs in Record-Route order, signatures stripped. */
-export function rrInput(kid: string, callId: string, fromTag: string, rr: readonly Uri[]): string {
-  let s = LABEL.rr + '\n' + kid + '\n' + callId + '\n' + fromTag + '\n' + rr.length + '\n';
-  for (const u of rr) s += canonicalUri(u, true) + '\n';
-  return s;
+export function rrInput(kid: string, callId: string, fromTag: string, rr: readonly Uri[] | RouteLines): string {
+  const l = linesOf(rr);
+  return LABEL.rr + '\n' + kid + '\n' + callId + '\n' + fromTag + '\n' + l.n + '\n' + l.text;
 }
 
 /**
@@ -73,8 +88,7 @@ export function rrInput(kid: string, callId: string, fromTag: string, rr: readon
  * request) on both sides. `party` is the text of the party who owns that
  * side (`partyText`, src/sbc/dialogs.ts): only it may present the route set.
  */
-export function routeSetInput(side: 'a' | 'b', kid: string, callId: string, callerTag: string, rr: readonly Uri[], target: Uri, party: string): string {
-  let s = (side === 'a' ? LABEL.rsCaller : LABEL.rsCallee) + '\n' + kid + '\n' + callId + '\n' + callerTag + '\n' + rr.length + '\n';
-  for (const u of rr) s += canonicalUri(u, true) + '\n';
-  return s + canonicalUri(target, false) + '\n' + party + '\n';
+export function routeSetInput(side: 'a' | 'b', kid: string, callId: string, callerTag: string, rr: readonly Uri[] | RouteLines, target: Uri, party: string): string {
+  const l = linesOf(rr);
+  return (side === 'a' ? LABEL.rsCaller : LABEL.rsCallee) + '\n' + kid + '\n' + callId + '\n' + callerTag + '\n' + l.n + '\n' + l.text + canonicalUri(target, false) + '\n' + party + '\n';
 }

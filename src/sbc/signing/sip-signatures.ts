@@ -15,12 +15,14 @@
  *
  * Verification never throws: a malformed header is a failed signature.
  */
-import { formatNameAddr, isSipUri, isStar, type NameAddr, type Params, type SipMessage, type SipRequest, type SipResponse, type Uri } from '../../sip/index.js';
+import { formatNameAddr, isSipUri, isStar, parseNameAddr, type NameAddr, type Params, type SipMessage, type SipRequest, type SipResponse, type Uri } from '../../sip/index.js';
 import type { SigningPool } from '../pool/pool.js';
 import { parseParty, partyText, type DialogParty } from '../dialogs.js';
 import { rrInput, routeSetInput, viaInput } from './canonical.js';
+import { joinLines, routeItems, RouteLineCache, type RouteHeader } from './route-lines.js';
 import type { KeyRing, SigningKey } from './keyring.js';
-import { formatToken, mac, macEquals, parseToken } from './mac.js';
+import { formatToken, macEquals, parseToken } from './mac.js';
+import { MacMemo } from './mac-memo.js';
 
 /** Parameter names on the wire. */
 export const PARAM = {
@@ -112,16 +114,23 @@ function withParams(n: NameAddr, add: Record<string, string>): NameAddr {
   return { ...n, uri: { ...u, params: { ...u.params, ...add } } };
 }
 
-/** Replaces element `index` of a list header, keeping the others and their order. */
-function replaceListElement(msg: SipMessage, name: string, index: number, value: string): void {
+/** Replaces element `index` of a list header whose elements are `items` (routeItems), keeping the others and their order. */
+function replaceListElement(msg: SipMessage, name: string, items: string[], index: number, value: string): void {
   if (index === 0) {
     msg.replaceFirst(name, value);
     return;
   }
-  const items = msg.list(name);
   if (index < 0 || index >= items.length) throw new RangeError(`no ${name} element ${index}`);
   items[index] = value;
   msg.set(name, items.join(', '));
+}
+
+/** The list's elements, element `index` parsed (undefined when there is none), and the canonical line of each. */
+function readList(cache: RouteLineCache, msg: SipMessage, header: RouteHeader, index: number): { items: string[]; mine: NameAddr | undefined; lines: string[] } {
+  const items = routeItems(msg, header);
+  const item = items[index];
+  const mine = item !== undefined ? parseNameAddr(item, header) : undefined;
+  return { items, mine, lines: cache.lines(items, header, mine ? new Map([[index, mine]]) : undefined) };
 }
 
 function firstContactUri(msg: SipMessage): Uri | undefined {
@@ -138,6 +147,10 @@ export class HeaderSigner {
   readonly #rr: KeyRing;
   readonly #pool: SigningPool | undefined;
   readonly #onFailure: FailureSink | undefined;
+  /** The MACs signed lately: most checks are of inputs signed here (mac-memo.ts). */
+  readonly #macs = new MacMemo();
+  /** The canonical lines of the route-set hops seen lately (route-lines.ts). */
+  readonly #lines = new RouteLineCache();
 
   constructor(o: HeaderSignerOptions) {
     if (o.via.purpose !== 'via' || o.rr.purpose !== 'rr') throw new Error('HeaderSigner needs a via ring and an rr ring');
@@ -157,7 +170,7 @@ export class HeaderSigner {
   viaSignature(req: SipRequest): string {
     const k = this.#via.current();
     const cseq = req.cseq();
-    return formatToken(k.id, mac(k.key, viaInput(k.id, req.callId(), cseq.seq, cseq.method, tagOf(req.from()), req.vias())));
+    return formatToken(k.id, this.#macs.sign(k.key, viaInput(k.id, req.callId(), cseq.seq, cseq.method, tagOf(req.from()), req.vias())));
   }
 
   /** Checks a response from an untrusted link: its top Via must carry a valid `ks-vs` over the Vias below. */
@@ -171,7 +184,7 @@ export class HeaderSigner {
       const k = this.#via.get(t.kid);
       if (!k) return this.#fail(source, 'via', 'unknown-key');
       const cseq = res.cseq();
-      const want = mac(k.key, viaInput(t.kid, res.callId(), cseq.seq, cseq.method, tagOf(res.from()), vias.slice(1)));
+      const want = this.#macs.verify(k.key, viaInput(t.kid, res.callId(), cseq.seq, cseq.method, tagOf(res.from()), vias.slice(1)));
       return macEquals(want, t.mac) ? { ok: true, kid: t.kid } : this.#fail(source, 'via', 'mismatch');
     } catch {
       return this.#fail(source, 'via', 'malformed');
@@ -189,21 +202,21 @@ export class HeaderSigner {
    * Throws SipHeaderError when the request's headers do not parse.
    */
   signRecordRoute(req: SipRequest, callee: DialogParty, index = 0): void {
-    const rr = req.recordRoutes();
-    const mine = rr[index];
+    const rr = readList(this.#lines, req, 'Record-Route', index);
+    const mine = rr.mine;
     if (!mine) throw new RangeError('the request has no Record-Route entry of the SBC');
-    const uris = rr.map((n) => n.uri);
+    const lines = joinLines(rr.lines);
     const k = this.#rr.current();
     const callId = req.callId();
     const callerTag = tagOf(req.from());
-    const add: Record<string, string> = { [PARAM.rr]: formatToken(k.id, mac(k.key, rrInput(k.id, callId, callerTag, uris))) };
+    const add: Record<string, string> = { [PARAM.rr]: formatToken(k.id, this.#macs.sign(k.key, rrInput(k.id, callId, callerTag, lines))) };
     const contact = firstContactUri(req);
     if (contact) {
-      add[PARAM.rsCallee] = formatToken(k.id, mac(k.key, routeSetInput('b', k.id, callId, callerTag, uris, contact, partyText(callee))));
+      add[PARAM.rsCallee] = formatToken(k.id, this.#macs.sign(k.key, routeSetInput('b', k.id, callId, callerTag, lines, contact, partyText(callee))));
       add[PARAM.partyCallee] = encodeParty(callee);
     }
     if (this.#pool) add[PARAM.keyBlob] = this.#pool.seal(k);
-    replaceListElement(req, 'Record-Route', index, formatNameAddr(withParams(stripSignatures(mine), add)));
+    replaceListElement(req, 'Record-Route', rr.items, index, formatNameAddr(withParams(stripSignatures(mine), add)));
   }
 
   /**
@@ -213,15 +226,15 @@ export class HeaderSigner {
    */
   verifyRecordRoute(res: SipResponse, source?: string, index = 0): Verdict {
     try {
-      const rr = res.recordRoutes();
-      const mine = rr[index];
+      const rr = readList(this.#lines, res, 'Record-Route', index);
+      const mine = rr.mine;
       const p = mine && sipParams(mine.uri);
       if (!p || !(PARAM.rr in p)) return this.#fail(source, 'record-route', 'missing');
       const t = parseToken(p[PARAM.rr]);
       if (!t) return this.#fail(source, 'record-route', 'malformed');
       const k = this.#key(t.kid, p[PARAM.keyBlob]);
       if (!k.ok) return this.#fail(source, 'record-route', k.reason);
-      const want = mac(k.key.key, rrInput(t.kid, res.callId(), tagOf(res.from()), rr.map((n) => n.uri)));
+      const want = this.#macs.verify(k.key.key, rrInput(t.kid, res.callId(), tagOf(res.from()), joinLines(rr.lines)));
       return macEquals(want, t.mac) ? { ok: true, kid: t.kid } : this.#fail(source, 'record-route', 'mismatch');
     } catch {
       return this.#fail(source, 'record-route', 'malformed');
@@ -238,9 +251,9 @@ export class HeaderSigner {
    * headers do not parse.
    */
   signCallerRouteSet(res: SipResponse, caller: DialogParty, index?: number): boolean {
-    const rr = res.recordRoutes();
-    const i = index ?? rr.length - 1;
-    const mine = rr[i];
+    const i = index ?? routeItems(res, 'Record-Route').length - 1;
+    const rr = readList(this.#lines, res, 'Record-Route', i);
+    const mine = rr.mine;
     if (!mine) throw new RangeError('the response has no Record-Route entry of the SBC');
     const contact = firstContactUri(res);
     if (!contact) return false;
@@ -255,13 +268,12 @@ export class HeaderSigner {
     }
     const priorKid = parseToken(prior[PARAM.rr] ?? prior[PARAM.rsCallee])?.kid;
     const k = (priorKid !== undefined ? this.#rr.get(priorKid) : undefined) ?? this.#rr.current();
-    const uris = rr.map((n) => n.uri);
     const add: Record<string, string> = {
-      [PARAM.rsCaller]: formatToken(k.id, mac(k.key, routeSetInput('a', k.id, res.callId(), tagOf(res.from()), uris, contact, partyText(caller)))),
+      [PARAM.rsCaller]: formatToken(k.id, this.#macs.sign(k.key, routeSetInput('a', k.id, res.callId(), tagOf(res.from()), joinLines(rr.lines), contact, partyText(caller)))),
       [PARAM.partyCaller]: encodeParty(caller),
     };
     if (this.#pool) add[PARAM.keyBlob] = this.#pool.seal(k);
-    replaceListElement(res, 'Record-Route', i, formatNameAddr(withParams(stripSignatures(mine), { ...prior, ...add })));
+    replaceListElement(res, 'Record-Route', rr.items, i, formatNameAddr(withParams(stripSignatures(mine), { ...prior, ...add })));
     return true;
   }
 
@@ -276,8 +288,8 @@ export class HeaderSigner {
    */
   verifyInDialogRequest(req: SipRequest, source?: string): InDialogVerdict {
     try {
-      const routes = req.routes();
-      const top = routes[0];
+      const routes = readList(this.#lines, req, 'Route', 0);
+      const top = routes.mine;
       const p = top && sipParams(top.uri);
       if (!p || (!(PARAM.rsCaller in p) && !(PARAM.rsCallee in p))) return this.#fail(source, 'route-set', 'missing');
       const target = req.requestUri();
@@ -298,11 +310,10 @@ export class HeaderSigner {
           worst = k.reason;
           continue;
         }
-        const uris = routes.map((n) => n.uri);
-        if (side === 'a') uris.reverse();
+        const lines = joinLines(routes.lines, side === 'a');
         // The caller's tag: From in the caller's requests, To in the callee's.
         const callerTag = tagOf(side === 'a' ? req.from() : req.to());
-        const want = mac(k.key.key, routeSetInput(side, t.kid, callId, callerTag, uris, target, party.text));
+        const want = this.#macs.verify(k.key.key, routeSetInput(side, t.kid, callId, callerTag, lines, target, party.text));
         if (macEquals(want, t.mac)) return { ok: true, kid: t.kid, side: side === 'a' ? 'caller' : 'callee', party: party.party };
       }
       return this.#fail(source, 'route-set', worst);
