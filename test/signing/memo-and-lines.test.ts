@@ -12,16 +12,16 @@ describe('MAC memo (mac-memo.ts)', () => {
   it('gives the HMAC of the input whether it signed it or not', () => {
     const key = createSecretKey(randomBytes(32));
     const memo = new MacMemo(4);
-    const signed = memo.sign(key, 'input one');
+    const signed = memo.sign(key, 'c1', 'input one');
     expect(signed.equals(mac(key, 'input one'))).toBe(true);
-    expect(memo.verify(key, 'input one').equals(signed)).toBe(true);
-    expect(memo.verify(key, 'input two').equals(mac(key, 'input two'))).toBe(true);
+    expect(memo.verify(key, 'c1', 'input one').equals(signed)).toBe(true);
+    expect(memo.verify(key, 'c1', 'input two').equals(mac(key, 'input two'))).toBe(true);
   });
 
   it('keeps only what it signed: what a peer makes it check never enters', () => {
     const key = createSecretKey(randomBytes(32));
     const memo = new MacMemo(4);
-    for (let i = 0; i < 100; i++) memo.verify(key, `peer input ${i}`);
+    for (let i = 0; i < 100; i++) memo.verify(key, 'c1', `peer input ${i}`);
     expect(memo.size).toBe(0);
   });
 
@@ -30,17 +30,25 @@ describe('MAC memo (mac-memo.ts)', () => {
     const key = createSecretKey(bytes);
     const other = createSecretKey(randomBytes(32));
     const memo = new MacMemo(4);
-    memo.sign(key, 'same input');
-    expect(memo.verify(other, 'same input').equals(mac(other, 'same input'))).toBe(true);
-    expect(memo.verify(other, 'same input').equals(mac(key, 'same input'))).toBe(false);
+    memo.sign(key, 'c1', 'same input');
+    expect(memo.verify(other, 'c1', 'same input').equals(mac(other, 'same input'))).toBe(true);
+    expect(memo.verify(other, 'c1', 'same input').equals(mac(key, 'same input'))).toBe(false);
   });
 
-  it('is bounded: two generations, the newest kept', () => {
+  it('is bounded: two generations of scopes, a few MACs per scope, the newest kept', () => {
     const key = createSecretKey(randomBytes(32));
     const memo = new MacMemo(3);
-    for (let i = 0; i < 50; i++) memo.sign(key, `in ${i}`);
-    expect(memo.size).toBeLessThanOrEqual(6);
-    expect(memo.verify(key, 'in 49').equals(mac(key, 'in 49'))).toBe(true);
+    for (let c = 0; c < 20; c++) for (let i = 0; i < 50; i++) memo.sign(key, `c${c}`, `in ${c} ${i}`);
+    expect(memo.size).toBeLessThanOrEqual(6 * 8);
+    expect(memo.verify(key, 'c19', 'in 19 49').equals(mac(key, 'in 19 49'))).toBe(true);
+  });
+
+  it('compares the whole input within a scope: another input of the same call is computed, not reused', () => {
+    const key = createSecretKey(randomBytes(32));
+    const memo = new MacMemo(4);
+    const m = memo.sign(key, 'c1', 'input of c1');
+    expect(memo.verify(key, 'c1', 'input of c1!').equals(m)).toBe(false);
+    expect(memo.verify(key, 'c2', 'input of c1').equals(m)).toBe(true); // computed again: the same HMAC
   });
 });
 

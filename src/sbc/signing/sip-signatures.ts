@@ -100,18 +100,14 @@ function tagOf(n: NameAddr): string {
   return typeof t === 'string' ? t : '';
 }
 
-function stripSignatures(n: NameAddr): NameAddr {
-  const u = n.uri;
-  if (!isSipUri(u)) return n;
-  const params: Params = {};
-  for (const k in u.params) if (!k.startsWith('ks-')) params[k] = u.params[k]!;
-  return { ...n, uri: { ...u, params } };
-}
-
-function withParams(n: NameAddr, add: Record<string, string>): NameAddr {
+/** The SBC's entry with its `ks-` parameters replaced by `add` (in that order), the others kept in theirs. */
+function withSignatures(n: NameAddr, add: Record<string, string>): NameAddr {
   const u = n.uri;
   if (!isSipUri(u)) throw new Error('the SBC Record-Route must be a SIP URI');
-  return { ...n, uri: { ...u, params: { ...u.params, ...add } } };
+  const params: Params = {};
+  for (const k in u.params) if (!k.startsWith('ks-')) params[k] = u.params[k]!;
+  for (const k in add) params[k] = add[k]!;
+  return { ...n, uri: { ...u, params } };
 }
 
 /** Replaces element `index` of a list header whose elements are `items` (routeItems), keeping the others and their order. */
@@ -170,7 +166,8 @@ export class HeaderSigner {
   viaSignature(req: SipRequest): string {
     const k = this.#via.current();
     const cseq = req.cseq();
-    return formatToken(k.id, this.#macs.sign(k.key, viaInput(k.id, req.callId(), cseq.seq, cseq.method, tagOf(req.from()), req.vias())));
+    const callId = req.callId();
+    return formatToken(k.id, this.#macs.sign(k.key, callId, viaInput(k.id, callId, cseq.seq, cseq.method, tagOf(req.from()), req.vias())));
   }
 
   /** Checks a response from an untrusted link: its top Via must carry a valid `ks-vs` over the Vias below. */
@@ -184,7 +181,8 @@ export class HeaderSigner {
       const k = this.#via.get(t.kid);
       if (!k) return this.#fail(source, 'via', 'unknown-key');
       const cseq = res.cseq();
-      const want = this.#macs.verify(k.key, viaInput(t.kid, res.callId(), cseq.seq, cseq.method, tagOf(res.from()), vias.slice(1)));
+      const callId = res.callId();
+      const want = this.#macs.verify(k.key, callId, viaInput(t.kid, callId, cseq.seq, cseq.method, tagOf(res.from()), vias.slice(1)));
       return macEquals(want, t.mac) ? { ok: true, kid: t.kid } : this.#fail(source, 'via', 'mismatch');
     } catch {
       return this.#fail(source, 'via', 'malformed');
@@ -209,14 +207,14 @@ export class HeaderSigner {
     const k = this.#rr.current();
     const callId = req.callId();
     const callerTag = tagOf(req.from());
-    const add: Record<string, string> = { [PARAM.rr]: formatToken(k.id, this.#macs.sign(k.key, rrInput(k.id, callId, callerTag, lines))) };
+    const add: Record<string, string> = { [PARAM.rr]: formatToken(k.id, this.#macs.sign(k.key, callId, rrInput(k.id, callId, callerTag, lines))) };
     const contact = firstContactUri(req);
     if (contact) {
-      add[PARAM.rsCallee] = formatToken(k.id, this.#macs.sign(k.key, routeSetInput('b', k.id, callId, callerTag, lines, contact, partyText(callee))));
+      add[PARAM.rsCallee] = formatToken(k.id, this.#macs.sign(k.key, callId, routeSetInput('b', k.id, callId, callerTag, lines, contact, partyText(callee))));
       add[PARAM.partyCallee] = encodeParty(callee);
     }
     if (this.#pool) add[PARAM.keyBlob] = this.#pool.seal(k);
-    replaceListElement(req, 'Record-Route', rr.items, index, formatNameAddr(withParams(stripSignatures(mine), add)));
+    replaceListElement(req, 'Record-Route', rr.items, index, formatNameAddr(withSignatures(mine, add)));
   }
 
   /**
@@ -234,7 +232,8 @@ export class HeaderSigner {
       if (!t) return this.#fail(source, 'record-route', 'malformed');
       const k = this.#key(t.kid, p[PARAM.keyBlob]);
       if (!k.ok) return this.#fail(source, 'record-route', k.reason);
-      const want = this.#macs.verify(k.key.key, rrInput(t.kid, res.callId(), tagOf(res.from()), joinLines(rr.lines)));
+      const callId = res.callId();
+      const want = this.#macs.verify(k.key.key, callId, rrInput(t.kid, callId, tagOf(res.from()), joinLines(rr.lines)));
       return macEquals(want, t.mac) ? { ok: true, kid: t.kid } : this.#fail(source, 'record-route', 'mismatch');
     } catch {
       return this.#fail(source, 'record-route', 'malformed');
@@ -268,12 +267,13 @@ export class HeaderSigner {
     }
     const priorKid = parseToken(prior[PARAM.rr] ?? prior[PARAM.rsCallee])?.kid;
     const k = (priorKid !== undefined ? this.#rr.get(priorKid) : undefined) ?? this.#rr.current();
+    const callId = res.callId();
     const add: Record<string, string> = {
-      [PARAM.rsCaller]: formatToken(k.id, this.#macs.sign(k.key, routeSetInput('a', k.id, res.callId(), tagOf(res.from()), joinLines(rr.lines), contact, partyText(caller)))),
+      [PARAM.rsCaller]: formatToken(k.id, this.#macs.sign(k.key, callId, routeSetInput('a', k.id, callId, tagOf(res.from()), joinLines(rr.lines), contact, partyText(caller)))),
       [PARAM.partyCaller]: encodeParty(caller),
     };
     if (this.#pool) add[PARAM.keyBlob] = this.#pool.seal(k);
-    replaceListElement(res, 'Record-Route', rr.items, i, formatNameAddr(withParams(stripSignatures(mine), { ...prior, ...add })));
+    replaceListElement(res, 'Record-Route', rr.items, i, formatNameAddr(withSignatures(mine, { ...prior, ...add })));
     return true;
   }
 
@@ -313,7 +313,7 @@ export class HeaderSigner {
         const lines = joinLines(routes.lines, side === 'a');
         // The caller's tag: From in the caller's requests, To in the callee's.
         const callerTag = tagOf(side === 'a' ? req.from() : req.to());
-        const want = this.#macs.verify(k.key.key, routeSetInput(side, t.kid, callId, callerTag, lines, target, party.text));
+        const want = this.#macs.verify(k.key.key, callId, routeSetInput(side, t.kid, callId, callerTag, lines, target, party.text));
         if (macEquals(want, t.mac)) return { ok: true, kid: t.kid, side: side === 'a' ? 'caller' : 'callee', party: party.party };
       }
       return this.#fail(source, 'route-set', worst);
