@@ -18,7 +18,9 @@
  *   while the original is still being served.
  *
  * Saturation is read from three signals: the requests pending toward the core
- * (a bounded queue: at `maxPending` every new request is refused), the time
+ * (a bounded queue: at `maxPending` every new request is refused; with
+ * `maxWaitMs`, at what the core answers in that long when that is more — a
+ * count fills in fewer milliseconds the faster the core), the time
  * the core takes to answer (its queue's delay, whatever its capacity: a
  * request that waits longer than T1 is retransmitted by the terminal and by
  * this SBC, which is how a retransmission storm starts) and the event loop's
@@ -43,8 +45,13 @@ import type { InboundVerdict } from '../sip/proxy/hooks.js';
 import type { MessageSource } from '../sip/transport/types.js';
 
 export interface OverloadSettings {
-  /** Requests pending toward the core at which every new request is refused (0: no bound). */
+  /**
+   * Requests pending toward the core at which every new request is refused, at least (0: no bound);
+   * more while the core answers faster: what it answers in `maxWaitMs`.
+   */
   maxPending: number;
+  /** The queue toward the core bounded in time, ms: at most what the core answers in this long is pending (0 or absent: maxPending alone). */
+  maxWaitMs?: number;
   /** Event-loop lag, ms, above which the process counts as overloaded (0: lag not used). */
   lagHighMs: number;
   /** Retry-After of the 503, seconds (spread up to twice that). */
@@ -71,6 +78,8 @@ export interface OverloadSignals {
   lagMs(): number;
   /** How long the core took to answer lately, ms (see CoreQueue.delayMs). */
   delayMs?(): number;
+  /** Answers per ms from the core lately (see CoreQueue.answerRate); read after delayMs(). */
+  answerRate?(): number;
 }
 
 export type RequestClass = 'new-dialog' | 'new-registration' | 'in-progress';
@@ -130,6 +139,8 @@ export class OverloadGate {
   readonly #down: number;
   #overloaded = false;
   #lastStep: number;
+  /** Pending at which every new request is refused now: maxPending, or what the core answers in maxWaitMs if more. */
+  #bound: number;
   /** Deterministic thinning: refuse when the running sum of the fraction crosses a whole number. */
   #acc = 0;
   /** Admitted requests (top Via branch) → until when their retransmissions pass. */
@@ -150,7 +161,8 @@ export class OverloadGate {
 
   constructor(o: OverloadSettings, signals: OverloadSignals, now: () => number) {
     // equal steps up and down: the refused share settles where the signals stay at their threshold
-    this.#o = { stepMs: 100, increase: 0.05, decrease: 0.05, rememberMs: 10_000, maxRemembered: 50_000, delayHighMs: 0, ...o };
+    this.#o = { stepMs: 100, increase: 0.05, decrease: 0.05, rememberMs: 10_000, maxRemembered: 50_000, delayHighMs: 0, maxWaitMs: 0, ...o };
+    this.#bound = this.#o.maxPending;
     this.#signals = signals;
     this.#now = now;
     this.#lastStep = now();
@@ -196,7 +208,7 @@ export class OverloadGate {
   }
 
   #refuse(): boolean {
-    if (this.#o.maxPending > 0 && this.#signals.pending() >= this.#o.maxPending) return true;
+    if (this.#bound > 0 && this.#signals.pending() >= this.#bound) return true;
     if (this.#permille <= 0) return false;
     this.#acc += this.#permille;
     if (this.#acc >= 1000) {
@@ -212,12 +224,16 @@ export class OverloadGate {
     if (elapsed < this.#o.stepMs) return;
     const steps = Math.min(1000, Math.floor(elapsed / this.#o.stepMs));
     this.#lastStep += steps * this.#o.stepMs;
-    const pending = this.#o.maxPending > 0 ? this.#signals.pending() : 0;
-    const lag = this.#o.lagHighMs > 0 ? this.#signals.lagMs() : 0;
-    const delay = this.#o.delayHighMs > 0 && this.#signals.delayMs ? this.#signals.delayMs() : 0;
+    const o = this.#o;
+    const pending = o.maxPending > 0 ? this.#signals.pending() : 0;
+    const lag = o.lagHighMs > 0 ? this.#signals.lagMs() : 0;
+    const delay = (o.delayHighMs > 0 || o.maxWaitMs > 0) && this.#signals.delayMs ? this.#signals.delayMs() : 0;
+    // a count that does not grow with the core's rate would be a shorter wait the faster the core: bounded in time instead
+    const rate = o.maxPending > 0 && o.maxWaitMs > 0 && this.#signals.answerRate ? this.#signals.answerRate() : 0;
+    this.#bound = o.maxPending > 0 ? Math.max(o.maxPending, Math.round(rate * o.maxWaitMs)) : 0;
     // the queue toward the core half full is the early sign; full refuses everything new (#refuse)
     this.#overloaded =
-      (this.#o.maxPending > 0 && pending >= this.#o.maxPending / 2) || (this.#o.lagHighMs > 0 && lag >= this.#o.lagHighMs) || (this.#o.delayHighMs > 0 && delay >= this.#o.delayHighMs);
+      (this.#bound > 0 && pending >= this.#bound / 2) || (o.lagHighMs > 0 && lag >= o.lagHighMs) || (o.delayHighMs > 0 && delay >= o.delayHighMs);
     if (this.#overloaded) this.#permille = Math.min(1000, this.#permille + this.#up);
     else this.#permille = Math.max(0, this.#permille - steps * this.#down);
     if (this.#permille === 0) this.#acc = 0;
@@ -303,6 +319,8 @@ export interface CoreQueue {
   delayMs(): number;
   /** The last value delayMs() returned (for metrics; does not start a new interval). */
   lastDelayMs(): number;
+  /** Answers per ms lately, as the last delayMs() smoothed it (the rate of the last busy spell while idle). */
+  answerRate(): number;
 }
 
 /**
@@ -359,6 +377,7 @@ export function countingPending(stack: SipStack, now: () => number = () => perfo
       return last;
     },
     lastDelayMs: () => last,
+    answerRate: () => rate,
   };
 }
 

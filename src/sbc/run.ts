@@ -314,7 +314,7 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
       coreStack = counted.stack;
       const lag = new LagSampler().start();
       stopLag = () => lag.stop();
-      const gate = new OverloadGate(o.overload, { pending: counted.pending, lagMs: () => lag.lagMs(), delayMs: counted.delayMs }, now);
+      const gate = new OverloadGate(o.overload, { pending: counted.pending, lagMs: () => lag.lagMs(), delayMs: counted.delayMs, answerRate: counted.answerRate }, now);
       overloadMetrics(registry, gate, counted);
       overloadInbound = (m, src) => gate.decide(m, src);
     }

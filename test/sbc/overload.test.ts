@@ -221,6 +221,46 @@ describe('overload: the gate', () => {
     expect(gate.stats().rejectFraction).toBe(0);
   });
 
+  it('with maxWaitMs bounds the queue toward the core in time: the bound is what the core answers in that long, never less than maxPending', () => {
+    let t = 0;
+    const sig = { pending: 0, rate: 0 };
+    const gate = new OverloadGate(
+      { maxPending: 100, maxWaitMs: 400, lagHighMs: 0, delayHighMs: 0, retryAfterSec: 1, increase: 0.1, decrease: 0.1 },
+      { pending: () => sig.pending, lagMs: () => 0, delayMs: () => 0, answerRate: () => sig.rate },
+      () => t,
+    );
+    // a core answering 5 per ms: 2,000 may wait (400 ms of its answers), not 100
+    sig.rate = 5;
+    t += 100;
+    sig.pending = 999;
+    expect(gate.decide(request('REGISTER'), SRC)).toEqual({ kind: 'pass' });
+    expect(gate.stats()).toMatchObject({ overloaded: false, rejectFraction: 0 });
+    // half of it is the early sign, as with a count
+    sig.pending = 1000;
+    t += 100;
+    expect(gate.stats()).toMatchObject({ overloaded: true });
+    sig.pending = 2000;
+    expect(gate.decide(request('REGISTER'), SRC)).toMatchObject({ kind: 'reject', status: 503 });
+    expect(gate.decide(request('REGISTER', { headers: [DIGEST] }), SRC)).toEqual({ kind: 'pass' });
+    // the core slows down to 0.1 per ms: the bound falls back to maxPending, not to 40
+    sig.rate = 0.1;
+    sig.pending = 99;
+    t += 100;
+    gate.stats();
+    sig.pending = 100;
+    expect(gate.decide(request('REGISTER'), SRC)).toMatchObject({ kind: 'reject' });
+  });
+
+  it('without maxWaitMs keeps the count bound whatever the core\'s rate', () => {
+    let t = 0;
+    const sig = { pending: 0 };
+    const gate = new OverloadGate({ maxPending: 100, lagHighMs: 0, delayHighMs: 0, retryAfterSec: 1 }, { pending: () => sig.pending, lagMs: () => 0, delayMs: () => 0, answerRate: () => 5 }, () => t);
+    t += 100;
+    gate.stats();
+    sig.pending = 100;
+    expect(gate.decide(request('REGISTER'), SRC)).toMatchObject({ kind: 'reject' });
+  });
+
   it('spreads the 503s\' Retry-After over [r, 2r] in turn, so that the terminals refused together do not come back together', () => {
     const { gate, sig } = rig({ maxPending: 10 });
     sig.pending = 10;
@@ -263,6 +303,7 @@ describe('overload: the queue toward the core', () => {
     advance(100);
     await answer(20); // 0.2 per ms now, smoothed with the last reading: 0.15; 10 waiting
     expect(q.delayMs()).toBeCloseTo(10 / 0.15, 5);
+    expect(q.answerRate()).toBeCloseTo(0.15, 5);
     advance(100);
     await answer(11); // the queue drained (the INVITE's answer is not counted): the core keeps up
     expect(q.pending()).toBe(0);
