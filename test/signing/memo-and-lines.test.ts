@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createSecretKey, randomBytes } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes } from 'node:crypto';
+import fc from 'fast-check';
 import { MacMemo } from '../../src/sbc/signing/mac-memo.js';
 import { mac } from '../../src/sbc/signing/mac.js';
 import { RouteLineCache, routeItems, joinLines } from '../../src/sbc/signing/route-lines.js';
@@ -7,6 +8,18 @@ import { canonicalUri, routeLines } from '../../src/sbc/signing/canonical.js';
 import { PARAM } from '../../src/sbc/signing/sip-signatures.js';
 import { SipHeaderError } from '../../src/sip/index.js';
 import { call, Clock, makeSigner, req, requestFromA } from './flow.js';
+
+describe('mac (mac.ts): HMAC-SHA256 from pads made once per key', () => {
+  it('is the first 16 bytes of HMAC-SHA256, for any key length and any text', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 16, maxLength: 100 }), fc.string({ unit: 'binary', maxLength: 600 }), (k, input) => {
+        const key = createSecretKey(Buffer.from(k));
+        const want = createHmac('sha256', key).update(input, 'utf8').digest().subarray(0, 16);
+        return mac(key, input).equals(want) && mac(key, input).equals(want);
+      }),
+    );
+  });
+});
 
 describe('MAC memo (mac-memo.ts)', () => {
   it('gives the HMAC of the input whether it signed it or not', () => {
