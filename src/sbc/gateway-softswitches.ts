@@ -10,6 +10,11 @@
 import { isIP } from 'node:net';
 import { ConfigError } from '../config/load.js';
 import type { SoftswitchMember, SoftswitchPool } from './softswitch-pool.js';
+import type { SbcReplayState } from '../flow/sbc-state.js';
+import type { Mechanism } from '../flow/messages.js';
+import type { Logger } from '../log/logger.js';
+import type { RelayIds } from './ids-relay.js';
+import type { SessionTable } from './sessions.js';
 
 export interface CoreAddress {
   readonly host: string;
@@ -18,6 +23,26 @@ export interface CoreAddress {
 
 /** The liveness a relay shares with the SIP side (SoftswitchPool). */
 export type SharedLiveness = Pick<SoftswitchPool, 'members' | 'order' | 'markDown'>;
+
+/** What every gateway relay (MGCP, H.248, H.323 RAS) is given about the softswitches and the SBC itself. */
+export interface GatewayRelayBase {
+  /**
+   * The softswitch's IP address (answers are matched by source address) and port; several: one per
+   * softswitch instance, in the order of `pool`'s members (docs/scale-out.md).
+   */
+  softswitch: CoreAddress | readonly CoreAddress[];
+  /** The SIP side's softswitch liveness: a new request goes to the first live member's entry; silence marks it down. */
+  pool?: SharedLiveness;
+  /** With a pool: how long a forwarded request may go unanswered before the next softswitch is tried (default 3000 ms). */
+  noAnswerMs?: number;
+  sbc: { idsp: string; ksp: Buffer; offered?: Mechanism[] };
+  sessions?: SessionTable;
+  /** The KS1 replay state shared by a pool's instances (Redis); in the process if absent. */
+  replayState?: SbcReplayState;
+  logger?: Logger;
+  /** The intrusion detection (docs/ids.md): screens what gateways send, told registration outcomes. */
+  ids?: RelayIds;
+}
 
 /**
  * A gateway protocol's softswitch list, aligned with `sbc.softswitch`: a missing

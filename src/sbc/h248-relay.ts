@@ -1,7 +1,6 @@
 import type { SbcReplayState } from '../flow/sbc-state.js';
 import { SbcFlow, type SbcOptions, type SbcPending } from '../flow/sbc.js';
-import { authOutcome, screenCommand, type RelayIds } from './ids-relay.js';
-import type { Mechanism } from '../flow/messages.js';
+import { authOutcome, screenCommand } from './ids-relay.js';
 import {
   decodeS1, decodeS5, decodeS7, decodeS9, encodeS2, encodeS6, encodeS8, encodeS10, ksStep, requestIdOf, rootCommand,
 } from '../adapters/h248/ks-mapping.js';
@@ -11,9 +10,8 @@ import { replyError, readServiceChange } from '../h248/descriptors.js';
 import { H248_ERROR } from '../h248/errors.js';
 import { H248Endpoint, peerKey, type IncomingRequest, type Peer, type ReplyContent, type RequestOutcome, type TransportStats, type TransportTimers } from '../h248/transport.js';
 import type { ErrorDescriptor, ParsedMessage } from '../h248/types.js';
-import type { Logger } from '../log/logger.js';
 import { SessionTable, type RegisteredTerminal } from './sessions.js';
-import { GatewaySoftswitches, type CoreAddress, type SharedLiveness } from './gateway-softswitches.js';
+import { GatewaySoftswitches, type CoreAddress, type GatewayRelayBase } from './gateway-softswitches.js';
 
 /**
  * The SBC for H.248 gateways: the MGC as far as gateways see (access side),
@@ -38,21 +36,8 @@ export const SBC_ACCESS_PORT = 2944;
 /** Mechanisms this relay implements for H.248. */
 export const H248_MECHANISMS = ['app-hmac'] as const;
 
-export interface H248RelayOptions {
+export interface H248RelayOptions extends GatewayRelayBase {
   listen: { host: string; port: number };
-  /**
-   * The softswitch's IP address (replies are matched by source address) and port; several: one per
-   * softswitch instance, in the order of `pool`'s members (docs/scale-out.md).
-   */
-  softswitch: CoreAddress | readonly CoreAddress[];
-  /** The SIP side's softswitch liveness: a new request goes to the first live member's entry; silence marks it down. */
-  pool?: SharedLiveness;
-  /** With a pool: how long a forwarded request may go unanswered before the next softswitch is tried (default 3000 ms). */
-  noAnswerMs?: number;
-  sbc: { idsp: string; ksp: Buffer; offered?: Mechanism[] };
-  sessions?: SessionTable;
-  /** The KS1 replay state shared by a pool's instances (Redis); in the process if absent. */
-  replayState?: SbcReplayState;
   /** Address the core socket binds to (default: listen.host). */
   coreHost?: string;
   /** The SBC's mId toward gateways; default `[host]:port`. */
@@ -63,9 +48,6 @@ export interface H248RelayOptions {
   idleSec?: number;
   flow?: Omit<SbcOptions, 'idsp' | 'ksp' | 'offered'>;
   timers?: Partial<TransportTimers>;
-  logger?: Logger;
-  /** The intrusion detection (docs/ids.md): screens gateway messages, told registration outcomes. */
-  ids?: RelayIds;
 }
 
 export interface H248RelayStats {

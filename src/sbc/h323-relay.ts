@@ -16,9 +16,9 @@
  * the softswitch as received, inside a relay token; the softswitch checks
  * them and makes the signed answer, which goes back unchanged.
  */
-import { authOutcome, screenCommand, type RelayIds } from './ids-relay.js';
+import { authOutcome, screenCommand } from './ids-relay.js';
 import { networkInterfaces } from 'node:os';
-import type { Clock, Mechanism, RandomBytes } from '../flow/messages.js';
+import type { Clock, RandomBytes } from '../flow/messages.js';
 import { DEFAULT_TS_WINDOW_SEC } from '../flow/replay.js';
 import type { SbcReplayState } from '../flow/sbc-state.js';
 import { SbcFlow, type SbcPending } from '../flow/sbc.js';
@@ -29,32 +29,18 @@ import { gcf, grj, grq, R, rcf, rrj, rrq, transportAddress, ucf, urj, urq } from
 import { EL, KS_OID } from '../adapters/h323/oids.js';
 import { commonReason, sbcRejectReason, type Reason } from '../adapters/h323/outcomes.js';
 import { hashedToken, protect, verifyProtected, type ProtectVerdict, type RasSigner } from '../adapters/h323/protect.js';
-import type { Logger } from '../log/logger.js';
 import { SessionTable, type RegisteredTerminal } from './sessions.js';
-import { GatewaySoftswitches, type CoreAddress, type SharedLiveness } from './gateway-softswitches.js';
+import { GatewaySoftswitches, type GatewayRelayBase } from './gateway-softswitches.js';
 
 export const SBC_RAS_PORT = RAS_PORT;
 /** Mechanisms this relay implements for H.323: TLS and TLS-PSK have no meaning for RAS over UDP. */
 export const H323_MECHANISMS = ['app-hmac'] as const;
 
-export interface H323RelayOptions {
+export interface H323RelayOptions extends GatewayRelayBase {
   /** Endpoint side (untrusted); default 0.0.0.0:1719. */
   listen?: { host?: string; port?: number };
   /** Socket toward the softswitch; default an ephemeral port on 0.0.0.0. */
   core?: { host?: string; port?: number };
-  /**
-   * The softswitch's gatekeeper as an IP address (answers are matched by source address) and port; several:
-   * one per softswitch instance, in the order of `pool`'s members (docs/scale-out.md).
-   */
-  softswitch: CoreAddress | readonly CoreAddress[];
-  /** The SIP side's softswitch liveness: a new request goes to the first live member's entry; silence marks it down. */
-  pool?: SharedLiveness;
-  /** With a pool: how long a forwarded request may go unanswered before the next softswitch is tried (default 3000 ms). */
-  noAnswerMs?: number;
-  sbc: { idsp: string; ksp: Buffer; offered?: Mechanism[] };
-  sessions?: SessionTable;
-  /** The KS1 replay state shared by a pool's instances (Redis); in the process if absent. */
-  replayState?: SbcReplayState;
   /** The address endpoints are told in GCF; default: the bound address, or a local one when bound to all. */
   advertise?: string;
   tsWindowSec?: number;
@@ -62,9 +48,6 @@ export interface H323RelayOptions {
   timers?: Partial<RasTimers>;
   clock?: Clock;
   random?: RandomBytes;
-  logger?: Logger;
-  /** The intrusion detection (docs/ids.md): screens RAS requests, told registration outcomes. */
-  ids?: RelayIds;
   onPacket?: (side: 'access' | 'core', dir: 'in' | 'out', data: Buffer, peer: RasPeer) => void;
 }
 

@@ -11,7 +11,7 @@
  * X-KS-HMAC (app-hmac); the SBC answers a missing, wrong or replayed one with
  * 510 and does not forward it.
  */
-import { authOutcome, screenCommand, type RelayIds } from './ids-relay.js';
+import { authOutcome, screenCommand } from './ids-relay.js';
 import { verifyCommand, protectCommand, withoutProtection } from '../adapters/mgcp/app-hmac.js';
 import {
   KS,
@@ -28,32 +28,21 @@ import {
   type ChallengeResult,
 } from '../adapters/mgcp/params.js';
 import type { AppHmacVerdict } from '../crypto/app-hmac.js';
-import type { Clock, Mechanism, RandomBytes } from '../flow/messages.js';
+import type { Clock, RandomBytes } from '../flow/messages.js';
 import type { SbcReplayState } from '../flow/sbc-state.js';
 import { SbcFlow, type SbcPending, type SbcReject } from '../flow/sbc.js';
-import type { Logger } from '../log/logger.js';
 import { MGCP_CODE_TEXT } from '../mgcp/codes.js';
 import { endpointDomain } from '../mgcp/endpoint-name.js';
 import { CALL_AGENT_PORT, MgcpTransport, type MgcpPeer, type MgcpReply, type SendResult, type TransportStats, type TransportTimers } from '../mgcp/transport.js';
 import { param, type MgcpCommand, type MgcpParam } from '../mgcp/types.js';
 import { SessionTable, type RegisteredTerminal } from './sessions.js';
-import { GatewaySoftswitches, type CoreAddress, type SharedLiveness } from './gateway-softswitches.js';
+import { GatewaySoftswitches, type GatewayRelayBase } from './gateway-softswitches.js';
 
-export interface MgcpRelayOptions {
+export interface MgcpRelayOptions extends GatewayRelayBase {
   /** Gateway side (untrusted); default 0.0.0.0:2727, the call agent port gateways expect. */
   listen?: { host?: string; port?: number };
   /** Socket toward the softswitch; default an ephemeral port on 0.0.0.0. */
   core?: { host?: string; port?: number };
-  /** The call agent; several: one per softswitch instance, in the order of `pool`'s members (docs/scale-out.md). */
-  softswitch: CoreAddress | readonly CoreAddress[];
-  /** The SIP side's softswitch liveness: a new command goes to the first live member's entry; silence marks it down. */
-  pool?: SharedLiveness;
-  /** With a pool: how long a forwarded command may go unanswered before the next softswitch is tried (default 3000 ms). */
-  noAnswerMs?: number;
-  sbc: { idsp: string; ksp: Buffer; offered?: Mechanism[] };
-  sessions?: SessionTable;
-  /** The KS1 replay state shared by a pool's instances (Redis); in the process if absent. */
-  replayState?: SbcReplayState;
   /** Lifetime of a registration (MGCP has no expiry of its own). */
   registrationTtlSec?: number;
   tsWindowSec?: number;
@@ -63,9 +52,6 @@ export interface MgcpRelayOptions {
   transport?: Partial<TransportTimers>;
   clock?: Clock;
   random?: RandomBytes;
-  logger?: Logger;
-  /** The intrusion detection (docs/ids.md): screens gateway commands, told registration outcomes. */
-  ids?: RelayIds;
   onPacket?: (side: 'access' | 'core', dir: 'in' | 'out', data: Buffer, peer: MgcpPeer) => void;
 }
 
