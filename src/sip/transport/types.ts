@@ -70,6 +70,8 @@ export interface TransportOptions {
   advertisedHost?: string;
   advertisedPort?: number;
   limits?: Partial<ParseLimits>;
+  /** UDP only: the socket's receive buffer, bytes (capped by the kernel's net.core.rmem_max); default 4 MiB. */
+  recvBufferSize?: number;
 }
 
 export function familyOf(host: string): 'IPv4' | 'IPv6' {

@@ -5,6 +5,14 @@ import { parseMessage, type ParseLimits } from '../parse.js';
 import { familyOf, type Destination, type MessageHandler, type SipTransport, type TransportOptions } from './types.js';
 
 const KEEPALIVE = /^[\r\n]+$/;
+/**
+ * As the RADIUS and H.248 sockets: the kernel's default (~208 KiB) holds under a hundred REGISTER-sized datagrams (each costs its buffer's truesize, ~2 KiB), so a burst
+ * that outran the event loop for a few milliseconds was dropped there and came back as retransmissions
+ * from every terminal and from the SBC (3,500/s offered through `up`: 4,875 retransmissions with the
+ * default, 115 with this; docs/performance.md, "Overload gate at 3,500/s (session 10)"). Overload is
+ * the gate's to refuse, with a 503 the terminal reads, not the kernel's to drop unseen.
+ */
+const RECV_BUFFER = 4 * 1024 * 1024;
 
 export class UdpTransport implements SipTransport {
   readonly protocol = 'udp' as const;
@@ -21,7 +29,7 @@ export class UdpTransport implements SipTransport {
     const bind = opts.host ?? '127.0.0.1';
     this.family = familyOf(bind);
     this.limits = opts.limits;
-    this.socket = dgram.createSocket({ type: this.family === 'IPv6' ? 'udp6' : 'udp4', ipv6Only: this.family === 'IPv6', lookup: literalFirstLookup });
+    this.socket = dgram.createSocket({ type: this.family === 'IPv6' ? 'udp6' : 'udp4', ipv6Only: this.family === 'IPv6', lookup: literalFirstLookup, recvBufferSize: opts.recvBufferSize ?? RECV_BUFFER });
     this.socket.on('message', (buf, rinfo) => this.receive(buf, rinfo));
     // a UDP socket error (e.g. ICMP unreachable on some systems) must not bring the process down
     this.socket.on('error', () => {
