@@ -23,7 +23,10 @@ export function sessionKeyId(kcsp: Buffer): string {
   return createHash('sha256').update(kcsp).digest('hex').slice(0, 8);
 }
 
-export const spiOf = (kcsp: Buffer): number => parseInt(sessionKeyId(kcsp), 16);
+/** The SPI of the Annex B header: the session key's id (sessionKeyId) read as a number. */
+export const spiOfKeyId = (keyId: string): number => parseInt(keyId, 16);
+
+export const spiOf = (kcsp: Buffer): number => spiOfKeyId(sessionKeyId(kcsp));
 
 function covered(spi: number, message: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(4 + message.length);

@@ -4,7 +4,7 @@ import type { Clock, RandomBytes, S7 } from '../flow/messages.js';
 import {
   decodeS6, decodeS10, echoReply, encodeS1, encodeS7, ksStep, rootCommand,
 } from '../adapters/h248/ks-mapping.js';
-import { protect, sessionKeyId, verifyProtected } from '../h248/auth-header.js';
+import { protect, sessionKeyId, spiOfKeyId, verifyProtected } from '../h248/auth-header.js';
 import { observedEventsItem, replyError } from '../h248/descriptors.js';
 import { H248_ERROR } from '../h248/errors.js';
 import { H248Endpoint, peerKey, type IncomingRequest, type Peer, type ReplyContent, type RequestOutcome, type TransportStats, type TransportTimers } from '../h248/transport.js';
@@ -170,10 +170,10 @@ export async function openH248Gateway(o: H248GatewayOptions): Promise<H248Gatewa
         return { error: { code: H248_ERROR.unauthorized, text: r.error } };
       }
       const keys = r.value.keys;
-      // the SPI is the key id read as a number (spiOf): one SHA-256 of the session key, not two
+      // one SHA-256 of the session key for both its id and the SPI
       const keyId = sessionKeyId(keys.sessionKey);
       session = {
-        spi: parseInt(keyId, 16),
+        spi: spiOfKeyId(keyId),
         signer: new AppHmacSigner(keys.kAppHmac, 'uplink'),
         verifier: new AppHmacVerifier(keys.kAppHmac, 'downlink'),
         keyId,

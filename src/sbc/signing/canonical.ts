@@ -71,14 +71,9 @@ export function routeLines(rr: readonly Uri[]): RouteLines {
   return { n: rr.length, text };
 }
 
-function linesOf(rr: readonly Uri[] | RouteLines): RouteLines {
-  return 'text' in rr ? rr : routeLines(rr);
-}
-
 /** Record-Route signature input: the Record-Route URIs in Record-Route order, signatures stripped. */
-export function rrInput(kid: string, callId: string, fromTag: string, rr: readonly Uri[] | RouteLines): string {
-  const l = linesOf(rr);
-  return LABEL.rr + '\n' + kid + '\n' + callId + '\n' + fromTag + '\n' + l.n + '\n' + l.text;
+export function rrInput(kid: string, callId: string, fromTag: string, rr: RouteLines): string {
+  return LABEL.rr + '\n' + kid + '\n' + callId + '\n' + fromTag + '\n' + rr.n + '\n' + rr.text;
 }
 
 /**
@@ -88,7 +83,6 @@ export function rrInput(kid: string, callId: string, fromTag: string, rr: readon
  * request) on both sides. `party` is the text of the party who owns that
  * side (`partyText`, src/sbc/dialogs.ts): only it may present the route set.
  */
-export function routeSetInput(side: 'a' | 'b', kid: string, callId: string, callerTag: string, rr: readonly Uri[] | RouteLines, target: Uri, party: string): string {
-  const l = linesOf(rr);
-  return (side === 'a' ? LABEL.rsCaller : LABEL.rsCallee) + '\n' + kid + '\n' + callId + '\n' + callerTag + '\n' + l.n + '\n' + l.text + canonicalUri(target, false) + '\n' + party + '\n';
+export function routeSetInput(side: 'a' | 'b', kid: string, callId: string, callerTag: string, rr: RouteLines, target: Uri, party: string): string {
+  return (side === 'a' ? LABEL.rsCaller : LABEL.rsCallee) + '\n' + kid + '\n' + callId + '\n' + callerTag + '\n' + rr.n + '\n' + rr.text + canonicalUri(target, false) + '\n' + party + '\n';
 }
