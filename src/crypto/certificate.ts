@@ -53,16 +53,28 @@ export function loadOrCreateCertificate(o: CertificateOptions): SbcCertificate {
   return { ...made, certFile, keyFile, created: true, fingerprint256: new X509Certificate(made.cert).fingerprint256 };
 }
 
+export const SERIAL_BYTES = 16;
+
+/**
+ * A certificate serial from random bytes, as the hex node-forge takes: a
+ * positive DER INTEGER whose first byte is never 0. node-forge drops one
+ * leading zero byte and keeps the rest, so a first byte of 0 followed by
+ * another 0 gave a non-minimal INTEGER that OpenSSL refuses ("illegal
+ * padding"), about once in 65,536 certificates (RFC 5280 §4.1.2.2).
+ */
+export function certificateSerial(random: Buffer): string {
+  const serial = Buffer.from(random);
+  serial[0] = (serial[0]! & 0x3f) | 0x40;
+  return serial.toString('hex');
+}
+
 /** A self-signed RSA-2048 / SHA-256 server certificate. */
-export function makeSelfSigned(commonName: string, altNames: string[], validDays: number): { cert: string; key: string } {
+export function makeSelfSigned(commonName: string, altNames: string[], validDays: number, serialBytes: Buffer = randomBytes(SERIAL_BYTES)): { cert: string; key: string } {
   const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const pubPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
   const c = forge.pki.createCertificate();
   c.publicKey = forge.pki.publicKeyFromPem(pubPem);
-  // positive 64-bit serial (RFC 5280 §4.1.2.2)
-  const serial = randomBytes(8);
-  serial[0] = serial[0]! & 0x7f;
-  c.serialNumber = serial.toString('hex');
+  c.serialNumber = certificateSerial(serialBytes);
   const now = Date.now();
   c.validity.notBefore = new Date(now - 60_000);
   c.validity.notAfter = new Date(now + validDays * 86_400_000);

@@ -7,6 +7,7 @@
  */
 import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import forge from 'node-forge';
+import { certificateSerial, SERIAL_BYTES } from '../../crypto/certificate.js';
 
 const ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
 
@@ -14,6 +15,8 @@ export interface PoolCertificateOptions {
   commonName?: string;
   validDays?: number;
   now?: number;
+  /** The serial's random bytes (default: SERIAL_BYTES fresh ones). */
+  serialBytes?: Buffer;
 }
 
 export interface PoolKeyMaterial {
@@ -37,9 +40,7 @@ export function makePoolCertificate(o: PoolCertificateOptions = {}): PoolKeyMate
   const c = forge.pki.createCertificate();
   // Placeholder so forge can lay out the TBS; replaced below by the EC key.
   c.publicKey = forge.pki.setRsaPublicKey(new forge.jsbn.BigInteger('3', 10), new forge.jsbn.BigInteger('65537', 10));
-  const serial = randomBytes(8);
-  serial[0] = serial[0]! & 0x7f;
-  c.serialNumber = serial.toString('hex');
+  c.serialNumber = certificateSerial(o.serialBytes ?? randomBytes(SERIAL_BYTES));
   const now = o.now ?? Date.now();
   c.validity.notBefore = new Date(now - 60_000);
   c.validity.notAfter = new Date(now + (o.validDays ?? 3650) * 86_400_000);
