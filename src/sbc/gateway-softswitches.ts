@@ -64,7 +64,8 @@ export class GatewaySoftswitches {
   readonly list: readonly CoreAddress[];
   readonly #pool: SharedLiveness | undefined;
   readonly #noAnswerMs: number;
-  readonly #ips: Set<string>;
+  /** Listed IP addresses and their ports: a datagram's source is checked without a `host|port` string per datagram. */
+  readonly #ips = new Map<string, Set<number>>();
   readonly #names: Set<number>;
   /** Commands moved to another softswitch after silence. */
   failovers = 0;
@@ -75,13 +76,18 @@ export class GatewaySoftswitches {
     this.#pool = pool && this.list.length > 1 ? pool : undefined;
     this.#noAnswerMs = noAnswerMs;
     // An entry given as a name is matched by port alone (as before: its source address is not known here).
-    this.#ips = new Set(this.list.filter((a) => isIP(a.host) !== 0).map((a) => `${a.host}|${a.port}`));
+    for (const a of this.list) {
+      if (isIP(a.host) === 0) continue;
+      let ports = this.#ips.get(a.host);
+      if (!ports) this.#ips.set(a.host, (ports = new Set()));
+      ports.add(a.port);
+    }
     this.#names = new Set(this.list.filter((a) => isIP(a.host) === 0).map((a) => a.port));
   }
 
   /** Is a datagram from this source one of the listed softswitches'? */
   isMember(host: string, port: number): boolean {
-    return this.#ips.has(`${host}|${port}`) || this.#names.has(port);
+    return this.#ips.get(host)?.has(port) === true || this.#names.has(port);
   }
 
   /** Where a new command goes now (the first live member's entry). */

@@ -79,8 +79,8 @@ interface Gateway {
   key: string;
   /** The gateway's mId on the core leg: its source address, written by the SBC, never taken from the gateway. */
   name: string;
-  /** The softswitch side of this gateway's conversations: each softswitch address with `name` (Peer.mid). */
-  core: Map<string, Peer>;
+  /** The softswitch side of this gateway's conversations: each softswitch address (the list's own objects) with `name` (Peer.mid). */
+  core: Map<CoreAddress, Peer>;
   idc?: string;
   /** The N1 the next s6 must echo (from s1, or the last s7). */
   askedBy?: Buffer;
@@ -106,7 +106,10 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
   const sessions = o.sessions ?? new SessionTable(clock);
   const ttlMs = (o.registrationTtlSec ?? 3600) * 1000;
   const idleMs = (o.idleSec ?? 120) * 1000;
-  const gateways = new Map<string, Gateway>();
+  /** Gateways by source address, then port: found per datagram without an `address|port` string each time. */
+  const gateways = new Map<string, Map<number, Gateway>>();
+  let gatewayCount = 0;
+  const known = (peer: Peer): Gateway | undefined => gateways.get(peer.address)?.get(peer.port);
   /** The same gateways by core-leg name: a softswitch's request goes to the gateway its mId names, or nowhere. */
   const byName = new Map<string, Gateway>();
   const counts = { refused: 0, rechallenged: 0, forwarded: 0, foreignCore: 0, unknownGateway: 0 };
@@ -118,9 +121,8 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
     softswitches.send((to) => core.request(corePeer(gw, to), actions), (r) => r.ok);
   /** One Peer object per gateway and softswitch, made once: the transport keys its tables by it. */
   const corePeer = (gw: Gateway, to: CoreAddress): Peer => {
-    const k = `${to.host}|${to.port}`;
-    let p = gw.core.get(k);
-    if (!p) gw.core.set(k, (p = { address: to.host, port: to.port, mid: gw.name }));
+    let p = gw.core.get(to);
+    if (!p) gw.core.set(to, (p = { address: to.host, port: to.port, mid: gw.name }));
     return p;
   };
   const coreHost = o.coreHost ?? o.listen.host;
@@ -141,15 +143,25 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
   };
 
   function gatewayFor(peer: Peer): Gateway | undefined {
-    const key = peerKey(peer);
-    let gw = gateways.get(key);
+    let ports = gateways.get(peer.address);
+    let gw = ports?.get(peer.port);
     if (gw) return gw;
-    if (gateways.size >= (o.maxGateways ?? 10_000)) return undefined;
+    if (gatewayCount >= (o.maxGateways ?? 10_000)) return undefined;
     // An IPv6 literal in brackets is an mId as it stands (RFC 3525 domainAddress).
-    gw = { peer, key, name: `[${peer.address}]:${peer.port}`, core: new Map(), awaitingS10: false, lastSeen: clock() };
-    gateways.set(key, gw);
+    gw = { peer, key: peerKey(peer), name: `[${peer.address}]:${peer.port}`, core: new Map(), awaitingS10: false, lastSeen: clock() };
+    if (!ports) gateways.set(peer.address, (ports = new Map()));
+    ports.set(peer.port, gw);
+    gatewayCount++;
     byName.set(gw.name, gw);
     return gw;
+  }
+
+  function forget(gw: Gateway): void {
+    const ports = gateways.get(gw.peer.address);
+    if (!ports?.delete(gw.peer.port)) return;
+    gatewayCount--;
+    if (ports.size === 0) gateways.delete(gw.peer.address);
+    byName.delete(gw.name);
   }
 
   /** A softswitch's request: to the gateway its mId names, known here; anything else is refused, never sent on. */
@@ -254,7 +266,7 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
   function inbound(peer: Peer, msg: ParsedMessage, datagram: Buffer): ErrorDescriptor | undefined {
     // H.248 answers every request: the IDS's drop is an error answer here, to the sender only.
     if (screenCommand(o.ids, 'h248', isRegistration(msg) ? 'SERVICECHANGE' : 'REQUEST', msg.mid, peer.address, peer.port)) return { code: H248_ERROR.unauthorized, text: 'refused' };
-    const gw = gateways.get(peerKey(peer));
+    const gw = known(peer);
     const rec = sessionOf(gw);
     if (!rec?.uplink) return undefined;
     if (!msg.auth) {
@@ -270,7 +282,7 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
   }
 
   function outbound(peer: Peer, text: string): Buffer {
-    const gw = gateways.get(peerKey(peer));
+    const gw = known(peer);
     const rec = sessionOf(gw);
     return rec?.downlink ? protect(rec.downlink, gw!.spi!, text) : Buffer.from(text, 'utf8');
   }
@@ -306,11 +318,8 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
 
   const sweeper = setInterval(() => {
     const now = clock();
-    for (const [key, gw] of gateways) {
-      if (!sessionOf(gw) && !gw.pending && now - gw.lastSeen > idleMs) {
-        gateways.delete(key);
-        byName.delete(gw.name);
-      }
+    for (const ports of gateways.values()) {
+      for (const gw of ports.values()) if (!sessionOf(gw) && !gw.pending && now - gw.lastSeen > idleMs) forget(gw);
     }
   }, 5000).unref();
 
@@ -319,14 +328,15 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
     sessions,
     stats: () => {
       let registered = 0;
-      for (const gw of gateways.values()) if (sessionOf(gw)) registered++;
-      return { gateways: gateways.size, registered, ...counts, softswitchFailovers: softswitches.failovers, authRejected: { ...authRejected }, access: access.stats(), core: core.stats() };
+      for (const ports of gateways.values()) for (const gw of ports.values()) if (sessionOf(gw)) registered++;
+      return { gateways: gatewayCount, registered, ...counts, softswitchFailovers: softswitches.failovers, authRejected: { ...authRejected }, access: access.stats(), core: core.stats() };
     },
     close: () => {
       clearInterval(sweeper);
       access.close();
       core.close();
       gateways.clear();
+      gatewayCount = 0;
       byName.clear();
     },
   };
