@@ -58,7 +58,8 @@ class Reader {
   items = 0;
   /** Whether the last value() was a quotedString (a flag, not an object per value). */
   quotedValue = false;
-  constructor(readonly s: string) {}
+  /** `bytes` is the datagram `s` was read from (latin-1: offsets are the same). */
+  constructor(readonly s: string, readonly bytes: Buffer) {}
 
   fail(reason: string): never {
     throw new Fail(reason, this.i);
@@ -167,17 +168,19 @@ class Reader {
         const port = parseUint32(p);
         if (port === undefined || port > 65535) this.fail('bad mId port');
       }
-      return s.slice(start, this.i);
+      // A copy from the bytes, not a slice of the datagram's string: a slice of 13 characters or more keeps the
+      // whole string alive, and an mId is kept (a named peer, its reply-cache keys) up to 30 s after its datagram.
+      return this.bytes.toString('latin1', start, this.i);
     }
     if (/^MTP\s*\{/iy.test(s.slice(this.i, this.i + 8))) {
       const end = s.indexOf('}', this.i);
       if (end < 0 || end - start > 32) this.fail('bad mId');
       this.i = end + 1;
-      return s.slice(start, this.i);
+      return this.bytes.toString('latin1', start, this.i);
     }
     const w = this.word();
     if (!w || w.length > 64 || !/^[A-Za-z][A-Za-z0-9_/*$@.-]*$/.test(w)) this.fail('bad mId');
-    return w;
+    return w.length < 13 ? w : this.bytes.toString('latin1', start, this.i);
   }
 
   item(depth: number): Item {
@@ -390,8 +393,9 @@ const atHeader = (s: string, i: number): boolean => {
 
 function parseDatagram(bytes: Uint8Array, max: number): MessagesResult {
   if (bytes.length > MAX_MESSAGE_BYTES) return { ok: false, error: { code: 400, reason: 'message too long', at: 0, looksLikeH248: false } };
-  const s = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
-  const r = new Reader(s);
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const s = buf.toString('latin1');
+  const r = new Reader(s, buf);
   let looksLikeH248 = false;
   const messages: ParsedMessage[] = [];
   try {
