@@ -37,11 +37,36 @@ const BLOCK_1 = Buffer.from([1]);
  * the SBC). test/crypto/hkdf.test.ts checks it against `hkdfSync`.
  */
 export function hkdf32(key: Buffer, info: string): Buffer {
-  requireKey(key);
-  const prk = createHmac('sha256', ZERO_SALT).update(key).digest();
-  const okm = createHmac('sha256', prk).update(info, 'utf8').update(BLOCK_1).digest();
+  const prk = extract(key);
+  const okm = expand32(prk, info);
   prk.fill(0);
   return okm;
+}
+
+/**
+ * Two keys from one input key: the extract step (PRK) depends on the key
+ * alone, so it is made once and expanded for each info. Each output is
+ * exactly `hkdf32(key, info)`; three HMACs instead of four, where a
+ * registration derives two keys from one (K_auth and K_wrap from Kc at the
+ * AuC; K_mac and K_app-hmac from Kc,sp at the SBC and the terminal).
+ */
+export function hkdf32Pair(key: Buffer, infoA: string, infoB: string): [Buffer, Buffer] {
+  const prk = extract(key);
+  const a = expand32(prk, infoA);
+  const b = expand32(prk, infoB);
+  prk.fill(0);
+  return [a, b];
+}
+
+/** HKDF-Extract with the empty salt: PRK = HMAC(0^32, key). The caller zeroes the PRK. */
+function extract(key: Buffer): Buffer {
+  requireKey(key);
+  return createHmac('sha256', ZERO_SALT).update(key).digest();
+}
+
+/** HKDF-Expand to one 32-byte block: HMAC(PRK, info || 0x01). */
+function expand32(prk: Buffer, info: string): Buffer {
+  return createHmac('sha256', prk).update(info, 'utf8').update(BLOCK_1).digest();
 }
 
 export const deriveAuthKey = (kc: Buffer): Buffer => hkdf32(kc, INFO_AUTH);
@@ -220,8 +245,11 @@ export class SessionKeys {
     // registration, and a pooled slice would pin the whole pool slab (and its other contents) with them.
     const all = Buffer.alloc(3 * KEY_LEN);
     kcsp.copy(all, 0);
-    deriveMacKey(kcsp).copy(all, KEY_LEN);
-    deriveAppHmacKey(kcsp).copy(all, 2 * KEY_LEN);
+    const [kMac, kAppHmac] = hkdf32Pair(kcsp, INFO_MAC, INFO_APP_HMAC);
+    kMac.copy(all, KEY_LEN);
+    kAppHmac.copy(all, 2 * KEY_LEN);
+    kMac.fill(0);
+    kAppHmac.fill(0);
     this.sessionKey = all.subarray(0, KEY_LEN);
     this.kMac = all.subarray(KEY_LEN, 2 * KEY_LEN);
     this.kAppHmac = all.subarray(2 * KEY_LEN, 3 * KEY_LEN);
@@ -240,8 +268,7 @@ export class TerminalKeys {
   readonly kAuth: Buffer;
   readonly kWrap: Buffer;
   constructor(kc: Buffer) {
-    this.kAuth = deriveAuthKey(kc);
-    this.kWrap = deriveWrapKey(kc);
+    [this.kAuth, this.kWrap] = hkdf32Pair(kc, INFO_AUTH, INFO_WRAP);
   }
   toJSON(): string {
     return '[TerminalKeys]';
@@ -270,14 +297,19 @@ export interface MakeVectorInput {
 export function makeVector(x: MakeVectorInput): Omit<AuthVector, 'expiresAt'> {
   if (x.rand.length !== RAND_LEN) throw new RangeError(`ks1 Rand is ${RAND_LEN} bytes`);
   const binding: WrapBinding = { idc: x.idc, idsp: x.idsp, rand: x.rand };
-  return {
+  // K_auth and K_wrap of Kc from one extract step (hkdf32Pair), zeroed once used
+  const [kAuth, kWrapC] = hkdf32Pair(x.kc, INFO_AUTH, INFO_WRAP);
+  const v = {
     idc: x.idc,
     idsp: x.idsp,
     rand: x.rand,
-    authenticator: f(x.kc, x.rand, x.idc),
-    ekc: wrap(x.kc, x.sessionKey, binding, x.nonceKc),
+    authenticator: authenticator(kAuth, x.rand, x.idc),
+    ekc: wrapWith(kWrapC, x.sessionKey, binding, x.nonceKc),
     eksp: wrap(x.ksp, x.sessionKey, binding, x.nonceKsp),
   };
+  kAuth.fill(0);
+  kWrapC.fill(0);
+  return v;
 }
 
 /** docs/design.md's names for wrap and unwrap. */
