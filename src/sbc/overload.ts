@@ -64,6 +64,14 @@ export interface OverloadSettings {
   increase?: number;
   /** Taken off per step while calm (default 0.05). */
   decrease?: number;
+  /**
+   * The event loop's busy share (0…1, performance.eventLoopUtilization over a step) at or above which the process
+   * counts as overloaded once it has lasted `busySteps` steps (0 or absent: not used). The SBC's own saturation:
+   * datagrams then wait in its socket, where no other signal sees them.
+   */
+  busyHigh?: number;
+  /** Steps in a row the loop must stay at busyHigh or more to count (default 5: half a second; a transient is not overload). */
+  busySteps?: number;
   /** How long an admitted request's retransmissions pass, ms (default 10 000). */
   rememberMs?: number;
   /** At most this many admitted requests remembered (default 50 000). */
@@ -80,6 +88,8 @@ export interface OverloadSignals {
   delayMs?(): number;
   /** Answers per ms from the core lately (see CoreQueue.answerRate); read after delayMs(). */
   answerRate?(): number;
+  /** The event loop's busy share since the last call, 0…1 (see LoopBusy); read once per step when busyHigh is set. */
+  busy?(): number;
 }
 
 export type RequestClass = 'new-dialog' | 'new-registration' | 'in-progress';
@@ -138,6 +148,8 @@ export class OverloadGate {
   readonly #up: number;
   readonly #down: number;
   #overloaded = false;
+  /** Steps in a row the loop was at busyHigh or more. */
+  #busyRun = 0;
   #lastStep: number;
   /** Pending at which every new request is refused now: maxPending, or what the core answers in maxWaitMs if more. */
   #bound: number;
@@ -161,7 +173,7 @@ export class OverloadGate {
 
   constructor(o: OverloadSettings, signals: OverloadSignals, now: () => number) {
     // equal steps up and down: the refused share settles where the signals stay at their threshold
-    this.#o = { stepMs: 100, increase: 0.05, decrease: 0.05, rememberMs: 10_000, maxRemembered: 50_000, delayHighMs: 0, maxWaitMs: 0, ...o };
+    this.#o = { stepMs: 100, increase: 0.05, decrease: 0.05, rememberMs: 10_000, maxRemembered: 50_000, delayHighMs: 0, maxWaitMs: 0, busyHigh: 0, busySteps: 5, ...o };
     this.#bound = this.#o.maxPending;
     this.#signals = signals;
     this.#now = now;
@@ -228,12 +240,17 @@ export class OverloadGate {
     const pending = o.maxPending > 0 ? this.#signals.pending() : 0;
     const lag = o.lagHighMs > 0 ? this.#signals.lagMs() : 0;
     const delay = (o.delayHighMs > 0 || o.maxWaitMs > 0) && this.#signals.delayMs ? this.#signals.delayMs() : 0;
+    const busy = o.busyHigh > 0 && this.#signals.busy ? this.#signals.busy() : 0;
+    this.#busyRun = o.busyHigh > 0 && busy >= o.busyHigh ? this.#busyRun + 1 : 0;
     // a count that does not grow with the core's rate would be a shorter wait the faster the core: bounded in time instead
     const rate = o.maxPending > 0 && o.maxWaitMs > 0 && this.#signals.answerRate ? this.#signals.answerRate() : 0;
     this.#bound = o.maxPending > 0 ? Math.max(o.maxPending, Math.round(rate * o.maxWaitMs)) : 0;
     // the queue toward the core half full is the early sign; full refuses everything new (#refuse)
     this.#overloaded =
-      (this.#bound > 0 && pending >= this.#bound / 2) || (o.lagHighMs > 0 && lag >= o.lagHighMs) || (o.delayHighMs > 0 && delay >= o.delayHighMs);
+      (this.#bound > 0 && pending >= this.#bound / 2) ||
+      (o.lagHighMs > 0 && lag >= o.lagHighMs) ||
+      (o.delayHighMs > 0 && delay >= o.delayHighMs) ||
+      (o.busyHigh > 0 && this.#busyRun >= o.busySteps);
     if (this.#overloaded) this.#permille = Math.min(1000, this.#permille + this.#up);
     else this.#permille = Math.max(0, this.#permille - steps * this.#down);
     if (this.#permille === 0) this.#acc = 0;
@@ -298,6 +315,24 @@ export class LagSampler {
 
   stop(): void {
     clearInterval(this.#timer);
+  }
+}
+
+/**
+ * The event loop's busy share between two readings (performance.eventLoopUtilization): the
+ * time it ran callbacks over the time elapsed. Near 1 the process is saturated — datagrams
+ * wait in its socket's buffer — even while the lag stays low (the loop drains datagrams in
+ * batches, its timers still running between them: docs/performance.md, session 10).
+ */
+export class LoopBusy {
+  #last = performance.eventLoopUtilization();
+
+  /** The busy share since the last call (or since construction). */
+  busy(): number {
+    const now = performance.eventLoopUtilization();
+    const d = performance.eventLoopUtilization(now, this.#last);
+    this.#last = now;
+    return d.utilization;
   }
 }
 

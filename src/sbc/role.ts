@@ -118,7 +118,7 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
     store: { signingKeys: store.signingKeys },
     signing: signing(cfg, (a) => control?.onBlock(a)),
     connections: connections(cfg),
-    overload: { maxPending: cfg.overload.sbcMaxPending, maxWaitMs: cfg.overload.sbcMaxWaitMs, lagHighMs: cfg.overload.sbcLagMs, delayHighMs: cfg.overload.sbcCoreDelayMs, retryAfterSec: cfg.overload.retryAfterSeconds },
+    overload: { maxPending: cfg.overload.sbcMaxPending, maxWaitMs: cfg.overload.sbcMaxWaitMs, busyHigh: cfg.overload.sbcBusyPercent / 100, lagHighMs: cfg.overload.sbcLagMs, delayHighMs: cfg.overload.sbcCoreDelayMs, retryAfterSec: cfg.overload.retryAfterSeconds },
     metrics: registry,
     ...(ids ? { ids: ids.service.engine } : {}),
     ...(c.metricsPort ? { metricsPort: c.metricsPort, metricsHost: c.metricsHost || '127.0.0.1' } : {}),

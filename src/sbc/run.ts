@@ -41,7 +41,7 @@ import { MetricsRegistry } from '../metrics/registry.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { listenAddress, startListener, type Health, type ListenerHealth } from '../metrics/health.js';
 import type { MessageSource, ParseResult, SipParseError, SipResponse } from '../sip/index.js';
-import { countingPending, LagSampler, OverloadGate, overloadMetrics, type OverloadSettings } from './overload.js';
+import { countingPending, LagSampler, LoopBusy, OverloadGate, overloadMetrics, type OverloadSettings } from './overload.js';
 import type { IdsSink } from '../adapters/sip/ids.js';
 import { sbcIds, watchAnswers, type SbcIds } from './ids-sip.js';
 import { flowKey } from '../ids/blacklist.js';
@@ -314,7 +314,8 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
       coreStack = counted.stack;
       const lag = new LagSampler().start();
       stopLag = () => lag.stop();
-      const gate = new OverloadGate(o.overload, { pending: counted.pending, lagMs: () => lag.lagMs(), delayMs: counted.delayMs, answerRate: counted.answerRate }, now);
+      const loop = new LoopBusy();
+      const gate = new OverloadGate(o.overload, { pending: counted.pending, lagMs: () => lag.lagMs(), delayMs: counted.delayMs, answerRate: counted.answerRate, busy: () => loop.busy() }, now);
       overloadMetrics(registry, gate, counted);
       overloadInbound = (m, src) => gate.decide(m, src);
     }

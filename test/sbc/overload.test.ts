@@ -5,7 +5,7 @@
  * and shrinking after it, and retransmissions of admitted requests passing.
  */
 import { describe, expect, it } from 'vitest';
-import { classify, countingPending, OverloadGate } from '../../src/sbc/overload.js';
+import { classify, countingPending, LoopBusy, OverloadGate } from '../../src/sbc/overload.js';
 import type { SipRequest, SipResponse, SipStack } from '../../src/sip/index.js';
 import { parseMessage, type SipMessage } from '../../src/sip/index.js';
 import type { MessageSource } from '../../src/sip/transport/types.js';
@@ -251,6 +251,52 @@ describe('overload: the gate', () => {
     expect(gate.decide(request('REGISTER'), SRC)).toMatchObject({ kind: 'reject' });
   });
 
+  /** A gate whose loop busy share the test sets, with the core-delay signal. */
+  function busyRig(o: { busyHigh?: number } = {}) {
+    let t = 0;
+    const sig = { pending: 0, delay: 0, busy: 0.5 };
+    const gate = new OverloadGate(
+      { maxPending: 1000, lagHighMs: 0, delayHighMs: 200, retryAfterSec: 1, increase: 0.1, decrease: 0.05, ...o },
+      { pending: () => sig.pending, lagMs: () => 0, delayMs: () => sig.delay, busy: () => sig.busy },
+      () => t,
+    );
+    const step = (n = 1) => {
+      for (let i = 0; i < n; i++) {
+        t += 100;
+        gate.stats();
+      }
+    };
+    return { gate, sig, step };
+  }
+
+  it('with busyHigh counts its own loop busy that long, for busySteps steps in a row, as overload; a shorter spell is not', () => {
+    const { gate, sig, step } = busyRig({ busyHigh: 0.98 });
+    sig.busy = 1;
+    step(4);
+    expect(gate.stats()).toMatchObject({ overloaded: false, rejectFraction: 0 });
+    sig.busy = 0.5; // the run is broken
+    step();
+    sig.busy = 0.99;
+    step(4);
+    expect(gate.stats()).toMatchObject({ overloaded: false, rejectFraction: 0 });
+    step();
+    expect(gate.stats()).toMatchObject({ overloaded: true });
+    expect(gate.stats().rejectFraction).toBeCloseTo(0.1, 5);
+    step(3);
+    expect(gate.stats().rejectFraction).toBeCloseTo(0.4, 5);
+    // in-progress work passes meanwhile
+    expect(gate.decide(request('REGISTER', { headers: [DIGEST] }), SRC)).toEqual({ kind: 'pass' });
+    sig.busy = 0.7;
+    step();
+    expect(gate.stats()).toMatchObject({ overloaded: false });
+    expect(gate.stats().rejectFraction).toBeCloseTo(0.35, 5);
+    // without busyHigh a saturated loop alone is no overload
+    const off = busyRig();
+    off.sig.busy = 1;
+    off.step(20);
+    expect(off.gate.stats()).toMatchObject({ overloaded: false, rejectFraction: 0 });
+  });
+
   it('without maxWaitMs keeps the count bound whatever the core\'s rate', () => {
     let t = 0;
     const sig = { pending: 0 };
@@ -271,6 +317,21 @@ describe('overload: the gate', () => {
       seen.push(v.retryAfter!);
     }
     expect(seen).toEqual([7, 8, 9, 10, 11, 12, 13, 14, 7, 8, 9, 10, 11, 12, 13, 14]);
+  });
+});
+
+describe('overload: the loop\'s busy share', () => {
+  it('reads near 1 after a callback that kept the loop busy, and lower after time spent waiting', async () => {
+    const loop = new LoopBusy();
+    const end = performance.now() + 60;
+    while (performance.now() < end) {
+      // busy
+    }
+    expect(loop.busy()).toBeGreaterThan(0.5);
+    await new Promise((r) => setTimeout(r, 120));
+    const b = loop.busy();
+    expect(b).toBeGreaterThanOrEqual(0);
+    expect(b).toBeLessThan(0.5);
   });
 });
 
