@@ -33,6 +33,9 @@
  *                role processes too (KEYSWITCH_CHILD_CPU_PROF_DIR), into a
  *                directory keyswitch-<role>-<pid>-<n>/ each, summarised with
  *                bench/cpuprofile-summary.ts --clock-from/--clock-to as printed
+ *   --node-flags  V8/Node flags for `keyswitch up`, space-separated (e.g.
+ *                "--initial-heap-size=256"); its role processes inherit them.
+ *                NODE_OPTIONS refuses most V8 flags, so they go on the command line
  *
  * Needs sipp (Debian sip-tester) and kamailio (Debian kamailio) on Linux.
  */
@@ -59,6 +62,7 @@ const { values: args } = parseArgs({
     'in-flight': { type: 'string' },
     warmup: { type: 'string', default: '2' },
     'cpu-prof': { type: 'string' },
+    'node-flags': { type: 'string', default: '' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -66,6 +70,7 @@ if (args.help) {
   process.stdout.write(readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0]!.replace(/^\/\*\*?|^ \* ?/gm, ''));
   process.exit(0);
 }
+const nodeFlags = args['node-flags'].split(' ').filter(Boolean);
 const rates = args.rate.split(',').map(Number);
 const duration = Number(args.duration);
 const inFlight = args['in-flight'] ? Number(args['in-flight']) : undefined;
@@ -143,7 +148,7 @@ async function startKeyswitch(): Promise<Running> {
   // --cpu-prof-name would have a loader worker thread overwrite the main thread's profile
   const prof = cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', join(cpuProfDir, `keyswitch-up-${process.pid}-${++profileRun}`)] : [];
   const startedAt = performance.now();
-  const proc = spawn(process.execPath, [...prof, BIN, 'up'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...nodeFlags, ...prof, BIN, 'up'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   await new Promise<void>((ok, fail) => {
     const timer = setTimeout(() => fail(new Error(`keyswitch up not ready in 60 s: ${out}`)), 60_000);
