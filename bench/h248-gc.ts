@@ -8,11 +8,9 @@
  *   node --trace-gc-nvp --import tsx bench/h248-gc.ts > /tmp/nvp.txt; npx tsx bench/h248-gc.ts --summary /tmp/nvp.txt
  *   npx tsx bench/h248-gc.ts --live
  */
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import type { AucService, FailureOutcome, VectorRequest, VectorResult } from '../src/contracts/auc.js';
-import { makeVector } from '../src/crypto/ks1.js';
+import { oneKeyAuc } from './one-key-auc.js';
 import { startH248Relay } from '../src/sbc/h248-relay.js';
 import { startH248Softswitch } from '../src/softswitch/h248-mgc.js';
 import { openH248Gateway, type H248Gateway } from '../src/terminal/h248-gateway.js';
@@ -31,18 +29,7 @@ if (process.argv[2] === '--summary') {
 }
 
 const IDSP = 'sbc1.bench.example';
-const KSP = randomBytes(32);
-const KC = randomBytes(32);
-const auc: AucService = {
-  async vector(req: VectorRequest): Promise<VectorResult> {
-    const v = makeVector({ kc: KC, ksp: KSP, idc: req.idc, idsp: req.idsp, rand: randomBytes(16), sessionKey: randomBytes(32) });
-    return { ok: true, vector: { ...v, expiresAt: Date.now() + 30_000 } };
-  },
-  digest: async () => ({ ok: false, reason: 'no-sip-password' }),
-  registered: async () => {},
-  deregistered: async () => {},
-  failed: async (): Promise<FailureOutcome> => ({ locked: false }),
-};
+const { auc, kc: KC, ksp: KSP } = oneKeyAuc();
 const live = process.argv.includes('--live');
 const ss = await startH248Softswitch({ listen: { host: '127.0.0.1', port: 0 }, auc });
 const sbc = await startH248Relay({ listen: { host: '127.0.0.1', port: 0 }, softswitch: { host: '127.0.0.1', port: ss.port }, sbc: { idsp: IDSP, ksp: KSP } });

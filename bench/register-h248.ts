@@ -5,28 +5,14 @@
  *
  *   npx tsx bench/register-h248.ts [registrations-per-run] [concurrency]
  */
-import { randomBytes } from 'node:crypto';
-import type { AucService, FailureOutcome, VectorRequest, VectorResult } from '../src/contracts/auc.js';
-import { makeVector } from '../src/crypto/ks1.js';
+import { oneKeyAuc } from './one-key-auc.js';
 import { parseMessage, serializeMessage } from '../src/h248/index.js';
 import { startH248Relay } from '../src/sbc/h248-relay.js';
 import { startH248Softswitch } from '../src/softswitch/h248-mgc.js';
 import { registerH248Gateway } from '../src/terminal/h248-gateway.js';
 
 const IDSP = 'sbc1.bench.example';
-const KSP = randomBytes(32);
-const KC = randomBytes(32);
-
-const auc: AucService = {
-  async vector(req: VectorRequest): Promise<VectorResult> {
-    const v = makeVector({ kc: KC, ksp: KSP, idc: req.idc, idsp: req.idsp, rand: randomBytes(16), sessionKey: randomBytes(32) });
-    return { ok: true, vector: { ...v, expiresAt: Date.now() + 30_000 } };
-  },
-  digest: async () => ({ ok: false, reason: 'no-sip-password' }),
-  registered: async () => {},
-  deregistered: async () => {},
-  failed: async (): Promise<FailureOutcome> => ({ locked: false }),
-};
+const { auc, kc: KC, ksp: KSP } = oneKeyAuc();
 
 const perRun = Number(process.argv[2] ?? 300);
 const concurrency = Number(process.argv[3] ?? 20);
