@@ -108,9 +108,8 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
   const idleMs = (o.idleSec ?? 120) * 1000;
   /** Gateways by source address, then port: found per datagram without an `address|port` string each time. */
   const gateways = new Map<string, Map<number, Gateway>>();
-  let gatewayCount = 0;
   const known = (peer: Peer): Gateway | undefined => gateways.get(peer.address)?.get(peer.port);
-  /** The same gateways by core-leg name: a softswitch's request goes to the gateway its mId names, or nowhere. */
+  /** The same gateways by core-leg name (one per address and port, so its size is their count): a softswitch's request goes to the gateway its mId names, or nowhere. */
   const byName = new Map<string, Gateway>();
   const counts = { refused: 0, rechallenged: 0, forwarded: 0, foreignCore: 0, unknownGateway: 0 };
   const authRejected: H248RelayStats['authRejected'] = { missing: 0, 'bad-tag': 0, replayed: 0, 'too-old': 0, 'wrong-spi': 0 };
@@ -146,12 +145,11 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
     let ports = gateways.get(peer.address);
     let gw = ports?.get(peer.port);
     if (gw) return gw;
-    if (gatewayCount >= (o.maxGateways ?? 10_000)) return undefined;
+    if (byName.size >= (o.maxGateways ?? 10_000)) return undefined;
     // An IPv6 literal in brackets is an mId as it stands (RFC 3525 domainAddress).
     gw = { peer, key: peerKey(peer), name: `[${peer.address}]:${peer.port}`, core: new Map(), awaitingS10: false, lastSeen: clock() };
     if (!ports) gateways.set(peer.address, (ports = new Map()));
     ports.set(peer.port, gw);
-    gatewayCount++;
     byName.set(gw.name, gw);
     return gw;
   }
@@ -159,7 +157,6 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
   function forget(gw: Gateway): void {
     const ports = gateways.get(gw.peer.address);
     if (!ports?.delete(gw.peer.port)) return;
-    gatewayCount--;
     if (ports.size === 0) gateways.delete(gw.peer.address);
     byName.delete(gw.name);
   }
@@ -329,14 +326,13 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
     stats: () => {
       let registered = 0;
       for (const ports of gateways.values()) for (const gw of ports.values()) if (sessionOf(gw)) registered++;
-      return { gateways: gatewayCount, registered, ...counts, softswitchFailovers: softswitches.failovers, authRejected: { ...authRejected }, access: access.stats(), core: core.stats() };
+      return { gateways: byName.size, registered, ...counts, softswitchFailovers: softswitches.failovers, authRejected: { ...authRejected }, access: access.stats(), core: core.stats() };
     },
     close: () => {
       clearInterval(sweeper);
       access.close();
       core.close();
       gateways.clear();
-      gatewayCount = 0;
       byName.clear();
     },
   };
