@@ -43,18 +43,30 @@ const QUESTION_TIMEOUT_MS = 2000;
 export const CHILD_CPU_PROF_ENV = 'KEYSWITCH_CHILD_CPU_PROF_DIR';
 
 let childProfiles = 0;
-function childExecArgv(role: UpRole): string[] {
+function childExecArgv(role: UpRole, semiSpaceMb: number): string[] {
+  const own = [...process.execArgv, ...semiSpace(process.execArgv, semiSpaceMb)];
   const dir = process.env[CHILD_CPU_PROF_ENV];
-  if (!dir) return process.execArgv;
-  const own: string[] = [];
-  for (let i = 0; i < process.execArgv.length; i++) {
-    const a = process.execArgv[i]!;
-    if (!a.startsWith('--cpu-prof')) own.push(a);
+  if (!dir) return own;
+  const kept: string[] = [];
+  for (let i = 0; i < own.length; i++) {
+    const a = own[i]!;
+    if (!a.startsWith('--cpu-prof')) kept.push(a);
     else if (!a.includes('=') && a !== '--cpu-prof') i++; // its value follows
   }
   // a directory per process, Node's own file names: a fixed --cpu-prof-name would have the
   // module loader's worker thread (tsx) overwrite the main thread's profile (thread id 0 in the name)
-  return [...own, '--cpu-prof', '--cpu-prof-dir', `${dir}/keyswitch-${role}-${process.pid}-${++childProfiles}`];
+  return [...kept, '--cpu-prof', '--cpu-prof-dir', `${dir}/keyswitch-${role}-${process.pid}-${++childProfiles}`];
+}
+
+/**
+ * V8's semi-space for a role process (up.semiSpaceMb), fixed from the start: grown only once
+ * the load is there, the young generation is still small through the step up to it, when
+ * requests wait longest and the most of them are copied into the old generation
+ * (docs/performance.md, "Young generation (session 12)"). A size given to `node` itself wins.
+ */
+export function semiSpace(execArgv: readonly string[], mb: number): string[] {
+  if (mb <= 0 || execArgv.some((a) => /^--(max|min)[-_]semi[-_]space[-_]size/.test(a))) return [];
+  return [`--min-semi-space-size=${mb}`, `--max-semi-space-size=${mb}`];
 }
 
 type Outcome = { ok: true; listening: Listening[] } | { ok: false; message: string; user: boolean };
@@ -70,14 +82,17 @@ class RoleProcess {
   #loaded = false;
   #held: ToChild[] = [];
 
-  constructor(readonly role: UpRole) {}
+  constructor(
+    readonly role: UpRole,
+    private readonly semiSpaceMb: number,
+  ) {}
 
   /** Forks the role's process; `started` resolves once it says ready or failed (or exits). */
   fork(onMessage: (rp: RoleProcess, m: FromChild) => void, onExit: (rp: RoleProcess, code: number | null, signal: string | null) => void): Promise<Outcome> {
     const proc = fork(process.argv[1]!, process.argv.slice(2), {
       env: { ...process.env, [UP_ROLE_ENV]: this.role },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      execArgv: childExecArgv(this.role),
+      execArgv: childExecArgv(this.role, this.semiSpaceMb),
     });
     this.proc = proc;
     this.#loaded = false;
@@ -157,7 +172,7 @@ class RoleProcess {
 export async function superviseUp(names: readonly UpRole[], flags: GlobalFlags, extra: Record<string, unknown>): Promise<void> {
   const { cfg, logger, metrics, health } = startDaemon(flags, extra);
   const restarts = metrics.counter('keyswitch_up_role_restarts_total', 'Role processes of keyswitch up restarted after they exited, by role.', { labelNames: ['role'] });
-  const roles = new Map(names.map((r) => [r, new RoleProcess(r)]));
+  const roles = new Map(names.map((r) => [r, new RoleProcess(r, cfg.up.semiSpaceMb)]));
   if (!roles.has('auc')) throw new Error('keyswitch up runs the AuC');
   const auc = roles.get('auc')!;
   const sbc = roles.get('sbc');
