@@ -40,6 +40,8 @@ SBC's memory per registered terminal.
   --digest-rate LIST  sipp offered rates (default 3500,400)
   --reasons           print why KS1 registrations failed, counted
   --cpu-prof DIR      each role under node --cpu-prof, profiles into DIR
+  --node-flags "F"    V8/Node flags for each role process, space-separated (e.g. "--max-semi-space-size=32":
+                      the roles run alone here, so keyswitch up's up.semiSpaceMb does not apply)
   --half-runs N       runs at half the measured rate; their median p50/p99 is printed, each run's p99 beside it (default 3)
   --trace PREFIX      the half-rate runs' registrations, one line each (start ms, latency ms),
                       into PREFIX-<proto>-<auc>.txt: a tail of stalls shows as bursts ending at one instant
@@ -66,6 +68,7 @@ const { values: args } = parseArgs({
     reasons: { type: 'boolean', default: false },
     /** Start each role under `node --cpu-prof` writing its profile into this directory (bench/cpuprofile-summary.ts reads them). */
     'cpu-prof': { type: 'string' },
+    'node-flags': { type: 'string', default: '' },
     trace: { type: 'string' },
     'new-gateways': { type: 'boolean', default: false },
     'half-runs': { type: 'string', default: '3' },
@@ -79,6 +82,7 @@ const runs = Number(args.runs);
 const memoryTerminals = Number(args.memory);
 const digestCount = Number(args.digest);
 const halfRuns = Math.max(1, Number(args['half-runs']));
+const nodeFlags = args['node-flags'].split(' ').filter(Boolean);
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'keyswitch.js');
 const dir = mkdtempSync(join(tmpdir(), 'ks-bench-'));
@@ -106,7 +110,7 @@ const env: NodeJS.ProcessEnv = {
 
 function start(role: string, extraEnv: NodeJS.ProcessEnv, ready: RegExp): Promise<ChildProcess> {
   const prof = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}`, `--cpu-prof-name=${role}-${Date.now()}.cpuprofile`] : [];
-  const child = spawn(process.execPath, [...prof, BIN, role], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeFlags, ...prof, BIN, role], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
   return new Promise((resolve, reject) => {
