@@ -7,19 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { semiSpace } from '../../src/cli/up-supervisor.js';
 import { startUp, type Up } from '../helpers/up.js';
+import { parseMetrics, sample } from '../metrics/exposition.js';
 
 const MIB = 1024 * 1024;
-
-/** Each role's new-space size from the merged exposition, by the `role` label. */
-function newSpaceByRole(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('nodejs_heap_space_size_total_bytes{') || !/space="new"/.test(line)) continue;
-    const role = /role="(\w+)"/.exec(line)?.[1];
-    if (role) out.set(role, Number(line.slice(line.lastIndexOf(' ') + 1)));
-  }
-  return out;
-}
 
 describe('keyswitch up: the role processes\' young generation [sqlite]', () => {
   let up: Up;
@@ -31,9 +21,8 @@ describe('keyswitch up: the role processes\' young generation [sqlite]', () => {
   });
 
   it('runs every role with the default 32 MiB semi-space (64 MiB of new space) from the start', async () => {
-    const text = await (await fetch(`http://127.0.0.1:${up.ports.metrics}/metrics`)).text();
-    const sizes = newSpaceByRole(text);
-    for (const role of ['auc', 'softswitch', 'sbc']) expect(sizes.get(role), `${role} in ${[...sizes]}`).toBe(64 * MIB);
+    const samples = parseMetrics(await (await fetch(`http://127.0.0.1:${up.ports.metrics}/metrics`)).text());
+    for (const role of ['auc', 'softswitch', 'sbc']) expect(sample(samples, 'nodejs_heap_space_size_total_bytes', { role, space: 'new' }), role).toBe(64 * MIB);
   });
 });
 
