@@ -1,5 +1,5 @@
 /**
- * npm run bench:overload [-- --capacity 900 --duration 30 --users 2000 --probe-rate 1500 --factor 3 --gc]
+ * npm run bench:overload [-- --capacity 900 --duration 30 --users 2000 --probe-rate 1500 --factor 3 --gc --idle 40,90]
  *
  * Overload control of `keyswitch up` (docs/sbc.md, "Overload"): sipp offers
  * Digest MD5 REGISTERs (bench/sipp/register-digest-inf.xml, users from an
@@ -12,7 +12,8 @@
  * every 5 s. Per role (sbc, softswitch, auc) it prints the peak RSS (from
  * /proc), heap used and external memory (from /metrics) during each phase,
  * and the same again after the load, once the transactions' timers have
- * run out (40 s idle). Recovery: the seconds, counted from the start of the
+ * run out (40 s idle; --idle lists the idle seconds at which it is read, e.g.
+ * 40,90 to see up.idleGcSeconds' second collection, a minute after the first). Recovery: the seconds, counted from the start of the
  * phase after the overload, until the first second in which the SBC refused
  * nothing new. Figures only: nothing is asserted.
  *
@@ -49,6 +50,7 @@ const { values: args } = parseArgs({
     'probe-rate': { type: 'string', default: '1500' },
     factor: { type: 'string', default: '3' },
     gc: { type: 'boolean', default: false },
+    idle: { type: 'string', default: '40' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -265,9 +267,14 @@ try {
     phases.push(await phase(name.replace(/\s/g, '-'), capacity * f, seconds));
     if (name === over) await sleep(2000);
   }
-  process.stderr.write('idle 40 s (Timer J)…\n');
-  await sleep(40_000);
-  const idle = (await counters()).memory;
+  const idleAt = args.idle.split(',').map(Number);
+  if (idleAt.some((s, i) => !(s > 0) || (i > 0 && s <= idleAt[i - 1]!))) throw new Error('--idle: increasing seconds, e.g. 40,90');
+  const idle: Array<{ seconds: number; memory: Memory }> = [];
+  for (const seconds of idleAt) {
+    process.stderr.write(`idle until ${seconds} s (Timer J)…\n`);
+    await sleep((seconds - (idle.at(-1)?.seconds ?? 0)) * 1000);
+    idle.push({ seconds, memory: (await counters()).memory });
+  }
   console.log(`keyswitch up, Digest MD5 REGISTER via sipp; capacity ${fmt(capacity)}/s (${args.capacity ? 'given' : 'measured'}); ${duration} s per phase; shared machine: noisy figures`);
   console.log('phase        offered/s  goodput/s  % of capacity  ok       failed   503 (SBC)  503 (AuC queue)  retrans  load');
   for (const p of phases) {
@@ -279,7 +286,7 @@ try {
   for (const p of phases) console.log(`  ${p.name.padEnd(12)} ${ROLES.map((r) => `${r} ${fmt(p.cores[r], 2)}`).join(', ')}`);
   console.log(`peak memory per role, MiB RSS/heap used/external${args.gc ? ' (heap after a full GC at each 5 s scrape)' : ''}:`);
   for (const p of phases) console.log(`  ${p.name.padEnd(12)} ${showMemory(p.peak)}`);
-  console.log(`  ${'40 s idle'.padEnd(12)} ${showMemory(idle)}`);
+  for (const i of idle) console.log(`  ${`${i.seconds} s idle`.padEnd(12)} ${showMemory(i.memory)}`);
   const after = phases[2]!;
   const calm = Number.isNaN(after.calmAfter)
     ? `the SBC still refused new work in every second of the phase after the overload (${fmt(after.sbc503, 0)} refused)`
