@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { hmacSha256 } from './hmac.js';
 import { deriveAppHmacKey, equalBytes, KEY_LEN } from './ks1.js';
 
 /**
@@ -26,7 +26,7 @@ export function appHmacTag(kApp: Buffer, dir: Direction, seq: number, message: U
   const head = Buffer.allocUnsafe(9);
   head[0] = DIR_BYTE[dir];
   head.writeBigUInt64BE(BigInt(seq), 1);
-  return createHmac('sha256', kApp).update(head).update(message).digest().subarray(0, APP_HMAC_TAG_LEN);
+  return hmacSha256(kApp, head, message).subarray(0, APP_HMAC_TAG_LEN);
 }
 
 /** Signs outgoing messages of one direction with a rising sequence number. */

@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hmacSha256 } from './hmac.js';
 import type { AuthVector } from '../contracts/auc.js';
 
 /** Crypto suite ks1 (docs/design.md "Crypto suite ks1"). Everything here is pure and synchronous. */
@@ -61,12 +62,12 @@ export function hkdf32Pair(key: Buffer, infoA: string, infoB: string): [Buffer, 
 /** HKDF-Extract with the empty salt: PRK = HMAC(0^32, key). The caller zeroes the PRK. */
 function extract(key: Buffer): Buffer {
   requireKey(key);
-  return createHmac('sha256', ZERO_SALT).update(key).digest();
+  return hmacSha256(ZERO_SALT, key);
 }
 
 /** HKDF-Expand to one 32-byte block: HMAC(PRK, info || 0x01). */
 function expand32(prk: Buffer, info: string): Buffer {
-  return createHmac('sha256', prk).update(info, 'utf8').update(BLOCK_1).digest();
+  return hmacSha256(prk, info, BLOCK_1);
 }
 
 export const deriveAuthKey = (kc: Buffer): Buffer => hkdf32(kc, INFO_AUTH);
@@ -107,10 +108,7 @@ export function fromB64u(text: string, len?: number): Buffer | undefined {
 /** Authenticator_c = first 16 bytes of HMAC-SHA256(K_auth, Rand || UTF-8(IDc)). */
 export function authenticator(kAuth: Buffer, rand: Buffer, idc: string): Buffer {
   requireKey(kAuth);
-  const h = createHmac('sha256', kAuth);
-  h.update(rand);
-  h.update(idc, 'utf8');
-  return h.digest().subarray(0, AUTH_LEN);
+  return hmacSha256(kAuth, rand, idc).subarray(0, AUTH_LEN);
 }
 
 /** f(Kc, Rand, IDc), deriving K_auth on the way; prefer `authenticator` with a K_auth kept per terminal. */
@@ -217,7 +215,7 @@ export function canonicalS10(x: S10Fields): string {
 /** MAC = first 16 bytes of HMAC-SHA256(K_mac, canonical). */
 export function macWith(kMac: Buffer, canonical: string): Buffer {
   requireKey(kMac);
-  return createHmac('sha256', kMac).update(canonical, 'utf8').digest().subarray(0, MAC_LEN);
+  return hmacSha256(kMac, canonical).subarray(0, MAC_LEN);
 }
 
 /** fm(Kc,sp, s10). */

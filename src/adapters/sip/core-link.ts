@@ -18,7 +18,8 @@
  * A contract between the roles: it lives here, not in src/sbc or
  * src/softswitch, and knows only SIP.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { hmacSha256 } from '../../crypto/hmac.js';
 import { HMAC_BLOCK, PreparedHmac } from '../../crypto/prepared-hmac.js';
 import { isSipUri, type SendOptions, type SipRequest, type SipStack } from '../../sip/index.js';
 import { DEFAULT_MAX_FORWARDS } from '../../sip/proxy/hops.js';
@@ -51,7 +52,7 @@ export function linkCanonical(req: SipRequest, ts: string): string {
 }
 
 function mac(key: Buffer, req: SipRequest, ts: string): Buffer {
-  return createHmac('sha256', key).update(linkCanonical(req, ts), 'utf8').digest();
+  return hmacSha256(key, linkCanonical(req, ts));
 }
 
 /**
