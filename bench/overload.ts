@@ -13,7 +13,7 @@
  * /proc), heap used and external memory (from /metrics) during each phase,
  * and the same again after the load, once the transactions' timers have
  * run out (40 s idle; --idle lists the idle seconds at which it is read, e.g.
- * 40,90 to see up.idleGcSeconds' second collection, a minute after the first). Recovery: the seconds, counted from the start of the
+ * 40,90 to see whether V8 has given the load's garbage back). Recovery: the seconds, counted from the start of the
  * phase after the overload, until the first second in which the SBC refused
  * nothing new. Figures only: nothing is asserted.
  *

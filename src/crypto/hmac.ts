@@ -3,7 +3,7 @@
  * (OpenSSL 3.5) spends about 12 µs setting up an Hmac object, against 2.5 µs on
  * Node 20 (OpenSSL 3.0); a KS1 registration computes a dozen or more in each
  * party (docs/performance.md, "HMAC on Node 24 (session 13)"). Two one-shot
- * hashes cost the same on both. The padded key blocks are zeroed after use.
+ * hashes cost the same on both. The copies of key and data are zeroed after use.
  * test/crypto/hmac.test.ts checks it against createHmac.
  */
 import { sha256 } from './one-shot.js';
@@ -29,7 +29,8 @@ export function hmacSha256(key: Buffer, ...parts: ReadonlyArray<Buffer | Uint8Ar
   const outer = Buffer.alloc(BLOCK + DIGEST, 0x5c);
   for (let i = 0; i < k.length; i++) outer[i]! ^= k[i]!;
   sha256(inner).copy(outer, BLOCK);
-  inner.fill(0, 0, BLOCK);
+  // the data can be secret too (HKDF-Extract's input is a long-term key)
+  inner.fill(0);
   const mac = sha256(outer);
   outer.fill(0);
   if (k !== key) k.fill(0);
