@@ -25,6 +25,13 @@ export class PreparedHmac {
       this.ipad[i]! ^= k[i]!;
       this.#outer[i]! ^= k[i]!;
     }
+    if (k !== key) k.fill(0);
+  }
+
+  /** Zeroes the pads: for a key used once (hmacSha256), whose pads must not outlive it. */
+  wipe(): void {
+    this.ipad.fill(0);
+    this.#outer.fill(0);
   }
 
   /** The HMAC of what follows the first block of `withIpad`, a block the caller filled with `ipad`. */
