@@ -275,7 +275,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
     }
     if (existing && completedServers.live(existing)) {
       st.retransmissionsAbsorbed++;
-      existing.transport.send(Buffer.from(existing.text, 'latin1'), existing.dest).catch(() => st.transportErrors++);
+      existing.transport.send(existing.bytes(), existing.dest).catch(() => st.transportErrors++);
       return;
     }
     if (req.method === 'CANCEL' && opts.cancelFromSameFlow && !cancelFromInviteFlow(req, src, via)) {

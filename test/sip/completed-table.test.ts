@@ -35,7 +35,7 @@ it('a stored answer lives exactly its time, whether or not the sweep has run, an
   t = 20_000;
   table.add('b', Buffer.from('B'), transport, { address: '127.0.0.1', port: 2 });
   t = 31_999;
-  expect(get('a')?.text).toBe('A');
+  expect(get('a')?.bytes().toString()).toBe('A');
   // the sweep for 'a' runs; 'b' (stored 20 s later) still answers until its own 32 s
   t = 32_000;
   vi.advanceTimersByTime(32_000);
@@ -43,7 +43,7 @@ it('a stored answer lives exactly its time, whether or not the sweep has run, an
   expect(map.has('a')).toBe(false);
   expect(get('a')).toBeUndefined();
   t = 51_999;
-  expect(get('b')?.text).toBe('B');
+  expect(get('b')?.bytes().toString()).toBe('B');
   // past its time before any sweep: gone for a lookup already
   t = 52_000;
   expect(get('b')).toBeUndefined();
@@ -86,7 +86,24 @@ it('the stored answer gives back every byte as sent (a UTF-8 display name, any o
   const { table, get } = serverTable(32_000, () => 0);
   const bytes = Buffer.concat([Buffer.from('SIP/2.0 200 OK\r\nTo: "Jürgen" <sip:j@lab.example>\r\n'), Buffer.from([0, 0x7f, 0x80, 0xc3, 0xff])]);
   table.add('k', bytes, transport, { address: '127.0.0.1', port: 1 });
-  expect(Buffer.from(get('k')!.text, 'latin1').equals(bytes)).toBe(true);
+  expect(get('k')!.bytes().equals(bytes)).toBe(true);
+  table.clear();
+});
+
+it('answers stored side by side keep their own bytes: across blocks, a large one, and the sender reusing its buffer', () => {
+  const { table, get } = serverTable(32_000, () => 0);
+  const sent = new Map<string, Buffer>();
+  const scratch = Buffer.alloc(70_000);
+  // ~1.6 MB of answers of varying sizes, one of them larger than a block's share, all written from one reused buffer
+  for (let i = 0; i < 4_000; i++) {
+    const n = i === 1234 ? 60_000 : 200 + ((i * 37) % 500);
+    for (let j = 0; j < n; j++) scratch[j] = (i * 31 + j * 7) & 0xff;
+    const key = 'k' + i;
+    table.add(key, scratch.subarray(0, n), transport, { address: '127.0.0.1', port: 1 });
+    sent.set(key, Buffer.from(scratch.subarray(0, n)));
+  }
+  scratch.fill(0);
+  for (const [key, bytes] of sent) expect(get(key)!.bytes().equals(bytes), key).toBe(true);
   table.clear();
 });
 
