@@ -108,6 +108,7 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
     untrusted: { host: c.host, advertisedHost: advertised(c.host, c.advertise), udpPort: c.udpPort || false, tcpPort: c.tcpPort || false, tlsPort: c.tlsPort || false, tlsPskPort: c.tlsPskPort || false },
     softswitch: {
       ...(await coreLink(requiredHostPort(c.softswitch[0], 'sbc.softswitch'), c.coreAddress, log)),
+      transport: c.coreTransport,
       more: c.softswitch.slice(1), noAnswerMs: c.softswitchNoAnswerMs, probeMs: c.softswitchProbeSeconds * 1000, timerCMs: c.timerCSeconds * 1000,
     },
     coreLinkKey: coreLinkKey(cfg.dataDir, cfg.coreLink.key),

@@ -8,8 +8,9 @@
  * an in-dialog BYE, and link signatures captured on the SBC ↔ softswitch leg
  * replayed on other requests. Each must be challenged (407/401), reach
  * nobody and change nothing, while calls between two real terminals through
- * the SBC go on working. The SBC → softswitch leg runs through a UDP relay
- * in this test, which is how the signatures are captured.
+ * the SBC go on working. The SBC → softswitch leg runs over UDP
+ * (sbc.coreTransport) through a relay in this test, which is how the
+ * signatures are captured.
  */
 import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
@@ -87,7 +88,7 @@ describe('keyswitch up: the softswitch believes only the SBC, not its address (i
       env: async (ports) => {
         ss = { address: '127.0.0.1', port: ports.ssSip! };
         relay = await startUdpProxy({ host: '127.0.0.1', port: ss.port });
-        return { KEYSWITCH_SBC_SOFTSWITCH: `127.0.0.1:${relay.port}` };
+        return { KEYSWITCH_SBC_SOFTSWITCH: `127.0.0.1:${relay.port}`, KEYSWITCH_SBC_CORE_TRANSPORT: 'udp' };
       },
     });
     sbcPort = up.ports.sbcSip!;

@@ -1,7 +1,7 @@
 /**
  * Overload control at the SBC of `keyswitch up`, live (docs/sbc.md,
- * "Overload"): the SBC → softswitch leg runs through a UDP relay the test
- * can hold, and `overload.sbcMaxPending` is 1, so one REGISTER held on its
+ * "Overload"): the SBC → softswitch leg runs over UDP (sbc.coreTransport)
+ * through a relay the test can hold, and `overload.sbcMaxPending` is 1, so one REGISTER held on its
  * way to the core saturates the SBC. Then a new REGISTER and a new INVITE
  * from another source are answered 503 with Retry-After at once, while a
  * Digest REGISTER with Authorization (its challenge already paid for) is
@@ -124,7 +124,7 @@ describe('keyswitch up: the SBC sheds new work when saturated and finishes work 
       terminals: PHONES.map((idc) => ({ idc, sipPassword: PW(idc) })),
       env: async (ports) => {
         relay = await holdableRelay(ports.ssSip!);
-        return { KEYSWITCH_SBC_SOFTSWITCH: `127.0.0.1:${relay.port}`, KEYSWITCH_OVERLOAD_SBC_MAX_PENDING: '1', KEYSWITCH_OVERLOAD_SBC_LAG_MS: '0', KEYSWITCH_OVERLOAD_RETRY_AFTER_SECONDS: '7' };
+        return { KEYSWITCH_SBC_SOFTSWITCH: `127.0.0.1:${relay.port}`, KEYSWITCH_SBC_CORE_TRANSPORT: 'udp', KEYSWITCH_OVERLOAD_SBC_MAX_PENDING: '1', KEYSWITCH_OVERLOAD_SBC_LAG_MS: '0', KEYSWITCH_OVERLOAD_RETRY_AFTER_SECONDS: '7' };
       },
     });
     for (const idc of PHONES) phones.push(await Phone.open(up.ports.sbcSip!, idc));

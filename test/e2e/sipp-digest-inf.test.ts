@@ -39,17 +39,33 @@ function sipp(args: string[], cwd: string, tag: string): Promise<SippRun> {
   );
 }
 
+/** Established TCP connections (IPv4 and IPv6) whose local end is `port`, from /proc/net. */
+function establishedTo(port: number): number {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  let n = 0;
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    if (!existsSync(f)) continue;
+    for (const line of readFileSync(f, 'utf8').split('\n').slice(1)) {
+      const [, local, , st] = line.trim().split(/\s+/);
+      if (local?.endsWith(':' + hex) && st === '01') n++;
+    }
+  }
+  return n;
+}
+
 (hasSipp ? describe : describe.skip)('sipp Digest registrations from an injection file through the SBC (skipped without sipp)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ks-sipp-inf-'));
   const g = ['--data-dir', join(dir, 'data')];
   let daemon: Daemon;
   let sbc: string;
   let sippPort: number;
+  let softswitchPort: number;
 
   beforeAll(async () => {
     const up = await upEnv();
     [sippPort] = await freePorts(1) as [number];
     sbc = `127.0.0.1:${up.ports.sbcSip}`;
+    softswitchPort = up.ports.ssSip!;
     const env: NodeJS.ProcessEnv = {
       ...up.env,
       KEYSWITCH_LOG_LEVEL: 'warn',
@@ -76,6 +92,8 @@ function sipp(args: string[], cwd: string, tag: string): Promise<SippRun> {
     for (let i = 0; i < 3; i++) expect(r.messages).toMatch(new RegExp(`^Authorization: Digest username="d${i}",.*algorithm=MD5`, 'm'));
     expect(r.messages).not.toContain('[authentication'); // the keyword was substituted, not sent as text
     expect(r.messages.match(/^SIP\/2\.0 200 /gm)?.length).toBe(3);
+    // they reached the softswitch over the SBC's TCP core link (sbc.coreTransport's default): one connection to its SIP port
+    expect(establishedTo(softswitchPort)).toBe(1);
   }, 60_000);
 
   it('does not count a user with a wrong password as registered', async () => {

@@ -93,6 +93,33 @@ describe('transports', () => {
     sock.destroy();
   });
 
+  it('TCP: messages sent in one turn (held and written together) arrive whole and in order, on a new and on an open connection', async () => {
+    const received: Buffer[] = [];
+    const sockets: net.Socket[] = [];
+    const peer = net.createServer((s) => {
+      sockets.push(s);
+      s.on('data', (d) => received.push(d));
+    });
+    await new Promise<void>((r) => peer.listen(0, '127.0.0.1', r));
+    const port = (peer.address() as net.AddressInfo).port;
+    try {
+      const t = await track(createTcpTransport({ host: '127.0.0.1' }));
+      const msgs = Array.from({ length: 100 }, (_, i) => options(i, 'TCP'));
+      // 50 in one turn while the connection is being made, then 50 in one turn on it, then one alone
+      await Promise.all(msgs.slice(0, 50).map((m) => t.send(m, { address: '127.0.0.1', port })));
+      await Promise.all(msgs.slice(50).map((m) => t.send(m, { address: '127.0.0.1', port })));
+      const last = options(100, 'TCP');
+      await t.send(last, { address: '127.0.0.1', port });
+      const want = Buffer.concat([...msgs, last]);
+      await until(() => Buffer.concat(received).length >= want.length);
+      expect(Buffer.concat(received).equals(want)).toBe(true);
+      expect(t.connections()).toBe(1);
+    } finally {
+      sockets.forEach((s) => s.destroy());
+      await new Promise((r) => peer.close(r));
+    }
+  });
+
   it('TCP closes a connection that exceeds the size limit or breaks framing, and caps connections', async () => {
     const srv = await track(createTcpTransport({ limits: { maxMessageSize: 2000 }, maxConnections: 2 }));
     collect(srv);
