@@ -377,7 +377,7 @@ function row(r: Result, label: string): string {
 const from = existsSync(join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js')) && process.env.KEYSWITCH_FROM_SOURCE !== '1' ? 'dist/' : 'sources via tsx';
 const sippVersion = /SIPp v?([\d.]+)/.exec(spawnSync('sipp', ['-v'], { encoding: 'utf8' }).stdout ?? '')?.[1] ?? '?';
 console.log(`bench:compare — ${cpus().length} cores (${cpus()[0]?.model.trim()}), Node ${process.version}, keyswitch from ${from}, Kamailio ${kamailioVersion()} (${kamailioChildren} UDP workers, mode ${kamailioMode}), sipp ${sippVersion}`);
-console.log(`Digest MD5 REGISTER, ${fmt(userCount)} users in turn, open loop for ${duration} s per run after ${warmupSeconds} s of warm-up, ${runs} runs (server order alternates), load average ${fmt(loadAverage(), 2)} at start; keyswitch's SBC–softswitch link ${process.env.KEYSWITCH_SBC_CORE_TRANSPORT ?? 'tcp'}`);
+console.log(`Digest MD5 REGISTER, ${fmt(userCount)} users in turn, open loop for ${duration} s per run after ${warmupSeconds} s of warm-up, ${runs} runs (server order alternates), load average ${fmt(loadAverage(), 2)} at start; keyswitch's SBC–softswitch link ${process.env.KEYSWITCH_SBC_CORE_TRANSPORT ?? 'udp'}`);
 if (cpuProfDir) {
   mkdirSync(cpuProfDir, { recursive: true });
   console.log(`keyswitch under node --cpu-prof (profiles in ${cpuProfDir}): its CPU figures include the profiler`);
