@@ -300,7 +300,7 @@ async function drive(one: One, list: { idc: string; kc: Buffer }[], conc: number
 
 // --- the runs ---------------------------------------------------------------
 console.log(`keyswitch registration benchmark — ${cpus().length} cores (${cpus()[0]?.model.trim()}), Node ${process.version}`);
-console.log(`three processes (auc, softswitch, sbc) + this load generator; ${fmt(count)} registrations per run, ${concurrency} in flight, median of ${runs} runs; intrusion detection ${env.KEYSWITCH_IDS}; SBC–softswitch link ${process.env.KEYSWITCH_SBC_CORE_TRANSPORT ?? 'udp'}`);
+console.log(`three processes (auc, softswitch, sbc) + this load generator; ${fmt(count)} registrations per run, ${concurrency} in flight, median of ${runs} runs; intrusion detection ${env.KEYSWITCH_IDS}; SBC–softswitch link ${process.env.KEYSWITCH_SBC_CORE_TRANSPORT ?? 'tcp'}`);
 const aucPid = (await start('auc', {}, /AuC Diameter/)).pid!; // stopped with the other children in the finally below
 try {
   for (const aucProto of aucs) {

@@ -18,6 +18,8 @@ import type { DigestAuth, DigestParams } from './digest.js';
 import type { SipBinding } from '../store/bindings.js';
 import { chosenSecurityServer, encodeS5, encodeS6, encodeS9, encodeS10, isS7, readS1, readS7, readS8, SIP_FIELD } from '../adapters/sip/ks1-sip.js';
 import { warningValue } from '../sip/proxy/warning.js';
+import { defaultPort } from '../sip/proxy/ports.js';
+import type { MessageSource } from '../sip/transport/types.js';
 import { isRedisUnavailable } from '../store/redis/client.js';
 import { RefreshReports, type RefreshReport } from './refresh-reports.js';
 
@@ -158,7 +160,7 @@ export class SoftswitchRegisterHandler {
       cseq: req.cseq().seq,
       contacts: contactsOf(req.contacts()),
       expires: req.expires(),
-      source: `${src.protocol}:${src.address}:${src.port}`,
+      source: bindingSource(req, ctx.source, pIdsp !== undefined),
       idsp: pIdsp ?? '',
       mechanism: '',
     });
@@ -560,4 +562,18 @@ export class SoftswitchRegisterHandler {
     // A success clears the IDc's failures at the AuC only by a report (on this answer's grant): then even a refresh is reported.
     await this.#commit(r, { idsp: reportIdsp, mechanism: '', mustReport: h.failuresPending !== false });
   }
+}
+
+/**
+ * Where a binding's requests go back, as `protocol:address:port`. Over UDP, and from a
+ * terminal over a stream, the source itself (for a terminal's connection: RFC 5626 flow
+ * reuse). From an SBC over a stream, its address at the port its Via names: the port it
+ * listens on, not the connection's ephemeral one. Another softswitch instance has no
+ * connection of its own at that port, and the SBC pool's failover (`softswitch.sbcPool`)
+ * knows instances by their listening address.
+ */
+function bindingSource(req: SipRequest, src: MessageSource, viaSbc: boolean): string {
+  if (!viaSbc || !src.transport.reliable) return `${src.protocol}:${src.address}:${src.port}`;
+  const via = req.topVia();
+  return `${src.protocol}:${src.address}:${via?.port ?? defaultPort(src.protocol)}`;
 }

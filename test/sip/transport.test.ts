@@ -120,6 +120,20 @@ describe('transports', () => {
     }
   });
 
+  it('TCP: a transport bound to one address connects from it (a peer that trusts that address sees it), a wildcard one from any', async () => {
+    const srv = await track(createTcpTransport({ host: '127.0.0.1' }));
+    const got = collect(srv);
+    const bound = await track(createTcpTransport({ host: '127.0.0.3' }));
+    await bound.send(options(1, 'TCP', '127.0.0.3'), { address: '127.0.0.1', port: srv.port });
+    const wild = await track(createTcpTransport({ host: '0.0.0.0' }));
+    await wild.send(options(2, 'TCP'), { address: '127.0.0.1', port: srv.port });
+    await until(() => got.length === 2);
+    const from = (seq: number) => got.find((g) => g.r.ok && (g.r.message as SipRequest).cseq().seq === seq)!.src;
+    expect([from(1).address, from(2).address]).toEqual(['127.0.0.3', '127.0.0.1']);
+    // and it is not the listening port the connection leaves from
+    expect(from(1).port).not.toBe(bound.port);
+  });
+
   it('TCP closes a connection that exceeds the size limit or breaks framing, and caps connections', async () => {
     const srv = await track(createTcpTransport({ limits: { maxMessageSize: 2000 }, maxConnections: 2 }));
     collect(srv);

@@ -1,9 +1,9 @@
 /** Calls between registered terminals through the softswitch's router, over real UDP on 127.0.0.1, on both storage engines. */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { request as httpGet } from 'node:http';
-import { createRequest, randomToken } from '../../src/sip/index.js';
+import { createRequest, createSipStack, createTcpTransport, randomToken, type SipStack, type SipTransport } from '../../src/sip/index.js';
 import { describeEngines } from '../helpers/engines.js';
-import { ALICE, SBC, SBC_ADDR, world, type World } from './harness.js';
+import { ALICE, asSbc, Registration, SBC, SBC_ADDR, world, type Ua, type World } from './harness.js';
 import { digestAnswer, Phone, PASSWORDS, sdp } from './calls-phone.js';
 
 const BOB = 'bob@lab.example';
@@ -245,6 +245,49 @@ describeEngines('softswitch call routing', (ctx) => {
     } finally {
       await sbc.register({ contact, headers: [['P-KS-IDSP', SBC], ['Expires', '0']] });
       await sbc.close();
+      expect((await bob.register()).status).toBe(200);
+    }
+  });
+
+  it('a terminal registered through an SBC over TCP is reached at the port the SBC listens on, after the connection it registered on is gone', async () => {
+    // An SBC's REGISTER comes on a connection from an ephemeral port; another softswitch instance, or this one
+    // once that connection is closed, can reach the SBC only where it listens (its Via's port).
+    const fast = { T1: 50, T2: 200, T4: 500 };
+    const fakeSbc = async (port: number, onInvite: boolean): Promise<{ stack: SipStack; t: SipTransport; invites: string[] }> => {
+      const t = await createTcpTransport({ host: SBC_ADDR, port });
+      const invites: string[] = [];
+      const stack = asSbc(createSipStack({ transports: [t], timers: fast, onRequest: (req, c) => {
+        if (onInvite && req.method === 'INVITE') {
+          invites.push(req.uri);
+          c.respond(486, 'Busy Here');
+        }
+      } }), SBC_ADDR);
+      return { stack, t, invites };
+    };
+    const contact = 'sip:bob@10.1.2.4:5060;transport=udp';
+    const register = async (sbc: { stack: SipStack; t: SipTransport }, expires: number) => {
+      const reg = new Registration({ stack: sbc.stack, transport: sbc.t } as unknown as Ua, w.ss.ports.tcp!, BOB, 'tcp');
+      const headers: Array<[string, string]> = [['P-KS-IDSP', SBC], ['Expires', String(expires)]];
+      const asked = await reg.send({ contacts: [`<${contact}>`], headers });
+      expect(asked.status).toBe(401);
+      const auth = digestAnswer(asked, BOB, PASSWORDS[BOB]!, 'sip:lab.example');
+      return (await reg.send({ contacts: [`<${contact}>`], headers: [...headers, ['Authorization', auth]] })).status;
+    };
+    const first = await fakeSbc(0, false);
+    const listening = first.t.port;
+    expect(await register(first, 3600)).toBe(200);
+    const binding = (await w.store.bindings.current(BOB)).find((b) => b.contact === contact)!;
+    expect(binding.source).toBe(`tcp:${SBC_ADDR}:${listening}`);
+    await first.stack.close();
+    const again = await fakeSbc(listening, true);
+    try {
+      await bob.register({ headers: [['Expires', '0']] });
+      const call = await alice.invite(BOB);
+      expect((await call.final).status).toBe(486);
+      expect(again.invites).toEqual([contact]);
+    } finally {
+      expect(await register(again, 0)).toBe(200);
+      await again.stack.close();
       expect((await bob.register()).status).toBe(200);
     }
   });

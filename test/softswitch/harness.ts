@@ -135,7 +135,7 @@ export class Registration {
   callId = randomToken(12);
   cseq = 0;
   readonly tag = randomToken();
-  constructor(readonly ua: Ua, readonly port: number, readonly aor: string, readonly protocol: 'udp' | 'tls' = 'udp') {}
+  constructor(readonly ua: Ua, readonly port: number, readonly aor: string, readonly protocol: 'udp' | 'tcp' | 'tls' = 'udp') {}
 
   request(o: RegisterOpts = {}) {
     const aor = o.aor ?? this.aor;

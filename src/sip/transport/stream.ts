@@ -4,7 +4,7 @@
  * included), deadlines (a message must be complete within one, a byte does not reset it),
  * idle timeouts that tell a flow from a passer-by, and connection reuse by peer.
  */
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { DEFAULT_LIMITS, findMessageLength, parseMessage, type ParseLimits } from '../parse.js';
 import type { Destination, MessageHandler, SipConnection, SipTransport, TransportOptions } from './types.js';
 
@@ -141,6 +141,18 @@ export abstract class StreamTransport implements SipTransport {
     this.unboundIdleTimeoutMs = opts.unboundIdleTimeoutMs ?? this.idleTimeoutMs;
     this.messageTimeoutMs = opts.messageTimeoutMs ?? 10_000;
     this.handshakeTimeoutMs = opts.handshakeTimeoutMs ?? 10_000;
+  }
+
+  /**
+   * The address an outbound connection leaves from: the one this transport is bound to, when
+   * that is one address of the destination's family (not a wildcard), as a datagram from a
+   * bound UDP socket does. A peer that trusts this host by its address (a softswitch its SBC)
+   * would otherwise see whichever address the route picked on a multi-homed host.
+   */
+  protected localAddressFor(dest: Destination): string | undefined {
+    const h = this.opts.host;
+    if (h === undefined || h === '0.0.0.0' || h === '::' || isIP(h) === 0) return undefined;
+    return isIP(h) === isIP(dest.address) ? h : undefined;
   }
 
   /** Opens a client connection to the peer; resolves once it can carry data. */

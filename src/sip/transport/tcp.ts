@@ -32,7 +32,8 @@ export class TcpTransport extends StreamTransport {
 
   protected connect(dest: Destination): Promise<StreamConnection> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: dest.address, port: dest.port });
+      const localAddress = this.localAddressFor(dest);
+      const socket = net.connect(localAddress === undefined ? { host: dest.address, port: dest.port } : { host: dest.address, port: dest.port, localAddress });
       socket.once('error', reject);
       socket.once('connect', () => {
         socket.off('error', reject);

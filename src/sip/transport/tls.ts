@@ -132,7 +132,10 @@ export class TlsTransport extends StreamTransport {
 
   protected connect(dest: Destination): Promise<StreamConnection> {
     const c = this.tlsOpts.client ?? {};
-    const o: tls.ConnectionOptions = { host: dest.address, port: dest.port };
+    // tls.connect passes socket options such as localAddress on to net.connect; its type does not list them
+    const o: tls.ConnectionOptions & { localAddress?: string } = { host: dest.address, port: dest.port };
+    const localAddress = this.localAddressFor(dest);
+    if (localAddress !== undefined) o.localAddress = localAddress;
     if (c.ca) o.ca = c.ca;
     if (c.key) o.key = c.key;
     if (c.cert) o.cert = c.cert;
