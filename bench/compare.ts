@@ -293,16 +293,21 @@ interface Result {
   serverAccepted: number;
   /** keyswitch: CPU per completed registration of each role process (`keyswitch up: <role>`), µs. */
   byRole: Array<[string, number]>;
+  /** keyswitch: new requests its SBC answered 503 for overload, and the gate's steps (100 ms) at which each signal said overloaded. */
+  gate: { rejected: number; steps: Record<string, number> };
 }
 
-/** What keyswitch counted so far: REGISTERs handled by the softswitch and registrations accepted (NaN without metrics). */
-async function counted(url: string | undefined): Promise<{ requests: number; accepted: number }> {
+const GATE_SIGNALS = ['pending', 'lag', 'delay', 'busy'] as const;
+
+/** What keyswitch counted so far: REGISTERs handled by the softswitch, registrations accepted, the SBC gate's 503s and its steps per signal (NaN without metrics). */
+async function counted(url: string | undefined): Promise<{ requests: number; accepted: number; rejected: number; steps: Record<string, number> }> {
   const text = url ? await fetch(url).then((res) => res.text()).catch(() => '') : '';
   const sum = (name: string) => {
     const lines = text.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
     return lines.length ? lines.reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0) : NaN;
   };
-  return { requests: sum('keyswitch_softswitch_register_requests_total'), accepted: sum('keyswitch_softswitch_registrations_total') };
+  const steps = Object.fromEntries(GATE_SIGNALS.map((g) => [g, sum(`keyswitch_sbc_overload_signal_steps_total{signal="${g}"}`)]));
+  return { requests: sum('keyswitch_softswitch_register_requests_total'), accepted: sum('keyswitch_softswitch_registrations_total'), rejected: sum('keyswitch_sbc_overload_rejected_total'), steps };
 }
 
 async function measure(server: Server, rate: number, run: number): Promise<Result> {
@@ -358,6 +363,7 @@ async function measure(server: Server, rate: number, run: number): Promise<Resul
       serverRequests: counted1.requests - counted0.requests,
       serverAccepted: counted1.accepted - counted0.accepted,
       byRole: server === 'keyswitch' && r.ok ? roleCpu.map(([role, c]) => [role, (c / r.ok) * 1e6] as [string, number]) : [],
+      gate: { rejected: counted1.rejected - counted0.rejected, steps: Object.fromEntries(GATE_SIGNALS.map((g) => [g, counted1.steps[g]! - counted0.steps[g]!])) },
     };
   } finally {
     await s.stop();
@@ -377,7 +383,7 @@ function row(r: Result, label: string): string {
 const from = existsSync(join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js')) && process.env.KEYSWITCH_FROM_SOURCE !== '1' ? 'dist/' : 'sources via tsx';
 const sippVersion = /SIPp v?([\d.]+)/.exec(spawnSync('sipp', ['-v'], { encoding: 'utf8' }).stdout ?? '')?.[1] ?? '?';
 console.log(`bench:compare — ${cpus().length} cores (${cpus()[0]?.model.trim()}), Node ${process.version}, keyswitch from ${from}, Kamailio ${kamailioVersion()} (${kamailioChildren} UDP workers, mode ${kamailioMode}), sipp ${sippVersion}`);
-console.log(`Digest MD5 REGISTER, ${fmt(userCount)} users in turn, open loop for ${duration} s per run after ${warmupSeconds} s of warm-up, ${runs} runs (server order alternates), load average ${fmt(loadAverage(), 2)} at start; keyswitch's SBC–softswitch link ${process.env.KEYSWITCH_SBC_CORE_TRANSPORT ?? 'udp'}`);
+console.log(`Digest MD5 REGISTER, ${fmt(userCount)} users in turn, open loop for ${duration} s per run after ${warmupSeconds} s of warm-up, ${runs} runs (server order alternates), load average ${fmt(loadAverage(), 2)} at start; keyswitch's SBC–softswitch link ${process.env.KEYSWITCH_SBC_CORE_TRANSPORT ?? 'tcp'}`);
 if (cpuProfDir) {
   mkdirSync(cpuProfDir, { recursive: true });
   console.log(`keyswitch under node --cpu-prof (profiles in ${cpuProfDir}): its CPU figures include the profiler`);
@@ -393,6 +399,9 @@ try {
         results.push(r);
         console.log(row(r, String(run)));
         if (r.failures) console.log(`${''.padEnd(17)}(failed: ${[r.why, r.abandoned ? `still open at sipp's timeout ${fmt(r.abandoned)}` : ''].filter(Boolean).join(', ')})`);
+        if (r.server === 'keyswitch' && Number.isFinite(r.gate.rejected)) {
+          console.log(`${''.padEnd(17)}(SBC overload gate: ${fmt(r.gate.rejected)} new requests answered 503; steps of 100 ms overloaded by signal: ${GATE_SIGNALS.map((g) => `${g} ${fmt(r.gate.steps[g]!)}`).join(', ')})`);
+        }
         if (r.byRole.length) console.log(`${''.padEnd(17)}(µs CPU/reg by process: ${r.byRole.filter(([, us]) => us >= 1).map(([role, us]) => `${role} ${fmt(us)}`).join(', ')})`);
         if (r.server === 'keyswitch' && r.serverAccepted !== r.ok) {
           console.log(`${''.padEnd(17)}(keyswitch accepted ${fmt(r.serverAccepted)} registrations, sipp saw ${fmt(r.ok)} complete; ${fmt(r.serverRequests)} REGISTERs reached its softswitch)`);
@@ -406,7 +415,7 @@ try {
       const med: Result = {
         server, rate, load: m((r) => r.load), created: m((r) => r.created), ok: m((r) => r.ok), failures: m((r) => r.failures), perSecond: m((r) => r.perSecond),
         retransmissions: m((r) => r.retransmissions), cpu: m((r) => r.cpu), cpuPerRegUs: m((r) => r.cpuPerRegUs), netCpuPerRegUs: m((r) => r.netCpuPerRegUs), idlePercent: m((r) => r.idlePercent), maxRssMiB: m((r) => r.maxRssMiB), pssMiB: m((r) => r.pssMiB), sippCpu: m((r) => r.sippCpu),
-        serverRequests: m((r) => r.serverRequests), serverAccepted: m((r) => r.serverAccepted), why: '', abandoned: m((r) => r.abandoned), byRole: [],
+        serverRequests: m((r) => r.serverRequests), serverAccepted: m((r) => r.serverAccepted), why: '', abandoned: m((r) => r.abandoned), byRole: [], gate: { rejected: NaN, steps: {} },
       };
       medians.set(server, med);
       console.log(row(med, 'med'));

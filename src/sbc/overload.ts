@@ -106,7 +106,11 @@ export interface OverloadStats {
   retransmissionsPassed: number;
   /** Admitted requests remembered now (bounded by maxRemembered). */
   remembered: number;
+  /** Steps at which each signal said "overloaded" (several at one step each count): which one sheds load. */
+  overloadedSteps: Record<OverloadSignal, number>;
 }
+
+export type OverloadSignal = 'pending' | 'lag' | 'delay' | 'busy';
 
 const PASS: InboundVerdict = Object.freeze({ kind: 'pass' }) as InboundVerdict;
 
@@ -166,7 +170,7 @@ export class OverloadGate {
   #queueKeys: (string | undefined)[] = [];
   #queueUntil: number[] = [];
   #head = 0;
-  readonly #stats: OverloadStats = { rejectFraction: 0, overloaded: false, admitted: 0, rejected: { 'new-dialog': 0, 'new-registration': 0 }, retransmissionsPassed: 0, remembered: 0 };
+  readonly #stats: OverloadStats = { rejectFraction: 0, overloaded: false, admitted: 0, rejected: { 'new-dialog': 0, 'new-registration': 0 }, retransmissionsPassed: 0, remembered: 0, overloadedSteps: { pending: 0, lag: 0, delay: 0, busy: 0 } };
   /** The 503s, one per Retry-After value from retryAfterSec to twice it, used in turn. */
   readonly #rejects: InboundVerdict[];
   #rejectTurn = 0;
@@ -246,11 +250,14 @@ export class OverloadGate {
     const rate = o.maxPending > 0 && o.maxWaitMs > 0 && this.#signals.answerRate ? this.#signals.answerRate() : 0;
     this.#bound = o.maxPending > 0 ? Math.max(o.maxPending, Math.round(rate * o.maxWaitMs)) : 0;
     // the queue toward the core half full is the early sign; full refuses everything new (#refuse)
-    this.#overloaded =
-      (this.#bound > 0 && pending >= this.#bound / 2) ||
-      (o.lagHighMs > 0 && lag >= o.lagHighMs) ||
-      (o.delayHighMs > 0 && delay >= o.delayHighMs) ||
-      (o.busyHigh > 0 && this.#busyRun >= o.busySteps);
+    const by = this.#stats.overloadedSteps;
+    const fired = [
+      this.#bound > 0 && pending >= this.#bound / 2 && ++by.pending > 0,
+      o.lagHighMs > 0 && lag >= o.lagHighMs && ++by.lag > 0,
+      o.delayHighMs > 0 && delay >= o.delayHighMs && ++by.delay > 0,
+      o.busyHigh > 0 && this.#busyRun >= o.busySteps && ++by.busy > 0,
+    ];
+    this.#overloaded = fired[0]! || fired[1]! || fired[2]! || fired[3]!;
     if (this.#overloaded) this.#permille = Math.min(1000, this.#permille + this.#up);
     else this.#permille = Math.max(0, this.#permille - steps * this.#down);
     if (this.#permille === 0) this.#acc = 0;
@@ -426,6 +433,16 @@ export function overloadMetrics(registry: MetricsRegistry, gate: OverloadGate, q
     for (const kind of ['new-dialog', 'new-registration'] as const) {
       if (s.rejected[kind] > seen[kind]) rejected.inc({ kind }, s.rejected[kind] - seen[kind]);
       seen[kind] = s.rejected[kind];
+    }
+  });
+  const steps = registry.counter('keyswitch_sbc_overload_signal_steps_total', 'Steps of the overload gate (100 ms each) at which a signal said overloaded, by signal (pending: the queue toward the softswitch half full; lag: the event loop late; delay: the softswitch slow to answer; busy: the event loop saturated).', { labelNames: ['signal'] });
+  const stepsSeen: Record<OverloadSignal, number> = { pending: 0, lag: 0, delay: 0, busy: 0 };
+  for (const signal of Object.keys(stepsSeen)) steps.inc({ signal }, 0);
+  registry.beforeCollect(() => {
+    const by = gate.stats().overloadedSteps;
+    for (const signal of Object.keys(stepsSeen) as OverloadSignal[]) {
+      if (by[signal] > stepsSeen[signal]) steps.inc({ signal }, by[signal] - stepsSeen[signal]);
+      stepsSeen[signal] = by[signal];
     }
   });
   registry.gauge('keyswitch_sbc_overload_reject_fraction', 'The fraction (0 to 1) of new requests the SBC refuses now for overload.').onCollect((g) => g.set(gate.stats().rejectFraction));

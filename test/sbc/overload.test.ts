@@ -130,6 +130,7 @@ describe('overload: the gate', () => {
     expect(refusedPerStep.slice(0, 5)).toEqual([10, 20, 30, 40, 50]);
     expect(refusedPerStep.at(-1)).toBe(100);
     expect(gate.stats()).toMatchObject({ overloaded: true, rejectFraction: 1 });
+    expect(gate.stats().overloadedSteps).toMatchObject({ lag: 12, pending: 0, delay: 0 });
     // in-progress work is never refused, even at 100 %
     expect(gate.decide(request('REGISTER', { headers: [DIGEST] }), SRC)).toEqual({ kind: 'pass' });
 
@@ -152,6 +153,8 @@ describe('overload: the gate', () => {
     advance(100);
     expect(gate.stats()).toMatchObject({ overloaded: true });
     expect(gate.stats().rejectFraction).toBeCloseTo(0.1, 5);
+    // the step that said so is counted under the signal that did
+    expect(gate.stats().overloadedSteps).toEqual({ pending: 1, lag: 0, delay: 0, busy: 0 });
   });
 
   it('keeps at most maxRemembered admitted requests (bounded memory under a flood)', () => {
