@@ -36,12 +36,15 @@
  *   --node-flags  V8/Node flags for `keyswitch up`, space-separated (e.g.
  *                "--initial-heap-size=256"); its role processes inherit them.
  *                NODE_OPTIONS refuses most V8 flags, so they go on the command line
+ *   --up-log     a file: everything `keyswitch up` and its role processes
+ *                write (with --node-flags=--trace-gc, their collections) is
+ *                appended there, each run after a header line
  *
  * Needs sipp (Debian sip-tester) and kamailio (Debian kamailio) on Linux.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -63,6 +66,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '2' },
     'cpu-prof': { type: 'string' },
     'node-flags': { type: 'string', default: '' },
+    'up-log': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -149,6 +153,12 @@ async function startKeyswitch(): Promise<Running> {
   const prof = cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', join(cpuProfDir, `keyswitch-up-${process.pid}-${++profileRun}`)] : [];
   const startedAt = performance.now();
   const proc = spawn(process.execPath, [...nodeFlags, ...prof, BIN, 'up'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (args['up-log']) {
+    appendFileSync(args['up-log'], `==== keyswitch up, pid ${proc.pid}, started ${new Date().toISOString()}\n`);
+    const log = createWriteStream(args['up-log'], { flags: 'a' });
+    proc.stdout!.pipe(log, { end: false });
+    proc.stderr!.pipe(log, { end: false });
+  }
   let out = '';
   await new Promise<void>((ok, fail) => {
     const timer = setTimeout(() => fail(new Error(`keyswitch up not ready in 60 s: ${out}`)), 60_000);

@@ -41,7 +41,7 @@ import { MetricsRegistry } from '../metrics/registry.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { listenAddress, startListener, type Health, type ListenerHealth } from '../metrics/health.js';
 import type { MessageSource, ParseResult, SipParseError, SipResponse } from '../sip/index.js';
-import { countingPending, LagSampler, LoopBusy, OverloadGate, overloadMetrics, type OverloadSettings } from './overload.js';
+import { countingPending, LagSampler, LoopBusy, OverloadGate, overloadMetrics, type OverloadSettings, type SheddingEvent } from './overload.js';
 import type { IdsSink } from '../adapters/sip/ids.js';
 import { sbcIds, watchAnswers, type SbcIds } from './ids-sip.js';
 import { flowKey } from '../ids/blacklist.js';
@@ -315,7 +315,11 @@ export async function startSbc(o: StartSbcOptions): Promise<RunningSbc> {
       const lag = new LagSampler().start();
       stopLag = () => lag.stop();
       const loop = new LoopBusy();
-      const gate = new OverloadGate(o.overload, { pending: counted.pending, lagMs: () => lag.lagMs(), delayMs: counted.delayMs, answerRate: counted.answerRate, busy: () => loop.busy() }, now);
+      const onShedding = (e: SheddingEvent) => {
+        if (e.kind === 'start') o.logger?.warn(e, 'sbc: overloaded, refusing a share of new requests with 503');
+        else o.logger?.warn(e, 'sbc: no longer overloaded');
+      };
+      const gate = new OverloadGate(o.overload, { pending: counted.pending, lagMs: () => lag.lagMs(), delayMs: counted.delayMs, answerRate: counted.answerRate, busy: () => loop.busy() }, now, onShedding);
       overloadMetrics(registry, gate, counted);
       overloadInbound = (m, src) => gate.decide(m, src);
     }

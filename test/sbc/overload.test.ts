@@ -5,7 +5,7 @@
  * and shrinking after it, and retransmissions of admitted requests passing.
  */
 import { describe, expect, it } from 'vitest';
-import { classify, countingPending, LoopBusy, OverloadGate } from '../../src/sbc/overload.js';
+import { classify, countingPending, LoopBusy, OverloadGate, type SheddingEvent } from '../../src/sbc/overload.js';
 import type { SipRequest, SipResponse, SipStack } from '../../src/sip/index.js';
 import { parseMessage, type SipMessage } from '../../src/sip/index.js';
 import type { MessageSource } from '../../src/sip/transport/types.js';
@@ -49,12 +49,14 @@ const KS1_S7 = 'Authorization: KS1 idc="alice@lab.example", n2="AAAAAAAAAAAAAAAA
 function rig(o: { maxPending?: number; lagHighMs?: number; delayHighMs?: number } = {}) {
   let t = 1_000_000;
   const sig = { pending: 0, lag: 0, delay: 0 };
+  const events: SheddingEvent[] = [];
   const gate = new OverloadGate(
     { maxPending: o.maxPending ?? 100, lagHighMs: o.lagHighMs ?? 50, delayHighMs: o.delayHighMs ?? 0, retryAfterSec: 7, increase: 0.1, decrease: 0.02 },
     { pending: () => sig.pending, lagMs: () => sig.lag, delayMs: () => sig.delay },
     () => t,
+    (e) => events.push(e),
   );
-  return { gate, sig, advance: (ms: number) => (t += ms) };
+  return { gate, sig, events, advance: (ms: number) => (t += ms) };
 }
 
 describe('overload: what is new work and what is work in progress', () => {
@@ -142,6 +144,25 @@ describe('overload: the gate', () => {
     advance(5000);
     expect(gate.stats().rejectFraction).toBe(0);
     for (let i = 0; i < 100; i++) expect(gate.decide(request('INVITE'), SRC).kind).toBe('pass');
+  });
+
+  it('tells when shedding starts (with the signals that started it) and when it ends (how long, how many refused), once each', () => {
+    const { gate, sig, events, advance } = rig({ maxPending: 100, lagHighMs: 50, delayHighMs: 200 });
+    sig.pending = 60;
+    sig.delay = 250;
+    advance(100);
+    for (let i = 0; i < 100; i++) gate.decide(request('REGISTER'), SRC);
+    advance(100);
+    for (let i = 0; i < 100; i++) gate.decide(request('REGISTER'), SRC);
+    expect(events).toEqual([{ kind: 'start', signals: ['pending', 'delay'], pending: 60, bound: 100, lagMs: 0, delayMs: 250, busy: 0 }]);
+    sig.pending = 0;
+    sig.delay = 0;
+    advance(100);
+    expect(events).toHaveLength(1);
+    // 10 % then 20 %, taken off 2 % a step: ten steps of calm end it
+    advance(1000);
+    gate.stats();
+    expect(events.slice(1)).toEqual([{ kind: 'end', durationMs: 1200, refused: 30 }]);
   });
 
   it('counts a queue half full toward the core as the early sign of overload', () => {
@@ -365,12 +386,26 @@ describe('overload: the queue toward the core', () => {
     expect(q.delayMs()).toBeCloseTo(300, 5);
     expect(q.lastDelayMs()).toBeCloseTo(300, 5);
     advance(100);
-    await answer(20); // 0.2 per ms now, smoothed with the last reading: 0.15; 10 waiting
-    expect(q.delayMs()).toBeCloseTo(10 / 0.15, 5);
-    expect(q.answerRate()).toBeCloseTo(0.15, 5);
+    await answer(20); // 0.2 per ms now: faster than the last reading, taken as it is; 10 waiting
+    expect(q.delayMs()).toBeCloseTo(10 / 0.2, 5);
+    expect(q.answerRate()).toBeCloseTo(0.2, 5);
     advance(100);
-    await answer(11); // the queue drained (the INVITE's answer is not counted): the core keeps up
+    await answer(5); // 0.05 per ms: slower, smoothed with the last reading (0.125); 5 waiting
+    expect(q.delayMs()).toBeCloseTo(5 / 0.125, 5);
+    expect(q.answerRate()).toBeCloseTo(0.125, 5);
+    advance(100);
+    await answer(6); // the queue drained (the INVITE's answer is not counted): the core keeps up
     expect(q.pending()).toBe(0);
+    expect(q.delayMs()).toBe(0);
+    // after a pause of 2 s, 50 answered in the 100 ms since the queue started again: 0.5 per ms, not 50 over 2.1 s
+    advance(2000);
+    for (let i = 0; i < 60; i++) void q.stack.send(req());
+    advance(100);
+    await answer(50);
+    expect(q.delayMs()).toBeCloseTo(10 / 0.5, 5);
+    expect(q.answerRate()).toBeCloseTo(0.5, 5);
+    await answer(10);
+    advance(100);
     expect(q.delayMs()).toBe(0);
     // stalled: a request waits and nothing is answered for 700 ms
     void q.stack.send(req());
