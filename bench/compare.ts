@@ -218,11 +218,21 @@ interface SippResult {
   exit: number | null;
 }
 
+/** The status codes of the answers sipp did not expect (its -trace_err file), most frequent first: "503 ×1,200; 500 ×3". */
+function unexpectedAnswers(file: string): string {
+  if (!existsSync(file)) return '';
+  const by = new Map<string, number>();
+  for (const m of readFileSync(file, 'latin1').matchAll(/unexpected message[^\n]*?received 'SIP\/2\.0 (\d{3})/g)) by.set(m[1]!, (by.get(m[1]!) ?? 0) + 1);
+  return by.size ? `answered ${[...by].sort((a, b) => b[1] - a[1]).map(([code, n]) => `${code} ×${fmt(n)}`).join('; ')}` : '';
+}
+
 /** Offers `rate` calls/s until `calls` were started, then waits for them (at most the retransmission timers of both transactions). */
 async function sipp(target: string, rate: number, calls: number, tag: string): Promise<SippResult> {
   const [port] = (await freePorts(1)) as [number];
   const stf = join(dir, `sipp-${tag}.csv`);
+  const errors = join(dir, `sipp-${tag}-errors.log`);
   rmSync(stf, { force: true });
+  rmSync(errors, { force: true });
   const seconds = calls / rate;
   // -l: open loop (no cap on calls in flight below what a 60 s backlog would need).
   // No BYE for an aborted call (default behaviour "bye"): a REGISTER has no dialog,
@@ -232,7 +242,7 @@ async function sipp(target: string, rate: number, calls: number, tag: string): P
   const p = spawn(
     'sipp',
     ['-sf', SCENARIO, '-inf', usersCsv, '-m', String(calls), '-r', String(rate), '-l', String(inFlight ?? rate * 60), '-i', '127.0.0.1', '-p', String(port), target,
-      '-nostdin', '-default_behaviors', 'all,-bye', '-timeout', `${Math.ceil((inFlight ? 4 : 1) * seconds + 60)}s`, '-trace_stat', '-stf', stf, '-fd', '1'],
+      '-nostdin', '-default_behaviors', 'all,-bye', '-timeout', `${Math.ceil((inFlight ? 4 : 1) * seconds + 60)}s`, '-trace_stat', '-stf', stf, '-fd', '1', '-trace_err', '-error_file', errors],
     { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let err = '';
@@ -266,10 +276,10 @@ async function sipp(target: string, rate: number, calls: number, tag: string): P
     failed,
     abandoned: Math.max(0, created - ok - failed),
     retransmissions: num(last, 'Retransmissions(C)'),
-    why: head
-      .filter((h) => /^Failed.+\(C\)$/.test(h) && h !== 'FailedCall(C)' && num(last, h) > 0)
-      .map((h) => `${h.slice(6, -3)} ${fmt(num(last, h))}`)
-      .join(', '),
+    why: [
+      ...head.filter((h) => /^Failed.+\(C\)$/.test(h) && h !== 'FailedCall(C)' && num(last, h) > 0).map((h) => `${h.slice(6, -3)} ${fmt(num(last, h))}`),
+      unexpectedAnswers(errors),
+    ].filter(Boolean).join(', '),
     busySeconds,
     sippCpu,
     exit,
@@ -305,19 +315,21 @@ interface Result {
   byRole: Array<[string, number]>;
   /** keyswitch: new requests its SBC answered 503 for overload, and the gate's steps (100 ms) at which each signal said overloaded. */
   gate: { rejected: number; steps: Record<string, number> };
+  /** keyswitch: registration steps its softswitch answered 503 because the queue toward the AuC was full, and AuC requests that got no usable answer. */
+  auc: { shed: number; errors: number };
 }
 
 const GATE_SIGNALS = ['pending', 'lag', 'delay', 'busy'] as const;
 
 /** What keyswitch counted so far: REGISTERs handled by the softswitch, registrations accepted, the SBC gate's 503s and its steps per signal (NaN without metrics). */
-async function counted(url: string | undefined): Promise<{ requests: number; accepted: number; rejected: number; steps: Record<string, number> }> {
+async function counted(url: string | undefined): Promise<{ requests: number; accepted: number; rejected: number; steps: Record<string, number>; shed: number; aucErrors: number }> {
   const text = url ? await fetch(url).then((res) => res.text()).catch(() => '') : '';
   const sum = (name: string) => {
     const lines = text.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
     return lines.length ? lines.reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0) : NaN;
   };
   const steps = Object.fromEntries(GATE_SIGNALS.map((g) => [g, sum(`keyswitch_sbc_overload_signal_steps_total{signal="${g}"}`)]));
-  return { requests: sum('keyswitch_softswitch_register_requests_total'), accepted: sum('keyswitch_softswitch_registrations_total'), rejected: sum('keyswitch_sbc_overload_rejected_total'), steps };
+  return { requests: sum('keyswitch_softswitch_register_requests_total'), accepted: sum('keyswitch_softswitch_registrations_total'), rejected: sum('keyswitch_sbc_overload_rejected_total'), steps, shed: sum('keyswitch_softswitch_auc_shed_total'), aucErrors: sum('keyswitch_softswitch_auc_errors_total') };
 }
 
 async function measure(server: Server, rate: number, run: number): Promise<Result> {
@@ -373,6 +385,7 @@ async function measure(server: Server, rate: number, run: number): Promise<Resul
       serverRequests: counted1.requests - counted0.requests,
       serverAccepted: counted1.accepted - counted0.accepted,
       byRole: server === 'keyswitch' && r.ok ? roleCpu.map(([role, c]) => [role, (c / r.ok) * 1e6] as [string, number]) : [],
+      auc: { shed: counted1.shed - counted0.shed, errors: (counted1.aucErrors || 0) - (counted0.aucErrors || 0) },
       gate: { rejected: counted1.rejected - counted0.rejected, steps: Object.fromEntries(GATE_SIGNALS.map((g) => [g, counted1.steps[g]! - counted0.steps[g]!])) },
     };
   } finally {
@@ -410,7 +423,7 @@ try {
         console.log(row(r, String(run)));
         if (r.failures) console.log(`${''.padEnd(17)}(failed: ${[r.why, r.abandoned ? `still open at sipp's timeout ${fmt(r.abandoned)}` : ''].filter(Boolean).join(', ')})`);
         if (r.server === 'keyswitch' && Number.isFinite(r.gate.rejected)) {
-          console.log(`${''.padEnd(17)}(SBC overload gate: ${fmt(r.gate.rejected)} new requests answered 503; steps of 100 ms overloaded by signal: ${GATE_SIGNALS.map((g) => `${g} ${fmt(r.gate.steps[g]!)}`).join(', ')})`);
+          console.log(`${''.padEnd(17)}(SBC overload gate: ${fmt(r.gate.rejected)} new requests answered 503; steps of 100 ms overloaded by signal: ${GATE_SIGNALS.map((g) => `${g} ${fmt(r.gate.steps[g]!)}`).join(', ')}; softswitch: ${fmt(r.auc.shed)} answered 503 with the queue toward the AuC full, ${fmt(r.auc.errors)} AuC requests unanswered)`);
         }
         if (r.byRole.length) console.log(`${''.padEnd(17)}(µs CPU/reg by process: ${r.byRole.filter(([, us]) => us >= 1).map(([role, us]) => `${role} ${fmt(us)}`).join(', ')})`);
         if (r.server === 'keyswitch' && r.serverAccepted !== r.ok) {
@@ -425,7 +438,7 @@ try {
       const med: Result = {
         server, rate, load: m((r) => r.load), created: m((r) => r.created), ok: m((r) => r.ok), failures: m((r) => r.failures), perSecond: m((r) => r.perSecond),
         retransmissions: m((r) => r.retransmissions), cpu: m((r) => r.cpu), cpuPerRegUs: m((r) => r.cpuPerRegUs), netCpuPerRegUs: m((r) => r.netCpuPerRegUs), idlePercent: m((r) => r.idlePercent), maxRssMiB: m((r) => r.maxRssMiB), pssMiB: m((r) => r.pssMiB), sippCpu: m((r) => r.sippCpu),
-        serverRequests: m((r) => r.serverRequests), serverAccepted: m((r) => r.serverAccepted), why: '', abandoned: m((r) => r.abandoned), byRole: [], gate: { rejected: NaN, steps: {} },
+        serverRequests: m((r) => r.serverRequests), serverAccepted: m((r) => r.serverAccepted), why: '', abandoned: m((r) => r.abandoned), byRole: [], gate: { rejected: NaN, steps: {} }, auc: { shed: NaN, errors: NaN },
       };
       medians.set(server, med);
       console.log(row(med, 'med'));
