@@ -151,8 +151,9 @@ export abstract class StreamTransport implements SipTransport {
    */
   protected localAddressFor(dest: Destination): string | undefined {
     const h = this.opts.host;
-    if (h === undefined || h === '0.0.0.0' || h === '::' || isIP(h) === 0) return undefined;
-    return isIP(h) === isIP(dest.address) ? h : undefined;
+    if (h === undefined || h === '0.0.0.0' || h === '::' || isIP(h) === 0 || isIP(h) !== isIP(dest.address)) return undefined;
+    // a loopback address cannot reach another host: that connection leaves as before, by the route
+    return isLoopback(h) && !isLoopback(dest.address) ? undefined : h;
   }
 
   /** Opens a client connection to the peer; resolves once it can carry data. */
@@ -352,6 +353,10 @@ export abstract class StreamTransport implements SipTransport {
 }
 
 /** `::ffff:127.0.0.1` → `127.0.0.1`, so IPv4 peers on a dual-stack socket look the same everywhere. */
+function isLoopback(a: string): boolean {
+  return a === '::1' || a.startsWith('127.');
+}
+
 export function normaliseAddress(a: string): string {
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
 }
