@@ -352,11 +352,11 @@ export abstract class StreamTransport implements SipTransport {
   }
 }
 
-/** `::ffff:127.0.0.1` → `127.0.0.1`, so IPv4 peers on a dual-stack socket look the same everywhere. */
 function isLoopback(a: string): boolean {
   return a === '::1' || a.startsWith('127.');
 }
 
+/** `::ffff:127.0.0.1` → `127.0.0.1`, so IPv4 peers on a dual-stack socket look the same everywhere. */
 export function normaliseAddress(a: string): string {
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
 }
