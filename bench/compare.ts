@@ -48,6 +48,7 @@ import { appendFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, 
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { OVERLOAD_SIGNALS } from '../src/sbc/overload.js';
 import { openStore } from '../src/store/index.js';
 import { freePorts, upEnv } from '../test/helpers/ports.js';
 import { kamailioVersion, startKamailio, type KamailioMode } from './kamailio-registrar.js';
@@ -319,7 +320,6 @@ interface Result {
   auc: { shed: number; errors: number };
 }
 
-const GATE_SIGNALS = ['pending', 'lag', 'delay', 'busy'] as const;
 
 /** What keyswitch counted so far: REGISTERs handled by the softswitch, registrations accepted, the SBC gate's 503s and its steps per signal (NaN without metrics). */
 async function counted(url: string | undefined): Promise<{ requests: number; accepted: number; rejected: number; steps: Record<string, number>; shed: number; aucErrors: number }> {
@@ -328,7 +328,7 @@ async function counted(url: string | undefined): Promise<{ requests: number; acc
     const lines = text.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
     return lines.length ? lines.reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0) : NaN;
   };
-  const steps = Object.fromEntries(GATE_SIGNALS.map((g) => [g, sum(`keyswitch_sbc_overload_signal_steps_total{signal="${g}"}`)]));
+  const steps = Object.fromEntries(OVERLOAD_SIGNALS.map((g) => [g, sum(`keyswitch_sbc_overload_signal_steps_total{signal="${g}"}`)]));
   return { requests: sum('keyswitch_softswitch_register_requests_total'), accepted: sum('keyswitch_softswitch_registrations_total'), rejected: sum('keyswitch_sbc_overload_rejected_total'), steps, shed: sum('keyswitch_softswitch_auc_shed_total'), aucErrors: sum('keyswitch_softswitch_auc_errors_total') };
 }
 
@@ -386,7 +386,7 @@ async function measure(server: Server, rate: number, run: number): Promise<Resul
       serverAccepted: counted1.accepted - counted0.accepted,
       byRole: server === 'keyswitch' && r.ok ? roleCpu.map(([role, c]) => [role, (c / r.ok) * 1e6] as [string, number]) : [],
       auc: { shed: counted1.shed - counted0.shed, errors: (counted1.aucErrors || 0) - (counted0.aucErrors || 0) },
-      gate: { rejected: counted1.rejected - counted0.rejected, steps: Object.fromEntries(GATE_SIGNALS.map((g) => [g, counted1.steps[g]! - counted0.steps[g]!])) },
+      gate: { rejected: counted1.rejected - counted0.rejected, steps: Object.fromEntries(OVERLOAD_SIGNALS.map((g) => [g, counted1.steps[g]! - counted0.steps[g]!])) },
     };
   } finally {
     await s.stop();
@@ -423,7 +423,7 @@ try {
         console.log(row(r, String(run)));
         if (r.failures) console.log(`${''.padEnd(17)}(failed: ${[r.why, r.abandoned ? `still open at sipp's timeout ${fmt(r.abandoned)}` : ''].filter(Boolean).join(', ')})`);
         if (r.server === 'keyswitch' && Number.isFinite(r.gate.rejected)) {
-          console.log(`${''.padEnd(17)}(SBC overload gate: ${fmt(r.gate.rejected)} new requests answered 503; steps of 100 ms overloaded by signal: ${GATE_SIGNALS.map((g) => `${g} ${fmt(r.gate.steps[g]!)}`).join(', ')}; softswitch: ${fmt(r.auc.shed)} answered 503 with the queue toward the AuC full, ${fmt(r.auc.errors)} AuC requests unanswered)`);
+          console.log(`${''.padEnd(17)}(SBC overload gate: ${fmt(r.gate.rejected)} new requests answered 503; steps of 100 ms overloaded by signal: ${OVERLOAD_SIGNALS.map((g) => `${g} ${fmt(r.gate.steps[g]!)}`).join(', ')}; softswitch: ${fmt(r.auc.shed)} answered 503 with the queue toward the AuC full, ${fmt(r.auc.errors)} AuC requests unanswered)`);
         }
         if (r.byRole.length) console.log(`${''.padEnd(17)}(µs CPU/reg by process: ${r.byRole.filter(([, us]) => us >= 1).map(([role, us]) => `${role} ${fmt(us)}`).join(', ')})`);
         if (r.server === 'keyswitch' && r.serverAccepted !== r.ok) {

@@ -110,7 +110,9 @@ export interface OverloadStats {
   overloadedSteps: Record<OverloadSignal, number>;
 }
 
-export type OverloadSignal = 'pending' | 'lag' | 'delay' | 'busy';
+/** What the gate reads as overload: the queue toward the core half full, the event loop late, the core slow to answer, the loop saturated. */
+export const OVERLOAD_SIGNALS = ['pending', 'lag', 'delay', 'busy'] as const;
+export type OverloadSignal = (typeof OVERLOAD_SIGNALS)[number];
 
 /** A shedding episode's start (the signals that began it) or end (how long it lasted, what it refused). */
 export type SheddingEvent =
@@ -261,14 +263,18 @@ export class OverloadGate {
     const rate = o.maxPending > 0 && o.maxWaitMs > 0 && this.#signals.answerRate ? this.#signals.answerRate() : 0;
     this.#bound = o.maxPending > 0 ? Math.max(o.maxPending, Math.round(rate * o.maxWaitMs)) : 0;
     // the queue toward the core half full is the early sign; full refuses everything new (#refuse)
-    const by = this.#stats.overloadedSteps;
-    const fired = [
-      this.#bound > 0 && pending >= this.#bound / 2 && ++by.pending > 0,
-      o.lagHighMs > 0 && lag >= o.lagHighMs && ++by.lag > 0,
-      o.delayHighMs > 0 && delay >= o.delayHighMs && ++by.delay > 0,
-      o.busyHigh > 0 && this.#busyRun >= o.busySteps && ++by.busy > 0,
-    ];
-    this.#overloaded = fired[0]! || fired[1]! || fired[2]! || fired[3]!;
+    const fired: Record<OverloadSignal, boolean> = {
+      pending: this.#bound > 0 && pending >= this.#bound / 2,
+      lag: o.lagHighMs > 0 && lag >= o.lagHighMs,
+      delay: o.delayHighMs > 0 && delay >= o.delayHighMs,
+      busy: o.busyHigh > 0 && this.#busyRun >= o.busySteps,
+    };
+    this.#overloaded = false;
+    for (const k of OVERLOAD_SIGNALS) {
+      if (!fired[k]) continue;
+      this.#stats.overloadedSteps[k]++;
+      this.#overloaded = true;
+    }
     const before = this.#permille;
     if (this.#overloaded) this.#permille = Math.min(1000, this.#permille + this.#up);
     else this.#permille = Math.max(0, this.#permille - steps * this.#down);
@@ -276,13 +282,12 @@ export class OverloadGate {
     if (this.#onShedding && (before === 0) !== (this.#permille === 0)) this.#shedding(before === 0, fired, { pending, lag, delay, busy }, t);
   }
 
-  #shedding(start: boolean, fired: boolean[], v: { pending: number; lag: number; delay: number; busy: number }, t: number): void {
+  #shedding(start: boolean, fired: Record<OverloadSignal, boolean>, v: { pending: number; lag: number; delay: number; busy: number }, t: number): void {
     const refused = this.#stats.rejected['new-dialog'] + this.#stats.rejected['new-registration'];
     if (start) {
       this.#shedSince = t;
       this.#refusedBefore = refused;
-      const names: OverloadSignal[] = ['pending', 'lag', 'delay', 'busy'];
-      this.#onShedding!({ kind: 'start', signals: names.filter((_, i) => fired[i]), pending: v.pending, bound: this.#bound, lagMs: Math.round(v.lag), delayMs: Math.round(v.delay), busy: Math.round(v.busy * 100) / 100 });
+      this.#onShedding!({ kind: 'start', signals: OVERLOAD_SIGNALS.filter((k) => fired[k]), pending: v.pending, bound: this.#bound, lagMs: Math.round(v.lag), delayMs: Math.round(v.delay), busy: Math.round(v.busy * 100) / 100 });
     } else this.#onShedding!({ kind: 'end', durationMs: Math.round(t - this.#shedSince), refused: refused - this.#refusedBefore });
   }
 
@@ -456,26 +461,21 @@ export function countingPending(stack: SipStack, now: () => number = () => perfo
 
 /** The gate's figures in the process's registry (docs/metrics.md). */
 export function overloadMetrics(registry: MetricsRegistry, gate: OverloadGate, queue: Pick<CoreQueue, 'pending' | 'lastDelayMs'>): void {
-  const rejected = registry.counter('keyswitch_sbc_overload_rejected_total', 'New requests from terminals the SBC answered 503 with Retry-After because it was overloaded, by kind (new-dialog, new-registration).', { labelNames: ['kind'] });
-  const seen = { 'new-dialog': 0, 'new-registration': 0 };
-  for (const kind of Object.keys(seen)) rejected.inc({ kind }, 0);
-  registry.beforeCollect(() => {
-    const s = gate.stats();
-    for (const kind of ['new-dialog', 'new-registration'] as const) {
-      if (s.rejected[kind] > seen[kind]) rejected.inc({ kind }, s.rejected[kind] - seen[kind]);
-      seen[kind] = s.rejected[kind];
-    }
-  });
-  const steps = registry.counter('keyswitch_sbc_overload_signal_steps_total', 'Steps of the overload gate (100 ms each) at which a signal said overloaded, by signal (pending: the queue toward the softswitch half full; lag: the event loop late; delay: the softswitch slow to answer; busy: the event loop saturated).', { labelNames: ['signal'] });
-  const stepsSeen: Record<OverloadSignal, number> = { pending: 0, lag: 0, delay: 0, busy: 0 };
-  for (const signal of Object.keys(stepsSeen)) steps.inc({ signal }, 0);
-  registry.beforeCollect(() => {
-    const by = gate.stats().overloadedSteps;
-    for (const signal of Object.keys(stepsSeen) as OverloadSignal[]) {
-      if (by[signal] > stepsSeen[signal]) steps.inc({ signal }, by[signal] - stepsSeen[signal]);
-      stepsSeen[signal] = by[signal];
-    }
-  });
+  /** A counter per label value that follows one of the gate's running counts, brought up to date at each scrape. */
+  const follow = <K extends string>(name: string, help: string, label: string, keys: readonly K[], read: () => Record<K, number>): void => {
+    const counter = registry.counter(name, help, { labelNames: [label] });
+    const seen = new Map<K, number>(keys.map((k) => [k, 0]));
+    for (const k of keys) counter.inc({ [label]: k }, 0);
+    registry.beforeCollect(() => {
+      const now = read();
+      for (const k of keys) {
+        if (now[k] > seen.get(k)!) counter.inc({ [label]: k }, now[k] - seen.get(k)!);
+        seen.set(k, now[k]);
+      }
+    });
+  };
+  follow('keyswitch_sbc_overload_rejected_total', 'New requests from terminals the SBC answered 503 with Retry-After because it was overloaded, by kind (new-dialog, new-registration).', 'kind', ['new-dialog', 'new-registration'], () => gate.stats().rejected);
+  follow('keyswitch_sbc_overload_signal_steps_total', 'Steps of the overload gate (100 ms each) at which a signal said overloaded, by signal (pending: the queue toward the softswitch half full; lag: the event loop late; delay: the softswitch slow to answer; busy: the event loop saturated).', 'signal', OVERLOAD_SIGNALS, () => gate.stats().overloadedSteps);
   registry.gauge('keyswitch_sbc_overload_reject_fraction', 'The fraction (0 to 1) of new requests the SBC refuses now for overload.').onCollect((g) => g.set(gate.stats().rejectFraction));
   registry.gauge('keyswitch_sbc_core_pending', 'Requests the SBC sent to the softswitch that have no final answer yet (INVITEs excepted).').onCollect((g) => g.set(queue.pending()));
   registry.gauge('keyswitch_sbc_core_delay_seconds', 'How long a request the SBC sends to the softswitch now would wait (pending over the recent rate of answers, INVITEs excepted), as the overload gate last read it.').onCollect((g) => g.set(queue.lastDelayMs() / 1000));

@@ -19,7 +19,7 @@ import { CompletedAnswer, CompletedClient, CompletedClients, CompletedServers } 
 import { DEFAULT_TIMERS, type TimerConfig } from './transaction/timers.js';
 import type { Destination, MessageSource, SipTransport, TransportProtocol } from './transport/types.js';
 import type { OnInbound } from './proxy/hooks.js';
-import { defaultPort } from './proxy/ports.js';
+import { defaultPort, sentByPort } from './proxy/ports.js';
 import { warningValue } from './proxy/warning.js';
 import { DEFAULT_MAX_FORWARDS } from './proxy/hops.js';
 import { ownString } from './own-string.js';
@@ -434,7 +434,7 @@ export function createSipStack(opts: SipStackOptions): SipStack {
   function responseDestination(src: MessageSource, via: Via): Destination {
     if (!src.transport.reliable) return { address: src.address, port: src.port };
     if (src.connection && !src.connection.closed) return { address: src.address, port: src.port, connection: src.connection };
-    return { address: src.address, port: via.port ?? defaultPort(via.transport) };
+    return { address: src.address, port: sentByPort(via) };
   }
 
   /**

@@ -18,7 +18,7 @@ import type { DigestAuth, DigestParams } from './digest.js';
 import type { SipBinding } from '../store/bindings.js';
 import { chosenSecurityServer, encodeS5, encodeS6, encodeS9, encodeS10, isS7, readS1, readS7, readS8, SIP_FIELD } from '../adapters/sip/ks1-sip.js';
 import { warningValue } from '../sip/proxy/warning.js';
-import { defaultPort } from '../sip/proxy/ports.js';
+import { sentByPort } from '../sip/proxy/ports.js';
 import type { MessageSource } from '../sip/transport/types.js';
 import { isRedisUnavailable } from '../store/redis/client.js';
 import { RefreshReports, type RefreshReport } from './refresh-reports.js';
@@ -574,6 +574,6 @@ export class SoftswitchRegisterHandler {
  */
 function bindingSource(req: SipRequest, src: MessageSource, viaSbc: boolean): string {
   if (!viaSbc || !src.transport.reliable) return `${src.protocol}:${src.address}:${src.port}`;
-  const via = req.topVia();
-  return `${src.protocol}:${src.address}:${via?.port ?? defaultPort(src.protocol)}`;
+  // the parser refuses a request without a Via, so there is one
+  return `${src.protocol}:${src.address}:${sentByPort(req.topVia()!)}`;
 }

@@ -16,7 +16,7 @@ import { ProxyCore, type RequestHandler } from '../sip/proxy/core.js';
 import type { ProxyHooks } from '../sip/proxy/hooks.js';
 import { OwnAddresses } from '../sip/proxy/own-addresses.js';
 import { LOOP_PARAM } from '../sip/proxy/hops.js';
-import { defaultPort } from '../sip/proxy/ports.js';
+import { defaultPort, sentByPort } from '../sip/proxy/ports.js';
 import { toTag as toTagOf } from '../sip/proxy/dialog.js';
 import type { RelayBranch } from '../sip/proxy/relay.js';
 import { DIALOG_FORMING, PROXY_ALLOW, targetOf, type Hop, type HopProtocol } from './calls.js';
@@ -276,7 +276,7 @@ export class SoftswitchCallRouter {
     const top = req.topVia();
     // not a peer's: a request sent from another instance's address is authenticated like any other
     const own = this.#self;
-    if (top && LOOP_PARAM in top.params && own.via(top) && ctx.source.port === (top.port ?? defaultPort(top.transport)) && own.has(ctx.source.address, ctx.source.port)) return true;
+    if (top && LOOP_PARAM in top.params && own.via(top) && ctx.source.port === sentByPort(top) && own.has(ctx.source.address, ctx.source.port)) return true;
     const a = await auth.check(req, ctx.source);
     if (a.ok) {
       auth.consume(fwd);
