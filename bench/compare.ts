@@ -21,6 +21,8 @@
  *                run, not measured (default 2, the figures of sessions 1-7);
  *                Node's optimising compiler is still busy a few seconds
  *                later, so 10 or more gives the steady state
+ *   --warmup-rate  the warm-up's rate, calls/s (default 500, or the rate if
+ *                lower): the measured run then steps up from it at once
  *   --in-flight  at most this many calls open at once (sipp -l; default: open
  *                loop, up to a 60 s backlog): a closed loop that never
  *                overloads the server, so that CPU per registration counts no
@@ -65,6 +67,7 @@ const { values: args } = parseArgs({
     'kamailio-mode': { type: 'string', default: 'plain' },
     'in-flight': { type: 'string' },
     warmup: { type: 'string', default: '2' },
+    'warmup-rate': { type: 'string', default: '500' },
     'cpu-prof': { type: 'string' },
     'node-flags': { type: 'string', default: '' },
     'up-log': { type: 'string' },
@@ -82,6 +85,8 @@ const inFlight = args['in-flight'] ? Number(args['in-flight']) : undefined;
 const runs = Number(args.runs);
 const warmupSeconds = Number(args.warmup);
 if (!(warmupSeconds >= 1)) throw new Error('--warmup is a number of seconds, at least 1');
+const warmupRate = Number(args['warmup-rate']);
+if (!(warmupRate >= 1)) throw new Error('--warmup-rate is a number of calls per second, at least 1');
 const userCount = Number(args.users);
 const servers = args.only.split(',') as Server[];
 const kamailioChildren = Number(args['kamailio-children']);
@@ -341,8 +346,8 @@ async function measure(server: Server, rate: number, run: number): Promise<Resul
     const idle0 = cpuSeconds(idlePids);
     await new Promise((r) => setTimeout(r, 3000));
     const idlePerSecond = (cpuSeconds(idlePids) - idle0) / 3;
-    // Warm-up (JIT, caches, first bindings), not measured, at up to 500/s.
-    const warm = Math.min(rate, 500);
+    // Warm-up (JIT, caches, first bindings), not measured, at up to --warmup-rate.
+    const warm = Math.min(rate, warmupRate);
     await sipp(s.target, warm, Math.round(warm * warmupSeconds), `${server}-warm`);
     await new Promise((r) => setTimeout(r, 1000));
     const load = loadAverage();
@@ -406,7 +411,7 @@ function row(r: Result, label: string): string {
 const from = existsSync(join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js')) && process.env.KEYSWITCH_FROM_SOURCE !== '1' ? 'dist/' : 'sources via tsx';
 const sippVersion = /SIPp v?([\d.]+)/.exec(spawnSync('sipp', ['-v'], { encoding: 'utf8' }).stdout ?? '')?.[1] ?? '?';
 console.log(`bench:compare — ${cpus().length} cores (${cpus()[0]?.model.trim()}), Node ${process.version}, keyswitch from ${from}, Kamailio ${kamailioVersion()} (${kamailioChildren} UDP workers, mode ${kamailioMode}), sipp ${sippVersion}`);
-console.log(`Digest MD5 REGISTER, ${fmt(userCount)} users in turn, open loop for ${duration} s per run after ${warmupSeconds} s of warm-up, ${runs} runs (server order alternates), load average ${fmt(loadAverage(), 2)} at start; keyswitch's SBC–softswitch link ${process.env.KEYSWITCH_SBC_CORE_TRANSPORT ?? 'tcp'}`);
+console.log(`Digest MD5 REGISTER, ${fmt(userCount)} users in turn, open loop for ${duration} s per run after ${warmupSeconds} s of warm-up at up to ${fmt(warmupRate)}/s, ${runs} runs (server order alternates), load average ${fmt(loadAverage(), 2)} at start; keyswitch's SBC–softswitch link ${process.env.KEYSWITCH_SBC_CORE_TRANSPORT ?? 'tcp'}`);
 if (cpuProfDir) {
   mkdirSync(cpuProfDir, { recursive: true });
   console.log(`keyswitch under node --cpu-prof (profiles in ${cpuProfDir}): its CPU figures include the profiler`);

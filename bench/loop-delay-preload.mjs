@@ -11,8 +11,13 @@ if (dir) {
   mkdirSync(dir, { recursive: true });
   // a role process ends its command line with the role's name (keyswitch sbc); anything else is named by its script
   const last = process.argv[process.argv.length - 1] ?? '';
-  const name = (/^[a-z]+$/.test(last) ? last : basename(process.argv[1] ?? 'node')).replace(/[^a-z0-9.]/gi, '_');
-  const file = `${dir}/${name}-${process.pid}.txt`;
+  const named = () => {
+    // `keyswitch up` titles each role process once it starts (keyswitch up: sbc): read at the first write
+    const up = /^keyswitch up: (\w+)/.exec(process.title)?.[1];
+    const name = up ?? (/^[a-z]+$/.test(last) ? last : basename(process.argv[1] ?? 'node'));
+    return `${dir}/${name.replace(/[^a-z0-9.]/gi, '_')}-${process.pid}.txt`;
+  };
+  let file;
   const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
   const gcs = [];
@@ -21,6 +26,7 @@ if (dir) {
   }).observe({ entryTypes: ['gc'] });
   setInterval(() => {
     const ms = (ns) => (ns / 1e6).toFixed(1);
+    file ??= named();
     appendFileSync(file, `${new Date().toISOString().slice(11, 19)} max ${ms(h.max)} p99 ${ms(h.percentile(99))} mean ${ms(h.mean)} gc>4ms ${gcs.join(',')}\n`);
     h.reset();
     gcs.length = 0;

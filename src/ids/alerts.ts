@@ -102,13 +102,8 @@ export function idsGauges(metrics: MetricsRegistry, ids: () => IdsEngine | undef
     g.set(s?.identities ?? 0, { kind: 'identity' });
   });
   const drops = metrics.counter(IDS_METRICS.drops, 'Messages the intrusion detection dropped or answered itself, by why', { labelNames: ['why'] });
-  let last = { blocked: 0, rule: 0, answered: 0 };
-  metrics.beforeCollect(() => {
+  metrics.follow(drops, 'why', () => {
     const t = ids()?.totals;
-    if (!t) return;
-    drops.inc({ why: 'blocked' }, Math.max(0, t.blockedDrops - last.blocked));
-    drops.inc({ why: 'rule' }, Math.max(0, t.dropped - last.rule));
-    drops.inc({ why: 'answered' }, Math.max(0, t.answered - last.answered));
-    last = { blocked: t.blockedDrops, rule: t.dropped, answered: t.answered };
+    return t && { blocked: t.blockedDrops, rule: t.dropped, answered: t.answered };
   });
 }

@@ -339,6 +339,31 @@ export class MetricsRegistry {
   }
 
   /**
+   * Makes `counter` follow running counts kept elsewhere (a component's own statistics), one series per
+   * value of `label`: before each scrape it moves by what each count grew since the last (a count that went
+   * down, a component restarted, moves it by nothing). `read` gives the counts by label value, or nothing
+   * while there is nothing to read; every value read is shown, at 0 until it grows. `keys` are shown at 0
+   * from the start; `labels` are added to every series.
+   */
+  follow(counter: Counter, label: string, read: () => Readonly<Record<string, number>> | undefined, o: { keys?: readonly string[]; labels?: Labels } = {}): void {
+    const seen = new Map<string, number>();
+    const labelsOf = (k: string): Labels => ({ ...o.labels, [label]: k });
+    for (const k of o.keys ?? []) {
+      counter.inc(labelsOf(k), 0);
+      seen.set(k, 0);
+    }
+    this.beforeCollect(() => {
+      const now = read();
+      if (!now) return;
+      for (const k of Object.keys(now)) {
+        const v = now[k]!;
+        counter.inc(labelsOf(k), Math.max(0, v - (seen.get(k) ?? 0)));
+        seen.set(k, v);
+      }
+    });
+  }
+
+  /**
    * prom-client's process metrics: CPU, resident memory, heap, open file
    * descriptors, event-loop lag, garbage collection, Node version. Once per
    * registry; one registry per process collects them.

@@ -461,19 +461,8 @@ export function countingPending(stack: SipStack, now: () => number = () => perfo
 
 /** The gate's figures in the process's registry (docs/metrics.md). */
 export function overloadMetrics(registry: MetricsRegistry, gate: OverloadGate, queue: Pick<CoreQueue, 'pending' | 'lastDelayMs'>): void {
-  /** A counter per label value that follows one of the gate's running counts, brought up to date at each scrape. */
-  const follow = <K extends string>(name: string, help: string, label: string, keys: readonly K[], read: () => Record<K, number>): void => {
-    const counter = registry.counter(name, help, { labelNames: [label] });
-    const seen = new Map<K, number>(keys.map((k) => [k, 0]));
-    for (const k of keys) counter.inc({ [label]: k }, 0);
-    registry.beforeCollect(() => {
-      const now = read();
-      for (const k of keys) {
-        if (now[k] > seen.get(k)!) counter.inc({ [label]: k }, now[k] - seen.get(k)!);
-        seen.set(k, now[k]);
-      }
-    });
-  };
+  const follow = (name: string, help: string, label: string, keys: readonly string[], read: () => Record<string, number>): void =>
+    registry.follow(registry.counter(name, help, { labelNames: [label] }), label, read, { keys });
   follow('keyswitch_sbc_overload_rejected_total', 'New requests from terminals the SBC answered 503 with Retry-After because it was overloaded, by kind (new-dialog, new-registration).', 'kind', ['new-dialog', 'new-registration'], () => gate.stats().rejected);
   follow('keyswitch_sbc_overload_signal_steps_total', 'Steps of the overload gate (100 ms each) at which a signal said overloaded, by signal (pending: the queue toward the softswitch half full; lag: the event loop late; delay: the softswitch slow to answer; busy: the event loop saturated).', 'signal', OVERLOAD_SIGNALS, () => gate.stats().overloadedSteps);
   registry.gauge('keyswitch_sbc_overload_reject_fraction', 'The fraction (0 to 1) of new requests the SBC refuses now for overload.').onCollect((g) => g.set(gate.stats().rejectFraction));

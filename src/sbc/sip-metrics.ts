@@ -72,19 +72,10 @@ export function sbcProtocolMetrics(r: MetricsRegistry): { sessions: CountedSessi
   return {
     sessions: new CountedSessionTable((protocol) => accepted.inc({ protocol })),
     followRelay(protocol, read) {
-      const last = new Map<string, number>();
-      const move = (kind: string, now: number) => {
-        const d = now - (last.get(kind) ?? 0);
-        if (d > 0) failures.inc({ protocol, kind }, d);
-        last.set(kind, now);
-      };
-      for (const kind of ['refused', 'rechallenged']) failures.inc({ protocol, kind }, 0);
-      r.beforeCollect(() => {
+      r.follow(failures, 'kind', () => {
         const c = read();
-        move('refused', c.refused);
-        move('rechallenged', c.rechallenged);
-        for (const [verdict, n] of Object.entries(c.rejected)) move(verdict, n);
-      });
+        return { refused: c.refused, rechallenged: c.rechallenged, ...c.rejected };
+      }, { keys: ['refused', 'rechallenged'], labels: { protocol } });
     },
   };
 }

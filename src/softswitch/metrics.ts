@@ -159,18 +159,10 @@ export class SoftswitchMetrics {
   /** Counters of the RADIUS client's transport (retransmissions, failovers...), pulled before each scrape. */
   followRadiusTransport(stats: () => { retransmissions: number; failovers: number; timeouts: number; droppedInvalidAnswer: number; droppedStrayAnswer: number }): void {
     const events = this.registry.counter('keyswitch_softswitch_auc_radius_events_total', 'RADIUS client events toward the AuC: retransmission, failover (next peer), timeout (no answer from a peer), invalid-answer (bad authenticator or Message-Authenticator, dropped), stray-answer (matches no request, dropped).', { labelNames: ['event'] });
-    const names = { retransmissions: 'retransmission', failovers: 'failover', timeouts: 'timeout', droppedInvalidAnswer: 'invalid-answer', droppedStrayAnswer: 'stray-answer' } as const;
-    const last: Record<string, number> = {};
-    for (const e of Object.values(names)) events.inc({ event: e }, 0);
-    this.registry.beforeCollect(() => {
-      const now = stats();
-      for (const [k, e] of Object.entries(names)) {
-        const v = now[k as keyof typeof names];
-        const d = v - (last[k] ?? 0);
-        if (d > 0) events.inc({ event: e }, d);
-        last[k] = v;
-      }
-    });
+    this.registry.follow(events, 'event', () => {
+      const n = stats();
+      return { retransmission: n.retransmissions, failover: n.failovers, timeout: n.timeouts, 'invalid-answer': n.droppedInvalidAnswer, 'stray-answer': n.droppedStrayAnswer };
+    }, { keys: ['retransmission', 'failover', 'timeout', 'invalid-answer', 'stray-answer'] });
   }
 
   #refusal<T extends { ok: boolean; reason?: string }>(v: T): T {

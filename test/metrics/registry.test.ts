@@ -248,6 +248,31 @@ describe('AuC observers', () => {
   });
 });
 
+describe('a counter that follows running counts kept elsewhere', () => {
+  it('moves by what each count grew, never back when a count restarts, and waits while there is nothing to read', async () => {
+    const r = new MetricsRegistry();
+    const c = r.counter('t_events_total', 'test', { labelNames: ['link', 'event'] });
+    let counts: Record<string, number> | undefined;
+    r.follow(c, 'event', () => counts, { keys: ['timeout'], labels: { link: 'a' } });
+    let s = parseMetrics(await r.render());
+    expect(sample(s, 't_events_total', { link: 'a', event: 'timeout' })).toBe(0);
+    counts = { timeout: 4, failover: 1 };
+    s = parseMetrics(await r.render());
+    expect(sample(s, 't_events_total', { link: 'a', event: 'timeout' })).toBe(4);
+    expect(sample(s, 't_events_total', { link: 'a', event: 'failover' })).toBe(1);
+    // the component restarted: its count went back to 2, then grew by 3
+    counts = { timeout: 2, failover: 1 };
+    s = parseMetrics(await r.render());
+    expect(sample(s, 't_events_total', { link: 'a', event: 'timeout' })).toBe(4);
+    counts = { timeout: 5, failover: 1 };
+    s = parseMetrics(await r.render());
+    expect(sample(s, 't_events_total', { link: 'a', event: 'timeout' })).toBe(7);
+    counts = undefined;
+    s = parseMetrics(await r.render());
+    expect(sample(s, 't_events_total', { link: 'a', event: 'timeout' })).toBe(7);
+  });
+});
+
 describe('SBC per-protocol metrics', () => {
   it('counts sessions by protocol and pulls relay failures as deltas', async () => {
     const r = new MetricsRegistry();
