@@ -325,7 +325,6 @@ interface Result {
   auc: { shed: number; errors: number };
 }
 
-
 /** What keyswitch counted so far: REGISTERs handled by the softswitch, registrations accepted, the SBC gate's 503s and its steps per signal (NaN without metrics). */
 async function counted(url: string | undefined): Promise<{ requests: number; accepted: number; rejected: number; steps: Record<string, number>; shed: number; aucErrors: number }> {
   const text = url ? await fetch(url).then((res) => res.text()).catch(() => '') : '';
