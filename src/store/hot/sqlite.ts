@@ -11,6 +11,10 @@ function open(file: string): Database.Database {
   const db = new Database(file);
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
+  // A batch runs inside a savepoint (sqlite-writer.ts), whose undo journal SQLite otherwise keeps in a
+  // temporary file: created, written page by page and unlinked by every batch, 7,000 writes in the second
+  // a load stepped up (docs/performance.md, "Statement journals in memory (session 17)").
+  db.pragma('temp_store = MEMORY');
   return db;
 }
 
