@@ -39,7 +39,9 @@ export interface RegisterDeps {
 
 export async function handleRegister(p: RegisterDeps, req: SipRequest, ctx: ServerContext): Promise<void> {
   const idc = aorOf(req.to());
-  if (await contactTaken(p, req, idc)) return p.sides.refuse(ctx, req, 'forbidden', 'a Contact registered by another subscriber');
+  let taken = contactTaken(p, req, idc);
+  if (taken instanceof Promise) taken = await taken; // only with a shared (Redis) contact store
+  if (taken) return p.sides.refuse(ctx, req, 'forbidden', 'a Contact registered by another subscriber');
   const ks1 = findKs1(req);
   if (ks1.kind === 'malformed') return badParam(p, ctx, req, 'Authorization');
   if (ks1.kind === 'ks1') {
@@ -80,7 +82,7 @@ export async function handleRegister(p: RegisterDeps, req: SipRequest, ctx: Serv
  * The core reaches a terminal by its Contact, so taking over someone else's would take their
  * calls. Checked before anything else, for every step (s1, s7, refresh, Digest).
  */
-async function contactTaken(p: RegisterDeps, req: SipRequest, idc: string | undefined): Promise<boolean> {
+function contactTaken(p: RegisterDeps, req: SipRequest, idc: string | undefined): boolean | Promise<boolean> {
   const map = p.contacts;
   if (!map || !idc) return false;
   let list;
@@ -89,9 +91,23 @@ async function contactTaken(p: RegisterDeps, req: SipRequest, idc: string | unde
   } catch {
     return false; // the registrar judges a Contact that does not parse
   }
-  for (const c of list) {
+  // Answered here without a promise when this instance knows enough: every REGISTER passes this check
+  for (let i = 0; i < list.length; i++) {
+    const c = list[i]!;
     if (isStar(c)) continue;
-    const owner = map.lookup(c.uri) ?? (map.shared ? (await map.load(c.uri))?.idc : undefined);
+    const owner = map.lookup(c.uri);
+    if (owner === undefined && map.shared) return sharedContactTaken(map, list, i, idc);
+    if (owner !== undefined && !sameIdentity(owner, idc)) return true;
+  }
+  return false;
+}
+
+/** contactTaken from the first Contact this instance does not know (`from`), reading the pool's shared store. */
+async function sharedContactTaken(map: ContactMap, list: ReturnType<SipRequest['contacts']>, from: number, idc: string): Promise<boolean> {
+  for (let i = from; i < list.length; i++) {
+    const c = list[i]!;
+    if (isStar(c)) continue;
+    const owner = map.lookup(c.uri) ?? (await map.load(c.uri))?.idc;
     if (owner !== undefined && !sameIdentity(owner, idc)) return true;
   }
   return false;
