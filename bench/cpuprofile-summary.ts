@@ -38,18 +38,46 @@ interface Profile {
   timeDeltas: number[];
 }
 
-const { values: args, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    from: { type: 'string', default: '0' },
-    to: { type: 'string', default: 'Infinity' },
-    'clock-from': { type: 'string' },
-    'clock-to': { type: 'string' },
-    top: { type: 'string', default: '15' },
-  },
-});
+const HELP = `npx tsx bench/cpuprofile-summary.ts <file.cpuprofile> [options]
+
+Where a process's busy time went, from a \`node --cpu-prof\` profile (such as
+one that bench:compare --cpu-prof or bench:register --cpu-prof writes): self
+time by role and layer, then the functions with the most self time. Idle
+time is left out.
+
+  --from S        keep samples from S seconds after the process started (default 0)
+  --to S          keep samples up to S seconds after it started (default: the end)
+  --clock-from U  keep samples from U µs of the profile's own clock (CLOCK_MONOTONIC,
+                  as bench:compare prints it for the roles keyswitch up forks)
+  --clock-to U    keep samples up to U µs of that clock
+  --top N         functions listed (default 15)
+  -h, --help      this text
+`;
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+
+function parsed() {
+  try {
+    return parseArgs({
+      allowPositionals: true,
+      options: {
+        from: { type: 'string', default: '0' },
+        to: { type: 'string', default: 'Infinity' },
+        'clock-from': { type: 'string' },
+        'clock-to': { type: 'string' },
+        top: { type: 'string', default: '15' },
+      },
+    });
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n\n${HELP}`);
+    process.exit(2);
+  }
+}
+const { values: args, positionals } = parsed();
 if (!positionals[0]) {
-  console.error('usage: npx tsx bench/cpuprofile-summary.ts <file.cpuprofile> [--from s] [--to s] [--top n]');
+  process.stderr.write(HELP);
   process.exit(2);
 }
 const profile = JSON.parse(readFileSync(positionals[0], 'utf8')) as Profile;
