@@ -1,0 +1,77 @@
+/**
+ * A KS1 terminal's Contact whose session the pool no longer holds (the
+ * registration was removed at another instance: the record on Redis and the
+ * copies go, the Contact's entry may outlive them): a call to that Contact is
+ * answered 480 at the SBC and never delivered, since without a session the
+ * SBC could only deliver it unsigned, as if to a Digest phone
+ * (docs/security.md, "Several instances sharing Redis"). The terminal,
+ * registered again, is reached.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { KeyVault } from '../../src/crypto/vault.js';
+import { SessionTable } from '../../src/sbc/sessions.js';
+import { connectRedis, type SharedRedis } from '../../src/store/redis/index.js';
+import { RedisSbcContacts } from '../../src/store/redis/sbc-contacts.js';
+import { RedisSbcSessions } from '../../src/store/redis/sbc-sessions.js';
+import { answerCalls, type CallEvent } from '../../src/terminal/call.js';
+import { describeRedis, startRedis, type TestRedis } from '../helpers/redis.js';
+import { call, callee } from './call-helpers.js';
+import { IDSP, startLab, type Lab } from './setup.js';
+
+describeRedis('SBC pool on Redis: a KS1 Contact without its session', () => {
+  let server: TestRedis;
+  let redis: SharedRedis;
+  let shared: RedisSbcSessions;
+  let sessions: SessionTable;
+  let lab: Lab;
+
+  beforeAll(async () => {
+    server = await startRedis();
+    redis = connectRedis({ url: server.url, keyPrefix: `kst${randomBytes(4).toString('hex')}:`, commandTimeoutMs: 500 });
+    expect(await redis.ready(5000)).toBe(true);
+    shared = new RedisSbcSessions(redis, new KeyVault(randomBytes(32)), IDSP);
+    sessions = new SessionTable();
+    sessions.share(shared);
+    lab = await startLab({ route: true, sbc: { sessions, sharedContacts: new RedisSbcContacts(redis, IDSP) } });
+  }, 30_000);
+  afterAll(async () => {
+    await lab?.close();
+    await shared?.close();
+    await redis?.close();
+    await server?.close();
+  });
+
+  it('a call to it is answered 480 and reaches nobody; registered again, the terminal gets the next call', async () => {
+    const kc = lab.provision('bob@lab.example');
+    const first: CallEvent[] = [];
+    let registered!: () => void;
+    const up = new Promise<void>((r) => (registered = r));
+    const firstDone = answerCalls({
+      ...lab.terminal('bob@lab.example', kc), mechs: 'app-hmac;q=0.5', sbc: { host: '127.0.0.1', port: lab.sbc.ports.udp! },
+      calls: 1, timeoutSeconds: 3,
+      onEvent: (e) => {
+        first.push(e);
+        if (e.event === 'registered') registered();
+      },
+    });
+    await up;
+    expect(sessions.get('bob@lab.example')).toBeDefined();
+
+    // removed pool-wide, as a de-registration at another instance does: the Contact's entry stays
+    sessions.remove('bob@lab.example');
+    await expect.poll(async () => shared.get('bob@lab.example', Date.now()), { timeout: 2000 }).toBeUndefined();
+
+    const alice = await call(lab, 'alice@lab.example', 'bob@lab.example');
+    expect(alice.code).not.toBe(0);
+    expect(alice.events).toContainEqual(expect.objectContaining({ event: 'failed', status: 480 }));
+    await firstDone;
+    expect(first.map((e) => e.event)).not.toContain('incoming');
+
+    // bob registers again (a new session): reached
+    const bob = await callee(lab, 'bob@lab.example', { calls: 1 });
+    const again = await call(lab, 'alice@lab.example', 'bob@lab.example', { holdSeconds: 0.1 });
+    expect(again.code, JSON.stringify(again.events)).toBe(0);
+    expect(await bob.done).toBe(0);
+  }, 30_000);
+});
