@@ -77,7 +77,7 @@ describe('keyswitch up, AuC over plain Diameter: only the listed softswitch is a
     expect(sys.daemon.output()).toMatch(/Diameter peer refused/);
   });
 
-  it('does not let forged failure reports lock the user out: from a rogue, nor from another listed softswitch', async () => {
+  it('does not let forged failure reports lock the user out: a rogue gets no answer, another listed softswitch 5003', async () => {
     const rogue = await rawPeer(sys.ports.dia!);
     rogue.socket.write(Buffer.concat([cerBytes(1, evil), ...[2, 3, 4, 5, 6, 7].map((h) => sar(h, evil))]));
     expect(await rogue.waitFor(() => rogue.closed)).toBe(true);
@@ -94,6 +94,13 @@ describe('keyswitch up, AuC over plain Diameter: only the listed softswitch is a
     } finally {
       await ss2.close();
     }
+    // the same from a raw connection of ss2, to read the answers themselves: 5003, each
+    const raw = await rawPeer(sys.ports.dia!, undefined, 'ss2.lab.example');
+    expect(resultOf(await raw.handshake())?.code).toBe(RESULT.SUCCESS);
+    raw.socket.write(Buffer.concat([2, 3, 4].map((h) => sar(h, 'ss2.lab.example', h === 2 ? undefined : randomBytes(16)))));
+    expect(await raw.waitFor(() => raw.received.length >= 4)).toBe(true);
+    expect(raw.received.slice(1).map((m) => [m.commandCode, resultOf(m)?.code])).toEqual([2, 3, 4].map(() => [301, RESULT.AUTHORIZATION_REJECTED]));
+    raw.socket.destroy();
     const r = sys.register();
     expect(r.code, r.stdout + r.stderr).toBe(0);
   });
