@@ -146,6 +146,27 @@ function suite(ctx: EngineContext) {
     expect(register('ep1@lab.example', keys['ep1@lab.example']!).code).toBe(0);
   });
 
+  it('a disabled and a locked identity, each with its right key, get the answer a wrong key gets; unlocked, it registers', () => {
+    const provision = (idc: string) => {
+      const r = ks([...g, 'provision', 'terminal', idc, '--json'], env);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout).key as string;
+    };
+    const off = provision('ep3@lab.example');
+    const locked = provision('ep4@lab.example');
+    expect(ks([...g, 'disable', 'terminal', 'ep3@lab.example'], env).code).toBe(0);
+    // five failures in the window lock it (auc.lockout.threshold)
+    for (let i = 0; i < 5; i++) expect(register('ep4@lab.example', 'cd'.repeat(32)).code).toBe(2);
+    expect(ks([...g, 'show', 'terminal', 'ep4@lab.example'], env).stdout).toMatch(/locked/);
+    const wrong = register('ep1@lab.example', 'ab'.repeat(32));
+    for (const r of [register('ep3@lab.example', off), register('ep4@lab.example', locked)]) {
+      expect(r.code, r.out).toBe(2);
+      expect(r.json).toMatchObject({ ok: false, authFailed: true, error: wrong.json.error });
+    }
+    expect(ks([...g, 'unlock', 'ep4@lab.example'], env).code).toBe(0);
+    expect(register('ep4@lab.example', locked).code).toBe(0);
+  });
+
   it('wrong password, unknown or passwordless identity (H.235.1): all refused alike; the right password still registers', async () => {
     const outcomes = [];
     for (const [idc, password] of [['plain@lab.example', 'wrong'], ['nobody@lab.example', 'h235-secret'], ['ep2@lab.example', 'h235-secret']] as const) {
