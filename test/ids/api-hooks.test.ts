@@ -2,7 +2,7 @@
  * The intrusion detection on the HTTP side: failed tokens from one address
  * are blocked after the rule's count while another address is served; a
  * request without a token (the challenge) counts for nothing; injection in
- * an id of the URL is refused.
+ * an id of the URL is refused, with a token or without, and blocks the address.
  */
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
@@ -37,5 +37,17 @@ describe('intrusion detection on the API', () => {
     const { a } = await app();
     const r = await a.inject({ method: 'GET', url: `/v1/terminals/${encodeURIComponent("bob';drop table terminals;--")}`, remoteAddress: '192.0.2.9', headers: { authorization: 'Bearer good' } });
     expect(r.statusCode).toBe(403);
+  });
+
+  it('SQL or script in the id of a request without a token: 403, and that address is then refused; another is served', async () => {
+    for (const id of ["bob' or '1'='1", '<script>alert(1)</script>']) {
+      const { a } = await app();
+      const from = (ip: string, path: string, auth?: string) => a.inject({ method: 'GET', url: `/v1/terminals/${encodeURIComponent(path)}`, remoteAddress: ip, ...(auth ? { headers: { authorization: auth } } : {}) });
+      const r = await from('192.0.2.20', id);
+      expect(r.statusCode, id).toBe(403);
+      // blocked: even a clean request with the right token
+      expect((await from('192.0.2.20', 'alice', 'Bearer good')).statusCode, id).toBe(403);
+      expect((await from('192.0.2.21', 'alice', 'Bearer good')).statusCode, id).toBe(200);
+    }
   });
 });
