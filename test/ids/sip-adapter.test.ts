@@ -120,6 +120,14 @@ describe('SIP adapter of the intrusion detection', () => {
     expect(v).toMatchObject({ kind: 'reject', status: 403, rule: 'SQL or script injection' });
   });
 
+  it('script in a Digest username is answered 403 too, and the flow is then blocked; another flow of the address is read', () => {
+    const { ids, engine } = setup();
+    const v = ids.inbound(parseMessage(register({ cseq: 2, auth: `Digest username="<script>alert(1)</script>", realm="lab.example", nonce="n", uri="sip:lab.example", response="0"` })), src(9001));
+    expect(v).toMatchObject({ kind: 'reject', status: 403, rule: 'SQL or script injection' });
+    expect(engine.isBlocked('192.0.2.10', 9001)).toBe(true);
+    expect(engine.isBlocked('192.0.2.10', 9002)).toBe(false);
+  });
+
   it('malformed input reaches the malformed rule', () => {
     const { ids } = setup();
     let last;
