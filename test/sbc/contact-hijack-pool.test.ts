@@ -72,6 +72,7 @@ describeRedis('a Contact registered by another subscriber, at another instance o
     expect(err).toBeInstanceOf(SipTerminalError);
     expect((err as SipTerminalError).status).toBe(403);
     expect(l.core.locations.has('mallory@lab.example')).toBe(false);
+    expect(b.stats().failures.totals.forbidden).toBe(1); // counted against her flow at B
     expect(l.core.locations.get('bob@lab.example')!.contact).toBe(bobContact);
 
     // her own Contact is fine at B, and bob still refreshes at A

@@ -29,6 +29,11 @@ describe('a Contact registered by another subscriber', () => {
     expect(err).toBeInstanceOf(SipTerminalError);
     expect((err as SipTerminalError).status).toBe(403);
     expect(l.core.locations.has('mallory@lab.example')).toBe(false);
+    // counted against the flow she sent from, as a forbidden request
+    expect(l.sbc.stats().failures.totals.forbidden).toBe(1);
+    const counted = l.sbc.stats().failures.top;
+    expect(counted).toEqual([expect.objectContaining({ byKind: { forbidden: 1 } })]);
+    expect(bobContact).not.toContain(counted[0]!.source); // her flow, not bob's
 
     // her own Contact is fine
     const honest = new SipTerminal(l.terminal('mallory@lab.example', kc, { mechs: 'app-hmac;q=0.5', sbc: { host: '127.0.0.1', port: l.sbc.ports.udp! } }));
