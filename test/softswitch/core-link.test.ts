@@ -242,7 +242,7 @@ describeEngines('the softswitch believes only signed SBC requests', (ctx) => {
     expect((await sbc.send(sbc.inDialog(d, 'BYE'))).status).toBe(200);
   });
 
-  it('in-dialog requests from the SBC\'s address need the signature too: unsigned, a BYE without our Route is challenged and an ACK dropped', async () => {
+  it('in-dialog requests from the SBC\'s address need the signature too: unsigned, a BYE with or without our Route is challenged and an ACK dropped', async () => {
     const call = await sbc.invite(BOB, { auth: false, headers: assertion });
     const ok = await call.final;
     expect(ok.status).toBe(200);
@@ -258,6 +258,10 @@ describeEngines('the softswitch believes only signed SBC requests', (ctx) => {
     const bye = forged('BYE');
     expect((await local.send(bye, { destination: ss })).status).toBe(407);
     await local.sendStateless(forged('ACK'), { destination: ss });
+    // and along the captured route set, as the SBC itself would send them (unsigned)
+    expect(d.routes.length).toBeGreaterThan(0);
+    expect((await local.send(sbc.inDialog(d, 'BYE'), { destination: ss })).status).toBe(407);
+    await local.sendStateless(sbc.inDialog(d, 'ACK'), { destination: ss });
     await new Promise((r) => setTimeout(r, 200));
     expect(seen()).toEqual(['ACK']);
     // the SBC's own, signed, BYE ends the call
