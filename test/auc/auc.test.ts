@@ -99,6 +99,21 @@ describeEngines('AuC core', (ctx) => {
     }
   });
 
+  it('refuses a report on a Rand whose challenge expired, and records nothing; one in time is taken', async () => {
+    const reg = (ipc: string, rand: Buffer) => ({ idc, idsp, ipc, protocol: 'sip', contact: `<sip:alice@${ipc}:5060>`, mechanism: 'app-hmac', expiresAt: t + 3600_000, rand });
+    const late = await auc.vector({ idc, idsp });
+    const inTime = await auc.vector({ idc, idsp });
+    if (!late.ok || !inTime.ok) throw new Error('expected vectors');
+    await auc.registered(reg('192.0.2.30', inTime.vector.rand));
+    t += 31_000; // past challengeTtlSeconds
+    try {
+      await expect(auc.registered(reg('198.51.100.69', late.vector.rand))).rejects.toBeInstanceOf(ReportRefusedError);
+      expect((await store.registrations.forTerminal(idc)).map((r) => r.ipc)).toEqual(['192.0.2.30']);
+    } finally {
+      await auc.deregistered({ idc, idsp, protocol: 'sip', contact: '<sip:alice@192.0.2.30:5060>' });
+    }
+  });
+
   it('locks an IDc after repeated failures, with back-off, and unlocks on time', async () => {
     expect(await auc.failed({ idc, idsp })).toEqual({ locked: false });
     expect(await auc.failed({ idc, idsp })).toEqual({ locked: false });
