@@ -192,6 +192,13 @@ describeEngines('web console: sign-in, sessions, CSRF, roles', (ctx) => {
       expect(r.statusCode, url).toBe(403);
       expect(r.body, url).toContain('viewer role');
     }
+    // a form that does not parse changes nothing either: the console's CSRF check refuses it (403); the
+    // API decides the viewer's role before it reads a body (403 forbidden, not 400)
+    const garbled = await app.inject({ method: 'POST', url: '/console/terminals/create', headers: { cookie: viewer.cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: 'id=%zz%&_csrf=%%' });
+    expect(garbled.statusCode).toBe(403);
+    const api = await app.inject({ method: 'POST', url: '/v1/terminals', headers: { authorization: `Bearer ${viewerToken}`, 'content-type': 'application/json' }, payload: '{"id": "x@lab.example",' });
+    expect(api.statusCode).toBe(403);
+    expect(api.json()).toMatchObject({ code: 'forbidden' });
     expect(await store.terminals.get(target)).toMatchObject({ status: 'active', keyGeneration: 1, hasSipPassword: true });
     expect(await store.proxies.get('sbc9.lab.example')).toBeDefined();
     expect(await store.terminals.get('viewer-made@lab.example')).toBeUndefined();
