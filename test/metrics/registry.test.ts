@@ -246,6 +246,16 @@ describe('AuC observers', () => {
     expect(m.apiRequests.get({ method: 'GET', route: 'unmatched', status_class: '4xx' })).toBe(1);
     expect(r.snapshot().find((x) => x.name === 'keyswitch_auc_api_requests_total')!.series).toHaveLength(2);
   });
+
+  it('caps the series of a metric: a label set past the cap is refused, and the series it has still count', () => {
+    const r = new MetricsRegistry();
+    const c = r.counter('keyswitch_test_capped_total', 'capped', { labelNames: ['id'], maxSeries: 3 });
+    for (const id of ['a', 'b', 'c']) c.inc({ id });
+    expect(() => c.inc({ id: 'd' })).toThrow(/too many label sets/);
+    c.inc({ id: 'a' });
+    expect(c.get({ id: 'a' })).toBe(2);
+    expect(r.snapshot().find((x) => x.name === 'keyswitch_test_capped_total')!.series.map((x) => x.labels.id)).toEqual(['a', 'b', 'c']);
+  });
 });
 
 describe('a counter that follows running counts kept elsewhere', () => {
