@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SipTerminal, SipTerminalError } from '../../src/terminal/sip-terminal.js';
 import { startLab, type Lab } from './setup.js';
 import { call, callee } from './call-helpers.js';
+import { rawTerminal } from './raw.js';
 
 const cleanup: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -44,5 +45,26 @@ describe('a Contact registered by another subscriber', () => {
     expect(alice.code, JSON.stringify(alice.events)).toBe(0);
     expect(await bob.done).toBe(0);
     expect(bob.events.map((e) => e.event)).toContain('incoming');
+  }, 30_000);
+
+  it("the same at s7: mallory's s1 names her own Contact, her s7 adds bob's: 403, never sent on; bob's call still reaches bob", async () => {
+    const l: Lab = await startLab({ route: true });
+    cleanup.push(() => l.close());
+    const bob = await callee(l, 'bob@lab.example', { calls: 1 });
+    const bobContact = l.core.locations.get('bob@lab.example')!.contact;
+    const kc = l.provision('mallory@lab.example');
+    const raw = await rawTerminal(l, 'mallory@lab.example', kc);
+    cleanup.push(() => raw.close());
+    const { s7 } = await raw.challenge();
+    const res = await raw.register([...raw.s7Headers(s7), ['Contact', `<${bobContact}>`]]);
+    expect(res.status).toBe(403);
+    // the s7 never reached the core: no REGISTER there names bob's Contact but bob's own
+    const naming = l.core.seen.filter((r) => r.method === 'REGISTER' && r.getAll('Contact').some((c) => c.includes(bobContact)));
+    expect(naming.length).toBeGreaterThan(0);
+    expect(naming.map((r) => r.get('To'))).toEqual(naming.map(() => expect.stringContaining('bob@lab.example')));
+    expect(l.core.locations.get('bob@lab.example')!.contact).toBe(bobContact);
+    const alice = await call(l, 'alice@lab.example', 'bob@lab.example', { holdSeconds: 0.1 });
+    expect(alice.code, JSON.stringify(alice.events)).toBe(0);
+    expect(await bob.done).toBe(0);
   }, 30_000);
 });
