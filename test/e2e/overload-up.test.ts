@@ -6,7 +6,8 @@
  * from another source are answered 503 with Retry-After at once, while a
  * Digest REGISTER with Authorization (its challenge already paid for) is
  * still carried to the core and completes once the relay lets go, and a
- * retransmission of the held REGISTER is absorbed, not answered 503. Once
+ * retransmission of the held REGISTER is absorbed, not answered 503; an
+ * in-dialog request (a To tag) passes the gate to the dialog checks. Once
  * the queue drains, new registrations are served again.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -66,7 +67,7 @@ class Phone {
     return new Phone(sock, sbcPort, aor);
   }
   /** Sends a request (a new branch unless one is given, to retransmit); returns the branch. */
-  send(method: 'REGISTER' | 'INVITE', o: { branch?: string; cseq?: number; headers?: string[] } = {}): { branch: string; cseq: number } {
+  send(method: 'REGISTER' | 'INVITE' | 'BYE', o: { branch?: string; cseq?: number; headers?: string[]; toTag?: string } = {}): { branch: string; cseq: number } {
     const port = this.sock.address().port;
     const branch = o.branch ?? 'z9hG4bK' + randomBytes(8).toString('hex');
     const cseq = o.cseq ?? ++this.#cseq;
@@ -76,7 +77,7 @@ class Phone {
       `Via: SIP/2.0/UDP 127.0.0.1:${port};branch=${branch};rport`,
       'Max-Forwards: 70',
       `From: <sip:${this.aor}>;tag=${this.callId.slice(0, 8)}`,
-      `To: <sip:${to}>`,
+      `To: <sip:${to}>${o.toTag ? `;tag=${o.toTag}` : ''}`,
       `Call-ID: ${this.callId}`,
       `CSeq: ${cseq} ${method}`,
       `Contact: <sip:${this.aor.split('@')[0]}@127.0.0.1:${port}>`,
@@ -163,6 +164,12 @@ describe('keyswitch up: the SBC sheds new work when saturated and finishes work 
     expect(Number(refusedInvite.get('Retry-After'))).toBeGreaterThanOrEqual(7);
     expect(Number(refusedInvite.get('Retry-After'))).toBeLessThanOrEqual(14);
     expect(refusedInvite.get('Retry-After')).not.toBe(refused.get('Retry-After'));
+    // an in-dialog request (a To tag) is not new work: it passes the gate and is judged as such (this dialog
+    // does not exist, so it is refused by the dialog checks), never shed with 503
+    const bye = late.send('BYE', { toTag: 'a1b2c3' });
+    const byeAnswer = await late.final(bye.branch, 3000);
+    expect(byeAnswer.status).not.toBe(503);
+    expect(byeAnswer.get('Retry-After')).toBeUndefined();
 
     // the held REGISTER retransmitted: absorbed by its transaction, not refused
     held.send('REGISTER', { branch: h.branch, cseq: h.cseq });
