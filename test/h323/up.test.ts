@@ -216,15 +216,18 @@ function suite(ctx: EngineContext) {
   it('stale time stamps are refused (GRQ, H.235.1 RRQ, lightweight RRQ); with the clock right the same endpoints work', async () => {
     let skew = -120_000;
     const clock = () => Date.now() + skew;
-    const { ep: late } = await endpoint({ idc: 'ep1@lab.example', kc: kc('ep1@lab.example'), clock });
+    const received: Buffer[] = [];
+    const { ep: late } = await endpoint({ idc: 'ep1@lab.example', kc: kc('ep1@lab.example'), clock, onPacket: (dir, data) => dir === 'in' && received.push(data) });
     expect(await late.register()).toEqual({ ok: false, kind: 'auth-failed', message: 'GRQ rejected: securityError/securityWrongSyncTime' });
     const { ep: plainLate } = await endpoint({ idc: 'plain@lab.example', password: 'h235-secret', clock });
     expect(await plainLate.register()).toEqual({ ok: false, kind: 'auth-failed', message: 'RRQ rejected: securityError/securityWrongSyncTime' });
     skew = 0;
     expect((await late.register()).ok).toBe(true);
     skew = -120_000;
-    // Signed under the session, but stale: refused (its answer is the SBC's unsigned refusal).
+    // Signed under the session, but stale: refused (its answer is the SBC's unsigned refusal, which names the stale time)
+    const seen = received.length;
     expect((await late.keepAlive()).ok).toBe(false);
+    expect(received.slice(seen).map(rejectOf)).toContain('securityError/securityWrongSyncTime');
     skew = 0;
     expect((await late.keepAlive()).ok).toBe(true);
     expect((await plainLate.register()).ok).toBe(true);

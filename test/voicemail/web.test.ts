@@ -122,13 +122,22 @@ describe.skipIf(!hasChromium)(`voicemail web page in Chromium${hasChromium ? '' 
     expect(session).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Strict', path: '/voicemail' });
   });
 
-  it('serves the page with a CSP of its own origin only, and refuses a licence request without the session\'s CSRF token', async () => {
+  it('serves the page with a CSP of its own origin only, and refuses a licence request without the session\'s CSRF token, or from another site', async () => {
     const page = await as(BOB);
     const res = await page.request.get(`${base}/voicemail`);
     expect(res.headers()['content-security-policy']).toBe(WEB_CSP);
     expect(res.headers()['strict-transport-security']).toBeDefined();
     const noCsrf = await fromPage(page, `/voicemail/m/${m2.deposit.messageId}/licence`, 'POST', false);
     expect(noCsrf.status).toBe(403);
+    // the session's cookie and its CSRF token, sent from another site: the Origin (or Sec-Fetch-Site) refuses it
+    const token = await page.evaluate(() => document.querySelector('meta[name="ks-csrf"]')?.getAttribute('content') ?? '');
+    expect(token).not.toBe('');
+    const crossSite: Array<Record<string, string>> = [{ origin: 'https://evil.example' }, { origin: 'null' }, { 'sec-fetch-site': 'cross-site' }];
+    for (const headers of crossSite) {
+      const cross = await page.request.post(`${base}/voicemail/m/${m2.deposit.messageId}/revoke`, { headers: { 'x-ks-csrf': token, ...headers } });
+      expect(cross.status(), JSON.stringify(headers)).toBe(403);
+      expect(await cross.json()).toMatchObject({ code: 'csrf' });
+    }
     // without a session at all
     const stranger = await browser.newContext({ ignoreHTTPSErrors: true });
     const anon = await stranger.request.get(`${base}/voicemail/m/${m2.deposit.messageId}/package`);
