@@ -91,23 +91,21 @@ function contactTaken(p: RegisterDeps, req: SipRequest, idc: string | undefined)
   } catch {
     return false; // the registrar judges a Contact that does not parse
   }
-  // Answered here without a promise when this instance knows enough: every REGISTER passes this check
-  for (let i = 0; i < list.length; i++) {
-    const c = list[i]!;
-    if (isStar(c)) continue;
-    const owner = map.lookup(c.uri);
-    if (owner === undefined && map.shared) return sharedContactTaken(map, list, i, idc);
-    if (owner !== undefined && !sameIdentity(owner, idc)) return true;
-  }
-  return false;
+  return takenFrom(map, list, 0, idc);
 }
 
-/** contactTaken from the first Contact this instance does not know (`from`), reading the pool's shared store. */
-async function sharedContactTaken(map: ContactMap, list: ReturnType<SipRequest['contacts']>, from: number, idc: string): Promise<boolean> {
+/**
+ * From Contact `from` on. Answered without a promise when this instance knows enough (every REGISTER
+ * passes this check); a Contact it does not know is read from the pool's shared store, and the rest after it.
+ */
+function takenFrom(map: ContactMap, list: ReturnType<SipRequest['contacts']>, from: number, idc: string): boolean | Promise<boolean> {
   for (let i = from; i < list.length; i++) {
     const c = list[i]!;
     if (isStar(c)) continue;
-    const owner = map.lookup(c.uri) ?? (await map.load(c.uri))?.idc;
+    const owner = map.lookup(c.uri);
+    if (owner === undefined && map.shared) {
+      return map.load(c.uri).then((found) => (found !== undefined && !sameIdentity(found.idc, idc)) || takenFrom(map, list, i + 1, idc));
+    }
     if (owner !== undefined && !sameIdentity(owner, idc)) return true;
   }
   return false;
