@@ -9,8 +9,8 @@ export interface CallRun {
   callee: CallEvent[];
 }
 
-/** Starts a callee answering `calls` calls; resolves once it is registered. */
-export async function callee(lab: Lab, idc: string, o: { calls?: number; mechs?: string; sbcPort?: number } = {}): Promise<{ events: CallEvent[]; done: Promise<number> }> {
+/** Starts a callee answering `calls` calls (it gives up after `timeoutSeconds`, default 20); resolves once it is registered. */
+export async function callee(lab: Lab, idc: string, o: { calls?: number; mechs?: string; sbcPort?: number; timeoutSeconds?: number } = {}): Promise<{ events: CallEvent[]; done: Promise<number> }> {
   const kc = lab.provision(idc);
   const events: CallEvent[] = [];
   let ready!: () => void;
@@ -21,7 +21,7 @@ export async function callee(lab: Lab, idc: string, o: { calls?: number; mechs?:
   });
   const done = answerCalls({
     ...lab.terminal(idc, kc), mechs: o.mechs ?? 'app-hmac;q=0.5', sbc: { host: '127.0.0.1', port: o.sbcPort ?? lab.sbc.ports.udp! },
-    calls: o.calls ?? 1, timeoutSeconds: 20,
+    calls: o.calls ?? 1, timeoutSeconds: o.timeoutSeconds ?? 20,
     onEvent: (e) => {
       events.push(e);
       if (e.event === 'registered') ready();
