@@ -14,6 +14,8 @@ describeEngines('AuC core', (ctx) => {
   const ksp = randomBytes(32);
   const idc = 'alice@lab.example';
   const idsp = 'sbc1.lab.example';
+  /** A registration report for alice at `ipc`, on the vector of `rand`. */
+  const reg = (ipc: string, rand: Buffer) => ({ idc, idsp, ipc, protocol: 'sip', contact: `<sip:alice@${ipc}:5060>`, mechanism: 'app-hmac', expiresAt: t + 3600_000, rand });
 
   beforeAll(async () => {
     store = await ctx.open({ now: () => t });
@@ -73,7 +75,6 @@ describeEngines('AuC core', (ctx) => {
   });
 
   it('takes one report per Rand: a second registration or failure on it is refused and changes nothing', async () => {
-    const reg = (ipc: string, rand: Buffer) => ({ idc, idsp, ipc, protocol: 'sip', contact: `<sip:alice@${ipc}:5060>`, mechanism: 'app-hmac', expiresAt: t + 3600_000, rand });
     for (const from of [undefined, 'radius:127.0.0.1']) {
       const v = await auc.vector({ idc, idsp }, from);
       if (!v.ok) throw new Error('expected a vector');
@@ -100,7 +101,6 @@ describeEngines('AuC core', (ctx) => {
   });
 
   it('refuses a report on a Rand whose challenge expired, and records nothing; one in time is taken', async () => {
-    const reg = (ipc: string, rand: Buffer) => ({ idc, idsp, ipc, protocol: 'sip', contact: `<sip:alice@${ipc}:5060>`, mechanism: 'app-hmac', expiresAt: t + 3600_000, rand });
     const late = await auc.vector({ idc, idsp });
     const inTime = await auc.vector({ idc, idsp });
     if (!late.ok || !inTime.ok) throw new Error('expected vectors');
