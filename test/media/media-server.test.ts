@@ -90,7 +90,7 @@ describe('media server', () => {
   const send = (req: SipRequest): Promise<SipResponse> => ua.send(req, { destination: { address: '127.0.0.1', port } });
 
   /** A whole deposit: INVITE, ACK, the script from `peer` (and `extra` from elsewhere), hang up or wait for the server's BYE. */
-  async function deposit(script: ReturnType<typeof rtpScript>, o: { bye?: boolean; during?: (media: { address: string; port: number }) => Promise<void> } = {}): Promise<{ id: string | undefined; ok: SipResponse; callId: string; heard: Buffer }> {
+  async function deposit(script: ReturnType<typeof rtpScript>, o: { bye?: boolean; during?: (media: { address: string; port: number }, caller: RtpPeer) => Promise<void> } = {}): Promise<{ id: string | undefined; ok: SipResponse; callId: string; heard: Buffer }> {
     const peer = await RtpPeer.open();
     try {
       const inv = invite({ body: offer(peer.port) });
@@ -101,7 +101,7 @@ describe('media server', () => {
       if (!ans.ok) throw new Error(ans.error);
       const media = { address: '127.0.0.1', port: ans.sdp.media[0]!.port };
       await ua.sendStateless(createAckFor2xx(inv, ok), { destination: { address: '127.0.0.1', port } });
-      await Promise.all([peer.play(script, media), o.during?.(media)]);
+      await Promise.all([peer.play(script, media), o.during?.(media, peer)]);
       if (o.bye !== false) {
         const bye = createRequest('BYE', `sip:media@127.0.0.1:${port}`, [['From', inv.get('From')!], ['To', ok.get('To')!], ['Call-ID', inv.callId()], ['CSeq', '2 BYE'], ['Max-Forwards', '70']]);
         expect((await send(bye)).status).toBe(200);
@@ -146,18 +146,27 @@ describe('media server', () => {
   });
 
   it('ignores RTP from another address or port than the SDP named: the stored message holds none of it', async () => {
-    const intruder = await RtpPeer.open();
-    const other = encodeG711('PCMU', tones([[1500, 1000]], 9000));
+    // two intruders while the caller records: the caller's address from another port, and the caller's port from another address
+    const otherPort = encodeG711('PCMU', tones([[1500, 1000]], 9000));
+    const otherAddress = encodeG711('PCMU', tones([[2300, 1000]], 9000));
+    const intruders: RtpPeer[] = [];
     try {
       const before = server.st.rtpWrongSource;
-      const { id } = await deposit(rtpScript([{ pauseMs: 1400 }, { audio: TONE }, { key: '#' }]), { during: (media) => intruder.play(rtpScript([{ pauseMs: 1400 }, { audio: other }]), media) });
+      const { id } = await deposit(rtpScript([{ pauseMs: 1400 }, { audio: TONE }, { key: '#' }]), {
+        during: async (media, caller) => {
+          intruders.push(await RtpPeer.open('127.0.0.1'), await RtpPeer.open('127.0.0.2', caller.port));
+          await Promise.all([intruders[0]!.play(rtpScript([{ pauseMs: 1400 }, { audio: otherPort }]), media), intruders[1]!.play(rtpScript([{ pauseMs: 1400 }, { audio: otherAddress }]), media)]);
+        },
+      });
+      // opened as its owner would: the content key the licence server was given
       const d = deposits.find((x) => x.messageId === id)!;
       const { audio } = openPackage(readFileSync(store.path(id!)), Buffer.from(d.contentKey, 'base64url'));
       expect(holdsTone(audio)).toBe(true);
-      expect(leaksTone(audio, other)).toBe(false);
-      expect(server.st.rtpWrongSource - before).toBeGreaterThan(40);
+      expect(leaksTone(audio, otherPort)).toBe(false);
+      expect(leaksTone(audio, otherAddress)).toBe(false);
+      expect(server.st.rtpWrongSource - before).toBeGreaterThan(2 * 100);
     } finally {
-      intruder.close();
+      for (const i of intruders) i.close();
     }
   });
 

@@ -61,9 +61,10 @@ export class RtpPeer {
     });
   }
 
-  static async open(): Promise<RtpPeer> {
+  /** Bound to `address` (any of 127/8 is loopback on Linux) and `port` (0: ephemeral). */
+  static async open(address = '127.0.0.1', port = 0): Promise<RtpPeer> {
     const s = createSocket('udp4');
-    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+    await new Promise<void>((r) => s.bind(port, address, () => r()));
     return new RtpPeer(s, s.address().port);
   }
 
