@@ -57,13 +57,15 @@ const sippStat = (out: string, label: string) => Number(new RegExp(`${label}\\s*
 
   const get = async (path: string) => (await fetch(`${api}${path}`, { headers: { authorization: `Bearer ${token}` } })).json() as Promise<{ items: Array<Record<string, unknown>> }>;
   const blocked = async () => (await get('/v1/blocked?limit=1000')).items as Array<{ source: string; reason: string; expiresAt: string }>;
+  /** One Digest registration by sipp from `address`:`port`, every message it saw written to `log` when given. */
+  const registers = async (user: string, password: string, address: string, port: number, timeout = '15s', log?: string) =>
+    run('sipp', ['-sf', join(SCEN, 'register-digest.xml'), '-m', '1', '-s', user, '-au', user, '-ap', password, '-i', address, '-p', String(port), `127.0.0.1:${sbcPort}`, '-nostdin', '-timeout', timeout, '-timeout_error', ...(log ? ['-trace_msg', '-message_file', log] : [])], dir);
   /**
    * The owner (1000) registers with its real password from 127.0.0.2. The
    * attack tools cannot pick their source address (their -b binds, but the
    * kernel sends to 127.0.0.1 from 127.0.0.1): they all come from 127.0.0.1.
    */
-  const ownerRegisters = async (port: number) =>
-    run('sipp', ['-sf', join(SCEN, 'register-digest.xml'), '-m', '1', '-s', '1000', '-au', '1000', '-ap', PASSWORD, '-i', '127.0.0.2', '-p', String(port), `127.0.0.1:${sbcPort}`, '-nostdin', '-timeout', '15s', '-timeout_error'], dir);
+  const ownerRegisters = async (port: number) => registers('1000', PASSWORD, '127.0.0.2', port);
 
   beforeAll(async () => {
     const up = await upEnv();
@@ -166,6 +168,25 @@ const sippStat = (out: string, label: string) => Number(new RegExp(`${label}\\s*
     const f = (await get('/v1/failures?locked=true')).items.map((x) => x.idc);
     expect(f).not.toContain('1000@127.0.0.1');
     writeFileSync(rules, readFileSync(SHIPPED, 'utf8'));
+  }, 60_000);
+
+  it('the identity svcrack guessed is blocked for strangers: a new address gets no answer for it even with the right password, yet registers another identity; the owner still registers', async () => {
+    // the guesses of the last test, from sources that never authenticated 1000, blocked the identity itself
+    const list = await blocked();
+    expect(list.find((b) => b.source === 'id:1000@127.0.0.1')?.reason).toMatch(/against one identity/);
+    const [p1, p2, p3] = await freePorts(3);
+    const log = join(dir, 'stranger-1000.log');
+    const stranger = await registers('1000', PASSWORD, '127.0.0.9', p1!, '4s', log);
+    expect(stranger.code).not.toBe(0);
+    // dropped, not refused: the stranger learns nothing, not even a 401
+    const seen = readFileSync(log, 'utf8');
+    expect(seen).toMatch(/^REGISTER /m);
+    expect(seen.match(/^SIP\/2\.0 .*$/gm) ?? []).toEqual([]);
+    // the same stranger's address is not blocked: another identity registers from it
+    const other = await registers('1001', 'pw-1001', '127.0.0.9', p2!);
+    expect(other.code, other.out.slice(-1000)).toBe(0);
+    const owner = await ownerRegisters(p3!);
+    expect(owner.code, owner.out.slice(-1000)).toBe(0);
   }, 60_000);
 
   it('a REGISTER flood at 3,000/s from one source is blocked at the edge while a phone registers and calls from another', async () => {
