@@ -505,7 +505,11 @@ export function createSipStack(opts: SipStackOptions): SipStack {
     params.branch = branch;
     if (transport.protocol === 'udp') params.rport = null;
     if (o.viaParams) Object.assign(params, o.viaParams);
-    const v: Via = { protocol: 'SIP/2.0', transport: transport.protocol.toUpperCase(), host: transport.host, port: transport.port, params };
+    // A client-only stream transport listens nowhere: its answers come back over the connection (RFC 3261 §18.2.2),
+    // and a sent-by of ":0" would make the request unparsable.
+    const v: Via = transport.port
+      ? { protocol: 'SIP/2.0', transport: transport.protocol.toUpperCase(), host: transport.host, port: transport.port, params }
+      : { protocol: 'SIP/2.0', transport: transport.protocol.toUpperCase(), host: transport.host || 'client.invalid', params };
     req.prepend('Via', formatVia(v));
     if (req.maxForwards() === undefined) req.set('Max-Forwards', String(DEFAULT_MAX_FORWARDS));
     return branch;

@@ -84,12 +84,14 @@ export class Phone {
   /** Contact written in answers (default: this phone's address); a fake SBC shows the terminal's. */
   answerContact: string | undefined;
 
-  private constructor(readonly aor: string, readonly stack: SipStack, readonly transport: SipTransport, readonly ss: { address: string; port: number }) {
-    this.contact = `sip:${aor.split('@')[0]}@${transport.host}:${transport.port}`;
+  private constructor(readonly aor: string, readonly stack: SipStack, readonly transport: SipTransport, readonly ss: Destination) {
+    // a TLS client listens nowhere: its Contact names no port, and the transport it is reached over
+    this.contact = transport.port ? `sip:${aor.split('@')[0]}@${transport.host}:${transport.port}` : `sip:${aor.split('@')[0]}@${transport.host || 'phone.invalid'};transport=${transport.protocol}`;
   }
 
-  static async open(aor: string, ss: { address: string; port: number }, host = '127.0.0.1'): Promise<Phone> {
-    const t = await createUdpTransport({ host });
+  /** `transport`: another than the default UDP socket (a TLS client, say); the phone closes it. */
+  static async open(aor: string, ss: Destination, host = '127.0.0.1', transport?: SipTransport): Promise<Phone> {
+    const t = transport ?? (await createUdpTransport({ host }));
     let self: Phone | undefined;
     const stack = asSbc(createSipStack({ transports: [t], timers: fast, onRequest: (req, ctx) => self?.onRequest(req, ctx) }), host);
     self = new Phone(aor, stack, t, ss);
