@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
+import { request } from 'node:https';
 import { join } from 'node:path';
 import type { Deposit, DepositRights } from '../../src/contracts/licence.js';
 import { LicenceClient } from '../../src/contracts/licence-client.js';
@@ -13,6 +15,8 @@ export const BOB = { idc: 'bob@lab.example', password: 'bob-sip-secret' };
 export const CAROL = { idc: 'carol@lab.example', password: 'carol-sip-secret' };
 export const DAVE = { idc: 'dave@lab.example', password: 'dave-voicemail-pw' };
 export const ALICE = { idc: 'alice@lab.example', password: 'alice-sip-secret' };
+
+export const basic = (u: { idc: string; password: string }) => `Basic ${Buffer.from(`${u.idc}:${u.password}`).toString('base64')}`;
 
 /**
  * A licence server on a store with four subscribers: bob, carol and alice
@@ -62,4 +66,34 @@ export function toneDeposit(owner: string, rights: Partial<DepositRights> = {}, 
     package: pkg.bytes.toString('base64'),
   };
   return { deposit, pkg: pkg.bytes, contentKey, tone };
+}
+
+export type Answer = { status: number; body: Record<string, unknown>; raw: Buffer; headers: IncomingHttpHeaders };
+
+/**
+ * One HTTPS request to the licence listener, trusting its certificate only;
+ * `from` binds the client to another loopback address (an attacker's source).
+ * A JSON body is sent for an object, a string as it is (give its content-type).
+ */
+export function httpsCall(to: { port: number; ca: string }, method: string, path: string, headers: Record<string, string> = {}, body?: unknown, from?: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+    const type = data && typeof body !== 'string' ? { 'content-type': 'application/json' } : {};
+    const req = request({ method, host: '127.0.0.1', port: to.port, path, ca: to.ca, localAddress: from, agent: false, headers: { ...headers, ...type } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const raw = Buffer.concat(chunks);
+        let b: Record<string, unknown> = {};
+        try {
+          b = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
+        } catch {
+          /* binary or HTML */
+        }
+        resolve({ status: res.statusCode ?? 0, body: b, raw, headers: res.headers });
+      });
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
 }

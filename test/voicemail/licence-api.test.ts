@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:https';
-import { request } from 'node:https';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { LicenceClient, LicenceRequestError } from '../../src/contracts/licence-client.js';
@@ -9,10 +8,8 @@ import { openPackage } from '../../src/contracts/voicemail-package.js';
 import { makeSelfSigned } from '../../src/crypto/certificate.js';
 import type { Store } from '../../src/store/index.js';
 import { describeEngines } from '../helpers/engines.js';
-import { ALICE, BOB, CAROL, DAVE, licenceFixture, toneDeposit } from './fixture.js';
+import { ALICE, basic, BOB, CAROL, DAVE, httpsCall, licenceFixture, toneDeposit, type Answer } from './fixture.js';
 import { linearToUlaw, ulawToLinear } from './g711.js';
-
-type Answer = { status: number; body: Record<string, unknown>; raw: Buffer };
 
 /**
  * The licence server over HTTPS as the media server, players and attackers
@@ -26,30 +23,7 @@ describeEngines('voicemail licence server (HTTPS API)', (ctx) => {
   // the licence server's own log, at trace level: no key or password may appear in it
   let logged = '';
   const logSink = new Writable({ write(chunk: Buffer, _enc, done) { logged += chunk.toString(); done(); } });
-  const basic = (u: { idc: string; password: string }) => `Basic ${Buffer.from(`${u.idc}:${u.password}`).toString('base64')}`;
-  const call = (method: string, path: string, headers: Record<string, string> = {}, body?: unknown): Promise<Answer> =>
-    new Promise((resolve, reject) => {
-      const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-      const req = request(
-        { method, host: '127.0.0.1', port: f.running.port, path, ca: f.certPem, headers: { ...headers, ...(data ? { 'content-type': 'application/json' } : {}) } },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const raw = Buffer.concat(chunks);
-            let b: Record<string, unknown> = {};
-            try {
-              b = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
-            } catch {
-              /* binary */
-            }
-            resolve({ status: res.statusCode ?? 0, body: b, raw });
-          });
-        },
-      );
-      req.on('error', reject);
-      req.end(data);
-    });
+  const call = (method: string, path: string, headers: Record<string, string> = {}, body?: unknown): Promise<Answer> => httpsCall({ port: f.running.port, ca: f.certPem }, method, path, headers, body);
   const licence = (id: string, u: { idc: string; password: string }) => call('POST', `/v1/voicemail/messages/${id}/licence`, { authorization: basic(u) });
 
   beforeAll(async () => {

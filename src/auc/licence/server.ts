@@ -127,10 +127,7 @@ export async function buildLicenceServer(o: LicenceServerOptions): Promise<Fasti
     const who = await subscriber(req, reply);
     if (!who) return reply;
     const id = messageId(req);
-    if (!id) {
-      await o.store.audit.add(`subscriber:${who}`, 'voicemail.refused', String(req.params.id).slice(0, 64), { op: 'licence', reason: 'no-licence', source: req.ip });
-      return unknownId(reply);
-    }
+    if (!id) return refusalAnswer(reply, await service.malformedId(String(req.params.id), who, 'licence', req.ip));
     try {
       return await service.licence(id, who, req.ip);
     } catch (err) {
@@ -142,7 +139,7 @@ export async function buildLicenceServer(o: LicenceServerOptions): Promise<Fasti
     const who = await subscriber(req, reply);
     if (!who) return reply;
     const id = messageId(req);
-    if (!id) return unknownId(reply);
+    if (!id) return refusalAnswer(reply, await service.malformedId(String(req.params.id), who, 'package', req.ip));
     try {
       const bytes = await service.package(id, who, req.ip);
       return reply.type('application/octet-stream').send(bytes);

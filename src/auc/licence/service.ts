@@ -179,6 +179,11 @@ export class LicenceService {
     return bytes;
   }
 
+  /** A malformed message id: refused and audited as an unknown one, so that no answer tells the two apart. */
+  async malformedId(rawId: string, holder: string, op: 'licence' | 'package', source: string): Promise<LicenceRefused> {
+    return (await this.#refused(new GrantRefusal('no-licence', refusalText('no-licence')), holder, rawId, op, source)) as LicenceRefused;
+  }
+
   /** A delegation by a holder to another subscriber (who must exist). */
   async delegate(messageId: string, from: string, d: Delegation, source: string): Promise<Grant> {
     try {

@@ -201,11 +201,10 @@ export async function voicemailWeb(app: FastifyInstance, o: WebOptions): Promise
     if (err instanceof LicenceRefused) return reply.code(err.statusCode).send({ statusCode: err.statusCode, code: err.code, message: err.message });
     throw err;
   };
-  const noLicence = (reply: FastifyReply) => reply.code(404).send({ statusCode: 404, code: 'no-licence', message: 'no licence for this message' });
 
   app.get<{ Params: { id: string } }>('/m/:id/package', async (req, reply) => {
     const id = idOf(req);
-    if (!id) return noLicence(reply);
+    if (!id) return jsonRefusal(reply, await o.service.malformedId(String(req.params.id), req.subscriber!.idc, 'package', req.ip));
     try {
       const bytes = await o.service.package(id, req.subscriber!.idc, req.ip);
       return reply.type('application/octet-stream').send(bytes);
@@ -216,10 +215,7 @@ export async function voicemailWeb(app: FastifyInstance, o: WebOptions): Promise
 
   app.post<{ Params: { id: string } }>('/m/:id/licence', async (req, reply) => {
     const id = idOf(req);
-    if (!id) {
-      await o.store.audit.add(`subscriber:${req.subscriber!.idc}`, 'voicemail.refused', String(req.params.id).slice(0, 64), { op: 'licence', reason: 'no-licence', source: req.ip });
-      return noLicence(reply);
-    }
+    if (!id) return jsonRefusal(reply, await o.service.malformedId(String(req.params.id), req.subscriber!.idc, 'licence', req.ip));
     try {
       return await o.service.licence(id, req.subscriber!.idc, req.ip);
     } catch (err) {
