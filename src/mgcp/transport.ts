@@ -76,6 +76,8 @@ export interface MgcpTransportOptions extends Partial<TransportTimers> {
   onCommand: CommandHandler;
   limits?: ParseLimits;
   maxCachedResponses?: number;
+  /** Peers whose answered commands' ids wait for a `K:` at once (default 10,000); past it a new peer's are not kept. */
+  maxAckPeers?: number;
   /** Sees every datagram in and out (captures, tests); one going out may carry several messages (`piggyback`). */
   onPacket?: (dir: 'in' | 'out', data: Buffer, peer: MgcpPeer) => void;
   /**
@@ -171,6 +173,7 @@ export class MgcpTransport {
   readonly #o: MgcpTransportOptions;
   readonly #limits: ParseLimits;
   readonly #maxCached: number;
+  readonly #maxAckPeers: number;
   readonly #cache = new Map<string, CacheEntry>();
   readonly #outstanding = new Map<number, Outstanding>();
   /** In order of the first id waiting, which is the order they are dropped in. */
@@ -198,6 +201,7 @@ export class MgcpTransport {
     };
     this.#limits = o.limits ?? DEFAULT_LIMITS;
     this.#maxCached = o.maxCachedResponses ?? 100_000;
+    this.#maxAckPeers = o.maxAckPeers ?? MAX_ACK_PEERS;
     this.#piggyback = o.piggyback ?? true;
     // Random start so a restarted entity does not reuse ids its peers still cache.
     this.#nextTid = 1 + Math.floor(Math.random() * (MAX_TID / 2));
@@ -526,7 +530,7 @@ export class MgcpTransport {
       const list = this.#toConfirm.get(pk);
       if (list) {
         if (list.tids.length < 64) list.tids.push(res.tid);
-      } else if (this.#toConfirm.size < MAX_ACK_PEERS) this.#toConfirm.set(pk, { tids: [res.tid], since: Date.now() });
+      } else if (this.#toConfirm.size < this.#maxAckPeers) this.#toConfirm.set(pk, { tids: [res.tid], since: Date.now() });
     }
     o.resolve({ ok: true, response: res });
   }

@@ -157,4 +157,32 @@ describe('MGCP UDP transport', () => {
     expect(servers[0]!.stats().cachedResponses).toBe(2); // quick's (never confirmed) and patient's second (its first confirmed)
     expect(patient.stats().pendingAcks).toBe(3);
   });
+
+  it('holds K: ids for at most maxAckPeers peers when ever-new ports answer its commands; a gateway held before is still confirmed, one after is still served', async () => {
+    const CAP = 8;
+    const sbc = await endpoint(() => ({ code: 200 }), { maxAckPeers: CAP });
+    const auep = { verb: 'AUEP', endpoint: 'aaln/1@gw', version: '1.0', params: [] };
+    const toGateway: string[] = [];
+    const gateway = await endpoint(() => ({ code: 200 }), { onPacket: (dir: 'in' | 'out', data: Buffer) => dir === 'in' && toGateway.push(data.toString()) });
+    const first = await sbc.send({ host: '127.0.0.1', port: gateway.port }, auep);
+    expect(first.ok).toBe(true);
+    let most = 0;
+    for (let i = 0; i < CAP + 4; i++) {
+      const attacker = await endpoint(() => ({ code: 200 }));
+      expect((await sbc.send({ host: '127.0.0.1', port: attacker.port }, auep)).ok).toBe(true);
+      most = Math.max(most, sbc.stats().pendingAcks);
+    }
+    expect(most).toBe(CAP);
+    // the gateway answered before them still gets its K: on the next command, and drops the response it kept
+    expect((await sbc.send({ host: '127.0.0.1', port: gateway.port }, auep)).ok).toBe(true);
+    expect(toGateway.at(-1)).toMatch(/\nK: \d+\n/);
+    expect(gateway.stats().cachedResponses).toBe(1);
+    // one that comes after is answered and answers: only its K: is not kept (it keeps its responses their full time)
+    const late = await endpoint(() => ({ code: 200 }));
+    expect((await sbc.send({ host: '127.0.0.1', port: late.port }, auep)).ok).toBe(true);
+    expect((await late.send({ host: '127.0.0.1', port: sbc.port }, auep)).ok).toBe(true);
+    expect((await sbc.send({ host: '127.0.0.1', port: late.port }, auep)).ok).toBe(true);
+    expect(late.stats().cachedResponses).toBe(2);
+    expect(sbc.stats().pendingAcks).toBe(CAP);
+  });
 });
