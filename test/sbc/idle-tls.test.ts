@@ -44,7 +44,7 @@ describe('TLS connections left idle at the SBC', () => {
     const ksp = randomBytes(32);
     await store.proxies.create(IDSP, ksp);
     const coreLinkKey = randomBytes(32);
-    ss = await startSoftswitch({ sip: { host: '127.0.0.1', udpPort: 0 }, trustedSbcs: ['127.0.0.1/32'], coreLinkKey, realm: 'lab.example', auc: new Auc(store, { challengeTtlSeconds: 30 }), store });
+    ss = await startSoftswitch({ sip: { host: '127.0.0.1', udpPort: 0 }, trustedSbcs: ['127.0.0.1/32'], coreLinkKey, realm: 'lab.example', auc: new Auc(store, { challengeTtlSeconds: 30, lockout: { threshold: 3, windowSeconds: 60, baseSeconds: 30, maxSeconds: 300 } }), store });
     sbc = await startSbc({
       idsp: IDSP, ksp, store, coreLinkKey,
       untrusted: { host: '127.0.0.1', udpPort: 0, tlsPort: 0 },

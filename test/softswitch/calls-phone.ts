@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import {
   createAckFor2xx, createCancel, createRequest, createSipStack, createUdpTransport, formatAuth, formatUri, randomToken,
-  type ServerContext, type SipRequest, type SipResponse, type SipStack, type SipTransport,
+  type ServerContext, type TransportProtocol, type SipRequest, type SipResponse, type SipStack, type SipTransport,
 } from '../../src/sip/index.js';
 import { asSbc, Registration, type Ua } from './harness.js';
 
@@ -55,6 +55,13 @@ export function withProxyCredentials(unsent: SipRequest, challenge: SipResponse,
   return again;
 }
 
+/** Where the phone sends: the softswitch or an SBC, over UDP unless a protocol is named. */
+export interface PhoneDestination {
+  address: string;
+  port: number;
+  protocol?: TransportProtocol;
+}
+
 export type Behaviour = 'answer' | 'busy' | 'ring' | 'silent';
 
 /** Dialog state as RFC 3261 §12 keeps it. */
@@ -84,13 +91,13 @@ export class Phone {
   /** Contact written in answers (default: this phone's address); a fake SBC shows the terminal's. */
   answerContact: string | undefined;
 
-  private constructor(readonly aor: string, readonly stack: SipStack, readonly transport: SipTransport, readonly ss: Destination) {
+  private constructor(readonly aor: string, readonly stack: SipStack, readonly transport: SipTransport, readonly ss: PhoneDestination) {
     // a TLS client listens nowhere: its Contact names no port, and the transport it is reached over
     this.contact = transport.port ? `sip:${aor.split('@')[0]}@${transport.host}:${transport.port}` : `sip:${aor.split('@')[0]}@${transport.host || 'phone.invalid'};transport=${transport.protocol}`;
   }
 
   /** `transport`: another than the default UDP socket (a TLS client, say); the phone closes it. */
-  static async open(aor: string, ss: Destination, host = '127.0.0.1', transport?: SipTransport): Promise<Phone> {
+  static async open(aor: string, ss: PhoneDestination, host = '127.0.0.1', transport?: SipTransport): Promise<Phone> {
     const t = transport ?? (await createUdpTransport({ host }));
     let self: Phone | undefined;
     const stack = asSbc(createSipStack({ transports: [t], timers: fast, onRequest: (req, ctx) => self?.onRequest(req, ctx) }), host);
