@@ -134,9 +134,11 @@ export async function attacker(): Promise<{ socket: Socket; send(data: Buffer, p
 
 /**
  * A UDP man in the middle for one endpoint: forwards endpoint ⇄ SBC, letting
- * `alter` rewrite (or drop, returning null) each datagram.
+ * `alter` rewrite (or drop, returning null) each datagram. `inject` sends to
+ * the SBC from the address it knows the endpoint by (the SBC's answer goes
+ * down to the endpoint, through `alter`).
  */
-export async function mitm(target: number, alter: (dir: 'up' | 'down', data: Buffer) => Buffer | null): Promise<{ port: number; close(): void }> {
+export async function mitm(target: number, alter: (dir: 'up' | 'down', data: Buffer) => Buffer | null): Promise<{ port: number; inject(data: Buffer): void; close(): void }> {
   const front = createSocket('udp4');
   const back = createSocket('udp4');
   await new Promise<void>((r) => front.bind(0, '127.0.0.1', r));
@@ -153,6 +155,7 @@ export async function mitm(target: number, alter: (dir: 'up' | 'down', data: Buf
   });
   return {
     port: front.address().port,
+    inject: (data) => back.send(data, target, '127.0.0.1'),
     close: () => {
       front.close();
       back.close();

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { openDb } from '../../src/store/index.js';
 import { decodeRas, encodeRas, type ClearToken, type RasMessage } from '../../src/h323/index.js';
 import { EL, KS_OID } from '../../src/adapters/h323/oids.js';
@@ -89,6 +89,18 @@ function suite(ctx: EngineContext) {
     if (!v.rejectReason) return d.message.type;
     return v.rejectReason.type === 'securityError' ? `securityError/${v.rejectReason.value!.type}` : v.rejectReason.type;
   };
+  const scrape = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  /** What reached the softswitch and the AuC for H.323: a forwarded RRQ moves one of these. */
+  const coreCounts = async () => {
+    const text = await scrape();
+    const sum = (re: RegExp) => [...text.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
+    return {
+      // each s11 and each refresh report (one per lightweight RRQ the gatekeeper takes)
+      registrations: sum(/^keyswitch_softswitch_registrations_total\{protocol="h323",[^}]*\} (\d+)$/gm),
+      authFailures: sum(/^keyswitch_softswitch_auth_failures_total\{protocol="h323",[^}]*\} (\d+)$/gm),
+      accepted: sum(/^keyswitch_softswitch_register_duration_seconds_count\{protocol="h323",result="accepted"\} (\d+)$/gm),
+    };
+  };
 
   it('registers a KS1 terminal with keyswitch terminal register --proto h323, for the mechanism the SBC offers (app-hmac)', () => {
     for (const mechs of [[], ['--mechs', 'app-hmac;q=0.5'], ['--mechs', 'tls;q=0.9, app-hmac;q=0.2']]) {
@@ -106,7 +118,6 @@ function suite(ctx: EngineContext) {
   });
 
   it('counts H.323 registrations and their answer times in the softswitch metrics', async () => {
-    const scrape = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     const accepted = (text: string) => Number(/keyswitch_softswitch_registrations_total\{protocol="h323",auth="ks1-app-hmac"\} (\d+)/.exec(text)?.[1] ?? 0);
     const before = accepted(await scrape());
     expect(register('ep2@lab.example', keys['ep2@lab.example']!, []).code).toBe(0);
@@ -184,6 +195,7 @@ function suite(ctx: EngineContext) {
     expect((await ep.keepAlive()).ok).toBe(true);
     const keepAlive = sent.find((b) => { const m = typeOf(b); return m.type === 'registrationRequest' && m.value.keepAlive; })!;
     const s7 = sent.find((b) => { const m = typeOf(b); return m.type === 'registrationRequest' && !m.value.keepAlive; })!;
+    const before = await coreCounts();
     const a = await attacker();
     try {
       a.send(keepAlive, sbcPort);
@@ -196,7 +208,46 @@ function suite(ctx: EngineContext) {
     } finally {
       a.close();
     }
+    // No refresh, registration or failed guess reached the softswitch and the AuC.
+    expect(await coreCounts()).toEqual(before);
     expect((await ep.keepAlive()).ok).toBe(true);
+    expect((await coreCounts()).registrations).toBe(before.registrations + 1);
+  });
+
+  it("a lightweight RRQ or s7 replayed from the endpoint's own address gets its first answer again (a retransmission), is not forwarded; the terminal goes on", async () => {
+    const down: Buffer[] = [];
+    // The SBC knows the endpoint by this relay's address: what it injects comes from the endpoint's address.
+    const proxy = await mitm(sbcPort, (dir, data) => (dir === 'down' && down.push(data), data));
+    try {
+      const { ep, sent } = await endpoint({ idc: 'ep1@lab.example', kc: kc('ep1@lab.example') }, proxy.port);
+      const seqOf = (b: Buffer) => (typeOf(b) as { value: { requestSeqNum: number } }).value.requestSeqNum;
+      const answerTo = (req: Buffer) => down.find((b) => typeOf(b).type === 'registrationConfirm' && seqOf(b) === seqOf(req));
+      const replay = async (req: Buffer) => {
+        const seen = down.length;
+        proxy.inject(req);
+        await vi.waitFor(() => expect(down.length).toBeGreaterThan(seen), { timeout: 5000 });
+        return down[seen];
+      };
+      const rrqs = (keepAlive: boolean) => sent.filter((b) => { const m = typeOf(b); return m.type === 'registrationRequest' && Boolean(m.value.keepAlive) === keepAlive; });
+
+      expect((await ep.register()).ok).toBe(true);
+      const s7 = rrqs(false).pop()!;
+      const before = await coreCounts();
+      expect(await replay(s7)).toEqual(answerTo(s7));
+      expect(await coreCounts()).toEqual(before);
+
+      expect((await ep.keepAlive()).ok).toBe(true);
+      const refreshed = await coreCounts();
+      expect(refreshed.registrations).toBe(before.registrations + 1);
+      const keepAlive = rrqs(true).pop()!;
+      expect(await replay(keepAlive)).toEqual(answerTo(keepAlive));
+      expect(await coreCounts()).toEqual(refreshed);
+
+      expect((await ep.keepAlive()).ok).toBe(true);
+      expect((await coreCounts()).registrations).toBe(refreshed.registrations + 1);
+    } finally {
+      proxy.close();
+    }
   });
 
   it('a replayed H.235.1 RRQ from another address is refused (securityReplay); the endpoint goes on', async () => {
