@@ -35,6 +35,7 @@ const H248 = ids('h248');
 const PASSWORD = (idc: string) => `pw of ${idc}`;
 const LOCK_AFTER = 3;
 const MAX_NONCES = 30;
+const NONCES_PER_IDENTITY = 4;
 
 /** A SIP user agent on a raw UDP socket: what goes out is exactly what is written here. */
 class RawUa {
@@ -100,9 +101,10 @@ function sipShape(res: SipResponse) {
 }
 
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
-function digestAnswer(res: SipResponse, username: string, password: string): string {
+/** The Authorization answering `res`'s MD5 challenge; a later `count` reuses its nonce, as a phone does. */
+function digestAnswer(res: SipResponse, username: string, password: string, count = 1): string {
   const ch = res.auth('WWW-Authenticate').find((a) => a.scheme === 'Digest' && a.params.algorithm === 'MD5')!;
-  const nc = '00000001';
+  const nc = count.toString(16).padStart(8, '0');
   const cnonce = randomBytes(6).toString('hex');
   const uri = `sip:${DOMAIN}`;
   const response = md5(`${md5(`${username}:${ch.params.realm}:${password}`)}:${ch.params.nonce}:${nc}:${cnonce}:auth:${md5(`REGISTER:${uri}`)}`);
@@ -196,7 +198,7 @@ describe.each(['radius', 'diameter'] as const)('no oracles against keyswitch up,
         KEYSWITCH_LOCKOUT_THRESHOLD: String(LOCK_AFTER),
         KEYSWITCH_LOCKOUT_BASE_SECONDS: '900',
         KEYSWITCH_DIGEST_MAX_NONCES: String(MAX_NONCES),
-        KEYSWITCH_DIGEST_NONCES_PER_IDENTITY: '4',
+        KEYSWITCH_DIGEST_NONCES_PER_IDENTITY: String(NONCES_PER_IDENTITY),
       },
       before: (run) => {
         token = run(['token', 'create', '--role', 'admin']).stdout.trim();
@@ -345,22 +347,34 @@ describe.each(['radius', 'diameter'] as const)('no oracles against keyswitch up,
     }
   });
 
-  it('one Digest identity flooding nonces does not keep another from registering', async () => {
-    const ua = await RawUa.open(p.sbcSip);
+  it('one Digest identity flooding nonces keeps only its own few: its oldest is refused as stale, and another phone keeps its nonce', async () => {
+    const attacker = await RawUa.open(p.sbcSip);
+    const phone = await RawUa.open(p.sbcSip);
     const flood = `flood@${DOMAIN}`;
     const victim = `victim@${DOMAIN}`;
     try {
+      const vc = await phone.register(victim);
+      expect((await phone.register(victim, [['Authorization', digestAnswer(vc, victim, PASSWORD(victim))]])).status).toBe(200);
       // the flooder holds a real account and uses a fresh nonce for every REGISTER, well past the table's bound
+      const used: SipResponse[] = [];
       for (let i = 0; i < MAX_NONCES + 10; i++) {
-        const c = await ua.register(flood);
-        await ua.register(flood, [['Authorization', digestAnswer(c, flood, PASSWORD(flood))]]);
+        const c = await attacker.register(flood);
+        expect((await attacker.register(flood, [['Authorization', digestAnswer(c, flood, PASSWORD(flood))]])).status).toBe(200);
+        used.push(c);
       }
-      const c = await ua.register(victim);
+      // the flooder's nonces beyond its bound were forgotten: the one just past it comes back stale, the oldest kept still works
+      const beyond = await attacker.register(flood, [['Authorization', digestAnswer(used.at(-NONCES_PER_IDENTITY - 1)!, flood, PASSWORD(flood), 2)]]);
+      expect([beyond.status, beyond.auth('WWW-Authenticate')[0]?.params.stale]).toEqual([401, 'true']);
+      const kept = await attacker.register(flood, [['Authorization', digestAnswer(used.at(-NONCES_PER_IDENTITY)!, flood, PASSWORD(flood), 2)]]);
+      expect(kept.status).toBe(200);
+      // the phone that registered before the flood re-registers on its nonce, without a new challenge
+      expect((await phone.register(victim, [['Authorization', digestAnswer(vc, victim, PASSWORD(victim), 2)]])).status).toBe(200);
+      const c = await phone.register(victim);
       expect(c.status).toBe(401);
-      const ok = await ua.register(victim, [['Authorization', digestAnswer(c, victim, PASSWORD(victim))]]);
-      expect(ok.status).toBe(200);
+      expect((await phone.register(victim, [['Authorization', digestAnswer(c, victim, PASSWORD(victim))]])).status).toBe(200);
     } finally {
-      ua.close();
+      attacker.close();
+      phone.close();
     }
   });
 });
