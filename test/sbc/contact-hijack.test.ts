@@ -67,4 +67,43 @@ describe('a Contact registered by another subscriber', () => {
     expect(alice.code, JSON.stringify(alice.events)).toBe(0);
     expect(await bob.done).toBe(0);
   }, 30_000);
+
+  it("in a refresh: mallory, registered under app-hmac with her own Contact, refreshes with bob's, correctly MAC'd: 403, never sent on; her own refresh still works, bob's call still reaches bob", async () => {
+    const l: Lab = await startLab({ route: true });
+    cleanup.push(() => l.close());
+    const bob = await callee(l, 'bob@lab.example', { calls: 1 });
+    const bobContact = l.core.locations.get('bob@lab.example')!.contact;
+
+    const kc = l.provision('mallory@lab.example');
+    const mallory = new SipTerminal(l.terminal('mallory@lab.example', kc, { mechs: 'app-hmac;q=0.5', sbc: { host: '127.0.0.1', port: l.sbc.ports.udp! } }));
+    cleanup.push(() => mallory.close());
+    await mallory.registerKs1();
+    await mallory.applyMechanism();
+    await mallory.refresh();
+    const malloryContact = l.core.locations.get('mallory@lab.example')!.contact;
+    expect(malloryContact).not.toBe(bobContact);
+    expect(l.sbc.stats().failures.totals.forbidden ?? 0).toBe(0);
+
+    // her registration dialog, her session's next KS-HMAC: only the Contact is bob's
+    const uac = mallory.securedUac;
+    const res = await uac.send({
+      method: 'REGISTER', requestUri: 'sip:lab.example', aor: 'mallory@lab.example', callId: mallory.callId, cseq: ++mallory.cseq, fromTag: mallory.fromTag,
+      headers: [['Contact', `<${bobContact}>`], ['Expires', '3600']], signer: mallory.signer!,
+    });
+    expect(res.status).toBe(403);
+    expect(l.sbc.stats().failures.totals.forbidden).toBe(1);
+    expect(l.sbc.stats().failures.top).toEqual([expect.objectContaining({ source: `127.0.0.1:${uac.transport.port}`, byKind: { forbidden: 1 } })]);
+    const toCore = l.core.seen.filter((r) => r.method === 'REGISTER' && (r.get('To') ?? '').includes('mallory@') && r.getAll('Contact').some((c) => c.includes(bobContact)));
+    expect(toCore).toEqual([]);
+    expect(l.core.locations.get('mallory@lab.example')!.contact).toBe(malloryContact);
+    expect(l.core.locations.get('bob@lab.example')!.contact).toBe(bobContact);
+
+    // her own Contact refreshes as before, under the same session
+    await expect(mallory.refresh()).resolves.toMatchObject({ status: 200 });
+
+    const alice = await call(l, 'alice@lab.example', 'bob@lab.example', { holdSeconds: 0.1 });
+    expect(alice.code, JSON.stringify(alice.events)).toBe(0);
+    expect(await bob.done).toBe(0);
+    expect(bob.events.map((e) => e.event)).toContain('incoming');
+  }, 30_000);
 });
