@@ -32,7 +32,7 @@ export async function callee(lab: Lab, idc: string, o: { calls?: number; mechs?:
   return { events, done };
 }
 
-/** Places a call; `during` runs once it is answered (the call is held until `during` resolves and `holdSeconds` passed). */
+/** Places a call; `during` starts once it is answered. The call ends after `holdSeconds` whatever `during` is doing; the result waits for both. */
 export async function call(
   lab: Lab, from: string, to: string,
   o: { holdSeconds?: number; mechs?: string; sbcPort?: number; kc?: Buffer; during?: (d: { callId: string; dialog: DialogInfo }) => Promise<void> } = {},
