@@ -10,8 +10,9 @@
  *   listeners of all are printed once every role is up. A role that cannot
  *   start stops the others and the command exits non-zero with the role's
  *   one line (naming its listener and address), as one process did.
- * - run: a role that exits is restarted after a backoff (0.5 s doubling to
- *   30 s, back to 0.5 s after a minute up); /healthz says it is down meanwhile.
+ * - run: a role that exits is restarted after a backoff (up.restartFirstMs,
+ *   0.5 s, doubling to up.restartMaxMs, 30 s, back to the first after
+ *   up.restartStableMs, a minute, up); /healthz says it is down meanwhile.
  * - stop: SIGTERM or SIGINT stops every role (each closes its listeners and
  *   store), then this process exits 0, or 1 if a role had to be killed.
  * - metrics.address serves every role's registry merged (src/metrics/merge.ts)
@@ -25,10 +26,6 @@ import { isUserError, type GlobalFlags } from './context.js';
 import { startDaemon } from './daemon.js';
 import { answer, Questions, UP_ROLE_ENV, type FromChild, type Listening, type Question, type ToChild, type UpRole } from './up-ipc.js';
 
-const BACKOFF_FIRST_MS = 500;
-const BACKOFF_MAX_MS = 30_000;
-/** A role up this long has recovered: its next exit restarts it after the first backoff again. */
-const STABLE_MS = 60_000;
 /** A role that has not exited this long after SIGTERM is killed. */
 const STOP_GRACE_MS = 10_000;
 const QUESTION_TIMEOUT_MS = 2000;
@@ -75,8 +72,9 @@ class RoleProcess {
   proc: ChildProcess | undefined;
   questions: Questions | undefined;
   state: 'starting' | 'up' | 'down' | 'stopped' = 'down';
+  /** When this process of the role said ready; 0 while it has not (a start that fails has not recovered). */
   upSince = 0;
-  backoffMs = BACKOFF_FIRST_MS;
+  backoffMs = 0;
   sbc: { instance: string; idsp: string } | undefined;
   #outcome: ((o: Outcome) => void) | undefined;
   #loaded = false;
@@ -95,6 +93,7 @@ class RoleProcess {
       execArgv: childExecArgv(this.role, this.semiSpaceMb),
     });
     this.proc = proc;
+    this.upSince = 0;
     this.#loaded = false;
     this.#held = [];
     this.state = 'starting';
@@ -173,6 +172,7 @@ export async function superviseUp(names: readonly UpRole[], flags: GlobalFlags, 
   const { cfg, logger, metrics, health } = startDaemon(flags, extra);
   const restarts = metrics.counter('keyswitch_up_role_restarts_total', 'Role processes of keyswitch up restarted after they exited, by role.', { labelNames: ['role'] });
   const roles = new Map(names.map((r) => [r, new RoleProcess(r, cfg.up.semiSpaceMb)]));
+  const { restartFirstMs, restartMaxMs, restartStableMs } = cfg.up;
   if (!roles.has('auc')) throw new Error('keyswitch up runs the AuC');
   const auc = roles.get('auc')!;
   const sbc = roles.get('sbc');
@@ -234,10 +234,10 @@ export async function superviseUp(names: readonly UpRole[], flags: GlobalFlags, 
   const onExit = (rp: RoleProcess, code: number | null, signal: string | null): void => {
     if (rp.role === 'sbc') tellAucOfSbc();
     if (stopping || !up) return;
-    const stable = rp.upSince && Date.now() - rp.upSince >= STABLE_MS;
-    if (stable) rp.backoffMs = BACKOFF_FIRST_MS;
-    const delay = rp.backoffMs;
-    rp.backoffMs = Math.min(BACKOFF_MAX_MS, rp.backoffMs * 2);
+    const stable = rp.upSince && Date.now() - rp.upSince >= restartStableMs;
+    if (stable || !rp.backoffMs) rp.backoffMs = restartFirstMs;
+    const delay = Math.min(restartMaxMs, rp.backoffMs);
+    rp.backoffMs = Math.min(restartMaxMs, rp.backoffMs * 2);
     logger.error({ role: rp.role, code, signal, restartInMs: delay }, 'role exited; restarting');
     const timer = setTimeout(() => {
       if (stopping) return;
