@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { openDb, openStore, type StoreOptions } from '../../src/store/index.js';
+import { SEALED } from '../../src/store/master-key.js';
 import { BIN, ks, startDaemon } from '../helpers/cli.js';
 import { describeEngines, PG_URL } from '../helpers/engines.js';
 import { upEnv } from '../helpers/ports.js';
@@ -56,7 +57,9 @@ describeEngines('operator keys and store', (ctx) => {
     /** Opens the same store in this process, with the master key the CLI uses. */
     const open = (extra: Partial<StoreOptions> = {}) =>
       openStore({ dataDir: data, ...(pg ? { url: PG_URL, schema: pg.schema } : {}), createDataDir: false, ...extra });
-    return { root, data, env, g: ['--data-dir', data], open };
+    /** The same database without any master key: its rows as stored. */
+    const db = () => openDb({ dataDir: data, ...(pg ? { url: PG_URL, schema: pg.schema } : {}), createDataDir: false });
+    return { root, data, env, g: ['--data-dir', data], open, db };
   }
 
   it('refuses to create a data directory unless --init is given, and says which store each command used', async () => {
@@ -200,6 +203,69 @@ describeEngines('operator keys and store', (ctx) => {
     expect(wrong.code).not.toBe(0);
     expect(wrong.stderr).toMatch(/does not open/);
   }, 60_000);
+
+  it('refuses every role and command when master.key is replaced by another key or deleted: one line, no key in it, the file left as found, nothing re-sealed; the original key back, the terminal registers', async () => {
+    const s = await fresh();
+    const alice = hex();
+    expect(ks([...s.g, '--init', 'provision', 'terminal', 'alice@lab.example', '--key', alice, '--sip-password', 'pw-alice-1'], s.env).code).toBe(0);
+    const u = await upEnv();
+    const env = { ...s.env, ...u.env };
+    // a first start seals the SBC's own identity and its header-signing keys too
+    let { daemon } = await startDaemon([...s.g, 'up'], /SBC H\.248 \(gateways\)/, env);
+    expect(await daemon.stop(), daemon.output()).toBe(0);
+    const keyFile = join(s.data, 'master.key');
+    const original = readFileSync(keyFile);
+    const sealedRows = async () => {
+      const db = await s.db();
+      try {
+        const rows: Record<string, unknown[]> = { master_keys: await db.knex('master_keys').orderBy('version') };
+        for (const t of SEALED) rows[t.table] = await db.knex(t.table).select(t.key, 'mk_version', ...Object.keys(t.columns)).orderBy(t.key);
+        return rows;
+      } finally {
+        await db.knex.destroy();
+      }
+    };
+    const before = await sealedRows();
+    expect(before.terminals).toHaveLength(1);
+    expect(before.proxies!.length).toBeGreaterThan(0);
+
+    const replacement = Buffer.from(hex() + '\n');
+    for (const damage of ['replaced', 'deleted'] as const) {
+      if (damage === 'replaced') writeFileSync(keyFile, replacement, { mode: 0o600 });
+      else unlinkSync(keyFile);
+      const runs: Array<[string[], boolean]> = [
+        ...[['auc'], ['softswitch'], ['sbc'], ['media'], ['up']].map((a): [string[], boolean] => [a, true]),
+        ...[['list', 'terminals'], ['show', 'terminal', 'alice@lab.example'], ['provision', 'terminal', 'bob@lab.example'], ['token', 'create', '--role', 'admin'], ['master-key', 'status'], ['master-key', 'rotate'], ['--init', 'list', 'terminals']].map((a): [string[], boolean] => [a, false]),
+      ];
+      for (const [args, role] of runs) {
+        const what = `${damage}: keyswitch ${args.join(' ')}`;
+        const r = await runToEnd([...s.g, ...args], role ? env : s.env, 20_000);
+        expect(r.signal, what).toBeNull(); // it exited by itself, it was not still running
+        expect(r.code, what).not.toBe(0);
+        expect(r.stdout, what).not.toContain('keyswitch is up');
+        const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('store: '));
+        expect(lines, what).toEqual([expect.stringMatching(damage === 'replaced' ? /^keyswitch: master key .* does not open this database/ : /^keyswitch: master key .* is missing/)]);
+        expect(lines[0], what).not.toMatch(/[0-9a-f]{64}/i);
+        for (const key of [original.toString().trim(), replacement.toString().trim(), alice]) expect(r.stdout + r.stderr, what).not.toContain(key);
+        // no new key written, the damaged file left as the accident left it
+        if (damage === 'replaced') expect(readFileSync(keyFile).equals(replacement), what).toBe(true);
+        expect(readdirSync(s.data).filter((f) => f.startsWith('master.key')), what).toEqual(damage === 'replaced' ? ['master.key'] : []);
+      }
+      expect(await sealedRows(), damage).toEqual(before);
+    }
+
+    writeFileSync(keyFile, original, { mode: 0o600 });
+    const list = ks([...s.g, 'list', 'terminals', '--json'], s.env);
+    expect(list.code, list.stderr).toBe(0);
+    expect(JSON.parse(list.stdout).items.map((t: { id: string }) => t.id)).toEqual(['alice@lab.example']);
+    ({ daemon } = await startDaemon([...s.g, 'up'], /SBC H\.248 \(gateways\)/, env));
+    try {
+      const reg = ks(['terminal', 'register', '--id', 'alice@lab.example', '--key', alice, '--sbc', `127.0.0.1:${u.ports.sbcSip}`]);
+      expect(reg.code, reg.stdout + reg.stderr).toBe(0);
+    } finally {
+      await daemon.stop();
+    }
+  }, 240_000);
 
   it('rotates the master key: every sealed row is re-sealed, the old key is refused, and a terminal still registers through keyswitch up', async () => {
     const s = await fresh();
