@@ -20,6 +20,7 @@ const SECONDS: Record<string, number> = {
   'test/cli/cli.test.ts': 60,
   'test/e2e/ids-attacks.test.ts': 52,
   'test/e2e/up.test.ts': 48,
+  'test/auc/report-replay-wire.test.ts': 48,
   'test/cli/operator-commands.test.ts': 47,
   'test/e2e/start-failures.test.ts': 44,
   'test/h323/fuzz.test.ts': 38,
