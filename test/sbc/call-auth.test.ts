@@ -13,7 +13,8 @@ import { Auc } from '../../src/auc/auc.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { startSoftswitch, type SoftswitchHandle } from '../../src/softswitch/run.js';
 import { startSbc, type RunningSbc } from '../../src/sbc/run.js';
-import { answerCalls, placeCall, type CallEvent } from '../../src/terminal/call.js';
+import { placeCall, type CallEvent } from '../../src/terminal/call.js';
+import { answering as answerWhenRegistered } from './call-helpers.js';
 import { Phone, PASSWORDS } from '../softswitch/calls-phone.js';
 import { SwitchableAuc } from '../softswitch/harness.js';
 import { FAST, IDSP } from './setup.js';
@@ -60,16 +61,7 @@ describe('call authentication through the SBC', () => {
     // the callee: a KS1 terminal under app-hmac, answering the two calls that get through
     const kCallee = randomBytes(32);
     await store.terminals.create(CALLEE, kCallee, 'x');
-    let ready!: () => void;
-    const registered = new Promise<void>((r) => (ready = r));
-    answering = answerCalls({
-      ...common(), idc: CALLEE, kc: kCallee, mechs: 'app-hmac;q=0.5', calls: 2, timeoutSeconds: 20,
-      onEvent: (e) => {
-        calleeEvents.push(e);
-        if (e.event === 'registered' || e.event === 'failed') ready();
-      },
-    });
-    await registered;
+    answering = (await answerWhenRegistered({ ...common(), idc: CALLEE, kc: kCallee, mechs: 'app-hmac;q=0.5', calls: 2, timeoutSeconds: 20, onEvent: (e) => calleeEvents.push(e) })).done;
   });
   afterAll(async () => {
     await answering?.catch(() => undefined);

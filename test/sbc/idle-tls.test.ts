@@ -16,8 +16,8 @@ import { startSbc, type RunningSbc } from '../../src/sbc/run.js';
 import { startSoftswitch, type SoftswitchHandle } from '../../src/softswitch/run.js';
 import { createTlsTransport } from '../../src/sip/transport/tls.js';
 import { openStore, type Store } from '../../src/store/index.js';
-import { answerCalls } from '../../src/terminal/call.js';
 import { Phone, PASSWORDS } from '../softswitch/calls-phone.js';
+import { answering as answerWhenRegistered } from './call-helpers.js';
 import { FAST, IDSP } from './setup.js';
 
 const IDLE_MS = 1000;
@@ -58,16 +58,10 @@ describe('TLS connections left idle at the SBC', () => {
     PASSWORDS[CALLER] = 'caller pw';
     const kCallee = randomBytes(32);
     await store.terminals.create(CALLEE, kCallee, 'x');
-    let ready!: () => void;
-    const registered = new Promise<void>((r) => (ready = r));
-    answering = answerCalls({
+    answering = (await answerWhenRegistered({
       transport: 'udp', sbc: { host: '127.0.0.1', port: sbc.ports.udp! }, timers: FAST,
       idc: CALLEE, kc: kCallee, mechs: 'app-hmac;q=0.5', calls: 1, timeoutSeconds: 30,
-      onEvent: (e) => {
-        if (e.event === 'registered' || e.event === 'failed') ready();
-      },
-    });
-    await registered;
+    })).done;
   });
   afterAll(async () => {
     await answering?.catch(() => undefined);
