@@ -12,7 +12,10 @@ import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { openDb, openStore, type StoreOptions } from '../../src/store/index.js';
 import { SEALED } from '../../src/store/master-key.js';
-import { BIN, ks, startDaemon } from '../helpers/cli.js';
+import { BIN, ks, startDaemon, type Daemon } from '../helpers/cli.js';
+
+/** What `keyswitch up` prints once every role listens. */
+const UP_READY = /SBC H\.248 \(gateways\)/;
 import { describeEngines, PG_URL } from '../helpers/engines.js';
 import { upEnv } from '../helpers/ports.js';
 
@@ -60,6 +63,18 @@ describeEngines('operator keys and store', (ctx) => {
     /** The same database without any master key: its rows as stored. */
     const db = () => openDb({ dataDir: data, ...(pg ? { url: PG_URL, schema: pg.schema } : {}), createDataDir: false });
     return { root, data, env, g: ['--data-dir', data], open, db };
+  }
+
+  /** A store with alice provisioned, and `keyswitch up` started and stopped once, which seals the SBC's own identity and its header-signing keys. */
+  async function sealedWithAlice() {
+    const s = await fresh();
+    const alice = hex();
+    expect(ks([...s.g, '--init', 'provision', 'terminal', 'alice@lab.example', '--key', alice, '--sip-password', 'pw-alice-1'], s.env).code).toBe(0);
+    const u = await upEnv();
+    const env = { ...s.env, ...u.env };
+    const { daemon } = await startDaemon([...s.g, 'up'], UP_READY, env);
+    expect(await daemon.stop(), daemon.output()).toBe(0);
+    return { s, alice, env, u };
   }
 
   it('refuses to create a data directory unless --init is given, and says which store each command used', async () => {
@@ -205,14 +220,8 @@ describeEngines('operator keys and store', (ctx) => {
   }, 60_000);
 
   it('refuses every role and command when master.key is replaced by another key or deleted: one line, no key in it, the file left as found, nothing re-sealed; the original key back, the terminal registers', async () => {
-    const s = await fresh();
-    const alice = hex();
-    expect(ks([...s.g, '--init', 'provision', 'terminal', 'alice@lab.example', '--key', alice, '--sip-password', 'pw-alice-1'], s.env).code).toBe(0);
-    const u = await upEnv();
-    const env = { ...s.env, ...u.env };
-    // a first start seals the SBC's own identity and its header-signing keys too
-    let { daemon } = await startDaemon([...s.g, 'up'], /SBC H\.248 \(gateways\)/, env);
-    expect(await daemon.stop(), daemon.output()).toBe(0);
+    const { s, alice, env, u } = await sealedWithAlice();
+    let daemon: Daemon;
     const keyFile = join(s.data, 'master.key');
     const original = readFileSync(keyFile);
     const sealedRows = async () => {
@@ -258,7 +267,7 @@ describeEngines('operator keys and store', (ctx) => {
     const list = ks([...s.g, 'list', 'terminals', '--json'], s.env);
     expect(list.code, list.stderr).toBe(0);
     expect(JSON.parse(list.stdout).items.map((t: { id: string }) => t.id)).toEqual(['alice@lab.example']);
-    ({ daemon } = await startDaemon([...s.g, 'up'], /SBC H\.248 \(gateways\)/, env));
+    ({ daemon } = await startDaemon([...s.g, 'up'], UP_READY, env));
     try {
       const reg = ks(['terminal', 'register', '--id', 'alice@lab.example', '--key', alice, '--sbc', `127.0.0.1:${u.ports.sbcSip}`]);
       expect(reg.code, reg.stdout + reg.stderr).toBe(0);
@@ -268,14 +277,8 @@ describeEngines('operator keys and store', (ctx) => {
   }, 240_000);
 
   it('rotates the master key: every sealed row is re-sealed, the old key is refused, and a terminal still registers through keyswitch up', async () => {
-    const s = await fresh();
-    const alice = hex();
-    expect(ks([...s.g, '--init', 'provision', 'terminal', 'alice@lab.example', '--key', alice, '--sip-password', 'pw-alice-1'], s.env).code).toBe(0);
-    const u = await upEnv();
-    const env = { ...s.env, ...u.env };
-    // a first start seals the SBC's own identity and its header-signing keys
-    let { daemon } = await startDaemon([...s.g, 'up'], /SBC H\.248 \(gateways\)/, env);
-    expect(await daemon.stop(), daemon.output()).toBe(0);
+    const { s, alice, env, u } = await sealedWithAlice();
+    let daemon: Daemon;
     const oldKey = readFileSync(join(s.data, 'master.key'), 'utf8').trim();
 
     const help = ks(['master-key', 'rotate', '--help']);
@@ -310,7 +313,7 @@ describeEngines('operator keys and store', (ctx) => {
     expect(old.code).not.toBe(0);
     expect(old.stderr).toMatch(/version 1\b.*version 2\b/);
 
-    ({ daemon } = await startDaemon([...s.g, 'up'], /SBC H\.248 \(gateways\)/, env));
+    ({ daemon } = await startDaemon([...s.g, 'up'], UP_READY, env));
     try {
       const reg = ks(['terminal', 'register', '--id', 'alice@lab.example', '--key', alice, '--sbc', `127.0.0.1:${u.ports.sbcSip}`, '--mechs', 'app-hmac;q=0.5']);
       expect(reg.code, reg.stdout + reg.stderr).toBe(0);
