@@ -33,10 +33,12 @@ export class RedisNonceCounts {
 
   /**
    * Nonces issued before this are stale: the first connection of any instance
-   * to the Redis server now serving (its run_id). A restart that lost the data,
-   * or a failover to a replica, is a new run_id, hence a new epoch: counts used
-   * before may be forgotten. A new instance, or a reconnection to the same
-   * server, keeps the epoch, so the nonces other instances issued stay good.
+   * to the Redis server now serving, as primary since its latest promotion (its
+   * run_id and replication ID). A restart that lost the data, or a failover to a
+   * replica (also one that had been the primary before), is a new pair, hence a
+   * new epoch: counts used before may be forgotten. A new instance, or a
+   * reconnection to the same server, keeps the epoch, so the nonces other
+   * instances issued stay good.
    */
   get since(): number {
     return this.#since;
@@ -44,10 +46,12 @@ export class RedisNonceCounts {
 
   async #readEpoch(connectedAt: number): Promise<void> {
     try {
-      const info = await this.shared.run((r) => r.info('server'));
-      const runId = /run_id:([0-9a-f]+)/.exec(info)?.[1];
-      if (!runId) throw new Error('no run_id');
-      const key = `nc:epoch:${runId}`;
+      const runId = /run_id:([0-9a-f]+)/.exec(await this.shared.run((r) => r.info('server')))?.[1];
+      // a promotion (REPLICAOF NO ONE) draws a new replication ID: a server failed over to again keeps its run_id,
+      // and the epoch recorded under it the first time came back with the data it replicated since
+      const replId = /master_replid:([0-9a-f]+)/.exec(await this.shared.run((r) => r.info('replication')))?.[1];
+      if (!runId || !replId) throw new Error('no run_id or master_replid');
+      const key = `nc:epoch:${runId}:${replId}`;
       const v = await this.shared.run(async (r) => {
         await r.set(key, String(connectedAt), 'PX', EPOCH_TTL_MS, 'NX');
         return r.get(key);
