@@ -12,9 +12,11 @@ import { describeRedis, startRedis, type TestRedis } from '../helpers/redis.js';
 describeRedis('the shared nonce-count epoch', () => {
   let server: TestRedis;
   const clients: SharedRedis[] = [];
-  const open = async (): Promise<RedisNonceCounts> => {
+  /** `connectedFirst`: the client is ready before the table is made, as a softswitch's store is. */
+  const open = async (connectedFirst = false): Promise<RedisNonceCounts> => {
     const c = connectRedis({ url: server.url, commandTimeoutMs: 2000 });
     clients.push(c);
+    if (connectedFirst) expect(await c.ready(5000)).toBe(true);
     const counts = new RedisNonceCounts(c);
     expect(await c.ready(5000)).toBe(true);
     await counts.current();
@@ -35,8 +37,10 @@ describeRedis('the shared nonce-count epoch', () => {
     const issued = Date.now();
     await new Promise((r) => setTimeout(r, 20));
     const b = await open();
+    const c = await open(true);
     expect(a.since).toBeLessThanOrEqual(issued);
     expect(b.since).toBe(a.since);
+    expect(c.since).toBe(a.since);
 
     await server.kill();
     await server.start();
@@ -45,5 +49,7 @@ describeRedis('the shared nonce-count epoch', () => {
     await b.current();
     expect(a.since).toBeGreaterThan(issued);
     expect(b.since).toBe(a.since);
+    await c.current();
+    expect(c.since).toBe(a.since);
   });
 });

@@ -29,6 +29,9 @@ export class RedisNonceCounts {
     shared.redis.on('ready', () => {
       this.#epoch = this.#readEpoch(Date.now());
     });
+    // a softswitch's store connects before its Digest starts: a 'ready' already past would never come, and
+    // this instance's own start would then stand as the epoch, making the nonces other instances issued stale
+    if (shared.redis.status === 'ready') this.#epoch = this.#readEpoch(Date.now());
   }
 
   /**
