@@ -5,18 +5,15 @@
  * real softswitch, real AuC over the embedded store.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Auc } from '../../src/auc/auc.js';
-import { openStore, type Store } from '../../src/store/index.js';
-import { startSoftswitch, type SoftswitchHandle } from '../../src/softswitch/run.js';
-import { startSbc, type RunningSbc } from '../../src/sbc/run.js';
+import type { Store } from '../../src/store/index.js';
+import type { SoftswitchHandle } from '../../src/softswitch/run.js';
+import type { RunningSbc } from '../../src/sbc/run.js';
 import { placeCall, type CallEvent } from '../../src/terminal/call.js';
 import { answering as answerWhenRegistered } from './call-helpers.js';
 import { Phone, PASSWORDS } from '../softswitch/calls-phone.js';
 import { SwitchableAuc } from '../softswitch/harness.js';
+import { startRealCore, type RealCore } from './real-core.js';
 import { FAST, IDSP } from './setup.js';
 
 const CALLEE = 'callee@lab.example';
@@ -25,7 +22,7 @@ const PHONE = 'digest-phone@lab.example';
 const GUESSER = 'guesser@lab.example';
 
 describe('call authentication through the SBC', () => {
-  let dir: string;
+  let core: RealCore;
   let store: Store;
   let auc: SwitchableAuc;
   let ss: SoftswitchHandle;
@@ -38,21 +35,8 @@ describe('call authentication through the SBC', () => {
   const incoming = () => calleeEvents.filter((e) => e.event === 'incoming').length;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ks-sbc-call-auth-'));
-    store = await openStore({ dataDir: dir, masterKeyHex: randomBytes(32).toString('hex') });
-    const ksp = randomBytes(32);
-    await store.proxies.create(IDSP, ksp);
-    auc = new SwitchableAuc(new Auc(store, { challengeTtlSeconds: 30, lockout: { threshold: 3, windowSeconds: 60, baseSeconds: 30, maxSeconds: 300 } }));
-    const coreLinkKey = randomBytes(32);
-    ss = await startSoftswitch({ sip: { host: '127.0.0.1', udpPort: 0 }, trustedSbcs: ['127.0.0.1/32'], coreLinkKey, realm: 'lab.example', auc, store });
-    sbc = await startSbc({
-      idsp: IDSP, ksp, store, coreLinkKey,
-      untrusted: { host: '127.0.0.1', udpPort: 0, tcpPort: 0, tlsPort: 0, tlsPskPort: 0 },
-      softswitch: { host: '127.0.0.1', port: ss.ports.udp!, transport: 'udp' },
-      tls: { dataDir: dir },
-      timers: FAST,
-    });
-    ca = readFileSync(sbc.certificate!.certFile, 'utf8');
+    core = await startRealCore({ name: 'call-auth', auc: (real) => (auc = new SwitchableAuc(real)) });
+    ({ store, ss, sbc, ca } = core);
     sbcAddr = { address: '127.0.0.1', port: sbc.ports.udp! };
     for (const [idc, pw] of [[PHONE, 'phone pw'], [GUESSER, 'guesser pw']] as const) {
       await store.terminals.create(idc, randomBytes(32), pw);
@@ -65,10 +49,7 @@ describe('call authentication through the SBC', () => {
   });
   afterAll(async () => {
     await answering?.catch(() => undefined);
-    await sbc?.close();
-    await ss?.close();
-    await store?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await core?.close();
   });
 
   it('a KS1 terminal calls without any challenge: the SBC asserts it on the trusted link', async () => {

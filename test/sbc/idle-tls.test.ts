@@ -6,18 +6,13 @@
  * the idle time set to 1 s.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Auc } from '../../src/auc/auc.js';
-import { startSbc, type RunningSbc } from '../../src/sbc/run.js';
-import { startSoftswitch, type SoftswitchHandle } from '../../src/softswitch/run.js';
+import type { RunningSbc } from '../../src/sbc/run.js';
 import { createTlsTransport } from '../../src/sip/transport/tls.js';
-import { openStore, type Store } from '../../src/store/index.js';
 import { Phone, PASSWORDS } from '../softswitch/calls-phone.js';
 import { answering as answerWhenRegistered } from './call-helpers.js';
+import { startRealCore, type RealCore } from './real-core.js';
 import { FAST, IDSP } from './setup.js';
 
 const IDLE_MS = 1000;
@@ -30,34 +25,19 @@ async function until(cond: () => boolean, ms = 10_000): Promise<void> {
 }
 
 describe('TLS connections left idle at the SBC', () => {
-  let dir: string;
-  let store: Store;
-  let ss: SoftswitchHandle;
+  let core: RealCore;
   let sbc: RunningSbc;
   let ca: string;
   let answering: Promise<number>;
   const tlsCounters = () => sbc.stats().transports[`tls:${sbc.ports.tls}`]!;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ks-sbc-idle-tls-'));
-    store = await openStore({ dataDir: dir, masterKeyHex: randomBytes(32).toString('hex') });
-    const ksp = randomBytes(32);
-    await store.proxies.create(IDSP, ksp);
-    const coreLinkKey = randomBytes(32);
-    ss = await startSoftswitch({ sip: { host: '127.0.0.1', udpPort: 0 }, trustedSbcs: ['127.0.0.1/32'], coreLinkKey, realm: 'lab.example', auc: new Auc(store, { challengeTtlSeconds: 30, lockout: { threshold: 3, windowSeconds: 60, baseSeconds: 30, maxSeconds: 300 } }), store });
-    sbc = await startSbc({
-      idsp: IDSP, ksp, store, coreLinkKey,
-      untrusted: { host: '127.0.0.1', udpPort: 0, tlsPort: 0 },
-      softswitch: { host: '127.0.0.1', port: ss.ports.udp!, transport: 'udp' },
-      tls: { dataDir: dir },
-      connections: { idleMs: IDLE_MS },
-      timers: FAST,
-    });
-    ca = readFileSync(sbc.certificate!.certFile, 'utf8');
-    await store.terminals.create(CALLER, randomBytes(32), 'caller pw');
+    core = await startRealCore({ name: 'idle-tls', connections: { idleMs: IDLE_MS } });
+    ({ sbc, ca } = core);
+    await core.store.terminals.create(CALLER, randomBytes(32), 'caller pw');
     PASSWORDS[CALLER] = 'caller pw';
     const kCallee = randomBytes(32);
-    await store.terminals.create(CALLEE, kCallee, 'x');
+    await core.store.terminals.create(CALLEE, kCallee, 'x');
     answering = (await answerWhenRegistered({
       transport: 'udp', sbc: { host: '127.0.0.1', port: sbc.ports.udp! }, timers: FAST,
       idc: CALLEE, kc: kCallee, mechs: 'app-hmac;q=0.5', calls: 1, timeoutSeconds: 30,
@@ -65,10 +45,7 @@ describe('TLS connections left idle at the SBC', () => {
   });
   afterAll(async () => {
     await answering?.catch(() => undefined);
-    await sbc?.close();
-    await ss?.close();
-    await store?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await core?.close();
   });
 
   it('a completed handshake that sends nothing is closed after the idle time', async () => {

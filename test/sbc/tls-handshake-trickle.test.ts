@@ -8,18 +8,13 @@
  * the embedded store, the handshake deadline set to 1 s.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Auc } from '../../src/auc/auc.js';
-import { startSbc, type RunningSbc } from '../../src/sbc/run.js';
-import { startSoftswitch, type SoftswitchHandle } from '../../src/softswitch/run.js';
+import type { RunningSbc } from '../../src/sbc/run.js';
 import { PSK_CIPHERS } from '../../src/sip/transport/tls.js';
-import { openStore, type Store } from '../../src/store/index.js';
 import { registerSip } from '../../src/terminal/register.js';
+import { startRealCore, type RealCore } from './real-core.js';
 import { FAST, IDSP } from './setup.js';
 
 const HANDSHAKE_MS = 1000;
@@ -81,39 +76,21 @@ function trickle(port: number, hello: Buffer): Trickler {
 }
 
 describe('a TLS handshake trickled a byte at a time', () => {
-  let dir: string;
-  let store: Store;
-  let ss: SoftswitchHandle;
+  let core: RealCore;
   let sbc: RunningSbc;
   let ca: string;
   let kc: Buffer;
   const tricklers: Trickler[] = [];
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ks-sbc-tls-trickle-'));
-    store = await openStore({ dataDir: dir, masterKeyHex: randomBytes(32).toString('hex') });
-    const ksp = randomBytes(32);
-    await store.proxies.create(IDSP, ksp);
-    const coreLinkKey = randomBytes(32);
-    ss = await startSoftswitch({ sip: { host: '127.0.0.1', udpPort: 0 }, trustedSbcs: ['127.0.0.1/32'], coreLinkKey, realm: 'lab.example', auc: new Auc(store, { challengeTtlSeconds: 30, lockout: { threshold: 3, windowSeconds: 60, baseSeconds: 30, maxSeconds: 300 } }), store });
-    sbc = await startSbc({
-      idsp: IDSP, ksp, store, coreLinkKey,
-      untrusted: { host: '127.0.0.1', udpPort: 0, tlsPort: 0, tlsPskPort: 0 },
-      softswitch: { host: '127.0.0.1', port: ss.ports.udp!, transport: 'udp' },
-      tls: { dataDir: dir },
-      connections: { handshakeTimeoutMs: HANDSHAKE_MS },
-      timers: FAST,
-    });
-    ca = readFileSync(sbc.certificate!.certFile, 'utf8');
+    core = await startRealCore({ name: 'tls-trickle', connections: { handshakeTimeoutMs: HANDSHAKE_MS } });
+    ({ sbc, ca } = core);
     kc = randomBytes(32);
-    await store.terminals.create(TERMINAL, kc, 'x');
+    await core.store.terminals.create(TERMINAL, kc, 'x');
   });
   afterAll(async () => {
     for (const t of tricklers) t.stop();
-    await sbc?.close();
-    await ss?.close();
-    await store?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await core?.close();
   });
 
   it.each([
