@@ -93,6 +93,30 @@ describeEngines('voicemail licence server: refusals as the attacker meets them',
     expect(openPackage(pkg.raw, Buffer.from(String(lic.body.contentKey), 'base64url')).audio.equals(m.tone.ulaw)).toBe(true);
   });
 
+  it('a malformed id on the delegation API and the page\'s forward, delete and revoke: the same answer as an unknown id, audited alike', async () => {
+    const unknown = randomBytes(16).toString('hex');
+    const malformed = '..%2f..%2fmaster.key';
+    const page = await session(CAROL, ATTACKER);
+    const form = { cookie: page.cookie, origin: origin(), 'x-ks-csrf': page.csrf, 'content-type': 'application/x-www-form-urlencoded' };
+    const body = new URLSearchParams({ _csrf: page.csrf, to: BOB.idc, plays: '1', expiresDays: '' }).toString();
+    const ask = (id: string): Array<[string, Promise<Answer>]> => [
+      ['delegate', call('POST', `/v1/voicemail/messages/${id}/delegations`, { authorization: basic(CAROL) }, { to: BOB.idc, plays: 1, expiresAt: null, mayForward: false, mayModify: false }, ATTACKER)],
+      ['delegate', call('POST', `/voicemail/m/${id}/forward`, form, body, ATTACKER)],
+      ['delete', call('POST', `/voicemail/m/${id}/delete`, form, body, ATTACKER)],
+      ['revoke', call('POST', `/voicemail/m/${id}/revoke`, form, body, ATTACKER)],
+    ];
+    const asked = [...ask(unknown), ...ask(malformed)];
+    const answers = await Promise.all(asked.map(([, a]) => a));
+    const half = answers.length / 2;
+    for (let i = 0; i < half; i++) {
+      const [u, m] = [answers[i]!, answers[half + i]!];
+      expect(u.status, asked[i]![0]).toBe(404);
+      expect([m.status, m.raw.toString()], asked[i]![0]).toEqual([u.status, u.raw.toString()]);
+    }
+    const seen = (await refusals(`subscriber:${CAROL.idc}`, ATTACKER)).filter((e) => [unknown, decodeURIComponent(malformed)].includes(e.target) && ['delegate', 'delete', 'revoke'].includes(String(e.detail.op))).map((e) => `${String(e.detail.op)} ${e.target}`).sort();
+    expect(seen).toEqual(asked.map(([op], i) => `${op} ${i < half ? unknown : decodeURIComponent(malformed)}`).sort());
+  });
+
   it('the last play asked for at once by several players over HTTPS: one licence, every other 403 spent', async () => {
     const m = toneDeposit(BOB.idc, { maxPlays: 1 });
     await f.client.deposit(m.deposit);

@@ -91,7 +91,6 @@ export async function buildLicenceServer(o: LicenceServerOptions): Promise<Fasti
     const id = (req.params as { id?: unknown }).id;
     return typeof id === 'string' && ID_PATTERN.test(id) ? id : undefined;
   };
-  const unknownId = (reply: FastifyReply) => reply.code(404).send({ statusCode: 404, code: 'no-licence', message: 'no licence for this message' });
 
   /** A subscriber from Basic credentials, or the 401 already sent. */
   const subscriber = async (req: FastifyRequest, reply: FastifyReply): Promise<string | undefined> => {
@@ -152,7 +151,7 @@ export async function buildLicenceServer(o: LicenceServerOptions): Promise<Fasti
     const who = await subscriber(req, reply);
     if (!who) return reply;
     const id = messageId(req);
-    if (!id) return unknownId(reply);
+    if (!id) return refusalAnswer(reply, await service.malformedId(String(req.params.id), who, 'delegate', req.ip));
     const b = req.body as Partial<Delegation> | undefined;
     if (!b || typeof b !== 'object' || typeof b.to !== 'string' || !Number.isSafeInteger(b.plays) || (b.expiresAt !== null && !Number.isSafeInteger(b.expiresAt)) || typeof b.mayForward !== 'boolean' || typeof b.mayModify !== 'boolean') {
       return reply.code(400).send({ statusCode: 400, code: 'invalid', message: 'a delegation is { to, plays, expiresAt (Unix ms or null), mayForward, mayModify }' });

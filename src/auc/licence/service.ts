@@ -180,7 +180,8 @@ export class LicenceService {
   }
 
   /** A malformed message id: refused and audited as an unknown one, so that no answer tells the two apart. */
-  async malformedId(rawId: string, holder: string, op: 'licence' | 'package', source: string): Promise<LicenceRefused> {
+  async malformedId(rawId: string, holder: string, op: 'licence' | 'package' | 'delegate' | 'delete' | 'revoke', source: string): Promise<LicenceRefused> {
+    if (op === 'revoke') return this.#noMessageOfYours(`subscriber:${holder}`, rawId, source);
     return (await this.#refused(new GrantRefusal('no-licence', refusalText('no-licence')), holder, rawId, op, source)) as LicenceRefused;
   }
 
@@ -221,13 +222,15 @@ export class LicenceService {
   async revoke(messageId: string, by: { sender: string } | { operator: string }, source: string): Promise<VoicemailMessage> {
     const m = await this.store.voicemail.message(messageId);
     const actor = 'sender' in by ? `subscriber:${by.sender}` : by.operator;
-    if (!m || ('sender' in by && (m.sender === '' || m.sender !== by.sender))) {
-      await this.store.audit.add(actor, 'voicemail.refused', messageId, { op: 'revoke', reason: 'no-licence', source });
-      throw new LicenceRefused(404, 'no-licence', 'no such message of yours');
-    }
+    if (!m || ('sender' in by && (m.sender === '' || m.sender !== by.sender))) throw await this.#noMessageOfYours(actor, messageId, source);
     await this.store.voicemail.revokeMessage(messageId, actor);
     await this.store.audit.add(actor, 'voicemail.revoke', messageId, { source, owner: m.owner });
     return (await this.store.voicemail.message(messageId))!;
+  }
+
+  async #noMessageOfYours(actor: string, messageId: string, source: string): Promise<LicenceRefused> {
+    await this.store.audit.add(actor, 'voicemail.refused', messageId.slice(0, 64), { op: 'revoke', reason: 'no-licence', source });
+    return new LicenceRefused(404, 'no-licence', 'no such message of yours');
   }
 
   async #refused(err: unknown, who: string, messageId: string, op: string, source: string, extra: Record<string, unknown> = {}): Promise<unknown> {

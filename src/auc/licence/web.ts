@@ -231,7 +231,7 @@ export async function voicemailWeb(app: FastifyInstance, o: WebOptions): Promise
 
   app.post<{ Params: { id: string } }>('/m/:id/forward', async (req, reply) => {
     const id = idOf(req);
-    if (!id) return errorPage(reply, 404, 'No licence for this message.');
+    if (!id) return pageRefusal(reply, await o.service.malformedId(String(req.params.id), req.subscriber!.idc, 'delegate', req.ip));
     const plays = field(req.body, 'plays');
     const days = field(req.body, 'expiresDays');
     if (!/^[0-9]{1,4}$/.test(plays) || (days !== '' && !/^[0-9]{1,4}$/.test(days))) return errorPage(reply, 400, 'Plays and days must be whole numbers.');
@@ -251,7 +251,7 @@ export async function voicemailWeb(app: FastifyInstance, o: WebOptions): Promise
 
   app.post<{ Params: { id: string } }>('/m/:id/delete', async (req, reply) => {
     const id = idOf(req);
-    if (!id) return errorPage(reply, 404, 'No licence for this message.');
+    if (!id) return pageRefusal(reply, await o.service.malformedId(String(req.params.id), req.subscriber!.idc, 'delete', req.ip));
     try {
       return back(reply, await o.service.remove(id, req.subscriber!.idc, req.ip));
     } catch (err) {
@@ -261,7 +261,7 @@ export async function voicemailWeb(app: FastifyInstance, o: WebOptions): Promise
 
   app.post<{ Params: { id: string } }>('/m/:id/revoke', async (req, reply) => {
     const id = idOf(req);
-    if (!id) return errorPage(reply, 404, 'No such message of yours.');
+    if (!id) return pageRefusal(reply, await o.service.malformedId(String(req.params.id), req.subscriber!.idc, 'revoke', req.ip));
     try {
       await o.service.revoke(id, { sender: req.subscriber!.idc }, req.ip);
     } catch (err) {
