@@ -173,9 +173,28 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     const f = opts.flags?.[s.path];
     if (f !== undefined) setPath(tree, s.path, coerce(s, f, `flag for ${s.path}`));
   }
+  checkOrder(tree);
   const cfg = tree as unknown as Config;
   cfg.dataDir = resolve(cfg.dataDir);
   return cfg;
+}
+
+/**
+ * Pairs of settings where the first is a floor or a start and the second its
+ * ceiling: a ceiling set below its floor is an operator's slip, and each user
+ * of the pair would otherwise resolve it its own way.
+ */
+const ORDERED: readonly [string, string][] = [
+  ['up.restartFirstMs', 'up.restartMaxMs'],
+  ['auc.lockout.baseSeconds', 'auc.lockout.maxSeconds'],
+  ['softswitch.expires.minSeconds', 'softswitch.expires.maxSeconds'],
+];
+
+function checkOrder(tree: Tree): void {
+  for (const [low, high] of ORDERED) {
+    const [a, b] = [getPath(tree, low), getPath(tree, high)];
+    if (typeof a === 'number' && typeof b === 'number' && b < a) throw new ConfigError(`${high} (${b}) is below ${low} (${a}); set ${high} at least as high`);
+  }
 }
 
 /** The effective configuration with secrets hidden, for `keyswitch config`. */

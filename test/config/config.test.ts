@@ -121,6 +121,11 @@ describe('configuration', () => {
       expect(() => loadConfig({ env }), JSON.stringify(env)).toThrow(ConfigError);
       expect(() => loadConfig({ env }), JSON.stringify(env)).toThrow(why);
     }
+    // a ceiling below its floor, from whichever layer
+    expect(() => loadConfig({ env: { KEYSWITCH_UP_RESTART_MAX_MS: '100' } })).toThrow(/^up\.restartMaxMs \(100\) is below up\.restartFirstMs \(500\)/);
+    expect(() => loadConfig({ env: { KEYSWITCH_LOCKOUT_BASE_SECONDS: '7200' } })).toThrow(/auc\.lockout\.maxSeconds \(3600\) is below auc\.lockout\.baseSeconds \(7200\)/);
+    expect(() => loadConfig({ env: { KEYSWITCH_EXPIRES_MIN_SECONDS: '600', KEYSWITCH_EXPIRES_MAX_SECONDS: '300' } })).toThrow(ConfigError);
+    expect(loadConfig({ env: { KEYSWITCH_UP_RESTART_FIRST_MS: '800', KEYSWITCH_UP_RESTART_MAX_MS: '800' } }).up.restartMaxMs).toBe(800);
     const file = join(dir, 'c.yaml');
     writeFileSync(file, 'softswitch:\n  trustedSbcs: [10.0.0.1]\n');
     expect(() => loadConfig({ configFile: file, env: {} })).toThrow(/softswitch\.trustedSbcs: expected a single value/);
