@@ -7,8 +7,7 @@
  */
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { loadRuleFile } from '../ids/load.js';
-import { readIdsStates, shippedRules, type IdsState } from '../ids/service.js';
+import type { IdsState } from '../ids/service.js';
 import { Operations, sourceProblem } from '../auc/operations.js';
 import { cliActor, configFrom, UsageError, withStore, type GlobalFlags } from './context.js';
 
@@ -16,8 +15,10 @@ interface Json {
   json?: boolean;
 }
 
-function states(g: GlobalFlags): IdsState[] {
+// The engine and the rule parser are loaded by the commands that use them, not by every start of the CLI.
+async function states(g: GlobalFlags): Promise<IdsState[]> {
   const cfg = configFrom(g);
+  const { readIdsStates } = await import('../ids/service.js');
   const list = readIdsStates(join(cfg.dataDir, 'ids'));
   if (list.length === 0) process.stderr.write(`keyswitch: no running process of ${cfg.dataDir} reports its intrusion detection (ids.enabled off, or nothing running)\n`);
   return list;
@@ -29,14 +30,14 @@ export function addIdsCommands(program: Command, g: () => GlobalFlags): void {
   const ids = program.command('ids').description('the intrusion detection: blocks, partners, rule counts, unblock, check a rule file (docs/ids.md)');
   const json = (c: Command) => c.option('--json', 'print one JSON line');
 
-  json(ids.command('blocks').description('blocks in force with scope, rule, reason and expiry, per process')).action((o: Json) => {
-    const items = states(g()).flatMap((s) => s.blocks.map((b) => ({ process: s.pid, ...b })));
+  json(ids.command('blocks').description('blocks in force with scope, rule, reason and expiry, per process')).action(async (o: Json) => {
+    const items = (await states(g())).flatMap((s) => s.blocks.map((b) => ({ process: s.pid, ...b })));
     if (o.json) return console.log(JSON.stringify({ items }));
     for (const b of items) console.log([b.target, b.scope, `rule "${b.rule}"`, b.reason, `since ${iso(b.since)}`, `until ${iso(b.until)}`, `${b.hits} dropped`].join('\t'));
   });
 
-  json(ids.command('partners').description('flows, addresses and identities tracked, most recent first').option('--limit <n>', 'at most this many', '50')).action((o: Json & { limit: string }) => {
-    const items = states(g())
+  json(ids.command('partners').description('flows, addresses and identities tracked, most recent first').option('--limit <n>', 'at most this many', '50')).action(async (o: Json & { limit: string }) => {
+    const items = (await states(g()))
       .flatMap((s) => s.partners.map((p) => ({ process: s.pid, ...p })))
       .sort((a, b) => b.last - a.last)
       .slice(0, Math.max(1, Number(o.limit) || 50));
@@ -44,8 +45,8 @@ export function addIdsCommands(program: Command, g: () => GlobalFlags): void {
     for (const p of items) console.log([p.kind, p.key, `${p.messages} messages`, `${p.authOk} auth ok`, `${p.authFailed} failed`, `good ${iso(p.goodAt)}`, `last ${iso(p.last)}`].join('\t'));
   });
 
-  json(ids.command('rules').description('the rules in force and their counts (matched, fired, dropped, answered, blocked)')).action((o: Json) => {
-    const items = states(g()).flatMap((s) => s.rules.map((r) => ({ process: s.pid, file: s.rulesFile, ...r })));
+  json(ids.command('rules').description('the rules in force and their counts (matched, fired, dropped, answered, blocked)')).action(async (o: Json) => {
+    const items = (await states(g())).flatMap((s) => s.rules.map((r) => ({ process: s.pid, file: s.rulesFile, ...r })));
     if (o.json) return console.log(JSON.stringify({ items }));
     for (const r of items) console.log([r.name, r.type, `matched ${r.matched}`, `fired ${r.fired}`, `dropped ${r.dropped}`, `answered ${r.answered}`, `blocked ${r.blocked}`, `last ${iso(r.lastFiredAt)}`, `pid ${r.process}`].join('\t'));
   });
@@ -59,7 +60,8 @@ export function addIdsCommands(program: Command, g: () => GlobalFlags): void {
     });
   });
 
-  json(ids.command('check [file]').description('validate a rule file (default: the one configured, else the shipped one); errors name the line, rule and field')).action((file: string | undefined, o: Json) => {
+  json(ids.command('check [file]').description('validate a rule file (default: the one configured, else the shipped one); errors name the line, rule and field')).action(async (file: string | undefined, o: Json) => {
+    const [{ shippedRules }, { loadRuleFile }] = await Promise.all([import('../ids/service.js'), import('../ids/load.js')]);
     const path = file ?? (configFrom(g()).ids.rules || shippedRules());
     try {
       const set = loadRuleFile(path);

@@ -5,7 +5,7 @@ import { importFile, listPrincipals, provisionPrincipal, type ProvisionOptions }
 import { addOperatorCommands } from './operator-commands.js';
 import { addIdsCommands } from './ids-commands.js';
 import { addVoicemailCommands } from './voicemail-commands.js';
-import { runRoles } from './run.js';
+import type { RoleName } from './run.js';
 import { readSecret, secretHelp, StdinOnce } from './secret-input.js';
 
 // `keyswitch list … | head` closes stdout early; that is not an error.
@@ -27,6 +27,8 @@ program
   .showHelpAfterError();
 
 const g = (): GlobalFlags => program.opts<GlobalFlags>();
+// The roles (and their metrics, logger and protocol stacks) are loaded only by the commands that run them.
+const runRoles = async (roles: RoleName[], flags: GlobalFlags, extra: Record<string, string | undefined>) => (await import('./run.js')).runRoles(roles, flags, extra);
 
 program
   .command('up')

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse as parseYaml } from 'yaml';
 import { BadValue, formatValue, parseValue } from './kinds.js';
 import { SETTINGS, type Setting, type SettingsConfig } from './settings.js';
 
@@ -56,8 +56,10 @@ function readYaml(file: string): Tree {
   } catch (err) {
     throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
   }
+  // every setting has its default in the schema, so only a --config file needs the YAML parser
+  const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
   try {
-    const doc = parseYaml(text) as unknown;
+    const doc = parse(text) as unknown;
     if (doc === null || doc === undefined) return {};
     if (typeof doc !== 'object' || Array.isArray(doc)) throw new Error('top level must be a mapping');
     return doc as Tree;

@@ -1,4 +1,5 @@
-import { pino, type Logger } from 'pino';
+import { createRequire } from 'node:module';
+import type { Logger } from 'pino';
 
 export type { Logger };
 
@@ -9,6 +10,8 @@ export type { Logger };
  * material to a log call in the first place.
  */
 export function createLogger(level = 'info', destination?: NodeJS.WritableStream): Logger {
+  // loaded with the first logger: an operator command that logs nothing does without it
+  const { pino } = createRequire(import.meta.url)('pino') as typeof import('pino');
   return pino(
     {
       level,

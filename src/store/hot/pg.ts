@@ -1,10 +1,14 @@
-import pg from 'pg';
+import { createRequire } from 'node:module';
+import type pg from 'pg';
 import type { BindingDecision, SipBinding } from '../bindings.js';
 import type { FailureState } from '../failures.js';
 import { num } from '../rows.js';
 import { afterChange, BINDING_COLUMNS, bindingOf, upsertParams, type AppliedChange, type StoredBinding } from './binding-rows.js';
 import type { BindingUpdate, DigestRow, HotStore, KeyRow, RegistrationRow, VectorRow } from './types.js';
 import { digestRowOf, vectorRowOf } from './auth-rows.js';
+
+// Loaded when a PostgreSQL store is opened, not by every process that could open one (the CLI on SQLite).
+const loadPg = (): typeof pg => createRequire(import.meta.url)('pg') as typeof pg;
 
 /**
  * Named statements: pg prepares each once per connection (Parse on first
@@ -117,7 +121,7 @@ export class PgHot implements HotStore {
 
   constructor(o: PgHotOptions) {
     if (o.schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(o.schema)) throw new Error('schema name must be an identifier');
-    this.#pool = new pg.Pool({
+    this.#pool = new (loadPg().Pool)({
       connectionString: o.url,
       max: o.max ?? 10,
       idleTimeoutMillis: 10_000,

@@ -1,4 +1,5 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis, RedisOptions } from 'ioredis';
 import type { HostPort } from '../../config/kinds.js';
 
 /**
@@ -85,7 +86,11 @@ export function sentinelCredentials(url: string): { username?: string; password?
   return out;
 }
 
+// Loaded on the first connection: most processes (the CLI, a single instance) never use Redis.
+const loadRedis = (): typeof Redis => (createRequire(import.meta.url)('ioredis') as typeof import('ioredis')).Redis;
+
 export function connectRedis(o: SharedRedisOptions): SharedRedis {
+  const Redis = loadRedis();
   const prefix = o.keyPrefix ?? 'ks:';
   const base: RedisOptions = {
     keyPrefix: prefix,
