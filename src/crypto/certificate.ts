@@ -7,7 +7,8 @@ import { generateKeyPairSync, randomBytes, sign, X509Certificate } from 'node:cr
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import forge from 'node-forge';
+import { createRequire } from 'node:module';
+import type forge from 'node-forge';
 
 export interface CertificateOptions {
   certFile?: string;
@@ -55,6 +56,9 @@ export function loadOrCreateCertificate(o: CertificateOptions): SbcCertificate {
 
 export const SERIAL_BYTES = 16;
 
+/** node-forge, loaded when a certificate is made (first start), not at every start. */
+export const loadForge = (): typeof forge => createRequire(import.meta.url)('node-forge') as typeof forge;
+
 /**
  * A certificate serial from random bytes, as the hex node-forge takes: a
  * positive DER INTEGER whose first byte is never 0. node-forge drops one
@@ -70,10 +74,11 @@ export function certificateSerial(random: Buffer): string {
 
 /** A self-signed RSA-2048 / SHA-256 server certificate. */
 export function makeSelfSigned(commonName: string, altNames: string[], validDays: number, serialBytes: Buffer = randomBytes(SERIAL_BYTES)): { cert: string; key: string } {
+  const f = loadForge();
   const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const pubPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  const c = forge.pki.createCertificate();
-  c.publicKey = forge.pki.publicKeyFromPem(pubPem);
+  const c = f.pki.createCertificate();
+  c.publicKey = f.pki.publicKeyFromPem(pubPem);
   c.serialNumber = certificateSerial(serialBytes);
   const now = Date.now();
   c.validity.notBefore = new Date(now - 60_000);
@@ -88,12 +93,12 @@ export function makeSelfSigned(commonName: string, altNames: string[], validDays
     { name: 'extKeyUsage', serverAuth: true },
     { name: 'subjectAltName', altNames: names.map((n) => (isIP(n) ? { type: 7, ip: n } : { type: 2, value: n })) },
   ]);
-  const oid = forge.pki.oids.sha256WithRSAEncryption!;
+  const oid = f.pki.oids.sha256WithRSAEncryption!;
   c.signatureOid = oid;
   c.siginfo.algorithmOid = oid;
   // getTBSCertificate exists in node-forge but is missing from its type definitions
-  const getTbs = (forge.pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 }).getTBSCertificate;
-  const tbs = forge.asn1.toDer(getTbs(c)).getBytes();
+  const getTbs = (f.pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 }).getTBSCertificate;
+  const tbs = f.asn1.toDer(getTbs(c)).getBytes();
   c.signature = sign('sha256', Buffer.from(tbs, 'binary'), privateKey).toString('binary');
-  return { cert: forge.pki.certificateToPem(c), key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
+  return { cert: f.pki.certificateToPem(c), key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
 }

@@ -1,10 +1,14 @@
-import knexFactory, { type Knex } from 'knex';
+import type { Knex } from 'knex';
+import { createRequire } from 'node:module';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { migrationSource } from './migration-source.js';
 import { copyBindingsToRegistrar, registrarFile, REGISTRAR_SCHEMA } from './registrar-file.js';
 import { hideQueryText } from './rows.js';
 import { knexLog } from '../log/logger.js';
+
+// knex and its lodash (some 330 files) are loaded when a store is opened, not by every process that imports the store's types and helpers
+const knexFactory = (config: Knex.Config): Knex => (createRequire(import.meta.url)('knex') as typeof import('knex')).knex(config);
 
 export type Engine = 'sqlite' | 'postgres';
 

@@ -6,8 +6,8 @@
  * SubjectPublicKeyInfo and the ecdsa-with-SHA256 algorithm; node:crypto signs.
  */
 import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
-import forge from 'node-forge';
-import { certificateSerial, SERIAL_BYTES } from '../../crypto/certificate.js';
+import type forge from 'node-forge';
+import { certificateSerial, loadForge, SERIAL_BYTES } from '../../crypto/certificate.js';
 
 const ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
 
@@ -27,7 +27,7 @@ export interface PoolKeyMaterial {
 }
 
 function algorithmIdentifier(): forge.asn1.Asn1 {
-  const a = forge.asn1;
+  const a = loadForge().asn1;
   // RFC 5758 §3.2: the parameters field is absent for ECDSA.
   return a.create(a.Class.UNIVERSAL, a.Type.SEQUENCE, true, [a.create(a.Class.UNIVERSAL, a.Type.OID, false, a.oidToDer(ECDSA_WITH_SHA256).getBytes())]);
 }
@@ -35,11 +35,12 @@ function algorithmIdentifier(): forge.asn1.Asn1 {
 export function makePoolCertificate(o: PoolCertificateOptions = {}): PoolKeyMaterial {
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const spkiDer = publicKey.export({ type: 'spki', format: 'der' });
-  const a = forge.asn1;
+  const f = loadForge();
+  const a = f.asn1;
 
-  const c = forge.pki.createCertificate();
+  const c = f.pki.createCertificate();
   // Placeholder so forge can lay out the TBS; replaced below by the EC key.
-  c.publicKey = forge.pki.setRsaPublicKey(new forge.jsbn.BigInteger('3', 10), new forge.jsbn.BigInteger('65537', 10));
+  c.publicKey = f.pki.setRsaPublicKey(new f.jsbn.BigInteger('3', 10), new f.jsbn.BigInteger('65537', 10));
   c.serialNumber = certificateSerial(o.serialBytes ?? randomBytes(SERIAL_BYTES));
   const now = o.now ?? Date.now();
   c.validity.notBefore = new Date(now - 60_000);
@@ -58,11 +59,11 @@ export function makePoolCertificate(o: PoolCertificateOptions = {}): PoolKeyMate
   ]);
   c.siginfo.algorithmOid = ECDSA_WITH_SHA256;
   // getTBSCertificate exists in node-forge but is missing from its type definitions
-  const tbs = (forge.pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 }).getTBSCertificate(c);
+  const tbs = (f.pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 }).getTBSCertificate(c);
   const fields = tbs.value as forge.asn1.Asn1[];
   // TBSCertificate: [0] version, serial, signature, issuer, validity, subject, subjectPublicKeyInfo, [3] extensions
   fields[2] = algorithmIdentifier();
-  fields[6] = a.fromDer(forge.util.createBuffer(spkiDer.toString('binary')));
+  fields[6] = a.fromDer(f.util.createBuffer(spkiDer.toString('binary')));
   const tbsDer = Buffer.from(a.toDer(tbs).getBytes(), 'binary');
   const sig = sign('sha256', tbsDer, privateKey); // DER ECDSA-Sig-Value
   const certAsn1 = a.create(a.Class.UNIVERSAL, a.Type.SEQUENCE, true, [

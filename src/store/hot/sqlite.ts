@@ -1,4 +1,5 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
 import type { BindingDecision, SipBinding } from '../bindings.js';
 import type { FailureState } from '../failures.js';
 import { num } from '../rows.js';
@@ -8,7 +9,8 @@ import { SqliteWriter } from './sqlite-writer.js';
 import type { BindingUpdate, DigestRow, HotStore, KeyRow, RegistrationRow, VectorRow } from './types.js';
 
 function open(file: string): Database.Database {
-  const db = new Database(file);
+  // the native module is loaded when a SQLite store is opened
+  const db = new (createRequire(import.meta.url)('better-sqlite3') as typeof Database)(file);
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   // A batch runs inside a savepoint (sqlite-writer.ts), whose undo journal SQLite otherwise keeps in a
