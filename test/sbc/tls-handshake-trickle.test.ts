@@ -1,14 +1,16 @@
 /**
  * A TLS handshake kept alive by trickling (docs/security.md, "Half-open TLS and TLS-PSK
  * handshakes"; docs/sbc.md, "Connections"): from another address, an attacker sends the
- * bytes of a real ClientHello one at a time, every 150 ms, to the TLS and the TLS-PSK port.
- * The handshake must be done handshakeTimeoutMs after the connection was accepted, however
- * the bytes keep coming: the SBC closes it at that deadline and counts it. Meanwhile a
+ * bytes of a real ClientHello one at a time, every 150 ms, to the TLS and the TLS-PSK port;
+ * or sends its ClientHello at once, reads the SBC's answer, and trickles its second flight
+ * (key exchange, Finished) the same way. The handshake must be done handshakeTimeoutMs after
+ * the connection was accepted, however the bytes keep coming: the SBC closes it at that deadline and counts it. Meanwhile a
  * terminal registers over that port from 127.0.0.1. Real SBC, real softswitch, real AuC over
  * the embedded store, the handshake deadline set to 1 s.
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningSbc } from '../../src/sbc/run.js';
@@ -75,6 +77,49 @@ function trickle(port: number, hello: Buffer): Trickler {
   return { closed: () => closed, sent: () => sent, answered: () => answered, stop: () => (clearInterval(timer), sock.destroy()) };
 }
 
+/**
+ * A real TLS client from ATTACKER whose first flight goes out whole and whose later bytes
+ * (the second flight) go out one every TRICKLE_MS, until the SBC closes.
+ */
+function trickleSecondFlight(port: number, o: tls.ConnectionOptions): Trickler & { secondFlight(): number } {
+  const sock = net.connect({ host: '127.0.0.1', port, localAddress: ATTACKER });
+  let flights = 0;
+  let queued = Buffer.alloc(0);
+  let trickled = 0;
+  let answered = 0;
+  const wire = new Duplex({
+    read() {},
+    write(chunk: Buffer, _enc, done) {
+      if (flights++ === 0) sock.write(chunk);
+      else queued = Buffer.concat([queued, chunk]);
+      done();
+    },
+  });
+  sock.on('data', (d: Buffer) => {
+    answered += d.length;
+    wire.push(d);
+  });
+  sock.on('error', () => undefined);
+  const timer = setInterval(() => {
+    if (sock.readyState === 'open' && trickled < queued.length) sock.write(queued.subarray(trickled, ++trickled));
+  }, TRICKLE_MS);
+  const client = tls.connect({ ...o, socket: wire });
+  client.on('error', () => undefined);
+  let closed = false;
+  sock.once('close', () => {
+    closed = true;
+    clearInterval(timer);
+    wire.push(null);
+  });
+  return {
+    closed: () => closed,
+    sent: () => trickled,
+    answered: () => answered,
+    secondFlight: () => queued.length,
+    stop: () => (clearInterval(timer), client.destroy(), sock.destroy()),
+  };
+}
+
 describe('a TLS handshake trickled a byte at a time', () => {
   let core: RealCore;
   let sbc: RunningSbc;
@@ -116,6 +161,29 @@ describe('a TLS handshake trickled a byte at a time', () => {
     expect(t.answered()).toBe(0);
     expect(counters().handshakeTimeouts).toBe(before.handshakeTimeouts! + 1);
     // its place under the caps is given back (the terminal has hung up too)
+    await until(() => counters().open === before.open);
+  });
+  it.each([
+    ['TLS', 'tls', 'tls;q=0.5'],
+    ['TLS-PSK', 'tlsPsk', 'tls-psk;q=0.5'],
+  ] as const)('%s: the second flight trickled after the SBC answered is closed at the same deadline; a terminal registers meanwhile', async (_name, port, mechs) => {
+    const p = sbc.ports[port]!;
+    const counters = () => sbc.stats().transports[`tls:${p}`]!;
+    const before = counters();
+
+    const t = trickleSecondFlight(p, port === 'tls'
+      ? { servername: IDSP, ca }
+      : { ciphers: PSK_CIPHERS, maxVersion: 'TLSv1.2', pskCallback: () => ({ identity: TERMINAL, psk: kc }), checkServerIdentity: () => undefined });
+    tricklers.push(t);
+    const registered = registerSip({ idc: TERMINAL, kc, mechs, transport: 'udp', sbc: { host: '127.0.0.1', port: sbc.ports.udp! }, tls: { ca, servername: IDSP }, timers: FAST });
+
+    expect(await registered).toMatchObject({ ok: true, mechanism: mechs.split(';')[0] });
+    await until(t.closed);
+    // the SBC had answered the ClientHello; its close came mid-way through the second flight
+    expect(t.answered()).toBeGreaterThan(0);
+    expect(t.sent()).toBeGreaterThan(1);
+    expect(t.sent()).toBeLessThan(t.secondFlight());
+    expect(counters().handshakeTimeouts).toBe(before.handshakeTimeouts! + 1);
     await until(() => counters().open === before.open);
   });
 });
