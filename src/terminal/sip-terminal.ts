@@ -19,6 +19,8 @@ export interface SipTerminalOptions {
   /** The SBC's identity when known; otherwise learnt from s6. */
   idsp?: string;
   sbc: { host: string; port: number; tlsPort?: number; tlsPskPort?: number };
+  /** The address to send from; default: the one that routes to the SBC (127.0.0.1 toward loopback). */
+  localHost?: string;
   /** Transport of the KS1 registration. */
   transport: 'udp' | 'tcp';
   /** What this terminal supports, RFC 3329 style: `tls-psk;q=0.5, app-hmac;q=0.3`. */
@@ -106,6 +108,7 @@ export class SipTerminal {
     return SipUac.open({
       transport,
       server: { host: this.o.sbc.host, port },
+      ...(this.o.localHost ? { localHost: this.o.localHost } : {}),
       ...(this.o.tls ? { tls: this.o.tls } : {}),
       ...(transport === 'tls-psk' && this.session ? { psk: { identity: this.o.idc, key: this.session.sessionKey } } : {}),
       ...(this.o.timers ? { timers: this.o.timers } : {}),

@@ -9,7 +9,9 @@
  * With the shipped rules, in front of one core: password guessing (KS1 with a
  * wrong key, 2 guesses at one SBC, 1 at the other) and an extension scan
  * (6 identities at each) are blocked by both, and a terminal that has the
- * right key still registers at both.
+ * right key still registers at both; so is guessing from one address (6 wrong
+ * keys at each SBC, each from a new port against a new identity: 10 blocks the
+ * address), while a terminal from another address registers at both.
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
@@ -186,8 +188,8 @@ describeRedis('two SBC instances share the IDS through Redis, attacked over UDP'
     legit.socket.close();
   });
   /** A terminal registering through one SBC with KS1 and app-hmac; a wrong key is a guess. */
-  const registerAt = (s: Sbc, idc: string, kc: Buffer) =>
-    registerSip({ idc, kc, transport: 'udp', mechs: 'app-hmac;q=0.5', sbc: { host: '127.0.0.1', port: s.port }, timers: FAST, deadlineMs: 5000 });
+  const registerAt = (s: Sbc, idc: string, kc: Buffer, localHost = '127.0.0.1') =>
+    registerSip({ idc, kc, transport: 'udp', mechs: 'app-hmac;q=0.5', sbc: { host: '127.0.0.1', port: s.port }, localHost, timers: FAST, deadlineMs: 5000 });
   const provision = (idc: string) => {
     const kc = randomBytes(32);
     core!.auc.terminals.set(idc, { kc });
@@ -267,5 +269,41 @@ describeRedis('two SBC instances share the IDS through Redis, attacked over UDP'
     }
     expect(scanner.answers.size).toBe(0);
     scanner.socket.close();
+  }, 60_000);
+  it('password guessing from one address, 6 wrong keys at each SBC, each from a new port against a new identity (10 blocks the address): without Redis nothing is blocked; with Redis both block 127.0.0.3, even for a right key, and a terminal from 127.0.0.1 registers at both', async () => {
+    const guess = async (a: Sbc, b: Sbc, tag: string) => {
+      for (let n = 1; n <= 6; n++) {
+        for (const s of [a, b]) {
+          const idc = `${tag}-${s === a ? 'a' : 'b'}${n}@lab.example`;
+          provision(idc);
+          expect((await registerAt(s, idc, randomBytes(32), '127.0.0.3')).ok).toBe(false);
+        }
+        await pause(100);
+      }
+    };
+    const ca = await sbcInstance(undefined, '', true);
+    const cb = await sbcInstance(undefined, '', true);
+    await guess(ca, cb, 'lone');
+    expect(ca.ids.blocks().length + cb.ids.blocks().length).toBe(0);
+
+    const a = await sbcInstance(server.url, 'ksaddr:', true);
+    const b = await sbcInstance(server.url, 'ksaddr:', true);
+    const dave = provision('dave@lab.example');
+    const alice = provision('alice@lab.example');
+    await guess(a, b, 'shared');
+    await vi.waitFor(() => {
+      for (const s of [a, b]) expect(s.ids.blocks().map((x) => x.target)).toContain('127.0.0.3');
+    }, { timeout: 5000 });
+    // each SBC saw fewer than 10 failures from the address: it was the total that blocked it
+    for (const s of [a, b]) {
+      const failed = s.ids.partners(500).find((p) => p.kind === 'address' && p.key === '127.0.0.3')?.authFailed;
+      expect(failed).toBeGreaterThan(0);
+      expect(failed).toBeLessThan(10);
+    }
+    for (const s of [a, b]) {
+      expect((await registerAt(s, 'dave@lab.example', dave, '127.0.0.3')).ok).toBe(false);
+      const r = await registerAt(s, 'alice@lab.example', alice);
+      expect(r.ok, JSON.stringify(r)).toBe(true);
+    }
   }, 60_000);
 });
