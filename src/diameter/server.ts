@@ -34,8 +34,8 @@ export interface DiameterServerOptions {
    * (an Origin-Host), undefined for an identity that is no peer. Absent: plain TCP.
    */
   tlsPsk?: { keyFor(identity: string): Buffer | undefined };
-  /** Told of each TLS handshake that failed (a plain-TCP or keyless client on the TLS port). */
-  onTlsError?: (address: string) => void;
+  /** Told of each TLS handshake that failed (a plain-TCP or keyless client on the TLS port, or one that hung up), with why. */
+  onTlsError?: (address: string, err: Error) => void;
   /** Told of each request whose handler threw (answered 5012 DIAMETER_UNABLE_TO_COMPLY); counted in `stats()`. */
   onHandlerError?: (err: unknown, req: DiameterMessage, peer: DiameterPeer) => void;
 }
@@ -91,8 +91,8 @@ export async function startDiameterServer(opts: DiameterServerOptions): Promise<
     const { identities, ...tlsOptions } = pskServerOptions((id) => opts.tlsPsk!.keyFor(id), handshakeMs);
     const tlsServer = createTlsServer(tlsOptions, (socket: TLSSocket) => accept(socket, identities.get(socket)));
     // A failed handshake (no PSK, wrong key, plain TCP, too slow) ends that socket only.
-    tlsServer.on('tlsClientError', (_err, socket) => {
-      opts.onTlsError?.(socket.remoteAddress ?? '');
+    tlsServer.on('tlsClientError', (err, socket) => {
+      opts.onTlsError?.(socket.remoteAddress ?? '', err);
       socket.destroy();
     });
     server = tlsServer;

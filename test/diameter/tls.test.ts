@@ -5,7 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { afterEach, describe, expect, it } from 'vitest';
+import { connect } from 'node:net';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startDiameterAucServer, type RefusedPeer } from '../../src/adapters/diameter/auc-server.js';
 import { AucUnavailableError } from '../../src/contracts/auc.js';
 import { resultOf, RESULT } from '../../src/diameter/index.js';
@@ -88,6 +89,19 @@ describe('Diameter over TLS-PSK', () => {
     expect(unknown).not.toBe('connected');
     expect(unknown).toBe(wrongKey);
     expect(refused[0]).toMatchObject({ address: expect.stringContaining('127.0.0.1'), reason: 'TLS-PSK handshake failed' });
+  });
+
+  it('does not report a client that hangs up mid-handshake as refused (a softswitch stopping); a wrong key still is', async () => {
+    const { server, refused } = await tlsAuc();
+    // half a ClientHello, then gone
+    const s = connect(server.port, '127.0.0.1');
+    await new Promise<void>((r) => s.once('connect', () => r()));
+    s.end(Buffer.from([0x16, 0x03, 0x01, 0x00, 0xc8, 0x01]));
+    await new Promise<void>((r) => s.once('close', () => r()));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(refused).toEqual([]);
+    await tlsSocket(server.port, 'ss1.lab.example', randomBytes(32)).catch(() => undefined);
+    await vi.waitFor(() => expect(refused).toEqual([expect.objectContaining({ reason: 'TLS-PSK handshake failed' })]));
   });
 
   it('answers 3010 to a peer whose CER names another Origin-Host than the key it holds', async () => {

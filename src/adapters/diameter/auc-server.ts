@@ -156,7 +156,11 @@ export async function startDiameterAucServer(opts: DiameterAucServerOptions): Pr
     ...(secret
       ? {
           tlsPsk: { keyFor: (identity: string) => (known.has(identity.toLowerCase()) ? peerPsk(secret, identity) : undefined) },
-          onTlsError: (address: string) => refused({ address, reason: 'TLS-PSK handshake failed' }),
+          onTlsError: (address: string, err: Error) => {
+            // a client that hung up mid-handshake (a softswitch stopping, a port probe) offered no key to refuse
+            if ((err as NodeJS.ErrnoException).code === 'ECONNRESET') return;
+            refused({ address, reason: 'TLS-PSK handshake failed' });
+          },
         }
       : {}),
     ...(opts.host !== undefined ? { host: opts.host } : {}),
