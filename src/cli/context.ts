@@ -24,11 +24,16 @@ export function announceStore(cfg: Config): void {
 }
 
 /** Opens the store for a one-shot command: says which, creates no data directory without --init. */
+const REDIS_CONNECT_MS = 5000;
+
 export async function withStore<T>(flags: GlobalFlags, fn: (store: Store, cfg: Config) => Promise<T>): Promise<T> {
   const cfg = configFrom(flags);
   announceStore(cfg);
   const store = await openStoreFromConfig(cfg, { createDataDir: Boolean(flags.init), onNotice: (l) => void process.stderr.write(`keyswitch: ${l}\n`) });
   try {
+    // Redis commands are never queued while it connects (they fail at once, for the roles' sake): a
+    // one-shot command waits for the connection first, else its first read or write of shared state fails.
+    if (store.redis && !(await store.redis.ready(REDIS_CONNECT_MS))) process.stderr.write(`keyswitch: shared state (Redis) not reached within ${REDIS_CONNECT_MS / 1000} s; what needs it fails\n`);
     return await fn(store, cfg);
   } finally {
     await store.close();

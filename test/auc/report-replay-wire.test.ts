@@ -6,6 +6,9 @@
  * that names the listed softswitch) and sends from its own socket. What it
  * replays is what a real registration sent, captured at a relay between the
  * softswitch and the AuC. The AuC is read as an operator reads it (the CLI).
+ * Once more over Diameter with the challenges shared through Redis, as several
+ * AuC instances keep them (docs/scale-out.md): there the check and the mark of
+ * a Rand are one script on the server.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -21,7 +24,8 @@ import { RadiusCode } from '../../src/radius/dictionary.js';
 import { openDb } from '../../src/store/index.js';
 import { cxRequest, rawPeer, tcpProxy } from '../diameter/helpers.js';
 import { ksAsync } from '../helpers/cli.js';
-import { describeEngines, PG_URL, type EngineContext } from '../helpers/engines.js';
+import { describeEngines, makeContext, PG_URL, type EngineContext } from '../helpers/engines.js';
+import { describeRedis, startRedis, type TestRedis } from '../helpers/redis.js';
 import { freePortRun } from '../helpers/ports.js';
 import { udpRelay } from '../helpers/udp-relay.js';
 import { startUp, type Up } from '../helpers/up.js';
@@ -135,6 +139,28 @@ function diameterLink(): Link {
     close: async () => proxy?.close(),
   };
 }
+
+/** `link` with the AuC's challenges (and the rest of the shared state) in a Redis of its own. */
+function withRedis(link: Link): Link {
+  let redis: TestRedis | undefined;
+  return {
+    ...link,
+    async env(ports) {
+      redis = await startRedis();
+      return { ...(await link.env(ports)), KEYSWITCH_REDIS_URL: redis.url };
+    },
+    async close() {
+      await link.close();
+      await redis?.close();
+    },
+  };
+}
+
+describeRedis('a registration report on a used or never-issued Rand, challenges shared through Redis [sqlite]', () => {
+  const ctx = makeContext('sqlite');
+  describe('AuC over Diameter', () => reportSuite(ctx, withRedis(diameterLink())));
+  afterAll(async () => ctx.cleanup());
+});
 
 describeEngines('a registration report on a used or never-issued Rand, on the wire to keyswitch up', (ctx) => {
   for (const [name, makeLink] of [
