@@ -52,10 +52,12 @@ export async function runRoles(roles: RoleName[], flags: GlobalFlags, extra: Rec
     const role = UP_ROLES.find((r) => r === process.env[UP_ROLE_ENV]);
     if (role && process.send) {
       delete process.env[UP_ROLE_ENV];
+      await import('./role-packages.js');
       return (await import('./up-child.js')).runUpChild(role, flags, extra);
     }
     return (await import('./up-supervisor.js')).superviseUp(UP_ROLES.filter((r) => (roles as string[]).includes(r)), flags, extra);
   }
+  await import('./role-packages.js');
   const { cfg, logger, metrics, health } = startDaemon(flags, extra);
   // Roles of this process the AuC's operator API reaches directly (docs/operations.md).
   const live: LiveRoles = {};
