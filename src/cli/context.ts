@@ -23,9 +23,10 @@ export function announceStore(cfg: Config): void {
   process.stderr.write(`store: ${describeStore({ url: cfg.db.url || undefined, dataDir: cfg.dataDir })}\n`);
 }
 
-/** Opens the store for a one-shot command: says which, creates no data directory without --init. */
+/** How long a one-shot command waits for the shared Redis to connect. */
 const REDIS_CONNECT_MS = 5000;
 
+/** Opens the store for a one-shot command: says which, creates no data directory without --init. */
 export async function withStore<T>(flags: GlobalFlags, fn: (store: Store, cfg: Config) => Promise<T>): Promise<T> {
   const cfg = configFrom(flags);
   announceStore(cfg);
