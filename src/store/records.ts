@@ -28,6 +28,30 @@ export interface SipBinding {
 
 export type NewBinding = Omit<SipBinding, 'createdAt' | 'updatedAt'>;
 
+/**
+ * A binding as stored, field by field in the order a read builds it. Not a spread and a `delete`
+ * of an absent regId: `delete` turns the object into a slow dictionary-mode one, and every
+ * REGISTER builds and reads these (docs/performance.md, "The softswitch's bindings (session 20)").
+ */
+export function storedBinding(s: NewBinding, createdAt: number, updatedAt: number): SipBinding {
+  const b: SipBinding = {
+    aor: s.aor,
+    contact: s.contact,
+    q: s.q,
+    expiresAt: s.expiresAt,
+    callId: s.callId,
+    cseq: s.cseq,
+    source: s.source,
+    idsp: s.idsp,
+    mechanism: s.mechanism,
+    instance: s.instance,
+    createdAt,
+    updatedAt,
+  };
+  if (s.regId !== undefined) b.regId = s.regId;
+  return b;
+}
+
 export type BindingChange = { op: 'put'; binding: NewBinding } | { op: 'remove'; contact: string };
 
 /** What the registrar decides, given the live bindings it read inside the transaction. */

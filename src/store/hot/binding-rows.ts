@@ -1,4 +1,4 @@
-import type { NewBinding, SipBinding } from '../records.js';
+import { storedBinding, type NewBinding, type SipBinding } from '../records.js';
 import { num } from '../rows.js';
 
 /** The columns a binding is read with, `id` last (it orders equal q). */
@@ -84,7 +84,5 @@ export function afterChange(live: StoredBinding[], changes: AppliedChange[], now
 }
 
 function putBinding(c: Extract<AppliedChange, { op: 'put' }>, now: number): SipBinding {
-  const b: SipBinding = { ...c.b, createdAt: c.createdAt, updatedAt: now };
-  if (c.b.regId === undefined) delete b.regId;
-  return b;
+  return storedBinding(c.b, c.createdAt, now);
 }

@@ -1,5 +1,6 @@
 import type { BindingDecision, LocationStore, SipBinding } from '../bindings.js';
 import type { SharedRedis } from './client.js';
+import { storedBinding } from '../records.js';
 import { RedisScript } from './script.js';
 
 /**
@@ -176,8 +177,7 @@ export class RedisBindingRepo implements LocationStore {
         const nb = c.binding;
         if (nb.aor !== aor) throw new Error('binding for another AoR');
         const prev = byContact.get(nb.contact);
-        const b: SipBinding = { ...nb, createdAt: prev?.createdAt ?? now, updatedAt: now };
-        if (nb.regId === undefined) delete b.regId;
+        const b = storedBinding(nb, prev?.createdAt ?? now, now);
         byContact.set(nb.contact, b);
         const f = fieldsOf(b);
         args.push('p', nb.contact, ttl(b.expiresAt, now), b.expiresAt, memberOf(b), f.length / 2, ...f);
