@@ -13,15 +13,27 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { openStore } from '../src/store/index.js';
-import { registerGateway } from '../src/terminal/gateway-register.js';
-import { openH248Gateway, type H248Gateway } from '../src/terminal/h248-gateway.js';
-import { registerH323 } from '../src/terminal/h323-endpoint.js';
-import { MgcpGateway } from '../src/terminal/mgcp-gateway.js';
-import { SipTerminal } from '../src/terminal/sip-terminal.js';
-import { SipUac } from '../src/terminal/sip-uac.js';
+import type { H248Gateway } from '../src/terminal/h248-gateway.js';
+import type { MgcpGateway as MgcpGatewayType } from '../src/terminal/mgcp-gateway.js';
 import { freePorts, upEnv } from '../test/helpers/ports.js';
 import { cpuSeconds } from './proc-stat.js';
+
+/**
+ * The load generator's terminals, gateways and store come from the compiled dist/ when the roles
+ * run from it (bin/keyswitch.js's rule), not from the sources through tsx, whose transform adds a
+ * helper call to every function it creates: the generator shares the two cores with the roles, and
+ * every microsecond it spends is one the roles do not get (docs/performance.md, "A lighter load
+ * generator (session 20)").
+ */
+const fromDist = process.env.KEYSWITCH_FROM_SOURCE !== '1' && existsSync(join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js'));
+const lib = fromDist ? '../dist/src' : '../src';
+const { openStore } = (await import(`${lib}/store/index.js`)) as typeof import('../src/store/index.js');
+const { registerGateway } = (await import(`${lib}/terminal/gateway-register.js`)) as typeof import('../src/terminal/gateway-register.js');
+const { openH248Gateway } = (await import(`${lib}/terminal/h248-gateway.js`)) as typeof import('../src/terminal/h248-gateway.js');
+const { registerH323 } = (await import(`${lib}/terminal/h323-endpoint.js`)) as typeof import('../src/terminal/h323-endpoint.js');
+const { MgcpGateway } = (await import(`${lib}/terminal/mgcp-gateway.js`)) as typeof import('../src/terminal/mgcp-gateway.js');
+const { SipTerminal } = (await import(`${lib}/terminal/sip-terminal.js`)) as typeof import('../src/terminal/sip-terminal.js');
+const { SipUac } = (await import(`${lib}/terminal/sip-uac.js`)) as typeof import('../src/terminal/sip-uac.js');
 
 const HELP = `npm run bench:register [-- options]
 
@@ -233,7 +245,7 @@ async function gatewayRegistrar(proto: 'mgcp' | 'h248'): Promise<{ one: One; clo
   }
   const list = terminals.slice(0, count);
   if (proto === 'mgcp') {
-    const gws = new Map<string, MgcpGateway>();
+    const gws = new Map<string, MgcpGatewayType>();
     for (const t of list) gws.set(t.idc, await MgcpGateway.open({ idc: t.idc, kc: t.kc, sbc, listen: { host: '127.0.0.1', port: 0 } }));
     return {
       one: async (t) => {
@@ -300,7 +312,7 @@ async function drive(one: One, list: { idc: string; kc: Buffer }[], conc: number
 
 // --- the runs ---------------------------------------------------------------
 console.log(`keyswitch registration benchmark — ${cpus().length} cores (${cpus()[0]?.model.trim()}), Node ${process.version}`);
-console.log(`three processes (auc, softswitch, sbc) + this load generator; ${fmt(count)} registrations per run, ${concurrency} in flight, median of ${runs} runs; intrusion detection ${env.KEYSWITCH_IDS}; SBC–softswitch link ${process.env.KEYSWITCH_SBC_CORE_TRANSPORT ?? 'tcp'}`);
+console.log(`three processes (auc, softswitch, sbc) + this load generator; ${fmt(count)} registrations per run, ${concurrency} in flight, median of ${runs} runs; intrusion detection ${env.KEYSWITCH_IDS}; SBC–softswitch link ${process.env.KEYSWITCH_SBC_CORE_TRANSPORT ?? 'tcp'}; load generator from ${fromDist ? 'dist/' : 'the sources (tsx)'}`);
 const aucPid = (await start('auc', {}, /AuC Diameter/)).pid!; // stopped with the other children in the finally below
 try {
   for (const aucProto of aucs) {
