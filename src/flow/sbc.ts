@@ -1,5 +1,6 @@
+import type { KeyObject } from 'node:crypto';
 import { randomWireBytes } from '../crypto/random-pool.js';
-import { canonicalS10, compactMechs, deriveWrapKey, equalBytes, macWith, NONCE_LEN, SessionKeys, unwrapWith } from '../crypto/ks1.js';
+import { canonicalS10, compactMechs, deriveWrapKey, equalBytes, macWith, NONCE_LEN, prepareWrapKey, SessionKeys, unwrapWith } from '../crypto/ks1.js';
 import { chooseMechanism, KNOWN_MECHANISMS, mechanismList } from './mechanisms.js';
 import { unixSeconds, type Clock, type Mechanism, type MechanismList, type RandomBytes, type S1, type S2, type S5, type S6, type S7, type S8, type S9, type S10 } from './messages.js';
 import { DEFAULT_CHALLENGE_TTL_SEC, DEFAULT_TS_WINDOW_SEC, tsWithin, type SeenVerdict } from './replay.js';
@@ -95,7 +96,7 @@ export class SbcFlow<S extends SbcReplayState = MemorySbcState> {
   readonly idsp: string;
   readonly offered: MechanismList;
   readonly #allowed: string[];
-  readonly #kWrap: Buffer;
+  readonly #kWrap: KeyObject;
   readonly #clock: Clock;
   readonly #random: RandomBytes;
   readonly #windowSec: number;
@@ -110,7 +111,9 @@ export class SbcFlow<S extends SbcReplayState = MemorySbcState> {
     this.idsp = o.idsp;
     this.offered = mechanismList(o.offered);
     this.#allowed = o.offered.filter((m) => m.q > 0).map((m) => m.name);
-    this.#kWrap = deriveWrapKey(o.ksp);
+    const kWrap = deriveWrapKey(o.ksp);
+    this.#kWrap = prepareWrapKey(kWrap);
+    kWrap.fill(0);
     this.#clock = o.clock ?? Date.now;
     // N2 is a public challenge: wire randomness (src/crypto/random-pool.ts), as unpredictable, one OpenSSL call per 4 KiB
     this.#random = o.random ?? randomWireBytes;
