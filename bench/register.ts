@@ -22,8 +22,8 @@ import { cpuSeconds } from './proc-stat.js';
  * The load generator's terminals, gateways and store come from the compiled dist/ when the roles
  * run from it (bin/keyswitch.js's rule), not from the sources through tsx, whose transform adds a
  * helper call to every function it creates: the generator shares the two cores with the roles, and
- * every microsecond it spends is one the roles do not get (docs/performance.md, "A lighter load
- * generator (session 20)").
+ * every microsecond it spends is one the roles do not get (docs/performance.md,
+ * "Bindings, the SBC's wrap key, the load generator, and the load step again (session 20)").
  */
 const fromDist = process.env.KEYSWITCH_FROM_SOURCE !== '1' && existsSync(join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js'));
 const lib = fromDist ? '../dist/src' : '../src';

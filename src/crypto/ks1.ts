@@ -142,7 +142,7 @@ function gcmKey(kWrap: Buffer | KeyObject): KeyObject {
 /**
  * K_wrap made once into the KeyObject its seals and opens take, for a key
  * that serves many registrations (an SBC's, from its Ksp): no KeyObject per
- * registration. The SBC opened every E_Ksp with one made anew (~5 µs each).
+ * registration. The SBC had opened every E_Ksp with one made anew.
  */
 export function prepareWrapKey(kWrap: Buffer): KeyObject {
   requireKey(kWrap);

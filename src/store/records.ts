@@ -31,7 +31,8 @@ export type NewBinding = Omit<SipBinding, 'createdAt' | 'updatedAt'>;
 /**
  * A binding as stored, field by field in the order a read builds it. Not a spread and a `delete`
  * of an absent regId: `delete` turns the object into a slow dictionary-mode one, and every
- * REGISTER builds and reads these (docs/performance.md, "The softswitch's bindings (session 20)").
+ * REGISTER builds and reads these (docs/performance.md,
+ * "Bindings, the SBC's wrap key, the load generator, and the load step again (session 20)").
  */
 export function storedBinding(s: NewBinding, createdAt: number, updatedAt: number): SipBinding {
   const b: SipBinding = {
