@@ -4,6 +4,7 @@ import { GCM_NONCE_LEN, RAND_LEN, makeVector } from '../crypto/ks1.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/index.js';
 import { Lockout, type LockoutPolicy } from './lockout.js';
+import { ProxyWrapKeys } from './proxy-wrap-keys.js';
 import type {
   AucService,
   DeregistrationReport,
@@ -50,12 +51,14 @@ const UNKNOWN_LINES_PER_SECOND = 10;
  */
 export class Auc implements AucService {
   readonly lockout: Lockout;
+  readonly #proxyWrapKeys: ProxyWrapKeys;
   #unknownSecond = 0;
   #unknownLines = 0;
   #unknownUnlogged = 0;
 
   constructor(private readonly store: Store, private readonly opts: AucOptions) {
     const log = opts.logger;
+    this.#proxyWrapKeys = new ProxyWrapKeys(store.proxies);
     this.lockout = new Lockout(store.failures, opts.lockout, store.now, log ? (s, lockedNow) => {
       const detail = { event: lockedNow ? 'lockout' : 'auth-failure', idc: s.idc, failures: s.count, lockouts: s.lockouts, ...(lockedNow ? { lockedUntil: new Date(s.lockedUntil).toISOString() } : {}) };
       log.warn(detail, lockedNow ? 'AuC: terminal locked after repeated authentication failures' : 'AuC: authentication failure');
@@ -100,18 +103,16 @@ export class Auc implements AucService {
 
   async vector(req: VectorRequest, from?: Requester): Promise<VectorResult> {
     // Both reads at once (on PostgreSQL two round trips in parallel); a key read is zeroed if the other read fails.
-    const [p, g] = await Promise.allSettled([this.store.proxies.key(req.idsp), this.#terminalGate(req.idc)]);
+    const [p, g] = await Promise.allSettled([this.#proxyWrapKeys.get(req.idsp), this.#terminalGate(req.idc)]);
     if (p.status === 'rejected' || g.status === 'rejected') {
-      if (p.status === 'fulfilled') p.value?.key.fill(0);
       if (g.status === 'fulfilled' && g.value.ok) g.value.key.fill(0);
       throw p.status === 'rejected' ? p.reason : (g as PromiseRejectedResult).reason;
     }
     const proxy = p.value;
     const gate = g.value;
     // An SBC that is unknown or disabled is refused for every terminal alike (its terminals are not to blame).
-    if (!proxy || proxy.status !== 'active') {
+    if (!proxy?.kWrap) {
       if (gate.ok) gate.key.fill(0);
-      proxy?.key.fill(0);
       return { ok: false, reason: 'unknown-proxy' };
     }
     // Every random value of a vector in one draw (each randomBytes call costs a trip into OpenSSL): the Rand, the
@@ -123,10 +124,9 @@ export class Auc implements AucService {
     const nonceKsp = draw.subarray(RAND_LEN + 32 + GCM_NONCE_LEN, RAND_LEN + 32 + 2 * GCM_NONCE_LEN);
     // A refused IDc costs what a real one does (no timing oracle): a vector under a throw-away key and a stored row.
     const kc = gate.ok ? gate.key : draw.subarray(RAND_LEN + 32 + 2 * GCM_NONCE_LEN);
-    const v = makeVector({ kc, ksp: proxy.key, idc: req.idc, idsp: req.idsp, rand, sessionKey, nonceKc, nonceKsp });
+    const v = makeVector({ kc, kWrapSp: proxy.kWrap, idc: req.idc, idsp: req.idsp, rand, sessionKey, nonceKc, nonceKsp });
     draw.fill(0);
     kc.fill(0);
-    proxy.key.fill(0);
     const expiresAt = this.store.now() + this.opts.challengeTtlSeconds * 1000;
     if (!gate.ok) {
       // The row is one report grant: the softswitch reports its decoy's failure (without a Rand) as it reports a wrong key.

@@ -150,8 +150,8 @@ export function prepareWrapKey(kWrap: Buffer): KeyObject {
 }
 
 /** E_K[Kc,sp] with K_wrap already derived. `nonce`, when given, must be fresh and random (or a test vector's); omit it to draw one here. */
-export function wrapWith(kWrap: Buffer, kcsp: Buffer, b: WrapBinding, nonce?: Buffer): Buffer {
-  requireKey(kWrap);
+export function wrapWith(kWrap: Buffer | KeyObject, kcsp: Buffer, b: WrapBinding, nonce?: Buffer): Buffer {
+  if (Buffer.isBuffer(kWrap)) requireKey(kWrap);
   requireKey(kcsp);
   const iv = nonce ?? randomBytes(GCM_NONCE_LEN);
   if (iv.length !== GCM_NONCE_LEN) throw new RangeError(`ks1 wrap nonce is ${GCM_NONCE_LEN} bytes`);
@@ -298,9 +298,14 @@ export class TerminalKeys {
 
 // ---------- the AuC's vector ----------
 
-export interface MakeVectorInput {
+export type MakeVectorInput = MakeVectorFields & (
+  | { ksp: Buffer; kWrapSp?: undefined }
+  /** K_wrap of Ksp made once (prepareWrapKey) for an SBC whose key serves many vectors. */
+  | { kWrapSp: KeyObject; ksp?: undefined }
+);
+
+interface MakeVectorFields {
   kc: Buffer;
-  ksp: Buffer;
   idc: string;
   idsp: string;
   rand: Buffer;
@@ -323,7 +328,7 @@ export function makeVector(x: MakeVectorInput): Omit<AuthVector, 'expiresAt'> {
     rand: x.rand,
     authenticator: authenticator(kAuth, x.rand, x.idc),
     ekc: wrapWith(kWrapC, x.sessionKey, binding, x.nonceKc),
-    eksp: wrap(x.ksp, x.sessionKey, binding, x.nonceKsp),
+    eksp: x.kWrapSp ? wrapWith(x.kWrapSp, x.sessionKey, binding, x.nonceKsp) : wrap(x.ksp, x.sessionKey, binding, x.nonceKsp),
   };
   kAuth.fill(0);
   kWrapC.fill(0);

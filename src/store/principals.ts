@@ -100,6 +100,21 @@ export class PrincipalRepo {
     return { key: this.vault.open(row.keyEnc, this.#binding(id)), status: row.status as Status };
   }
 
+  /**
+   * The long-term key as sealed at rest, with its status: what a caller that
+   * keeps something derived from the key compares, to know the key has not
+   * changed (a rotation seals anew), without opening it.
+   */
+  async sealedKey(id: string): Promise<{ sealed: string; status: Status } | undefined> {
+    const row = await this.hot.key(this.shape.table, id);
+    return row ? { sealed: row.keyEnc, status: row.status as Status } : undefined;
+  }
+
+  /** The key in clear from a value `sealedKey` returned for the same id. */
+  openSealed(id: string, sealed: string): Buffer {
+    return this.vault.open(sealed, this.#binding(id));
+  }
+
   async sipPassword(id: string): Promise<string | undefined> {
     if (!this.shape.hasSip) return undefined;
     const enc = await this.hot.sipSecret(id);

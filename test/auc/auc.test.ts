@@ -64,6 +64,26 @@ describeEngines('AuC core', (ctx) => {
     await store.proxies.setStatus(idsp, 'active');
   });
 
+  it("seals E_Ksp under the SBC's new key from the first vector after its key is rotated, and never under the old one again", async () => {
+    const before = await auc.vector({ idc, idsp });
+    if (!before.ok) throw new Error('expected a vector');
+    expect(unwrap(ksp, before.vector.eksp, { idc, idsp, rand: before.vector.rand })).toHaveLength(32);
+    const rotated = randomBytes(32);
+    await store.proxies.rotate(idsp, rotated);
+    try {
+      const after = await auc.vector({ idc, idsp });
+      if (!after.ok) throw new Error('expected a vector');
+      const binding = { idc, idsp, rand: after.vector.rand };
+      expect(unwrap(ksp, after.vector.eksp, binding)).toBeUndefined();
+      expect(unwrap(rotated, after.vector.eksp, binding)!.equals(unwrap(kc, after.vector.ekc, binding)!)).toBe(true);
+    } finally {
+      await store.proxies.rotate(idsp, ksp);
+    }
+    const back = await auc.vector({ idc, idsp });
+    if (!back.ok) throw new Error('expected a vector');
+    expect(unwrap(ksp, back.vector.eksp, { idc, idsp, rand: back.vector.rand })).toHaveLength(32);
+  });
+
   it('records a registration and consumes its Rand once', async () => {
     const v = await auc.vector({ idc, idsp });
     if (!v.ok) throw new Error('expected a vector');
