@@ -54,6 +54,12 @@ SBC's memory per registered terminal.
   --cpu-prof DIR      each role under node --cpu-prof, profiles into DIR
   --node-flags "F"    V8/Node flags for each role process, space-separated (e.g. "--max-semi-space-size=32":
                       the roles run alone here, so keyswitch up's up.semiSpaceMb does not apply)
+  --offer LIST        also offer these rates (registrations/s, comma list), open loop: each run registers
+                      --count terminals at that pace, up to --offer-in-flight at once, as terminals
+                      arriving on their own would; prints completed/s, failed, p50/p99 and each role's
+                      CPU per registration (median of --runs runs). The closed loop's --concurrency
+                      caps what it measures at concurrency ÷ latency; an offered rate does not
+  --offer-in-flight N registrations in flight at most in an offered run (default 2000)
   --half-runs N       runs at half the measured rate; their median p50/p99 is printed, each run's p99 beside it (default 3)
   --trace PREFIX      the half-rate runs' registrations, one line each (start ms, latency ms),
                       into PREFIX-<proto>-<auc>.txt: a tail of stalls shows as bursts ending at one instant
@@ -84,6 +90,8 @@ const { values: args } = parseArgs({
     trace: { type: 'string' },
     'new-gateways': { type: 'boolean', default: false },
     'half-runs': { type: 'string', default: '3' },
+    offer: { type: 'string', default: '' },
+    'offer-in-flight': { type: 'string', default: '2000' },
   },
 });
 const protos = args.proto.split(',');
@@ -94,6 +102,9 @@ const runs = Number(args.runs);
 const memoryTerminals = Number(args.memory);
 const digestCount = Number(args.digest);
 const halfRuns = Math.max(1, Number(args['half-runs']));
+const offers = args.offer.split(',').filter(Boolean).map(Number);
+if (offers.some((r) => !(r > 0))) throw new Error('--offer is a comma list of registrations per second, each above 0');
+const offerInFlight = Number(args['offer-in-flight']);
 const nodeFlags = args['node-flags'].split(' ').filter(Boolean);
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'keyswitch.js');
@@ -280,6 +291,24 @@ async function gatewayRegistrar(proto: 'mgcp' | 'h248'): Promise<{ one: One; clo
 
 const trace: string[] = [];
 
+/**
+ * Each role's CPU (utime + stime from /proc, all threads) and this process's, and the roles' write/writev system
+ * calls (TCP: the Diameter link; UDP sends are sendmsg and not counted), from now to the call of the function
+ * returned, per registration done.
+ */
+function costPerRegistration(rolePids: ReadonlyArray<readonly [string, number]>) {
+  const cpu0 = rolePids.map(([, pid]) => cpuSeconds([pid]));
+  const syscw0 = rolePids.map(([, pid]) => writeSyscalls(pid));
+  const self0 = process.cpuUsage();
+  return (done: number) => {
+    const selfUs = process.cpuUsage(self0);
+    const cpuMs = rolePids.map(([name, pid], i) => `${name} ${(((cpuSeconds([pid]) - cpu0[i]!) * 1000) / done).toFixed(2)}`);
+    cpuMs.push(`bench ${((selfUs.user + selfUs.system) / 1000 / done).toFixed(2)}`);
+    const writes = rolePids.map(([name, pid], i) => `${name} ${((writeSyscalls(pid) - syscw0[i]!) / done).toFixed(1)}`);
+    return { cpuMs, writes };
+  };
+}
+
 /** Registers `list` with at most `conc` in flight, optionally paced at `rate`/s; returns throughput and latencies. */
 async function drive(one: One, list: { idc: string; kc: Buffer }[], conc: number, rate?: number) {
   const lat: number[] = [];
@@ -325,16 +354,9 @@ try {
       const results = [];
       // CPU per registration of each role (utime + stime from /proc, all threads), over the timed runs only
       const rolePids = [['auc', aucPid], ['softswitch', softswitch.pid!], ['sbc', sbc.pid!]] as const;
-      const cpu0 = rolePids.map(([, pid]) => cpuSeconds([pid]));
-      const syscw0 = rolePids.map(([, pid]) => writeSyscalls(pid));
-      const self0 = process.cpuUsage();
+      const usage = costPerRegistration(rolePids);
       for (let r = 0; r < runs; r++) results.push(await drive(reg.one, terminals.slice(0, count), concurrency));
-      const done = results.reduce((a, x) => a + count - x.failed, 0);
-      const selfUs = process.cpuUsage(self0);
-      const cpuMs = rolePids.map(([name, pid], i) => `${name} ${(((cpuSeconds([pid]) - cpu0[i]!) * 1000) / done).toFixed(2)}`);
-      cpuMs.push(`bench ${((selfUs.user + selfUs.system) / 1000 / done).toFixed(2)}`);
-      // write/writev system calls (TCP: the Diameter link; UDP sends are sendmsg and not counted here) per registration
-      const writes = rolePids.map(([name, pid], i) => `${name} ${((writeSyscalls(pid) - syscw0[i]!) / done).toFixed(1)}`);
+      const { cpuMs, writes } = usage(results.reduce((a, x) => a + count - x.failed, 0));
       const best = median(results.map((x) => x.perSec));
       const mid = results.find((x) => x.perSec === best)!;
       // One half-rate run's p99 swings more from run to run than between links or trees (quiet machine, sessions
@@ -350,6 +372,19 @@ try {
           `  | failed ${results.reduce((a, x) => a + x.failed, 0) + half.failed}` +
           `  | CPU ms/reg ${cpuMs.join(' + ')}  | write syscalls/reg ${writes.join(', ')}`,
       );
+      for (const rate of offers) {
+        const offered = [];
+        const cost = costPerRegistration(rolePids);
+        for (let r = 0; r < runs; r++) offered.push(await drive(reg.one, terminals.slice(0, count), offerInFlight, rate));
+        const c = cost(offered.reduce((a, x) => a + count - x.failed, 0));
+        const failed = offered.reduce((a, x) => a + x.failed, 0);
+        const done = median(offered.map((x) => x.perSec));
+        console.log(
+          `KS1 ${proto.padEnd(4)} AuC over ${aucProto.padEnd(8)} offered ${fmt(rate)}/s for ${(count / rate).toFixed(1)} s: completed ${fmt(done)}/s (${offered.map((x) => fmt(x.perSec)).join(' / ')})` +
+            `  p50 ${median(offered.map((x) => x.p50)).toFixed(1)} ms  p99 ${median(offered.map((x) => x.p99)).toFixed(1)} ms (${offered.map((x) => x.p99.toFixed(0)).join('/')})  | failed ${failed}` +
+            `  | CPU ms/reg ${c.cpuMs.join(' + ')}  | write syscalls/reg ${c.writes.join(', ')}`,
+        );
+      }
       if (args.reasons && failureReasons.size) {
         for (const [why, n] of [...failureReasons].sort((a, b) => b[1] - a[1])) console.log(`  ${String(n).padStart(6)} × ${why}`);
       }
