@@ -9,7 +9,7 @@
  * `dist/` in a child process of its own, the trees one round each in turn, so
  * that the machine's swings fall on both alike. Prints µs of CPU (user +
  * system) per vector and report, the median of `--rounds` rounds after one not
- * counted, per tree.
+ * counted, per tree. KS_BENCH_CPU_PROF=DIR: each child under --cpu-prof, its profile in DIR.
  */
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -63,7 +63,7 @@ if (a.child) {
 } else {
   const trees = positionals.length ? positionals.map((p) => resolve(p)) : [resolve(import.meta.dirname, '..')];
   const self = fileURLToPath(import.meta.url);
-  const children = trees.map((t) => fork(self, ['--child', t, '--count', String(count), '--terminals', String(terminals)], { execArgv: ['--import', 'tsx'] }));
+  const children = trees.map((t) => fork(self, ['--child', t, '--count', String(count), '--terminals', String(terminals)], { execArgv: ['--import', 'tsx', ...(process.env.KS_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.KS_BENCH_CPU_PROF}`] : [])] }));
   await Promise.all(children.map((c) => new Promise((ok) => c.once('message', ok))));
   const results: number[][] = trees.map(() => []);
   for (let r = 0; r < rounds; r++) {
