@@ -8,6 +8,7 @@ export const MGCP_CODE_TEXT: Readonly<Record<number, string>> = {
   400: 'Transient error',
   403: 'Insufficient resources now',
   406: 'Transaction time-out',
+  409: 'Processing overload',
   500: 'Endpoint unknown',
   501: 'Endpoint not ready',
   502: 'Insufficient resources',

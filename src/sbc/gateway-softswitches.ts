@@ -42,6 +42,12 @@ export interface GatewayRelayBase {
   logger?: Logger;
   /** The intrusion detection (docs/ids.md): screens what gateways send, told registration outcomes. */
   ids?: RelayIds;
+  /**
+   * Commands sent to the softswitch and not yet answered at which a new registration (s1) is refused
+   * (H.248 503, MGCP 409), so that the work already started is finished (0 or absent: no bound).
+   * The SBC role gives overload.sbcMaxPending (docs/sbc.md, "Overload").
+   */
+  maxCorePending?: number;
 }
 
 /**
@@ -69,6 +75,8 @@ export class GatewaySoftswitches {
   readonly #names: Set<number>;
   /** Commands moved to another softswitch after silence. */
   failovers = 0;
+  /** Commands sent and not yet settled (answered, failed or given up on). */
+  inFlight = 0;
 
   constructor(list: CoreAddress | readonly CoreAddress[], pool?: SharedLiveness, noAnswerMs = 3000) {
     this.list = Array.isArray(list) ? [...(list as readonly CoreAddress[])] : [list as CoreAddress];
@@ -111,7 +119,15 @@ export class GatewaySoftswitches {
    * `answered` within the no-answer time, that member is marked down and the
    * command goes to the next one. The last one left is waited for to the end.
    */
-  async send<R>(send: (to: CoreAddress) => Promise<R>, answered: (r: R) => boolean): Promise<R> {
+  send<R>(send: (to: CoreAddress) => Promise<R>, answered: (r: R) => boolean): Promise<R> {
+    this.inFlight++;
+    const settled = (): void => void this.inFlight--;
+    const r = this.#send(send, answered);
+    r.then(settled, settled);
+    return r;
+  }
+
+  async #send<R>(send: (to: CoreAddress) => Promise<R>, answered: (r: R) => boolean): Promise<R> {
     const pool = this.#pool;
     if (!pool) return send(this.list[0]!);
     const tried = new Set<number>();

@@ -62,6 +62,8 @@ export interface H248RelayStats {
   foreignCore: number;
   /** Requests from a softswitch naming no gateway the SBC knows (answered 504, sent nowhere). */
   unknownGateway: number;
+  /** New registrations (s1) refused 503 while maxCorePending commands waited for the softswitch. */
+  shed: number;
   authRejected: Record<Exclude<AuthVerdict, 'ok'>, number>;
   access: TransportStats;
   core: TransportStats;
@@ -111,7 +113,8 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
   const known = (peer: Peer): Gateway | undefined => gateways.get(peer.address)?.get(peer.port);
   /** The same gateways by core-leg name (one per address and port, so its size is their count): a softswitch's request goes to the gateway its mId names, or nowhere. */
   const byName = new Map<string, Gateway>();
-  const counts = { refused: 0, rechallenged: 0, forwarded: 0, foreignCore: 0, unknownGateway: 0 };
+  const counts = { refused: 0, rechallenged: 0, forwarded: 0, foreignCore: 0, unknownGateway: 0, shed: 0 };
+  const maxCorePending = o.maxCorePending ?? 0;
   const authRejected: H248RelayStats['authRejected'] = { missing: 0, 'bad-tag': 0, replayed: 0, 'too-old': 0, 'wrong-spi': 0 };
   // Replies are matched by source address: give the softswitch as an IP address.
   const softswitches = new GatewaySoftswitches(o.softswitch, o.pool, o.noAnswerMs);
@@ -212,7 +215,14 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
     gw.lastSeen = clock();
     const cmd = rootCommand(req.transaction);
     const step = cmd && ksStep(cmd);
-    if (step === 'register') return register(gw, req);
+    if (step === 'register') {
+      // overloaded: a new registration waits for none of the softswitch's time; those started are finished
+      if (maxCorePending > 0 && softswitches.inFlight >= maxCorePending) {
+        counts.shed++;
+        return { error: { code: H248_ERROR.unavailable, text: 'overloaded' } };
+      }
+      return register(gw, req);
+    }
     if (step === 'authenticate') return authenticate(gw, req);
     if (!sessionOf(gw)) return { error: { code: H248_ERROR.unauthorized, text: 'not registered' } };
     counts.forwarded++;

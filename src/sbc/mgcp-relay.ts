@@ -63,6 +63,8 @@ export interface MgcpRelayCounters {
   rechallenged: number;
   /** Commands from gateways with no live registration. */
   notRegistered: number;
+  /** New registrations (s1) refused 409 while maxCorePending commands waited for the softswitch. */
+  shed: number;
   /** app-hmac refusals by verdict. */
   hmacRejected: Record<Exclude<AppHmacVerdict, 'ok'>, number>;
   /** Commands on the core socket from anyone but the softswitches (dropped). */
@@ -149,8 +151,9 @@ export async function startMgcpRelay(o: MgcpRelayOptions): Promise<MgcpRelay> {
   const routes = new Map<string, GatewayRoute>(); // by IDc
   const byDomain = new Map<string, string>(); // endpoint domain → IDc
   const ss = new GatewaySoftswitches(o.softswitch, o.pool, o.noAnswerMs);
+  const maxCorePending = o.maxCorePending ?? 0;
   const counters: MgcpRelayCounters = {
-    registrationsStarted: 0, registered: 0, badRequests: 0, refused: 0, rechallenged: 0, notRegistered: 0,
+    registrationsStarted: 0, registered: 0, badRequests: 0, refused: 0, rechallenged: 0, notRegistered: 0, shed: 0,
     hmacRejected: { missing: 0, 'bad-tag': 0, replayed: 0, 'too-old': 0 }, foreignCore: 0, softswitchFailovers: 0, forwardedUp: 0, forwardedDown: 0,
   };
   let access: MgcpTransport;
@@ -245,6 +248,11 @@ export async function startMgcpRelay(o: MgcpRelayOptions): Promise<MgcpRelay> {
   // ---------- gateway → SBC ----------
 
   const onS1 = async (cmd: MgcpCommand, from: MgcpPeer): Promise<MgcpReply> => {
+    // overloaded: a new registration waits for none of the softswitch's time; those started are finished
+    if (maxCorePending > 0 && ss.inFlight >= maxCorePending) {
+      counters.shed++;
+      return { code: 409, text: 'Processing overload' };
+    }
     const d = readS1(cmd.params);
     if (!d.ok) return badRequest(d.field);
     const r = await flow.onRegister(d.value);

@@ -57,6 +57,8 @@ export class CountedSessionTable extends SessionTable {
 export interface GatewayRelayCounters {
   refused: number;
   rechallenged: number;
+  /** New registrations refused because the SBC was overloaded (maxCorePending). */
+  shed: number;
   /** Messages of registered gateways refused by their authentication (MGCP app-hmac, H.248 Annex B), by verdict. */
   rejected: Record<string, number>;
 }
@@ -68,14 +70,14 @@ export interface GatewayRelayCounters {
  */
 export function sbcProtocolMetrics(r: MetricsRegistry): { sessions: CountedSessionTable; followRelay(protocol: 'mgcp' | 'h248', read: () => GatewayRelayCounters): void } {
   const accepted = r.counter('keyswitch_sbc_sessions_total', 'Registrations completed through this SBC (a session key taken into its session table), by protocol (sip, mgcp, h248).', { labelNames: ['protocol'] });
-  const failures = r.counter('keyswitch_sbc_gateway_auth_failures_total', 'MGCP and H.248 gateway messages refused by the SBC, by protocol and kind: refused (a registration step the flow refused), rechallenged (a wrong response, answered with a new challenge), or the verdict of the per-message authentication (MGCP app-hmac, H.248 Annex B: missing, bad-tag, replayed, too-old, wrong-spi).', { labelNames: ['protocol', 'kind'] });
+  const failures = r.counter('keyswitch_sbc_gateway_auth_failures_total', 'MGCP and H.248 gateway messages refused by the SBC, by protocol and kind: refused (a registration step the flow refused), rechallenged (a wrong response, answered with a new challenge), overloaded (a new registration refused while the queue toward the softswitch was full: H.248 503, MGCP 409), or the verdict of the per-message authentication (MGCP app-hmac, H.248 Annex B: missing, bad-tag, replayed, too-old, wrong-spi).', { labelNames: ['protocol', 'kind'] });
   return {
     sessions: new CountedSessionTable((protocol) => accepted.inc({ protocol })),
     followRelay(protocol, read) {
       r.follow(failures, 'kind', () => {
         const c = read();
-        return { refused: c.refused, rechallenged: c.rechallenged, ...c.rejected };
-      }, { keys: ['refused', 'rechallenged'], labels: { protocol } });
+        return { refused: c.refused, rechallenged: c.rechallenged, overloaded: c.shed, ...c.rejected };
+      }, { keys: ['refused', 'rechallenged', 'overloaded'], labels: { protocol } });
     },
   };
 }

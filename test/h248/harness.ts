@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { AucService, FailureOutcome, FailureReport, RegistrationReport, VectorRequest, VectorResult } from '../../src/contracts/auc.js';
 import { makeVector } from '../../src/crypto/ks1.js';
-import { startH248Relay, type H248RelayHandle } from '../../src/sbc/h248-relay.js';
+import { startH248Relay, type H248RelayHandle, type H248RelayOptions } from '../../src/sbc/h248-relay.js';
 import { startH248Softswitch, type H248SoftswitchHandle, type H248SoftswitchOptions } from '../../src/softswitch/h248-mgc.js';
 import { startUdpProxy, type UdpProxy } from './udp-proxy.js';
 
@@ -61,7 +61,7 @@ export interface Lab {
 type Drop = (dir: 'up' | 'down', payload: Buffer, index: number) => boolean;
 
 /** softswitch ← [core proxy] ← SBC ← [access proxy] ← gateway, all on 127.0.0.1 with ephemeral ports. */
-export async function startLab(o: { access?: Drop | true; core?: Drop | true; aucDelayMs?: number; ss?: Partial<H248SoftswitchOptions> } = {}): Promise<Lab> {
+export async function startLab(o: { access?: Drop | true; core?: Drop | true; aucDelayMs?: number; ss?: Partial<H248SoftswitchOptions>; sbc?: Partial<H248RelayOptions> } = {}): Promise<Lab> {
   const auc = new FakeAuc();
   auc.delayMs = o.aucDelayMs ?? 0;
   const ss = await startH248Softswitch({ listen: { host: '127.0.0.1', port: 0 }, auc, ...o.ss });
@@ -70,6 +70,7 @@ export async function startLab(o: { access?: Drop | true; core?: Drop | true; au
     listen: { host: '127.0.0.1', port: 0 },
     softswitch: { host: '127.0.0.1', port: core ? core.port : ss.port },
     sbc: { idsp: IDSP, ksp: KSP },
+    ...o.sbc,
   });
   const access = o.access ? await startUdpProxy({ host: '127.0.0.1', port: sbc.port }, o.access === true ? undefined : o.access) : undefined;
   const lab: Lab = {
