@@ -77,8 +77,11 @@ export class GatewaySoftswitches {
   failovers = 0;
   /** Commands sent and not yet settled (answered, failed or given up on). */
   inFlight = 0;
+  readonly #maxInFlight: number;
 
-  constructor(list: CoreAddress | readonly CoreAddress[], pool?: SharedLiveness, noAnswerMs = 3000) {
+  /** `maxInFlight`: the relay's maxCorePending (0: no bound). */
+  constructor(list: CoreAddress | readonly CoreAddress[], pool?: SharedLiveness, noAnswerMs = 3000, maxInFlight = 0) {
+    this.#maxInFlight = maxInFlight;
     this.list = Array.isArray(list) ? [...(list as readonly CoreAddress[])] : [list as CoreAddress];
     if (this.list.length === 0) throw new RangeError('no softswitch address');
     this.#pool = pool && this.list.length > 1 ? pool : undefined;
@@ -91,6 +94,11 @@ export class GatewaySoftswitches {
       ports.add(a.port);
     }
     this.#names = new Set(this.list.filter((a) => isIP(a.host) === 0).map((a) => a.port));
+  }
+
+  /** Whether the commands unanswered have reached the bound: a new registration is then refused (docs/sbc.md, "Overload"). */
+  full(): boolean {
+    return this.#maxInFlight > 0 && this.inFlight >= this.#maxInFlight;
   }
 
   /** Is a datagram from this source one of the listed softswitches'? */

@@ -114,10 +114,9 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
   /** The same gateways by core-leg name (one per address and port, so its size is their count): a softswitch's request goes to the gateway its mId names, or nowhere. */
   const byName = new Map<string, Gateway>();
   const counts = { refused: 0, rechallenged: 0, forwarded: 0, foreignCore: 0, unknownGateway: 0, shed: 0 };
-  const maxCorePending = o.maxCorePending ?? 0;
   const authRejected: H248RelayStats['authRejected'] = { missing: 0, 'bad-tag': 0, replayed: 0, 'too-old': 0, 'wrong-spi': 0 };
   // Replies are matched by source address: give the softswitch as an IP address.
-  const softswitches = new GatewaySoftswitches(o.softswitch, o.pool, o.noAnswerMs);
+  const softswitches = new GatewaySoftswitches(o.softswitch, o.pool, o.noAnswerMs, o.maxCorePending);
   /** To the first live softswitch; one silent for the no-answer time is marked down and the next one gets it. */
   const toSoftswitch = (gw: Gateway, actions: Parameters<H248Endpoint['request']>[1]): Promise<RequestOutcome> =>
     softswitches.send((to) => core.request(corePeer(gw, to), actions), (r) => r.ok);
@@ -217,7 +216,7 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
     const step = cmd && ksStep(cmd);
     if (step === 'register') {
       // overloaded: a new registration waits for none of the softswitch's time; those started are finished
-      if (maxCorePending > 0 && softswitches.inFlight >= maxCorePending) {
+      if (softswitches.full()) {
         counts.shed++;
         return { error: { code: H248_ERROR.unavailable, text: 'overloaded' } };
       }

@@ -150,8 +150,7 @@ export async function startMgcpRelay(o: MgcpRelayOptions): Promise<MgcpRelay> {
   const pendingByIdc = new Map<string, PendingGateway>();
   const routes = new Map<string, GatewayRoute>(); // by IDc
   const byDomain = new Map<string, string>(); // endpoint domain → IDc
-  const ss = new GatewaySoftswitches(o.softswitch, o.pool, o.noAnswerMs);
-  const maxCorePending = o.maxCorePending ?? 0;
+  const ss = new GatewaySoftswitches(o.softswitch, o.pool, o.noAnswerMs, o.maxCorePending);
   const counters: MgcpRelayCounters = {
     registrationsStarted: 0, registered: 0, badRequests: 0, refused: 0, rechallenged: 0, notRegistered: 0, shed: 0,
     hmacRejected: { missing: 0, 'bad-tag': 0, replayed: 0, 'too-old': 0 }, foreignCore: 0, softswitchFailovers: 0, forwardedUp: 0, forwardedDown: 0,
@@ -249,7 +248,7 @@ export async function startMgcpRelay(o: MgcpRelayOptions): Promise<MgcpRelay> {
 
   const onS1 = async (cmd: MgcpCommand, from: MgcpPeer): Promise<MgcpReply> => {
     // overloaded: a new registration waits for none of the softswitch's time; those started are finished
-    if (maxCorePending > 0 && ss.inFlight >= maxCorePending) {
+    if (ss.full()) {
       counters.shed++;
       return { code: 409, text: 'Processing overload' };
     }

@@ -95,9 +95,8 @@ export class PrincipalRepo {
 
   /** The long-term key in clear, for the AuC's own use only. */
   async key(id: string): Promise<{ key: Buffer; status: Status } | undefined> {
-    const row = await this.hot.key(this.shape.table, id);
-    if (!row) return undefined;
-    return { key: this.vault.open(row.keyEnc, this.#binding(id)), status: row.status as Status };
+    const row = await this.sealedKey(id);
+    return row && { key: this.openSealed(id, row.sealed), status: row.status };
   }
 
   /**
