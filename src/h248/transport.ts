@@ -1,6 +1,7 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
 import { EndOfTurnBatcher } from '../lib/end-of-turn-batcher.js';
+import { SocketWait } from '../lib/socket-wait.js';
 import { literalFirstLookup } from '../lib/udp-lookup.js';
 import { parseMessage, parseMessages } from './parse.js';
 import { serializeMessage, writeTransaction } from './serialize.js';
@@ -96,6 +97,8 @@ export interface EndpointOptions {
   piggyback?: boolean;
   maxCache?: number;
   maxOutstanding?: number;
+  /** Measure how long datagrams wait in the socket (waitMs(); the SBC's overload gate reads it). */
+  measureWait?: boolean;
   /** Called for problems worth a log line (never with key material). */
   onEvent?: (event: string, detail: Record<string, unknown>) => void;
 }
@@ -161,6 +164,7 @@ interface BatchMessage {
 
 export class H248Endpoint {
   readonly socket: Socket;
+  readonly #wait: SocketWait | undefined;
   /** Our mId; settable once the bound port is known. */
   mid: string;
   readonly version: number;
@@ -187,7 +191,12 @@ export class H248Endpoint {
     this.#o = o;
     this.#t = { ...DEFAULT_TIMERS, ...o.timers };
     this.#piggyback = o.piggyback ?? true;
-    socket.on('message', (buf, rinfo) => this.#onDatagram(buf, rinfo));
+    const wait = o.measureWait ? new SocketWait(socket).start() : undefined;
+    this.#wait = wait;
+    socket.on('message', (buf, rinfo) => {
+      if (wait?.take(buf, rinfo)) return;
+      this.#onDatagram(buf, rinfo);
+    });
     // A send has no callback (below): a send that fails after leaving send() is reported here.
     socket.on('error', (err) => {
       this.#stats.sendErrors++;
@@ -249,6 +258,11 @@ export class H248Endpoint {
 
   get port(): number {
     return this.socket.address().port;
+  }
+
+  /** The longest a datagram waited in the socket since the last call, ms (0 without measureWait). */
+  waitMs(): number {
+    return this.#wait?.waitMs() ?? 0;
   }
 
   stats(): TransportStats {
@@ -553,6 +567,7 @@ export class H248Endpoint {
     if (this.#closed) return;
     this.#batches.flush();
     this.#closed = true;
+    this.#wait?.stop();
     H248Endpoint.#untrack(this);
     for (const [key, o] of this.#out) this.#finish(key, o, { ok: false, kind: 'closed' });
     for (const e of this.#cache.values()) clearTimeout(e.pendingTimer);

@@ -10,6 +10,7 @@
  */
 import dgram from 'node:dgram';
 import { EndOfTurnBatcher } from '../lib/end-of-turn-batcher.js';
+import { SocketWait } from '../lib/socket-wait.js';
 import { literalFirstLookup } from '../lib/udp-lookup.js';
 import type { Logger } from '../log/logger.js';
 import { formatAckRanges, parseAckRanges } from './ack.js';
@@ -86,6 +87,8 @@ export interface MgcpTransportOptions extends Partial<TransportTimers> {
    * and 16 messages; default true. Each is still retransmitted on its own.
    */
   piggyback?: boolean;
+  /** Measure how long datagrams wait in the socket (waitMs(); the SBC's overload gate reads it). */
+  measureWait?: boolean;
   logger?: Logger;
 }
 
@@ -169,6 +172,7 @@ interface ToConfirm {
 
 export class MgcpTransport {
   readonly #socket: dgram.Socket;
+  readonly #wait: SocketWait | undefined;
   readonly #timers: TransportTimers;
   readonly #o: MgcpTransportOptions;
   readonly #limits: ParseLimits;
@@ -205,7 +209,12 @@ export class MgcpTransport {
     this.#piggyback = o.piggyback ?? true;
     // Random start so a restarted entity does not reuse ids its peers still cache.
     this.#nextTid = 1 + Math.floor(Math.random() * (MAX_TID / 2));
-    socket.on('message', (buf, rinfo) => this.#onDatagram(buf, { host: rinfo.address, port: rinfo.port }));
+    const wait = o.measureWait ? new SocketWait(socket).start() : undefined;
+    this.#wait = wait;
+    socket.on('message', (buf, rinfo) => {
+      if (wait?.take(buf, rinfo)) return;
+      this.#onDatagram(buf, { host: rinfo.address, port: rinfo.port });
+    });
     socket.on('error', (err) => this.#o.logger?.warn({ err: err.message }, 'mgcp socket error'));
     MgcpTransport.#track(this);
   }
@@ -235,7 +244,9 @@ export class MgcpTransport {
   }
 
   static open(o: MgcpTransportOptions): Promise<MgcpTransport> {
-    const socket = dgram.createSocket({ type: o.host?.includes(':') ? 'udp6' : 'udp4', lookup: literalFirstLookup });
+    // 4 MiB, not the OS's ~200 KB (~150 commands): a burst of gateways restarting together is queued for the
+    // SBC's gate to answer, not dropped by the kernel unseen and retransmitted (as for H.248 and SIP)
+    const socket = dgram.createSocket({ type: o.host?.includes(':') ? 'udp6' : 'udp4', lookup: literalFirstLookup, recvBufferSize: 4 * 1024 * 1024 });
     return new Promise((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(o.port ?? 0, o.host ?? '0.0.0.0', () => {
@@ -251,6 +262,11 @@ export class MgcpTransport {
   get address(): MgcpPeer {
     const a = this.#socket.address();
     return { host: a.address, port: a.port };
+  }
+
+  /** The longest a datagram waited in the socket since the last call, ms (0 without measureWait). */
+  waitMs(): number {
+    return this.#wait?.waitMs() ?? 0;
   }
 
   stats(): TransportStats {
@@ -295,6 +311,7 @@ export class MgcpTransport {
     if (this.#closed) return Promise.resolve();
     this.#batches.flush();
     this.#closed = true;
+    this.#wait?.stop();
     MgcpTransport.#untrack(this);
     for (const o of this.#outstanding.values()) {
       clearTimeout(o.timer);

@@ -48,6 +48,12 @@ export interface GatewayRelayBase {
    * The SBC role gives overload.sbcMaxPending (docs/sbc.md, "Overload").
    */
   maxCorePending?: number;
+  /**
+   * A datagram waiting this long in the gateway socket, ms, counts as the SBC overloaded: a share of new
+   * registrations is then refused the same way, growing while it lasts (GatewayGate; 0 or absent: off).
+   * The SBC role gives overload.sbcGatewayWaitMs.
+   */
+  socketWaitHighMs?: number;
 }
 
 /**

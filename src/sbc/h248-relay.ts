@@ -12,6 +12,7 @@ import { H248Endpoint, peerKey, type IncomingRequest, type Peer, type ReplyConte
 import type { ErrorDescriptor, ParsedMessage } from '../h248/types.js';
 import { SessionTable, type RegisteredTerminal } from './sessions.js';
 import { GatewaySoftswitches, type CoreAddress, type GatewayRelayBase } from './gateway-softswitches.js';
+import { GatewayGate, type GatewayGateStats } from './gateway-gate.js';
 
 /**
  * The SBC for H.248 gateways: the MGC as far as gateways see (access side),
@@ -62,9 +63,10 @@ export interface H248RelayStats {
   foreignCore: number;
   /** Requests from a softswitch naming no gateway the SBC knows (answered 504, sent nowhere). */
   unknownGateway: number;
-  /** New registrations (s1) refused 503 while maxCorePending commands waited for the softswitch. */
+  /** New registrations (s1) refused 503: maxCorePending commands waited for the softswitch, or the gate's share (socketWaitHighMs). */
   shed: number;
   authRejected: Record<Exclude<AuthVerdict, 'ok'>, number>;
+  gate: GatewayGateStats;
   access: TransportStats;
   core: TransportStats;
 }
@@ -129,6 +131,7 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
   const coreHost = o.coreHost ?? o.listen.host;
   let access!: H248Endpoint;
   let core!: H248Endpoint;
+  const gate = new GatewayGate({ waitHighMs: o.socketWaitHighMs ?? 0 }, () => access.waitMs());
 
   const sessionOf = (gw: Gateway | undefined): RegisteredTerminal | undefined => {
     if (!gw?.idc || gw.spi === undefined) return undefined;
@@ -216,7 +219,7 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
     const step = cmd && ksStep(cmd);
     if (step === 'register') {
       // overloaded: a new registration waits for none of the softswitch's time; those started are finished
-      if (softswitches.full()) {
+      if (softswitches.full() || gate.refuse()) {
         counts.shed++;
         return { error: { code: H248_ERROR.unavailable, text: 'overloaded' } };
       }
@@ -299,6 +302,7 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
     inbound,
     outbound,
     ...(o.timers ? { timers: o.timers } : {}),
+    ...(o.socketWaitHighMs ? { measureWait: true } : {}),
     onEvent: (event, detail) => o.logger?.warn(detail, `h248 sbc: ${event}`),
   });
   const host = o.listen.host;
@@ -335,7 +339,7 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
     stats: () => {
       let registered = 0;
       for (const ports of gateways.values()) for (const gw of ports.values()) if (sessionOf(gw)) registered++;
-      return { gateways: byName.size, registered, ...counts, softswitchFailovers: softswitches.failovers, authRejected: { ...authRejected }, access: access.stats(), core: core.stats() };
+      return { gateways: byName.size, registered, ...counts, softswitchFailovers: softswitches.failovers, authRejected: { ...authRejected }, access: access.stats(), core: core.stats(), gate: { ...gate.stats() } };
     },
     close: () => {
       clearInterval(sweeper);

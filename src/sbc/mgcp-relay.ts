@@ -37,6 +37,7 @@ import { CALL_AGENT_PORT, MgcpTransport, type MgcpPeer, type MgcpReply, type Sen
 import { param, type MgcpCommand, type MgcpParam } from '../mgcp/types.js';
 import { SessionTable, type RegisteredTerminal } from './sessions.js';
 import { GatewaySoftswitches, type GatewayRelayBase } from './gateway-softswitches.js';
+import { GatewayGate, type GatewayGateStats } from './gateway-gate.js';
 
 export interface MgcpRelayOptions extends GatewayRelayBase {
   /** Gateway side (untrusted); default 0.0.0.0:2727, the call agent port gateways expect. */
@@ -63,7 +64,7 @@ export interface MgcpRelayCounters {
   rechallenged: number;
   /** Commands from gateways with no live registration. */
   notRegistered: number;
-  /** New registrations (s1) refused 409 while maxCorePending commands waited for the softswitch. */
+  /** New registrations (s1) refused 409: maxCorePending commands waited for the softswitch, or the gate's share (socketWaitHighMs). */
   shed: number;
   /** app-hmac refusals by verdict. */
   hmacRejected: Record<Exclude<AppHmacVerdict, 'ok'>, number>;
@@ -82,6 +83,7 @@ export interface MgcpRelayStats {
   sessions: number;
   pending: number;
   flow: { seenNonces: number; outstanding: number };
+  gate: GatewayGateStats;
 }
 
 export interface MgcpRelay {
@@ -157,6 +159,7 @@ export async function startMgcpRelay(o: MgcpRelayOptions): Promise<MgcpRelay> {
   };
   let access: MgcpTransport;
   let core: MgcpTransport;
+  const gate = new GatewayGate({ waitHighMs: o.socketWaitHighMs ?? 0 }, () => access.waitMs());
 
   const badRequest = (field: string): MgcpReply => {
     counters.badRequests++;
@@ -248,7 +251,7 @@ export async function startMgcpRelay(o: MgcpRelayOptions): Promise<MgcpRelay> {
 
   const onS1 = async (cmd: MgcpCommand, from: MgcpPeer): Promise<MgcpReply> => {
     // overloaded: a new registration waits for none of the softswitch's time; those started are finished
-    if (ss.full()) {
+    if (ss.full() || gate.refuse()) {
       counters.shed++;
       return { code: 409, text: 'Processing overload' };
     }
@@ -396,6 +399,7 @@ export async function startMgcpRelay(o: MgcpRelayOptions): Promise<MgcpRelay> {
     onCommand: onAccessCommand,
     ...(o.logger ? { logger: o.logger } : {}),
     ...tap('access'),
+    ...(o.socketWaitHighMs ? { measureWait: true } : {}),
     ...o.transport,
   });
   try {
@@ -430,6 +434,7 @@ export async function startMgcpRelay(o: MgcpRelayOptions): Promise<MgcpRelay> {
       sessions: sessions.size,
       pending: pendingByIdc.size,
       flow: flow.stats,
+      gate: { ...gate.stats() },
     }),
     async close() {
       clearInterval(sweeper);

@@ -38,6 +38,7 @@
 import { findKs1, isS7 } from '../adapters/sip/ks1-sip.js';
 import { KS_HMAC } from '../adapters/sip/sbc-app-hmac.js';
 import { ownString } from '../sip/own-string.js';
+import { RefusedShare } from './refused-share.js';
 import type { MetricsRegistry } from '../metrics/registry.js';
 import type { SipMessage, SipRequest } from '../sip/message.js';
 import type { SipStack } from '../sip/stack.js';
@@ -154,18 +155,12 @@ export class OverloadGate {
   readonly #o: Required<OverloadSettings>;
   readonly #signals: OverloadSignals;
   readonly #now: () => number;
-  /** The refused fraction in thousandths (integers: the thinning below is exact). */
-  #permille = 0;
-  readonly #up: number;
-  readonly #down: number;
+  readonly #share: RefusedShare;
   #overloaded = false;
   /** Steps in a row the loop was at busyHigh or more. */
   #busyRun = 0;
-  #lastStep: number;
   /** Pending at which every new request is refused now: maxPending, or what the core answers in maxWaitMs if more. */
   #bound: number;
-  /** Deterministic thinning: refuse when the running sum of the fraction crosses a whole number. */
-  #acc = 0;
   /** Admitted requests (top Via branch) → until when their retransmissions pass. */
   readonly #admitted = new Map<string, number>();
   /**
@@ -194,9 +189,7 @@ export class OverloadGate {
     this.#bound = this.#o.maxPending;
     this.#signals = signals;
     this.#now = now;
-    this.#lastStep = now();
-    this.#up = Math.round(this.#o.increase * 1000);
-    this.#down = Math.round(this.#o.decrease * 1000);
+    this.#share = new RefusedShare(this.#o, now());
     const r = Math.max(0, Math.floor(o.retryAfterSec));
     this.#rejects = Array.from({ length: r + 1 }, (_, i) => Object.freeze({ kind: 'reject', status: 503, reason: 'Service Unavailable', retryAfter: r + i }) as InboundVerdict);
   }
@@ -213,7 +206,7 @@ export class OverloadGate {
     if (branch !== undefined) {
       const until = this.#admitted.get(branch);
       if (until !== undefined && until > t) {
-        if (this.#permille > 0) this.#stats.retransmissionsPassed++;
+        if (this.#share.fraction > 0) this.#stats.retransmissionsPassed++;
         return PASS;
       }
     }
@@ -230,7 +223,7 @@ export class OverloadGate {
 
   stats(): OverloadStats {
     this.#step(this.#now());
-    this.#stats.rejectFraction = this.#permille / 1000;
+    this.#stats.rejectFraction = this.#share.fraction;
     this.#stats.overloaded = this.#overloaded;
     this.#stats.remembered = this.#admitted.size;
     return this.#stats;
@@ -238,21 +231,13 @@ export class OverloadGate {
 
   #refuse(): boolean {
     if (this.#bound > 0 && this.#signals.pending() >= this.#bound) return true;
-    if (this.#permille <= 0) return false;
-    this.#acc += this.#permille;
-    if (this.#acc >= 1000) {
-      this.#acc -= 1000;
-      return true;
-    }
-    return false;
+    return this.#share.refuse();
   }
 
   /** Adapts the refused fraction once per step (several steps at once after a quiet spell). */
   #step(t: number): void {
-    const elapsed = t - this.#lastStep;
-    if (elapsed < this.#o.stepMs) return;
-    const steps = Math.min(1000, Math.floor(elapsed / this.#o.stepMs));
-    this.#lastStep += steps * this.#o.stepMs;
+    const steps = this.#share.due(t);
+    if (steps === 0) return;
     const o = this.#o;
     const pending = o.maxPending > 0 ? this.#signals.pending() : 0;
     const lag = o.lagHighMs > 0 ? this.#signals.lagMs() : 0;
@@ -275,11 +260,9 @@ export class OverloadGate {
       this.#stats.overloadedSteps[k]++;
       this.#overloaded = true;
     }
-    const before = this.#permille;
-    if (this.#overloaded) this.#permille = Math.min(1000, this.#permille + this.#up);
-    else this.#permille = Math.max(0, this.#permille - steps * this.#down);
-    if (this.#permille === 0) this.#acc = 0;
-    if (this.#onShedding && (before === 0) !== (this.#permille === 0)) this.#shedding(before === 0, fired, { pending, lag, delay, busy }, t);
+    const before = this.#share.fraction;
+    this.#share.adapt(this.#overloaded, steps);
+    if (this.#onShedding && (before === 0) !== (this.#share.fraction === 0)) this.#shedding(before === 0, fired, { pending, lag, delay, busy }, t);
   }
 
   #shedding(start: boolean, fired: Record<OverloadSignal, boolean>, v: { pending: number; lag: number; delay: number; busy: number }, t: number): void {

@@ -139,24 +139,25 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
   ];
   if (sip.certificate) listening.push({ name: 'SBC TLS certificate', address: `${sip.certificate.certFile} (SHA-256 ${sip.certificate.fingerprint256})` });
   const gatewayOffer = [{ name: 'app-hmac', q: 0.3 }];
+  const gatewayOverload = { maxCorePending: cfg.overload.sbcMaxPending, socketWaitHighMs: cfg.overload.sbcGatewayWaitMs };
   // Each gateway relay sends to the softswitch instance the SIP side holds first alive, and marks it down on silence (docs/scale-out.md).
   const toSoftswitches = (list: ReturnType<typeof alignGatewayList>) => ({ softswitch: list, pool: sip.softswitches, noAnswerMs: c.softswitchNoAnswerMs });
   const mgcp = c.mgcpPort
-    ? await startListener('SBC MGCP', listenAddress(c.host, c.mgcpPort, 'udp'), () => startMgcpRelay({ ...shares, maxCorePending: cfg.overload.sbcMaxPending, listen: { host: c.host, port: c.mgcpPort }, ...toSoftswitches(gatewayLists.mgcp!), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, logger: log, ...(ids ? { ids: ids.service.engine } : {}) }))
+    ? await startListener('SBC MGCP', listenAddress(c.host, c.mgcpPort, 'udp'), () => startMgcpRelay({ ...shares, ...gatewayOverload, listen: { host: c.host, port: c.mgcpPort }, ...toSoftswitches(gatewayLists.mgcp!), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, logger: log, ...(ids ? { ids: ids.service.engine } : {}) }))
     : undefined;
   if (mgcp) listening.push({ name: 'SBC MGCP (gateways)', address: `${c.host} udp ${mgcp.port}` });
   if (mgcp) protocols.followRelay('mgcp', () => {
     const k = mgcp.stats().counters;
-    return { refused: k.refused, rechallenged: k.rechallenged, shed: k.shed, rejected: k.hmacRejected };
+    return { refused: k.refused, rechallenged: k.rechallenged, shed: k.shed, refusedShare: mgcp.stats().gate.refusedShare, rejected: k.hmacRejected };
   });
   const mgcpHealth = mgcp ? shared?.health?.listener('SBC MGCP', listenAddress(c.host, mgcp.port, 'udp')) : undefined;
   const h248 = c.h248Port
-    ? await startListener('SBC H.248', listenAddress(c.host, c.h248Port, 'udp'), () => startH248Relay({ ...shares, maxCorePending: cfg.overload.sbcMaxPending, listen: { host: c.host, port: c.h248Port }, ...toSoftswitches(gatewayLists.h248!), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, logger: log, ...(ids ? { ids: ids.service.engine } : {}) }))
+    ? await startListener('SBC H.248', listenAddress(c.host, c.h248Port, 'udp'), () => startH248Relay({ ...shares, ...gatewayOverload, listen: { host: c.host, port: c.h248Port }, ...toSoftswitches(gatewayLists.h248!), sbc: { idsp: c.idsp, ksp, offered: gatewayOffer }, sessions, logger: log, ...(ids ? { ids: ids.service.engine } : {}) }))
     : undefined;
   if (h248) listening.push({ name: 'SBC H.248 (gateways)', address: `${c.host} udp ${h248.port}` });
   if (h248) protocols.followRelay('h248', () => {
     const k = h248.stats();
-    return { refused: k.refused, rechallenged: k.rechallenged, shed: k.shed, rejected: k.authRejected };
+    return { refused: k.refused, rechallenged: k.rechallenged, shed: k.shed, refusedShare: k.gate.refusedShare, rejected: k.authRejected };
   });
   const h248Health = h248 ? shared?.health?.listener('SBC H.248', listenAddress(c.host, h248.port, 'udp')) : undefined;
   // H.323 RAS is UDP: only app-hmac is meaningful there (docs/h323.md).

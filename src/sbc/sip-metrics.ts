@@ -57,8 +57,10 @@ export class CountedSessionTable extends SessionTable {
 export interface GatewayRelayCounters {
   refused: number;
   rechallenged: number;
-  /** New registrations refused because the SBC was overloaded (maxCorePending). */
+  /** New registrations refused because the SBC was overloaded (maxCorePending, or the gate's share). */
   shed: number;
+  /** The share of new registrations the relay's gate refuses now, 0…1. */
+  refusedShare: number;
   /** Messages of registered gateways refused by their authentication (MGCP app-hmac, H.248 Annex B), by verdict. */
   rejected: Record<string, number>;
 }
@@ -70,10 +72,16 @@ export interface GatewayRelayCounters {
  */
 export function sbcProtocolMetrics(r: MetricsRegistry): { sessions: CountedSessionTable; followRelay(protocol: 'mgcp' | 'h248', read: () => GatewayRelayCounters): void } {
   const accepted = r.counter('keyswitch_sbc_sessions_total', 'Registrations completed through this SBC (a session key taken into its session table), by protocol (sip, mgcp, h248).', { labelNames: ['protocol'] });
-  const failures = r.counter('keyswitch_sbc_gateway_auth_failures_total', 'MGCP and H.248 gateway messages refused by the SBC, by protocol and kind: refused (a registration step the flow refused), rechallenged (a wrong response, answered with a new challenge), overloaded (a new registration refused while the queue toward the softswitch was full: H.248 503, MGCP 409), or the verdict of the per-message authentication (MGCP app-hmac, H.248 Annex B: missing, bad-tag, replayed, too-old, wrong-spi).', { labelNames: ['protocol', 'kind'] });
+  const share = r.gauge('keyswitch_sbc_gateway_refused_share', 'The share (0 to 1) of gateways\' new registrations the SBC refuses now because a datagram waited overload.sbcGatewayWaitMs or more in its gateway socket, by protocol (mgcp, h248).', { labelNames: ['protocol'] });
+  const relays = new Map<string, () => GatewayRelayCounters>();
+  share.onCollect((g) => {
+    for (const [protocol, read] of relays) g.set(read().refusedShare, { protocol });
+  });
+  const failures = r.counter('keyswitch_sbc_gateway_auth_failures_total', 'MGCP and H.248 gateway messages refused by the SBC, by protocol and kind: refused (a registration step the flow refused), rechallenged (a wrong response, answered with a new challenge), overloaded (a new registration refused while the queue toward the softswitch was full, or as the share refused while the gateway socket was slow: H.248 503, MGCP 409), or the verdict of the per-message authentication (MGCP app-hmac, H.248 Annex B: missing, bad-tag, replayed, too-old, wrong-spi).', { labelNames: ['protocol', 'kind'] });
   return {
     sessions: new CountedSessionTable((protocol) => accepted.inc({ protocol })),
     followRelay(protocol, read) {
+      relays.set(protocol, read);
       r.follow(failures, 'kind', () => {
         const c = read();
         return { refused: c.refused, rechallenged: c.rechallenged, overloaded: c.shed, ...c.rejected };

@@ -1,6 +1,11 @@
+import { randomBytes } from 'node:crypto';
+import { createSocket, type Socket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
+import { encodeS1 } from '../../src/adapters/h248/ks-mapping.js';
+import { parseMessage } from '../../src/h248/parse.js';
+import { serializeMessage } from '../../src/h248/serialize.js';
 import { registerH248Gateway, type H248Gateway } from '../../src/terminal/h248-gateway.js';
-import { gatewayOptions, startLab, type Lab } from './harness.js';
+import { IDSP, gatewayOptions, startLab, type Lab } from './harness.js';
 
 /**
  * Overload at the H.248 SBC: while maxCorePending commands wait for the softswitch, a new
@@ -10,7 +15,9 @@ import { gatewayOptions, startLab, type Lab } from './harness.js';
 
 const labs: Lab[] = [];
 const gateways: H248Gateway[] = [];
+const sockets: Socket[] = [];
 afterEach(() => {
+  for (const s of sockets.splice(0)) s.close();
   for (const g of gateways.splice(0)) g.close();
   for (const l of labs.splice(0)) l.close();
 });
@@ -46,4 +53,51 @@ describe('H.248 SBC: overload', () => {
     expect(all.map((r) => r.ok)).toEqual([true, true]);
     expect(l.sbc.stats().shed).toBe(0);
   }, 15_000);
+
+  it('an s1 flood queued in its socket: a share of new registrations is refused 503, a registered gateway still works, and a new one registers once it is over', async () => {
+    const l = await startLab({ sbc: { socketWaitHighMs: 50 } });
+    labs.push(l);
+    const a = await registerH248Gateway({ ...gatewayOptions(l), keepOpen: true });
+    expect(a.ok).toBe(true);
+    if (!a.ok) return;
+    gateways.push(a.gateway!);
+    expect(l.sbc.stats().gate.refusedShare).toBe(0);
+
+    // the attacker: 40 sources, 50 new registrations each, all at once
+    // the final answers each source had, by transaction (a reply may come again until acknowledged)
+    const answers = new Map<string, string>();
+    const count = (text: string) => [...answers.values()].filter((t) => t === text).length;
+    for (let k = 0; k < 40; k++) {
+      const s = createSocket('udp4');
+      sockets.push(s);
+      await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+      s.on('message', (buf) => {
+        const m = parseMessage(buf);
+        if (!m.ok) return;
+        for (const t of m.message.transactions) if (t.type === 'reply') answers.set(`${k}/${t.id}`, `${t.error?.code} ${t.error?.text}`);
+      });
+      const mid = `[127.0.0.1]:${s.address().port}`;
+      for (let i = 1; i <= 50; i++) {
+        const s1 = { idc: `flood${k}@lab.example`, idsp: IDSP, n1: randomBytes(16), ts: Math.floor(Date.now() / 1000) };
+        s.send(serializeMessage({ version: 1, mid, transactions: [{ type: 'request', id: i, actions: encodeS1(s1) }] }), l.sbc.port, '127.0.0.1');
+      }
+    }
+    // the registered gateway, its Notify queued behind the flood
+    expect(await a.gateway!.notify('A4444', 'al/of')).toEqual({ ok: true });
+    await expect.poll(() => answers.size, { timeout: 20_000, interval: 50 }).toBe(2000);
+    expect(l.sbc.stats().gate.overloadedSteps).toBeGreaterThan(0);
+    const overloaded = count('503 overloaded');
+    expect(overloaded).toBeGreaterThan(0);
+    expect(overloaded).toBe(l.sbc.stats().shed);
+    // a share, not all: the rest went on to the softswitch, whose AuC knows no such gateway
+    expect(overloaded).toBeLessThan(2000);
+    expect(l.auc.vectorCalls).toBe(1 + 2000 - overloaded);
+
+    // calm again: the share shrinks to nothing, and a new gateway registers
+    await expect.poll(() => l.sbc.stats().gate.refusedShare, { timeout: 10_000, interval: 100 }).toBe(0);
+    l.auc.terminals.set('gw2@lab.example', Buffer.alloc(32, 0x22));
+    const b = await registerH248Gateway(gatewayOptions(l, { idc: 'gw2@lab.example', kc: Buffer.alloc(32, 0x22) }));
+    expect(b.ok).toBe(true);
+    expect(await a.gateway!.notify('A4444', 'al/of')).toEqual({ ok: true });
+  }, 40_000);
 });

@@ -292,8 +292,10 @@ describe('SBC per-protocol metrics', () => {
     p.sessions.accept(session(), 'h248', '192.0.2.1:2944', Date.now() + 60_000);
     p.sessions.accept(session(), 'h248', '192.0.2.1:2944', Date.now() + 60_000);
     expect(p.sessions.get('gw@lab.example')?.protocol).toBe('h248');
-    const relay = { refused: 0, rechallenged: 0, shed: 0, rejected: { missing: 0, 'bad-tag': 0 } as Record<string, number> };
+    const relay = { refused: 0, rechallenged: 0, shed: 0, refusedShare: 0, rejected: { missing: 0, 'bad-tag': 0 } as Record<string, number> };
+    const h248 = { ...relay, refusedShare: 0.35 };
     p.followRelay('mgcp', () => relay);
+    p.followRelay('h248', () => h248);
     relay.refused = 2;
     relay.rejected['bad-tag'] = 1;
     let s = parseMetrics(await r.render());
@@ -301,9 +303,13 @@ describe('SBC per-protocol metrics', () => {
     expect(sample(s, 'keyswitch_sbc_sessions_total', { protocol: 'h248' })).toBe(2);
     expect(sample(s, 'keyswitch_sbc_gateway_auth_failures_total', { protocol: 'mgcp', kind: 'refused' })).toBe(2);
     expect(sample(s, 'keyswitch_sbc_gateway_auth_failures_total', { protocol: 'mgcp', kind: 'bad-tag' })).toBe(1);
+    expect(sample(s, 'keyswitch_sbc_gateway_refused_share', { protocol: 'mgcp' })).toBe(0);
+    expect(sample(s, 'keyswitch_sbc_gateway_refused_share', { protocol: 'h248' })).toBe(0.35);
     relay.refused = 3;
     relay.shed = 4;
+    relay.refusedShare = 0.1;
     s = parseMetrics(await r.render());
+    expect(sample(s, 'keyswitch_sbc_gateway_refused_share', { protocol: 'mgcp' })).toBe(0.1);
     expect(sample(s, 'keyswitch_sbc_gateway_auth_failures_total', { protocol: 'mgcp', kind: 'overloaded' })).toBe(4);
     expect(sample(s, 'keyswitch_sbc_gateway_auth_failures_total', { protocol: 'mgcp', kind: 'refused' })).toBe(3);
     expect(sample(s, 'keyswitch_sbc_gateway_auth_failures_total', { protocol: 'mgcp', kind: 'rechallenged' })).toBe(0);

@@ -1,5 +1,11 @@
+import { randomBytes } from 'node:crypto';
+import { createSocket, type Socket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startLab, type Lab } from './lab.js';
+import { s1Params } from '../../src/adapters/mgcp/params.js';
+import { encodeMgcp } from '../../src/mgcp/encode.js';
+import { parseMgcp } from '../../src/mgcp/parse.js';
+import { param } from '../../src/mgcp/types.js';
+import { IDSP, startLab, type Lab } from './lab.js';
 
 /**
  * Overload at the MGCP SBC: while maxCorePending commands wait for the softswitch, a new
@@ -10,7 +16,11 @@ import { startLab, type Lab } from './lab.js';
 
 const IDC = 'gw1@lab.example';
 let lab: Lab | undefined;
-afterEach(async () => lab?.close());
+const sockets: Socket[] = [];
+afterEach(async () => {
+  for (const s of sockets.splice(0)) s.close();
+  await lab?.close();
+});
 
 /** The AuC answers vectors `ms` late: the softswitch holds the first gateway's s2 that long. */
 function slowVectors(l: Lab, ms: number): { calls: () => number } {
@@ -49,4 +59,45 @@ describe('MGCP SBC: overload', () => {
     expect(await b.register()).toMatchObject({ ok: true });
     expect(l.sbc.stats().counters.shed).toBe(1);
   }, 15_000);
+
+  it('an RSIP flood queued in its socket: a share of new registrations is refused 409, a registered gateway still works, and a new one registers once it is over', async () => {
+    const l = (lab = await startLab({ relay: { socketWaitHighMs: 50 } }));
+    const a = await l.gateway({ idc: IDC, kc: l.provision(IDC) });
+    expect((await a.register()).ok).toBe(true);
+    const ntfy = [param('X', '0123abcd'), param('O', 'L/hd')];
+
+    // the attacker: 40 sources, 50 new registrations each, all at once
+    const answers = new Map<string, string>();
+    const count = (text: string) => [...answers.values()].filter((t) => t === text).length;
+    for (let k = 0; k < 40; k++) {
+      const s = createSocket('udp4');
+      sockets.push(s);
+      await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+      s.on('message', (buf) => {
+        const m = parseMgcp(buf);
+        if (!m.ok) return;
+        for (const r of m.messages) if (r.kind === 'response' && r.code >= 200) answers.set(`${k}/${r.tid}`, `${r.code} ${r.text}`);
+      });
+      for (let i = 1; i <= 50; i++) {
+        const s1 = { idc: `flood${k}@lab.example`, idsp: IDSP, n1: randomBytes(16), ts: Math.floor(Date.now() / 1000) };
+        s.send(encodeMgcp({ kind: 'command', verb: 'RSIP', tid: i, endpoint: `*@flood${k}.lab.example`, version: '1.0', params: [param('RM', 'restart'), ...s1Params(s1)] }), l.sbc.port, '127.0.0.1');
+      }
+    }
+    // the registered gateway, its NTFY queued behind the flood
+    const during = await a.command('NTFY', ntfy);
+    expect(during.ok && during.response.code).toBe(200);
+    await expect.poll(() => answers.size, { timeout: 20_000, interval: 50 }).toBe(2000);
+    expect(l.sbc.stats().gate.overloadedSteps).toBeGreaterThan(0);
+    const overloaded = count('409 Processing overload');
+    expect(overloaded).toBeGreaterThan(0);
+    expect(overloaded).toBe(l.sbc.stats().counters.shed);
+    expect(overloaded).toBeLessThan(2000); // a share, not all
+
+    // calm again: the share shrinks to nothing, and a new gateway registers
+    await expect.poll(() => l.sbc.stats().gate.refusedShare, { timeout: 10_000, interval: 100 }).toBe(0);
+    const b = await l.gateway({ idc: 'gw2@lab.example', kc: l.provision('gw2@lab.example') });
+    expect((await b.register()).ok).toBe(true);
+    const after = await a.command('NTFY', ntfy);
+    expect(after.ok && after.response.code).toBe(200);
+  }, 40_000);
 });
