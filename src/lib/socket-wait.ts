@@ -3,24 +3,30 @@
  * process reads it. A saturated process leaves datagrams queued in the
  * kernel, where no in-process count sees them and the event loop's lag stays
  * low (the loop reads them in batches, its timers still running in between).
- * So the socket is asked directly: every `everyMs` a probe — a random token
- * drawn once per socket and the time it was sent — goes to the socket's own
- * address, queues behind whatever is waiting, and its age when read is the
- * wait. The token never leaves the host (a datagram to a local address goes
- * over loopback), so no one else can make a datagram pass for a probe.
+ * So the socket is asked directly: a probe — a random token drawn once per
+ * socket and the time it was sent — goes to the socket's own address, queues
+ * behind whatever is waiting, and its age when read is the wait. The token
+ * never leaves the host (a datagram to a local address goes over loopback),
+ * so no one else can make a datagram pass for a probe.
+ *
+ * Probes are sent from the receive path, at most one per `everyMs` while
+ * datagrams arrive, never from a timer: an idle socket has nothing waiting,
+ * and a timer waking an idle process 50 times a second cost 2.4 % of a core
+ * here (a wake-up from sleep is dear on this VM; docs/performance.md).
  */
 import { randomBytes } from 'node:crypto';
 import type { RemoteInfo, Socket } from 'node:dgram';
 
 const PROBE_BYTES = 16;
-/** Probes waiting at most: more means the socket has been stuck for MAX_UNREAD · everyMs; the oldest say so already. */
+/** Probes unread at most: sent only while datagrams are read, more than this means the oldest were lost. */
 const MAX_UNREAD = 64;
 
 export class SocketWait {
   readonly #socket: Socket;
   readonly #token: bigint;
   readonly #now: () => number;
-  #timer: NodeJS.Timeout | undefined;
+  #everyMs = 0;
+  #lastSent = -Infinity;
   /** Send times of the probes not read yet, oldest first (FIFO: reading one means the older ones are gone). */
   readonly #unread: number[] = [];
   /** The longest wait read since the last waitMs(). */
@@ -35,7 +41,7 @@ export class SocketWait {
     this.#now = now;
   }
 
-  /** Starts probing every `everyMs`, once the socket is bound. The timer keeps no process alive. */
+  /** Probes at most every `everyMs` while datagrams arrive, once the socket is bound. */
   start(everyMs = 20): this {
     try {
       this.#socket.address();
@@ -46,21 +52,25 @@ export class SocketWait {
     const a = this.#socket.address();
     const wildcard = a.address === '0.0.0.0' || a.address === '::';
     this.#to = { address: wildcard ? (a.family === 'IPv6' ? '::1' : '127.0.0.1') : a.address, port: a.port };
-    this.#timer = setInterval(() => this.#probe(), everyMs);
-    this.#timer.unref();
-    this.#probe();
+    this.#everyMs = everyMs;
     return this;
   }
 
   stop(): void {
-    clearInterval(this.#timer);
-    this.#timer = undefined;
+    this.#to = undefined;
   }
 
-  /** Whether `buf` is this socket's own probe; if so it is taken (the caller handles nothing). */
+  /**
+   * Called with every datagram the socket reads: whether it is this socket's own probe (then it is taken,
+   * and the caller handles nothing). Any other sends a probe if one is due.
+   */
   take(buf: Buffer, from: RemoteInfo): boolean {
-    if (buf.length !== PROBE_BYTES || this.#to === undefined || from.port !== this.#to.port) return false;
-    if (buf.readBigUInt64BE(0) !== this.#token) return false;
+    if (this.#to === undefined) return false;
+    if (buf.length !== PROBE_BYTES || from.port !== this.#to.port || buf.readBigUInt64BE(0) !== this.#token) {
+      const t = this.#now();
+      if (t - this.#lastSent >= this.#everyMs) this.#probe(t);
+      return false;
+    }
     const sent = buf.readDoubleBE(8);
     const u = this.#unread;
     let n = 0;
@@ -84,9 +94,12 @@ export class SocketWait {
     return w;
   }
 
-  #probe(): void {
-    if (this.#to === undefined || this.#unread.length >= MAX_UNREAD) return;
-    const t = this.#now();
+  #probe(t: number): void {
+    if (this.#to === undefined) return;
+    // that many unread while datagrams are still read: the oldest were dropped (a full buffer), and are
+    // forgotten so that probing goes on (kept, the socket would read as stuck for good)
+    if (this.#unread.length >= MAX_UNREAD) this.#unread.shift();
+    this.#lastSent = t;
     const buf = Buffer.allocUnsafe(PROBE_BYTES);
     buf.writeBigUInt64BE(this.#token, 0);
     buf.writeDoubleBE(t, 8);
@@ -94,7 +107,7 @@ export class SocketWait {
     try {
       this.#socket.send(buf, this.#to.port, this.#to.address);
     } catch {
-      // a closed socket: the next close() stops the timer
+      // a closed socket
       this.#unread.pop();
     }
   }

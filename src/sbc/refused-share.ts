@@ -39,9 +39,12 @@ export class RefusedShare {
     return steps;
   }
 
-  /** One adaptation for `steps` steps: an overloaded reading grows the share by one step, a calm one shrinks it by all of them. */
-  adapt(overloaded: boolean, steps: number): void {
-    if (overloaded) this.#permille = Math.min(1000, this.#permille + this.#up);
+  /**
+   * One adaptation for `steps` steps: an overloaded reading grows the share by one step (`scale` of
+   * them: how far over its threshold the signal was), a calm one shrinks it by all of them.
+   */
+  adapt(overloaded: boolean, steps: number, scale = 1): void {
+    if (overloaded) this.#permille = Math.min(1000, this.#permille + Math.round(this.#up * scale));
     else this.#permille = Math.max(0, this.#permille - steps * this.#down);
     if (this.#permille === 0) this.#acc = 0;
   }
