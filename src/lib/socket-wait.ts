@@ -11,8 +11,8 @@
  *
  * Probes are sent from the receive path, at most one per `everyMs` while
  * datagrams arrive, never from a timer: an idle socket has nothing waiting,
- * and a timer waking an idle process 50 times a second cost 2.4 % of a core
- * here (a wake-up from sleep is dear on this VM; docs/performance.md).
+ * and a timer waking an idle process 50 times a second cost 1.2 % of a core
+ * (bench/socket-wait-idle.ts; docs/performance.md).
  */
 import { randomBytes } from 'node:crypto';
 import type { RemoteInfo, Socket } from 'node:dgram';

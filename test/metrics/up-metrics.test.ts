@@ -110,6 +110,9 @@ function metricsSuite(ctx: EngineContext, link: 'radius' | 'diameter') {
       expect(moved('keyswitch_softswitch_register_duration_seconds_count', { protocol, result: 'challenged' }), protocol).toBeGreaterThanOrEqual(3);
       // the SBC's own refusals of gateway messages (none here: the softswitch found the wrong keys) are exposed from the start
       expect(sample(after, 'keyswitch_sbc_gateway_auth_failures_total', { protocol, kind: 'refused' }), protocol).toBe(0);
+      // nothing refused for overload either, and the gate's share is there to watch
+      expect(sample(after, 'keyswitch_sbc_gateway_auth_failures_total', { protocol, kind: 'overloaded' }), protocol).toBe(0);
+      expect(sample(after, 'keyswitch_sbc_gateway_refused_share', { protocol }), protocol).toBe(0);
     }
   });
 
