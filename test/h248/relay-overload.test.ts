@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { createSocket, type Socket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeS1 } from '../../src/adapters/h248/ks-mapping.js';
 import { parseMessage } from '../../src/h248/parse.js';
 import { serializeMessage } from '../../src/h248/serialize.js';
 import { registerH248Gateway, type H248Gateway } from '../../src/terminal/h248-gateway.js';
+import { udpFlood } from '../helpers/udp-flood.js';
 import { IDSP, gatewayOptions, startLab, type Lab } from './harness.js';
 
 /**
@@ -64,24 +65,21 @@ describe('H.248 SBC: overload', () => {
     expect(l.sbc.stats().gate.refusedShare).toBe(0);
 
     // the attacker: 40 sources, 50 new registrations each, all at once
-    // the final answers each source had, by transaction (a reply may come again until acknowledged)
-    const answers = new Map<string, string>();
-    const count = (text: string) => [...answers.values()].filter((t) => t === text).length;
-    for (let k = 0; k < 40; k++) {
-      const s = createSocket('udp4');
-      sockets.push(s);
-      await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-      s.on('message', (buf) => {
-        const m = parseMessage(buf);
-        if (!m.ok) return;
-        for (const t of m.message.transactions) if (t.type === 'reply') answers.set(`${k}/${t.id}`, `${t.error?.code} ${t.error?.text}`);
-      });
-      const mid = `[127.0.0.1]:${s.address().port}`;
-      for (let i = 1; i <= 50; i++) {
+    const flood = await udpFlood({
+      port: l.sbc.port,
+      sources: 40,
+      perSource: 50,
+      datagram: (k, i, port) => {
         const s1 = { idc: `flood${k}@lab.example`, idsp: IDSP, n1: randomBytes(16), ts: Math.floor(Date.now() / 1000) };
-        s.send(serializeMessage({ version: 1, mid, transactions: [{ type: 'request', id: i, actions: encodeS1(s1) }] }), l.sbc.port, '127.0.0.1');
-      }
-    }
+        return serializeMessage({ version: 1, mid: `[127.0.0.1]:${port}`, transactions: [{ type: 'request', id: i, actions: encodeS1(s1) }] });
+      },
+      final: (buf) => {
+        const m = parseMessage(buf);
+        return m.ok ? m.message.transactions.flatMap((t) => (t.type === 'reply' ? [[t.id, `${t.error?.code} ${t.error?.text}`] as [number, string]] : [])) : [];
+      },
+    });
+    sockets.push(...flood.sockets);
+    const { answers, count } = flood;
     // the registered gateway, its Notify queued behind the flood
     expect(await a.gateway!.notify('A4444', 'al/of')).toEqual({ ok: true });
     await expect.poll(() => answers.size, { timeout: 20_000, interval: 50 }).toBe(2000);

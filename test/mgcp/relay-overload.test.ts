@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { createSocket, type Socket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { s1Params } from '../../src/adapters/mgcp/params.js';
 import { encodeMgcp } from '../../src/mgcp/encode.js';
 import { parseMgcp } from '../../src/mgcp/parse.js';
 import { param } from '../../src/mgcp/types.js';
+import { udpFlood } from '../helpers/udp-flood.js';
 import { IDSP, startLab, type Lab } from './lab.js';
 
 /**
@@ -67,22 +68,21 @@ describe('MGCP SBC: overload', () => {
     const ntfy = [param('X', '0123abcd'), param('O', 'L/hd')];
 
     // the attacker: 40 sources, 50 new registrations each, all at once
-    const answers = new Map<string, string>();
-    const count = (text: string) => [...answers.values()].filter((t) => t === text).length;
-    for (let k = 0; k < 40; k++) {
-      const s = createSocket('udp4');
-      sockets.push(s);
-      await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-      s.on('message', (buf) => {
-        const m = parseMgcp(buf);
-        if (!m.ok) return;
-        for (const r of m.messages) if (r.kind === 'response' && r.code >= 200) answers.set(`${k}/${r.tid}`, `${r.code} ${r.text}`);
-      });
-      for (let i = 1; i <= 50; i++) {
+    const flood = await udpFlood({
+      port: l.sbc.port,
+      sources: 40,
+      perSource: 50,
+      datagram: (k, i) => {
         const s1 = { idc: `flood${k}@lab.example`, idsp: IDSP, n1: randomBytes(16), ts: Math.floor(Date.now() / 1000) };
-        s.send(encodeMgcp({ kind: 'command', verb: 'RSIP', tid: i, endpoint: `*@flood${k}.lab.example`, version: '1.0', params: [param('RM', 'restart'), ...s1Params(s1)] }), l.sbc.port, '127.0.0.1');
-      }
-    }
+        return encodeMgcp({ kind: 'command', verb: 'RSIP', tid: i, endpoint: `*@flood${k}.lab.example`, version: '1.0', params: [param('RM', 'restart'), ...s1Params(s1)] });
+      },
+      final: (buf) => {
+        const m = parseMgcp(buf);
+        return m.ok ? m.messages.flatMap((r) => (r.kind === 'response' && r.code >= 200 ? [[r.tid, `${r.code} ${r.text}`] as [number, string]] : [])) : [];
+      },
+    });
+    sockets.push(...flood.sockets);
+    const { answers, count } = flood;
     // the registered gateway, its NTFY queued behind the flood
     const during = await a.command('NTFY', ntfy);
     expect(during.ok && during.response.code).toBe(200);
