@@ -60,6 +60,8 @@ SBC's memory per registered terminal.
                       CPU per registration (median of --runs runs). The closed loop's --concurrency
                       caps what it measures at concurrency ÷ latency; an offered rate does not
   --offer-in-flight N registrations in flight at most in an offered run (default 2000)
+  --offer-seconds S   offer each rate for S seconds (default: --count ÷ rate): the --count terminals register
+                      again in turn, each once its previous registration has ended (a gateway runs one at a time)
   --half-runs N       runs at half the measured rate; their median p50/p99 is printed, each run's p99 beside it (default 3)
   --trace PREFIX      the half-rate runs' registrations, one line each (start ms, latency ms),
                       into PREFIX-<proto>-<auc>.txt: a tail of stalls shows as bursts ending at one instant
@@ -92,6 +94,7 @@ const { values: args } = parseArgs({
     'half-runs': { type: 'string', default: '3' },
     offer: { type: 'string', default: '' },
     'offer-in-flight': { type: 'string', default: '2000' },
+    'offer-seconds': { type: 'string', default: '0' },
   },
 });
 const protos = args.proto.split(',');
@@ -105,6 +108,8 @@ const halfRuns = Math.max(1, Number(args['half-runs']));
 const offers = args.offer.split(',').filter(Boolean).map(Number);
 if (offers.some((r) => !(r > 0))) throw new Error('--offer is a comma list of registrations per second, each above 0');
 const offerInFlight = Number(args['offer-in-flight']);
+const offerSeconds = Number(args['offer-seconds']);
+if (!(offerSeconds >= 0)) throw new Error('--offer-seconds is a number of seconds (0: --count ÷ rate)');
 const nodeFlags = args['node-flags'].split(' ').filter(Boolean);
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'keyswitch.js');
@@ -315,6 +320,8 @@ async function drive(one: One, list: { idc: string; kc: Buffer }[], conc: number
   let failed = 0;
   let next = 0;
   const t0 = performance.now();
+  // a terminal listed again waits for its previous registration to end (--offer-seconds)
+  const busy = new Map<string, Promise<unknown>>();
   const worker = async () => {
     for (;;) {
       const i = next++;
@@ -324,8 +331,14 @@ async function drive(one: One, list: { idc: string; kc: Buffer }[], conc: number
         const wait = due - performance.now();
         if (wait > 1) await new Promise((r) => setTimeout(r, wait));
       }
+      const t = list[i]!;
+      for (let before = busy.get(t.idc); before; before = busy.get(t.idc)) await before;
       const s = performance.now();
-      if (await one(list[i]!)) {
+      const run = one(t);
+      busy.set(t.idc, run);
+      const ok = await run;
+      if (busy.get(t.idc) === run) busy.delete(t.idc);
+      if (ok) {
         const ms = performance.now() - s;
         lat.push(ms);
         if (rate && args.trace) trace.push(`${(s - t0).toFixed(1)} ${ms.toFixed(1)}`);
@@ -375,12 +388,14 @@ try {
       for (const rate of offers) {
         const offered = [];
         const cost = costPerRegistration(rolePids);
-        for (let r = 0; r < runs; r++) offered.push(await drive(reg.one, terminals.slice(0, count), offerInFlight, rate));
-        const c = cost(offered.reduce((a, x) => a + count - x.failed, 0));
+        const n = offerSeconds > 0 ? Math.round(rate * offerSeconds) : count;
+        const list = Array.from({ length: n }, (_, i) => terminals[i % count]!);
+        for (let r = 0; r < runs; r++) offered.push(await drive(reg.one, list, offerInFlight, rate));
+        const c = cost(offered.reduce((a, x) => a + n - x.failed, 0));
         const failed = offered.reduce((a, x) => a + x.failed, 0);
         const done = median(offered.map((x) => x.perSec));
         console.log(
-          `KS1 ${proto.padEnd(4)} AuC over ${aucProto.padEnd(8)} offered ${fmt(rate)}/s for ${(count / rate).toFixed(1)} s: completed ${fmt(done)}/s (${offered.map((x) => fmt(x.perSec)).join(' / ')})` +
+          `KS1 ${proto.padEnd(4)} AuC over ${aucProto.padEnd(8)} offered ${fmt(rate)}/s for ${(n / rate).toFixed(1)} s: completed ${fmt(done)}/s (${offered.map((x) => fmt(x.perSec)).join(' / ')})` +
             `  p50 ${median(offered.map((x) => x.p50)).toFixed(1)} ms  p99 ${median(offered.map((x) => x.p99)).toFixed(1)} ms (${offered.map((x) => x.p99.toFixed(0)).join('/')})  | failed ${failed}` +
             `  | CPU ms/reg ${c.cpuMs.join(' + ')}  | write syscalls/reg ${c.writes.join(', ')}`,
         );
