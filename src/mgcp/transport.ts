@@ -244,7 +244,7 @@ export class MgcpTransport {
   }
 
   static open(o: MgcpTransportOptions): Promise<MgcpTransport> {
-    // 4 MiB, not the OS's ~200 KB (~150 commands): a burst of gateways restarting together is queued for the
+    // 4 MiB, not the OS's ~200 KB (a few hundred datagrams): a burst of gateways restarting together is queued for the
     // SBC's gate to answer, not dropped by the kernel unseen and retransmitted (as for H.248 and SIP)
     const socket = dgram.createSocket({ type: o.host?.includes(':') ? 'udp6' : 'udp4', lookup: literalFirstLookup, recvBufferSize: 4 * 1024 * 1024 });
     return new Promise((resolve, reject) => {
