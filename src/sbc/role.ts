@@ -147,8 +147,8 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
     : undefined;
   if (mgcp) listening.push({ name: 'SBC MGCP (gateways)', address: `${c.host} udp ${mgcp.port}` });
   if (mgcp) protocols.followRelay('mgcp', () => {
-    const k = mgcp.stats().counters;
-    return { refused: k.refused, rechallenged: k.rechallenged, shed: k.shed, refusedShare: mgcp.stats().gate.refusedShare, rejected: k.hmacRejected };
+    const { counters: k, gate } = mgcp.stats();
+    return { refused: k.refused, rechallenged: k.rechallenged, shed: k.shed, refusedShare: gate.refusedShare, rejected: k.hmacRejected };
   });
   const mgcpHealth = mgcp ? shared?.health?.listener('SBC MGCP', listenAddress(c.host, mgcp.port, 'udp')) : undefined;
   const h248 = c.h248Port
