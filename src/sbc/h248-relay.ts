@@ -5,6 +5,7 @@ import {
   decodeS1, decodeS5, decodeS7, decodeS9, encodeS2, encodeS6, encodeS8, encodeS10, ksStep, requestIdOf, rootCommand,
 } from '../adapters/h248/ks-mapping.js';
 import { sbcRejectError } from '../adapters/h248/outcomes.js';
+import type { AppHmacVerifier } from '../crypto/app-hmac.js';
 import { protect, spiOf, verifyProtected, type AuthVerdict } from '../h248/auth-header.js';
 import { replyError, readServiceChange } from '../h248/descriptors.js';
 import { H248_ERROR } from '../h248/errors.js';
@@ -90,6 +91,11 @@ interface Gateway {
   askedBy?: Buffer;
   pending?: SbcPending;
   spi?: number;
+  /**
+   * While s10 is outstanding: the session the gateway still protects with (it takes the new one from s10), so
+   * what it sends meanwhile (its s7 again, a Notify) is checked under that session's key, not refused as wrong-spi.
+   */
+  previous?: { spi: number; uplink: AppHmacVerifier };
   awaitingS10: boolean;
   lastSeen: number;
 }
@@ -253,6 +259,8 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
       const r = flow.onAccepted(d.value, pending);
       if (!r.ok) return { error: sbcRejectError(r) };
       gw.pending = undefined;
+      const before = sessionOf(gw);
+      if (before?.uplink && gw.spi !== undefined) gw.previous = { spi: gw.spi, uplink: before.uplink };
       sessions.accept(r.session, 'h248', gw.key, clock() + ttlMs);
       authOutcome(o.ids, 'h248', true, 'ks1', r.session.idc, gw.peer.address, gw.peer.port);
       gw.idc = r.session.idc;
@@ -260,6 +268,7 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
       gw.awaitingS10 = true;
       const res = await access.request(gw.peer, encodeS10(r.s10));
       gw.awaitingS10 = false;
+      gw.previous = undefined;
       const err = res.ok ? replyError(res.reply) : undefined;
       if (!res.ok || err) {
         sessions.remove(r.session.idc);
@@ -282,7 +291,8 @@ export async function startH248Relay(o: H248RelayOptions): Promise<H248RelayHand
       if (isRegistration(msg)) return undefined;
       if (gw!.awaitingS10 && msg.transactions.every((t) => t.type !== 'request')) return undefined;
     }
-    const verdict = verifyProtected(rec.uplink, gw!.spi!, msg, datagram);
+    const previous = msg.auth && gw!.previous?.spi === msg.auth.spi ? gw!.previous : undefined;
+    const verdict = previous ? verifyProtected(previous.uplink, previous.spi, msg, datagram) : verifyProtected(rec.uplink, gw!.spi!, msg, datagram);
     if (verdict === 'ok') return undefined;
     authRejected[verdict]++;
     authOutcome(o.ids, 'h248', false, 'app-hmac', rec.idc, peer.address, peer.port, `annex-b ${verdict}`);

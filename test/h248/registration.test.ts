@@ -101,6 +101,42 @@ describe('H.248 registration through the SBC', () => {
     expect(await gw.notify('A4444', 'al/of')).toEqual({ ok: true });
   });
 
+  it('a gateway registering again resends its s7 under the session it still has while s10 is lost: Pending, not refused', async () => {
+    // The second s10 (the re-registration's) is lost once: the gateway's s7, still unanswered, is resent under the
+    // old session's header while the SBC already holds the new one and waits for s10's answer.
+    let s10s = 0;
+    const l = await lab({ access: (dir, p) => dir === 'down' && text(p).includes('ks/mac=') && ++s10s === 2 });
+    const r = await registerH248Gateway({ ...gatewayOptions(l), keepOpen: true });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    const gw = r.gateway!;
+    gateways.push(gw);
+
+    const again = await gw.register();
+    expect(again).toMatchObject({ ok: true, mechanism: 'app-hmac' });
+    if (!again.ok) return;
+    expect(s10s).toBeGreaterThanOrEqual(3);
+    const s7s = l.access!.captured.filter((c) => c.dir === 'up' && text(c.payload).includes('ks/auth'));
+    expect(s7s.length).toBeGreaterThanOrEqual(3); // the first registration's, and the second's sent again
+    // The re-registration's s1 came under the old session's header, as every s7 it sent
+    const spiOf = (c: { payload: Buffer }) => /^AU=(0x[0-9a-f]{8}):/.exec(text(c.payload))?.[1];
+    const oldSpi = spiOf(l.access!.captured.filter((c) => c.dir === 'up' && text(c.payload).includes('X-KSN1'))[1]!);
+    expect(oldSpi).toBeDefined();
+    expect(s7s.slice(1).map(spiOf)).toEqual(s7s.slice(1).map(() => oldSpi));
+    expect(l.sbc.stats().authRejected['wrong-spi']).toBe(0);
+    expect(l.sbc.stats().access.duplicates).toBeGreaterThanOrEqual(1);
+    expect(l.ss.stats().registers).toBe(2);
+    expect(await gw.notify('A4444', 'al/on')).toEqual({ ok: true });
+
+    // Once s10 is answered, the old session's header is refused again: its s7, replayed with a fresh id, is not handled.
+    const refusals = () => l.access!.captured.filter((c) => c.dir === 'down' && text(c.payload).includes('ER=402'));
+    l.access!.inject(withTid(s7s.at(-1)!.payload, 992));
+    const got = await waitFor(() => refusals()[0]);
+    expect(text(got.payload)).toContain('authentication header wrong-spi');
+    expect(l.ss.stats().registers).toBe(2);
+    expect(await gw.notify('A4444', 'al/of')).toEqual({ ok: true });
+  });
+
   it('wrong key: challenged again, then auth-failed; the failures reach the AuC', async () => {
     const l = await lab();
     const r = await registerH248Gateway({ ...gatewayOptions(l), kc: Buffer.alloc(32, 0x22) });
