@@ -1,6 +1,7 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
 import { EndOfTurnBatcher } from '../lib/end-of-turn-batcher.js';
+import { RtoEstimator } from '../lib/rto-estimator.js';
 import { SocketWait } from '../lib/socket-wait.js';
 import { literalFirstLookup } from '../lib/udp-lookup.js';
 import { parseMessage, parseMessages } from './parse.js';
@@ -13,7 +14,9 @@ import type { Action, ErrorDescriptor, ParsedMessage, ParseError, Transaction, T
  * them again, and TransactionResponseAck.
  *
  * - A request is resent after t1 (200 ms), doubling up to maxInterval (4 s),
- *   at most maxSends times; then it times out.
+ *   at most maxSends times; then it times out. The first interval stretches
+ *   past t1 while replies are measured late (RtoEstimator, Annex D's adaptive
+ *   timer), and is t1 again once they come quickly.
  * - A Pending stops the resends; the requester then waits pendingWait for the
  *   reply (each further Pending restarts that wait).
  * - A request still being handled after pendingAfter (100 ms) gets a
@@ -118,12 +121,16 @@ export interface TransportStats {
   sendErrors: number;
   cached: number;
   outstanding: number;
+  /** The first retransmission interval a request sent now gets, ms (t1, or longer while replies come late). */
+  rtoMs: number;
 }
 
 interface Outstanding {
   peer: Peer;
   /** The transaction's text (a line); the message around it is made when it is sent. */
   line: string;
+  /** performance.now() at the first send: the reply's delay, a sample for the retransmission timer. */
+  sentAt: number;
   sends: number;
   interval: number;
   pendings: number;
@@ -170,6 +177,7 @@ export class H248Endpoint {
   readonly version: number;
   readonly #o: EndpointOptions;
   readonly #t: TransportTimers;
+  readonly #rto: RtoEstimator;
   /**
    * Our requests by transaction id: the ids are ours, one sequence per endpoint, so the id alone finds one and
    * its peer is then compared (a reply from anyone else is stray), without a key string per request and reply.
@@ -190,6 +198,7 @@ export class H248Endpoint {
     this.version = o.version ?? 1;
     this.#o = o;
     this.#t = { ...DEFAULT_TIMERS, ...o.timers };
+    this.#rto = new RtoEstimator(this.#t.t1Ms, this.#t.maxIntervalMs);
     this.#piggyback = o.piggyback ?? true;
     const wait = o.measureWait ? new SocketWait(socket).start() : undefined;
     this.#wait = wait;
@@ -266,7 +275,7 @@ export class H248Endpoint {
   }
 
   stats(): TransportStats {
-    return { ...this.#stats, cached: this.#cache.size, outstanding: this.#out.size };
+    return { ...this.#stats, cached: this.#cache.size, outstanding: this.#out.size, rtoMs: this.#rto.rtoMs };
   }
 
   #allocTid(): number {
@@ -310,7 +319,7 @@ export class H248Endpoint {
     while (this.#out.has(id)) id = this.#allocTid();
     const line = writeTransaction({ type: 'request', id, actions });
     return new Promise((resolve) => {
-      const o: Outstanding = { peer, line, sends: 0, interval: this.#t.t1Ms, pendings: 0, timer: undefined, resolve };
+      const o: Outstanding = { peer, line, sentAt: performance.now(), sends: 0, interval: this.#rto.rtoMs, pendings: 0, timer: undefined, resolve };
       this.#out.set(id, o);
       this.#transmit(id, o);
     });
@@ -388,6 +397,7 @@ export class H248Endpoint {
             break;
           }
           if (!t.immAck) this.#noteAck(pk, t.id);
+          if (o.pendings === 0) this.#rto.sample(performance.now() - o.sentAt);
           this.#finish(t.id, o, { ok: true, reply: t, message: msg, pendings: o.pendings, sends: o.sends });
           break;
         }

@@ -10,6 +10,7 @@
  */
 import dgram from 'node:dgram';
 import { EndOfTurnBatcher } from '../lib/end-of-turn-batcher.js';
+import { RtoEstimator } from '../lib/rto-estimator.js';
 import { SocketWait } from '../lib/socket-wait.js';
 import { literalFirstLookup } from '../lib/udp-lookup.js';
 import type { Logger } from '../log/logger.js';
@@ -41,7 +42,10 @@ export interface MgcpReply {
 export type CommandHandler = (cmd: MgcpCommand, from: MgcpPeer) => MgcpReply | null | Promise<MgcpReply | null>;
 
 export interface TransportTimers {
-  /** First retransmission after this long (RFC 3435 suggests 200 ms). */
+  /**
+   * First retransmission after this long (RFC 3435 suggests 200 ms); longer while responses are
+   * measured late (RtoEstimator, RFC 3435 §4.3's adaptive timer), never shorter.
+   */
   initialRtoMs: number;
   /** The back-off doubles up to this. */
   maxRtoMs: number;
@@ -115,6 +119,8 @@ export interface TransportStats {
   cachedResponses: number;
   /** Peers whose answered commands wait for a command to carry their `K:`. */
   pendingAcks: number;
+  /** The first retransmission interval a command sent now gets, ms. */
+  rtoMs: number;
 }
 
 interface CacheEntry {
@@ -132,8 +138,12 @@ interface CacheEntry {
 interface Outstanding {
   peer: MgcpPeer;
   data: Buffer;
+  /** performance.now() at the first send: the response's delay, a sample for the retransmission timer. */
+  sentAt: number;
   attempts: number;
   rto: number;
+  /** A provisional came: the final response's delay is the peer's work, not the path. */
+  provisional?: boolean;
   timer: NodeJS.Timeout;
   resolve: (r: SendResult) => void;
 }
@@ -186,7 +196,8 @@ export class MgcpTransport {
   #closed = false;
   readonly #piggyback: boolean;
   readonly #batches = new EndOfTurnBatcher<Batch>((_key, b) => this.#sendBatch(b));
-  readonly #stats: Omit<TransportStats, 'cachedResponses' | 'pendingAcks'> = {
+  readonly #rto: RtoEstimator;
+  readonly #stats: Omit<TransportStats, 'cachedResponses' | 'pendingAcks' | 'rtoMs'> = {
     datagramsIn: 0, datagramsOut: 0, commandsIn: 0, responsesIn: 0, duplicates: 0, provisionalSent: 0, provisionalIn: 0,
     responseAcksIn: 0, responseAcksSent: 0, retransmissions: 0, timeouts: 0, parseErrors: 0, unmatched: 0, handlerErrors: 0,
   };
@@ -203,6 +214,7 @@ export class MgcpTransport {
       responseCacheMs: o.responseCacheMs ?? DEFAULT_TIMERS.responseCacheMs,
       ackHoldMs: o.ackHoldMs ?? DEFAULT_TIMERS.ackHoldMs,
     };
+    this.#rto = new RtoEstimator(this.#timers.initialRtoMs, this.#timers.maxRtoMs);
     this.#limits = o.limits ?? DEFAULT_LIMITS;
     this.#maxCached = o.maxCachedResponses ?? 100_000;
     this.#maxAckPeers = o.maxAckPeers ?? MAX_ACK_PEERS;
@@ -270,7 +282,7 @@ export class MgcpTransport {
   }
 
   stats(): TransportStats {
-    return { ...this.#stats, cachedResponses: this.#cache.size, pendingAcks: this.#toConfirm.size };
+    return { ...this.#stats, cachedResponses: this.#cache.size, pendingAcks: this.#toConfirm.size, rtoMs: this.#rto.rtoMs };
   }
 
   /** A fresh transaction id (callers that sign a command need it before sending). */
@@ -295,7 +307,7 @@ export class MgcpTransport {
     }
     const data = encodeMgcp({ ...cmd, kind: 'command', tid, params });
     return new Promise((resolve) => {
-      const o: Outstanding = { peer: to, data, attempts: 1, rto: this.#timers.initialRtoMs, resolve, timer: undefined as unknown as NodeJS.Timeout };
+      const o: Outstanding = { peer: to, data, sentAt: performance.now(), attempts: 1, rto: this.#rto.rtoMs, resolve, timer: undefined as unknown as NodeJS.Timeout };
       o.timer = setTimeout(() => this.#retransmit(tid, o), o.rto);
       this.#outstanding.set(tid, o);
       this.#write(data, to);
@@ -532,6 +544,7 @@ export class MgcpTransport {
     clearTimeout(o.timer);
     if (isProvisional(res.code)) {
       this.#stats.provisionalIn++;
+      o.provisional = true;
       o.timer = setTimeout(() => {
         if (this.#outstanding.get(res.tid) !== o) return;
         this.#outstanding.delete(res.tid);
@@ -541,6 +554,7 @@ export class MgcpTransport {
       return;
     }
     this.#outstanding.delete(res.tid);
+    if (!o.provisional) this.#rto.sample(performance.now() - o.sentAt);
     if (wantsAck) this.#sendAck(res.tid, from);
     else {
       const pk = peerKey(from);
