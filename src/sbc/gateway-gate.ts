@@ -25,7 +25,11 @@ export interface GatewayGateSettings {
   stepMs?: number;
   /** Added to the share per overloaded step (default 0.05). */
   increase?: number;
-  /** Taken off per calm step (default 0.05). */
+  /**
+   * Taken off per calm step (default 0.025: half the growth step). With 0.05 the share fell below what 3× the
+   * load needs within a few calm steps, and the queue that then built pushed the wait past the gateways'
+   * retransmission every few seconds (docs/performance.md, "The gate gives back half as fast (session 24)").
+   */
   decrease?: number;
 }
 
@@ -50,7 +54,7 @@ export class GatewayGate {
   /** `waitMs`: the longest a datagram waited in the socket since the last call (the transport's waitMs). */
   constructor(o: GatewayGateSettings, waitMs: () => number, now: () => number = () => performance.now()) {
     this.#waitHighMs = o.waitHighMs;
-    this.#share = new RefusedShare({ stepMs: o.stepMs ?? 100, increase: o.increase ?? 0.05, decrease: o.decrease ?? 0.05 }, now());
+    this.#share = new RefusedShare({ stepMs: o.stepMs ?? 100, increase: o.increase ?? 0.05, decrease: o.decrease ?? 0.025 }, now());
     this.#waitMs = waitMs;
     this.#now = now;
   }

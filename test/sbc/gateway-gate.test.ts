@@ -44,9 +44,11 @@ describe('GatewayGate', () => {
     // under the threshold but over half of it: the share holds
     for (let i = 0; i < 5; i++) step(70);
     expect(share()).toBeCloseTo(0.35);
-    // well under: 5 % less every step
-    for (let i = 0; i < 6; i++) step(10);
+    // well under: 2.5 % less every step
+    for (let i = 0; i < 12; i++) step(10);
     expect(share()).toBeCloseTo(0.05);
+    step(10);
+    expect(share()).toBeCloseTo(0.025);
     step(10);
     expect(share()).toBe(0);
     expect(offer(100)).toBe(0);
@@ -57,8 +59,8 @@ describe('GatewayGate', () => {
     const { offer, step, share, idle } = lab(100);
     step(500); // five times the threshold: four steps at once, the most
     expect(share()).toBeCloseTo(0.2);
-    // no registration offered for 300 ms, the socket calm: the next one finds the share three steps smaller
-    idle(300, 0);
+    // no registration offered for 600 ms, the socket calm: the next one finds the share six steps smaller
+    idle(600, 0);
     expect(offer(20)).toBe(1);
     expect(share()).toBeCloseTo(0.05);
   });
