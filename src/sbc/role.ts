@@ -147,8 +147,8 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
     : undefined;
   if (mgcp) listening.push({ name: 'SBC MGCP (gateways)', address: `${c.host} udp ${mgcp.port}` });
   if (mgcp) protocols.followRelay('mgcp', () => {
-    const { counters: k, gate } = mgcp.stats();
-    return { refused: k.refused, rechallenged: k.rechallenged, shed: k.shed, refusedShare: gate.refusedShare, rejected: k.hmacRejected };
+    const { counters: k, gate, access: t } = mgcp.stats();
+    return { refused: k.refused, rechallenged: k.rechallenged, shed: k.shed, refusedShare: gate.refusedShare, rejected: k.hmacRejected, transport: { resent: t.retransmissions, duplicates: t.duplicates, rtoMs: t.rtoMs } };
   });
   const mgcpHealth = mgcp ? shared?.health?.listener('SBC MGCP', listenAddress(c.host, mgcp.port, 'udp')) : undefined;
   const h248 = c.h248Port
@@ -157,7 +157,8 @@ export async function startSbcRole(cfg: Config, logger: Logger, shared?: { store
   if (h248) listening.push({ name: 'SBC H.248 (gateways)', address: `${c.host} udp ${h248.port}` });
   if (h248) protocols.followRelay('h248', () => {
     const k = h248.stats();
-    return { refused: k.refused, rechallenged: k.rechallenged, shed: k.shed, refusedShare: k.gate.refusedShare, rejected: k.authRejected };
+    const t = k.access;
+    return { refused: k.refused, rechallenged: k.rechallenged, shed: k.shed, refusedShare: k.gate.refusedShare, rejected: k.authRejected, transport: { resent: t.retransmissions, duplicates: t.duplicates, rtoMs: t.rtoMs } };
   });
   const h248Health = h248 ? shared?.health?.listener('SBC H.248', listenAddress(c.host, h248.port, 'udp')) : undefined;
   // H.323 RAS is UDP: only app-hmac is meaningful there (docs/h323.md).

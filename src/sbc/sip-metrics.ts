@@ -63,6 +63,8 @@ export interface GatewayRelayCounters {
   refusedShare: number;
   /** Messages of registered gateways refused by their authentication (MGCP app-hmac, H.248 Annex B), by verdict. */
   rejected: Record<string, number>;
+  /** The gateway socket's transport: the SBC's requests sent again, gateways' requests received again, the timer now. */
+  transport: { resent: number; duplicates: number; rtoMs: number };
 }
 
 /**
@@ -73,10 +75,15 @@ export interface GatewayRelayCounters {
 export function sbcProtocolMetrics(r: MetricsRegistry): { sessions: CountedSessionTable; followRelay(protocol: 'mgcp' | 'h248', read: () => GatewayRelayCounters): void } {
   const accepted = r.counter('keyswitch_sbc_sessions_total', 'Registrations completed through this SBC (a session key taken into its session table), by protocol (sip, mgcp, h248).', { labelNames: ['protocol'] });
   const share = r.gauge('keyswitch_sbc_gateway_refused_share', 'The share (0 to 1) of gateways\' new registrations the SBC refuses now because a datagram waited overload.sbcGatewayWaitMs or more in its gateway socket, by protocol (mgcp, h248).', { labelNames: ['protocol'] });
+  const rto = r.gauge('keyswitch_sbc_gateway_retransmission_timer_seconds', 'The first retransmission interval of the SBC\'s requests to gateways now, by protocol: 0.2 s, or longer while gateways\' answers are measured late (H.248.1 Annex D, RFC 3435 section 4.3).', { labelNames: ['protocol'] });
   const relays = new Map<string, () => GatewayRelayCounters>();
   share.onCollect((g) => {
     for (const [protocol, read] of relays) g.set(read().refusedShare, { protocol });
   });
+  rto.onCollect((g) => {
+    for (const [protocol, read] of relays) g.set(read().transport.rtoMs / 1000, { protocol });
+  });
+  const retransmissions = r.counter('keyswitch_sbc_gateway_retransmissions_total', 'Retransmissions on the SBC\'s gateway socket, by protocol and direction: sent (a request of the SBC\'s to a gateway sent again, no answer having come in time) or received (a gateway\'s request that came again, answered from the reply cache or with Pending/100, never run twice). Many of either at once is a retransmission storm.', { labelNames: ['protocol', 'direction'] });
   const failures = r.counter('keyswitch_sbc_gateway_auth_failures_total', 'MGCP and H.248 gateway messages refused by the SBC, by protocol and kind: refused (a registration step the flow refused), rechallenged (a wrong response, answered with a new challenge), overloaded (a new registration refused while the queue toward the softswitch was full, or as the share refused while the gateway socket was slow: H.248 503, MGCP 409), or the verdict of the per-message authentication (MGCP app-hmac, H.248 Annex B: missing, bad-tag, replayed, too-old, wrong-spi).', { labelNames: ['protocol', 'kind'] });
   return {
     sessions: new CountedSessionTable((protocol) => accepted.inc({ protocol })),
@@ -86,6 +93,10 @@ export function sbcProtocolMetrics(r: MetricsRegistry): { sessions: CountedSessi
         const c = read();
         return { refused: c.refused, rechallenged: c.rechallenged, overloaded: c.shed, ...c.rejected };
       }, { keys: ['refused', 'rechallenged', 'overloaded'], labels: { protocol } });
+      r.follow(retransmissions, 'direction', () => {
+        const t = read().transport;
+        return { sent: t.resent, received: t.duplicates };
+      }, { keys: ['sent', 'received'], labels: { protocol } });
     },
   };
 }

@@ -113,6 +113,10 @@ function metricsSuite(ctx: EngineContext, link: 'radius' | 'diameter') {
       // nothing refused for overload either, and the gate's share is there to watch
       expect(sample(after, 'keyswitch_sbc_gateway_auth_failures_total', { protocol, kind: 'overloaded' }), protocol).toBe(0);
       expect(sample(after, 'keyswitch_sbc_gateway_refused_share', { protocol }), protocol).toBe(0);
+      // the gateway socket's retransmissions are there to watch, and its timer is in seconds: 0.2 or, measured late, more
+      expect(sample(after, 'keyswitch_sbc_gateway_retransmissions_total', { protocol, direction: 'sent' }), protocol).toBeGreaterThanOrEqual(0);
+      expect(sample(after, 'keyswitch_sbc_gateway_retransmission_timer_seconds', { protocol }), protocol).toBeGreaterThanOrEqual(0.2);
+      expect(sample(after, 'keyswitch_sbc_gateway_retransmission_timer_seconds', { protocol }), protocol).toBeLessThanOrEqual(4);
     }
   });
 
