@@ -28,7 +28,7 @@ export interface GatewayGateSettings {
   /**
    * Taken off per calm step (default 0.025: half the growth step). With 0.05 the share fell below what 3× the
    * load needs within a few calm steps, and the queue that then built pushed the wait past the gateways'
-   * retransmission every few seconds (docs/performance.md, "The gate gives back half as fast (session 24)").
+   * retransmission every few seconds (docs/performance.md, session 24, "The gate gives back half as fast").
    */
   decrease?: number;
 }

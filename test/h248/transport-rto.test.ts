@@ -1,19 +1,19 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { H248Endpoint, type Action } from '../../src/h248/index.js';
-import { udpDelay, type UdpDelay } from '../helpers/udp-delay.js';
+import { udpRelay, type UdpRelay } from '../helpers/udp-relay.js';
 
-const open: { close(): void }[] = [];
-afterEach(() => {
-  for (const x of open.splice(0)) x.close();
+const open: { close(): unknown }[] = [];
+afterEach(async () => {
+  for (const x of open.splice(0)) await x.close();
 });
 
 const notify: Action[] = [{ context: '-', commands: [{ name: 'Notify', terminations: ['ROOT'], descriptors: [] }] }];
 
-async function pair(delayMs: number): Promise<{ client: H248Endpoint; server: H248Endpoint; path: UdpDelay }> {
+async function pair(delayMs: number): Promise<{ client: H248Endpoint; server: H248Endpoint; path: UdpRelay }> {
   // No Pending from the server: its handler answers at once, the delay is all on the way.
   const server = await H248Endpoint.bind({ host: '127.0.0.1', port: 0 }, { mid: '[127.0.0.1]:2', onRequest: (req) => ({ actions: req.transaction.actions }) });
   const client = await H248Endpoint.bind({ host: '127.0.0.1', port: 0 }, { mid: '[127.0.0.1]:1', onRequest: () => ({ actions: [] }) });
-  const path = await udpDelay(server.port, delayMs);
+  const path = await udpRelay(0, server.port, delayMs);
   open.push(server, client, path);
   return { client, server, path };
 }

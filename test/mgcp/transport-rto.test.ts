@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MgcpTransport } from '../../src/mgcp/transport.js';
-import { udpDelay } from '../helpers/udp-delay.js';
+import { udpRelay } from '../helpers/udp-relay.js';
 
 const open: { close(): unknown }[] = [];
 afterEach(async () => {
@@ -14,7 +14,7 @@ describe('MGCP transport: the retransmission timer follows late responses (RFC 3
     // No provisional from the server within the test: the delay is all on the way.
     const server = await MgcpTransport.open({ host: '127.0.0.1', port: 0, onCommand: () => ({ code: 200 }), provisionalAfterMs: 60_000 });
     const client = await MgcpTransport.open({ host: '127.0.0.1', port: 0, onCommand: () => ({ code: 200 }) });
-    const path = await udpDelay(server.port, 300);
+    const path = await udpRelay(0, server.port, 300);
     open.push(path, client, server);
     const to = { host: '127.0.0.1', port: path.port };
     for (let i = 0; i < 10; i++) expect((await client.send(to, auep)).ok).toBe(true);
