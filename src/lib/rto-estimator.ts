@@ -5,7 +5,7 @@
  * so; with a fixed 200 ms one, an answer that waits longer than that in a
  * loaded peer's socket, or in our own, is taken for a loss: every request is
  * sent again, the peer answers each copy again, and the load that delayed the
- * answers grows (docs/performance.md, "Adaptive retransmission timers").
+ * answers grows (docs/performance.md, "What the datagrams at 3× are, and two causes removed (session 24)").
  *
  * The timeout never falls below `floorMs` (the configured first interval): on
  * a quiet network it is that interval, as before, and it only stretches while
